@@ -1,0 +1,105 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "DataGateway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gateway", targets: ["gateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        // C shims: header glue only.
+        .systemLibrary(name: "CGMP", pkgConfig: "gmp", providers: [.apt(["libgmp-dev"])]),
+
+        // Pure modules: no I/O frameworks (DESIGN.md §3).
+        .target(
+            name: "GatewayCrypto",
+            dependencies: ["CGMP", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(name: "GatewayChain", dependencies: ["GatewayCrypto"], swiftSettings: strict),
+        .target(name: "GatewayPolicy", swiftSettings: strict),
+        .target(name: "GatewaySchema", swiftSettings: strict),
+
+        // I/O modules.
+        .target(
+            name: "GatewayStore",
+            dependencies: [
+                "GatewayChain", "GatewayCrypto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "GatewayNode",
+            dependencies: [
+                "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "GatewayHTTP",
+            dependencies: [
+                "GatewayNode", "GatewayCrypto", "GatewaySchema",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "GatewayClient",
+            dependencies: [
+                "GatewayCrypto", "GatewaySchema",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "GatewayDemo",
+            dependencies: [
+                "GatewayClient", "GatewayNode", "GatewayHTTP", "GatewayCrypto", "GatewayChain", "GatewaySchema",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "gateway",
+            dependencies: [
+                "GatewayDemo", "GatewayHTTP", "GatewayNode", "GatewayCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"]),
+        .testTarget(name: "GatewayChainTests", dependencies: ["GatewayChain", "GatewayCrypto"]),
+        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy"]),
+        .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema"]),
+        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayChain", "GatewayCrypto"]),
+        .testTarget(
+            name: "GatewayHTTPTests",
+            dependencies: ["GatewayHTTP", "GatewayNode", "GatewayClient", "GatewayDemo", "GatewayCrypto"]
+        ),
+        .testTarget(
+            name: "GatewayDemoTests",
+            dependencies: ["GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "gateway"]
+        ),
+    ]
+)

@@ -1,0 +1,88 @@
+import Foundation
+import GatewayCrypto
+
+/// The genesis file: chain id, crypto suite and members. Everything a verifier needs to trust the chain.
+public struct Genesis: Sendable, Codable, Equatable {
+    public struct Member: Sendable, Codable, Equatable {
+        public enum Role: String, Sendable, Codable { case validator, observer }
+        public let nodeID: String
+        public let department: String
+        public let role: Role
+        /// SPKI PEM of the node's signing key.
+        public let publicKey: String
+        public let address: String
+
+        public init(nodeID: String, department: String, role: Role, publicKey: String, address: String) {
+            self.nodeID = nodeID
+            self.department = department
+            self.role = role
+            self.publicKey = publicKey
+            self.address = address
+        }
+    }
+
+    public let chainID: String
+    public let suite: SuiteName
+    public let members: [Member]
+    public let createdAtMs: Int64
+
+    public init(chainID: String, suite: SuiteName, members: [Member], createdAtMs: Int64) {
+        self.chainID = chainID
+        self.suite = suite
+        self.members = members
+        self.createdAtMs = createdAtMs
+    }
+
+    public var validators: [Member] { members.filter { $0.role == .validator } }
+
+    /// Votes needed to commit: 2f + 1 of n = 3f + 1 validators (1 for a solo chain).
+    public var quorum: Int {
+        let n = validators.count
+        let f = (n - 1) / 3
+        return n - f
+    }
+
+    /// Hash of the genesis' canonical encoding: the parent of block 1.
+    public func hash(suite: any CryptoSuite) -> [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write("datagateway/genesis/v1")
+        writer.write(chainID)
+        writer.write(self.suite.rawValue)
+        writer.write(createdAtMs)
+        writer.write(UInt64(members.count))
+        for member in members {
+            writer.write(member.nodeID)
+            writer.write(member.department)
+            writer.write(member.role.rawValue)
+            writer.write(member.publicKey)
+            writer.write(member.address)
+        }
+        return suite.hash(writer.bytes)
+    }
+
+    /// Validator keys by node id; throws on a malformed key or a duplicate id.
+    public func validatorKeys(suite: any CryptoSuite) throws -> [String: any VerifyingKey] {
+        var keys: [String: any VerifyingKey] = [:]
+        for member in members {
+            guard keys[member.nodeID] == nil else { throw ChainError(.invalidGenesis, "duplicate node id \(member.nodeID)") }
+            keys[member.nodeID] = try suite.verifyingKey(pem: member.publicKey)
+        }
+        guard !validators.isEmpty else { throw ChainError(.invalidGenesis, "genesis names no validator") }
+        return keys
+    }
+
+    public static func load(from url: URL) throws -> Genesis {
+        let data = try Data(contentsOf: url)
+        do {
+            return try JSONDecoder().decode(Genesis.self, from: data)
+        } catch {
+            throw ChainError(.invalidGenesis, "\(url.path) is not a valid genesis file: \(error)")
+        }
+    }
+
+    public func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: url, options: .atomic)
+    }
+}

@@ -1,0 +1,120 @@
+/// Payload of a `recordAnchor` transaction: salted hashes of a batch of published records.
+public struct RecordAnchor: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        /// HMAC(salt, category ‖ record id): identifies the record without revealing its id.
+        public let recordKey: [UInt8]
+        /// HMAC(salt, canonical record): detects any later change to the stored record.
+        public let recordHash: [UInt8]
+
+        public init(recordKey: [UInt8], recordHash: [UInt8]) {
+            self.recordKey = recordKey
+            self.recordHash = recordHash
+        }
+    }
+
+    public let publisher: String
+    public let category: String
+    public let entries: [Entry]
+
+    public init(publisher: String, category: String, entries: [Entry]) {
+        self.publisher = publisher
+        self.category = category
+        self.entries = entries
+    }
+
+    public var encoded: [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write(publisher)
+        writer.write(category)
+        writer.write(UInt64(entries.count))
+        for entry in entries {
+            writer.write(entry.recordKey)
+            writer.write(entry.recordHash)
+        }
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = CanonicalReader(bytes)
+        publisher = try reader.readString()
+        category = try reader.readString()
+        let count = try reader.readUInt64()
+        guard count <= UInt64(bytes.count) else { throw ChainError(.malformed, "entry count exceeds the data") }
+        var entries: [Entry] = []
+        for _ in 0..<count {
+            entries.append(Entry(recordKey: try reader.readBytes(), recordHash: try reader.readBytes()))
+        }
+        self.entries = entries
+        try reader.expectEnd()
+    }
+}
+
+/// Payload of an `accessLog` transaction: one access decision, allowed or denied.
+public struct AccessEvent: Sendable, Equatable {
+    public enum Decision: String, Sendable, Codable { case allow, deny }
+
+    public let eventID: String
+    public let requester: String
+    public let action: String
+    public let category: String
+    /// Salted hashes of the record ids concerned (empty for aggregates).
+    public let recordKeys: [[UInt8]]
+    public let purpose: String
+    public let policyBundleHash: [UInt8]
+    public let decision: Decision
+    /// Ids of the policies that determined the decision (empty for default deny).
+    public let determiningPolicies: [String]
+    /// Digest of the requester's signature over the HTTP request, binding the event to that request.
+    public let requestDigest: [UInt8]
+    public let timestampMs: Int64
+
+    public init(
+        eventID: String, requester: String, action: String, category: String, recordKeys: [[UInt8]], purpose: String,
+        policyBundleHash: [UInt8], decision: Decision, determiningPolicies: [String], requestDigest: [UInt8], timestampMs: Int64
+    ) {
+        self.eventID = eventID
+        self.requester = requester
+        self.action = action
+        self.category = category
+        self.recordKeys = recordKeys
+        self.purpose = purpose
+        self.policyBundleHash = policyBundleHash
+        self.decision = decision
+        self.determiningPolicies = determiningPolicies
+        self.requestDigest = requestDigest
+        self.timestampMs = timestampMs
+    }
+
+    public var encoded: [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write(eventID)
+        writer.write(requester)
+        writer.write(action)
+        writer.write(category)
+        writer.write(recordKeys)
+        writer.write(purpose)
+        writer.write(policyBundleHash)
+        writer.write(decision.rawValue)
+        writer.write(determiningPolicies)
+        writer.write(requestDigest)
+        writer.write(timestampMs)
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = CanonicalReader(bytes)
+        eventID = try reader.readString()
+        requester = try reader.readString()
+        action = try reader.readString()
+        category = try reader.readString()
+        recordKeys = try reader.readByteList()
+        purpose = try reader.readString()
+        policyBundleHash = try reader.readBytes()
+        guard let decision = Decision(rawValue: try reader.readString()) else { throw ChainError(.malformed, "unknown decision") }
+        self.decision = decision
+        determiningPolicies = try reader.readStringList()
+        requestDigest = try reader.readBytes()
+        timestampMs = try reader.readInt64()
+        try reader.expectEnd()
+    }
+}

@@ -1,0 +1,56 @@
+/// The name of a crypto suite, as written in configuration and genesis files.
+public enum SuiteName: String, Sendable, Codable, CaseIterable {
+    /// SHA-256, Ed25519, AES-256-GCM (swift-crypto).
+    case intl
+    /// SM3, SM2, SM4-CTR + HMAC-SM3 (system OpenSSL). Planned: see issue 3.
+    case sm
+}
+
+/// One deployment's choice of hash, signature and record encryption. Nothing outside `GatewayCrypto`
+/// names an algorithm: every hash, signature and seal in the system goes through a suite.
+public protocol CryptoSuite: Sendable {
+    var name: SuiteName { get }
+    /// Digest length in bytes.
+    var digestLength: Int { get }
+    /// Symmetric key length for `seal`/`open`, in bytes.
+    var symmetricKeyLength: Int { get }
+
+    func hash(_ data: [UInt8]) -> [UInt8]
+    func hmac(key: [UInt8], _ data: [UInt8]) -> [UInt8]
+
+    func generateSigningKey() -> any SigningKey
+    func signingKey(pem: String) throws -> any SigningKey
+    func verifyingKey(pem: String) throws -> any VerifyingKey
+
+    /// Authenticated encryption; the output carries its own nonce and tag.
+    func seal(_ plaintext: [UInt8], key: [UInt8], associatedData: [UInt8]) throws -> [UInt8]
+    /// Inverse of `seal`; throws `authenticationFailed` if anything was altered.
+    func open(_ sealed: [UInt8], key: [UInt8], associatedData: [UInt8]) throws -> [UInt8]
+}
+
+public protocol SigningKey: Sendable {
+    var publicKey: any VerifyingKey { get }
+    /// PKCS#8 PEM ("PRIVATE KEY").
+    var pemRepresentation: String { get }
+    func sign(_ message: [UInt8]) throws -> [UInt8]
+}
+
+public protocol VerifyingKey: Sendable {
+    /// SubjectPublicKeyInfo PEM ("PUBLIC KEY").
+    var pemRepresentation: String { get }
+    /// Stable raw bytes identifying the key (used for fingerprints).
+    var rawRepresentation: [UInt8] { get }
+    func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool
+}
+
+extension SuiteName {
+    /// The suite implementation for this name.
+    public func makeSuite() throws -> any CryptoSuite {
+        switch self {
+        case .intl:
+            return InternationalSuite()
+        case .sm:
+            throw CryptoError(.unsupported, "the 'sm' suite (SM2/SM3/SM4) is not built yet; use --suite intl")
+        }
+    }
+}
