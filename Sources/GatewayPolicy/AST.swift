@@ -1,0 +1,62 @@
+/// A parsed policy.
+public struct Policy: Sendable {
+    public enum Effect: String, Sendable { case permit, forbid }
+
+    /// `@id` annotation, or the positional id `policyN` (N counts policies across the whole set, as cedarpy does).
+    public let id: String
+    public let effect: Effect
+    public let annotations: [String: String]
+    public let principal: ScopeConstraint
+    public let action: ActionConstraint
+    public let resource: ScopeConstraint
+    public let conditions: [Condition]
+    public let location: SourceLocation
+}
+
+public enum ScopeConstraint: Sendable {
+    case any
+    case equals(EntityUID)
+    case isIn(EntityUID)
+    case isType(String)
+    case isTypeIn(String, EntityUID)
+}
+
+public enum ActionConstraint: Sendable {
+    case any
+    case equals(EntityUID)
+    case isIn([EntityUID])
+}
+
+public struct Condition: Sendable {
+    public enum Kind: String, Sendable { case when, unless }
+    public let kind: Kind
+    public let expression: Expression
+}
+
+public indirect enum Expression: Sendable {
+    public enum Variable: String, Sendable { case principal, action, resource, context }
+    public enum BinaryOperator: String, Sendable {
+        case equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+        case and = "&&", or = "||", add = "+", subtract = "-", multiply = "*", `in` = "in"
+    }
+
+    case literal(Value)
+    case variable(Variable)
+    case entity(EntityUID)
+    case set([Expression])
+    case record([(String, Expression)])
+    case attribute(Expression, String)
+    case has(Expression, String)
+    case like(Expression, [PatternElement])
+    case isType(Expression, String, in: Expression?)
+    case not(Expression)
+    case negate(Expression)
+    case binary(BinaryOperator, Expression, Expression)
+    case ifThenElse(Expression, Expression, Expression)
+    case method(Expression, String, [Expression])
+}
+
+public enum PatternElement: Sendable, Equatable {
+    case literal(Character)
+    case wildcard
+}

@@ -1,0 +1,129 @@
+import Foundation
+/// What a permit obliges the gateway to do with the data it releases, from the permit's annotations:
+///
+/// | annotation | meaning |
+/// |---|---|
+/// | `@fields("a,b,c")` | only these fields are returned (absent: all fields) |
+/// | `@mask("a:redact,b:last4,c:year,d:hash")` | how each field is masked before it leaves |
+/// | `@aggregate_only("true")` | only aggregates, never rows |
+/// | `@min_cohort("10")` | an aggregate group is released only with at least this many distinct citizens |
+/// | `@max_rows("100")` | at most this many records per request |
+///
+/// Several permits combine least-privilege: fields intersect, masks take the strongest per field,
+/// aggregate-only if any says so, the largest minimum cohort, the smallest row limit.
+public struct Obligations: Sendable, Equatable {
+    public enum Mask: Sendable, Equatable, Comparable, CustomStringConvertible {
+        /// Keep the last n characters, replace the rest with '*'.
+        case lastCharacters(Int)
+        /// Keep only the year of a date (YYYY-MM-DD → YYYY).
+        case yearOnly
+        /// Replace with a salted hash of the value.
+        case saltedHash
+        /// Remove the value.
+        case redact
+
+        /// Strength order for combining: redact > saltedHash > yearOnly > lastCharacters (fewer kept is stronger).
+        var strength: Int {
+            switch self {
+            case .lastCharacters(let n): return 10 - min(n, 9)
+            case .yearOnly: return 20
+            case .saltedHash: return 30
+            case .redact: return 40
+            }
+        }
+
+        public static func < (lhs: Mask, rhs: Mask) -> Bool { lhs.strength < rhs.strength }
+
+        public var description: String {
+            switch self {
+            case .lastCharacters(let n): return "last\(n)"
+            case .yearOnly: return "year"
+            case .saltedHash: return "hash"
+            case .redact: return "redact"
+            }
+        }
+
+        init?(_ text: String) {
+            switch text {
+            case "redact": self = .redact
+            case "hash": self = .saltedHash
+            case "year": self = .yearOnly
+            default:
+                guard text.hasPrefix("last"), let n = Int(text.dropFirst(4)), n > 0, n <= 64 else { return nil }
+                self = .lastCharacters(n)
+            }
+        }
+    }
+
+    /// nil: every field of the category.
+    public var fields: Set<String>?
+    public var masks: [String: Mask]
+    public var aggregateOnly: Bool
+    public var minimumCohort: Int
+    public var maximumRows: Int?
+
+    public static let unrestricted = Obligations(fields: nil, masks: [:], aggregateOnly: false, minimumCohort: 1, maximumRows: nil)
+
+    public init(fields: Set<String>?, masks: [String: Mask], aggregateOnly: Bool, minimumCohort: Int, maximumRows: Int?) {
+        self.fields = fields
+        self.masks = masks
+        self.aggregateOnly = aggregateOnly
+        self.minimumCohort = minimumCohort
+        self.maximumRows = maximumRows
+    }
+
+    public init(annotations: [String: String], location: SourceLocation? = nil) throws {
+        func fail(_ message: String) -> PolicyError { PolicyError(.invalidObligation, message, at: location) }
+        self = .unrestricted
+        if let list = annotations["fields"] {
+            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else { throw fail("@fields names no field") }
+            fields = Set(names)
+        }
+        if let list = annotations["mask"] {
+            for item in list.split(separator: ",") {
+                let parts = item.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[0].isEmpty, let mask = Mask(parts[1]) else {
+                    throw fail("@mask entry '\(item)' must be field:redact|hash|year|lastN")
+                }
+                masks[parts[0]] = mask
+            }
+        }
+        if let flag = annotations["aggregate_only"] {
+            guard flag == "true" || flag == "false" else { throw fail("@aggregate_only must be \"true\" or \"false\"") }
+            aggregateOnly = flag == "true"
+        }
+        if let text = annotations["min_cohort"] {
+            guard let n = Int(text), n >= 1 else { throw fail("@min_cohort must be a positive integer") }
+            minimumCohort = n
+        }
+        if let text = annotations["max_rows"] {
+            guard let n = Int(text), n >= 1 else { throw fail("@max_rows must be a positive integer") }
+            maximumRows = n
+        }
+    }
+
+    /// Least-privilege combination of two permits' obligations.
+    public func combined(with other: Obligations) -> Obligations {
+        let fields: Set<String>?
+        switch (self.fields, other.fields) {
+        case (nil, nil): fields = nil
+        case (let a?, nil): fields = a
+        case (nil, let b?): fields = b
+        case (let a?, let b?): fields = a.intersection(b)
+        }
+        var masks = self.masks
+        for (field, mask) in other.masks { masks[field] = max(masks[field] ?? mask, mask) }
+        let rows: Int?
+        switch (maximumRows, other.maximumRows) {
+        case (nil, nil): rows = nil
+        case (let a?, nil): rows = a
+        case (nil, let b?): rows = b
+        case (let a?, let b?): rows = min(a, b)
+        }
+        return Obligations(
+            fields: fields, masks: masks, aggregateOnly: aggregateOnly || other.aggregateOnly,
+            minimumCohort: max(minimumCohort, other.minimumCohort), maximumRows: rows
+        )
+    }
+}

@@ -1,0 +1,378 @@
+/// Recursive-descent parser for the Cedar subset described in README.md ("Policy language").
+/// Anything outside the subset is a located error, never silently ignored.
+public struct PolicyParser {
+    let file: String
+    var tokens: [Token]
+    var position = 0
+    /// Guards against stack exhaustion on hostile input.
+    static let nestingMax = 64
+    var depth = 0
+
+    /// Parses a whole file. `firstIndex` is the positional number of its first policy within the policy set.
+    public static func parse(_ source: String, file: String, firstIndex: Int = 0) throws -> [Policy] {
+        var lexer = Lexer(source: source, file: file)
+        var parser = PolicyParser(file: file, tokens: try lexer.tokenize())
+        var policies: [Policy] = []
+        while !parser.atEnd {
+            policies.append(try parser.parsePolicy(index: firstIndex + policies.count))
+        }
+        return policies
+    }
+
+    var atEnd: Bool { if case .end = tokens[position].kind { return true } else { return false } }
+    var current: Token { tokens[position] }
+
+    func location(_ token: Token) -> SourceLocation { SourceLocation(file: file, line: token.line, column: token.column) }
+
+    func error(_ message: String, _ token: Token? = nil) -> PolicyError {
+        PolicyError(.syntax, message, at: location(token ?? current))
+    }
+
+    func describe(_ token: Token) -> String {
+        switch token.kind {
+        case .identifier(let name): return "'\(name)'"
+        case .string(let s): return "string \"\(s)\""
+        case .integer(let i): return "integer \(i)"
+        case .symbol(let s): return "'\(s)'"
+        case .end: return "end of file"
+        }
+    }
+
+    mutating func next() -> Token {
+        let token = tokens[position]
+        if position < tokens.count - 1 { position += 1 }
+        return token
+    }
+
+    func check(_ symbol: String) -> Bool { current.kind == .symbol(symbol) }
+    func checkKeyword(_ word: String) -> Bool { current.kind == .identifier(word) }
+
+    mutating func accept(_ symbol: String) -> Bool {
+        if check(symbol) { _ = next(); return true }
+        return false
+    }
+
+    mutating func acceptKeyword(_ word: String) -> Bool {
+        if checkKeyword(word) { _ = next(); return true }
+        return false
+    }
+
+    mutating func expect(_ symbol: String) throws {
+        guard accept(symbol) else { throw error("expected '\(symbol)', found \(describe(current))") }
+    }
+
+    mutating func expectKeyword(_ word: String) throws {
+        guard acceptKeyword(word) else { throw error("expected '\(word)', found \(describe(current))") }
+    }
+
+    mutating func identifier() throws -> String {
+        guard case .identifier(let name) = current.kind else { throw error("expected an identifier, found \(describe(current))") }
+        _ = next()
+        return name
+    }
+
+    mutating func string() throws -> String {
+        guard case .string(let value) = current.kind else { throw error("expected a string, found \(describe(current))") }
+        _ = next()
+        return value
+    }
+
+    // MARK: Policies
+
+    mutating func parsePolicy(index: Int) throws -> Policy {
+        let start = current
+        var annotations: [String: String] = [:]
+        while accept("@") {
+            let keyToken = current
+            let key = try identifier()
+            try expect("(")
+            let value = try string()
+            try expect(")")
+            guard annotations[key] == nil else { throw error("duplicate annotation @\(key)", keyToken) }
+            annotations[key] = value
+        }
+        let effectToken = current
+        let effect: Policy.Effect
+        if acceptKeyword("permit") { effect = .permit }
+        else if acceptKeyword("forbid") { effect = .forbid }
+        else { throw error("expected 'permit' or 'forbid', found \(describe(effectToken))") }
+        try expect("(")
+        try expectKeyword("principal")
+        let principal = try parseScope(variable: "principal")
+        try expect(",")
+        try expectKeyword("action")
+        let action = try parseActionScope()
+        try expect(",")
+        try expectKeyword("resource")
+        let resource = try parseScope(variable: "resource")
+        try expect(")")
+        var conditions: [Condition] = []
+        while true {
+            let kind: Condition.Kind
+            if acceptKeyword("when") { kind = .when }
+            else if acceptKeyword("unless") { kind = .unless }
+            else { break }
+            try expect("{")
+            let expression = try parseExpression()
+            try expect("}")
+            conditions.append(Condition(kind: kind, expression: expression))
+        }
+        try expect(";")
+        return Policy(
+            id: annotations["id"] ?? "policy\(index)", effect: effect, annotations: annotations, principal: principal,
+            action: action, resource: resource, conditions: conditions, location: location(start)
+        )
+    }
+
+    mutating func parseScope(variable: String) throws -> ScopeConstraint {
+        if accept("==") {
+            return .equals(try parseEntityUID())
+        }
+        if acceptKeyword("in") { return .isIn(try parseEntityUID()) }
+        if acceptKeyword("is") {
+            let type = try parsePath()
+            if acceptKeyword("in") { return .isTypeIn(type, try parseEntityUID()) }
+            return .isType(type)
+        }
+        return .any
+    }
+
+    mutating func parseActionScope() throws -> ActionConstraint {
+        if accept("==") { return .equals(try parseEntityUID()) }
+        if acceptKeyword("in") {
+            if accept("[") {
+                var uids: [EntityUID] = []
+                if !check("]") {
+                    repeat { uids.append(try parseEntityUID()) } while accept(",")
+                }
+                try expect("]")
+                return .isIn(uids)
+            }
+            return .isIn([try parseEntityUID()])
+        }
+        return .any
+    }
+
+    /// `Path::"id"`
+    mutating func parseEntityUID() throws -> EntityUID {
+        let start = current
+        var parts = [try identifier()]
+        while accept("::") {
+            if case .string(let id) = current.kind {
+                _ = next()
+                return EntityUID(type: parts.joined(separator: "::"), id: id)
+            }
+            parts.append(try identifier())
+        }
+        throw error("expected an entity reference like Type::\"id\"", start)
+    }
+
+    /// A type path `A::B` (no trailing string).
+    mutating func parsePath() throws -> String {
+        var parts = [try identifier()]
+        while check("::") {
+            if case .string = tokens[position + 1].kind { break }
+            _ = next()
+            parts.append(try identifier())
+        }
+        return parts.joined(separator: "::")
+    }
+
+    // MARK: Expressions
+
+    mutating func nested<T>(_ body: (inout PolicyParser) throws -> T) throws -> T {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.nestingMax else { throw error("expression nested too deeply") }
+        return try body(&self)
+    }
+
+    mutating func parseExpression() throws -> Expression {
+        try nested { parser in
+            if parser.acceptKeyword("if") {
+                let condition = try parser.parseExpression()
+                try parser.expectKeyword("then")
+                let then = try parser.parseExpression()
+                try parser.expectKeyword("else")
+                let otherwise = try parser.parseExpression()
+                return .ifThenElse(condition, then, otherwise)
+            }
+            return try parser.parseOr()
+        }
+    }
+
+    mutating func parseOr() throws -> Expression {
+        var lhs = try parseAnd()
+        while accept("||") { lhs = .binary(.or, lhs, try parseAnd()) }
+        return lhs
+    }
+
+    mutating func parseAnd() throws -> Expression {
+        var lhs = try parseRelation()
+        while accept("&&") { lhs = .binary(.and, lhs, try parseRelation()) }
+        return lhs
+    }
+
+    mutating func parseRelation() throws -> Expression {
+        let lhs = try parseAdd()
+        let relations: [(String, Expression.BinaryOperator)] = [
+            ("==", .equal), ("!=", .notEqual), ("<=", .lessEqual), (">=", .greaterEqual), ("<", .less), (">", .greater),
+        ]
+        for (symbol, op) in relations where accept(symbol) {
+            return .binary(op, lhs, try parseAdd())
+        }
+        if acceptKeyword("in") { return .binary(.in, lhs, try parseAdd()) }
+        if acceptKeyword("has") {
+            if case .string(let name) = current.kind {
+                _ = next()
+                return .has(lhs, name)
+            }
+            return .has(lhs, try identifier())
+        }
+        if acceptKeyword("like") {
+            let patternToken = current
+            return .like(lhs, Self.pattern(try string(), at: location(patternToken)))
+        }
+        if acceptKeyword("is") {
+            let type = try parsePath()
+            if acceptKeyword("in") { return .isType(lhs, type, in: try parseAdd()) }
+            return .isType(lhs, type, in: nil)
+        }
+        return lhs
+    }
+
+    static func pattern(_ raw: String, at location: SourceLocation) -> [PatternElement] {
+        var out: [PatternElement] = []
+        var escaped = false
+        for character in raw {
+            if escaped {
+                out.append(.literal(character))
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == "*" {
+                out.append(.wildcard)
+            } else {
+                out.append(.literal(character))
+            }
+        }
+        if escaped { out.append(.literal("\\")) }
+        return out
+    }
+
+    mutating func parseAdd() throws -> Expression {
+        var lhs = try parseMultiply()
+        while true {
+            if accept("+") { lhs = .binary(.add, lhs, try parseMultiply()) }
+            else if accept("-") { lhs = .binary(.subtract, lhs, try parseMultiply()) }
+            else { return lhs }
+        }
+    }
+
+    mutating func parseMultiply() throws -> Expression {
+        var lhs = try parseUnary()
+        while accept("*") { lhs = .binary(.multiply, lhs, try parseUnary()) }
+        return lhs
+    }
+
+    mutating func parseUnary() throws -> Expression {
+        try nested { parser in
+            if parser.accept("!") { return .not(try parser.parseUnary()) }
+            if parser.accept("-") {
+                if case .integer(let value) = parser.current.kind {
+                    _ = parser.next()
+                    return try parser.parseAccessors(.literal(.long(-value)))
+                }
+                return .negate(try parser.parseUnary())
+            }
+            return try parser.parseMember()
+        }
+    }
+
+    mutating func parseMember() throws -> Expression {
+        try parseAccessors(try parsePrimary())
+    }
+
+    mutating func parseAccessors(_ base: Expression) throws -> Expression {
+        var expression = base
+        while true {
+            if accept(".") {
+                let name = try identifier()
+                if accept("(") {
+                    var arguments: [Expression] = []
+                    if !check(")") {
+                        repeat { arguments.append(try parseExpression()) } while accept(",")
+                    }
+                    try expect(")")
+                    guard ["contains", "containsAll", "containsAny"].contains(name) else {
+                        throw PolicyError(.unsupported, "method \(name)() is outside the supported subset", at: location(current))
+                    }
+                    expression = .method(expression, name, arguments)
+                } else {
+                    expression = .attribute(expression, name)
+                }
+            } else if check("[") {
+                _ = next()
+                let key = try string()
+                try expect("]")
+                expression = .attribute(expression, key)
+            } else {
+                return expression
+            }
+        }
+    }
+
+    mutating func parsePrimary() throws -> Expression {
+        let token = current
+        switch token.kind {
+        case .integer(let value):
+            _ = next()
+            return .literal(.long(value))
+        case .string(let value):
+            _ = next()
+            return .literal(.string(value))
+        case .identifier(let name):
+            switch name {
+            case "true": _ = next(); return .literal(.bool(true))
+            case "false": _ = next(); return .literal(.bool(false))
+            case "principal", "action", "resource", "context":
+                _ = next()
+                return .variable(Expression.Variable(rawValue: name)!)
+            default:
+                if case .symbol("::") = tokens[position + 1].kind { return .entity(try parseEntityUID()) }
+                if case .symbol("(") = tokens[position + 1].kind {
+                    throw PolicyError(.unsupported, "extension function \(name)() is outside the supported subset", at: location(token))
+                }
+                throw error("unknown identifier '\(name)'", token)
+            }
+        case .symbol("("):
+            _ = next()
+            let inner = try parseExpression()
+            try expect(")")
+            return inner
+        case .symbol("["):
+            _ = next()
+            var items: [Expression] = []
+            if !check("]") {
+                repeat { items.append(try parseExpression()) } while accept(",")
+            }
+            try expect("]")
+            return .set(items)
+        case .symbol("{"):
+            _ = next()
+            var members: [(String, Expression)] = []
+            if !check("}") {
+                repeat {
+                    let key: String
+                    if case .string(let s) = current.kind { _ = next(); key = s } else { key = try identifier() }
+                    try expect(":")
+                    members.append((key, try parseExpression()))
+                } while accept(",")
+            }
+            try expect("}")
+            return .record(members)
+        default:
+            throw error("expected an expression, found \(describe(token))", token)
+        }
+    }
+}

@@ -1,0 +1,23 @@
+/// A validation failure, located by JSON Pointer (RFC 6901) into the document.
+public struct SchemaError: Error, CustomStringConvertible, Sendable, Equatable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public static let malformedJSON = Code(rawValue: "malformed_json")
+        public static let invalidRecord = Code(rawValue: "invalid_record")
+        public static let invalidSchema = Code(rawValue: "invalid_schema")
+        public var description: String { rawValue }
+    }
+
+    public let code: Code
+    /// JSON Pointer of the offending value ("" for the document root).
+    public let path: String
+    public let message: String
+
+    public init(_ code: Code, path: String, message: String) {
+        self.code = code
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+}

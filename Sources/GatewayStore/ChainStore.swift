@@ -1,0 +1,233 @@
+import GatewayChain
+import GatewayCrypto
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Blocks, transactions, the pending outbox and the state derived from blocks.
+public struct ChainStore: Sendable {
+    let database: Database
+
+    public init(database: Database) { self.database = database }
+
+    /// Puts a signed transaction into the durable outbox. It will be in a block after the next commit.
+    public func enqueue(_ transaction: Transaction, hash: [UInt8]) async throws {
+        try await database.client.withConnection { connection in
+            try await Self.enqueue(transaction, hash: hash, on: connection, logger: database.logger)
+        }
+    }
+
+    static func enqueue(_ transaction: Transaction, hash: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "INSERT INTO pending_transactions (tx_hash, body) VALUES (\(ByteBuffer(hash)), \(ByteBuffer(transaction.encoded)))",
+            logger: logger
+        )
+    }
+
+    public func nextNonce() async throws -> UInt64 {
+        try await database.client.withConnection { connection in
+            try await RecordStore.nextNonce(connection, logger: database.logger)
+        }
+    }
+
+    /// The oldest pending transactions, at most `limit`.
+    public func pending(limit: Int) async throws -> [(hash: [UInt8], body: [UInt8])] {
+        let rows = try await database.client.query(
+            "SELECT tx_hash, body FROM pending_transactions ORDER BY seq LIMIT \(limit)",
+            logger: database.logger
+        )
+        var out: [(hash: [UInt8], body: [UInt8])] = []
+        for try await (hash, body) in rows.decode((ByteBuffer, ByteBuffer).self) {
+            out.append((hash.bytes, body.bytes))
+        }
+        return out
+    }
+
+    /// Drops outbox entries that can never be included (they failed validation), so they do not block the queue.
+    public func discardPending(hashes: [[UInt8]]) async throws {
+        try await database.client.query(
+            "DELETE FROM pending_transactions WHERE tx_hash = ANY(\(hashes.map { ByteBuffer($0) }))",
+            logger: database.logger
+        )
+    }
+
+    /// Writes a block, its transactions and everything derived from them, and removes them from the outbox,
+    /// all in one database transaction.
+    public func commit(_ block: Block, suite: any CryptoSuite) async throws {
+        let logger = database.logger
+        let header = block.header
+        let hashes = block.transactions.map { $0.hash(suite: suite) }
+        var anchorKeys: [ByteBuffer] = []
+        var anchorHashes: [ByteBuffer] = []
+        var anchorTx: [ByteBuffer] = []
+        var events: [(AccessEvent, [UInt8])] = []
+        for (transaction, hash) in zip(block.transactions, hashes) {
+            switch transaction.kind {
+            case .recordAnchor:
+                let anchor = try RecordAnchor(decoding: transaction.payload)
+                for entry in anchor.entries {
+                    anchorKeys.append(ByteBuffer(entry.recordKey))
+                    anchorHashes.append(ByteBuffer(entry.recordHash))
+                    anchorTx.append(ByteBuffer(hash))
+                }
+            case .accessLog:
+                events.append((try AccessEvent(decoding: transaction.payload), hash))
+            }
+        }
+        let height = Int64(header.height)
+        try await database.client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO blocks (height, hash, header, certificate, tx_count)
+                VALUES (\(height), \(ByteBuffer(header.hash(suite: suite))), \(ByteBuffer(header.encoded)),
+                        \(ByteBuffer(block.encodedCertificate)), \(block.transactions.count))
+                """,
+                logger: logger
+            )
+            if !block.transactions.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO transactions (tx_hash, height, tx_index, kind, body)
+                    SELECT h, \(height), i, k, b
+                    FROM unnest(\(hashes.map { ByteBuffer($0) }), \(Array(0..<block.transactions.count)),
+                                \(block.transactions.map { Int16($0.kind.rawValue) }), \(block.transactions.map { ByteBuffer($0.encoded) }))
+                         AS t(h, i, k, b)
+                    """,
+                    logger: logger
+                )
+            }
+            if !anchorKeys.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO anchored_records (record_key, record_hash, height, tx_hash)
+                    SELECT k, h, \(height), t FROM unnest(\(anchorKeys), \(anchorHashes), \(anchorTx)) AS x(k, h, t)
+                    """,
+                    logger: logger
+                )
+            }
+            for (event, hash) in events {
+                try await connection.query(
+                    """
+                    INSERT INTO access_events (event_id, height, tx_hash, requester, action, category, purpose, decision, policies,
+                                               record_count, bundle_hash, timestamp_ms)
+                    VALUES (\(event.eventID), \(height), \(ByteBuffer(hash)), \(event.requester), \(event.action), \(event.category),
+                            \(event.purpose), \(event.decision.rawValue), \(event.determiningPolicies), \(event.recordKeys.count),
+                            \(ByteBuffer(event.policyBundleHash)), \(event.timestampMs))
+                    """,
+                    logger: logger
+                )
+            }
+            if !hashes.isEmpty {
+                try await connection.query(
+                    "DELETE FROM pending_transactions WHERE tx_hash = ANY(\(hashes.map { ByteBuffer($0) }))",
+                    logger: logger
+                )
+            }
+        }
+    }
+
+    /// Blocks from `height` upwards (inclusive), at most `limit`, with their transactions.
+    public func blocks(from height: UInt64, limit: Int) async throws -> [Block] {
+        let end = Int64(height) + Int64(limit)
+        let headerRows = try await database.client.query(
+            "SELECT height, header, certificate FROM blocks WHERE height >= \(Int64(height)) AND height < \(end) ORDER BY height",
+            logger: database.logger
+        )
+        var headers: [(Int64, BlockHeader, [CommitSignature])] = []
+        for try await (h, header, certificate) in headerRows.decode((Int64, ByteBuffer, ByteBuffer).self) {
+            headers.append((h, try BlockHeader(decoding: header.bytes), try Block.decodeCertificate(certificate.bytes)))
+        }
+        guard !headers.isEmpty else { return [] }
+        let txRows = try await database.client.query(
+            "SELECT height, body FROM transactions WHERE height >= \(Int64(height)) AND height < \(end) ORDER BY height, tx_index",
+            logger: database.logger
+        )
+        var transactions: [Int64: [Transaction]] = [:]
+        for try await (h, body) in txRows.decode((Int64, ByteBuffer).self) {
+            transactions[h, default: []].append(try Transaction(decoding: body.bytes))
+        }
+        return headers.map { h, header, certificate in
+            Block(header: header, transactions: transactions[h] ?? [], certificate: certificate)
+        }
+    }
+
+    public func height() async throws -> UInt64 {
+        let rows = try await database.client.query("SELECT coalesce(max(height), 0) FROM blocks", logger: database.logger)
+        for try await height in rows.decode(Int64.self) { return UInt64(height) }
+        return 0
+    }
+
+    /// Where a transaction sits: block height and index, or nil if it is not in a block (yet).
+    public func location(of hash: [UInt8]) async throws -> (height: UInt64, index: Int)? {
+        let rows = try await database.client.query(
+            "SELECT height, tx_index FROM transactions WHERE tx_hash = \(ByteBuffer(hash))",
+            logger: database.logger
+        )
+        for try await (height, index) in rows.decode((Int64, Int).self) { return (UInt64(height), index) }
+        return nil
+    }
+
+    /// The anchored hash of a record, or nil if it was never anchored.
+    public func anchoredHash(recordKey: [UInt8]) async throws -> [UInt8]? {
+        let rows = try await database.client.query(
+            "SELECT record_hash FROM anchored_records WHERE record_key = \(ByteBuffer(recordKey))",
+            logger: database.logger
+        )
+        for try await hash in rows.decode(ByteBuffer.self) { return hash.bytes }
+        return nil
+    }
+
+    /// An access event's listing as the regulator sees it.
+    public struct AccessEventRow: Sendable {
+        public let eventID: String
+        public let height: UInt64
+        public let transactionHash: [UInt8]
+        public let requester: String
+        public let action: String
+        public let category: String
+        public let purpose: String
+        public let decision: String
+        public let policies: [String]
+        public let recordCount: Int
+        public let bundleHash: [UInt8]
+        public let timestampMs: Int64
+    }
+
+    /// Access events in commit order, after the given (height, event id) cursor.
+    public func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [AccessEventRow] {
+        try await Self.decodeEvents(database.client.query(
+            """
+            SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
+                   timestamp_ms
+            FROM access_events
+            WHERE (height, event_id) > (\(Int64(afterHeight)), \(afterEventID))
+            ORDER BY height, event_id LIMIT \(limit)
+            """,
+            logger: database.logger
+        ))
+    }
+
+    public func accessEvent(id: String) async throws -> AccessEventRow? {
+        try await Self.decodeEvents(database.client.query(
+            """
+            SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
+                   timestamp_ms
+            FROM access_events WHERE event_id = \(id)
+            """,
+            logger: database.logger
+        )).first
+    }
+
+    private static func decodeEvents(_ rows: PostgresRowSequence) async throws -> [AccessEventRow] {
+        var out: [AccessEventRow] = []
+        for try await row in rows.decode(
+            (String, Int64, ByteBuffer, String, String, String, String, String, [String], Int, ByteBuffer, Int64).self
+        ) {
+            out.append(AccessEventRow(
+                eventID: row.0, height: UInt64(row.1), transactionHash: row.2.bytes, requester: row.3, action: row.4, category: row.5,
+                purpose: row.6, decision: row.7, policies: row.8, recordCount: row.9, bundleHash: row.10.bytes, timestampMs: row.11
+            ))
+        }
+        return out
+    }
+}

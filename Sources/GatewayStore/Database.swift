@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// A connection to the node's PostgreSQL database: configuration from a URL, the client pool, migrations.
+public struct Database: Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+
+    public init(url: String, logger: Logger) throws {
+        self.client = PostgresClient(configuration: try Self.configuration(from: url), backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// Parses `postgres://user[:password]@host[:port]/database`.
+    public static func configuration(from url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
+        else {
+            throw StoreError(.invalidURL, "database URL must look like postgres://user:password@host:5432/database")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty else { throw StoreError(.invalidURL, "database URL names no database") }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password, database: database, tls: .disable
+        )
+        configuration.options.maximumConnections = 16
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+
+    /// Runs `body` with the client's pool running; the pool shuts down when `body` returns.
+    public static func withDatabase<T: Sendable>(url: String, logger: Logger, _ body: @Sendable (Database) async throws -> T) async throws -> T {
+        let database = try Database(url: url, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.client.run() }
+            defer { group.cancelAll() }
+            return try await body(database)
+        }
+    }
+
+    /// Drops (if present) and creates a database, connecting through the server's maintenance database.
+    /// Used by the demo and the tests, which each want a fresh database.
+    public static func recreate(url: String, logger: Logger) async throws {
+        guard var components = URLComponents(string: url) else { throw StoreError(.invalidURL, "unparseable database URL") }
+        let name = String(components.path.drop(while: { $0 == "/" }))
+        guard !name.isEmpty, name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) else {
+            throw StoreError(.invalidURL, "database name must be lowercase letters, digits and underscores")
+        }
+        components.path = "/postgres"
+        try await withDatabase(url: components.string!, logger: logger) { admin in
+            try await admin.client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
+            try await admin.client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        }
+    }
+
+    /// Applies pending migrations, each in its own transaction, under an advisory lock so that concurrent starts
+    /// against one database serialise.
+    public func migrate() async throws {
+        try await client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(7171)", logger: logger)
+            do {
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                    logger: logger
+                )
+                var applied = Set<Int>()
+                for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger).decode(Int.self) {
+                    applied.insert(version)
+                }
+                for migration in Migrations.all where !applied.contains(migration.version) {
+                    try await connection.withTransaction(logger: logger) { tx in
+                        for statement in migration.statements {
+                            try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        }
+                        try await tx.query("INSERT INTO schema_migrations (version) VALUES (\(migration.version))", logger: logger)
+                    }
+                }
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(7171)", logger: logger)
+                throw error
+            }
+            try await connection.query("SELECT pg_advisory_unlock(7171)", logger: logger)
+        }
+    }
+}
+
+extension ByteBuffer {
+    init(_ bytes: [UInt8]) { self.init(bytes: bytes) }
+    var bytes: [UInt8] { Array(readableBytesView) }
+}

@@ -1,0 +1,97 @@
+/// The schema, as an ordered list of migrations. Never edit a released migration; add a new one.
+enum Migrations {
+    struct Migration {
+        let version: Int
+        let statements: [String]
+    }
+
+    static let all: [Migration] = [
+        Migration(version: 1, statements: [
+            // Records: encrypted at rest with a per-record data key wrapped by the node's record key.
+            """
+            CREATE TABLE records (
+                category      text        NOT NULL,
+                record_id     text        NOT NULL,
+                publisher     text        NOT NULL,
+                record_key    bytea       NOT NULL UNIQUE,
+                citizen_key   bytea       NOT NULL,
+                record_hash   bytea       NOT NULL,
+                wrapped_key   bytea       NOT NULL,
+                ciphertext    bytea       NOT NULL,
+                dimensions    jsonb       NOT NULL,
+                anchor_tx     bytea       NOT NULL,
+                created_at    timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (category, record_id)
+            )
+            """,
+            // Paillier ciphertexts of the category's aggregate fields.
+            """
+            CREATE TABLE record_aggregates (
+                category   text  NOT NULL,
+                record_id  text  NOT NULL,
+                field      text  NOT NULL,
+                ciphertext bytea NOT NULL,
+                PRIMARY KEY (category, field, record_id),
+                FOREIGN KEY (category, record_id) REFERENCES records (category, record_id) ON DELETE CASCADE
+            )
+            """,
+            // Durable outbox of transactions not yet in a block: written in the same database transaction as the
+            // data they anchor, so a crash never leaves data without its anchor on the way.
+            """
+            CREATE TABLE pending_transactions (
+                seq         bigserial   PRIMARY KEY,
+                tx_hash     bytea       NOT NULL UNIQUE,
+                body        bytea       NOT NULL,
+                enqueued_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE SEQUENCE transaction_nonce",
+            """
+            CREATE TABLE blocks (
+                height       bigint      PRIMARY KEY,
+                hash         bytea       NOT NULL UNIQUE,
+                header       bytea       NOT NULL,
+                certificate  bytea       NOT NULL,
+                tx_count     integer     NOT NULL,
+                committed_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE transactions (
+                tx_hash  bytea    PRIMARY KEY,
+                height   bigint   NOT NULL REFERENCES blocks (height),
+                tx_index integer  NOT NULL,
+                kind     smallint NOT NULL,
+                body     bytea    NOT NULL,
+                UNIQUE (height, tx_index)
+            )
+            """,
+            // Derived state, written in the same database transaction as the block that implies it.
+            """
+            CREATE TABLE anchored_records (
+                record_key  bytea  PRIMARY KEY,
+                record_hash bytea  NOT NULL,
+                height      bigint NOT NULL REFERENCES blocks (height),
+                tx_hash     bytea  NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE access_events (
+                event_id     text     PRIMARY KEY,
+                height       bigint   NOT NULL REFERENCES blocks (height),
+                tx_hash      bytea    NOT NULL,
+                requester    text     NOT NULL,
+                action       text     NOT NULL,
+                category     text     NOT NULL,
+                purpose      text     NOT NULL,
+                decision     text     NOT NULL,
+                policies     text[]   NOT NULL,
+                record_count integer  NOT NULL,
+                bundle_hash  bytea    NOT NULL,
+                timestamp_ms bigint   NOT NULL
+            )
+            """,
+            "CREATE INDEX access_events_height ON access_events (height, event_id)",
+        ]),
+    ]
+}
