@@ -97,3 +97,13 @@ public struct Ledger: Sendable {
         }
     }
 }
+
+extension Ledger {
+    /// Advances the tip over a block this node built and committed itself (already valid by construction).
+    public mutating func advance(overOwn block: Block) {
+        precondition(block.header.height == height + 1 && block.header.parentHash == tipHash, "own block does not extend the tip")
+        height = block.header.height
+        tipHash = block.header.hash(suite: suite)
+        stateDigest = block.header.stateDigest
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import GatewayNode
+import GatewaySchema
+import Hummingbird
+import NIOCore
+
+/// Encodes a response body as JSON with sorted keys.
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return Response(
+        status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
+    )
+}
+
+/// Decodes the signed body: first as JSON (400 malformed_json), then as the expected shape (400 invalid_request).
+func decodeBody<T: Decodable>(_ type: T.Type, from context: GatewayContext) throws -> T {
+    let data = Data(context.body.readableBytesView)
+    _ = try JSONValue.parse(data)
+    do {
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch let error as DecodingError {
+        throw ExchangeError(.invalidRequest, describe(error))
+    }
+}
+
+func describe(_ error: DecodingError) -> String {
+    func path(_ codingPath: [any CodingKey]) -> String {
+        codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: "/")
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+        return "missing field /\((context.codingPath.map { $0.stringValue } + [key.stringValue]).joined(separator: "/"))"
+    case .typeMismatch(let type, let context):
+        return "field /\(path(context.codingPath)) must be of type \(type)"
+    case .valueNotFound(let type, let context):
+        return "field /\(path(context.codingPath)) must be a \(type), not null"
+    case .dataCorrupted(let context):
+        return "invalid value at /\(path(context.codingPath))"
+    @unknown default:
+        return "request body has the wrong shape"
+    }
+}
+
+struct RecordsController {
+    let exchange: ExchangeService
+
+    func register(on group: RouterGroup<GatewayContext>) {
+        group.post("records/:category") { request, context in
+            let body = try decodeBody(API.PublishRequest.self, from: context)
+            let category = try context.parameters.require("category")
+            return try jsonResponse(try await exchange.publish(try context.requirePrincipal(), category: category, records: body.records), status: .created)
+        }
+        group.get("records/:category/:id") { request, context in
+            let category = try context.parameters.require("category")
+            let id = try context.parameters.require("id")
+            guard let purpose = request.uri.queryParameters.get("purpose") else {
+                throw ExchangeError(.invalidRequest, "query parameter purpose is required")
+            }
+            let result = try await exchange.requestRecords(
+                try context.requirePrincipal(), API.RecordsRequest(category: category, ids: [id], purpose: purpose)
+            )
+            guard !result.records.isEmpty else { throw ExchangeError(.notFound, "no record \(id) in \(category)") }
+            return try jsonResponse(result)
+        }
+    }
+}
+
+struct RequestsController {
+    let exchange: ExchangeService
+
+    func register(on group: RouterGroup<GatewayContext>) {
+        group.post("requests") { _, context in
+            let body = try decodeBody(API.RecordsRequest.self, from: context)
+            return try jsonResponse(try await exchange.requestRecords(try context.requirePrincipal(), body))
+        }
+        group.post("aggregates") { _, context in
+            let body = try decodeBody(API.AggregateRequest.self, from: context)
+            return try jsonResponse(try await exchange.aggregate(try context.requirePrincipal(), body))
+        }
+    }
+}
+
+struct AuditController {
+    let exchange: ExchangeService
+
+    func register(on group: RouterGroup<GatewayContext>) {
+        group.get("audit/events") { request, context in
+            let after = request.uri.queryParameters.get("after")
+            let limitText = request.uri.queryParameters.get("limit") ?? "100"
+            guard let limit = Int(limitText) else { throw ExchangeError(.invalidRequest, "limit must be an integer") }
+            return try jsonResponse(try await exchange.auditEvents(try context.requirePrincipal(), after: after, limit: limit))
+        }
+        group.get("audit/events/:id/proof") { _, context in
+            let id = try context.parameters.require("id")
+            return try jsonResponse(try await exchange.proof(try context.requirePrincipal(), eventID: id))
+        }
+    }
+}

@@ -1,0 +1,21 @@
+import GatewayNode
+import Hummingbird
+import NIOCore
+
+/// Per-request context: after `SignatureAuthenticator`, `principal` holds the verified department and `body` the
+/// exact bytes that were signed.
+public struct GatewayContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+    public var body: ByteBuffer = ByteBuffer()
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+    }
+
+    /// The authenticated principal; routes behind the authenticator can rely on it.
+    func requirePrincipal() throws -> Principal {
+        guard let principal else { throw ProblemError(status: .unauthorized, code: "missing_signature", detail: "request is not signed") }
+        return principal
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import GatewayCrypto
+import GatewayNode
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Builds the HTTP application of a node: problem+json errors outermost, then the signature check on /v1,
+/// then the resource controllers. The node's services run inside the application's ServiceGroup.
+public enum GatewayServer {
+    public static func makeApplication(
+        node: Node, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> Application<RouterResponder<GatewayContext>> {
+        let router = Router(context: GatewayContext.self)
+        router.middlewares.add(ProblemMiddleware())
+        router.get("v1/health") { _, _ in try jsonResponse(await node.health()) }
+
+        let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        let api = router.group("v1").add(middleware: SignatureAuthenticator(
+            departments: node.departments, suite: node.suite, bodyBytesMax: node.configuration.requestBodyBytesMax,
+            nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), now: now
+        ))
+        RecordsController(exchange: node.exchange).register(on: api)
+        RequestsController(exchange: node.exchange).register(on: api)
+        AuditController(exchange: node.exchange).register(on: api)
+
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(node.configuration.host, port: node.configuration.port), serverName: "DataGateway"),
+            services: node.services,
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: node.logger
+        )
+        app.beforeServerStarts { try await node.chain.waitUntilReady() }
+        return app
+    }
+}

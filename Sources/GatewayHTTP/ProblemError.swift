@@ -1,0 +1,96 @@
+import Foundation
+import GatewayNode
+import GatewaySchema
+import Hummingbird
+import NIOCore
+
+/// An RFC 9457 problem: `application/problem+json` with `type`, `title`, `status`, `detail` and our stable `code`.
+public struct ProblemError: Error, HTTPResponseError, Sendable {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let detail: String
+    public var errors: [ExchangeError.FieldError] = []
+    public var eventId: String? = nil
+
+    public init(status: HTTPResponse.Status, code: String, detail: String) {
+        self.status = status
+        self.code = code
+        self.detail = detail
+    }
+
+    struct Body: Encodable {
+        let type: String
+        let title: String
+        let status: Int
+        let detail: String
+        let code: String
+        let errors: [ExchangeError.FieldError]?
+        let eventId: String?
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = Body(
+            type: "urn:datagateway:problem:\(code)", title: status.reasonPhrase, status: status.code, detail: detail, code: code,
+            errors: errors.isEmpty ? nil : errors, eventId: eventId
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(body)
+        return Response(
+            status: status, headers: [.contentType: "application/problem+json"], body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    /// The one place that maps every error type to a problem. Unknown errors become a 500 that reveals nothing.
+    static func from(_ error: any Error) -> ProblemError {
+        switch error {
+        case let problem as ProblemError:
+            return problem
+        case let error as ExchangeError:
+            var problem = ProblemError(status: status(for: error.code), code: error.code.rawValue, detail: error.message)
+            problem.errors = error.fieldErrors
+            problem.eventId = error.eventID
+            return problem
+        case let error as SchemaError where error.code == .malformedJSON:
+            return ProblemError(status: .badRequest, code: "malformed_json", detail: "request body is not valid JSON: \(error.message)")
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound: return ProblemError(status: .notFound, code: "not_found", detail: "no such resource")
+            case .methodNotAllowed: return ProblemError(status: .methodNotAllowed, code: "method_not_allowed", detail: "method not allowed here")
+            case .contentTooLarge: return ProblemError(status: .contentTooLarge, code: "payload_too_large", detail: "request body is too large")
+            default: return ProblemError(status: error.status, code: "http_error", detail: error.body ?? error.status.reasonPhrase)
+            }
+        default:
+            return ProblemError(status: .internalServerError, code: "internal_error", detail: "the server could not complete the request")
+        }
+    }
+
+    static func status(for code: ExchangeError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .invalidRequest: return .badRequest
+        case .unknownCategory, .notFound: return .notFound
+        case .unknownField, .invalidRecord: return .unprocessableContent
+        case .recordConflict: return .conflict
+        case .accessDenied: return .forbidden
+        case .chainUnavailable: return .serviceUnavailable
+        default: return .internalServerError
+        }
+    }
+}
+
+/// Outermost middleware: turns every error into problem+json and logs server faults.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = GatewayContext
+
+    func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let problem = ProblemError.from(error)
+            if problem.status.code >= 500 {
+                context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            }
+            return try problem.response(from: request, context: context)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import GatewayCrypto
+import GatewayNode
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Verifies the request signature (see `RequestSigning`) before anything else happens: body size limit, content
+/// digest, freshness, single-use nonce, known department, valid signature. On success the verified principal and
+/// the signed body bytes are put in the context; on failure the request ends with 401 and nothing is stored.
+struct SignatureAuthenticator: RouterMiddleware {
+    typealias Context = GatewayContext
+
+    let departments: DepartmentDirectory
+    let suite: any CryptoSuite
+    let bodyBytesMax: Int
+    let nonces: NonceCache
+    let now: @Sendable () -> Int64
+
+    func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        var request = request
+        var context = context
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: bodyBytesMax)
+        } catch {
+            throw ProblemError(status: .contentTooLarge, code: "payload_too_large", detail: "request body exceeds \(bodyBytesMax) bytes")
+        }
+        func unauthorized(_ code: String, _ detail: String) -> ProblemError {
+            ProblemError(status: .unauthorized, code: code, detail: detail)
+        }
+        func header(_ name: String) -> String? {
+            HTTPField.Name(name).flatMap { request.headers[$0] }
+        }
+        guard let department = header(RequestSigning.Header.department), let timestamp = header(RequestSigning.Header.timestamp),
+              let nonce = header(RequestSigning.Header.nonce), let digest = header(RequestSigning.Header.contentDigest),
+              let signatureText = header(RequestSigning.Header.signature)
+        else {
+            throw unauthorized(
+                "missing_signature",
+                "sign the request: send DG-Department, DG-Timestamp, DG-Nonce, Content-Digest and DG-Signature (see README, 'Signed requests')"
+            )
+        }
+        let bodyBytes = Array(body.readableBytesView)
+        guard digest == RequestSigning.contentDigest(bodyBytes, suite: suite) else {
+            throw unauthorized("digest_mismatch", "Content-Digest does not match the body (expected \(RequestSigning.digestAlgorithm(suite)))")
+        }
+        guard let seconds = Int64(timestamp), abs(seconds - now()) <= RequestSigning.freshnessSeconds else {
+            throw unauthorized("stale_request", "DG-Timestamp must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
+        }
+        guard (16...64).contains(nonce.count), Hex.decode(nonce) != nil else {
+            throw unauthorized("invalid_nonce", "DG-Nonce must be 16 to 64 hex characters")
+        }
+        guard let key = departments.verifyingKey(for: department) else {
+            throw unauthorized("unknown_department", "department '\(department.prefix(64))' is not registered on this node")
+        }
+        let message = RequestSigning.signingString(
+            method: request.method.rawValue, target: request.uri.description, department: department, timestamp: timestamp,
+            nonce: nonce, contentDigest: digest
+        )
+        guard let signature = Data(base64Encoded: signatureText), key.isValidSignature([UInt8](signature), for: message) else {
+            throw unauthorized("bad_signature", "the request signature does not verify with \(department)'s registered key")
+        }
+        switch await nonces.use("\(department):\(nonce)", now: now()) {
+        case .fresh: break
+        case .replayed: throw unauthorized("replayed_request", "this DG-Nonce was already used; sign every request with a new nonce")
+        case .full: throw ProblemError(status: .serviceUnavailable, code: "busy", detail: "too many requests in flight; retry later")
+        }
+        context.principal = Principal(department: department, requestDigest: suite.hash([UInt8](signature)))
+        context.body = body
+        return try await next(request, context)
+    }
+}

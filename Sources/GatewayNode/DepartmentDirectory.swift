@@ -1,0 +1,65 @@
+import Foundation
+import GatewayCrypto
+
+/// The departments this node knows: their ids, names, parent groups (for policies' `in`) and public keys.
+///
+///     {"departments": [{"id": "social_security", "name": "Social Security Fund", "groups": ["government"],
+///                       "publicKey": "-----BEGIN PUBLIC KEY-----\n…"}]}
+public struct DepartmentDirectory: Sendable {
+    public struct Department: Sendable, Codable {
+        public let id: String
+        public let name: String
+        public let groups: [String]?
+        public let publicKey: String
+
+        public init(id: String, name: String, groups: [String]? = nil, publicKey: String) {
+            self.id = id
+            self.name = name
+            self.groups = groups
+            self.publicKey = publicKey
+        }
+    }
+
+    struct File: Codable {
+        let departments: [Department]
+    }
+
+    public let departments: [String: Department]
+    let keys: [String: any VerifyingKey]
+
+    public init(departments: [Department], suite: any CryptoSuite) throws {
+        var byID: [String: Department] = [:]
+        var keys: [String: any VerifyingKey] = [:]
+        for department in departments {
+            guard byID[department.id] == nil else { throw NodeError("department \(department.id) is listed twice") }
+            byID[department.id] = department
+            do {
+                keys[department.id] = try suite.verifyingKey(pem: department.publicKey)
+            } catch {
+                throw NodeError("department \(department.id): public key is not a \(suite.name.rawValue) key: \(error)")
+            }
+        }
+        self.departments = byID
+        self.keys = keys
+    }
+
+    public static func load(from url: URL, suite: any CryptoSuite) throws -> DepartmentDirectory {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw NodeError("cannot read departments file \(url.path)") }
+        do {
+            return try DepartmentDirectory(departments: try JSONDecoder().decode(File.self, from: data).departments, suite: suite)
+        } catch let error as NodeError {
+            throw error
+        } catch {
+            throw NodeError("\(url.path) is not a valid departments file: \(error)")
+        }
+    }
+
+    public static func write(_ departments: [Department], to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(File(departments: departments)).write(to: url, options: .atomic)
+    }
+
+    public func verifyingKey(for id: String) -> (any VerifyingKey)? { keys[id] }
+}

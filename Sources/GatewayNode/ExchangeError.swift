@@ -1,0 +1,39 @@
+/// Errors of the exchange, each with a stable code that the HTTP layer maps to one problem+json type and status.
+public struct ExchangeError: Error, CustomStringConvertible, Sendable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public static let invalidRequest = Code(rawValue: "invalid_request")
+        public static let unknownCategory = Code(rawValue: "unknown_category")
+        public static let unknownField = Code(rawValue: "unknown_field")
+        public static let invalidRecord = Code(rawValue: "invalid_record")
+        public static let recordConflict = Code(rawValue: "record_conflict")
+        public static let notFound = Code(rawValue: "not_found")
+        public static let accessDenied = Code(rawValue: "access_denied")
+        public static let integrityFailure = Code(rawValue: "record_integrity_failure")
+        public static let chainUnavailable = Code(rawValue: "chain_unavailable")
+        public static let internalError = Code(rawValue: "internal_error")
+        public var description: String { rawValue }
+    }
+
+    public struct FieldError: Sendable, Codable, Equatable {
+        /// JSON Pointer into the request body.
+        public let pointer: String
+        public let detail: String
+    }
+
+    public let code: Code
+    public let message: String
+    /// For `invalidRecord`: every offending field, located in the request body.
+    public let fieldErrors: [FieldError]
+    /// For `accessDenied`: the access-log event that records the denial.
+    public let eventID: String?
+
+    public init(_ code: Code, _ message: String, fieldErrors: [FieldError] = [], eventID: String? = nil) {
+        self.code = code
+        self.message = message
+        self.fieldErrors = fieldErrors
+        self.eventID = eventID
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

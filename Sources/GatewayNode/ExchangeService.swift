@@ -1,0 +1,431 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayPolicy
+import GatewaySchema
+import GatewayStore
+import Logging
+
+/// An authenticated caller: the department whose key signed the request, and the digest of that signature.
+public struct Principal: Sendable {
+    public let department: String
+    /// Digest of the request signature, recorded in the access log to bind the event to the request.
+    public let requestDigest: [UInt8]
+
+    public init(department: String, requestDigest: [UInt8]) {
+        self.department = department
+        self.requestDigest = requestDigest
+    }
+}
+
+/// The data-exchange use cases: publish, request, aggregate, audit. Every decision — allowed or denied — is
+/// written to the chain and committed before any data is returned (no log, no data).
+public struct ExchangeService: Sendable {
+    let suite: any CryptoSuite
+    let chain: ChainService
+    let records: RecordStore
+    let chainStore: ChainStore
+    let categories: [String: RecordCategory]
+    let policies: PolicyBundle
+    public let policyBundleHash: [UInt8]
+    let departments: DepartmentDirectory
+    let vault: RecordVault
+    let paillier: PaillierPrivateKey
+    let signer: any SigningKey
+    let nodeID: String
+    let chainID: String
+    let logger: Logger
+    let now: @Sendable () -> Int64
+
+    /// Bounds on one request.
+    public static let publishRecordsMax = 5_000
+    public static let requestIDsMax = 1_000
+    public static let auditPageMax = 1_000
+    static let identifierLengthMax = 128
+
+    init(
+        suite: any CryptoSuite, chain: ChainService, database: Database, categories: [String: RecordCategory], policies: PolicyBundle,
+        departments: DepartmentDirectory, secrets: NodeSecrets, nodeID: String, logger: Logger, now: @escaping @Sendable () -> Int64
+    ) {
+        self.suite = suite
+        self.chain = chain
+        self.records = RecordStore(database: database)
+        self.chainStore = ChainStore(database: database)
+        self.categories = categories
+        self.policies = policies
+        self.policyBundleHash = suite.hash(policies.canonicalBytes)
+        self.departments = departments
+        self.vault = RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt)
+        self.paillier = secrets.paillier
+        self.signer = secrets.signingKey
+        self.nodeID = nodeID
+        self.chainID = secrets.genesis.chainID
+        self.logger = logger
+        self.now = now
+    }
+
+    // MARK: Publish
+
+    public func publish(_ principal: Principal, category name: String, records input: [JSONValue]) async throws -> API.PublishResponse {
+        let category = try category(named: name)
+        guard !input.isEmpty else { throw ExchangeError(.invalidRequest, "records must hold at least one record") }
+        guard input.count <= Self.publishRecordsMax else {
+            throw ExchangeError(.invalidRequest, "at most \(Self.publishRecordsMax) records per publish")
+        }
+        var fieldErrors: [ExchangeError.FieldError] = []
+        var seen = Set<String>()
+        for (index, record) in input.enumerated() {
+            for error in category.schema.validate(record, at: "/records/\(index)") {
+                fieldErrors.append(.init(pointer: error.path, detail: error.message))
+            }
+            if let id = record[category.idField]?.stringValue, !seen.insert(id).inserted {
+                fieldErrors.append(.init(pointer: "/records/\(index)/\(category.idField)", detail: "duplicate id in this batch"))
+            }
+        }
+        guard fieldErrors.isEmpty else {
+            throw ExchangeError(.invalidRecord, "\(fieldErrors.count) field(s) failed validation; nothing was stored", fieldErrors: fieldErrors)
+        }
+        let ids = input.map { $0[category.idField]!.stringValue! }
+        let recordKeys = ids.map { vault.recordKey(category: name, id: $0) }
+        let decision = authorize(principal, action: "publish", category: name, purpose: "publication")
+        let event = try await logAccess(principal, action: "publish", category: name, recordKeys: recordKeys, purpose: "publication", decision: decision)
+        guard decision.effect == .allow else { throw denied(decision, event) }
+
+        let stored = try await sealAll(input, ids: ids, recordKeys: recordKeys, category: category, publisher: principal.department)
+        let outcome: RecordStore.PublishOutcome
+        do {
+            outcome = try await records.publish(stored) { fresh, nonce in
+                let anchor = RecordAnchor(
+                    publisher: principal.department, category: name,
+                    entries: fresh.map { RecordAnchor.Entry(recordKey: $0.recordKey, recordHash: $0.recordHash) }
+                )
+                let transaction = try Transaction(
+                    chainID: chainID, kind: .recordAnchor, submitter: nodeID, nonce: nonce, timestampMs: now(), payload: anchor.encoded,
+                    signer: signer
+                )
+                return (transaction, transaction.hash(suite: suite))
+            }
+        } catch let error as StoreError where error.code == .conflict {
+            throw ExchangeError(.recordConflict, error.message)
+        }
+        var anchors: [API.Receipt] = []
+        for hash in outcome.anchorTransactions {
+            let location = try await chain.awaitCommit(hash)
+            anchors.append(API.Receipt(eventId: nil, transaction: Hex.encode(hash), height: location.height, index: location.index))
+        }
+        return API.PublishResponse(
+            category: name, accepted: outcome.inserted, alreadyPresent: outcome.alreadyPresent, anchors: anchors, event: event
+        )
+    }
+
+    /// Encrypts records (envelope) and their aggregate fields (Paillier) on all cores.
+    func sealAll(_ input: [JSONValue], ids: [String], recordKeys: [[UInt8]], category: RecordCategory, publisher: String) async throws -> [StoredRecord] {
+        let chunkCount = max(1, min(ProcessInfo.processInfo.activeProcessorCount, input.count))
+        let chunkSize = (input.count + chunkCount - 1) / chunkCount
+        return try await withThrowingTaskGroup(of: (Int, [StoredRecord]).self) { group in
+            for start in stride(from: 0, to: input.count, by: chunkSize) {
+                let end = min(start + chunkSize, input.count)
+                group.addTask {
+                    var out: [StoredRecord] = []
+                    for index in start..<end {
+                        out.append(try seal(input[index], id: ids[index], recordKey: recordKeys[index], category: category, publisher: publisher))
+                    }
+                    return (start, out)
+                }
+            }
+            var chunks: [(Int, [StoredRecord])] = []
+            for try await chunk in group { chunks.append(chunk) }
+            return chunks.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        }
+    }
+
+    func seal(_ record: JSONValue, id: String, recordKey: [UInt8], category: RecordCategory, publisher: String) throws -> StoredRecord {
+        let (wrapped, ciphertext) = try vault.seal(category: category.name, id: id, record: record)
+        var dimensions: [String: JSONValue] = [:]
+        for field in category.dimensions { dimensions[field] = record[field] ?? .null }
+        var aggregates: [String: [UInt8]] = [:]
+        for field in category.aggregates {
+            guard let value = record[field]?.integerValue else { continue }
+            aggregates[field] = try paillier.publicKey.encrypt(GMPInteger(Int(value))).serialized(for: paillier.publicKey)
+        }
+        return StoredRecord(
+            category: category.name, recordID: id, publisher: publisher, recordKey: recordKey,
+            citizenKey: vault.citizenKey(id), recordHash: vault.recordHash(category: category.name, record: record),
+            wrappedKey: wrapped, ciphertext: ciphertext, dimensionsJSON: JSONValue.object(dimensions).canonicalString,
+            aggregates: aggregates
+        )
+    }
+
+    // MARK: Request records
+
+    public func requestRecords(_ principal: Principal, _ request: API.RecordsRequest) async throws -> API.RecordsResponse {
+        let category = try category(named: request.category)
+        try Self.checkPurpose(request.purpose)
+        guard !request.ids.isEmpty, request.ids.count <= Self.requestIDsMax else {
+            throw ExchangeError(.invalidRequest, "ids must hold between 1 and \(Self.requestIDsMax) record ids")
+        }
+        for id in request.ids where id.isEmpty || id.count > Self.identifierLengthMax {
+            throw ExchangeError(.invalidRequest, "record ids must be 1 to \(Self.identifierLengthMax) characters")
+        }
+        let ids = Array(NSOrderedSet(array: request.ids)) as! [String]
+        var decision = authorize(principal, action: "read", category: category.name, purpose: request.purpose)
+        // An obligation the request cannot meet turns the permit into a denial, and is logged as such.
+        if decision.effect == .allow, let obligations = decision.obligations {
+            if obligations.aggregateOnly {
+                decision = .init(refusing: decision, because: "the permit allows aggregates only")
+            } else if let rows = obligations.maximumRows, ids.count > rows {
+                decision = .init(refusing: decision, because: "the permit allows at most \(rows) records per request")
+            }
+        }
+        let recordKeys = ids.map { vault.recordKey(category: category.name, id: $0) }
+        let receipt = try await logAccess(
+            principal, action: "read", category: category.name, recordKeys: recordKeys, purpose: request.purpose, decision: decision
+        )
+        guard decision.effect == .allow, let obligations = decision.obligations else { throw denied(decision, receipt) }
+
+        let stored = try await records.records(category: category.name, ids: ids)
+        var released: [JSONValue] = []
+        for record in stored {
+            let plaintext = try await verifiedRecord(record)
+            released.append(apply(obligations, to: plaintext, category: category))
+        }
+        let found = Set(stored.map(\.recordID))
+        let fields = category.fields.filter { obligations.fields?.contains($0) ?? true }
+        return API.RecordsResponse(
+            decision: "allow", policies: decision.policies, fields: fields,
+            masks: obligations.masks.filter { fields.contains($0.key) }.mapValues(\.description),
+            records: released, missing: ids.filter { !found.contains($0) }, receipt: receipt
+        )
+    }
+
+    /// Decrypts a record and checks it against the hash anchored on chain; any mismatch is tampering.
+    func verifiedRecord(_ record: StoredRecord) async throws -> JSONValue {
+        let plaintext: JSONValue
+        do {
+            plaintext = try vault.open(category: record.category, id: record.recordID, wrappedKey: record.wrappedKey, ciphertext: record.ciphertext)
+        } catch {
+            logger.critical("record failed decryption: possible tampering", metadata: ["category": "\(record.category)"])
+            throw ExchangeError(.integrityFailure, "a stored record failed its integrity check; the operator has been alerted")
+        }
+        let hash = vault.recordHash(category: record.category, record: plaintext)
+        let anchored = try await chainStore.anchoredHash(recordKey: record.recordKey)
+        guard constantTimeEquals(hash, record.recordHash), let anchored, constantTimeEquals(hash, anchored) else {
+            logger.critical("record does not match its anchored hash: tampering", metadata: ["category": "\(record.category)"])
+            throw ExchangeError(.integrityFailure, "a stored record does not match its anchored hash; the operator has been alerted")
+        }
+        return plaintext
+    }
+
+    /// Projects to the permitted fields and applies each field's mask.
+    func apply(_ obligations: Obligations, to record: JSONValue, category: RecordCategory) -> JSONValue {
+        guard case .object(let members) = record else { return record }
+        var out: [String: JSONValue] = [:]
+        for (field, value) in members where obligations.fields?.contains(field) ?? true {
+            guard let mask = obligations.masks[field] else {
+                out[field] = value
+                continue
+            }
+            out[field] = Self.mask(value, with: mask, field: field, vault: vault)
+        }
+        return .object(out)
+    }
+
+    static func mask(_ value: JSONValue, with mask: Obligations.Mask, field: String, vault: RecordVault) -> JSONValue {
+        let text: String
+        switch value {
+        case .string(let s): text = s
+        case .integer(let i): text = String(i)
+        case .null: return .null
+        default: text = value.canonicalString
+        }
+        switch mask {
+        case .redact:
+            return .null
+        case .saltedHash:
+            return .string(vault.maskHash(field: field, value: text))
+        case .yearOnly:
+            let year = text.prefix(4)
+            return year.count == 4 && year.allSatisfy(\.isNumber) ? .string(String(year)) : .null
+        case .lastCharacters(let n):
+            let kept = text.suffix(n)
+            return .string(String(repeating: "*", count: max(0, text.count - kept.count)) + kept)
+        }
+    }
+
+    // MARK: Aggregate
+
+    public func aggregate(_ principal: Principal, _ request: API.AggregateRequest) async throws -> API.AggregateResponse {
+        let category = try category(named: request.category)
+        try Self.checkPurpose(request.purpose)
+        guard category.aggregates.contains(request.field) else {
+            throw ExchangeError(.unknownField, "\(request.field) is not an aggregate field of \(category.name); use one of \(category.aggregates)")
+        }
+        guard request.groupBy.count <= category.dimensions.count,
+              let unknown = Optional(request.groupBy.filter { !category.dimensions.contains($0) }), unknown.isEmpty
+        else {
+            throw ExchangeError(.unknownField, "groupBy may only name dimensions of \(category.name): \(category.dimensions)")
+        }
+        let decision = authorize(principal, action: "aggregate", category: category.name, purpose: request.purpose)
+        let receipt = try await logAccess(
+            principal, action: "aggregate", category: category.name, recordKeys: [], purpose: request.purpose, decision: decision
+        )
+        guard decision.effect == .allow, let obligations = decision.obligations else { throw denied(decision, receipt) }
+
+        let rows = try await records.aggregateRows(category: category.name, field: request.field)
+        struct Accumulator {
+            var key: [String: JSONValue]
+            var ciphertexts: [PaillierCiphertext] = []
+            var citizens = Set<[UInt8]>()
+        }
+        var groups: [String: Accumulator] = [:]
+        for row in rows {
+            let dimensions = (try? JSONValue.parse(Data(row.dimensionsJSON.utf8)))?.objectValue ?? [:]
+            var key: [String: JSONValue] = [:]
+            for field in request.groupBy { key[field] = dimensions[field] ?? .null }
+            let groupID = JSONValue.object(key).canonicalString
+            groups[groupID, default: Accumulator(key: key)].ciphertexts.append(PaillierCiphertext(serialized: row.ciphertext))
+            groups[groupID]!.citizens.insert(row.citizenKey)
+        }
+        var result: [API.AggregateGroup] = []
+        for groupID in groups.keys.sorted() {
+            let group = groups[groupID]!
+            // A group below the minimum cohort is never decrypted at all.
+            guard group.citizens.count >= obligations.minimumCohort else {
+                result.append(API.AggregateGroup(key: group.key, cohort: nil, count: nil, sum: nil, mean: nil, suppressed: true))
+                continue
+            }
+            let total = try paillier.decrypt(paillier.publicKey.sum(group.ciphertexts))
+            guard let sum = total.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
+            result.append(API.AggregateGroup(
+                key: group.key, cohort: group.citizens.count, count: group.ciphertexts.count, sum: Int64(sum),
+                mean: Double(sum) / Double(group.ciphertexts.count), suppressed: false
+            ))
+        }
+        return API.AggregateResponse(
+            category: category.name, field: request.field, groupBy: request.groupBy, minimumCohort: obligations.minimumCohort,
+            policies: decision.policies, groups: result, receipt: receipt
+        )
+    }
+
+    // MARK: Audit
+
+    public func auditEvents(_ principal: Principal, after cursor: String?, limit: Int) async throws -> API.AuditPage {
+        guard (1...Self.auditPageMax).contains(limit) else { throw ExchangeError(.invalidRequest, "limit must be 1 to \(Self.auditPageMax)") }
+        var afterHeight: UInt64 = 0
+        var afterEvent = ""
+        if let cursor {
+            let parts = cursor.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let height = UInt64(parts[0]) else {
+                throw ExchangeError(.invalidRequest, "after must be a cursor returned as 'next' by a previous page")
+            }
+            afterHeight = height
+            afterEvent = String(parts[1])
+        }
+        let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
+        let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
+        guard decision.effect == .allow else { throw denied(decision, receipt) }
+        let rows = try await chainStore.accessEvents(afterHeight: afterHeight, afterEventID: afterEvent, limit: limit)
+        let events = rows.map(Self.auditEvent)
+        let next = rows.count == limit ? rows.last.map { "\($0.height):\($0.eventID)" } : nil
+        return API.AuditPage(events: events, next: next, receipt: receipt)
+    }
+
+    public func proof(_ principal: Principal, eventID: String) async throws -> API.ProofResponse {
+        let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
+        guard decision.effect == .allow else {
+            let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
+            throw denied(decision, receipt)
+        }
+        guard let row = try await chainStore.accessEvent(id: eventID), let proof = try await chain.proof(for: row.transactionHash) else {
+            throw ExchangeError(.notFound, "no committed access event \(eventID)")
+        }
+        return API.ProofResponse(eventId: eventID, height: row.height, proof: proof)
+    }
+
+    static func auditEvent(_ row: ChainStore.AccessEventRow) -> API.AuditEvent {
+        API.AuditEvent(
+            eventId: row.eventID, height: row.height, transaction: Hex.encode(row.transactionHash), requester: row.requester,
+            action: row.action, category: row.category, purpose: row.purpose, decision: row.decision, policies: row.policies,
+            recordCount: row.recordCount, policyBundle: Hex.encode(row.bundleHash), timestampMs: row.timestampMs
+        )
+    }
+
+    // MARK: Policy and logging
+
+    struct EffectiveDecision: Sendable {
+        let effect: AccessEvent.Decision
+        let policies: [String]
+        let reason: String
+        let obligations: Obligations?
+
+        init(_ decision: Decision) {
+            effect = decision.effect == .allow ? .allow : .deny
+            policies = decision.determiningPolicies
+            reason = decision.reason
+            obligations = decision.obligations
+        }
+
+        init(refusing decision: EffectiveDecision, because reason: String) {
+            effect = .deny
+            policies = decision.policies
+            self.reason = "\(reason) (\(decision.policies.joined(separator: ", ")))"
+            obligations = nil
+        }
+    }
+
+    func authorize(_ principal: Principal, action: String, category: String, purpose: String) -> EffectiveDecision {
+        authorize(principal, action: action, resource: EntityUID(type: "Category", id: category), purpose: purpose)
+    }
+
+    func authorize(_ principal: Principal, action: String, resource: EntityUID, purpose: String) -> EffectiveDecision {
+        var entities = EntityStore()
+        let uid = EntityUID(type: "Department", id: principal.department)
+        let groups = departments.departments[principal.department]?.groups ?? []
+        entities.insert(Entity(uid: uid, attributes: ["id": .string(principal.department)], parents: groups.map { EntityUID(type: "Group", id: $0) }))
+        let request = AuthorizationRequest(
+            principal: uid, action: EntityUID(type: "Action", id: action), resource: resource, context: ["purpose": .string(purpose)]
+        )
+        let decision = policies.policySet.authorize(request, entities: entities)
+        for error in decision.errors {
+            logger.warning("policy evaluation error", metadata: ["policy": "\(error.policy)", "error": "\(error.message)"])
+        }
+        return EffectiveDecision(decision)
+    }
+
+    /// Writes the access event to the durable outbox and waits until it is in a committed block.
+    func logAccess(
+        _ principal: Principal, action: String, category: String, recordKeys: [[UInt8]], purpose: String, decision: EffectiveDecision
+    ) async throws -> API.Receipt {
+        let event = AccessEvent(
+            eventID: UUID().uuidString.lowercased(), requester: principal.department, action: action, category: category,
+            recordKeys: recordKeys, purpose: purpose, policyBundleHash: policyBundleHash, decision: decision.effect,
+            determiningPolicies: decision.policies, requestDigest: principal.requestDigest, timestampMs: now()
+        )
+        let nonce = try await chainStore.nextNonce()
+        let transaction = try Transaction(
+            chainID: chainID, kind: .accessLog, submitter: nodeID, nonce: nonce, timestampMs: event.timestampMs, payload: event.encoded,
+            signer: signer
+        )
+        let hash = transaction.hash(suite: suite)
+        try await chainStore.enqueue(transaction, hash: hash)
+        let location = try await chain.awaitCommit(hash)
+        return API.Receipt(eventId: event.eventID, transaction: Hex.encode(hash), height: location.height, index: location.index)
+    }
+
+    func denied(_ decision: EffectiveDecision, _ receipt: API.Receipt) -> ExchangeError {
+        ExchangeError(.accessDenied, "access denied: \(decision.reason)", eventID: receipt.eventId)
+    }
+
+    func category(named name: String) throws -> RecordCategory {
+        guard let category = categories[name] else {
+            throw ExchangeError(.unknownCategory, "unknown record category '\(name)'; known: \(categories.keys.sorted().joined(separator: ", "))")
+        }
+        return category
+    }
+
+    static func checkPurpose(_ purpose: String) throws {
+        let valid = (1...64).contains(purpose.utf8.count)
+            && purpose.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
+        guard valid else { throw ExchangeError(.invalidRequest, "purpose must be 1 to 64 characters of a-z, 0-9 and _") }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayPolicy
+import GatewaySchema
+import GatewayStore
+import Logging
+import ServiceLifecycle
+
+/// One DataGateway node, assembled from its configuration: database, chain, policies, categories, departments.
+/// Its `services` run in a ServiceGroup (the HTTP server is added by GatewayHTTP) and stop in reverse order.
+public struct Node: Sendable {
+    public let configuration: NodeConfiguration
+    public let suite: any CryptoSuite
+    public let database: Database
+    public let chain: ChainService
+    public let exchange: ExchangeService
+    public let departments: DepartmentDirectory
+    public let genesis: Genesis
+    public let logger: Logger
+
+    /// Loads everything the node needs and fails early, with a message that says what to fix.
+    public static func assemble(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) throws -> Node {
+        let suite = try configuration.suite.makeSuite()
+        let secrets = try NodeSecrets.loadOrCreate(configuration: configuration, suite: suite, progress: progress)
+        let categories: [String: RecordCategory]
+        do {
+            categories = try RecordCategory.loadAll(from: configuration.schemasDirectory)
+        } catch {
+            throw NodeError("cannot load record categories from \(configuration.schemasDirectory.path): \(error)")
+        }
+        guard !categories.isEmpty else { throw NodeError("no record category schemas in \(configuration.schemasDirectory.path)") }
+        let policies: PolicyBundle
+        do {
+            policies = try PolicyBundle.load(from: configuration.policiesDirectory)
+        } catch {
+            throw NodeError("cannot load policies: \(error)")
+        }
+        let departments = try DepartmentDirectory.load(from: configuration.departmentsFile, suite: suite)
+        let database = try Database(url: configuration.databaseURL, logger: logger)
+        let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        let chain = try ChainService(
+            database: database, genesis: secrets.genesis, suite: suite, signer: secrets.signingKey, nodeID: configuration.nodeID,
+            logger: logger, now: now
+        )
+        let exchange = ExchangeService(
+            suite: suite, chain: chain, database: database, categories: categories, policies: policies, departments: departments,
+            secrets: secrets, nodeID: configuration.nodeID, logger: logger, now: now
+        )
+        return Node(
+            configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, departments: departments,
+            genesis: secrets.genesis, logger: logger
+        )
+    }
+
+    /// The background services, in start order: the database pool, then the chain.
+    public var services: [any Service] { [database.client, chain] }
+
+    public func health() async -> API.Health {
+        API.Health(
+            status: "ok", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue, height: await chain.height,
+            policyBundle: Hex.encode(exchange.policyBundleHash)
+        )
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import GatewayCrypto
+import Logging
+
+/// Everything a node needs to start, from flags or environment (see `gateway serve --help`).
+public struct NodeConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var databaseURL: String
+    /// Holds the node key, record key, salt, aggregation key and genesis, created on first start.
+    public var dataDirectory: URL
+    /// PEM private key of the node; defaults to `<data>/node-key.pem`, generated if absent.
+    public var nodeKeyPath: URL?
+    public var suite: SuiteName
+    public var logLevel: Logger.Level
+    public var policiesDirectory: URL
+    public var schemasDirectory: URL
+    /// JSON list of departments and their public keys.
+    public var departmentsFile: URL
+    public var nodeID: String
+    public var department: String
+    /// Largest accepted request body, in bytes.
+    public var requestBodyBytesMax: Int
+    /// Bits of the Paillier aggregation modulus.
+    public var paillierBits: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, databaseURL: String, dataDirectory: URL, nodeKeyPath: URL? = nil,
+        suite: SuiteName = .intl, logLevel: Logger.Level = .info, policiesDirectory: URL, schemasDirectory: URL,
+        departmentsFile: URL, nodeID: String = "node-1", department: String = "civil_registry",
+        requestBodyBytesMax: Int = 8 * 1024 * 1024, paillierBits: Int = 2048
+    ) {
+        self.host = host
+        self.port = port
+        self.databaseURL = databaseURL
+        self.dataDirectory = dataDirectory
+        self.nodeKeyPath = nodeKeyPath
+        self.suite = suite
+        self.logLevel = logLevel
+        self.policiesDirectory = policiesDirectory
+        self.schemasDirectory = schemasDirectory
+        self.departmentsFile = departmentsFile
+        self.nodeID = nodeID
+        self.department = department
+        self.requestBodyBytesMax = requestBodyBytesMax
+        self.paillierBits = paillierBits
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+
+/// The node's key material, loaded from (or created in) its data directory.
+public struct NodeSecrets: Sendable {
+    public let signingKey: any SigningKey
+    /// Wraps the per-record data keys (envelope encryption).
+    let recordKey: [UInt8]
+    /// Per-deployment HMAC salt for every hash that goes on chain.
+    let salt: [UInt8]
+    public let paillier: PaillierPrivateKey
+    public let genesis: Genesis
+
+    /// Loads the secrets, creating any that are missing. `progress` is told about slow steps (key generation).
+    public static func loadOrCreate(configuration: NodeConfiguration, suite: any CryptoSuite, progress: (String) -> Void = { _ in }) throws -> NodeSecrets {
+        let directory = configuration.dataDirectory
+        let keyPath = configuration.nodeKeyPath ?? directory.appendingPathComponent("node-key.pem")
+        let keyPEM = try SecretFiles.loadOrCreate(keyPath) { Data(suite.generateSigningKey().pemRepresentation.utf8) }
+        let signingKey: any SigningKey
+        do {
+            signingKey = try suite.signingKey(pem: String(decoding: keyPEM, as: UTF8.self))
+        } catch {
+            throw NodeError("node key \(keyPath.path) is not a \(suite.name.rawValue) private key: \(error)")
+        }
+        let recordKey = try randomSecret(directory.appendingPathComponent("record-key.hex"), count: suite.symmetricKeyLength)
+        let salt = try randomSecret(directory.appendingPathComponent("salt.hex"), count: 32)
+
+        let paillierPath = directory.appendingPathComponent("aggregation-key.json")
+        let paillierData = try SecretFiles.loadOrCreate(paillierPath) {
+            progress("generating a \(configuration.paillierBits)-bit Paillier aggregation key (one-time)…")
+            let key = try PaillierPrivateKey.generate(bits: configuration.paillierBits)
+            let primes = key.primes
+            let json: [String: String] = ["n": key.publicKey.n.toString(), "p": primes.p, "q": primes.q]
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            return try encoder.encode(json)
+        }
+        let paillier = try Self.decodePaillier(paillierData, path: paillierPath)
+
+        let genesisPath = directory.appendingPathComponent("genesis.json")
+        if !FileManager.default.fileExists(atPath: genesisPath.path) {
+            let genesis = Genesis(
+                chainID: "datagateway-\(configuration.nodeID)", suite: suite.name,
+                members: [Genesis.Member(
+                    nodeID: configuration.nodeID, department: configuration.department, role: .validator,
+                    publicKey: signingKey.publicKey.pemRepresentation, address: "\(configuration.host):\(configuration.port)"
+                )],
+                createdAtMs: Int64(Date().timeIntervalSince1970 * 1000)
+            )
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try SecretFiles.write(try encoder.encode(genesis), to: genesisPath)
+        }
+        let genesis = try Genesis.load(from: genesisPath)
+        guard let me = genesis.members.first(where: { $0.nodeID == configuration.nodeID }) else {
+            throw NodeError("genesis \(genesisPath.path) has no member \(configuration.nodeID)")
+        }
+        guard me.publicKey == signingKey.publicKey.pemRepresentation else {
+            throw NodeError("node key does not match the genesis entry for \(configuration.nodeID): wrong --node-key?")
+        }
+        return NodeSecrets(signingKey: signingKey, recordKey: recordKey, salt: salt, paillier: paillier, genesis: genesis)
+    }
+
+    static func randomSecret(_ url: URL, count: Int) throws -> [UInt8] {
+        let data = try SecretFiles.loadOrCreate(url) { Data(Hex.encode(SystemRandom().bytes(count: count)).utf8) }
+        guard let bytes = Hex.decode(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+              bytes.count == count
+        else { throw NodeError("\(url.path) must hold \(count) hex-encoded bytes") }
+        return bytes
+    }
+
+    static func decodePaillier(_ data: Data, path: URL) throws -> PaillierPrivateKey {
+        guard let json = try? JSONDecoder().decode([String: String].self, from: data),
+              let p = json["p"].flatMap({ GMPInteger($0) }), let q = json["q"].flatMap({ GMPInteger($0) })
+        else { throw NodeError("\(path.path) must hold decimal p and q") }
+        let key = try PaillierPrivateKey(p: p, q: q)
+        if let n = json["n"], n != key.publicKey.n.toString() { throw NodeError("\(path.path): n does not equal p·q") }
+        return key
+    }
+}

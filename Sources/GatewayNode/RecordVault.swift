@@ -1,0 +1,59 @@
+import GatewayCrypto
+import GatewaySchema
+
+/// Envelope encryption and salted hashing of records. Each record gets its own data key, sealed under the node's
+/// record key; destroying the wrapped key destroys the record (crypto-shredding) while its anchored hash remains.
+struct RecordVault: Sendable {
+    let suite: any CryptoSuite
+    let recordKey: [UInt8]
+    let salt: [UInt8]
+
+    /// HMAC(salt, "record-key" ‖ category ‖ id): the record's on-chain identifier.
+    func recordKey(category: String, id: String) -> [UInt8] {
+        suite.hmac(key: salt, Self.domain("record-key", category, id))
+    }
+
+    /// HMAC(salt, "citizen" ‖ id): counts distinct citizens without revealing them.
+    func citizenKey(_ citizenID: String) -> [UInt8] {
+        suite.hmac(key: salt, Self.domain("citizen", citizenID))
+    }
+
+    /// HMAC(salt, "record-hash" ‖ category ‖ canonical JSON): anchored on chain, re-checked on every read.
+    func recordHash(category: String, record: JSONValue) -> [UInt8] {
+        suite.hmac(key: salt, Self.domain("record-hash", category) + record.canonicalBytes)
+    }
+
+    /// Salted hash used by the `hash` mask: stable per deployment, so masked values can still be joined.
+    func maskHash(field: String, value: String) -> String {
+        Hex.encode(suite.hmac(key: salt, Self.domain("mask", field, value)).prefix(16))
+    }
+
+    func seal(category: String, id: String, record: JSONValue) throws -> (wrappedKey: [UInt8], ciphertext: [UInt8]) {
+        var dataKey = SystemRandom().bytes(count: suite.symmetricKeyLength)
+        defer { secureZero(&dataKey) }
+        let ciphertext = try suite.seal(record.canonicalBytes, key: dataKey, associatedData: Self.domain("record", category, id))
+        let wrapped = try suite.seal(dataKey, key: recordKey, associatedData: Self.domain("data-key", category, id))
+        return (wrapped, ciphertext)
+    }
+
+    func open(category: String, id: String, wrappedKey: [UInt8], ciphertext: [UInt8]) throws -> JSONValue {
+        var dataKey = try suite.open(wrappedKey, key: recordKey, associatedData: Self.domain("data-key", category, id))
+        defer { secureZero(&dataKey) }
+        var plaintext = try suite.open(ciphertext, key: dataKey, associatedData: Self.domain("record", category, id))
+        defer { secureZero(&plaintext) }
+        return try JSONValue.parse(Data(plaintext))
+    }
+
+    /// Length-prefixed domain separation, so that no two different inputs hash alike.
+    static func domain(_ parts: String...) -> [UInt8] {
+        var out: [UInt8] = []
+        for part in parts {
+            let bytes = Array(part.utf8)
+            out.append(contentsOf: withUnsafeBytes(of: UInt32(bytes.count).bigEndian, Array.init))
+            out.append(contentsOf: bytes)
+        }
+        return out
+    }
+}
+
+import Foundation
