@@ -71,6 +71,8 @@ let package = Package(
             dependencies: [
                 "GatewayCrypto", "GatewaySchema",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

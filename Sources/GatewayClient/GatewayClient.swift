@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import Foundation
+import GatewayCrypto
+import NIOCore
+import NIOHTTP1
+
+/// A department's HTTP client: every request carries a fresh signature (see `RequestSigning`).
+public struct GatewayClient: Sendable {
+    public let baseURL: String
+    public let department: String
+    let key: any SigningKey
+    let suite: any CryptoSuite
+    let http: HTTPClient
+    /// Upper bound on a response body the client will read.
+    public static let responseBytesMax = 64 * 1024 * 1024
+
+    public init(baseURL: String, department: String, key: any SigningKey, suite: any CryptoSuite, http: HTTPClient = .shared) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.department = department
+        self.key = key
+        self.suite = suite
+        self.http = http
+    }
+
+    /// Sends a signed request; `target` is the path with query, e.g. `/v1/audit/events?limit=10`.
+    public func send(_ method: String, _ target: String, body: [UInt8] = [], timeout: TimeAmount = .seconds(120)) async throws -> ClientResponse {
+        var request = HTTPClientRequest(url: baseURL + target)
+        request.method = HTTPMethod(rawValue: method)
+        for (name, value) in try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite) {
+            request.headers.add(name: name, value: value)
+        }
+        if !body.isEmpty || method == "POST" {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await http.execute(request, timeout: timeout)
+        let buffer = try await response.body.collect(upTo: Self.responseBytesMax)
+        return ClientResponse(
+            status: Int(response.status.code), contentType: response.headers.first(name: "Content-Type") ?? "",
+            body: Array(buffer.readableBytesView)
+        )
+    }
+
+    /// Sends a signed request with a JSON body.
+    public func send(_ method: String, _ target: String, json: some Encodable) async throws -> ClientResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try await send(method, target, body: Array(try encoder.encode(json)))
+    }
+}
+
+/// A response as received.
+public struct ClientResponse: Sendable {
+    public let status: Int
+    public let contentType: String
+    public let body: [UInt8]
+
+    public var isSuccess: Bool { (200..<300).contains(status) }
+
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(body))
+    }
+
+    /// The RFC 9457 problem, if the server sent one.
+    public var problem: Problem? {
+        guard contentType.hasPrefix("application/problem+json") else { return nil }
+        return try? decode(Problem.self)
+    }
+
+    public struct Problem: Decodable, Sendable {
+        public let type: String
+        public let title: String
+        public let status: Int
+        public let detail: String
+        public let code: String
+        public let eventId: String?
+        public let errors: [FieldError]?
+
+        public struct FieldError: Decodable, Sendable {
+            public let pointer: String
+            public let detail: String
+        }
+    }
+}

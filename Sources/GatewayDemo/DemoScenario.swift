@@ -1,0 +1,181 @@
+import Foundation
+import GatewayChain
+import GatewayClient
+import GatewayCrypto
+import GatewayNode
+import GatewaySchema
+
+/// A demo step that did not produce what it should; the CLI names it and exits non-zero.
+public struct DemoFailure: Error, CustomStringConvertible {
+    public let step: String
+    public let message: String
+    public var description: String { "step '\(step)' failed: \(message)" }
+}
+
+/// What the scenario observed, for the narration and for the end-to-end test's assertions.
+public struct DemoReport: Sendable {
+    public var published = 0
+    public var socialSecurityRecord: JSONValue = .null
+    public var socialSecurityFields: [String] = []
+    public var housingDenial: ClientResponse.Problem?
+    public var aggregate: API.AggregateResponse?
+    public var expectedSums: [String: Int64] = [:]
+    public var auditEvents: [API.AuditEvent] = []
+    public var scenarioEvents: [(eventID: String, decision: String)] = []
+    public var verifiedProofs = 0
+}
+
+/// The whole exchange, driven over the real HTTP API as the departments and the regulator would.
+public struct DemoScenario: Sendable {
+    public let baseURL: String
+    public let consortium: DemoConsortium
+    public let suite: any CryptoSuite
+    public let genesis: Genesis
+    public let recordCount: Int
+    public let seed: UInt64
+
+    public init(baseURL: String, consortium: DemoConsortium, suite: any CryptoSuite, genesis: Genesis, recordCount: Int = 1_000, seed: UInt64 = 2026) {
+        self.baseURL = baseURL
+        self.consortium = consortium
+        self.suite = suite
+        self.genesis = genesis
+        self.recordCount = recordCount
+        self.seed = seed
+    }
+
+    func client(_ department: String) -> GatewayClient {
+        GatewayClient(baseURL: baseURL, department: department, key: consortium.keys[department]!, suite: suite)
+    }
+
+    public func run(narrate: @Sendable (String) -> Void) async throws -> DemoReport {
+        var report = DemoReport()
+        let citizens = SyntheticCitizens.generate(count: recordCount, seed: seed)
+
+        // 1. Publish.
+        var step = "publish"
+        narrate("1. The civil registry publishes \(recordCount) synthetic citizen records (seed \(seed)).")
+        let registry = client(DemoConsortium.registry)
+        let batchSize = 250
+        for start in stride(from: 0, to: citizens.count, by: batchSize) {
+            let batch = Array(citizens[start..<min(start + batchSize, citizens.count)])
+            let response = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: batch))
+            guard response.status == 201 else { throw failure(step, response) }
+            let body = try response.decode(API.PublishResponse.self)
+            report.published += body.accepted + body.alreadyPresent
+            report.scenarioEvents.append((body.event.eventId!, "allow"))
+            let heights = body.anchors.map { String($0.height) }.joined(separator: ", ")
+            narrate("   published \(report.published)/\(recordCount): records encrypted at rest, their salted hashes anchored in block \(heights)")
+        }
+
+        // 2. Social security, permitted purpose.
+        step = "social security request"
+        let target = citizens[42]
+        let targetID = target["citizen_id"]!.stringValue!
+        narrate("2. Social security asks for citizen \(targetID) to check benefit eligibility.")
+        let social = try await client(DemoConsortium.socialSecurity).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [targetID], purpose: "benefit_eligibility")
+        )
+        guard social.status == 200 else { throw failure(step, social) }
+        let granted = try social.decode(API.RecordsResponse.self)
+        guard let record = granted.records.first else { throw DemoFailure(step: step, message: "the record was not returned") }
+        report.socialSecurityRecord = record
+        report.socialSecurityFields = granted.fields
+        report.scenarioEvents.append((granted.receipt.eventId!, "allow"))
+        guard record["phone"] == nil, record["sex"] == nil else { throw DemoFailure(step: step, message: "fields outside the permit were returned") }
+        guard record["citizen_id"]?.stringValue == "****" + targetID.suffix(4), record["birth_date"]?.stringValue?.count == 4 else {
+            throw DemoFailure(step: step, message: "masks were not applied")
+        }
+        narrate("   allowed by \(granted.policies.joined(separator: ", ")); fields \(granted.fields.joined(separator: ", ")); masks \(granted.masks.keys.sorted().map { "\($0)=\(granted.masks[$0]!)" }.joined(separator: ", "))")
+        narrate("   received: \(record.canonicalString)")
+        narrate("   access logged on chain before release: event \(granted.receipt.eventId!) in block \(granted.receipt.height)")
+
+        // 3. Housing, purpose not allowed.
+        step = "housing request"
+        narrate("3. Housing asks for the same citizen for tenant screening, a purpose no policy allows.")
+        let housing = try await client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [targetID], purpose: "tenant_screening")
+        )
+        guard housing.status == 403, let problem = housing.problem, problem.code == "access_denied", let deniedEvent = problem.eventId else {
+            throw DemoFailure(step: step, message: "expected 403 access_denied, got HTTP \(housing.status)")
+        }
+        report.housingDenial = problem
+        report.scenarioEvents.append((deniedEvent, "deny"))
+        narrate("   denied (HTTP 403): \(problem.detail)")
+        narrate("   the denial is logged too: event \(deniedEvent)")
+
+        // 4. Statistics over encrypted incomes.
+        step = "statistics aggregate"
+        narrate("4. The statistics office asks for the sum and mean of monthly income by district (Paillier-encrypted values).")
+        let stats = try await client(DemoConsortium.statistics).send(
+            "POST", "/v1/aggregates",
+            json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
+        )
+        guard stats.status == 200 else { throw failure(step, stats) }
+        let aggregate = try stats.decode(API.AggregateResponse.self)
+        report.aggregate = aggregate
+        report.scenarioEvents.append((aggregate.receipt.eventId!, "allow"))
+        var expected: [String: (sum: Int64, count: Int)] = [:]
+        for citizen in citizens {
+            let district = citizen["district"]!.stringValue!
+            expected[district, default: (0, 0)].sum += citizen["monthly_income"]!.integerValue!
+            expected[district, default: (0, 0)].count += 1
+        }
+        report.expectedSums = expected.mapValues(\.sum)
+        narrate("   minimum cohort \(aggregate.minimumCohort), by \(aggregate.policies.joined(separator: ", ")):")
+        for group in aggregate.groups {
+            let district = group.key["district"]?.stringValue ?? "?"
+            if group.suppressed {
+                guard expected[district]!.count < aggregate.minimumCohort else {
+                    throw DemoFailure(step: step, message: "\(district) was suppressed although it has \(expected[district]!.count) citizens")
+                }
+                narrate("   \(district.padding(toLength: 14, withPad: " ", startingAt: 0))  suppressed (fewer than \(aggregate.minimumCohort) citizens; never decrypted)")
+            } else {
+                guard group.sum == expected[district]!.sum, group.count == expected[district]!.count else {
+                    throw DemoFailure(step: step, message: "\(district): sum \(group.sum ?? -1) ≠ expected \(expected[district]!.sum)")
+                }
+                narrate("   \(district.padding(toLength: 14, withPad: " ", startingAt: 0))  n=\(group.count!)  sum=\(group.sum!)  mean=\(String(format: "%.2f", group.mean!))  ✓ matches the plaintext")
+            }
+        }
+        guard aggregate.groups.contains(where: \.suppressed) else { throw DemoFailure(step: step, message: "no group was suppressed") }
+
+        // 5. Regulator audit with proofs.
+        step = "regulator audit"
+        narrate("5. The regulator lists the access log and verifies each decision's inclusion proof against the genesis.")
+        let regulator = client(DemoConsortium.regulator)
+        var events: [API.AuditEvent] = []
+        var cursor: String? = nil
+        repeat {
+            let query = "/v1/audit/events?limit=200" + (cursor.map { "&after=\($0)" } ?? "")
+            let page = try await regulator.send("GET", query)
+            guard page.status == 200 else { throw failure(step, page) }
+            let decoded = try page.decode(API.AuditPage.self)
+            events += decoded.events
+            cursor = decoded.next
+        } while cursor != nil
+        report.auditEvents = events
+        let verifier = try ProofVerifier(genesis: genesis)
+        for (eventID, decision) in report.scenarioEvents {
+            guard let event = events.first(where: { $0.eventId == eventID }) else {
+                throw DemoFailure(step: step, message: "event \(eventID) is missing from the access log")
+            }
+            guard event.decision == decision else { throw DemoFailure(step: step, message: "event \(eventID) logged as \(event.decision)") }
+            let proofResponse = try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof")
+            guard proofResponse.status == 200 else { throw failure(step, proofResponse) }
+            let proof = try proofResponse.decode(API.ProofResponse.self)
+            let verified = try verifier.verify(proof.proof)
+            let logged = try AccessEvent(decoding: verified.transaction.payload)
+            guard logged.eventID == eventID, logged.decision.rawValue == decision, verified.height == event.height else {
+                throw DemoFailure(step: step, message: "proof for \(eventID) proves a different event")
+            }
+            report.verifiedProofs += 1
+            narrate("   block \(String(event.height).padding(toLength: 4, withPad: " ", startingAt: 0)) \(event.decision.padding(toLength: 5, withPad: " ", startingAt: 0)) \(event.requester.padding(toLength: 16, withPad: " ", startingAt: 0)) \(event.action.padding(toLength: 9, withPad: " ", startingAt: 0)) purpose=\(event.purpose)  proof ✓")
+        }
+        narrate("   \(events.count) events in the log; \(report.verifiedProofs) inclusion proofs verified with nothing but genesis.json.")
+        return report
+    }
+
+    func failure(_ step: String, _ response: ClientResponse) -> DemoFailure {
+        let detail = response.problem.map { "\($0.code): \($0.detail)" } ?? String(decoding: response.body.prefix(300), as: UTF8.self)
+        return DemoFailure(step: step, message: "HTTP \(response.status): \(detail)")
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import GatewayHTTP
+import GatewayNode
+import Logging
+import ServiceLifecycle
+
+/// A node running in this process (HTTP server + chain + database pool), for the demo and the tests.
+public final class RunningNode: Sendable {
+    public let node: Node
+    public let port: Int
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    public var baseURL: String { "http://\(node.configuration.host):\(port)" }
+
+    init(node: Node, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.node = node
+        self.port = port
+        self.group = group
+        self.task = task
+    }
+
+    /// Starts the node and returns once its HTTP server listens (after migrations and chain verification).
+    public static func start(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) async throws -> RunningNode {
+        let node = try Node.assemble(configuration, logger: logger, progress: progress)
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = GatewayServer.makeApplication(node: node) { port in portContinuation.yield(port) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task {
+            defer { portContinuation.finish() }
+            try await group.run()
+        }
+        for await port in portStream {
+            return RunningNode(node: node, port: port, group: group, task: task)
+        }
+        // The stream ended without a port: the node failed to start. Surface its error.
+        try await task.value
+        throw NodeError("node stopped before its HTTP server started")
+    }
+
+    /// Graceful shutdown: stop accepting requests, drain the chain outbox, close the database pool.
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}

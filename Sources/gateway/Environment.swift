@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import GatewayCrypto
+import Logging
+
+/// Flag → environment variable → default, in that order.
+func resolve(_ flag: String?, env name: String, default fallback: String) -> String {
+    flag ?? ProcessInfo.processInfo.environment[name] ?? fallback
+}
+
+let defaultDatabaseURL = "postgres://datagateway:datagateway@127.0.0.1:5432/datagateway"
+
+extension SuiteName: ExpressibleByArgument {}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+func makeLogger(_ label: String, level: Logger.Level) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = level
+    return logger
+}
+
+/// Prints to standard error (progress and errors), keeping standard output for results.
+func note(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Writes a line to standard output unbuffered, so narration and the LISTENING line appear at once even in a pipe.
+func say(_ message: String) {
+    FileHandle.standardOutput.write(Data((message + "\n").utf8))
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Gateway: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "DataGateway: privacy-preserving data exchange between government departments, logged on a consortium chain.",
+        subcommands: [Serve.self, Demo.self, Keys.self, VerifyProof.self]
+    )
+}

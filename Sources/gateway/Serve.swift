@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import GatewayCrypto
+import GatewayHTTP
+import GatewayNode
+import Logging
+import ServiceLifecycle
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a node: HTTP API, solo chain validator and PostgreSQL store.",
+        discussion: """
+        Every option can also be set through the environment variable named in its help; a flag wins over the environment.
+        On first start the node creates its key material in the data directory (node key, record key, salt,
+        Paillier aggregation key, genesis.json). SIGTERM or SIGINT shuts it down gracefully: it stops accepting
+        requests, commits every access-log event already acknowledged, then closes the database pool.
+        """
+    )
+
+    @Option(help: "Address to listen on. Env: DATAGATEWAY_HOST. Default: 127.0.0.1.")
+    var host: String?
+
+    @Option(help: "TCP port to listen on (0 picks a free one). Env: DATAGATEWAY_PORT. Default: 8080.")
+    var port: Int?
+
+    @Option(help: "PostgreSQL URL, postgres://user:password@host:port/database. Env: DATAGATEWAY_DATABASE_URL. Default: \(defaultDatabaseURL).")
+    var databaseURL: String?
+
+    @Option(help: "Directory for the node's keys and genesis.json (created if missing). Env: DATAGATEWAY_DATA_DIR. Default: ./data.")
+    var dataDir: String?
+
+    @Option(help: "PEM private key of the node (PKCS#8). Env: DATAGATEWAY_NODE_KEY. Default: <data-dir>/node-key.pem, generated if absent.")
+    var nodeKey: String?
+
+    @Option(help: "Crypto suite: intl (SHA-256, Ed25519, AES-256-GCM) or sm (SM3, SM2, SM4; not built yet). Env: DATAGATEWAY_SUITE. Default: intl.")
+    var suite: SuiteName?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Env: DATAGATEWAY_LOG_LEVEL. Default: info.")
+    var logLevel: Logger.Level?
+
+    @Option(help: "Directory of Cedar policy files (*.cedar). Env: DATAGATEWAY_POLICIES. Default: ./Policies.")
+    var policies: String?
+
+    @Option(help: "Directory of record-category JSON Schemas (*.schema.json). Env: DATAGATEWAY_SCHEMAS. Default: ./Schemas.")
+    var schemas: String?
+
+    @Option(help: "JSON file listing the departments and their public keys. Env: DATAGATEWAY_DEPARTMENTS. Default: <data-dir>/departments.json.")
+    var departments: String?
+
+    @Option(help: "This node's id in the genesis. Env: DATAGATEWAY_NODE_ID. Default: node-1.")
+    var nodeID: String?
+
+    @Option(help: "The department that runs this node. Env: DATAGATEWAY_DEPARTMENT. Default: civil_registry.")
+    var department: String?
+
+    @Option(help: "Largest accepted request body in bytes. Env: DATAGATEWAY_MAX_BODY_BYTES. Default: 8388608.")
+    var maxBodyBytes: Int?
+
+    func run() async throws {
+        let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
+        let portText = resolve(port.map(String.init), env: "DATAGATEWAY_PORT", default: "8080")
+        guard let port = Int(portText), (0...65_535).contains(port) else { throw ValidationError("port must be 0…65535") }
+        guard let suite = SuiteName(rawValue: resolve(suite?.rawValue, env: "DATAGATEWAY_SUITE", default: "intl")) else {
+            throw ValidationError("suite must be intl or sm")
+        }
+        guard let level = Logger.Level(rawValue: resolve(logLevel?.rawValue, env: "DATAGATEWAY_LOG_LEVEL", default: "info")) else {
+            throw ValidationError("log level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard let bodyMax = Int(resolve(maxBodyBytes.map(String.init), env: "DATAGATEWAY_MAX_BODY_BYTES", default: "8388608")), bodyMax > 0 else {
+            throw ValidationError("max-body-bytes must be a positive integer")
+        }
+        let configuration = NodeConfiguration(
+            host: resolve(host, env: "DATAGATEWAY_HOST", default: "127.0.0.1"),
+            port: port,
+            databaseURL: resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL),
+            dataDirectory: dataDirectory,
+            nodeKeyPath: (nodeKey ?? ProcessInfo.processInfo.environment["DATAGATEWAY_NODE_KEY"]).map { URL(fileURLWithPath: $0) },
+            suite: suite,
+            logLevel: level,
+            policiesDirectory: URL(fileURLWithPath: resolve(policies, env: "DATAGATEWAY_POLICIES", default: "Policies")),
+            schemasDirectory: URL(fileURLWithPath: resolve(schemas, env: "DATAGATEWAY_SCHEMAS", default: "Schemas")),
+            departmentsFile: URL(fileURLWithPath: resolve(
+                departments, env: "DATAGATEWAY_DEPARTMENTS", default: dataDirectory.appendingPathComponent("departments.json").path
+            )),
+            nodeID: resolve(nodeID, env: "DATAGATEWAY_NODE_ID", default: "node-1"),
+            department: resolve(department, env: "DATAGATEWAY_DEPARTMENT", default: "civil_registry"),
+            requestBodyBytesMax: bodyMax
+        )
+        let logger = makeLogger("datagateway", level: level)
+        let node: Node
+        do {
+            node = try Node.assemble(configuration, logger: logger, progress: note)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let app = GatewayServer.makeApplication(node: node) { port in
+            logger.info("listening", metadata: ["address": "\(configuration.host):\(port)", "node": "\(configuration.nodeID)"])
+            // A line for scripts that start the node on port 0.
+            say("LISTENING \(configuration.host):\(port)")
+        }
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

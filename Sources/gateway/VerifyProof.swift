@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import GatewayChain
+import GatewayCrypto
+
+struct VerifyProof: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-proof",
+        abstract: "Verify an inclusion proof with nothing but the genesis file.",
+        discussion: """
+        PROOF is the JSON of GET /v1/audit/events/{id}/proof (the whole response or its "proof" member). Checks the
+        transaction's Merkle path to the header's root, the submitter's signature and the commit certificate against
+        the validators in the genesis. Exit 0 and a summary if valid; exit 1 with the reason otherwise.
+        """
+    )
+
+    @Option(help: "The chain's genesis.json.")
+    var genesis: String
+
+    @Argument(help: "Proof JSON file.")
+    var proof: String
+
+    func run() throws {
+        let genesis = try Genesis.load(from: URL(fileURLWithPath: genesis))
+        let data = try Data(contentsOf: URL(fileURLWithPath: proof))
+        struct Wrapped: Decodable { let proof: InclusionProof }
+        let decoded: InclusionProof
+        if let wrapped = try? JSONDecoder().decode(Wrapped.self, from: data) {
+            decoded = wrapped.proof
+        } else {
+            do { decoded = try JSONDecoder().decode(InclusionProof.self, from: data) } catch {
+                throw ValidationError("\(proof) is not an inclusion proof: \(error)")
+            }
+        }
+        do {
+            let verified = try ProofVerifier(genesis: genesis).verify(decoded)
+            var summary = "valid: transaction \(verified.transaction.kind) by \(verified.transaction.submitter) in block \(verified.height) of \(genesis.chainID)"
+            if verified.transaction.kind == .accessLog, let event = try? AccessEvent(decoding: verified.transaction.payload) {
+                summary += "; event \(event.eventID): \(event.requester) \(event.action) \(event.category) purpose=\(event.purpose) → \(event.decision.rawValue)"
+            }
+            say(summary)
+        } catch {
+            say("INVALID: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

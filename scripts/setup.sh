@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs and starts everything DataGateway needs on a fresh Debian 12 machine (as root), idempotently:
+# system libraries, PostgreSQL 15 with the `datagateway` role, and a Python venv with the test oracles.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+
+packages=(postgresql postgresql-contrib libgmp-dev libssl-dev libpq-dev pkg-config libcurl4 openssl python3 python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# PostgreSQL: the server refuses to run as root, so the cluster is driven through pg_ctlcluster (as postgres).
+if ! pg_lsclusters -h 2>/dev/null | grep -q '^15 \+main'; then
+    log "creating PostgreSQL cluster 15/main"
+    pg_createcluster 15 main >/dev/null
+fi
+if ! pg_lsclusters -h | grep -q '^15 \+main .* online'; then
+    log "starting PostgreSQL"
+    pg_ctlcluster 15 main start
+fi
+for _ in $(seq 1 60); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && break
+    sleep 0.5
+done
+pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL did not become ready on 127.0.0.1:5432" >&2; exit 1; }
+
+as_postgres() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
+if [ "$(as_postgres -c "SELECT 1 FROM pg_roles WHERE rolname = 'datagateway'")" != "1" ]; then
+    log "creating role datagateway"
+    as_postgres -c "CREATE ROLE datagateway LOGIN PASSWORD 'datagateway' CREATEDB"
+fi
+if [ "$(as_postgres -c "SELECT 1 FROM pg_database WHERE datname = 'datagateway'")" != "1" ]; then
+    as_postgres -c "CREATE DATABASE datagateway OWNER datagateway"
+fi
+
+# Python oracles for the tests (installed from PyPI into a venv, never into the system).
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import jsonschema' 2>/dev/null; then
+    log "creating .venv with the test oracles"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-oracles.txt
+fi
+log "ready"
