@@ -94,18 +94,30 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"]),
+        // Shared by the integration tests: fresh databases, running nodes, paths, the Python oracles.
+        .target(
+            name: "GatewayTestSupport",
+            dependencies: [
+                "GatewayDemo", "GatewayNode", "GatewayStore", "GatewayClient", "GatewayCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/GatewayTestSupport"
+        ),
+
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "GatewayTestSupport"]),
         .testTarget(name: "GatewayChainTests", dependencies: ["GatewayChain", "GatewayCrypto"]),
-        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy"]),
-        .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema"]),
-        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayChain", "GatewayCrypto"]),
+        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayTestSupport"]),
+        .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema", "GatewayDemo", "GatewayTestSupport"]),
+        .testTarget(
+            name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayChain", "GatewayCrypto", "GatewayTestSupport"]
+        ),
         .testTarget(
             name: "GatewayHTTPTests",
-            dependencies: ["GatewayHTTP", "GatewayNode", "GatewayClient", "GatewayDemo", "GatewayCrypto"]
+            dependencies: ["GatewayHTTP", "GatewayNode", "GatewayClient", "GatewayDemo", "GatewayCrypto", "GatewayStore", "GatewayTestSupport"]
         ),
         .testTarget(
             name: "GatewayDemoTests",
-            dependencies: ["GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "gateway"]
+            dependencies: ["GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayStore", "GatewayTestSupport", "gateway"]
         ),
     ]
 )

@@ -13,7 +13,8 @@ public struct MerkleVerifier: Sendable {
 
     /// Recomputes the root from a leaf hash and its audit path; nil if the proof's shape is wrong.
     public func rootFromInclusionProof(leafIndex: UInt64, treeSize: UInt64, leafHash: [UInt8], proof: [[UInt8]]) -> [UInt8]? {
-        guard leafIndex < treeSize else { return nil }
+        let digestLength = hashFunction([]).count
+        guard leafIndex < treeSize, leafHash.count == digestLength, proof.allSatisfy({ $0.count == digestLength }) else { return nil }
         var fn = leafIndex
         var sn = treeSize - 1
         var r = leafHash

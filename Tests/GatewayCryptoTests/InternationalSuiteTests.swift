@@ -1,0 +1,103 @@
+import Foundation
+import GatewayCrypto
+import GatewayTestSupport
+import Testing
+
+@Suite struct InternationalSuiteTests {
+    let suite = InternationalSuite()
+
+    @Test func sha256KnownAnswer() {
+        #expect(Hex.encode(suite.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test func hmacSha256KnownAnswerFromRFC4231() {
+        let key = [UInt8](repeating: 0x0b, count: 20)
+        #expect(Hex.encode(suite.hmac(key: key, Array("Hi There".utf8)))
+            == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+    }
+
+    @Test func signaturesVerifyAndAnyFlippedBitFails() throws {
+        let key = suite.generateSigningKey()
+        let message = Array("access event".utf8)
+        let signature = try key.sign(message)
+        #expect(key.publicKey.isValidSignature(signature, for: message))
+        for bit in [0, 7, 100, signature.count * 8 - 1] {
+            var bad = signature
+            bad[bit / 8] ^= UInt8(1 << (bit % 8))
+            #expect(!key.publicKey.isValidSignature(bad, for: message))
+        }
+        var tampered = message
+        tampered[0] ^= 1
+        #expect(!key.publicKey.isValidSignature(signature, for: tampered))
+        #expect(!suite.generateSigningKey().publicKey.isValidSignature(signature, for: message))
+    }
+
+    @Test func pemRoundTrips() throws {
+        let key = suite.generateSigningKey()
+        let reloaded = try suite.signingKey(pem: key.pemRepresentation)
+        #expect(reloaded.publicKey.rawRepresentation == key.publicKey.rawRepresentation)
+        let publicKey = try suite.verifyingKey(pem: key.publicKey.pemRepresentation)
+        #expect(publicKey.isValidSignature(try reloaded.sign([1, 2, 3]), for: [1, 2, 3]))
+        #expect(throws: CryptoError.self) { try suite.signingKey(pem: "not a key") }
+        #expect(throws: CryptoError.self) { try suite.verifyingKey(pem: key.pemRepresentation) }
+    }
+
+    @Test func sealOpensAndRejectsTamperingOfCiphertextAssociatedDataOrKey() throws {
+        let key = SystemRandom().bytes(count: 32)
+        let sealed = try suite.seal(Array("record".utf8), key: key, associatedData: [1])
+        #expect(try suite.open(sealed, key: key, associatedData: [1]) == Array("record".utf8))
+        var flipped = sealed
+        flipped[flipped.count / 2] ^= 0x01
+        #expect(throws: CryptoError.self) { try suite.open(flipped, key: key, associatedData: [1]) }
+        #expect(throws: CryptoError.self) { try suite.open(sealed, key: key, associatedData: [2]) }
+        #expect(throws: CryptoError.self) { try suite.open(sealed, key: SystemRandom().bytes(count: 32), associatedData: [1]) }
+    }
+
+    @Test func constantTimeEqualsComparesWholeBuffers() {
+        #expect(constantTimeEquals([1, 2, 3], [1, 2, 3]))
+        #expect(!constantTimeEquals([1, 2, 3], [1, 2, 4]))
+        #expect(!constantTimeEquals([1, 2, 3], [1, 2]))
+    }
+}
+
+/// Keys interoperate with the `openssl` CLI in both directions.
+@Suite struct OpenSSLInteropTests {
+    let suite = InternationalSuite()
+
+    @Test func keysFromOpensslGenpkeyLoadAndTheirSignaturesVerify() throws {
+        let dir = try TestPaths.temporaryDirectory("openssl")
+        let keyPath = dir.appendingPathComponent("k.pem").path
+        let generated = try runProcess("/usr/bin/openssl", ["genpkey", "-algorithm", "ed25519", "-out", keyPath])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let key = try suite.signingKey(pem: try String(contentsOfFile: keyPath, encoding: .utf8))
+        // openssl signs; we verify with the key we loaded.
+        let messagePath = dir.appendingPathComponent("m.bin").path
+        try Data("from openssl".utf8).write(to: URL(fileURLWithPath: messagePath))
+        let signed = try runProcess("/usr/bin/openssl", ["pkeyutl", "-sign", "-rawin", "-inkey", keyPath, "-in", messagePath, "-out", messagePath + ".sig"])
+        #expect(signed.status == 0, "\(signed.stderr)")
+        let signature = [UInt8](try Data(contentsOf: URL(fileURLWithPath: messagePath + ".sig")))
+        #expect(key.publicKey.isValidSignature(signature, for: Array("from openssl".utf8)))
+    }
+
+    @Test func ourKeysLoadInOpensslAndOurSignaturesVerifyThere() throws {
+        let dir = try TestPaths.temporaryDirectory("openssl")
+        let key = suite.generateSigningKey()
+        let publicPath = dir.appendingPathComponent("pub.pem").path
+        try key.publicKey.pemRepresentation.write(toFile: publicPath, atomically: true, encoding: .utf8)
+        let privatePath = dir.appendingPathComponent("key.pem").path
+        try key.pemRepresentation.write(toFile: privatePath, atomically: true, encoding: .utf8)
+        #expect(try runProcess("/usr/bin/openssl", ["pkey", "-in", privatePath, "-noout"]).status == 0)
+        let messagePath = dir.appendingPathComponent("m.bin").path
+        try Data("from swift".utf8).write(to: URL(fileURLWithPath: messagePath))
+        try Data(try key.sign(Array("from swift".utf8))).write(to: URL(fileURLWithPath: messagePath + ".sig"))
+        let verified = try runProcess("/usr/bin/openssl", [
+            "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", publicPath, "-in", messagePath, "-sigfile", messagePath + ".sig",
+        ])
+        #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+        // And a wrong signature is refused by openssl as well.
+        try Data(try key.sign(Array("something else".utf8))).write(to: URL(fileURLWithPath: messagePath + ".sig"))
+        #expect(try runProcess("/usr/bin/openssl", [
+            "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", publicPath, "-in", messagePath, "-sigfile", messagePath + ".sig",
+        ]).status != 0)
+    }
+}

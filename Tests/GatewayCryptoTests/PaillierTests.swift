@@ -1,0 +1,126 @@
+import GatewayCrypto
+import Testing
+
+/// A deterministic randomness source for reproducible property tests.
+struct SeededRandom: RandomSource, @unchecked Sendable {
+    final class State: @unchecked Sendable { var value: UInt64; init(_ v: UInt64) { value = v } }
+    let state: State
+    init(seed: UInt64) { state = State(seed) }
+
+    func next() -> UInt64 {
+        state.value &+= 0x9E37_79B9_7F4A_7C15
+        var z = state.value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    func bytes(count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
+}
+
+@Suite struct GMPIntegerTests {
+    @Test func decimalAndByteRoundTrips() {
+        let text = "123456789012345678901234567890123456789"
+        let value = GMPInteger(text)!
+        #expect(value.toString() == text)
+        #expect(GMPInteger(bigEndian: value.bigEndianBytes) == value)
+        #expect(GMPInteger("12 3") == nil)
+        #expect(GMPInteger("") == nil)
+        #expect(GMPInteger("-42")!.intValue == -42)
+        #expect(GMPInteger(0).bigEndianBytes.isEmpty)
+    }
+
+    @Test func arithmeticIdentities() {
+        let a = GMPInteger("98765432109876543210987654321")!
+        let b = GMPInteger("1234567890123456789")!
+        let m = GMPInteger("1000000007")!
+        #expect((a * b) / b == a)
+        #expect((a + b) - b == a)
+        #expect(a.multiplied(by: b, modulo: m) == (a * b).modulo(m))
+        // Fermat: x^(p-1) ≡ 1 (mod p) for prime p.
+        #expect(a.power(m - 1, modulo: m) == GMPInteger(1))
+        #expect(a.powerSecret(m - 1, modulo: m) == GMPInteger(1))
+        #expect(a.inverse(modulo: m)!.multiplied(by: a, modulo: m) == GMPInteger(1))
+        #expect(GMPInteger(6).inverse(modulo: GMPInteger(9)) == nil)
+        #expect(GMPInteger(-7).modulo(GMPInteger(5)) == GMPInteger(3))
+        #expect(GMPInteger(97).isProbablePrime() && !GMPInteger(91).isProbablePrime())
+    }
+}
+
+@Suite struct PaillierTests {
+    // 1024-bit keys keep the property tests fast; a 2048-bit key is exercised separately.
+    static let key = try! PaillierPrivateKey.generate(bits: 1024, using: SeededRandom(seed: 7))
+
+    @Test func generatedModulusHasExactlyTheRequestedBits() throws {
+        #expect(Self.key.publicKey.bits == 1024)
+        let big = try PaillierPrivateKey.generate(bits: 2048)
+        #expect(big.publicKey.bits == 2048)
+        let c = try big.publicKey.encrypt(-123_456_789)
+        #expect(try big.decrypt(c) == GMPInteger(-123_456_789))
+    }
+
+    @Test func encryptDecryptRoundTripsRandomSignedValues() throws {
+        let random = SeededRandom(seed: 1)
+        var values: [Int] = [0, 1, -1, Int.max, Int.min + 1]
+        for _ in 0..<40 { values.append(Int(truncatingIfNeeded: random.next()) >> Int(random.next() % 60)) }
+        for value in values {
+            let c = try Self.key.publicKey.encrypt(value, using: random)
+            #expect(try Self.key.decrypt(c) == GMPInteger(value), "value \(value)")
+        }
+    }
+
+    @Test func ciphertextsOfTheSameValueDiffer() throws {
+        let a = try Self.key.publicKey.encrypt(5)
+        let b = try Self.key.publicKey.encrypt(5)
+        #expect(a != b)
+        let rerandomized = Self.key.publicKey.rerandomize(a)
+        #expect(rerandomized != a)
+        #expect(try Self.key.decrypt(rerandomized) == GMPInteger(5))
+    }
+
+    @Test func homomorphicAddSumAndScalarMultiply() throws {
+        let pk = Self.key.publicKey
+        let random = SeededRandom(seed: 2)
+        var plain: [Int] = []
+        var cipher: [PaillierCiphertext] = []
+        for _ in 0..<200 {
+            let v = Int(truncatingIfNeeded: random.next() % 2_000_000) - 1_000_000
+            plain.append(v)
+            cipher.append(try pk.encrypt(v, using: random))
+        }
+        #expect(try Self.key.decrypt(pk.sum(cipher)) == GMPInteger(plain.reduce(0, +)))
+        #expect(try Self.key.decrypt(pk.add(cipher[0], cipher[1])) == GMPInteger(plain[0] + plain[1]))
+        #expect(try Self.key.decrypt(pk.multiply(cipher[2], by: GMPInteger(-3))) == GMPInteger(plain[2] * -3))
+        #expect(try Self.key.decrypt(pk.sum([])) == GMPInteger(0))
+    }
+
+    @Test func valuesBeyondTheBandAreRejectedAndOverflowingSumsAreReportedNotWrong() throws {
+        let pk = Self.key.publicKey
+        #expect(throws: CryptoError.self) { try pk.encrypt(pk.maxPlaintext + 1) }
+        #expect(throws: CryptoError.self) { try pk.encrypt(GMPInteger(0) - pk.maxPlaintext - 1) }
+        let big = try pk.encrypt(pk.maxPlaintext)
+        // max + max lies in the middle third: decryption must report overflow rather than a wrong number.
+        #expect(throws: CryptoError.self) { try Self.key.decrypt(pk.add(big, big)) }
+        #expect(try Self.key.decrypt(big) == pk.maxPlaintext)
+    }
+
+    @Test func malformedCiphertextsAreRejected() throws {
+        #expect(throws: CryptoError.self) { try Self.key.decrypt(PaillierCiphertext(value: GMPInteger(0))) }
+        #expect(throws: CryptoError.self) { try Self.key.decrypt(PaillierCiphertext(value: Self.key.publicKey.nSquared)) }
+        #expect(throws: CryptoError.self) { try Self.key.decrypt(PaillierCiphertext(value: Self.key.publicKey.n)) }
+    }
+
+    @Test func serializedCiphertextsRoundTrip() throws {
+        let c = try Self.key.publicKey.encrypt(77)
+        let bytes = c.serialized(for: Self.key.publicKey)
+        #expect(bytes.count == 256)
+        #expect(try Self.key.decrypt(PaillierCiphertext(serialized: bytes)) == GMPInteger(77))
+    }
+
+    @Test func keysRebuiltFromTheirPrimesDecrypt() throws {
+        let primes = Self.key.primes
+        let rebuilt = try PaillierPrivateKey(p: GMPInteger(primes.p)!, q: GMPInteger(primes.q)!)
+        #expect(try rebuilt.decrypt(Self.key.publicKey.encrypt(-5)) == GMPInteger(-5))
+        #expect(throws: CryptoError.self) { try PaillierPrivateKey(p: GMPInteger(primes.p)!, q: GMPInteger(primes.p)!) }
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import GatewayClient
+import GatewayCrypto
+import GatewayDemo
+import GatewayNode
+import GatewayStore
+import Logging
+
+/// Where things are, for tests that need files of the repository or the built `gateway` binary.
+public enum TestPaths {
+    /// The package root, derived from this file's location.
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `../shared/vectors` beside the repository (CI lays `shared/` next to the clone).
+    public static var vectors: URL {
+        let candidates = [
+            packageRoot.deletingLastPathComponent().appendingPathComponent("shared/vectors"),
+            packageRoot.appendingPathComponent("../shared/vectors").standardized,
+        ]
+        return candidates.first { FileManager.default.fileExists(atPath: $0.path) } ?? candidates[0]
+    }
+
+    public static var policies: URL { packageRoot.appendingPathComponent("Policies") }
+    public static var schemas: URL { packageRoot.appendingPathComponent("Schemas") }
+
+    /// The `gateway` executable built alongside the tests.
+    public static var gatewayBinary: URL {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [
+            beside.appendingPathComponent("gateway"),
+            beside.deletingLastPathComponent().appendingPathComponent("gateway"),
+            packageRoot.appendingPathComponent(".build/debug/gateway"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
+    }
+
+    /// The Python of the oracle venv (`scripts/setup.sh` creates it).
+    public static var python: String {
+        ProcessInfo.processInfo.environment["DATAGATEWAY_PYTHON"] ?? packageRoot.appendingPathComponent(".venv/bin/python").path
+    }
+
+    public static func temporaryDirectory(_ label: String) throws -> URL {
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("dg-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// Fresh PostgreSQL databases for integration tests (a real server: `scripts/test.sh` starts it).
+public enum TestDatabase {
+    public static var baseURL: String {
+        ProcessInfo.processInfo.environment["DATAGATEWAY_TEST_DATABASE_URL"]
+            ?? "postgres://datagateway:datagateway@127.0.0.1:5432/datagateway"
+    }
+
+    public static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// Creates an empty database with a unique name and returns its URL.
+    public static func fresh(_ label: String) async throws -> String {
+        var components = URLComponents(string: baseURL)!
+        components.path = "/dg_test_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
+        let url = components.string!
+        try await Database.recreate(url: url, logger: logger)
+        return url
+    }
+}
+
+/// Runs a command to completion and returns its exit status and output.
+public func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let inPipe = Pipe()
+    if input != nil { process.standardInput = inPipe }
+    try process.run()
+    if let input {
+        inPipe.fileHandleForWriting.write(input)
+        try inPipe.fileHandleForWriting.close()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// A node of the demo consortium running in this process on a fresh database.
+public struct TestNode: Sendable {
+    public let running: RunningNode
+    public let consortium: DemoConsortium
+    public let databaseURL: String
+    public let suite: any CryptoSuite
+
+    public static func start(_ label: String, paillierBits: Int = 1024) async throws -> TestNode {
+        let suite = InternationalSuite()
+        let work = try TestPaths.temporaryDirectory(label)
+        let url = try await TestDatabase.fresh(label)
+        let consortium = try DemoConsortium.create(in: work.appendingPathComponent("departments"), suite: suite)
+        let configuration = NodeConfiguration(
+            host: "127.0.0.1", port: 0, databaseURL: url, dataDirectory: work.appendingPathComponent("node"), suite: .intl,
+            logLevel: .warning, policiesDirectory: TestPaths.policies, schemasDirectory: TestPaths.schemas,
+            departmentsFile: consortium.departmentsFile, nodeID: "test-node", department: DemoConsortium.registry,
+            requestBodyBytesMax: 1024 * 1024, paillierBits: paillierBits
+        )
+        let running = try await RunningNode.start(configuration, logger: TestDatabase.logger)
+        return TestNode(running: running, consortium: consortium, databaseURL: url, suite: suite)
+    }
+
+    public func client(_ department: String) -> GatewayClient {
+        GatewayClient(baseURL: running.baseURL, department: department, key: consortium.keys[department]!, suite: suite)
+    }
+}
