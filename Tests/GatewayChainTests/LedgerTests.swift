@@ -1,0 +1,196 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import Testing
+
+/// A solo chain with one validator and the transactions of the exchange.
+struct Fixture {
+    let suite = InternationalSuite()
+    let validator: any SigningKey
+    let genesis: Genesis
+    var nonce: UInt64 = 0
+
+    init() {
+        validator = suite.generateSigningKey()
+        genesis = Genesis(
+            chainID: "test-chain", suite: .intl,
+            members: [.init(nodeID: "v1", department: "registry", role: .validator, publicKey: validator.publicKey.pemRepresentation, address: "127.0.0.1:1")],
+            createdAtMs: 1_700_000_000_000
+        )
+    }
+
+    mutating func accessTransaction(_ decision: AccessEvent.Decision = .allow, purpose: String = "benefit_eligibility") throws -> Transaction {
+        nonce += 1
+        let event = AccessEvent(
+            eventID: "event-\(nonce)", requester: "social_security", action: "read", category: "citizen", recordKeys: [[UInt8](repeating: 7, count: 32)],
+            purpose: purpose, policyBundleHash: [UInt8](repeating: 1, count: 32), decision: decision, determiningPolicies: ["p1"],
+            requestDigest: [UInt8](repeating: 2, count: 32), timestampMs: 1_700_000_000_000 + Int64(nonce)
+        )
+        return try Transaction(chainID: genesis.chainID, kind: .accessLog, submitter: "v1", nonce: nonce, timestampMs: event.timestampMs, payload: event.encoded, signer: validator)
+    }
+}
+
+@Suite struct LedgerTests {
+    @Test func blocksProposedByTheSoloValidatorApplyInOrder() throws {
+        var fixture = Fixture()
+        var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        var verifier = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        for height in 1...5 {
+            let transactions = try (0..<height).map { _ in try fixture.accessTransaction() }
+            let block = try ledger.proposeSolo(transactions: transactions, proposer: "v1", signer: fixture.validator, timestampMs: Int64(height))
+            try ledger.apply(block)
+            try verifier.apply(block)
+            #expect(ledger.height == UInt64(height))
+        }
+        #expect(ledger.tipHash == verifier.tipHash)
+    }
+
+    @Test func everyTamperingOfABlockIsRejected() throws {
+        var fixture = Fixture()
+        let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        let good = try ledger.proposeSolo(transactions: [try fixture.accessTransaction(), try fixture.accessTransaction()], proposer: "v1", signer: fixture.validator, timestampMs: 1)
+        try ledger.validate(good)
+
+        // A transaction swapped for another one.
+        let swapped = Block(header: good.header, transactions: [good.transactions[0], try fixture.accessTransaction(.deny)], certificate: good.certificate)
+        #expect(throws: ChainError.self) { try ledger.validate(swapped) }
+        // Transactions dropped.
+        #expect(throws: ChainError.self) { try ledger.validate(Block(header: good.header, transactions: [good.transactions[0]], certificate: good.certificate)) }
+        // A certificate signed by a key outside the genesis.
+        let outsider = fixture.suite.generateSigningKey()
+        let forged = try outsider.sign(CommitSignature.message(headerHash: good.header.hash(suite: fixture.suite)))
+        #expect(throws: ChainError.self) {
+            try ledger.validate(Block(header: good.header, transactions: good.transactions, certificate: [CommitSignature(validator: "v1", signature: forged)]))
+        }
+        // No certificate at all.
+        #expect(throws: ChainError.self) { try ledger.validate(Block(header: good.header, transactions: good.transactions, certificate: [])) }
+        // A header at the wrong height or with the wrong parent.
+        let h = good.header
+        for header in [
+            BlockHeader(chainID: h.chainID, height: 2, parentHash: h.parentHash, transactionsRoot: h.transactionsRoot, stateDigest: h.stateDigest, timestampMs: h.timestampMs, proposer: h.proposer, view: h.view, transactionCount: h.transactionCount),
+            BlockHeader(chainID: h.chainID, height: 1, parentHash: [UInt8](repeating: 0, count: 32), transactionsRoot: h.transactionsRoot, stateDigest: h.stateDigest, timestampMs: h.timestampMs, proposer: h.proposer, view: h.view, transactionCount: h.transactionCount),
+            BlockHeader(chainID: "other", height: 1, parentHash: h.parentHash, transactionsRoot: h.transactionsRoot, stateDigest: h.stateDigest, timestampMs: h.timestampMs, proposer: h.proposer, view: h.view, transactionCount: h.transactionCount),
+        ] {
+            let signature = try fixture.validator.sign(CommitSignature.message(headerHash: header.hash(suite: fixture.suite)))
+            #expect(throws: ChainError.self) {
+                try ledger.validate(Block(header: header, transactions: good.transactions, certificate: [CommitSignature(validator: "v1", signature: signature)]))
+            }
+        }
+    }
+
+    @Test func transactionsFromUnknownSubmittersOrWithBadSignaturesAreRejected() throws {
+        var fixture = Fixture()
+        let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        let good = try fixture.accessTransaction()
+        try ledger.validate(good)
+        let stranger = try Transaction(chainID: "test-chain", kind: .accessLog, submitter: "intruder", nonce: 1, timestampMs: 1, payload: good.payload, signer: fixture.suite.generateSigningKey())
+        #expect(throws: ChainError.self) { try ledger.validate(stranger) }
+        let impostor = try Transaction(chainID: "test-chain", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: good.payload, signer: fixture.suite.generateSigningKey())
+        #expect(throws: ChainError.self) { try ledger.validate(impostor) }
+        let otherChain = try Transaction(chainID: "other", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: good.payload, signer: fixture.validator)
+        #expect(throws: ChainError.self) { try ledger.validate(otherChain) }
+        let garbage = try Transaction(chainID: "test-chain", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: [1, 2, 3], signer: fixture.validator)
+        #expect(throws: ChainError.self) { try ledger.validate(garbage) }
+    }
+
+    @Test func genesisWithAnotherSuiteOrNoValidatorIsRefused() throws {
+        let fixture = Fixture()
+        let sm = Genesis(chainID: "c", suite: .sm, members: fixture.genesis.members, createdAtMs: 0)
+        #expect(throws: ChainError.self) { try Ledger(genesis: sm, suite: fixture.suite) }
+        let empty = Genesis(chainID: "c", suite: .intl, members: [], createdAtMs: 0)
+        #expect(throws: ChainError.self) { try Ledger(genesis: empty, suite: fixture.suite) }
+    }
+
+    @Test func quorumIsTwoFPlusOne() {
+        func genesis(_ n: Int) -> Genesis {
+            Genesis(chainID: "c", suite: .intl, members: (0..<n).map { .init(nodeID: "v\($0)", department: "d", role: .validator, publicKey: "", address: "") }, createdAtMs: 0)
+        }
+        #expect(genesis(1).quorum == 1)
+        #expect(genesis(4).quorum == 3)
+        #expect(genesis(7).quorum == 5)
+    }
+}
+
+@Suite struct EncodingTests {
+    @Test func transactionsAndHeadersRoundTrip() throws {
+        var fixture = Fixture()
+        let transaction = try fixture.accessTransaction()
+        #expect(try Transaction(decoding: transaction.encoded) == transaction)
+        let event = try AccessEvent(decoding: transaction.payload)
+        #expect(event.eventID == "event-1" && event.decision == .allow)
+        let block = try Ledger(genesis: fixture.genesis, suite: fixture.suite).proposeSolo(transactions: [transaction], proposer: "v1", signer: fixture.validator, timestampMs: 9)
+        #expect(try BlockHeader(decoding: block.header.encoded) == block.header)
+        #expect(try Block.decodeCertificate(block.encodedCertificate) == block.certificate)
+        let anchor = RecordAnchor(publisher: "r", category: "citizen", entries: [.init(recordKey: [1], recordHash: [2])])
+        #expect(try RecordAnchor(decoding: anchor.encoded) == anchor)
+    }
+
+    @Test func everyTruncationAndRandomCorruptionIsAnErrorNeverACrash() throws {
+        var fixture = Fixture()
+        let encoded = try fixture.accessTransaction().encoded
+        for length in 0..<encoded.count {
+            #expect(throws: ChainError.self) { try Transaction(decoding: Array(encoded.prefix(length))) }
+        }
+        #expect(throws: ChainError.self) { try Transaction(decoding: encoded + [0]) }
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            var corrupted = encoded
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                corrupted[Int.random(in: 0..<corrupted.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+            }
+            _ = try? Transaction(decoding: corrupted)
+            _ = try? BlockHeader(decoding: corrupted)
+            _ = try? AccessEvent(decoding: corrupted)
+        }
+    }
+}
+
+@Suite struct ProofTests {
+    @Test func everyTransactionOfEveryBlockSizeHasAProofTheStandaloneVerifierAccepts() throws {
+        var fixture = Fixture()
+        var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        let verifier = try ProofVerifier(genesis: fixture.genesis)
+        let tree = MerkleTree(suite: fixture.suite)
+        for size in 1...9 {
+            let transactions = try (0..<size).map { _ in try fixture.accessTransaction() }
+            let block = try ledger.proposeSolo(transactions: transactions, proposer: "v1", signer: fixture.validator, timestampMs: Int64(size))
+            try ledger.apply(block)
+            let leaves = Block.transactionLeafHashes(block.transactions, tree: tree)
+            for index in 0..<size {
+                let proof = InclusionProof(transaction: transactions[index], leafIndex: index, auditPath: tree.inclusionProof(index: index, leafHashes: leaves), header: block.header, certificate: block.certificate)
+                let verified = try verifier.verify(proof)
+                #expect(verified.height == UInt64(size))
+                #expect(verified.transaction == transactions[index])
+            }
+        }
+    }
+
+    @Test func tamperedProofsAreRejected() throws {
+        var fixture = Fixture()
+        let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        let transactions = try (0..<5).map { _ in try fixture.accessTransaction() }
+        let block = try ledger.proposeSolo(transactions: transactions, proposer: "v1", signer: fixture.validator, timestampMs: 1)
+        let tree = MerkleTree(suite: fixture.suite)
+        let path = tree.inclusionProof(index: 2, leafHashes: Block.transactionLeafHashes(transactions, tree: tree))
+        let verifier = try ProofVerifier(genesis: fixture.genesis)
+        let good = InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: path, header: block.header, certificate: block.certificate)
+        _ = try verifier.verify(good)
+
+        var flipped = path
+        flipped[0][0] ^= 1
+        let cases = [
+            InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: flipped, header: block.header, certificate: block.certificate),
+            InclusionProof(transaction: transactions[2], leafIndex: 3, auditPath: path, header: block.header, certificate: block.certificate),
+            InclusionProof(transaction: transactions[1], leafIndex: 2, auditPath: path, header: block.header, certificate: block.certificate),
+            InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: Array(path.dropLast()), header: block.header, certificate: block.certificate),
+            InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: path, header: block.header, certificate: []),
+        ]
+        for proof in cases {
+            #expect(throws: ChainError.self) { try verifier.verify(proof) }
+        }
+        // A verifier given another chain's genesis (other validator key) refuses the genuine proof.
+        let stranger = Fixture()
+        let otherVerifier = try ProofVerifier(genesis: Genesis(chainID: "test-chain", suite: .intl, members: stranger.genesis.members, createdAtMs: 0))
+        #expect(throws: ChainError.self) { try otherVerifier.verify(good) }
+    }
+}

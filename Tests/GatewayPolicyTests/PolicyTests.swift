@@ -1,0 +1,253 @@
+import Foundation
+import GatewayPolicy
+import GatewayTestSupport
+import Testing
+
+func department(_ id: String) -> EntityUID { EntityUID(type: "Department", id: id) }
+func action(_ id: String) -> EntityUID { EntityUID(type: "Action", id: id) }
+let citizen = EntityUID(type: "Category", id: "citizen")
+
+func decide(_ source: String, principal: EntityUID = department("social_security"), action verb: String = "read",
+            resource: EntityUID = citizen, context: [String: Value] = ["purpose": .string("benefit_eligibility")],
+            entities: EntityStore = EntityStore()) throws -> Decision {
+    try PolicySet(sources: [("test.cedar", source)])
+        .authorize(AuthorizationRequest(principal: principal, action: action(verb), resource: resource, context: context), entities: entities)
+}
+
+@Suite struct AuthorizationSemanticsTests {
+    @Test func defaultDenyWhenNothingMatches() throws {
+        let decision = try decide(#"permit (principal == Department::"housing", action, resource);"#)
+        #expect(decision.effect == .deny)
+        #expect(decision.determiningPolicies.isEmpty)
+        #expect(decision.reason.contains("default deny"))
+    }
+
+    @Test func forbidWinsOverPermit() throws {
+        let decision = try decide("""
+            @id("allow-all") permit (principal, action, resource);
+            @id("no-marketing") forbid (principal, action, resource) when { context.purpose == "marketing" };
+            """, context: ["purpose": .string("marketing")])
+        #expect(decision.effect == .deny)
+        #expect(decision.determiningPolicies == ["no-marketing"])
+    }
+
+    @Test func permitNamesEveryDeterminingPolicyAndPositionalIdsCountAcrossTheSet() throws {
+        let decision = try decide("""
+            permit (principal, action, resource);
+            @id("named") permit (principal == Department::"social_security", action == Action::"read", resource == Category::"citizen");
+            permit (principal, action == Action::"audit", resource);
+            permit (principal, action in [Action::"read", Action::"publish"], resource);
+            """)
+        #expect(decision.effect == .allow)
+        #expect(decision.determiningPolicies == ["policy0", "named", "policy3"])
+    }
+
+    @Test func evaluationErrorsSkipThePolicyAndAreReported() throws {
+        let decision = try decide("""
+            @id("needs-missing-attr") permit (principal, action, resource) when { context.missing == 1 };
+            @id("type-error") permit (principal, action, resource) when { context.purpose < 3 };
+            """)
+        #expect(decision.effect == .deny)
+        #expect(decision.errors.map(\.policy) == ["needs-missing-attr", "type-error"])
+        // A forbid that errors does not deny.
+        let permitted = try decide("""
+            @id("p") permit (principal, action, resource);
+            @id("f") forbid (principal, action, resource) when { context.nope };
+            """)
+        #expect(permitted.effect == .allow)
+    }
+
+    @Test func hierarchyMembershipWithIn() throws {
+        var entities = EntityStore()
+        entities.insert(Entity(uid: department("pdpo"), parents: [EntityUID(type: "Group", id: "regulators")]))
+        entities.insert(Entity(uid: EntityUID(type: "Group", id: "regulators"), parents: [EntityUID(type: "Group", id: "oversight")]))
+        let source = #"permit (principal in Group::"oversight", action == Action::"audit", resource);"#
+        #expect(try decide(source, principal: department("pdpo"), action: "audit", entities: entities).effect == .allow)
+        #expect(try decide(source, principal: department("housing"), action: "audit", entities: entities).effect == .deny)
+        let inExpression = #"permit (principal, action, resource) when { principal in [Group::"x", Group::"regulators"] };"#
+        #expect(try decide(inExpression, principal: department("pdpo"), entities: entities).effect == .allow)
+    }
+
+    @Test func expressionOperators() throws {
+        let context: [String: Value] = [
+            "purpose": .string("benefit_eligibility"), "age": .long(42), "flags": .set([.string("a"), .string("b")]),
+            "meta": .record(["level": .long(3)]),
+        ]
+        let cases: [(String, Bool)] = [
+            (#"context.age >= 18 && context.age < 65"#, true),
+            (#"context.age > 100 || context.purpose like "benefit_*""#, true),
+            (#"!(context.age == 42)"#, false),
+            (#"context.age != 41"#, true),
+            (#"context.age + 8 == 50 && context.age - 2 == 40 && context.age * 2 == 84"#, true),
+            (#"-context.age == -42 && -5 < 0"#, true),
+            (#"context has meta && context.meta.level <= 3"#, true),
+            (#"context has nothing"#, false),
+            (#"context.flags.contains("a") && context.flags.containsAll(["a", "b"]) && !context.flags.containsAny(["z"])"#, true),
+            (#"if context.age > 40 then context.purpose == "benefit_eligibility" else false"#, true),
+            (#"[1, 2] == [2, 1] && {a: 1, b: "x"} == {b: "x", a: 1}"#, true),
+            (#"context["purpose"] like "*eligib*" && !("abc" like "a*d")"#, true),
+            (#"principal is Department && resource is Category in Category::"citizen""#, true),
+            (#"Department::"a" == Department::"a" && Department::"a" != Department::"b""#, true),
+        ]
+        for (condition, expected) in cases {
+            let decision = try decide("permit (principal, action, resource) when { \(condition) };", context: context)
+            #expect((decision.effect == .allow) == expected, "\(condition): errors \(decision.errors)")
+            #expect(decision.errors.isEmpty, "\(condition): \(decision.errors)")
+        }
+    }
+
+    @Test func unlessNegatesAndConditionsCombine() throws {
+        let source = #"permit (principal, action, resource) when { context.purpose == "benefit_eligibility" } unless { context.purpose like "*x*" };"#
+        #expect(try decide(source).effect == .allow)
+        #expect(try decide(source, context: ["purpose": .string("x_eligibility")]).effect == .deny)
+    }
+
+    @Test func integerOverflowIsAnErrorNotAWrap() throws {
+        let decision = try decide(#"permit (principal, action, resource) when { 9223372036854775807 + 1 > 0 };"#)
+        #expect(decision.effect == .deny)
+        #expect(decision.errors.count == 1)
+    }
+
+    @Test func scopeTypeConstraints() throws {
+        #expect(try decide(#"permit (principal is Department, action, resource is Category);"#).effect == .allow)
+        #expect(try decide(#"permit (principal is Group, action, resource);"#).effect == .deny)
+    }
+}
+
+@Suite struct ObligationTests {
+    @Test func annotationsBecomeObligations() throws {
+        let decision = try decide("""
+            @fields("a, b,c") @mask("a:last4,b:year,c:hash") @max_rows("5") @min_cohort("3")
+            permit (principal, action, resource);
+            """)
+        let obligations = try #require(decision.obligations)
+        #expect(obligations.fields == ["a", "b", "c"])
+        #expect(obligations.masks == ["a": .lastCharacters(4), "b": .yearOnly, "c": .saltedHash])
+        #expect(obligations.maximumRows == 5)
+        #expect(obligations.minimumCohort == 3)
+        #expect(!obligations.aggregateOnly)
+    }
+
+    @Test func severalPermitsCombineLeastPrivilege() throws {
+        let decision = try decide("""
+            @fields("a,b,c") @mask("a:last4") @max_rows("10") @min_cohort("5") permit (principal, action, resource);
+            @fields("b,c,d") @mask("a:redact,c:year") @max_rows("3") @aggregate_only("true") permit (principal, action, resource);
+            """)
+        let obligations = try #require(decision.obligations)
+        #expect(obligations.fields == ["b", "c"])
+        #expect(obligations.masks == ["a": .redact, "c": .yearOnly])
+        #expect(obligations.maximumRows == 3)
+        #expect(obligations.minimumCohort == 5)
+        #expect(obligations.aggregateOnly)
+    }
+
+    @Test func malformedObligationsAreRejectedAtLoad() {
+        for annotation in [#"@mask("a:scramble")"#, #"@max_rows("0")"#, #"@min_cohort("many")"#, #"@aggregate_only("yes")"#, #"@fields(" , ")"#] {
+            #expect(throws: PolicyError.self, "\(annotation)") {
+                try PolicySet(sources: [("t.cedar", "\(annotation) permit (principal, action, resource);")])
+            }
+        }
+    }
+}
+
+@Suite struct ParserTests {
+    @Test func syntaxErrorsCarryFileLineAndColumn() {
+        let cases: [(String, Int, Int)] = [
+            ("permit (principal, action, resource)", 1, 37),
+            ("permit (principal, action, resource);\nforbid (principal action, resource);", 2, 19),
+            ("permit (principal, action, resource) when { context.a == };", 1, 58),
+            ("permit (principal, action, resource) when { decimal(\"1.0\") };", 1, 45),
+            ("permit (principal, action, resource) when { context.a.lessThan(1) };", 1, 67),
+            ("permit (principal == Department, action, resource);", 1, 22),
+            ("@id(\"x\") @id(\"y\") permit (principal, action, resource);", 1, 11),
+            ("permit (principal, action, resource) when { \"unterminated };", 1, 45),
+        ]
+        for (source, line, column) in cases {
+            do {
+                _ = try PolicySet(sources: [("f.cedar", source)])
+                Issue.record("accepted: \(source)")
+            } catch let error as PolicyError {
+                #expect(error.location?.file == "f.cedar")
+                #expect(error.location?.line == line, "\(source): \(error)")
+                #expect(error.location?.column == column, "\(source): \(error)")
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+        }
+    }
+
+    @Test func duplicatePolicyIdsAreRejected() {
+        #expect(throws: PolicyError.self) {
+            try PolicySet(sources: [("a.cedar", #"@id("x") permit (principal, action, resource);"#), ("b.cedar", #"@id("x") forbid (principal, action, resource);"#)])
+        }
+    }
+
+    @Test func randomlyMutatedPoliciesNeverCrashTheParser() throws {
+        let source = try String(contentsOf: TestPaths.policies.appendingPathComponent("demo.cedar"), encoding: .utf8)
+        let scalars = Array(source.unicodeScalars)
+        let alphabet = Array("(){}[];,.:=!<>&|\"@-+*\\ \nabcxyz019_".unicodeScalars)
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<1_500 {
+            var mutated = scalars
+            for _ in 0..<Int.random(in: 1...6, using: &random) {
+                let position = Int.random(in: 0..<mutated.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: mutated.remove(at: position)
+                case 1: mutated.insert(alphabet.randomElement(using: &random)!, at: position)
+                default: mutated[position] = alphabet.randomElement(using: &random)!
+                }
+            }
+            var text = ""
+            text.unicodeScalars.append(contentsOf: mutated)
+            _ = try? PolicySet(sources: [("fuzz.cedar", text)])
+        }
+        // Deep nesting is refused, not a stack overflow.
+        let deep = "permit (principal, action, resource) when { " + String(repeating: "(", count: 10_000) + "true" + String(repeating: ")", count: 10_000) + " };"
+        #expect(throws: PolicyError.self) { try PolicySet(sources: [("deep.cedar", deep)]) }
+    }
+}
+
+/// The demo consortium's policies decide as their comments say.
+@Suite struct DemoPolicyTests {
+    let bundle = try! PolicyBundle.load(from: TestPaths.policies)
+
+    func decide(_ principal: String, _ verb: String, purpose: String, resource: EntityUID = citizen, groups: [String] = []) -> Decision {
+        var entities = EntityStore()
+        entities.insert(Entity(uid: department(principal), parents: groups.map { EntityUID(type: "Group", id: $0) }))
+        return bundle.policySet.authorize(
+            AuthorizationRequest(principal: department(principal), action: action(verb), resource: resource, context: ["purpose": .string(purpose)]),
+            entities: entities
+        )
+    }
+
+    @Test func decisionsOfTheDemoScenario() {
+        let social = decide("social_security", "read", purpose: "benefit_eligibility")
+        #expect(social.effect == .allow && social.determiningPolicies == ["social-security-benefit-check"])
+        #expect(social.obligations?.masks["citizen_id"] == .lastCharacters(4))
+        #expect(social.obligations?.fields?.contains("phone") == false)
+
+        #expect(decide("housing", "read", purpose: "tenant_screening").effect == .deny)
+        #expect(decide("housing", "read", purpose: "housing_allocation").effect == .allow)
+
+        let stats = decide("statistics", "aggregate", purpose: "official_statistics")
+        #expect(stats.effect == .allow && stats.obligations?.aggregateOnly == true && stats.obligations?.minimumCohort == 10)
+        #expect(decide("statistics", "read", purpose: "official_statistics").effect == .deny)
+
+        let marketing = decide("civil_registry", "read", purpose: "marketing")
+        #expect(marketing.effect == .deny && marketing.determiningPolicies == ["no-marketing"])
+        #expect(decide("civil_registry", "publish", purpose: "publication").effect == .allow)
+        #expect(decide("social_security", "publish", purpose: "publication").effect == .deny)
+
+        let log = EntityUID(type: "AccessLog", id: "chain")
+        #expect(decide("regulator", "audit", purpose: "audit", resource: log, groups: ["regulators"]).effect == .allow)
+        #expect(decide("housing", "audit", purpose: "audit", resource: log, groups: ["government"]).effect == .deny)
+    }
+
+    @Test func bundleHashCoversNamesAndContents() throws {
+        let a = try PolicyBundle(sources: [("a.cedar", "permit (principal, action, resource);")])
+        let b = try PolicyBundle(sources: [("b.cedar", "permit (principal, action, resource);")])
+        let c = try PolicyBundle(sources: [("a.cedar", "permit (principal, action, resource); ")])
+        #expect(a.canonicalBytes != b.canonicalBytes)
+        #expect(a.canonicalBytes != c.canonicalBytes)
+    }
+}
