@@ -59,23 +59,9 @@ public enum JSONValue: Sendable, Equatable, Hashable {
         }
     }
 
-    /// Parses JSON text; throws `SchemaError.malformedJSON` with the parser's reason.
+    /// Parses JSON text strictly (RFC 8259); throws `SchemaError.malformedJSON` saying what and where.
     public static func parse(_ data: Data) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let error as DecodingError {
-            throw SchemaError(.malformedJSON, path: "", message: Self.describe(error))
-        }
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .dataCorrupted(let context):
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return underlying ?? context.debugDescription
-        default:
-            return "the body is not valid JSON"
-        }
+        try JSONParser.parse(data)
     }
 }
 
