@@ -113,11 +113,17 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayHTTPTests",
-            dependencies: ["GatewayHTTP", "GatewayNode", "GatewayClient", "GatewayDemo", "GatewayCrypto", "GatewayStore", "GatewayTestSupport"]
+            dependencies: [
+                "GatewayHTTP", "GatewayNode", "GatewayClient", "GatewayDemo", "GatewayCrypto", "GatewayStore", "GatewayTestSupport",
+                "GatewaySchema", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "GatewayDemoTests",
-            dependencies: ["GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayStore", "GatewayTestSupport", "gateway"]
+            dependencies: [
+                "GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayStore", "GatewayTestSupport", "GatewayNode",
+                "GatewaySchema", "gateway", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
     ]
 )

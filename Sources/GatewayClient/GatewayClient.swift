@@ -23,22 +23,34 @@ public struct GatewayClient: Sendable {
     }
 
     /// Sends a signed request; `target` is the path with query, e.g. `/v1/audit/events?limit=10`.
-    public func send(_ method: String, _ target: String, body: [UInt8] = [], timeout: TimeAmount = .seconds(120)) async throws -> ClientResponse {
+    public func send(_ method: String, _ target: String, body: [UInt8] = []) async throws -> ClientResponse {
+        let headers = try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite)
+        return try await sendRaw(method, target, body: body, headers: headers)
+    }
+
+    /// Sends a request with exactly the given headers (no signing): for tools and tests that craft their own.
+    public func sendRaw(_ method: String, _ target: String, body: [UInt8] = [], headers: [(String, String)]) async throws -> ClientResponse {
         var request = HTTPClientRequest(url: baseURL + target)
         request.method = HTTPMethod(rawValue: method)
-        for (name, value) in try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite) {
-            request.headers.add(name: name, value: value)
-        }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if !body.isEmpty || method == "POST" {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await http.execute(request, timeout: timeout)
+        let response = try await http.execute(request, timeout: .seconds(120))
         let buffer = try await response.body.collect(upTo: Self.responseBytesMax)
         return ClientResponse(
             status: Int(response.status.code), contentType: response.headers.first(name: "Content-Type") ?? "",
             body: Array(buffer.readableBytesView)
         )
+    }
+
+    /// Signs a request and returns its headers without sending it.
+    public func signedHeaders(_ method: String, _ target: String, body: [UInt8], timestamp: Int64? = nil) throws -> [(String, String)] {
+        if let timestamp {
+            return try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite, timestamp: timestamp)
+        }
+        return try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite)
     }
 
     /// Sends a signed request with a JSON body.

@@ -75,7 +75,7 @@ public struct ChainStore: Sendable {
             }
         }
         let height = Int64(header.height)
-        try await database.client.withTransaction(logger: logger) { connection in
+        try await database.transaction { connection in
             try await connection.query(
                 """
                 INSERT INTO blocks (height, hash, header, certificate, tx_count)

@@ -40,6 +40,17 @@ public struct Database: Sendable {
         }
     }
 
+    /// Runs `body` in one database transaction: committed if it returns, rolled back if it throws. The body's own
+    /// error is rethrown as is (PostgresNIO wraps it), so callers see `StoreError.conflict` and friends directly.
+    public func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError { throw closureError }
+            throw error
+        }
+    }
+
     /// Drops (if present) and creates a database, connecting through the server's maintenance database.
     /// Used by the demo and the tests, which each want a fresh database.
     public static func recreate(url: String, logger: Logger) async throws {

@@ -68,7 +68,7 @@ public struct RecordStore: Sendable {
     ) async throws -> PublishOutcome {
         precondition(!records.isEmpty, "publish needs at least one record")
         let logger = database.logger
-        return try await database.client.withTransaction(logger: logger) { connection in
+        return try await database.transaction { connection in
             let category = records[0].category
             let ids = records.map(\.recordID)
             var existing: [String: (hash: [UInt8], anchor: [UInt8])] = [:]

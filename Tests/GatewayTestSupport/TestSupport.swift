@@ -118,3 +118,60 @@ public struct TestNode: Sendable {
         GatewayClient(baseURL: running.baseURL, department: department, key: consortium.keys[department]!, suite: suite)
     }
 }
+
+/// A `gateway serve` child process: real TCP, real restarts, real signals.
+public final class ServerProcess: @unchecked Sendable {
+    public let process = Process()
+    let output = Pipe()
+    let lock = NSLock()
+    var lines: [String] = []
+    var buffer = Data()
+
+    public init(arguments: [String]) throws {
+        process.executableURL = TestPaths.gatewayBinary
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            guard let self else { return }
+            let data = handle.availableData
+            self.lock.lock()
+            self.buffer.append(data)
+            while let newline = self.buffer.firstIndex(of: 0x0a) {
+                self.lines.append(String(decoding: self.buffer[..<newline], as: UTF8.self))
+                self.buffer.removeSubrange(...newline)
+            }
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    /// Waits for the "LISTENING host:port" line and returns the port.
+    public func waitForPort(timeoutSeconds: Double = 120) async throws -> Int {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            let line = lock.withLock { lines.first { $0.hasPrefix("LISTENING ") } }
+            if let line, let port = Int(line.split(separator: ":").last ?? "") { return port }
+            if !process.isRunning { throw NodeError("gateway serve exited with status \(process.terminationStatus) before listening") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw NodeError("gateway serve did not start listening within \(timeoutSeconds) s")
+    }
+
+    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to exit; returns its status, or nil on timeout.
+    public func waitForExit(timeoutSeconds: Double) async throws -> Int32? {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning {
+            if Date() > deadline { return nil }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import GatewayChain
+import GatewayClient
+import GatewayCrypto
+import GatewayDemo
+import GatewayNode
+import GatewaySchema
+import GatewayStore
+import GatewayTestSupport
+import PostgresNIO
+import Testing
+
+/// kill -9 a real `gateway serve` process in the middle of publish batches, restart it, and check that every
+/// acknowledged record is there and anchored, that no batch is half-stored, and that the chain still verifies.
+@Suite struct CrashTests {
+    /// Acknowledged and attempted batches, shared by the publishing tasks.
+    actor Ledgerbook {
+        var acknowledged: [[String]] = []
+        var attempted: [[String]] = []
+        func attempt(_ ids: [String]) { attempted.append(ids) }
+        func acknowledge(_ ids: [String]) { acknowledged.append(ids) }
+    }
+
+    struct Setup {
+        let arguments: [String]
+        let consortium: DemoConsortium
+        let databaseURL: String
+        let dataDirectory: URL
+    }
+
+    func setUp(_ label: String) async throws -> Setup {
+        let suite = InternationalSuite()
+        let work = try TestPaths.temporaryDirectory(label)
+        let url = try await TestDatabase.fresh(label)
+        let consortium = try DemoConsortium.create(in: work.appendingPathComponent("departments"), suite: suite)
+        let data = work.appendingPathComponent("node")
+        let arguments = [
+            "serve", "--port", "0", "--database-url", url, "--data-dir", data.path, "--departments", consortium.departmentsFile.path,
+            "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path, "--node-id", "crash-node", "--log-level", "error",
+        ]
+        return Setup(arguments: arguments, consortium: consortium, databaseURL: url, dataDirectory: data)
+    }
+
+    static func batch(_ number: Int, size: Int) -> (ids: [String], records: [JSONValue]) {
+        let records = SyntheticCitizens.generate(count: size, seed: UInt64(number)).enumerated().map { index, record -> JSONValue in
+            guard case .object(var members) = record else { return record }
+            members["citizen_id"] = .string(String(format: "C%07d", number * size + index))
+            return .object(members)
+        }
+        return (records.map { $0["citizen_id"]!.stringValue! }, records)
+    }
+
+    @Test func killNineDuringPublishLosesNoAcknowledgedRecordAndHalfStoresNothing() async throws {
+        let setup = try await setUp("crash")
+        let server = try ServerProcess(arguments: setup.arguments)
+        let port = try await server.waitForPort()
+        let client = GatewayClient(baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: InternationalSuite())
+        let book = Ledgerbook()
+        let batchSize = 8
+
+        // Three publishers keep batches in flight; the kill lands after a few acknowledgements, mid-stream.
+        let publishers = (0..<3).map { worker in
+            Task {
+                for round in 0..<1_000 {
+                    let (ids, records) = Self.batch(worker * 1_000 + round, size: batchSize)
+                    await book.attempt(ids)
+                    guard let response = try? await client.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records)) else { return }
+                    if response.status == 201 { await book.acknowledge(ids) } else { return }
+                }
+            }
+        }
+        while await book.acknowledged.count < 6 { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(Int.random(in: 0...150)))
+        server.signal(SIGKILL)
+        for publisher in publishers { await publisher.value }
+        #expect(try await server.waitForExit(timeoutSeconds: 10) != nil)
+        let acknowledged = await book.acknowledged
+        let attempted = await book.attempted
+        #expect(attempted.count > acknowledged.count, "the kill should interrupt at least one batch in flight")
+
+        // Restart on the same database and data directory: the chain is verified from storage before it listens.
+        let restarted = try ServerProcess(arguments: setup.arguments)
+        let newPort = try await restarted.waitForPort()
+
+        try await Database.withDatabase(url: setup.databaseURL, logger: TestDatabase.logger) { database in
+            // The outbox left by the crash is committed after restart.
+            var pending = 1
+            for _ in 0..<200 where pending > 0 {
+                pending = try await ChainStore(database: database).pending(limit: 10).count
+                if pending > 0 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(pending == 0)
+            var stored: [String: Bool] = [:] // record id → anchored
+            let rows = try await database.client.query(
+                "SELECT r.record_id, a.record_key IS NOT NULL FROM records r LEFT JOIN anchored_records a ON a.record_key = r.record_key"
+            )
+            for try await (id, anchored) in rows.decode((String, Bool).self) { stored[id] = anchored }
+            for ids in acknowledged {
+                for id in ids { #expect(stored[id] == true, "acknowledged record \(id) missing or unanchored") }
+            }
+            for ids in attempted {
+                let present = ids.filter { stored[$0] != nil }.count
+                #expect(present == 0 || present == ids.count, "batch half-stored: \(present) of \(ids.count)")
+            }
+            #expect(stored.values.allSatisfy { $0 }, "a stored record has no anchor")
+        }
+
+        // The restarted node serves the acknowledged records, verified against their anchors.
+        let reader = GatewayClient(baseURL: "http://127.0.0.1:\(newPort)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: InternationalSuite())
+        let sample = acknowledged.flatMap { $0 }.prefix(40)
+        let read = try await reader.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: Array(sample), purpose: "registry_update"))
+        #expect(read.status == 200)
+        #expect(try read.decode(API.RecordsResponse.self).records.count == sample.count)
+
+        // SIGTERM shuts down gracefully and promptly.
+        restarted.signal(SIGTERM)
+        #expect(try await restarted.waitForExit(timeoutSeconds: 15) == 0)
+    }
+
+    @Test func verifyProofChecksAProofWithOnlyTheGenesisFile() async throws {
+        let setup = try await setUp("proof")
+        let server = try ServerProcess(arguments: setup.arguments)
+        let port = try await server.waitForPort()
+        let base = "http://127.0.0.1:\(port)"
+        let housing = GatewayClient(baseURL: base, department: DemoConsortium.housing, key: setup.consortium.keys[DemoConsortium.housing]!, suite: InternationalSuite())
+        let denied = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening"))
+        let eventID = try #require(denied.problem?.eventId)
+        let regulator = GatewayClient(baseURL: base, department: DemoConsortium.regulator, key: setup.consortium.keys[DemoConsortium.regulator]!, suite: InternationalSuite())
+        let proof = try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof")
+        #expect(proof.status == 200)
+        server.signal(SIGTERM)
+        _ = try await server.waitForExit(timeoutSeconds: 15)
+
+        let dir = try TestPaths.temporaryDirectory("proof-cli")
+        let proofPath = dir.appendingPathComponent("proof.json").path
+        try Data(proof.body).write(to: URL(fileURLWithPath: proofPath))
+        let genesis = setup.dataDirectory.appendingPathComponent("genesis.json").path
+        let ok = try runProcess(TestPaths.gatewayBinary.path, ["verify-proof", "--genesis", genesis, proofPath])
+        #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
+        #expect(ok.stdout.contains(eventID) && ok.stdout.contains("deny"))
+
+        // Flip one character of the signed header: the proof must be rejected.
+        var tampered = String(decoding: proof.body, as: UTF8.self)
+        let response = try JSONDecoder().decode(API.ProofResponse.self, from: Data(proof.body))
+        let header = response.proof.header
+        let flippedDigit: Character = header.last == "0" ? "1" : "0"
+        tampered = tampered.replacingOccurrences(of: header, with: String(header.dropLast()) + String(flippedDigit))
+        try tampered.write(toFile: proofPath, atomically: true, encoding: .utf8)
+        let bad = try runProcess(TestPaths.gatewayBinary.path, ["verify-proof", "--genesis", genesis, proofPath])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("INVALID"))
+    }
+}

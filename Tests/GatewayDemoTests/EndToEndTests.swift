@@ -1,0 +1,90 @@
+import Foundation
+import GatewayChain
+import GatewayClient
+import GatewayCrypto
+import GatewayDemo
+import GatewayNode
+import GatewaySchema
+import GatewayTestSupport
+import Testing
+
+/// The demo scenario over real HTTP against a node on a fresh database, every outcome checked.
+@Suite struct EndToEndTests {
+    @Test func theDemoScenarioProducesEveryOutcomeThePoliciesPrescribe() async throws {
+        let node = try await TestNode.start("e2e", paillierBits: 2048)
+        let scenario = DemoScenario(
+            baseURL: node.running.baseURL, consortium: node.consortium, suite: node.suite, genesis: node.running.node.genesis, recordCount: 1_000
+        )
+        let lines = Lines()
+        let report = try await scenario.run { lines.append($0) }
+        try await node.running.stop()
+
+        #expect(report.published == 1_000)
+        // Social security: only the permitted fields, masked.
+        let record = report.socialSecurityRecord.objectValue ?? [:]
+        #expect(Set(record.keys) == ["citizen_id", "full_name", "birth_date", "district", "household_size", "monthly_income"])
+        #expect(record["citizen_id"]?.stringValue?.hasPrefix("****") == true)
+        #expect(record["birth_date"]?.stringValue?.count == 4)
+        // Housing: denied with the reason, and the denial has an event id.
+        #expect(report.housingDenial?.code == "access_denied")
+        #expect(report.housingDenial?.detail.contains("default deny") == true)
+        #expect(report.housingDenial?.eventId != nil)
+        // Statistics: correct sums for released groups, the sparse district suppressed and never decrypted.
+        let aggregate = try #require(report.aggregate)
+        #expect(aggregate.minimumCohort == 10)
+        for group in aggregate.groups {
+            let district = group.key["district"]!.stringValue!
+            if district == SyntheticCitizens.sparseDistrict {
+                #expect(group.suppressed && group.sum == nil && group.mean == nil && group.count == nil)
+            } else {
+                #expect(!group.suppressed)
+                #expect(group.sum == report.expectedSums[district])
+            }
+        }
+        #expect(aggregate.groups.count == 7)
+        // Regulator: every decision of the scenario is in the log with a verified proof.
+        #expect(report.verifiedProofs == report.scenarioEvents.count)
+        #expect(report.scenarioEvents.map(\.decision).filter { $0 == "deny" }.count == 1)
+        let logged = Set(report.auditEvents.map(\.eventId))
+        #expect(report.scenarioEvents.allSatisfy { logged.contains($0.eventID) })
+        #expect(lines.all.contains { $0.contains("suppressed") })
+    }
+
+    @Test func theDemoCommandExitsZeroAndNarratesEachStep() async throws {
+        var components = URLComponents(string: TestDatabase.baseURL)!
+        components.path = "/dg_test_demo_\(UUID().uuidString.prefix(8).lowercased())"
+        let result = try runProcess(TestPaths.gatewayBinary.path, [
+            "demo", "--records", "200", "--database-url", components.string!,
+            "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
+        ])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        for step in ["1. The civil registry publishes", "2. Social security", "3. Housing", "4. The statistics office", "5. The regulator", "Demo complete"] {
+            #expect(result.stdout.contains(step), "missing narration: \(step)")
+        }
+    }
+
+    @Test func theDemoRefusesADatabaseItMustNotDrop() throws {
+        let result = try runProcess(TestPaths.gatewayBinary.path, ["demo", "--database-url", "postgres://u:p@127.0.0.1/production"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("contains 'demo'"))
+    }
+
+    @Test func everyCommandHasCompleteHelp() throws {
+        let serve = try runProcess(TestPaths.gatewayBinary.path, ["serve", "--help"])
+        #expect(serve.status == 0)
+        for option in ["--host", "--port", "--database-url", "--data-dir", "--node-key", "--suite", "--log-level", "--policies", "--schemas",
+                       "--departments", "--node-id", "--department", "--max-body-bytes", "DATAGATEWAY_DATABASE_URL", "SIGTERM"] {
+            #expect(serve.stdout.contains(option), "serve --help lacks \(option)")
+        }
+        let top = try runProcess(TestPaths.gatewayBinary.path, ["--help"])
+        for command in ["serve", "demo", "keys", "verify-proof"] { #expect(top.stdout.contains(command)) }
+    }
+}
+
+/// Collects narration lines from the scenario's callback.
+final class Lines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [String] { lock.withLock { lines } }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import GatewayClient
+import GatewayCrypto
+import GatewayDemo
+import GatewayNode
+import GatewaySchema
+import GatewayStore
+import GatewayTestSupport
+import PostgresNIO
+import Testing
+
+/// Every kind of bad input gets its documented 4xx as problem+json, nothing is stored, and the server stays up.
+/// Each test gets its own live node (real TCP, real PostgreSQL, fresh database) seeded with 30 citizens.
+@Suite(.serialized) final class BadInputTests {
+    let node: TestNode
+    var registry: GatewayClient { node.client(DemoConsortium.registry) }
+
+    init() async throws {
+        node = try await TestNode.start("http")
+        let seed = SyntheticCitizens.generate(count: 30, seed: 5)
+        let response = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
+        precondition(response.status == 201, "seeding failed: \(response.status)")
+    }
+
+    deinit {
+        let running = node.running
+        Task { try? await running.stop() }
+    }
+
+    func recordCount() async throws -> Int {
+        try await Database.withDatabase(url: node.databaseURL, logger: TestDatabase.logger) { try await RecordStore(database: $0).count() }
+    }
+
+    func expectProblem(_ response: ClientResponse, _ status: Int, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(response.status == status, "\(String(decoding: response.body, as: UTF8.self))", sourceLocation: sourceLocation)
+        #expect(response.contentType.hasPrefix("application/problem+json"), sourceLocation: sourceLocation)
+        let problem = response.problem
+        #expect(problem?.code == code, sourceLocation: sourceLocation)
+        #expect(problem?.status == status, sourceLocation: sourceLocation)
+        #expect(problem?.type == "urn:datagateway:problem:\(code)", sourceLocation: sourceLocation)
+        #expect((problem?.detail.isEmpty ?? true) == false, sourceLocation: sourceLocation)
+    }
+
+    @Test func healthNeedsNoSignatureAndUnknownRoutesAre404Problems() async throws {
+        let health = try await registry.sendRaw("GET", "/v1/health", headers: [])
+        #expect(health.status == 200)
+        #expect(try health.decode(API.Health.self).status == "ok")
+        expectProblem(try await registry.send("GET", "/v1/nothing-here"), 404, "not_found")
+        expectProblem(try await registry.sendRaw("GET", "/nothing", headers: []), 404, "not_found")
+    }
+
+    @Test func authenticationFailuresAre401AndStoreNothing() async throws {
+        let before = try await recordCount()
+        let body = Array(#"{"records": []}"#.utf8)
+        let target = "/v1/records/citizen"
+        expectProblem(try await registry.sendRaw("POST", target, body: body, headers: []), 401, "missing_signature")
+
+        let ghost = GatewayClient(baseURL: node.running.baseURL, department: "ghost", key: node.suite.generateSigningKey(), suite: node.suite)
+        expectProblem(try await ghost.send("POST", target, body: body), 401, "unknown_department")
+
+        let impostor = GatewayClient(baseURL: node.running.baseURL, department: DemoConsortium.registry, key: node.suite.generateSigningKey(), suite: node.suite)
+        expectProblem(try await impostor.send("POST", target, body: body), 401, "bad_signature")
+
+        let stale = try registry.signedHeaders("POST", target, body: body, timestamp: Int64(Date().timeIntervalSince1970) - 3_600)
+        expectProblem(try await registry.sendRaw("POST", target, body: body, headers: stale), 401, "stale_request")
+
+        // The body is changed after signing: the digest no longer matches.
+        let signed = try registry.signedHeaders("POST", target, body: body)
+        expectProblem(try await registry.sendRaw("POST", target, body: Array(#"{"records": [1]}"#.utf8), headers: signed), 401, "digest_mismatch")
+
+        // The signature covers the target: the same headers on another path fail.
+        let other = try registry.signedHeaders("GET", "/v1/audit/events", body: [])
+        expectProblem(try await registry.sendRaw("GET", "/v1/audit/events?limit=1", headers: other), 401, "bad_signature")
+
+        // A replayed request is refused the second time.
+        let headers = try registry.signedHeaders("GET", "/v1/records/citizen/C0000000?purpose=registry", body: [])
+        let first = try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry", headers: headers)
+        #expect(first.status == 404)
+        expectProblem(try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry", headers: headers), 401, "replayed_request")
+
+        #expect(try await recordCount() == before)
+    }
+
+    @Test func malformedOrMistypedBodiesAre400() async throws {
+        let before = try await recordCount()
+        for text in ["{", "not json", #"{"records": [1,]}"#, "[", #"{"records": [{"a": 1, "a": 2}]}"#] {
+            expectProblem(try await registry.send("POST", "/v1/records/citizen", body: Array(text.utf8)), 400, "malformed_json")
+        }
+        expectProblem(try await registry.send("POST", "/v1/records/citizen", body: Array(#"{"records": "many"}"#.utf8)), 400, "invalid_request")
+        expectProblem(try await registry.send("POST", "/v1/records/citizen", body: Array(#"{"rows": []}"#.utf8)), 400, "invalid_request")
+        expectProblem(try await registry.send("POST", "/v1/records/citizen", body: Array(#"{"records": []}"#.utf8)), 400, "invalid_request")
+        expectProblem(try await registry.send("POST", "/v1/requests", body: Array(#"{"category": 5, "ids": ["x"], "purpose": "p"}"#.utf8)), 400, "invalid_request")
+        expectProblem(try await registry.send("POST", "/v1/requests", body: Array(#"{"category": "citizen", "ids": [], "purpose": "p"}"#.utf8)), 400, "invalid_request")
+        expectProblem(try await registry.send("GET", "/v1/audit/events?limit=abc"), 400, "invalid_request")
+        expectProblem(try await registry.send("GET", "/v1/records/citizen/C1"), 400, "invalid_request")
+        #expect(try await recordCount() == before)
+    }
+
+    @Test func oversizedBodiesAre413() async throws {
+        let big = [UInt8](repeating: UInt8(ascii: " "), count: 2 * 1024 * 1024)
+        expectProblem(try await registry.send("POST", "/v1/records/citizen", body: big), 413, "payload_too_large")
+    }
+
+    @Test func unknownCategoryIs404() async throws {
+        let response = try await registry.send("POST", "/v1/records/weather", json: API.PublishRequest(records: [.object([:])]))
+        expectProblem(response, 404, "unknown_category")
+        expectProblem(try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "weather", ids: ["x"], purpose: "p")), 404, "unknown_category")
+    }
+
+    @Test func anInvalidRecordIs422NamingTheFieldAndNothingOfTheBatchIsStored() async throws {
+        let before = try await recordCount()
+        var batch = SyntheticCitizens.generate(count: 3, seed: 77)
+        guard case .object(var bad) = batch[1] else { return }
+        bad["birth_date"] = .string("1990-13-45")
+        bad["monthly_income"] = .string("lots")
+        bad["nickname"] = .string("extra")
+        batch[1] = .object(bad)
+        let response = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: batch))
+        expectProblem(response, 422, "invalid_record")
+        let pointers = Set(response.problem?.errors?.map(\.pointer) ?? [])
+        #expect(pointers == ["/records/1/birth_date", "/records/1/monthly_income", "/records/1/nickname"])
+        #expect(try await recordCount() == before)
+    }
+
+    @Test func sqlLikeStringsInEveryTextFieldAreHarmless() async throws {
+        let injection = "x'); DROP TABLE records; --"
+        let before = try await recordCount()
+        // A text field the schema allows to hold anything: stored and returned verbatim.
+        var record = SyntheticCitizens.generate(count: 1, seed: 99)[0]
+        guard case .object(var members) = record else { return }
+        members["citizen_id"] = .string("C9999999")
+        members["full_name"] = .string(injection)
+        record = .object(members)
+        let published = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [record]))
+        #expect(published.status == 201)
+        let read = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C9999999"], purpose: "registry_update"))
+        #expect(read.status == 200)
+        #expect(try read.decode(API.RecordsResponse.self).records.first?["full_name"]?.stringValue == injection)
+
+        // Constrained fields reject it with 422; identifiers and purposes with 400/404.
+        for field in ["citizen_id", "district", "birth_date", "sex", "phone", "age_band"] {
+            var bad = members
+            bad[field] = .string(injection)
+            let response = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [.object(bad)]))
+            expectProblem(response, 422, "invalid_record")
+        }
+        expectProblem(try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [injection], purpose: injection)), 400, "invalid_request")
+        expectProblem(try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: injection, ids: ["C1"], purpose: "p")), 404, "unknown_category")
+        let missing = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [injection], purpose: "registry_update"))
+        #expect(try missing.decode(API.RecordsResponse.self).missing == [injection])
+        expectProblem(try await registry.send("GET", "/v1/audit/events/\(injection.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/proof"), 403, "access_denied")
+        expectProblem(try await registry.send("GET", "/v1/audit/events?after=\(injection.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"), 400, "invalid_request")
+        let ghost = GatewayClient(baseURL: node.running.baseURL, department: injection, key: node.suite.generateSigningKey(), suite: node.suite)
+        expectProblem(try await ghost.send("GET", "/v1/audit/events"), 401, "unknown_department")
+
+        #expect(try await recordCount() == before + 1)
+        #expect(try await registry.sendRaw("GET", "/v1/health", headers: []).status == 200)
+    }
+
+    @Test func tamperingWithAStoredRecordIsDetectedOnRead() async throws {
+        var record = SyntheticCitizens.generate(count: 1, seed: 123)[0]
+        guard case .object(var members) = record else { return }
+        members["citizen_id"] = .string("C8888888")
+        record = .object(members)
+        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [record])).status == 201)
+        let read = { try await self.registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C8888888"], purpose: "registry_update")) }
+        #expect(try await read().status == 200)
+        try await Database.withDatabase(url: node.databaseURL, logger: TestDatabase.logger) { database in
+            try await database.client.query("UPDATE records SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1) WHERE record_id = 'C8888888'")
+        }
+        expectProblem(try await read(), 500, "record_integrity_failure")
+    }
+
+    @Test func obligationsTheRequestCannotMeetAreDenialsAndLogged() async throws {
+        let social = node.client(DemoConsortium.socialSecurity)
+        let ids = (0..<51).map { String(format: "C%07d", $0) }
+        let tooMany = try await social.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ids, purpose: "benefit_eligibility"))
+        expectProblem(tooMany, 403, "access_denied")
+        #expect(tooMany.problem?.detail.contains("at most 50") == true)
+        let stats = node.client(DemoConsortium.statistics)
+        let rows = try await stats.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "official_statistics"))
+        expectProblem(rows, 403, "access_denied")
+        let marketing = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "marketing"))
+        expectProblem(marketing, 403, "access_denied")
+        #expect(marketing.problem?.detail.contains("no-marketing") == true)
+
+        // Every one of those denials is in the access log.
+        let regulator = node.client(DemoConsortium.regulator)
+        let page = try await regulator.send("GET", "/v1/audit/events?limit=1000")
+        let events = try page.decode(API.AuditPage.self).events
+        for denial in [tooMany, rows, marketing] {
+            let id = try #require(denial.problem?.eventId)
+            #expect(events.first { $0.eventId == id }?.decision == "deny")
+        }
+        // Only regulators may read the log.
+        expectProblem(try await registry.send("GET", "/v1/audit/events"), 403, "access_denied")
+    }
+
+    @Test func aggregateRequestsValidateFieldsAndGroups() async throws {
+        let stats = node.client(DemoConsortium.statistics)
+        expectProblem(try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "full_name", groupBy: [], purpose: "official_statistics")), 422, "unknown_field")
+        expectProblem(try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["phone"], purpose: "official_statistics")), 422, "unknown_field")
+        expectProblem(try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: [], purpose: "marketing")), 403, "access_denied")
+        let ok = try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "household_size", groupBy: [], purpose: "official_statistics"))
+        #expect(ok.status == 200)
+        let total = try ok.decode(API.AggregateResponse.self)
+        #expect(total.groups.count == 1 && total.groups[0].count! >= 30)
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayStore
+import GatewayTestSupport
+import Testing
+
+/// Integration tests against the real PostgreSQL that scripts/test.sh starts; each test has its own database.
+@Suite struct StoreTests {
+    let suite = InternationalSuite()
+    let signer: any SigningKey
+    let genesis: Genesis
+
+    init() {
+        signer = suite.generateSigningKey()
+        genesis = Genesis(
+            chainID: "store-test", suite: .intl,
+            members: [.init(nodeID: "n1", department: "registry", role: .validator, publicKey: signer.publicKey.pemRepresentation, address: "")],
+            createdAtMs: 0
+        )
+    }
+
+    func record(_ id: String, payload: UInt8 = 1) -> StoredRecord {
+        StoredRecord(
+            category: "citizen", recordID: id, publisher: "registry", recordKey: suite.hash(Array("key \(id)".utf8)),
+            citizenKey: suite.hash(Array(id.utf8)), recordHash: suite.hash([payload] + Array(id.utf8)), wrappedKey: [1, 2, 3],
+            ciphertext: [payload, 5, 6], dimensionsJSON: #"{"district":"se"}"#, aggregates: ["monthly_income": [9, 9]]
+        )
+    }
+
+    func anchor(_ records: [StoredRecord], nonce: UInt64) throws -> (transaction: Transaction, hash: [UInt8]) {
+        let payload = RecordAnchor(publisher: "registry", category: "citizen", entries: records.map { .init(recordKey: $0.recordKey, recordHash: $0.recordHash) })
+        let transaction = try Transaction(chainID: "store-test", kind: .recordAnchor, submitter: "n1", nonce: nonce, timestampMs: 1, payload: payload.encoded, signer: signer)
+        return (transaction, transaction.hash(suite: suite))
+    }
+
+    func withStore(_ label: String, _ body: @Sendable (Database) async throws -> Void) async throws {
+        let url = try await TestDatabase.fresh(label)
+        try await Database.withDatabase(url: url, logger: TestDatabase.logger) { database in
+            try await database.migrate()
+            try await database.migrate() // idempotent
+            try await body(database)
+        }
+    }
+
+    @Test func aBatchIsStoredWholeWithItsAnchorInTheOutbox() async throws {
+        try await withStore("batch") { database in
+            let records = RecordStore(database: database)
+            let chain = ChainStore(database: database)
+            let batch = (0..<50).map { record("C\($0)") }
+            let outcome = try await records.publish(batch) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            #expect(outcome.inserted == 50 && outcome.alreadyPresent == 0)
+            #expect(try await records.count(category: "citizen") == 50)
+            let pending = try await chain.pending(limit: 10)
+            #expect(pending.count == 1 && pending[0].hash == outcome.anchorTransactions[0])
+            #expect(try await records.aggregateRows(category: "citizen", field: "monthly_income").count == 50)
+        }
+    }
+
+    @Test func aConflictingRecordRollsBackTheWholeBatch() async throws {
+        try await withStore("conflict") { database in
+            let records = RecordStore(database: database)
+            _ = try await records.publish([record("C1")]) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            // C1 again with different contents, among new records: nothing of this batch may be stored.
+            let batch = [record("C2"), record("C3"), record("C1", payload: 2)]
+            await #expect(throws: StoreError.self) {
+                _ = try await records.publish(batch) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            }
+            #expect(try await records.count() == 1)
+            #expect(try await ChainStore(database: database).pending(limit: 10).count == 1)
+        }
+    }
+
+    @Test func anIdenticalRepublishIsIdempotent() async throws {
+        try await withStore("idempotent") { database in
+            let records = RecordStore(database: database)
+            let first = try await records.publish([record("C1"), record("C2")]) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            let again = try await records.publish([record("C1"), record("C2")]) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            #expect(again.inserted == 0 && again.alreadyPresent == 2)
+            #expect(again.anchorTransactions == first.anchorTransactions)
+            let mixed = try await records.publish([record("C2"), record("C3")]) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            #expect(mixed.inserted == 1 && mixed.anchorTransactions.count == 2)
+        }
+    }
+
+    @Test func committingABlockMovesTheOutboxIntoTheChainWithDerivedState() async throws {
+        try await withStore("commit") { database in
+            let records = RecordStore(database: database)
+            let chain = ChainStore(database: database)
+            let batch = [record("C1"), record("C2")]
+            let outcome = try await records.publish(batch) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            let event = AccessEvent(
+                eventID: "e1", requester: "social_security", action: "read", category: "citizen", recordKeys: [batch[0].recordKey],
+                purpose: "benefit_eligibility", policyBundleHash: [1], decision: .deny, determiningPolicies: [], requestDigest: [2], timestampMs: 5
+            )
+            let access = try Transaction(chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded, signer: signer)
+            try await chain.enqueue(access, hash: access.hash(suite: suite))
+
+            var ledger = try Ledger(genesis: genesis, suite: suite)
+            let pending = try await chain.pending(limit: 100)
+            #expect(pending.count == 2)
+            let block = try ledger.proposeSolo(transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: signer, timestampMs: 10)
+            try await chain.commit(block, suite: suite)
+            ledger.advance(overOwn: block)
+
+            #expect(try await chain.pending(limit: 100).isEmpty)
+            #expect(try await chain.height() == 1)
+            #expect(try await chain.location(of: outcome.anchorTransactions[0])?.height == 1)
+            #expect(try await chain.anchoredHash(recordKey: batch[1].recordKey) == batch[1].recordHash)
+            let events = try await chain.accessEvents(afterHeight: 0, afterEventID: "", limit: 10)
+            #expect(events.map(\.eventID) == ["e1"] && events[0].decision == "deny")
+            #expect(try await chain.accessEvent(id: "e1")?.height == 1)
+            #expect(try await chain.accessEvents(afterHeight: 1, afterEventID: "e1", limit: 10).isEmpty)
+
+            // What was stored verifies from scratch.
+            var verifier = try Ledger(genesis: genesis, suite: suite)
+            for stored in try await chain.blocks(from: 1, limit: 10) { try verifier.apply(stored) }
+            #expect(verifier.tipHash == ledger.tipHash)
+        }
+    }
+
+    @Test func badDatabaseURLsAreRefusedWithAHelpfulMessage() {
+        for url in ["mysql://x@localhost/db", "postgres://localhost/db", "postgres://user@host", "not a url"] {
+            #expect(throws: StoreError.self, "\(url)") { _ = try Database.configuration(from: url) }
+        }
+    }
+}
