@@ -42,10 +42,14 @@ if [ "$(as_postgres -c "SELECT 1 FROM pg_database WHERE datname = 'datagateway'"
     as_postgres -c "CREATE DATABASE datagateway OWNER datagateway"
 fi
 
-# Python oracles for the tests (installed from PyPI into a venv, never into the system).
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import jsonschema' 2>/dev/null; then
-    log "creating .venv with the test oracles"
+# Python oracles for the tests (installed from PyPI into a venv, never into the system); refreshed whenever
+# scripts/requirements-oracles.txt changes.
+stamp=.venv/.requirements.sha256
+wanted=$(sha256sum scripts/requirements-oracles.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    log "installing the test oracles into .venv"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-oracles.txt
+    echo "$wanted" > "$stamp"
 fi
 log "ready"

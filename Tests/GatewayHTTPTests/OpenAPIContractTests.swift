@@ -1,0 +1,109 @@
+import Foundation
+import GatewayClient
+import GatewayDemo
+import GatewayNode
+import GatewayTestSupport
+import Testing
+
+/// Schemas/openapi.yaml is hand-written; these tests keep it honest against the running server.
+@Suite struct OpenAPIContractTests {
+    static let spec = TestPaths.schemas.appendingPathComponent("openapi.yaml")
+
+    @Test func theSpecIsAValidOpenAPIDocument() throws {
+        let result = try runProcess(TestPaths.python, ["-c", """
+            import sys, yaml
+            from openapi_spec_validator import validate
+            validate(yaml.safe_load(open(sys.argv[1])))
+            print("valid")
+            """, Self.spec.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("valid"))
+    }
+
+    struct Sample: Codable {
+        let path: String
+        let method: String
+        let status: Int
+        let body: String
+    }
+
+    /// Real responses of a live node, each validated against the schema the spec documents for its status.
+    @Test func realResponsesMatchTheDocumentedSchemas() async throws {
+        let node = try await TestNode.start("openapi")
+        defer { Task { try? await node.running.stop() } }
+        let registry = node.client(DemoConsortium.registry)
+        let regulator = node.client(DemoConsortium.regulator)
+        var samples: [Sample] = []
+        func record(_ path: String, _ method: String, _ response: ClientResponse) {
+            samples.append(Sample(path: path, method: method, status: response.status, body: String(decoding: response.body, as: UTF8.self)))
+        }
+        let citizens = SyntheticCitizens.generate(count: 40, seed: 3)
+        record("/v1/health", "get", try await registry.sendRaw("GET", "/v1/health", headers: []))
+        record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: citizens)))
+        record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/citizen", body: Array("{".utf8)))
+        record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/nope", json: API.PublishRequest(records: citizens)))
+        record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [.object([:])])))
+        record("/v1/records/{category}", "post", try await registry.sendRaw("POST", "/v1/records/citizen", body: [1], headers: []))
+        let id = citizens[0]["citizen_id"]!.stringValue!
+        record("/v1/records/{category}/{id}", "get", try await registry.send("GET", "/v1/records/citizen/\(id)?purpose=registry_update"))
+        record("/v1/records/{category}/{id}", "get", try await registry.send("GET", "/v1/records/citizen/C7777777?purpose=registry_update"))
+        record("/v1/requests", "post", try await node.client(DemoConsortium.socialSecurity).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "benefit_eligibility")))
+        record("/v1/requests", "post", try await node.client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "tenant_screening")))
+        record("/v1/aggregates", "post", try await node.client(DemoConsortium.statistics).send(
+            "POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district", "age_band"], purpose: "official_statistics")))
+        record("/v1/aggregates", "post", try await node.client(DemoConsortium.statistics).send(
+            "POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "full_name", groupBy: [], purpose: "official_statistics")))
+        let page = try await regulator.send("GET", "/v1/audit/events?limit=2")
+        record("/v1/audit/events", "get", page)
+        record("/v1/audit/events", "get", try await regulator.send("GET", "/v1/audit/events?limit=0"))
+        let eventID = try page.decode(API.AuditPage.self).events[0].eventId
+        record("/v1/audit/events/{id}/proof", "get", try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof"))
+        record("/v1/audit/events/{id}/proof", "get", try await regulator.send("GET", "/v1/audit/events/nope/proof"))
+
+        let dir = try TestPaths.temporaryDirectory("openapi")
+        let samplesPath = dir.appendingPathComponent("samples.json").path
+        try JSONEncoder().encode(samples).write(to: URL(fileURLWithPath: samplesPath))
+        let result = try runProcess(TestPaths.python, ["-c", """
+            import json, sys, yaml
+            from jsonschema import Draft202012Validator
+            spec = yaml.safe_load(open(sys.argv[1]))
+            def resolve(node):
+                while isinstance(node, dict) and "$ref" in node:
+                    target = spec
+                    for part in node["$ref"].lstrip("#/").split("/"):
+                        target = target[part]
+                    node = target
+                return node
+            failures = 0
+            for s in json.load(open(sys.argv[2])):
+                op = spec["paths"][s["path"]][s["method"]]
+                response = op["responses"].get(str(s["status"]))
+                if response is None:
+                    print("UNDOCUMENTED", s["method"], s["path"], s["status"], s["body"][:200]); failures += 1; continue
+                content = resolve(response)["content"]
+                media, = content.keys()
+                schema = dict(resolve(content[media]["schema"]))
+                schema["components"] = spec["components"]
+                errors = list(Draft202012Validator(schema).iter_errors(json.loads(s["body"])))
+                for e in errors[:3]:
+                    print("MISMATCH", s["method"], s["path"], s["status"], e.message[:200]); failures += 1
+            print("checked", len(json.load(open(sys.argv[2]))))
+            sys.exit(1 if failures else 0)
+            """, Self.spec.path, samplesPath])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("checked \(samples.count)"))
+        // Every documented operation was exercised.
+        let documented = try runProcess(TestPaths.python, ["-c", """
+            import sys, yaml
+            spec = yaml.safe_load(open(sys.argv[1]))
+            for path, ops in spec["paths"].items():
+                for method in ops: print(method, path)
+            """, Self.spec.path])
+        let exercised = Set(samples.map { "\($0.method) \($0.path)" })
+        for operation in documented.stdout.split(separator: "\n") {
+            #expect(exercised.contains(String(operation)), "operation \(operation) not exercised")
+        }
+    }
+}
