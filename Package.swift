@@ -25,11 +25,12 @@ let package = Package(
     targets: [
         // C shims: header glue only.
         .systemLibrary(name: "CGMP", pkgConfig: "gmp", providers: [.apt(["libgmp-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Pure modules: no I/O frameworks (DESIGN.md §3).
         .target(
             name: "GatewayCrypto",
-            dependencies: ["CGMP", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CGMP", "COpenSSL", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(name: "GatewayChain", dependencies: ["GatewayCrypto"], swiftSettings: strict),

@@ -2,7 +2,7 @@
 public enum SuiteName: String, Sendable, Codable, CaseIterable {
     /// SHA-256, Ed25519, AES-256-GCM (swift-crypto).
     case intl
-    /// SM3, SM2, SM4-CTR + HMAC-SM3 (system OpenSSL). Planned: see issue 3.
+    /// SM3, SM2 (ID "1234567812345678"), SM4-CTR + HMAC-SM3 (system OpenSSL 3).
     case sm
 }
 
@@ -50,7 +50,7 @@ extension SuiteName {
         case .intl:
             return InternationalSuite()
         case .sm:
-            throw CryptoError(.unsupported, "the 'sm' suite (SM2/SM3/SM4) is not built yet; use --suite intl")
+            return NationalSuite()
         }
     }
 }

@@ -26,7 +26,7 @@ public struct NodeConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, databaseURL: String, dataDirectory: URL, nodeKeyPath: URL? = nil,
-        suite: SuiteName = .intl, logLevel: Logger.Level = .info, policiesDirectory: URL, schemasDirectory: URL,
+        suite: SuiteName = .sm, logLevel: Logger.Level = .info, policiesDirectory: URL, schemasDirectory: URL,
         departmentsFile: URL, nodeID: String = "node-1", department: String = "civil_registry",
         requestBodyBytesMax: Int = 8 * 1024 * 1024, paillierBits: Int = 2048
     ) {

@@ -29,8 +29,8 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Seed of the synthetic data generator.")
     var seed: UInt64 = 2026
 
-    @Option(help: "Crypto suite: intl or sm.")
-    var suite: SuiteName = .intl
+    @Option(help: "Crypto suite: sm (SM2/SM3/SM4) or intl (Ed25519/SHA-256/AES-GCM).")
+    var suite: SuiteName = .sm
 
     @Option(help: "Directory of Cedar policy files.")
     var policies: String = "Policies"

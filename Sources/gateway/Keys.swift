@@ -10,8 +10,8 @@ struct Keys: ParsableCommand {
             abstract: "Generate a signing key pair: <out>-key.pem (PKCS#8, mode 0600) and <out>-pub.pem (SPKI)."
         )
 
-        @Option(help: "Crypto suite of the key: intl (Ed25519) or sm (SM2).")
-        var suite: SuiteName = .intl
+        @Option(help: "Crypto suite of the key: sm (SM2) or intl (Ed25519).")
+        var suite: SuiteName = .sm
 
         @Option(help: "Path prefix of the two files written.")
         var out: String

@@ -32,7 +32,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM private key of the node (PKCS#8). Env: DATAGATEWAY_NODE_KEY. Default: <data-dir>/node-key.pem, generated if absent.")
     var nodeKey: String?
 
-    @Option(help: "Crypto suite: intl (SHA-256, Ed25519, AES-256-GCM) or sm (SM3, SM2, SM4; not built yet). Env: DATAGATEWAY_SUITE. Default: intl.")
+    @Option(help: "Crypto suite: sm (SM3, SM2, SM4-CTR + HMAC-SM3) or intl (SHA-256, Ed25519, AES-256-GCM). Env: DATAGATEWAY_SUITE. Default: sm.")
     var suite: SuiteName?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Env: DATAGATEWAY_LOG_LEVEL. Default: info.")
@@ -60,7 +60,7 @@ struct Serve: AsyncParsableCommand {
         let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
         let portText = resolve(port.map(String.init), env: "DATAGATEWAY_PORT", default: "8080")
         guard let port = Int(portText), (0...65_535).contains(port) else { throw ValidationError("port must be 0…65535") }
-        guard let suite = SuiteName(rawValue: resolve(suite?.rawValue, env: "DATAGATEWAY_SUITE", default: "intl")) else {
+        guard let suite = SuiteName(rawValue: resolve(suite?.rawValue, env: "DATAGATEWAY_SUITE", default: "sm")) else {
             throw ValidationError("suite must be intl or sm")
         }
         guard let level = Logger.Level(rawValue: resolve(logLevel?.rawValue, env: "DATAGATEWAY_LOG_LEVEL", default: "info")) else {

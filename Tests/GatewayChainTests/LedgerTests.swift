@@ -5,15 +5,16 @@ import Testing
 
 /// A solo chain with one validator and the transactions of the exchange.
 struct Fixture {
-    let suite = InternationalSuite()
+    let suite: any CryptoSuite
     let validator: any SigningKey
     let genesis: Genesis
     var nonce: UInt64 = 0
 
-    init() {
+    init(_ name: SuiteName) {
+        suite = try! name.makeSuite()
         validator = suite.generateSigningKey()
         genesis = Genesis(
-            chainID: "test-chain", suite: .intl,
+            chainID: "test-chain", suite: name,
             members: [.init(nodeID: "v1", department: "registry", role: .validator, publicKey: validator.publicKey.pemRepresentation, address: "127.0.0.1:1")],
             createdAtMs: 1_700_000_000_000
         )
@@ -31,8 +32,8 @@ struct Fixture {
 }
 
 @Suite struct LedgerTests {
-    @Test func blocksProposedByTheSoloValidatorApplyInOrder() throws {
-        var fixture = Fixture()
+    @Test(arguments: SuiteName.allCases) func blocksProposedByTheSoloValidatorApplyInOrder(suite: SuiteName) throws {
+        var fixture = Fixture(suite)
         var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         var verifier = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         for height in 1...5 {
@@ -45,8 +46,8 @@ struct Fixture {
         #expect(ledger.tipHash == verifier.tipHash)
     }
 
-    @Test func everyTamperingOfABlockIsRejected() throws {
-        var fixture = Fixture()
+    @Test(arguments: SuiteName.allCases) func everyTamperingOfABlockIsRejected(suite: SuiteName) throws {
+        var fixture = Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let good = try ledger.proposeSolo(transactions: [try fixture.accessTransaction(), try fixture.accessTransaction()], proposer: "v1", signer: fixture.validator, timestampMs: 1)
         try ledger.validate(good)
@@ -78,8 +79,8 @@ struct Fixture {
         }
     }
 
-    @Test func transactionsFromUnknownSubmittersOrWithBadSignaturesAreRejected() throws {
-        var fixture = Fixture()
+    @Test(arguments: SuiteName.allCases) func transactionsFromUnknownSubmittersOrWithBadSignaturesAreRejected(suite: SuiteName) throws {
+        var fixture = Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let good = try fixture.accessTransaction()
         try ledger.validate(good)
@@ -93,11 +94,11 @@ struct Fixture {
         #expect(throws: ChainError.self) { try ledger.validate(garbage) }
     }
 
-    @Test func genesisWithAnotherSuiteOrNoValidatorIsRefused() throws {
-        let fixture = Fixture()
-        let sm = Genesis(chainID: "c", suite: .sm, members: fixture.genesis.members, createdAtMs: 0)
-        #expect(throws: ChainError.self) { try Ledger(genesis: sm, suite: fixture.suite) }
-        let empty = Genesis(chainID: "c", suite: .intl, members: [], createdAtMs: 0)
+    @Test(arguments: SuiteName.allCases) func genesisWithAnotherSuiteOrNoValidatorIsRefused(suite: SuiteName) throws {
+        let fixture = Fixture(suite)
+        let other = Genesis(chainID: "c", suite: suite == .sm ? .intl : .sm, members: fixture.genesis.members, createdAtMs: 0)
+        #expect(throws: ChainError.self) { try Ledger(genesis: other, suite: fixture.suite) }
+        let empty = Genesis(chainID: "c", suite: suite, members: [], createdAtMs: 0)
         #expect(throws: ChainError.self) { try Ledger(genesis: empty, suite: fixture.suite) }
     }
 
@@ -112,8 +113,8 @@ struct Fixture {
 }
 
 @Suite struct EncodingTests {
-    @Test func transactionsAndHeadersRoundTrip() throws {
-        var fixture = Fixture()
+    @Test(arguments: SuiteName.allCases) func transactionsAndHeadersRoundTrip(suite: SuiteName) throws {
+        var fixture = Fixture(suite)
         let transaction = try fixture.accessTransaction()
         #expect(try Transaction(decoding: transaction.encoded) == transaction)
         let event = try AccessEvent(decoding: transaction.payload)
@@ -125,8 +126,8 @@ struct Fixture {
         #expect(try RecordAnchor(decoding: anchor.encoded) == anchor)
     }
 
-    @Test func everyTruncationAndRandomCorruptionIsAnErrorNeverACrash() throws {
-        var fixture = Fixture()
+    @Test(arguments: SuiteName.allCases) func everyTruncationAndRandomCorruptionIsAnErrorNeverACrash(suite: SuiteName) throws {
+        var fixture = Fixture(suite)
         let encoded = try fixture.accessTransaction().encoded
         for length in 0..<encoded.count {
             #expect(throws: ChainError.self) { try Transaction(decoding: Array(encoded.prefix(length))) }
@@ -146,8 +147,8 @@ struct Fixture {
 }
 
 @Suite struct ProofTests {
-    @Test func everyTransactionOfEveryBlockSizeHasAProofTheStandaloneVerifierAccepts() throws {
-        var fixture = Fixture()
+    @Test(arguments: SuiteName.allCases) func everyTransactionOfEveryBlockSizeHasAProofTheStandaloneVerifierAccepts(suite: SuiteName) throws {
+        var fixture = Fixture(suite)
         var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let verifier = try ProofVerifier(genesis: fixture.genesis)
         let tree = MerkleTree(suite: fixture.suite)
@@ -165,8 +166,8 @@ struct Fixture {
         }
     }
 
-    @Test func tamperedProofsAreRejected() throws {
-        var fixture = Fixture()
+    @Test(arguments: SuiteName.allCases) func tamperedProofsAreRejected(suite: SuiteName) throws {
+        var fixture = Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let transactions = try (0..<5).map { _ in try fixture.accessTransaction() }
         let block = try ledger.proposeSolo(transactions: transactions, proposer: "v1", signer: fixture.validator, timestampMs: 1)
@@ -189,8 +190,8 @@ struct Fixture {
             #expect(throws: ChainError.self) { try verifier.verify(proof) }
         }
         // A verifier given another chain's genesis (other validator key) refuses the genuine proof.
-        let stranger = Fixture()
-        let otherVerifier = try ProofVerifier(genesis: Genesis(chainID: "test-chain", suite: .intl, members: stranger.genesis.members, createdAtMs: 0))
+        let stranger = Fixture(suite)
+        let otherVerifier = try ProofVerifier(genesis: Genesis(chainID: "test-chain", suite: suite, members: stranger.genesis.members, createdAtMs: 0))
         #expect(throws: ChainError.self) { try otherVerifier.verify(good) }
     }
 }

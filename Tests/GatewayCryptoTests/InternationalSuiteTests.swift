@@ -16,7 +16,17 @@ import Testing
             == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
     }
 
-    @Test func signaturesVerifyAndAnyFlippedBitFails() throws {
+    @Test func constantTimeEqualsComparesWholeBuffers() {
+        #expect(constantTimeEquals([1, 2, 3], [1, 2, 3]))
+        #expect(!constantTimeEquals([1, 2, 3], [1, 2, 4]))
+        #expect(!constantTimeEquals([1, 2, 3], [1, 2]))
+    }
+}
+
+/// Properties every suite must have, checked for each.
+@Suite struct SuiteConformanceTests {
+    @Test(arguments: SuiteName.allCases) func signaturesVerifyAndAnyFlippedBitFails(name: SuiteName) throws {
+        let suite = try name.makeSuite()
         let key = suite.generateSigningKey()
         let message = Array("access event".utf8)
         let signature = try key.sign(message)
@@ -32,7 +42,8 @@ import Testing
         #expect(!suite.generateSigningKey().publicKey.isValidSignature(signature, for: message))
     }
 
-    @Test func pemRoundTrips() throws {
+    @Test(arguments: SuiteName.allCases) func pemRoundTrips(name: SuiteName) throws {
+        let suite = try name.makeSuite()
         let key = suite.generateSigningKey()
         let reloaded = try suite.signingKey(pem: key.pemRepresentation)
         #expect(reloaded.publicKey.rawRepresentation == key.publicKey.rawRepresentation)
@@ -42,7 +53,8 @@ import Testing
         #expect(throws: CryptoError.self) { try suite.verifyingKey(pem: key.pemRepresentation) }
     }
 
-    @Test func sealOpensAndRejectsTamperingOfCiphertextAssociatedDataOrKey() throws {
+    @Test(arguments: SuiteName.allCases) func sealOpensAndRejectsTamperingOfCiphertextAssociatedDataOrKey(name: SuiteName) throws {
+        let suite = try name.makeSuite()
         let key = SystemRandom().bytes(count: 32)
         let sealed = try suite.seal(Array("record".utf8), key: key, associatedData: [1])
         #expect(try suite.open(sealed, key: key, associatedData: [1]) == Array("record".utf8))
@@ -53,10 +65,30 @@ import Testing
         #expect(throws: CryptoError.self) { try suite.open(sealed, key: SystemRandom().bytes(count: 32), associatedData: [1]) }
     }
 
-    @Test func constantTimeEqualsComparesWholeBuffers() {
-        #expect(constantTimeEquals([1, 2, 3], [1, 2, 3]))
-        #expect(!constantTimeEquals([1, 2, 3], [1, 2, 4]))
-        #expect(!constantTimeEquals([1, 2, 3], [1, 2]))
+    @Test(arguments: SuiteName.allCases) func hashAndHMACHaveTheDeclaredLengthAndDependOnEveryInput(name: SuiteName) throws {
+        let suite = try name.makeSuite()
+        #expect(suite.hash([]).count == suite.digestLength)
+        #expect(suite.hash([1]) != suite.hash([2]))
+        #expect(suite.hmac(key: [1], [1]) != suite.hmac(key: [2], [1]))
+        #expect(suite.hmac(key: [1], [1]).count == suite.digestLength)
+    }
+
+    @Test(arguments: SuiteName.allCases) func requestSignaturesVerifyOnlyForTheExactRequest(name: SuiteName) throws {
+        let suite = try name.makeSuite()
+        let key = suite.generateSigningKey()
+        let headers = Dictionary(uniqueKeysWithValues: try RequestSigning.sign(
+            method: "POST", target: "/v1/requests", body: [1, 2], department: "housing", key: key, suite: suite, timestamp: 100, nonce: "00ff"
+        ))
+        #expect(headers["Content-Digest"] == RequestSigning.contentDigest([1, 2], suite: suite))
+        let message = RequestSigning.signingString(
+            method: "POST", target: "/v1/requests", department: "housing", timestamp: "100", nonce: "00ff", contentDigest: headers["Content-Digest"]!
+        )
+        let signature = [UInt8](Data(base64Encoded: headers["DG-Signature"]!)!)
+        #expect(key.publicKey.isValidSignature(signature, for: message))
+        let other = RequestSigning.signingString(
+            method: "POST", target: "/v1/requests?x", department: "housing", timestamp: "100", nonce: "00ff", contentDigest: headers["Content-Digest"]!
+        )
+        #expect(!key.publicKey.isValidSignature(signature, for: other))
     }
 }
 

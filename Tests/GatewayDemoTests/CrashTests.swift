@@ -29,7 +29,7 @@ import Testing
     }
 
     func setUp(_ label: String) async throws -> Setup {
-        let suite = InternationalSuite()
+        let suite = NationalSuite()
         let work = try TestPaths.temporaryDirectory(label)
         let url = try await TestDatabase.fresh(label)
         let consortium = try DemoConsortium.create(in: work.appendingPathComponent("departments"), suite: suite)
@@ -54,7 +54,7 @@ import Testing
         let setup = try await setUp("crash")
         let server = try ServerProcess(arguments: setup.arguments)
         let port = try await server.waitForPort()
-        let client = GatewayClient(baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: InternationalSuite())
+        let client = GatewayClient(baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: NationalSuite())
         let book = Ledgerbook()
         let batchSize = 8
 
@@ -106,7 +106,7 @@ import Testing
         }
 
         // The restarted node serves the acknowledged records, verified against their anchors.
-        let reader = GatewayClient(baseURL: "http://127.0.0.1:\(newPort)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: InternationalSuite())
+        let reader = GatewayClient(baseURL: "http://127.0.0.1:\(newPort)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: NationalSuite())
         let sample = acknowledged.flatMap { $0 }.prefix(40)
         let read = try await reader.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: Array(sample), purpose: "registry_update"))
         #expect(read.status == 200)
@@ -122,10 +122,10 @@ import Testing
         let server = try ServerProcess(arguments: setup.arguments)
         let port = try await server.waitForPort()
         let base = "http://127.0.0.1:\(port)"
-        let housing = GatewayClient(baseURL: base, department: DemoConsortium.housing, key: setup.consortium.keys[DemoConsortium.housing]!, suite: InternationalSuite())
+        let housing = GatewayClient(baseURL: base, department: DemoConsortium.housing, key: setup.consortium.keys[DemoConsortium.housing]!, suite: NationalSuite())
         let denied = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening"))
         let eventID = try #require(denied.problem?.eventId)
-        let regulator = GatewayClient(baseURL: base, department: DemoConsortium.regulator, key: setup.consortium.keys[DemoConsortium.regulator]!, suite: InternationalSuite())
+        let regulator = GatewayClient(baseURL: base, department: DemoConsortium.regulator, key: setup.consortium.keys[DemoConsortium.regulator]!, suite: NationalSuite())
         let proof = try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof")
         #expect(proof.status == 200)
         server.signal(SIGTERM)

@@ -10,8 +10,9 @@ import Testing
 
 /// The demo scenario over real HTTP against a node on a fresh database, every outcome checked.
 @Suite struct EndToEndTests {
-    @Test func theDemoScenarioProducesEveryOutcomeThePoliciesPrescribe() async throws {
-        let node = try await TestNode.start("e2e", paillierBits: 2048)
+    @Test(arguments: SuiteName.allCases)
+    func theDemoScenarioProducesEveryOutcomeThePoliciesPrescribe(suite: SuiteName) async throws {
+        let node = try await TestNode.start("e2e", suite: suite, paillierBits: 2048)
         let scenario = DemoScenario(
             baseURL: node.running.baseURL, consortium: node.consortium, suite: node.suite, genesis: node.running.node.genesis, recordCount: 1_000
         )

@@ -6,15 +6,16 @@ import GatewayTestSupport
 import Testing
 
 /// Integration tests against the real PostgreSQL that scripts/test.sh starts; each test has its own database.
-@Suite struct StoreTests {
-    let suite = InternationalSuite()
+struct StoreFixture: Sendable {
+    let suite: any CryptoSuite
     let signer: any SigningKey
     let genesis: Genesis
 
-    init() {
+    init(_ name: SuiteName) {
+        suite = try! name.makeSuite()
         signer = suite.generateSigningKey()
         genesis = Genesis(
-            chainID: "store-test", suite: .intl,
+            chainID: "store-test", suite: name,
             members: [.init(nodeID: "n1", department: "registry", role: .validator, publicKey: signer.publicKey.pemRepresentation, address: "")],
             createdAtMs: 0
         )
@@ -34,6 +35,9 @@ import Testing
         return (transaction, transaction.hash(suite: suite))
     }
 
+}
+
+@Suite struct StoreTests {
     func withStore(_ label: String, _ body: @Sendable (Database) async throws -> Void) async throws {
         let url = try await TestDatabase.fresh(label)
         try await Database.withDatabase(url: url, logger: TestDatabase.logger) { database in
@@ -43,12 +47,13 @@ import Testing
         }
     }
 
-    @Test func aBatchIsStoredWholeWithItsAnchorInTheOutbox() async throws {
+    @Test(arguments: SuiteName.allCases) func aBatchIsStoredWholeWithItsAnchorInTheOutbox(suite: SuiteName) async throws {
+        let f = StoreFixture(suite)
         try await withStore("batch") { database in
             let records = RecordStore(database: database)
             let chain = ChainStore(database: database)
-            let batch = (0..<50).map { record("C\($0)") }
-            let outcome = try await records.publish(batch) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            let batch = (0..<50).map { f.record("C\($0)") }
+            let outcome = try await records.publish(batch) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             #expect(outcome.inserted == 50 && outcome.alreadyPresent == 0)
             #expect(try await records.count(category: "citizen") == 50)
             let pending = try await chain.pending(limit: 10)
@@ -57,50 +62,53 @@ import Testing
         }
     }
 
-    @Test func aConflictingRecordRollsBackTheWholeBatch() async throws {
+    @Test(arguments: SuiteName.allCases) func aConflictingRecordRollsBackTheWholeBatch(suite: SuiteName) async throws {
+        let f = StoreFixture(suite)
         try await withStore("conflict") { database in
             let records = RecordStore(database: database)
-            _ = try await records.publish([record("C1")]) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            _ = try await records.publish([f.record("C1")]) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             // C1 again with different contents, among new records: nothing of this batch may be stored.
-            let batch = [record("C2"), record("C3"), record("C1", payload: 2)]
+            let batch = [f.record("C2"), f.record("C3"), f.record("C1", payload: 2)]
             await #expect(throws: StoreError.self) {
-                _ = try await records.publish(batch) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+                _ = try await records.publish(batch) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             }
             #expect(try await records.count() == 1)
             #expect(try await ChainStore(database: database).pending(limit: 10).count == 1)
         }
     }
 
-    @Test func anIdenticalRepublishIsIdempotent() async throws {
+    @Test(arguments: SuiteName.allCases) func anIdenticalRepublishIsIdempotent(suite: SuiteName) async throws {
+        let f = StoreFixture(suite)
         try await withStore("idempotent") { database in
             let records = RecordStore(database: database)
-            let first = try await records.publish([record("C1"), record("C2")]) { fresh, nonce in try anchor(fresh, nonce: nonce) }
-            let again = try await records.publish([record("C1"), record("C2")]) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            let first = try await records.publish([f.record("C1"), f.record("C2")]) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
+            let again = try await records.publish([f.record("C1"), f.record("C2")]) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             #expect(again.inserted == 0 && again.alreadyPresent == 2)
             #expect(again.anchorTransactions == first.anchorTransactions)
-            let mixed = try await records.publish([record("C2"), record("C3")]) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            let mixed = try await records.publish([f.record("C2"), f.record("C3")]) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             #expect(mixed.inserted == 1 && mixed.anchorTransactions.count == 2)
         }
     }
 
-    @Test func committingABlockMovesTheOutboxIntoTheChainWithDerivedState() async throws {
+    @Test(arguments: SuiteName.allCases) func committingABlockMovesTheOutboxIntoTheChainWithDerivedState(suite: SuiteName) async throws {
+        let f = StoreFixture(suite)
         try await withStore("commit") { database in
             let records = RecordStore(database: database)
             let chain = ChainStore(database: database)
-            let batch = [record("C1"), record("C2")]
-            let outcome = try await records.publish(batch) { fresh, nonce in try anchor(fresh, nonce: nonce) }
+            let batch = [f.record("C1"), f.record("C2")]
+            let outcome = try await records.publish(batch) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             let event = AccessEvent(
                 eventID: "e1", requester: "social_security", action: "read", category: "citizen", recordKeys: [batch[0].recordKey],
                 purpose: "benefit_eligibility", policyBundleHash: [1], decision: .deny, determiningPolicies: [], requestDigest: [2], timestampMs: 5
             )
-            let access = try Transaction(chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded, signer: signer)
-            try await chain.enqueue(access, hash: access.hash(suite: suite))
+            let access = try Transaction(chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded, signer: f.signer)
+            try await chain.enqueue(access, hash: access.hash(suite: f.suite))
 
-            var ledger = try Ledger(genesis: genesis, suite: suite)
+            var ledger = try Ledger(genesis: f.genesis, suite: f.suite)
             let pending = try await chain.pending(limit: 100)
             #expect(pending.count == 2)
-            let block = try ledger.proposeSolo(transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: signer, timestampMs: 10)
-            try await chain.commit(block, suite: suite)
+            let block = try ledger.proposeSolo(transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
+            try await chain.commit(block, suite: f.suite)
             ledger.advance(overOwn: block)
 
             #expect(try await chain.pending(limit: 100).isEmpty)
@@ -113,7 +121,7 @@ import Testing
             #expect(try await chain.accessEvents(afterHeight: 1, afterEventID: "e1", limit: 10).isEmpty)
 
             // What was stored verifies from scratch.
-            var verifier = try Ledger(genesis: genesis, suite: suite)
+            var verifier = try Ledger(genesis: f.genesis, suite: f.suite)
             for stored in try await chain.blocks(from: 1, limit: 10) { try verifier.apply(stored) }
             #expect(verifier.tipHash == ledger.tipHash)
         }
