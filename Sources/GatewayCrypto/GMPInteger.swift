@@ -211,6 +211,67 @@ public struct GMPInteger: Sendable {
     }
 }
 
+/// A mutable GMP integer for hot loops: multiplies in place, so a product of many factors allocates once.
+/// Not shared across threads; each loop owns its accumulator.
+final class MPZAccumulator {
+    let value: UnsafeMutablePointer<__mpz_struct>
+
+    init(_ initial: GMPInteger) {
+        value = .allocate(capacity: 1)
+        __gmpz_init_set(value, initial.storage.value)
+    }
+
+    deinit {
+        if let limbs = value.pointee._mp_d, value.pointee._mp_alloc > 0 {
+            explicit_bzero(limbs, Int(value.pointee._mp_alloc) * MemoryLayout<mp_limb_t>.size)
+        }
+        __gmpz_clear(value)
+        value.deallocate()
+    }
+
+    /// self = self · factor mod modulus.
+    func multiply(by factor: GMPInteger, modulo modulus: GMPInteger) {
+        __gmpz_mul(value, value, factor.storage.value)
+        __gmpz_mod(value, value, modulus.storage.value)
+    }
+
+    var result: GMPInteger {
+        let out = GMPInteger.Storage()
+        __gmpz_set(out.value, value)
+        return GMPInteger(storage: out)
+    }
+}
+
+extension GMPInteger {
+    /// 2^exponent.
+    public static func powerOfTwo(_ exponent: Int) -> GMPInteger {
+        make { __gmpz_ui_pow_ui($0, 2, UInt(exponent)) }
+    }
+
+    /// base^exponent for small non-negative exponents.
+    public static func power(_ base: UInt, _ exponent: UInt) -> GMPInteger {
+        make { __gmpz_ui_pow_ui($0, base, exponent) }
+    }
+
+    /// Bits [offset, offset + count) of the absolute value, as a small integer (count ≤ 32).
+    func bits(at offset: Int, count: Int) -> Int {
+        var out = 0
+        for bit in 0..<count where __gmpz_tstbit(storage.value, mp_bitcnt_t(offset + bit)) == 1 { out |= 1 << bit }
+        return out
+    }
+
+    /// Truncated division towards zero, with remainder.
+    public func quotientAndRemainder(dividingBy divisor: GMPInteger) -> (quotient: GMPInteger, remainder: GMPInteger) {
+        let q = Storage()
+        let r = Storage()
+        __gmpz_tdiv_qr(q.value, r.value, storage.value, divisor.storage.value)
+        return (GMPInteger(storage: q), GMPInteger(storage: r))
+    }
+
+    public var negated: GMPInteger { Self.make { __gmpz_neg($0, storage.value) } }
+    public var magnitude: GMPInteger { Self.make { __gmpz_abs($0, storage.value) } }
+}
+
 extension GMPInteger: Comparable, Hashable, CustomStringConvertible {
     public static func == (lhs: GMPInteger, rhs: GMPInteger) -> Bool {
         __gmpz_cmp(lhs.storage.value, rhs.storage.value) == 0

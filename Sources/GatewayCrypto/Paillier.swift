@@ -1,3 +1,5 @@
+import Foundation
+
 /// Paillier's additively homomorphic encryption with g = n + 1.
 ///
 /// Enc(m) = (1 + m·n) · rⁿ mod n²; Enc(a)·Enc(b) = Enc(a + b). Plaintexts are signed integers encoded modulo n;
@@ -6,13 +8,13 @@
 public struct PaillierPublicKey: Sendable, Equatable {
     public let n: GMPInteger
     public let nSquared: GMPInteger
-    /// Largest accepted |plaintext|: ⌊n/3⌋.
+    /// Largest accepted |plaintext|: ⌊n/3⌋ − 1, the same band as python-paillier's `max_int`.
     public let maxPlaintext: GMPInteger
 
     public init(n: GMPInteger) {
         self.n = n
         self.nSquared = n * n
-        self.maxPlaintext = n / GMPInteger(3)
+        self.maxPlaintext = n / GMPInteger(3) - GMPInteger(1)
     }
 
     public var bits: Int { n.bitWidth }
@@ -36,13 +38,22 @@ public struct PaillierPublicKey: Sendable, Equatable {
         PaillierCiphertext(value: lhs.value.multiplied(by: rhs.value, modulo: nSquared))
     }
 
-    /// Homomorphic sum of many ciphertexts (Enc(0) with r = 1 for none).
-    public func sum(_ ciphertexts: some Sequence<PaillierCiphertext>) -> PaillierCiphertext {
-        var accumulator = GMPInteger(1)
-        for c in ciphertexts {
-            accumulator = accumulator.multiplied(by: c.value, modulo: nSquared)
+    /// Homomorphic sum of many ciphertexts (Enc(0) with r = 1 for none). Large inputs are split across cores.
+    public func sum(_ ciphertexts: [PaillierCiphertext]) -> PaillierCiphertext {
+        let chunkMin = 512
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, ciphertexts.count / chunkMin))
+        guard workers > 1 else { return PaillierCiphertext(value: product(ciphertexts[...])) }
+        let chunk = (ciphertexts.count + workers - 1) / workers
+        let partials = parallelMap(workers) { worker in
+            product(ciphertexts[min(worker * chunk, ciphertexts.count)..<min((worker + 1) * chunk, ciphertexts.count)])
         }
-        return PaillierCiphertext(value: accumulator)
+        return PaillierCiphertext(value: product(partials.map { PaillierCiphertext(value: $0) }[...]))
+    }
+
+    func product(_ ciphertexts: ArraySlice<PaillierCiphertext>) -> GMPInteger {
+        let accumulator = MPZAccumulator(GMPInteger(1))
+        for c in ciphertexts { accumulator.multiply(by: c.value, modulo: nSquared) }
+        return accumulator.result
     }
 
     /// Homomorphic multiplication by a plaintext scalar.
@@ -65,15 +76,14 @@ public struct PaillierPublicKey: Sendable, Equatable {
     }
 
     func encode(_ value: GMPInteger) throws -> GMPInteger {
-        let magnitude = value.signum < 0 ? GMPInteger(0) - value : value
-        guard magnitude <= maxPlaintext else {
+        guard value.magnitude <= maxPlaintext else {
             throw CryptoError(.overflow, "plaintext magnitude exceeds n/3")
         }
         return value.modulo(n)
     }
 
     /// Maps a residue back to a signed integer; residues in the middle third are overflow.
-    func decode(_ residue: GMPInteger) throws -> GMPInteger {
+    public func decode(_ residue: GMPInteger) throws -> GMPInteger {
         if residue <= maxPlaintext { return residue }
         if residue >= n - maxPlaintext { return residue - n }
         throw CryptoError(.overflow, "decrypted value lies in the overflow band: the sum exceeded the encoding range")
@@ -166,15 +176,24 @@ public struct PaillierPrivateKey: Sendable {
         }
     }
 
-    /// Decrypts with the CRT halves modulo p² and q².
+    /// Decrypts with the CRT halves modulo p² and q², computed in parallel.
     public func decrypt(_ ciphertext: PaillierCiphertext) throws -> GMPInteger {
+        try publicKey.decode(decryptResidue(ciphertext))
+    }
+
+    /// The plaintext residue in [0, n), before the signed decoding.
+    public func decryptResidue(_ ciphertext: PaillierCiphertext) throws -> GMPInteger {
         try publicKey.validate(ciphertext)
         let c = ciphertext.value
-        let mp = lFunction(c.modulo(pSquared).powerSecret(pMinusOne, modulo: pSquared), p).multiplied(by: hp, modulo: p)
-        let mq = lFunction(c.modulo(qSquared).powerSecret(qMinusOne, modulo: qSquared), q).multiplied(by: hq, modulo: q)
+        let halves = parallelMap(2) { half in
+            half == 0
+                ? lFunction(c.modulo(pSquared).powerSecret(pMinusOne, modulo: pSquared), p).multiplied(by: hp, modulo: p)
+                : lFunction(c.modulo(qSquared).powerSecret(qMinusOne, modulo: qSquared), q).multiplied(by: hq, modulo: q)
+        }
+        let mp = halves[0]
+        let mq = halves[1]
         // m = mp + p · ((mq − mp) · p⁻¹ mod q)
-        let m = mp + p * (mq - mp).multiplied(by: pInverseModQ, modulo: q)
-        return try publicKey.decode(m)
+        return mp + p * (mq - mp).multiplied(by: pInverseModQ, modulo: q)
     }
 
     private func lFunction(_ x: GMPInteger, _ divisor: GMPInteger) -> GMPInteger {
