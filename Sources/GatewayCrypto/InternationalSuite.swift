@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
 
-/// The `intl` suite: SHA-256, Ed25519 and AES-256-GCM through swift-crypto.
+/// The `intl` suite: SHA-256, Ed25519 (or ECDSA P-256 with SHA-256) and AES-256-GCM through swift-crypto.
+/// New keys are Ed25519; P-256 keys are recognised by their PEM and used as they are.
 public struct InternationalSuite: CryptoSuite {
     public init() {}
 
@@ -21,8 +22,14 @@ public struct InternationalSuite: CryptoSuite {
         Ed25519SigningKey(key: Curve25519.Signing.PrivateKey())
     }
 
+    /// A new ECDSA P-256 key, for deployments that need a NIST curve.
+    public func generateP256SigningKey() -> any SigningKey {
+        P256SigningKey(key: P256.Signing.PrivateKey())
+    }
+
     public func signingKey(pem: String) throws -> any SigningKey {
         let der = try PEM.decode(label: "PRIVATE KEY", pem: pem)
+        if let key = try? P256.Signing.PrivateKey(derRepresentation: der) { return P256SigningKey(key: key) }
         guard der.count == Ed25519DER.pkcs8Prefix.count + 32, Array(der.prefix(Ed25519DER.pkcs8Prefix.count)) == Ed25519DER.pkcs8Prefix
         else {
             throw CryptoError(.invalidKey, "not an Ed25519 PKCS#8 private key")
@@ -36,6 +43,7 @@ public struct InternationalSuite: CryptoSuite {
 
     public func verifyingKey(pem: String) throws -> any VerifyingKey {
         let der = try PEM.decode(label: "PUBLIC KEY", pem: pem)
+        if let key = try? P256.Signing.PublicKey(derRepresentation: der) { return P256VerifyingKey(key: key) }
         guard der.count == Ed25519DER.spkiPrefix.count + 32, Array(der.prefix(Ed25519DER.spkiPrefix.count)) == Ed25519DER.spkiPrefix
         else {
             throw CryptoError(.invalidKey, "not an Ed25519 SubjectPublicKeyInfo")
@@ -95,5 +103,29 @@ struct Ed25519VerifyingKey: VerifyingKey {
 
     func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         key.isValidSignature(signature, for: message)
+    }
+}
+
+struct P256SigningKey: SigningKey {
+    let key: P256.Signing.PrivateKey
+
+    var publicKey: any VerifyingKey { P256VerifyingKey(key: key.publicKey) }
+    var pemRepresentation: String { PEM.encode(label: "PRIVATE KEY", der: [UInt8](key.derRepresentation)) }
+
+    /// DER-encoded ECDSA signature over SHA-256 of the message.
+    func sign(_ message: [UInt8]) throws -> [UInt8] {
+        [UInt8](try key.signature(for: message).derRepresentation)
+    }
+}
+
+struct P256VerifyingKey: VerifyingKey {
+    let key: P256.Signing.PublicKey
+
+    var pemRepresentation: String { PEM.encode(label: "PUBLIC KEY", der: [UInt8](key.derRepresentation)) }
+    var rawRepresentation: [UInt8] { [UInt8](key.x963Representation) }
+
+    func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        guard let parsed = try? P256.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+        return key.isValidSignature(parsed, for: message)
     }
 }

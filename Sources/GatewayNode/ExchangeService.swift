@@ -31,6 +31,8 @@ public struct ExchangeService: Sendable {
     let departments: DepartmentDirectory
     let vault: RecordVault
     let paillier: PaillierPrivateKey
+    let encryptor: PaillierEncryptor
+    let pool: RandomnessPool?
     let signer: any SigningKey
     let nodeID: String
     let chainID: String
@@ -45,7 +47,8 @@ public struct ExchangeService: Sendable {
 
     init(
         suite: any CryptoSuite, chain: ChainService, database: Database, categories: [String: RecordCategory], policies: PolicyBundle,
-        departments: DepartmentDirectory, secrets: NodeSecrets, nodeID: String, logger: Logger, now: @escaping @Sendable () -> Int64
+        departments: DepartmentDirectory, secrets: NodeSecrets, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
+        logger: Logger, now: @escaping @Sendable () -> Int64
     ) {
         self.suite = suite
         self.chain = chain
@@ -57,6 +60,8 @@ public struct ExchangeService: Sendable {
         self.departments = departments
         self.vault = RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt)
         self.paillier = secrets.paillier
+        self.encryptor = encryptor
+        self.pool = pool
         self.signer = secrets.signingKey
         self.nodeID = nodeID
         self.chainID = secrets.genesis.chainID
@@ -146,7 +151,7 @@ public struct ExchangeService: Sendable {
         var aggregates: [String: [UInt8]] = [:]
         for field in category.aggregates {
             guard let value = record[field]?.integerValue else { continue }
-            aggregates[field] = try paillier.publicKey.encrypt(GMPInteger(Int(value))).serialized(for: paillier.publicKey)
+            aggregates[field] = try encryptor.encrypt(GMPInteger(Int(value)), pool: pool).serialized(for: paillier.publicKey)
         }
         return StoredRecord(
             category: category.name, recordID: id, publisher: publisher, recordKey: recordKey,

@@ -18,6 +18,7 @@ public struct Node: Sendable {
     public let departments: DepartmentDirectory
     public let genesis: Genesis
     public let logger: Logger
+    let randomness: RandomnessPoolService?
 
     /// Loads everything the node needs and fails early, with a message that says what to fix.
     public static func assemble(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) throws -> Node {
@@ -43,18 +44,20 @@ public struct Node: Sendable {
             database: database, genesis: secrets.genesis, suite: suite, signer: secrets.signingKey, nodeID: configuration.nodeID,
             logger: logger, now: now
         )
+        let encryptor = PaillierEncryptor(publicKey: secrets.paillier.publicKey)
+        let pool = configuration.paillierPoolSize > 0 ? RandomnessPool(encryptor: encryptor, capacity: configuration.paillierPoolSize) : nil
         let exchange = ExchangeService(
             suite: suite, chain: chain, database: database, categories: categories, policies: policies, departments: departments,
-            secrets: secrets, nodeID: configuration.nodeID, logger: logger, now: now
+            secrets: secrets, encryptor: encryptor, pool: pool, nodeID: configuration.nodeID, logger: logger, now: now
         )
         return Node(
             configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, departments: departments,
-            genesis: secrets.genesis, logger: logger
+            genesis: secrets.genesis, logger: logger, randomness: pool.map(RandomnessPoolService.init)
         )
     }
 
-    /// The background services, in start order: the database pool, then the chain.
-    public var services: [any Service] { [database.client, chain] }
+    /// The background services, in start order: the database pool, the chain, the Paillier randomness pool.
+    public var services: [any Service] { [database.client, chain] + (randomness.map { [$0] } ?? []) }
 
     public func health() async -> API.Health {
         API.Health(

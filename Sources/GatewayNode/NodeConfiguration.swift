@@ -23,12 +23,14 @@ public struct NodeConfiguration: Sendable {
     public var requestBodyBytesMax: Int
     /// Bits of the Paillier aggregation modulus.
     public var paillierBits: Int
+    /// Precomputed Paillier obfuscators kept ready by a background thread (0: none, compute on demand).
+    public var paillierPoolSize: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, databaseURL: String, dataDirectory: URL, nodeKeyPath: URL? = nil,
         suite: SuiteName = .sm, logLevel: Logger.Level = .info, policiesDirectory: URL, schemasDirectory: URL,
         departmentsFile: URL, nodeID: String = "node-1", department: String = "civil_registry",
-        requestBodyBytesMax: Int = 8 * 1024 * 1024, paillierBits: Int = 2048
+        requestBodyBytesMax: Int = 8 * 1024 * 1024, paillierBits: Int = 2048, paillierPoolSize: Int = 2_048
     ) {
         self.host = host
         self.port = port
@@ -44,5 +46,6 @@ public struct NodeConfiguration: Sendable {
         self.department = department
         self.requestBodyBytesMax = requestBodyBytesMax
         self.paillierBits = paillierBits
+        self.paillierPoolSize = paillierPoolSize
     }
 }

@@ -96,6 +96,26 @@ import Testing
 @Suite struct OpenSSLInteropTests {
     let suite = InternationalSuite()
 
+    @Test func p256KeysAndSignaturesInteroperateWithOpenssl() throws {
+        let dir = try TestPaths.temporaryDirectory("p256")
+        let keyPath = dir.appendingPathComponent("k.pem").path
+        #expect(try runProcess("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyPath]).status == 0)
+        let theirs = try suite.signingKey(pem: String(contentsOfFile: keyPath, encoding: .utf8))
+        let message = dir.appendingPathComponent("m.bin").path
+        try Data("p256".utf8).write(to: URL(fileURLWithPath: message))
+        #expect(try runProcess("/usr/bin/openssl", ["dgst", "-sha256", "-sign", keyPath, "-out", message + ".sig", message]).status == 0)
+        #expect(theirs.publicKey.isValidSignature([UInt8](try Data(contentsOf: URL(fileURLWithPath: message + ".sig"))), for: Array("p256".utf8)))
+
+        let ours = suite.generateP256SigningKey()
+        let publicPath = dir.appendingPathComponent("pub.pem").path
+        try ours.publicKey.pemRepresentation.write(toFile: publicPath, atomically: true, encoding: .utf8)
+        try Data(try ours.sign(Array("p256".utf8))).write(to: URL(fileURLWithPath: message + ".ours"))
+        #expect(try runProcess("/usr/bin/openssl", ["dgst", "-sha256", "-verify", publicPath, "-signature", message + ".ours", message]).status == 0)
+        let reloaded = try suite.signingKey(pem: ours.pemRepresentation)
+        #expect(try suite.verifyingKey(pem: ours.publicKey.pemRepresentation).isValidSignature(try reloaded.sign([7]), for: [7]))
+        #expect(!ours.publicKey.isValidSignature(try ours.sign([7]), for: [8]))
+    }
+
     @Test func keysFromOpensslGenpkeyLoadAndTheirSignaturesVerify() throws {
         let dir = try TestPaths.temporaryDirectory("openssl")
         let keyPath = dir.appendingPathComponent("k.pem").path

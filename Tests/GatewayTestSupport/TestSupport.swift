@@ -109,7 +109,7 @@ public struct TestNode: Sendable {
             host: "127.0.0.1", port: 0, databaseURL: url, dataDirectory: work.appendingPathComponent("node"), suite: name,
             logLevel: .warning, policiesDirectory: TestPaths.policies, schemasDirectory: TestPaths.schemas,
             departmentsFile: consortium.departmentsFile, nodeID: "test-node", department: DemoConsortium.registry,
-            requestBodyBytesMax: 1024 * 1024, paillierBits: paillierBits
+            requestBodyBytesMax: 1024 * 1024, paillierBits: paillierBits, paillierPoolSize: 0
         )
         let running = try await RunningNode.start(configuration, logger: TestDatabase.logger)
         return TestNode(running: running, consortium: consortium, databaseURL: url, suite: suite)
