@@ -127,8 +127,14 @@ public struct PaillierPrivateKey: Sendable {
     /// p⁻¹ mod q, for CRT recombination.
     let pInverseModQ: GMPInteger
 
+    /// A key from its primes; p and q are checked (25 Miller–Rabin rounds after GMP's BPSW) unless they come straight
+    /// from `generate`, whose `nextPrime` already ran those tests.
     public init(p: GMPInteger, q: GMPInteger) throws {
-        guard p != q, p.isProbablePrime(rounds: 25), q.isProbablePrime(rounds: 25) else {
+        try self.init(p: p, q: q, primalityChecked: false)
+    }
+
+    init(p: GMPInteger, q: GMPInteger, primalityChecked: Bool) throws {
+        guard p != q, primalityChecked || (p.isProbablePrime(rounds: 25) && q.isProbablePrime(rounds: 25)) else {
             throw CryptoError(.invalidKey, "p and q must be distinct primes")
         }
         let n = p * q
@@ -156,14 +162,13 @@ public struct PaillierPrivateKey: Sendable {
         self.pInverseModQ = pInverse
     }
 
-    /// Generates a key whose modulus has exactly `bits` bits (2048 by default).
-    public static func generate(bits: Int = 2048, using random: some RandomSource = SystemRandom()) throws -> PaillierPrivateKey {
+    /// Generates a key whose modulus has exactly `bits` bits (2048 by default); p and q are searched on two cores.
+    public static func generate(bits: Int = 2048, using random: some RandomSource & Sendable = SystemRandom()) throws -> PaillierPrivateKey {
         precondition(bits >= 512 && bits % 2 == 0, "Paillier modulus must be an even number of bits ≥ 512")
         while true {
-            let p = randomPrime(bits: bits / 2, using: random)
-            let q = randomPrime(bits: bits / 2, using: random)
-            guard p != q, (p * q).bitWidth == bits else { continue }
-            return try PaillierPrivateKey(p: p, q: q)
+            let primes = parallelMap(2) { _ in randomPrime(bits: bits / 2, using: random) }
+            guard primes[0] != primes[1], (primes[0] * primes[1]).bitWidth == bits else { continue }
+            return try PaillierPrivateKey(p: primes[0], q: primes[1], primalityChecked: true)
         }
     }
 

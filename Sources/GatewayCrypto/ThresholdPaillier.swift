@@ -69,7 +69,7 @@ public struct ThresholdPaillier: Sendable {
     /// Generates a fresh key with safe primes and deals ℓ shares. Slow for real sizes (safe primes): `progress`
     /// receives a line per prime found.
     public static func deal(
-        bits: Int = 2048, threshold: Int, parties: Int, using random: some RandomSource = SystemRandom(),
+        bits: Int = 2048, threshold: Int, parties: Int, using random: some RandomSource & Sendable = SystemRandom(),
         progress: (String) -> Void = { _ in }
     ) throws -> (ThresholdPaillier, [KeyShare]) {
         precondition(bits >= 256 && bits % 2 == 0, "modulus of at least 256 bits")
@@ -77,11 +77,11 @@ public struct ThresholdPaillier: Sendable {
         var p: GMPInteger
         var q: GMPInteger
         repeat {
-            progress("searching a \(bits / 2)-bit safe prime (1 of 2)…")
-            p = SafePrime.generate(bits: bits / 2, using: random)
-            progress("searching a \(bits / 2)-bit safe prime (2 of 2)…")
-            q = SafePrime.generate(bits: bits / 2, using: random)
+            progress("searching two \(bits / 2)-bit safe primes on all cores…")
+            let primes = parallelMap(2) { _ in SafePrime.generate(bits: bits / 2, using: random) }
+            (p, q) = (primes[0], primes[1])
         } while p == q || (p * q).bitWidth != bits
+        progress("safe primes found; dealing \(parties) shares")
         let n = p * q
         let nSquared = n * n
         let m = ((p - 1) / GMPInteger(2)) * ((q - 1) / GMPInteger(2))
@@ -118,12 +118,19 @@ public struct ThresholdPaillier: Sendable {
         }
         let nSquared = publicKey.nSquared
         let exponent = delta * secret
-        let ci = ciphertext.value.powerSecret(GMPInteger(2) * exponent, modulo: nSquared)
         // Proof: r with |n²| + 2·256 bits hides Δsᵢ statistically.
         let r = GMPInteger.random(bits: nSquared.bitWidth + 512, using: random)
         let c4 = ciphertext.value.power(GMPInteger(4), modulo: nSquared)
-        let a = c4.powerSecret(r, modulo: nSquared)
-        let b = v.powerSecret(r, modulo: nSquared)
+        let v = self.v
+        // The three exponentiations are independent: run them on all cores.
+        let powers = parallelMap(3) { which in
+            switch which {
+            case 0: return ciphertext.value.powerSecret(GMPInteger(2) * exponent, modulo: nSquared)
+            case 1: return c4.powerSecret(r, modulo: nSquared)
+            default: return v.powerSecret(r, modulo: nSquared)
+            }
+        }
+        let (ci, a, b) = (powers[0], powers[1], powers[2])
         let ci2 = ci.multiplied(by: ci, modulo: nSquared)
         let e = challenge(c4: c4, ci2: ci2, vi: verificationKeys[share.index - 1], a: a, b: b, index: share.index)
         let z = r + e * exponent
@@ -161,8 +168,10 @@ public struct ThresholdPaillier: Sendable {
 
     /// Combines partial decryptions: verifies every proof, needs t valid ones from distinct parties.
     public func combine(_ partials: [PartialDecryption], for ciphertext: PaillierCiphertext) throws -> GMPInteger {
+        // Proofs are verified in parallel; the first valid partial of each party counts.
+        let verdicts = parallelMap(partials.count) { verify(partials[$0], for: ciphertext) }
         var valid: [Int: GMPInteger] = [:]
-        for partial in partials where valid[partial.index] == nil && verify(partial, for: ciphertext) {
+        for (partial, ok) in zip(partials, verdicts) where ok && valid[partial.index] == nil {
             valid[partial.index] = GMPInteger(partial.value)!
         }
         guard valid.count >= parameters.threshold else {

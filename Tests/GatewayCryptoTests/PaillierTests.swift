@@ -1,15 +1,23 @@
+import Foundation
 import GatewayCrypto
 import Testing
 
-/// A deterministic randomness source for reproducible property tests.
+/// A seeded randomness source for property tests (SplitMix64). Lock-protected, since key generation draws from
+/// two threads; which thread gets which draw is then up to the scheduler.
 struct SeededRandom: RandomSource, @unchecked Sendable {
-    final class State: @unchecked Sendable { var value: UInt64; init(_ v: UInt64) { value = v } }
+    final class State: @unchecked Sendable {
+        var value: UInt64
+        let lock = NSLock()
+        init(_ v: UInt64) { value = v }
+    }
     let state: State
     init(seed: UInt64) { state = State(seed) }
 
     func next() -> UInt64 {
-        state.value &+= 0x9E37_79B9_7F4A_7C15
-        var z = state.value
+        var z = state.lock.withLock {
+            state.value &+= 0x9E37_79B9_7F4A_7C15
+            return state.value
+        }
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
