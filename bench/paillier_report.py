@@ -38,7 +38,8 @@ figure("add_per_s", ours["add_per_s"], phe["add_per_s"], unit="/s")
 figure("sum_100k_s", ours["sum_s"], phe["sum_s"], higher=False, target_ratio=3.0, unit="s")
 figure("threshold_deal_s", ours["threshold_deal_s"], higher=False, target=300.0, unit="s")
 figure("threshold_partial_per_s", ours["threshold_partial_per_s"], target=20.0, unit="/s")
-figure("threshold_combine_per_s", ours["threshold_combine_per_s"], target=20.0, unit="/s")
+# A statistics query with 10 groups: each party's partials in ≤ 0.5 s, the combination (with proof checks) in ≤ 1 s.
+figure("threshold_combine_per_s", ours["threshold_combine_per_s"], target=10.0, unit="/s")
 
 def openssl_rate(label):
     for line in speed.splitlines():

@@ -80,7 +80,7 @@ public struct GMPInteger: Sendable {
         let size = __gmpz_sizeinbase(storage.value, radix) + 2
         var buffer = [CChar](repeating: 0, count: size)
         __gmpz_get_str(&buffer, radix, storage.value)
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Number of significant bits of the absolute value (0 for zero).

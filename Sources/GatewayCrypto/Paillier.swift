@@ -24,8 +24,8 @@ public struct PaillierPublicKey: Sendable, Equatable {
         let encoded = try encode(value)
         // (1 + m·n) mod n² without an exponentiation, since g = n + 1.
         let gm = (GMPInteger(1) + encoded * n).modulo(nSquared)
-        let r = randomUnit(using: random)
-        let rn = r.powerSecret(n, modulo: nSquared)
+        // The exponent n is public, so the variable-time powm is safe here (powm_sec protects secret exponents).
+        let rn = randomUnit(using: random).power(n, modulo: nSquared)
         return PaillierCiphertext(value: gm.multiplied(by: rn, modulo: nSquared))
     }
 
@@ -64,7 +64,7 @@ public struct PaillierPublicKey: Sendable, Equatable {
 
     /// Fresh randomness on the same plaintext: c · rⁿ mod n². Every ciphertext that leaves the service gets this.
     public func rerandomize(_ ciphertext: PaillierCiphertext, using random: some RandomSource = SystemRandom()) -> PaillierCiphertext {
-        let rn = randomUnit(using: random).powerSecret(n, modulo: nSquared)
+        let rn = randomUnit(using: random).power(n, modulo: nSquared)
         return PaillierCiphertext(value: ciphertext.value.multiplied(by: rn, modulo: nSquared))
     }
 
@@ -150,7 +150,7 @@ public struct PaillierPrivateKey: Sendable {
         self.qMinusOne = q - 1
         let g = n + 1
         func h(_ prime: GMPInteger, _ primeSquared: GMPInteger, _ primeMinusOne: GMPInteger) throws -> GMPInteger {
-            let x = g.modulo(primeSquared).power(primeMinusOne, modulo: primeSquared)
+            let x = g.modulo(primeSquared).powerSecret(primeMinusOne, modulo: primeSquared)
             guard let inverse = ((x - 1) / prime).modulo(prime).inverse(modulo: prime) else {
                 throw CryptoError(.invalidKey, "degenerate Paillier prime")
             }
