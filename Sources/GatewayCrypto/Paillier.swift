@@ -209,3 +209,25 @@ public struct PaillierPrivateKey: Sendable {
     public var primes: (p: String, q: String) { (p.toString(), q.toString()) }
 }
 
+
+extension PaillierPrivateKey {
+    /// The key file: n (public) and p, q (private) as decimal strings, as in `aggregation-key.json`.
+    public struct KeyFile: Codable, Sendable, Equatable {
+        public let n: String
+        public let p: String
+        public let q: String
+    }
+
+    public var keyFile: KeyFile {
+        KeyFile(n: publicKey.n.toString(), p: p.toString(), q: q.toString())
+    }
+
+    /// Loads a key file; p and q are re-checked for primality and n must equal p·q.
+    public init(keyFile: KeyFile) throws {
+        guard let p = GMPInteger(keyFile.p), let q = GMPInteger(keyFile.q), let n = GMPInteger(keyFile.n) else {
+            throw CryptoError(.invalidKey, "Paillier key file must hold decimal n, p and q")
+        }
+        try self.init(p: p, q: q)
+        guard publicKey.n == n else { throw CryptoError(.invalidKey, "Paillier key file: n does not equal p·q") }
+    }
+}

@@ -30,11 +30,9 @@ public struct NodeSecrets: Sendable {
         let paillierData = try SecretFiles.loadOrCreate(paillierPath) {
             progress("generating a \(configuration.paillierBits)-bit Paillier aggregation key (one-time)…")
             let key = try PaillierPrivateKey.generate(bits: configuration.paillierBits)
-            let primes = key.primes
-            let json: [String: String] = ["n": key.publicKey.n.toString(), "p": primes.p, "q": primes.q]
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            return try encoder.encode(json)
+            return try encoder.encode(key.keyFile)
         }
         let paillier = try Self.decodePaillier(paillierData, path: paillierPath)
 
@@ -71,11 +69,9 @@ public struct NodeSecrets: Sendable {
     }
 
     static func decodePaillier(_ data: Data, path: URL) throws -> PaillierPrivateKey {
-        guard let json = try? JSONDecoder().decode([String: String].self, from: data),
-              let p = json["p"].flatMap({ GMPInteger($0) }), let q = json["q"].flatMap({ GMPInteger($0) })
-        else { throw NodeError("\(path.path) must hold decimal p and q") }
-        let key = try PaillierPrivateKey(p: p, q: q)
-        if let n = json["n"], n != key.publicKey.n.toString() { throw NodeError("\(path.path): n does not equal p·q") }
-        return key
+        guard let file = try? JSONDecoder().decode(PaillierPrivateKey.KeyFile.self, from: data) else {
+            throw NodeError("\(path.path) must hold decimal n, p and q")
+        }
+        do { return try PaillierPrivateKey(keyFile: file) } catch { throw NodeError("\(path.path): \(error)") }
     }
 }

@@ -65,6 +65,10 @@ struct SeededRandom: RandomSource, @unchecked Sendable {
         #expect(big.publicKey.bits == 2048)
         let c = try big.publicKey.encrypt(-123_456_789)
         #expect(try big.decrypt(c) == GMPInteger(-123_456_789))
+        let bigger = try PaillierPrivateKey.generate(bits: 3072)
+        #expect(bigger.publicKey.bits == 3072)
+        #expect(try bigger.decrypt(PaillierEncryptor(publicKey: bigger.publicKey).encrypt(77)) == GMPInteger(77))
+        #expect(try PaillierPrivateKey(keyFile: bigger.keyFile).publicKey == bigger.publicKey)
     }
 
     @Test func encryptDecryptRoundTripsRandomSignedValues() throws {

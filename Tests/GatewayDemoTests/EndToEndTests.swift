@@ -70,6 +70,33 @@ import Testing
         #expect(result.stderr.contains("contains 'demo'"))
     }
 
+    @Test(arguments: SuiteName.allCases) func generatedKeysLoadInOpenssl(suite: SuiteName) throws {
+        let dir = try TestPaths.temporaryDirectory("keys")
+        let prefix = dir.appendingPathComponent("dept").path
+        let generated = try runProcess(TestPaths.gatewayBinary.path, ["keys", "generate", "--suite", suite.rawValue, "--out", prefix])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let text = try runProcess("/usr/bin/openssl", ["pkey", "-in", prefix + "-key.pem", "-text", "-noout"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains(suite == .sm ? "SM2" : "ED25519"), "\(text.stdout.prefix(200))")
+        #expect(try runProcess("/usr/bin/openssl", ["pkey", "-pubin", "-in", prefix + "-pub.pem", "-noout"]).status == 0)
+        let mode = try FileManager.default.attributesOfItem(atPath: prefix + "-key.pem")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test func keysDealWritesAThresholdKeyAndShares() throws {
+        let dir = try TestPaths.temporaryDirectory("deal")
+        let result = try runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "3", "--threshold", "2", "--bits", "1024", "--out", dir.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("safe prime"))
+        let parameters = try JSONDecoder().decode(ThresholdPaillier.PublicParameters.self, from: Data(contentsOf: dir.appendingPathComponent("threshold-public.json")))
+        let scheme = try ThresholdPaillier(parameters: parameters)
+        let shares = try (1...3).map { try JSONDecoder().decode(ThresholdPaillier.KeyShare.self, from: Data(contentsOf: dir.appendingPathComponent("share-\($0).json"))) }
+        let c = try scheme.publicKey.encrypt(2026)
+        #expect(try scheme.combine([scheme.partialDecrypt(c, share: shares[2]), scheme.partialDecrypt(c, share: shares[0])], for: c) == GMPInteger(2026))
+        let bad = try runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "2", "--threshold", "3", "--out", dir.path])
+        #expect(bad.status != 0 && bad.stderr.contains("threshold"))
+    }
+
     @Test func everyCommandHasCompleteHelp() throws {
         let serve = try runProcess(TestPaths.gatewayBinary.path, ["serve", "--help"])
         #expect(serve.status == 0)
