@@ -35,6 +35,7 @@ let package = Package(
         ),
         .target(name: "GatewayChain", dependencies: ["GatewayCrypto"], swiftSettings: strict),
         .target(name: "GatewayPolicy", swiftSettings: strict),
+        .target(name: "GatewaySimulation", dependencies: ["GatewayChain", "GatewayCrypto"], swiftSettings: strict),
         .target(name: "GatewaySchema", swiftSettings: strict),
 
         // I/O modules.
@@ -90,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "gateway",
             dependencies: [
-                "GatewayDemo", "GatewayHTTP", "GatewayNode", "GatewayCrypto",
+                "GatewayDemo", "GatewayHTTP", "GatewayNode", "GatewayCrypto", "GatewaySimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -109,6 +110,7 @@ let package = Package(
 
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "GatewayTestSupport"]),
         .testTarget(name: "GatewayChainTests", dependencies: ["GatewayChain", "GatewayCrypto"]),
+        .testTarget(name: "GatewaySimulationTests", dependencies: ["GatewaySimulation", "GatewayChain"]),
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayTestSupport"]),
         .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema", "GatewayDemo", "GatewayTestSupport"]),
         .testTarget(

@@ -1,0 +1,196 @@
+/// Replicas are numbered 0..<n in genesis order.
+public typealias ReplicaID = Int
+
+/// Signs as one replica and verifies any replica's signature. The node backs it with the suite's keys; the simulator
+/// with a deterministic keyed hash. A Byzantine replica only ever holds its own signer, so it cannot forge others.
+public protocol ConsensusSigner: Sendable {
+    var replica: ReplicaID { get }
+    func sign(_ message: [UInt8]) -> [UInt8]
+    func verify(_ signature: [UInt8], by replica: ReplicaID, for message: [UInt8]) -> Bool
+}
+
+/// 2f + 1 signatures on a block: the block is certified.
+public struct QuorumCertificate: Sendable, Equatable {
+    public let blockID: [UInt8]
+    public let round: UInt64
+    public let height: UInt64
+    /// (voter, signature), sorted by voter.
+    public let signatures: [Signed]
+
+    public struct Signed: Sendable, Equatable {
+        public let replica: ReplicaID
+        public let signature: [UInt8]
+
+        public init(replica: ReplicaID, signature: [UInt8]) {
+            self.replica = replica
+            self.signature = signature
+        }
+    }
+
+    public init(blockID: [UInt8], round: UInt64, height: UInt64, signatures: [Signed]) {
+        self.blockID = blockID
+        self.round = round
+        self.height = height
+        self.signatures = signatures
+    }
+
+    public static func voteMessage(blockID: [UInt8], round: UInt64, height: UInt64) -> [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write("datagateway/consensus/vote/v1")
+        writer.write(blockID)
+        writer.write(round)
+        writer.write(height)
+        return writer.bytes
+    }
+
+    public var encoded: [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write(blockID)
+        writer.write(round)
+        writer.write(height)
+        writer.write(UInt64(signatures.count))
+        for signed in signatures {
+            writer.write(UInt64(signed.replica))
+            writer.write(signed.signature)
+        }
+        return writer.bytes
+    }
+}
+
+/// 2f + 1 replicas gave up on a round; each reported the round of its highest QC.
+public struct TimeoutCertificate: Sendable, Equatable {
+    public let round: UInt64
+    public let entries: [Entry]
+
+    public struct Entry: Sendable, Equatable {
+        public let replica: ReplicaID
+        public let highQCRound: UInt64
+        public let signature: [UInt8]
+
+        public init(replica: ReplicaID, highQCRound: UInt64, signature: [UInt8]) {
+            self.replica = replica
+            self.highQCRound = highQCRound
+            self.signature = signature
+        }
+    }
+
+    public init(round: UInt64, entries: [Entry]) {
+        self.round = round
+        self.entries = entries
+    }
+
+    public var maxHighQCRound: UInt64 { entries.map(\.highQCRound).max() ?? 0 }
+
+    public static func timeoutMessage(round: UInt64, highQCRound: UInt64) -> [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write("datagateway/consensus/timeout/v1")
+        writer.write(round)
+        writer.write(highQCRound)
+        return writer.bytes
+    }
+}
+
+/// A proposed block: it extends the block its `justify` QC certifies.
+public struct ConsensusBlock: Sendable, Equatable {
+    public let round: UInt64
+    public let height: UInt64
+    public let justify: QuorumCertificate
+    /// Present when the previous round ended by timeout rather than by a QC.
+    public let timeout: TimeoutCertificate?
+    public let proposer: ReplicaID
+    public let payload: [[UInt8]]
+    public let id: [UInt8]
+
+    public var parentID: [UInt8] { justify.blockID }
+
+    public init(round: UInt64, justify: QuorumCertificate, timeout: TimeoutCertificate?, proposer: ReplicaID, payload: [[UInt8]],
+                hash: ([UInt8]) -> [UInt8]) {
+        self.init(round: round, height: justify.height + 1, justify: justify, timeout: timeout, proposer: proposer, payload: payload, hash: hash)
+    }
+
+    /// The genesis block: height 0, round 0, justified by a root QC that certifies nothing.
+    public static func genesis(hash: ([UInt8]) -> [UInt8]) -> ConsensusBlock {
+        let root = QuorumCertificate(blockID: hash(Array("datagateway/consensus/genesis".utf8)), round: 0, height: 0, signatures: [])
+        return ConsensusBlock(round: 0, height: 0, justify: root, timeout: nil, proposer: 0, payload: [], hash: hash)
+    }
+
+    init(round: UInt64, height: UInt64, justify: QuorumCertificate, timeout: TimeoutCertificate?, proposer: ReplicaID, payload: [[UInt8]],
+         hash: ([UInt8]) -> [UInt8]) {
+        self.round = round
+        self.height = height
+        self.justify = justify
+        self.timeout = timeout
+        self.proposer = proposer
+        self.payload = payload
+        var writer = CanonicalWriter()
+        writer.write("datagateway/consensus/block/v1")
+        writer.write(round)
+        writer.write(height)
+        writer.write(justify.encoded)
+        writer.write(timeout.map { UInt64($0.round + 1) } ?? 0)
+        writer.write(UInt64(proposer))
+        writer.write(payload)
+        self.id = hash(writer.bytes)
+    }
+}
+
+public struct Vote: Sendable, Equatable {
+    public let blockID: [UInt8]
+    public let round: UInt64
+    public let height: UInt64
+    public let voter: ReplicaID
+    public let signature: [UInt8]
+
+    public init(blockID: [UInt8], round: UInt64, height: UInt64, voter: ReplicaID, signature: [UInt8]) {
+        self.blockID = blockID
+        self.round = round
+        self.height = height
+        self.voter = voter
+        self.signature = signature
+    }
+}
+
+public struct TimeoutVote: Sendable, Equatable {
+    public let round: UInt64
+    public let highQC: QuorumCertificate
+    /// The sender's highest TC (self-authenticating, not covered by the signature): lets a replica that missed it
+    /// catch up to the round everyone else is in.
+    public let highTC: TimeoutCertificate?
+    public let voter: ReplicaID
+    public let signature: [UInt8]
+
+    public init(round: UInt64, highQC: QuorumCertificate, highTC: TimeoutCertificate?, voter: ReplicaID, signature: [UInt8]) {
+        self.round = round
+        self.highQC = highQC
+        self.highTC = highTC
+        self.voter = voter
+        self.signature = signature
+    }
+}
+
+public enum ConsensusMessage: Sendable, Equatable {
+    case proposal(ConsensusBlock)
+    case vote(Vote)
+    case timeout(TimeoutVote)
+    /// Ask for a block by id (a replica that missed it).
+    case fetch([UInt8])
+    case blocks([ConsensusBlock])
+}
+
+/// What a replica must keep across a crash so that it never votes twice in a round or against its lock.
+public struct SafetyState: Sendable, Equatable {
+    public var lastVotedRound: UInt64
+    public var highQC: QuorumCertificate
+}
+
+public enum ConsensusEffect: Sendable, Equatable {
+    case send(to: ReplicaID, ConsensusMessage)
+    case broadcast(ConsensusMessage)
+    /// Must be durable before any later effect of the same batch is performed (votes and timeouts come after it).
+    case persist(SafetyState)
+    /// A block this replica is about to vote for: durable before the vote, so a certified block always survives on
+    /// at least f + 1 honest replicas and can be fetched after any crashes.
+    case persistBlock(ConsensusBlock)
+    /// Blocks are committed in height order; `certificate` is the QC (from the next round) that committed it.
+    case commit(ConsensusBlock, certificate: QuorumCertificate)
+}

@@ -1,0 +1,415 @@
+/// A Jolteon (DiemBFT v4, HotStuff family) replica as a pure state machine: messages and ticks in, effects out.
+/// No I/O, clock or randomness of its own — the node performs the effects over TCP and PostgreSQL, the simulator in
+/// memory under a seeded scheduler, with the same code.
+///
+/// Rules (n = 3f + 1, quorum 2f + 1, leader of round r is r mod n):
+/// - Vote for a block of the current round at most once per round, and only if it directly extends the QC of the
+///   previous round, or — after a timeout — extends a QC at least as high as every QC reported in the TC.
+/// - A QC or TC for round r moves a replica to round r + 1; the leader of r + 1 proposes on its highest QC.
+/// - 2-chain commit: a QC for block B whose parent P has round(P) + 1 = round(B) commits P and its ancestors.
+/// - A round that does not progress times out; timeouts carry the sender's highest QC; 2f + 1 form a TC;
+///   f + 1 timeouts for a round make a replica time out too. Timeouts back off exponentially while rounds keep failing.
+public struct Replica: Sendable {
+    public struct Configuration: Sendable {
+        public var replicas: Int
+        /// Ticks before a round times out (doubles with each consecutive failed round, up to `timeoutBackoffMax`).
+        public var roundTimeoutTicks: UInt64 = 40
+        public var timeoutBackoffMax: UInt64 = 8
+        /// Payload items per block, and the mempool bound beyond which `submit` answers busy.
+        public var blockPayloadMax: Int = 256
+        public var mempoolMax: Int = 10_000
+        /// Uncommitted blocks kept; beyond it the oldest are dropped (they can be fetched again).
+        public var pendingBlocksMax: Int = 4_096
+
+        public init(replicas: Int) { self.replicas = replicas }
+
+        public var faults: Int { (replicas - 1) / 3 }
+        public var quorum: Int { replicas - faults }
+    }
+
+    public let id: ReplicaID
+    public let configuration: Configuration
+    let signer: any ConsensusSigner
+    let hash: @Sendable ([UInt8]) -> [UInt8]
+
+    public private(set) var round: UInt64 = 1
+    public private(set) var safety: SafetyState
+    var highTC: TimeoutCertificate?
+    var blocks: [[UInt8]: ConsensusBlock] = [:]
+    /// The committed chain, by height (index 0 is genesis). Kept so peers can fetch committed blocks from us.
+    public private(set) var committed: [ConsensusBlock]
+    /// Votes being collected, by block: the block's round and the signatures so far.
+    var votes: [[UInt8]: (round: UInt64, signatures: [ReplicaID: [UInt8]])] = [:]
+    var timeouts: [UInt64: [ReplicaID: (highQCRound: UInt64, signature: [UInt8])]] = [:]
+    var mempool: [[UInt8]] = []
+    var mempoolSet: Set<[UInt8]> = []
+    var deadline: UInt64 = 0
+    var enteredAt: UInt64 = 0
+    var failedRounds: UInt64 = 0
+    var proposedRound: UInt64 = 0
+    var timedOutRound: UInt64 = 0
+    var pendingCommit: QuorumCertificate?
+    /// Our latest timeout message, re-sent to replicas that are behind; and the round we last answered each of them.
+    var lastTimeout: TimeoutVote?
+    var answeredRound: [ReplicaID: UInt64] = [:]
+    /// The highest round each peer has (verifiably) timed out in.
+    var peerTimeoutRound: [ReplicaID: UInt64] = [:]
+    var requested: [[UInt8]: UInt64] = [:]
+    var now: UInt64 = 0
+    /// Set if this replica ever sees a certified chain that does not extend what it committed: a safety violation.
+    public private(set) var safetyViolation: String?
+
+    /// The genesis block every replica starts from (height 0, round 0).
+    public static func genesis(hash: ([UInt8]) -> [UInt8]) -> ConsensusBlock { ConsensusBlock.genesis(hash: hash) }
+
+    /// A fresh replica, or one restarting from what it persisted: its safety state, the blocks it committed after
+    /// genesis (in height order), and the uncommitted blocks it had persisted before voting.
+    public init(
+        id: ReplicaID, configuration: Configuration, signer: any ConsensusSigner, hash: @escaping @Sendable ([UInt8]) -> [UInt8],
+        restoring persisted: SafetyState? = nil, committed: [ConsensusBlock] = [], pendingBlocks: [ConsensusBlock] = []
+    ) {
+        precondition(configuration.replicas >= 1 && (0..<configuration.replicas).contains(id), "replica id outside the set")
+        precondition(signer.replica == id, "signer belongs to another replica")
+        self.id = id
+        self.configuration = configuration
+        self.signer = signer
+        self.hash = hash
+        let genesis = Self.genesis(hash: hash)
+        precondition(committed.enumerated().allSatisfy { UInt64($0.offset + 1) == $0.element.height }, "committed chain has gaps")
+        self.committed = [genesis] + committed
+        let genesisQC = QuorumCertificate(blockID: genesis.id, round: 0, height: 0, signatures: [])
+        self.safety = persisted ?? SafetyState(lastVotedRound: 0, highQC: genesisQC)
+        for block in self.committed { blocks[block.id] = block }
+        for block in pendingBlocks where block.height > UInt64(committed.count) { blocks[block.id] = block }
+        // Resume where we were: the round after our highest QC, or the round we last voted or timed out in (we cannot
+        // vote there again, but we can time out again). Never further: a round advance needs a certificate.
+        round = max(self.safety.highQC.round + 1, self.safety.lastVotedRound)
+    }
+
+    public var committedHeight: UInt64 { UInt64(committed.count - 1) }
+
+    /// One line of state for failure reports.
+    public var stateSummary: String {
+        "replica \(id): round \(round), last voted \(safety.lastVotedRound), high QC r\(safety.highQC.round)/h\(safety.highQC.height), "
+            + "high TC r\(highTC?.round ?? 0), committed h\(committedHeight), blocks \(blocks.count), mempool \(mempool.count), "
+            + "proposed r\(proposedRound), pending commit \(pendingCommit.map { "r\($0.round)" } ?? "none"), fetching \(requested.count)"
+    }
+    public var mempoolCount: Int { mempool.count }
+    func leader(_ round: UInt64) -> ReplicaID { Int(round % UInt64(configuration.replicas)) }
+
+    // MARK: Inputs
+
+    /// Starts the first round (and proposes if this replica leads it).
+    public mutating func start(now: UInt64) -> [ConsensusEffect] {
+        self.now = now
+        var effects: [ConsensusEffect] = []
+        enter(round: round, effects: &effects)
+        return effects
+    }
+
+    /// Adds a payload item to the mempool; false means busy (the pool is full), never unbounded growth.
+    public mutating func submit(_ item: [UInt8]) -> Bool {
+        guard !mempoolSet.contains(item) else { return true }
+        guard mempool.count < configuration.mempoolMax else { return false }
+        mempool.append(item)
+        mempoolSet.insert(item)
+        return true
+    }
+
+    public mutating func tick(now: UInt64) -> [ConsensusEffect] {
+        self.now = now
+        var effects: [ConsensusEffect] = []
+        if now >= deadline { localTimeout(effects: &effects) }
+        // A leader with nothing urgent proposes late: as soon as payload arrives, or an empty heartbeat at half time.
+        if leader(round) == id, proposedRound < round {
+            propose(heartbeat: now >= enteredAt + configuration.roundTimeoutTicks / 2, effects: &effects)
+        }
+        // Re-ask for blocks we still miss.
+        // Sorted: dictionary order changes per process and must not leak into the effects (replayable simulation).
+        for blockID in requested.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) where now >= requested[blockID]! + configuration.roundTimeoutTicks {
+            requested[blockID] = now
+            effects.append(.broadcast(.fetch(blockID)))
+        }
+        return effects
+    }
+
+    public mutating func receive(_ message: ConsensusMessage, from sender: ReplicaID, now: UInt64) -> [ConsensusEffect] {
+        self.now = now
+        guard (0..<configuration.replicas).contains(sender), sender != id else { return [] }
+        var effects: [ConsensusEffect] = []
+        switch message {
+        case .proposal(let block): onProposal(block, from: sender, effects: &effects)
+        case .vote(let vote): onVote(vote, from: sender, effects: &effects)
+        case .timeout(let timeout): onTimeout(timeout, from: sender, effects: &effects)
+        case .fetch(let blockID):
+            // The block and up to 15 ancestors, so a replica that was away catches up 16 blocks per round trip.
+            var reply: [ConsensusBlock] = []
+            var cursor = blocks[blockID]
+            while let block = cursor, reply.count < 16, block.height > 0 {
+                reply.append(block)
+                cursor = blocks[block.parentID]
+            }
+            if !reply.isEmpty { effects.append(.send(to: sender, .blocks(reply))) }
+        case .blocks(let list):
+            for block in list.prefix(16).sorted(by: { $0.height < $1.height }) where blocks[block.id] == nil && validBlock(block) {
+                insert(block, effects: &effects)
+            }
+            retryCommit(effects: &effects)
+        }
+        return effects
+    }
+
+    // MARK: Validation
+
+    func validQC(_ qc: QuorumCertificate) -> Bool {
+        if qc.round == 0 { return qc.height == 0 && qc.signatures.isEmpty && qc.blockID == committed[0].id }
+        let message = QuorumCertificate.voteMessage(blockID: qc.blockID, round: qc.round, height: qc.height)
+        return distinctValid(qc.signatures.map { ($0.replica, $0.signature, message) })
+    }
+
+    func validTC(_ tc: TimeoutCertificate) -> Bool {
+        distinctValid(tc.entries.map { ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(round: tc.round, highQCRound: $0.highQCRound)) })
+    }
+
+    func distinctValid(_ signatures: [(ReplicaID, [UInt8], [UInt8])]) -> Bool {
+        var seen = Set<ReplicaID>()
+        for (replica, signature, message) in signatures {
+            guard (0..<configuration.replicas).contains(replica), seen.insert(replica).inserted,
+                  signer.verify(signature, by: replica, for: message)
+            else { return false }
+        }
+        return seen.count >= configuration.quorum
+    }
+
+    /// Structure and certificates of a block, and that its id is the hash of its contents.
+    func validBlock(_ block: ConsensusBlock) -> Bool {
+        guard block.round > block.justify.round, block.proposer == leader(block.round), block.payload.count <= configuration.blockPayloadMax,
+              block.id == ConsensusBlock(round: block.round, justify: block.justify, timeout: block.timeout, proposer: block.proposer,
+                                         payload: block.payload, hash: hash).id,
+              validQC(block.justify)
+        else { return false }
+        if let tc = block.timeout { return tc.round + 1 == block.round && validTC(tc) }
+        return true
+    }
+
+    // MARK: Rounds
+
+    mutating func enter(round newRound: UInt64, effects: inout [ConsensusEffect]) {
+        round = newRound
+        votes = votes.filter { $0.value.round + 1 >= newRound }
+        timeouts = timeouts.filter { $0.key >= newRound }
+        let backoff = min(UInt64(1) << min(failedRounds, 20), configuration.timeoutBackoffMax)
+        deadline = now + configuration.roundTimeoutTicks * backoff
+        enteredAt = now
+        if leader(newRound) == id { propose(heartbeat: false, effects: &effects) }
+    }
+
+    /// Proposes now if there is payload to order or an uncommitted block with payload that needs its 2-chain;
+    /// otherwise only when `heartbeat` says the round has waited long enough. An idle chain does not spin.
+    mutating func propose(heartbeat: Bool, effects: inout [ConsensusEffect]) {
+        guard proposedRound < round else { return }
+        let tc = safety.highQC.round + 1 == round ? nil : highTC.flatMap { $0.round + 1 == round ? $0 : nil }
+        // Without a QC or TC for the previous round there is nothing safe to propose yet.
+        guard safety.highQC.round + 1 == round || tc != nil else { return }
+        var inFlight = Set<[UInt8]>()
+        var cursor = blocks[safety.highQC.blockID]
+        while let block = cursor, block.height > committedHeight {
+            for item in block.payload { inFlight.insert(item) }
+            cursor = blocks[block.parentID]
+        }
+        let payload = Array(mempool.lazy.filter { !inFlight.contains($0) }.prefix(configuration.blockPayloadMax))
+        guard heartbeat || !payload.isEmpty || !inFlight.isEmpty else { return }
+        proposedRound = round
+        let block = ConsensusBlock(round: round, justify: safety.highQC, timeout: tc, proposer: id, payload: payload, hash: hash)
+        effects.append(.broadcast(.proposal(block)))
+        onProposal(block, from: id, effects: &effects)
+    }
+
+    mutating func onProposal(_ block: ConsensusBlock, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
+        guard sender == block.proposer else { return }
+        if blocks[block.id] == nil {
+            guard validBlock(block) else { return }
+            insert(block, effects: &effects)
+        }
+        process(qc: block.justify, effects: &effects)
+        if let tc = block.timeout { process(tc: tc, effects: &effects) }
+        guard block.round == round, block.round > safety.lastVotedRound else { return }
+        let extendsPrevious = block.round == block.justify.round + 1
+        let extendsAfterTimeout = block.timeout.map { block.round == $0.round + 1 && block.justify.round >= $0.maxHighQCRound } ?? false
+        guard extendsPrevious || extendsAfterTimeout else { return }
+        safety.lastVotedRound = block.round
+        effects.append(.persistBlock(block))
+        effects.append(.persist(safety))
+        let signature = signer.sign(QuorumCertificate.voteMessage(blockID: block.id, round: block.round, height: block.height))
+        let vote = Vote(blockID: block.id, round: block.round, height: block.height, voter: id, signature: signature)
+        let next = leader(block.round + 1)
+        if next == id { onVote(vote, from: id, effects: &effects) } else { effects.append(.send(to: next, .vote(vote))) }
+    }
+
+    mutating func onVote(_ vote: Vote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
+        guard sender == vote.voter, leader(vote.round + 1) == id, vote.round + 1 >= round,
+              signer.verify(vote.signature, by: vote.voter, for: QuorumCertificate.voteMessage(blockID: vote.blockID, round: vote.round, height: vote.height))
+        else { return }
+        var collected = votes[vote.blockID]?.signatures ?? [:]
+        guard collected[vote.voter] == nil else { return }
+        collected[vote.voter] = vote.signature
+        votes[vote.blockID] = (vote.round, collected)
+        guard collected.count == configuration.quorum else { return }
+        let qc = QuorumCertificate(
+            blockID: vote.blockID, round: vote.round, height: vote.height,
+            signatures: collected.keys.sorted().map { QuorumCertificate.Signed(replica: $0, signature: collected[$0]!) }
+        )
+        votes[vote.blockID] = nil
+        process(qc: qc, effects: &effects)
+    }
+
+    mutating func onTimeout(_ timeout: TimeoutVote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
+        guard sender == timeout.voter else { return }
+        if let tc = timeout.highTC, tc.round >= round, validTC(tc) { process(tc: tc, effects: &effects) }
+        if timeout.round < round {
+            // The sender is behind: send it our latest timeout, whose TC and high QC let it catch up. Once per round.
+            if let mine = lastTimeout, mine.round > timeout.round, (answeredRound[sender] ?? 0) < timeout.round {
+                answeredRound[sender] = timeout.round
+                effects.append(.send(to: sender, .timeout(mine)))
+            }
+            if timeout.highQC.round >= round, validQC(timeout.highQC) { process(qc: timeout.highQC, effects: &effects) }
+            return
+        }
+        guard signer.verify(timeout.signature, by: timeout.voter, for: TimeoutCertificate.timeoutMessage(round: timeout.round, highQCRound: timeout.highQC.round)),
+              validQC(timeout.highQC)
+        else { return }
+        process(qc: timeout.highQC, effects: &effects)
+        peerTimeoutRound[timeout.voter] = max(peerTimeoutRound[timeout.voter] ?? 0, timeout.round)
+        // f + 1 peers timed out in rounds ≥ r (r the (f+1)-th highest): an honest one is at r or beyond, so join r.
+        let reported = peerTimeoutRound.values.sorted(by: >)
+        if reported.count > configuration.faults, reported[configuration.faults] > round {
+            enter(round: reported[configuration.faults], effects: &effects)
+            localTimeout(effects: &effects)
+        }
+        guard timeout.round >= round else { return }
+        var collected = timeouts[timeout.round] ?? [:]
+        guard collected[timeout.voter] == nil else { return }
+        collected[timeout.voter] = (timeout.highQC.round, timeout.signature)
+        timeouts[timeout.round] = collected
+        // f + 1 replicas gave up on round r ≥ ours: at least one honest did, so move to r and give up on it too.
+        // This re-synchronises replicas left in different rounds by partitions and restarts.
+        if collected.count > configuration.faults, timedOutRound < timeout.round {
+            if timeout.round > round { enter(round: timeout.round, effects: &effects) }
+            localTimeout(effects: &effects)
+            collected = timeouts[timeout.round] ?? collected
+        }
+        if collected.count >= configuration.quorum {
+            let tc = TimeoutCertificate(
+                round: timeout.round,
+                entries: collected.keys.sorted().map { .init(replica: $0, highQCRound: collected[$0]!.highQCRound, signature: collected[$0]!.signature) }
+            )
+            process(tc: tc, effects: &effects)
+        }
+    }
+
+    mutating func localTimeout(effects: inout [ConsensusEffect]) {
+        failedRounds += 1
+        timedOutRound = round
+        safety.lastVotedRound = max(safety.lastVotedRound, round)
+        effects.append(.persist(safety))
+        let signature = signer.sign(TimeoutCertificate.timeoutMessage(round: round, highQCRound: safety.highQC.round))
+        let timeout = TimeoutVote(round: round, highQC: safety.highQC, highTC: highTC, voter: id, signature: signature)
+        lastTimeout = timeout
+        effects.append(.broadcast(.timeout(timeout)))
+        let backoff = min(UInt64(1) << min(failedRounds, 20), configuration.timeoutBackoffMax)
+        deadline = now + configuration.roundTimeoutTicks * backoff
+        var own = timeouts[round] ?? [:]
+        if own[id] == nil {
+            own[id] = (safety.highQC.round, signature)
+            timeouts[round] = own
+            if own.count >= configuration.quorum {
+                let tc = TimeoutCertificate(
+                    round: round, entries: own.keys.sorted().map { .init(replica: $0, highQCRound: own[$0]!.highQCRound, signature: own[$0]!.signature) }
+                )
+                process(tc: tc, effects: &effects)
+            }
+        }
+    }
+
+    mutating func process(qc: QuorumCertificate, effects: inout [ConsensusEffect]) {
+        if qc.round > safety.highQC.round {
+            safety.highQC = qc
+            effects.append(.persist(safety))
+        }
+        tryCommit(qc, effects: &effects)
+        if qc.round >= round {
+            failedRounds = 0
+            enter(round: qc.round + 1, effects: &effects)
+        }
+    }
+
+    mutating func process(tc: TimeoutCertificate, effects: inout [ConsensusEffect]) {
+        if tc.round > (highTC?.round ?? 0) { highTC = tc }
+        if tc.round >= round { enter(round: tc.round + 1, effects: &effects) }
+    }
+
+    // MARK: Blocks and commits
+
+    mutating func insert(_ block: ConsensusBlock, effects: inout [ConsensusEffect]) {
+        guard block.height > committedHeight else { return }
+        blocks[block.id] = block
+        requested[block.id] = nil
+        if blocks[block.parentID] == nil, block.height - 1 > committedHeight { request(block.parentID, effects: &effects) }
+        if blocks.count > configuration.pendingBlocksMax + committed.count {
+            // Bounded memory: drop the lowest uncommitted blocks; they can be fetched again.
+            let committedIDs = Set(committed.suffix(1).map(\.id))
+            let oldest = blocks.values.filter { !committedIDs.contains($0.id) && $0.height > 0 }.sorted {
+                ($0.height, $0.round) != ($1.height, $1.round) ? ($0.height, $0.round) < ($1.height, $1.round) : $0.id.lexicographicallyPrecedes($1.id)
+            }
+            for stale in oldest.prefix(blocks.count - configuration.pendingBlocksMax - committed.count) { blocks[stale.id] = nil }
+        }
+    }
+
+    mutating func request(_ blockID: [UInt8], effects: inout [ConsensusEffect]) {
+        guard requested[blockID] == nil else { return }
+        requested[blockID] = now
+        effects.append(.broadcast(.fetch(blockID)))
+    }
+
+    /// 2-chain rule: a QC on B whose parent P is exactly one round earlier commits P.
+    mutating func tryCommit(_ qc: QuorumCertificate, effects: inout [ConsensusEffect]) {
+        guard let certified = blocks[qc.blockID] else {
+            if qc.height > committedHeight + 1 { pendingCommit = pendingCommit.map { $0.round > qc.round ? $0 : qc } ?? qc; request(qc.blockID, effects: &effects) }
+            return
+        }
+        guard let parent = blocks[certified.parentID], parent.round + 1 == certified.round, parent.height > committedHeight else { return }
+        // Collect P and its uncommitted ancestors; all must be present.
+        var chain: [ConsensusBlock] = []
+        var cursor: ConsensusBlock? = parent
+        while let block = cursor, block.height > committedHeight {
+            chain.append(block)
+            cursor = blocks[block.parentID]
+            if cursor == nil {
+                pendingCommit = qc
+                request(block.parentID, effects: &effects)
+                return
+            }
+        }
+        guard cursor?.id == committed.last!.id else {
+            safetyViolation = "replica \(id): the chain certified at round \(qc.round) does not extend its committed height \(committedHeight)"
+            return
+        }
+        // Certificates for the committed blocks: each block's child in the chain carries its QC; the top one is `qc`'s justify.
+        let ordered = Array(chain.reversed())
+        for (index, block) in ordered.enumerated() {
+            let certificate = index + 1 < ordered.count ? ordered[index + 1].justify : certified.justify
+            committed.append(block)
+            for item in block.payload where mempoolSet.remove(item) != nil {}
+            effects.append(.commit(block, certificate: certificate))
+        }
+        mempool.removeAll { !mempoolSet.contains($0) }
+        pendingCommit = nil
+        // Drop what can never matter again: blocks at or below the committed height that are not on the chain.
+        let height = committedHeight
+        blocks = blocks.filter { $0.value.height > height || committed.indices.contains(Int($0.value.height)) && committed[Int($0.value.height)].id == $0.key }
+    }
+
+    mutating func retryCommit(effects: inout [ConsensusEffect]) {
+        if let qc = pendingCommit { tryCommit(qc, effects: &effects) }
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import GatewaySimulation
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the consensus replicas under a seeded, deterministic fault scheduler and check safety and liveness.",
+        discussion: """
+        One seed fixes everything: fault rates (drop, duplicate, delay, partitions, crashes with loss of unpersisted
+        state, clock skew), their timing, the load and the Byzantine replica's lies, so a run replays exactly.
+        After --ticks of chaos the network heals and crashed replicas restart; every honest replica must then commit
+        new blocks within --heal-ticks. A failure prints its seed and the first violated property and exits 1.
+        Several seeds: --seed S --count K runs seeds S…S+K−1.
+        """
+    )
+
+    @Option(help: "Seed of the run (the first one with --count).")
+    var seed: UInt64 = 1
+
+    @Option(help: "Number of consecutive seeds to run.")
+    var count: Int = 1
+
+    @Option(help: "Ticks of the chaotic phase.")
+    var ticks: UInt64 = 2_000
+
+    @Option(help: "Ticks after healing within which every honest replica must make progress.")
+    var healTicks: UInt64 = 3_000
+
+    @Option(help: "Number of validators (n = 3f + 1 tolerates f faults).")
+    var validators: Int = 4
+
+    @Flag(help: "Run without the Byzantine replica.")
+    var honestOnly = false
+
+    func validate() throws {
+        guard validators >= 1, count >= 1 else { throw ValidationError("--validators and --count must be positive") }
+    }
+
+    func run() throws {
+        var failures = 0
+        for offset in 0..<UInt64(count) {
+            let report = Simulation(seed: seed + offset, replicas: validators, ticks: ticks, healTicks: healTicks, byzantine: !honestOnly).run()
+            say(report.summary)
+            if !report.passed { failures += 1 }
+        }
+        if count > 1 { say("\(count - failures) of \(count) seeds passed") }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,51 @@
+import GatewayChain
+import GatewaySimulation
+import Testing
+
+/// The consensus replicas under seeded chaos. CI runs this fixed range; a longer one is
+/// `gateway simulate --seed 1 --count 1000` (see README).
+@Suite struct SimulationTests {
+    @Test(arguments: Array(UInt64(1)...UInt64(16)))
+    func fourValidatorsWithAByzantineOneStaySafeAndLive(seed: UInt64) {
+        let report = Simulation(seed: seed, replicas: 4).run()
+        #expect(report.passed, "\(report.summary)")
+    }
+
+    @Test(arguments: [UInt64(101), 102, 103])
+    func sevenValidatorsStaySafeAndLive(seed: UInt64) {
+        let report = Simulation(seed: seed, replicas: 7).run()
+        #expect(report.passed, "\(report.summary)")
+    }
+
+    @Test(arguments: [UInt64(201), 202])
+    func honestClustersAndASoloValidatorMakeProgress(seed: UInt64) {
+        #expect(Simulation(seed: seed, replicas: 4, byzantine: false).run().passed)
+        let solo = Simulation(seed: seed, replicas: 1).run()
+        #expect(solo.passed, "\(solo.summary)")
+        #expect(solo.committedHeights[0] > 10)
+    }
+
+    @Test func aSeedReplaysExactly() {
+        let first = Simulation(seed: 7, replicas: 4).run()
+        let second = Simulation(seed: 7, replicas: 4).run()
+        #expect(first.committedHeights == second.committedHeights)
+        #expect(first.messagesDelivered == second.messagesDelivered && first.messagesDropped == second.messagesDropped)
+        #expect(first.replicaStates == second.replicaStates)
+        #expect(Simulation(seed: 8, replicas: 4).run().messagesDelivered != first.messagesDelivered)
+    }
+
+    @Test func theRunsActuallyInjectFaultsAndCommit() {
+        let reports = (UInt64(1)...UInt64(6)).map { Simulation(seed: $0, replicas: 4).run() }
+        #expect(reports.contains { $0.crashes > 0 })
+        #expect(reports.contains { $0.partitions > 0 })
+        #expect(reports.allSatisfy { $0.messagesDropped > 0 && $0.faults.byzantine })
+        #expect(reports.allSatisfy { $0.committedHeights.max()! > $0.heightAtHeal })
+    }
+
+    @Test func moreThanFFaultsStopCommitsWithoutForking() {
+        // Two of four replicas never start: no quorum, so nothing may be committed — and nothing conflicting is.
+        let report = Simulation(seed: 3, replicas: 4, byzantine: false, offline: [1, 2]).run()
+        #expect(report.committedHeights.allSatisfy { $0 == 0 })
+        #expect(report.violation?.hasPrefix("liveness") == true)
+    }
+}
