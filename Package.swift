@@ -54,6 +54,9 @@ let package = Package(
             dependencies: [
                 "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -110,6 +113,13 @@ let package = Package(
 
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "GatewayTestSupport"]),
         .testTarget(name: "GatewayChainTests", dependencies: ["GatewayChain", "GatewayCrypto"]),
+        .testTarget(
+            name: "GatewayNodeTests",
+            dependencies: [
+                "GatewayNode", "GatewayChain", "GatewayCrypto",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "GatewaySimulationTests", dependencies: ["GatewaySimulation", "GatewayChain"]),
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayTestSupport"]),
         .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema", "GatewayDemo", "GatewayTestSupport"]),
