@@ -5,7 +5,9 @@ import GatewayCrypto
 public struct Ledger: Sendable {
     public let genesis: Genesis
     public let suite: any CryptoSuite
-    let memberKeys: [String: any VerifyingKey]
+    var memberKeys: [String: any VerifyingKey]
+    /// Members, validator set history and approved policy bundles, derived from the chain.
+    public private(set) var governance: GovernanceState
     let tree: MerkleTree
     /// Upper bound on transactions per block.
     public static let blockTransactionsMax = 4096
@@ -21,6 +23,7 @@ public struct Ledger: Sendable {
         self.genesis = genesis
         self.suite = suite
         self.memberKeys = try genesis.validatorKeys(suite: suite)
+        self.governance = GovernanceState(genesis: genesis)
         self.tree = MerkleTree(suite: suite)
         self.tipHash = genesis.hash(suite: suite)
         self.stateDigest = suite.hash(Array("datagateway/state/v1".utf8) + tipHash)
@@ -43,6 +46,7 @@ public struct Ledger: Sendable {
     /// Checks every rule for `block` following the current tip and, if all hold, advances the tip.
     public mutating func apply(_ block: Block) throws {
         try validate(block)
+        try applyGovernance(block)
         height = block.header.height
         tipHash = block.header.hash(suite: suite)
         stateDigest = block.header.stateDigest
@@ -66,6 +70,9 @@ public struct Ledger: Sendable {
             throw ChainError(.invalidBlock, "block \(header.height): state digest mismatch")
         }
         for transaction in block.transactions { try validate(transaction) }
+        // Governance rules depend on the order of the block's transactions: check them on a scratch copy.
+        var scratch = governance
+        for transaction in block.transactions { try scratch.apply(transaction, height: header.height) }
         try verifyCertificate(block.certificate, headerHash: header.hash(suite: suite), height: header.height)
     }
 
@@ -80,27 +87,62 @@ public struct Ledger: Sendable {
         switch transaction.kind {
         case .recordAnchor: _ = try RecordAnchor(decoding: transaction.payload)
         case .accessLog: _ = try AccessEvent(decoding: transaction.payload)
+        case .proposal: _ = try GovernanceProposal(decoding: transaction.payload)
+        case .approval: _ = try GovernanceApproval(decoding: transaction.payload)
         }
     }
 
     func verifyCertificate(_ certificate: [CommitSignature], headerHash: [UInt8], height: UInt64) throws {
         let message = CommitSignature.message(headerHash: headerHash)
+        // The validators in force at this height (governance may have changed them since genesis) sign it.
+        let validators = governance.validators(atHeight: height)
+        let quorum = validators.count - (validators.count - 1) / 3
         var signers = Set<String>()
         for entry in certificate {
-            guard genesis.validators.contains(where: { $0.nodeID == entry.validator }), let key = memberKeys[entry.validator],
+            guard validators.contains(entry.validator), let key = memberKeys[entry.validator],
                   key.isValidSignature(entry.signature, for: message)
             else { throw ChainError(.invalidSignature, "block \(height): bad certificate signature from \(entry.validator)") }
             signers.insert(entry.validator)
         }
-        guard signers.count >= genesis.quorum else {
-            throw ChainError(.invalidBlock, "block \(height): certificate has \(signers.count) of \(genesis.quorum) signatures")
+        guard signers.count >= quorum else {
+            throw ChainError(.invalidBlock, "block \(height): certificate has \(signers.count) of \(quorum) signatures")
         }
     }
 }
 
 extension Ledger {
+    /// Applies the block's governance transactions and learns the keys of members they add.
+    mutating func applyGovernance(_ block: Block) throws {
+        for transaction in block.transactions { try governance.apply(transaction, height: block.header.height) }
+        for member in governance.members where memberKeys[member.nodeID] == nil {
+            memberKeys[member.nodeID] = try suite.verifyingKey(pem: member.publicKey)
+        }
+    }
+
+    /// Splits candidate transactions into those that may go, in this order, into the next block and those that may
+    /// not (bad signature, wrong chain, or a governance step the state does not allow), with the reason.
+    public func selectValid(_ transactions: [Transaction]) -> (accepted: [Transaction], rejected: [(index: Int, error: any Error)]) {
+        var scratch = governance
+        var accepted: [Transaction] = []
+        var rejected: [(index: Int, error: any Error)] = []
+        for (index, transaction) in transactions.enumerated() {
+            do {
+                try validate(transaction)
+                var attempt = scratch
+                try attempt.apply(transaction, height: height + 1)
+                scratch = attempt
+                accepted.append(transaction)
+            } catch {
+                rejected.append((index, error))
+            }
+        }
+        return (accepted, rejected)
+    }
+
     /// Advances the tip over a block this node built and committed itself (already valid by construction).
     public mutating func advance(overOwn block: Block) {
+        // Own blocks were validated transaction by transaction when proposed, so governance cannot fail here.
+        try! applyGovernance(block)
         precondition(block.header.height == height + 1 && block.header.parentHash == tipHash, "own block does not extend the tip")
         height = block.header.height
         tipHash = block.header.hash(suite: suite)

@@ -6,6 +6,10 @@ public struct Transaction: Sendable, Equatable {
     public enum Kind: UInt8, Sendable, CaseIterable {
         case recordAnchor = 1
         case accessLog = 2
+        /// A governance proposal (membership change or policy-bundle approval); counts as its proposer's approval.
+        case proposal = 3
+        /// A validator's approval of a pending proposal.
+        case approval = 4
     }
 
     public let chainID: String

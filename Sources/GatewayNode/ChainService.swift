@@ -169,18 +169,17 @@ public actor ChainService: Service {
     func produceBlock() async throws -> Int {
         let pending = try await store.pending(limit: Ledger.blockTransactionsMax)
         guard !pending.isEmpty else { return 0 }
-        var transactions: [Transaction] = []
+        var decoded: [(hash: [UInt8], transaction: Transaction)] = []
         var rejected: [[UInt8]] = []
         for entry in pending {
-            do {
-                let transaction = try Transaction(decoding: entry.body)
-                try ledger.validate(transaction)
-                transactions.append(transaction)
-            } catch {
-                logger.error("discarding an invalid pending transaction", metadata: ["error": "\(error)"])
-                rejected.append(entry.hash)
-            }
+            if let transaction = try? Transaction(decoding: entry.body) { decoded.append((entry.hash, transaction)) } else { rejected.append(entry.hash) }
         }
+        let selection = ledger.selectValid(decoded.map(\.transaction))
+        for (index, error) in selection.rejected {
+            logger.error("discarding an invalid pending transaction", metadata: ["error": "\(error)"])
+            rejected.append(decoded[index].hash)
+        }
+        let transactions = selection.accepted
         if !rejected.isEmpty {
             try await store.discardPending(hashes: rejected)
             for hash in rejected { resume(hash, with: .failure(NodeError("transaction was rejected by the ledger rules"))) }

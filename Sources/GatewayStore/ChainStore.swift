@@ -72,6 +72,8 @@ public struct ChainStore: Sendable {
                 }
             case .accessLog:
                 events.append((try AccessEvent(decoding: transaction.payload), hash))
+            case .proposal, .approval:
+                break // governance state is derived by the ledger when blocks load
             }
         }
         let height = Int64(header.height)

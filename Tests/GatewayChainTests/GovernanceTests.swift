@@ -1,0 +1,108 @@
+import GatewayChain
+import GatewayCrypto
+import Testing
+
+@Suite struct GovernanceTests {
+    let suite = InternationalSuite()
+
+    struct Chain {
+        let suite: any CryptoSuite
+        var keys: [String: any SigningKey]
+        let genesis: Genesis
+        var ledger: Ledger
+        var nonce: UInt64 = 0
+        var blocks: [Block] = []
+
+        init(suite: any CryptoSuite, validators: Int, observers: Int = 0) throws {
+            self.suite = suite
+            var keys: [String: any SigningKey] = [:]
+            var members: [Genesis.Member] = []
+            for i in 0..<(validators + observers) {
+                let key = suite.generateSigningKey()
+                let id = i < validators ? "v\(i)" : "o\(i)"
+                keys[id] = key
+                members.append(.init(nodeID: id, department: "d\(i)", role: i < validators ? .validator : .observer, publicKey: key.publicKey.pemRepresentation, address: ""))
+            }
+            self.keys = keys
+            genesis = Genesis(chainID: "gov", suite: suite.name, members: members, createdAtMs: 0)
+            ledger = try Ledger(genesis: genesis, suite: suite)
+        }
+
+        mutating func transaction(_ kind: Transaction.Kind, by submitter: String, payload: [UInt8]) throws -> Transaction {
+            nonce += 1
+            return try Transaction(chainID: "gov", kind: kind, submitter: submitter, nonce: nonce, timestampMs: 0, payload: payload, signer: keys[submitter]!)
+        }
+
+        /// Builds the next block from the valid transactions, certified by `signers`; applies it. Returns what was rejected.
+        @discardableResult
+        mutating func commit(_ transactions: [Transaction], signers: [String]) throws -> Int {
+            let selection = ledger.selectValid(transactions)
+            let proposal = try ledger.proposeSolo(transactions: selection.accepted, proposer: signers[0], signer: keys[signers[0]]!, timestampMs: 0)
+            let message = CommitSignature.message(headerHash: proposal.header.hash(suite: suite))
+            let certificate = try signers.map { CommitSignature(validator: $0, signature: try keys[$0]!.sign(message)) }
+            let block = Block(header: proposal.header, transactions: proposal.transactions, certificate: certificate)
+            try ledger.apply(block)
+            blocks.append(block)
+            return selection.rejected.count
+        }
+    }
+
+    @Test func addingAValidatorNeedsTwoThirdsAndChangesTheQuorumFromTheNextHeight() throws {
+        var chain = try Chain(suite: suite, validators: 4, observers: 1)
+        let newKey = suite.generateSigningKey()
+        let member = Genesis.Member(nodeID: "v4", department: "health", role: .validator, publicKey: newKey.publicKey.pemRepresentation, address: "")
+        let proposal = GovernanceProposal(proposalID: "add-health", change: .addMember(member))
+        let approve = GovernanceApproval(proposalID: "add-health").encoded
+        let three = ["v0", "v1", "v2"]
+
+        try chain.commit([try chain.transaction(.proposal, by: "v0", payload: proposal.encoded)], signers: three)
+        // A duplicate approval, an observer's approval and one for an unknown proposal are all refused.
+        let rejected = try chain.commit([
+            try chain.transaction(.approval, by: "v1", payload: approve),
+            try chain.transaction(.approval, by: "v0", payload: approve),
+            try chain.transaction(.approval, by: "o4", payload: approve),
+            try chain.transaction(.approval, by: "v2", payload: GovernanceApproval(proposalID: "nope").encoded),
+        ], signers: three)
+        #expect(rejected == 3)
+        #expect(chain.ledger.governance.validators.count == 4)
+
+        try chain.commit([try chain.transaction(.approval, by: "v2", payload: approve)], signers: three)
+        let height = chain.ledger.height
+        #expect(chain.ledger.governance.validators.map(\.nodeID) == ["v0", "v1", "v2", "v3", "v4"])
+        #expect(chain.ledger.governance.validators(atHeight: height).count == 4)
+        #expect(chain.ledger.governance.validators(atHeight: height + 1).count == 5)
+
+        // With five validators the quorum is four: three signatures no longer commit a block.
+        chain.keys["v4"] = newKey
+        var attempt = chain
+        #expect(throws: ChainError.self) { try attempt.commit([], signers: three) }
+        try chain.commit([], signers: ["v0", "v1", "v2", "v4"])
+
+        // Anyone replaying the chain from genesis derives the same governance state.
+        var replay = try Ledger(genesis: chain.genesis, suite: suite)
+        for block in chain.blocks { try replay.apply(block) }
+        #expect(replay.governance == chain.ledger.governance)
+    }
+
+    @Test(arguments: SuiteName.allCases) func aSoloValidatorApprovesItsOwnPolicyBundle(name: SuiteName) throws {
+        var chain = try Chain(suite: try name.makeSuite(), validators: 1)
+        let bundle = chain.suite.hash(Array("policies".utf8))
+        try chain.commit([try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "bundle-1", change: .approvePolicyBundle(hash: bundle)).encoded)], signers: ["v0"])
+        #expect(chain.ledger.governance.approvedBundles == [bundle])
+        // Removing the last validator is refused; re-using a proposal id is refused.
+        let rejected = try chain.commit([
+            try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "bye", change: .removeMember(nodeID: "v0")).encoded),
+            try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "bundle-1", change: .approvePolicyBundle(hash: [1])).encoded),
+        ], signers: ["v0"])
+        #expect(rejected == 2)
+    }
+
+    @Test func proposalsRoundTripAndGarbageIsRejected() throws {
+        let member = Genesis.Member(nodeID: "n", department: "d", role: .observer, publicKey: "pk", address: "a:1")
+        for change in [GovernanceProposal.Change.addMember(member), .removeMember(nodeID: "x"), .approvePolicyBundle(hash: [1, 2])] {
+            let proposal = GovernanceProposal(proposalID: "p", change: change)
+            #expect(try GovernanceProposal(decoding: proposal.encoded) == proposal)
+        }
+        #expect(throws: ChainError.self) { try GovernanceProposal(decoding: [0, 0, 0]) }
+    }
+}
