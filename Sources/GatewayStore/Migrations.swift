@@ -93,5 +93,22 @@ enum Migrations {
             """,
             "CREATE INDEX access_events_height ON access_events (height, event_id)",
         ]),
+        Migration(version: 2, statements: [
+            // The consensus replica's safety state (one row) and the blocks it persisted before voting for them.
+            """
+            CREATE TABLE consensus_safety (
+                singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                state     bytea   NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE consensus_blocks (
+                block_id bytea  PRIMARY KEY,
+                height   bigint NOT NULL,
+                body     bytea  NOT NULL
+            )
+            """,
+            "CREATE INDEX consensus_blocks_height ON consensus_blocks (height)",
+        ]),
     ]
 }

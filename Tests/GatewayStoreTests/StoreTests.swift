@@ -133,3 +133,55 @@ struct StoreFixture: Sendable {
         }
     }
 }
+
+/// The replica's durable state survives a restart through PostgreSQL: a restored replica refuses to vote again.
+@Suite struct ConsensusStoreTests {
+    @Test(arguments: SuiteName.allCases) func safetyStateAndVotedBlocksSurviveARestart(suite name: SuiteName) async throws {
+        let suite = try name.makeSuite()
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { suite.hash($0) }
+        let keys = (0..<4).map { _ in suite.generateSigningKey() }
+        let signer = SuiteConsensusSigner(replica: 3, key: keys[3], validators: keys.map(\.publicKey))
+        var replica = Replica(id: 3, configuration: .init(replicas: 4), signer: signer, hash: hash)
+        _ = replica.start(now: 0)
+        // Round 1's leader (replica 1) proposes; replica 3 votes (to replica 2, the next leader), persisting first.
+        let leaderSigner = SuiteConsensusSigner(replica: 1, key: keys[1], validators: keys.map(\.publicKey))
+        var leader = Replica(id: 1, configuration: .init(replicas: 4), signer: leaderSigner, hash: hash)
+        _ = leader.submit([7])
+        let proposal = leader.start(now: 0).compactMap { effect -> ConsensusMessage? in
+            if case .broadcast(let message) = effect, case .proposal = message { return message }
+            return nil
+        }.first!
+        let effects = replica.receive(proposal, from: 1, now: 1)
+        let voteIndex = effects.firstIndex { if case .send(_, .vote) = $0 { return true } else { return false } }
+        let persistIndex = effects.firstIndex { if case .persist = $0 { return true } else { return false } }
+        let blockIndex = effects.firstIndex { if case .persistBlock = $0 { return true } else { return false } }
+        #expect(persistIndex! < voteIndex! && blockIndex! < voteIndex!, "state and block must be durable before the vote leaves")
+        let url = try await TestDatabase.fresh("consensus")
+        try await Database.withDatabase(url: url, logger: TestDatabase.logger) { database in
+            try await database.migrate()
+            let store = ConsensusStore(database: database)
+            var voted = false
+            for effect in effects {
+                switch effect {
+                case .persist(let state): try await store.save(state)
+                case .persistBlock(let block): try await store.save(block)
+                case .send(_, .vote): voted = true
+                default: break
+                }
+            }
+            #expect(voted)
+            let safety = try #require(try await store.loadSafety())
+            #expect(safety.lastVotedRound == 1)
+            let blocks = try await store.blocks(above: 0, hash: hash)
+            #expect(blocks.count == 1 && blocks[0].payload == [[7]])
+
+            // "kill -9": a new replica from what is stored must not vote for round 1 again.
+            var restored = Replica(id: 3, configuration: .init(replicas: 4), signer: signer, hash: hash, restoring: safety, pendingBlocks: blocks)
+            _ = restored.start(now: 100)
+            let again = restored.receive(proposal, from: 1, now: 101)
+            #expect(!again.contains { if case .send(_, .vote) = $0 { return true } else { return false } })
+            try await store.prune(atOrBelow: 1)
+            #expect(try await store.blocks(above: 0, hash: hash).isEmpty)
+        }
+    }
+}

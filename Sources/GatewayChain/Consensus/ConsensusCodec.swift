@@ -66,6 +66,35 @@ public enum ConsensusCodec {
         return message
     }
 
+    /// A replica's safety state, for storage.
+    public static func encode(_ safety: SafetyState) -> [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write(safety.lastVotedRound)
+        write(safety.highQC, into: &writer)
+        return writer.bytes
+    }
+
+    public static func decodeSafety(_ bytes: [UInt8]) throws -> SafetyState {
+        var reader = CanonicalReader(bytes)
+        let state = SafetyState(lastVotedRound: try reader.readUInt64(), highQC: try readQC(&reader))
+        try reader.expectEnd()
+        return state
+    }
+
+    /// A block, for storage (its id is recomputed when it is read back).
+    public static func encode(_ block: ConsensusBlock) -> [UInt8] {
+        var writer = CanonicalWriter()
+        write(block, into: &writer)
+        return writer.bytes
+    }
+
+    public static func decodeBlock(_ bytes: [UInt8], hash: ([UInt8]) -> [UInt8]) throws -> ConsensusBlock {
+        var reader = CanonicalReader(bytes)
+        let block = try readBlock(&reader, hash: hash)
+        try reader.expectEnd()
+        return block
+    }
+
     static func replica(_ reader: inout CanonicalReader) throws -> ReplicaID {
         let value = try reader.readUInt64()
         guard value < UInt64(signaturesMax) else { throw ChainError(.malformed, "replica id out of range") }

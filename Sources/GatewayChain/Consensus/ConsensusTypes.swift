@@ -181,6 +181,11 @@ public enum ConsensusMessage: Sendable, Equatable {
 public struct SafetyState: Sendable, Equatable {
     public var lastVotedRound: UInt64
     public var highQC: QuorumCertificate
+
+    public init(lastVotedRound: UInt64, highQC: QuorumCertificate) {
+        self.lastVotedRound = lastVotedRound
+        self.highQC = highQC
+    }
 }
 
 public enum ConsensusEffect: Sendable, Equatable {
