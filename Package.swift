@@ -122,7 +122,7 @@ let package = Package(
         ),
         .testTarget(name: "GatewaySimulationTests", dependencies: ["GatewaySimulation", "GatewayChain"]),
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayTestSupport"]),
-        .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema", "GatewayDemo", "GatewayTestSupport"]),
+        .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema", "GatewayDemo", "GatewayTestSupport", "GatewayCrypto"]),
         .testTarget(
             name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayChain", "GatewayCrypto", "GatewayTestSupport"]
         ),

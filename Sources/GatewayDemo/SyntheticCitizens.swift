@@ -1,19 +1,5 @@
+import GatewayCrypto
 import GatewaySchema
-
-/// SplitMix64: a tiny, fully specified PRNG, so that one seed gives the same data on every machine and run.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Generates synthetic citizens (no real personal data) for the `citizen` category, from a fixed seed.
 /// Coloane is deliberately sparse (fewer than 10 citizens) so that statistics must suppress it.

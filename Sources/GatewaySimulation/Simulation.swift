@@ -1,19 +1,11 @@
 import GatewayChain
 import GatewayCrypto
 
-/// SplitMix64: one seed determines every choice of a simulation run.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func chance(_ probability: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < probability }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
+/// One seed determines every choice of a simulation run. (The seed is mixed so that seed 0 is not special.)
+typealias SeededGenerator = SplitMix64
+
+extension SplitMix64 {
+    init(simulationSeed seed: UInt64) { self.init(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B) }
 }
 
 /// Signatures for the simulation: a keyed hash per replica. Verification recomputes it with the claimed signer's
@@ -120,7 +112,7 @@ public struct Simulation {
     }
 
     public func run() -> SimulationReport {
-        var random = SeededGenerator(seed: seed)
+        var random = SeededGenerator(simulationSeed: seed)
         let faults = FaultProfile(&random, byzantine: byzantine)
         let suite = InternationalSuite()
         let hash: @Sendable ([UInt8]) -> [UInt8] = { suite.hash($0) }

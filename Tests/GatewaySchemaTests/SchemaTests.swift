@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCrypto
 import GatewayDemo
 import GatewaySchema
 import GatewayTestSupport
