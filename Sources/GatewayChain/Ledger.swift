@@ -8,6 +8,8 @@ public struct Ledger: Sendable {
     var memberKeys: [String: any VerifyingKey]
     /// Members, validator set history and approved policy bundles, derived from the chain.
     public private(set) var governance: GovernanceState
+    /// Nonces seen per submitter (chain id + nonce prevents replay).
+    public private(set) var replayGuard = ReplayGuard()
     let tree: MerkleTree
     /// Upper bound on transactions per block.
     public static let blockTransactionsMax = 4096
@@ -70,9 +72,13 @@ public struct Ledger: Sendable {
             throw ChainError(.invalidBlock, "block \(header.height): state digest mismatch")
         }
         for transaction in block.transactions { try validate(transaction) }
-        // Governance rules depend on the order of the block's transactions: check them on a scratch copy.
+        // Governance and replay rules depend on the order of the block's transactions: check them on scratch copies.
         var scratch = governance
-        for transaction in block.transactions { try scratch.apply(transaction, height: header.height) }
+        var nonces = replayGuard
+        for transaction in block.transactions {
+            try nonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
+            try scratch.apply(transaction, height: header.height)
+        }
         try verifyCertificate(block.certificate, headerHash: header.hash(suite: suite), height: header.height)
     }
 
@@ -113,7 +119,10 @@ public struct Ledger: Sendable {
 extension Ledger {
     /// Applies the block's governance transactions and learns the keys of members they add.
     mutating func applyGovernance(_ block: Block) throws {
-        for transaction in block.transactions { try governance.apply(transaction, height: block.header.height) }
+        for transaction in block.transactions {
+            try replayGuard.admit(submitter: transaction.submitter, nonce: transaction.nonce)
+            try governance.apply(transaction, height: block.header.height)
+        }
         for member in governance.members where memberKeys[member.nodeID] == nil {
             memberKeys[member.nodeID] = try suite.verifyingKey(pem: member.publicKey)
         }
@@ -123,14 +132,18 @@ extension Ledger {
     /// not (bad signature, wrong chain, or a governance step the state does not allow), with the reason.
     public func selectValid(_ transactions: [Transaction]) -> (accepted: [Transaction], rejected: [(index: Int, error: any Error)]) {
         var scratch = governance
+        var nonces = replayGuard
         var accepted: [Transaction] = []
         var rejected: [(index: Int, error: any Error)] = []
         for (index, transaction) in transactions.enumerated() {
             do {
                 try validate(transaction)
                 var attempt = scratch
+                var attemptNonces = nonces
+                try attemptNonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
                 try attempt.apply(transaction, height: height + 1)
                 scratch = attempt
+                nonces = attemptNonces
                 accepted.append(transaction)
             } catch {
                 rejected.append((index, error))

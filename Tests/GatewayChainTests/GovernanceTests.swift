@@ -106,3 +106,35 @@ import Testing
         #expect(throws: ChainError.self) { try GovernanceProposal(decoding: [0, 0, 0]) }
     }
 }
+
+@Suite struct ReplayTests {
+    @Test(arguments: SuiteName.allCases) func aTransactionCannotBeIncludedTwice(suite name: SuiteName) throws {
+        var chain = try GovernanceTests.Chain(suite: try name.makeSuite(), validators: 1)
+        let bundle = GovernanceProposal(proposalID: "b", change: .approvePolicyBundle(hash: [1])).encoded
+        let first = try chain.transaction(.proposal, by: "v0", payload: bundle)
+        // The same transaction twice in one block: the second is refused.
+        #expect(try chain.commit([first, first], signers: ["v0"]) == 1)
+        // And again in a later block: refused, even though it is validly signed.
+        let event = AccessEvent(eventID: "e", requester: "r", action: "read", category: "c", recordKeys: [], purpose: "p", policyBundleHash: [1],
+                                decision: .allow, determiningPolicies: [], requestDigest: [2], timestampMs: 0)
+        let access = try chain.transaction(.accessLog, by: "v0", payload: event.encoded)
+        #expect(try chain.commit([access], signers: ["v0"]) == 0)
+        #expect(try chain.commit([access], signers: ["v0"]) == 1)
+        // A block that contains a replay is invalid for everyone who verifies it.
+        var replay = try Ledger(genesis: chain.genesis, suite: chain.suite)
+        for block in chain.blocks { try replay.apply(block) }
+        let forged = try replay.proposeSolo(transactions: [access], proposer: "v0", signer: chain.keys["v0"]!, timestampMs: 0)
+        #expect(throws: ChainError.self) { try replay.apply(forged) }
+    }
+
+    @Test func noncesMayArriveOutOfOrderWithinTheWindowButNeverTwiceOrTooLate() throws {
+        var guardian = ReplayGuard()
+        try guardian.admit(submitter: "n", nonce: 10)
+        try guardian.admit(submitter: "n", nonce: 7)
+        try guardian.admit(submitter: "m", nonce: 7)
+        #expect(throws: ChainError.self) { try guardian.admit(submitter: "n", nonce: 7) }
+        try guardian.admit(submitter: "n", nonce: 100_000)
+        #expect(throws: ChainError.self) { try guardian.admit(submitter: "n", nonce: 11) }
+        try guardian.admit(submitter: "n", nonce: 100_000 - ReplayGuard.window + 1)
+    }
+}
