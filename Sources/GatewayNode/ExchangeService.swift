@@ -172,7 +172,9 @@ public struct ExchangeService: Sendable {
         for id in request.ids where id.isEmpty || id.count > Self.identifierLengthMax {
             throw ExchangeError(.invalidRequest, "record ids must be 1 to \(Self.identifierLengthMax) characters")
         }
-        let ids = Array(NSOrderedSet(array: request.ids)) as! [String]
+        // Duplicates removed, first occurrence kept, so the response follows the request's order.
+        var seenIDs = Set<String>()
+        let ids = request.ids.filter { seenIDs.insert($0).inserted }
         var decision = authorize(principal, action: "read", category: category.name, purpose: request.purpose)
         // An obligation the request cannot meet turns the permit into a denial, and is logged as such.
         if decision.effect == .allow, let obligations = decision.obligations {
@@ -265,10 +267,8 @@ public struct ExchangeService: Sendable {
         guard category.aggregates.contains(request.field) else {
             throw ExchangeError(.unknownField, "\(request.field) is not an aggregate field of \(category.name); use one of \(category.aggregates)")
         }
-        guard request.groupBy.count <= category.dimensions.count,
-              let unknown = Optional(request.groupBy.filter { !category.dimensions.contains($0) }), unknown.isEmpty
-        else {
-            throw ExchangeError(.unknownField, "groupBy may only name dimensions of \(category.name): \(category.dimensions)")
+        guard request.groupBy.allSatisfy(category.dimensions.contains), Set(request.groupBy).count == request.groupBy.count else {
+            throw ExchangeError(.unknownField, "groupBy may only name dimensions of \(category.name), each once: \(category.dimensions)")
         }
         let decision = authorize(principal, action: "aggregate", category: category.name, purpose: request.purpose)
         let receipt = try await logAccess(

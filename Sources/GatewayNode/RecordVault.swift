@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCrypto
 import GatewaySchema
 
@@ -56,4 +57,3 @@ struct RecordVault: Sendable {
     }
 }
 
-import Foundation
