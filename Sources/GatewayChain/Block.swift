@@ -1,68 +1,92 @@
 import GatewayCrypto
 
-/// Block header (DESIGN.md §4). Its hash is what validators sign.
+/// Block header (DESIGN.md §4). It is also the consensus block's identity: a consensus block's id is the hash of
+/// its header, so the quorum certificate validators sign for consensus is, unchanged, the block's commit
+/// certificate, and an inclusion proof goes leaf → transactions root → header → certificate with nothing else.
 public struct BlockHeader: Sendable, Equatable {
     public let chainID: String
     public let height: UInt64
+    /// The consensus round (view) in which the block was proposed.
+    public let round: UInt64
+    /// Id (header hash) of the parent block; for height 1, the genesis hash.
     public let parentHash: [UInt8]
     /// RFC 6962 root over the block's transaction encodings.
     public let transactionsRoot: [UInt8]
-    /// Running digest of all state up to this block: H(previous state digest ‖ transactions root).
-    public let stateDigest: [UInt8]
-    public let timestampMs: Int64
-    public let proposer: String
-    public let view: UInt64
     public let transactionCount: UInt64
+    /// Hash of the quorum certificate on the parent that the proposer extended (consensus evidence).
+    public let justifyDigest: [UInt8]
+    /// 0, or r + 1 when the previous round r ended with a timeout certificate.
+    public let timeoutTag: UInt64
+    /// Index of the proposing validator in the validator list.
+    public let proposer: UInt64
+    /// The proposer's clock when it proposed (a claim, not a consensus fact).
+    public let timestampMs: Int64
 
     public init(
-        chainID: String, height: UInt64, parentHash: [UInt8], transactionsRoot: [UInt8], stateDigest: [UInt8],
-        timestampMs: Int64, proposer: String, view: UInt64, transactionCount: UInt64
+        chainID: String, height: UInt64, round: UInt64, parentHash: [UInt8], transactionsRoot: [UInt8], transactionCount: UInt64,
+        justifyDigest: [UInt8], timeoutTag: UInt64, proposer: UInt64, timestampMs: Int64
     ) {
         self.chainID = chainID
         self.height = height
+        self.round = round
         self.parentHash = parentHash
         self.transactionsRoot = transactionsRoot
-        self.stateDigest = stateDigest
-        self.timestampMs = timestampMs
-        self.proposer = proposer
-        self.view = view
         self.transactionCount = transactionCount
+        self.justifyDigest = justifyDigest
+        self.timeoutTag = timeoutTag
+        self.proposer = proposer
+        self.timestampMs = timestampMs
     }
 
     public var encoded: [UInt8] {
         var writer = CanonicalWriter()
-        writer.write("datagateway/header/v1")
+        writer.write("datagateway/header/v2")
         writer.write(chainID)
         writer.write(height)
+        writer.write(round)
         writer.write(parentHash)
         writer.write(transactionsRoot)
-        writer.write(stateDigest)
-        writer.write(timestampMs)
-        writer.write(proposer)
-        writer.write(view)
         writer.write(transactionCount)
+        writer.write(justifyDigest)
+        writer.write(timeoutTag)
+        writer.write(proposer)
+        writer.write(timestampMs)
         return writer.bytes
     }
 
     public init(decoding bytes: [UInt8]) throws {
         var reader = CanonicalReader(bytes)
-        guard try reader.readString() == "datagateway/header/v1" else { throw ChainError(.malformed, "unknown header version") }
+        guard try reader.readString() == "datagateway/header/v2" else { throw ChainError(.malformed, "unknown header version") }
         chainID = try reader.readString()
         height = try reader.readUInt64()
+        round = try reader.readUInt64()
         parentHash = try reader.readBytes()
         transactionsRoot = try reader.readBytes()
-        stateDigest = try reader.readBytes()
-        timestampMs = try reader.readInt64()
-        proposer = try reader.readString()
-        view = try reader.readUInt64()
         transactionCount = try reader.readUInt64()
+        justifyDigest = try reader.readBytes()
+        timeoutTag = try reader.readUInt64()
+        proposer = try reader.readUInt64()
+        timestampMs = try reader.readInt64()
         try reader.expectEnd()
     }
 
     public func hash(suite: any CryptoSuite) -> [UInt8] { suite.hash(encoded) }
+
+    /// RFC 6962 Merkle tree hash over raw leaves with any hash function (the replica has no suite, only a hash).
+    public static func merkleRoot(_ leaves: ArraySlice<[UInt8]>, hash: ([UInt8]) -> [UInt8]) -> [UInt8] {
+        switch leaves.count {
+        case 0: return hash([])
+        case 1: return hash([0x00] + leaves[leaves.startIndex])
+        default:
+            var split = 1
+            while split << 1 < leaves.count { split <<= 1 }
+            let middle = leaves.startIndex + split
+            return hash([0x01] + merkleRoot(leaves[leaves.startIndex..<middle], hash: hash) + merkleRoot(leaves[middle...], hash: hash))
+        }
+    }
 }
 
-/// One validator's signature over a header hash.
+/// One validator's vote on a block: its signature over the consensus vote message for the header hash.
 public struct CommitSignature: Sendable, Equatable {
     public let validator: String
     public let signature: [UInt8]
@@ -72,16 +96,13 @@ public struct CommitSignature: Sendable, Equatable {
         self.signature = signature
     }
 
-    /// The signed message: domain-separated header hash.
-    public static func message(headerHash: [UInt8]) -> [UInt8] {
-        var writer = CanonicalWriter()
-        writer.write("datagateway/commit/v1")
-        writer.write(headerHash)
-        return writer.bytes
+    /// The signed message: the consensus vote for the block (domain, header hash, round, height).
+    public static func message(header: BlockHeader, headerHash: [UInt8]) -> [UInt8] {
+        QuorumCertificate.voteMessage(blockID: headerHash, round: header.round, height: header.height)
     }
 }
 
-/// A committed block: header, transactions and its commit certificate (≥ quorum validator signatures).
+/// A committed block: header, transactions and its commit certificate (≥ quorum validator votes).
 public struct Block: Sendable, Equatable {
     public let header: BlockHeader
     public let transactions: [Transaction]

@@ -15,8 +15,8 @@ public struct Ledger: Sendable {
     public static let blockTransactionsMax = 4096
 
     public private(set) var height: UInt64 = 0
+    /// Hash of the tip's header (the genesis hash before block 1): the parent of the next block.
     public private(set) var tipHash: [UInt8]
-    public private(set) var stateDigest: [UInt8]
 
     public init(genesis: Genesis, suite: any CryptoSuite) throws {
         guard genesis.suite == suite.name else {
@@ -28,33 +28,59 @@ public struct Ledger: Sendable {
         self.governance = GovernanceState(genesis: genesis)
         self.tree = MerkleTree(suite: suite)
         self.tipHash = genesis.hash(suite: suite)
-        self.stateDigest = suite.hash(Array("datagateway/state/v1".utf8) + tipHash)
     }
 
-    /// Builds and signs the next block as a solo proposer (n = 1); the certificate is the proposer's signature.
+    /// What applying a block did: transactions that broke a rule depending on chain state (a replayed nonce, a
+    /// governance step the state no longer allows) are skipped, deterministically on every node; the others executed.
+    public struct Applied: Sendable, Equatable {
+        public let skipped: [Int: String]
+        public func executed(_ index: Int) -> Bool { skipped[index] == nil }
+    }
+
+    /// Builds and signs the next block as a solo validator would (one round per block); for tools and tests that
+    /// need a valid chain without running consensus.
     public func proposeSolo(transactions: [Transaction], proposer: String, signer: any SigningKey, timestampMs: Int64) throws -> Block {
         precondition(transactions.count <= Self.blockTransactionsMax, "block exceeds blockTransactionsMax")
-        let leaves = Block.transactionLeafHashes(transactions, tree: tree)
-        let root = tree.root(leafHashes: leaves)
+        let root = tree.root(leafHashes: Block.transactionLeafHashes(transactions, tree: tree))
+        let index = governance.validators(atHeight: height + 1).firstIndex(of: proposer) ?? 0
         let header = BlockHeader(
-            chainID: genesis.chainID, height: height + 1, parentHash: tipHash, transactionsRoot: root,
-            stateDigest: suite.hash(stateDigest + root), timestampMs: timestampMs, proposer: proposer, view: 0,
-            transactionCount: UInt64(transactions.count)
+            chainID: genesis.chainID, height: height + 1, round: height + 1, parentHash: tipHash, transactionsRoot: root,
+            transactionCount: UInt64(transactions.count), justifyDigest: suite.hash(tipHash), timeoutTag: 0, proposer: UInt64(index),
+            timestampMs: timestampMs
         )
-        let signature = try signer.sign(CommitSignature.message(headerHash: header.hash(suite: suite)))
+        let signature = try signer.sign(CommitSignature.message(header: header, headerHash: header.hash(suite: suite)))
         return Block(header: header, transactions: transactions, certificate: [CommitSignature(validator: proposer, signature: signature)])
     }
 
-    /// Checks every rule for `block` following the current tip and, if all hold, advances the tip.
-    public mutating func apply(_ block: Block) throws {
-        try validate(block)
-        try applyGovernance(block)
+    /// Checks every rule for `block` following the current tip and, if all hold, advances the tip and returns which
+    /// transactions executed. `verified` holds hashes of transactions whose signatures were already checked (by the
+    /// replica before it voted), so each signature is verified once per node.
+    @discardableResult
+    public mutating func apply(_ block: Block, verified: (([UInt8]) -> Bool)? = nil) throws -> Applied {
+        try validate(block, verified: verified)
+        var skipped: [Int: String] = [:]
+        for (index, transaction) in block.transactions.enumerated() {
+            var nonces = replayGuard
+            var state = governance
+            do {
+                try nonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
+                try state.apply(transaction, height: block.header.height)
+                replayGuard = nonces
+                governance = state
+            } catch {
+                skipped[index] = "\(error)"
+            }
+        }
+        for member in governance.members where memberKeys[member.nodeID] == nil {
+            memberKeys[member.nodeID] = try suite.verifyingKey(pem: member.publicKey)
+        }
         height = block.header.height
         tipHash = block.header.hash(suite: suite)
-        stateDigest = block.header.stateDigest
+        return Applied(skipped: skipped)
     }
 
-    public func validate(_ block: Block) throws {
+    /// Header, Merkle root, certificate and every transaction's signature; stateful rules are `apply`'s.
+    public func validate(_ block: Block, verified: (([UInt8]) -> Bool)? = nil) throws {
         let header = block.header
         guard header.chainID == genesis.chainID else { throw ChainError(.invalidBlock, "block of another chain") }
         guard header.height == height + 1 else {
@@ -68,18 +94,8 @@ public struct Ledger: Sendable {
         guard root == header.transactionsRoot else {
             throw ChainError(.invalidBlock, "block \(header.height): transactions root mismatch")
         }
-        guard header.stateDigest == suite.hash(stateDigest + root) else {
-            throw ChainError(.invalidBlock, "block \(header.height): state digest mismatch")
-        }
-        for transaction in block.transactions { try validate(transaction) }
-        // Governance and replay rules depend on the order of the block's transactions: check them on scratch copies.
-        var scratch = governance
-        var nonces = replayGuard
-        for transaction in block.transactions {
-            try nonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
-            try scratch.apply(transaction, height: header.height)
-        }
-        try verifyCertificate(block.certificate, headerHash: header.hash(suite: suite), height: header.height)
+        try verifyCertificate(block.certificate, header: header)
+        for transaction in block.transactions where !(verified?(transaction.hash(suite: suite)) ?? false) { try validate(transaction) }
     }
 
     public func validate(_ transaction: Transaction) throws {
@@ -98,8 +114,9 @@ public struct Ledger: Sendable {
         }
     }
 
-    func verifyCertificate(_ certificate: [CommitSignature], headerHash: [UInt8], height: UInt64) throws {
-        let message = CommitSignature.message(headerHash: headerHash)
+    func verifyCertificate(_ certificate: [CommitSignature], header: BlockHeader) throws {
+        let height = header.height
+        let message = CommitSignature.message(header: header, headerHash: header.hash(suite: suite))
         // The validators in force at this height (governance may have changed them since genesis) sign it.
         let validators = governance.validators(atHeight: height)
         let quorum = validators.count - (validators.count - 1) / 3
@@ -117,17 +134,6 @@ public struct Ledger: Sendable {
 }
 
 extension Ledger {
-    /// Applies the block's governance transactions and learns the keys of members they add.
-    mutating func applyGovernance(_ block: Block) throws {
-        for transaction in block.transactions {
-            try replayGuard.admit(submitter: transaction.submitter, nonce: transaction.nonce)
-            try governance.apply(transaction, height: block.header.height)
-        }
-        for member in governance.members where memberKeys[member.nodeID] == nil {
-            memberKeys[member.nodeID] = try suite.verifyingKey(pem: member.publicKey)
-        }
-    }
-
     /// Splits candidate transactions into those that may go, in this order, into the next block and those that may
     /// not (bad signature, wrong chain, or a governance step the state does not allow), with the reason.
     public func selectValid(_ transactions: [Transaction]) -> (accepted: [Transaction], rejected: [(index: Int, error: any Error)]) {
@@ -150,15 +156,5 @@ extension Ledger {
             }
         }
         return (accepted, rejected)
-    }
-
-    /// Advances the tip over a block this node built and committed itself (already valid by construction).
-    public mutating func advance(overOwn block: Block) {
-        // Own blocks were validated transaction by transaction when proposed, so governance cannot fail here.
-        try! applyGovernance(block)
-        precondition(block.header.height == height + 1 && block.header.parentHash == tipHash, "own block does not extend the tip")
-        height = block.header.height
-        tipHash = block.header.hash(suite: suite)
-        stateDigest = block.header.stateDigest
     }
 }

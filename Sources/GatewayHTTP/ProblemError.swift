@@ -72,7 +72,7 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         case .unknownField, .invalidRecord: return .unprocessableContent
         case .recordConflict: return .conflict
         case .accessDenied: return .forbidden
-        case .chainUnavailable: return .serviceUnavailable
+        case .chainUnavailable, .busy: return .serviceUnavailable
         default: return .internalServerError
         }
     }

@@ -10,18 +10,46 @@ public struct TransactionLocation: Sendable, Equatable {
     public let index: Int
 }
 
-/// The solo validator: takes transactions from the durable outbox, cuts blocks (group commit: everything pending,
-/// up to the block bound, goes into the next block), commits each block atomically, and wakes the requests waiting
-/// for their transactions. Consensus among several validators replaces `proposeSolo` in issue 4.
+/// How this node takes part in consensus.
+public struct ConsensusSettings: Sendable {
+    /// A round without progress times out after this long (doubling, up to 8×, while rounds keep failing); an idle
+    /// leader proposes an empty block after half of it.
+    public var roundTimeoutMs: UInt64 = 1_000
+    /// Where to listen for peers; nil takes the address of this node in the genesis.
+    public var listenAddress: (host: String, port: Int)?
+    /// Transactions waiting for a block beyond which new requests are answered `busy`.
+    public var backlogMax: Int = 20_000
+
+    public init() {}
+}
+
+/// The chain as this node sees it: a BFT replica (Jolteon, `GatewayChain/Consensus`) driven over TCP among the
+/// genesis validators — for a solo node, the same replica with n = 1. Transactions come from the durable outbox
+/// into the shared mempool; committed blocks are verified by the ledger rules and written atomically with their
+/// derived state; requests waiting for their transaction are then resumed.
 public actor ChainService: Service {
     let store: ChainStore
+    let consensusStore: ConsensusStore
     let database: Database
     let suite: any CryptoSuite
     let signer: any SigningKey
     let nodeID: String
     let logger: Logger
     let now: @Sendable () -> Int64
+    let settings: ConsensusSettings
     var ledger: Ledger
+    /// Validators in genesis order: replica i is `validatorIDs[i]`.
+    let validatorIDs: [String]
+    let validatorKeys: [any VerifyingKey]
+    /// Transactions whose signatures were checked already (by admission or by the replica), so each is verified once.
+    let verified = VerifiedTransactions(capacity: 1 << 17)
+
+    var driver: ConsensusDriver?
+    var transport: ConsensusTransport?
+    var commitTask: Task<Void, Never>?
+    var commitContinuation: AsyncStream<(ConsensusBlock, QuorumCertificate)>.Continuation?
+    /// Outbox position up to which transactions were handed to the replica (reset on restart: all are re-offered).
+    var feedCursor: Int64 = 0
 
     struct Waiter {
         let id: UInt64
@@ -31,6 +59,7 @@ public actor ChainService: Service {
 
     var waiters: [[UInt8]: [Waiter]] = [:]
     var waiterCount: UInt64 = 0
+    var waiting = 0
     /// Recently committed transactions, so that a late waiter need not query the database. Bounded.
     var recent: [[UInt8]: TransactionLocation] = [:]
     var recentOrder: [[UInt8]] = []
@@ -47,16 +76,23 @@ public actor ChainService: Service {
 
     public init(
         database: Database, genesis: Genesis, suite: any CryptoSuite, signer: any SigningKey, nodeID: String, logger: Logger,
-        now: @escaping @Sendable () -> Int64
+        settings: ConsensusSettings = ConsensusSettings(), now: @escaping @Sendable () -> Int64
     ) throws {
         self.database = database
         self.store = ChainStore(database: database)
+        self.consensusStore = ConsensusStore(database: database)
         self.suite = suite
         self.signer = signer
         self.nodeID = nodeID
         self.logger = logger
         self.now = now
+        self.settings = settings
         self.ledger = try Ledger(genesis: genesis, suite: suite)
+        self.validatorIDs = genesis.validators.map(\.nodeID)
+        self.validatorKeys = try genesis.validators.map { try suite.verifyingKey(pem: $0.publicKey) }
+        guard validatorIDs.contains(nodeID) else {
+            throw NodeError("\(nodeID) is not a validator in the genesis (observers are not supported yet): check --node-id and genesis.json")
+        }
     }
 
     public var height: UInt64 { ledger.height }
@@ -65,11 +101,13 @@ public actor ChainService: Service {
     // MARK: Lifecycle
 
     /// Migrates the database, verifies every stored block (hash links, Merkle roots, signatures, certificates),
-    /// then produces blocks until graceful shutdown, draining the outbox before it returns.
+    /// starts the replica (and its TCP transport when there are peers), then feeds it from the outbox until
+    /// graceful shutdown, draining what was acknowledged before it returns.
     public func run() async throws {
         do {
             try await database.migrate()
             try await loadAndVerify()
+            try await startConsensus()
         } catch {
             startupError = error
             for waiter in readyWaiters { waiter.resume(throwing: error) }
@@ -79,7 +117,9 @@ public actor ChainService: Service {
         ready = true
         for waiter in readyWaiters { waiter.resume() }
         readyWaiters = []
-        logger.info("chain ready", metadata: ["height": "\(ledger.height)", "chain": "\(ledger.genesis.chainID)"])
+        logger.info("chain ready", metadata: [
+            "height": "\(ledger.height)", "chain": "\(ledger.genesis.chainID)", "validators": "\(validatorIDs.count)",
+        ])
 
         let ticker = Task { [weak self] in
             while !Task.isCancelled {
@@ -87,18 +127,23 @@ public actor ChainService: Service {
                 await self?.ring()
             }
         }
-        defer { ticker.cancel() }
         await withGracefulShutdownHandler {
-            await self.produceLoop()
+            await self.feedLoop()
         } onGracefulShutdown: {
             Task { await self.stop() }
         }
-        // Drain what was acknowledged into the outbox before exiting, so restarts find nothing half-done.
-        do {
-            while try await produceBlock() > 0 {}
-        } catch {
-            logger.error("could not drain the outbox on shutdown; it will be committed at next start", metadata: ["error": "\(error)"])
+        // Commit what was acknowledged into the outbox before exiting, so restarts find nothing half-done; with peers
+        // down this may not be possible, and the outbox keeps it for the next start.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, (try? await store.pendingCount()) ?? 0 > 0 {
+            try? await feed()
+            try? await Task.sleep(for: .milliseconds(20))
         }
+        ticker.cancel()
+        await driver?.stop()
+        await transport?.shutdown()
+        commitContinuation?.finish()
+        await commitTask?.value
         failAllWaiters(NodeError("node is shutting down"))
     }
 
@@ -131,16 +176,16 @@ public actor ChainService: Service {
         await withCheckedContinuation { sleeper = $0 }
     }
 
-    func produceLoop() async {
+    func feedLoop() async {
         var backoffMs = 50
         while !stopping {
             await waitForBell()
             expireWaiters()
             do {
-                while try await produceBlock() > 0 {}
+                try await feed()
                 backoffMs = 50
             } catch {
-                logger.error("block production failed; retrying", metadata: ["error": "\(error)"])
+                logger.error("feeding the mempool failed; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(backoffMs))
                 backoffMs = min(backoffMs * 2, 2_000)
             }
@@ -150,52 +195,203 @@ public actor ChainService: Service {
     func loadAndVerify() async throws {
         var next: UInt64 = 1
         while true {
-            let blocks = try await store.blocks(from: next, limit: 256)
+            let blocks = try await store.storedBlocks(from: next, limit: 256)
             if blocks.isEmpty { break }
-            for block in blocks {
+            for stored in blocks {
                 do {
-                    try ledger.apply(block)
+                    let applied = try ledger.apply(stored.block)
+                    guard Set(applied.skipped.keys) == stored.skipped else { throw ChainError(.invalidBlock, "skipped transactions differ") }
                 } catch {
-                    throw NodeError("stored block \(block.header.height) failed verification: \(error). The database was altered.")
+                    throw NodeError("stored block \(stored.block.header.height) failed verification: \(error). The database was altered.")
                 }
             }
             next = ledger.height + 1
         }
     }
 
-    // MARK: Block production
+    // MARK: Consensus
 
-    /// Cuts one block from the outbox; returns how many transactions it committed.
-    func produceBlock() async throws -> Int {
-        let pending = try await store.pending(limit: Ledger.blockTransactionsMax)
-        guard !pending.isEmpty else { return 0 }
-        var decoded: [(hash: [UInt8], transaction: Transaction)] = []
-        var rejected: [[UInt8]] = []
-        for entry in pending {
-            if let transaction = try? Transaction(decoding: entry.body) { decoded.append((entry.hash, transaction)) } else { rejected.append(entry.hash) }
+    var replicaConfiguration: Replica.Configuration {
+        var configuration = Replica.Configuration(replicas: validatorIDs.count)
+        configuration.chainID = ledger.genesis.chainID
+        configuration.roundTimeoutTicks = settings.roundTimeoutMs
+        configuration.blockPayloadMax = 1_024
+        configuration.mempoolMax = 2 * settings.backlogMax
+        configuration.pendingBlocksMax = 16_384
+        configuration.validatePayloadItem = { [verified, ledger] item in
+            // Stateless checks before voting: decodes, belongs to this chain, signed by a member. Each item once.
+            guard let transaction = try? Transaction(decoding: item) else { return false }
+            let hash = ledger.suite.hash(item)
+            if verified.contains(hash) { return true }
+            guard (try? ledger.validate(transaction)) != nil else { return false }
+            verified.insert(hash)
+            return true
         }
-        let selection = ledger.selectValid(decoded.map(\.transaction))
-        for (index, error) in selection.rejected {
-            logger.error("discarding an invalid pending transaction", metadata: ["error": "\(error)"])
-            rejected.append(decoded[index].hash)
-        }
-        let transactions = selection.accepted
-        if !rejected.isEmpty {
-            try await store.discardPending(hashes: rejected)
-            for hash in rejected { resume(hash, with: .failure(NodeError("transaction was rejected by the ledger rules"))) }
-        }
-        guard !transactions.isEmpty else { return rejected.count }
-        let block = try ledger.proposeSolo(transactions: transactions, proposer: nodeID, signer: signer, timestampMs: now())
-        try await store.commit(block, suite: suite)
-        ledger.advance(overOwn: block)
-        for (index, transaction) in transactions.enumerated() {
-            let hash = transaction.hash(suite: suite)
-            let location = TransactionLocation(height: block.header.height, index: index)
-            remember(hash, location)
-            resume(hash, with: .success(location))
-        }
-        return transactions.count
+        return configuration
     }
+
+    func startConsensus() async throws {
+        let me = validatorIDs.firstIndex(of: nodeID)!
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { [suite] in suite.hash($0) }
+        let genesisID = ledger.genesis.hash(suite: suite)
+        // The replica's committed tail comes back from the chain tables, its uncommitted blocks and safety state
+        // from what it persisted before voting.
+        var tail: [ConsensusBlock] = []
+        if ledger.height > 0 {
+            let from = ledger.height > 256 ? ledger.height - 255 : 1
+            for stored in try await store.storedBlocks(from: from, limit: 256) {
+                tail.append(try ConsensusCodec.block(
+                    header: stored.block.header, payload: stored.block.transactions.map(\.encoded), evidence: stored.evidence, hash: hash
+                ))
+            }
+        }
+        let safety = try await consensusStore.loadSafety()
+        let pending = try await consensusStore.blocks(above: ledger.height, hash: hash)
+        let replica = Replica(
+            id: me, configuration: replicaConfiguration,
+            signer: SuiteConsensusSigner(replica: me, key: signer, validators: validatorKeys), hash: hash, genesisID: genesisID,
+            restoring: safety, committed: tail, pendingBlocks: pending
+        )
+        let (stream, continuation) = AsyncStream.makeStream(of: (ConsensusBlock, QuorumCertificate).self)
+        commitContinuation = continuation
+        let store = self.store
+        let driver = ConsensusDriver(
+            replica: replica, persistence: consensusStore,
+            serveFetch: { id in (try? await Self.committedBlocks(endingAt: id, store: store, hash: hash)) ?? [] },
+            logger: logger, onCommit: { block, certificate in continuation.yield((block, certificate)) }
+        )
+        self.driver = driver
+        if validatorIDs.count > 1 {
+            var addresses: [ReplicaID: (host: String, port: Int)] = [:]
+            for (index, member) in ledger.genesis.validators.enumerated() {
+                guard let address = Self.parseAddress(member.address) else {
+                    throw NodeError("genesis address of \(member.nodeID) must be host:port, not \(member.address)")
+                }
+                addresses[index] = address
+            }
+            let transport = ConsensusTransport(
+                me: me, addresses: addresses, key: signer, validators: validatorKeys, hash: hash, logger: logger,
+                onMessage: { sender, message in Task { await driver.deliver(message, from: sender) } }
+            )
+            let listen = settings.listenAddress ?? addresses[me]!
+            do {
+                _ = try await transport.listen(host: listen.host, port: listen.port)
+            } catch {
+                throw NodeError("cannot listen for peers on \(listen.host):\(listen.port): \(error)")
+            }
+            self.transport = transport
+            await driver.attach(transport)
+        }
+        commitTask = Task { [weak self] in
+            for await (block, certificate) in stream { await self?.applyCommitted(block, certificate: certificate) }
+        }
+        await driver.start()
+    }
+
+    static func parseAddress(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
+        return (String(text[..<colon]), port)
+    }
+
+    /// Up to 16 committed blocks ending at `id`, newest first, rebuilt as consensus blocks (for a peer that syncs).
+    static func committedBlocks(endingAt id: [UInt8], store: ChainStore, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
+        guard let height = try await store.height(ofBlock: id), height > 0 else { return [] }
+        let from = height > 15 ? height - 15 : 1
+        return try await store.storedBlocks(from: from, limit: Int(height - from + 1)).reversed().map {
+            try ConsensusCodec.block(header: $0.block.header, payload: $0.block.transactions.map(\.encoded), evidence: $0.evidence, hash: hash)
+        }
+    }
+
+    /// Verifies a block the replica committed against the ledger rules and stores it with its derived state, in one
+    /// database transaction; then resumes the requests waiting for its transactions.
+    func applyCommitted(_ block: ConsensusBlock, certificate: QuorumCertificate) async {
+        guard block.height > ledger.height else { return }
+        do {
+            let transactions = try block.payload.map { try Transaction(decoding: $0) }
+            let signatures = certificate.signatures.map { CommitSignature(validator: validatorIDs[$0.replica], signature: $0.signature) }
+            let committed = Block(header: block.header, transactions: transactions, certificate: signatures)
+            var next = ledger
+            let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) })
+            var backoffMs = 50
+            while true {
+                do {
+                    try await store.commit(committed, suite: suite, evidence: ConsensusCodec.encodeEvidence(of: block), skipped: applied.skipped)
+                    break
+                } catch {
+                    // The block is decided; only storing it failed (database down). Keep trying: nothing after it can
+                    // be stored first, and nothing is acknowledged before it is stored.
+                    logger.error("storing committed block failed; retrying", metadata: ["height": "\(block.height)", "error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(backoffMs))
+                    backoffMs = min(backoffMs * 2, 2_000)
+                }
+            }
+            ledger = next
+            for (index, transaction) in transactions.enumerated() {
+                let hash = transaction.hash(suite: suite)
+                if let reason = applied.skipped[index] {
+                    if recent[hash] == nil { resume(hash, with: .failure(NodeError("transaction was skipped by the ledger rules: \(reason)"))) }
+                    continue
+                }
+                let location = TransactionLocation(height: block.height, index: index)
+                remember(hash, location)
+                resume(hash, with: .success(location))
+            }
+        } catch {
+            // Only possible if more than f validators certified an invalid block: refuse to follow it.
+            logger.critical("a committed block fails the ledger rules; this node stops following the chain", metadata: [
+                "height": "\(block.height)", "error": "\(error)",
+            ])
+            commitContinuation?.finish()
+        }
+    }
+
+    /// Offers new outbox entries to the replica, checked against the ledger rules first; stops when the pool is full.
+    func feed() async throws {
+        guard let driver else { return }
+        while true {
+            let pending = try await store.pending(afterSeq: feedCursor, limit: 1_024)
+            guard !pending.isEmpty else { return }
+            var decoded: [(seq: Int64, hash: [UInt8], transaction: Transaction)] = []
+            var rejected: [[UInt8]] = []
+            for entry in pending {
+                if let transaction = try? Transaction(decoding: entry.body) {
+                    decoded.append((entry.seq, entry.hash, transaction))
+                } else {
+                    rejected.append(entry.hash)
+                }
+            }
+            let selection = ledger.selectValid(decoded.map(\.transaction))
+            var rejectedIndices = Set<Int>()
+            for (index, error) in selection.rejected {
+                logger.error("discarding an invalid pending transaction", metadata: ["error": "\(error)"])
+                rejected.append(decoded[index].hash)
+                rejectedIndices.insert(index)
+            }
+            if !rejected.isEmpty {
+                try await store.discardPending(hashes: rejected)
+                for hash in rejected { resume(hash, with: .failure(NodeError("transaction was rejected by the ledger rules"))) }
+            }
+            let accepted = decoded.indices.filter { !rejectedIndices.contains($0) }
+            for index in accepted { verified.insert(decoded[index].hash) }
+            let taken = await driver.submit(accepted.map { decoded[$0].transaction.encoded })
+            if taken < accepted.count {
+                // The pool is full: resume from the first entry not taken.
+                feedCursor = taken == 0 ? (accepted.first.map { decoded[$0].seq - 1 } ?? feedCursor) : decoded[accepted[taken - 1]].seq
+                return
+            }
+            feedCursor = pending.last!.seq
+        }
+    }
+
+    /// Refuses new work while too many transactions wait for the chain (back-pressure instead of unbounded queues).
+    public func admit() throws {
+        guard waiting < settings.backlogMax else {
+            throw ExchangeError(.busy, "\(waiting) transactions are waiting for the chain; retry shortly")
+        }
+    }
+
+    /// For diagnostics and tests: the replica's state in one line.
+    public func consensusSummary() async -> String { await driver?.stateSummary ?? "not started" }
 
     // MARK: Waiting for commits
 
@@ -215,6 +411,7 @@ public actor ChainService: Service {
         let deadline = now() + Self.commitTimeoutMs
         ring()
         return try await withCheckedThrowingContinuation { continuation in
+            waiting += 1
             waiters[hash, default: []].append(Waiter(id: id, deadlineMs: deadline, continuation: continuation))
         }
     }
@@ -231,6 +428,7 @@ public actor ChainService: Service {
 
     func resume(_ hash: [UInt8], with result: Result<TransactionLocation, any Error>) {
         guard let list = waiters.removeValue(forKey: hash) else { return }
+        waiting -= list.count
         for waiter in list { waiter.continuation.resume(with: result) }
     }
 
@@ -239,6 +437,7 @@ public actor ChainService: Service {
         for (hash, list) in waiters {
             let (expired, alive) = (list.filter { $0.deadlineMs <= current }, list.filter { $0.deadlineMs > current })
             for waiter in expired {
+                waiting -= 1
                 waiter.continuation.resume(throwing: ExchangeError(.chainUnavailable, "the access log could not be committed in time"))
             }
             waiters[hash] = alive.isEmpty ? nil : alive
@@ -250,6 +449,7 @@ public actor ChainService: Service {
             for waiter in list { waiter.continuation.resume(throwing: error) }
         }
         waiters = [:]
+        waiting = 0
     }
 
     // MARK: Proofs

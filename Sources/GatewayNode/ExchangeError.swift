@@ -11,6 +11,8 @@ public struct ExchangeError: Error, CustomStringConvertible, Sendable {
         public static let accessDenied = Code(rawValue: "access_denied")
         public static let integrityFailure = Code(rawValue: "record_integrity_failure")
         public static let chainUnavailable = Code(rawValue: "chain_unavailable")
+        /// Too many transactions are waiting for the chain: try again shortly.
+        public static let busy = Code(rawValue: "busy")
         public static let internalError = Code(rawValue: "internal_error")
         public var description: String { rawValue }
     }

@@ -199,8 +199,8 @@ public struct Simulation {
                 switch effect {
                 case .broadcast(.proposal(let block)) where random.chance(0.7):
                     // Equivocation: a conflicting block for the same round to half of the replicas.
-                    let twin = ConsensusBlock(round: block.round, justify: block.justify, timeout: block.timeout, proposer: id,
-                                              payload: block.payload + [Array("equivocation-\(now)".utf8)], hash: hash)
+                    let twin = ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout, proposer: id,
+                                              timestampMs: block.timestampMs, payload: block.payload + [Array("equivocation-\(now)".utf8)], hash: hash)
                     for to in 0..<replicas where to != id { out.append(.send(to: to, .proposal(to % 2 == 0 ? block : twin))) }
                 case .send(let to, .vote(let vote)) where random.chance(0.5):
                     // Votes for a block that does not exist, and a vote forged in another replica's name.
@@ -221,7 +221,8 @@ public struct Simulation {
                 out.append(.send(to: random.below(replicas), old.message))
                 let fake = QuorumCertificate(blockID: hash(Array("fake-\(now)".utf8)), round: UInt64(now), height: 99,
                                              signatures: (0..<configuration.quorum).map { .init(replica: $0, signature: [1, 2, 3]) })
-                out.append(.broadcast(.proposal(ConsensusBlock(round: UInt64(now) + 1, justify: fake, timeout: nil, proposer: id, payload: [], hash: hash))))
+                out.append(.broadcast(.proposal(ConsensusBlock(chainID: configuration.chainID, round: UInt64(now) + 1, justify: fake, timeout: nil,
+                                                               proposer: id, timestampMs: Int64(now), payload: [], hash: hash))))
             }
             return out
         }

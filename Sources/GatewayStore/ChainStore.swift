@@ -30,17 +30,23 @@ public struct ChainStore: Sendable {
         }
     }
 
-    /// The oldest pending transactions, at most `limit`.
-    public func pending(limit: Int) async throws -> [(hash: [UInt8], body: [UInt8])] {
+    /// Pending transactions after outbox position `afterSeq`, oldest first, at most `limit`.
+    public func pending(afterSeq: Int64 = 0, limit: Int) async throws -> [(seq: Int64, hash: [UInt8], body: [UInt8])] {
         let rows = try await database.client.query(
-            "SELECT tx_hash, body FROM pending_transactions ORDER BY seq LIMIT \(limit)",
+            "SELECT seq, tx_hash, body FROM pending_transactions WHERE seq > \(afterSeq) ORDER BY seq LIMIT \(limit)",
             logger: database.logger
         )
-        var out: [(hash: [UInt8], body: [UInt8])] = []
-        for try await (hash, body) in rows.decode((ByteBuffer, ByteBuffer).self) {
-            out.append((hash.bytes, body.bytes))
+        var out: [(seq: Int64, hash: [UInt8], body: [UInt8])] = []
+        for try await (seq, hash, body) in rows.decode((Int64, ByteBuffer, ByteBuffer).self) {
+            out.append((seq, hash.bytes, body.bytes))
         }
         return out
+    }
+
+    public func pendingCount() async throws -> Int {
+        let rows = try await database.client.query("SELECT count(*) FROM pending_transactions", logger: database.logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
     }
 
     /// Drops outbox entries that can never be included (they failed validation), so they do not block the queue.
@@ -51,17 +57,19 @@ public struct ChainStore: Sendable {
         )
     }
 
-    /// Writes a block, its transactions and everything derived from them, and removes them from the outbox,
-    /// all in one database transaction.
-    public func commit(_ block: Block, suite: any CryptoSuite) async throws {
+    /// Writes a block, its transactions and everything derived from the executed ones, removes them from the
+    /// outbox and forgets consensus blocks at or below its height, all in one database transaction.
+    public func commit(_ block: Block, suite: any CryptoSuite, evidence: [UInt8] = [], skipped: [Int: String] = [:]) async throws {
         let logger = database.logger
         let header = block.header
-        let hashes = block.transactions.map { $0.hash(suite: suite) }
+        let allHashes = block.transactions.map { $0.hash(suite: suite) }
+        let executed = block.transactions.indices.filter { skipped[$0] == nil }
+        let hashes = executed.map { allHashes[$0] }
         var anchorKeys: [ByteBuffer] = []
         var anchorHashes: [ByteBuffer] = []
         var anchorTx: [ByteBuffer] = []
         var events: [(AccessEvent, [UInt8])] = []
-        for (transaction, hash) in zip(block.transactions, hashes) {
+        for (transaction, hash) in zip(executed.map { block.transactions[$0] }, hashes) {
             switch transaction.kind {
             case .recordAnchor:
                 let anchor = try RecordAnchor(decoding: transaction.payload)
@@ -80,20 +88,33 @@ public struct ChainStore: Sendable {
         try await database.transaction { connection in
             try await connection.query(
                 """
-                INSERT INTO blocks (height, hash, header, certificate, tx_count)
+                INSERT INTO blocks (height, hash, header, certificate, tx_count, evidence)
                 VALUES (\(height), \(ByteBuffer(header.hash(suite: suite))), \(ByteBuffer(header.encoded)),
-                        \(ByteBuffer(block.encodedCertificate)), \(block.transactions.count))
+                        \(ByteBuffer(block.encodedCertificate)), \(block.transactions.count), \(ByteBuffer(evidence)))
                 """,
                 logger: logger
             )
-            if !block.transactions.isEmpty {
+            if !executed.isEmpty {
                 try await connection.query(
                     """
                     INSERT INTO transactions (tx_hash, height, tx_index, kind, body)
                     SELECT h, \(height), i, k, b
-                    FROM unnest(\(hashes.map { ByteBuffer($0) }), \(Array(0..<block.transactions.count)),
-                                \(block.transactions.map { Int16($0.kind.rawValue) }), \(block.transactions.map { ByteBuffer($0.encoded) }))
+                    FROM unnest(\(hashes.map { ByteBuffer($0) }), \(executed),
+                                \(executed.map { Int16(block.transactions[$0].kind.rawValue) }),
+                                \(executed.map { ByteBuffer(block.transactions[$0].encoded) }))
                          AS t(h, i, k, b)
+                    """,
+                    logger: logger
+                )
+            }
+            let skippedIndices = skipped.keys.sorted()
+            if !skippedIndices.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO skipped_transactions (height, tx_index, body, reason)
+                    SELECT \(height), i, b, r
+                    FROM unnest(\(skippedIndices), \(skippedIndices.map { ByteBuffer(block.transactions[$0].encoded) }),
+                                \(skippedIndices.map { skipped[$0]! })) AS t(i, b, r)
                     """,
                     logger: logger
                 )
@@ -119,38 +140,66 @@ public struct ChainStore: Sendable {
                     logger: logger
                 )
             }
-            if !hashes.isEmpty {
+            if !allHashes.isEmpty {
                 try await connection.query(
-                    "DELETE FROM pending_transactions WHERE tx_hash = ANY(\(hashes.map { ByteBuffer($0) }))",
+                    "DELETE FROM pending_transactions WHERE tx_hash = ANY(\(allHashes.map { ByteBuffer($0) }))",
                     logger: logger
                 )
             }
+            try await connection.query("DELETE FROM consensus_blocks WHERE height <= \(height)", logger: logger)
         }
     }
 
-    /// Blocks from `height` upwards (inclusive), at most `limit`, with their transactions.
+    /// Blocks from `height` upwards (inclusive), at most `limit`, with their transactions (executed and skipped, in
+    /// block order).
     public func blocks(from height: UInt64, limit: Int) async throws -> [Block] {
+        try await storedBlocks(from: height, limit: limit).map(\.block)
+    }
+
+    /// A stored block with its consensus evidence and which of its transactions were skipped.
+    public struct StoredBlock: Sendable {
+        public let block: Block
+        public let evidence: [UInt8]
+        public let skipped: Set<Int>
+    }
+
+    public func storedBlocks(from height: UInt64, limit: Int) async throws -> [StoredBlock] {
         let end = Int64(height) + Int64(limit)
         let headerRows = try await database.client.query(
-            "SELECT height, header, certificate FROM blocks WHERE height >= \(Int64(height)) AND height < \(end) ORDER BY height",
+            "SELECT height, header, certificate, evidence FROM blocks WHERE height >= \(Int64(height)) AND height < \(end) ORDER BY height",
             logger: database.logger
         )
-        var headers: [(Int64, BlockHeader, [CommitSignature])] = []
-        for try await (h, header, certificate) in headerRows.decode((Int64, ByteBuffer, ByteBuffer).self) {
-            headers.append((h, try BlockHeader(decoding: header.bytes), try Block.decodeCertificate(certificate.bytes)))
+        var headers: [(Int64, BlockHeader, [CommitSignature], [UInt8])] = []
+        for try await (h, header, certificate, evidence) in headerRows.decode((Int64, ByteBuffer, ByteBuffer, ByteBuffer).self) {
+            headers.append((h, try BlockHeader(decoding: header.bytes), try Block.decodeCertificate(certificate.bytes), evidence.bytes))
         }
         guard !headers.isEmpty else { return [] }
         let txRows = try await database.client.query(
-            "SELECT height, body FROM transactions WHERE height >= \(Int64(height)) AND height < \(end) ORDER BY height, tx_index",
+            """
+            SELECT height, tx_index, body, false FROM transactions WHERE height >= \(Int64(height)) AND height < \(end)
+            UNION ALL
+            SELECT height, tx_index, body, true FROM skipped_transactions WHERE height >= \(Int64(height)) AND height < \(end)
+            ORDER BY 1, 2
+            """,
             logger: database.logger
         )
         var transactions: [Int64: [Transaction]] = [:]
-        for try await (h, body) in txRows.decode((Int64, ByteBuffer).self) {
+        var skipped: [Int64: Set<Int>] = [:]
+        for try await (h, index, body, isSkipped) in txRows.decode((Int64, Int, ByteBuffer, Bool).self) {
             transactions[h, default: []].append(try Transaction(decoding: body.bytes))
+            if isSkipped { skipped[h, default: []].insert(index) }
         }
-        return headers.map { h, header, certificate in
-            Block(header: header, transactions: transactions[h] ?? [], certificate: certificate)
+        return headers.map { h, header, certificate, evidence in
+            StoredBlock(block: Block(header: header, transactions: transactions[h] ?? [], certificate: certificate), evidence: evidence,
+                        skipped: skipped[h] ?? [])
         }
+    }
+
+    /// The height of the committed block with this header hash, if any.
+    public func height(ofBlock hash: [UInt8]) async throws -> UInt64? {
+        let rows = try await database.client.query("SELECT height FROM blocks WHERE hash = \(ByteBuffer(hash))", logger: database.logger)
+        for try await height in rows.decode(Int64.self) { return UInt64(height) }
+        return nil
     }
 
     public func height() async throws -> UInt64 {

@@ -38,6 +38,32 @@ public struct ConsensusStore: Sendable {
         )
     }
 
+    /// Blocks and the safety state in one PostgreSQL transaction (a driver's batch), durable when it returns.
+    public func save(blocks: [ConsensusBlock], safety: SafetyState?) async throws {
+        try await database.transaction { connection in
+            if !blocks.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO consensus_blocks (block_id, height, body)
+                    SELECT i, h, b FROM unnest(\(blocks.map { ByteBuffer($0.id) }), \(blocks.map { Int64($0.height) }),
+                                               \(blocks.map { ByteBuffer(ConsensusCodec.encode($0)) })) AS t(i, h, b)
+                    ON CONFLICT (block_id) DO NOTHING
+                    """,
+                    logger: database.logger
+                )
+            }
+            if let safety {
+                try await connection.query(
+                    """
+                    INSERT INTO consensus_safety (singleton, state) VALUES (true, \(ByteBuffer(ConsensusCodec.encode(safety))))
+                    ON CONFLICT (singleton) DO UPDATE SET state = EXCLUDED.state
+                    """,
+                    logger: database.logger
+                )
+            }
+        }
+    }
+
     /// Blocks above `height`, in (height, id) order, ids recomputed from their contents.
     public func blocks(above height: UInt64, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
         let rows = try await database.client.query(

@@ -110,5 +110,21 @@ enum Migrations {
             """,
             "CREATE INDEX consensus_blocks_height ON consensus_blocks (height)",
         ]),
+        Migration(version: 3, statements: [
+            // A committed block's consensus evidence (justify QC and timeout certificate), so that it can be served
+            // to a peer that syncs and re-verified as a consensus block.
+            "ALTER TABLE blocks ADD COLUMN evidence bytea NOT NULL DEFAULT '\\x'::bytea",
+            // Transactions a block carries but the ledger skipped (a replay or a governance step the state no longer
+            // allows): kept for the block's Merkle root, with no effect and no receipt.
+            """
+            CREATE TABLE skipped_transactions (
+                height   bigint  NOT NULL REFERENCES blocks (height),
+                tx_index integer NOT NULL,
+                body     bytea   NOT NULL,
+                reason   text    NOT NULL,
+                PRIMARY KEY (height, tx_index)
+            )
+            """,
+        ]),
     ]
 }

@@ -24,9 +24,12 @@ struct TCPCluster {
         var logger = Logger(label: "consensus-test")
         logger.logLevel = .error
         let commits = NIOLockedValueBox(Array(repeating: [ConsensusBlock](), count: n))
+        // The driver's clock is milliseconds.
+        var configuration = Replica.Configuration(replicas: n)
+        configuration.roundTimeoutTicks = 500
         let drivers = (0..<n).map { id in
             ConsensusDriver(
-                replica: Replica(id: id, configuration: .init(replicas: n), signer: SuiteConsensusSigner(replica: id, key: keys[id], validators: validators), hash: hash),
+                replica: Replica(id: id, configuration: configuration, signer: SuiteConsensusSigner(replica: id, key: keys[id], validators: validators), hash: hash),
                 onCommit: { block, _ in commits.withLockedValue { $0[id].append(block) } }
             )
         }
@@ -80,7 +83,7 @@ struct TCPCluster {
         let cluster = try await TCPCluster.start(suite)
         let items = Set((0..<40).map { Array("tx-\($0)".utf8) })
         for item in items.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            for driver in cluster.drivers { _ = await driver.submit(item) }
+            for driver in cluster.drivers { _ = await driver.submit([item]) }
         }
         let done = try await cluster.waitForItems(items, seconds: 30)
         await cluster.stop()
@@ -119,7 +122,7 @@ struct TCPCluster {
 
         // The cluster still commits.
         let items: Set<[UInt8]> = [Array("after-garbage".utf8)]
-        for driver in cluster.drivers { _ = await driver.submit(Array("after-garbage".utf8)) }
+        _ = await cluster.drivers[1].submit([Array("after-garbage".utf8)])
         let done = try await cluster.waitForItems(items, seconds: 30)
         await cluster.stop()
         #expect(done)

@@ -109,7 +109,7 @@ struct StoreFixture: Sendable {
             #expect(pending.count == 2)
             let block = try ledger.proposeSolo(transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
             try await chain.commit(block, suite: f.suite)
-            ledger.advance(overOwn: block)
+            try ledger.apply(block)
 
             #expect(try await chain.pending(limit: 100).isEmpty)
             #expect(try await chain.height() == 1)

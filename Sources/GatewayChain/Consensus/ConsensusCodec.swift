@@ -36,6 +36,9 @@ public enum ConsensusCodec {
             writer.write(UInt8(5))
             writer.write(UInt64(blocks.count))
             for block in blocks { write(block, into: &writer) }
+        case .transactions(let items):
+            writer.write(UInt8(6))
+            writer.write(items)
         }
         return writer.bytes
     }
@@ -59,11 +62,40 @@ public enum ConsensusCodec {
             let count = try reader.readUInt64()
             guard count <= UInt64(blocksPerMessageMax) else { throw ChainError(.malformed, "too many blocks in one message") }
             message = .blocks(try (0..<count).map { _ in try readBlock(&reader, hash: hash) })
+        case 6:
+            let items = try reader.readByteList()
+            guard items.count <= payloadItemsMax else { throw ChainError(.malformed, "too many payload items") }
+            message = .transactions(items)
         default:
             throw ChainError(.malformed, "unknown consensus message type")
         }
         try reader.expectEnd()
         return message
+    }
+
+    /// What a committed block needs beyond its ledger form to be a consensus block again (its justify QC and
+    /// timeout certificate), for storage beside the block so peers can be served old blocks.
+    public static func encodeEvidence(of block: ConsensusBlock) -> [UInt8] {
+        var writer = CanonicalWriter()
+        write(block.justify, into: &writer)
+        write(block.timeout, into: &writer)
+        return writer.bytes
+    }
+
+    /// Rebuilds a committed consensus block from its header, payload and evidence; the id must come out as the
+    /// header's hash, or the stored data is inconsistent.
+    public static func block(header: BlockHeader, payload: [[UInt8]], evidence: [UInt8], hash: ([UInt8]) -> [UInt8]) throws -> ConsensusBlock {
+        var reader = CanonicalReader(evidence)
+        let justify = try readQC(&reader)
+        let timeout = try readTC(&reader)
+        try reader.expectEnd()
+        guard header.proposer < UInt64(signaturesMax) else { throw ChainError(.malformed, "proposer out of range") }
+        let block = ConsensusBlock(
+            chainID: header.chainID, round: header.round, justify: justify, timeout: timeout, proposer: Int(header.proposer),
+            timestampMs: header.timestampMs, payload: payload, hash: hash
+        )
+        guard block.id == hash(header.encoded) else { throw ChainError(.malformed, "stored block \(header.height) does not match its evidence") }
+        return block
     }
 
     /// A replica's safety state, for storage.
@@ -153,25 +185,32 @@ public enum ConsensusCodec {
     }
 
     static func write(_ block: ConsensusBlock, into writer: inout CanonicalWriter) {
+        writer.write(block.chainID)
         writer.write(block.round)
         writer.write(block.height)
         write(block.justify, into: &writer)
         write(block.timeout, into: &writer)
         writer.write(UInt64(block.proposer))
+        writer.write(block.timestampMs)
         writer.write(block.payload)
     }
 
     /// Reads a block and recomputes its id from its contents (the id is never taken from the wire).
     static func readBlock(_ reader: inout CanonicalReader, hash: ([UInt8]) -> [UInt8]) throws -> ConsensusBlock {
+        let chainID = try reader.readString()
         let round = try reader.readUInt64()
         let height = try reader.readUInt64()
         let justify = try readQC(&reader)
         let timeout = try readTC(&reader)
         let proposer = try replica(&reader)
+        let timestampMs = try reader.readInt64()
         let payload = try reader.readByteList()
         guard payload.count <= payloadItemsMax else { throw ChainError(.malformed, "too many payload items") }
         guard height == justify.height &+ 1 else { throw ChainError(.malformed, "block height does not follow its QC") }
-        return ConsensusBlock(round: round, justify: justify, timeout: timeout, proposer: proposer, payload: payload, hash: hash)
+        return ConsensusBlock(
+            chainID: chainID, round: round, justify: justify, timeout: timeout, proposer: proposer, timestampMs: timestampMs, payload: payload,
+            hash: hash
+        )
     }
 }
 

@@ -90,47 +90,83 @@ public struct TimeoutCertificate: Sendable, Equatable {
     }
 }
 
-/// A proposed block: it extends the block its `justify` QC certifies.
+/// A proposed block: it extends the block its `justify` QC certifies. Its id is the hash of its `BlockHeader`, so a
+/// QC on the block is the ledger block's commit certificate.
 public struct ConsensusBlock: Sendable, Equatable {
+    public let chainID: String
     public let round: UInt64
     public let height: UInt64
     public let justify: QuorumCertificate
     /// Present when the previous round ended by timeout rather than by a QC.
     public let timeout: TimeoutCertificate?
     public let proposer: ReplicaID
+    /// The proposer's clock (the `now` its driver gave it).
+    public let timestampMs: Int64
     public let payload: [[UInt8]]
+    public let transactionsRoot: [UInt8]
+    public let justifyDigest: [UInt8]
     public let id: [UInt8]
 
     public var parentID: [UInt8] { justify.blockID }
 
-    public init(round: UInt64, justify: QuorumCertificate, timeout: TimeoutCertificate?, proposer: ReplicaID, payload: [[UInt8]],
-                hash: ([UInt8]) -> [UInt8]) {
-        self.init(round: round, height: justify.height + 1, justify: justify, timeout: timeout, proposer: proposer, payload: payload, hash: hash)
-    }
-
-    /// The genesis block: height 0, round 0, justified by a root QC that certifies nothing.
-    public static func genesis(hash: ([UInt8]) -> [UInt8]) -> ConsensusBlock {
-        let root = QuorumCertificate(blockID: hash(Array("datagateway/consensus/genesis".utf8)), round: 0, height: 0, signatures: [])
-        return ConsensusBlock(round: 0, height: 0, justify: root, timeout: nil, proposer: 0, payload: [], hash: hash)
-    }
-
-    init(round: UInt64, height: UInt64, justify: QuorumCertificate, timeout: TimeoutCertificate?, proposer: ReplicaID, payload: [[UInt8]],
-         hash: ([UInt8]) -> [UInt8]) {
+    public init(
+        chainID: String, round: UInt64, justify: QuorumCertificate, timeout: TimeoutCertificate?, proposer: ReplicaID, timestampMs: Int64,
+        payload: [[UInt8]], hash: ([UInt8]) -> [UInt8]
+    ) {
+        self.chainID = chainID
         self.round = round
-        self.height = height
+        self.height = justify.height + 1
         self.justify = justify
         self.timeout = timeout
         self.proposer = proposer
+        self.timestampMs = timestampMs
         self.payload = payload
-        var writer = CanonicalWriter()
-        writer.write("datagateway/consensus/block/v1")
-        writer.write(round)
-        writer.write(height)
-        writer.write(justify.encoded)
-        writer.write(timeout.map { UInt64($0.round + 1) } ?? 0)
-        writer.write(UInt64(proposer))
-        writer.write(payload)
-        self.id = hash(writer.bytes)
+        self.transactionsRoot = BlockHeader.merkleRoot(payload[...], hash: hash)
+        self.justifyDigest = hash(justify.encoded)
+        self.id = hash(Self.header(chainID: chainID, round: round, height: height, parentID: justify.blockID, transactionsRoot: transactionsRoot,
+                                   count: payload.count, justifyDigest: justifyDigest, timeout: timeout, proposer: proposer,
+                                   timestampMs: timestampMs).encoded)
+    }
+
+    /// The genesis block: height 0, round 0, with the given id (the genesis file's hash for a node; a fixed label
+    /// hash in the simulator). Nothing is derived from its other fields.
+    public static func genesis(id: [UInt8], chainID: String = "") -> ConsensusBlock {
+        ConsensusBlock(genesisID: id, chainID: chainID)
+    }
+
+    public static func genesis(hash: ([UInt8]) -> [UInt8]) -> ConsensusBlock {
+        genesis(id: hash(Array("datagateway/consensus/genesis".utf8)))
+    }
+
+    private init(genesisID: [UInt8], chainID: String) {
+        self.chainID = chainID
+        self.round = 0
+        self.height = 0
+        self.justify = QuorumCertificate(blockID: genesisID, round: 0, height: 0, signatures: [])
+        self.timeout = nil
+        self.proposer = 0
+        self.timestampMs = 0
+        self.payload = []
+        self.transactionsRoot = []
+        self.justifyDigest = []
+        self.id = genesisID
+    }
+
+    /// The ledger header this block is, whose hash is `id`.
+    public var header: BlockHeader {
+        Self.header(chainID: chainID, round: round, height: height, parentID: justify.blockID, transactionsRoot: transactionsRoot,
+                    count: payload.count, justifyDigest: justifyDigest, timeout: timeout, proposer: proposer, timestampMs: timestampMs)
+    }
+
+    static func header(
+        chainID: String, round: UInt64, height: UInt64, parentID: [UInt8], transactionsRoot: [UInt8], count: Int, justifyDigest: [UInt8],
+        timeout: TimeoutCertificate?, proposer: ReplicaID, timestampMs: Int64
+    ) -> BlockHeader {
+        BlockHeader(
+            chainID: chainID, height: height, round: round, parentHash: parentID, transactionsRoot: transactionsRoot,
+            transactionCount: UInt64(count), justifyDigest: justifyDigest, timeoutTag: timeout.map { $0.round + 1 } ?? 0,
+            proposer: UInt64(proposer), timestampMs: timestampMs
+        )
     }
 }
 
@@ -175,6 +211,8 @@ public enum ConsensusMessage: Sendable, Equatable {
     /// Ask for a block by id (a replica that missed it).
     case fetch([UInt8])
     case blocks([ConsensusBlock])
+    /// Payload items (transactions) for the shared mempool: whoever leads next can order them.
+    case transactions([[UInt8]])
 }
 
 /// What a replica must keep across a crash so that it never votes twice in a round or against its lock.

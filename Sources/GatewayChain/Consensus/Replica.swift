@@ -20,6 +20,13 @@ public struct Replica: Sendable {
         public var mempoolMax: Int = 10_000
         /// Uncommitted blocks kept; beyond it the oldest are dropped (they can be fetched again).
         public var pendingBlocksMax: Int = 4_096
+        /// Committed blocks kept in memory to answer peers' fetches; older ones are served from storage by the driver.
+        public var committedKeep: Int = 1_024
+        /// The chain id every block must carry (a block of another chain is invalid).
+        public var chainID: String = "simulation"
+        /// Checks one payload item of a peer's proposal before the replica votes for it (the node: a transaction that
+        /// decodes, belongs to this chain and is signed by a member). Stateless; nil accepts any item.
+        public var validatePayloadItem: (@Sendable ([UInt8]) -> Bool)?
 
         public init(replicas: Int) { self.replicas = replicas }
 
@@ -36,8 +43,10 @@ public struct Replica: Sendable {
     public private(set) var safety: SafetyState
     var highTC: TimeoutCertificate?
     var blocks: [[UInt8]: ConsensusBlock] = [:]
-    /// The committed chain, by height (index 0 is genesis). Kept so peers can fetch committed blocks from us.
+    /// The most recent committed blocks in height order (at most `committedKeep`; genesis while nothing is
+    /// committed). Kept so peers can fetch them from us.
     public private(set) var committed: [ConsensusBlock]
+    public let genesisID: [UInt8]
     /// Votes being collected, by block: the block's round and the signatures so far.
     var votes: [[UInt8]: (round: UInt64, signatures: [ReplicaID: [UInt8]])] = [:]
     var timeouts: [UInt64: [ReplicaID: (highQCRound: UInt64, signature: [UInt8])]] = [:]
@@ -62,11 +71,12 @@ public struct Replica: Sendable {
     /// The genesis block every replica starts from (height 0, round 0).
     public static func genesis(hash: ([UInt8]) -> [UInt8]) -> ConsensusBlock { ConsensusBlock.genesis(hash: hash) }
 
-    /// A fresh replica, or one restarting from what it persisted: its safety state, the blocks it committed after
-    /// genesis (in height order), and the uncommitted blocks it had persisted before voting.
+    /// A fresh replica, or one restarting from what it persisted: its safety state, the most recent blocks it
+    /// committed (any contiguous run ending at its committed tip, in height order; empty for none), and the
+    /// uncommitted blocks it had persisted before voting. `genesisID` defaults to the simulator's fixed genesis.
     public init(
         id: ReplicaID, configuration: Configuration, signer: any ConsensusSigner, hash: @escaping @Sendable ([UInt8]) -> [UInt8],
-        restoring persisted: SafetyState? = nil, committed: [ConsensusBlock] = [], pendingBlocks: [ConsensusBlock] = []
+        genesisID: [UInt8]? = nil, restoring persisted: SafetyState? = nil, committed: [ConsensusBlock] = [], pendingBlocks: [ConsensusBlock] = []
     ) {
         precondition(configuration.replicas >= 1 && (0..<configuration.replicas).contains(id), "replica id outside the set")
         precondition(signer.replica == id, "signer belongs to another replica")
@@ -74,19 +84,22 @@ public struct Replica: Sendable {
         self.configuration = configuration
         self.signer = signer
         self.hash = hash
-        let genesis = Self.genesis(hash: hash)
-        precondition(committed.enumerated().allSatisfy { UInt64($0.offset + 1) == $0.element.height }, "committed chain has gaps")
-        self.committed = [genesis] + committed
+        let genesis = genesisID.map { ConsensusBlock.genesis(id: $0, chainID: configuration.chainID) } ?? Self.genesis(hash: hash)
+        self.genesisID = genesis.id
+        precondition(zip(committed, committed.dropFirst()).allSatisfy { $0.height + 1 == $1.height && $1.parentID == $0.id },
+                     "committed chain has gaps")
+        self.committed = committed.isEmpty ? [genesis] : Array(committed.suffix(max(1, configuration.committedKeep)))
         let genesisQC = QuorumCertificate(blockID: genesis.id, round: 0, height: 0, signatures: [])
         self.safety = persisted ?? SafetyState(lastVotedRound: 0, highQC: genesisQC)
         for block in self.committed { blocks[block.id] = block }
-        for block in pendingBlocks where block.height > UInt64(committed.count) { blocks[block.id] = block }
+        let tip = self.committed.last!.height
+        for block in pendingBlocks where block.height > tip { blocks[block.id] = block }
         // Resume where we were: the round after our highest QC, or the round we last voted or timed out in (we cannot
         // vote there again, but we can time out again). Never further: a round advance needs a certificate.
         round = max(self.safety.highQC.round + 1, self.safety.lastVotedRound)
     }
 
-    public var committedHeight: UInt64 { UInt64(committed.count - 1) }
+    public var committedHeight: UInt64 { committed.last!.height }
 
     /// One line of state for failure reports.
     public var stateSummary: String {
@@ -150,6 +163,11 @@ public struct Replica: Sendable {
                 cursor = blocks[block.parentID]
             }
             if !reply.isEmpty { effects.append(.send(to: sender, .blocks(reply))) }
+        case .transactions(let items):
+            // A peer's clients' transactions: checked like a proposal's payload, then pooled (never beyond the bound).
+            for item in items.prefix(configuration.blockPayloadMax) where configuration.validatePayloadItem?(item) ?? true {
+                guard submit(item) else { break }
+            }
         case .blocks(let list):
             for block in list.prefix(16).sorted(by: { $0.height < $1.height }) where blocks[block.id] == nil && validBlock(block) {
                 insert(block, effects: &effects)
@@ -162,7 +180,7 @@ public struct Replica: Sendable {
     // MARK: Validation
 
     func validQC(_ qc: QuorumCertificate) -> Bool {
-        if qc.round == 0 { return qc.height == 0 && qc.signatures.isEmpty && qc.blockID == committed[0].id }
+        if qc.round == 0 { return qc.height == 0 && qc.signatures.isEmpty && qc.blockID == genesisID }
         let message = QuorumCertificate.voteMessage(blockID: qc.blockID, round: qc.round, height: qc.height)
         return distinctValid(qc.signatures.map { ($0.replica, $0.signature, message) })
     }
@@ -183,11 +201,13 @@ public struct Replica: Sendable {
 
     /// Structure and certificates of a block, and that its id is the hash of its contents.
     func validBlock(_ block: ConsensusBlock) -> Bool {
-        guard block.round > block.justify.round, block.proposer == leader(block.round), block.payload.count <= configuration.blockPayloadMax,
-              block.id == ConsensusBlock(round: block.round, justify: block.justify, timeout: block.timeout, proposer: block.proposer,
-                                         payload: block.payload, hash: hash).id,
+        guard block.chainID == configuration.chainID, block.round > block.justify.round, block.proposer == leader(block.round),
+              block.payload.count <= configuration.blockPayloadMax,
+              block.id == ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
+                                         proposer: block.proposer, timestampMs: block.timestampMs, payload: block.payload, hash: hash).id,
               validQC(block.justify)
         else { return false }
+        if let validate = configuration.validatePayloadItem, !block.payload.allSatisfy(validate) { return false }
         if let tc = block.timeout { return tc.round + 1 == block.round && validTC(tc) }
         return true
     }
@@ -220,8 +240,13 @@ public struct Replica: Sendable {
         let payload = Array(mempool.lazy.filter { !inFlight.contains($0) }.prefix(configuration.blockPayloadMax))
         guard heartbeat || !payload.isEmpty || !inFlight.isEmpty else { return }
         proposedRound = round
-        let block = ConsensusBlock(round: round, justify: safety.highQC, timeout: tc, proposer: id, payload: payload, hash: hash)
+        let block = ConsensusBlock(
+            chainID: configuration.chainID, round: round, justify: safety.highQC, timeout: tc, proposer: id,
+            timestampMs: Int64(clamping: now), payload: payload, hash: hash
+        )
         effects.append(.broadcast(.proposal(block)))
+        // Our own block is valid by construction (its payload came through our own admission checks).
+        insert(block, effects: &effects)
         onProposal(block, from: id, effects: &effects)
     }
 
@@ -399,6 +424,7 @@ public struct Replica: Sendable {
         for (index, block) in ordered.enumerated() {
             let certificate = index + 1 < ordered.count ? ordered[index + 1].justify : certified.justify
             committed.append(block)
+            if committed.count > configuration.committedKeep + 64 { committed.removeFirst(committed.count - configuration.committedKeep) }
             for item in block.payload where mempoolSet.remove(item) != nil {}
             effects.append(.commit(block, certificate: certificate))
         }
@@ -406,7 +432,8 @@ public struct Replica: Sendable {
         pendingCommit = nil
         // Drop what can never matter again: blocks at or below the committed height that are not on the chain.
         let height = committedHeight
-        blocks = blocks.filter { $0.value.height > height || committed.indices.contains(Int($0.value.height)) && committed[Int($0.value.height)].id == $0.key }
+        let kept = Set(committed.map(\.id))
+        blocks = blocks.filter { $0.value.height > height || kept.contains($0.key) }
     }
 
     mutating func retryCommit(effects: inout [ConsensusEffect]) {
