@@ -84,8 +84,9 @@ let package = Package(
         .target(
             name: "GatewayDemo",
             dependencies: [
-                "GatewayClient", "GatewayNode", "GatewayHTTP", "GatewayCrypto", "GatewayChain", "GatewaySchema",
+                "GatewayClient", "GatewayNode", "GatewayHTTP", "GatewayCrypto", "GatewayChain", "GatewaySchema", "GatewayStore",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -406,6 +406,7 @@ public struct ExchangeService: Sendable {
             recordKeys: recordKeys, purpose: purpose, policyBundleHash: policyBundleHash, decision: decision.effect,
             determiningPolicies: decision.policies, requestDigest: principal.requestDigest, timestampMs: now()
         )
+        try await chain.admit()
         let nonce = try await chainStore.nextNonce()
         let transaction = try Transaction(
             chainID: chainID, kind: .accessLog, submitter: nodeID, nonce: nonce, timestampMs: event.timestampMs, payload: event.encoded,

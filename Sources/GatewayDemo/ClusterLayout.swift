@@ -1,0 +1,104 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayNode
+import GatewayStore
+import Logging
+
+/// A local consortium of validator nodes on 127.0.0.1: per node a data directory with its key and the shared
+/// genesis, its own PostgreSQL database, an HTTP port and a peer port; plus the demo departments' keys. Written to a
+/// directory (`cluster.json` lists every node and the exact `gateway serve` arguments that start it), so that the
+/// same nodes can be started, killed and restarted by hand, by `gateway cluster` or by a test.
+public struct ClusterLayout: Sendable, Codable {
+    public struct NodeEntry: Sendable, Codable {
+        public let nodeID: String
+        public let department: String
+        public let dataDirectory: String
+        public let databaseURL: String
+        public let httpPort: Int
+        public let peerAddress: String
+        /// Arguments of `gateway serve` for this node.
+        public let serveArguments: [String]
+    }
+
+    public let directory: String
+    public let suite: SuiteName
+    public let chainID: String
+    public let departmentsFile: String
+    public let nodes: [NodeEntry]
+
+    static let departments = [DemoConsortium.registry, DemoConsortium.socialSecurity, DemoConsortium.housing, DemoConsortium.statistics]
+
+    /// Creates the layout (fresh keys, genesis, departments) and recreates each node's database.
+    /// `progress` hears about each step.
+    public static func create(
+        in directory: URL, validators: Int, suite name: SuiteName, httpBasePort: Int, peerBasePort: Int, databaseURL: String,
+        policies: URL, schemas: URL, logLevel: String = "info", logger: Logger, progress: (String) -> Void = { _ in }
+    ) async throws -> ClusterLayout {
+        guard (1...64).contains(validators) else { throw NodeError("a cluster has 1 to 64 validators") }
+        let suite = try name.makeSuite()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let consortium = try DemoConsortium.create(in: directory.appendingPathComponent("departments"), suite: suite)
+        progress("departments' keys and departments.json written to \(directory.appendingPathComponent("departments").path)")
+        var keys: [any SigningKey] = []
+        var members: [Genesis.Member] = []
+        for index in 0..<validators {
+            let key = suite.generateSigningKey()
+            keys.append(key)
+            members.append(Genesis.Member(
+                nodeID: "node-\(index + 1)", department: departments[index % departments.count], role: .validator,
+                publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:\(peerBasePort + index)"
+            ))
+        }
+        let chainID = "datagateway-cluster-\(Hex.encode(SystemRandom().bytes(count: 4)))"
+        let genesis = Genesis(chainID: chainID, suite: name, members: members, createdAtMs: Int64(Date().timeIntervalSince1970 * 1_000))
+        let genesisFile = directory.appendingPathComponent("genesis.json")
+        try genesis.write(to: genesisFile)
+        progress("genesis \(chainID): \(validators) validators, suite \(name.rawValue), written to \(genesisFile.path)")
+
+        guard let base = URLComponents(string: databaseURL), !base.path.drop(while: { $0 == "/" }).isEmpty else {
+            throw NodeError("database URL \(databaseURL) names no database")
+        }
+        var nodes: [NodeEntry] = []
+        for (index, member) in members.enumerated() {
+            let data = directory.appendingPathComponent(member.nodeID)
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            try SecretFiles.write(Data(keys[index].pemRepresentation.utf8), to: data.appendingPathComponent("node-key.pem"))
+            try genesis.write(to: data.appendingPathComponent("genesis.json"))
+            var components = base
+            components.path = "/" + base.path.drop(while: { $0 == "/" }) + "_" + member.nodeID.replacingOccurrences(of: "-", with: "_")
+            let url = components.string!
+            try await Database.recreate(url: url, logger: logger)
+            let httpPort = httpBasePort + index
+            nodes.append(NodeEntry(
+                nodeID: member.nodeID, department: member.department, dataDirectory: data.path, databaseURL: url, httpPort: httpPort,
+                peerAddress: member.address,
+                serveArguments: [
+                    "serve", "--port", "\(httpPort)", "--database-url", url, "--data-dir", data.path, "--node-id", member.nodeID,
+                    "--department", member.department, "--suite", name.rawValue, "--departments", consortium.departmentsFile.path,
+                    "--policies", policies.path, "--schemas", schemas.path, "--log-level", logLevel,
+                ]
+            ))
+            progress("\(member.nodeID) (\(member.department)): http 127.0.0.1:\(httpPort), peers \(member.address), database \(components.path)")
+        }
+        let layout = ClusterLayout(
+            directory: directory.path, suite: name, chainID: chainID, departmentsFile: consortium.departmentsFile.path, nodes: nodes
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(layout).write(to: directory.appendingPathComponent("cluster.json"), options: .atomic)
+        return layout
+    }
+
+    public static func load(from directory: URL) throws -> ClusterLayout {
+        let file = directory.appendingPathComponent("cluster.json")
+        guard let data = try? Data(contentsOf: file) else { throw NodeError("no cluster at \(directory.path): run `gateway cluster` to create one") }
+        return try JSONDecoder().decode(ClusterLayout.self, from: data)
+    }
+
+    /// The demo departments' signing keys (written by `create`).
+    public func departmentKey(_ department: String) throws -> any SigningKey {
+        let file = URL(fileURLWithPath: departmentsFile).deletingLastPathComponent().appendingPathComponent("\(department)-key.pem")
+        return try suite.makeSuite().signingKey(pem: String(decoding: try Data(contentsOf: file), as: UTF8.self))
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import GatewayCrypto
+import GatewayDemo
+import Logging
+
+struct Cluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a local consortium: N validator nodes on 127.0.0.1, each with its own database, from a fresh genesis.",
+        discussion: """
+        Creates (or, with --reuse, restarts) a cluster in --dir: one key pair per node, a genesis naming them all as
+        validators with their peer addresses, the demo departments' keys, and one PostgreSQL database per node
+        (<database>_node_1, … — dropped and recreated). Then starts one `gateway serve` process per node and prefixes
+        their output with the node id. Ctrl-C (or SIGTERM) stops every node gracefully.
+
+        <dir>/cluster.json lists every node with the exact `gateway serve` arguments that start it, so a single node
+        can be killed and restarted by hand:  kill -9 <pid>, then run its serveArguments again; it catches up.
+        With --init-only nothing is started.
+        """
+    )
+
+    @Option(help: "Number of validators (n = 3f + 1 tolerates f faulty ones).")
+    var validators: Int = 4
+
+    @Option(help: "Directory for the cluster's keys, genesis and data.")
+    var dir: String = "cluster"
+
+    @Option(help: "Crypto suite: sm (SM2/SM3/SM4) or intl (Ed25519/SHA-256/AES-GCM).")
+    var suite: SuiteName = .sm
+
+    @Option(help: "HTTP port of node-1; node-k listens on this + k - 1.")
+    var httpBasePort: Int = 8101
+
+    @Option(help: "Peer (consensus) port of node-1; node-k listens on this + k - 1.")
+    var peerBasePort: Int = 9101
+
+    @Option(help: "PostgreSQL URL whose database name is the prefix of the nodes' databases. Env: DATAGATEWAY_DATABASE_URL. Default: \(defaultDatabaseURL).")
+    var databaseURL: String?
+
+    @Option(help: "Directory of Cedar policy files.")
+    var policies: String = "Policies"
+
+    @Option(help: "Directory of record-category JSON Schemas.")
+    var schemas: String = "Schemas"
+
+    @Option(help: "Log level of the nodes.")
+    var logLevel: String = "notice"
+
+    @Flag(help: "Restart the cluster already in --dir (keeping its chain) instead of creating a new one.")
+    var reuse = false
+
+    @Flag(help: "Only create the cluster's files and databases; start nothing.")
+    var initOnly = false
+
+    func validate() throws {
+        guard (1...64).contains(validators) else { throw ValidationError("--validators must be 1…64") }
+        guard (1...65_000).contains(httpBasePort), (1...65_000).contains(peerBasePort) else { throw ValidationError("ports must be 1…65000") }
+    }
+
+    func run() async throws {
+        let directory = URL(fileURLWithPath: dir).standardizedFileURL
+        let layout: ClusterLayout
+        if reuse {
+            layout = try ClusterLayout.load(from: directory)
+            note("restarting the \(layout.nodes.count)-node cluster in \(directory.path)")
+        } else {
+            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            layout = try await ClusterLayout.create(
+                in: directory, validators: validators, suite: suite, httpBasePort: httpBasePort, peerBasePort: peerBasePort,
+                databaseURL: resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL),
+                policies: URL(fileURLWithPath: policies, relativeTo: cwd).standardizedFileURL,
+                schemas: URL(fileURLWithPath: schemas, relativeTo: cwd).standardizedFileURL,
+                logLevel: logLevel, logger: makeLogger("cluster", level: .error), progress: note
+            )
+        }
+        if initOnly {
+            say("cluster written to \(directory.path)/cluster.json; start it with: gateway cluster --reuse --dir \(dir)")
+            return
+        }
+        try await ClusterProcesses.run(layout)
+    }
+}
+
+/// The node processes of a cluster: started together, output prefixed, stopped together on SIGINT/SIGTERM.
+enum ClusterProcesses {
+    static func run(_ layout: ClusterLayout) async throws {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        var processes: [Process] = []
+        for node in layout.nodes {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = node.serveArguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            let prefix = node.nodeID
+            pipe.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                guard !data.isEmpty else { return }
+                for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { say("[\(prefix)] \(line)") }
+            }
+            try process.run()
+            processes.append(process)
+            note("started \(node.nodeID) (pid \(process.processIdentifier)): http://127.0.0.1:\(node.httpPort)")
+        }
+        note("\(processes.count) nodes running; Ctrl-C stops them all")
+        // Forward SIGINT/SIGTERM to the nodes, then wait for them.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler {
+                for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            }
+            source.resume()
+            return source
+        }
+        defer { for source in sources { source.cancel() } }
+        while processes.contains(where: \.isRunning) { try await Task.sleep(for: .milliseconds(200)) }
+        let failed = processes.filter { $0.terminationStatus != 0 }.count
+        note("cluster stopped (\(failed) of \(processes.count) nodes exited non-zero)")
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import GatewayChain
+import GatewayClient
+import GatewayCrypto
+import GatewayDemo
+import GatewayNode
+import GatewaySchema
+import GatewayStore
+import GatewayTestSupport
+import PostgresNIO
+import Testing
+
+/// Four real `gateway serve` processes on 127.0.0.1, each with its own database, agreeing over TCP. Under a steady
+/// load: kill -9 one validator → commits continue; restart it → it catches up and agrees; kill two → commits stop
+/// without a fork; restart one → commits resume. Afterwards every acknowledged transaction is on every node and all
+/// nodes hold the same blocks.
+@Suite(.serialized) struct ClusterTests {
+    actor Acknowledged {
+        var transactions: Set<String> = []
+        var count: Int { transactions.count }
+        func add(_ receipt: API.PublishResponse) {
+            transactions.insert(receipt.event.transaction)
+            for anchor in receipt.anchors { transactions.insert(anchor.transaction) }
+        }
+    }
+
+    final class Nodes: @unchecked Sendable {
+        let layout: ClusterLayout
+        var processes: [ServerProcess?]
+        init(layout: ClusterLayout) {
+            self.layout = layout
+            self.processes = Array(repeating: nil, count: layout.nodes.count)
+        }
+
+        func start(_ index: Int) async throws {
+            let process = try ServerProcess(arguments: layout.nodes[index].serveArguments)
+            _ = try await process.waitForPort()
+            processes[index] = process
+        }
+
+        func kill(_ index: Int) async throws {
+            processes[index]?.signal(SIGKILL)
+            _ = try await processes[index]?.waitForExit(timeoutSeconds: 10)
+            processes[index] = nil
+        }
+
+        func stopAll() async {
+            for process in processes.compactMap({ $0 }) {
+                process.signal(SIGTERM)
+                _ = try? await process.waitForExit(timeoutSeconds: 20)
+            }
+        }
+    }
+
+    func client(_ layout: ClusterLayout, node: Int, department: String) throws -> GatewayClient {
+        GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: department,
+                      key: try layout.departmentKey(department), suite: try layout.suite.makeSuite())
+    }
+
+    func height(_ layout: ClusterLayout, node: Int) async throws -> UInt64 {
+        let response = try await client(layout, node: node, department: DemoConsortium.regulator).send("GET", "/v1/health")
+        return try response.decode(API.Health.self).height
+    }
+
+    func log(_ message: String) {
+        FileHandle.standardError.write(Data("cluster test: \(message)\n".utf8))
+    }
+
+    func waitUntil(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if (try? await condition()) == true { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    @Test func killOneCommitsContinueKillTwoCommitsStopRestartResumesAndEveryNodeAgrees() async throws {
+        let work = try TestPaths.temporaryDirectory("cluster")
+        let base = Int(getpid() % 1_500) * 20 + 20_000
+        let layout = try await ClusterLayout.create(
+            in: work, validators: 4, suite: .intl, httpBasePort: base, peerBasePort: base + 10, databaseURL: try await TestDatabase.fresh("cluster"),
+            policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error", logger: TestDatabase.logger
+        )
+        let nodes = Nodes(layout: layout)
+        for index in 0..<4 { try await nodes.start(index) }
+        let acknowledged = Acknowledged()
+        let live = ManagedAtomicSet(Set(0..<4))
+
+        // Steady load: two publishers, each sending small batches round-robin to the live nodes.
+        let load = (0..<2).map { worker in
+            Task {
+                var round = 0
+                while !Task.isCancelled {
+                    round += 1
+                    let targets = live.snapshot.sorted()
+                    let node = targets[(round + worker) % targets.count]
+                    let (_, records) = CrashTests.batch(worker * 100_000 + round, size: 2)
+                    guard let registry = try? client(layout, node: node, department: DemoConsortium.registry),
+                          let response = try? await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+                    else { continue }
+                    if response.status == 201, let receipt = try? response.decode(API.PublishResponse.self) { await acknowledged.add(receipt) }
+                }
+            }
+        }
+        defer { for task in load { task.cancel() } }
+        #expect(try await waitUntil(seconds: 60) { await acknowledged.count >= 20 }, "the 4-node cluster does not commit")
+
+        log("\(await acknowledged.count) acknowledged with 4 nodes; killing node-4")
+        // 1. kill -9 one validator: commits continue on the other three.
+        live.remove(3)
+        try await nodes.kill(3)
+        let beforeKill = await acknowledged.count
+        #expect(try await waitUntil(seconds: 60) { await acknowledged.count >= beforeKill + 20 }, "commits stopped with one validator down")
+
+        log("\(await acknowledged.count) acknowledged with node-4 down; restarting it")
+        // 2. restart it: it catches up with the others.
+        let target = try await height(layout, node: 0)
+        try await nodes.start(3)
+        #expect(try await waitUntil(seconds: 60) { try await height(layout, node: 3) >= target }, "the restarted node did not catch up")
+        live.insert(3)
+        let afterRestart = await acknowledged.count
+        #expect(try await waitUntil(seconds: 60) { await acknowledged.count >= afterRestart + 10 })
+
+        log("node-4 caught up; \(await acknowledged.count) acknowledged; killing node-3 and node-4")
+        // 3. kill two: commits stop (no quorum), and nothing forks.
+        for task in load { task.cancel() }
+        for task in load { await task.value }
+        try await nodes.kill(2)
+        try await nodes.kill(3)
+        try await Task.sleep(for: .seconds(2))
+        let stalled = try await height(layout, node: 0)
+        try await Task.sleep(for: .seconds(4))
+        #expect(try await height(layout, node: 0) == stalled, "blocks were committed without a quorum")
+        #expect(try await height(layout, node: 1) <= stalled + 1)
+
+        log("height stayed at \(stalled) without a quorum; restarting node-3")
+        // 4. restart one: commits resume; a new publish is acknowledged.
+        try await nodes.start(2)
+        let registry = try client(layout, node: 0, department: DemoConsortium.registry)
+        let (_, records) = CrashTests.batch(999_999, size: 2)
+        let resumed = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+        #expect(resumed.status == 201, "commits did not resume with three validators")
+        if resumed.status == 201 { await acknowledged.add(try resumed.decode(API.PublishResponse.self)) }
+
+        log("commits resumed; restarting node-4 and comparing every node")
+        // 5. restart the last one; every node ends with every acknowledged transaction and the same blocks.
+        try await nodes.start(3)
+        let top = try await height(layout, node: 0)
+        #expect(try await waitUntil(seconds: 60) {
+            for index in 0..<4 where try await height(layout, node: index) < top { return false }
+            return true
+        }, "not every node caught up")
+        await nodes.stopAll()
+
+        let expected = await acknowledged.transactions
+        var chains: [[String]] = []
+        for node in layout.nodes {
+            let hashes = try await Database.withDatabase(url: node.databaseURL, logger: TestDatabase.logger) { database in
+                var present = Set<String>()
+                for try await hash in try await database.client.query("SELECT tx_hash FROM transactions").decode(ByteBuffer.self) {
+                    present.insert(Hex.encode(Array(hash.readableBytesView)))
+                }
+                let missing = expected.subtracting(present)
+                #expect(missing.isEmpty, "\(node.nodeID) lacks \(missing.count) acknowledged transactions")
+                var hashes: [String] = []
+                for try await hash in try await database.client.query("SELECT hash FROM blocks ORDER BY height").decode(ByteBuffer.self) {
+                    hashes.append(Hex.encode(Array(hash.readableBytesView)))
+                }
+                return hashes
+            }
+            chains.append(hashes)
+        }
+        let common = chains.map(\.count).min() ?? 0
+        #expect(common >= Int(top))
+        for chain in chains { #expect(Array(chain.prefix(common)) == Array(chains[0].prefix(common)), "two nodes hold different blocks") }
+    }
+}
+
+/// A set shared between the test and its load tasks.
+final class ManagedAtomicSet: @unchecked Sendable {
+    let lock = NSLock()
+    var members: Set<Int>
+    init(_ members: Set<Int>) { self.members = members }
+    var snapshot: Set<Int> { lock.withLock { members } }
+    func remove(_ member: Int) { _ = lock.withLock { members.remove(member) } }
+    func insert(_ member: Int) { _ = lock.withLock { members.insert(member) } }
+}
