@@ -4,6 +4,24 @@ import Logging
 import NIOCore
 import PostgresNIO
 
+/// JSON string literals for values that travel to PostgreSQL as JSON.
+enum JSONStringLiteral {
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
 /// Blocks, transactions, the pending outbox and the state derived from blocks.
 public struct ChainStore: Sendable {
     let database: Database
@@ -128,14 +146,22 @@ public struct ChainStore: Sendable {
                     logger: logger
                 )
             }
-            for (event, hash) in events {
+            if !events.isEmpty {
+                // One statement for the whole block; each event's policy list travels as a JSON array (unnest cannot
+                // take an array of arrays).
+                let policies = events.map { event in
+                    "[" + event.0.determiningPolicies.map { JSONStringLiteral.quote($0) }.joined(separator: ",") + "]"
+                }
                 try await connection.query(
                     """
                     INSERT INTO access_events (event_id, height, tx_hash, requester, action, category, purpose, decision, policies,
                                                record_count, bundle_hash, timestamp_ms)
-                    VALUES (\(event.eventID), \(height), \(ByteBuffer(hash)), \(event.requester), \(event.action), \(event.category),
-                            \(event.purpose), \(event.decision.rawValue), \(event.determiningPolicies), \(event.recordKeys.count),
-                            \(ByteBuffer(event.policyBundleHash)), \(event.timestampMs))
+                    SELECT e, \(height), t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts
+                    FROM unnest(\(events.map { $0.0.eventID }), \(events.map { ByteBuffer($0.1) }), \(events.map { $0.0.requester }),
+                                \(events.map { $0.0.action }), \(events.map { $0.0.category }), \(events.map { $0.0.purpose }),
+                                \(events.map { $0.0.decision.rawValue }), \(policies), \(events.map { $0.0.recordKeys.count }),
+                                \(events.map { ByteBuffer($0.0.policyBundleHash) }), \(events.map { $0.0.timestampMs }))
+                         AS x(e, t, r, a, c, p, d, j, n, b, ts)
                     """,
                     logger: logger
                 )

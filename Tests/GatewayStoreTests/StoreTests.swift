@@ -99,7 +99,8 @@ struct StoreFixture: Sendable {
             let outcome = try await records.publish(batch) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             let event = AccessEvent(
                 eventID: "e1", requester: "social_security", action: "read", category: "citizen", recordKeys: [batch[0].recordKey],
-                purpose: "benefit_eligibility", policyBundleHash: [1], decision: .deny, determiningPolicies: [], requestDigest: [2], timestampMs: 5
+                purpose: "benefit_eligibility", policyBundleHash: [1], decision: .deny,
+                determiningPolicies: ["forbid \"quoted\"", "back\\slash", "control\u{1}", "政策"], requestDigest: [2], timestampMs: 5
             )
             let access = try Transaction(chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded, signer: f.signer)
             try await chain.enqueue(access, hash: access.hash(suite: f.suite))
@@ -117,12 +118,26 @@ struct StoreFixture: Sendable {
             #expect(try await chain.anchoredHash(recordKey: batch[1].recordKey) == batch[1].recordHash)
             let events = try await chain.accessEvents(afterHeight: 0, afterEventID: "", limit: 10)
             #expect(events.map(\.eventID) == ["e1"] && events[0].decision == "deny")
+            #expect(events[0].policies == event.determiningPolicies)
             #expect(try await chain.accessEvent(id: "e1")?.height == 1)
             #expect(try await chain.accessEvents(afterHeight: 1, afterEventID: "e1", limit: 10).isEmpty)
 
-            // What was stored verifies from scratch.
+            // A block that repeats the access transaction (a Byzantine proposer's): stored for its Merkle root, skipped
+            // by the ledger, no second receipt or event.
+            let replay = try ledger.proposeSolo(transactions: [access], proposer: "n1", signer: f.signer, timestampMs: 11)
+            let applied = try ledger.apply(replay)
+            #expect(applied.skipped.keys.sorted() == [0])
+            try await chain.commit(replay, suite: f.suite, skipped: applied.skipped)
+            #expect(try await chain.location(of: access.hash(suite: f.suite))?.height == 1)
+            #expect(try await chain.accessEvents(afterHeight: 0, afterEventID: "", limit: 10).count == 1)
+            let stored = try await chain.storedBlocks(from: 2, limit: 1)
+            #expect(stored.first?.block == replay && stored.first?.skipped == [0])
+
+            // What was stored verifies from scratch, with the same skips.
             var verifier = try Ledger(genesis: f.genesis, suite: f.suite)
-            for stored in try await chain.blocks(from: 1, limit: 10) { try verifier.apply(stored) }
+            for stored in try await chain.storedBlocks(from: 1, limit: 10) {
+                #expect(Set(try verifier.apply(stored.block).skipped.keys) == stored.skipped)
+            }
             #expect(verifier.tipHash == ledger.tipHash)
         }
     }
