@@ -92,6 +92,16 @@ let package = Package(
         ),
         // Measures our side of bench/paillier; depends on GatewayCrypto only so its release build stays small.
         .executableTarget(name: "gateway-bench", dependencies: ["GatewayCrypto"], swiftSettings: strict),
+        // Our side of bench/chain: validators in one process over real PostgreSQL and TCP.
+        .executableTarget(
+            name: "gateway-chain-bench",
+            dependencies: [
+                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "gateway",
             dependencies: [

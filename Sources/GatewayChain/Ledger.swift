@@ -109,6 +109,7 @@ public struct Ledger: Sendable {
         switch transaction.kind {
         case .recordAnchor: _ = try RecordAnchor(decoding: transaction.payload)
         case .accessLog: _ = try AccessEvent(decoding: transaction.payload)
+        case .accessLogBatch: _ = try AccessLogBatch(decoding: transaction.payload)
         case .proposal: _ = try GovernanceProposal(decoding: transaction.payload)
         case .approval: _ = try GovernanceApproval(decoding: transaction.payload)
         }

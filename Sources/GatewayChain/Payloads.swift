@@ -118,3 +118,42 @@ public struct AccessEvent: Sendable, Equatable {
         try reader.expectEnd()
     }
 }
+
+/// Payload of an `accessLogBatch` transaction: access decisions made together, signed once by the node.
+public struct AccessLogBatch: Sendable, Equatable {
+    public static let eventsMax = 4_096
+    public let events: [AccessEvent]
+
+    public init(events: [AccessEvent]) {
+        precondition(!events.isEmpty && events.count <= Self.eventsMax, "a batch holds 1…\(Self.eventsMax) events")
+        self.events = events
+    }
+
+    public var encoded: [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write("datagateway/access-batch/v1")
+        writer.write(events.map(\.encoded))
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = CanonicalReader(bytes)
+        guard try reader.readString() == "datagateway/access-batch/v1" else { throw ChainError(.malformed, "unknown access batch version") }
+        let encoded = try reader.readByteList()
+        try reader.expectEnd()
+        guard !encoded.isEmpty, encoded.count <= Self.eventsMax else { throw ChainError(.malformed, "an access batch holds 1…\(Self.eventsMax) events") }
+        events = try encoded.map { try AccessEvent(decoding: $0) }
+    }
+}
+
+extension Transaction {
+    /// The access events an access-log transaction records: one for `accessLog`, several for `accessLogBatch`,
+    /// none for other kinds.
+    public func accessEvents() throws -> [AccessEvent] {
+        switch kind {
+        case .accessLog: return [try AccessEvent(decoding: payload)]
+        case .accessLogBatch: return try AccessLogBatch(decoding: payload).events
+        case .recordAnchor, .proposal, .approval: return []
+        }
+    }
+}

@@ -10,6 +10,8 @@ public struct Transaction: Sendable, Equatable {
         case proposal = 3
         /// A validator's approval of a pending proposal.
         case approval = 4
+        /// Several access decisions in one transaction (`AccessLogBatch`): the node's group commit for the access log.
+        case accessLogBatch = 5
     }
 
     public let chainID: String

@@ -163,8 +163,8 @@ public struct DemoScenario: Sendable {
             guard proofResponse.status == 200 else { throw failure(step, proofResponse) }
             let proof = try proofResponse.decode(API.ProofResponse.self)
             let verified = try verifier.verify(proof.proof)
-            let logged = try AccessEvent(decoding: verified.transaction.payload)
-            guard logged.eventID == eventID, logged.decision.rawValue == decision, verified.height == event.height else {
+            let logged = try verified.transaction.accessEvents().first { $0.eventID == eventID }
+            guard let logged, logged.decision.rawValue == decision, verified.height == event.height else {
                 throw DemoFailure(step: step, message: "proof for \(eventID) proves a different event")
             }
             report.verifiedProofs += 1

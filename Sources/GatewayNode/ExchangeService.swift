@@ -25,6 +25,7 @@ public struct ExchangeService: Sendable {
     let chain: ChainService
     let records: RecordStore
     let chainStore: ChainStore
+    let accessLog: AccessLogBatcher
     let categories: [String: RecordCategory]
     let policies: PolicyBundle
     public let policyBundleHash: [UInt8]
@@ -54,6 +55,10 @@ public struct ExchangeService: Sendable {
         self.chain = chain
         self.records = RecordStore(database: database)
         self.chainStore = ChainStore(database: database)
+        self.accessLog = AccessLogBatcher(
+            chain: chain, store: ChainStore(database: database), suite: suite, signer: secrets.signingKey, chainID: secrets.genesis.chainID,
+            nodeID: nodeID
+        )
         self.categories = categories
         self.policies = policies
         self.policyBundleHash = suite.hash(policies.canonicalBytes)
@@ -397,7 +402,8 @@ public struct ExchangeService: Sendable {
         return EffectiveDecision(decision)
     }
 
-    /// Writes the access event to the durable outbox and waits until it is in a committed block.
+    /// Writes the access event to the durable outbox (batched with concurrent ones) and waits until it is in a
+    /// committed block.
     func logAccess(
         _ principal: Principal, action: String, category: String, recordKeys: [[UInt8]], purpose: String, decision: EffectiveDecision
     ) async throws -> API.Receipt {
@@ -406,16 +412,11 @@ public struct ExchangeService: Sendable {
             recordKeys: recordKeys, purpose: purpose, policyBundleHash: policyBundleHash, decision: decision.effect,
             determiningPolicies: decision.policies, requestDigest: principal.requestDigest, timestampMs: now()
         )
-        try await chain.admit()
-        let nonce = try await chainStore.nextNonce()
-        let transaction = try Transaction(
-            chainID: chainID, kind: .accessLog, submitter: nodeID, nonce: nonce, timestampMs: event.timestampMs, payload: event.encoded,
-            signer: signer
+        let receipt = try await accessLog.log(event)
+        return API.Receipt(
+            eventId: event.eventID, transaction: Hex.encode(receipt.transactionHash), height: receipt.location.height,
+            index: receipt.location.index
         )
-        let hash = transaction.hash(suite: suite)
-        try await chainStore.enqueue(transaction, hash: hash)
-        let location = try await chain.awaitCommit(hash)
-        return API.Receipt(eventId: event.eventID, transaction: Hex.encode(hash), height: location.height, index: location.index)
     }
 
     func denied(_ decision: EffectiveDecision, _ receipt: API.Receipt) -> ExchangeError {

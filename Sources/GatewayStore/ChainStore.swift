@@ -96,8 +96,8 @@ public struct ChainStore: Sendable {
                     anchorHashes.append(ByteBuffer(entry.recordHash))
                     anchorTx.append(ByteBuffer(hash))
                 }
-            case .accessLog:
-                events.append((try AccessEvent(decoding: transaction.payload), hash))
+            case .accessLog, .accessLogBatch:
+                for event in try transaction.accessEvents() { events.append((event, hash)) }
             case .proposal, .approval:
                 break // governance state is derived by the ledger when blocks load
             }

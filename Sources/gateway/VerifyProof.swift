@@ -35,8 +35,8 @@ struct VerifyProof: ParsableCommand {
         do {
             let verified = try ProofVerifier(genesis: genesis).verify(decoded)
             var summary = "valid: transaction \(verified.transaction.kind) by \(verified.transaction.submitter) in block \(verified.height) of \(genesis.chainID)"
-            if verified.transaction.kind == .accessLog, let event = try? AccessEvent(decoding: verified.transaction.payload) {
-                summary += "; event \(event.eventID): \(event.requester) \(event.action) \(event.category) purpose=\(event.purpose) → \(event.decision.rawValue)"
+            for event in (try? verified.transaction.accessEvents()) ?? [] {
+                summary += "\n  event \(event.eventID): \(event.requester) \(event.action) \(event.category) purpose=\(event.purpose) → \(event.decision.rawValue)"
             }
             say(summary)
         } catch {

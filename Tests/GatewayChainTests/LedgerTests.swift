@@ -195,3 +195,25 @@ struct Fixture {
         #expect(throws: ChainError.self) { try otherVerifier.verify(good) }
     }
 }
+
+@Suite struct AccessLogBatchTests {
+    @Test func batchesRoundTripAndMalformedOnesAreRejected() throws {
+        let events = (0..<3).map {
+            AccessEvent(eventID: "e\($0)", requester: "r", action: "read", category: "c", recordKeys: [[1]], purpose: "p", policyBundleHash: [2],
+                        decision: $0 == 1 ? .deny : .allow, determiningPolicies: ["policy\($0)"], requestDigest: [3], timestampMs: Int64($0))
+        }
+        let batch = AccessLogBatch(events: events)
+        #expect(try AccessLogBatch(decoding: batch.encoded) == batch)
+        let suite = InternationalSuite()
+        let key = suite.generateSigningKey()
+        let transaction = try Transaction(chainID: "c", kind: .accessLogBatch, submitter: "n", nonce: 1, timestampMs: 0, payload: batch.encoded, signer: key)
+        #expect(try transaction.accessEvents() == events)
+        // Empty, truncated, or of another version: errors, never crashes.
+        var empty = CanonicalWriter()
+        empty.write("datagateway/access-batch/v1")
+        empty.write([[UInt8]]())
+        #expect(throws: ChainError.self) { try AccessLogBatch(decoding: empty.bytes) }
+        for length in 0..<batch.encoded.count { _ = try? AccessLogBatch(decoding: Array(batch.encoded.prefix(length))) }
+        #expect(throws: ChainError.self) { try AccessLogBatch(decoding: Array(batch.encoded.dropLast())) }
+    }
+}

@@ -116,3 +116,37 @@ final class Lines: @unchecked Sendable {
     func append(_ line: String) { lock.withLock { lines.append(line) } }
     var all: [String] { lock.withLock { lines } }
 }
+
+/// Group commit of the access log: concurrent decisions share transactions, and each one's proof shows it.
+@Suite struct AccessLogBatchingTests {
+    @Test func concurrentDecisionsAreBatchedAndEachIsProvable() async throws {
+        let node = try await TestNode.start("batching", suite: .intl)
+        let housing = node.client(DemoConsortium.housing)
+        let denials = try await withThrowingTaskGroup(of: String?.self) { group in
+            for index in 0..<120 {
+                group.addTask {
+                    let response = try await housing.send(
+                        "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C\(index)"], purpose: "tenant_screening")
+                    )
+                    return response.problem?.eventId
+                }
+            }
+            var ids: [String] = []
+            for try await id in group { if let id { ids.append(id) } }
+            return ids
+        }
+        #expect(denials.count == 120)
+        let regulator = node.client(DemoConsortium.regulator)
+        let verifier = try ProofVerifier(genesis: node.running.node.genesis)
+        var transactions = Set<[UInt8]>()
+        for eventID in denials {
+            let proof = try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof").decode(API.ProofResponse.self)
+            let verified = try verifier.verify(proof.proof)
+            #expect(try verified.transaction.accessEvents().contains { $0.eventID == eventID && $0.decision == .deny })
+            transactions.insert(verified.transaction.hash(suite: node.suite))
+        }
+        try await node.running.stop()
+        // 120 decisions in flight at once do not need 120 signatures.
+        #expect(transactions.count < denials.count, "\(transactions.count) transactions for \(denials.count) concurrent events")
+    }
+}
