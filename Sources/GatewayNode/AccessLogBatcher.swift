@@ -58,6 +58,7 @@ public actor AccessLogBatcher {
                 )
                 let hash = transaction.hash(suite: suite)
                 try await store.enqueue(transaction, hash: hash)
+                await chain.offer([transaction])
                 // Wait for the block without holding up the next batch.
                 Task { [chain] in
                     do {

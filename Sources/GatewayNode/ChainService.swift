@@ -48,11 +48,13 @@ public actor ChainService: Service {
     var transport: ConsensusTransport?
     var commitTask: Task<Void, Never>?
     var commitContinuation: AsyncStream<(ConsensusBlock, QuorumCertificate)>.Continuation?
-    /// Outbox position up to which transactions were handed to the replica (reset on restart: all are re-offered).
-    var feedCursor: Int64 = 0
+    /// Durable outbox transactions not yet handed to the replica: offered in memory by whoever wrote them (after
+    /// their database commit), and at start everything the outbox holds. Bounded by `admit`'s back-pressure.
+    var intake: [Transaction] = []
 
     struct Waiter {
         let id: UInt64
+        let createdMs: Int64
         let deadlineMs: Int64
         let continuation: CheckedContinuation<TransactionLocation, any Error>
     }
@@ -108,6 +110,7 @@ public actor ChainService: Service {
             try await database.migrate()
             try await loadAndVerify()
             try await startConsensus()
+            try await loadOutbox()
         } catch {
             startupError = error
             for waiter in readyWaiters { waiter.resume(throwing: error) }
@@ -181,6 +184,7 @@ public actor ChainService: Service {
         while !stopping {
             await waitForBell()
             expireWaiters()
+            try? await probeStaleWaiters()
             do {
                 try await feed()
                 backoffMs = 50
@@ -215,6 +219,8 @@ public actor ChainService: Service {
         var configuration = Replica.Configuration(replicas: validatorIDs.count)
         configuration.chainID = ledger.genesis.chainID
         configuration.roundTimeoutTicks = settings.roundTimeoutMs
+        // At most 4 s between attempts while rounds keep failing, so a quorum that comes back resumes quickly.
+        configuration.timeoutBackoffMax = 4
         configuration.blockPayloadMax = 1_024
         configuration.mempoolMax = 2 * settings.backlogMax
         configuration.pendingBlocksMax = 16_384
@@ -345,41 +351,53 @@ public actor ChainService: Service {
         }
     }
 
-    /// Offers new outbox entries to the replica, checked against the ledger rules first; stops when the pool is full.
+    /// Offers transactions that are durable in the outbox to the replica (called after their database commit).
+    public func offer(_ transactions: [Transaction]) {
+        intake += transactions
+        ring()
+    }
+
+    /// At start: everything the outbox holds (acknowledged before a crash or shutdown) is offered again.
+    func loadOutbox() async throws {
+        var after: Int64 = 0
+        while true {
+            let page = try await store.pending(afterSeq: after, limit: 4_096)
+            guard let last = page.last else { break }
+            var undecodable: [[UInt8]] = []
+            for entry in page {
+                if let transaction = try? Transaction(decoding: entry.body) { intake.append(transaction) } else { undecodable.append(entry.hash) }
+            }
+            if !undecodable.isEmpty { try await store.discardPending(hashes: undecodable) }
+            after = last.seq
+        }
+        if !intake.isEmpty { logger.notice("re-offering the outbox", metadata: ["transactions": "\(intake.count)"]) }
+    }
+
+    /// Hands intake to the replica, checked against the ledger rules first; keeps what a full pool does not take.
     func feed() async throws {
         guard let driver else { return }
-        while true {
-            let pending = try await store.pending(afterSeq: feedCursor, limit: 1_024)
-            guard !pending.isEmpty else { return }
-            var decoded: [(seq: Int64, hash: [UInt8], transaction: Transaction)] = []
-            var rejected: [[UInt8]] = []
-            for entry in pending {
-                if let transaction = try? Transaction(decoding: entry.body) {
-                    decoded.append((entry.seq, entry.hash, transaction))
-                } else {
-                    rejected.append(entry.hash)
-                }
-            }
-            let selection = ledger.selectValid(decoded.map(\.transaction))
+        while !intake.isEmpty {
+            let candidates = Array(intake.prefix(4_096))
+            let selection = ledger.selectValid(candidates)
+            let hashes = candidates.map { $0.hash(suite: suite) }
             var rejectedIndices = Set<Int>()
             for (index, error) in selection.rejected {
                 logger.error("discarding an invalid pending transaction", metadata: ["error": "\(error)"])
-                rejected.append(decoded[index].hash)
                 rejectedIndices.insert(index)
             }
-            if !rejected.isEmpty {
+            if !rejectedIndices.isEmpty {
+                let rejected = rejectedIndices.sorted().map { hashes[$0] }
                 try await store.discardPending(hashes: rejected)
                 for hash in rejected { resume(hash, with: .failure(NodeError("transaction was rejected by the ledger rules"))) }
             }
-            let accepted = decoded.indices.filter { !rejectedIndices.contains($0) }
-            for index in accepted { verified.insert(decoded[index].hash) }
-            let taken = await driver.submit(accepted.map { decoded[$0].transaction.encoded })
-            if taken < accepted.count {
-                // The pool is full: resume from the first entry not taken.
-                feedCursor = taken == 0 ? (accepted.first.map { decoded[$0].seq - 1 } ?? feedCursor) : decoded[accepted[taken - 1]].seq
-                return
-            }
-            feedCursor = pending.last!.seq
+            let accepted = candidates.indices.filter { !rejectedIndices.contains($0) }
+            for index in accepted { verified.insert(hashes[index]) }
+            let taken = await driver.submit(accepted.map { candidates[$0].encoded })
+            // What the pool did not take stays at the front of the intake, in order, for the next bell.
+            let keep = accepted.dropFirst(taken).map { candidates[$0] }
+            intake.removeFirst(candidates.count)
+            intake.insert(contentsOf: keep, at: 0)
+            if !keep.isEmpty { return }
         }
     }
 
@@ -396,23 +414,35 @@ public actor ChainService: Service {
     // MARK: Waiting for commits
 
     /// Returns once the transaction is in a committed block. The transaction must already be in the outbox.
+    /// The fast path asks no database: a transaction committed by this process is in `recent` or resumes the waiter.
+    /// One committed long ago (or before a restart) is found by `probeStaleWaiters`, which looks waiters older than
+    /// `probeAfterMs` up in the chain tables, many in one query.
     public func awaitCommit(_ hash: [UInt8]) async throws -> TransactionLocation {
         if let location = recent[hash] { return location }
         try await waitUntilReady()
-        if let location = try await store.location(of: hash) {
-            let found = TransactionLocation(height: location.height, index: location.index)
-            remember(hash, found)
-            return found
-        }
-        // The actor may have committed it while we were suspended above.
         if let location = recent[hash] { return location }
         waiterCount += 1
         let id = waiterCount
-        let deadline = now() + Self.commitTimeoutMs
+        let created = now()
         ring()
         return try await withCheckedThrowingContinuation { continuation in
             waiting += 1
-            waiters[hash, default: []].append(Waiter(id: id, deadlineMs: deadline, continuation: continuation))
+            waiters[hash, default: []].append(
+                Waiter(id: id, createdMs: created, deadlineMs: created + Self.commitTimeoutMs, continuation: continuation)
+            )
+        }
+    }
+
+    static let probeAfterMs: Int64 = 300
+
+    func probeStaleWaiters() async throws {
+        let cutoff = now() - Self.probeAfterMs
+        let stale = waiters.filter { $0.value.contains { $0.createdMs <= cutoff } }.keys.prefix(4_096)
+        guard !stale.isEmpty else { return }
+        for entry in try await store.locations(of: Array(stale)) {
+            let found = TransactionLocation(height: entry.height, index: entry.index)
+            remember(entry.hash, found)
+            resume(entry.hash, with: .success(found))
         }
     }
 

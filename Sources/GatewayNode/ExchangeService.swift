@@ -118,6 +118,7 @@ public struct ExchangeService: Sendable {
         } catch let error as StoreError where error.code == .conflict {
             throw ExchangeError(.recordConflict, error.message)
         }
+        if let anchor = outcome.newAnchor { await chain.offer([anchor]) }
         var anchors: [API.Receipt] = []
         for hash in outcome.anchorTransactions {
             let location = try await chain.awaitCommit(hash)

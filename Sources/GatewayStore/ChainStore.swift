@@ -42,6 +42,19 @@ public struct ChainStore: Sendable {
         )
     }
 
+    /// Puts many signed transactions into the outbox in one statement (one commit).
+    public func enqueue(_ transactions: [(transaction: Transaction, hash: [UInt8])]) async throws {
+        guard !transactions.isEmpty else { return }
+        try await database.client.query(
+            """
+            INSERT INTO pending_transactions (tx_hash, body)
+            SELECT h, b FROM unnest(\(transactions.map { ByteBuffer($0.hash) }), \(transactions.map { ByteBuffer($0.transaction.encoded) }))
+                 WITH ORDINALITY AS t(h, b, o) ORDER BY o
+            """,
+            logger: database.logger
+        )
+    }
+
     public func nextNonce() async throws -> UInt64 {
         try await database.client.withConnection { connection in
             try await RecordStore.nextNonce(connection, logger: database.logger)
@@ -242,6 +255,17 @@ public struct ChainStore: Sendable {
         )
         for try await (height, index) in rows.decode((Int64, Int).self) { return (UInt64(height), index) }
         return nil
+    }
+
+    /// Locations of those of `hashes` that are in committed blocks.
+    public func locations(of hashes: [[UInt8]]) async throws -> [(hash: [UInt8], height: UInt64, index: Int)] {
+        let rows = try await database.client.query(
+            "SELECT tx_hash, height, tx_index FROM transactions WHERE tx_hash = ANY(\(hashes.map { ByteBuffer($0) }))",
+            logger: database.logger
+        )
+        var out: [(hash: [UInt8], height: UInt64, index: Int)] = []
+        for try await (hash, height, index) in rows.decode((ByteBuffer, Int64, Int).self) { out.append((hash.bytes, UInt64(height), index)) }
+        return out
     }
 
     /// The anchored hash of a record, or nil if it was never anchored.

@@ -55,6 +55,8 @@ public struct RecordStore: Sendable {
         public let anchorTransactions: [[UInt8]]
         public let inserted: Int
         public let alreadyPresent: Int
+        /// The anchor transaction this call wrote to the outbox, if it stored anything.
+        public var newAnchor: Transaction? = nil
     }
 
     /// Stores a batch and its anchor transaction in one database transaction: all of it, or none of it.
@@ -131,7 +133,9 @@ public struct RecordStore: Sendable {
             }
             try await ChainStore.enqueue(anchor.transaction, hash: anchor.hash, on: connection, logger: logger)
             anchors.append(anchor.hash)
-            return PublishOutcome(anchorTransactions: anchors, inserted: fresh.count, alreadyPresent: records.count - fresh.count)
+            return PublishOutcome(
+                anchorTransactions: anchors, inserted: fresh.count, alreadyPresent: records.count - fresh.count, newAnchor: anchor.transaction
+            )
         }
     }
 

@@ -51,7 +51,7 @@ public struct Replica: Sendable {
     var votes: [[UInt8]: (round: UInt64, signatures: [ReplicaID: [UInt8]])] = [:]
     var timeouts: [UInt64: [ReplicaID: (highQCRound: UInt64, signature: [UInt8])]] = [:]
     var mempool: [[UInt8]] = []
-    var mempoolSet: Set<[UInt8]> = []
+    var mempoolSet: Set<PayloadKey> = []
     var deadline: UInt64 = 0
     var enteredAt: UInt64 = 0
     var failedRounds: UInt64 = 0
@@ -122,10 +122,10 @@ public struct Replica: Sendable {
 
     /// Adds a payload item to the mempool; false means busy (the pool is full), never unbounded growth.
     public mutating func submit(_ item: [UInt8]) -> Bool {
-        guard !mempoolSet.contains(item) else { return true }
+        guard !mempoolSet.contains(PayloadKey(item)) else { return true }
         guard mempool.count < configuration.mempoolMax else { return false }
         mempool.append(item)
-        mempoolSet.insert(item)
+        mempoolSet.insert(PayloadKey(item))
         return true
     }
 
@@ -231,13 +231,13 @@ public struct Replica: Sendable {
         let tc = safety.highQC.round + 1 == round ? nil : highTC.flatMap { $0.round + 1 == round ? $0 : nil }
         // Without a QC or TC for the previous round there is nothing safe to propose yet.
         guard safety.highQC.round + 1 == round || tc != nil else { return }
-        var inFlight = Set<[UInt8]>()
+        var inFlight = Set<PayloadKey>()
         var cursor = blocks[safety.highQC.blockID]
         while let block = cursor, block.height > committedHeight {
-            for item in block.payload { inFlight.insert(item) }
+            for item in block.payload { inFlight.insert(PayloadKey(item)) }
             cursor = blocks[block.parentID]
         }
-        let payload = Array(mempool.lazy.filter { !inFlight.contains($0) }.prefix(configuration.blockPayloadMax))
+        let payload = Array(mempool.lazy.filter { !inFlight.contains(PayloadKey($0)) }.prefix(configuration.blockPayloadMax))
         guard heartbeat || !payload.isEmpty || !inFlight.isEmpty else { return }
         proposedRound = round
         let block = ConsensusBlock(
@@ -425,10 +425,10 @@ public struct Replica: Sendable {
             let certificate = index + 1 < ordered.count ? ordered[index + 1].justify : certified.justify
             committed.append(block)
             if committed.count > configuration.committedKeep + 64 { committed.removeFirst(committed.count - configuration.committedKeep) }
-            for item in block.payload where mempoolSet.remove(item) != nil {}
+            for item in block.payload where mempoolSet.remove(PayloadKey(item)) != nil {}
             effects.append(.commit(block, certificate: certificate))
         }
-        mempool.removeAll { !mempoolSet.contains($0) }
+        mempool.removeAll { !mempoolSet.contains(PayloadKey($0)) }
         pendingCommit = nil
         // Drop what can never matter again: blocks at or below the committed height that are not on the chain.
         let height = committedHeight
@@ -438,5 +438,17 @@ public struct Replica: Sendable {
 
     mutating func retryCommit(effects: inout [ConsensusEffect]) {
         if let qc = pendingCommit { tryCommit(qc, effects: &effects) }
+    }
+}
+
+/// A payload item as a set member, hashed in bulk (the standard `Hasher` walks an `[UInt8]` byte by byte, which
+/// dominated the replica's profile under load).
+struct PayloadKey: Hashable {
+    let bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 }
