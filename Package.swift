@@ -105,8 +105,10 @@ let package = Package(
         .executableTarget(
             name: "gateway",
             dependencies: [
-                "GatewayDemo", "GatewayHTTP", "GatewayNode", "GatewayCrypto", "GatewaySimulation",
+                "GatewayDemo", "GatewayHTTP", "GatewayNode", "GatewayCrypto", "GatewaySimulation", "GatewayChain", "GatewayClient",
+                "GatewayStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

@@ -13,6 +13,11 @@ public struct InclusionProof: Sendable, Codable, Equatable {
     public struct Signature: Sendable, Codable, Equatable {
         public let validator: String
         public let signature: String
+
+        public init(validator: String, signature: String) {
+            self.validator = validator
+            self.signature = signature
+        }
     }
 
     public init(transaction: Transaction, leafIndex: Int, auditPath: [[UInt8]], header: BlockHeader, certificate: [CommitSignature]) {

@@ -91,6 +91,13 @@ struct AuditController {
             guard let limit = Int(limitText) else { throw ExchangeError(.invalidRequest, "limit must be an integer") }
             return try jsonResponse(try await exchange.auditEvents(try context.requirePrincipal(), after: after, limit: limit))
         }
+        group.get("chain/blocks") { request, context in
+            guard let from = UInt64(request.uri.queryParameters.get("from") ?? "1") else {
+                throw ExchangeError(.invalidRequest, "from must be a height")
+            }
+            guard let limit = Int(request.uri.queryParameters.get("limit") ?? "64") else { throw ExchangeError(.invalidRequest, "limit must be an integer") }
+            return try jsonResponse(try await exchange.chainBlocks(try context.requirePrincipal(), from: from, limit: limit))
+        }
         group.get("audit/events/:id/proof") { _, context in
             let id = try context.parameters.require("id")
             return try jsonResponse(try await exchange.proof(try context.requirePrincipal(), eventID: id))

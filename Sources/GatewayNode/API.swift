@@ -1,4 +1,5 @@
 import GatewayChain
+import GatewayCrypto
 import GatewaySchema
 
 /// Wire types of the HTTP API (documented in Schemas/openapi.yaml). Field names are the JSON names.
@@ -104,6 +105,41 @@ public enum API {
         public let eventId: String
         public let height: UInt64
         public let proof: InclusionProof
+    }
+
+    /// Committed blocks as a peer or an observer fetches them: everything needed to verify them from the genesis.
+    public struct ChainBlocks: Codable, Sendable {
+        public let blocks: [ChainBlock]
+    }
+
+    public struct ChainBlock: Codable, Sendable {
+        public let height: UInt64
+        /// Hex of the canonical header; its hash is the block id.
+        public let header: String
+        /// Hex of each transaction's canonical encoding, in block order.
+        public let transactions: [String]
+        public let certificate: [InclusionProof.Signature]
+
+        public init(_ block: Block) {
+            height = block.header.height
+            header = Hex.encode(block.header.encoded)
+            transactions = block.transactions.map { Hex.encode($0.encoded) }
+            certificate = block.certificate.map { InclusionProof.Signature(validator: $0.validator, signature: Hex.encode($0.signature)) }
+        }
+
+        /// The block, decoded (not verified: that is the ledger's job).
+        public func decoded() throws -> Block {
+            guard let headerBytes = Hex.decode(header) else { throw NodeError("block header is not hex") }
+            let transactions = try self.transactions.map { hex -> Transaction in
+                guard let bytes = Hex.decode(hex) else { throw NodeError("transaction is not hex") }
+                return try Transaction(decoding: bytes)
+            }
+            let certificate = try self.certificate.map { entry -> CommitSignature in
+                guard let signature = Hex.decode(entry.signature) else { throw NodeError("certificate signature is not hex") }
+                return CommitSignature(validator: entry.validator, signature: signature)
+            }
+            return Block(header: try BlockHeader(decoding: headerBytes), transactions: transactions, certificate: certificate)
+        }
     }
 
     public struct Health: Codable, Sendable {

@@ -353,6 +353,20 @@ public struct ExchangeService: Sendable {
         return API.ProofResponse(eventId: eventID, height: row.height, proof: proof)
     }
 
+    public static let chainBlocksMax = 256
+
+    /// Committed blocks from `from` on, for observers (regulators) that verify and keep the chain themselves.
+    public func chainBlocks(_ principal: Principal, from: UInt64, limit: Int) async throws -> API.ChainBlocks {
+        guard from >= 1 else { throw ExchangeError(.invalidRequest, "from must be a height ≥ 1") }
+        guard (1...Self.chainBlocksMax).contains(limit) else { throw ExchangeError(.invalidRequest, "limit must be 1 to \(Self.chainBlocksMax)") }
+        let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
+        guard decision.effect == .allow else {
+            let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
+            throw denied(decision, receipt)
+        }
+        return API.ChainBlocks(blocks: try await chainStore.blocks(from: from, limit: limit).map(API.ChainBlock.init))
+    }
+
     static func auditEvent(_ row: ChainStore.AccessEventRow) -> API.AuditEvent {
         API.AuditEvent(
             eventId: row.eventID, height: row.height, transaction: Hex.encode(row.transactionHash), requester: row.requester,

@@ -159,6 +159,34 @@ import Testing
             for index in 0..<4 where try await height(layout, node: index) < top { return false }
             return true
         }, "not every node caught up")
+
+        // 6. An observer (the regulator's node) follows the chain without voting: it verifies every block from the
+        // genesis and keeps it. A peer that serves a forged block is caught and the next peer is asked.
+        let regulatorKey = try layout.departmentKey(DemoConsortium.regulator)
+        let suite = try layout.suite.makeSuite()
+        func fetcher(_ node: Int, forge: Bool) -> ChainObserver.Fetch {
+            let regulator = GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: DemoConsortium.regulator,
+                                          key: regulatorKey, suite: suite)
+            return { from in
+                let response = try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64")
+                guard response.status == 200 else { throw NodeError("HTTP \(response.status)") }
+                let blocks = try response.decode(API.ChainBlocks.self).blocks.map { try $0.decoded() }
+                guard forge, let first = blocks.first(where: { !$0.transactions.isEmpty }) else { return blocks }
+                // Drop a transaction from a block but keep its header and certificate.
+                let forged = Block(header: first.header, transactions: Array(first.transactions.dropLast()), certificate: first.certificate)
+                return blocks.map { $0.header == first.header ? forged : $0 }
+            }
+        }
+        let observerURL = try await TestDatabase.fresh("observer")
+        let peers: [(name: String, fetch: ChainObserver.Fetch)] = [("forger", fetcher(1, forge: true)), ("node-1", fetcher(0, forge: false))]
+        let observed = try await Database.withDatabase(url: observerURL, logger: TestDatabase.logger) { database in
+            let observer = try ChainObserver(database: database, genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")),
+                                             logger: TestDatabase.logger)
+            try await observer.start()
+            try await observer.catchUp(from: peers)
+            return await observer.height
+        }
+        #expect(observed >= top, "the observer stopped at \(observed) of \(top)")
         await nodes.stopAll()
 
         let expected = await acknowledged.transactions
@@ -179,6 +207,16 @@ import Testing
             }
             chains.append(hashes)
         }
+        // The observer holds the same blocks as the validators.
+        let observerChain = try await Database.withDatabase(url: observerURL, logger: TestDatabase.logger) { database in
+            var hashes: [String] = []
+            for try await hash in try await database.client.query("SELECT hash FROM blocks ORDER BY height").decode(ByteBuffer.self) {
+                hashes.append(Hex.encode(Array(hash.readableBytesView)))
+            }
+            return hashes
+        }
+        #expect(observerChain.count == Int(observed))
+        #expect(Array(chains[0].prefix(observerChain.count)) == observerChain, "the observer holds other blocks than node-1")
         let common = chains.map(\.count).min() ?? 0
         #expect(common >= Int(top))
         for chain in chains { #expect(Array(chain.prefix(common)) == Array(chains[0].prefix(common)), "two nodes hold different blocks") }

@@ -128,6 +128,15 @@ import Testing
         let regulator = GatewayClient(baseURL: base, department: DemoConsortium.regulator, key: setup.consortium.keys[DemoConsortium.regulator]!, suite: NationalSuite())
         let proof = try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof")
         #expect(proof.status == 200)
+
+        // `gateway observe` follows the node as the regulator and verifies every block into its own database.
+        let keyFile = setup.consortium.departmentsFile.deletingLastPathComponent().appendingPathComponent("\(DemoConsortium.regulator)-key.pem")
+        let observed = try runProcess(TestPaths.gatewayBinary.path, [
+            "observe", "--once", "--genesis", setup.dataDirectory.appendingPathComponent("genesis.json").path, "--peer", base,
+            "--key", keyFile.path, "--database-url", try await TestDatabase.fresh("observe_cli"),
+        ])
+        #expect(observed.status == 0, "\(observed.stdout) \(observed.stderr)")
+        #expect(observed.stdout.contains("verified block") && observed.stderr.contains("caught up at height"))
         server.signal(SIGTERM)
         _ = try await server.waitForExit(timeoutSeconds: 15)
 

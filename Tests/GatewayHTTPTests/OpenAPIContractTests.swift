@@ -61,6 +61,9 @@ import Testing
         let eventID = try page.decode(API.AuditPage.self).events[0].eventId
         record("/v1/audit/events/{id}/proof", "get", try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof"))
         record("/v1/audit/events/{id}/proof", "get", try await regulator.send("GET", "/v1/audit/events/nope/proof"))
+        record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?from=1&limit=3"))
+        record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?limit=0"))
+        record("/v1/chain/blocks", "get", try await registry.send("GET", "/v1/chain/blocks"))
 
         let dir = try TestPaths.temporaryDirectory("openapi")
         let samplesPath = dir.appendingPathComponent("samples.json").path

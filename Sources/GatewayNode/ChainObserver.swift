@@ -1,0 +1,87 @@
+import GatewayChain
+import GatewayCrypto
+import GatewayStore
+import Logging
+
+/// An observer (a regulator's node): follows the chain without voting. It fetches committed blocks from validators,
+/// verifies every one from the genesis alone — parent link, Merkle root, every transaction's signature, the commit
+/// certificate against the validators in force at its height — and keeps them, with their derived state (the access
+/// log), in its own PostgreSQL. A block that fails verification is never stored: the peer that served it is reported
+/// and the next peer is asked.
+public actor ChainObserver {
+    /// Fetches committed blocks from a peer, starting at a height (at most a page; empty at the tip).
+    public typealias Fetch = @Sendable (_ from: UInt64) async throws -> [Block]
+
+    let database: Database
+    let store: ChainStore
+    let suite: any CryptoSuite
+    let logger: Logger
+    var ledger: Ledger
+
+    public init(database: Database, genesis: Genesis, logger: Logger) throws {
+        self.database = database
+        self.store = ChainStore(database: database)
+        self.suite = try genesis.suite.makeSuite()
+        self.logger = logger
+        self.ledger = try Ledger(genesis: genesis, suite: suite)
+    }
+
+    public var height: UInt64 { ledger.height }
+
+    /// Migrates the database and re-verifies what is already stored.
+    public func start() async throws {
+        try await database.migrate()
+        var next: UInt64 = 1
+        while true {
+            let stored = try await store.storedBlocks(from: next, limit: 256)
+            if stored.isEmpty { break }
+            for entry in stored {
+                do { try ledger.apply(entry.block) } catch {
+                    throw NodeError("stored block \(entry.block.header.height) failed verification: \(error). The database was altered.")
+                }
+            }
+            next = ledger.height + 1
+        }
+    }
+
+    /// Fetches and verifies blocks from the peers (in order; a peer that fails or serves an invalid block is skipped)
+    /// until none has more. Returns how many blocks were added; `progress` hears each verified block.
+    @discardableResult
+    public func catchUp(from peers: [(name: String, fetch: Fetch)], progress: @Sendable (UInt64, Int) -> Void = { _, _ in }) async throws -> Int {
+        var added = 0
+        var peerIndex = 0
+        var failures: [String] = []
+        while peerIndex < peers.count {
+            let peer = peers[peerIndex]
+            let blocks: [Block]
+            do {
+                blocks = try await peer.fetch(ledger.height + 1)
+            } catch {
+                failures.append("\(peer.name): \(error)")
+                peerIndex += 1
+                continue
+            }
+            if blocks.isEmpty { return added }
+            do {
+                for block in blocks {
+                    try await verifyAndStore(block)
+                    added += 1
+                    progress(block.header.height, block.transactions.count)
+                }
+            } catch let error as ChainError {
+                logger.error("a peer served a block that fails verification; asking the next", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
+                failures.append("\(peer.name) served an invalid block: \(error)")
+                peerIndex += 1
+            }
+        }
+        guard failures.isEmpty || added > 0 else { throw NodeError("no peer could be followed: \(failures.joined(separator: "; "))") }
+        return added
+    }
+
+    func verifyAndStore(_ block: Block) async throws {
+        var next = ledger
+        let applied = try next.apply(block)
+        try await store.commit(block, suite: suite, skipped: applied.skipped)
+        ledger = next
+    }
+}
