@@ -300,7 +300,7 @@ public actor ChainService: Service {
     }
 
     /// Up to 16 committed blocks ending at `id`, newest first, rebuilt as consensus blocks (for a peer that syncs).
-    static func committedBlocks(endingAt id: [UInt8], store: ChainStore, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
+    public static func committedBlocks(endingAt id: [UInt8], store: ChainStore, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
         guard let height = try await store.height(ofBlock: id), height > 0 else { return [] }
         let from = height > 15 ? height - 15 : 1
         return try await store.storedBlocks(from: from, limit: Int(height - from + 1)).reversed().map {

@@ -5,6 +5,7 @@ import GatewayCrypto
 import GatewayDemo
 import GatewayNode
 import GatewaySchema
+import GatewayStore
 import GatewayTestSupport
 import Testing
 
@@ -148,5 +149,38 @@ final class Lines: @unchecked Sendable {
         try await node.running.stop()
         // 120 decisions in flight at once do not need 120 signatures.
         #expect(transactions.count < denials.count, "\(transactions.count) transactions for \(denials.count) concurrent events")
+    }
+}
+
+/// A peer that syncs asks for blocks older than any validator keeps in memory: they are rebuilt from PostgreSQL as
+/// consensus blocks whose ids, links and certificates check out.
+@Suite struct StoredBlockSyncTests {
+    @Test func committedBlocksAreRebuiltFromStorageForAPeer() async throws {
+        let node = try await TestNode.start("sync", suite: .intl)
+        let housing = node.client(DemoConsortium.housing)
+        for index in 0..<6 {
+            _ = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C\(index)"], purpose: "tenant_screening"))
+        }
+        try await node.running.stop()
+        let suite = node.suite
+        let (tip, rebuilt, unknown) = try await Database.withDatabase(url: node.databaseURL, logger: TestDatabase.logger) { database in
+            let store = ChainStore(database: database)
+            let tip = try await store.height()
+            let top = try #require(try await store.blocks(from: tip, limit: 1).first)
+            let rebuilt = try await ChainService.committedBlocks(endingAt: top.header.hash(suite: suite), store: store, hash: { suite.hash($0) })
+            let unknown = try await ChainService.committedBlocks(endingAt: [UInt8](repeating: 7, count: 32), store: store, hash: { suite.hash($0) })
+            return (tip, rebuilt, unknown)
+        }
+        #expect(tip >= 6)
+        #expect(rebuilt.count == min(16, Int(tip)))
+        #expect(rebuilt.first?.height == tip)
+        for (child, parent) in zip(rebuilt, rebuilt.dropFirst()) {
+            #expect(child.parentID == parent.id && child.height == parent.height + 1)
+            // The child's justify QC certifies the parent: a solo validator's signature over the parent's vote message.
+            #expect(child.justify.blockID == parent.id && child.justify.signatures.count == 1)
+        }
+        for block in rebuilt { #expect(block.id == block.header.hash(suite: suite)) }
+        // An unknown id gets nothing, never an error.
+        #expect(unknown.isEmpty)
     }
 }
