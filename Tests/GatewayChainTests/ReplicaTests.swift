@@ -141,3 +141,31 @@ func runCluster(replicas n: Int, ticks: Int, offline: Set<ReplicaID> = []) -> [[
         #expect(throws: ChainError.self) { try ConsensusCodec.decode([], hash: hash) }
     }
 }
+
+@Suite struct TimeoutBindingTests {
+    /// Timeout signatures are bound to the chain's genesis: a certificate made of timeouts signed (with the same keys)
+    /// for another chain does not move a replica to the next round; the same one made for its own chain does.
+    @Test func aTimeoutCertificateFromAnotherChainIsIgnored() {
+        let keys = (0..<4).map { [UInt8(truncatingIfNeeded: $0 + 1)] }
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
+        let mine = hash(Array("chain A".utf8))
+        let other = hash(Array("chain B".utf8))
+        func certificate(root: [UInt8]) -> TimeoutCertificate {
+            TimeoutCertificate(round: 1, entries: (1..<4).map {
+                .init(replica: $0, highQCRound: 0, signature: TestSigner(replica: $0, keys: keys).sign(
+                    TimeoutCertificate.timeoutMessage(root: root, round: 1, highQCRound: 0)))
+            })
+        }
+        func roundAfter(_ tc: TimeoutCertificate) -> UInt64 {
+            var replica = Replica(id: 0, configuration: .init(replicas: 4), signer: TestSigner(replica: 0, keys: keys), hash: hash, genesisID: mine)
+            _ = replica.start(now: 0)
+            let genesisQC = QuorumCertificate(blockID: mine, round: 0, height: 0, signatures: [])
+            let timeout = TimeoutVote(round: 1, highQC: genesisQC, highTC: tc, voter: 1,
+                                      signature: TestSigner(replica: 1, keys: keys).sign(TimeoutCertificate.timeoutMessage(root: mine, round: 1, highQCRound: 0)))
+            _ = replica.receive(.timeout(timeout), from: 1, now: 1)
+            return replica.round
+        }
+        #expect(roundAfter(certificate(root: mine)) == 2)
+        #expect(roundAfter(certificate(root: other)) == 1)
+    }
+}

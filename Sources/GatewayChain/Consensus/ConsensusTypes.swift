@@ -81,9 +81,12 @@ public struct TimeoutCertificate: Sendable, Equatable {
 
     public var maxHighQCRound: UInt64 { entries.map(\.highQCRound).max() ?? 0 }
 
-    public static func timeoutMessage(round: UInt64, highQCRound: UInt64) -> [UInt8] {
+    /// Bound to the chain's genesis (`root`): a timeout carries no block id, so without it a validator's timeout
+    /// signature from one chain could be replayed into a certificate on another chain that shares its key.
+    public static func timeoutMessage(root: [UInt8], round: UInt64, highQCRound: UInt64) -> [UInt8] {
         var writer = CanonicalWriter()
-        writer.write("datagateway/consensus/timeout/v1")
+        writer.write("datagateway/consensus/timeout/v2")
+        writer.write(root)
         writer.write(round)
         writer.write(highQCRound)
         return writer.bytes

@@ -186,7 +186,7 @@ public struct Replica: Sendable {
     }
 
     func validTC(_ tc: TimeoutCertificate) -> Bool {
-        distinctValid(tc.entries.map { ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(round: tc.round, highQCRound: $0.highQCRound)) })
+        distinctValid(tc.entries.map { ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(root: genesisID, round: tc.round, highQCRound: $0.highQCRound)) })
     }
 
     func distinctValid(_ signatures: [(ReplicaID, [UInt8], [UInt8])]) -> Bool {
@@ -300,7 +300,7 @@ public struct Replica: Sendable {
             if timeout.highQC.round >= round, validQC(timeout.highQC) { process(qc: timeout.highQC, effects: &effects) }
             return
         }
-        guard signer.verify(timeout.signature, by: timeout.voter, for: TimeoutCertificate.timeoutMessage(round: timeout.round, highQCRound: timeout.highQC.round)),
+        guard signer.verify(timeout.signature, by: timeout.voter, for: TimeoutCertificate.timeoutMessage(root: genesisID, round: timeout.round, highQCRound: timeout.highQC.round)),
               validQC(timeout.highQC)
         else { return }
         process(qc: timeout.highQC, effects: &effects)
@@ -337,7 +337,7 @@ public struct Replica: Sendable {
         timedOutRound = round
         safety.lastVotedRound = max(safety.lastVotedRound, round)
         effects.append(.persist(safety))
-        let signature = signer.sign(TimeoutCertificate.timeoutMessage(round: round, highQCRound: safety.highQC.round))
+        let signature = signer.sign(TimeoutCertificate.timeoutMessage(root: genesisID, round: round, highQCRound: safety.highQC.round))
         let timeout = TimeoutVote(round: round, highQC: safety.highQC, highTC: highTC, voter: id, signature: signature)
         lastTimeout = timeout
         effects.append(.broadcast(.timeout(timeout)))
