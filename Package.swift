@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
-                "GatewayNode", "GatewayCrypto", "GatewaySchema",
+                "GatewayNode", "GatewayCrypto", "GatewaySchema", "GatewayStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

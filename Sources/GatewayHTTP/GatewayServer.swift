@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCrypto
 import GatewayNode
+import GatewayStore
 import Hummingbird
 import Logging
 import NIOCore
@@ -18,7 +19,8 @@ public enum GatewayServer {
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
         let api = router.group("v1").add(middleware: SignatureAuthenticator(
             departments: node.departments, suite: node.suite, bodyBytesMax: node.configuration.requestBodyBytesMax,
-            nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), now: now
+            nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: RequestNonceStore(database: node.database),
+            now: now
         ))
         RecordsController(exchange: node.exchange).register(on: api)
         RequestsController(exchange: node.exchange).register(on: api)

@@ -13,6 +13,15 @@ actor NonceCache {
 
     enum Outcome { case fresh, replayed, full }
 
+    var lastDurablePurge: Int64 = 0
+
+    /// True about once a minute: time to drop expired nonces from the durable store too.
+    func durablePurgeDue(now: Int64) -> Bool {
+        guard now - lastDurablePurge >= 60 else { return false }
+        lastDurablePurge = now
+        return true
+    }
+
     /// Records `department:nonce` as used at `now`; tells whether it had been used inside the window.
     func use(_ key: String, now: Int64) -> Outcome {
         if now - lastSweep >= 10 || seen.count >= entriesMax {

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCrypto
 import GatewayNode
+import GatewayStore
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -15,6 +16,8 @@ struct SignatureAuthenticator: RouterMiddleware {
     let suite: any CryptoSuite
     let bodyBytesMax: Int
     let nonces: NonceCache
+    /// The durable record of used nonces (the in-memory cache answers repeats within this process first).
+    let durableNonces: RequestNonceStore?
     let now: @Sendable () -> Int64
 
     func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
@@ -61,10 +64,19 @@ struct SignatureAuthenticator: RouterMiddleware {
         guard let signature = Data(base64Encoded: signatureText), key.isValidSignature([UInt8](signature), for: message) else {
             throw unauthorized("bad_signature", "the request signature does not verify with \(department)'s registered key")
         }
+        let replayed = unauthorized("replayed_request", "this DG-Nonce was already used; sign every request with a new nonce")
         switch await nonces.use("\(department):\(nonce)", now: now()) {
         case .fresh: break
-        case .replayed: throw unauthorized("replayed_request", "this DG-Nonce was already used; sign every request with a new nonce")
+        case .replayed: throw replayed
         case .full: throw ProblemError(status: .serviceUnavailable, code: "busy", detail: "too many requests in flight; retry later")
+        }
+        if let durableNonces {
+            let current = now()
+            if await nonces.durablePurgeDue(now: current) { try await durableNonces.purge(nowS: current) }
+            // Kept for twice the window: a timestamp may be up to one window in the past or the future.
+            guard try await durableNonces.claim(
+                department: department, nonce: nonce, nowS: current, expiresS: current + 2 * RequestSigning.freshnessSeconds
+            ) else { throw replayed }
         }
         context.principal = Principal(department: department, requestDigest: suite.hash([UInt8](signature)))
         context.body = body

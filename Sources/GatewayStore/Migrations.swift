@@ -126,5 +126,17 @@ enum Migrations {
             )
             """,
         ]),
+        Migration(version: 4, statements: [
+            // Request nonces used within the freshness window, so that a restarted node still refuses a replay.
+            """
+            CREATE TABLE request_nonces (
+                department text   NOT NULL,
+                nonce      text   NOT NULL,
+                expires_s  bigint NOT NULL,
+                PRIMARY KEY (department, nonce)
+            )
+            """,
+            "CREATE INDEX request_nonces_expiry ON request_nonces (expires_s)",
+        ]),
     ]
 }

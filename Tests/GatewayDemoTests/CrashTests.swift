@@ -69,6 +69,10 @@ import Testing
                 }
             }
         }
+        // A signed request is used once before the crash; it must still count as used after the restart.
+        let capturedTarget = "/v1/records/citizen/C9999999?purpose=registry_update"
+        let captured = try client.signedHeaders("GET", capturedTarget, body: [])
+        #expect(try await client.sendRaw("GET", capturedTarget, headers: captured).status == 404)
         while await book.acknowledged.count < 6 { try await Task.sleep(for: .milliseconds(20)) }
         try await Task.sleep(for: .milliseconds(Int.random(in: 0...150)))
         server.signal(SIGKILL)
@@ -107,6 +111,9 @@ import Testing
 
         // The restarted node serves the acknowledged records, verified against their anchors.
         let reader = GatewayClient(baseURL: "http://127.0.0.1:\(newPort)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: NationalSuite())
+        // And refuses the request captured before the crash: its nonce was recorded durably.
+        let replay = try await reader.sendRaw("GET", capturedTarget, headers: captured)
+        #expect(replay.status == 401 && replay.problem?.code == "replayed_request")
         let sample = acknowledged.flatMap { $0 }.prefix(40)
         let read = try await reader.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: Array(sample), purpose: "registry_update"))
         #expect(read.status == 200)

@@ -142,6 +142,21 @@ struct StoreFixture: Sendable {
         }
     }
 
+    @Test func requestNoncesAreClaimedOnceUntilTheyExpire() async throws {
+        try await withStore("nonces") { database in
+            let nonces = RequestNonceStore(database: database)
+            #expect(try await nonces.claim(department: "registry", nonce: "00aa", nowS: 1_000, expiresS: 1_600))
+            #expect(try await !nonces.claim(department: "registry", nonce: "00aa", nowS: 1_001, expiresS: 1_601))
+            // Nonces are per department.
+            #expect(try await nonces.claim(department: "housing", nonce: "00aa", nowS: 1_001, expiresS: 1_601))
+            // Once its window has passed, a nonce may be used again (the timestamp check refuses the old request).
+            #expect(try await nonces.claim(department: "registry", nonce: "00aa", nowS: 1_700, expiresS: 2_300))
+            try await nonces.purge(nowS: 2_000)
+            let rows = try await database.client.query("SELECT count(*) FROM request_nonces")
+            for try await count in rows.decode(Int.self) { #expect(count == 1) }
+        }
+    }
+
     @Test func badDatabaseURLsAreRefusedWithAHelpfulMessage() {
         for url in ["mysql://x@localhost/db", "postgres://localhost/db", "postgres://user@host", "not a url"] {
             #expect(throws: StoreError.self, "\(url)") { _ = try Database.configuration(from: url) }
