@@ -92,9 +92,23 @@ public struct Simulation {
     /// Liveness: after healing, every honest replica commits this many blocks beyond the highest height at heal.
     public static let progressAfterHeal: UInt64 = 3
 
+    /// Deliberate bugs planted in honest replica 0's behaviour, to show that the checkers catch what they claim to
+    /// (mutation testing of the simulator itself). Never used outside tests.
+    public enum Mutation: String, Sendable, CaseIterable {
+        /// Replica 0 reports a commit of a block other than the one it was given (a fork).
+        case conflictingCommit
+        /// Replica 0 reports a commit whose certificate has too few valid signatures.
+        case uncertifiedCommit
+        /// After healing, nothing reaches replica 0 any more (it cannot make progress).
+        case deafAfterHeal
+    }
+
+    public let mutation: Mutation?
+
     public init(seed: UInt64, replicas: Int = 4, ticks: UInt64 = 2_000, healTicks: UInt64 = 3_000, byzantine: Bool = true,
-                offline: Set<ReplicaID> = []) {
+                offline: Set<ReplicaID> = [], mutation: Mutation? = nil) {
         precondition(replicas >= 1)
+        self.mutation = mutation
         self.offline = offline
         self.seed = seed
         self.replicas = replicas
@@ -156,8 +170,21 @@ public struct Simulation {
                 case .persistBlock(let block):
                     diskBlocks[id].append(block)
                     if diskBlocks[id].count > 4_096 { diskBlocks[id].removeFirst(diskBlocks[id].count - 4_096) }
-                case .commit(let block, let certificate):
+                case .commit(var block, var certificate):
                     diskCommitted[id].append(block)
+                    if id == 0, block.height >= 2 {
+                        switch mutation {
+                        case .conflictingCommit? where canonical[block.height] != nil:
+                            // After another replica committed this height, so the fork check is the one that fires.
+                            block = ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
+                                                   proposer: block.proposer, timestampMs: block.timestampMs, payload: [Array("mutant".utf8)], hash: hash)
+                        case .uncertifiedCommit?:
+                            certificate = QuorumCertificate(blockID: certificate.blockID, round: certificate.round, height: certificate.height,
+                                                            signatures: Array(certificate.signatures.prefix(configuration.quorum - 1)))
+                        case .conflictingCommit?, .deafAfterHeal?, nil:
+                            break
+                        }
+                    }
                     guard honest(id), violation == nil else { continue }
                     if let existing = canonical[block.height], existing != block.id {
                         violation = "safety: replica \(id) committed a different block at height \(block.height)"
@@ -168,7 +195,8 @@ public struct Simulation {
                     for signed in certificate.signatures where verifier.verify(signed.signature, by: signed.replica, for: message) {
                         signers.insert(signed.replica)
                     }
-                    if certificate.blockID != block.id || signers.count < configuration.quorum {
+                    // Report the first violated property only (mutation testing caught this check overwriting the fork report).
+                    if violation == nil, certificate.blockID != block.id || signers.count < configuration.quorum {
                         violation = "safety: block at height \(block.height) committed by replica \(id) without a valid certificate"
                     }
                 case .send(let to, let message):
@@ -279,6 +307,7 @@ public struct Simulation {
             }
             while let envelope = queue.popDue(now) {
                 guard var node = nodes[envelope.to] else { dropped += 1; continue }
+                if mutation == .deafAfterHeal, envelope.to == 0, !chaos { dropped += 1; continue }
                 if side[envelope.from] != side[envelope.to] { dropped += 1; continue }
                 delivered += 1
                 if replayable.count < 256 { replayable.append(envelope) } else if random.chance(0.01) { replayable[random.below(256)] = envelope }

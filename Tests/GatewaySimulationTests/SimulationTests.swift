@@ -49,3 +49,21 @@ import Testing
         #expect(report.violation?.hasPrefix("liveness") == true)
     }
 }
+
+/// Mutation testing of the simulator: plant a bug in an honest replica's behaviour and the checkers must report the
+/// property it breaks (a checker that never fires would make every green run meaningless).
+@Suite struct CheckerMutationTests {
+    @Test(arguments: Simulation.Mutation.allCases)
+    func everyPlantedBugIsCaughtByTheCheckerForItsProperty(mutation: Simulation.Mutation) {
+        let expected: String
+        switch mutation {
+        case .conflictingCommit: expected = "committed a different block"
+        case .uncertifiedCommit: expected = "without a valid certificate"
+        case .deafAfterHeal: expected = "liveness: replica 0"
+        }
+        for seed in UInt64(1)...3 {
+            let report = Simulation(seed: seed, ticks: 600, healTicks: 1_500, mutation: mutation).run()
+            #expect(report.violation?.contains(expected) == true, "seed \(seed), \(mutation): \(report.violation ?? "no violation reported")")
+        }
+    }
+}
