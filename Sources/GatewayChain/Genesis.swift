@@ -72,7 +72,9 @@ public struct Genesis: Sendable, Codable, Equatable {
     }
 
     public static func load(from url: URL) throws -> Genesis {
-        let data = try Data(contentsOf: url)
+        guard let data = try? Data(contentsOf: url) else {
+            throw ChainError(.invalidGenesis, "cannot read the genesis file \(url.path): give the path of the chain's genesis.json")
+        }
         do {
             return try JSONDecoder().decode(Genesis.self, from: data)
         } catch {

@@ -8,13 +8,13 @@ struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start a local consortium: N validator nodes on 127.0.0.1, each with its own database, from a fresh genesis.",
         discussion: """
-        Creates (or, with --reuse, restarts) a cluster in --dir: one key pair per node, a genesis naming them all as
-        validators with their peer addresses, the demo departments' keys, and one PostgreSQL database per node
-        (<database>_node_1, … — dropped and recreated). Then starts one `gateway serve` process per node and prefixes
+        Creates (or, with --reuse, restarts) a cluster in --dir: one key pair per node, a genesis naming them all as \
+        validators with their peer addresses, the demo departments' keys, and one PostgreSQL database per node \
+        (<database>_node_1, … — dropped and recreated). Then starts one `gateway serve` process per node and prefixes \
         their output with the node id. Ctrl-C (or SIGTERM) stops every node gracefully.
 
-        <dir>/cluster.json lists every node with the exact `gateway serve` arguments that start it, so a single node
-        can be killed and restarted by hand:  kill -9 <pid>, then run its serveArguments again; it catches up.
+        <dir>/cluster.json lists every node with the exact `gateway serve` arguments that start it, so a single node \
+        can be killed and restarted by hand:  kill -9 <pid>, then run its serveArguments again; it catches up. \
         With --init-only nothing is started.
         """
     )

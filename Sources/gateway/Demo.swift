@@ -10,9 +10,9 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the whole exchange on one node and narrate it: publish, allowed and denied requests, statistics, audit.",
         discussion: """
-        Starts a solo-validator node on 127.0.0.1 with a fresh database (the database named in --database-url is
-        dropped and recreated, so its name must contain 'demo'), then drives the real HTTP API as the civil registry,
-        social security, housing, the statistics office and a regulator. Exits 0 if every step produced what it should,
+        Starts a solo-validator node on 127.0.0.1 with a fresh database (the database named in --database-url is \
+        dropped and recreated, so its name must contain 'demo'), then drives the real HTTP API as the civil registry, \
+        social security, housing, the statistics office and a regulator. Exits 0 if every step produced what it should, \
         non-zero naming the failing step otherwise.
         """
     )

@@ -11,11 +11,11 @@ struct Observe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Follow the chain as an observer (a regulator): fetch every block, verify it from the genesis, keep it.",
         discussion: """
-        An observer does not vote. It asks validators (--peer, in order) for committed blocks over their HTTP API,
-        signing its requests as a regulator department, and verifies each block with nothing but the genesis file:
-        parent link, Merkle root, every transaction's signature and the commit certificate (≥ 2f + 1 validator
-        signatures, validator set as of that height). Verified blocks and the access log they carry go into its own
-        PostgreSQL database. A peer that serves an invalid block is reported and the next one is asked.
+        An observer does not vote. It asks validators (--peer, in order) for committed blocks over their HTTP API, \
+        signing its requests as a regulator department, and verifies each block with nothing but the genesis file: \
+        parent link, Merkle root, every transaction's signature and the commit certificate (≥ 2f + 1 validator \
+        signatures, validator set as of that height). Verified blocks and the access log they carry go into its own \
+        PostgreSQL database. A peer that serves an invalid block is reported and the next one is asked. \
         Without --once it keeps following until SIGINT/SIGTERM.
         """
     )

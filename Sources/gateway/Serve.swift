@@ -8,12 +8,15 @@ import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a node: HTTP API, solo chain validator and PostgreSQL store.",
+        abstract: "Run a node: HTTP API, a validator of the consortium chain (solo if the genesis names one) and its PostgreSQL store.",
         discussion: """
-        Every option can also be set through the environment variable named in its help; a flag wins over the environment.
-        On first start the node creates its key material in the data directory (node key, record key, salt,
-        Paillier aggregation key, genesis.json). SIGTERM or SIGINT shuts it down gracefully: it stops accepting
+        Every option can also be set through the environment variable named in its help; a flag wins over the environment. \
+        On first start the node creates its key material in the data directory (node key, record key, salt, \
+        Paillier aggregation key, genesis.json). SIGTERM or SIGINT shuts it down gracefully: it stops accepting \
         requests, commits every access-log event already acknowledged, then closes the database pool.
+
+        With a genesis.json naming several validators (see `gateway cluster`), the node takes part in BFT consensus \
+        with them: it listens for peers on its own genesis address and connects to theirs.
         """
     )
 

@@ -8,8 +8,8 @@ struct VerifyProof: ParsableCommand {
         commandName: "verify-proof",
         abstract: "Verify an inclusion proof with nothing but the genesis file.",
         discussion: """
-        PROOF is the JSON of GET /v1/audit/events/{id}/proof (the whole response or its "proof" member). Checks the
-        transaction's Merkle path to the header's root, the submitter's signature and the commit certificate against
+        PROOF is the JSON of GET /v1/audit/events/{id}/proof (the whole response or its "proof" member). Checks the \
+        transaction's Merkle path to the header's root, the submitter's signature and the commit certificate against \
         the validators in the genesis. Exit 0 and a summary if valid; exit 1 with the reason otherwise.
         """
     )
