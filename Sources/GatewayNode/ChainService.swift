@@ -221,6 +221,8 @@ public actor ChainService: Service {
         configuration.roundTimeoutTicks = settings.roundTimeoutMs
         // At most 4 s between attempts while rounds keep failing, so a quorum that comes back resumes quickly.
         configuration.timeoutBackoffMax = 4
+        // An idle chain stores nothing: idle rounds end by timeout certificates, not by empty blocks.
+        configuration.emptyBlocksWhenIdle = false
         configuration.blockPayloadMax = 1_024
         configuration.mempoolMax = 2 * settings.backlogMax
         configuration.pendingBlocksMax = 16_384

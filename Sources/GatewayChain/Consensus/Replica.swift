@@ -22,6 +22,9 @@ public struct Replica: Sendable {
         public var pendingBlocksMax: Int = 4_096
         /// Committed blocks kept in memory to answer peers' fetches; older ones are served from storage by the driver.
         public var committedKeep: Int = 1_024
+        /// Whether an idle leader proposes an empty block at half the round timeout. With it an idle chain grows by
+        /// empty blocks; without it idle rounds end by timeout certificates instead and nothing is stored.
+        public var emptyBlocksWhenIdle: Bool = true
         /// The chain id every block must carry (a block of another chain is invalid).
         public var chainID: String = "simulation"
         /// Checks one payload item of a peer's proposal before the replica votes for it (the node: a transaction that
@@ -135,7 +138,7 @@ public struct Replica: Sendable {
         if now >= deadline { localTimeout(effects: &effects) }
         // A leader with nothing urgent proposes late: as soon as payload arrives, or an empty heartbeat at half time.
         if leader(round) == id, proposedRound < round {
-            propose(heartbeat: now >= enteredAt + configuration.roundTimeoutTicks / 2, effects: &effects)
+            propose(heartbeat: configuration.emptyBlocksWhenIdle && now >= enteredAt + configuration.roundTimeoutTicks / 2, effects: &effects)
         }
         // Re-ask for blocks we still miss.
         // Sorted: dictionary order changes per process and must not leak into the effects (replayable simulation).
