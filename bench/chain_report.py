@@ -7,20 +7,13 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figures import Figures  # noqa: E402
+
 out_path = sys.argv[1]
 runs = [json.load(open(path)) for path in sys.argv[2:]]
-figures = []
-
-def figure(name, value, reference=None, reference_name=None, target_ratio=None, target=None, higher=True, unit=""):
-    f = {"name": name, "ours": round(value, 2), "reference": None if reference is None else round(reference, 2),
-         "reference_name": reference_name if reference is not None else None, "higher_is_better": higher, "unit": unit}
-    if reference is not None:
-        f["ratio"] = round(value / reference if higher else reference / value, 3)
-        f["target_ratio"] = target_ratio
-    else:
-        f["ratio"] = None
-        f["target"] = target
-    figures.append(f)
+figures = Figures()
+figure = figures.add
 
 for run in runs:
     n, suite = run["validators"], run["suite"]
@@ -37,13 +30,8 @@ for run in runs:
            reference_name=f"signature verification limit: {run['verify_per_s']:.0f} verify/s on {run['verify_threads']} cores ÷ {n} validator(s)",
            target_ratio=0.7 if n == 4 else None, unit="/s")
 
-json.dump({"benchmark": "chain", "cores": os.cpu_count(), "figures": figures}, open(out_path, "w"), indent=2)
+json.dump({"benchmark": "chain", "cores": os.cpu_count(), "figures": figures.figures}, open(out_path, "w"), indent=2)
 
 print(f"bench/chain — {os.cpu_count()} cores shared by all validators")
-print(f"{'figure':34} {'ours':>10} {'reference':>10} {'ratio':>7} {'target':>8}")
-for f in figures:
-    reference = "" if f["reference"] is None else f"{f['reference']:.0f}"
-    ratio = "" if f["ratio"] is None else f"{f['ratio']:.2f}"
-    target = f"≥{f['target_ratio']}×" if f.get("target_ratio") else ("" if f.get("target") is None else
-              (f"≤{f['target']:.0f}" if not f["higher_is_better"] else f"≥{f['target']:.0f}"))
-    print(f"{f['name']:34} {f['ours']:>10.1f} {reference:>10} {ratio:>7} {target:>8}")
+figures.print_table(width=34)
+print(f"wrote {out_path}")

@@ -2,8 +2,12 @@
 
 ratio = how many times better ours is than the reference: ours/reference for rates, reference/ours for times."""
 import json
+import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figures import Figures  # noqa: E402
 
 ours = json.load(open(sys.argv[1]))
 phe = json.load(open(sys.argv[2]))
@@ -15,18 +19,13 @@ if ours["sum_residue"] != phe["sum_residue"]:
     sys.exit("sum of the shared sequence differs between ours and phe: the benchmark compared different work")
 
 PHE = "python-paillier 1.5 + gmpy2"
-figures = []
+
+figures = Figures()
+
 
 def figure(name, value, reference=None, higher=True, target_ratio=None, target=None, reference_name=PHE, unit=""):
-    f = {"name": name, "ours": round(value, 3), "reference": None if reference is None else round(reference, 3),
-         "reference_name": reference_name if reference is not None else None, "higher_is_better": higher, "unit": unit}
-    if reference is not None:
-        f["ratio"] = round(value / reference if higher else reference / value, 2)
-        f["target_ratio"] = target_ratio
-    else:
-        f["ratio"] = None
-        f["target"] = target
-    figures.append(f)
+    figures.add(name, value, reference, reference_name, higher, target_ratio, target, unit)
+
 
 figure("keygen_s", ours["keygen_s"], phe["keygen_s"], higher=False, unit="s")
 figure("encrypt_per_s", ours["encrypt_per_s"], phe["encrypt_per_s"], target_ratio=10.0, unit="/s")
@@ -53,16 +52,8 @@ for name, label in [("sm2", "SM2"), ("ed25519", "Ed25519"), ("p256", "nistp256")
     figure(f"{name}_sign_per_s", sigs[f"{name}_sign_per_s"], sign, reference_name="openssl speed (OpenSSL 3.0)", unit="/s")
     figure(f"{name}_verify_per_s", sigs[f"{name}_verify_per_s"], verify, reference_name="openssl speed (OpenSSL 3.0)", unit="/s")
 
-json.dump({"benchmark": "paillier", "bits": ours["bits"], "cores": ours["cores"], "figures": figures}, open(out_path, "w"), indent=2)
+json.dump({"benchmark": "paillier", "bits": ours["bits"], "cores": ours["cores"], "figures": figures.figures}, open(out_path, "w"), indent=2)
 
 print(f"bench/paillier — n = {ours['bits']} bits, {ours['cores']} cores (ratio: times better than the reference)")
-print(f"{'figure':28} {'ours':>12} {'reference':>12} {'ratio':>8} {'target':>10}")
-for f in figures:
-    reference = "—" if f["reference"] is None else f"{f['reference']:,.2f}"
-    ratio = "—" if f["ratio"] is None else f"{f['ratio']:.2f}×"
-    if f["reference"] is None:
-        target = f"{'≥' if f['higher_is_better'] else '≤'}{f['target']:g}{f['unit']}"
-    else:
-        target = "—" if f.get("target_ratio") is None else f"≥{f['target_ratio']:g}×"
-    print(f"{f['name']:28} {f['ours']:>12,.2f} {reference:>12} {ratio:>8} {target:>10}")
+figures.print_table()
 print(f"wrote {out_path}")
