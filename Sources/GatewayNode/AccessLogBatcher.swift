@@ -62,7 +62,7 @@ public actor AccessLogBatcher {
                 // Wait for the block without holding up the next batch.
                 Task { [chain] in
                     do {
-                        let location = try await chain.awaitCommit(hash)
+                        let location = try await chain.awaitCommit(hash, known: true)
                         for entry in batch { entry.continuation.resume(returning: Receipt(transactionHash: hash, location: location)) }
                     } catch {
                         for entry in batch { entry.continuation.resume(throwing: error) }

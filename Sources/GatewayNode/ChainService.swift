@@ -54,12 +54,13 @@ public actor ChainService: Service {
 
     struct Waiter {
         let id: UInt64
-        let createdMs: Int64
         let deadlineMs: Int64
         let continuation: CheckedContinuation<TransactionLocation, any Error>
     }
 
     var waiters: [[UInt8]: [Waiter]] = [:]
+    /// Waited-for transactions this process did not offer itself: to be looked up once in the chain tables.
+    var unprobed: Set<[UInt8]> = []
     var waiterCount: UInt64 = 0
     var waiting = 0
     /// Recently committed transactions, so that a late waiter need not query the database. Bounded.
@@ -184,7 +185,7 @@ public actor ChainService: Service {
         while !stopping {
             await waitForBell()
             expireWaiters()
-            try? await probeStaleWaiters()
+            try? await probeUnknownWaiters()
             do {
                 try await feed()
                 backoffMs = 50
@@ -416,10 +417,10 @@ public actor ChainService: Service {
     // MARK: Waiting for commits
 
     /// Returns once the transaction is in a committed block. The transaction must already be in the outbox.
-    /// The fast path asks no database: a transaction committed by this process is in `recent` or resumes the waiter.
-    /// One committed long ago (or before a restart) is found by `probeStaleWaiters`, which looks waiters older than
-    /// `probeAfterMs` up in the chain tables, many in one query.
-    public func awaitCommit(_ hash: [UInt8]) async throws -> TransactionLocation {
+    /// Asks no database for a transaction this process has just offered (`known`): it is in `recent` or resumes the
+    /// waiter when its block commits. Any other one (it may have been committed long ago, or before a restart) is
+    /// looked up once in the chain tables by `probeUnknownWaiters`, many in one query.
+    public func awaitCommit(_ hash: [UInt8], known: Bool = false) async throws -> TransactionLocation {
         if let location = recent[hash] { return location }
         try await waitUntilReady()
         if let location = recent[hash] { return location }
@@ -427,21 +428,20 @@ public actor ChainService: Service {
         let id = waiterCount
         let created = now()
         ring()
+        if !known { unprobed.insert(hash) }
         return try await withCheckedThrowingContinuation { continuation in
             waiting += 1
             waiters[hash, default: []].append(
-                Waiter(id: id, createdMs: created, deadlineMs: created + Self.commitTimeoutMs, continuation: continuation)
+                Waiter(id: id, deadlineMs: created + Self.commitTimeoutMs, continuation: continuation)
             )
         }
     }
 
-    static let probeAfterMs: Int64 = 300
-
-    func probeStaleWaiters() async throws {
-        let cutoff = now() - Self.probeAfterMs
-        let stale = waiters.filter { $0.value.contains { $0.createdMs <= cutoff } }.keys.prefix(4_096)
-        guard !stale.isEmpty else { return }
-        for entry in try await store.locations(of: Array(stale)) {
+    func probeUnknownWaiters() async throws {
+        guard !unprobed.isEmpty else { return }
+        let batch = Array(unprobed.prefix(4_096))
+        for hash in batch { unprobed.remove(hash) }
+        for entry in try await store.locations(of: batch) {
             let found = TransactionLocation(height: entry.height, index: entry.index)
             remember(entry.hash, found)
             resume(entry.hash, with: .success(found))

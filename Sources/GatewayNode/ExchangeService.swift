@@ -121,7 +121,8 @@ public struct ExchangeService: Sendable {
         if let anchor = outcome.newAnchor { await chain.offer([anchor]) }
         var anchors: [API.Receipt] = []
         for hash in outcome.anchorTransactions {
-            let location = try await chain.awaitCommit(hash)
+            // The anchor this call wrote is known to the chain; an identical re-publish waits for an older one.
+            let location = try await chain.awaitCommit(hash, known: hash == outcome.newAnchor?.hash(suite: suite))
             anchors.append(API.Receipt(eventId: nil, transaction: Hex.encode(hash), height: location.height, index: location.index))
         }
         return API.PublishResponse(

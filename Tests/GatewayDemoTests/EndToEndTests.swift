@@ -184,3 +184,27 @@ final class Lines: @unchecked Sendable {
         #expect(unknown.isEmpty)
     }
 }
+
+/// Publishing the same batch again is idempotent, also after a restart: the answer waits for the anchor committed the
+/// first time, which the restarted node finds in its chain tables (it never offered that transaction itself).
+@Suite struct RepublishTests {
+    @Test func anIdenticalRepublishAfterARestartReturnsTheOriginalAnchor() async throws {
+        let node = try await TestNode.start("republish", suite: .intl)
+        let records = SyntheticCitizens.generate(count: 5, seed: 11)
+        let first = try await node.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+        #expect(first.status == 201)
+        let original = try first.decode(API.PublishResponse.self)
+        let configuration = node.running.node.configuration
+        try await node.running.stop()
+
+        let restarted = try await RunningNode.start(configuration, logger: TestDatabase.logger)
+        let registry = GatewayClient(baseURL: restarted.baseURL, department: DemoConsortium.registry,
+                                     key: node.consortium.keys[DemoConsortium.registry]!, suite: node.suite)
+        let again = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+        try await restarted.stop()
+        #expect(again.status == 201)
+        let repeated = try again.decode(API.PublishResponse.self)
+        #expect(repeated.accepted == 0 && repeated.alreadyPresent == 5)
+        #expect(repeated.anchors == original.anchors)
+    }
+}
