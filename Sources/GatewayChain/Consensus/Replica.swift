@@ -61,6 +61,9 @@ public struct Replica: Sendable {
     var proposedRound: UInt64 = 0
     var timedOutRound: UInt64 = 0
     var pendingCommit: QuorumCertificate?
+    /// Set when a QC this replica formed as the next leader committed blocks with payload: the others learn of that
+    /// commit only from the QC, so it must go out in a proposal now, even an empty one, not at the next timeout.
+    var publishCommit = false
     /// Our latest timeout message, re-sent to replicas that are behind; and the round we last answered each of them.
     var lastTimeout: TimeoutVote?
     var answeredRound: [ReplicaID: UInt64] = [:]
@@ -241,8 +244,9 @@ public struct Replica: Sendable {
             cursor = blocks[block.parentID]
         }
         let payload = Array(mempool.lazy.filter { !inFlight.contains(PayloadKey($0)) }.prefix(configuration.blockPayloadMax))
-        guard heartbeat || !payload.isEmpty || !inFlight.isEmpty else { return }
+        guard heartbeat || !payload.isEmpty || !inFlight.isEmpty || publishCommit else { return }
         proposedRound = round
+        publishCommit = false
         let block = ConsensusBlock(
             chainID: configuration.chainID, round: round, justify: safety.highQC, timeout: tc, proposer: id,
             timestampMs: Int64(clamping: now), payload: payload, hash: hash
@@ -433,6 +437,7 @@ public struct Replica: Sendable {
         }
         mempool.removeAll { !mempoolSet.contains(PayloadKey($0)) }
         pendingCommit = nil
+        if leader(qc.round + 1) == id, ordered.contains(where: { !$0.payload.isEmpty }) { publishCommit = true }
         // Drop what can never matter again: blocks at or below the committed height that are not on the chain.
         let height = committedHeight
         let kept = Set(committed.map(\.id))
