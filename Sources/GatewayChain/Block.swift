@@ -96,9 +96,10 @@ public struct CommitSignature: Sendable, Equatable {
         self.signature = signature
     }
 
-    /// The signed message: the consensus vote for the block (domain, header hash, round, height).
-    public static func message(header: BlockHeader, headerHash: [UInt8]) -> [UInt8] {
-        QuorumCertificate.voteMessage(blockID: headerHash, round: header.round, height: header.height)
+    /// The signed message: the consensus vote for the block (domain, epoch, header hash, round, height). The epoch
+    /// of a height is derivable from the chain (`GovernanceState.epoch(atHeight:)`); 0 until the first validator change.
+    public static func message(header: BlockHeader, headerHash: [UInt8], epoch: UInt64) -> [UInt8] {
+        QuorumCertificate.voteMessage(epoch: epoch, blockID: headerHash, round: header.round, height: header.height)
     }
 }
 

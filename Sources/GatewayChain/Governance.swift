@@ -97,8 +97,27 @@ public struct GovernanceState: Sendable, Equatable {
 
     public var validators: [Genesis.Member] { members.filter { $0.role == .validator } }
 
+    /// A proposal waiting for approvals, and who approved it so far (its proposer included), sorted.
+    public struct Pending: Sendable, Equatable {
+        public let proposal: GovernanceProposal
+        public let approvals: [String]
+    }
+
+    /// Proposals waiting for approvals, by proposal id.
+    public var pendingProposals: [Pending] {
+        pending.keys.sorted().map { Pending(proposal: pending[$0]!.proposal, approvals: pending[$0]!.approvals.sorted()) }
+    }
+
+    /// Whether a proposal with this id was decided (it took effect).
+    public func isDecided(_ proposalID: String) -> Bool { decided.contains(proposalID) }
+
     /// Approvals needed with the current validator set: ⌈2n/3⌉ (1 for a solo chain).
     public var approvalsNeeded: Int { (2 * validators.count + 2) / 3 }
+
+    /// The epoch of `height`: how many validator-set changes took effect at or below it (0 for the genesis set).
+    public func epoch(atHeight height: UInt64) -> UInt64 {
+        UInt64(max(0, validatorHistory.lastIndex { $0.height <= height } ?? 0))
+    }
 
     /// The validators that sign blocks at `height`.
     public func validators(atHeight height: UInt64) -> [String] {

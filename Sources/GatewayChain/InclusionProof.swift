@@ -75,7 +75,7 @@ public struct ProofVerifier: Sendable {
               submitterKey.isValidSignature(transaction.signature, for: transaction.signingBytes)
         else { throw ChainError(.invalidProof, "transaction signature does not verify") }
         let headerHash = suite.hash(headerBytes)
-        let message = CommitSignature.message(header: header, headerHash: headerHash)
+        let message = CommitSignature.message(header: header, headerHash: headerHash, epoch: 0)
         var signers = Set<String>()
         for entry in proof.certificate {
             guard genesis.validators.contains(where: { $0.nodeID == entry.validator }), let key = keys[entry.validator],

@@ -37,6 +37,12 @@ public struct Ledger: Sendable {
         public func executed(_ index: Int) -> Bool { skipped[index] == nil }
     }
 
+    /// The signing key of a member (current or former) from the genesis or a committed admission.
+    public func memberKey(_ nodeID: String) throws -> any VerifyingKey {
+        guard let key = memberKeys[nodeID] else { throw ChainError(.invalidTransaction, "\(nodeID) is not a member of this chain") }
+        return key
+    }
+
     /// Builds and signs the next block as a solo validator would (one round per block); for tools and tests that
     /// need a valid chain without running consensus.
     public func proposeSolo(transactions: [Transaction], proposer: String, signer: any SigningKey, timestampMs: Int64) throws -> Block {
@@ -48,7 +54,7 @@ public struct Ledger: Sendable {
             transactionCount: UInt64(transactions.count), justifyDigest: suite.hash(tipHash), timeoutTag: 0, proposer: UInt64(index),
             timestampMs: timestampMs
         )
-        let signature = try signer.sign(CommitSignature.message(header: header, headerHash: header.hash(suite: suite)))
+        let signature = try signer.sign(CommitSignature.message(header: header, headerHash: header.hash(suite: suite), epoch: governance.epoch(atHeight: header.height)))
         return Block(header: header, transactions: transactions, certificate: [CommitSignature(validator: proposer, signature: signature)])
     }
 
@@ -117,7 +123,7 @@ public struct Ledger: Sendable {
 
     func verifyCertificate(_ certificate: [CommitSignature], header: BlockHeader) throws {
         let height = header.height
-        let message = CommitSignature.message(header: header, headerHash: header.hash(suite: suite))
+        let message = CommitSignature.message(header: header, headerHash: header.hash(suite: suite), epoch: governance.epoch(atHeight: header.height))
         // The validators in force at this height (governance may have changed them since genesis) sign it.
         let validators = governance.validators(atHeight: height)
         let quorum = validators.count - (validators.count - 1) / 3

@@ -54,7 +54,8 @@ public struct Transaction: Sendable, Equatable {
         )
     }
 
-    init(chainID: String, kind: Kind, submitter: String, nonce: UInt64, timestampMs: Int64, payload: [UInt8], signature: [UInt8]) {
+    /// A transaction with a given signature (as decoded; the simulator's governance steps, which nobody verifies).
+    public init(chainID: String, kind: Kind, submitter: String, nonce: UInt64, timestampMs: Int64, payload: [UInt8], signature: [UInt8]) {
         self.chainID = chainID
         self.kind = kind
         self.submitter = submitter

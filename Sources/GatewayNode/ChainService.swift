@@ -24,9 +24,11 @@ public struct ConsensusSettings: Sendable {
 }
 
 /// The chain as this node sees it: a BFT replica (Jolteon, `GatewayChain/Consensus`) driven over TCP among the
-/// genesis validators — for a solo node, the same replica with n = 1. Transactions come from the durable outbox
-/// into the shared mempool; committed blocks are verified by the ledger rules and written atomically with their
-/// derived state; requests waiting for their transaction are then resumed.
+/// validators — for a solo node, the same replica with n = 1. Transactions come from the durable outbox into the
+/// shared mempool; committed blocks are verified by the ledger rules (which also decide, from governance, when the
+/// validator set changes and a new epoch's replica takes over) and written atomically with their derived state;
+/// requests waiting for their transaction are then resumed. A node that is not a validator follows: it verifies and
+/// stores every block without voting, and votes once governance admits it.
 public actor ChainService: Service {
     let store: ChainStore
     let consensusStore: ConsensusStore
@@ -37,17 +39,27 @@ public actor ChainService: Service {
     let logger: Logger
     let now: @Sendable () -> Int64
     let settings: ConsensusSettings
+    /// The ledger state of every block consensus decided (applied in memory, in order, as the replica commits);
+    /// storage follows it, and `storedHeight` says how far.
     var ledger: Ledger
-    /// Validators in genesis order: replica i is `validatorIDs[i]`.
-    let validatorIDs: [String]
-    let validatorKeys: [any VerifyingKey]
+    var storedHeight: UInt64 = 0
+    /// Every member this node knows of, in the order it learnt of them (genesis first): the transport's directory and
+    /// the followers' replica ids. Only grows in a process.
+    var directory: [String] = []
     /// Transactions whose signatures were checked already (by admission or by the replica), so each is verified once.
     let verified = VerifiedTransactions(capacity: 1 << 17)
 
     var driver: ConsensusDriver?
     var transport: ConsensusTransport?
     var commitTask: Task<Void, Never>?
-    var commitContinuation: AsyncStream<(ConsensusBlock, QuorumCertificate)>.Continuation?
+    var commitContinuation: AsyncStream<Decided>.Continuation?
+
+    /// A block consensus decided and the ledger accepted, on its way to storage.
+    struct Decided {
+        let block: Block
+        let consensusBlock: ConsensusBlock
+        let applied: Ledger.Applied
+    }
     /// Durable outbox transactions not yet handed to the replica: offered in memory by whoever wrote them (after
     /// their database commit), and at start everything the outbox holds. Bounded by `admit`'s back-pressure.
     var intake: [Transaction] = []
@@ -91,14 +103,16 @@ public actor ChainService: Service {
         self.now = now
         self.settings = settings
         self.ledger = try Ledger(genesis: genesis, suite: suite)
-        self.validatorIDs = genesis.validators.map(\.nodeID)
-        self.validatorKeys = try genesis.validators.map { try suite.verifyingKey(pem: $0.publicKey) }
-        guard validatorIDs.contains(nodeID) else {
-            throw NodeError("\(nodeID) is not a validator in the genesis (observers are not supported yet): check --node-id and genesis.json")
+        if !genesis.members.contains(where: { $0.nodeID == nodeID }), settings.listenAddress == nil {
+            throw NodeError(
+                "\(nodeID) is not in the genesis: a node that joins later needs --peer-listen host:port (the address its admission proposal names); "
+                    + "otherwise check --node-id and genesis.json"
+            )
         }
     }
 
-    public var height: UInt64 { ledger.height }
+    /// The height of the last block stored (and so acknowledged).
+    public var height: UInt64 { storedHeight }
     public var genesis: Genesis { ledger.genesis }
 
     // MARK: Lifecycle
@@ -122,7 +136,8 @@ public actor ChainService: Service {
         for waiter in readyWaiters { waiter.resume() }
         readyWaiters = []
         logger.info("chain ready", metadata: [
-            "height": "\(ledger.height)", "chain": "\(ledger.genesis.chainID)", "validators": "\(validatorIDs.count)",
+            "height": "\(ledger.height)", "chain": "\(ledger.genesis.chainID)",
+            "validators": "\(ledger.governance.validators(atHeight: ledger.height + 1).count)",
         ])
 
         let ticker = Task { [weak self] in
@@ -212,12 +227,14 @@ public actor ChainService: Service {
             }
             next = ledger.height + 1
         }
+        storedHeight = ledger.height
     }
 
     // MARK: Consensus
 
-    var replicaConfiguration: Replica.Configuration {
-        var configuration = Replica.Configuration(replicas: validatorIDs.count)
+    func replicaConfiguration(validators: Int, epoch: UInt64) -> Replica.Configuration {
+        var configuration = Replica.Configuration(replicas: validators)
+        configuration.epoch = epoch
         configuration.chainID = ledger.genesis.chainID
         configuration.roundTimeoutTicks = settings.roundTimeoutMs
         // At most 4 s between attempts while rounds keep failing, so a quorum that comes back resumes quickly.
@@ -239,12 +256,55 @@ public actor ChainService: Service {
         return configuration
     }
 
+    var hashFunction: @Sendable ([UInt8]) -> [UInt8] { { [suite] in suite.hash($0) } }
+
+    /// The replica for the epoch the decided ledger is in: its validators (from governance), its root (the block whose
+    /// governance change started the epoch, or the genesis), and what this node persisted in that epoch.
+    func epochSetup(committed tail: [ConsensusBlock]) async throws -> EpochSetup {
+        let next = ledger.height + 1
+        let epoch = ledger.governance.epoch(atHeight: next)
+        let members = ledger.governance.validators(atHeight: next)
+        let start = ledger.governance.validatorHistory.last { $0.height <= next }!.height
+        var rootID = ledger.genesis.hash(suite: suite)
+        if start > 1 {
+            if let root = tail.last(where: { $0.height == start - 1 }) {
+                rootID = root.id
+            } else if let root = try await store.blocks(from: start - 1, limit: 1).first {
+                rootID = root.header.hash(suite: suite)
+            } else {
+                throw NodeError("the block that started epoch \(epoch) (height \(start - 1)) is not stored")
+            }
+        }
+        updateDirectory()
+        let others = directory.filter { !members.contains($0) && $0 != nodeID }
+        let index = members.firstIndex(of: nodeID) ?? members.count + others.count
+        let keys = try members.map { try ledger.memberKey($0) }
+        let replica = Replica(
+            id: index, configuration: replicaConfiguration(validators: members.count, epoch: epoch),
+            signer: SuiteConsensusSigner(replica: index, key: signer, validators: keys), hash: hashFunction, rootID: rootID, rootHeight: start - 1,
+            restoring: try await consensusStore.loadSafety(epoch: epoch), committed: tail,
+            pendingBlocks: try await consensusStore.blocks(above: ledger.height, epoch: epoch, hash: hashFunction)
+        )
+        // A follower's own id comes last among the others, so that its replica id maps back to itself.
+        return EpochSetup(epoch: epoch, members: members, others: others + (members.contains(nodeID) ? [] : [nodeID]), replica: replica)
+    }
+
+    /// Learns members governance admitted (keys and addresses) for the transport and the followers' replica ids.
+    func updateDirectory() {
+        var additions: [String: ConsensusTransport.Peer] = [:]
+        for member in ledger.genesis.members + ledger.governance.members where !directory.contains(member.nodeID) {
+            directory.append(member.nodeID)
+            if let key = try? ledger.memberKey(member.nodeID) {
+                additions[member.nodeID] = ConsensusTransport.Peer(key: key, address: Self.parseAddress(member.address))
+            }
+        }
+        if !additions.isEmpty { transport?.update(directory: additions) }
+    }
+
     func startConsensus() async throws {
-        let me = validatorIDs.firstIndex(of: nodeID)!
-        let hash: @Sendable ([UInt8]) -> [UInt8] = { [suite] in suite.hash($0) }
-        let genesisID = ledger.genesis.hash(suite: suite)
+        let hash = hashFunction
         // The replica's committed tail comes back from the chain tables, its uncommitted blocks and safety state
-        // from what it persisted before voting.
+        // from what it persisted (in its epoch) before voting.
         var tail: [ConsensusBlock] = []
         if ledger.height > 0 {
             let from = ledger.height > 256 ? ledger.height - 255 : 1
@@ -254,47 +314,51 @@ public actor ChainService: Service {
                 ))
             }
         }
-        let safety = try await consensusStore.loadSafety()
-        let pending = try await consensusStore.blocks(above: ledger.height, hash: hash)
-        let replica = Replica(
-            id: me, configuration: replicaConfiguration,
-            signer: SuiteConsensusSigner(replica: me, key: signer, validators: validatorKeys), hash: hash, genesisID: genesisID,
-            restoring: safety, committed: tail, pendingBlocks: pending
-        )
-        let (stream, continuation) = AsyncStream.makeStream(of: (ConsensusBlock, QuorumCertificate).self)
+        let setup = try await epochSetup(committed: tail)
+        let (stream, continuation) = AsyncStream.makeStream(of: Decided.self)
         commitContinuation = continuation
         let store = self.store
         let driver = ConsensusDriver(
-            replica: replica, persistence: consensusStore,
+            me: nodeID, setup: setup, persistence: consensusStore, epochEnds: try await consensusStore.epochEnds(hash: hash),
             serveFetch: { id in (try? await Self.committedBlocks(endingAt: id, store: store, hash: hash)) ?? [] },
-            logger: logger, onCommit: { block, certificate in continuation.yield((block, certificate)) }
+            logger: logger,
+            nextEpoch: { [weak self] committed in
+                guard let self else { throw NodeError("node is shutting down") }
+                return try await self.epochSetup(committed: committed)
+            },
+            onCommit: { [weak self] block, certificate, _ in await self?.decide(block, certificate: certificate) ?? false }
         )
         self.driver = driver
-        if validatorIDs.count > 1 {
-            var addresses: [ReplicaID: (host: String, port: Int)] = [:]
-            for (index, member) in ledger.genesis.validators.enumerated() {
-                guard let address = Self.parseAddress(member.address) else {
-                    throw NodeError("genesis address of \(member.nodeID) must be host:port, not \(member.address)")
-                }
-                addresses[index] = address
-            }
-            let transport = ConsensusTransport(
-                me: me, addresses: addresses, key: signer, validators: validatorKeys, hash: hash, logger: logger,
-                onMessage: { sender, message in Task { await driver.deliver(message, from: sender) } }
-            )
-            let listen = settings.listenAddress ?? addresses[me]!
-            do {
-                _ = try await transport.listen(host: listen.host, port: listen.port)
-            } catch {
-                throw NodeError("cannot listen for peers on \(listen.host):\(listen.port): \(error)")
-            }
-            self.transport = transport
-            await driver.attach(transport)
-        }
+        // Peers: a solo chain has none (until governance admits one); any other node listens on its address.
+        if directory.count > 1 { try await startTransport(driver: driver) }
         commitTask = Task { [weak self] in
-            for await (block, certificate) in stream { await self?.applyCommitted(block, certificate: certificate) }
+            for await decided in stream { await self?.store(decided) }
         }
         await driver.start()
+    }
+
+    func startTransport(driver: ConsensusDriver) async throws {
+        let member = (ledger.genesis.members + ledger.governance.members).first { $0.nodeID == nodeID }
+        guard let listen = settings.listenAddress ?? member.flatMap({ Self.parseAddress($0.address) }) else {
+            throw NodeError("the address of \(nodeID) in the genesis or its admission must be host:port; or give --peer-listen host:port")
+        }
+        var peers: [String: ConsensusTransport.Peer] = [:]
+        for member in ledger.genesis.members + ledger.governance.members {
+            if let key = try? ledger.memberKey(member.nodeID) {
+                peers[member.nodeID] = ConsensusTransport.Peer(key: key, address: Self.parseAddress(member.address))
+            }
+        }
+        let transport = ConsensusTransport(
+            me: nodeID, directory: peers, key: signer, hash: hashFunction, logger: logger,
+            onMessage: { sender, epoch, message in Task { await driver.deliver(message, from: sender, epoch: epoch) } }
+        )
+        do {
+            _ = try await transport.listen(host: listen.host, port: listen.port)
+        } catch {
+            throw NodeError("cannot listen for peers on \(listen.host):\(listen.port): \(error)")
+        }
+        self.transport = transport
+        await driver.attach(transport)
     }
 
     static func parseAddress(_ text: String) -> (host: String, port: Int)? {
@@ -311,46 +375,68 @@ public actor ChainService: Service {
         }
     }
 
-    /// Verifies a block the replica committed against the ledger rules and stores it with its derived state, in one
-    /// database transaction; then resumes the requests waiting for its transactions.
-    func applyCommitted(_ block: ConsensusBlock, certificate: QuorumCertificate) async {
-        guard block.height > ledger.height else { return }
+    /// Verifies a block the replica committed against the ledger rules, in memory and in order, and queues it for
+    /// storage. Returns whether its governance changed the validator set (the replica's epoch ends with it).
+    func decide(_ block: ConsensusBlock, certificate: QuorumCertificate) async -> Bool {
+        guard block.height == ledger.height + 1 else { return false }
         do {
             let transactions = try block.payload.map { try Transaction(decoding: $0) }
-            let signatures = certificate.signatures.map { CommitSignature(validator: validatorIDs[$0.replica], signature: $0.signature) }
+            let validators = ledger.governance.validators(atHeight: block.height)
+            let signatures = try certificate.signatures.map { signed in
+                guard validators.indices.contains(signed.replica) else { throw ChainError(.invalidBlock, "certificate signer outside the validator set") }
+                return CommitSignature(validator: validators[signed.replica], signature: signed.signature)
+            }
             let committed = Block(header: block.header, transactions: transactions, certificate: signatures)
             var next = ledger
             let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) })
-            var backoffMs = 50
-            while true {
-                do {
-                    try await store.commit(committed, suite: suite, evidence: ConsensusCodec.encodeEvidence(of: block), skipped: applied.skipped)
-                    break
-                } catch {
-                    // The block is decided; only storing it failed (database down). Keep trying: nothing after it can
-                    // be stored first, and nothing is acknowledged before it is stored.
-                    logger.error("storing committed block failed; retrying", metadata: ["height": "\(block.height)", "error": "\(error)"])
-                    try? await Task.sleep(for: .milliseconds(backoffMs))
-                    backoffMs = min(backoffMs * 2, 2_000)
-                }
-            }
             ledger = next
-            for (index, transaction) in transactions.enumerated() {
-                let hash = transaction.hash(suite: suite)
-                if let reason = applied.skipped[index] {
-                    if recent[hash] == nil { resume(hash, with: .failure(NodeError("transaction was skipped by the ledger rules: \(reason)"))) }
-                    continue
-                }
-                let location = TransactionLocation(height: block.height, index: index)
-                remember(hash, location)
-                resume(hash, with: .success(location))
+            commitContinuation?.yield(Decided(block: committed, consensusBlock: block, applied: applied))
+            let known = Set(directory)
+            updateDirectory()
+            let joined = directory.filter { !known.contains($0) }
+            if !joined.isEmpty, let driver {
+                await driver.addFollowers(joined)
+                if transport == nil { try? await startTransport(driver: driver) }
             }
+            return ledger.governance.validatorHistory.last!.height == block.height + 1
         } catch {
             // Only possible if more than f validators certified an invalid block: refuse to follow it.
             logger.critical("a committed block fails the ledger rules; this node stops following the chain", metadata: [
                 "height": "\(block.height)", "error": "\(error)",
             ])
             commitContinuation?.finish()
+            await driver?.stop()
+            return false
+        }
+    }
+
+    /// Stores a decided block with its derived state in one database transaction, then resumes the requests waiting
+    /// for its transactions.
+    func store(_ decided: Decided) async {
+        let block = decided.block
+        var backoffMs = 50
+        while true {
+            do {
+                try await store.commit(block, suite: suite, evidence: ConsensusCodec.encodeEvidence(of: decided.consensusBlock), skipped: decided.applied.skipped)
+                break
+            } catch {
+                // The block is decided; only storing it failed (database down). Keep trying: nothing after it can
+                // be stored first, and nothing is acknowledged before it is stored.
+                logger.error("storing committed block failed; retrying", metadata: ["height": "\(block.header.height)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(backoffMs))
+                backoffMs = min(backoffMs * 2, 2_000)
+            }
+        }
+        storedHeight = block.header.height
+        for (index, transaction) in block.transactions.enumerated() {
+            let hash = transaction.hash(suite: suite)
+            if let reason = decided.applied.skipped[index] {
+                if recent[hash] == nil { resume(hash, with: .failure(NodeError("transaction was skipped by the ledger rules: \(reason)"))) }
+                continue
+            }
+            let location = TransactionLocation(height: block.header.height, index: index)
+            remember(hash, location)
+            resume(hash, with: .success(location))
         }
     }
 

@@ -15,7 +15,10 @@ struct SimulatedSigner: ConsensusSigner {
     let secrets: [[UInt8]]
     let suite = InternationalSuite()
 
-    func sign(_ message: [UInt8]) -> [UInt8] { Array(suite.hmac(key: secrets[replica], message).prefix(16)) }
+    func sign(_ message: [UInt8]) -> [UInt8] {
+        guard secrets.indices.contains(replica) else { return [] }  // a follower holds no validator key in this epoch
+        return Array(suite.hmac(key: secrets[replica], message).prefix(16))
+    }
 
     func verify(_ signature: [UInt8], by replica: ReplicaID, for message: [UInt8]) -> Bool {
         guard secrets.indices.contains(replica) else { return false }
@@ -59,6 +62,8 @@ public struct SimulationReport: Sendable {
     public let messagesDropped: Int
     public let crashes: Int
     public let partitions: Int
+    /// The validator-set changes governance committed, in order ("node-4 joined at height 37").
+    public let reconfigurations: [String]
     /// The first violated property, or nil if safety and liveness held.
     public let violation: String?
     /// Each replica's state at the end, for diagnosing a failure.
@@ -68,9 +73,10 @@ public struct SimulationReport: Sendable {
 
     public var summary: String {
         var lines = [
-            "seed \(seed): \(replicas) validators, \(ticks) ticks; faults: \(faults)",
+            "seed \(seed): \(replicas) nodes, \(ticks) ticks; faults: \(faults)",
             "committed heights \(committedHeights.map(String.init).joined(separator: " ")) (at heal: \(heightAtHeal)); messages delivered \(messagesDelivered), dropped \(messagesDropped); crashes \(crashes), partitions \(partitions)",
         ]
+        if !reconfigurations.isEmpty { lines.append("validator set changes: " + reconfigurations.joined(separator: "; ")) }
         lines.append(violation.map { "FAILED (seed \(seed)): \($0)" } ?? "safety and liveness held")
         if violation != nil { lines += replicaStates.map { "  " + $0 } }
         return lines.joined(separator: "\n")
@@ -80,33 +86,44 @@ public struct SimulationReport: Sendable {
 /// Runs N real replicas in one process under a seeded scheduler: message drop, delay, reorder, duplication,
 /// partitions, crash and restart (losing everything not persisted), clock skew, and optionally one Byzantine replica
 /// (equivocation, forged and replayed messages, invalid blocks). Then heals the network and requires progress.
+///
+/// Governance runs too (unless `reconfigure` is off): the seed may schedule a spare node's admission as a validator
+/// and then an honest validator's removal, submitted as real `proposal`/`approval` transactions and applied by the
+/// real `GovernanceState` on every node. A node ends its epoch at the block that changes the set and starts a replica
+/// for the new one; a node left behind in an old epoch is sent the evidence that ended it.
 public struct Simulation {
     public let seed: UInt64
+    /// Validators in the genesis.
     public let replicas: Int
     /// Ticks of the chaotic phase; the healed phase that follows lasts `healTicks`.
     public let ticks: UInt64
     public let healTicks: UInt64
     public let byzantine: Bool
-    /// Replicas that never run (to show that more than f faults stop progress without forking).
-    public let offline: Set<ReplicaID>
+    /// Nodes that never run (to show that more than f faults stop progress without forking).
+    public let offline: Set<Int>
+    /// Whether the seed may schedule validator-set changes (with one spare node that can join).
+    public let reconfigure: Bool
     /// Liveness: after healing, every honest replica commits this many blocks beyond the highest height at heal.
     public static let progressAfterHeal: UInt64 = 3
 
-    /// Deliberate bugs planted in honest replica 0's behaviour, to show that the checkers catch what they claim to
+    /// Deliberate bugs planted in the nodes' behaviour, to show that the checkers catch what they claim to
     /// (mutation testing of the simulator itself). Never used outside tests.
     public enum Mutation: String, Sendable, CaseIterable {
-        /// Replica 0 reports a commit of a block other than the one it was given (a fork).
+        /// Node 0 reports a commit of a block other than the one it was given (a fork).
         case conflictingCommit
-        /// Replica 0 reports a commit whose certificate has too few valid signatures.
+        /// Node 0 reports a commit whose certificate has too few valid signatures.
         case uncertifiedCommit
-        /// After healing, nothing reaches replica 0 any more (it cannot make progress).
+        /// After healing, nothing reaches node 0 any more (it cannot make progress).
         case deafAfterHeal
+        /// Every node's governance applies a proposal without waiting for its approvals, so the validator set
+        /// changes before the chain says it does.
+        case approvalsIgnored
     }
 
     public let mutation: Mutation?
 
     public init(seed: UInt64, replicas: Int = 4, ticks: UInt64 = 2_000, healTicks: UInt64 = 3_000, byzantine: Bool = true,
-                offline: Set<ReplicaID> = [], mutation: Mutation? = nil) {
+                offline: Set<Int> = [], reconfigure: Bool = true, mutation: Mutation? = nil) {
         precondition(replicas >= 1)
         self.mutation = mutation
         self.offline = offline
@@ -115,14 +132,44 @@ public struct Simulation {
         self.ticks = ticks
         self.healTicks = healTicks
         self.byzantine = byzantine && replicas >= 4
+        self.reconfigure = reconfigure || mutation == .approvalsIgnored
     }
 
     struct Envelope {
         let at: UInt64
         let sequence: Int
-        let from: ReplicaID
-        let to: ReplicaID
+        let from: Int
+        let to: Int
+        /// The sender's epoch when it sent the message.
+        let epoch: UInt64
         let message: ConsensusMessage
+    }
+
+    /// One node: the replica of its current epoch and the governance state that decides the epochs. Replica ids are
+    /// per epoch: the validators in governance order, then every other node (a follower) in node order.
+    struct Host {
+        var epoch: UInt64
+        let members: [Int]
+        let others: [Int]
+        var governance: GovernanceState
+        var replica: Replica
+        var lastHelped: [Int: UInt64] = [:]
+        var lastAsked: UInt64?
+
+        func index(of node: Int) -> ReplicaID { members.firstIndex(of: node) ?? members.count + others.firstIndex(of: node)! }
+
+        func node(at index: ReplicaID) -> Int? {
+            index < members.count ? members[index] : others.indices.contains(index - members.count) ? others[index - members.count] : nil
+        }
+    }
+
+    /// What a node keeps across a crash.
+    struct Disk {
+        var safety: (epoch: UInt64, state: SafetyState)?
+        var committed: [ConsensusBlock] = []
+        var pending: [(epoch: UInt64, block: ConsensusBlock)] = []
+        /// The commit evidence that ended each epoch, by epoch.
+        var epochEnds: [EpochEnd] = []
     }
 
     public func run() -> SimulationReport {
@@ -130,84 +177,137 @@ public struct Simulation {
         let faults = FaultProfile(&random, byzantine: byzantine)
         let suite = InternationalSuite()
         let hash: @Sendable ([UInt8]) -> [UInt8] = { suite.hash($0) }
-        let secrets = (0..<replicas).map { i in suite.hash(Array("sim-secret-\(seed)-\(i)".utf8)) }
-        let byzantineID: ReplicaID? = byzantine ? replicas - 1 : nil
+        let nodes = replicas + (reconfigure ? 1 : 0)
+        let secrets = (0..<nodes).map { i in suite.hash(Array("sim-secret-\(seed)-\(i)".utf8)) }
+        let byzantineID: Int? = byzantine ? replicas - 1 : nil
+        func name(_ node: Int) -> String { "node-\(node)" }
+        func member(_ node: Int) -> Genesis.Member {
+            Genesis.Member(nodeID: name(node), department: "department-\(node)", role: .validator, publicKey: "simulated", address: "simulated")
+        }
+        let genesis = Genesis(chainID: "simulation", suite: .intl, members: (0..<replicas).map(member), createdAtMs: 0)
+        let nodeNamed = Dictionary(uniqueKeysWithValues: (0..<nodes).map { (name($0), $0) })
         var configuration = Replica.Configuration(replicas: replicas)
         configuration.roundTimeoutTicks = 30
-        var diskSafety: [SafetyState?] = Array(repeating: nil, count: replicas)
-        var diskCommitted: [[ConsensusBlock]] = Array(repeating: [], count: replicas)
-        var diskBlocks: [[ConsensusBlock]] = Array(repeating: [], count: replicas)
-        /// A replica as it restarts: only what it persisted survives the crash.
-        func makeReplica(_ id: ReplicaID) -> Replica {
-            let height = UInt64(diskCommitted[id].count)
-            return Replica(id: id, configuration: configuration, signer: SimulatedSigner(replica: id, secrets: secrets), hash: hash,
-                           restoring: diskSafety[id], committed: diskCommitted[id], pendingBlocks: diskBlocks[id].filter { $0.height > height })
+
+        // The governance plan, from its own stream of the seed: nothing, the spare joins, or it joins and node 1 leaves.
+        var planner = SeededGenerator(simulationSeed: seed &+ 0x9E37_79B9_7F4A_7C15)
+        let plan = mutation == .approvalsIgnored ? 1 + planner.below(2) : planner.below(3)
+        var changes: [GovernanceProposal.Change] = []
+        if reconfigure, plan >= 1 { changes.append(.addMember(member(replicas))) }
+        if reconfigure, plan == 2, replicas >= 4 { changes.append(.removeMember(nodeID: name(1))) }
+        let governanceStart = UInt64(100 + planner.below(Int(max(1, ticks / 3))))
+        var step = 0
+
+        func governanceTransaction(_ kind: Transaction.Kind, _ payload: [UInt8], by submitter: String, nonce: UInt64) -> Transaction {
+            Transaction(chainID: genesis.chainID, kind: kind, submitter: submitter, nonce: nonce, timestampMs: 0, payload: payload, signature: [])
         }
-        var nodes: [Replica?] = (0..<replicas).map { offline.contains($0) ? nil : makeReplica($0) }
-        let skews = (0..<replicas).map { _ in UInt64(random.below(faults.clockSkewMaxTicks + 1)) }
+
+        /// Applies a committed block's governance transactions (invalid ones are skipped, as the ledger does); true when
+        /// they change the validator set, which ends the epoch at this block.
+        func applyGovernance(_ block: ConsensusBlock, to governance: inout GovernanceState, mutated: Bool) -> Bool {
+            for item in block.payload {
+                guard let transaction = try? Transaction(decoding: item), transaction.kind == .proposal || transaction.kind == .approval,
+                      (try? governance.apply(transaction, height: block.height)) != nil
+                else { continue }
+                if mutated, transaction.kind == .proposal, let proposal = try? GovernanceProposal(decoding: transaction.payload) {
+                    for validator in governance.validators where validator.nodeID != transaction.submitter {
+                        let approval = governanceTransaction(.approval, GovernanceApproval(proposalID: proposal.proposalID).encoded, by: validator.nodeID, nonce: 0)
+                        try? governance.apply(approval, height: block.height)
+                    }
+                }
+            }
+            return governance.validatorHistory.last!.height == block.height + 1
+        }
+
+        var disks = Array(repeating: Disk(), count: nodes)
+
+        /// A node as it (re)starts: its epoch, validator set and replica derived from what it persisted.
+        func makeHost(_ node: Int) -> Host {
+            let disk = disks[node]
+            var governance = GovernanceState(genesis: genesis)
+            var epoch: UInt64 = 0
+            var root: ConsensusBlock?
+            for block in disk.committed where applyGovernance(block, to: &governance, mutated: mutation == .approvalsIgnored) {
+                epoch += 1
+                root = block
+            }
+            let members = governance.validators.map { nodeNamed[$0.nodeID]! }
+            let others = (0..<nodes).filter { !members.contains($0) }
+            var epochConfiguration = configuration
+            epochConfiguration.replicas = members.count
+            epochConfiguration.epoch = epoch
+            let index = members.firstIndex(of: node) ?? members.count + others.firstIndex(of: node)!
+            let tip = disk.committed.last?.height ?? 0
+            let replica = Replica(
+                id: index, configuration: epochConfiguration, signer: SimulatedSigner(replica: index, secrets: members.map { secrets[$0] }),
+                hash: hash, rootID: root?.id, rootHeight: root?.height ?? 0, restoring: disk.safety.flatMap { $0.epoch == epoch ? $0.state : nil },
+                committed: Array(disk.committed.suffix(configuration.committedKeep)),
+                pendingBlocks: disk.pending.filter { $0.epoch == epoch && $0.block.height > tip }.map(\.block)
+            )
+            return Host(epoch: epoch, members: members, others: others, governance: governance, replica: replica)
+        }
+
+        var hosts: [Host?] = Array(repeating: nil, count: nodes)
+        let skews = (0..<nodes).map { _ in UInt64(random.below(faults.clockSkewMaxTicks + 1)) }
         var queue = MessageQueue()
         var sequence = 0
         var delivered = 0
         var dropped = 0
         var crashes = 0
         var partitions = 0
-        var side = Array(repeating: 0, count: replicas)
+        var side = Array(repeating: 0, count: nodes)
         var partitionUntil: UInt64 = 0
-        var canonical: [UInt64: [UInt8]] = [:]
         var violation: String?
         var replayable: [Envelope] = []
         var heightAtHeal: UInt64 = 0
         var nextItem = 0
-        let verifier = SimulatedSigner(replica: 0, secrets: secrets)
+        // The checkers' own view: the first block committed at each height, and governance replayed over it.
+        var canonical: [ConsensusBlock] = []
+        var truth = GovernanceState(genesis: genesis)
+        var truthHeight = 0
+        var reconfigurations: [String] = []
 
-        func honest(_ id: ReplicaID) -> Bool { id != byzantineID }
+        func honest(_ node: Int) -> Bool { node != byzantineID }
 
-        func perform(_ effects: [ConsensusEffect], of id: ReplicaID, at now: UInt64, chaos: Bool) {
-            for effect in effects {
-                switch effect {
-                case .persist(let state):
-                    diskSafety[id] = state
-                case .persistBlock(let block):
-                    diskBlocks[id].append(block)
-                    if diskBlocks[id].count > 4_096 { diskBlocks[id].removeFirst(diskBlocks[id].count - 4_096) }
-                case .commit(var block, var certificate):
-                    diskCommitted[id].append(block)
-                    if id == 0, block.height >= 2 {
-                        switch mutation {
-                        case .conflictingCommit? where canonical[block.height] != nil:
-                            // After another replica committed this height, so the fork check is the one that fires.
-                            block = ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
-                                                   proposer: block.proposer, timestampMs: block.timestampMs, payload: [Array("mutant".utf8)], hash: hash)
-                        case .uncertifiedCommit?:
-                            certificate = QuorumCertificate(blockID: certificate.blockID, round: certificate.round, height: certificate.height,
-                                                            signatures: Array(certificate.signatures.prefix(configuration.quorum - 1)))
-                        case .conflictingCommit?, .deafAfterHeal?, nil:
-                            break
-                        }
-                    }
-                    guard honest(id), violation == nil else { continue }
-                    if let existing = canonical[block.height], existing != block.id {
-                        violation = "safety: replica \(id) committed a different block at height \(block.height)"
-                    }
-                    canonical[block.height] = block.id
-                    let message = QuorumCertificate.voteMessage(blockID: certificate.blockID, round: certificate.round, height: certificate.height)
-                    var signers = Set<ReplicaID>()
-                    for signed in certificate.signatures where verifier.verify(signed.signature, by: signed.replica, for: message) {
-                        signers.insert(signed.replica)
-                    }
-                    // Report the first violated property only (mutation testing caught this check overwriting the fork report).
-                    if violation == nil, certificate.blockID != block.id || signers.count < configuration.quorum {
-                        violation = "safety: block at height \(block.height) committed by replica \(id) without a valid certificate"
-                    }
-                case .send(let to, let message):
-                    send(message, from: id, to: to, at: now, chaos: chaos)
-                case .broadcast(let message):
-                    for to in 0..<replicas where to != id { send(message, from: id, to: to, at: now, chaos: chaos) }
+        func advanceTruth(to height: Int) {
+            while truthHeight < min(height, canonical.count) {
+                let block = canonical[truthHeight]
+                truthHeight += 1
+                if applyGovernance(block, to: &truth, mutated: false) {
+                    reconfigurations.append("from height \(block.height + 1): " + truth.validators.map(\.nodeID).joined(separator: ", "))
                 }
             }
         }
 
-        func send(_ message: ConsensusMessage, from: ReplicaID, to: ReplicaID, at now: UInt64, chaos: Bool) {
+        /// Safety checkers for one honest commit: no fork; the validator set the node used is the one governance put in
+        /// force at that height; the certificate carries a quorum of that set's valid signatures for the right epoch.
+        func check(_ block: ConsensusBlock, certificate: QuorumCertificate, by node: Int, members: [Int]) {
+            let height = Int(block.height)
+            if height <= canonical.count {
+                if canonical[height - 1].id != block.id { violation = "safety: replica \(node) committed a different block at height \(height)" }
+            } else if height == canonical.count + 1 {
+                canonical.append(block)
+            } else {
+                violation = "safety: replica \(node) committed height \(height) above the highest known height \(canonical.count)"
+            }
+            guard violation == nil else { return }
+            advanceTruth(to: height - 1)
+            let inForce = truth.validators(atHeight: block.height)
+            let used = members.map(name)
+            if used != inForce {
+                violation = "safety: replica \(node) committed height \(height) under validators [\(used.joined(separator: ", "))] but governance puts [\(inForce.joined(separator: ", "))] in force"
+                return
+            }
+            let message = QuorumCertificate.voteMessage(epoch: truth.epoch(atHeight: block.height), blockID: certificate.blockID, round: certificate.round, height: certificate.height)
+            let verifier = SimulatedSigner(replica: 0, secrets: inForce.map { secrets[nodeNamed[$0]!] })
+            var signers = Set<ReplicaID>()
+            for signed in certificate.signatures where verifier.verify(signed.signature, by: signed.replica, for: message) { signers.insert(signed.replica) }
+            if certificate.blockID != block.id || signers.count < inForce.count - (inForce.count - 1) / 3 {
+                violation = "safety: block at height \(height) committed by replica \(node) without a valid certificate"
+            }
+        }
+
+        func send(_ message: ConsensusMessage, epoch: UInt64, from: Int, to: Int, at now: UInt64, chaos: Bool) {
             if chaos && random.chance(faults.dropRate) {
                 dropped += 1
                 return
@@ -216,12 +316,16 @@ public struct Simulation {
             for _ in 0..<copies {
                 sequence += 1
                 let delay = UInt64(1 + (chaos ? random.below(faults.delayMaxTicks) : random.below(3)))
-                queue.push(Envelope(at: now + delay, sequence: sequence, from: from, to: to, message: message))
+                queue.push(Envelope(at: now + delay, sequence: sequence, from: from, to: to, epoch: epoch, message: message))
             }
         }
 
         /// The Byzantine replica's behaviour: it runs the honest code, then lies about it.
-        func misbehave(_ effects: [ConsensusEffect], of id: ReplicaID, at now: UInt64) -> [ConsensusEffect] {
+        func misbehave(_ effects: [ConsensusEffect], of node: Int, at now: UInt64) -> [ConsensusEffect] {
+            let host = hosts[node]!
+            let id = host.replica.id
+            let n = host.members.count
+            let signer = SimulatedSigner(replica: id, secrets: host.members.map { secrets[$0] })
             var out: [ConsensusEffect] = []
             for effect in effects {
                 switch effect {
@@ -229,14 +333,13 @@ public struct Simulation {
                     // Equivocation: a conflicting block for the same round to half of the replicas.
                     let twin = ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout, proposer: id,
                                               timestampMs: block.timestampMs, payload: block.payload + [Array("equivocation-\(now)".utf8)], hash: hash)
-                    for to in 0..<replicas where to != id { out.append(.send(to: to, .proposal(to % 2 == 0 ? block : twin))) }
+                    for to in 0..<n where to != id { out.append(.send(to: to, .proposal(to % 2 == 0 ? block : twin))) }
                 case .send(let to, .vote(let vote)) where random.chance(0.5):
                     // Votes for a block that does not exist, and a vote forged in another replica's name.
-                    let signer = SimulatedSigner(replica: id, secrets: secrets)
                     let bogus = hash(Array("bogus-\(now)".utf8))
                     out.append(.send(to: to, .vote(Vote(blockID: bogus, round: vote.round, height: vote.height, voter: id,
-                        signature: signer.sign(QuorumCertificate.voteMessage(blockID: bogus, round: vote.round, height: vote.height))))))
-                    out.append(.send(to: to, .vote(Vote(blockID: vote.blockID, round: vote.round, height: vote.height, voter: (id + 1) % replicas,
+                        signature: signer.sign(QuorumCertificate.voteMessage(epoch: host.epoch, blockID: bogus, round: vote.round, height: vote.height))))))
+                    out.append(.send(to: to, .vote(Vote(blockID: vote.blockID, round: vote.round, height: vote.height, voter: (id + 1) % n,
                         signature: Array(repeating: 0xAB, count: 16)))))
                     out.append(effect)
                 default:
@@ -246,21 +349,137 @@ public struct Simulation {
             if random.chance(0.05), !replayable.isEmpty {
                 // Replay an old message to someone else, and an invalid block with a forged certificate.
                 let old = replayable[random.below(replayable.count)]
-                out.append(.send(to: random.below(replicas), old.message))
+                out.append(.send(to: random.below(n), old.message))
                 let fake = QuorumCertificate(blockID: hash(Array("fake-\(now)".utf8)), round: UInt64(now), height: 99,
-                                             signatures: (0..<configuration.quorum).map { .init(replica: $0, signature: [1, 2, 3]) })
+                                             signatures: (0..<host.replica.configuration.quorum).map { .init(replica: $0, signature: [1, 2, 3]) })
                 out.append(.broadcast(.proposal(ConsensusBlock(chainID: configuration.chainID, round: UInt64(now) + 1, justify: fake, timeout: nil,
                                                                proposer: id, timestampMs: Int64(now), payload: [], hash: hash))))
             }
             return out
         }
 
-        for id in 0..<replicas where nodes[id] != nil {
-            var node = nodes[id]!
-            let effects = node.start(now: skews[id])
-            nodes[id] = node
-            perform(honest(id) ? effects : misbehave(effects, of: id, at: 0), of: id, at: 0, chaos: true)
+        /// Performs a replica's effects in order. A commit that changes the validator set ends the epoch: the rest of the
+        /// old replica's effects (commits above the boundary included) are dropped and the next epoch's replica starts.
+        func perform(_ produced: [ConsensusEffect], of node: Int, at now: UInt64, chaos: Bool) {
+            guard var host = hosts[node] else { return }
+            let effects = honest(node) ? produced : misbehave(produced, of: node, at: now)
+            for (position, effect) in effects.enumerated() {
+                switch effect {
+                case .persist(let state):
+                    disks[node].safety = (host.epoch, state)
+                case .persistBlock(let block):
+                    disks[node].pending.append((host.epoch, block))
+                    if disks[node].pending.count > 4_096 { disks[node].pending.removeFirst(disks[node].pending.count - 4_096) }
+                case .commit(let block, var certificate, let evidence):
+                    disks[node].committed.append(block)
+                    var reported = block
+                    if node == 0, block.height >= 2 {
+                        switch mutation {
+                        case .conflictingCommit? where block.height <= canonical.count:
+                            // After another replica committed this height, so the fork check is the one that fires.
+                            reported = ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
+                                                      proposer: block.proposer, timestampMs: block.timestampMs, payload: [Array("mutant".utf8)], hash: hash)
+                        case .uncertifiedCommit?:
+                            certificate = QuorumCertificate(blockID: certificate.blockID, round: certificate.round, height: certificate.height,
+                                                            signatures: Array(certificate.signatures.prefix(host.replica.configuration.quorum - 1)))
+                        case .conflictingCommit?, .deafAfterHeal?, .approvalsIgnored?, nil:
+                            break
+                        }
+                    }
+                    // Report the first violated property only (mutation testing caught a check overwriting the fork report).
+                    if honest(node), violation == nil { check(reported, certificate: certificate, by: node, members: host.members) }
+                    if applyGovernance(block, to: &host.governance, mutated: mutation == .approvalsIgnored) {
+                        let beyond = effects[(position + 1)...].compactMap { if case .commit(let above, _, _) = $0 { above } else { nil } }
+                        disks[node].epochEnds.append(EpochEnd(evidence: evidence, beyond: beyond))
+                        let carried = host.replica.mempoolItems
+                        var next = makeHost(node)
+                        for item in carried { _ = next.replica.submit(item) }
+                        let started = next.replica.start(now: now + skews[node])
+                        hosts[node] = next
+                        perform(started, of: node, at: now, chaos: chaos)
+                        return
+                    }
+                case .send(let to, let message):
+                    guard let target = host.node(at: to) else { continue }
+                    send(message, epoch: host.epoch, from: node, to: target, at: now, chaos: chaos)
+                case .broadcast(let message):
+                    for to in 0..<nodes where to != node { send(message, epoch: host.epoch, from: node, to: to, at: now, chaos: chaos) }
+                }
+            }
+            hosts[node] = host
         }
+
+        /// Delivers one message. Fetches, blocks and gossip go to the replica whatever the epoch; consensus messages
+        /// only within one epoch. A message from an older epoch gets the sender the evidence that ended it; one from a
+        /// newer epoch makes this node ask for the evidence that ends its own.
+        func deliver(_ envelope: Envelope, at now: UInt64, chaos: Bool) {
+            guard var host = hosts[envelope.to] else { return }
+            let anyEpoch: Bool
+            switch envelope.message {
+            case .fetch, .blocks, .transactions: anyEpoch = true
+            case .proposal, .vote, .timeout, .certified, .catchUp: anyEpoch = false
+            }
+            let resend = configuration.roundTimeoutTicks
+            if envelope.epoch == host.epoch || anyEpoch {
+                let effects = host.replica.receive(envelope.message, from: host.index(of: envelope.from), now: now + skews[envelope.to])
+                hosts[envelope.to] = host
+                perform(effects, of: envelope.to, at: now, chaos: chaos)
+            } else if envelope.epoch < host.epoch {
+                guard Int(envelope.epoch) < disks[envelope.to].epochEnds.count else { return }
+                if let last = host.lastHelped[envelope.from], now < last + resend { return }
+                host.lastHelped[envelope.from] = now
+                hosts[envelope.to] = host
+                for message in disks[envelope.to].epochEnds[Int(envelope.epoch)].messages {
+                    send(message, epoch: envelope.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
+                }
+            } else if envelope.message != .catchUp {
+                if let last = host.lastAsked, now < last + resend { return }
+                host.lastAsked = now
+                hosts[envelope.to] = host
+                send(.catchUp, epoch: host.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
+            }
+        }
+
+        func start(_ node: Int, at now: UInt64, chaos: Bool) {
+            var host = makeHost(node)
+            let effects = host.replica.start(now: now + skews[node])
+            hosts[node] = host
+            perform(effects, of: node, at: now, chaos: chaos)
+        }
+
+        /// Submits the next governance step's transactions (again, until the chain shows it in force): the proposal by
+        /// the first honest validator; once the chain holds it, approvals by the other honest ones (operators approve
+        /// what they can see on chain, so approvals come in later blocks than the proposal).
+        func driveGovernance() {
+            advanceTruth(to: canonical.count)
+            while step < changes.count {
+                let inForce: Bool
+                switch changes[step] {
+                case .addMember(let member): inForce = truth.members.contains { $0.nodeID == member.nodeID }
+                case .removeMember(let nodeID): inForce = !truth.members.contains { $0.nodeID == nodeID }
+                case .approvePolicyBundle: inForce = true
+                }
+                guard inForce else { break }
+                step += 1
+            }
+            guard step < changes.count else { return }
+            let voters = truth.validators.map(\.nodeID).filter { honest(nodeNamed[$0]!) }
+            guard let proposer = voters.first else { return }
+            let proposalID = "change-\(step)"
+            let items: [Transaction]
+            if let pending = truth.pendingProposals.first(where: { $0.proposal.proposalID == proposalID }) {
+                items = voters.filter { !pending.approvals.contains($0) }.map {
+                    governanceTransaction(.approval, GovernanceApproval(proposalID: proposalID).encoded, by: $0, nonce: UInt64(step))
+                }
+            } else {
+                items = [governanceTransaction(.proposal, GovernanceProposal(proposalID: proposalID, change: changes[step]).encoded, by: proposer, nonce: UInt64(step))]
+            }
+            for node in 0..<nodes {
+                for item in items { _ = hosts[node]?.replica.submit(item.encoded) }
+            }
+        }
+
+        for node in 0..<nodes where !offline.contains(node) { start(node, at: 0, chaos: true) }
 
         let total = ticks + healTicks
         var now: UInt64 = 0
@@ -270,70 +489,70 @@ public struct Simulation {
             if now == ticks + 1 {
                 // Heal: reconnect everyone and restart crashed replicas from what they persisted.
                 partitionUntil = 0
-                side = Array(repeating: 0, count: replicas)
-                for id in 0..<replicas where nodes[id] == nil && !offline.contains(id) {
-                    var node = makeReplica(id)
-                    perform(node.start(now: now + skews[id]), of: id, at: now, chaos: false)
-                    nodes[id] = node
-                }
-                heightAtHeal = (0..<replicas).filter(honest).compactMap { nodes[$0]?.committedHeight }.max() ?? 0
+                side = Array(repeating: 0, count: nodes)
+                for node in 0..<nodes where hosts[node] == nil && !offline.contains(node) { start(node, at: now, chaos: false) }
+                heightAtHeal = (0..<nodes).filter(honest).compactMap { hosts[$0]?.replica.committedHeight }.max() ?? 0
             }
             if chaos {
-                if now >= partitionUntil && side.contains(1) { side = Array(repeating: 0, count: replicas) }
+                if now >= partitionUntil && side.contains(1) { side = Array(repeating: 0, count: nodes) }
                 if random.chance(faults.partitionRate) {
                     partitions += 1
-                    side = (0..<replicas).map { _ in random.below(2) }
+                    side = (0..<nodes).map { _ in random.below(2) }
                     partitionUntil = now + UInt64(50 + random.below(400))
                 }
                 if random.chance(faults.crashRate) {
-                    // Crash a replica; it loses everything it had not persisted. Restart a crashed one sometimes.
-                    let id = random.below(replicas)
-                    if nodes[id] != nil {
-                        nodes[id] = nil
+                    // Crash a node; it loses everything it had not persisted. Restart a crashed one sometimes.
+                    let node = random.below(nodes)
+                    if hosts[node] != nil {
+                        hosts[node] = nil
                         crashes += 1
                     }
                 }
-                if random.chance(faults.crashRate * 2), let id = (0..<replicas).first(where: { nodes[$0] == nil && !offline.contains($0) }) {
-                    var node = makeReplica(id)
-                    perform(node.start(now: now + skews[id]), of: id, at: now, chaos: chaos)
-                    nodes[id] = node
+                if random.chance(faults.crashRate * 2), let node = (0..<nodes).first(where: { hosts[$0] == nil && !offline.contains($0) }) {
+                    start(node, at: now, chaos: chaos)
                 }
             }
             // Client load: one new item, offered to every live replica.
             if random.chance(0.3) {
                 nextItem += 1
                 let item = Array("tx-\(nextItem)".utf8)
-                for id in 0..<replicas { _ = nodes[id]?.submit(item) }
+                for node in 0..<nodes { _ = hosts[node]?.replica.submit(item) }
             }
+            if now >= governanceStart, (now - governanceStart) % 150 == 0 { driveGovernance() }
             while let envelope = queue.popDue(now) {
-                guard var node = nodes[envelope.to] else { dropped += 1; continue }
+                guard hosts[envelope.to] != nil else { dropped += 1; continue }
                 if mutation == .deafAfterHeal, envelope.to == 0, !chaos { dropped += 1; continue }
                 if side[envelope.from] != side[envelope.to] { dropped += 1; continue }
                 delivered += 1
                 if replayable.count < 256 { replayable.append(envelope) } else if random.chance(0.01) { replayable[random.below(256)] = envelope }
-                let effects = node.receive(envelope.message, from: envelope.from, now: now + skews[envelope.to])
-                nodes[envelope.to] = node
-                perform(honest(envelope.to) ? effects : misbehave(effects, of: envelope.to, at: now), of: envelope.to, at: now, chaos: chaos)
+                deliver(envelope, at: now, chaos: chaos)
             }
-            for id in 0..<replicas {
-                guard var node = nodes[id] else { continue }
-                let effects = node.tick(now: now + skews[id])
-                nodes[id] = node
-                perform(honest(id) ? effects : misbehave(effects, of: id, at: now), of: id, at: now, chaos: chaos)
-                if honest(id), let problem = node.safetyViolation, violation == nil { violation = "safety: \(problem)" }
+            for node in 0..<nodes {
+                guard var host = hosts[node] else { continue }
+                let effects = host.replica.tick(now: now + skews[node])
+                hosts[node] = host
+                perform(effects, of: node, at: now, chaos: chaos)
+                if honest(node), let problem = hosts[node]?.replica.safetyViolation, violation == nil { violation = "safety: \(problem)" }
             }
         }
-        let heights = (0..<replicas).map { nodes[$0]?.committedHeight ?? 0 }
+        let heights = (0..<nodes).map { hosts[$0]?.replica.committedHeight ?? 0 }
         if violation == nil {
-            for id in 0..<replicas where honest(id) && !offline.contains(id) && heights[id] < heightAtHeal + Self.progressAfterHeal {
-                violation = "liveness: replica \(id) reached height \(heights[id]) within \(healTicks) ticks of healing; needed \(heightAtHeal + Self.progressAfterHeal)"
+            for node in 0..<nodes where honest(node) && !offline.contains(node) && heights[node] < heightAtHeal + Self.progressAfterHeal {
+                violation = "liveness: replica \(node) reached height \(heights[node]) within \(healTicks) ticks of healing; needed \(heightAtHeal + Self.progressAfterHeal)"
                 break
             }
         }
+        if violation == nil {
+            driveGovernance()
+            if step < changes.count { violation = "liveness: governance change \(step + 1) of \(changes.count) was not in force by the end of the run" }
+        }
         return SimulationReport(
-            seed: seed, replicas: replicas, faults: faults, ticks: total, committedHeights: heights, heightAtHeal: heightAtHeal,
-            messagesDelivered: delivered, messagesDropped: dropped, crashes: crashes, partitions: partitions, violation: violation,
-            replicaStates: (0..<replicas).map { id in (nodes[id]?.stateSummary ?? "replica \(id): crashed") + (honest(id) ? "" : " (byzantine)") }
+            seed: seed, replicas: nodes, faults: faults, ticks: total, committedHeights: heights, heightAtHeal: heightAtHeal,
+            messagesDelivered: delivered, messagesDropped: dropped, crashes: crashes, partitions: partitions, reconfigurations: reconfigurations,
+            violation: violation,
+            replicaStates: (0..<nodes).map { node in
+                (hosts[node].map { "node \(node), epoch \($0.epoch): " + $0.replica.stateSummary } ?? "node \(node): crashed") + (honest(node) ? "" : " (byzantine)")
+            }
         )
     }
 }

@@ -9,44 +9,32 @@ public struct ConsensusStore: Sendable {
 
     public init(database: Database) { self.database = database }
 
-    /// Writes the safety state; returns once it is durable (PostgreSQL commit).
-    public func save(_ safety: SafetyState) async throws {
-        try await database.client.query(
-            """
-            INSERT INTO consensus_safety (singleton, state) VALUES (true, \(ByteBuffer(ConsensusCodec.encode(safety))))
-            ON CONFLICT (singleton) DO UPDATE SET state = EXCLUDED.state
-            """,
-            logger: database.logger
-        )
+    /// Writes the safety state of `epoch`; returns once it is durable (PostgreSQL commit).
+    public func save(_ safety: SafetyState, epoch: UInt64 = 0) async throws {
+        try await save(blocks: [], safety: safety, epoch: epoch)
     }
 
-    public func loadSafety() async throws -> SafetyState? {
-        let rows = try await database.client.query("SELECT state FROM consensus_safety", logger: database.logger)
+    /// The safety state the replica of `epoch` persisted, if any.
+    public func loadSafety(epoch: UInt64 = 0) async throws -> SafetyState? {
+        let rows = try await database.client.query("SELECT state FROM consensus_safety WHERE epoch = \(Int64(epoch))", logger: database.logger)
         for try await state in rows.decode(ByteBuffer.self) { return try ConsensusCodec.decodeSafety(state.bytes) }
         return nil
     }
 
     /// Persists a block before the replica votes for it (idempotent).
-    public func save(_ block: ConsensusBlock) async throws {
-        try await database.client.query(
-            """
-            INSERT INTO consensus_blocks (block_id, height, body)
-            VALUES (\(ByteBuffer(block.id)), \(Int64(block.height)), \(ByteBuffer(ConsensusCodec.encode(block))))
-            ON CONFLICT (block_id) DO NOTHING
-            """,
-            logger: database.logger
-        )
+    public func save(_ block: ConsensusBlock, epoch: UInt64 = 0) async throws {
+        try await save(blocks: [block], safety: nil, epoch: epoch)
     }
 
-    /// Blocks and the safety state in one PostgreSQL transaction (a driver's batch), durable when it returns.
-    public func save(blocks: [ConsensusBlock], safety: SafetyState?) async throws {
+    /// Blocks and the safety state of one epoch in one PostgreSQL transaction (a driver's batch), durable when it returns.
+    public func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
         try await database.transaction { connection in
             if !blocks.isEmpty {
                 try await connection.query(
                     """
-                    INSERT INTO consensus_blocks (block_id, height, body)
-                    SELECT i, h, b FROM unnest(\(blocks.map { ByteBuffer($0.id) }), \(blocks.map { Int64($0.height) }),
-                                               \(blocks.map { ByteBuffer(ConsensusCodec.encode($0)) })) AS t(i, h, b)
+                    INSERT INTO consensus_blocks (block_id, height, body, epoch)
+                    SELECT i, h, b, \(Int64(epoch)) FROM unnest(\(blocks.map { ByteBuffer($0.id) }), \(blocks.map { Int64($0.height) }),
+                                                              \(blocks.map { ByteBuffer(ConsensusCodec.encode($0)) })) AS t(i, h, b)
                     ON CONFLICT (block_id) DO NOTHING
                     """,
                     logger: database.logger
@@ -55,8 +43,8 @@ public struct ConsensusStore: Sendable {
             if let safety {
                 try await connection.query(
                     """
-                    INSERT INTO consensus_safety (singleton, state) VALUES (true, \(ByteBuffer(ConsensusCodec.encode(safety))))
-                    ON CONFLICT (singleton) DO UPDATE SET state = EXCLUDED.state
+                    INSERT INTO consensus_safety (epoch, state) VALUES (\(Int64(epoch)), \(ByteBuffer(ConsensusCodec.encode(safety))))
+                    ON CONFLICT (epoch) DO UPDATE SET state = EXCLUDED.state
                     """,
                     logger: database.logger
                 )
@@ -64,14 +52,35 @@ public struct ConsensusStore: Sendable {
         }
     }
 
-    /// Blocks above `height`, in (height, id) order, ids recomputed from their contents.
-    public func blocks(above height: UInt64, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
+    /// The blocks `epoch`'s replica persisted above `height`, in (height, id) order, ids recomputed from their contents.
+    public func blocks(above height: UInt64, epoch: UInt64 = 0, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
         let rows = try await database.client.query(
-            "SELECT body FROM consensus_blocks WHERE height > \(Int64(height)) ORDER BY height, block_id",
+            "SELECT body FROM consensus_blocks WHERE height > \(Int64(height)) AND epoch = \(Int64(epoch)) ORDER BY height, block_id",
             logger: database.logger
         )
         var out: [ConsensusBlock] = []
         for try await body in rows.decode(ByteBuffer.self) { out.append(try ConsensusCodec.decodeBlock(body.bytes, hash: hash)) }
+        return out
+    }
+
+    /// Records how `epoch` ended (idempotent).
+    public func save(_ end: EpochEnd, epoch: UInt64) async throws {
+        try await database.client.query(
+            """
+            INSERT INTO epoch_ends (epoch, body) VALUES (\(Int64(epoch)), \(ByteBuffer(ConsensusCodec.encode(end))))
+            ON CONFLICT (epoch) DO NOTHING
+            """,
+            logger: database.logger
+        )
+    }
+
+    /// How each ended epoch ended, by epoch.
+    public func epochEnds(hash: ([UInt8]) -> [UInt8]) async throws -> [UInt64: EpochEnd] {
+        let rows = try await database.client.query("SELECT epoch, body FROM epoch_ends", logger: database.logger)
+        var out: [UInt64: EpochEnd] = [:]
+        for try await (epoch, body) in rows.decode((Int64, ByteBuffer).self) {
+            out[UInt64(epoch)] = try ConsensusCodec.decodeEpochEnd(body.bytes, hash: hash)
+        }
         return out
     }
 

@@ -138,5 +138,16 @@ enum Migrations {
             """,
             "CREATE INDEX request_nonces_expiry ON request_nonces (expires_s)",
         ]),
+        Migration(version: 5, statements: [
+            // Epochs (validator-set generations): a safety state per epoch, so that a node that restarts behind an
+            // epoch boundary it had crossed finds its old epoch's votes again; pending blocks tagged with their epoch;
+            // and how each epoch ended, to bring lagging nodes over.
+            "ALTER TABLE consensus_safety ADD COLUMN epoch bigint NOT NULL DEFAULT 0",
+            "ALTER TABLE consensus_safety DROP CONSTRAINT consensus_safety_pkey",
+            "ALTER TABLE consensus_safety DROP COLUMN singleton",
+            "ALTER TABLE consensus_safety ADD PRIMARY KEY (epoch)",
+            "ALTER TABLE consensus_blocks ADD COLUMN epoch bigint NOT NULL DEFAULT 0",
+            "CREATE TABLE epoch_ends (epoch bigint PRIMARY KEY, body bytea NOT NULL)",
+        ]),
     ]
 }

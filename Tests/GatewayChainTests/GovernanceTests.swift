@@ -38,7 +38,7 @@ import Testing
         mutating func commit(_ transactions: [Transaction], signers: [String]) throws -> Int {
             let selection = ledger.selectValid(transactions)
             let proposal = try ledger.proposeSolo(transactions: selection.accepted, proposer: signers[0], signer: keys[signers[0]]!, timestampMs: 0)
-            let message = CommitSignature.message(header: proposal.header, headerHash: proposal.header.hash(suite: suite))
+            let message = CommitSignature.message(header: proposal.header, headerHash: proposal.header.hash(suite: suite), epoch: ledger.governance.epoch(atHeight: proposal.header.height))
             let certificate = try signers.map { CommitSignature(validator: $0, signature: try keys[$0]!.sign(message)) }
             let block = Block(header: proposal.header, transactions: proposal.transactions, certificate: certificate)
             try ledger.apply(block)

@@ -59,7 +59,7 @@ struct Fixture {
         #expect(throws: ChainError.self) { try ledger.validate(Block(header: good.header, transactions: [good.transactions[0]], certificate: good.certificate)) }
         // A certificate signed by a key outside the genesis.
         let outsider = fixture.suite.generateSigningKey()
-        let forged = try outsider.sign(CommitSignature.message(header: good.header, headerHash: good.header.hash(suite: fixture.suite)))
+        let forged = try outsider.sign(CommitSignature.message(header: good.header, headerHash: good.header.hash(suite: fixture.suite), epoch: 0))
         #expect(throws: ChainError.self) {
             try ledger.validate(Block(header: good.header, transactions: good.transactions, certificate: [CommitSignature(validator: "v1", signature: forged)]))
         }
@@ -72,7 +72,7 @@ struct Fixture {
             BlockHeader(chainID: h.chainID, height: 1, round: h.round, parentHash: [UInt8](repeating: 0, count: 32), transactionsRoot: h.transactionsRoot, transactionCount: h.transactionCount, justifyDigest: h.justifyDigest, timeoutTag: 0, proposer: 0, timestampMs: h.timestampMs),
             BlockHeader(chainID: "other", height: 1, round: h.round, parentHash: h.parentHash, transactionsRoot: h.transactionsRoot, transactionCount: h.transactionCount, justifyDigest: h.justifyDigest, timeoutTag: 0, proposer: 0, timestampMs: h.timestampMs),
         ] {
-            let signature = try fixture.validator.sign(CommitSignature.message(header: header, headerHash: header.hash(suite: fixture.suite)))
+            let signature = try fixture.validator.sign(CommitSignature.message(header: header, headerHash: header.hash(suite: fixture.suite), epoch: 0))
             #expect(throws: ChainError.self) {
                 try ledger.validate(Block(header: header, transactions: good.transactions, certificate: [CommitSignature(validator: "v1", signature: signature)]))
             }

@@ -13,25 +13,33 @@ struct TestSigner: ConsensusSigner {
 }
 
 /// A perfect network: every message delivered in order, no loss. Returns the commits per replica.
-func runCluster(replicas n: Int, ticks: Int, offline: Set<ReplicaID> = []) -> [[ConsensusBlock]] {
+/// `followers` more replicas (ids n, n + 1, …) receive every broadcast but are not validators; `sent` collects what
+/// each replica sent.
+func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<ReplicaID> = [],
+                sent: UnsafeMutablePointer<[[ConsensusMessage]]>? = nil) -> [[ConsensusBlock]] {
+    let total = n + followers
     let keys = (0..<n).map { [UInt8(truncatingIfNeeded: $0 + 1)] }
     let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
-    var nodes = (0..<n).map { Replica(id: $0, configuration: .init(replicas: n), signer: TestSigner(replica: $0, keys: keys), hash: hash) }
-    var commits = Array(repeating: [ConsensusBlock](), count: n)
+    var nodes = (0..<total).map { Replica(id: $0, configuration: .init(replicas: n), signer: TestSigner(replica: $0, keys: keys), hash: hash) }
+    var commits = Array(repeating: [ConsensusBlock](), count: total)
     var inbox: [(from: ReplicaID, to: ReplicaID, message: ConsensusMessage)] = []
     func perform(_ effects: [ConsensusEffect], of id: ReplicaID) {
         for effect in effects {
             switch effect {
-            case .send(let to, let message): inbox.append((id, to, message))
-            case .broadcast(let message): for to in 0..<n where to != id { inbox.append((id, to, message)) }
-            case .commit(let block, _): commits[id].append(block)
+            case .send(let to, let message):
+                sent?.pointee[id].append(message)
+                inbox.append((id, to, message))
+            case .broadcast(let message):
+                sent?.pointee[id].append(message)
+                for to in 0..<total where to != id { inbox.append((id, to, message)) }
+            case .commit(let block, _, _): commits[id].append(block)
             case .persist, .persistBlock: break
             }
         }
     }
-    for id in 0..<n where !offline.contains(id) { perform(nodes[id].start(now: 0), of: id) }
+    for id in 0..<total where !offline.contains(id) { perform(nodes[id].start(now: 0), of: id) }
     for now in 1...UInt64(ticks) {
-        for id in 0..<n where !offline.contains(id) { _ = nodes[id].submit(Array("tx-\(now)".utf8)) }
+        for id in 0..<total where !offline.contains(id) { _ = nodes[id].submit(Array("tx-\(now)".utf8)) }
         var pending = inbox
         inbox = []
         var rounds = 0
@@ -49,7 +57,7 @@ func runCluster(replicas n: Int, ticks: Int, offline: Set<ReplicaID> = []) -> [[
             pending = inbox
             inbox = []
         }
-        for id in 0..<n where !offline.contains(id) { perform(nodes[id].tick(now: now), of: id) }
+        for id in 0..<total where !offline.contains(id) { perform(nodes[id].tick(now: now), of: id) }
     }
     return commits
 }
@@ -63,6 +71,46 @@ func runCluster(replicas n: Int, ticks: Int, offline: Set<ReplicaID> = []) -> [[
         }
         #expect(commits[0].enumerated().allSatisfy { UInt64($0.offset + 1) == $0.element.height })
         #expect(commits[0].flatMap(\.payload).count > 0)
+    }
+
+    @Test func aFollowerCommitsWhatTheValidatorsCertifyAndNeverVotes() {
+        var sent = Array(repeating: [ConsensusMessage](), count: 5)
+        let commits = runCluster(replicas: 4, followers: 1, ticks: 30, sent: &sent)
+        #expect(commits[4].count >= 10)
+        #expect(commits[4].map(\.id) == Array(commits[0].map(\.id).prefix(commits[4].count)))
+        let consensus = sent[4].filter { if case .proposal = $0 { true } else if case .vote = $0 { true } else if case .timeout = $0 { true } else { false } }
+        #expect(consensus.isEmpty, "a follower sent \(consensus.count) consensus messages")
+    }
+
+    /// Epoch binding: a certificate made by the same keys in epoch 0 does not count for a replica in epoch 1 (whose
+    /// root is a later block), while a replica of epoch 0 accepts it and commits with it.
+    @Test func certificatesCountOnlyInTheirOwnEpoch() {
+        let keys = (0..<4).map { [UInt8(truncatingIfNeeded: $0 + 1)] }
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
+        let genesis = Replica.genesis(hash: hash)
+        let genesisQC = QuorumCertificate(blockID: genesis.id, round: 0, height: 0, signatures: [])
+        func certify(_ block: ConsensusBlock, epoch: UInt64) -> QuorumCertificate {
+            let message = QuorumCertificate.voteMessage(epoch: epoch, blockID: block.id, round: block.round, height: block.height)
+            return QuorumCertificate(blockID: block.id, round: block.round, height: block.height,
+                                     signatures: (0..<3).map { .init(replica: $0, signature: TestSigner(replica: $0, keys: keys).sign(message)) })
+        }
+        let first = ConsensusBlock(chainID: "simulation", round: 1, justify: genesisQC, timeout: nil, proposer: 1, timestampMs: 0, payload: [[1]], hash: hash)
+        let second = ConsensusBlock(chainID: "simulation", round: 2, justify: certify(first, epoch: 0), timeout: nil, proposer: 2, timestampMs: 0,
+                                    payload: [[2]], hash: hash)
+        // Epoch 0: the block is fetched, then the QC on its child commits it.
+        var zero = Replica(id: 3, configuration: .init(replicas: 4), signer: TestSigner(replica: 3, keys: keys), hash: hash)
+        _ = zero.receive(.blocks([first]), from: 0, now: 1)
+        let effects = zero.receive(.certified(second, certify(second, epoch: 0)), from: 0, now: 1)
+        #expect(effects.contains { if case .commit(let block, _, let evidence) = $0 { block.id == first.id && evidence.child.id == second.id } else { false } })
+        #expect(zero.committedHeight == 1)
+        // Epoch 1 rooted at the genesis (same keys, same indices): the epoch-0 certificates are refused.
+        var config = Replica.Configuration(replicas: 4)
+        config.epoch = 1
+        var one = Replica(id: 3, configuration: config, signer: TestSigner(replica: 3, keys: keys), hash: hash)
+        _ = one.receive(.blocks([first]), from: 0, now: 1)
+        let refused = one.receive(.certified(second, certify(second, epoch: 0)), from: 0, now: 1)
+        #expect(!refused.contains { if case .commit = $0 { true } else { false } })
+        #expect(one.committedHeight == 0 && one.round == 1)
     }
 
     @Test func progressContinuesWithFCrashedReplicasAndStopsWithMore() {
@@ -116,7 +164,11 @@ func runCluster(replicas n: Int, ticks: Int, offline: Set<ReplicaID> = []) -> [[
     @Test(arguments: SuiteName.allCases) func everyMessageRoundTripsAndRealSignaturesCommit(suite: SuiteName) throws {
         let suiteHash = try suite.makeSuite()
         let hash: @Sendable ([UInt8]) -> [UInt8] = { suiteHash.hash($0) }
-        for message in try capturedMessages(suite) {
+        let captured = try capturedMessages(suite)
+        let proposals = captured.compactMap { if case .proposal(let block) = $0 { block } else { nil } }
+        let relayed = proposals.dropFirst().map { ConsensusMessage.certified($0, $0.justify) }.prefix(3)
+        #expect(!relayed.isEmpty)
+        for message in captured + relayed + [.catchUp] {
             #expect(try ConsensusCodec.decode(ConsensusCodec.encode(message), hash: hash) == message)
         }
     }
@@ -157,7 +209,7 @@ func runCluster(replicas n: Int, ticks: Int, offline: Set<ReplicaID> = []) -> [[
             })
         }
         func roundAfter(_ tc: TimeoutCertificate) -> UInt64 {
-            var replica = Replica(id: 0, configuration: .init(replicas: 4), signer: TestSigner(replica: 0, keys: keys), hash: hash, genesisID: mine)
+            var replica = Replica(id: 0, configuration: .init(replicas: 4), signer: TestSigner(replica: 0, keys: keys), hash: hash, rootID: mine)
             _ = replica.start(now: 0)
             let genesisQC = QuorumCertificate(blockID: mine, round: 0, height: 0, signatures: [])
             let timeout = TimeoutVote(round: 1, highQC: genesisQC, highTC: tc, voter: 1,

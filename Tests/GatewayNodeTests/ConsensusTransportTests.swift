@@ -27,38 +27,41 @@ struct TCPCluster {
         // The driver's clock is milliseconds.
         var configuration = Replica.Configuration(replicas: n)
         configuration.roundTimeoutTicks = 500
+        let names = (0..<n).map { "v\($0)" }
         let drivers = (0..<n).map { id in
             ConsensusDriver(
-                replica: Replica(id: id, configuration: configuration, signer: SuiteConsensusSigner(replica: id, key: keys[id], validators: validators), hash: hash),
-                onCommit: { block, _ in commits.withLockedValue { $0[id].append(block) } }
+                me: names[id],
+                setup: EpochSetup(epoch: 0, members: names, others: [], replica: Replica(
+                    id: id, configuration: configuration, signer: SuiteConsensusSigner(replica: id, key: keys[id], validators: validators), hash: hash
+                )),
+                onCommit: { block, _, _ in
+                    commits.withLockedValue { $0[id].append(block) }
+                    return false
+                }
             )
         }
         // Listen first (ports are picked by the OS), then give every transport the full address book.
         var ports: [Int] = []
-        var listeners: [ConsensusTransport] = []
-        let book = NIOLockedValueBox([ReplicaID: (host: String, port: Int)]())
+        var transports: [ConsensusTransport] = []
+        let keysOnly = Dictionary(uniqueKeysWithValues: (0..<n).map { (names[$0], ConsensusTransport.Peer(key: validators[$0], address: nil)) })
         for id in 0..<n {
             let driver = drivers[id]
             let transport = ConsensusTransport(
-                me: id, addresses: [:], key: keys[id], validators: validators, hash: hash, logger: logger,
-                onMessage: { sender, message in Task { await driver.deliver(message, from: sender) } }
+                me: names[id], directory: keysOnly, key: keys[id], hash: hash, logger: logger,
+                onMessage: { sender, epoch, message in Task { await driver.deliver(message, from: sender, epoch: epoch) } }
             )
             ports.append(try await transport.listen(host: "127.0.0.1", port: 0))
-            listeners.append(transport)
-            book.withLockedValue { $0[id] = ("127.0.0.1", ports[id]) }
+            transports.append(transport)
         }
-        // Outbound transports know every peer's address; inbound ones above only listen.
-        var transports: [ConsensusTransport] = []
+        let book = Dictionary(uniqueKeysWithValues: (0..<n).map {
+            (names[$0], ConsensusTransport.Peer(key: validators[$0], address: (host: "127.0.0.1", port: ports[$0])))
+        })
         for id in 0..<n {
-            let outbound = ConsensusTransport(
-                me: id, addresses: book.withLockedValue { $0 }, key: keys[id], validators: validators, hash: hash, logger: logger,
-                onMessage: { _, _ in }
-            )
-            transports.append(outbound)
-            await drivers[id].attach(outbound)
+            transports[id].update(directory: book)
+            await drivers[id].attach(transports[id])
         }
         for driver in drivers { await driver.start() }
-        return TCPCluster(drivers: drivers, transports: listeners + transports, ports: ports, keys: keys, commits: commits)
+        return TCPCluster(drivers: drivers, transports: transports, ports: ports, keys: keys, commits: commits)
     }
 
     func stop() async {
@@ -114,7 +117,8 @@ struct TCPCluster {
         // A well-framed message of random bytes.
         #expect(try await sendRaw([0, 0, 0, 12] + [UInt8](repeating: 0x5a, count: 12)))
         // A real message, signed by validator 2's key but claiming to come from validator 1.
-        var body: [UInt8] = withUnsafeBytes(of: UInt64(1).bigEndian, Array.init)
+        var body: [UInt8] = withUnsafeBytes(of: UInt16(2).bigEndian, Array.init) + Array("v1".utf8)
+        body += withUnsafeBytes(of: UInt64(0).bigEndian, Array.init)
         body += ConsensusCodec.encode(.fetch([1, 2, 3]))
         let signature = try cluster.keys[2].sign(body)
         let frameBody = withUnsafeBytes(of: UInt16(signature.count).bigEndian, Array.init) + signature + body

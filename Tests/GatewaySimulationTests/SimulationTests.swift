@@ -60,6 +60,7 @@ import Testing
         case .conflictingCommit: expected = "committed a different block"
         case .uncertifiedCommit: expected = "without a valid certificate"
         case .deafAfterHeal: expected = "liveness: replica 0"
+        case .approvalsIgnored: expected = "but governance puts"
         }
         for seed in UInt64(1)...3 {
             let report = Simulation(seed: seed, ticks: 600, healTicks: 1_500, mutation: mutation).run()

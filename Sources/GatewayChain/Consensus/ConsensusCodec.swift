@@ -39,6 +39,12 @@ public enum ConsensusCodec {
         case .transactions(let items):
             writer.write(UInt8(6))
             writer.write(items)
+        case .certified(let block, let qc):
+            writer.write(UInt8(7))
+            write(block, into: &writer)
+            write(qc, into: &writer)
+        case .catchUp:
+            writer.write(UInt8(8))
         }
         return writer.bytes
     }
@@ -66,6 +72,8 @@ public enum ConsensusCodec {
             let items = try reader.readByteList()
             guard items.count <= payloadItemsMax else { throw ChainError(.malformed, "too many payload items") }
             message = .transactions(items)
+        case 7: message = .certified(try readBlock(&reader, hash: hash), try readQC(&reader))
+        case 8: message = .catchUp
         default:
             throw ChainError(.malformed, "unknown consensus message type")
         }
@@ -96,6 +104,27 @@ public enum ConsensusCodec {
         )
         guard block.id == hash(header.encoded) else { throw ChainError(.malformed, "stored block \(header.height) does not match its evidence") }
         return block
+    }
+
+    /// How an epoch ended (the evidence and the blocks above the boundary), for storage.
+    public static func encode(_ end: EpochEnd) -> [UInt8] {
+        var writer = CanonicalWriter()
+        write(end.evidence.child, into: &writer)
+        write(end.evidence.childQC, into: &writer)
+        writer.write(UInt64(end.beyond.count))
+        for block in end.beyond { write(block, into: &writer) }
+        return writer.bytes
+    }
+
+    public static func decodeEpochEnd(_ bytes: [UInt8], hash: ([UInt8]) -> [UInt8]) throws -> EpochEnd {
+        var reader = CanonicalReader(bytes)
+        let child = try readBlock(&reader, hash: hash)
+        let qc = try readQC(&reader)
+        let count = try reader.readUInt64()
+        guard count <= 4_096 else { throw ChainError(.malformed, "too many blocks beyond an epoch boundary") }
+        let beyond = try (0..<count).map { _ in try readBlock(&reader, hash: hash) }
+        try reader.expectEnd()
+        return EpochEnd(evidence: CommitEvidence(child: child, childQC: qc), beyond: beyond)
     }
 
     /// A replica's safety state, for storage.
@@ -214,14 +243,14 @@ public enum ConsensusCodec {
     }
 }
 
-/// Consensus signatures with the deployment's suite keys (SM2 or Ed25519), validators in genesis order.
+/// Consensus signatures with the deployment's suite keys (SM2 or Ed25519), validators in the epoch's order.
 public struct SuiteConsensusSigner: ConsensusSigner {
     public let replica: ReplicaID
     let key: any SigningKey
     let validators: [any VerifyingKey]
 
     public init(replica: ReplicaID, key: any SigningKey, validators: [any VerifyingKey]) {
-        precondition(validators.indices.contains(replica), "replica outside the validator set")
+        // A follower (outside the set) never signs consensus messages; its replica only verifies.
         self.replica = replica
         self.key = key
         self.validators = validators

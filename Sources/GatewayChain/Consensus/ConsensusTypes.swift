@@ -34,9 +34,12 @@ public struct QuorumCertificate: Sendable, Equatable {
         self.signatures = signatures
     }
 
-    public static func voteMessage(blockID: [UInt8], round: UInt64, height: UInt64) -> [UInt8] {
+    /// Bound to the epoch (the validator set's generation): a certificate from one epoch never counts in another,
+    /// even where the two sets give the same replica index to the same key.
+    public static func voteMessage(epoch: UInt64, blockID: [UInt8], round: UInt64, height: UInt64) -> [UInt8] {
         var writer = CanonicalWriter()
-        writer.write("datagateway/consensus/vote/v1")
+        writer.write("datagateway/consensus/vote/v2")
+        writer.write(epoch)
         writer.write(blockID)
         writer.write(round)
         writer.write(height)
@@ -216,6 +219,42 @@ public enum ConsensusMessage: Sendable, Equatable {
     case blocks([ConsensusBlock])
     /// Payload items (transactions) for the shared mempool: whoever leads next can order them.
     case transactions([[UInt8]])
+    /// A certified block and the QC on it, from anyone: commit evidence a replica left behind in an older epoch
+    /// needs to commit the block that ended that epoch.
+    case certified(ConsensusBlock, QuorumCertificate)
+    /// "I am still in the epoch this message is tagged with": asks a host that has moved on for the evidence that ended it.
+    case catchUp
+}
+
+/// Why a block is committed under the 2-chain rule: `child` extends it (directly or through the committed chain
+/// above it) in the round right after its parent's, and `childQC` certifies `child`.
+/// How an epoch ended, kept by a host that has moved on so it can bring laggards over: the evidence that committed
+/// the boundary block, and the blocks the same commit covered above the boundary (they belong to no epoch's chain,
+/// but a laggard needs them to connect the evidence to the boundary).
+public struct EpochEnd: Sendable, Equatable {
+    public let evidence: CommitEvidence
+    public let beyond: [ConsensusBlock]
+
+    public init(evidence: CommitEvidence, beyond: [ConsensusBlock]) {
+        self.evidence = evidence
+        self.beyond = beyond
+    }
+
+    /// What to send a replica still in the ended epoch: the blocks above the boundary, then the certified child.
+    public var messages: [ConsensusMessage] {
+        stride(from: 0, to: beyond.count, by: 16).map { .blocks(Array(beyond[$0..<min($0 + 16, beyond.count)])) }
+            + [.certified(evidence.child, evidence.childQC)]
+    }
+}
+
+public struct CommitEvidence: Sendable, Equatable {
+    public let child: ConsensusBlock
+    public let childQC: QuorumCertificate
+
+    public init(child: ConsensusBlock, childQC: QuorumCertificate) {
+        self.child = child
+        self.childQC = childQC
+    }
 }
 
 /// What a replica must keep across a crash so that it never votes twice in a round or against its lock.
@@ -237,6 +276,7 @@ public enum ConsensusEffect: Sendable, Equatable {
     /// A block this replica is about to vote for: durable before the vote, so a certified block always survives on
     /// at least f + 1 honest replicas and can be fetched after any crashes.
     case persistBlock(ConsensusBlock)
-    /// Blocks are committed in height order; `certificate` is the QC (from the next round) that committed it.
-    case commit(ConsensusBlock, certificate: QuorumCertificate)
+    /// Blocks are committed in height order; `certificate` is the QC on the block (carried by its child), `evidence`
+    /// the direct 2-chain commit that committed it (its own child's, or a descendant's).
+    case commit(ConsensusBlock, certificate: QuorumCertificate, evidence: CommitEvidence)
 }

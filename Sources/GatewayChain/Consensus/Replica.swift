@@ -9,6 +9,12 @@
 /// - 2-chain commit: a QC for block B whose parent P has round(P) + 1 = round(B) commits P and its ancestors.
 /// - A round that does not progress times out; timeouts carry the sender's highest QC; 2f + 1 form a TC;
 ///   f + 1 timeouts for a round make a replica time out too. Timeouts back off exponentially while rounds keep failing.
+///
+/// Epochs: a replica serves one validator set. Its root is the committed block the epoch starts from (the genesis, or
+/// the block whose governance change ended the previous epoch); rounds restart at 1 and timeouts are bound to the
+/// root. The host ends the epoch — it stops applying this replica's commits after the boundary block and starts a
+/// replica for the next set. An id outside `0..<replicas` makes a follower: it verifies and commits what the
+/// validators certify but never votes, proposes or times out (a joining validator, a removed one, an observer).
 public struct Replica: Sendable {
     public struct Configuration: Sendable {
         public var replicas: Int
@@ -25,6 +31,8 @@ public struct Replica: Sendable {
         /// Whether an idle leader proposes an empty block at half the round timeout. With it an idle chain grows by
         /// empty blocks; without it idle rounds end by timeout certificates instead and nothing is stored.
         public var emptyBlocksWhenIdle: Bool = true
+        /// The validator set's generation: 0 for the genesis set, one more after each change governance commits.
+        public var epoch: UInt64 = 0
         /// The chain id every block must carry (a block of another chain is invalid).
         public var chainID: String = "simulation"
         /// Checks one payload item of a peer's proposal before the replica votes for it (the node: a transaction that
@@ -49,7 +57,13 @@ public struct Replica: Sendable {
     /// The most recent committed blocks in height order (at most `committedKeep`; genesis while nothing is
     /// committed). Kept so peers can fetch them from us.
     public private(set) var committed: [ConsensusBlock]
-    public let genesisID: [UInt8]
+    /// The epoch's root block (id and height): what round 0's certificate certifies.
+    public let rootID: [UInt8]
+    public let rootHeight: UInt64
+    public var isMember: Bool { id < configuration.replicas }
+    /// The latest direct 2-chain commit this replica made: a certified block and the QC on its child in the next round.
+    /// A host sends it to replicas still in an epoch this one has left, so they can commit the boundary block.
+    public private(set) var lastCommitEvidence: CommitEvidence?
     /// Votes being collected, by block: the block's round and the signatures so far.
     var votes: [[UInt8]: (round: UInt64, signatures: [ReplicaID: [UInt8]])] = [:]
     var timeouts: [UInt64: [ReplicaID: (highQCRound: UInt64, signature: [UInt8])]] = [:]
@@ -79,23 +93,27 @@ public struct Replica: Sendable {
 
     /// A fresh replica, or one restarting from what it persisted: its safety state, the most recent blocks it
     /// committed (any contiguous run ending at its committed tip, in height order; empty for none), and the
-    /// uncommitted blocks it had persisted before voting. `genesisID` defaults to the simulator's fixed genesis.
+    /// uncommitted blocks it had persisted before voting. `rootID` is the epoch's root (default: the simulator's fixed
+    /// genesis) at `rootHeight`; `committed`, when given, ends at or above it.
     public init(
         id: ReplicaID, configuration: Configuration, signer: any ConsensusSigner, hash: @escaping @Sendable ([UInt8]) -> [UInt8],
-        genesisID: [UInt8]? = nil, restoring persisted: SafetyState? = nil, committed: [ConsensusBlock] = [], pendingBlocks: [ConsensusBlock] = []
+        rootID: [UInt8]? = nil, rootHeight: UInt64 = 0, restoring persisted: SafetyState? = nil, committed: [ConsensusBlock] = [],
+        pendingBlocks: [ConsensusBlock] = []
     ) {
-        precondition(configuration.replicas >= 1 && (0..<configuration.replicas).contains(id), "replica id outside the set")
+        precondition(configuration.replicas >= 1 && id >= 0, "no validators, or a negative replica id")
         precondition(signer.replica == id, "signer belongs to another replica")
         self.id = id
         self.configuration = configuration
         self.signer = signer
         self.hash = hash
-        let genesis = genesisID.map { ConsensusBlock.genesis(id: $0, chainID: configuration.chainID) } ?? Self.genesis(hash: hash)
-        self.genesisID = genesis.id
+        let genesis = rootID.map { ConsensusBlock.genesis(id: $0, chainID: configuration.chainID) } ?? Self.genesis(hash: hash)
+        self.rootID = genesis.id
+        self.rootHeight = rootHeight
         precondition(zip(committed, committed.dropFirst()).allSatisfy { $0.height + 1 == $1.height && $1.parentID == $0.id },
                      "committed chain has gaps")
+        precondition(committed.isEmpty ? rootHeight == 0 : committed.last!.height >= rootHeight, "committed chain ends below the epoch root")
         self.committed = committed.isEmpty ? [genesis] : Array(committed.suffix(max(1, configuration.committedKeep)))
-        let genesisQC = QuorumCertificate(blockID: genesis.id, round: 0, height: 0, signatures: [])
+        let genesisQC = QuorumCertificate(blockID: genesis.id, round: 0, height: rootHeight, signatures: [])
         self.safety = persisted ?? SafetyState(lastVotedRound: 0, highQC: genesisQC)
         for block in self.committed { blocks[block.id] = block }
         let tip = self.committed.last!.height
@@ -109,11 +127,13 @@ public struct Replica: Sendable {
 
     /// One line of state for failure reports.
     public var stateSummary: String {
-        "replica \(id): round \(round), last voted \(safety.lastVotedRound), high QC r\(safety.highQC.round)/h\(safety.highQC.height), "
+        "replica \(id)\(isMember ? "" : " (follower)"): round \(round), last voted \(safety.lastVotedRound), high QC r\(safety.highQC.round)/h\(safety.highQC.height), "
             + "high TC r\(highTC?.round ?? 0), committed h\(committedHeight), blocks \(blocks.count), mempool \(mempool.count), "
             + "proposed r\(proposedRound), pending commit \(pendingCommit.map { "r\($0.round)" } ?? "none"), fetching \(requested.count)"
     }
     public var mempoolCount: Int { mempool.count }
+    /// The pooled payload, in arrival order: a host hands it to the next epoch's replica.
+    public var mempoolItems: [[UInt8]] { mempool }
     func leader(_ round: UInt64) -> ReplicaID { Int(round % UInt64(configuration.replicas)) }
 
     // MARK: Inputs
@@ -138,7 +158,7 @@ public struct Replica: Sendable {
     public mutating func tick(now: UInt64) -> [ConsensusEffect] {
         self.now = now
         var effects: [ConsensusEffect] = []
-        if now >= deadline { localTimeout(effects: &effects) }
+        if now >= deadline, isMember { localTimeout(effects: &effects) }
         // A leader with nothing urgent proposes late: as soon as payload arrives, or an empty heartbeat at half time.
         if leader(round) == id, proposedRound < round {
             propose(heartbeat: configuration.emptyBlocksWhenIdle && now >= enteredAt + configuration.roundTimeoutTicks / 2, effects: &effects)
@@ -154,8 +174,15 @@ public struct Replica: Sendable {
 
     public mutating func receive(_ message: ConsensusMessage, from sender: ReplicaID, now: UInt64) -> [ConsensusEffect] {
         self.now = now
-        guard (0..<configuration.replicas).contains(sender), sender != id else { return [] }
+        guard sender >= 0, sender != id else { return [] }
         var effects: [ConsensusEffect] = []
+        switch message {
+        case .proposal, .vote, .timeout:
+            // Only validators take part in consensus; anyone (followers too) may fetch, gossip and relay certificates.
+            guard sender < configuration.replicas else { return [] }
+        case .fetch, .blocks, .transactions, .certified, .catchUp:
+            break
+        }
         switch message {
         case .proposal(let block): onProposal(block, from: sender, effects: &effects)
         case .vote(let vote): onVote(vote, from: sender, effects: &effects)
@@ -179,6 +206,16 @@ public struct Replica: Sendable {
                 insert(block, effects: &effects)
             }
             retryCommit(effects: &effects)
+        case .certified(let block, let qc):
+            // A certified block and its QC (a peer's commit evidence): self-authenticating, from anyone.
+            guard qc.blockID == block.id, qc.height == block.height, qc.round == block.round, validQC(qc) else { break }
+            if blocks[block.id] == nil, block.height > committedHeight {
+                guard validBlock(block) else { break }
+                insert(block, effects: &effects)
+            }
+            process(qc: qc, effects: &effects)
+        case .catchUp:
+            break  // For the host: the sender is in an epoch this replica's host may have left.
         }
         return effects
     }
@@ -186,13 +223,13 @@ public struct Replica: Sendable {
     // MARK: Validation
 
     func validQC(_ qc: QuorumCertificate) -> Bool {
-        if qc.round == 0 { return qc.height == 0 && qc.signatures.isEmpty && qc.blockID == genesisID }
-        let message = QuorumCertificate.voteMessage(blockID: qc.blockID, round: qc.round, height: qc.height)
+        if qc.round == 0 { return qc.height == rootHeight && qc.signatures.isEmpty && qc.blockID == rootID }
+        let message = QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: qc.blockID, round: qc.round, height: qc.height)
         return distinctValid(qc.signatures.map { ($0.replica, $0.signature, message) })
     }
 
     func validTC(_ tc: TimeoutCertificate) -> Bool {
-        distinctValid(tc.entries.map { ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(root: genesisID, round: tc.round, highQCRound: $0.highQCRound)) })
+        distinctValid(tc.entries.map { ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(root: rootID, round: tc.round, highQCRound: $0.highQCRound)) })
     }
 
     func distinctValid(_ signatures: [(ReplicaID, [UInt8], [UInt8])]) -> Bool {
@@ -258,21 +295,23 @@ public struct Replica: Sendable {
     }
 
     mutating func onProposal(_ block: ConsensusBlock, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
-        guard sender == block.proposer else { return }
+        // A committed block teaches nothing; and it may belong to an earlier epoch, whose certificates must not count
+        // here (a replayed old proposal would otherwise slip its justify past validation as a "known" block).
+        guard sender == block.proposer, block.height > committedHeight else { return }
         if blocks[block.id] == nil {
             guard validBlock(block) else { return }
             insert(block, effects: &effects)
         }
         process(qc: block.justify, effects: &effects)
         if let tc = block.timeout { process(tc: tc, effects: &effects) }
-        guard block.round == round, block.round > safety.lastVotedRound else { return }
+        guard isMember, block.round == round, block.round > safety.lastVotedRound else { return }
         let extendsPrevious = block.round == block.justify.round + 1
         let extendsAfterTimeout = block.timeout.map { block.round == $0.round + 1 && block.justify.round >= $0.maxHighQCRound } ?? false
         guard extendsPrevious || extendsAfterTimeout else { return }
         safety.lastVotedRound = block.round
         effects.append(.persistBlock(block))
         effects.append(.persist(safety))
-        let signature = signer.sign(QuorumCertificate.voteMessage(blockID: block.id, round: block.round, height: block.height))
+        let signature = signer.sign(QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: block.id, round: block.round, height: block.height))
         let vote = Vote(blockID: block.id, round: block.round, height: block.height, voter: id, signature: signature)
         let next = leader(block.round + 1)
         if next == id { onVote(vote, from: id, effects: &effects) } else { effects.append(.send(to: next, .vote(vote))) }
@@ -280,7 +319,7 @@ public struct Replica: Sendable {
 
     mutating func onVote(_ vote: Vote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
         guard sender == vote.voter, leader(vote.round + 1) == id, vote.round + 1 >= round,
-              signer.verify(vote.signature, by: vote.voter, for: QuorumCertificate.voteMessage(blockID: vote.blockID, round: vote.round, height: vote.height))
+              signer.verify(vote.signature, by: vote.voter, for: QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: vote.blockID, round: vote.round, height: vote.height))
         else { return }
         var collected = votes[vote.blockID]?.signatures ?? [:]
         guard collected[vote.voter] == nil else { return }
@@ -307,14 +346,14 @@ public struct Replica: Sendable {
             if timeout.highQC.round >= round, validQC(timeout.highQC) { process(qc: timeout.highQC, effects: &effects) }
             return
         }
-        guard signer.verify(timeout.signature, by: timeout.voter, for: TimeoutCertificate.timeoutMessage(root: genesisID, round: timeout.round, highQCRound: timeout.highQC.round)),
+        guard signer.verify(timeout.signature, by: timeout.voter, for: TimeoutCertificate.timeoutMessage(root: rootID, round: timeout.round, highQCRound: timeout.highQC.round)),
               validQC(timeout.highQC)
         else { return }
         process(qc: timeout.highQC, effects: &effects)
         peerTimeoutRound[timeout.voter] = max(peerTimeoutRound[timeout.voter] ?? 0, timeout.round)
         // f + 1 peers timed out in rounds ≥ r (r the (f+1)-th highest): an honest one is at r or beyond, so join r.
         let reported = peerTimeoutRound.values.sorted(by: >)
-        if reported.count > configuration.faults, reported[configuration.faults] > round {
+        if isMember, reported.count > configuration.faults, reported[configuration.faults] > round {
             enter(round: reported[configuration.faults], effects: &effects)
             localTimeout(effects: &effects)
         }
@@ -325,7 +364,7 @@ public struct Replica: Sendable {
         timeouts[timeout.round] = collected
         // f + 1 replicas gave up on round r ≥ ours: at least one honest did, so move to r and give up on it too.
         // This re-synchronises replicas left in different rounds by partitions and restarts.
-        if collected.count > configuration.faults, timedOutRound < timeout.round {
+        if isMember, collected.count > configuration.faults, timedOutRound < timeout.round {
             if timeout.round > round { enter(round: timeout.round, effects: &effects) }
             localTimeout(effects: &effects)
             collected = timeouts[timeout.round] ?? collected
@@ -344,7 +383,7 @@ public struct Replica: Sendable {
         timedOutRound = round
         safety.lastVotedRound = max(safety.lastVotedRound, round)
         effects.append(.persist(safety))
-        let signature = signer.sign(TimeoutCertificate.timeoutMessage(root: genesisID, round: round, highQCRound: safety.highQC.round))
+        let signature = signer.sign(TimeoutCertificate.timeoutMessage(root: rootID, round: round, highQCRound: safety.highQC.round))
         let timeout = TimeoutVote(round: round, highQC: safety.highQC, highTC: highTC, voter: id, signature: signature)
         lastTimeout = timeout
         effects.append(.broadcast(.timeout(timeout)))
@@ -428,12 +467,14 @@ public struct Replica: Sendable {
         }
         // Certificates for the committed blocks: each block's child in the chain carries its QC; the top one is `qc`'s justify.
         let ordered = Array(chain.reversed())
+        let evidence = CommitEvidence(child: certified, childQC: qc)
+        lastCommitEvidence = evidence
         for (index, block) in ordered.enumerated() {
             let certificate = index + 1 < ordered.count ? ordered[index + 1].justify : certified.justify
             committed.append(block)
             if committed.count > configuration.committedKeep + 64 { committed.removeFirst(committed.count - configuration.committedKeep) }
             for item in block.payload where mempoolSet.remove(PayloadKey(item)) != nil {}
-            effects.append(.commit(block, certificate: certificate))
+            effects.append(.commit(block, certificate: certificate, evidence: evidence))
         }
         mempool.removeAll { !mempoolSet.contains(PayloadKey($0)) }
         pendingCommit = nil

@@ -6,46 +6,64 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// Consensus messages between validators over TCP. A frame is
+/// Consensus messages between nodes over TCP. A frame is
 ///
-///     u32 length ‖ u16 signature length ‖ signature ‖ u64 sender ‖ encoded message
+///     u32 length ‖ u16 signature length ‖ signature ‖ u16 sender length ‖ sender node id ‖ u64 epoch ‖ encoded message
 ///
-/// and the signature (suite key of the sender, over `u64 sender ‖ encoded message`) is checked against the genesis
-/// key of the claimed sender before the message is decoded. A frame over `frameBytesMax`, a bad signature, an unknown
-/// sender or undecodable bytes close the connection; the node carries on. Sending never blocks consensus: a message
-/// to an unreachable peer is dropped (the protocol tolerates loss) and the connection is retried on the next send.
+/// and the signature (suite key of the sender, over everything after it) is checked against the directory's key for
+/// the claimed sender before the message is decoded. The directory holds every member this node knows of (genesis,
+/// then those governance added), so a joining node's frames are accepted once its admission is committed. A frame
+/// over `frameBytesMax`, a bad signature, an unknown sender or undecodable bytes close the connection; the node
+/// carries on. Sending never blocks consensus: a message to an unreachable peer is dropped (the protocol tolerates
+/// loss) and the connection is retried on the next send.
 public final class ConsensusTransport: Sendable {
     public static let frameBytesMax = ConsensusCodec.messageBytesMax + 4_096
 
-    let me: ReplicaID
-    let addresses: [ReplicaID: (host: String, port: Int)]
+    /// A member as the transport knows it: its key, and where to reach it (nil for a member without an address).
+    public struct Peer: Sendable {
+        public let key: any VerifyingKey
+        public let address: (host: String, port: Int)?
+
+        public init(key: any VerifyingKey, address: (host: String, port: Int)?) {
+            self.key = key
+            self.address = address
+        }
+    }
+
+    let me: String
     let key: any SigningKey
-    let validators: [any VerifyingKey]
     let hash: @Sendable ([UInt8]) -> [UInt8]
     let group: any EventLoopGroup
     let logger: Logger
-    let onMessage: @Sendable (ReplicaID, ConsensusMessage) -> Void
-    let state = NIOLockedValueBox(State())
+    let onMessage: @Sendable (String, UInt64, ConsensusMessage) -> Void
+    let state: NIOLockedValueBox<State>
 
     struct State {
+        var directory: [String: Peer]
         var listener: (any Channel)?
-        var peers: [ReplicaID: any Channel] = [:]
-        var connecting: Set<ReplicaID> = []
+        var peers: [String: any Channel] = [:]
+        var connecting: Set<String> = []
     }
 
     public init(
-        me: ReplicaID, addresses: [ReplicaID: (host: String, port: Int)], key: any SigningKey, validators: [any VerifyingKey],
-        hash: @escaping @Sendable ([UInt8]) -> [UInt8], group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger, onMessage: @escaping @Sendable (ReplicaID, ConsensusMessage) -> Void
+        me: String, directory: [String: Peer], key: any SigningKey, hash: @escaping @Sendable ([UInt8]) -> [UInt8],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
+        onMessage: @escaping @Sendable (_ sender: String, _ epoch: UInt64, ConsensusMessage) -> Void
     ) {
         self.me = me
-        self.addresses = addresses
         self.key = key
-        self.validators = validators
         self.hash = hash
         self.group = group
         self.logger = logger
         self.onMessage = onMessage
+        self.state = NIOLockedValueBox(State(directory: directory))
+    }
+
+    /// Adds or replaces members (governance admitted a node, or changed its address).
+    public func update(directory additions: [String: Peer]) {
+        state.withLockedValue { state in
+            for (id, peer) in additions { state.directory[id] = peer }
+        }
     }
 
     /// Listens on `host:port` (0 picks a port) and returns the bound port.
@@ -66,27 +84,31 @@ public final class ConsensusTransport: Sendable {
     /// Verifies and delivers one frame; false closes the connection.
     func receive(_ frame: ByteBuffer) -> Bool {
         var frame = frame
-        guard let signatureLength = frame.readInteger(as: UInt16.self), let signature = frame.readBytes(length: Int(signatureLength)),
-              let senderRaw = frame.getInteger(at: frame.readerIndex, as: UInt64.self), senderRaw < UInt64(validators.count)
-        else { return false }
+        guard let signatureLength = frame.readInteger(as: UInt16.self), let signature = frame.readBytes(length: Int(signatureLength)) else { return false }
         let signed = Array(frame.readableBytesView)
-        let sender = ReplicaID(senderRaw)
-        guard sender != me, validators[sender].isValidSignature(signature, for: signed) else {
-            logger.warning("closing a consensus connection: bad frame signature", metadata: ["claimed": "\(sender)"])
+        guard let senderLength = frame.readInteger(as: UInt16.self), senderLength <= 256, let senderBytes = frame.readBytes(length: Int(senderLength)),
+              let epoch = frame.readInteger(as: UInt64.self)
+        else { return false }
+        let sender = String(decoding: senderBytes, as: UTF8.self)
+        guard sender != me, let peer = state.withLockedValue({ $0.directory[sender] }), peer.key.isValidSignature(signature, for: signed) else {
+            logger.warning("closing a consensus connection: unknown sender or bad frame signature", metadata: ["claimed": "\(sender)"])
             return false
         }
-        guard let message = try? ConsensusCodec.decode(Array(signed.dropFirst(8)), hash: hash) else {
+        guard let message = try? ConsensusCodec.decode(Array(frame.readableBytesView), hash: hash) else {
             logger.warning("closing a consensus connection: undecodable message", metadata: ["peer": "\(sender)"])
             return false
         }
-        onMessage(sender, message)
+        onMessage(sender, epoch, message)
         return true
     }
 
-    /// Signs once and sends to the given peers.
-    public func send(_ message: ConsensusMessage, to peers: [ReplicaID]) {
+    /// Signs once and sends to the given peers, tagged with the sender's epoch.
+    public func send(_ message: ConsensusMessage, epoch: UInt64, to peers: [String]) {
         var body = ByteBuffer()
-        body.writeInteger(UInt64(me))
+        let id = Array(me.utf8)
+        body.writeInteger(UInt16(id.count))
+        body.writeBytes(id)
+        body.writeInteger(epoch)
         body.writeBytes(ConsensusCodec.encode(message))
         guard let signature = try? key.sign(Array(body.readableBytesView)) else { return }
         var frame = ByteBuffer()
@@ -103,14 +125,13 @@ public final class ConsensusTransport: Sendable {
         }
     }
 
-    func connect(_ peer: ReplicaID) {
-        guard let address = addresses[peer] else { return }
-        let start = state.withLockedValue { state -> Bool in
-            guard !state.connecting.contains(peer) else { return false }
+    func connect(_ peer: String) {
+        let address = state.withLockedValue { state -> (host: String, port: Int)? in
+            guard let address = state.directory[peer]?.address, !state.connecting.contains(peer) else { return nil }
             state.connecting.insert(peer)
-            return true
+            return address
         }
-        guard start else { return }
+        guard let address else { return }
         ClientBootstrap(group: group)
             .connectTimeout(.seconds(2))
             .connect(host: address.host, port: address.port)
