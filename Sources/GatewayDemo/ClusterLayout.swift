@@ -6,7 +6,9 @@ import GatewayStore
 import Logging
 
 /// A local consortium of validator nodes on 127.0.0.1: per node a data directory with its key and the shared
-/// genesis, its own PostgreSQL database, an HTTP port and a peer port; plus the demo departments' keys. Written to a
+/// genesis, its own PostgreSQL database, an HTTP port and a peer port; plus the demo departments' keys. Joining
+/// nodes are laid out the same way but are not in the genesis: they follow the chain until governance admits them
+/// (`member` is what their admission proposal names). Written to a
 /// directory (`cluster.json` lists every node and the exact `gateway serve` arguments that start it), so that the
 /// same nodes can be started, killed and restarted by hand, by `gateway cluster` or by a test.
 public struct ClusterLayout: Sendable, Codable {
@@ -19,6 +21,8 @@ public struct ClusterLayout: Sendable, Codable {
         public let peerAddress: String
         /// Arguments of `gateway serve` for this node.
         public let serveArguments: [String]
+        /// For a node that is not in the genesis: the member its admission proposal names (nil for genesis members).
+        public let joining: Genesis.Member?
     }
 
     public let directory: String
@@ -32,17 +36,17 @@ public struct ClusterLayout: Sendable, Codable {
     /// Creates the layout (fresh keys, genesis, departments) and recreates each node's database.
     /// `progress` hears about each step.
     public static func create(
-        in directory: URL, validators: Int, suite name: SuiteName, httpBasePort: Int, peerBasePort: Int, databaseURL: String,
+        in directory: URL, validators: Int, joiners: Int = 0, suite name: SuiteName, httpBasePort: Int, peerBasePort: Int, databaseURL: String,
         policies: URL, schemas: URL, logLevel: String = "info", logger: Logger, progress: (String) -> Void = { _ in }
     ) async throws -> ClusterLayout {
-        guard (1...64).contains(validators) else { throw NodeError("a cluster has 1 to 64 validators") }
+        guard (1...64).contains(validators), (0...16).contains(joiners) else { throw NodeError("a cluster has 1 to 64 validators and 0 to 16 joining nodes") }
         let suite = try name.makeSuite()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let consortium = try DemoConsortium.create(in: directory.appendingPathComponent("departments"), suite: suite)
         progress("departments' keys and departments.json written to \(directory.appendingPathComponent("departments").path)")
         var keys: [any SigningKey] = []
         var members: [Genesis.Member] = []
-        for index in 0..<validators {
+        for index in 0..<(validators + joiners) {
             let key = suite.generateSigningKey()
             keys.append(key)
             members.append(Genesis.Member(
@@ -51,7 +55,7 @@ public struct ClusterLayout: Sendable, Codable {
             ))
         }
         let chainID = "datagateway-cluster-\(Hex.encode(SystemRandom().bytes(count: 4)))"
-        let genesis = Genesis(chainID: chainID, suite: name, members: members, createdAtMs: Int64(Date().timeIntervalSince1970 * 1_000))
+        let genesis = Genesis(chainID: chainID, suite: name, members: Array(members.prefix(validators)), createdAtMs: Int64(Date().timeIntervalSince1970 * 1_000))
         let genesisFile = directory.appendingPathComponent("genesis.json")
         try genesis.write(to: genesisFile)
         progress("genesis \(chainID): \(validators) validators, suite \(name.rawValue), written to \(genesisFile.path)")
@@ -77,9 +81,10 @@ public struct ClusterLayout: Sendable, Codable {
                     "serve", "--port", "\(httpPort)", "--database-url", url, "--data-dir", data.path, "--node-id", member.nodeID,
                     "--department", member.department, "--suite", name.rawValue, "--departments", consortium.departmentsFile.path,
                     "--policies", policies.path, "--schemas", schemas.path, "--log-level", logLevel,
-                ]
+                ] + (index < validators ? [] : ["--peer-listen", member.address]),
+                joining: index < validators ? nil : member
             ))
-            progress("\(member.nodeID) (\(member.department)): http 127.0.0.1:\(httpPort), peers \(member.address), database \(components.path)")
+            progress("\(member.nodeID) (\(member.department)\(index < validators ? "" : ", joining")): http 127.0.0.1:\(httpPort), peers \(member.address), database \(components.path)")
         }
         let layout = ClusterLayout(
             directory: directory.path, suite: name, chainID: chainID, departmentsFile: consortium.departmentsFile.path, nodes: nodes

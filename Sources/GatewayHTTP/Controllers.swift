@@ -104,3 +104,21 @@ struct AuditController {
         }
     }
 }
+
+struct GovernanceController {
+    let governance: GovernanceService
+
+    func register(on group: RouterGroup<GatewayContext>) {
+        group.get("governance") { _, context in
+            try jsonResponse(try await governance.status(try context.requirePrincipal()))
+        }
+        group.post("governance/proposals") { _, context in
+            let body = try decodeBody(API.GovernanceProposalRequest.self, from: context)
+            return try jsonResponse(try await governance.propose(try context.requirePrincipal(), body), status: .created)
+        }
+        group.post("governance/proposals/:id/approvals") { _, context in
+            let id = try context.parameters.require("id")
+            return try jsonResponse(try await governance.approve(try context.requirePrincipal(), proposalID: id), status: .created)
+        }
+    }
+}

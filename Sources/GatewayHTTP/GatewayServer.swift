@@ -25,6 +25,7 @@ public enum GatewayServer {
         RecordsController(exchange: node.exchange).register(on: api)
         RequestsController(exchange: node.exchange).register(on: api)
         AuditController(exchange: node.exchange).register(on: api)
+        GovernanceController(governance: node.governance).register(on: api)
 
         var app = Application(
             router: router,

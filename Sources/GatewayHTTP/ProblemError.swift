@@ -70,7 +70,7 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         case .invalidRequest: return .badRequest
         case .unknownCategory, .notFound: return .notFound
         case .unknownField, .invalidRecord: return .unprocessableContent
-        case .recordConflict: return .conflict
+        case .recordConflict, .governanceRejected: return .conflict
         case .accessDenied: return .forbidden
         case .chainUnavailable, .busy: return .serviceUnavailable
         default: return .internalServerError

@@ -142,6 +142,80 @@ public enum API {
         }
     }
 
+    /// A member of the consortium (a node), as governance knows it.
+    public struct GovernanceMember: Codable, Sendable, Equatable {
+        public let nodeId: String
+        public let department: String
+        /// "validator" or "observer".
+        public let role: String
+        /// SPKI PEM of the node's signing key.
+        public let publicKey: String
+        /// host:port where its peers reach it.
+        public let address: String
+
+        public init(nodeId: String, department: String, role: String, publicKey: String, address: String) {
+            self.nodeId = nodeId
+            self.department = department
+            self.role = role
+            self.publicKey = publicKey
+            self.address = address
+        }
+    }
+
+    /// One governance change: `addMember` (with `member`), `removeMember` (with `nodeId`) or `approvePolicyBundle`
+    /// (with `bundleHash`, hex).
+    public struct GovernanceChange: Codable, Sendable, Equatable {
+        public let kind: String
+        public let member: GovernanceMember?
+        public let nodeId: String?
+        public let bundleHash: String?
+
+        public init(kind: String, member: GovernanceMember? = nil, nodeId: String? = nil, bundleHash: String? = nil) {
+            self.kind = kind
+            self.member = member
+            self.nodeId = nodeId
+            self.bundleHash = bundleHash
+        }
+    }
+
+    public struct GovernanceProposalRequest: Codable, Sendable {
+        public let proposalId: String
+        public let change: GovernanceChange
+
+        public init(proposalId: String, change: GovernanceChange) {
+            self.proposalId = proposalId
+            self.change = change
+        }
+    }
+
+    public struct GovernancePending: Codable, Sendable, Equatable {
+        public let proposalId: String
+        public let change: GovernanceChange
+        public let approvals: [String]
+        public let approvalsNeeded: Int
+    }
+
+    /// The governed state as of the last decided block: who validates now, who is a member, what waits for approval.
+    public struct GovernanceStatus: Codable, Sendable {
+        public let height: UInt64
+        /// The validator set's generation (0 until the first change).
+        public let epoch: UInt64
+        public let validators: [String]
+        public let members: [GovernanceMember]
+        public let pending: [GovernancePending]
+        public let approvedBundles: [String]
+    }
+
+    /// A governance transaction this node submitted and the chain committed.
+    public struct GovernanceReceipt: Codable, Sendable {
+        public let proposalId: String
+        public let transaction: String
+        public let height: UInt64
+        public let index: Int
+        /// "pending" (more approvals needed) or "decided" (in force from the next height).
+        public let status: String
+    }
+
     public struct Health: Codable, Sendable {
         public let status: String
         public let node: String

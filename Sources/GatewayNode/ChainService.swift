@@ -361,7 +361,7 @@ public actor ChainService: Service {
         await driver.attach(transport)
     }
 
-    static func parseAddress(_ text: String) -> (host: String, port: Int)? {
+    public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
         return (String(text[..<colon]), port)
     }
@@ -495,6 +495,22 @@ public actor ChainService: Service {
         guard waiting < settings.backlogMax else {
             throw ExchangeError(.busy, "\(waiting) transactions are waiting for the chain; retry shortly")
         }
+    }
+
+    /// The governed state as of the last decided block, and that block's height.
+    public func decidedGovernance() -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
+
+    /// Throws the ledger's reason if a governance transaction would not apply after the last decided block.
+    public func checkGovernance(_ transaction: Transaction) throws {
+        try ledger.validate(transaction)
+        var state = ledger.governance
+        try state.apply(transaction, height: ledger.height + 1)
+    }
+
+    /// The consensus epoch this node is in and its validators (for status and tests).
+    public func consensusEpoch() async -> (epoch: UInt64, validators: [String])? {
+        guard let driver else { return nil }
+        return (await driver.epoch, await driver.validators)
     }
 
     /// For diagnostics and tests: the replica's state in one line.

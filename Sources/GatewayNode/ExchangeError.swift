@@ -13,6 +13,8 @@ public struct ExchangeError: Error, CustomStringConvertible, Sendable {
         public static let chainUnavailable = Code(rawValue: "chain_unavailable")
         /// Too many transactions are waiting for the chain: try again shortly.
         public static let busy = Code(rawValue: "busy")
+        /// The governance state does not allow this step (an unknown or decided proposal, a second approval, …).
+        public static let governanceRejected = Code(rawValue: "governance_rejected")
         public static let internalError = Code(rawValue: "internal_error")
         public var description: String { rawValue }
     }

@@ -15,6 +15,7 @@ public struct Node: Sendable {
     public let database: Database
     public let chain: ChainService
     public let exchange: ExchangeService
+    public let governance: GovernanceService
     public let departments: DepartmentDirectory
     public let genesis: Genesis
     public let logger: Logger
@@ -42,7 +43,11 @@ public struct Node: Sendable {
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let chain = try ChainService(
             database: database, genesis: secrets.genesis, suite: suite, signer: secrets.signingKey, nodeID: configuration.nodeID,
-            logger: logger, now: now
+            logger: logger, settings: configuration.consensusSettings, now: now
+        )
+        let governance = GovernanceService(
+            chain: chain, store: ChainStore(database: database), suite: suite, signer: secrets.signingKey, nodeID: configuration.nodeID,
+            department: configuration.department, chainID: secrets.genesis.chainID, now: now
         )
         let encryptor = PaillierEncryptor(publicKey: secrets.paillier.publicKey)
         let pool = configuration.paillierPoolSize > 0 ? RandomnessPool(encryptor: encryptor, capacity: configuration.paillierPoolSize) : nil
@@ -51,7 +56,8 @@ public struct Node: Sendable {
             secrets: secrets, encryptor: encryptor, pool: pool, nodeID: configuration.nodeID, logger: logger, now: now
         )
         return Node(
-            configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, departments: departments,
+            configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, governance: governance,
+            departments: departments,
             genesis: secrets.genesis, logger: logger, randomness: pool.map(RandomnessPoolService.init)
         )
     }

@@ -25,6 +25,15 @@ public struct NodeConfiguration: Sendable {
     public var paillierBits: Int
     /// Precomputed Paillier obfuscators kept ready by a background thread (0: none, compute on demand).
     public var paillierPoolSize: Int
+    /// host:port to listen on for consensus peers; nil takes the node's address in the genesis. A node that joins
+    /// after the genesis needs it (the address its admission proposal names).
+    public var peerListen: String?
+
+    public var consensusSettings: ConsensusSettings {
+        var settings = ConsensusSettings()
+        settings.listenAddress = peerListen.flatMap(ChainService.parseAddress)
+        return settings
+    }
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, databaseURL: String, dataDirectory: URL, nodeKeyPath: URL? = nil,

@@ -51,11 +51,16 @@ public struct NodeSecrets: Sendable {
             try SecretFiles.write(try encoder.encode(genesis), to: genesisPath)
         }
         let genesis = try Genesis.load(from: genesisPath)
-        guard let me = genesis.members.first(where: { $0.nodeID == configuration.nodeID }) else {
-            throw NodeError("genesis \(genesisPath.path) has no member \(configuration.nodeID)")
-        }
-        guard me.publicKey == signingKey.publicKey.pemRepresentation else {
-            throw NodeError("node key does not match the genesis entry for \(configuration.nodeID): wrong --node-key?")
+        // A node that joins after the genesis is not in it; governance admits it, and it is given --peer-listen.
+        if let me = genesis.members.first(where: { $0.nodeID == configuration.nodeID }) {
+            guard me.publicKey == signingKey.publicKey.pemRepresentation else {
+                throw NodeError("node key does not match the genesis entry for \(configuration.nodeID): wrong --node-key?")
+            }
+        } else if configuration.peerListen == nil {
+            throw NodeError("""
+                genesis \(genesisPath.path) has no member \(configuration.nodeID): check --node-id, or, for a node that joins later, \
+                give --peer-listen host:port (the address its admission proposal names)
+                """)
         }
         return NodeSecrets(signingKey: signingKey, recordKey: recordKey, salt: salt, paillier: paillier, genesis: genesis)
     }

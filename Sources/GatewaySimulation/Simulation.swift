@@ -424,6 +424,12 @@ public struct Simulation {
                 let effects = host.replica.receive(envelope.message, from: host.index(of: envelope.from), now: now + skews[envelope.to])
                 hosts[envelope.to] = host
                 perform(effects, of: envelope.to, at: now, chaos: chaos)
+                // A block the replica no longer holds in memory is served from "storage", as a node does from PostgreSQL.
+                if case .fetch(let id) = envelope.message, !effects.contains(where: { if case .send(_, .blocks) = $0 { true } else { false } }),
+                   let position = disks[envelope.to].committed.lastIndex(where: { $0.id == id }) {
+                    let stored = disks[envelope.to].committed[max(0, position - 15)...position].reversed()
+                    send(.blocks(Array(stored)), epoch: host.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
+                }
             } else if envelope.epoch < host.epoch {
                 guard Int(envelope.epoch) < disks[envelope.to].epochEnds.count else { return }
                 if let last = host.lastHelped[envelope.from], now < last + resend { return }

@@ -16,11 +16,19 @@ struct Cluster: AsyncParsableCommand {
         <dir>/cluster.json lists every node with the exact `gateway serve` arguments that start it, so a single node \
         can be killed and restarted by hand:  kill -9 <pid>, then run its serveArguments again; it catches up. \
         With --init-only nothing is started.
+
+        --joiners K lays out K more nodes that are not in the genesis (node-N+1, …): they start as followers, and \
+        become validators once the validators' operators admit them, e.g. from the first node's department: \
+        gateway governance propose-member --cluster <dir> --node node-1 --member node-5, then \
+        gateway governance approve --cluster <dir> --node node-2 --proposal <id> (and node-3).
         """
     )
 
     @Option(help: "Number of validators (n = 3f + 1 tolerates f faulty ones).")
     var validators: Int = 4
+
+    @Option(help: "Number of extra nodes laid out outside the genesis, to be admitted by governance.")
+    var joiners: Int = 0
 
     @Option(help: "Directory for the cluster's keys, genesis and data.")
     var dir: String = "cluster"
@@ -54,6 +62,7 @@ struct Cluster: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...64).contains(validators) else { throw ValidationError("--validators must be 1…64") }
+        guard (0...16).contains(joiners) else { throw ValidationError("--joiners must be 0…16") }
         guard (1...65_000).contains(httpBasePort), (1...65_000).contains(peerBasePort) else { throw ValidationError("ports must be 1…65000") }
     }
 
@@ -66,7 +75,7 @@ struct Cluster: AsyncParsableCommand {
         } else {
             let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             layout = try await ClusterLayout.create(
-                in: directory, validators: validators, suite: suite, httpBasePort: httpBasePort, peerBasePort: peerBasePort,
+                in: directory, validators: validators, joiners: joiners, suite: suite, httpBasePort: httpBasePort, peerBasePort: peerBasePort,
                 databaseURL: resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL),
                 policies: URL(fileURLWithPath: policies, relativeTo: cwd).standardizedFileURL,
                 schemas: URL(fileURLWithPath: schemas, relativeTo: cwd).standardizedFileURL,

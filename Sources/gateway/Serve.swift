@@ -16,7 +16,10 @@ struct Serve: AsyncParsableCommand {
         requests, commits every access-log event already acknowledged, then closes the database pool.
 
         With a genesis.json naming several validators (see `gateway cluster`), the node takes part in BFT consensus \
-        with them: it listens for peers on its own genesis address and connects to theirs.
+        with them: it listens for peers on its own genesis address and connects to theirs. A node that is not in the \
+        genesis follows the chain (verifying every block) and starts voting in the block after governance admits it \
+        as a validator; start it with --peer-listen and the genesis, then have the validators' operators propose and \
+        approve it (`gateway governance`).
         """
     )
 
@@ -59,6 +62,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest accepted request body in bytes. Env: DATAGATEWAY_MAX_BODY_BYTES. Default: 8388608.")
     var maxBodyBytes: Int?
 
+    @Option(help: """
+        host:port to listen on for consensus peers. Env: DATAGATEWAY_PEER_LISTEN. Default: this node's address in the genesis; \
+        required for a node that joins after the genesis (the address its admission proposal names).
+        """)
+    var peerListen: String?
+
     func run() async throws {
         let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
         let portText = resolve(port.map(String.init), env: "DATAGATEWAY_PORT", default: "8080")
@@ -72,7 +81,7 @@ struct Serve: AsyncParsableCommand {
         guard let bodyMax = Int(resolve(maxBodyBytes.map(String.init), env: "DATAGATEWAY_MAX_BODY_BYTES", default: "8388608")), bodyMax > 0 else {
             throw ValidationError("max-body-bytes must be a positive integer")
         }
-        let configuration = NodeConfiguration(
+        var settings = NodeConfiguration(
             host: resolve(host, env: "DATAGATEWAY_HOST", default: "127.0.0.1"),
             port: port,
             databaseURL: resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL),
@@ -89,6 +98,11 @@ struct Serve: AsyncParsableCommand {
             department: resolve(department, env: "DATAGATEWAY_DEPARTMENT", default: "civil_registry"),
             requestBodyBytesMax: bodyMax
         )
+        settings.peerListen = peerListen ?? ProcessInfo.processInfo.environment["DATAGATEWAY_PEER_LISTEN"]
+        if let listen = settings.peerListen, ChainService.parseAddress(listen) == nil {
+            throw ValidationError("--peer-listen must be host:port, not \(listen)")
+        }
+        let configuration = settings
         let logger = makeLogger("datagateway", level: level)
         let node: Node
         do {

@@ -63,7 +63,8 @@ import Testing
     }
 
     func log(_ message: String) {
-        FileHandle.standardError.write(Data("cluster test: \(message)\n".utf8))
+        let seconds = Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 3_600)
+        FileHandle.standardError.write(Data("cluster test [\(String(format: "%.1f", seconds))]: \(message)\n".utf8))
     }
 
     func waitUntil(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
@@ -217,6 +218,128 @@ import Testing
         }
         #expect(observerChain.count == Int(observed))
         #expect(Array(chains[0].prefix(observerChain.count)) == observerChain, "the observer holds other blocks than node-1")
+        let common = chains.map(\.count).min() ?? 0
+        #expect(common >= Int(top))
+        for chain in chains { #expect(Array(chain.prefix(common)) == Array(chains[0].prefix(common)), "two nodes hold different blocks") }
+    }
+}
+
+/// Governance changes the validator set of a running cluster: a fifth node, not in the genesis, follows the chain
+/// until the validators admit it, then votes — proven by killing a genesis validator, after which the five-member
+/// set (quorum 4) can only commit with the newcomer's vote. Then the dead validator is removed, and the remaining
+/// four (quorum 3) commit with one more of them down. An observer verifies the whole chain, across the changes,
+/// from the genesis alone.
+extension ClusterTests {
+    /// In the same serialized suite as the other cluster test: two multi-process clusters at once on two cores would
+    /// only measure each other.
+    @Test func aJoiningNodeIsAdmittedAndVotesAndARemovedOneNoLongerCounts() async throws {
+        let work = try TestPaths.temporaryDirectory("reconfigure")
+        // Ports of this test: http base+5…9, peers base+15…19 (the other cluster test uses base…base+3, base+10…13).
+        let base = Int(getpid() % 1_500) * 20 + 20_000
+        let layout = try await ClusterLayout.create(
+            in: work, validators: 4, joiners: 1, suite: .intl, httpBasePort: base + 5, peerBasePort: base + 15,
+            databaseURL: try await TestDatabase.fresh("reconfigure"), policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error",
+            logger: TestDatabase.logger
+        )
+        let cluster = self
+        let nodes = ClusterTests.Nodes(layout: layout)
+        for index in 0..<5 { try await nodes.start(index) }
+        defer { Task { await nodes.stopAll() } }
+        func client(_ node: Int, _ department: String? = nil) throws -> GatewayClient {
+            try cluster.client(layout, node: node, department: department ?? layout.nodes[node].department)
+        }
+        func governance(_ node: Int) async throws -> API.GovernanceStatus {
+            try await client(node, DemoConsortium.regulator).send("GET", "/v1/governance").decode(API.GovernanceStatus.self)
+        }
+        var serial = 0
+        /// One publish through `node`, retried while the validators re-synchronise; true once acknowledged.
+        func publish(through node: Int, seconds: Double = 40) async throws -> Bool {
+            serial += 1
+            let (_, records) = CrashTests.batch(700_000 + serial, size: 2)
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let response = try await client(node, DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+                if response.status == 201 { return true }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            return false
+        }
+        #expect(try await publish(through: 0), "the genesis validators do not commit")
+        cluster.log("committing; node-1 proposes to admit node-5")
+
+        // The operators of node-1 (proposer), node-2 and node-3 admit node-5: 3 of 4 approvals.
+        let joining = try #require(layout.nodes[4].joining)
+        let admit = API.GovernanceProposalRequest(proposalId: "admit-node-5", change: API.GovernanceChange(kind: "addMember", member: API.GovernanceMember(
+            nodeId: joining.nodeID, department: joining.department, role: "validator", publicKey: joining.publicKey, address: joining.address)))
+        let proposed = try await client(0).send("POST", "/v1/governance/proposals", json: admit)
+        #expect(proposed.status == 201, "\(String(decoding: proposed.body, as: UTF8.self))")
+        #expect(try proposed.decode(API.GovernanceReceipt.self).status == "pending")
+        // Only the department that runs a node speaks for it.
+        #expect(try await client(1, DemoConsortium.regulator).send("POST", "/v1/governance/proposals/admit-node-5/approvals").status == 403)
+        #expect(try await client(1).send("POST", "/v1/governance/proposals/admit-node-5/approvals").status == 201)
+        let decided = try await client(2).send("POST", "/v1/governance/proposals/admit-node-5/approvals")
+        #expect(try decided.decode(API.GovernanceReceipt.self).status == "decided")
+        // A fourth approval of a decided proposal is refused.
+        #expect(try await client(3).send("POST", "/v1/governance/proposals/admit-node-5/approvals").problem?.code == "governance_rejected")
+
+        // node-5 followed the chain, so it sees itself admitted.
+        #expect(try await cluster.waitUntil(seconds: 60) {
+            let state = try await governance(4)
+            return state.validators.contains("node-5") && state.epoch == 1
+        }, "node-5 did not follow the chain to its admission")
+        cluster.log("node-5 admitted; killing node-4: the five-member set now needs node-5's vote")
+        try await nodes.kill(3)
+        #expect(try await publish(through: 4), "no commit with node-1, -2, -3 and the newcomer node-5")
+        #expect(try await publish(through: 0))
+        cluster.log("committed with node-5's vote; removing node-4")
+
+        // Remove node-4 (dead): 4 of 5 approvals, node-5's operator among them.
+        let remove = API.GovernanceProposalRequest(proposalId: "remove-node-4", change: API.GovernanceChange(kind: "removeMember", nodeId: "node-4"))
+        #expect(try await client(0).send("POST", "/v1/governance/proposals", json: remove).status == 201)
+        #expect(try await client(1).send("POST", "/v1/governance/proposals/remove-node-4/approvals").status == 201)
+        #expect(try await client(4).send("POST", "/v1/governance/proposals/remove-node-4/approvals").status == 201)
+        let removed = try await client(2).send("POST", "/v1/governance/proposals/remove-node-4/approvals")
+        #expect(try removed.decode(API.GovernanceReceipt.self).status == "decided")
+        let state = try await governance(0)
+        #expect(state.validators == ["node-1", "node-2", "node-3", "node-5"] && state.epoch == 2)
+
+        // Four validators, quorum 3: one more may fail.
+        cluster.log("node-4 removed; killing node-3")
+        try await nodes.kill(2)
+        #expect(try await publish(through: 0), "no commit with three of the four validators")
+        #expect(try await publish(through: 4))
+        cluster.log("committed with three of four; comparing chains")
+
+        // Every live node holds the same chain, and an observer verifies it from the genesis across both changes.
+        let top = try await cluster.height(layout, node: 0)
+        #expect(try await cluster.waitUntil(seconds: 30) {
+            for index in [1, 4] where try await cluster.height(layout, node: index) < top { return false }
+            return true
+        })
+        let regulator = GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[4].httpPort)", department: DemoConsortium.regulator,
+                                      key: try layout.departmentKey(DemoConsortium.regulator), suite: try layout.suite.makeSuite())
+        let fetch: ChainObserver.Fetch = { from in
+            try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64").decode(API.ChainBlocks.self).blocks.map { try $0.decoded() }
+        }
+        let observed = try await Database.withDatabase(url: try await TestDatabase.fresh("reconfigure_observer"), logger: TestDatabase.logger) { database in
+            let observer = try ChainObserver(database: database, genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")),
+                                             logger: TestDatabase.logger)
+            try await observer.start()
+            try await observer.catchUp(from: [("node-5", fetch)])
+            return await observer.height
+        }
+        #expect(observed >= top, "the observer stopped at \(observed) of \(top)")
+        await nodes.stopAll()
+        var chains: [[String]] = []
+        for index in [0, 1, 4] {
+            chains.append(try await Database.withDatabase(url: layout.nodes[index].databaseURL, logger: TestDatabase.logger) { database in
+                var hashes: [String] = []
+                for try await hash in try await database.client.query("SELECT hash FROM blocks ORDER BY height").decode(ByteBuffer.self) {
+                    hashes.append(Hex.encode(Array(hash.readableBytesView)))
+                }
+                return hashes
+            })
+        }
         let common = chains.map(\.count).min() ?? 0
         #expect(common >= Int(top))
         for chain in chains { #expect(Array(chain.prefix(common)) == Array(chains[0].prefix(common)), "two nodes hold different blocks") }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayClient
+import GatewayCrypto
 import GatewayDemo
 import GatewayNode
 import GatewayTestSupport
@@ -64,6 +65,21 @@ import Testing
         record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?from=1&limit=3"))
         record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?limit=0"))
         record("/v1/chain/blocks", "get", try await registry.send("GET", "/v1/chain/blocks"))
+        // Governance: the node's own department (the registry runs the test node) proposes; a solo chain decides at once.
+        let bundle = API.GovernanceProposalRequest(proposalId: "bundle-1", change: API.GovernanceChange(
+            kind: "approvePolicyBundle", bundleHash: Hex.encode(Array(repeating: 0x42, count: 32))))
+        let proposed = try await registry.send("POST", "/v1/governance/proposals", json: bundle)
+        record("/v1/governance/proposals", "post", proposed)
+        #expect(proposed.status == 201 && (try? proposed.decode(API.GovernanceReceipt.self).status) == "decided")
+        record("/v1/governance/proposals", "post", try await registry.send("POST", "/v1/governance/proposals", json: bundle))
+        record("/v1/governance/proposals", "post", try await node.client(DemoConsortium.housing).send("POST", "/v1/governance/proposals", json: bundle))
+        record("/v1/governance/proposals", "post", try await registry.send("POST", "/v1/governance/proposals", json: API.GovernanceProposalRequest(
+            proposalId: "bad", change: API.GovernanceChange(kind: "addMember"))))
+        record("/v1/governance/proposals/{id}/approvals", "post", try await registry.send("POST", "/v1/governance/proposals/bundle-1/approvals"))
+        record("/v1/governance/proposals/{id}/approvals", "post", try await regulator.send("POST", "/v1/governance/proposals/nope/approvals"))
+        let status = try await regulator.send("GET", "/v1/governance")
+        record("/v1/governance", "get", status)
+        #expect(try status.decode(API.GovernanceStatus.self).approvedBundles.contains(Hex.encode(Array(repeating: 0x42, count: 32))))
 
         let dir = try TestPaths.temporaryDirectory("openapi")
         let samplesPath = dir.appendingPathComponent("samples.json").path

@@ -448,7 +448,15 @@ public struct Replica: Sendable {
             if qc.height > committedHeight + 1 { pendingCommit = pendingCommit.map { $0.round > qc.round ? $0 : qc } ?? qc; request(qc.blockID, effects: &effects) }
             return
         }
-        guard let parent = blocks[certified.parentID], parent.round + 1 == certified.round, parent.height > committedHeight else { return }
+        guard let parent = blocks[certified.parentID] else {
+            // Keep the QC until the parent arrives (it may be the only one that commits it, e.g. an epoch's last).
+            if certified.height - 1 > committedHeight {
+                pendingCommit = pendingCommit.map { $0.round > qc.round ? $0 : qc } ?? qc
+                request(certified.parentID, effects: &effects)
+            }
+            return
+        }
+        guard parent.round + 1 == certified.round, parent.height > committedHeight else { return }
         // Collect P and its uncommitted ancestors; all must be present.
         var chain: [ConsensusBlock] = []
         var cursor: ConsensusBlock? = parent

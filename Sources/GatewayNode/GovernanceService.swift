@@ -1,0 +1,138 @@
+import GatewayChain
+import GatewayCrypto
+import GatewayStore
+
+/// Governance through the node: its operator (the department that runs it) submits proposals and approvals, signed
+/// by the node's key as chain transactions; any department reads the governed state. A step the state does not
+/// allow is refused before anything is written (409 `governance_rejected`); an accepted one returns once committed.
+public struct GovernanceService: Sendable {
+    let chain: ChainService
+    let store: ChainStore
+    let suite: any CryptoSuite
+    let signer: any SigningKey
+    let nodeID: String
+    /// The department that runs this node: the only one that may speak for it.
+    let department: String
+    let chainID: String
+    let now: @Sendable () -> Int64
+
+    public init(
+        chain: ChainService, store: ChainStore, suite: any CryptoSuite, signer: any SigningKey, nodeID: String, department: String, chainID: String,
+        now: @escaping @Sendable () -> Int64
+    ) {
+        self.chain = chain
+        self.store = store
+        self.suite = suite
+        self.signer = signer
+        self.nodeID = nodeID
+        self.department = department
+        self.chainID = chainID
+        self.now = now
+    }
+
+    public func status(_ principal: Principal) async throws -> API.GovernanceStatus {
+        try await chain.waitUntilReady()
+        let (height, state) = await chain.decidedGovernance()
+        let members = state.members.map(Self.member)
+        return API.GovernanceStatus(
+            height: height, epoch: state.epoch(atHeight: height + 1), validators: state.validators(atHeight: height + 1),
+            members: members,
+            pending: state.pendingProposals.map {
+                API.GovernancePending(proposalId: $0.proposal.proposalID, change: Self.change($0.proposal.change), approvals: $0.approvals,
+                                      approvalsNeeded: state.approvalsNeeded)
+            },
+            approvedBundles: state.approvedBundles.map(Hex.encode)
+        )
+    }
+
+    public func propose(_ principal: Principal, _ request: API.GovernanceProposalRequest) async throws -> API.GovernanceReceipt {
+        try authorize(principal)
+        let proposalID = request.proposalId
+        guard (1...128).contains(proposalID.count), proposalID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:".contains($0) }) else {
+            throw ExchangeError(.invalidRequest, "proposalId must be 1 to 128 letters, digits or - _ . :")
+        }
+        let proposal = GovernanceProposal(proposalID: proposalID, change: try Self.change(request.change, suite: suite))
+        return try await submit(.proposal, payload: proposal.encoded, proposalID: proposalID)
+    }
+
+    public func approve(_ principal: Principal, proposalID: String) async throws -> API.GovernanceReceipt {
+        try authorize(principal)
+        return try await submit(.approval, payload: GovernanceApproval(proposalID: proposalID).encoded, proposalID: proposalID)
+    }
+
+    func authorize(_ principal: Principal) throws {
+        guard principal.department == department else {
+            throw ExchangeError(.accessDenied, "only \(department), the department that runs node \(nodeID), may submit its governance transactions")
+        }
+    }
+
+    func submit(_ kind: Transaction.Kind, payload: [UInt8], proposalID: String) async throws -> API.GovernanceReceipt {
+        try await chain.waitUntilReady()
+        try await chain.admit()
+        let transaction = try Transaction(
+            chainID: chainID, kind: kind, submitter: nodeID, nonce: try await store.nextNonce(), timestampMs: now(), payload: payload, signer: signer
+        )
+        do {
+            try await chain.checkGovernance(transaction)
+        } catch let error as ChainError {
+            throw ExchangeError(.governanceRejected, error.message)
+        }
+        let hash = transaction.hash(suite: suite)
+        try await store.enqueue(transaction, hash: hash)
+        await chain.offer([transaction])
+        let location: TransactionLocation
+        do {
+            location = try await chain.awaitCommit(hash, known: true)
+        } catch let error as NodeError {
+            // Another step got in first (a concurrent proposal with the same id, a second approval): the ledger skipped it.
+            throw ExchangeError(.governanceRejected, error.message)
+        }
+        let (_, state) = await chain.decidedGovernance()
+        return API.GovernanceReceipt(
+            proposalId: proposalID, transaction: Hex.encode(hash), height: location.height, index: location.index,
+            status: state.isDecided(proposalID) ? "decided" : "pending"
+        )
+    }
+
+    static func member(_ member: Genesis.Member) -> API.GovernanceMember {
+        API.GovernanceMember(nodeId: member.nodeID, department: member.department, role: member.role.rawValue, publicKey: member.publicKey,
+                             address: member.address)
+    }
+
+    static func change(_ change: GovernanceProposal.Change) -> API.GovernanceChange {
+        switch change {
+        case .addMember(let member): API.GovernanceChange(kind: "addMember", member: Self.member(member))
+        case .removeMember(let nodeID): API.GovernanceChange(kind: "removeMember", nodeId: nodeID)
+        case .approvePolicyBundle(let hash): API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: Hex.encode(hash))
+        }
+    }
+
+    /// Checks the request's shape (the state is the chain's to check): a member's key must load, its address be
+    /// host:port, a bundle hash be a digest of this suite.
+    static func change(_ change: API.GovernanceChange, suite: any CryptoSuite) throws -> GovernanceProposal.Change {
+        switch change.kind {
+        case "addMember":
+            guard let member = change.member else { throw ExchangeError(.invalidRequest, "addMember needs change.member") }
+            guard let role = Genesis.Member.Role(rawValue: member.role) else {
+                throw ExchangeError(.invalidRequest, "change.member.role must be validator or observer")
+            }
+            guard !member.nodeId.isEmpty, member.nodeId.count <= 128 else { throw ExchangeError(.invalidRequest, "change.member.nodeId must be 1 to 128 characters") }
+            guard (try? suite.verifyingKey(pem: member.publicKey)) != nil else {
+                throw ExchangeError(.invalidRequest, "change.member.publicKey is not a \(suite.name.rawValue) public key (SPKI PEM)")
+            }
+            guard ChainService.parseAddress(member.address) != nil else { throw ExchangeError(.invalidRequest, "change.member.address must be host:port") }
+            return .addMember(Genesis.Member(nodeID: member.nodeId, department: member.department, role: role, publicKey: member.publicKey,
+                                             address: member.address))
+        case "removeMember":
+            guard let nodeID = change.nodeId, !nodeID.isEmpty else { throw ExchangeError(.invalidRequest, "removeMember needs change.nodeId") }
+            return .removeMember(nodeID: nodeID)
+        case "approvePolicyBundle":
+            guard let hex = change.bundleHash, let hash = Hex.decode(hex), hash.count == suite.digestLength else {
+                throw ExchangeError(.invalidRequest, "approvePolicyBundle needs change.bundleHash, a \(suite.digestLength)-byte hex digest")
+            }
+            return .approvePolicyBundle(hash: hash)
+        default:
+            throw ExchangeError(.invalidRequest, "change.kind must be addMember, removeMember or approvePolicyBundle")
+        }
+    }
+}

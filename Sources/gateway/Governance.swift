@@ -1,0 +1,204 @@
+import ArgumentParser
+import Foundation
+import GatewayClient
+import GatewayCrypto
+import GatewayDemo
+import GatewayNode
+
+struct Governance: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "governance",
+        abstract: "Read the consortium's governed state, propose changes and approve them through a validator's HTTP API.",
+        discussion: """
+        Adding or removing a validator or observer, and approving a policy bundle, take effect once validators holding \
+        ⌈2n/3⌉ of the current n approve (the proposer counts as one); from the next height on the new validator set \
+        signs blocks. A node speaks for its operator only: requests must be signed by the department that runs it. \
+        Target a node with --url, --department and --key (and --suite), or in a local cluster with --cluster DIR --node node-k.
+        """,
+        subcommands: [Status.self, Propose.self, Approve.self]
+    )
+
+    struct Target: ParsableArguments {
+        @Option(help: "A cluster directory written by `gateway cluster` (with --node instead of --url/--department/--key).")
+        var cluster: String?
+
+        @Option(help: "With --cluster: the node to talk to, e.g. node-1 (its operating department signs).")
+        var node: String?
+
+        @Option(help: "Base URL of the node's HTTP API.")
+        var url: String?
+
+        @Option(help: "Department that signs the requests (the node's operator, for proposals and approvals).")
+        var department: String?
+
+        @Option(help: "PEM private key of that department.")
+        var key: String?
+
+        @Option(help: "Crypto suite of the deployment (sm or intl); taken from the cluster with --cluster.")
+        var suite: SuiteName = .sm
+
+        func layout() throws -> ClusterLayout? { try cluster.map { try ClusterLayout.load(from: URL(fileURLWithPath: $0)) } }
+
+        func client() throws -> GatewayClient {
+            if let layout = try layout() {
+                guard let name = node, let entry = layout.nodes.first(where: { $0.nodeID == name }) else {
+                    throw ValidationError("give --node with one of: \(layout.nodes.map(\.nodeID).joined(separator: ", "))")
+                }
+                let department = self.department ?? entry.department
+                return GatewayClient(baseURL: "http://127.0.0.1:\(entry.httpPort)", department: department, key: try layout.departmentKey(department),
+                                     suite: try layout.suite.makeSuite())
+            }
+            guard let url, let department, let key else { throw ValidationError("give --url, --department and --key (or --cluster and --node)") }
+            let suite = try self.suite.makeSuite()
+            let signingKey: any SigningKey
+            do {
+                signingKey = try suite.signingKey(pem: String(decoding: try Data(contentsOf: URL(fileURLWithPath: key)), as: UTF8.self))
+            } catch {
+                throw ValidationError("cannot read a \(self.suite.rawValue) private key from \(key): \(error)")
+            }
+            return GatewayClient(baseURL: url, department: department, key: signingKey, suite: suite)
+        }
+    }
+
+    static func check(_ response: ClientResponse) throws {
+        guard response.isSuccess else {
+            let detail = response.problem.map { "\($0.code): \($0.detail)" } ?? String(decoding: response.body, as: UTF8.self)
+            throw ValidationError("the node answered HTTP \(response.status): \(detail)")
+        }
+    }
+
+    static func report(_ receipt: API.GovernanceReceipt, client: GatewayClient) async throws {
+        say("\(receipt.proposalId): transaction \(receipt.transaction) committed at height \(receipt.height) — \(receipt.status)")
+        let status = try await client.send("GET", "/v1/governance")
+        if status.isSuccess, let state = try? status.decode(API.GovernanceStatus.self) {
+            if let pending = state.pending.first(where: { $0.proposalId == receipt.proposalId }) {
+                say("approvals \(pending.approvals.count) of \(pending.approvalsNeeded): \(pending.approvals.joined(separator: ", "))")
+            }
+            say("validators from height \(state.height + 1) (epoch \(state.epoch)): \(state.validators.joined(separator: ", "))")
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the validators, members, pending proposals and approved policy bundles.")
+
+        @OptionGroup var target: Target
+
+        func run() async throws {
+            let client = try target.client()
+            let response = try await client.send("GET", "/v1/governance")
+            try Governance.check(response)
+            let state = try response.decode(API.GovernanceStatus.self)
+            say("height \(state.height), epoch \(state.epoch); validators: \(state.validators.joined(separator: ", "))")
+            for member in state.members { say("  \(member.nodeId) (\(member.department), \(member.role)) at \(member.address)") }
+            for pending in state.pending {
+                say("pending \(pending.proposalId): \(pending.change.kind) — approvals \(pending.approvals.count) of \(pending.approvalsNeeded) (\(pending.approvals.joined(separator: ", ")))")
+            }
+            for bundle in state.approvedBundles { say("approved policy bundle \(bundle)") }
+        }
+    }
+
+    struct Propose: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Propose one change; it counts as the proposing node's approval.",
+            discussion: """
+            Exactly one of --add-validator, --add-observer, --remove, --approve-bundle. A new member needs \
+            --member-key (its public or private key PEM), --member-department and --member-address host:port — or, with \
+            --cluster, nothing more: the joining node's entry in cluster.json supplies them.
+            """
+        )
+
+        @OptionGroup var target: Target
+
+        @Option(help: "Proposal id (letters, digits, - _ . :). Default: derived from the change and the time.")
+        var proposal: String?
+
+        @Option(help: "Admit this node as a validator.")
+        var addValidator: String?
+
+        @Option(help: "Admit this node as an observer.")
+        var addObserver: String?
+
+        @Option(help: "Remove this member.")
+        var remove: String?
+
+        @Option(help: "Approve the policy bundle with this hash (hex).")
+        var approveBundle: String?
+
+        @Option(help: "The new member's key: a PEM file holding its public key (or its private key, whose public half is used).")
+        var memberKey: String?
+
+        @Option(help: "The department that runs the new member.")
+        var memberDepartment: String?
+
+        @Option(help: "The new member's peer address, host:port.")
+        var memberAddress: String?
+
+        func validate() throws {
+            guard [addValidator, addObserver, remove, approveBundle].compactMap({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --add-validator, --add-observer, --remove, --approve-bundle")
+            }
+        }
+
+        func member(_ nodeID: String, role: String) throws -> API.GovernanceMember {
+            if let layout = try target.layout(), memberKey == nil, let joining = layout.nodes.first(where: { $0.nodeID == nodeID })?.joining {
+                return API.GovernanceMember(nodeId: nodeID, department: joining.department, role: role, publicKey: joining.publicKey, address: joining.address)
+            }
+            guard let memberKey, let memberDepartment, let memberAddress else {
+                throw ValidationError("a new member needs --member-key, --member-department and --member-address")
+            }
+            let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: memberKey)), as: UTF8.self)
+            let suite = try (try target.layout()?.suite ?? target.suite).makeSuite()
+            let publicKey: String
+            if let key = try? suite.verifyingKey(pem: text) {
+                publicKey = key.pemRepresentation
+            } else if let key = try? suite.signingKey(pem: text) {
+                publicKey = key.publicKey.pemRepresentation
+            } else {
+                throw ValidationError("\(memberKey) holds no \(suite.name.rawValue) key in PEM")
+            }
+            return API.GovernanceMember(nodeId: nodeID, department: memberDepartment, role: role, publicKey: publicKey, address: memberAddress)
+        }
+
+        func run() async throws {
+            let change: API.GovernanceChange
+            let label: String
+            if let node = addValidator {
+                change = API.GovernanceChange(kind: "addMember", member: try member(node, role: "validator"))
+                label = "add-\(node)"
+            } else if let node = addObserver {
+                change = API.GovernanceChange(kind: "addMember", member: try member(node, role: "observer"))
+                label = "add-\(node)"
+            } else if let node = remove {
+                change = API.GovernanceChange(kind: "removeMember", nodeId: node)
+                label = "remove-\(node)"
+            } else {
+                change = API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: approveBundle)
+                label = "bundle"
+            }
+            let id = proposal ?? "\(label)-\(Int64(Date().timeIntervalSince1970 * 1_000))"
+            let client = try target.client()
+            note("proposing \(id) through \(client.baseURL) as \(client.department); waiting for the block")
+            let response = try await client.send("POST", "/v1/governance/proposals", json: API.GovernanceProposalRequest(proposalId: id, change: change))
+            try Governance.check(response)
+            try await Governance.report(try response.decode(API.GovernanceReceipt.self), client: client)
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve a pending proposal as the target node.")
+
+        @OptionGroup var target: Target
+
+        @Option(help: "Id of the pending proposal (see `gateway governance status`).")
+        var proposal: String
+
+        func run() async throws {
+            let client = try target.client()
+            note("approving \(proposal) through \(client.baseURL) as \(client.department); waiting for the block")
+            let path = "/v1/governance/proposals/\(proposal.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? proposal)/approvals"
+            let response = try await client.send("POST", path)
+            try Governance.check(response)
+            try await Governance.report(try response.decode(API.GovernanceReceipt.self), client: client)
+        }
+    }
+}
