@@ -115,7 +115,9 @@ public struct Block: Sendable, Equatable {
         self.certificate = certificate
     }
 
-    public var encodedCertificate: [UInt8] {
+    public var encodedCertificate: [UInt8] { Self.encode(certificate) }
+
+    public static func encode(_ certificate: [CommitSignature]) -> [UInt8] {
         var writer = CanonicalWriter()
         writer.write(UInt64(certificate.count))
         for entry in certificate {
@@ -140,5 +142,31 @@ public struct Block: Sendable, Equatable {
     /// Leaf hashes of the transactions, in block order.
     public static func transactionLeafHashes(_ transactions: [Transaction], tree: MerkleTree) -> [[UInt8]] {
         transactions.map { tree.leafHash($0.encoded) }
+    }
+}
+
+/// What committed a block, as a node stores it beside the block: the certified child (2-chain rule: its round follows
+/// its parent's, and its parent is the block or a descendant of it) and the certificate on that child.
+public struct StoredCommitment: Sendable, Equatable {
+    public let child: BlockHeader
+    public let certificate: [CommitSignature]
+
+    public init(child: BlockHeader, certificate: [CommitSignature]) {
+        self.child = child
+        self.certificate = certificate
+    }
+
+    public var encoded: [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write(child.encoded)
+        writer.write(Block.encode(certificate))
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = CanonicalReader(bytes)
+        child = try BlockHeader(decoding: try reader.readBytes())
+        certificate = try Block.decodeCertificate(try reader.readBytes())
+        try reader.expectEnd()
     }
 }

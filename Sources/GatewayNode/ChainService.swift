@@ -59,6 +59,7 @@ public actor ChainService: Service {
         let block: Block
         let consensusBlock: ConsensusBlock
         let applied: Ledger.Applied
+        let commitment: StoredCommitment
     }
     /// Durable outbox transactions not yet handed to the replica: offered in memory by whoever wrote them (after
     /// their database commit), and at start everything the outbox holds. Bounded by `admit`'s back-pressure.
@@ -326,7 +327,7 @@ public actor ChainService: Service {
                 guard let self else { throw NodeError("node is shutting down") }
                 return try await self.epochSetup(committed: committed)
             },
-            onCommit: { [weak self] block, certificate, _ in await self?.decide(block, certificate: certificate) ?? false }
+            onCommit: { [weak self] block, certificate, evidence, _ in await self?.decide(block, certificate: certificate, evidence: evidence) ?? false }
         )
         self.driver = driver
         // Peers: a solo chain has none (until governance admits one); any other node listens on its address.
@@ -377,20 +378,24 @@ public actor ChainService: Service {
 
     /// Verifies a block the replica committed against the ledger rules, in memory and in order, and queues it for
     /// storage. Returns whether its governance changed the validator set (the replica's epoch ends with it).
-    func decide(_ block: ConsensusBlock, certificate: QuorumCertificate) async -> Bool {
+    func decide(_ block: ConsensusBlock, certificate: QuorumCertificate, evidence: CommitEvidence) async -> Bool {
         guard block.height == ledger.height + 1 else { return false }
         do {
             let transactions = try block.payload.map { try Transaction(decoding: $0) }
             let validators = ledger.governance.validators(atHeight: block.height)
-            let signatures = try certificate.signatures.map { signed in
-                guard validators.indices.contains(signed.replica) else { throw ChainError(.invalidBlock, "certificate signer outside the validator set") }
-                return CommitSignature(validator: validators[signed.replica], signature: signed.signature)
+            func signatures(_ qc: QuorumCertificate) throws -> [CommitSignature] {
+                try qc.signatures.map { signed in
+                    guard validators.indices.contains(signed.replica) else { throw ChainError(.invalidBlock, "certificate signer outside the validator set") }
+                    return CommitSignature(validator: validators[signed.replica], signature: signed.signature)
+                }
             }
-            let committed = Block(header: block.header, transactions: transactions, certificate: signatures)
+            let committed = Block(header: block.header, transactions: transactions, certificate: try signatures(certificate))
+            // The child's certificate was formed in the same epoch as the block's (the replica that committed it).
+            let commitment = StoredCommitment(child: evidence.child.header, certificate: try signatures(evidence.childQC))
             var next = ledger
             let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) })
             ledger = next
-            commitContinuation?.yield(Decided(block: committed, consensusBlock: block, applied: applied))
+            commitContinuation?.yield(Decided(block: committed, consensusBlock: block, applied: applied, commitment: commitment))
             let known = Set(directory)
             updateDirectory()
             let joined = directory.filter { !known.contains($0) }
@@ -417,7 +422,10 @@ public actor ChainService: Service {
         var backoffMs = 50
         while true {
             do {
-                try await store.commit(block, suite: suite, evidence: ConsensusCodec.encodeEvidence(of: decided.consensusBlock), skipped: decided.applied.skipped)
+                try await store.commit(
+                    block, suite: suite, evidence: ConsensusCodec.encodeEvidence(of: decided.consensusBlock), skipped: decided.applied.skipped,
+                    commitment: decided.commitment
+                )
                 break
             } catch {
                 // The block is decided; only storing it failed (database down). Keep trying: nothing after it can
@@ -596,10 +604,20 @@ public actor ChainService: Service {
         else { return nil }
         let tree = MerkleTree(suite: suite)
         let leaves = Block.transactionLeafHashes(block.transactions, tree: tree)
+        // The commit evidence: the headers from the block up to the certified child, and the child's certificate.
+        var commitment: InclusionProof.Commitment?
+        if let stored = try await store.commitment(atHeight: location.height), stored.child.height > location.height,
+           stored.child.height - location.height <= 4_096 {
+            // The blocks between were committed together with this one and are stored right after it.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while storedHeight + 1 < stored.child.height, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            let between = try await store.headers(from: location.height + 1, limit: Int(stored.child.height - location.height - 1))
+            commitment = InclusionProof.Commitment(headers: between + [stored.child], certificate: stored.certificate)
+        }
         return InclusionProof(
             transaction: block.transactions[location.index], leafIndex: location.index,
             auditPath: tree.inclusionProof(index: location.index, leafHashes: leaves), header: block.header,
-            certificate: block.certificate
+            certificate: block.certificate, commitment: commitment
         )
     }
 }

@@ -90,7 +90,9 @@ public struct ChainStore: Sendable {
 
     /// Writes a block, its transactions and everything derived from the executed ones, removes them from the
     /// outbox and forgets consensus blocks at or below its height, all in one database transaction.
-    public func commit(_ block: Block, suite: any CryptoSuite, evidence: [UInt8] = [], skipped: [Int: String] = [:]) async throws {
+    public func commit(
+        _ block: Block, suite: any CryptoSuite, evidence: [UInt8] = [], skipped: [Int: String] = [:], commitment: StoredCommitment? = nil
+    ) async throws {
         let logger = database.logger
         let header = block.header
         let allHashes = block.transactions.map { $0.hash(suite: suite) }
@@ -119,9 +121,10 @@ public struct ChainStore: Sendable {
         try await database.transaction { connection in
             try await connection.query(
                 """
-                INSERT INTO blocks (height, hash, header, certificate, tx_count, evidence)
+                INSERT INTO blocks (height, hash, header, certificate, tx_count, evidence, commitment)
                 VALUES (\(height), \(ByteBuffer(header.hash(suite: suite))), \(ByteBuffer(header.encoded)),
-                        \(ByteBuffer(block.encodedCertificate)), \(block.transactions.count), \(ByteBuffer(evidence)))
+                        \(ByteBuffer(block.encodedCertificate)), \(block.transactions.count), \(ByteBuffer(evidence)),
+                        \(ByteBuffer(commitment?.encoded ?? [])))
                 """,
                 logger: logger
             )
@@ -232,6 +235,24 @@ public struct ChainStore: Sendable {
             StoredBlock(block: Block(header: header, transactions: transactions[h] ?? [], certificate: certificate), evidence: evidence,
                         skipped: skipped[h] ?? [])
         }
+    }
+
+    /// Headers from `height` upwards (inclusive), at most `limit`.
+    public func headers(from height: UInt64, limit: Int) async throws -> [BlockHeader] {
+        let rows = try await database.client.query(
+            "SELECT header FROM blocks WHERE height >= \(Int64(height)) AND height < \(Int64(height) + Int64(limit)) ORDER BY height",
+            logger: database.logger
+        )
+        var out: [BlockHeader] = []
+        for try await header in rows.decode(ByteBuffer.self) { out.append(try BlockHeader(decoding: header.bytes)) }
+        return out
+    }
+
+    /// What committed the block at `height` (nil if it was stored before nodes kept it, or is not stored).
+    public func commitment(atHeight height: UInt64) async throws -> StoredCommitment? {
+        let rows = try await database.client.query("SELECT commitment FROM blocks WHERE height = \(Int64(height))", logger: database.logger)
+        for try await bytes in rows.decode(ByteBuffer.self) where bytes.readableBytes > 0 { return try StoredCommitment(decoding: bytes.bytes) }
+        return nil
     }
 
     /// The height of the committed block with this header hash, if any.

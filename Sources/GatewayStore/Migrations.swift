@@ -149,5 +149,10 @@ enum Migrations {
             "ALTER TABLE consensus_blocks ADD COLUMN epoch bigint NOT NULL DEFAULT 0",
             "CREATE TABLE epoch_ends (epoch bigint PRIMARY KEY, body bytea NOT NULL)",
         ]),
+        Migration(version: 6, statements: [
+            // Why each block is committed (the certified child's header and certificate), for proofs that show a block
+            // committed and not only certified. Empty for blocks stored before.
+            "ALTER TABLE blocks ADD COLUMN commitment bytea NOT NULL DEFAULT '\\x'::bytea",
+        ]),
     ]
 }

@@ -9,8 +9,11 @@ struct VerifyProof: ParsableCommand {
         abstract: "Verify an inclusion proof with nothing but the genesis file.",
         discussion: """
         PROOF is the JSON of GET /v1/audit/events/{id}/proof (the whole response or its "proof" member). Checks the \
-        transaction's Merkle path to the header's root, the submitter's signature and the commit certificate against \
-        the validators in the genesis. Exit 0 and a summary if valid; exit 1 with the reason otherwise.
+        transaction's Merkle path to the header's root, the submitter's signature, the block's certificate against \
+        the validators in the genesis, and that the block is committed, not only certified: the headers from it up \
+        to a child whose round follows its parent's, and the certificate on that child (2-chain rule). Exit 0 and a \
+        summary if valid; exit 1 with the reason otherwise. Certificates are checked against the genesis validators, \
+        so blocks after a validator-set change are not covered (`gateway observe` replays governance and does).
         """
     )
 
@@ -19,6 +22,9 @@ struct VerifyProof: ParsableCommand {
 
     @Argument(help: "Proof JSON file.")
     var proof: String
+
+    @Flag(help: "Accept a proof without commit evidence (made by an older node): it shows the block certified only.")
+    var allowCertifiedOnly = false
 
     func run() throws {
         let genesis = try Genesis.load(from: URL(fileURLWithPath: genesis))
@@ -33,8 +39,9 @@ struct VerifyProof: ParsableCommand {
             }
         }
         do {
-            let verified = try ProofVerifier(genesis: genesis).verify(decoded)
-            var summary = "valid: transaction \(verified.transaction.kind) by \(verified.transaction.submitter) in block \(verified.height) of \(genesis.chainID)"
+            let verified = try ProofVerifier(genesis: genesis).verify(decoded, requireCommitment: !allowCertifiedOnly)
+            var summary = "valid: transaction \(verified.transaction.kind) by \(verified.transaction.submitter) in block \(verified.height) of \(genesis.chainID), "
+                + (verified.committed ? "committed (2-chain evidence checked)" : "certified (no commit evidence in the proof)")
             for event in (try? verified.transaction.accessEvents()) ?? [] {
                 summary += "\n  event \(event.eventID): \(event.requester) \(event.action) \(event.category) purpose=\(event.purpose) → \(event.decision.rawValue)"
             }

@@ -152,18 +152,69 @@ struct Fixture {
         var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let verifier = try ProofVerifier(genesis: fixture.genesis)
         let tree = MerkleTree(suite: fixture.suite)
-        for size in 1...9 {
-            let transactions = try (0..<size).map { _ in try fixture.accessTransaction() }
+        // Solo blocks have consecutive rounds, so each block's child is its 2-chain commit evidence.
+        var blocks: [Block] = []
+        for size in 1...10 {
+            let transactions = try (0..<(size == 10 ? 0 : size)).map { _ in try fixture.accessTransaction() }
             let block = try ledger.proposeSolo(transactions: transactions, proposer: "v1", signer: fixture.validator, timestampMs: Int64(size))
             try ledger.apply(block)
+            blocks.append(block)
+        }
+        for (block, child) in zip(blocks, blocks.dropFirst()) {
             let leaves = Block.transactionLeafHashes(block.transactions, tree: tree)
-            for index in 0..<size {
-                let proof = InclusionProof(transaction: transactions[index], leafIndex: index, auditPath: tree.inclusionProof(index: index, leafHashes: leaves), header: block.header, certificate: block.certificate)
+            for index in block.transactions.indices {
+                let proof = InclusionProof(
+                    transaction: block.transactions[index], leafIndex: index, auditPath: tree.inclusionProof(index: index, leafHashes: leaves),
+                    header: block.header, certificate: block.certificate,
+                    commitment: InclusionProof.Commitment(headers: [child.header], certificate: child.certificate)
+                )
                 let verified = try verifier.verify(proof)
-                #expect(verified.height == UInt64(size))
-                #expect(verified.transaction == transactions[index])
+                #expect(verified.height == block.header.height && verified.committed)
+                #expect(verified.transaction == block.transactions[index])
             }
         }
+        // Evidence through a longer chain (block 1 committed by the QC on block 4, whose parent is block 3).
+        let leaves = Block.transactionLeafHashes(blocks[0].transactions, tree: tree)
+        let far = InclusionProof(
+            transaction: blocks[0].transactions[0], leafIndex: 0, auditPath: tree.inclusionProof(index: 0, leafHashes: leaves), header: blocks[0].header,
+            certificate: blocks[0].certificate,
+            commitment: InclusionProof.Commitment(headers: blocks[1...3].map(\.header), certificate: blocks[3].certificate)
+        )
+        #expect(try verifier.verify(far).committed)
+    }
+
+    /// A certified block is not necessarily committed: the proof must show the 2-chain, and every link of it.
+    @Test(arguments: SuiteName.allCases) func commitEvidenceIsRequiredAndChecked(suite: SuiteName) throws {
+        var fixture = Fixture(suite)
+        var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        let verifier = try ProofVerifier(genesis: fixture.genesis)
+        let tree = MerkleTree(suite: fixture.suite)
+        let transactions = [try fixture.accessTransaction()]
+        let block = try ledger.proposeSolo(transactions: transactions, proposer: "v1", signer: fixture.validator, timestampMs: 1)
+        try ledger.apply(block)
+        let child = try ledger.proposeSolo(transactions: [], proposer: "v1", signer: fixture.validator, timestampMs: 2)
+        let path = tree.inclusionProof(index: 0, leafHashes: Block.transactionLeafHashes(transactions, tree: tree))
+        func proof(_ commitment: InclusionProof.Commitment?) -> InclusionProof {
+            InclusionProof(transaction: transactions[0], leafIndex: 0, auditPath: path, header: block.header, certificate: block.certificate,
+                           commitment: commitment)
+        }
+        // No evidence: refused unless the caller accepts "certified only".
+        #expect(throws: ChainError.self) { try verifier.verify(proof(nil)) }
+        #expect(try verifier.verify(proof(nil), requireCommitment: false).committed == false)
+        // A child two rounds later (a timeout in between) does not commit its parent.
+        let late = BlockHeader(
+            chainID: child.header.chainID, height: child.header.height, round: child.header.round + 1, parentHash: child.header.parentHash,
+            transactionsRoot: child.header.transactionsRoot, transactionCount: 0, justifyDigest: child.header.justifyDigest, timeoutTag: child.header.round + 1,
+            proposer: 0, timestampMs: 2
+        )
+        let lateCertificate = [CommitSignature(validator: "v1", signature: try fixture.validator.sign(
+            CommitSignature.message(header: late, headerHash: late.hash(suite: fixture.suite), epoch: 0)))]
+        #expect(throws: ChainError.self) { try verifier.verify(proof(.init(headers: [late], certificate: lateCertificate))) }
+        // A child without a valid certificate, or one that does not link to the block.
+        #expect(throws: ChainError.self) { try verifier.verify(proof(.init(headers: [child.header], certificate: []))) }
+        #expect(throws: ChainError.self) { try verifier.verify(proof(.init(headers: [child.header], certificate: block.certificate))) }
+        #expect(throws: ChainError.self) { try verifier.verify(proof(.init(headers: [block.header], certificate: block.certificate))) }
+        #expect(try verifier.verify(proof(.init(headers: [child.header], certificate: child.certificate))).committed)
     }
 
     @Test(arguments: SuiteName.allCases) func tamperedProofsAreRejected(suite: SuiteName) throws {
@@ -175,7 +226,7 @@ struct Fixture {
         let path = tree.inclusionProof(index: 2, leafHashes: Block.transactionLeafHashes(transactions, tree: tree))
         let verifier = try ProofVerifier(genesis: fixture.genesis)
         let good = InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: path, header: block.header, certificate: block.certificate)
-        _ = try verifier.verify(good)
+        _ = try verifier.verify(good, requireCommitment: false)
 
         var flipped = path
         flipped[0][0] ^= 1
@@ -187,12 +238,12 @@ struct Fixture {
             InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: path, header: block.header, certificate: []),
         ]
         for proof in cases {
-            #expect(throws: ChainError.self) { try verifier.verify(proof) }
+            #expect(throws: ChainError.self) { try verifier.verify(proof, requireCommitment: false) }
         }
         // A verifier given another chain's genesis (other validator key) refuses the genuine proof.
         let stranger = Fixture(suite)
         let otherVerifier = try ProofVerifier(genesis: Genesis(chainID: "test-chain", suite: suite, members: stranger.genesis.members, createdAtMs: 0))
-        #expect(throws: ChainError.self) { try otherVerifier.verify(good) }
+        #expect(throws: ChainError.self) { try otherVerifier.verify(good, requireCommitment: false) }
     }
 }
 

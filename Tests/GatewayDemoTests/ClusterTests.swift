@@ -265,6 +265,12 @@ extension ClusterTests {
             return false
         }
         #expect(try await publish(through: 0), "the genesis validators do not commit")
+        // A proof from a multi-validator chain shows its block committed (2-chain evidence), checked from the genesis.
+        let page = try await client(1, DemoConsortium.regulator).send("GET", "/v1/audit/events?limit=1").decode(API.AuditPage.self)
+        let proof = try await client(1, DemoConsortium.regulator).send("GET", "/v1/audit/events/\(page.events[0].eventId)/proof")
+        let verified = try ProofVerifier(genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")))
+            .verify(try proof.decode(API.ProofResponse.self).proof)
+        #expect(verified.committed)
         cluster.log("committing; node-1 proposes to admit node-5")
 
         // The operators of node-1 (proposer), node-2 and node-3 admit node-5: 3 of 4 approvals.

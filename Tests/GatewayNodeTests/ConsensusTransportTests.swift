@@ -34,7 +34,7 @@ struct TCPCluster {
                 setup: EpochSetup(epoch: 0, members: names, others: [], replica: Replica(
                     id: id, configuration: configuration, signer: SuiteConsensusSigner(replica: id, key: keys[id], validators: validators), hash: hash
                 )),
-                onCommit: { block, _, _ in
+                onCommit: { block, _, _, _ in
                     commits.withLockedValue { $0[id].append(block) }
                     return false
                 }

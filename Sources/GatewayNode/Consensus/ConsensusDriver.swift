@@ -55,7 +55,7 @@ public actor ConsensusDriver {
     var epochEnds: [UInt64: EpochEnd]
     var transport: ConsensusTransport?
     let persistence: (any ConsensusPersistence)?
-    let onCommit: @Sendable (ConsensusBlock, QuorumCertificate, _ epoch: UInt64) async -> Bool
+    let onCommit: @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     let nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)?
     /// Answers a peer's fetch for a block the replica no longer holds in memory (older committed blocks).
     let serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])?
@@ -71,7 +71,7 @@ public actor ConsensusDriver {
         me: String, setup: EpochSetup, persistence: (any ConsensusPersistence)? = nil, epochEnds: [UInt64: EpochEnd] = [:],
         serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])? = nil, logger: Logger = Logger(label: "consensus"),
         nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)? = nil,
-        onCommit: @escaping @Sendable (ConsensusBlock, QuorumCertificate, _ epoch: UInt64) async -> Bool
+        onCommit: @escaping @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     ) {
         self.me = me
         self.replica = setup.replica
@@ -233,7 +233,7 @@ public actor ConsensusDriver {
             switch effect {
             case .persist, .persistBlock: break
             case .commit(let block, let certificate, let evidence):
-                guard await onCommit(block, certificate, epoch) else { continue }
+                guard await onCommit(block, certificate, evidence, epoch) else { continue }
                 let beyond = effects[(position + 1)...].compactMap { if case .commit(let above, _, _) = $0 { above } else { nil } }
                 await endEpoch(EpochEnd(evidence: evidence, beyond: beyond))
                 return
