@@ -596,12 +596,25 @@ public actor ChainService: Service {
 
     // MARK: Proofs
 
-    /// An inclusion proof for a committed transaction.
+    /// An inclusion proof for a committed transaction, with the governance history a verifier needs to know the
+    /// validator set that certified it.
     public func proof(for hash: [UInt8]) async throws -> InclusionProof? {
-        guard let location = try await store.location(of: hash),
-              let block = try await store.blocks(from: location.height, limit: 1).first,
-              location.index < block.transactions.count
+        guard let found = try await store.location(of: hash),
+              let proof = try await proof(at: TransactionLocation(height: found.height, index: found.index))
         else { return nil }
+        let location = TransactionLocation(height: found.height, index: found.index)
+        var steps: [InclusionProof] = []
+        for step in try await store.governanceLocations(atOrBelow: location.height) {
+            guard let stepProof = try await self.proof(at: TransactionLocation(height: step.height, index: step.index)) else {
+                throw NodeError("governance transaction at \(step.height):\(step.index) has no proof")
+            }
+            steps.append(stepProof)
+        }
+        return steps.isEmpty ? proof : InclusionProof(transaction: proof, governance: steps)
+    }
+
+    func proof(at location: TransactionLocation) async throws -> InclusionProof? {
+        guard let block = try await store.blocks(from: location.height, limit: 1).first, location.index < block.transactions.count else { return nil }
         let tree = MerkleTree(suite: suite)
         let leaves = Block.transactionLeafHashes(block.transactions, tree: tree)
         // The commit evidence: the headers from the block up to the certified child, and the child's certificate.
@@ -620,4 +633,5 @@ public actor ChainService: Service {
             certificate: block.certificate, commitment: commitment
         )
     }
+
 }

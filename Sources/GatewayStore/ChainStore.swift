@@ -248,6 +248,21 @@ public struct ChainStore: Sendable {
         return out
     }
 
+    /// Where the executed governance transactions (proposals, approvals) at or below `height` sit, in chain order.
+    public func governanceLocations(atOrBelow height: UInt64) async throws -> [(height: UInt64, index: Int)] {
+        let rows = try await database.client.query(
+            """
+            SELECT height, tx_index FROM transactions
+            WHERE kind IN (\(Int16(Transaction.Kind.proposal.rawValue)), \(Int16(Transaction.Kind.approval.rawValue))) AND height <= \(Int64(height))
+            ORDER BY height, tx_index
+            """,
+            logger: database.logger
+        )
+        var out: [(height: UInt64, index: Int)] = []
+        for try await (h, index) in rows.decode((Int64, Int).self) { out.append((UInt64(h), index)) }
+        return out
+    }
+
     /// What committed the block at `height` (nil if it was stored before nodes kept it, or is not stored).
     public func commitment(atHeight height: UInt64) async throws -> StoredCommitment? {
         let rows = try await database.client.query("SELECT commitment FROM blocks WHERE height = \(Int64(height))", logger: database.logger)

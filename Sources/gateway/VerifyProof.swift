@@ -12,8 +12,9 @@ struct VerifyProof: ParsableCommand {
         transaction's Merkle path to the header's root, the submitter's signature, the block's certificate against \
         the validators in the genesis, and that the block is committed, not only certified: the headers from it up \
         to a child whose round follows its parent's, and the certificate on that child (2-chain rule). Exit 0 and a \
-        summary if valid; exit 1 with the reason otherwise. Certificates are checked against the genesis validators, \
-        so blocks after a validator-set change are not covered (`gateway observe` replays governance and does).
+        summary if valid; exit 1 with the reason otherwise. After validator-set changes the proof carries every governance \
+        transaction up to its block, each proven the same way; the verifier replays them from the genesis to know the \
+        set and epoch that must have certified the block (votes are bound to the epoch, so leaving a change out fails).
         """
     )
 
@@ -42,6 +43,7 @@ struct VerifyProof: ParsableCommand {
             let verified = try ProofVerifier(genesis: genesis).verify(decoded, requireCommitment: !allowCertifiedOnly)
             var summary = "valid: transaction \(verified.transaction.kind) by \(verified.transaction.submitter) in block \(verified.height) of \(genesis.chainID), "
                 + (verified.committed ? "committed (2-chain evidence checked)" : "certified (no commit evidence in the proof)")
+                + ", epoch \(verified.epoch), validators \(verified.validators.joined(separator: ", "))"
             for event in (try? verified.transaction.accessEvents()) ?? [] {
                 summary += "\n  event \(event.eventID): \(event.requester) \(event.action) \(event.category) purpose=\(event.purpose) → \(event.decision.rawValue)"
             }

@@ -84,6 +84,65 @@ import Testing
         #expect(replay.governance == chain.ledger.governance)
     }
 
+    /// A proof of a block certified by a set governance changed verifies from the genesis alone, given the governance
+    /// history; leave a step of that history out and the certificate no longer verifies (votes are bound to the epoch).
+    @Test func proofsAfterAValidatorSetChangeVerifyFromTheGenesisWithTheirGovernanceHistory() throws {
+        var chain = try Chain(suite: suite, validators: 4)
+        let newKey = suite.generateSigningKey()
+        let member = Genesis.Member(nodeID: "v4", department: "health", role: .validator, publicKey: newKey.publicKey.pemRepresentation, address: "")
+        let approve = GovernanceApproval(proposalID: "add-health").encoded
+        let three = ["v0", "v1", "v2"]
+        try chain.commit([try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "add-health", change: .addMember(member)).encoded)], signers: three)
+        try chain.commit([try chain.transaction(.approval, by: "v1", payload: approve)], signers: three)
+        try chain.commit([try chain.transaction(.approval, by: "v2", payload: approve)], signers: three)
+        chain.keys["v4"] = newKey
+        let four = ["v1", "v2", "v3", "v4"]
+        let anchor = RecordAnchor(publisher: "health", category: "visits", entries: [.init(recordKey: Array(repeating: 1, count: 32), recordHash: Array(repeating: 2, count: 32))])
+        try chain.commit([try chain.transaction(.recordAnchor, by: "v4", payload: anchor.encoded)], signers: four)
+        try chain.commit([], signers: four)  // the child whose certificate commits the anchor's block (consecutive rounds)
+
+        let tree = MerkleTree(suite: suite)
+        // The boundary block (the decisive approval) was committed by a child the old set certified in its own epoch
+        // (blocks of the old epoch above the boundary are discarded), as nodes store it.
+        let boundary = chain.blocks[2].header
+        let oldChild = BlockHeader(
+            chainID: boundary.chainID, height: boundary.height + 1, round: boundary.round + 1, parentHash: boundary.hash(suite: suite),
+            transactionsRoot: MerkleTree(suite: suite).root(leafHashes: []), transactionCount: 0, justifyDigest: suite.hash([1]), timeoutTag: 0,
+            proposer: 0, timestampMs: 9
+        )
+        let oldCertificate = try three.map { id in
+            CommitSignature(validator: id, signature: try chain.keys[id]!.sign(
+                CommitSignature.message(header: oldChild, headerHash: oldChild.hash(suite: suite), epoch: 0)))
+        }
+        func proof(block index: Int, transaction: Int = 0, governance: [InclusionProof]? = nil) -> InclusionProof {
+            let block = chain.blocks[index]
+            let child = index == 2 ? Block(header: oldChild, transactions: [], certificate: oldCertificate) : chain.blocks[index + 1]
+            return InclusionProof(
+                transaction: block.transactions[transaction], leafIndex: transaction,
+                auditPath: tree.inclusionProof(index: transaction, leafHashes: Block.transactionLeafHashes(block.transactions, tree: tree)),
+                header: block.header, certificate: block.certificate,
+                commitment: InclusionProof.Commitment(headers: [child.header], certificate: child.certificate), governance: governance
+            )
+        }
+        let history = (0..<3).map { proof(block: $0) }
+        let verifier = try ProofVerifier(genesis: chain.genesis)
+        let verified = try verifier.verify(proof(block: 3, governance: history))
+        #expect(verified.epoch == 1 && verified.validators == ["v0", "v1", "v2", "v3", "v4"] && verified.committed)
+        // Before the change, no history is needed.
+        #expect(try verifier.verify(proof(block: 0)).epoch == 0)
+        // Without the decisive approval (or any history), the verifier derives epoch 0 and the certificate fails.
+        #expect(throws: ChainError.self) { try verifier.verify(proof(block: 3, governance: Array(history.prefix(2)))) }
+        #expect(throws: ChainError.self) { try verifier.verify(proof(block: 3)) }
+        // Steps out of chain order, a non-governance step, or a tampered step are refused.
+        #expect(throws: ChainError.self) { try verifier.verify(proof(block: 3, governance: history.reversed())) }
+        #expect(throws: ChainError.self) { try verifier.verify(proof(block: 3, governance: history + [proof(block: 3)])) }
+        let tampered = InclusionProof(
+            transaction: try chain.transaction(.approval, by: "v2", payload: approve), leafIndex: 0, auditPath: [], header: chain.blocks[2].header,
+            certificate: chain.blocks[2].certificate
+        )
+        #expect(throws: ChainError.self) { try verifier.verify(proof(block: 3, governance: Array(history.prefix(2)) + [tampered])) }
+    }
+
     @Test(arguments: SuiteName.allCases) func aSoloValidatorApprovesItsOwnPolicyBundle(name: SuiteName) throws {
         var chain = try Chain(suite: try name.makeSuite(), validators: 1)
         let bundle = chain.suite.hash(Array("policies".utf8))

@@ -253,13 +253,17 @@ extension ClusterTests {
         }
         var serial = 0
         /// One publish through `node`, retried while the validators re-synchronise; true once acknowledged.
+        var lastEvent: String?
         func publish(through node: Int, seconds: Double = 40) async throws -> Bool {
             serial += 1
             let (_, records) = CrashTests.batch(700_000 + serial, size: 2)
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
                 let response = try await client(node, DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
-                if response.status == 201 { return true }
+                if response.status == 201 {
+                    lastEvent = try response.decode(API.PublishResponse.self).event.eventId
+                    return true
+                }
                 try await Task.sleep(for: .milliseconds(200))
             }
             return false
@@ -315,6 +319,11 @@ extension ClusterTests {
         #expect(try await publish(through: 0), "no commit with three of the four validators")
         #expect(try await publish(through: 4))
         cluster.log("committed with three of four; comparing chains")
+        // A proof of that last decision (epoch 2) verifies from the genesis alone: it carries the governance history.
+        let recent = try await client(0, DemoConsortium.regulator).send("GET", "/v1/audit/events/\(try #require(lastEvent))/proof")
+        let late = try ProofVerifier(genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")))
+            .verify(try recent.decode(API.ProofResponse.self).proof)
+        #expect(late.committed && late.epoch == 2 && late.validators == ["node-1", "node-2", "node-3", "node-5"])
 
         // Every live node holds the same chain, and an observer verifies it from the genesis across both changes.
         let top = try await cluster.height(layout, node: 0)
