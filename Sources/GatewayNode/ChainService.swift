@@ -322,6 +322,7 @@ public actor ChainService: Service {
         let driver = ConsensusDriver(
             me: nodeID, setup: setup, persistence: consensusStore, epochEnds: try await consensusStore.epochEnds(hash: hash),
             serveFetch: { id in (try? await Self.committedBlocks(endingAt: id, store: store, hash: hash)) ?? [] },
+            serveSync: { [weak self] height, epoch in try? await self?.syncBatch(from: height, epoch: epoch) },
             logger: logger,
             nextEpoch: { [weak self] committed in
                 guard let self else { throw NodeError("node is shutting down") }
@@ -367,6 +368,34 @@ public actor ChainService: Service {
         return (String(text[..<colon]), port)
     }
 
+    /// Forward sync from storage: committed blocks from `height` (at most 16, never past the end of `epoch`), with the
+    /// QC on the last one and the proof it is committed (its certified child).
+    public func syncBatch(from height: UInt64, epoch: UInt64) async throws -> SyncBatch? {
+        guard height >= 1, height <= storedHeight else { return nil }
+        let stored = try await store.storedBlocks(from: height, limit: 17)
+        let commitments = try await store.commitments(from: height, limit: 17)
+        let history = ledger.governance.validatorHistory
+        let boundary = Int(epoch) + 1 < history.count ? history[Int(epoch) + 1].height - 1 : nil
+        /// A stored certificate as the replica's QC: validator ids back to replica ids of the block's epoch.
+        func quorumCertificate(_ signatures: [CommitSignature], on header: BlockHeader, setAt height: UInt64) -> QuorumCertificate {
+            let validators = ledger.governance.validators(atHeight: height)
+            let signed = signatures.compactMap { entry in
+                validators.firstIndex(of: entry.validator).map { QuorumCertificate.Signed(replica: $0, signature: entry.signature) }
+            }
+            return QuorumCertificate(blockID: header.hash(suite: suite), round: header.round, height: header.height,
+                                     signatures: signed.sorted { $0.replica < $1.replica })
+        }
+        let entries = try stored.map { entry -> (block: ConsensusBlock, certificate: QuorumCertificate, evidence: CommitEvidence?) in
+            let header = entry.block.header
+            let block = try ConsensusCodec.block(header: header, payload: entry.block.transactions.map(\.encoded), evidence: entry.evidence, hash: hashFunction)
+            let evidence = commitments[header.height].map {
+                CommitEvidence(childHeader: $0.child, childQC: quorumCertificate($0.certificate, on: $0.child, setAt: header.height))
+            }
+            return (block, quorumCertificate(entry.block.certificate, on: header, setAt: header.height), evidence)
+        }
+        return SyncBatch.serve(entries, boundary: boundary)
+    }
+
     /// Up to 16 committed blocks ending at `id`, newest first, rebuilt as consensus blocks (for a peer that syncs).
     public static func committedBlocks(endingAt id: [UInt8], store: ChainStore, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
         guard let height = try await store.height(ofBlock: id), height > 0 else { return [] }
@@ -391,7 +420,7 @@ public actor ChainService: Service {
             }
             let committed = Block(header: block.header, transactions: transactions, certificate: try signatures(certificate))
             // The child's certificate was formed in the same epoch as the block's (the replica that committed it).
-            let commitment = StoredCommitment(child: evidence.child.header, certificate: try signatures(evidence.childQC))
+            let commitment = StoredCommitment(child: evidence.childHeader, certificate: try signatures(evidence.childQC))
             var next = ledger
             let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) })
             ledger = next

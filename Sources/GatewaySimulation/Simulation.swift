@@ -62,6 +62,8 @@ public struct SimulationReport: Sendable {
     public let messagesDropped: Int
     public let crashes: Int
     public let partitions: Int
+    /// Forward-sync batches served (replicas far behind catching up from others' storage).
+    public let syncBatches: Int
     /// The validator-set changes governance committed, in order ("node-4 joined at height 37").
     public let reconfigurations: [String]
     /// The first violated property, or nil if safety and liveness held.
@@ -74,7 +76,7 @@ public struct SimulationReport: Sendable {
     public var summary: String {
         var lines = [
             "seed \(seed): \(replicas) nodes, \(ticks) ticks; faults: \(faults)",
-            "committed heights \(committedHeights.map(String.init).joined(separator: " ")) (at heal: \(heightAtHeal)); messages delivered \(messagesDelivered), dropped \(messagesDropped); crashes \(crashes), partitions \(partitions)",
+            "committed heights \(committedHeights.map(String.init).joined(separator: " ")) (at heal: \(heightAtHeal)); messages delivered \(messagesDelivered), dropped \(messagesDropped); crashes \(crashes), partitions \(partitions), sync batches \(syncBatches)",
         ]
         if !reconfigurations.isEmpty { lines.append("validator set changes: " + reconfigurations.joined(separator: "; ")) }
         lines.append(violation.map { "FAILED (seed \(seed)): \($0)" } ?? "safety and liveness held")
@@ -168,8 +170,12 @@ public struct Simulation {
         var safety: (epoch: UInt64, state: SafetyState)?
         var committed: [ConsensusBlock] = []
         var pending: [(epoch: UInt64, block: ConsensusBlock)] = []
-        /// The commit evidence that ended each epoch, by epoch.
+        /// The commit evidence that ended each epoch, by epoch, and the height of each epoch's last block.
         var epochEnds: [EpochEnd] = []
+        var boundaries: [UInt64] = []
+        /// For each committed block (aligned with `committed`): the QC on it and the evidence that committed it.
+        var certificates: [QuorumCertificate] = []
+        var evidences: [CommitEvidence] = []
     }
 
     public func run() -> SimulationReport {
@@ -188,6 +194,8 @@ public struct Simulation {
         let nodeNamed = Dictionary(uniqueKeysWithValues: (0..<nodes).map { (name($0), $0) })
         var configuration = Replica.Configuration(replicas: replicas)
         configuration.roundTimeoutTicks = 30
+        // Forward sync early, so that the runs exercise it (nodes use 32).
+        configuration.syncGap = 8
 
         // The governance plan, from its own stream of the seed: nothing, the spare joins, or it joins and node 1 leaves.
         var planner = SeededGenerator(simulationSeed: seed &+ 0x9E37_79B9_7F4A_7C15)
@@ -197,6 +205,11 @@ public struct Simulation {
         if reconfigure, plan == 2, replicas >= 4 { changes.append(.removeMember(nodeID: name(1))) }
         let governanceStart = UInt64(100 + planner.below(Int(max(1, ticks / 3))))
         var step = 0
+        // A long outage, from the same stream: an honest validator goes down early in the healed phase (while the others
+        // make progress) for a third of it, so it comes back far behind and must sync forward from their storage.
+        // Only where the others keep a quorum of honest validators without it (no Byzantine one, or n ≥ 7).
+        let outage: (node: Int, from: UInt64, until: UInt64)? = (replicas >= 7 || (!byzantine && replicas >= 4)) && planner.chance(0.5)
+            ? (2, ticks + 200, ticks + 200 + healTicks / 2) : nil
 
         func governanceTransaction(_ kind: Transaction.Kind, _ payload: [UInt8], by submitter: String, nonce: UInt64) -> Transaction {
             Transaction(chainID: genesis.chainID, kind: kind, submitter: submitter, nonce: nonce, timestampMs: 0, payload: payload, signature: [])
@@ -255,6 +268,7 @@ public struct Simulation {
         var dropped = 0
         var crashes = 0
         var partitions = 0
+        var syncBatches = 0
         var side = Array(repeating: 0, count: nodes)
         var partitionUntil: UInt64 = 0
         var violation: String?
@@ -372,6 +386,8 @@ public struct Simulation {
                     if disks[node].pending.count > 4_096 { disks[node].pending.removeFirst(disks[node].pending.count - 4_096) }
                 case .commit(let block, var certificate, let evidence):
                     disks[node].committed.append(block)
+                    disks[node].certificates.append(certificate)
+                    disks[node].evidences.append(evidence)
                     var reported = block
                     if node == 0, block.height >= 2 {
                         switch mutation {
@@ -391,6 +407,7 @@ public struct Simulation {
                     if applyGovernance(block, to: &host.governance, mutated: mutation == .approvalsIgnored) {
                         let beyond = effects[(position + 1)...].compactMap { if case .commit(let above, _, _) = $0 { above } else { nil } }
                         disks[node].epochEnds.append(EpochEnd(evidence: evidence, beyond: beyond))
+                        disks[node].boundaries.append(block.height)
                         let carried = host.replica.mempoolItems
                         var next = makeHost(node)
                         for item in carried { _ = next.replica.submit(item) }
@@ -417,7 +434,20 @@ public struct Simulation {
             let anyEpoch: Bool
             switch envelope.message {
             case .fetch, .blocks, .transactions: anyEpoch = true
-            case .proposal, .vote, .timeout, .certified, .catchUp: anyEpoch = false
+            case .proposal, .vote, .timeout, .certified, .catchUp, .syncBlocks: anyEpoch = false
+            case .syncRequest(let height):
+                // Forward sync, served from "storage": committed blocks from that height, never past the end of the
+                // requester's epoch.
+                let disk = disks[envelope.to]
+                guard height >= 1, Int(height) <= disk.committed.count else { return }
+                let range = Int(height - 1)..<min(disk.committed.count, Int(height - 1) + 17)
+                let stored = range.map { (block: disk.committed[$0], certificate: disk.certificates[$0], evidence: Optional(disk.evidences[$0])) }
+                let boundary = Int(envelope.epoch) < disk.boundaries.count ? disk.boundaries[Int(envelope.epoch)] : nil
+                if let batch = SyncBatch.serve(stored, boundary: boundary) {
+                    syncBatches += 1
+                    send(.syncBlocks(batch), epoch: envelope.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
+                }
+                return
             }
             let resend = configuration.roundTimeoutTicks
             if envelope.epoch == host.epoch || anyEpoch {
@@ -518,6 +548,11 @@ public struct Simulation {
                     start(node, at: now, chaos: chaos)
                 }
             }
+            if let outage, now == outage.from, hosts[outage.node] != nil {
+                hosts[outage.node] = nil
+                crashes += 1
+            }
+            if let outage, now == outage.until, hosts[outage.node] == nil, !offline.contains(outage.node) { start(outage.node, at: now, chaos: false) }
             // Client load: one new item, offered to every live replica.
             if random.chance(0.3) {
                 nextItem += 1
@@ -554,7 +589,8 @@ public struct Simulation {
         }
         return SimulationReport(
             seed: seed, replicas: nodes, faults: faults, ticks: total, committedHeights: heights, heightAtHeal: heightAtHeal,
-            messagesDelivered: delivered, messagesDropped: dropped, crashes: crashes, partitions: partitions, reconfigurations: reconfigurations,
+            messagesDelivered: delivered, messagesDropped: dropped, crashes: crashes, partitions: partitions, syncBatches: syncBatches,
+            reconfigurations: reconfigurations,
             violation: violation,
             replicaStates: (0..<nodes).map { node in
                 (hosts[node].map { "node \(node), epoch \($0.epoch): " + $0.replica.stateSummary } ?? "node \(node): crashed") + (honest(node) ? "" : " (byzantine)")

@@ -263,6 +263,19 @@ public struct ChainStore: Sendable {
         return out
     }
 
+    /// What committed each block from `height` on (at most `limit` blocks; absent where not kept).
+    public func commitments(from height: UInt64, limit: Int) async throws -> [UInt64: StoredCommitment] {
+        let rows = try await database.client.query(
+            "SELECT height, commitment FROM blocks WHERE height >= \(Int64(height)) AND height < \(Int64(height) + Int64(limit))",
+            logger: database.logger
+        )
+        var out: [UInt64: StoredCommitment] = [:]
+        for try await (h, bytes) in rows.decode((Int64, ByteBuffer).self) where bytes.readableBytes > 0 {
+            out[UInt64(h)] = try StoredCommitment(decoding: bytes.bytes)
+        }
+        return out
+    }
+
     /// What committed the block at `height` (nil if it was stored before nodes kept it, or is not stored).
     public func commitment(atHeight height: UInt64) async throws -> StoredCommitment? {
         let rows = try await database.client.query("SELECT commitment FROM blocks WHERE height = \(Int64(height))", logger: database.logger)

@@ -101,7 +101,7 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         var zero = Replica(id: 3, configuration: .init(replicas: 4), signer: TestSigner(replica: 3, keys: keys), hash: hash)
         _ = zero.receive(.blocks([first]), from: 0, now: 1)
         let effects = zero.receive(.certified(second, certify(second, epoch: 0)), from: 0, now: 1)
-        #expect(effects.contains { if case .commit(let block, _, let evidence) = $0 { block.id == first.id && evidence.child.id == second.id } else { false } })
+        #expect(effects.contains { if case .commit(let block, _, let evidence) = $0 { block.id == first.id && evidence.child?.id == second.id } else { false } })
         #expect(zero.committedHeight == 1)
         // Epoch 1 rooted at the genesis (same keys, same indices): the epoch-0 certificates are refused.
         var config = Replica.Configuration(replicas: 4)
@@ -111,6 +111,37 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         let refused = one.receive(.certified(second, certify(second, epoch: 0)), from: 0, now: 1)
         #expect(!refused.contains { if case .commit = $0 { true } else { false } })
         #expect(one.committedHeight == 0 && one.round == 1)
+    }
+
+    /// Forward sync: a replica that has nothing adopts a batch of committed blocks whose last one is proven committed
+    /// by its certified child; a batch that does not reach back to its tip makes it ask for what comes next; a batch
+    /// whose "child" does not follow in the next round proves nothing and is refused.
+    @Test func aReplicaFarBehindSyncsForwardFromProvenCommittedBlocks() {
+        let chain = runCluster(replicas: 4, ticks: 40)[0]
+        #expect(chain.count >= 20)
+        let keys = (0..<4).map { [UInt8(truncatingIfNeeded: $0 + 1)] }
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
+        // What a node's storage holds: each block with the QC on it (its successor's justify).
+        let stored = zip(chain, chain.dropFirst()).map { (block: $0, certificate: $1.justify, evidence: CommitEvidence?.none) }
+        var replica = Replica(id: 3, configuration: .init(replicas: 4), signer: TestSigner(replica: 3, keys: keys), hash: hash)
+        let batch = try! #require(SyncBatch.serve(Array(stored.prefix(17)), boundary: nil))
+        #expect(batch.blocks.count >= 10 && batch.blocks.first?.height == 1)
+        let effects = replica.receive(.syncBlocks(batch), from: 0, now: 1)
+        #expect(replica.committedHeight == batch.blocks.last!.height)
+        #expect(effects.filter { if case .commit = $0 { true } else { false } }.count == batch.blocks.count)
+        // A later batch that skips ahead is not adopted; the replica asks for the next height instead.
+        let ahead = try! #require(SyncBatch.serve(Array(stored.dropFirst(Int(replica.committedHeight) + 2).prefix(17)), boundary: nil))
+        let asked = replica.receive(.syncBlocks(ahead), from: 1, now: 2)
+        #expect(asked.contains { if case .send(1, .syncRequest(let height)) = $0 { height == replica.committedHeight + 1 } else { false } })
+        // A "child" two rounds later (or not a child at all) does not commit the last block.
+        let next = try! #require(SyncBatch.serve(Array(stored.dropFirst(Int(replica.committedHeight)).prefix(17)), boundary: nil))
+        let far = chain.first { $0.round > next.blocks.last!.round + 1 }!
+        let forged = SyncBatch(blocks: next.blocks, lastQC: next.lastQC, child: far.header, childQC: stored.first { $0.block.id == far.id }!.certificate)
+        let before = replica.committedHeight
+        _ = replica.receive(.syncBlocks(forged), from: 1, now: 3)
+        #expect(replica.committedHeight == before)
+        _ = replica.receive(.syncBlocks(next), from: 1, now: 4)
+        #expect(replica.committedHeight == next.blocks.last!.height)
     }
 
     @Test func progressContinuesWithFCrashedReplicasAndStopsWithMore() {
@@ -168,7 +199,11 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         let proposals = captured.compactMap { if case .proposal(let block) = $0 { block } else { nil } }
         let relayed = proposals.dropFirst().map { ConsensusMessage.certified($0, $0.justify) }.prefix(3)
         #expect(!relayed.isEmpty)
-        for message in captured + relayed + [.catchUp] {
+        let synced = proposals.count >= 3
+            ? [ConsensusMessage.syncBlocks(SyncBatch(blocks: [proposals[0]], lastQC: proposals[1].justify, child: proposals[1].header, childQC: proposals[2].justify))]
+            : []
+        #expect(!synced.isEmpty)
+        for message in captured + relayed + synced + [.catchUp, .syncRequest(42)] {
             #expect(try ConsensusCodec.decode(ConsensusCodec.encode(message), hash: hash) == message)
         }
     }

@@ -208,3 +208,47 @@ final class Lines: @unchecked Sendable {
         #expect(repeated.anchors == original.anchors)
     }
 }
+
+/// Forward sync as a node serves it: committed blocks from its PostgreSQL, with the proof that the last one is
+/// committed, which a replica that has nothing (a follower here) adopts — real signatures, real storage.
+@Suite struct ForwardSyncTests {
+    @Test func aNodeServesCommittedBlocksThatAReplicaFarBehindAdopts() async throws {
+        let node = try await TestNode.start("forward_sync", suite: .intl)
+        defer { Task { try? await node.running.stop() } }
+        let registry = node.client(DemoConsortium.registry)
+        let citizens = SyntheticCitizens.generate(count: 18, seed: 100)
+        for round in 0..<6 {
+            let records = Array(citizens[(round * 3)..<(round * 3 + 3)])
+            let response = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+            #expect(response.status == 201)
+        }
+        let chain = node.running.node.chain
+        let genesis = node.running.node.genesis
+        let suite = node.suite
+        #expect(try await chain.syncBatch(from: 10_000, epoch: 0) == nil)
+        let batch = try #require(try await chain.syncBatch(from: 1, epoch: 0))
+        #expect(batch.blocks.first?.height == 1 && batch.blocks.count >= 2)
+
+        var configuration = Replica.Configuration(replicas: 1)
+        configuration.chainID = genesis.chainID
+        let validator = try suite.verifyingKey(pem: genesis.validators[0].publicKey)
+        var follower = Replica(
+            id: 1, configuration: configuration, signer: SuiteConsensusSigner(replica: 1, key: suite.generateSigningKey(), validators: [validator]),
+            hash: { suite.hash($0) }, rootID: genesis.hash(suite: suite)
+        )
+        var effects = follower.receive(.syncBlocks(batch), from: 0, now: 1)
+        #expect(follower.committedHeight == batch.blocks.last!.height)
+        // Batch after batch up to what the node has stored.
+        while follower.committedHeight < (try await chain.height) {
+            let next = try #require(try await chain.syncBatch(from: follower.committedHeight + 1, epoch: 0))
+            let before = follower.committedHeight
+            effects = follower.receive(.syncBlocks(next), from: 0, now: 2)
+            #expect(follower.committedHeight > before, "a served batch was not adopted")
+            if follower.committedHeight == before { break }
+        }
+        #expect(effects.contains { if case .commit = $0 { true } else { false } })
+        // The follower's chain is the node's.
+        let stored = try await ChainStore(database: node.running.node.database).blocks(from: follower.committedHeight, limit: 1)
+        #expect(follower.committed.last?.id == stored.first?.header.hash(suite: suite))
+    }
+}

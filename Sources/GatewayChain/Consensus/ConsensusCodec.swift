@@ -45,6 +45,16 @@ public enum ConsensusCodec {
             write(qc, into: &writer)
         case .catchUp:
             writer.write(UInt8(8))
+        case .syncRequest(let height):
+            writer.write(UInt8(9))
+            writer.write(height)
+        case .syncBlocks(let batch):
+            writer.write(UInt8(10))
+            writer.write(UInt64(batch.blocks.count))
+            for block in batch.blocks { write(block, into: &writer) }
+            write(batch.lastQC, into: &writer)
+            writer.write(batch.child.encoded)
+            write(batch.childQC, into: &writer)
         }
         return writer.bytes
     }
@@ -74,6 +84,13 @@ public enum ConsensusCodec {
             message = .transactions(items)
         case 7: message = .certified(try readBlock(&reader, hash: hash), try readQC(&reader))
         case 8: message = .catchUp
+        case 9: message = .syncRequest(try reader.readUInt64())
+        case 10:
+            let count = try reader.readUInt64()
+            guard count <= UInt64(blocksPerMessageMax) else { throw ChainError(.malformed, "too many blocks in one message") }
+            let blocks = try (0..<count).map { _ in try readBlock(&reader, hash: hash) }
+            message = .syncBlocks(SyncBatch(blocks: blocks, lastQC: try readQC(&reader), child: try BlockHeader(decoding: try reader.readBytes()),
+                                            childQC: try readQC(&reader)))
         default:
             throw ChainError(.malformed, "unknown consensus message type")
         }
@@ -109,7 +126,9 @@ public enum ConsensusCodec {
     /// How an epoch ended (the evidence and the blocks above the boundary), for storage.
     public static func encode(_ end: EpochEnd) -> [UInt8] {
         var writer = CanonicalWriter()
-        write(end.evidence.child, into: &writer)
+        writer.write(end.evidence.childHeader.encoded)
+        writer.write(end.evidence.child == nil ? UInt8(0) : 1)
+        if let child = end.evidence.child { write(child, into: &writer) }
         write(end.evidence.childQC, into: &writer)
         writer.write(UInt64(end.beyond.count))
         for block in end.beyond { write(block, into: &writer) }
@@ -118,13 +137,15 @@ public enum ConsensusCodec {
 
     public static func decodeEpochEnd(_ bytes: [UInt8], hash: ([UInt8]) -> [UInt8]) throws -> EpochEnd {
         var reader = CanonicalReader(bytes)
-        let child = try readBlock(&reader, hash: hash)
+        let header = try BlockHeader(decoding: try reader.readBytes())
+        let child = try reader.readUInt8() == 1 ? try readBlock(&reader, hash: hash) : nil
         let qc = try readQC(&reader)
         let count = try reader.readUInt64()
         guard count <= 4_096 else { throw ChainError(.malformed, "too many blocks beyond an epoch boundary") }
         let beyond = try (0..<count).map { _ in try readBlock(&reader, hash: hash) }
         try reader.expectEnd()
-        return EpochEnd(evidence: CommitEvidence(child: child, childQC: qc), beyond: beyond)
+        let evidence = child.map { CommitEvidence(child: $0, childQC: qc) } ?? CommitEvidence(childHeader: header, childQC: qc)
+        return EpochEnd(evidence: evidence, beyond: beyond)
     }
 
     /// A replica's safety state, for storage.

@@ -224,6 +224,27 @@ public enum ConsensusMessage: Sendable, Equatable {
     case certified(ConsensusBlock, QuorumCertificate)
     /// "I am still in the epoch this message is tagged with": asks a host that has moved on for the evidence that ended it.
     case catchUp
+    /// Forward sync, for a replica far behind: "send me committed blocks from this height on". Answered by the host,
+    /// from storage.
+    case syncRequest(UInt64)
+    /// Up to 16 consecutive committed blocks (not crossing an epoch boundary), the QC on the last one, and why the
+    /// last one is committed: its certified child's header (round = last round + 1) and the child's QC.
+    case syncBlocks(SyncBatch)
+}
+
+/// A forward-sync answer: committed blocks and the proof that the last of them is committed.
+public struct SyncBatch: Sendable, Equatable {
+    public let blocks: [ConsensusBlock]
+    public let lastQC: QuorumCertificate
+    public let child: BlockHeader
+    public let childQC: QuorumCertificate
+
+    public init(blocks: [ConsensusBlock], lastQC: QuorumCertificate, child: BlockHeader, childQC: QuorumCertificate) {
+        self.blocks = blocks
+        self.lastQC = lastQC
+        self.child = child
+        self.childQC = childQC
+    }
 }
 
 /// Why a block is committed under the 2-chain rule: `child` extends it (directly or through the committed chain
@@ -241,18 +262,29 @@ public struct EpochEnd: Sendable, Equatable {
     }
 
     /// What to send a replica still in the ended epoch: the blocks above the boundary, then the certified child.
+    /// (An epoch a node crossed by forward sync left it no child block: the laggard then syncs forward too.)
     public var messages: [ConsensusMessage] {
-        stride(from: 0, to: beyond.count, by: 16).map { .blocks(Array(beyond[$0..<min($0 + 16, beyond.count)])) }
-            + [.certified(evidence.child, evidence.childQC)]
+        guard let child = evidence.child else { return [] }
+        return stride(from: 0, to: beyond.count, by: 16).map { .blocks(Array(beyond[$0..<min($0 + 16, beyond.count)])) }
+            + [.certified(child, evidence.childQC)]
     }
 }
 
 public struct CommitEvidence: Sendable, Equatable {
-    public let child: ConsensusBlock
+    /// The child as a block, when the replica has it (not after a forward sync, which carries its header only).
+    public let child: ConsensusBlock?
+    public let childHeader: BlockHeader
     public let childQC: QuorumCertificate
 
     public init(child: ConsensusBlock, childQC: QuorumCertificate) {
         self.child = child
+        self.childHeader = child.header
+        self.childQC = childQC
+    }
+
+    public init(childHeader: BlockHeader, childQC: QuorumCertificate) {
+        self.child = nil
+        self.childHeader = childHeader
         self.childQC = childQC
     }
 }
@@ -279,4 +311,33 @@ public enum ConsensusEffect: Sendable, Equatable {
     /// Blocks are committed in height order; `certificate` is the QC on the block (carried by its child), `evidence`
     /// the direct 2-chain commit that committed it (its own child's, or a descendant's).
     case commit(ConsensusBlock, certificate: QuorumCertificate, evidence: CommitEvidence)
+}
+
+extension SyncBatch {
+    /// The answer to a forward-sync request from stored committed blocks `stored` (consecutive, starting at the requested
+    /// height, at most 17), each with the QC on it and the commit evidence stored with it. The last block of the batch
+    /// must be provably committed on its own: either its stored evidence's child is its direct child, or the next
+    /// stored block follows it in the next round and that block's QC is known. The batch never passes `boundary` (the
+    /// last block of the requester's epoch, if the store knows it). Nil when nothing can be proven.
+    public static func serve(
+        _ stored: [(block: ConsensusBlock, certificate: QuorumCertificate, evidence: CommitEvidence?)], boundary: UInt64?
+    ) -> SyncBatch? {
+        guard let first = stored.first else { return nil }
+        let end = min(stored.count - 1, 15, boundary.map { $0 >= first.block.height ? Int($0 - first.block.height) : -1 } ?? Int.max)
+        guard end >= 0 else { return nil }
+        for last in stride(from: end, through: 0, by: -1) {
+            let entry = stored[last]
+            let blocks = stored[...last].map(\.block)
+            if let evidence = entry.evidence, evidence.childHeader.parentHash == entry.block.id, evidence.childHeader.round == entry.block.round + 1 {
+                return SyncBatch(blocks: blocks, lastQC: entry.certificate, child: evidence.childHeader, childQC: evidence.childQC)
+            }
+            if last + 1 < stored.count, boundary.map({ entry.block.height < $0 }) ?? true {
+                let next = stored[last + 1]
+                if next.block.parentID == entry.block.id, next.block.round == entry.block.round + 1 {
+                    return SyncBatch(blocks: blocks, lastQC: entry.certificate, child: next.block.header, childQC: next.certificate)
+                }
+            }
+        }
+        return nil
+    }
 }

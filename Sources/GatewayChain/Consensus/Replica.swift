@@ -31,6 +31,9 @@ public struct Replica: Sendable {
         /// Whether an idle leader proposes an empty block at half the round timeout. With it an idle chain grows by
         /// empty blocks; without it idle rounds end by timeout certificates instead and nothing is stored.
         public var emptyBlocksWhenIdle: Bool = true
+        /// Blocks behind the highest certified height beyond which a replica syncs forward (committed blocks from a
+        /// peer's storage, with proof) instead of fetching ancestors backwards.
+        public var syncGap: UInt64 = 32
         /// The validator set's generation: 0 for the genesis set, one more after each change governance commits.
         public var epoch: UInt64 = 0
         /// The chain id every block must carry (a block of another chain is invalid).
@@ -85,6 +88,9 @@ public struct Replica: Sendable {
     var peerTimeoutRound: [ReplicaID: UInt64] = [:]
     var requested: [[UInt8]: UInt64] = [:]
     var now: UInt64 = 0
+    /// The last peer heard from, and when forward sync was last asked for.
+    var lastSender: ReplicaID = 0
+    var syncRequestedAt: UInt64?
     /// Set if this replica ever sees a certified chain that does not extend what it committed: a safety violation.
     public private(set) var safetyViolation: String?
 
@@ -180,9 +186,10 @@ public struct Replica: Sendable {
         case .proposal, .vote, .timeout:
             // Only validators take part in consensus; anyone (followers too) may fetch, gossip and relay certificates.
             guard sender < configuration.replicas else { return [] }
-        case .fetch, .blocks, .transactions, .certified, .catchUp:
+        case .fetch, .blocks, .transactions, .certified, .catchUp, .syncRequest, .syncBlocks:
             break
         }
+        lastSender = sender
         switch message {
         case .proposal(let block): onProposal(block, from: sender, effects: &effects)
         case .vote(let vote): onVote(vote, from: sender, effects: &effects)
@@ -214,8 +221,15 @@ public struct Replica: Sendable {
                 insert(block, effects: &effects)
             }
             process(qc: qc, effects: &effects)
-        case .catchUp:
-            break  // For the host: the sender is in an epoch this replica's host may have left.
+        case .catchUp, .syncRequest:
+            break  // For the host: it answers from storage (how an epoch ended; committed blocks).
+        case .syncBlocks(let batch):
+            adopt(batch, from: sender, effects: &effects)
+        }
+        // Far behind what the others have certified: fetching ancestors backwards would not keep up (or would not fit
+        // in memory), so sync forward from the peer that showed it.
+        if safety.highQC.height > committedHeight + configuration.syncGap || (pendingCommit?.height ?? 0) > committedHeight + configuration.syncGap {
+            requestSync(from: sender, effects: &effects)
         }
         return effects
     }
@@ -491,6 +505,62 @@ public struct Replica: Sendable {
         let height = committedHeight
         let kept = Set(committed.map(\.id))
         blocks = blocks.filter { $0.value.height > height || kept.contains($0.key) }
+    }
+
+    mutating func requestSync(from peer: ReplicaID, effects: inout [ConsensusEffect]) {
+        if let last = syncRequestedAt, now < last + configuration.roundTimeoutTicks { return }
+        syncRequestedAt = now
+        effects.append(.send(to: peer, .syncRequest(committedHeight + 1)))
+    }
+
+    /// Forward sync: commits consecutive blocks from our tip if every block is valid and links to the previous, the
+    /// QC on the last one is valid, and its certified child (header only) follows it in the next round (2-chain rule).
+    /// Blocks of another epoch do not validate here, so a batch never carries a replica past its epoch's end.
+    mutating func adopt(_ batch: SyncBatch, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
+        guard let first = batch.blocks.first, let last = batch.blocks.last, batch.blocks.count <= 16 else { return }
+        guard first.height <= committedHeight + 1 else {
+            // Not contiguous with what we have: ask this peer for what comes next.
+            syncRequestedAt = nil
+            requestSync(from: sender, effects: &effects)
+            return
+        }
+        let fresh = batch.blocks.filter { $0.height > committedHeight }
+        guard let start = fresh.first, start.parentID == committed.last!.id else { return }
+        var parent = committed.last!
+        for block in fresh {
+            guard block.parentID == parent.id, block.height == parent.height + 1, validBlock(block) else { return }
+            parent = block
+        }
+        let childID = hash(batch.child.encoded)
+        guard batch.lastQC.blockID == last.id, batch.lastQC.round == last.round, batch.lastQC.height == last.height, validQC(batch.lastQC),
+              batch.child.parentHash == last.id, batch.child.round == last.round + 1, batch.child.height == last.height + 1,
+              batch.childQC.blockID == childID, batch.childQC.round == batch.child.round, batch.childQC.height == batch.child.height,
+              validQC(batch.childQC)
+        else { return }
+        let evidence = CommitEvidence(childHeader: batch.child, childQC: batch.childQC)
+        for (index, block) in fresh.enumerated() {
+            let certificate = index + 1 < fresh.count ? fresh[index + 1].justify : batch.lastQC
+            committed.append(block)
+            if committed.count > configuration.committedKeep + 64 { committed.removeFirst(committed.count - configuration.committedKeep) }
+            for item in block.payload where mempoolSet.remove(PayloadKey(item)) != nil {}
+            effects.append(.commit(block, certificate: certificate, evidence: evidence))
+        }
+        mempool.removeAll { !mempoolSet.contains(PayloadKey($0)) }
+        let height = committedHeight
+        let kept = Set(committed.map(\.id))
+        blocks = blocks.filter { $0.value.height > height || kept.contains($0.key) }
+        for block in committed.suffix(fresh.count) { blocks[block.id] = block }
+        if let pending = pendingCommit, pending.height <= height + 1 { pendingCommit = nil }
+        if batch.lastQC.round > safety.highQC.round {
+            safety.highQC = batch.lastQC
+            effects.append(.persist(safety))
+        }
+        retryCommit(effects: &effects)
+        // More to come: ask again at once.
+        syncRequestedAt = nil
+        if safety.highQC.height > committedHeight + configuration.syncGap || (pendingCommit?.height ?? 0) > committedHeight + configuration.syncGap {
+            requestSync(from: sender, effects: &effects)
+        }
     }
 
     mutating func retryCommit(effects: inout [ConsensusEffect]) {

@@ -59,6 +59,9 @@ public actor ConsensusDriver {
     let nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)?
     /// Answers a peer's fetch for a block the replica no longer holds in memory (older committed blocks).
     let serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])?
+    /// Answers a forward-sync request from storage (height, the requester's epoch).
+    let serveSync: (@Sendable (UInt64, UInt64) async -> SyncBatch?)?
+    var lastSynced: [String: UInt64] = [:]
     let logger: Logger
     var inbox: [Input] = []
     var draining = false
@@ -69,7 +72,8 @@ public actor ConsensusDriver {
 
     public init(
         me: String, setup: EpochSetup, persistence: (any ConsensusPersistence)? = nil, epochEnds: [UInt64: EpochEnd] = [:],
-        serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])? = nil, logger: Logger = Logger(label: "consensus"),
+        serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])? = nil, serveSync: (@Sendable (UInt64, UInt64) async -> SyncBatch?)? = nil,
+        logger: Logger = Logger(label: "consensus"),
         nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)? = nil,
         onCommit: @escaping @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     ) {
@@ -81,6 +85,7 @@ public actor ConsensusDriver {
         self.epochEnds = epochEnds
         self.persistence = persistence
         self.serveFetch = serveFetch
+        self.serveSync = serveSync
         self.logger = logger
         self.nextEpoch = nextEpoch
         self.onCommit = onCommit
@@ -187,7 +192,10 @@ public actor ConsensusDriver {
         let anyEpoch: Bool
         switch message {
         case .fetch, .blocks, .transactions: anyEpoch = true
-        case .proposal, .vote, .timeout, .certified, .catchUp: anyEpoch = false
+        case .proposal, .vote, .timeout, .certified, .catchUp, .syncBlocks: anyEpoch = false
+        case .syncRequest(let height):
+            answerSync(from: height, epoch: senderEpoch, to: sender)
+            return []
         }
         let resendMs = replica.configuration.roundTimeoutTicks
         if senderEpoch == epoch || anyEpoch {
@@ -276,6 +284,16 @@ public actor ConsensusDriver {
         others = setup.others
         for item in carried { _ = replica.submit(item) }
         await perform(replica.start(now: Self.now))
+    }
+
+    /// Forward sync, from storage: committed blocks from `height`, never past the end of the requester's epoch.
+    func answerSync(from height: UInt64, epoch senderEpoch: UInt64, to sender: String) {
+        guard let serveSync, let transport else { return }
+        if let last = lastSynced[sender], Self.now < last + 20 { return }  // one batch per peer in flight, roughly
+        lastSynced[sender] = Self.now
+        Task {
+            if let batch = await serveSync(height, senderEpoch) { transport.send(.syncBlocks(batch), epoch: senderEpoch, to: [sender]) }
+        }
     }
 
     func answerFromStorage(_ id: [UInt8], to sender: String) {
