@@ -159,37 +159,45 @@ public struct ProofVerifier: Sendable {
         // The set and epoch of the block's height; the child of the commit evidence was certified in the same epoch.
         let validators = knowledge.governance.validators(atHeight: header.height)
         let epoch = knowledge.governance.epoch(atHeight: header.height)
-        try verifyCertificate(proof.certificate, header: header, headerHash: headerHash, validators: validators, epoch: epoch, keys: knowledge.keys)
+        try Self.verifyCertificate(proof.certificate, header: header, headerHash: headerHash, validators: validators, epoch: epoch, keys: knowledge.keys)
         guard let commitment = proof.commitment else {
             if requireCommitment {
                 throw ChainError(.invalidProof, "the proof shows the block certified but carries no commit evidence (made by an older node?)")
             }
             return Verified(transaction: transaction, height: header.height, headerHash: headerHash, committed: false, epoch: epoch, validators: validators)
         }
-        // Hash links from the block up to the child, whose round follows its parent's; then the child's certificate.
+        try Self.verifyCommitment(commitment, of: header, headerHash: headerHash, validators: validators, epoch: epoch, keys: knowledge.keys, suite: suite)
+        return Verified(transaction: transaction, height: header.height, headerHash: headerHash, committed: true, epoch: epoch, validators: validators)
+    }
+
+    /// The block is committed: hash links from it up to the child, whose round follows its parent's, and a quorum of
+    /// the block's validators (same epoch) certified that child.
+    public static func verifyCommitment(
+        _ commitment: InclusionProof.Commitment, of header: BlockHeader, headerHash: [UInt8], validators: [String], epoch: UInt64,
+        keys: [String: any VerifyingKey], suite: any CryptoSuite
+    ) throws {
         guard !commitment.headers.isEmpty, commitment.headers.count <= 4_096 else { throw ChainError(.invalidProof, "commit evidence has no child header") }
         var parent = header
         var parentHash = headerHash
         for (position, hex) in commitment.headers.enumerated() {
             guard let bytes = Hex.decode(hex) else { throw ChainError(.invalidProof, "commit evidence header is not hex") }
             let next = try BlockHeader(decoding: bytes)
-            guard next.chainID == genesis.chainID, next.parentHash == parentHash, next.height == parent.height + 1 else {
+            guard next.chainID == header.chainID, next.parentHash == parentHash, next.height == parent.height + 1 else {
                 throw ChainError(.invalidProof, "commit evidence header \(next.height) does not extend block \(parent.height)")
             }
             if position == commitment.headers.count - 1 {
                 guard next.round == parent.round + 1 else {
                     throw ChainError(.invalidProof, "the certified child's round \(next.round) does not follow its parent's \(parent.round): no 2-chain commit")
                 }
-                try verifyCertificate(commitment.certificate, header: next, headerHash: suite.hash(bytes), validators: validators, epoch: epoch, keys: knowledge.keys)
+                try verifyCertificate(commitment.certificate, header: next, headerHash: suite.hash(bytes), validators: validators, epoch: epoch, keys: keys)
             }
             parent = next
             parentHash = suite.hash(bytes)
         }
-        return Verified(transaction: transaction, height: header.height, headerHash: headerHash, committed: true, epoch: epoch, validators: validators)
     }
 
     /// A quorum of `validators` signed the consensus vote for this header in `epoch`.
-    func verifyCertificate(
+    static func verifyCertificate(
         _ certificate: [InclusionProof.Signature], header: BlockHeader, headerHash: [UInt8], validators: [String], epoch: UInt64,
         keys: [String: any VerifyingKey]
     ) throws {

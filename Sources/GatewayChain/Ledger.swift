@@ -37,6 +37,15 @@ public struct Ledger: Sendable {
         public func executed(_ index: Int) -> Bool { skipped[index] == nil }
     }
 
+    /// Checks that `header` (a block this ledger holds, or is about to) is committed, not only certified: the 2-chain
+    /// evidence against the validators and epoch of its height.
+    public func verifyCommitment(_ commitment: InclusionProof.Commitment, of header: BlockHeader) throws {
+        try ProofVerifier.verifyCommitment(
+            commitment, of: header, headerHash: header.hash(suite: suite), validators: governance.validators(atHeight: header.height),
+            epoch: governance.epoch(atHeight: header.height), keys: memberKeys, suite: suite
+        )
+    }
+
     /// The signing key of a member (current or former) from the genesis or a committed admission.
     public func memberKey(_ nodeID: String) throws -> any VerifyingKey {
         guard let key = memberKeys[nodeID] else { throw ChainError(.invalidTransaction, "\(nodeID) is not a member of this chain") }

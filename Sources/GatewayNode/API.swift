@@ -110,6 +110,13 @@ public enum API {
     /// Committed blocks as a peer or an observer fetches them: everything needed to verify them from the genesis.
     public struct ChainBlocks: Codable, Sendable {
         public let blocks: [ChainBlock]
+        /// Why the last block is committed (and with it every block before it): absent for an empty page.
+        public let commitment: InclusionProof.Commitment?
+
+        public init(blocks: [ChainBlock], commitment: InclusionProof.Commitment?) {
+            self.blocks = blocks
+            self.commitment = commitment
+        }
     }
 
     public struct ChainBlock: Codable, Sendable {

@@ -4,13 +4,25 @@ import GatewayStore
 import Logging
 
 /// An observer (a regulator's node): follows the chain without voting. It fetches committed blocks from validators,
-/// verifies every one from the genesis alone — parent link, Merkle root, every transaction's signature, the commit
-/// certificate against the validators in force at its height — and keeps them, with their derived state (the access
-/// log), in its own PostgreSQL. A block that fails verification is never stored: the peer that served it is reported
-/// and the next peer is asked.
+/// verifies every one from the genesis alone — parent link, Merkle root, every transaction's signature, the
+/// certificate against the validators in force at its height (and epoch), and for each page that its last block is
+/// committed, not only certified (2-chain evidence; an abandoned certified branch has none) — and keeps them, with
+/// their derived state (the access log), in its own PostgreSQL. A page that fails verification is never stored: the
+/// peer that served it is reported and the next peer is asked.
 public actor ChainObserver {
-    /// Fetches committed blocks from a peer, starting at a height (at most a page; empty at the tip).
-    public typealias Fetch = @Sendable (_ from: UInt64) async throws -> [Block]
+    /// Fetches committed blocks from a peer, starting at a height (at most a page; empty at the tip), with the evidence
+    /// that the last one is committed.
+    public typealias Fetch = @Sendable (_ from: UInt64) async throws -> Page
+
+    public struct Page: Sendable {
+        public let blocks: [Block]
+        public let commitment: InclusionProof.Commitment?
+
+        public init(blocks: [Block], commitment: InclusionProof.Commitment?) {
+            self.blocks = blocks
+            self.commitment = commitment
+        }
+    }
 
     let database: Database
     let store: ChainStore
@@ -53,18 +65,28 @@ public actor ChainObserver {
         var failures: [String] = []
         while peerIndex < peers.count {
             let peer = peers[peerIndex]
-            let blocks: [Block]
+            let page: Page
             do {
-                blocks = try await peer.fetch(ledger.height + 1)
+                page = try await peer.fetch(ledger.height + 1)
             } catch {
                 failures.append("\(peer.name): \(error)")
                 peerIndex += 1
                 continue
             }
-            if blocks.isEmpty { return added }
+            if page.blocks.isEmpty { return added }
             do {
-                for block in blocks {
-                    try await verifyAndStore(block)
+                // Verify the whole page and the evidence that its last block is committed, then store it block by block.
+                var check = ledger
+                for block in page.blocks { try check.apply(block) }
+                guard let commitment = page.commitment else {
+                    throw ChainError(.invalidProof, "the page carries no evidence that block \(check.height) is committed")
+                }
+                try check.verifyCommitment(commitment, of: page.blocks.last!.header)
+                for block in page.blocks {
+                    var next = ledger
+                    let applied = try next.apply(block)
+                    try await store.commit(block, suite: suite, skipped: applied.skipped)
+                    ledger = next
                     added += 1
                     progress(block.header.height, block.transactions.count)
                 }
@@ -78,10 +100,4 @@ public actor ChainObserver {
         return added
     }
 
-    func verifyAndStore(_ block: Block) async throws {
-        var next = ledger
-        let applied = try next.apply(block)
-        try await store.commit(block, suite: suite, skipped: applied.skipped)
-        ledger = next
-    }
 }

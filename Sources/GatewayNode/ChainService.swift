@@ -642,20 +642,24 @@ public actor ChainService: Service {
         return steps.isEmpty ? proof : InclusionProof(transaction: proof, governance: steps)
     }
 
+    /// Why the stored block at `height` is committed: the headers from it up to its certified child, and the child's
+    /// certificate (nil for blocks stored before nodes kept it).
+    public func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment? {
+        guard let stored = try await store.commitment(atHeight: height), stored.child.height > height, stored.child.height - height <= 4_096 else {
+            return nil
+        }
+        // The blocks between were committed together with this one and are stored right after it.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while storedHeight + 1 < stored.child.height, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let between = try await store.headers(from: height + 1, limit: Int(stored.child.height - height - 1))
+        return InclusionProof.Commitment(headers: between + [stored.child], certificate: stored.certificate)
+    }
+
     func proof(at location: TransactionLocation) async throws -> InclusionProof? {
         guard let block = try await store.blocks(from: location.height, limit: 1).first, location.index < block.transactions.count else { return nil }
         let tree = MerkleTree(suite: suite)
         let leaves = Block.transactionLeafHashes(block.transactions, tree: tree)
-        // The commit evidence: the headers from the block up to the certified child, and the child's certificate.
-        var commitment: InclusionProof.Commitment?
-        if let stored = try await store.commitment(atHeight: location.height), stored.child.height > location.height,
-           stored.child.height - location.height <= 4_096 {
-            // The blocks between were committed together with this one and are stored right after it.
-            let deadline = ContinuousClock.now + .seconds(5)
-            while storedHeight + 1 < stored.child.height, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-            let between = try await store.headers(from: location.height + 1, limit: Int(stored.child.height - location.height - 1))
-            commitment = InclusionProof.Commitment(headers: between + [stored.child], certificate: stored.certificate)
-        }
+        let commitment = try await commitment(atHeight: location.height)
         return InclusionProof(
             transaction: block.transactions[location.index], leafIndex: location.index,
             auditPath: tree.inclusionProof(index: location.index, leafHashes: leaves), header: block.header,

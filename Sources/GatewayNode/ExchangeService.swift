@@ -365,7 +365,10 @@ public struct ExchangeService: Sendable {
             let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
             throw denied(decision, receipt)
         }
-        return API.ChainBlocks(blocks: try await chainStore.blocks(from: from, limit: limit).map(API.ChainBlock.init))
+        let blocks = try await chainStore.blocks(from: from, limit: limit)
+        var commitment: InclusionProof.Commitment?
+        if let last = blocks.last { commitment = try await chain.commitment(atHeight: last.header.height) }
+        return API.ChainBlocks(blocks: blocks.map(API.ChainBlock.init), commitment: commitment)
     }
 
     static func auditEvent(_ row: ChainStore.AccessEventRow) -> API.AuditEvent {

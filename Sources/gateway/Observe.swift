@@ -63,7 +63,8 @@ struct Observe: AsyncParsableCommand {
                 guard response.status == 200 else {
                     throw NodeError("HTTP \(response.status): \(response.problem?.detail ?? String(decoding: response.body, as: UTF8.self))")
                 }
-                return try response.decode(API.ChainBlocks.self).blocks.map { try $0.decoded() }
+                let page = try response.decode(API.ChainBlocks.self)
+                return ChainObserver.Page(blocks: try page.blocks.map { try $0.decoded() }, commitment: page.commitment)
             })
         }
         let url = resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL)

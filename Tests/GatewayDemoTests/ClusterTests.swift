@@ -165,21 +165,28 @@ import Testing
         // genesis and keeps it. A peer that serves a forged block is caught and the next peer is asked.
         let regulatorKey = try layout.departmentKey(DemoConsortium.regulator)
         let suite = try layout.suite.makeSuite()
-        func fetcher(_ node: Int, forge: Bool) -> ChainObserver.Fetch {
+        func fetcher(_ node: Int, forge: Bool, withholdEvidence: Bool = false) -> ChainObserver.Fetch {
             let regulator = GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: DemoConsortium.regulator,
                                           key: regulatorKey, suite: suite)
             return { from in
                 let response = try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64")
                 guard response.status == 200 else { throw NodeError("HTTP \(response.status)") }
-                let blocks = try response.decode(API.ChainBlocks.self).blocks.map { try $0.decoded() }
-                guard forge, let first = blocks.first(where: { !$0.transactions.isEmpty }) else { return blocks }
+                let page = try response.decode(API.ChainBlocks.self)
+                let blocks = try page.blocks.map { try $0.decoded() }
+                // A peer that cannot show the page's last block committed (as one serving an abandoned branch could not).
+                if withholdEvidence { return ChainObserver.Page(blocks: blocks, commitment: nil) }
+                guard forge, let first = blocks.first(where: { !$0.transactions.isEmpty }) else {
+                    return ChainObserver.Page(blocks: blocks, commitment: page.commitment)
+                }
                 // Drop a transaction from a block but keep its header and certificate.
                 let forged = Block(header: first.header, transactions: Array(first.transactions.dropLast()), certificate: first.certificate)
-                return blocks.map { $0.header == first.header ? forged : $0 }
+                return ChainObserver.Page(blocks: blocks.map { $0.header == first.header ? forged : $0 }, commitment: page.commitment)
             }
         }
         let observerURL = try await TestDatabase.fresh("observer")
-        let peers: [(name: String, fetch: ChainObserver.Fetch)] = [("forger", fetcher(1, forge: true)), ("node-1", fetcher(0, forge: false))]
+        let peers: [(name: String, fetch: ChainObserver.Fetch)] = [
+            ("forger", fetcher(1, forge: true)), ("no evidence", fetcher(2, forge: false, withholdEvidence: true)), ("node-1", fetcher(0, forge: false)),
+        ]
         let observed = try await Database.withDatabase(url: observerURL, logger: TestDatabase.logger) { database in
             let observer = try ChainObserver(database: database, genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")),
                                              logger: TestDatabase.logger)
@@ -334,7 +341,8 @@ extension ClusterTests {
         let regulator = GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[4].httpPort)", department: DemoConsortium.regulator,
                                       key: try layout.departmentKey(DemoConsortium.regulator), suite: try layout.suite.makeSuite())
         let fetch: ChainObserver.Fetch = { from in
-            try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64").decode(API.ChainBlocks.self).blocks.map { try $0.decoded() }
+            let page = try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64").decode(API.ChainBlocks.self)
+            return ChainObserver.Page(blocks: try page.blocks.map { try $0.decoded() }, commitment: page.commitment)
         }
         let observed = try await Database.withDatabase(url: try await TestDatabase.fresh("reconfigure_observer"), logger: TestDatabase.logger) { database in
             let observer = try ChainObserver(database: database, genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")),
