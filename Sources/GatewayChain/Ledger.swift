@@ -8,6 +8,8 @@ public struct Ledger: Sendable {
     var memberKeys: [String: any VerifyingKey]
     /// Members, validator set history and approved policy bundles, derived from the chain.
     public private(set) var governance: GovernanceState
+    /// Grants and revocations, derived from the chain.
+    public private(set) var grants = GrantRegistry()
     /// Nonces seen per submitter (chain id + nonce prevents replay).
     public private(set) var replayGuard = ReplayGuard()
     let tree: MerkleTree
@@ -79,6 +81,11 @@ public struct Ledger: Sendable {
             var state = governance
             do {
                 try nonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
+                if transaction.kind == .grant || transaction.kind == .revoke {
+                    var registry = grants
+                    try registry.apply(transaction, department: governance.members.first { $0.nodeID == transaction.submitter }?.department)
+                    grants = registry
+                }
                 try state.apply(transaction, height: block.header.height)
                 replayGuard = nonces
                 governance = state
@@ -127,6 +134,10 @@ public struct Ledger: Sendable {
         case .accessLogBatch: _ = try AccessLogBatch(decoding: transaction.payload)
         case .proposal: _ = try GovernanceProposal(decoding: transaction.payload)
         case .approval: _ = try GovernanceApproval(decoding: transaction.payload)
+        case .grant: _ = try Grant(decoding: transaction.payload)
+        case .revoke: _ = try Revocation(decoding: transaction.payload)
+        case .consent: _ = try ConsentChange(decoding: transaction.payload)
+        case .decryptionShare: _ = try DecryptionShare(decoding: transaction.payload)
         }
     }
 
@@ -155,6 +166,7 @@ extension Ledger {
     public func selectValid(_ transactions: [Transaction]) -> (accepted: [Transaction], rejected: [(index: Int, error: any Error)]) {
         var scratch = governance
         var nonces = replayGuard
+        var registry = grants
         var accepted: [Transaction] = []
         var rejected: [(index: Int, error: any Error)] = []
         for (index, transaction) in transactions.enumerated() {
@@ -162,10 +174,15 @@ extension Ledger {
                 try validate(transaction)
                 var attempt = scratch
                 var attemptNonces = nonces
+                var attemptGrants = registry
                 try attemptNonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
+                if transaction.kind == .grant || transaction.kind == .revoke {
+                    try attemptGrants.apply(transaction, department: scratch.members.first { $0.nodeID == transaction.submitter }?.department)
+                }
                 try attempt.apply(transaction, height: height + 1)
                 scratch = attempt
                 nonces = attemptNonces
+                registry = attemptGrants
                 accepted.append(transaction)
             } catch {
                 rejected.append((index, error))

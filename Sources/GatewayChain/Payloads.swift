@@ -153,7 +153,7 @@ extension Transaction {
         switch kind {
         case .accessLog: return [try AccessEvent(decoding: payload)]
         case .accessLogBatch: return try AccessLogBatch(decoding: payload).events
-        case .recordAnchor, .proposal, .approval: return []
+        case .recordAnchor, .proposal, .approval, .grant, .revoke, .consent, .decryptionShare: return []
         }
     }
 }

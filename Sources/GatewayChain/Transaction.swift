@@ -12,6 +12,13 @@ public struct Transaction: Sendable, Equatable {
         case approval = 4
         /// Several access decisions in one transaction (`AccessLogBatch`): the node's group commit for the access log.
         case accessLogBatch = 5
+        /// A department grants another one the use of a record category for a purpose (`Grant`), or revokes it.
+        case grant = 6
+        case revoke = 7
+        /// A citizen's consent for a purpose, given or withdrawn, under a salted hash (`ConsentChange`).
+        case consent = 8
+        /// One party's partial decryption of an aggregate (threshold Paillier, `DecryptionShare`).
+        case decryptionShare = 9
     }
 
     public let chainID: String

@@ -113,7 +113,7 @@ public struct ChainStore: Sendable {
                 }
             case .accessLog, .accessLogBatch:
                 for event in try transaction.accessEvents() { events.append((event, hash)) }
-            case .proposal, .approval:
+            case .proposal, .approval, .grant, .revoke, .consent, .decryptionShare:
                 break // governance state is derived by the ledger when blocks load
             }
         }

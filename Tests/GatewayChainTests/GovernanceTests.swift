@@ -143,6 +143,49 @@ import Testing
         #expect(throws: ChainError.self) { try verifier.verify(proof(block: 3, governance: Array(history.prefix(2)) + [tampered])) }
     }
 
+    /// Grants, revocations, consents and decryption shares are chain transactions: signed, checked by every validator,
+    /// and (grants) derived state; a consent carries only a salted hash of the citizen.
+    @Test func grantsRevocationsConsentsAndSharesAreCheckedAndDerived() throws {
+        var chain = try Chain(suite: suite, validators: 2)
+        let grant = Grant(grantID: "g1", grantee: "d1", category: "citizen", purpose: "benefit_eligibility", fields: ["district"], expiresAtMs: 10_000)
+        let consent = ConsentChange(subject: suite.hash(Array("salted citizen".utf8)), purpose: "research", given: true)
+        let share = DecryptionShare(requestID: "aggregate-7", party: 2, share: Array(repeating: 9, count: 256))
+        for payload in [grant.encoded, consent.encoded, share.encoded, Revocation(grantID: "g1").encoded] {
+            #expect(!payload.isEmpty)
+        }
+        #expect(try Grant(decoding: grant.encoded) == grant)
+        #expect(try ConsentChange(decoding: consent.encoded) == consent)
+        #expect(try DecryptionShare(decoding: share.encoded) == share)
+        #expect(try Revocation(decoding: Revocation(grantID: "g1").encoded).grantID == "g1")
+        // Malformed payloads never reach a block: a consent naming a raw id instead of a salted hash, an empty grant.
+        #expect(throws: ChainError.self) { try ConsentChange(decoding: ConsentChange(subject: Array("C1234567".utf8), purpose: "research", given: true).encoded) }
+        #expect(throws: ChainError.self) { try Grant(decoding: Grant(grantID: "", grantee: "d1", category: "c", purpose: "p", fields: [], expiresAtMs: 1).encoded) }
+        let badConsent = try chain.transaction(.consent, by: "v0", payload: Array("C1234567".utf8))
+        #expect(throws: ChainError.self) { try chain.ledger.validate(badConsent) }
+
+        let both = ["v0", "v1"]
+        try chain.commit([
+            try chain.transaction(.grant, by: "v0", payload: grant.encoded),
+            try chain.transaction(.consent, by: "v1", payload: consent.encoded),
+            try chain.transaction(.decryptionShare, by: "v1", payload: share.encoded),
+        ], signers: both)
+        #expect(chain.ledger.grants.active(grantee: "d1", category: "citizen", purpose: "benefit_eligibility", atMs: 5_000) == [grant])
+        #expect(chain.ledger.grants.active(grantee: "d1", category: "citizen", purpose: "benefit_eligibility", atMs: 10_000).isEmpty)
+        // Only the grantor's node revokes; a second revocation and a reused grant id are refused.
+        let refused = try chain.commit([
+            try chain.transaction(.revoke, by: "v1", payload: Revocation(grantID: "g1").encoded),
+            try chain.transaction(.grant, by: "v0", payload: grant.encoded),
+        ], signers: both)
+        #expect(refused == 2)
+        try chain.commit([try chain.transaction(.revoke, by: "v0", payload: Revocation(grantID: "g1").encoded)], signers: both)
+        #expect(chain.ledger.grants.active(grantee: "d1", category: "citizen", purpose: "benefit_eligibility", atMs: 5_000).isEmpty)
+        #expect(try chain.commit([try chain.transaction(.revoke, by: "v0", payload: Revocation(grantID: "g1").encoded)], signers: both) == 1)
+        // Replaying the chain derives the same grants.
+        var replay = try Ledger(genesis: chain.genesis, suite: suite)
+        for block in chain.blocks { try replay.apply(block) }
+        #expect(replay.grants == chain.ledger.grants)
+    }
+
     @Test(arguments: SuiteName.allCases) func aSoloValidatorApprovesItsOwnPolicyBundle(name: SuiteName) throws {
         var chain = try Chain(suite: try name.makeSuite(), validators: 1)
         let bundle = chain.suite.hash(Array("policies".utf8))
