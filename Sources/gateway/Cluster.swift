@@ -18,9 +18,9 @@ struct Cluster: AsyncParsableCommand {
         With --init-only nothing is started.
 
         --joiners K lays out K more nodes that are not in the genesis (node-N+1, …): they start as followers, and \
-        become validators once the validators' operators admit them, e.g. from the first node's department: \
-        gateway governance propose-member --cluster <dir> --node node-1 --member node-5, then \
-        gateway governance approve --cluster <dir> --node node-2 --proposal <id> (and node-3).
+        become validators once the validators' operators admit them, e.g. for a 4-validator cluster: \
+        gateway governance propose --cluster <dir> --node node-1 --add-validator node-5 --proposal admit-5, then \
+        gateway governance approve --cluster <dir> --node node-2 --proposal admit-5 (and the same for node-3).
         """
     )
 

@@ -294,10 +294,16 @@ extension ClusterTests {
         // Only the department that runs a node speaks for it.
         #expect(try await client(1, DemoConsortium.regulator).send("POST", "/v1/governance/proposals/admit-node-5/approvals").status == 403)
         #expect(try await client(1).send("POST", "/v1/governance/proposals/admit-node-5/approvals").status == 201)
-        let decided = try await client(2).send("POST", "/v1/governance/proposals/admit-node-5/approvals")
-        #expect(try decided.decode(API.GovernanceReceipt.self).status == "decided")
-        // A fourth approval of a decided proposal is refused.
-        #expect(try await client(3).send("POST", "/v1/governance/proposals/admit-node-5/approvals").problem?.code == "governance_rejected")
+        // node-3's operator approves with the CLI, which finds node-3 and its department's key in the cluster layout.
+        let approved = try runProcess(TestPaths.gatewayBinary.path, [
+            "governance", "approve", "--cluster", work.path, "--node", "node-3", "--proposal", "admit-node-5",
+        ])
+        #expect(approved.status == 0 && approved.stdout.contains("decided"), "\(approved.stdout)\n\(approved.stderr)")
+        // A fourth approval of a decided proposal is refused, and the CLI says why.
+        let again = try runProcess(TestPaths.gatewayBinary.path, [
+            "governance", "approve", "--cluster", work.path, "--node", "node-4", "--proposal", "admit-node-5",
+        ])
+        #expect(again.status != 0 && again.stderr.contains("governance_rejected"), "\(again.stdout)\n\(again.stderr)")
 
         // node-5 followed the chain, so it sees itself admitted.
         #expect(try await cluster.waitUntil(seconds: 60) {
@@ -319,6 +325,8 @@ extension ClusterTests {
         #expect(try removed.decode(API.GovernanceReceipt.self).status == "decided")
         let state = try await governance(0)
         #expect(state.validators == ["node-1", "node-2", "node-3", "node-5"] && state.epoch == 2)
+        let status = try runProcess(TestPaths.gatewayBinary.path, ["governance", "status", "--cluster", work.path, "--node", "node-5"])
+        #expect(status.stdout.contains("epoch 2; validators: node-1, node-2, node-3, node-5"), "\(status.stdout)\n\(status.stderr)")
 
         // Four validators, quorum 3: one more may fail.
         cluster.log("node-4 removed; killing node-3")
