@@ -1,0 +1,84 @@
+import Foundation
+import GatewayPolicy
+import GatewayTestSupport
+import Testing
+
+/// The repository's policies against the reference Cedar engine (`cedarpy`, in the test venv): every request of a
+/// grid of departments × actions × resources × purposes must get the same decision and the same determining policies.
+/// cedarpy names policies by position (`policy0`, …); ours by `@id`, so ours are mapped to their positions.
+@Suite struct CedarDifferentialTests {
+    struct Case: Codable {
+        let principal: String
+        let action: String
+        let resource: String
+        let context: [String: String]
+    }
+
+    @Test func theRepositoryPoliciesDecideAsTheReferenceEngine() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: TestPaths.policies.path).filter { $0.hasSuffix(".cedar") }.sorted()
+        let sources = try files.map { ($0, try String(contentsOf: TestPaths.policies.appendingPathComponent($0), encoding: .utf8)) }
+        let policySet = try PolicySet(sources: sources)
+        let departments = ["civil_registry", "social_security", "housing", "statistics", "regulator", "health"]
+        let groups = ["regulator": ["regulators"]]
+        let actions = ["publish", "read", "aggregate", "audit", "erase"]
+        let resources = [EntityUID(type: "Category", id: "citizen"), EntityUID(type: "Category", id: "vehicle"), EntityUID(type: "AccessLog", id: "chain")]
+        let purposes = ["benefit_eligibility", "housing_allocation", "official_statistics", "marketing", "audit", "registry_update", "publication"]
+
+        var store = EntityStore()
+        var entities: [[String: Any]] = []
+        for department in departments {
+            let parents = (groups[department] ?? []).map { EntityUID(type: "Group", id: $0) }
+            store.insert(Entity(uid: EntityUID(type: "Department", id: department), attributes: ["id": .string(department)], parents: parents))
+            entities.append([
+                "uid": ["__entity": ["type": "Department", "id": department]], "attrs": ["id": department],
+                "parents": parents.map { ["__entity": ["type": $0.type, "id": $0.id]] },
+            ])
+        }
+        var cases: [Case] = []
+        var ours: [(allow: Bool, policies: [String])] = []
+        for department in departments {
+            for verb in actions {
+                for resource in resources {
+                    for purpose in purposes {
+                        let request = AuthorizationRequest(
+                            principal: EntityUID(type: "Department", id: department), action: EntityUID(type: "Action", id: verb), resource: resource,
+                            context: ["purpose": .string(purpose)]
+                        )
+                        let decision = policySet.authorize(request, entities: store)
+                        let positions = decision.determiningPolicies.map { id in "policy\(policySet.policies.firstIndex { $0.id == id }!)" }
+                        ours.append((decision.effect == .allow, positions.sorted()))
+                        cases.append(Case(principal: #"Department::"\#(department)""#, action: #"Action::"\#(verb)""#,
+                                          resource: #"\#(resource.type)::"\#(resource.id)""#, context: ["purpose": purpose]))
+                    }
+                }
+            }
+        }
+        let dir = try TestPaths.temporaryDirectory("cedar")
+        let input = dir.appendingPathComponent("input.json")
+        let payload: [String: Any] = [
+            "policies": sources.map(\.1).joined(separator: "\n"),
+            "entities": entities,
+            "requests": try JSONSerialization.jsonObject(with: JSONEncoder().encode(cases)),
+        ]
+        try JSONSerialization.data(withJSONObject: payload).write(to: input)
+        let result = try runProcess(TestPaths.python, ["-c", """
+            import json, sys, cedarpy
+            data = json.load(open(sys.argv[1]))
+            results = cedarpy.is_authorized_batch(data["requests"], data["policies"], data["entities"])
+            print(json.dumps([{"allow": r.allowed, "policies": sorted(r.diagnostics.reasons), "errors": len(r.diagnostics.errors)} for r in results]))
+            """, input.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        struct Reference: Decodable { let allow: Bool; let policies: [String]; let errors: Int }
+        let reference = try JSONDecoder().decode([Reference].self, from: Data(result.stdout.utf8))
+        #expect(reference.count == cases.count)
+        var mismatches = 0
+        for (index, (mine, theirs)) in zip(ours, reference).enumerated() where mine.allow != theirs.allow || mine.policies != theirs.policies {
+            mismatches += 1
+            if mismatches <= 5 {
+                Issue.record("request \(index) \(cases[index]): ours \(mine.allow ? "allow" : "deny") \(mine.policies), cedarpy \(theirs.allow ? "allow" : "deny") \(theirs.policies)")
+            }
+        }
+        #expect(mismatches == 0, "\(mismatches) of \(cases.count) requests decided differently")
+        #expect(ours.contains { $0.allow } && ours.contains { !$0.allow })
+    }
+}
