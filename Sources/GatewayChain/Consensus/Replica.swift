@@ -491,17 +491,24 @@ public struct Replica: Sendable {
         let ordered = Array(chain.reversed())
         let evidence = CommitEvidence(child: certified, childQC: qc)
         lastCommitEvidence = evidence
-        for (index, block) in ordered.enumerated() {
-            let certificate = index + 1 < ordered.count ? ordered[index + 1].justify : certified.justify
+        commit(ordered, lastCertificate: certified.justify, evidence: evidence, effects: &effects)
+        pendingCommit = nil
+        if leader(qc.round + 1) == id, ordered.contains(where: { !$0.payload.isEmpty }) { publishCommit = true }
+    }
+
+    /// Appends `chain` (consecutive blocks extending the committed tip) to what is committed and emits their commits:
+    /// each block's certificate is its successor's justify, the last one's `lastCertificate`. Then drops what can never
+    /// matter again: blocks at or below the committed height that are not on the chain.
+    mutating func commit(_ chain: [ConsensusBlock], lastCertificate: QuorumCertificate, evidence: CommitEvidence, effects: inout [ConsensusEffect]) {
+        for (index, block) in chain.enumerated() {
+            let certificate = index + 1 < chain.count ? chain[index + 1].justify : lastCertificate
             committed.append(block)
+            blocks[block.id] = block
             if committed.count > configuration.committedKeep + 64 { committed.removeFirst(committed.count - configuration.committedKeep) }
             for item in block.payload where mempoolSet.remove(PayloadKey(item)) != nil {}
             effects.append(.commit(block, certificate: certificate, evidence: evidence))
         }
         mempool.removeAll { !mempoolSet.contains(PayloadKey($0)) }
-        pendingCommit = nil
-        if leader(qc.round + 1) == id, ordered.contains(where: { !$0.payload.isEmpty }) { publishCommit = true }
-        // Drop what can never matter again: blocks at or below the committed height that are not on the chain.
         let height = committedHeight
         let kept = Set(committed.map(\.id))
         blocks = blocks.filter { $0.value.height > height || kept.contains($0.key) }
@@ -537,20 +544,8 @@ public struct Replica: Sendable {
               batch.childQC.blockID == childID, batch.childQC.round == batch.child.round, batch.childQC.height == batch.child.height,
               validQC(batch.childQC)
         else { return }
-        let evidence = CommitEvidence(childHeader: batch.child, childQC: batch.childQC)
-        for (index, block) in fresh.enumerated() {
-            let certificate = index + 1 < fresh.count ? fresh[index + 1].justify : batch.lastQC
-            committed.append(block)
-            if committed.count > configuration.committedKeep + 64 { committed.removeFirst(committed.count - configuration.committedKeep) }
-            for item in block.payload where mempoolSet.remove(PayloadKey(item)) != nil {}
-            effects.append(.commit(block, certificate: certificate, evidence: evidence))
-        }
-        mempool.removeAll { !mempoolSet.contains(PayloadKey($0)) }
-        let height = committedHeight
-        let kept = Set(committed.map(\.id))
-        blocks = blocks.filter { $0.value.height > height || kept.contains($0.key) }
-        for block in committed.suffix(fresh.count) { blocks[block.id] = block }
-        if let pending = pendingCommit, pending.height <= height + 1 { pendingCommit = nil }
+        commit(fresh, lastCertificate: batch.lastQC, evidence: CommitEvidence(childHeader: batch.child, childQC: batch.childQC), effects: &effects)
+        if let pending = pendingCommit, pending.height <= committedHeight + 1 { pendingCommit = nil }
         if batch.lastQC.round > safety.highQC.round {
             safety.highQC = batch.lastQC
             effects.append(.persist(safety))
