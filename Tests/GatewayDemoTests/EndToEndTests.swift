@@ -252,3 +252,27 @@ final class Lines: @unchecked Sendable {
         #expect(follower.committed.last?.id == stored.first?.header.hash(suite: suite))
     }
 }
+
+/// `gateway policy check`: the repository's policies pass and print the bundle hash a node logs under; every broken
+/// file is reported with file:line:column and the exit status says so.
+@Suite struct PolicyCheckTests {
+    @Test func theRepositoryPoliciesPassAndBrokenFilesAreReportedWithTheirLocation() throws {
+        let ok = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", TestPaths.policies.path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("policies in 1 file(s): OK") && ok.stdout.contains("bundle hash (sm): "))
+        let dir = try TestPaths.temporaryDirectory("policy_check")
+        try #"@id("fine") permit (principal, action, resource);"#.write(to: dir.appendingPathComponent("a.cedar"), atomically: true, encoding: .utf8)
+        try "// broken\npermit (principal ==, action, resource);\n".write(to: dir.appendingPathComponent("b.cedar"), atomically: true, encoding: .utf8)
+        try #"@id("x") @max_rows("many") permit (principal, action, resource);"#.write(to: dir.appendingPathComponent("c.cedar"), atomically: true, encoding: .utf8)
+        let bad = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("b.cedar:2:"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("c.cedar:1:"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("2 of 3 policy files have errors"), "\(bad.stderr)")
+        // Two files that are fine alone but reuse a policy id fail as a bundle.
+        try #"@id("fine") forbid (principal, action, resource);"#.write(to: dir.appendingPathComponent("b.cedar"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("c.cedar"))
+        let duplicate = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
+        #expect(duplicate.status == 1 && duplicate.stderr.contains("duplicate policy id fine"), "\(duplicate.stderr)")
+    }
+}
