@@ -425,9 +425,11 @@ public actor ChainService: Service {
             let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) })
             ledger = next
             commitContinuation?.yield(Decided(block: committed, consensusBlock: block, applied: applied, commitment: commitment))
-            let known = Set(directory)
-            updateDirectory()
-            let joined = directory.filter { !known.contains($0) }
+            // Only governance admits members: other blocks (nearly all) leave the directory as it is.
+            let admitting = transactions.indices.contains { transactions[$0].kind == .proposal || transactions[$0].kind == .approval }
+            let known = directory.count
+            if admitting { updateDirectory() }
+            let joined = Array(directory.dropFirst(known))
             if !joined.isEmpty, let driver {
                 await driver.addFollowers(joined)
                 if transport == nil { try? await startTransport(driver: driver) }
