@@ -135,10 +135,12 @@ struct Evaluator {
         case .entity(let ancestor):
             return entities.isDescendant(uid, of: ancestor)
         case .set(let items):
-            return try items.contains { item in
-                guard case .entity(let ancestor) = item else { throw Failure(message: "'in' needs a set of entities") }
-                return entities.isDescendant(uid, of: ancestor)
+            // As Cedar: every member must be an entity, even after one matched.
+            let ancestors = try items.map { item in
+                guard case .entity(let ancestor) = item else { throw Failure(message: "'in' needs a set of entities, found a \(item.typeName) in it") }
+                return ancestor
             }
+            return ancestors.contains { entities.isDescendant(uid, of: $0) }
         default:
             throw Failure(message: "'in' needs an entity or a set of entities, found \(container.typeName)")
         }

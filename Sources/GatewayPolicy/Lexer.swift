@@ -3,7 +3,7 @@ struct Token: Sendable, Equatable {
     enum Kind: Sendable, Equatable {
         case identifier(String)
         case string(String)
-        case integer(Int64)
+        case integer(UInt64)
         case symbol(String)
         case end
     }
@@ -56,8 +56,9 @@ struct Lexer {
                     digits.unicodeScalars.append(scalars[index])
                     advance()
                 }
-                guard let value = Int64(digits) else {
-                    throw PolicyError(.syntax, "integer literal \(digits) is out of range", at: location(startLine, startColumn))
+                // Magnitudes up to 2^63 lex; the parser allows 2^63 only right after a minus sign (Int64.min), as Cedar does.
+                guard let value = UInt64(digits), value <= UInt64(Int64.max) + 1 else {
+                    throw PolicyError(.syntax, "integer literal \(digits) is too large for a Long", at: location(startLine, startColumn))
                 }
                 tokens.append(Token(kind: .integer(value), line: startLine, column: startColumn))
             } else if let symbol = Self.symbols.first(where: { matches($0) }) {

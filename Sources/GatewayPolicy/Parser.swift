@@ -279,14 +279,22 @@ public struct PolicyParser {
         try nested { parser in
             if parser.accept("!") { return .not(try parser.parseUnary()) }
             if parser.accept("-") {
-                if case .integer(let value) = parser.current.kind {
+                // Cedar folds a minus into a bare integer literal (so Int64.min is writable); with an accessor
+                // after the literal, the minus applies to the access instead.
+                if case .integer(let magnitude) = parser.current.kind, !parser.followedByAccessor {
                     _ = parser.next()
-                    return try parser.parseAccessors(.literal(.long(-value)))
+                    return .literal(.long(magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)))
                 }
                 return .negate(try parser.parseUnary())
             }
             return try parser.parseMember()
         }
+    }
+
+    /// True if the token after the current one starts a member access.
+    var followedByAccessor: Bool {
+        let following = tokens[min(position + 1, tokens.count - 1)].kind
+        return following == .symbol(".") || following == .symbol("[")
     }
 
     mutating func parseMember() throws -> Expression {
@@ -325,7 +333,8 @@ public struct PolicyParser {
     mutating func parsePrimary() throws -> Expression {
         let token = current
         switch token.kind {
-        case .integer(let value):
+        case .integer(let magnitude):
+            guard let value = Int64(exactly: magnitude) else { throw error("integer literal \(magnitude) is too large for a Long", token) }
             _ = next()
             return .literal(.long(value))
         case .string(let value):

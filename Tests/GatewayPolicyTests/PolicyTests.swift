@@ -176,6 +176,24 @@ func decide(_ source: String, principal: EntityUID = department("social_security
         }
     }
 
+    @Test func integerLiteralsFollowCedar() throws {
+        // Int64.min is writable because a minus folds into a bare literal; with an accessor it does not.
+        #expect(try decide("permit (principal, action, resource) when { -9223372036854775808 < 0 && - 5 == -5 };").effect == .allow)
+        for source in ["9223372036854775808 > 0", "(-9223372036854775808.n) == 1"] {
+            #expect(throws: PolicyError.self, "\(source)") {
+                try PolicySet(sources: [("t.cedar", "permit (principal, action, resource) when { \(source) };")])
+            }
+        }
+        let negated = try decide("permit (principal, action, resource) when { --9223372036854775808 < 0 };")
+        #expect(negated.effect == .deny && negated.errors.count == 1)
+    }
+
+    @Test func inWithASetNeedsEntitiesThroughout() throws {
+        // Cedar checks every member, even after one matched.
+        let decision = try decide(#"permit (principal, action, resource) when { principal in [principal, 1] };"#)
+        #expect(decision.effect == .deny && decision.errors.count == 1)
+    }
+
     @Test func duplicatePolicyIdsAreRejected() {
         #expect(throws: PolicyError.self) {
             try PolicySet(sources: [("a.cedar", #"@id("x") permit (principal, action, resource);"#), ("b.cedar", #"@id("x") forbid (principal, action, resource);"#)])
