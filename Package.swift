@@ -92,6 +92,8 @@ let package = Package(
         ),
         // Measures our side of bench/paillier; depends on GatewayCrypto only so its release build stays small.
         .executableTarget(name: "gateway-bench", dependencies: ["GatewayCrypto"], swiftSettings: strict),
+        // Our side of bench/policy: the policy engine alone.
+        .executableTarget(name: "gateway-policy-bench", dependencies: ["GatewayPolicy"], swiftSettings: strict),
         // Our side of bench/chain: validators in one process over real PostgreSQL and TCP.
         .executableTarget(
             name: "gateway-chain-bench",

@@ -26,16 +26,22 @@ public struct Decision: Sendable {
 /// A loaded, immutable set of policies, and the authorizer over it.
 public struct PolicySet: Sendable {
     public let policies: [Policy]
+    /// Each permit's obligations, parsed once at load (nil for forbids).
+    let obligations: [Obligations?]
+    let index: ScopeIndex
 
     public init(policies: [Policy]) throws {
         var seen = Set<String>()
+        var obligations: [Obligations?] = []
         for policy in policies {
             guard seen.insert(policy.id).inserted else {
                 throw PolicyError(.syntax, "duplicate policy id \(policy.id)", at: policy.location)
             }
-            if policy.effect == .permit { _ = try Obligations(annotations: policy.annotations, location: policy.location) }
+            obligations.append(policy.effect == .permit ? try Obligations(annotations: policy.annotations, location: policy.location) : nil)
         }
         self.policies = policies
+        self.obligations = obligations
+        self.index = ScopeIndex(policies)
     }
 
     /// Parses several sources as one set, in the given order; positional ids count across all of them.
@@ -53,10 +59,17 @@ public struct PolicySet: Sendable {
         var permits: [Policy] = []
         var forbids: [String] = []
         var errors: [(policy: String, message: String)] = []
-        for policy in policies {
+        var permitObligations = Obligations.unrestricted
+        for position in index.candidates(for: request) {
+            let policy = policies[position]
             do {
                 guard try Self.satisfied(policy, evaluator: evaluator) else { continue }
-                if policy.effect == .forbid { forbids.append(policy.id) } else { permits.append(policy) }
+                if policy.effect == .forbid {
+                    forbids.append(policy.id)
+                } else {
+                    permits.append(policy)
+                    permitObligations = permitObligations.combined(with: obligations[position]!)
+                }
             } catch let failure as Evaluator.Failure {
                 errors.append((policy.id, failure.message))
             } catch {
@@ -69,11 +82,7 @@ public struct PolicySet: Sendable {
         guard !permits.isEmpty else {
             return Decision(effect: .deny, determiningPolicies: [], errors: errors, obligations: nil)
         }
-        // Annotations were validated at load, so this cannot fail.
-        let obligations = permits
-            .map { try! Obligations(annotations: $0.annotations, location: $0.location) }
-            .reduce(Obligations.unrestricted) { $0.combined(with: $1) }
-        return Decision(effect: .allow, determiningPolicies: permits.map(\.id), errors: errors, obligations: obligations)
+        return Decision(effect: .allow, determiningPolicies: permits.map(\.id), errors: errors, obligations: permitObligations)
     }
 
     static func satisfied(_ policy: Policy, evaluator: Evaluator) throws -> Bool {
@@ -102,5 +111,39 @@ public struct PolicySet: Sendable {
         case .isType(let type): return uid.type == type
         case .isTypeIn(let type, let ancestor): return uid.type == type && entities.isDescendant(uid, of: ancestor)
         }
+    }
+}
+
+/// Which policies can apply to a request, judged by their scope alone: a policy whose scope fixes the principal (or
+/// else the resource, or else the action) to one entity is filed under it; the rest are always candidates. Candidates
+/// come back in policy order, so answers name policies in the order they were written.
+struct ScopeIndex: Sendable {
+    var byPrincipal: [EntityUID: [Int]] = [:]
+    var byResource: [EntityUID: [Int]] = [:]
+    var byAction: [EntityUID: [Int]] = [:]
+    var always: [Int] = []
+
+    init(_ policies: [Policy]) {
+        for (position, policy) in policies.enumerated() {
+            if case .equals(let uid) = policy.principal {
+                byPrincipal[uid, default: []].append(position)
+            } else if case .equals(let uid) = policy.resource {
+                byResource[uid, default: []].append(position)
+            } else if case .equals(let uid) = policy.action {
+                byAction[uid, default: []].append(position)
+            } else {
+                always.append(position)
+            }
+        }
+    }
+
+    func candidates(for request: AuthorizationRequest) -> [Int] {
+        var out = always
+        if let list = byPrincipal[request.principal] { out += list }
+        if let list = byResource[request.resource] { out += list }
+        if let list = byAction[request.action] { out += list }
+        // Each policy is filed once, so the lists are disjoint; sorting restores policy order.
+        if out.count != always.count { out.sort() }
+        return out
     }
 }

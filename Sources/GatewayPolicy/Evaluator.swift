@@ -17,6 +17,16 @@ public struct AuthorizationRequest: Sendable {
 struct Evaluator {
     let request: AuthorizationRequest
     let entities: EntityStore
+    /// The principal's and resource's entities, looked up once per request rather than once per attribute access.
+    let principalEntity: Entity?
+    let resourceEntity: Entity?
+
+    init(request: AuthorizationRequest, entities: EntityStore) {
+        self.request = request
+        self.entities = entities
+        self.principalEntity = entities[request.principal]
+        self.resourceEntity = entities[request.resource]
+    }
 
     struct Failure: Error {
         let message: String
@@ -41,6 +51,20 @@ struct Evaluator {
             var record: [String: Value] = [:]
             for (key, value) in members { record[key] = try evaluate(value) }
             return .record(record)
+        case .attribute(.variable(let variable), let name) where variable != .action:
+            // The common `principal.x`, `resource.x`, `context.x`, without building an intermediate value.
+            switch variable {
+            case .context:
+                guard let value = request.context[name] else { throw Failure(message: "record has no attribute '\(name)'") }
+                return value
+            default:
+                let uid = variable == .principal ? request.principal : request.resource
+                guard let entity = variable == .principal ? principalEntity : resourceEntity else {
+                    throw Failure(message: "entity \(uid) does not exist")
+                }
+                guard let value = entity.attributes[name] else { throw Failure(message: "\(uid) has no attribute '\(name)'") }
+                return value
+            }
         case .attribute(let base, let name):
             switch try evaluate(base) {
             case .record(let members):

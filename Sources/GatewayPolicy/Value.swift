@@ -2,11 +2,25 @@
 public struct EntityUID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let type: String
     public let id: String
+    /// FNV-1a of type and id, computed once: hashing and most inequality checks then touch one word, not two
+    /// strings (entity lookups dominate decision time otherwise). Dictionaries still seed their own hashing.
+    let fingerprint: UInt64
 
     public init(type: String, id: String) {
         self.type = type
         self.id = id
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in type.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        hash = (hash ^ 0xff) &* 0x100_0000_01b3
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        self.fingerprint = hash
     }
+
+    public static func == (lhs: EntityUID, rhs: EntityUID) -> Bool {
+        lhs.fingerprint == rhs.fingerprint && lhs.type == rhs.type && lhs.id == rhs.id
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
 
     public var description: String { "\(type)::\"\(id)\"" }
 
@@ -86,8 +100,29 @@ public struct EntityStore: Sendable {
     /// True if `descendant` is `ancestor` or reaches it through parents (cycle-safe, bounded by the store's size).
     public func isDescendant(_ descendant: EntityUID, of ancestor: EntityUID) -> Bool {
         if descendant == ancestor { return true }
-        var seen: Set<EntityUID> = [descendant]
-        var frontier = [descendant]
+        // Most checks are settled by the direct parents; only deeper ones pay for the search's bookkeeping.
+        guard let direct = entities[descendant]?.parents, !direct.isEmpty else { return false }
+        if direct.contains(ancestor) { return true }
+        // Hierarchies are shallow and narrow: a list is cheaper than a set for what has been seen.
+        var seen: [EntityUID] = [descendant]
+        seen.append(contentsOf: direct)
+        var frontier = direct
+        while let next = frontier.popLast() {
+            for parent in entities[next]?.parents ?? [] where !seen.contains(parent) {
+                if parent == ancestor { return true }
+                if seen.count > 64 { return deepSearch(from: seen, frontier: frontier + [parent], to: ancestor) }
+                seen.append(parent)
+                frontier.append(parent)
+            }
+        }
+        return false
+    }
+
+    /// The same search with a hash set, once a hierarchy proves large.
+    func deepSearch(from seenList: [EntityUID], frontier start: [EntityUID], to ancestor: EntityUID) -> Bool {
+        var seen = Set(seenList)
+        var frontier = start
+        seen.formUnion(start)
         while let next = frontier.popLast() {
             for parent in entities[next]?.parents ?? [] where !seen.contains(parent) {
                 if parent == ancestor { return true }
