@@ -178,3 +178,24 @@ public struct GrantRegistry: Sendable, Equatable {
         }
     }
 }
+
+/// Citizens' consents as the chain records them: for each salted subject, each purpose's latest state (given or
+/// withdrawn). A later `consent` transaction for the same subject and purpose replaces the earlier one, so a withdrawal
+/// takes effect from the block that carries it.
+public struct ConsentRegistry: Sendable, Equatable {
+    public private(set) var subjects: [[UInt8]: [String: Bool]] = [:]
+
+    public init() {}
+
+    /// Applies a `consent` transaction by a node of department `department` (nil: not a member any more).
+    public mutating func apply(_ transaction: Transaction, department: String?) throws {
+        guard department != nil else { throw ChainError(.invalidTransaction, "\(transaction.submitter) is no longer a member") }
+        let change = try ConsentChange(decoding: transaction.payload)
+        subjects[change.subject, default: [:]][change.purpose] = change.given
+    }
+
+    /// The purposes the subject has consented to and not withdrawn, sorted.
+    public func purposes(of subject: [UInt8]) -> [String] {
+        (subjects[subject] ?? [:]).filter(\.value).map(\.key).sorted()
+    }
+}

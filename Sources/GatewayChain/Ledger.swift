@@ -10,6 +10,7 @@ public struct Ledger: Sendable {
     public private(set) var governance: GovernanceState
     /// Grants and revocations, derived from the chain.
     public private(set) var grants = GrantRegistry()
+    public private(set) var consents = ConsentRegistry()
     /// Nonces seen per submitter (chain id + nonce prevents replay).
     public private(set) var replayGuard = ReplayGuard()
     let tree: MerkleTree
@@ -85,6 +86,11 @@ public struct Ledger: Sendable {
                     var registry = grants
                     try registry.apply(transaction, department: governance.members.first { $0.nodeID == transaction.submitter }?.department)
                     grants = registry
+                }
+                if transaction.kind == .consent {
+                    var registry = consents
+                    try registry.apply(transaction, department: governance.members.first { $0.nodeID == transaction.submitter }?.department)
+                    consents = registry
                 }
                 try state.apply(transaction, height: block.header.height)
                 replayGuard = nonces
@@ -178,6 +184,10 @@ extension Ledger {
                 try attemptNonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
                 if transaction.kind == .grant || transaction.kind == .revoke {
                     try attemptGrants.apply(transaction, department: scratch.members.first { $0.nodeID == transaction.submitter }?.department)
+                }
+                if transaction.kind == .consent {
+                    var consents = ConsentRegistry()
+                    try consents.apply(transaction, department: scratch.members.first { $0.nodeID == transaction.submitter }?.department)
                 }
                 try attempt.apply(transaction, height: height + 1)
                 scratch = attempt

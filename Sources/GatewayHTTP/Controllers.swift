@@ -74,6 +74,10 @@ struct RequestsController {
             let body = try decodeBody(API.RecordsRequest.self, from: context)
             return try jsonResponse(try await exchange.requestRecords(try context.requirePrincipal(), body))
         }
+        group.post("consents") { _, context in
+            let body = try decodeBody(API.ConsentRequest.self, from: context)
+            return try jsonResponse(try await exchange.recordConsent(try context.requirePrincipal(), body), status: .created)
+        }
         group.post("aggregates") { _, context in
             let body = try decodeBody(API.AggregateRequest.self, from: context)
             return try jsonResponse(try await exchange.aggregate(try context.requirePrincipal(), body))

@@ -69,7 +69,7 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         switch code {
         case .invalidRequest: return .badRequest
         case .unknownCategory, .notFound: return .notFound
-        case .unknownField, .invalidRecord: return .unprocessableContent
+        case .unknownField, .invalidRecord, .unknownPurpose: return .unprocessableContent
         case .recordConflict, .governanceRejected: return .conflict
         case .accessDenied: return .forbidden
         case .chainUnavailable, .busy: return .serviceUnavailable

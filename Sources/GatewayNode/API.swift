@@ -36,6 +36,30 @@ public enum API {
         }
     }
 
+    /// A citizen's consent for a purpose, given or withdrawn, recorded on chain under a salted hash of the citizen.
+    public struct ConsentRequest: Codable, Sendable {
+        public let citizenId: String
+        public let purpose: String
+        public let given: Bool
+        public init(citizenId: String, purpose: String, given: Bool) {
+            self.citizenId = citizenId
+            self.purpose = purpose
+            self.given = given
+        }
+    }
+
+    public struct ConsentResponse: Codable, Sendable {
+        public let purpose: String
+        public let given: Bool
+        /// The purposes the citizen consents to after this change.
+        public let consents: [String]
+        /// The consent transaction, committed.
+        public let transaction: String
+        public let height: UInt64
+        /// The access event recording the decision to accept the change.
+        public let receipt: Receipt
+    }
+
     public struct RecordsResponse: Codable, Sendable {
         public let decision: String
         public let policies: [String]

@@ -539,6 +539,11 @@ public actor ChainService: Service {
     /// The governed state as of the last decided block, and that block's height.
     public func decidedGovernance() -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
 
+    /// For each salted subject, the purposes it has consented to (and not withdrawn) as of the last decided block.
+    public func consentedPurposes(_ subjects: [[UInt8]]) -> [[String]] {
+        subjects.map { ledger.consents.purposes(of: $0) }
+    }
+
     /// Throws the ledger's reason if a governance transaction would not apply after the last decided block.
     public func checkGovernance(_ transaction: Transaction) throws {
         try ledger.validate(transaction)

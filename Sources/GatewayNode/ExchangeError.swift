@@ -5,6 +5,8 @@ public struct ExchangeError: Error, CustomStringConvertible, Sendable {
         public static let invalidRequest = Code(rawValue: "invalid_request")
         public static let unknownCategory = Code(rawValue: "unknown_category")
         public static let unknownField = Code(rawValue: "unknown_field")
+        /// The declared purpose is not in the policy bundle's purpose hierarchy.
+        public static let unknownPurpose = Code(rawValue: "unknown_purpose")
         public static let invalidRecord = Code(rawValue: "invalid_record")
         public static let recordConflict = Code(rawValue: "record_conflict")
         public static let notFound = Code(rawValue: "not_found")

@@ -29,6 +29,9 @@ public struct ExchangeService: Sendable {
     let categories: [String: RecordCategory]
     let policies: PolicyBundle
     public let policyBundleHash: [UInt8]
+    /// What decisions consult: the bundle's static entities (purposes, groups, action groups) and every registered
+    /// department with its groups. Built once; requests never copy it.
+    let entities: EntityStore
     let departments: DepartmentDirectory
     let vault: RecordVault
     let paillier: PaillierPrivateKey
@@ -63,6 +66,7 @@ public struct ExchangeService: Sendable {
         self.policies = policies
         self.policyBundleHash = suite.hash(policies.canonicalBytes)
         self.departments = departments
+        self.entities = Self.entityStore(policies: policies, departments: departments)
         self.vault = RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt)
         self.paillier = secrets.paillier
         self.encryptor = encryptor
@@ -180,9 +184,10 @@ public struct ExchangeService: Sendable {
             throw ExchangeError(.invalidRequest, "record ids must be 1 to \(Self.identifierLengthMax) characters")
         }
         // Duplicates removed, first occurrence kept, so the response follows the request's order.
+        try checkKnownPurpose(request.purpose)
         var seenIDs = Set<String>()
         let ids = request.ids.filter { seenIDs.insert($0).inserted }
-        var decision = authorize(principal, action: "read", category: category.name, purpose: request.purpose)
+        var decision = await authorizeRecords(principal, category: category.name, ids: ids, purpose: request.purpose)
         // An obligation the request cannot meet turns the permit into a denial, and is logged as such.
         if decision.effect == .allow, let obligations = decision.obligations {
             if obligations.aggregateOnly {
@@ -210,6 +215,47 @@ public struct ExchangeService: Sendable {
             masks: obligations.masks.filter { fields.contains($0.key) }.mapValues(\.description),
             records: released, missing: ids.filter { !found.contains($0) }, receipt: receipt
         )
+    }
+
+    // MARK: Consent
+
+    /// Records a citizen's consent for a purpose, or its withdrawal, as a `consent` transaction under the citizen's
+    /// salted hash; it takes effect with the block that commits it, so the next read sees it. The caller needs a permit
+    /// for `Action::"record_consent"` on the citizen category; the decision is logged like any other.
+    public func recordConsent(_ principal: Principal, _ request: API.ConsentRequest) async throws -> API.ConsentResponse {
+        try Self.checkPurpose(request.purpose)
+        guard !request.citizenId.isEmpty, request.citizenId.count <= Self.identifierLengthMax else {
+            throw ExchangeError(.invalidRequest, "citizenId must be 1 to \(Self.identifierLengthMax) characters")
+        }
+        try checkKnownPurpose(request.purpose)
+        let category = "citizen"
+        let decision = authorize(principal, action: "record_consent", category: category, purpose: request.purpose)
+        let receipt = try await logAccess(
+            principal, action: "record_consent", category: category, recordKeys: [vault.recordKey(category: category, id: request.citizenId)],
+            purpose: request.purpose, decision: decision
+        )
+        guard decision.effect == .allow else { throw denied(decision, receipt) }
+        let subject = vault.citizenKey(request.citizenId)
+        let change = ConsentChange(subject: subject, purpose: request.purpose, given: request.given)
+        let (hash, location) = try await submitOwn(.consent, payload: change.encoded)
+        return API.ConsentResponse(
+            purpose: request.purpose, given: request.given, consents: await chain.consentedPurposes([subject])[0],
+            transaction: Hex.encode(hash), height: location.height, receipt: receipt
+        )
+    }
+
+    /// Submits one of this node's own transactions and waits until a committed block carries it.
+    func submitOwn(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
+        try await chain.waitUntilReady()
+        try await chain.admit()
+        let transaction = try Transaction(
+            chainID: chainID, kind: kind, submitter: nodeID, nonce: try await chainStore.nextNonce(), timestampMs: now(), payload: payload,
+            signer: signer
+        )
+        let hash = transaction.hash(suite: suite)
+        try await chainStore.enqueue(transaction, hash: hash)
+        await chain.offer([transaction])
+        return (hash, try await chain.awaitCommit(hash, known: true))
     }
 
     /// Decrypts a record and checks it against the hash anchored on chain; any mismatch is tampering.
@@ -277,6 +323,7 @@ public struct ExchangeService: Sendable {
         guard request.groupBy.allSatisfy(category.dimensions.contains), Set(request.groupBy).count == request.groupBy.count else {
             throw ExchangeError(.unknownField, "groupBy may only name dimensions of \(category.name), each once: \(category.dimensions)")
         }
+        try checkKnownPurpose(request.purpose)
         let decision = authorize(principal, action: "aggregate", category: category.name, purpose: request.purpose)
         let receipt = try await logAccess(
             principal, action: "aggregate", category: category.name, recordKeys: [], purpose: request.purpose, decision: decision
@@ -394,6 +441,25 @@ public struct ExchangeService: Sendable {
             obligations = decision.obligations
         }
 
+        init(allowing policies: [String], obligations: Obligations) {
+            effect = .allow
+            self.policies = policies
+            reason = "permitted by \(policies.joined(separator: ", "))"
+            self.obligations = obligations
+        }
+
+        init(effect: AccessEvent.Decision, policies: [String], reason: String, obligations: Obligations?) {
+            self.effect = effect
+            self.policies = policies
+            self.reason = reason
+            self.obligations = obligations
+        }
+
+        /// The same decision, its reason saying which part of the request it is about.
+        func explained(_ subject: String) -> EffectiveDecision {
+            EffectiveDecision(effect: effect, policies: policies, reason: "\(subject): \(reason)", obligations: obligations)
+        }
+
         init(refusing decision: EffectiveDecision, because reason: String) {
             effect = .deny
             policies = decision.policies
@@ -406,19 +472,67 @@ public struct ExchangeService: Sendable {
         authorize(principal, action: action, resource: EntityUID(type: "Category", id: category), purpose: purpose)
     }
 
-    func authorize(_ principal: Principal, action: String, resource: EntityUID, purpose: String) -> EffectiveDecision {
-        var entities = EntityStore()
-        let uid = EntityUID(type: "Department", id: principal.department)
-        let groups = departments.departments[principal.department]?.groups ?? []
-        entities.insert(Entity(uid: uid, attributes: ["id": .string(principal.department)], parents: groups.map { EntityUID(type: "Group", id: $0) }))
+    func authorize(
+        _ principal: Principal, action: String, resource: EntityUID, purpose: String, entities: EntityStore? = nil
+    ) -> EffectiveDecision {
         let request = AuthorizationRequest(
-            principal: uid, action: EntityUID(type: "Action", id: action), resource: resource, context: ["purpose": .string(purpose)]
+            principal: EntityUID(type: "Department", id: principal.department), action: EntityUID(type: "Action", id: action),
+            resource: resource, context: ["purpose": .entity(EntityUID(type: "Purpose", id: purpose))]
         )
-        let decision = policies.policySet.authorize(request, entities: entities)
+        let decision = policies.policySet.authorize(request, entities: entities ?? self.entities)
         for error in decision.errors {
             logger.warning("policy evaluation error", metadata: ["policy": "\(error.policy)", "error": "\(error.message)"])
         }
         return EffectiveDecision(decision)
+    }
+
+    /// A read is decided record by record: each requested record is the resource `Record::"<salted record key>"`,
+    /// in its category, with the purposes its citizen has consented to on chain (`consents`, a set of Purpose
+    /// entities), so a policy can require consent (`context.purpose in resource.consents`). The request is allowed only
+    /// if every record is; the determining policies are all those that allowed one, and their obligations combine
+    /// least-privilege. A denial names the first record refused, by its position in the request.
+    func authorizeRecords(_ principal: Principal, category: String, ids: [String], purpose: String) async -> EffectiveDecision {
+        let consents = await chain.consentedPurposes(ids.map(vault.citizenKey))
+        var store = entities
+        var resources: [EntityUID] = []
+        for (id, purposes) in zip(ids, consents) {
+            let uid = EntityUID(type: "Record", id: Hex.encode(vault.recordKey(category: category, id: id)))
+            store.insert(Entity(
+                uid: uid, attributes: ["consents": .set(purposes.map { .entity(EntityUID(type: "Purpose", id: $0)) })],
+                parents: [EntityUID(type: "Category", id: category)]
+            ))
+            resources.append(uid)
+        }
+        var policies: [String] = []
+        var obligations = Obligations.unrestricted
+        for (position, resource) in resources.enumerated() {
+            let decision = authorize(principal, action: "read", resource: resource, purpose: purpose, entities: store)
+            guard decision.effect == .allow, let granted = decision.obligations else {
+                return decision.explained("ids[\(position)]")
+            }
+            for policy in decision.policies where !policies.contains(policy) { policies.append(policy) }
+            obligations = obligations.combined(with: granted)
+        }
+        return EffectiveDecision(allowing: policies, obligations: obligations)
+    }
+
+    static func entityStore(policies: PolicyBundle, departments: DepartmentDirectory) -> EntityStore {
+        var store = policies.entities
+        for department in departments.departments.values {
+            store.insert(Entity(
+                uid: EntityUID(type: "Department", id: department.id), attributes: ["id": .string(department.id)],
+                parents: (department.groups ?? []).sorted().map { EntityUID(type: "Group", id: $0) }
+            ))
+        }
+        return store
+    }
+
+    /// When the bundle declares a purpose hierarchy, a request's purpose must be one of its purposes (checked after the
+    /// request's shape, so malformed requests still get 400).
+    func checkKnownPurpose(_ purpose: String) throws {
+        guard policies.purposes.isEmpty || policies.purposes.contains(purpose) else {
+            throw ExchangeError(.unknownPurpose, "purpose '\(purpose)' is not in the purpose hierarchy of the policy bundle; declare one of: \(policies.purposes.sorted().joined(separator: ", "))")
+        }
     }
 
     /// Writes the access event to the durable outbox (batched with concurrent ones) and waits until it is in a

@@ -1,18 +1,36 @@
 import Foundation
 
-/// The policy files of a deployment, loaded in file-name order, with the canonical bytes its hash is taken over.
+/// The policy files of a deployment, loaded in file-name order, with the static entities they refer to
+/// (`entities.json`: the purpose hierarchy, groups, action groups), and the canonical bytes its hash is taken over.
 public struct PolicyBundle: Sendable {
-    public let policySet: PolicySet
-    /// (file name, contents) in file-name order: what the bundle hash covers.
-    public let sources: [(file: String, text: String)]
+    public static let entitiesFile = "entities.json"
 
-    public init(sources: [(file: String, text: String)]) throws {
+    public let policySet: PolicySet
+    /// (file name, contents) in file-name order: what the bundle hash covers, with `entities.json` if present.
+    public let sources: [(file: String, text: String)]
+    /// The static entities of `entities.json` (empty without one).
+    public let entities: EntityStore
+    /// Ids of the `Purpose` entities: the purposes a request may declare (empty: any purpose).
+    public let purposes: Set<String>
+
+    public init(sources: [(file: String, text: String)], entitiesText: String? = nil) throws {
         let ordered = sources.sorted { $0.file < $1.file }
-        self.sources = ordered
         self.policySet = try PolicySet(sources: ordered)
+        if let entitiesText {
+            do {
+                entities = try CedarJSON.entities(Data(entitiesText.utf8))
+            } catch {
+                throw PolicyError(.invalidEntities, "\(error)", at: SourceLocation(file: Self.entitiesFile, line: 1, column: 1))
+            }
+            self.sources = ordered + [(Self.entitiesFile, entitiesText)]
+        } else {
+            entities = EntityStore()
+            self.sources = ordered
+        }
+        purposes = Set(entities.entities.keys.filter { $0.type == "Purpose" }.map(\.id))
     }
 
-    /// Loads every `*.cedar` file of a directory.
+    /// Loads every `*.cedar` file of a directory, and its `entities.json` if there is one.
     public static func load(from directory: URL) throws -> PolicyBundle {
         let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "cedar" }
@@ -22,7 +40,20 @@ public struct PolicyBundle: Sendable {
         let sources = try files.map { file -> (file: String, text: String) in
             (file.lastPathComponent, try String(contentsOf: file, encoding: .utf8))
         }
-        return try PolicyBundle(sources: sources)
+        let entitiesURL = directory.appendingPathComponent(entitiesFile)
+        let entitiesText = FileManager.default.fileExists(atPath: entitiesURL.path) ? try String(contentsOf: entitiesURL, encoding: .utf8) : nil
+        return try PolicyBundle(sources: sources, entitiesText: entitiesText)
+    }
+
+    /// The purpose and its ancestors, nearest first (just the purpose if the bundle has no hierarchy).
+    public func purposeChain(_ purpose: String) -> [String] {
+        var chain = [purpose]
+        var current = EntityUID(type: "Purpose", id: purpose)
+        while let parent = entities[current]?.parents.first(where: { $0.type == "Purpose" }), !chain.contains(parent.id) {
+            chain.append(parent.id)
+            current = parent
+        }
+        return chain
     }
 
     /// Length-prefixed concatenation of names and contents; hash it with the deployment's suite.

@@ -21,6 +21,7 @@ public struct PolicyError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let unsupported = Code(rawValue: "policy_unsupported")
         public static let invalidObligation = Code(rawValue: "policy_invalid_obligation")
         public static let evaluation = Code(rawValue: "policy_evaluation")
+        public static let invalidEntities = Code(rawValue: "policy_invalid_entities")
         public var description: String { rawValue }
     }
 

@@ -56,12 +56,18 @@ struct PolicyCommand: ParsableCommand {
             }
             let bundle: PolicyBundle
             do {
-                bundle = try PolicyBundle(sources: sources)
+                let entitiesURL = directory.appendingPathComponent(PolicyBundle.entitiesFile)
+                let entitiesText = FileManager.default.fileExists(atPath: entitiesURL.path)
+                    ? try String(contentsOf: entitiesURL, encoding: .utf8) : nil
+                bundle = try PolicyBundle(sources: sources, entitiesText: entitiesText)
             } catch {
                 note("\(error)")
                 throw ExitCode(1)
             }
             for policy in bundle.policySet.policies { say("  \(policy.id) (\(policy.effect)) at \(policy.location)") }
+            if !bundle.entities.entities.isEmpty {
+                say("  \(PolicyBundle.entitiesFile): \(bundle.entities.entities.count) entities, \(bundle.purposes.count) purposes")
+            }
             for name in SuiteName.allCases {
                 say("bundle hash (\(name.rawValue)): \(Hex.encode(try name.makeSuite().hash(bundle.canonicalBytes)))")
             }

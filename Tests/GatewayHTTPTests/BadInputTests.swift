@@ -73,10 +73,10 @@ import Testing
         expectProblem(try await registry.sendRaw("GET", "/v1/audit/events?limit=1", headers: other), 401, "bad_signature")
 
         // A replayed request is refused the second time.
-        let headers = try registry.signedHeaders("GET", "/v1/records/citizen/C0000000?purpose=registry", body: [])
-        let first = try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry", headers: headers)
+        let headers = try registry.signedHeaders("GET", "/v1/records/citizen/C0000000?purpose=registry_update", body: [])
+        let first = try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry_update", headers: headers)
         #expect(first.status == 404)
-        expectProblem(try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry", headers: headers), 401, "replayed_request")
+        expectProblem(try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry_update", headers: headers), 401, "replayed_request")
 
         #expect(try await recordCount() == before)
     }
@@ -182,9 +182,14 @@ import Testing
         let stats = node.client(DemoConsortium.statistics)
         let rows = try await stats.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "official_statistics"))
         expectProblem(rows, 403, "access_denied")
-        let marketing = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "marketing"))
+        // Advertising sits under the commercial purpose the forbid names.
+        let marketing = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "advertising"))
         expectProblem(marketing, 403, "access_denied")
-        #expect(marketing.problem?.detail.contains("no-marketing") == true)
+        #expect(marketing.problem?.detail.contains("no-commercial-use") == true)
+        // A purpose outside the hierarchy is bad input, refused before any decision.
+        let unknown = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "curiosity"))
+        expectProblem(unknown, 422, "unknown_purpose")
+        #expect(unknown.problem?.detail.contains("benefit_eligibility") == true)
 
         // Every one of those denials is in the access log.
         let regulator = node.client(DemoConsortium.regulator)

@@ -52,6 +52,15 @@ import Testing
             "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "benefit_eligibility")))
         record("/v1/requests", "post", try await node.client(DemoConsortium.housing).send(
             "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "tenant_screening")))
+        record("/v1/requests", "post", try await node.client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "curiosity")))
+        record("/v1/consents", "post", try await registry.send(
+            "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)))
+        record("/v1/consents", "post", try await node.client(DemoConsortium.housing).send(
+            "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)))
+        record("/v1/consents", "post", try await registry.send("POST", "/v1/consents", body: Array(#"{"citizenId": 1}"#.utf8)))
+        record("/v1/consents", "post", try await registry.send(
+            "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "curiosity", given: true)))
         record("/v1/aggregates", "post", try await node.client(DemoConsortium.statistics).send(
             "POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district", "age_band"], purpose: "official_statistics")))
         record("/v1/aggregates", "post", try await node.client(DemoConsortium.statistics).send(

@@ -8,24 +8,27 @@ import Testing
 /// cedarpy names policies by position (`policy0`, …); ours by `@id`, so ours are mapped to their positions.
 @Suite struct CedarDifferentialTests {
     struct Case: Codable {
+        struct Context: Codable { let purpose: [String: [String: String]] }
         let principal: String
         let action: String
         let resource: String
-        let context: [String: String]
+        let context: Context
     }
 
     @Test func theRepositoryPoliciesDecideAsTheReferenceEngine() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: TestPaths.policies.path).filter { $0.hasSuffix(".cedar") }.sorted()
-        let sources = try files.map { ($0, try String(contentsOf: TestPaths.policies.appendingPathComponent($0), encoding: .utf8)) }
-        let policySet = try PolicySet(sources: sources)
+        let bundle = try PolicyBundle.load(from: TestPaths.policies)
+        let sources = bundle.sources.filter { $0.file.hasSuffix(".cedar") }
+        let policySet = bundle.policySet
         let departments = ["civil_registry", "social_security", "housing", "statistics", "regulator", "health"]
         let groups = ["regulator": ["regulators"]]
         let actions = ["publish", "read", "aggregate", "audit", "erase"]
         let resources = [EntityUID(type: "Category", id: "citizen"), EntityUID(type: "Category", id: "vehicle"), EntityUID(type: "AccessLog", id: "chain")]
-        let purposes = ["benefit_eligibility", "housing_allocation", "official_statistics", "marketing", "audit", "registry_update", "publication"]
+        let purposes = bundle.purposes.sorted()
 
-        var store = EntityStore()
-        var entities: [[String: Any]] = []
+        var store = bundle.entities
+        // The bundle's entities (purpose hierarchy, groups, actions) go to cedarpy in its own JSON format.
+        var entities = try JSONSerialization.jsonObject(
+            with: Data(bundle.sources.first { $0.file == PolicyBundle.entitiesFile }!.text.utf8)) as! [[String: Any]]
         for department in departments {
             let parents = (groups[department] ?? []).map { EntityUID(type: "Group", id: $0) }
             store.insert(Entity(uid: EntityUID(type: "Department", id: department), attributes: ["id": .string(department)], parents: parents))
@@ -42,13 +45,14 @@ import Testing
                     for purpose in purposes {
                         let request = AuthorizationRequest(
                             principal: EntityUID(type: "Department", id: department), action: EntityUID(type: "Action", id: verb), resource: resource,
-                            context: ["purpose": .string(purpose)]
+                            context: ["purpose": .entity(EntityUID(type: "Purpose", id: purpose))]
                         )
                         let decision = policySet.authorize(request, entities: store)
                         let positions = decision.determiningPolicies.map { id in "policy\(policySet.policies.firstIndex { $0.id == id }!)" }
                         ours.append((decision.effect == .allow, positions.sorted()))
                         cases.append(Case(principal: #"Department::"\#(department)""#, action: #"Action::"\#(verb)""#,
-                                          resource: #"\#(resource.type)::"\#(resource.id)""#, context: ["purpose": purpose]))
+                                          resource: #"\#(resource.type)::"\#(resource.id)""#,
+                                          context: .init(purpose: ["__entity": ["type": "Purpose", "id": purpose]])))
                     }
                 }
             }

@@ -229,30 +229,46 @@ func decide(_ source: String, principal: EntityUID = department("social_security
 @Suite struct DemoPolicyTests {
     let bundle = try! PolicyBundle.load(from: TestPaths.policies)
 
-    func decide(_ principal: String, _ verb: String, purpose: String, resource: EntityUID = citizen, groups: [String] = []) -> Decision {
-        var entities = EntityStore()
+    let record = EntityUID(type: "Record", id: "0a1b")
+
+    func decide(
+        _ principal: String, _ verb: String, purpose: String, resource: EntityUID = citizen, groups: [String] = [], consents: [String] = []
+    ) -> Decision {
+        var entities = bundle.entities
         entities.insert(Entity(uid: department(principal), parents: groups.map { EntityUID(type: "Group", id: $0) }))
+        entities.insert(Entity(uid: record, attributes: ["consents": .set(consents.map { .entity(EntityUID(type: "Purpose", id: $0)) })], parents: [citizen]))
+        let context: [String: Value] = ["purpose": .entity(EntityUID(type: "Purpose", id: purpose))]
         return bundle.policySet.authorize(
-            AuthorizationRequest(principal: department(principal), action: action(verb), resource: resource, context: ["purpose": .string(purpose)]),
-            entities: entities
+            AuthorizationRequest(principal: department(principal), action: action(verb), resource: resource, context: context), entities: entities
         )
     }
 
     @Test func decisionsOfTheDemoScenario() {
-        let social = decide("social_security", "read", purpose: "benefit_eligibility")
+        let social = decide("social_security", "read", purpose: "benefit_eligibility", resource: record)
         #expect(social.effect == .allow && social.determiningPolicies == ["social-security-benefit-check"])
         #expect(social.obligations?.masks["citizen_id"] == .lastCharacters(4))
         #expect(social.obligations?.fields?.contains("phone") == false)
 
         #expect(decide("housing", "read", purpose: "tenant_screening").effect == .deny)
-        #expect(decide("housing", "read", purpose: "housing_allocation").effect == .allow)
+        // Housing needs the citizen's consent on the record: for housing_allocation itself or a purpose above it.
+        #expect(decide("housing", "read", purpose: "housing_allocation").effect == .deny)
+        for (consents, allowed) in [([String](), false), (["treatment"], false), (["housing_allocation"], true), (["social_welfare"], true)] {
+            let decision = decide("housing", "read", purpose: "housing_allocation", resource: record, consents: consents)
+            #expect((decision.effect == .allow) == allowed, "consents \(consents)")
+            if allowed { #expect(decision.determiningPolicies == ["housing-allocation-with-consent"]) }
+        }
 
         let stats = decide("statistics", "aggregate", purpose: "official_statistics")
         #expect(stats.effect == .allow && stats.obligations?.aggregateOnly == true && stats.obligations?.minimumCohort == 10)
         #expect(decide("statistics", "read", purpose: "official_statistics").effect == .deny)
 
-        let marketing = decide("civil_registry", "read", purpose: "marketing")
-        #expect(marketing.effect == .deny && marketing.determiningPolicies == ["no-marketing"])
+        // The forbid names the parent purpose; the hierarchy carries it to every commercial purpose.
+        for purpose in ["marketing", "advertising", "commercial"] {
+            let commercial = decide("civil_registry", "read", purpose: purpose)
+            #expect(commercial.effect == .deny && commercial.determiningPolicies == ["no-commercial-use"], "\(purpose)")
+        }
+        #expect(bundle.purposes.contains("benefit_eligibility") && !bundle.purposes.contains("benefit"))
+        #expect(bundle.purposeChain("benefit_eligibility") == ["benefit_eligibility", "social_welfare", "public_administration"])
         #expect(decide("civil_registry", "publish", purpose: "publication").effect == .allow)
         #expect(decide("social_security", "publish", purpose: "publication").effect == .deny)
 
