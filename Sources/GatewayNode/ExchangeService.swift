@@ -483,6 +483,10 @@ public struct ExchangeService: Sendable {
         for error in decision.errors {
             logger.warning("policy evaluation error", metadata: ["policy": "\(error.policy)", "error": "\(error.message)"])
         }
+        // An expired grant is an obligation the gateway cannot meet: the request is refused (and logged so).
+        if let expiry = decision.obligations?.expiresAtMs, now() >= expiry {
+            return EffectiveDecision(refusing: EffectiveDecision(decision), because: "the permit expired at \(expiry) ms (Unix)")
+        }
         return EffectiveDecision(decision)
     }
 

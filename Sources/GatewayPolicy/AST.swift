@@ -31,6 +31,9 @@ public struct Condition: Sendable {
     public enum Kind: String, Sendable { case when, unless }
     public let kind: Kind
     public let expression: Expression
+    /// The condition's source text, for explanations.
+    public let text: String
+    public let location: SourceLocation
 }
 
 public indirect enum Expression: Sendable {

@@ -8,9 +8,10 @@ import Foundation
 /// | `@aggregate_only("true")` | only aggregates, never rows |
 /// | `@min_cohort("10")` | an aggregate group is released only with at least this many distinct citizens |
 /// | `@max_rows("100")` | at most this many records per request |
+/// | `@expires("2027-06-30")` | the grant ends at that instant (a UTC date is its midnight; or `…T12:00:00Z`) |
 ///
 /// Several permits combine least-privilege: fields intersect, masks take the strongest per field,
-/// aggregate-only if any says so, the largest minimum cohort, the smallest row limit.
+/// aggregate-only if any says so, the largest minimum cohort, the smallest row limit, the earliest expiry.
 public struct Obligations: Sendable, Equatable {
     public enum Mask: Sendable, Equatable, Comparable, CustomStringConvertible {
         /// Keep the last n characters, replace the rest with '*'.
@@ -61,15 +62,27 @@ public struct Obligations: Sendable, Equatable {
     public var aggregateOnly: Bool
     public var minimumCohort: Int
     public var maximumRows: Int?
+    /// Unix milliseconds from which the permit grants nothing (nil: no expiry).
+    public var expiresAtMs: Int64?
 
     public static let unrestricted = Obligations(fields: nil, masks: [:], aggregateOnly: false, minimumCohort: 1, maximumRows: nil)
 
-    public init(fields: Set<String>?, masks: [String: Mask], aggregateOnly: Bool, minimumCohort: Int, maximumRows: Int?) {
+    public init(fields: Set<String>?, masks: [String: Mask], aggregateOnly: Bool, minimumCohort: Int, maximumRows: Int?, expiresAtMs: Int64? = nil) {
         self.fields = fields
         self.masks = masks
         self.aggregateOnly = aggregateOnly
         self.minimumCohort = minimumCohort
         self.maximumRows = maximumRows
+        self.expiresAtMs = expiresAtMs
+    }
+
+    /// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` to Unix milliseconds.
+    static func instant(_ text: String) -> Int64? {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        if text.count == 10 { formatter.formatOptions = [.withFullDate] }
+        guard let date = formatter.date(from: text) else { return nil }
+        return Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
     public init(annotations: [String: String], location: SourceLocation? = nil) throws {
@@ -101,6 +114,10 @@ public struct Obligations: Sendable, Equatable {
             guard let n = Int(text), n >= 1 else { throw fail("@max_rows must be a positive integer") }
             maximumRows = n
         }
+        if let text = annotations["expires"] {
+            guard let instant = Self.instant(text) else { throw fail("@expires must be a UTC date (2027-06-30) or instant (2027-06-30T12:00:00Z)") }
+            expiresAtMs = instant
+        }
     }
 
     /// Least-privilege combination of two permits' obligations.
@@ -121,9 +138,10 @@ public struct Obligations: Sendable, Equatable {
         case (nil, let b?): rows = b
         case (let a?, let b?): rows = min(a, b)
         }
+        let expiry = [expiresAtMs, other.expiresAtMs].compactMap { $0 }.min()
         return Obligations(
             fields: fields, masks: masks, aggregateOnly: aggregateOnly || other.aggregateOnly,
-            minimumCohort: max(minimumCohort, other.minimumCohort), maximumRows: rows
+            minimumCohort: max(minimumCohort, other.minimumCohort), maximumRows: rows, expiresAtMs: expiry
         )
     }
 }

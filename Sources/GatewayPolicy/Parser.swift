@@ -12,11 +12,31 @@ public struct PolicyParser {
     public static func parse(_ source: String, file: String, firstIndex: Int = 0) throws -> [Policy] {
         var lexer = Lexer(source: source, file: file)
         var parser = PolicyParser(file: file, tokens: try lexer.tokenize())
+        parser.lines = source.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0.unicodeScalars) }
         var policies: [Policy] = []
         while !parser.atEnd {
             policies.append(try parser.parsePolicy(index: firstIndex + policies.count))
         }
         return policies
+    }
+
+    /// Source lines, to quote conditions in explanations.
+    var lines: [[Unicode.Scalar]] = []
+
+    /// The source text from `first` up to (not including) `end`, whitespace runs collapsed.
+    func text(from first: Token, upTo end: Token) -> String {
+        guard first.line >= 1, end.line <= lines.count || end.line == lines.count + 1 else { return "" }
+        var scalars: [Unicode.Scalar] = []
+        for line in first.line...min(end.line, lines.count) {
+            let content = lines[line - 1]
+            let from = line == first.line ? first.column - 1 : 0
+            let to = line == end.line ? min(end.column - 1, content.count) : content.count
+            if from < to { scalars += content[from..<to] }
+            if line != end.line { scalars.append(" ") }
+        }
+        var out = ""
+        out.unicodeScalars.append(contentsOf: scalars)
+        return out.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).joined(separator: " ")
     }
 
     var atEnd: Bool { if case .end = tokens[position].kind { return true } else { return false } }
@@ -113,9 +133,11 @@ public struct PolicyParser {
             else if acceptKeyword("unless") { kind = .unless }
             else { break }
             try expect("{")
+            let first = current
             let expression = try parseExpression()
+            let last = current
             try expect("}")
-            conditions.append(Condition(kind: kind, expression: expression))
+            conditions.append(Condition(kind: kind, expression: expression, text: text(from: first, upTo: last), location: location(first)))
         }
         try expect(";")
         return Policy(

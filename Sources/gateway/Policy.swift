@@ -6,8 +6,8 @@ import GatewayPolicy
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Work with the Cedar policy bundle: check it (more tools follow).",
-        subcommands: [Check.self]
+        abstract: "Work with the Cedar policy bundle: check it, explain a decision, run its tests.",
+        subcommands: [Check.self, Explain.self, Test.self]
     )
 
     struct Check: ParsableCommand {
@@ -73,5 +73,115 @@ struct PolicyCommand: ParsableCommand {
             }
             say("\(bundle.policySet.policies.count) policies in \(files.count) file(s): OK")
         }
+    }
+
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decide one request and say why: the decision, determining policies, obligations, and every policy's outcome.",
+            discussion: """
+            The request file is JSON: {"request": {"principal": "Department::\\"housing\\"", "action": "Action::\\"read\\"", \
+            "resource": "Record::\\"r1\\"", "context": {"purpose": {"__entity": {"type": "Purpose", "id": "housing_allocation"}}}}, \
+            "entities": [Cedar entity JSON added to the bundle's entities.json]}. A test case of Policies/tests works too \
+            (its "expect" is then checked). For a denial, each policy in scope shows the condition that failed, quoted \
+            with its location. Exit status: 0 allow, 2 deny, 1 error.
+            """
+        )
+
+        @Option(help: "Directory of Cedar policy files (and entities.json).")
+        var policies: String = "Policies"
+
+        @Option(help: "The request file (JSON, see above).")
+        var request: String
+
+        func run() throws {
+            let bundle = try loadBundle(policies)
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: request)) } catch {
+                throw ValidationError("cannot read \(request): give a JSON request file with --request")
+            }
+            let testCase: PolicyTestCase
+            do { testCase = try PolicyTestCase.loadRequest(data, file: request) } catch { throw ValidationError("\(error)") }
+            var store = bundle.entities
+            for entity in testCase.entities { store.insert(entity) }
+            let explanation = bundle.policySet.explain(testCase.request, entities: store)
+            say("request: \(testCase.request.principal) \(testCase.request.action) \(testCase.request.resource), context \(Value.record(testCase.request.context))")
+            for line in explanation.lines { say(line) }
+            for error in explanation.decision.errors { say("  evaluation error in \(error.policy): \(error.message)") }
+            if testCase.expectedEffect != nil, let mismatch = testCase.check(against: bundle).mismatch {
+                note("expectation not met: \(mismatch)")
+                throw ExitCode(1)
+            }
+            if explanation.decision.effect == .deny { throw ExitCode(2) }
+        }
+    }
+
+    struct Test: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the policy tests of Policies/tests/*.json: each request's expected decision, policies and obligations.",
+            discussion: """
+            A test file is {"cases": [{"name", "request", "entities", "expect": {"decision": "allow"|"deny", "policies": [...], \
+            "obligations": {"fields": "a,b", "mask": "a:hash", "max_rows": "50", ...}}}]} (see `gateway policy explain --help` \
+            for the request). Every case is run against the bundle; a failing case prints what differed and the \
+            explanation. Every policy of the bundle must determine the decision of at least one case, so that each \
+            allow and deny a policy is meant to produce is tested. Exit status 1 if any case fails or a policy is untested.
+            """
+        )
+
+        @Option(help: "Directory of Cedar policy files (and entities.json).")
+        var policies: String = "Policies"
+
+        @Option(help: "Directory of test files (default: <policies>/tests).")
+        var tests: String?
+
+        func run() throws {
+            let bundle = try loadBundle(policies)
+            let directory = URL(fileURLWithPath: tests ?? (policies as NSString).appendingPathComponent("tests"))
+            let files: [URL]
+            do {
+                files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+                    .filter { $0.pathExtension == "json" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+            } catch {
+                throw ValidationError("cannot read \(directory.path): give the test directory with --tests")
+            }
+            guard !files.isEmpty else { throw ValidationError("no .json test files in \(directory.path)") }
+            var passed = 0
+            var failed = 0
+            var covered = Set<String>()
+            for file in files {
+                let cases: [PolicyTestCase]
+                do { cases = try PolicyTestCase.load(try Data(contentsOf: file), file: file.lastPathComponent) } catch {
+                    note("\(error)")
+                    failed += 1
+                    continue
+                }
+                for testCase in cases {
+                    let (decision, mismatch) = testCase.check(against: bundle)
+                    covered.formUnion(decision.determiningPolicies)
+                    if let mismatch {
+                        failed += 1
+                        note("FAIL \(testCase.file): \(testCase.name): \(mismatch)")
+                        var store = bundle.entities
+                        for entity in testCase.entities { store.insert(entity) }
+                        for line in bundle.policySet.explain(testCase.request, entities: store).lines { note("     \(line)") }
+                    } else {
+                        passed += 1
+                        say("ok   \(testCase.file): \(testCase.name) (\(decision.effect.rawValue))")
+                    }
+                }
+            }
+            let untested = bundle.policySet.policies.map(\.id).filter { !covered.contains($0) }
+            for policy in untested { note("UNTESTED policy \(policy): no case has it among the determining policies") }
+            say("\(passed) passed, \(failed) failed, \(bundle.policySet.policies.count - untested.count) of \(bundle.policySet.policies.count) policies covered")
+            if failed > 0 || !untested.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
+
+/// Loads a policy directory as a node does, or explains what is wrong with it.
+func loadBundle(_ path: String) throws -> PolicyBundle {
+    do {
+        return try PolicyBundle.load(from: URL(fileURLWithPath: path))
+    } catch {
+        throw ValidationError("\(error) (run `gateway policy check --policies \(path)` for every error)")
     }
 }

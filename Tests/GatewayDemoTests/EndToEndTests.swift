@@ -275,4 +275,56 @@ final class Lines: @unchecked Sendable {
         let duplicate = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
         #expect(duplicate.status == 1 && duplicate.stderr.contains("duplicate policy id fine"), "\(duplicate.stderr)")
     }
+
+    /// `gateway policy test`: the demo's tests pass and cover every policy; a wrong expectation fails with the
+    /// explanation, and a policy no case exercises is reported.
+    @Test func policyTestsRunAndReportFailuresAndUntestedPolicies() throws {
+        let ok = try runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains(" 0 failed, 7 of 7 policies covered"), "\(ok.stdout)")
+        let data = try Data(contentsOf: TestPaths.policies.appendingPathComponent("tests/demo.json"))
+        var root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        var cases = root["cases"] as! [[String: Any]]
+        var housing = cases.first { ($0["name"] as! String).hasPrefix("housing reads a consenting citizen") }!
+        var expect = housing["expect"] as! [String: Any]
+        expect["obligations"] = ["fields": "citizen_id", "max_rows": "10"]
+        housing["expect"] = expect
+        cases = [housing]
+        root["cases"] = cases
+        let dir = try TestPaths.temporaryDirectory("policy_test")
+        try JSONSerialization.data(withJSONObject: root).write(to: dir.appendingPathComponent("one.json"))
+        let bad = try runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path, "--tests", dir.path])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("FAIL one.json: housing reads a consenting citizen") && bad.stderr.contains("expected obligations"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("UNTESTED policy regulators-audit"), "\(bad.stderr)")
+    }
+
+    /// `gateway policy explain`: a denial names, for each policy in scope, the condition that failed and the part of it
+    /// that decided; the exit status says allow (0) or deny (2).
+    @Test func explainSaysWhichConditionFailed() throws {
+        let dir = try TestPaths.temporaryDirectory("policy_explain")
+        func request(consents: [String]) throws -> String {
+            let purpose: (String) -> [String: Any] = { ["__entity": ["type": "Purpose", "id": $0]] }
+            let body: [String: Any] = [
+                "request": ["principal": #"Department::"housing""#, "action": #"Action::"read""#, "resource": #"Record::"r1""#,
+                            "context": ["purpose": purpose("housing_allocation")]],
+                "entities": [["uid": ["type": "Record", "id": "r1"], "attrs": ["consents": consents.map(purpose)],
+                              "parents": [["type": "Category", "id": "citizen"]]]],
+            ]
+            let file = dir.appendingPathComponent("request-\(consents.count).json")
+            try JSONSerialization.data(withJSONObject: body).write(to: file)
+            return file.path
+        }
+        let denied = try runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: [])])
+        #expect(denied.status == 2, "\(denied.stderr)")
+        #expect(denied.stdout.contains("decision: deny"))
+        #expect(denied.stdout.contains("housing-allocation-with-consent (permit): when #1 is false (demo.cedar:"), "\(denied.stdout)")
+        #expect(denied.stdout.contains("because context.purpose in resource.consents is false"), "\(denied.stdout)")
+        #expect(denied.stdout.contains("regulators-audit (permit): not applicable — the principal is out of its scope"))
+        let allowed = try runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: ["social_welfare"])])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(allowed.stdout.contains("obligations: fields citizen_id,district,household_size; masks citizen_id:hash; max rows 50"), "\(allowed.stdout)")
+        let missing = try runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--request", "/nonexistent.json"])
+        #expect(missing.status != 0 && missing.stderr.contains("--request"))
+    }
 }

@@ -76,3 +76,26 @@ import Testing
         #expect(commercial.status == 403 && commercial.problem?.detail.contains("no-commercial-use") == true)
     }
 }
+
+/// A permit past its `@expires` grants nothing: the node refuses the request, says why, and logs the refusal.
+@Suite struct GrantExpiryTests {
+    @Test func anExpiredPermitIsRefusedAndLogged() async throws {
+        let dir = try TestPaths.temporaryDirectory("expiry_policies")
+        let demo = try String(contentsOf: TestPaths.policies.appendingPathComponent("demo.cedar"), encoding: .utf8)
+        let expired = demo.replacingOccurrences(of: #"@id("social-security-benefit-check")"#, with: #"@id("social-security-benefit-check") @expires("2020-01-01")"#)
+        #expect(expired != demo)
+        try expired.write(to: dir.appendingPathComponent("demo.cedar"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: TestPaths.policies.appendingPathComponent("entities.json"), to: dir.appendingPathComponent("entities.json"))
+        let node = try await TestNode.start("expiry", policies: dir)
+        defer { let running = node.running; Task { try? await running.stop() } }
+        let seed = SyntheticCitizens.generate(count: 2, seed: 4)
+        let published = try await node.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
+        #expect(published.status == 201)
+        let id = seed[0]["citizen_id"]!.stringValue!
+        let response = try await node.client(DemoConsortium.socialSecurity).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "benefit_eligibility"))
+        #expect(response.status == 403 && response.problem?.code == "access_denied")
+        #expect(response.problem?.detail.contains("expired") == true, "\(String(decoding: response.body, as: UTF8.self))")
+        #expect(response.problem?.eventId != nil, "the refusal is in the access log")
+    }
+}

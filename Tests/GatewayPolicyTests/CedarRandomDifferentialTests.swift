@@ -45,6 +45,32 @@ import Testing
         #expect(errored > compared / 50, "errored \(errored) of \(compared)")
     }
 
+    /// Explanations print conditions back as Cedar: printing a parsed condition and parsing it again must give the same
+    /// text (so parenthesisation keeps precedence), over every condition the generator writes.
+    @Test func printedConditionsParseBackToThemselves() throws {
+        var checked = 0
+        for seed in UInt64(1)...20 {
+            let round = try Round(seed: seed)
+            for policy in try PolicySet(sources: [("r.cedar", round.policyText)]).policies {
+                for condition in policy.conditions {
+                    let printed = condition.expression.description
+                    let reparsed = try PolicySet(sources: [("p.cedar", "permit (principal, action, resource) when { \(printed) };")])
+                    #expect(reparsed.policies[0].conditions[0].expression.description == printed, "\(condition.text)")
+                    // And it means the same: every request of the round decides alike under the original text.
+                    let original = try PolicySet(sources: [("o.cedar", "permit (principal, action, resource) when { \(condition.text) };")])
+                    let store = EntityStore(round.entities)
+                    for request in round.requests.prefix(16) {
+                        let a = Round.answer(original.authorize(request, entities: store))
+                        let b = Round.answer(reparsed.authorize(request, entities: store))
+                        #expect(a == b, "\(condition.text) printed as \(printed)")
+                    }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 200)
+    }
+
     @Test func theGeneratorIsDeterministic() throws {
         let a = try Round(seed: 7)
         let b = try Round(seed: 7)

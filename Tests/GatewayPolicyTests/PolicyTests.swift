@@ -141,8 +141,19 @@ func decide(_ source: String, principal: EntityUID = department("social_security
         #expect(obligations.aggregateOnly)
     }
 
+    @Test func expiryCombinesToTheEarliest() throws {
+        let decision = try decide("""
+            @expires("2027-06-30") permit (principal, action, resource);
+            @expires("2027-01-01T12:00:00Z") permit (principal, action, resource);
+            permit (principal, action, resource);
+            """)
+        #expect(decision.obligations?.expiresAtMs == 1_798_804_800_000)
+        let single = try decide(#"@expires("2027-06-30") permit (principal, action, resource);"#)
+        #expect(single.obligations?.expiresAtMs == 1_814_313_600_000)
+    }
+
     @Test func malformedObligationsAreRejectedAtLoad() {
-        for annotation in [#"@mask("a:scramble")"#, #"@max_rows("0")"#, #"@min_cohort("many")"#, #"@aggregate_only("yes")"#, #"@fields(" , ")"#] {
+        for annotation in [#"@expires("next week")"#, #"@mask("a:scramble")"#, #"@max_rows("0")"#, #"@min_cohort("many")"#, #"@aggregate_only("yes")"#, #"@fields(" , ")"#] {
             #expect(throws: PolicyError.self, "\(annotation)") {
                 try PolicySet(sources: [("t.cedar", "\(annotation) permit (principal, action, resource);")])
             }

@@ -100,14 +100,16 @@ public struct TestNode: Sendable {
     public let suite: any CryptoSuite
 
     /// Starts a node; the `sm` suite is the default, as in production.
-    public static func start(_ label: String, suite name: SuiteName = .sm, paillierBits: Int = 1024) async throws -> TestNode {
+    public static func start(
+        _ label: String, suite name: SuiteName = .sm, paillierBits: Int = 1024, policies: URL = TestPaths.policies
+    ) async throws -> TestNode {
         let suite = try name.makeSuite()
         let work = try TestPaths.temporaryDirectory(label)
         let url = try await TestDatabase.fresh(label)
         let consortium = try DemoConsortium.create(in: work.appendingPathComponent("departments"), suite: suite)
         let configuration = NodeConfiguration(
             host: "127.0.0.1", port: 0, databaseURL: url, dataDirectory: work.appendingPathComponent("node"), suite: name,
-            logLevel: .warning, policiesDirectory: TestPaths.policies, schemasDirectory: TestPaths.schemas,
+            logLevel: .warning, policiesDirectory: policies, schemasDirectory: TestPaths.schemas,
             departmentsFile: consortium.departmentsFile, nodeID: "test-node", department: DemoConsortium.registry,
             requestBodyBytesMax: 1024 * 1024, paillierBits: paillierBits, paillierPoolSize: 0
         )
