@@ -103,6 +103,27 @@ public struct DemoScenario: Sendable {
         narrate("   denied (HTTP 403): \(problem.detail)")
         narrate("   the denial is logged too: event \(deniedEvent)")
 
+        // 3b. Consent: housing allocation needs the citizen's consent, recorded on chain by the civil registry.
+        step = "consent"
+        narrate("   The citizen applies for public housing: the civil registry records their consent to social-welfare use on chain.")
+        let consent = try await registry.send(
+            "POST", "/v1/consents", json: API.ConsentRequest(citizenId: targetID, purpose: "social_welfare", given: true)
+        )
+        guard consent.status == 201 else { throw failure(step, consent) }
+        let consentReceipt = try consent.decode(API.ConsentResponse.self)
+        report.scenarioEvents.append((consentReceipt.receipt.eventId!, "allow"))
+        narrate("   consent committed in block \(consentReceipt.height) under the citizen's salted hash (no id on chain)")
+        let allocation = try await client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [targetID], purpose: "housing_allocation")
+        )
+        guard allocation.status == 200 else { throw failure(step, allocation) }
+        let allocated = try allocation.decode(API.RecordsResponse.self)
+        guard let housingRecord = allocated.records.first, housingRecord["citizen_id"]?.stringValue != targetID, housingRecord["full_name"] == nil else {
+            throw DemoFailure(step: step, message: "housing did not get the pseudonymised projection")
+        }
+        report.scenarioEvents.append((allocated.receipt.eventId!, "allow"))
+        narrate("   housing allocation (purpose under social_welfare) now allowed by \(allocated.policies.joined(separator: ", ")): \(housingRecord.canonicalString)")
+
         // 4. Statistics over encrypted incomes.
         step = "statistics aggregate"
         narrate("4. The statistics office asks for the sum and mean of monthly income by district (Paillier-encrypted values).")
@@ -168,7 +189,7 @@ public struct DemoScenario: Sendable {
                 throw DemoFailure(step: step, message: "proof for \(eventID) proves a different event")
             }
             report.verifiedProofs += 1
-            narrate("   block \(String(event.height).padding(toLength: 4, withPad: " ", startingAt: 0)) \(event.decision.padding(toLength: 5, withPad: " ", startingAt: 0)) \(event.requester.padding(toLength: 16, withPad: " ", startingAt: 0)) \(event.action.padding(toLength: 9, withPad: " ", startingAt: 0)) purpose=\(event.purpose)  proof ✓")
+            narrate("   block \(String(event.height).padding(toLength: 4, withPad: " ", startingAt: 0)) \(event.decision.padding(toLength: 5, withPad: " ", startingAt: 0)) \(event.requester.padding(toLength: 16, withPad: " ", startingAt: 0)) \(event.action.padding(toLength: 14, withPad: " ", startingAt: 0)) purpose=\(event.purpose)  proof ✓")
         }
         narrate("   \(events.count) events in the log; \(report.verifiedProofs) inclusion proofs verified with nothing but genesis.json.")
         return report
