@@ -352,21 +352,15 @@ struct PolicyGenerator {
     enum Kind: CaseIterable { case bool, long, string, entity, set, record }
 
     /// An expression of a random type (used where the generator deliberately mis-types).
-    mutating func any(depth: Int) -> String {
-        switch pick(Kind.allCases) {
-        case .bool: return bool(depth: depth)
-        case .long: return long(depth: depth)
-        case .string: return string(depth: depth)
-        case .entity: return entity(depth: depth)
-        case .set: return set(depth: depth)
-        case .record: return record(depth: depth)
-        }
-    }
+    mutating func any(depth: Int) -> String { expression(pick(Kind.allCases), depth: depth) }
 
     /// Mostly `expected`, occasionally something else, so that type errors are exercised too.
     mutating func typed(_ expected: Kind, depth: Int) -> String {
-        if chance(0.06) { return any(depth: depth) }
-        switch expected {
+        chance(0.06) ? any(depth: depth) : expression(expected, depth: depth)
+    }
+
+    mutating func expression(_ kind: Kind, depth: Int) -> String {
+        switch kind {
         case .bool: return bool(depth: depth)
         case .long: return long(depth: depth)
         case .string: return string(depth: depth)
