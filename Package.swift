@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "GatewayDemo",
             dependencies: [
-                "GatewayClient", "GatewayNode", "GatewayHTTP", "GatewayCrypto", "GatewayChain", "GatewaySchema", "GatewayStore",
+                "GatewayClient", "GatewayNode", "GatewayHTTP", "GatewayCrypto", "GatewayChain", "GatewaySchema", "GatewayStore", "GatewayPolicy",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -25,13 +25,31 @@ public struct Genesis: Sendable, Codable, Equatable {
     public let suite: SuiteName
     public let members: [Member]
     public let createdAtMs: Int64
+    /// Policy bundles approved from the start (hex digests under the chain's suite): the consortium's founding
+    /// bundle, so its nodes can serve before any governance round. Later bundles are approved by governance.
+    public let policyBundles: [String]
 
-    public init(chainID: String, suite: SuiteName, members: [Member], createdAtMs: Int64) {
+    public init(chainID: String, suite: SuiteName, members: [Member], createdAtMs: Int64, policyBundles: [String] = []) {
         self.chainID = chainID
         self.suite = suite
         self.members = members
         self.createdAtMs = createdAtMs
+        self.policyBundles = policyBundles
     }
+
+    enum CodingKeys: String, CodingKey { case chainID, suite, members, createdAtMs, policyBundles }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        chainID = try container.decode(String.self, forKey: .chainID)
+        suite = try container.decode(SuiteName.self, forKey: .suite)
+        members = try container.decode([Member].self, forKey: .members)
+        createdAtMs = try container.decode(Int64.self, forKey: .createdAtMs)
+        policyBundles = try container.decodeIfPresent([String].self, forKey: .policyBundles) ?? []
+    }
+
+    /// The founding bundles as digests; malformed hex is skipped (`load` refuses such a file).
+    public var approvedBundleDigests: [[UInt8]] { policyBundles.compactMap { Hex.decode($0) } }
 
     public var validators: [Member] { members.filter { $0.role == .validator } }
 
@@ -57,6 +75,12 @@ public struct Genesis: Sendable, Codable, Equatable {
             writer.write(member.publicKey)
             writer.write(member.address)
         }
+        // Written only when present, so genesis files without founding bundles keep their hash.
+        if !policyBundles.isEmpty {
+            writer.write("policy-bundles")
+            writer.write(UInt64(policyBundles.count))
+            for bundle in policyBundles { writer.write(bundle) }
+        }
         return suite.hash(writer.bytes)
     }
 
@@ -75,11 +99,17 @@ public struct Genesis: Sendable, Codable, Equatable {
         guard let data = try? Data(contentsOf: url) else {
             throw ChainError(.invalidGenesis, "cannot read the genesis file \(url.path): give the path of the chain's genesis.json")
         }
+        let genesis: Genesis
         do {
-            return try JSONDecoder().decode(Genesis.self, from: data)
+            genesis = try JSONDecoder().decode(Genesis.self, from: data)
         } catch {
             throw ChainError(.invalidGenesis, "\(url.path) is not a valid genesis file: \(error)")
         }
+        let digestLength = try genesis.suite.makeSuite().digestLength
+        for bundle in genesis.policyBundles where Hex.decode(bundle)?.count != digestLength {
+            throw ChainError(.invalidGenesis, "\(url.path): policy bundle \(bundle.prefix(80)) is not a \(digestLength)-byte hex digest")
+        }
+        return genesis
     }
 
     public func write(to url: URL) throws {

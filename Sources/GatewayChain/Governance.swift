@@ -92,6 +92,7 @@ public struct GovernanceState: Sendable, Equatable {
 
     public init(genesis: Genesis) {
         members = genesis.members
+        approvedBundles = genesis.approvedBundleDigests
         validatorHistory = [(1, genesis.validators.map(\.nodeID))]
     }
 

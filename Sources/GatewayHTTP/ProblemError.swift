@@ -72,7 +72,7 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         case .unknownField, .invalidRecord, .unknownPurpose: return .unprocessableContent
         case .recordConflict, .governanceRejected: return .conflict
         case .accessDenied: return .forbidden
-        case .chainUnavailable, .busy: return .serviceUnavailable
+        case .chainUnavailable, .busy, .bundleNotApproved: return .serviceUnavailable
         default: return .internalServerError
         }
     }

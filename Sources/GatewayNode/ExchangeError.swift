@@ -17,6 +17,8 @@ public struct ExchangeError: Error, CustomStringConvertible, Sendable {
         public static let busy = Code(rawValue: "busy")
         /// The governance state does not allow this step (an unknown or decided proposal, a second approval, …).
         public static let governanceRejected = Code(rawValue: "governance_rejected")
+        /// The node's policy bundle is not approved on chain: it decides nothing until governance approves it.
+        public static let bundleNotApproved = Code(rawValue: "policy_bundle_not_approved")
         public static let internalError = Code(rawValue: "internal_error")
         public var description: String { rawValue }
     }

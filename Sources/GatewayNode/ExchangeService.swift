@@ -81,6 +81,7 @@ public struct ExchangeService: Sendable {
     // MARK: Publish
 
     public func publish(_ principal: Principal, category name: String, records input: [JSONValue]) async throws -> API.PublishResponse {
+        try await requireApprovedBundle()
         let category = try category(named: name)
         guard !input.isEmpty else { throw ExchangeError(.invalidRequest, "records must hold at least one record") }
         guard input.count <= Self.publishRecordsMax else {
@@ -175,6 +176,7 @@ public struct ExchangeService: Sendable {
     // MARK: Request records
 
     public func requestRecords(_ principal: Principal, _ request: API.RecordsRequest) async throws -> API.RecordsResponse {
+        try await requireApprovedBundle()
         let category = try category(named: request.category)
         try Self.checkPurpose(request.purpose)
         guard !request.ids.isEmpty, request.ids.count <= Self.requestIDsMax else {
@@ -217,12 +219,64 @@ public struct ExchangeService: Sendable {
         )
     }
 
+    // MARK: Policy bundle approval
+
+    /// A node decides only under a policy bundle approved on chain (in the genesis, or by governance). A solo
+    /// validator approves its own bundle: its proposal is decided by its single vote. Otherwise the request is refused
+    /// until governance approves the bundle; approval takes effect without a restart.
+    func requireApprovedBundle() async throws {
+        if await isBundleApproved() { return }
+        if await isSoloValidator() {
+            await approveOwnBundle()
+            if await isBundleApproved() { return }
+        }
+        let hex = Hex.encode(policyBundleHash)
+        throw ExchangeError(.bundleNotApproved, """
+            this node's policy bundle \(hex) is not approved on chain, so it decides nothing; a validator's operator proposes it \
+            (gateway governance propose --approve-bundle \(hex)) and 2/3 of the validators approve it
+            """)
+    }
+
+    func isBundleApproved() async -> Bool {
+        await chain.decidedGovernance().state.approvedBundles.contains(policyBundleHash)
+    }
+
+    func isSoloValidator() async -> Bool {
+        await chain.decidedGovernance().state.validators.map(\.nodeID) == [nodeID]
+    }
+
+    /// Proposes the node's bundle (a solo chain decides it at once). Concurrent callers may race: the ledger keeps the
+    /// first proposal and skips the others, so failures here are expected and the state is re-read by the caller.
+    func approveOwnBundle() async {
+        let proposal = GovernanceProposal(
+            proposalID: "policy-bundle-" + Hex.encode(policyBundleHash).prefix(16), change: .approvePolicyBundle(hash: policyBundleHash)
+        )
+        do {
+            _ = try await submitOwn(.proposal, payload: proposal.encoded)
+            logger.notice("solo validator approved its policy bundle on chain", metadata: ["bundle": "\(Hex.encode(policyBundleHash))"])
+        } catch {
+            logger.debug("own bundle proposal not committed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// At startup: approve a solo node's bundle at once, or say loudly that this node will refuse requests.
+    public func checkBundleAtStartup() async {
+        do { try await chain.waitUntilReady() } catch { return }
+        do {
+            try await requireApprovedBundle()
+            logger.info("policy bundle approved on chain", metadata: ["bundle": "\(Hex.encode(policyBundleHash))"])
+        } catch {
+            logger.error("\(error)")
+        }
+    }
+
     // MARK: Consent
 
     /// Records a citizen's consent for a purpose, or its withdrawal, as a `consent` transaction under the citizen's
     /// salted hash; it takes effect with the block that commits it, so the next read sees it. The caller needs a permit
     /// for `Action::"record_consent"` on the citizen category; the decision is logged like any other.
     public func recordConsent(_ principal: Principal, _ request: API.ConsentRequest) async throws -> API.ConsentResponse {
+        try await requireApprovedBundle()
         try Self.checkPurpose(request.purpose)
         guard !request.citizenId.isEmpty, request.citizenId.count <= Self.identifierLengthMax else {
             throw ExchangeError(.invalidRequest, "citizenId must be 1 to \(Self.identifierLengthMax) characters")
@@ -315,6 +369,7 @@ public struct ExchangeService: Sendable {
     // MARK: Aggregate
 
     public func aggregate(_ principal: Principal, _ request: API.AggregateRequest) async throws -> API.AggregateResponse {
+        try await requireApprovedBundle()
         let category = try category(named: request.category)
         try Self.checkPurpose(request.purpose)
         guard category.aggregates.contains(request.field) else {
@@ -369,6 +424,7 @@ public struct ExchangeService: Sendable {
     // MARK: Audit
 
     public func auditEvents(_ principal: Principal, after cursor: String?, limit: Int) async throws -> API.AuditPage {
+        try await requireApprovedBundle()
         guard (1...Self.auditPageMax).contains(limit) else { throw ExchangeError(.invalidRequest, "limit must be 1 to \(Self.auditPageMax)") }
         var afterHeight: UInt64 = 0
         var afterEvent = ""
@@ -390,6 +446,7 @@ public struct ExchangeService: Sendable {
     }
 
     public func proof(_ principal: Principal, eventID: String) async throws -> API.ProofResponse {
+        try await requireApprovedBundle()
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
         guard decision.effect == .allow else {
             let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
@@ -405,6 +462,7 @@ public struct ExchangeService: Sendable {
 
     /// Committed blocks from `from` on, for observers (regulators) that verify and keep the chain themselves.
     public func chainBlocks(_ principal: Principal, from: UInt64, limit: Int) async throws -> API.ChainBlocks {
+        try await requireApprovedBundle()
         guard from >= 1 else { throw ExchangeError(.invalidRequest, "from must be a height ≥ 1") }
         guard (1...Self.chainBlocksMax).contains(limit) else { throw ExchangeError(.invalidRequest, "limit must be 1 to \(Self.chainBlocksMax)") }
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")

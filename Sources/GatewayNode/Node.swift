@@ -62,8 +62,9 @@ public struct Node: Sendable {
         )
     }
 
-    /// The background services, in start order: the database pool, the chain, the Paillier randomness pool.
-    public var services: [any Service] { [database.client, chain] + (randomness.map { [$0] } ?? []) }
+    /// The background services, in start order: the database pool, the chain, the policy-bundle check, the Paillier
+    /// randomness pool.
+    public var services: [any Service] { [database.client, chain, BundleCheckService(exchange: exchange)] + (randomness.map { [$0] } ?? []) }
 
     public func health() async -> API.Health {
         API.Health(

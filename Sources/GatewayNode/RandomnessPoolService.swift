@@ -13,3 +13,13 @@ struct RandomnessPoolService: Service {
         try? await gracefulShutdown()
     }
 }
+
+/// Checks the policy bundle once the chain is ready (a solo node approves its own), then idles until shutdown.
+struct BundleCheckService: Service {
+    let exchange: ExchangeService
+
+    func run() async throws {
+        await exchange.checkBundleAtStartup()
+        try? await gracefulShutdown()
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayChain
 import GatewayCrypto
 import Testing
@@ -45,6 +46,28 @@ import Testing
             blocks.append(block)
             return selection.rejected.count
         }
+    }
+
+    @Test func foundingBundlesComeFromTheGenesisAndKeepOldGenesisHashes() throws {
+        let suite = try SuiteName.intl.makeSuite()
+        let member = Genesis.Member(nodeID: "n1", department: "d", role: .validator, publicKey: "k", address: "a")
+        let plain = Genesis(chainID: "c", suite: .intl, members: [member], createdAtMs: 5)
+        let bundle = Hex.encode(suite.hash(Array("bundle".utf8)))
+        let founded = Genesis(chainID: "c", suite: .intl, members: [member], createdAtMs: 5, policyBundles: [bundle])
+        #expect(plain.hash(suite: suite) != founded.hash(suite: suite))
+        #expect(GovernanceState(genesis: founded).approvedBundles == [suite.hash(Array("bundle".utf8))])
+        #expect(GovernanceState(genesis: plain).approvedBundles.isEmpty)
+        // A genesis file written before founding bundles existed still decodes, with the same hash.
+        let old = #"{"chainID": "c", "suite": "intl", "createdAtMs": 5, "members": [{"nodeID": "n1", "department": "d", "role": "validator", "publicKey": "k", "address": "a"}]}"#
+        let decoded = try JSONDecoder().decode(Genesis.self, from: Data(old.utf8))
+        #expect(decoded == plain && decoded.hash(suite: suite) == plain.hash(suite: suite))
+        // A malformed founding bundle is refused at load.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("genesis-bundles-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try JSONEncoder().encode(Genesis(chainID: "c", suite: .intl, members: [member], createdAtMs: 5, policyBundles: ["abc"])).write(to: file)
+        #expect(throws: ChainError.self) { try Genesis.load(from: file) }
+        try JSONEncoder().encode(founded).write(to: file)
+        #expect(try Genesis.load(from: file) == founded)
     }
 
     @Test func addingAValidatorNeedsTwoThirdsAndChangesTheQuorumFromTheNextHeight() throws {

@@ -32,8 +32,10 @@ import Testing
             self.processes = Array(repeating: nil, count: layout.nodes.count)
         }
 
-        func start(_ index: Int) async throws {
-            let process = try ServerProcess(arguments: layout.nodes[index].serveArguments)
+        func start(_ index: Int, policies: String? = nil) async throws {
+            var arguments = layout.nodes[index].serveArguments
+            if let policies, let flag = arguments.firstIndex(of: "--policies") { arguments[flag + 1] = policies }
+            let process = try ServerProcess(arguments: arguments)
             _ = try await process.waitForPort()
             processes[index] = process
         }
@@ -282,7 +284,29 @@ extension ClusterTests {
         let verified = try ProofVerifier(genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")))
             .verify(try proof.decode(API.ProofResponse.self).proof)
         #expect(verified.committed)
-        cluster.log("committing; node-1 proposes to admit node-5")
+
+        // The founding bundle is approved in the genesis. node-3 restarts with a changed bundle: it decides nothing
+        // (503 policy_bundle_not_approved) until its operator's proposal gets two more validators' approvals.
+        #expect(try await governance(0).approvedBundles == [try await client(0).send("GET", "/v1/health").decode(API.Health.self).policyBundle])
+        let changed = work.appendingPathComponent("policies-v2")
+        try FileManager.default.createDirectory(at: changed, withIntermediateDirectories: true)
+        for file in ["demo.cedar", "entities.json"] {
+            try FileManager.default.copyItem(at: TestPaths.policies.appendingPathComponent(file), to: changed.appendingPathComponent(file))
+        }
+        try #"@id("no-advertising") forbid (principal, action, resource) when { context.purpose in Purpose::"advertising" };"#
+            .write(to: changed.appendingPathComponent("extra.cedar"), atomically: true, encoding: .utf8)
+        try await nodes.kill(2)
+        try await nodes.start(2, policies: changed.path)
+        let newBundle = try await client(2).send("GET", "/v1/health").decode(API.Health.self).policyBundle
+        let refused = try await client(2, DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: CrashTests.batch(690_000, size: 1).1))
+        #expect(refused.status == 503 && refused.problem?.code == "policy_bundle_not_approved", "\(String(decoding: refused.body, as: UTF8.self))")
+        #expect(refused.problem?.detail.contains("gateway governance propose --approve-bundle \(newBundle)") == true)
+        let bundleProposal = API.GovernanceProposalRequest(proposalId: "bundle-v2", change: API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: newBundle))
+        #expect(try await client(2).send("POST", "/v1/governance/proposals", json: bundleProposal).status == 201)
+        #expect(try await client(0).send("POST", "/v1/governance/proposals/bundle-v2/approvals").status == 201)
+        #expect(try await client(1).send("POST", "/v1/governance/proposals/bundle-v2/approvals").status == 201)
+        #expect(try await publish(through: 2), "node-3 does not serve under its approved bundle")
+        cluster.log("node-3's new bundle approved by governance; node-1 proposes to admit node-5")
 
         // The operators of node-1 (proposer), node-2 and node-3 admit node-5: 3 of 4 approvals.
         let joining = try #require(layout.nodes[4].joining)

@@ -99,3 +99,18 @@ import Testing
         #expect(response.problem?.eventId != nil, "the refusal is in the access log")
     }
 }
+
+/// A solo validator approves its own policy bundle on chain (a proposal its single vote decides), so it serves.
+@Suite struct SoloBundleApprovalTests {
+    @Test func aSoloNodeApprovesItsOwnBundle() async throws {
+        let node = try await TestNode.start("solo_bundle")
+        defer { let running = node.running; Task { try? await running.stop() } }
+        let registry = node.client(DemoConsortium.registry)
+        let health = try await registry.send("GET", "/v1/health").decode(API.Health.self)
+        // The first request finds it approved (at startup, or by that request if it came first).
+        let publish = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 1, seed: 1)))
+        #expect(publish.status == 201)
+        let status = try await registry.send("GET", "/v1/governance").decode(API.GovernanceStatus.self)
+        #expect(status.approvedBundles == [health.policyBundle])
+    }
+}
