@@ -58,7 +58,7 @@ public struct ClusterLayout: Sendable, Codable {
         let chainID = "datagateway-cluster-\(Hex.encode(SystemRandom().bytes(count: 4)))"
         // The consortium's founding policy bundle is approved in the genesis, so the nodes serve from the start.
         let bundle: PolicyBundle
-        do { bundle = try PolicyBundle.load(from: policies) } catch { throw NodeError("cannot load policies from \(policies.path): \(error)") }
+        do { bundle = try PolicyBundle.load(from: policies, schemas: schemas) } catch { throw NodeError("cannot load policies from \(policies.path): \(error)") }
         let genesis = Genesis(
             chainID: chainID, suite: name, members: Array(members.prefix(validators)), createdAtMs: Int64(Date().timeIntervalSince1970 * 1_000),
             policyBundles: [Hex.encode(suite.hash(bundle.canonicalBytes))]

@@ -34,7 +34,7 @@ public struct Node: Sendable {
         guard !categories.isEmpty else { throw NodeError("no record category schemas in \(configuration.schemasDirectory.path)") }
         let policies: PolicyBundle
         do {
-            policies = try PolicyBundle.load(from: configuration.policiesDirectory)
+            policies = try PolicyBundle.load(from: configuration.policiesDirectory, schemas: configuration.schemasDirectory)
         } catch {
             throw NodeError("cannot load policies: \(error)")
         }

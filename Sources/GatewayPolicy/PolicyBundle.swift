@@ -4,6 +4,8 @@ import Foundation
 /// (`entities.json`: the purpose hierarchy, groups, action groups), and the canonical bytes its hash is taken over.
 public struct PolicyBundle: Sendable {
     public static let entitiesFile = "entities.json"
+    /// The Cedar schema's file name in the schemas directory.
+    public static let schemaFile = "policies.cedarschema.json"
 
     public let policySet: PolicySet
     /// (file name, contents) in file-name order: what the bundle hash covers, with `entities.json` if present.
@@ -12,26 +14,47 @@ public struct PolicyBundle: Sendable {
     public let entities: EntityStore
     /// Ids of the `Purpose` entities: the purposes a request may declare (empty: any purpose).
     public let purposes: Set<String>
+    /// The Cedar schema the policies were validated against (nil: none given).
+    public let schema: CedarSchema?
 
-    public init(sources: [(file: String, text: String)], entitiesText: String? = nil) throws {
+    /// Parses and validates: a policy the schema rejects fails the load with its location (the first error, and how
+    /// many there are; `PolicyValidator` lists them all).
+    public init(sources: [(file: String, text: String)], entitiesText: String? = nil, schemaText: String? = nil) throws {
         let ordered = sources.sorted { $0.file < $1.file }
         self.policySet = try PolicySet(sources: ordered)
+        if let schemaText {
+            let schema: CedarSchema
+            do {
+                schema = try CedarSchema(json: Data(schemaText.utf8), file: Self.schemaFile)
+            } catch {
+                throw PolicyError(.schema, "\(error)", at: SourceLocation(file: Self.schemaFile, line: 1, column: 1))
+            }
+            let errors = PolicyValidator(schema: schema).validate(policySet.policies)
+            if let first = errors.first {
+                let more = errors.count > 1 ? " (and \(errors.count - 1) more schema errors)" : ""
+                throw PolicyError(.schema, first.message + more, at: first.location)
+            }
+            self.schema = schema
+        } else {
+            self.schema = nil
+        }
         if let entitiesText {
             do {
                 entities = try CedarJSON.entities(Data(entitiesText.utf8))
             } catch {
                 throw PolicyError(.invalidEntities, "\(error)", at: SourceLocation(file: Self.entitiesFile, line: 1, column: 1))
             }
-            self.sources = ordered + [(Self.entitiesFile, entitiesText)]
+            self.sources = ordered + [(Self.entitiesFile, entitiesText)] + (schemaText.map { [(Self.schemaFile, $0)] } ?? [])
         } else {
             entities = EntityStore()
-            self.sources = ordered
+            self.sources = ordered + (schemaText.map { [(Self.schemaFile, $0)] } ?? [])
         }
         purposes = Set(entities.entities.keys.filter { $0.type == "Purpose" }.map(\.id))
     }
 
-    /// Loads every `*.cedar` file of a directory, and its `entities.json` if there is one.
-    public static func load(from directory: URL) throws -> PolicyBundle {
+    /// Loads every `*.cedar` file of a directory, its `entities.json` if there is one, and the Cedar schema
+    /// `policies.cedarschema.json` of `schemas` if given and present.
+    public static func load(from directory: URL, schemas: URL? = nil) throws -> PolicyBundle {
         let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "cedar" }
         guard !files.isEmpty else {
@@ -42,7 +65,9 @@ public struct PolicyBundle: Sendable {
         }
         let entitiesURL = directory.appendingPathComponent(entitiesFile)
         let entitiesText = FileManager.default.fileExists(atPath: entitiesURL.path) ? try String(contentsOf: entitiesURL, encoding: .utf8) : nil
-        return try PolicyBundle(sources: sources, entitiesText: entitiesText)
+        let schemaURL = schemas?.appendingPathComponent(schemaFile)
+        let schemaText = try schemaURL.flatMap { FileManager.default.fileExists(atPath: $0.path) ? try String(contentsOf: $0, encoding: .utf8) : nil }
+        return try PolicyBundle(sources: sources, entitiesText: entitiesText, schemaText: schemaText)
     }
 
     /// The purpose and its ancestors, nearest first (just the purpose if the bundle has no hierarchy).

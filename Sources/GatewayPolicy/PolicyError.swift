@@ -22,6 +22,8 @@ public struct PolicyError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let invalidObligation = Code(rawValue: "policy_invalid_obligation")
         public static let evaluation = Code(rawValue: "policy_evaluation")
         public static let invalidEntities = Code(rawValue: "policy_invalid_entities")
+        /// The policy does not validate against the Cedar schema.
+        public static let schema = Code(rawValue: "policy_schema")
         public var description: String { rawValue }
     }
 

@@ -24,6 +24,9 @@ struct PolicyCommand: ParsableCommand {
         @Option(help: "Directory of Cedar policy files.")
         var policies: String = "Policies"
 
+        @Option(help: "Cedar schema to validate against (default: Schemas/\(PolicyBundle.schemaFile) when it exists; 'none' to skip).")
+        var schema: String?
+
         func run() throws {
             let directory = URL(fileURLWithPath: policies)
             let files: [URL]
@@ -54,12 +57,23 @@ struct PolicyCommand: ParsableCommand {
                 note("\(failures) of \(files.count) policy files have errors")
                 throw ExitCode(1)
             }
+            let schemaText = try readSchema(schema)
+            // Every schema error, not only the first the bundle load stops at.
+            if let schemaText, let policySet = try? PolicySet(sources: sources),
+               let parsed = try? CedarSchema(json: Data(schemaText.utf8), file: PolicyBundle.schemaFile) {
+                let errors = PolicyValidator(schema: parsed).validate(policySet.policies)
+                for error in errors { note("\(error)") }
+                if !errors.isEmpty {
+                    note("\(errors.count) schema error(s) against \(schemaPath(schema) ?? PolicyBundle.schemaFile)")
+                    throw ExitCode(1)
+                }
+            }
             let bundle: PolicyBundle
             do {
                 let entitiesURL = directory.appendingPathComponent(PolicyBundle.entitiesFile)
                 let entitiesText = FileManager.default.fileExists(atPath: entitiesURL.path)
                     ? try String(contentsOf: entitiesURL, encoding: .utf8) : nil
-                bundle = try PolicyBundle(sources: sources, entitiesText: entitiesText)
+                bundle = try PolicyBundle(sources: sources, entitiesText: entitiesText, schemaText: schemaText)
             } catch {
                 note("\(error)")
                 throw ExitCode(1)
@@ -71,6 +85,7 @@ struct PolicyCommand: ParsableCommand {
             for name in SuiteName.allCases {
                 say("bundle hash (\(name.rawValue)): \(Hex.encode(try name.makeSuite().hash(bundle.canonicalBytes)))")
             }
+            if bundle.schema != nil { say("  validated against \(schemaPath(schema) ?? PolicyBundle.schemaFile)") }
             say("\(bundle.policySet.policies.count) policies in \(files.count) file(s): OK")
         }
     }
@@ -93,8 +108,11 @@ struct PolicyCommand: ParsableCommand {
         @Option(help: "The request file (JSON, see above).")
         var request: String
 
+        @Option(help: "Cedar schema (default: Schemas/\(PolicyBundle.schemaFile) when it exists; 'none' to skip).")
+        var schema: String?
+
         func run() throws {
-            let bundle = try loadBundle(policies)
+            let bundle = try loadBundle(policies, schema: schema)
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: request)) } catch {
                 throw ValidationError("cannot read \(request): give a JSON request file with --request")
@@ -133,8 +151,11 @@ struct PolicyCommand: ParsableCommand {
         @Option(help: "Directory of test files (default: <policies>/tests).")
         var tests: String?
 
+        @Option(help: "Cedar schema (default: Schemas/\(PolicyBundle.schemaFile) when it exists; 'none' to skip).")
+        var schema: String?
+
         func run() throws {
-            let bundle = try loadBundle(policies)
+            let bundle = try loadBundle(policies, schema: schema)
             let directory = URL(fileURLWithPath: tests ?? (policies as NSString).appendingPathComponent("tests"))
             let files: [URL]
             do {
@@ -177,10 +198,30 @@ struct PolicyCommand: ParsableCommand {
     }
 }
 
-/// Loads a policy directory as a node does, or explains what is wrong with it.
-func loadBundle(_ path: String) throws -> PolicyBundle {
+/// The schema file to use: the one given, else the repository's when it exists; nil for 'none' or no file.
+func schemaPath(_ option: String?) -> String? {
+    if option == "none" { return nil }
+    if let option { return option }
+    let fallback = "Schemas/\(PolicyBundle.schemaFile)"
+    return FileManager.default.fileExists(atPath: fallback) ? fallback : nil
+}
+
+func readSchema(_ option: String?) throws -> String? {
+    guard let path = schemaPath(option) else { return nil }
+    do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+        throw ValidationError("cannot read the Cedar schema \(path): give it with --schema FILE (or --schema none)")
+    }
+}
+
+/// Loads a policy directory as a node does (validated against the schema), or explains what is wrong with it.
+func loadBundle(_ path: String, schema: String?) throws -> PolicyBundle {
+    let schemaText = try readSchema(schema)
     do {
-        return try PolicyBundle.load(from: URL(fileURLWithPath: path))
+        let bundle = try PolicyBundle.load(from: URL(fileURLWithPath: path))
+        return try PolicyBundle(
+            sources: bundle.sources.filter { $0.file.hasSuffix(".cedar") },
+            entitiesText: bundle.sources.first { $0.file == PolicyBundle.entitiesFile }?.text, schemaText: schemaText
+        )
     } catch {
         throw ValidationError("\(error) (run `gateway policy check --policies \(path)` for every error)")
     }

@@ -276,6 +276,26 @@ final class Lines: @unchecked Sendable {
         #expect(duplicate.status == 1 && duplicate.stderr.contains("duplicate policy id fine"), "\(duplicate.stderr)")
     }
 
+    /// `gateway policy check --schema`: every policy the Cedar schema rejects is reported, located, and the check fails.
+    @Test func schemaErrorsAreReportedWithTheirLocation() throws {
+        let dir = try TestPaths.temporaryDirectory("policy_schema")
+        try """
+            permit (principal, action == Action::"read", resource)
+            when { principal.age > 3 };
+            permit (principal == Dept::"x", action, resource);
+            """.write(to: dir.appendingPathComponent("a.cedar"), atomically: true, encoding: .utf8)
+        let schema = TestPaths.schemas.appendingPathComponent("policies.cedarschema.json").path
+        let bad = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", schema])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("a.cedar:2:8: policy policy0: attribute `age` on entity type `Department` not found"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("a.cedar:3:1: policy policy1: unrecognized entity type `Dept`"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("schema error(s)"))
+        let skipped = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "none"])
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        let missing = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "/nonexistent.json"])
+        #expect(missing.status != 0 && missing.stderr.contains("--schema"))
+    }
+
     /// `gateway policy test`: the demo's tests pass and cover every policy; a wrong expectation fails with the
     /// explanation, and a policy no case exercises is reported.
     @Test func policyTestsRunAndReportFailuresAndUntestedPolicies() throws {

@@ -112,5 +112,11 @@ import Testing
         #expect(publish.status == 201)
         let status = try await registry.send("GET", "/v1/governance").decode(API.GovernanceStatus.self)
         #expect(status.approvedBundles == [health.policyBundle])
+        // `gateway policy check` prints the very hash the node runs under (policies, entities.json and the schema).
+        let check = try runProcess(TestPaths.gatewayBinary.path, [
+            "policy", "check", "--policies", TestPaths.policies.path,
+            "--schema", TestPaths.schemas.appendingPathComponent("policies.cedarschema.json").path,
+        ])
+        #expect(check.stdout.contains("bundle hash (sm): \(health.policyBundle)"), "\(check.stdout)\n\(check.stderr)")
     }
 }

@@ -1,0 +1,102 @@
+import Foundation
+import GatewayPolicy
+import GatewayTestSupport
+import Testing
+
+/// Policies validated against the repository's Cedar schema by our validator and by Cedar's (`cedarpy`
+/// `validate_policies`): each policy must pass or fail alike, and our errors must be located and say what is wrong.
+@Suite struct SchemaValidationTests {
+    static var schemaURL: URL { TestPaths.schemas.appendingPathComponent("policies.cedarschema.json") }
+
+    static let conditions: [String] = [
+        #"true"#, #"principal == Group::"g""#, #"principal == resource"#, #"[] == []"#, #"[1, "a"] == [1]"#,
+        #"[principal, Group::"g"].contains(principal)"#, #"context.purpose in [Purpose::"a", Purpose::"b"]"#, #"principal in resource"#,
+        #"if true then 1 else "a""#, #"if context.purpose in Purpose::"x" then 1 > 0 else false"#, #"{a: 1} == {a: 1}"#,
+        #"context.nothing"#, #"context has nothing"#, #"principal has nothing"#, #"resource.consents.containsAny([Purpose::"a"])"#,
+        #"resource.consents.contains(1)"#, #"principal is Group"#, #"principal is Foo"#, #"Action::"read" == action"#,
+        #"Action::"nope" == action"#, #"1 + "a" > 0"#, #"principal.id like "a*""#, #""a" < "b""#, #"true && 1"#, #"!1"#,
+        #"-"a" == 1"#, #"principal in Purpose::"x""#, #"context.purpose == Purpose::"x""#, #"context.purpose == "x""#,
+        #"context.purpose like "x""#, #"principal.age > 3"#, #"principal.id > 3"#, #"resource in Category::"citizen""#,
+        #"resource.consents.containsAll(["a"])"#, #"principal.id.contains("a")"#, #"principal in [Group::"a", Department::"b"]"#,
+        #"principal in [1]"#, #"resource has consents && resource.consents.contains(context.purpose)"#, #"principal.id == 3"#,
+        #"context.purpose.id == "x""#, #"Foo::"x" == principal"#, #"if principal has id then principal.id == "a" else false"#,
+        #"principal is Department in Group::"g""#, #"1 in principal"#, #"(principal.id like "a*") || 3"#,
+    ]
+
+    static let scopes: [String] = [
+        #"permit (principal, action, resource);"#,
+        #"permit (principal == Dept::"x", action, resource);"#,
+        #"permit (principal, action == Action::"delete", resource);"#,
+        #"permit (principal, action == Action::"audit", resource == Category::"citizen");"#,
+        #"permit (principal, action in Action::"access", resource in Category::"citizen");"#,
+        #"permit (principal in Group::"regulators", action == Action::"audit", resource == AccessLog::"chain");"#,
+        #"permit (principal is Purpose, action, resource);"#,
+        #"permit (principal, action in [Action::"read", Action::"publish"], resource in Category::"citizen");"#,
+        #"forbid (principal, action, resource is Record);"#,
+    ]
+
+    func cases() -> [String] {
+        Self.scopes + Self.conditions.map { #"permit (principal, action == Action::"read", resource) when { \#($0) };"# }
+    }
+
+    @Test func validityMatchesCedarsValidator() throws {
+        let schema = try CedarSchema(json: try Data(contentsOf: Self.schemaURL), file: "policies.cedarschema.json")
+        let validator = PolicyValidator(schema: schema)
+        let cases = cases()
+        let ours = try cases.map { try validator.validate(PolicySet(sources: [("case.cedar", $0)]).policies).isEmpty }
+        let dir = try TestPaths.temporaryDirectory("cedar_validate")
+        let input = dir.appendingPathComponent("cases.json")
+        try JSONSerialization.data(withJSONObject: cases).write(to: input)
+        let result = try runProcess(TestPaths.python, ["-c", """
+            import json, sys, cedarpy
+            schema = open(sys.argv[2]).read()
+            print(json.dumps([cedarpy.validate_policies(p, schema).validation_passed for p in json.load(open(sys.argv[1]))]))
+            """, input.path, Self.schemaURL.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let reference = try JSONDecoder().decode([Bool].self, from: Data(result.stdout.utf8))
+        #expect(reference.count == cases.count)
+        for (index, (mine, theirs)) in zip(ours, reference).enumerated() where mine != theirs {
+            let errors = try validator.validate(PolicySet(sources: [("case.cedar", cases[index])]).policies)
+            Issue.record("\(cases[index]): ours \(mine ? "valid" : "invalid \(errors)"), Cedar \(theirs ? "valid" : "invalid")")
+        }
+        #expect(ours.contains(true) && ours.contains(false))
+    }
+
+    @Test func theRepositoryPoliciesValidateAndErrorsAreLocated() throws {
+        let bundle = try PolicyBundle.load(from: TestPaths.policies, schemas: TestPaths.schemas)
+        #expect(bundle.schema != nil)
+        let validator = PolicyValidator(schema: bundle.schema!)
+        #expect(validator.validate(bundle.policySet.policies).isEmpty)
+        let source = """
+            permit (principal, action == Action::"read", resource)
+            when { context.purpose in Purpose::"x" }
+            unless {
+              principal.age > 3
+            };
+            """
+        let errors = validator.validate(try PolicySet(sources: [("bad.cedar", source)]).policies)
+        #expect(errors.count == 1)
+        #expect(errors.first?.location == SourceLocation(file: "bad.cedar", line: 4, column: 3))
+        #expect(errors.first?.description.contains("attribute `age` on entity type `Department` not found (in `principal.age`)") == true, "\(errors)")
+        #expect(errors.first?.code == .schema)
+        // Loading a bundle refuses a policy the schema rejects, with its location.
+        do {
+            _ = try PolicyBundle(sources: [("bad.cedar", source)], schemaText: try String(contentsOf: Self.schemaURL, encoding: .utf8))
+            Issue.record("a bundle with a schema error loaded")
+        } catch let error as PolicyError {
+            #expect(error.location?.line == 4)
+        }
+    }
+
+    @Test func malformedSchemasAreRefused() {
+        let bad = [
+            #"[]"#, #"{"Gov": {"entityTypes": {}, "actions": {}}}"#,
+            #"{"": {"entityTypes": {"A": {"memberOfTypes": ["B"]}}, "actions": {}}}"#,
+            #"{"": {"entityTypes": {"A": {"shape": {"type": "Record", "attributes": {"x": {"type": "Decimal"}}}}}, "actions": {}}}"#,
+            #"{"": {"entityTypes": {}, "actions": {"read": {"appliesTo": {"principalTypes": ["Nobody"], "resourceTypes": []}}}}}"#,
+        ]
+        for text in bad {
+            #expect(throws: CedarSchema.Failure.self, "\(text)") { try CedarSchema(json: Data(text.utf8), file: "s.json") }
+        }
+    }
+}
