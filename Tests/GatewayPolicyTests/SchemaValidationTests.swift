@@ -100,3 +100,67 @@ import Testing
         }
     }
 }
+
+/// The random policies of the differential test (CedarRandomDifferentialTests), validated against a schema of their
+/// vocabulary by our validator and by Cedar's: each must pass or fail alike. A mismatch prints the seed and policy.
+@Suite struct RandomSchemaValidationTests {
+    static let context = #"{"type": "Record", "attributes": {"purpose": {"type": "String"}, "rows": {"type": "Long"}, "flag": {"type": "Boolean", "required": false}, "tags": {"type": "Set", "element": {"type": "String"}}}}"#
+    static let schema = """
+        {"": {"entityTypes": {
+          "Department": {"memberOfTypes": ["Group"], "shape": {"type": "Record", "attributes": {
+            "level": {"type": "Long"}, "name": {"type": "String"}, "active": {"type": "Boolean"},
+            "tags": {"type": "Set", "element": {"type": "String"}},
+            "info": {"type": "Record", "attributes": {"n": {"type": "Long"}, "s": {"type": "String"}}},
+            "boss": {"type": "Entity", "name": "Department"}}}},
+          "Group": {"memberOfTypes": ["Group"], "shape": {"type": "Record", "attributes": {"level": {"type": "Long", "required": false}}}},
+          "Category": {"shape": {"type": "Record", "attributes": {"owner": {"type": "Entity", "name": "Department"},
+            "sensitivity": {"type": "Long"}, "fields": {"type": "Set", "element": {"type": "String"}}}}}},
+         "actions": {
+          "reading": {},
+          "read": {"memberOf": [{"id": "reading"}], "appliesTo": {"principalTypes": ["Department"], "resourceTypes": ["Category", "Department"], "context": \(context)}},
+          "aggregate": {"memberOf": [{"id": "reading"}], "appliesTo": {"principalTypes": ["Department"], "resourceTypes": ["Category"], "context": \(context)}},
+          "publish": {"appliesTo": {"principalTypes": ["Department"], "resourceTypes": ["Category"], "context": \(context)}},
+          "audit": {"appliesTo": {"principalTypes": ["Department"], "resourceTypes": ["Department"], "context": \(context)}}}}}
+        """
+
+    @Test func randomPoliciesValidateAsCedarValidates() throws {
+        let validator = PolicyValidator(schema: try CedarSchema(json: Data(Self.schema.utf8), file: "random.cedarschema.json"))
+        let baseSeed = ProcessInfo.processInfo.environment["DATAGATEWAY_CEDAR_SEED"].flatMap(UInt64.init) ?? 20_261_126
+        var texts: [String] = []
+        var seeds: [UInt64] = []
+        for offset in 0..<40 {
+            let round = try Round(seed: baseSeed &+ UInt64(offset))
+            texts += round.policyTexts
+            seeds += Array(repeating: round.seed, count: round.policyTexts.count)
+        }
+        let ours = try texts.map { try validator.validate(PolicySet(sources: [("p.cedar", $0)]).policies).isEmpty }
+        let dir = try TestPaths.temporaryDirectory("cedar_random_validate")
+        try JSONSerialization.data(withJSONObject: texts).write(to: dir.appendingPathComponent("policies.json"))
+        try Self.schema.write(to: dir.appendingPathComponent("schema.json"), atomically: true, encoding: .utf8)
+        let result = try runProcess(TestPaths.python, ["-c", """
+            import json, sys, cedarpy
+            schema = open(sys.argv[2]).read()
+            out = []
+            for p in json.load(open(sys.argv[1])):
+                r = cedarpy.validate_policies(p, schema)
+                out.append({"valid": r.validation_passed, "errors": [str(e) for e in r.errors][:3]})
+            print(json.dumps(out))
+            """, dir.appendingPathComponent("policies.json").path, dir.appendingPathComponent("schema.json").path])
+        #expect(result.status == 0, "\(result.stderr)")
+        struct Reference: Decodable { let valid: Bool; let errors: [String] }
+        let reference = try JSONDecoder().decode([Reference].self, from: Data(result.stdout.utf8))
+        #expect(reference.count == texts.count)
+        var mismatches = 0
+        for (index, (mine, theirs)) in zip(ours, reference).enumerated() where mine != theirs.valid {
+            mismatches += 1
+            if mismatches <= 3 {
+                let errors = try validator.validate(PolicySet(sources: [("p.cedar", texts[index])]).policies)
+                Issue.record("seed \(seeds[index]): \(texts[index])\nours: \(mine ? "valid" : "\(errors)")\nCedar: \(theirs.valid ? "valid" : "\(theirs.errors)")")
+            }
+        }
+        let valid = ours.filter { $0 }.count
+        print("random schema validation: \(texts.count) policies, \(valid) valid, \(mismatches) mismatches")
+        #expect(mismatches == 0)
+        #expect(valid > texts.count / 10 && valid < texts.count * 9 / 10, "valid \(valid) of \(texts.count)")
+    }
+}
