@@ -61,12 +61,18 @@ public struct CedarSchema: Sendable {
         var entityTypes: [String: EntityType] = [:]
         for (name, value) in namespace["entityTypes"] as? [String: Any] ?? [:] {
             guard let definition = value as? [String: Any] else { throw fail("entityTypes.\(name) must be an object") }
+            for key in definition.keys.sorted() where !["memberOfTypes", "shape", "annotations"].contains(key) {
+                throw fail("entityTypes.\(name).\(key) is outside the supported subset (entity tags, enumerated types, …)")
+            }
             let shape = try definition["shape"].map { try Self.recordAttributes($0, at: "entityTypes.\(name).shape", file: file) } ?? [:]
             entityTypes[name] = EntityType(memberOfTypes: definition["memberOfTypes"] as? [String] ?? [], attributes: shape)
         }
         var actions: [String: Action] = [:]
         for (name, value) in namespace["actions"] as? [String: Any] ?? [:] {
             guard let definition = value as? [String: Any] else { throw fail("actions.\(name) must be an object") }
+            for key in definition.keys.sorted() where !["memberOf", "appliesTo", "annotations"].contains(key) {
+                throw fail("actions.\(name).\(key) is outside the supported subset")
+            }
             let memberOf = (definition["memberOf"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
             let appliesTo = definition["appliesTo"] as? [String: Any]
             let context = try appliesTo?["context"].map { try Self.recordAttributes($0, at: "actions.\(name).appliesTo.context", file: file) } ?? [:]

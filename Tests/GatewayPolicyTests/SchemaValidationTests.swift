@@ -94,6 +94,8 @@ import Testing
             #"{"": {"entityTypes": {"A": {"memberOfTypes": ["B"]}}, "actions": {}}}"#,
             #"{"": {"entityTypes": {"A": {"shape": {"type": "Record", "attributes": {"x": {"type": "Decimal"}}}}}, "actions": {}}}"#,
             #"{"": {"entityTypes": {}, "actions": {"read": {"appliesTo": {"principalTypes": ["Nobody"], "resourceTypes": []}}}}}"#,
+            #"{"": {"entityTypes": {"A": {"tags": {"type": "String"}}}, "actions": {}}}"#,
+            #"{"": {"entityTypes": {}, "actions": {}, "commonTypes": {}}}"#,
         ]
         for text in bad {
             #expect(throws: CedarSchema.Failure.self, "\(text)") { try CedarSchema(json: Data(text.utf8), file: "s.json") }
