@@ -14,10 +14,10 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Parse every policy file, validate it against the Cedar schema and its obligations; print located errors, exit 1 if any.",
             discussion: """
-            Each *.cedar file of --policies is parsed on its own, so every broken file is reported (its first error, as \\
-            file:line:column), then every policy is validated against the Cedar schema (all errors listed, located \\
-            and quoted), then the whole bundle — policies, entities.json, schema — is loaded as a node loads it \\
-            (policy ids unique across files, obligation annotations valid). On success prints the policies and the \\
+            Each *.cedar file of --policies is parsed on its own, so every broken file is reported (its first error, as \
+            file:line:column), then every policy is validated against the Cedar schema (all errors listed, located \
+            and quoted), then the whole bundle — policies, entities.json, schema — is loaded as a node loads it \
+            (policy ids unique across files, obligation annotations valid). On success prints the policies and the \
             bundle hash under both suites, the hash governance approves (`gateway governance propose --approve-bundle`).
             """
         )
