@@ -86,21 +86,26 @@ public struct PolicySet: Sendable {
     }
 
     static func satisfied(_ policy: Policy, evaluator: Evaluator) throws -> Bool {
-        let request = evaluator.request
-        guard scopeMatches(policy.principal, request.principal, evaluator.entities),
-              scopeMatches(policy.resource, request.resource, evaluator.entities)
-        else { return false }
-        switch policy.action {
-        case .any: break
-        case .equals(let uid): guard request.action == uid else { return false }
-        case .isIn(let uids):
-            guard uids.contains(where: { evaluator.entities.isDescendant(request.action, of: $0) }) else { return false }
-        }
+        guard outOfScope(policy, evaluator) == nil else { return false }
         for condition in policy.conditions {
             let value = try evaluator.bool(condition.expression)
             if value != (condition.kind == .when) { return false }
         }
         return true
+    }
+
+    /// Which part of the request the policy's scope rules out ("principal", "action", "resource"), or nil if in scope.
+    static func outOfScope(_ policy: Policy, _ evaluator: Evaluator) -> String? {
+        let request = evaluator.request
+        if !scopeMatches(policy.principal, request.principal, evaluator.entities) { return "principal" }
+        switch policy.action {
+        case .any: break
+        case .equals(let uid): if request.action != uid { return "action" }
+        case .isIn(let uids):
+            if !uids.contains(where: { evaluator.entities.isDescendant(request.action, of: $0) }) { return "action" }
+        }
+        if !scopeMatches(policy.resource, request.resource, evaluator.entities) { return "resource" }
+        return nil
     }
 
     static func scopeMatches(_ constraint: ScopeConstraint, _ uid: EntityUID, _ entities: EntityStore) -> Bool {

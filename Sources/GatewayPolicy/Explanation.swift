@@ -54,15 +54,7 @@ extension PolicySet {
     }
 
     static func outcome(_ policy: Policy, _ evaluator: Evaluator) -> Explanation.Outcome {
-        let request = evaluator.request
-        if !scopeMatches(policy.principal, request.principal, evaluator.entities) { return .outOfScope("principal") }
-        switch policy.action {
-        case .any: break
-        case .equals(let uid): if request.action != uid { return .outOfScope("action") }
-        case .isIn(let uids):
-            if !uids.contains(where: { evaluator.entities.isDescendant(request.action, of: $0) }) { return .outOfScope("action") }
-        }
-        if !scopeMatches(policy.resource, request.resource, evaluator.entities) { return .outOfScope("resource") }
+        if let part = outOfScope(policy, evaluator) { return .outOfScope(part) }
         for (index, condition) in policy.conditions.enumerated() {
             do {
                 if try evaluator.bool(condition.expression) != (condition.kind == .when) {
