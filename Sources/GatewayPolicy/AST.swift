@@ -63,3 +63,29 @@ public enum PatternElement: Sendable, Equatable {
     case literal(Character)
     case wildcard
 }
+
+extension Expression {
+    /// True if the expression reads `context.<name>` anywhere (attribute access, not just `has`).
+    func reads(contextAttribute name: String) -> Bool {
+        switch self {
+        case .attribute(.variable(.context), let attribute) where attribute == name:
+            return true
+        case .literal, .variable, .entity:
+            return false
+        case .set(let items):
+            return items.contains { $0.reads(contextAttribute: name) }
+        case .record(let members):
+            return members.contains { $0.1.reads(contextAttribute: name) }
+        case .attribute(let base, _), .has(let base, _), .like(let base, _), .not(let base), .negate(let base):
+            return base.reads(contextAttribute: name)
+        case .isType(let base, _, let scope):
+            return base.reads(contextAttribute: name) || (scope?.reads(contextAttribute: name) ?? false)
+        case .binary(_, let lhs, let rhs):
+            return lhs.reads(contextAttribute: name) || rhs.reads(contextAttribute: name)
+        case .ifThenElse(let test, let then, let otherwise):
+            return test.reads(contextAttribute: name) || then.reads(contextAttribute: name) || otherwise.reads(contextAttribute: name)
+        case .method(let base, _, let arguments):
+            return base.reads(contextAttribute: name) || arguments.contains { $0.reads(contextAttribute: name) }
+        }
+    }
+}

@@ -28,6 +28,9 @@ public struct PolicySet: Sendable {
     public let policies: [Policy]
     /// Each permit's obligations, parsed once at load (nil for forbids).
     let obligations: [Obligations?]
+    /// For each permit, whether its conditions read `context.grant`: such a permit is bound by the grant
+    /// (`Obligations.grantBound(by:entities:)`).
+    let readsGrant: [Bool]
     let index: ScopeIndex
 
     public init(policies: [Policy]) throws {
@@ -41,6 +44,9 @@ public struct PolicySet: Sendable {
         }
         self.policies = policies
         self.obligations = obligations
+        self.readsGrant = policies.map { policy in
+            policy.effect == .permit && policy.conditions.contains { $0.expression.reads(contextAttribute: Obligations.grantAttribute) }
+        }
         self.index = ScopeIndex(policies)
     }
 
@@ -67,8 +73,12 @@ public struct PolicySet: Sendable {
                 if policy.effect == .forbid {
                     forbids.append(policy.id)
                 } else {
+                    var granted = obligations[position]!
+                    if readsGrant[position] {
+                        granted = granted.combined(with: try Obligations.grantBound(by: request.context[Obligations.grantAttribute], entities: entities))
+                    }
                     permits.append(policy)
-                    permitObligations = permitObligations.combined(with: obligations[position]!)
+                    permitObligations = permitObligations.combined(with: granted)
                 }
             } catch let failure as Evaluator.Failure {
                 errors.append((policy.id, failure.message))

@@ -10,6 +10,11 @@ import Foundation
 /// | `@max_rows("100")` | at most this many records per request |
 /// | `@expires("2027-06-30")` | the grant ends at that instant (a UTC date is its midnight; or `…T12:00:00Z`) |
 ///
+/// A permit whose conditions read `context.grant` relies on a grant recorded on chain, and is bound by it as well:
+/// the grant entity's `fields` (a set of strings; empty for no restriction) act as `@fields`, and its `expiresAt`
+/// (Unix milliseconds) as `@expires`. If the grant entity or those attributes are missing, the permit is skipped as
+/// an evaluation error — a grant whose limits cannot be read grants nothing.
+///
 /// Several permits combine least-privilege: fields intersect, masks take the strongest per field,
 /// aggregate-only if any says so, the largest minimum cohort, the smallest row limit, the earliest expiry.
 public struct Obligations: Sendable, Equatable {
@@ -118,6 +123,28 @@ public struct Obligations: Sendable, Equatable {
             guard let instant = Self.instant(text) else { throw fail("@expires must be a UTC date (2027-06-30) or instant (2027-06-30T12:00:00Z)") }
             expiresAtMs = instant
         }
+    }
+
+    /// The context attribute that carries the grant a request relies on.
+    public static let grantAttribute = "grant"
+
+    /// The limits of the grant entity `value` names.
+    static func grantBound(by value: Value?, entities: EntityStore) throws -> Obligations {
+        func fail(_ message: String) -> Evaluator.Failure { Evaluator.Failure(message: "context.grant: \(message)") }
+        guard case .entity(let uid)? = value else { throw fail("is not an entity") }
+        guard let grant = entities[uid] else { throw fail("\(uid) is not in the entity store") }
+        guard case .set(let items)? = grant.attributes["fields"], case .long(let expiry)? = grant.attributes["expiresAt"] else {
+            throw fail("\(uid) needs the attributes fields (Set<String>) and expiresAt (Long, Unix ms)")
+        }
+        var fields = Set<String>()
+        for item in items {
+            guard case .string(let name) = item else { throw fail("\(uid).fields must hold strings") }
+            fields.insert(name)
+        }
+        var bound = Obligations.unrestricted
+        bound.fields = fields.isEmpty ? nil : fields
+        bound.expiresAtMs = expiry
+        return bound
     }
 
     /// Least-privilege combination of two permits' obligations.

@@ -21,7 +21,7 @@ import Testing
         let policySet = bundle.policySet
         let departments = ["civil_registry", "social_security", "housing", "statistics", "regulator", "health"]
         let groups = ["regulator": ["regulators"]]
-        let actions = ["publish", "read", "aggregate", "audit", "erase"]
+        let actions = ["publish", "read", "aggregate", "audit", "grant", "record_consent", "erase"]
         let resources = [EntityUID(type: "Category", id: "citizen"), EntityUID(type: "Category", id: "vehicle"), EntityUID(type: "AccessLog", id: "chain")]
         let purposes = bundle.purposes.sorted()
 
@@ -39,18 +39,22 @@ import Testing
         }
         var cases: [Case] = []
         var ours: [(allow: Bool, policies: [String])] = []
-        for department in departments {
+        // Departments, and the roles the bundle declares within them.
+        let roles = bundle.entities.entities.keys.filter { $0.type == "Role" }.map(\.id).sorted()
+        #expect(!roles.isEmpty)
+        let principals = departments.map { EntityUID(type: "Department", id: $0) } + roles.map { EntityUID(type: "Role", id: $0) }
+        for principal in principals {
             for verb in actions {
                 for resource in resources {
                     for purpose in purposes {
                         let request = AuthorizationRequest(
-                            principal: EntityUID(type: "Department", id: department), action: EntityUID(type: "Action", id: verb), resource: resource,
+                            principal: principal, action: EntityUID(type: "Action", id: verb), resource: resource,
                             context: ["purpose": .entity(EntityUID(type: "Purpose", id: purpose))]
                         )
                         let decision = policySet.authorize(request, entities: store)
                         let positions = decision.determiningPolicies.map { id in "policy\(policySet.policies.firstIndex { $0.id == id }!)" }
                         ours.append((decision.effect == .allow, positions.sorted()))
-                        cases.append(Case(principal: #"Department::"\#(department)""#, action: #"Action::"\#(verb)""#,
+                        cases.append(Case(principal: #"\#(principal.type)::"\#(principal.id)""#, action: #"Action::"\#(verb)""#,
                                           resource: #"\#(resource.type)::"\#(resource.id)""#,
                                           context: .init(purpose: ["__entity": ["type": "Purpose", "id": purpose]])))
                     }
@@ -84,5 +88,53 @@ import Testing
         }
         #expect(mismatches == 0, "\(mismatches) of \(cases.count) requests decided differently")
         #expect(ours.contains { $0.allow } && ours.contains { !$0.allow })
+    }
+
+    /// Every case of the policy test files (`Policies/tests/`), with its records, grants and roles, decided by both
+    /// engines: the same decision and the same determining policies (the test files' own expectations are checked
+    /// by `gateway policy test`).
+    @Test func thePolicyTestCasesDecideAsTheReferenceEngine() throws {
+        let bundle = try PolicyBundle.load(from: TestPaths.policies)
+        let policySet = bundle.policySet
+        let bundleEntities = try JSONSerialization.jsonObject(
+            with: Data(bundle.sources.first { $0.file == PolicyBundle.entitiesFile }!.text.utf8)) as! [[String: Any]]
+        let directory = TestPaths.policies.appendingPathComponent("tests")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(!files.isEmpty)
+        var requests: [[String: Any]] = []
+        var ours: [(allow: Bool, policies: [String])] = []
+        for file in files {
+            let data = try Data(contentsOf: directory.appendingPathComponent(file))
+            let raw = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["cases"] as! [[String: Any]]
+            for (index, testCase) in try PolicyTestCase.load(data, file: file).enumerated() {
+                var store = bundle.entities
+                for entity in testCase.entities { store.insert(entity) }
+                let decision = policySet.authorize(testCase.request, entities: store)
+                ours.append((decision.effect == .allow, decision.determiningPolicies.map { id in "policy\(policySet.policies.firstIndex { $0.id == id }!)" }.sorted()))
+                // cedarpy takes the whole store per request: the bundle's entities, then the case's own.
+                requests.append(["request": raw[index]["request"]!, "entities": bundleEntities + (raw[index]["entities"] as? [Any] ?? [])])
+            }
+        }
+        let input = try TestPaths.temporaryDirectory("cedar-tests").appendingPathComponent("input.json")
+        let policies = bundle.sources.filter { $0.file.hasSuffix(".cedar") }.map(\.text).joined(separator: "\n")
+        try JSONSerialization.data(withJSONObject: ["policies": policies, "cases": requests]).write(to: input)
+        let result = try runProcess(TestPaths.python, ["-c", """
+            import json, sys, cedarpy
+            data = json.load(open(sys.argv[1]))
+            out = []
+            for case in data["cases"]:
+                r = cedarpy.is_authorized(case["request"], data["policies"], case["entities"])
+                out.append({"allow": r.allowed, "policies": sorted(r.diagnostics.reasons), "errors": list(r.diagnostics.errors)})
+            print(json.dumps(out))
+            """, input.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        struct Reference: Decodable { let allow: Bool; let policies: [String]; let errors: [String] }
+        let reference = try JSONDecoder().decode([Reference].self, from: Data(result.stdout.utf8))
+        #expect(reference.count == ours.count)
+        for (index, (mine, theirs)) in zip(ours, reference).enumerated() {
+            #expect(mine.allow == theirs.allow && mine.policies == theirs.policies,
+                    "case \(index): ours \(mine.allow ? "allow" : "deny") \(mine.policies), cedarpy \(theirs.allow ? "allow" : "deny") \(theirs.policies) \(theirs.errors)")
+        }
+        #expect(ours.count >= 30 && ours.contains { $0.allow } && ours.contains { !$0.allow })
     }
 }
