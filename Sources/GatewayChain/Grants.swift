@@ -168,14 +168,21 @@ public struct GrantRegistry: Sendable, Equatable {
         }
     }
 
-    /// Grants to `grantee` for `category` and `purpose` that are neither revoked nor expired at `nowMs`, by id.
-    public func active(grantee: String, category: String, purpose: String, atMs nowMs: Int64) -> [Grant] {
+    /// Grants by `grantor` to `grantee` for `category` (any purpose) that are neither revoked nor expired at `nowMs`,
+    /// by id.
+    public func live(grantor: String, grantee: String, category: String, atMs nowMs: Int64) -> [Entry] {
         entries.keys.sorted().compactMap { id in
             let entry = entries[id]!
             let grant = entry.grant
-            return !entry.revoked && grant.grantee == grantee && grant.category == category && grant.purpose == purpose && grant.expiresAtMs > nowMs
-                ? grant : nil
+            let live = !entry.revoked && entry.grantor == grantor && grant.grantee == grantee && grant.category == category
+                && grant.expiresAtMs > nowMs
+            return live ? entry : nil
         }
+    }
+
+    /// Every grant `department` gave or received, revoked and expired ones included, by id.
+    public func involving(_ department: String) -> [Entry] {
+        entries.keys.sorted().map { entries[$0]! }.filter { $0.grantor == department || $0.grant.grantee == department }
     }
 }
 

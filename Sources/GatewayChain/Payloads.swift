@@ -67,10 +67,15 @@ public struct AccessEvent: Sendable, Equatable {
     /// Digest of the requester's signature over the HTTP request, binding the event to that request.
     public let requestDigest: [UInt8]
     public let timestampMs: Int64
+    /// The role within the requesting department the request was made in (nil: the department itself).
+    public let role: String?
+    /// The grant recorded on chain that the decision relied on (nil: none).
+    public let grantID: String?
 
     public init(
         eventID: String, requester: String, action: String, category: String, recordKeys: [[UInt8]], purpose: String,
-        policyBundleHash: [UInt8], decision: Decision, determiningPolicies: [String], requestDigest: [UInt8], timestampMs: Int64
+        policyBundleHash: [UInt8], decision: Decision, determiningPolicies: [String], requestDigest: [UInt8], timestampMs: Int64,
+        role: String? = nil, grantID: String? = nil
     ) {
         self.eventID = eventID
         self.requester = requester
@@ -83,8 +88,12 @@ public struct AccessEvent: Sendable, Equatable {
         self.determiningPolicies = determiningPolicies
         self.requestDigest = requestDigest
         self.timestampMs = timestampMs
+        self.role = role == "" ? nil : role
+        self.grantID = grantID == "" ? nil : grantID
     }
 
+    /// The role and the grant follow the original fields, and only when one is present, so events without them
+    /// encode (and hash) exactly as before these fields existed.
     public var encoded: [UInt8] {
         var writer = CanonicalWriter()
         writer.write(eventID)
@@ -98,6 +107,10 @@ public struct AccessEvent: Sendable, Equatable {
         writer.write(determiningPolicies)
         writer.write(requestDigest)
         writer.write(timestampMs)
+        if role != nil || grantID != nil {
+            writer.write(role ?? "")
+            writer.write(grantID ?? "")
+        }
         return writer.bytes
     }
 
@@ -115,6 +128,16 @@ public struct AccessEvent: Sendable, Equatable {
         determiningPolicies = try reader.readStringList()
         requestDigest = try reader.readBytes()
         timestampMs = try reader.readInt64()
+        if reader.isAtEnd {
+            role = nil
+            grantID = nil
+        } else {
+            let role = try reader.readString()
+            let grantID = try reader.readString()
+            guard !role.isEmpty || !grantID.isEmpty else { throw ChainError(.malformed, "an access event's role and grant are both empty") }
+            self.role = role.isEmpty ? nil : role
+            self.grantID = grantID.isEmpty ? nil : grantID
+        }
         try reader.expectEnd()
     }
 }

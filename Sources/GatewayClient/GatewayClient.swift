@@ -8,15 +8,20 @@ import NIOHTTP1
 public struct GatewayClient: Sendable {
     public let baseURL: String
     public let department: String
+    /// The role within the department every request declares (`DG-Role`); nil for the department itself.
+    public let role: String?
     let key: any SigningKey
     let suite: any CryptoSuite
     let http: HTTPClient
     /// Upper bound on a response body the client will read.
     public static let responseBytesMax = 64 * 1024 * 1024
 
-    public init(baseURL: String, department: String, key: any SigningKey, suite: any CryptoSuite, http: HTTPClient = .shared) {
+    public init(
+        baseURL: String, department: String, role: String? = nil, key: any SigningKey, suite: any CryptoSuite, http: HTTPClient = .shared
+    ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.department = department
+        self.role = role
         self.key = key
         self.suite = suite
         self.http = http
@@ -24,7 +29,7 @@ public struct GatewayClient: Sendable {
 
     /// Sends a signed request; `target` is the path with query, e.g. `/v1/audit/events?limit=10`.
     public func send(_ method: String, _ target: String, body: [UInt8] = []) async throws -> ClientResponse {
-        let headers = try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite)
+        let headers = try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite, role: role)
         return try await sendRaw(method, target, body: body, headers: headers)
     }
 
@@ -48,9 +53,16 @@ public struct GatewayClient: Sendable {
     /// Signs a request and returns its headers without sending it.
     public func signedHeaders(_ method: String, _ target: String, body: [UInt8], timestamp: Int64? = nil) throws -> [(String, String)] {
         if let timestamp {
-            return try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite, timestamp: timestamp)
+            return try RequestSigning.sign(
+                method: method, target: target, body: body, department: department, key: key, suite: suite, timestamp: timestamp, role: role
+            )
         }
-        return try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite)
+        return try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite, role: role)
+    }
+
+    /// The same client, its requests made in a role within the department.
+    public func acting(as role: String?) -> GatewayClient {
+        GatewayClient(baseURL: baseURL, department: department, role: role, key: key, suite: suite, http: http)
     }
 
     /// Sends a signed request with a JSON body.

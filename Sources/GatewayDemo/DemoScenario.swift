@@ -124,6 +124,55 @@ public struct DemoScenario: Sendable {
         report.scenarioEvents.append((allocated.receipt.eventId!, "allow"))
         narrate("   housing allocation (purpose under social_welfare) now allowed by \(allocated.policies.joined(separator: ", ")): \(housingRecord.canonicalString)")
 
+        // 3c. A grant on chain: the registry lets housing screen tenants, for a month, with two fields only.
+        step = "grant"
+        narrate("   The civil registry grants housing tenant screening on citizen records for 30 days, district and household size only.")
+        let expiry = Date(timeIntervalSinceNow: 30 * 86_400)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        let issued = try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
+            grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district", "household_size"],
+            expiresAt: formatter.string(from: expiry)
+        ))
+        guard issued.status == 201 else { throw failure(step, issued) }
+        let grant = try issued.decode(API.GrantResponse.self)
+        report.scenarioEvents.append((grant.receipt.eventId!, "allow"))
+        narrate("   grant \(grant.grant.grantId) committed in block \(grant.height) (departments, category and purpose only: no citizen data)")
+        let screening = try await client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [targetID], purpose: "tenant_screening")
+        )
+        guard screening.status == 200 else { throw failure(step, screening) }
+        let screened = try screening.decode(API.RecordsResponse.self)
+        guard screened.grant == grant.grant.grantId, screened.fields == ["district", "household_size"],
+              let screenedRecord = screened.records.first, screenedRecord.objectValue?.keys.sorted() == ["district", "household_size"] else {
+            throw DemoFailure(step: step, message: "the grant's fields did not bound the answer: \(screened.fields)")
+        }
+        report.scenarioEvents.append((screened.receipt.eventId!, "allow"))
+        narrate("   tenant screening now allowed by \(screened.policies.joined(separator: ", ")) under the grant: \(screenedRecord.canonicalString)")
+        let revoked = try await registry.send("DELETE", "/v1/grants/\(grant.grant.grantId)")
+        guard revoked.status == 200 else { throw failure(step, revoked) }
+        report.scenarioEvents.append((try revoked.decode(API.GrantResponse.self).receipt.eventId!, "allow"))
+        let afterRevocation = try await client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [targetID], purpose: "tenant_screening")
+        )
+        guard afterRevocation.status == 403, let refusal = afterRevocation.problem, let refusalEvent = refusal.eventId else {
+            throw DemoFailure(step: step, message: "expected 403 after the revocation, got HTTP \(afterRevocation.status)")
+        }
+        report.scenarioEvents.append((refusalEvent, "deny"))
+        narrate("   the registry revokes the grant; housing's next request is denied (HTTP 403)")
+
+        // 3d. Roles: a trainee at social security signs as the department, in a role the policies single out.
+        step = "role"
+        let trainee = try await client(DemoConsortium.socialSecurity).acting(as: "trainee").send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [targetID], purpose: "benefit_eligibility")
+        )
+        guard trainee.status == 403, let traineeProblem = trainee.problem, let traineeEvent = traineeProblem.eventId,
+              traineeProblem.detail.contains("trainees-no-citizen-records") else {
+            throw DemoFailure(step: step, message: "expected the trainee to be refused by trainees-no-citizen-records, got HTTP \(trainee.status)")
+        }
+        report.scenarioEvents.append((traineeEvent, "deny"))
+        narrate("   a social security trainee (DG-Role: trainee) asks for the same record: denied by trainees-no-citizen-records")
+
         // 4. Statistics over encrypted incomes.
         step = "statistics aggregate"
         narrate("4. The statistics office asks for the sum and mean of monthly income by district (Paillier-encrypted values).")
@@ -189,7 +238,9 @@ public struct DemoScenario: Sendable {
                 throw DemoFailure(step: step, message: "proof for \(eventID) proves a different event")
             }
             report.verifiedProofs += 1
-            narrate("   block \(String(event.height).padding(toLength: 4, withPad: " ", startingAt: 0)) \(event.decision.padding(toLength: 5, withPad: " ", startingAt: 0)) \(event.requester.padding(toLength: 16, withPad: " ", startingAt: 0)) \(event.action.padding(toLength: 14, withPad: " ", startingAt: 0)) purpose=\(event.purpose)  proof ✓")
+            let requester = event.requester + (event.role.map { "/" + $0 } ?? "")
+            let grant = event.grant.map { "  grant=" + $0.prefix(14) + "…" } ?? ""
+            narrate("   block \(String(event.height).padding(toLength: 4, withPad: " ", startingAt: 0)) \(event.decision.padding(toLength: 5, withPad: " ", startingAt: 0)) \(requester.padding(toLength: 24, withPad: " ", startingAt: 0)) \(event.action.padding(toLength: 14, withPad: " ", startingAt: 0)) purpose=\(event.purpose)\(grant)  proof ✓")
         }
         narrate("   \(events.count) events in the log; \(report.verifiedProofs) inclusion proofs verified with nothing but genesis.json.")
         return report

@@ -78,6 +78,17 @@ struct RequestsController {
             let body = try decodeBody(API.ConsentRequest.self, from: context)
             return try jsonResponse(try await exchange.recordConsent(try context.requirePrincipal(), body), status: .created)
         }
+        group.post("grants") { _, context in
+            let body = try decodeBody(API.GrantRequest.self, from: context)
+            return try jsonResponse(try await exchange.issueGrant(try context.requirePrincipal(), body), status: .created)
+        }
+        group.get("grants") { _, context in
+            try jsonResponse(try await exchange.grants(try context.requirePrincipal()))
+        }
+        group.delete("grants/:id") { _, context in
+            let id = try context.parameters.require("id")
+            return try jsonResponse(try await exchange.revokeGrant(try context.requirePrincipal(), id: id))
+        }
         group.post("aggregates") { _, context in
             let body = try decodeBody(API.AggregateRequest.self, from: context)
             return try jsonResponse(try await exchange.aggregate(try context.requirePrincipal(), body))

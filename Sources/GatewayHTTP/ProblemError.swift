@@ -69,9 +69,9 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         switch code {
         case .invalidRequest: return .badRequest
         case .unknownCategory, .notFound: return .notFound
-        case .unknownField, .invalidRecord, .unknownPurpose: return .unprocessableContent
-        case .recordConflict, .governanceRejected: return .conflict
-        case .accessDenied: return .forbidden
+        case .unknownField, .invalidRecord, .unknownPurpose, .unknownRole, .unknownGrantee: return .unprocessableContent
+        case .recordConflict, .governanceRejected, .grantRevoked: return .conflict
+        case .accessDenied, .notDataHolder: return .forbidden
         case .chainUnavailable, .busy, .bundleNotApproved: return .serviceUnavailable
         default: return .internalServerError
         }

@@ -54,12 +54,16 @@ struct SignatureAuthenticator: RouterMiddleware {
         guard (16...64).contains(nonce.count), Hex.decode(nonce) != nil else {
             throw unauthorized("invalid_nonce", "DG-Nonce must be 16 to 64 hex characters")
         }
+        let role = header(RequestSigning.Header.role)
+        if let role, !RequestSigning.isValidRole(role) {
+            throw unauthorized("invalid_role", "DG-Role must be 1 to 64 characters of a-z, 0-9, _ and -")
+        }
         guard let key = departments.verifyingKey(for: department) else {
             throw unauthorized("unknown_department", "department '\(department.prefix(64))' is not registered on this node")
         }
         let message = RequestSigning.signingString(
             method: request.method.rawValue, target: request.uri.description, department: department, timestamp: timestamp,
-            nonce: nonce, contentDigest: digest
+            nonce: nonce, contentDigest: digest, role: role
         )
         guard let signature = Data(base64Encoded: signatureText), key.isValidSignature([UInt8](signature), for: message) else {
             throw unauthorized("bad_signature", "the request signature does not verify with \(department)'s registered key")
@@ -78,7 +82,7 @@ struct SignatureAuthenticator: RouterMiddleware {
                 department: department, nonce: nonce, nowS: current, expiresS: current + 2 * RequestSigning.freshnessSeconds
             ) else { throw replayed }
         }
-        context.principal = Principal(department: department, requestDigest: suite.hash([UInt8](signature)))
+        context.principal = Principal(department: department, role: role, requestDigest: suite.hash([UInt8](signature)))
         context.body = body
         return try await next(request, context)
     }

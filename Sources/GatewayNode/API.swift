@@ -60,6 +60,53 @@ public enum API {
         public let receipt: Receipt
     }
 
+    /// A grant the data holder records on chain: the grantee may use the category for the purpose (and the purposes
+    /// under it), optionally only some fields, until the expiry — as far as the policies let a grant count.
+    public struct GrantRequest: Codable, Sendable {
+        public let grantee: String
+        public let category: String
+        public let purpose: String
+        /// Fields the grantee may receive; absent or empty for whatever the policies allow.
+        public let fields: [String]?
+        /// A UTC date (`2027-06-30`, its midnight) or instant (`2027-06-30T12:00:00Z`).
+        public let expiresAt: String
+        public init(grantee: String, category: String, purpose: String, fields: [String]? = nil, expiresAt: String) {
+            self.grantee = grantee
+            self.category = category
+            self.purpose = purpose
+            self.fields = fields
+            self.expiresAt = expiresAt
+        }
+    }
+
+    /// A grant as the chain records it.
+    public struct GrantView: Codable, Sendable, Equatable {
+        public let grantId: String
+        public let grantor: String
+        public let grantee: String
+        public let category: String
+        public let purpose: String
+        public let fields: [String]
+        public let expiresAtMs: Int64
+        public let revoked: Bool
+        /// Neither revoked nor expired.
+        public let live: Bool
+    }
+
+    public struct GrantResponse: Codable, Sendable {
+        public let grant: GrantView
+        /// The grant (or revocation) transaction, committed.
+        public let transaction: String
+        public let height: UInt64
+        /// The access event recording the decision to issue (or revoke) it.
+        public let receipt: Receipt
+    }
+
+    public struct GrantList: Codable, Sendable {
+        /// Grants the caller's department gave or received, as this node's chain records them, by id.
+        public let grants: [GrantView]
+    }
+
     public struct RecordsResponse: Codable, Sendable {
         public let decision: String
         public let policies: [String]
@@ -67,6 +114,8 @@ public enum API {
         public let masks: [String: String]
         public let records: [JSONValue]
         public let missing: [String]
+        /// The grant the decision relied on, when a permit read it.
+        public let grant: String?
         public let receipt: Receipt
     }
 
@@ -100,6 +149,8 @@ public enum API {
         public let minimumCohort: Int
         public let policies: [String]
         public let groups: [AggregateGroup]
+        /// The grant the decision relied on, when a permit read it.
+        public let grant: String?
         public let receipt: Receipt
     }
 
@@ -116,6 +167,10 @@ public enum API {
         public let recordCount: Int
         public let policyBundle: String
         public let timestampMs: Int64
+        /// The role within the requesting department (absent: the department itself).
+        public let role: String?
+        /// The grant recorded on chain that the decision relied on (absent: none).
+        public let grant: String?
     }
 
     public struct AuditPage: Codable, Sendable {

@@ -539,6 +539,22 @@ public actor ChainService: Service {
     /// The governed state as of the last decided block, and that block's height.
     public func decidedGovernance() -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
 
+    /// Grants by `grantor` to `grantee` for `category`, live (neither revoked nor expired) at `nowMs`, by id.
+    public func liveGrants(grantor: String, grantee: String, category: String, atMs nowMs: Int64) -> [GrantRegistry.Entry] {
+        ledger.grants.live(grantor: grantor, grantee: grantee, category: category, atMs: nowMs)
+    }
+
+    /// One grant as the chain records it (nil: no such grant).
+    public func grant(id: String) -> GrantRegistry.Entry? { ledger.grants.entries[id] }
+
+    /// Every grant `department` gave or received, by id.
+    public func grants(involving department: String) -> [GrantRegistry.Entry] { ledger.grants.involving(department) }
+
+    /// The department of a member node, as governance records it now (nil: not a member).
+    public func department(ofNode nodeID: String) -> String? {
+        ledger.governance.members.first { $0.nodeID == nodeID }?.department
+    }
+
     /// For each salted subject, the purposes it has consented to (and not withdrawn) as of the last decided block.
     public func consentedPurposes(_ subjects: [[UInt8]]) -> [[String]] {
         subjects.map { ledger.consents.purposes(of: $0) }

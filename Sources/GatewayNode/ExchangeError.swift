@@ -7,6 +7,14 @@ public struct ExchangeError: Error, CustomStringConvertible, Sendable {
         public static let unknownField = Code(rawValue: "unknown_field")
         /// The declared purpose is not in the policy bundle's purpose hierarchy.
         public static let unknownPurpose = Code(rawValue: "unknown_purpose")
+        /// The request names a role (`DG-Role`) the policy bundle does not declare for the department.
+        public static let unknownRole = Code(rawValue: "unknown_role")
+        /// A grant names a grantee that is not a registered department.
+        public static let unknownGrantee = Code(rawValue: "unknown_grantee")
+        /// Grants are issued and revoked by the data holder, on its own node.
+        public static let notDataHolder = Code(rawValue: "not_data_holder")
+        /// The grant is already revoked.
+        public static let grantRevoked = Code(rawValue: "grant_revoked")
         public static let invalidRecord = Code(rawValue: "invalid_record")
         public static let recordConflict = Code(rawValue: "record_conflict")
         public static let notFound = Code(rawValue: "not_found")

@@ -6,15 +6,24 @@ import GatewaySchema
 import GatewayStore
 import Logging
 
-/// An authenticated caller: the department whose key signed the request, and the digest of that signature.
+/// An authenticated caller: the department whose key signed the request, the role within it the request declares
+/// (signed too), and the digest of that signature.
 public struct Principal: Sendable {
     public let department: String
+    /// The role within the department (`DG-Role`); nil when the department acts as itself.
+    public let role: String?
     /// Digest of the request signature, recorded in the access log to bind the event to the request.
     public let requestDigest: [UInt8]
 
-    public init(department: String, requestDigest: [UInt8]) {
+    public init(department: String, role: String? = nil, requestDigest: [UInt8]) {
         self.department = department
+        self.role = role
         self.requestDigest = requestDigest
+    }
+
+    /// The policy principal: `Department::"<department>"`, or `Role::"<department>/<role>"` for a role.
+    public var entity: EntityUID {
+        role.map { EntityUID(type: "Role", id: "\(department)/\($0)") } ?? EntityUID(type: "Department", id: department)
     }
 }
 
@@ -82,6 +91,7 @@ public struct ExchangeService: Sendable {
 
     public func publish(_ principal: Principal, category name: String, records input: [JSONValue]) async throws -> API.PublishResponse {
         try await requireApprovedBundle()
+        try checkRole(principal)
         let category = try category(named: name)
         guard !input.isEmpty else { throw ExchangeError(.invalidRequest, "records must hold at least one record") }
         guard input.count <= Self.publishRecordsMax else {
@@ -177,6 +187,7 @@ public struct ExchangeService: Sendable {
 
     public func requestRecords(_ principal: Principal, _ request: API.RecordsRequest) async throws -> API.RecordsResponse {
         try await requireApprovedBundle()
+        try checkRole(principal)
         let category = try category(named: request.category)
         try Self.checkPurpose(request.purpose)
         guard !request.ids.isEmpty, request.ids.count <= Self.requestIDsMax else {
@@ -189,7 +200,8 @@ public struct ExchangeService: Sendable {
         try checkKnownPurpose(request.purpose)
         var seenIDs = Set<String>()
         let ids = request.ids.filter { seenIDs.insert($0).inserted }
-        var decision = await authorizeRecords(principal, category: category.name, ids: ids, purpose: request.purpose)
+        let grant = await applicableGrant(principal, category: category.name, purpose: request.purpose)
+        var decision = await authorizeRecords(principal, category: category.name, ids: ids, purpose: request.purpose, grant: grant)
         // An obligation the request cannot meet turns the permit into a denial, and is logged as such.
         if decision.effect == .allow, let obligations = decision.obligations {
             if obligations.aggregateOnly {
@@ -215,7 +227,7 @@ public struct ExchangeService: Sendable {
         return API.RecordsResponse(
             decision: "allow", policies: decision.policies, fields: fields,
             masks: obligations.masks.filter { fields.contains($0.key) }.mapValues(\.description),
-            records: released, missing: ids.filter { !found.contains($0) }, receipt: receipt
+            records: released, missing: ids.filter { !found.contains($0) }, grant: decision.grantID, receipt: receipt
         )
     }
 
@@ -277,6 +289,7 @@ public struct ExchangeService: Sendable {
     /// for `Action::"record_consent"` on the citizen category; the decision is logged like any other.
     public func recordConsent(_ principal: Principal, _ request: API.ConsentRequest) async throws -> API.ConsentResponse {
         try await requireApprovedBundle()
+        try checkRole(principal)
         try Self.checkPurpose(request.purpose)
         guard !request.citizenId.isEmpty, request.citizenId.count <= Self.identifierLengthMax else {
             throw ExchangeError(.invalidRequest, "citizenId must be 1 to \(Self.identifierLengthMax) characters")
@@ -295,6 +308,100 @@ public struct ExchangeService: Sendable {
         return API.ConsentResponse(
             purpose: request.purpose, given: request.given, consents: await chain.consentedPurposes([subject])[0],
             transaction: Hex.encode(hash), height: location.height, receipt: receipt
+        )
+    }
+
+    // MARK: Grants
+
+    /// Longest grant the gateway records: ten years.
+    public static let grantDurationMaxMs: Int64 = 10 * 366 * 86_400_000
+
+    /// Records a grant on chain: this node's department — the holder of the data — lets another department use a
+    /// category for a purpose until an expiry, optionally only some fields. Only the holder's own node issues its
+    /// grants, and it needs a permit for `Action::"grant"` on the category (decided under the grant's purpose, so a
+    /// forbidden purpose cannot be granted). The decision is logged; the grant applies from the block that commits it.
+    public func issueGrant(_ principal: Principal, _ request: API.GrantRequest) async throws -> API.GrantResponse {
+        try await requireApprovedBundle()
+        try checkRole(principal)
+        let category = try category(named: request.category)
+        try Self.checkPurpose(request.purpose)
+        guard !request.grantee.isEmpty, request.grantee.count <= Self.identifierLengthMax else {
+            throw ExchangeError(.invalidRequest, "grantee must be 1 to \(Self.identifierLengthMax) characters")
+        }
+        guard let expiresAtMs = Obligations.instant(request.expiresAt) else {
+            throw ExchangeError(.invalidRequest, "expiresAt must be a UTC date (2027-06-30) or instant (2027-06-30T12:00:00Z)")
+        }
+        let current = now()
+        guard expiresAtMs > current, expiresAtMs - current <= Self.grantDurationMaxMs else {
+            throw ExchangeError(.invalidRequest, "expiresAt must be in the future and at most ten years ahead")
+        }
+        let fields = request.fields ?? []
+        guard Set(fields).count == fields.count else { throw ExchangeError(.invalidRequest, "fields must not repeat a field") }
+        if let unknown = fields.first(where: { !category.fields.contains($0) }) {
+            throw ExchangeError(.unknownField, "\(unknown) is not a field of \(category.name); use some of \(category.fields)")
+        }
+        try checkKnownPurpose(request.purpose)
+        guard departments.departments[request.grantee] != nil else {
+            throw ExchangeError(.unknownGrantee, "grantee '\(request.grantee)' is not a registered department; known: \(departments.departments.keys.sorted().joined(separator: ", "))")
+        }
+        let holder = try await requireHolder(principal, to: "grant")
+        guard request.grantee != holder else { throw ExchangeError(.invalidRequest, "a department does not grant to itself") }
+        let decision = authorize(principal, action: "grant", category: category.name, purpose: request.purpose)
+        let receipt = try await logAccess(principal, action: "grant", category: category.name, recordKeys: [], purpose: request.purpose, decision: decision)
+        guard decision.effect == .allow else { throw denied(decision, receipt) }
+        let grant = Grant(
+            grantID: "grant-" + UUID().uuidString.lowercased(), grantee: request.grantee, category: category.name, purpose: request.purpose,
+            fields: fields, expiresAtMs: expiresAtMs
+        )
+        let (hash, location) = try await submitOwn(.grant, payload: grant.encoded)
+        guard let entry = await chain.grant(id: grant.grantID) else { throw ExchangeError(.internalError, "the committed grant is not in the ledger") }
+        return API.GrantResponse(grant: view(entry), transaction: Hex.encode(hash), height: location.height, receipt: receipt)
+    }
+
+    /// Revokes a grant this node's department gave; the next request no longer finds it. Needs the same permit as
+    /// issuing it, and is logged the same way.
+    public func revokeGrant(_ principal: Principal, id: String) async throws -> API.GrantResponse {
+        try await requireApprovedBundle()
+        try checkRole(principal)
+        let holder = try await requireHolder(principal, to: "revoke")
+        guard let entry = await chain.grant(id: id), entry.grantor == holder else {
+            throw ExchangeError(.notFound, "\(holder) gave no grant \(id.prefix(Self.identifierLengthMax)); GET /v1/grants lists its grants")
+        }
+        guard !entry.revoked else { throw ExchangeError(.grantRevoked, "grant \(id) is already revoked") }
+        let decision = authorize(principal, action: "grant", category: entry.grant.category, purpose: entry.grant.purpose)
+        let receipt = try await logAccess(
+            principal, action: "revoke", category: entry.grant.category, recordKeys: [], purpose: entry.grant.purpose, decision: decision
+        )
+        guard decision.effect == .allow else { throw denied(decision, receipt) }
+        let (hash, location) = try await submitOwn(.revoke, payload: Revocation(grantID: id).encoded)
+        guard let revoked = await chain.grant(id: id) else { throw ExchangeError(.internalError, "the revoked grant is not in the ledger") }
+        return API.GrantResponse(grant: view(revoked), transaction: Hex.encode(hash), height: location.height, receipt: receipt)
+    }
+
+    /// The grants the caller's department gave or received, as the chain records them (grant metadata names
+    /// departments, categories and purposes only, so listing one's own grants needs no permit and is not logged).
+    public func grants(_ principal: Principal) async throws -> API.GrantList {
+        try await requireApprovedBundle()
+        try checkRole(principal)
+        return API.GrantList(grants: await chain.grants(involving: principal.department).map(view))
+    }
+
+    /// Grants are the data holder's: issued and revoked by its own department, on its own node.
+    func requireHolder(_ principal: Principal, to verb: String) async throws -> String {
+        guard let holder = await chain.department(ofNode: nodeID) else {
+            throw ExchangeError(.notDataHolder, "this node (\(nodeID)) is not a member of the chain, so it holds no data to \(verb) grants on")
+        }
+        guard principal.department == holder else {
+            throw ExchangeError(.notDataHolder, "grants on this node are \(holder)'s to \(verb); \(principal.department) does so on its own node")
+        }
+        return holder
+    }
+
+    func view(_ entry: GrantRegistry.Entry) -> API.GrantView {
+        let grant = entry.grant
+        return API.GrantView(
+            grantId: grant.grantID, grantor: entry.grantor, grantee: grant.grantee, category: grant.category, purpose: grant.purpose,
+            fields: grant.fields, expiresAtMs: grant.expiresAtMs, revoked: entry.revoked, live: !entry.revoked && grant.expiresAtMs > now()
         )
     }
 
@@ -370,6 +477,7 @@ public struct ExchangeService: Sendable {
 
     public func aggregate(_ principal: Principal, _ request: API.AggregateRequest) async throws -> API.AggregateResponse {
         try await requireApprovedBundle()
+        try checkRole(principal)
         let category = try category(named: request.category)
         try Self.checkPurpose(request.purpose)
         guard category.aggregates.contains(request.field) else {
@@ -379,7 +487,15 @@ public struct ExchangeService: Sendable {
             throw ExchangeError(.unknownField, "groupBy may only name dimensions of \(category.name), each once: \(category.dimensions)")
         }
         try checkKnownPurpose(request.purpose)
-        let decision = authorize(principal, action: "aggregate", category: category.name, purpose: request.purpose)
+        let grant = await applicableGrant(principal, category: category.name, purpose: request.purpose)
+        var decision = authorize(
+            principal, action: "aggregate", resource: EntityUID(type: "Category", id: category.name), purpose: request.purpose, grant: grant
+        )
+        // A field projection (from @fields or a grant) bounds aggregates too: the summed field and the dimensions.
+        if decision.effect == .allow, let fields = decision.obligations?.fields,
+           let outside = ([request.field] + request.groupBy).first(where: { !fields.contains($0) }) {
+            decision = .init(refusing: decision, because: "the permit does not cover the field \(outside)")
+        }
         let receipt = try await logAccess(
             principal, action: "aggregate", category: category.name, recordKeys: [], purpose: request.purpose, decision: decision
         )
@@ -417,7 +533,7 @@ public struct ExchangeService: Sendable {
         }
         return API.AggregateResponse(
             category: category.name, field: request.field, groupBy: request.groupBy, minimumCohort: obligations.minimumCohort,
-            policies: decision.policies, groups: result, receipt: receipt
+            policies: decision.policies, groups: result, grant: decision.grantID, receipt: receipt
         )
     }
 
@@ -425,6 +541,7 @@ public struct ExchangeService: Sendable {
 
     public func auditEvents(_ principal: Principal, after cursor: String?, limit: Int) async throws -> API.AuditPage {
         try await requireApprovedBundle()
+        try checkRole(principal)
         guard (1...Self.auditPageMax).contains(limit) else { throw ExchangeError(.invalidRequest, "limit must be 1 to \(Self.auditPageMax)") }
         var afterHeight: UInt64 = 0
         var afterEvent = ""
@@ -447,6 +564,7 @@ public struct ExchangeService: Sendable {
 
     public func proof(_ principal: Principal, eventID: String) async throws -> API.ProofResponse {
         try await requireApprovedBundle()
+        try checkRole(principal)
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
         guard decision.effect == .allow else {
             let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
@@ -463,6 +581,7 @@ public struct ExchangeService: Sendable {
     /// Committed blocks from `from` on, for observers (regulators) that verify and keep the chain themselves.
     public func chainBlocks(_ principal: Principal, from: UInt64, limit: Int) async throws -> API.ChainBlocks {
         try await requireApprovedBundle()
+        try checkRole(principal)
         guard from >= 1 else { throw ExchangeError(.invalidRequest, "from must be a height ≥ 1") }
         guard (1...Self.chainBlocksMax).contains(limit) else { throw ExchangeError(.invalidRequest, "limit must be 1 to \(Self.chainBlocksMax)") }
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
@@ -480,7 +599,8 @@ public struct ExchangeService: Sendable {
         API.AuditEvent(
             eventId: row.eventID, height: row.height, transaction: Hex.encode(row.transactionHash), requester: row.requester,
             action: row.action, category: row.category, purpose: row.purpose, decision: row.decision, policies: row.policies,
-            recordCount: row.recordCount, policyBundle: Hex.encode(row.bundleHash), timestampMs: row.timestampMs
+            recordCount: row.recordCount, policyBundle: Hex.encode(row.bundleHash), timestampMs: row.timestampMs, role: row.role,
+            grant: row.grantID
         )
     }
 
@@ -491,31 +611,36 @@ public struct ExchangeService: Sendable {
         let policies: [String]
         let reason: String
         let obligations: Obligations?
+        /// The grant an allow relied on (a determining permit read `context.grant`).
+        var grantID: String?
 
-        init(_ decision: Decision) {
+        init(_ decision: Decision, grant: GrantRegistry.Entry?) {
             effect = decision.effect == .allow ? .allow : .deny
             policies = decision.determiningPolicies
-            reason = decision.reason
             obligations = decision.obligations
+            grantID = decision.reliesOnGrant ? grant?.grant.grantID : nil
+            reason = decision.reason + (grantID.map { " under grant \($0)" } ?? "")
         }
 
-        init(allowing policies: [String], obligations: Obligations) {
+        init(allowing policies: [String], obligations: Obligations, grantID: String?) {
             effect = .allow
             self.policies = policies
-            reason = "permitted by \(policies.joined(separator: ", "))"
+            reason = "permitted by \(policies.joined(separator: ", "))" + (grantID.map { " under grant \($0)" } ?? "")
             self.obligations = obligations
+            self.grantID = grantID
         }
 
-        init(effect: AccessEvent.Decision, policies: [String], reason: String, obligations: Obligations?) {
+        init(effect: AccessEvent.Decision, policies: [String], reason: String, obligations: Obligations?, grantID: String?) {
             self.effect = effect
             self.policies = policies
             self.reason = reason
             self.obligations = obligations
+            self.grantID = grantID
         }
 
         /// The same decision, its reason saying which part of the request it is about.
         func explained(_ subject: String) -> EffectiveDecision {
-            EffectiveDecision(effect: effect, policies: policies, reason: "\(subject): \(reason)", obligations: obligations)
+            EffectiveDecision(effect: effect, policies: policies, reason: "\(subject): \(reason)", obligations: obligations, grantID: grantID)
         }
 
         init(refusing decision: EffectiveDecision, because reason: String) {
@@ -523,6 +648,7 @@ public struct ExchangeService: Sendable {
             policies = decision.policies
             self.reason = "\(reason) (\(decision.policies.joined(separator: ", ")))"
             obligations = nil
+            grantID = decision.grantID
         }
     }
 
@@ -530,22 +656,30 @@ public struct ExchangeService: Sendable {
         authorize(principal, action: action, resource: EntityUID(type: "Category", id: category), purpose: purpose)
     }
 
+    /// One decision. With a grant, the grant is the entity `Grant::"<id>"` in the store and `context.grant` names it;
+    /// a permit that reads it is bound by its fields and expiry.
     func authorize(
-        _ principal: Principal, action: String, resource: EntityUID, purpose: String, entities: EntityStore? = nil
+        _ principal: Principal, action: String, resource: EntityUID, purpose: String, entities: EntityStore? = nil, grant: GrantRegistry.Entry? = nil
     ) -> EffectiveDecision {
+        var context: [String: Value] = ["purpose": .entity(EntityUID(type: "Purpose", id: purpose))]
+        var store = entities ?? self.entities
+        if let grant {
+            let entity = grantEntity(grant)
+            if store[entity.uid] == nil { store.insert(entity) }
+            context[Obligations.grantAttribute] = .entity(entity.uid)
+        }
         let request = AuthorizationRequest(
-            principal: EntityUID(type: "Department", id: principal.department), action: EntityUID(type: "Action", id: action),
-            resource: resource, context: ["purpose": .entity(EntityUID(type: "Purpose", id: purpose))]
+            principal: principal.entity, action: EntityUID(type: "Action", id: action), resource: resource, context: context
         )
-        let decision = policies.policySet.authorize(request, entities: entities ?? self.entities)
+        let decision = policies.policySet.authorize(request, entities: store)
         for error in decision.errors {
             logger.warning("policy evaluation error", metadata: ["policy": "\(error.policy)", "error": "\(error.message)"])
         }
         // An expired grant is an obligation the gateway cannot meet: the request is refused (and logged so).
         if let expiry = decision.obligations?.expiresAtMs, now() >= expiry {
-            return EffectiveDecision(refusing: EffectiveDecision(decision), because: "the permit expired at \(expiry) ms (Unix)")
+            return EffectiveDecision(refusing: EffectiveDecision(decision, grant: grant), because: "the permit expired at \(expiry) ms (Unix)")
         }
-        return EffectiveDecision(decision)
+        return EffectiveDecision(decision, grant: grant)
     }
 
     /// A read is decided record by record: each requested record is the resource `Record::"<salted record key>"`,
@@ -553,9 +687,10 @@ public struct ExchangeService: Sendable {
     /// entities), so a policy can require consent (`context.purpose in resource.consents`). The request is allowed only
     /// if every record is; the determining policies are all those that allowed one, and their obligations combine
     /// least-privilege. A denial names the first record refused, by its position in the request.
-    func authorizeRecords(_ principal: Principal, category: String, ids: [String], purpose: String) async -> EffectiveDecision {
+    func authorizeRecords(_ principal: Principal, category: String, ids: [String], purpose: String, grant: GrantRegistry.Entry?) async -> EffectiveDecision {
         let consents = await chain.consentedPurposes(ids.map(vault.citizenKey))
         var store = entities
+        if let grant { store.insert(grantEntity(grant)) }
         var resources: [EntityUID] = []
         for (id, purposes) in zip(ids, consents) {
             let uid = EntityUID(type: "Record", id: Hex.encode(vault.recordKey(category: category, id: id)))
@@ -567,15 +702,17 @@ public struct ExchangeService: Sendable {
         }
         var policies: [String] = []
         var obligations = Obligations.unrestricted
+        var grantID: String?
         for (position, resource) in resources.enumerated() {
-            let decision = authorize(principal, action: "read", resource: resource, purpose: purpose, entities: store)
+            let decision = authorize(principal, action: "read", resource: resource, purpose: purpose, entities: store, grant: grant)
             guard decision.effect == .allow, let granted = decision.obligations else {
                 return decision.explained("ids[\(position)]")
             }
             for policy in decision.policies where !policies.contains(policy) { policies.append(policy) }
             obligations = obligations.combined(with: granted)
+            grantID = grantID ?? decision.grantID
         }
-        return EffectiveDecision(allowing: policies, obligations: obligations)
+        return EffectiveDecision(allowing: policies, obligations: obligations, grantID: grantID)
     }
 
     static func entityStore(policies: PolicyBundle, departments: DepartmentDirectory) -> EntityStore {
@@ -587,6 +724,56 @@ public struct ExchangeService: Sendable {
             ))
         }
         return store
+    }
+
+    /// A request made in a role must name one the bundle declares for the department: `Role::"<department>/<role>"`
+    /// in entities.json, a child of `Department::"<department>"`.
+    func checkRole(_ principal: Principal) throws {
+        guard principal.role != nil else { return }
+        let uid = principal.entity
+        guard entities[uid]?.parents.contains(EntityUID(type: "Department", id: principal.department)) == true else {
+            let declared = entities.entities.keys.filter { $0.type == "Role" && $0.id.hasPrefix(principal.department + "/") }
+                .map { String($0.id.dropFirst(principal.department.count + 1)) }.sorted()
+            throw ExchangeError(.unknownRole, """
+                role '\(principal.role!)' is not declared for \(principal.department) in the policy bundle (Role::"\(uid.id)" in \
+                entities.json); \(declared.isEmpty ? "it declares no roles for it: send no DG-Role" : "declared: " + declared.joined(separator: ", "))
+                """)
+        }
+    }
+
+    /// The grant a request may rely on: recorded on chain by this node's department (the holder of the data), to the
+    /// requester's department, for the category, for the request's purpose or one above it in the hierarchy, neither
+    /// revoked nor expired. Of several, the one for the most specific purpose, then the latest expiry, then the
+    /// smallest id. Whether it counts is for the policies to say (see `granted-access` in Policies/demo.cedar).
+    func applicableGrant(_ principal: Principal, category: String, purpose: String) async -> GrantRegistry.Entry? {
+        guard let holder = await chain.department(ofNode: nodeID) else { return nil }
+        let live = await chain.liveGrants(grantor: holder, grantee: principal.department, category: category, atMs: now())
+        let requested = EntityUID(type: "Purpose", id: purpose)
+        func depth(_ purpose: String) -> Int {
+            let uid = EntityUID(type: "Purpose", id: purpose)
+            return policies.purposes.filter { entities.isDescendant(uid, of: EntityUID(type: "Purpose", id: $0)) }.count
+        }
+        let covering = live.filter { entities.isDescendant(requested, of: EntityUID(type: "Purpose", id: $0.grant.purpose)) }
+        return covering.min { first, second in
+            let (a, b) = (first.grant, second.grant)
+            let (depthA, depthB) = (depth(a.purpose), depth(b.purpose))
+            if depthA != depthB { return depthA > depthB }
+            if a.expiresAtMs != b.expiresAtMs { return a.expiresAtMs > b.expiresAtMs }
+            return a.grantID < b.grantID
+        }
+    }
+
+    /// A grant as the policies see it: `Grant::"<id>"` with grantor, grantee, category, purpose, fields, expiresAt.
+    func grantEntity(_ entry: GrantRegistry.Entry) -> Entity {
+        let grant = entry.grant
+        return Entity(uid: EntityUID(type: "Grant", id: grant.grantID), attributes: [
+            "grantor": .entity(EntityUID(type: "Department", id: entry.grantor)),
+            "grantee": .entity(EntityUID(type: "Department", id: grant.grantee)),
+            "category": .entity(EntityUID(type: "Category", id: grant.category)),
+            "purpose": .entity(EntityUID(type: "Purpose", id: grant.purpose)),
+            "fields": .set(grant.fields.map { .string($0) }),
+            "expiresAt": .long(grant.expiresAtMs),
+        ])
     }
 
     /// When the bundle declares a purpose hierarchy, a request's purpose must be one of its purposes (checked after the
@@ -605,7 +792,8 @@ public struct ExchangeService: Sendable {
         let event = AccessEvent(
             eventID: UUID().uuidString.lowercased(), requester: principal.department, action: action, category: category,
             recordKeys: recordKeys, purpose: purpose, policyBundleHash: policyBundleHash, decision: decision.effect,
-            determiningPolicies: decision.policies, requestDigest: principal.requestDigest, timestampMs: now()
+            determiningPolicies: decision.policies, requestDigest: principal.requestDigest, timestampMs: now(), role: principal.role,
+            grantID: decision.grantID
         )
         let receipt = try await accessLog.log(event)
         return API.Receipt(

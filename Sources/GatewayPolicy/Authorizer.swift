@@ -9,6 +9,15 @@ public struct Decision: Sendable {
     public let errors: [(policy: String, message: String)]
     /// Obligations combined from the determining permits (nil when denied).
     public let obligations: Obligations?
+    /// True when an allow rests on a permit that read `context.grant` (and so is bound by that grant).
+    public var reliesOnGrant = false
+
+    init(effect: Effect, determiningPolicies: [String], errors: [(policy: String, message: String)], obligations: Obligations?) {
+        self.effect = effect
+        self.determiningPolicies = determiningPolicies
+        self.errors = errors
+        self.obligations = obligations
+    }
 
     /// One sentence for the requester and the access log.
     public var reason: String {
@@ -66,6 +75,7 @@ public struct PolicySet: Sendable {
         var forbids: [String] = []
         var errors: [(policy: String, message: String)] = []
         var permitObligations = Obligations.unrestricted
+        var reliesOnGrant = false
         for position in index.candidates(for: request) {
             let policy = policies[position]
             do {
@@ -76,6 +86,7 @@ public struct PolicySet: Sendable {
                     var granted = obligations[position]!
                     if readsGrant[position] {
                         granted = granted.combined(with: try Obligations.grantBound(by: request.context[Obligations.grantAttribute], entities: entities))
+                        reliesOnGrant = true
                     }
                     permits.append(policy)
                     permitObligations = permitObligations.combined(with: granted)
@@ -92,7 +103,9 @@ public struct PolicySet: Sendable {
         guard !permits.isEmpty else {
             return Decision(effect: .deny, determiningPolicies: [], errors: errors, obligations: nil)
         }
-        return Decision(effect: .allow, determiningPolicies: permits.map(\.id), errors: errors, obligations: permitObligations)
+        var decision = Decision(effect: .allow, determiningPolicies: permits.map(\.id), errors: errors, obligations: permitObligations)
+        decision.reliesOnGrant = reliesOnGrant
+        return decision
     }
 
     static func satisfied(_ policy: Policy, evaluator: Evaluator) throws -> Bool {

@@ -82,7 +82,7 @@ public struct Obligations: Sendable, Equatable {
     }
 
     /// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` to Unix milliseconds.
-    static func instant(_ text: String) -> Int64? {
+    public static func instant(_ text: String) -> Int64? {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         if text.count == 10 { formatter.formatOptions = [.withFullDate] }

@@ -171,13 +171,14 @@ public struct ChainStore: Sendable {
                 try await connection.query(
                     """
                     INSERT INTO access_events (event_id, height, tx_hash, requester, action, category, purpose, decision, policies,
-                                               record_count, bundle_hash, timestamp_ms)
-                    SELECT e, \(height), t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts
+                                               record_count, bundle_hash, timestamp_ms, role, grant_id)
+                    SELECT e, \(height), t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts, ro, g
                     FROM unnest(\(events.map { $0.0.eventID }), \(events.map { ByteBuffer($0.1) }), \(events.map { $0.0.requester }),
                                 \(events.map { $0.0.action }), \(events.map { $0.0.category }), \(events.map { $0.0.purpose }),
                                 \(events.map { $0.0.decision.rawValue }), \(policies), \(events.map { $0.0.recordKeys.count }),
-                                \(events.map { ByteBuffer($0.0.policyBundleHash) }), \(events.map { $0.0.timestampMs }))
-                         AS x(e, t, r, a, c, p, d, j, n, b, ts)
+                                \(events.map { ByteBuffer($0.0.policyBundleHash) }), \(events.map { $0.0.timestampMs }),
+                                \(events.map { $0.0.role ?? "" }), \(events.map { $0.0.grantID ?? "" }))
+                         AS x(e, t, r, a, c, p, d, j, n, b, ts, ro, g)
                     """,
                     logger: logger
                 )
@@ -341,6 +342,8 @@ public struct ChainStore: Sendable {
         public let recordCount: Int
         public let bundleHash: [UInt8]
         public let timestampMs: Int64
+        public let role: String?
+        public let grantID: String?
     }
 
     /// Access events in commit order, after the given (height, event id) cursor.
@@ -348,7 +351,7 @@ public struct ChainStore: Sendable {
         try await Self.decodeEvents(database.client.query(
             """
             SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
-                   timestamp_ms
+                   timestamp_ms, role, grant_id
             FROM access_events
             WHERE (height, event_id) > (\(Int64(afterHeight)), \(afterEventID))
             ORDER BY height, event_id LIMIT \(limit)
@@ -361,7 +364,7 @@ public struct ChainStore: Sendable {
         try await Self.decodeEvents(database.client.query(
             """
             SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
-                   timestamp_ms
+                   timestamp_ms, role, grant_id
             FROM access_events WHERE event_id = \(id)
             """,
             logger: database.logger
@@ -371,11 +374,12 @@ public struct ChainStore: Sendable {
     private static func decodeEvents(_ rows: PostgresRowSequence) async throws -> [AccessEventRow] {
         var out: [AccessEventRow] = []
         for try await row in rows.decode(
-            (String, Int64, ByteBuffer, String, String, String, String, String, [String], Int, ByteBuffer, Int64).self
+            (String, Int64, ByteBuffer, String, String, String, String, String, [String], Int, ByteBuffer, Int64, String, String).self
         ) {
             out.append(AccessEventRow(
                 eventID: row.0, height: UInt64(row.1), transactionHash: row.2.bytes, requester: row.3, action: row.4, category: row.5,
-                purpose: row.6, decision: row.7, policies: row.8, recordCount: row.9, bundleHash: row.10.bytes, timestampMs: row.11
+                purpose: row.6, decision: row.7, policies: row.8, recordCount: row.9, bundleHash: row.10.bytes, timestampMs: row.11,
+                role: row.12.isEmpty ? nil : row.12, grantID: row.13.isEmpty ? nil : row.13
             ))
         }
         return out

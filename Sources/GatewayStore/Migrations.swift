@@ -154,5 +154,10 @@ enum Migrations {
             // committed and not only certified. Empty for blocks stored before.
             "ALTER TABLE blocks ADD COLUMN commitment bytea NOT NULL DEFAULT '\\x'::bytea",
         ]),
+        Migration(version: 7, statements: [
+            // The role within the requesting department, and the grant a decision relied on ('' for none).
+            "ALTER TABLE access_events ADD COLUMN role text NOT NULL DEFAULT ''",
+            "ALTER TABLE access_events ADD COLUMN grant_id text NOT NULL DEFAULT ''",
+        ]),
     ]
 }

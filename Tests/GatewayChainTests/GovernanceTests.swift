@@ -192,8 +192,13 @@ import Testing
             try chain.transaction(.consent, by: "v1", payload: consent.encoded),
             try chain.transaction(.decryptionShare, by: "v1", payload: share.encoded),
         ], signers: both)
-        #expect(chain.ledger.grants.active(grantee: "d1", category: "citizen", purpose: "benefit_eligibility", atMs: 5_000) == [grant])
-        #expect(chain.ledger.grants.active(grantee: "d1", category: "citizen", purpose: "benefit_eligibility", atMs: 10_000).isEmpty)
+        #expect(chain.ledger.grants.live(grantor: "d0", grantee: "d1", category: "citizen", atMs: 5_000).map(\.grant) == [grant])
+        #expect(chain.ledger.grants.live(grantor: "d0", grantee: "d1", category: "citizen", atMs: 10_000).isEmpty)
+        #expect(chain.ledger.grants.live(grantor: "d2", grantee: "d1", category: "citizen", atMs: 5_000).isEmpty)
+        #expect(chain.ledger.grants.live(grantor: "d0", grantee: "d1", category: "vehicle", atMs: 5_000).isEmpty)
+        #expect(chain.ledger.grants.involving("d1").map(\.grant) == [grant])
+        #expect(chain.ledger.grants.involving("d0").map(\.grantor) == ["d0"])
+        #expect(chain.ledger.grants.involving("d2").isEmpty)
         // Only the grantor's node revokes; a second revocation and a reused grant id are refused.
         let refused = try chain.commit([
             try chain.transaction(.revoke, by: "v1", payload: Revocation(grantID: "g1").encoded),
@@ -201,7 +206,8 @@ import Testing
         ], signers: both)
         #expect(refused == 2)
         try chain.commit([try chain.transaction(.revoke, by: "v0", payload: Revocation(grantID: "g1").encoded)], signers: both)
-        #expect(chain.ledger.grants.active(grantee: "d1", category: "citizen", purpose: "benefit_eligibility", atMs: 5_000).isEmpty)
+        #expect(chain.ledger.grants.live(grantor: "d0", grantee: "d1", category: "citizen", atMs: 5_000).isEmpty)
+        #expect(chain.ledger.grants.involving("d1").map(\.revoked) == [true])
         #expect(try chain.commit([try chain.transaction(.revoke, by: "v0", payload: Revocation(grantID: "g1").encoded)], signers: both) == 1)
         // Replaying the chain derives the same grants.
         var replay = try Ledger(genesis: chain.genesis, suite: suite)
