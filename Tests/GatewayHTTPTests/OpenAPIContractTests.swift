@@ -61,11 +61,33 @@ import Testing
         record("/v1/consents", "post", try await registry.send("POST", "/v1/consents", body: Array(#"{"citizenId": 1}"#.utf8)))
         record("/v1/consents", "post", try await registry.send(
             "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "curiosity", given: true)))
+        // Grants: issued, listed, used (the answer names the grant), refused, revoked, revoked again.
+        let grantRequest = API.GrantRequest(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district"], expiresAt: "2099-01-01")
+        let farFuture = API.GrantRequest(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "2031-01-01")
+        let issued = try await registry.send("POST", "/v1/grants", json: farFuture)
+        record("/v1/grants", "post", issued)
+        record("/v1/grants", "post", try await registry.send("POST", "/v1/grants", json: grantRequest))
+        record("/v1/grants", "post", try await node.client(DemoConsortium.housing).send("POST", "/v1/grants", json: farFuture))
+        record("/v1/grants", "post", try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
+            grantee: "nobody", category: "citizen", purpose: "tenant_screening", expiresAt: "2031-01-01")))
+        record("/v1/grants", "post", try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
+            grantee: DemoConsortium.housing, category: "nope", purpose: "tenant_screening", expiresAt: "2031-01-01")))
+        record("/v1/grants", "get", try await node.client(DemoConsortium.housing).send("GET", "/v1/grants"))
+        record("/v1/grants", "get", try await node.client(DemoConsortium.housing).acting(as: "nobody").send("GET", "/v1/grants"))
+        record("/v1/requests", "post", try await node.client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "tenant_screening")))
+        let grantID = try issued.decode(API.GrantResponse.self).grant.grantId
+        record("/v1/grants/{id}", "delete", try await registry.send("DELETE", "/v1/grants/\(grantID)"))
+        record("/v1/grants/{id}", "delete", try await registry.send("DELETE", "/v1/grants/\(grantID)"))
+        record("/v1/grants/{id}", "delete", try await registry.send("DELETE", "/v1/grants/nope"))
+        record("/v1/grants/{id}", "delete", try await node.client(DemoConsortium.housing).send("DELETE", "/v1/grants/\(grantID)"))
+        record("/v1/requests", "post", try await node.client(DemoConsortium.socialSecurity).acting(as: "trainee").send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "benefit_eligibility")))
         record("/v1/aggregates", "post", try await node.client(DemoConsortium.statistics).send(
             "POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district", "age_band"], purpose: "official_statistics")))
         record("/v1/aggregates", "post", try await node.client(DemoConsortium.statistics).send(
             "POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "full_name", groupBy: [], purpose: "official_statistics")))
-        let page = try await regulator.send("GET", "/v1/audit/events?limit=2")
+        let page = try await regulator.send("GET", "/v1/audit/events?limit=200")
         record("/v1/audit/events", "get", page)
         record("/v1/audit/events", "get", try await regulator.send("GET", "/v1/audit/events?limit=0"))
         let eventID = try page.decode(API.AuditPage.self).events[0].eventId

@@ -1,0 +1,162 @@
+import Foundation
+import GatewayClient
+import GatewayCrypto
+import GatewayDemo
+import GatewayNode
+import GatewaySchema
+import GatewayTestSupport
+import Testing
+
+/// Grants recorded on chain and roles within departments, through a live node (the civil registry's): a grant opens
+/// what its policy lets it open, bounded by its fields, until revoked; a role is signed with the request and decided as
+/// `Role::"<department>/<role>"`.
+@Suite(.serialized) final class GrantAndRoleTests {
+    let node: TestNode
+    let citizens: [String]
+
+    init() async throws {
+        node = try await TestNode.start("grants")
+        let seed = SyntheticCitizens.generate(count: 25, seed: 21)
+        citizens = seed.compactMap { $0["citizen_id"]?.stringValue }
+        let response = try await node.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
+        precondition(response.status == 201, "seeding failed: \(response.status)")
+    }
+
+    deinit {
+        let running = node.running
+        Task { try? await running.stop() }
+    }
+
+    static func inDays(_ days: Double) -> String {
+        let formatter = ISO8601DateFormatter()
+        return formatter.string(from: Date(timeIntervalSinceNow: days * 86_400))
+    }
+
+    func text(_ response: ClientResponse) -> String { String(decoding: response.body, as: UTF8.self) }
+
+    @Test func aGrantOpensItsFieldsUntilRevokedAndTheLogNamesIt() async throws {
+        let registry = node.client(DemoConsortium.registry)
+        let housing = node.client(DemoConsortium.housing)
+        func screen(_ ids: [String]) async throws -> ClientResponse {
+            try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ids, purpose: "tenant_screening"))
+        }
+        let before = try await screen([citizens[0]])
+        #expect(before.status == 403 && before.problem?.code == "access_denied")
+
+        let issued = try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
+            grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district", "household_size"],
+            expiresAt: Self.inDays(30)))
+        #expect(issued.status == 201, "\(text(issued))")
+        let grant = try issued.decode(API.GrantResponse.self)
+        #expect(grant.grant.grantor == DemoConsortium.registry && grant.grant.grantee == DemoConsortium.housing)
+        #expect(grant.grant.live && !grant.grant.revoked && grant.height > 0 && grant.receipt.eventId != nil)
+
+        // The grant's fields bound the answer, whatever else the permit would allow.
+        let allowed = try await screen([citizens[0], citizens[1]])
+        #expect(allowed.status == 200, "\(text(allowed))")
+        let body = try allowed.decode(API.RecordsResponse.self)
+        #expect(body.policies == ["granted-access"] && body.grant == grant.grant.grantId)
+        #expect(body.fields == ["district", "household_size"])
+        #expect(body.records.count == 2 && body.records.allSatisfy { $0.objectValue?.keys.sorted() == ["district", "household_size"] })
+        // The permit's own obligations still apply (at most 20 rows).
+        let tooMany = try await screen(Array(citizens.prefix(21)))
+        #expect(tooMany.status == 403 && tooMany.problem?.detail.contains("at most 20") == true, "\(text(tooMany))")
+        // A field projection bounds aggregates too: the grant does not cover monthly_income.
+        let sum = try await housing.send("POST", "/v1/aggregates", json: API.AggregateRequest(
+            category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "tenant_screening"))
+        #expect(sum.status == 403 && sum.problem?.detail.contains("monthly_income") == true, "\(text(sum))")
+        // A purpose above the granted one is not covered.
+        let broader = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(
+            category: "citizen", ids: [citizens[0]], purpose: "public_administration"))
+        #expect(broader.status == 403)
+
+        // Both parties see the grant; nobody else does.
+        let listed = try await housing.send("GET", "/v1/grants").decode(API.GrantList.self)
+        #expect(listed.grants.map(\.grantId) == [grant.grant.grantId])
+        #expect(try await node.client(DemoConsortium.statistics).send("GET", "/v1/grants").decode(API.GrantList.self).grants.isEmpty)
+
+        // The access log names the grant the read relied on.
+        let events = try await node.client(DemoConsortium.regulator).send("GET", "/v1/audit/events?limit=1000").decode(API.AuditPage.self).events
+        let logged = events.first { $0.eventId == body.receipt.eventId }
+        #expect(logged?.grant == grant.grant.grantId && logged?.decision == "allow")
+        #expect(events.contains { $0.action == "grant" && $0.requester == DemoConsortium.registry && $0.purpose == "tenant_screening" })
+
+        // Only the grantor revokes, once; then the next request is refused.
+        let notTheirs = try await housing.send("DELETE", "/v1/grants/\(grant.grant.grantId)")
+        #expect(notTheirs.status == 403 && notTheirs.problem?.code == "not_data_holder", "\(text(notTheirs))")
+        let unknown = try await registry.send("DELETE", "/v1/grants/grant-none")
+        #expect(unknown.status == 404)
+        let revoked = try await registry.send("DELETE", "/v1/grants/\(grant.grant.grantId)")
+        #expect(revoked.status == 200, "\(text(revoked))")
+        let revokedView = try revoked.decode(API.GrantResponse.self).grant
+        #expect(revokedView.revoked && !revokedView.live)
+        let again = try await registry.send("DELETE", "/v1/grants/\(grant.grant.grantId)")
+        #expect(again.status == 409 && again.problem?.code == "grant_revoked")
+        let after = try await screen([citizens[0]])
+        #expect(after.status == 403 && after.problem?.code == "access_denied", "a revoked grant must stop the next read")
+    }
+
+    @Test func grantsAreTheHoldersAndBadGrantsAreRefused() async throws {
+        let registry = node.client(DemoConsortium.registry)
+        func grant(_ request: API.GrantRequest, by client: GatewayClient? = nil) async throws -> ClientResponse {
+            try await (client ?? registry).send("POST", "/v1/grants", json: request)
+        }
+        let good = API.GrantRequest(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: Self.inDays(1))
+        let other = try await grant(good, by: node.client(DemoConsortium.socialSecurity))
+        #expect(other.status == 403 && other.problem?.code == "not_data_holder")
+        let stranger = try await grant(.init(grantee: "nobody", category: "citizen", purpose: "tenant_screening", expiresAt: Self.inDays(1)))
+        #expect(stranger.status == 422 && stranger.problem?.code == "unknown_grantee")
+        let field = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["shoe_size"], expiresAt: Self.inDays(1)))
+        #expect(field.status == 422 && field.problem?.code == "unknown_field")
+        let past = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "2020-01-01"))
+        #expect(past.status == 400 && past.problem?.code == "invalid_request")
+        let garbled = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "next week"))
+        #expect(garbled.status == 400 && garbled.problem?.detail.contains("expiresAt") == true)
+        let purpose = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "gossip", expiresAt: Self.inDays(1)))
+        #expect(purpose.status == 422 && purpose.problem?.code == "unknown_purpose")
+        let itself = try await grant(.init(grantee: DemoConsortium.registry, category: "citizen", purpose: "tenant_screening", expiresAt: Self.inDays(1)))
+        #expect(itself.status == 400)
+        // No grant for a commercial purpose: the forbid decides, and the refusal is logged.
+        let commercial = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "marketing", expiresAt: Self.inDays(1)))
+        #expect(commercial.status == 403 && commercial.problem?.detail.contains("no-commercial-use") == true && commercial.problem?.eventId != nil)
+        // Nothing of the refused grants reached the chain.
+        #expect(try await registry.send("GET", "/v1/grants").decode(API.GrantList.self).grants.isEmpty)
+    }
+
+    @Test func rolesAreSignedAndDecidedAsRolesOfTheirDepartment() async throws {
+        let social = node.client(DemoConsortium.socialSecurity)
+        let request = API.RecordsRequest(category: "citizen", ids: [citizens[2]], purpose: "benefit_eligibility")
+        // A caseworker acts under the department's permit.
+        let caseworker = try await social.acting(as: "caseworker").send("POST", "/v1/requests", json: request)
+        #expect(caseworker.status == 200, "\(text(caseworker))")
+        #expect(try caseworker.decode(API.RecordsResponse.self).policies == ["social-security-benefit-check"])
+        // A trainee is singled out by a forbid.
+        let trainee = try await social.acting(as: "trainee").send("POST", "/v1/requests", json: request)
+        #expect(trainee.status == 403 && trainee.problem?.detail.contains("trainees-no-citizen-records") == true, "\(text(trainee))")
+        // A role the bundle does not declare for the department, and a malformed one.
+        let janitor = try await social.acting(as: "janitor").send("POST", "/v1/requests", json: request)
+        #expect(janitor.status == 422 && janitor.problem?.code == "unknown_role" && janitor.problem?.detail.contains("caseworker, trainee") == true)
+        let housingTrainee = try await node.client(DemoConsortium.housing).acting(as: "trainee").send("POST", "/v1/requests", json: request)
+        #expect(housingTrainee.status == 422 && housingTrainee.problem?.code == "unknown_role")
+        let malformed = try await social.acting(as: "Chief Officer").send("POST", "/v1/requests", json: request)
+        #expect(malformed.status == 401 && malformed.problem?.code == "invalid_role")
+
+        // The role is signed: adding one to a request signed without it, or stripping it, breaks the signature.
+        let body = Array(try JSONEncoder().encode(request))
+        let plain = try social.signedHeaders("POST", "/v1/requests", body: body)
+        let added = try await social.sendRaw("POST", "/v1/requests", body: body, headers: plain + [("DG-Role", "caseworker")])
+        #expect(added.status == 401 && added.problem?.code == "bad_signature")
+        let withRole = try social.acting(as: "caseworker").signedHeaders("POST", "/v1/requests", body: body)
+        #expect(withRole.contains { $0.0 == "DG-Role" })
+        let stripped = try await social.sendRaw("POST", "/v1/requests", body: body, headers: withRole.filter { $0.0 != "DG-Role" })
+        #expect(stripped.status == 401 && stripped.problem?.code == "bad_signature")
+
+        // A regulator's auditor audits as the regulator; the log records each event's role.
+        let page = try await node.client(DemoConsortium.regulator).acting(as: "auditor").send("GET", "/v1/audit/events?limit=1000")
+        #expect(page.status == 200, "\(text(page))")
+        let events = try page.decode(API.AuditPage.self).events
+        #expect(events.first { $0.eventId == trainee.problem?.eventId }?.role == "trainee")
+        #expect(events.first { $0.eventId == (try? caseworker.decode(API.RecordsResponse.self))?.receipt.eventId }?.role == "caseworker")
+        #expect(events.contains { $0.role == nil && $0.action == "publish" })
+    }
+}
