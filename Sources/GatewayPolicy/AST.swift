@@ -65,10 +65,10 @@ public enum PatternElement: Sendable, Equatable {
 }
 
 extension Expression {
-    /// True if the expression reads `context.<name>` anywhere (attribute access, not just `has`).
+    /// True if the expression reads `context.<name>` anywhere, or tests it with `has`.
     func reads(contextAttribute name: String) -> Bool {
         switch self {
-        case .attribute(.variable(.context), let attribute) where attribute == name:
+        case .attribute(.variable(.context), let attribute) where attribute == name, .has(.variable(.context), let attribute) where attribute == name:
             return true
         case .literal, .variable, .entity:
             return false

@@ -24,7 +24,9 @@ public struct Explanation: Sendable {
     /// Human-readable lines: the decision, then every policy's outcome (satisfied first).
     public var lines: [String] {
         var out = ["decision: \(decision.effect.rawValue) — \(decision.reason)"]
-        if let obligations = decision.obligations { out.append("obligations: \(obligations.summary)") }
+        if let obligations = decision.obligations {
+            out.append("obligations: \(obligations.summary)" + (decision.reliesOnGrant ? " (including context.grant's fields and expiry)" : ""))
+        }
         let ordered = traces.filter { $0.outcome == .satisfied } + traces.filter { $0.outcome != .satisfied }
         for trace in ordered {
             let head = "  \(trace.policy) (\(trace.effect.rawValue)): "

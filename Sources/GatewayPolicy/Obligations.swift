@@ -10,7 +10,7 @@ import Foundation
 /// | `@max_rows("100")` | at most this many records per request |
 /// | `@expires("2027-06-30")` | the grant ends at that instant (a UTC date is its midnight; or `…T12:00:00Z`) |
 ///
-/// A permit whose conditions read `context.grant` relies on a grant recorded on chain, and is bound by it as well:
+/// A permit whose conditions read `context.grant` (or test it with `has`) relies on a grant recorded on chain, and is bound by it as well:
 /// the grant entity's `fields` (a set of strings; empty for no restriction) act as `@fields`, and its `expiresAt`
 /// (Unix milliseconds) as `@expires`. If the grant entity or those attributes are missing, the permit is skipped as
 /// an evaluation error — a grant whose limits cannot be read grants nothing.

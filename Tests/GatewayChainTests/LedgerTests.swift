@@ -32,6 +32,34 @@ struct Fixture {
 }
 
 @Suite struct LedgerTests {
+    /// The role and the grant are trailing fields written only when present: events without them encode byte for
+    /// byte as before (so old blocks keep their hashes), events with them round-trip, and neither may be smuggled in
+    /// empty.
+    @Test func accessEventsCarryRoleAndGrantWithoutChangingOldEncodings() throws {
+        func event(role: String?, grant: String?) -> AccessEvent {
+            AccessEvent(
+                eventID: "e1", requester: "housing", action: "read", category: "citizen", recordKeys: [[7]], purpose: "tenant_screening",
+                policyBundleHash: [1], decision: .allow, determiningPolicies: ["granted-access"], requestDigest: [2], timestampMs: 5,
+                role: role, grantID: grant
+            )
+        }
+        let plain = event(role: nil, grant: nil)
+        var writer = CanonicalWriter()
+        writer.write("e1"); writer.write("housing"); writer.write("read"); writer.write("citizen"); writer.write([[UInt8(7)]])
+        writer.write("tenant_screening"); writer.write([UInt8(1)]); writer.write("allow"); writer.write(["granted-access"])
+        writer.write([UInt8(2)]); writer.write(Int64(5))
+        #expect(plain.encoded == writer.bytes)
+        #expect(event(role: "", grant: "").encoded == plain.encoded)
+        for (role, grant) in [("caseworker", nil), (nil, "grant-1"), ("auditor", "grant-2")] as [(String?, String?)] {
+            let decoded = try AccessEvent(decoding: event(role: role, grant: grant).encoded)
+            #expect(decoded == event(role: role, grant: grant) && decoded.role == role && decoded.grantID == grant)
+        }
+        var empty = CanonicalWriter()
+        empty.write(""); empty.write("")
+        #expect(throws: ChainError.self) { try AccessEvent(decoding: plain.encoded + empty.bytes) }
+        #expect(throws: ChainError.self) { try AccessEvent(decoding: event(role: "r", grant: "g").encoded + [0]) }
+    }
+
     @Test(arguments: SuiteName.allCases) func blocksProposedByTheSoloValidatorApplyInOrder(suite: SuiteName) throws {
         var fixture = Fixture(suite)
         var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)

@@ -89,6 +89,23 @@ import Testing
             method: "POST", target: "/v1/requests?x", department: "housing", timestamp: "100", nonce: "00ff", contentDigest: headers["Content-Digest"]!
         )
         #expect(!key.publicKey.isValidSignature(signature, for: other))
+        // A role is one more signed line; without it the string is unchanged, so the role cannot be added or stripped.
+        let withRole = Dictionary(uniqueKeysWithValues: try RequestSigning.sign(
+            method: "POST", target: "/v1/requests", body: [1, 2], department: "housing", key: key, suite: suite, timestamp: 100, nonce: "00ff",
+            role: "caseworker"
+        ))
+        #expect(withRole["DG-Role"] == "caseworker" && headers["DG-Role"] == nil)
+        let roleMessage = RequestSigning.signingString(
+            method: "POST", target: "/v1/requests", department: "housing", timestamp: "100", nonce: "00ff",
+            contentDigest: headers["Content-Digest"]!, role: "caseworker"
+        )
+        #expect(roleMessage == message + Array("\ncaseworker".utf8))
+        let roleSignature = [UInt8](Data(base64Encoded: withRole["DG-Signature"]!)!)
+        #expect(key.publicKey.isValidSignature(roleSignature, for: roleMessage))
+        #expect(!key.publicKey.isValidSignature(roleSignature, for: message))
+        #expect(!key.publicKey.isValidSignature(signature, for: roleMessage))
+        #expect(RequestSigning.isValidRole("case-worker_2") && !RequestSigning.isValidRole("") && !RequestSigning.isValidRole("Chief")
+                && !RequestSigning.isValidRole("a\nb") && !RequestSigning.isValidRole(String(repeating: "a", count: 65)))
     }
 }
 

@@ -296,3 +296,63 @@ func decide(_ source: String, principal: EntityUID = department("social_security
         #expect(a.canonicalBytes != c.canonicalBytes)
     }
 }
+
+/// A permit that reads `context.grant` (or tests it with `has`) is bound by the grant entity's fields and expiry;
+/// other permits are not, and the combination stays least-privilege.
+@Suite struct GrantBoundPermitTests {
+    static let grantUID = EntityUID(type: "Grant", id: "g1")
+
+    static func store(fields: [String], expiresAt: Int64 = 1_900_000_000_000) -> EntityStore {
+        EntityStore([Entity(uid: grantUID, attributes: [
+            "grantee": .entity(department("housing")), "fields": .set(fields.map { .string($0) }), "expiresAt": .long(expiresAt),
+        ])])
+    }
+
+    static let context: [String: Value] = ["purpose": .string("tenant_screening"), "grant": .entity(grantUID)]
+
+    @Test func aPermitReadingTheGrantTakesItsFieldsAndExpiry() throws {
+        let decision = try decide("""
+            @id("granted") @max_rows("20")
+            permit (principal, action, resource) when { principal == context.grant.grantee };
+            """, principal: department("housing"), context: Self.context, entities: Self.store(fields: ["district", "household_size"]))
+        #expect(decision.effect == .allow && decision.reliesOnGrant)
+        #expect(decision.obligations?.fields == ["district", "household_size"])
+        #expect(decision.obligations?.expiresAtMs == 1_900_000_000_000 && decision.obligations?.maximumRows == 20)
+    }
+
+    @Test func hasCountsAsRelyingAndEmptyFieldsRestrictNothing() throws {
+        let decision = try decide(#"permit (principal, action, resource) when { context has grant };"#,
+                                  context: Self.context, entities: Self.store(fields: [], expiresAt: 42))
+        #expect(decision.effect == .allow && decision.reliesOnGrant)
+        #expect(decision.obligations?.fields == nil && decision.obligations?.expiresAtMs == 42)
+    }
+
+    @Test func permitsThatIgnoreTheGrantAreNotBoundButCombineLeastPrivilege() throws {
+        let alone = try decide(#"@id("plain") @fields("district,full_name") permit (principal, action, resource);"#,
+                               context: Self.context, entities: Self.store(fields: ["district"]))
+        #expect(!alone.reliesOnGrant && alone.obligations?.fields == ["district", "full_name"] && alone.obligations?.expiresAtMs == nil)
+        let both = try decide("""
+            @id("plain") @fields("district,full_name") permit (principal, action, resource);
+            @id("granted") permit (principal, action, resource) when { context.grant.expiresAt > 0 };
+            """, context: Self.context, entities: Self.store(fields: ["district", "household_size"]))
+        #expect(both.determiningPolicies == ["plain", "granted"] && both.reliesOnGrant)
+        #expect(both.obligations?.fields == ["district"])
+    }
+
+    @Test func aGrantWhoseLimitsCannotBeReadGrantsNothing() throws {
+        // The grant is named but not in the store, or lacks its limits: the permit is skipped as an evaluation error.
+        let missing = try decide(#"@id("granted") permit (principal, action, resource) when { context has grant };"#, context: Self.context)
+        #expect(missing.effect == .deny && missing.errors.map(\.policy) == ["granted"])
+        #expect(missing.errors.first?.message.contains("not in the entity store") == true)
+        let partial = EntityStore([Entity(uid: Self.grantUID, attributes: ["fields": .set([])])])
+        let noExpiry = try decide(#"@id("granted") permit (principal, action, resource) when { context has grant };"#,
+                                  context: Self.context, entities: partial)
+        #expect(noExpiry.effect == .deny && noExpiry.errors.first?.message.contains("expiresAt") == true)
+        // A forbid that reads the grant is not "bound" by anything: it just denies.
+        let forbid = try decide("""
+            permit (principal, action, resource);
+            @id("no-grants") forbid (principal, action, resource) when { context has grant };
+            """, context: Self.context, entities: Self.store(fields: []))
+        #expect(forbid.effect == .deny && forbid.determiningPolicies == ["no-grants"])
+    }
+}
