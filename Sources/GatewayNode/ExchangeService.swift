@@ -75,7 +75,7 @@ public struct ExchangeService: Sendable {
         self.policies = policies
         self.policyBundleHash = suite.hash(policies.canonicalBytes)
         self.departments = departments
-        self.entities = Self.entityStore(policies: policies, departments: departments)
+        self.entities = Self.entityStore(policies: policies, departments: departments, categories: categories)
         self.vault = RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt)
         self.paillier = secrets.paillier
         self.encryptor = encryptor
@@ -684,7 +684,8 @@ public struct ExchangeService: Sendable {
 
     /// A read is decided record by record: each requested record is the resource `Record::"<salted record key>"`,
     /// in its category, with the purposes its citizen has consented to on chain (`consents`, a set of Purpose
-    /// entities), so a policy can require consent (`context.purpose in resource.consents`). The request is allowed only
+    /// entities), so a policy can require consent (`context.purpose in resource.consents`); `resource.citizen` is the
+    /// citizen, `Citizen::"<salted citizen key>"`, with the same `consents`. The request is allowed only
     /// if every record is; the determining policies are all those that allowed one, and their obligations combine
     /// least-privilege. A denial names the first record refused, by its position in the request.
     func authorizeRecords(_ principal: Principal, category: String, ids: [String], purpose: String, grant: GrantRegistry.Entry?) async -> EffectiveDecision {
@@ -694,9 +695,11 @@ public struct ExchangeService: Sendable {
         var resources: [EntityUID] = []
         for (id, purposes) in zip(ids, consents) {
             let uid = EntityUID(type: "Record", id: Hex.encode(vault.recordKey(category: category, id: id)))
+            let consented = Value.set(purposes.map { .entity(EntityUID(type: "Purpose", id: $0)) })
+            let citizen = EntityUID(type: "Citizen", id: Hex.encode(vault.citizenKey(id)))
+            store.insert(Entity(uid: citizen, attributes: ["consents": consented]))
             store.insert(Entity(
-                uid: uid, attributes: ["consents": .set(purposes.map { .entity(EntityUID(type: "Purpose", id: $0)) })],
-                parents: [EntityUID(type: "Category", id: category)]
+                uid: uid, attributes: ["consents": consented, "citizen": .entity(citizen)], parents: [EntityUID(type: "Category", id: category)]
             ))
             resources.append(uid)
         }
@@ -715,8 +718,20 @@ public struct ExchangeService: Sendable {
         return EffectiveDecision(allowing: policies, obligations: obligations, grantID: grantID)
     }
 
-    static func entityStore(policies: PolicyBundle, departments: DepartmentDirectory) -> EntityStore {
+    /// The node's standing entities: the bundle's (purposes, groups, roles, action groups), every registered
+    /// department with its groups, and every record category with its fields, dimensions and aggregate fields (a
+    /// category the bundle also declares keeps the bundle's parents).
+    static func entityStore(policies: PolicyBundle, departments: DepartmentDirectory, categories: [String: RecordCategory]) -> EntityStore {
         var store = policies.entities
+        for category in categories.values {
+            let uid = EntityUID(type: "Category", id: category.name)
+            func names(_ list: [String]) -> Value { .set(list.sorted().map { .string($0) }) }
+            store.insert(Entity(
+                uid: uid,
+                attributes: ["fields": names(category.fields), "dimensions": names(category.dimensions), "aggregates": names(category.aggregates)],
+                parents: store[uid]?.parents ?? []
+            ))
+        }
         for department in departments.departments.values {
             store.insert(Entity(
                 uid: EntityUID(type: "Department", id: department.id), attributes: ["id": .string(department.id)],

@@ -160,3 +160,39 @@ import Testing
         #expect(events.contains { $0.role == nil && $0.action == "publish" })
     }
 }
+
+/// The node's entity store beyond departments: each record category carries its fields, dimensions and aggregate
+/// fields, and each record its citizen (`Citizen::"<salted key>"`) with the consents recorded on chain — so policies
+/// can speak of them, validated against the schema at load.
+@Suite struct EntityStoreTests {
+    @Test func policiesSeeCategoryFieldsAndTheRecordsCitizen() async throws {
+        let dir = try TestPaths.temporaryDirectory("entity_store_policies")
+        try """
+            @id("registry") permit (principal == Department::"civil_registry", action, resource);
+            @id("housing-with-citizen-consent") @fields("district")
+            permit (principal == Department::"housing", action == Action::"read", resource in Category::"citizen")
+            when { context.purpose in resource.citizen.consents };
+            @id("statistics-where-aggregated")
+            permit (principal == Department::"statistics", action == Action::"aggregate", resource)
+            when { resource.aggregates.contains("monthly_income") && resource.dimensions.containsAll(["district"]) && resource.fields.contains("full_name") };
+            """.write(to: dir.appendingPathComponent("store.cedar"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: TestPaths.policies.appendingPathComponent("entities.json"), to: dir.appendingPathComponent("entities.json"))
+        let node = try await TestNode.start("entity_store", policies: dir)
+        defer { let running = node.running; Task { try? await running.stop() } }
+        let seed = SyntheticCitizens.generate(count: 3, seed: 12)
+        let registry = node.client(DemoConsortium.registry)
+        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed)).status == 201)
+        let id = seed[0]["citizen_id"]!.stringValue!
+        let read = { try await node.client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "housing_allocation")) }
+        #expect(try await read().status == 403)
+        #expect(try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "social_welfare", given: true)).status == 201)
+        let allowed = try await read()
+        #expect(allowed.status == 200, "\(String(decoding: allowed.body, as: UTF8.self))")
+        #expect(try allowed.decode(API.RecordsResponse.self).records.first?.objectValue?.keys.sorted() == ["district"])
+        let aggregate = try await node.client(DemoConsortium.statistics).send("POST", "/v1/aggregates", json: API.AggregateRequest(
+            category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics"))
+        #expect(aggregate.status == 200, "\(String(decoding: aggregate.body, as: UTF8.self))")
+        #expect(try aggregate.decode(API.AggregateResponse.self).policies == ["statistics-where-aggregated"])
+    }
+}
