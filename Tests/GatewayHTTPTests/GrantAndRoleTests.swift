@@ -88,8 +88,11 @@ import Testing
         #expect(unknown.status == 404)
         let revoked = try await registry.send("DELETE", "/v1/grants/\(grant.grant.grantId)")
         #expect(revoked.status == 200, "\(text(revoked))")
-        let revokedView = try revoked.decode(API.GrantResponse.self).grant
-        #expect(revokedView.revoked && !revokedView.live)
+        let revocation = try revoked.decode(API.GrantResponse.self)
+        #expect(revocation.grant.revoked && !revocation.grant.live)
+        let revocationEvent = try await node.client(DemoConsortium.regulator).send("GET", "/v1/audit/events?limit=1000")
+            .decode(API.AuditPage.self).events.first { $0.eventId == revocation.receipt.eventId }
+        #expect(revocationEvent?.action == "revoke" && revocationEvent?.grant == grant.grant.grantId && revocationEvent?.decision == "allow")
         let again = try await registry.send("DELETE", "/v1/grants/\(grant.grant.grantId)")
         #expect(again.status == 409 && again.problem?.code == "grant_revoked")
         let after = try await screen([citizens[0]])
