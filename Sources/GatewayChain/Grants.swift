@@ -142,6 +142,15 @@ public struct GrantRegistry: Sendable, Equatable {
     }
 
     public private(set) var entries: [String: Entry] = [:]
+    /// Grant ids by (grantor, grantee, category), in the order the chain recorded them: a request looks up only the
+    /// grants between its two departments on its category.
+    private var byParties: [Parties: [String]] = [:]
+
+    struct Parties: Hashable, Sendable {
+        let grantor: String
+        let grantee: String
+        let category: String
+    }
 
     public init() {}
 
@@ -154,6 +163,7 @@ public struct GrantRegistry: Sendable, Equatable {
             guard entries[grant.grantID] == nil else { throw ChainError(.invalidTransaction, "grant id \(grant.grantID) is already used") }
             guard grant.grantee != department else { throw ChainError(.invalidTransaction, "a department does not grant to itself") }
             entries[grant.grantID] = Entry(grant: grant, grantor: department, revoked: false)
+            byParties[Parties(grantor: department, grantee: grant.grantee, category: grant.category), default: []].append(grant.grantID)
         case .revoke:
             let revocation = try Revocation(decoding: transaction.payload)
             guard var entry = entries[revocation.grantID] else { throw ChainError(.invalidTransaction, "no grant \(revocation.grantID)") }
@@ -171,12 +181,9 @@ public struct GrantRegistry: Sendable, Equatable {
     /// Grants by `grantor` to `grantee` for `category` (any purpose) that are neither revoked nor expired at `nowMs`,
     /// by id.
     public func live(grantor: String, grantee: String, category: String, atMs nowMs: Int64) -> [Entry] {
-        entries.keys.sorted().compactMap { id in
+        (byParties[Parties(grantor: grantor, grantee: grantee, category: category)] ?? []).sorted().compactMap { id in
             let entry = entries[id]!
-            let grant = entry.grant
-            let live = !entry.revoked && entry.grantor == grantor && grant.grantee == grantee && grant.category == category
-                && grant.expiresAtMs > nowMs
-            return live ? entry : nil
+            return !entry.revoked && entry.grant.expiresAtMs > nowMs ? entry : nil
         }
     }
 

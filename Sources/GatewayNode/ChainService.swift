@@ -539,9 +539,11 @@ public actor ChainService: Service {
     /// The governed state as of the last decided block, and that block's height.
     public func decidedGovernance() -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
 
-    /// Grants by `grantor` to `grantee` for `category`, live (neither revoked nor expired) at `nowMs`, by id.
-    public func liveGrants(grantor: String, grantee: String, category: String, atMs nowMs: Int64) -> [GrantRegistry.Entry] {
-        ledger.grants.live(grantor: grantor, grantee: grantee, category: category, atMs: nowMs)
+    /// Grants by the department of node `holder` to `grantee` for `category`, live (neither revoked nor expired) at
+    /// `nowMs`, by id; empty when the node is not a member.
+    public func liveGrants(byDepartmentOf holder: String, grantee: String, category: String, atMs nowMs: Int64) -> [GrantRegistry.Entry] {
+        guard let grantor = department(ofNode: holder) else { return [] }
+        return ledger.grants.live(grantor: grantor, grantee: grantee, category: category, atMs: nowMs)
     }
 
     /// One grant as the chain records it (nil: no such grant).

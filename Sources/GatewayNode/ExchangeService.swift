@@ -762,8 +762,8 @@ public struct ExchangeService: Sendable {
     /// revoked nor expired. Of several, the one for the most specific purpose, then the latest expiry, then the
     /// smallest id. Whether it counts is for the policies to say (see `granted-access` in Policies/demo.cedar).
     func applicableGrant(_ principal: Principal, category: String, purpose: String) async -> GrantRegistry.Entry? {
-        guard let holder = await chain.department(ofNode: nodeID) else { return nil }
-        let live = await chain.liveGrants(grantor: holder, grantee: principal.department, category: category, atMs: now())
+        let live = await chain.liveGrants(byDepartmentOf: nodeID, grantee: principal.department, category: category, atMs: now())
+        guard !live.isEmpty else { return nil }
         let requested = EntityUID(type: "Purpose", id: purpose)
         func depth(_ purpose: String) -> Int {
             let uid = EntityUID(type: "Purpose", id: purpose)
