@@ -37,6 +37,15 @@ struct Governance: AsyncParsableCommand {
         @Option(help: "Crypto suite of the deployment (sm or intl); taken from the cluster with --cluster.")
         var suite: SuiteName = .sm
 
+        @Option(help: "Role within the department to act in (sent, signed, as DG-Role; declared in the bundle's entities.json).")
+        var role: String?
+
+        func validate() throws {
+            if let role, !RequestSigning.isValidRole(role) {
+                throw ValidationError("--role must be 1 to 64 characters of a-z, 0-9, _ and -")
+            }
+        }
+
         func layout() throws -> ClusterLayout? { try cluster.map { try ClusterLayout.load(from: URL(fileURLWithPath: $0)) } }
 
         func client() throws -> GatewayClient {
@@ -45,8 +54,8 @@ struct Governance: AsyncParsableCommand {
                     throw ValidationError("give --node with one of: \(layout.nodes.map(\.nodeID).joined(separator: ", "))")
                 }
                 let department = self.department ?? entry.department
-                return GatewayClient(baseURL: "http://127.0.0.1:\(entry.httpPort)", department: department, key: try layout.departmentKey(department),
-                                     suite: try layout.suite.makeSuite())
+                return GatewayClient(baseURL: "http://127.0.0.1:\(entry.httpPort)", department: department, role: role,
+                                     key: try layout.departmentKey(department), suite: try layout.suite.makeSuite())
             }
             guard let url, let department, let key else { throw ValidationError("give --url, --department and --key (or --cluster and --node)") }
             let suite = try self.suite.makeSuite()
@@ -56,7 +65,7 @@ struct Governance: AsyncParsableCommand {
             } catch {
                 throw ValidationError("cannot read a \(self.suite.rawValue) private key from \(key): \(error)")
             }
-            return GatewayClient(baseURL: url, department: department, key: signingKey, suite: suite)
+            return GatewayClient(baseURL: url, department: department, role: role, key: signingKey, suite: suite)
         }
     }
 

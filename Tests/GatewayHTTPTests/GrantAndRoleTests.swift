@@ -126,6 +126,33 @@ import Testing
         #expect(try await registry.send("GET", "/v1/grants").decode(API.GrantList.self).grants.isEmpty)
     }
 
+    /// `gateway grant issue|list|revoke` against the live node, as a data steward would use it.
+    @Test func theGrantCommandIssuesListsAndRevokes() async throws {
+        let keys = node.consortium.departmentsFile.deletingLastPathComponent()
+        func gateway(_ arguments: [String], as department: String) throws -> (status: Int32, stdout: String, stderr: String) {
+            let result = try runProcess(TestPaths.gatewayBinary.path, arguments + [
+                "--url", node.running.baseURL, "--department", department,
+                "--key", keys.appendingPathComponent("\(department)-key.pem").path, "--suite", "sm",
+            ])
+            return (result.status, result.stdout, result.stderr)
+        }
+        let issued = try gateway(["grant", "issue", "--grantee", DemoConsortium.statistics, "--category", "citizen", "--purpose", "research",
+                                  "--fields", "district, age_band", "--expires", Self.inDays(10)], as: DemoConsortium.registry)
+        #expect(issued.status == 0, "\(issued.stderr)")
+        #expect(issued.stdout.contains("live  civil_registry → statistics  citizen for research, fields district,age_band"), "\(issued.stdout)")
+        let id = try #require(issued.stdout.split(separator: " ").first.map(String.init))
+        #expect(id.hasPrefix("grant-"))
+        let listed = try gateway(["grant", "list"], as: DemoConsortium.statistics)
+        #expect(listed.status == 0 && listed.stdout.contains(id), "\(listed.stdout)\(listed.stderr)")
+        // Not the holder: a clear error and a non-zero exit.
+        let refused = try gateway(["grant", "revoke", "--id", id], as: DemoConsortium.statistics)
+        #expect(refused.status != 0 && refused.stderr.contains("not_data_holder"), "\(refused.stderr)")
+        let revoked = try gateway(["grant", "revoke", "--id", id], as: DemoConsortium.registry)
+        #expect(revoked.status == 0 && revoked.stdout.contains("revoked"), "\(revoked.stdout)\(revoked.stderr)")
+        let badRole = try gateway(["grant", "list", "--role", "Not A Role"], as: DemoConsortium.statistics)
+        #expect(badRole.status != 0 && badRole.stderr.contains("--role"))
+    }
+
     @Test func rolesAreSignedAndDecidedAsRolesOfTheirDepartment() async throws {
         let social = node.client(DemoConsortium.socialSecurity)
         let request = API.RecordsRequest(category: "citizen", ids: [citizens[2]], purpose: "benefit_eligibility")
