@@ -29,3 +29,10 @@ func note(_ message: String) {
 func say(_ message: String) {
     FileHandle.standardOutput.write(Data((message + "\n").utf8))
 }
+
+/// An identifier as one URL path segment: percent-encoded, `/` included, so an id can never reach another route.
+func pathSegment(_ text: String) -> String {
+    var allowed = CharacterSet.urlPathAllowed
+    allowed.remove("/")
+    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+}

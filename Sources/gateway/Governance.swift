@@ -204,7 +204,7 @@ struct Governance: AsyncParsableCommand {
         func run() async throws {
             let client = try target.client()
             note("approving \(proposal) through \(client.baseURL) as \(client.department); waiting for the block")
-            let path = "/v1/governance/proposals/\(proposal.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? proposal)/approvals"
+            let path = "/v1/governance/proposals/\(pathSegment(proposal))/approvals"
             let response = try await client.send("POST", path)
             try Governance.check(response)
             try await Governance.report(try response.decode(API.GovernanceReceipt.self), client: client)

@@ -84,7 +84,7 @@ struct GrantCommand: AsyncParsableCommand {
         func run() async throws {
             let client = try target.client()
             note("revoking \(id) through \(client.baseURL) as \(client.department); waiting for the block")
-            let path = "/v1/grants/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)"
+            let path = "/v1/grants/\(pathSegment(id))"
             let response = try await client.send("DELETE", path)
             try Governance.check(response)
             let revoked = try response.decode(API.GrantResponse.self)

@@ -149,6 +149,9 @@ import Testing
         #expect(refused.status != 0 && refused.stderr.contains("not_data_holder"), "\(refused.stderr)")
         let revoked = try gateway(["grant", "revoke", "--id", id], as: DemoConsortium.registry)
         #expect(revoked.status == 0 && revoked.stdout.contains("revoked"), "\(revoked.stdout)\(revoked.stderr)")
+        // An id is one path segment: a slash in it reaches the grant route (no such grant), not another route.
+        let slashed = try gateway(["grant", "revoke", "--id", "\(id)/approvals"], as: DemoConsortium.registry)
+        #expect(slashed.status != 0 && slashed.stderr.contains("gave no grant"), "\(slashed.stderr)")
         let badRole = try gateway(["grant", "list", "--role", "Not A Role"], as: DemoConsortium.statistics)
         #expect(badRole.status != 0 && badRole.stderr.contains("--role"))
     }
