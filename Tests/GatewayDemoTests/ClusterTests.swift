@@ -80,7 +80,8 @@ import Testing
 
     @Test func killOneCommitsContinueKillTwoCommitsStopRestartResumesAndEveryNodeAgrees() async throws {
         let work = try TestPaths.temporaryDirectory("cluster")
-        let base = Int(getpid() % 1_500) * 20 + 20_000
+        // Below Linux's ephemeral range (32768+), so no outgoing connection of another test can hold one of these ports.
+        let base = Int(getpid() % 630) * 20 + 20_000
         let layout = try await ClusterLayout.create(
             in: work, validators: 4, suite: .intl, httpBasePort: base, peerBasePort: base + 10, databaseURL: try await TestDatabase.fresh("cluster"),
             policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error", logger: TestDatabase.logger
@@ -244,7 +245,8 @@ extension ClusterTests {
     @Test func aJoiningNodeIsAdmittedAndVotesAndARemovedOneNoLongerCounts() async throws {
         let work = try TestPaths.temporaryDirectory("reconfigure")
         // Ports of this test: http base+5…9, peers base+15…19 (the other cluster test uses base…base+3, base+10…13).
-        let base = Int(getpid() % 1_500) * 20 + 20_000
+        // Below Linux's ephemeral range (32768+), so no outgoing connection of another test can hold one of these ports.
+        let base = Int(getpid() % 630) * 20 + 20_000
         let layout = try await ClusterLayout.create(
             in: work, validators: 4, joiners: 1, suite: .intl, httpBasePort: base + 5, peerBasePort: base + 15,
             databaseURL: try await TestDatabase.fresh("reconfigure"), policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error",

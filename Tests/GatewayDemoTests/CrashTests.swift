@@ -167,3 +167,16 @@ import Testing
         #expect(bad.stdout.contains("INVALID"))
     }
 }
+
+/// A `gateway serve` that cannot start says why in the test failure: the harness keeps the end of its standard error.
+@Suite struct ServerProcessTests {
+    @Test func aNodeThatFailsToStartReportsItsStandardError() async throws {
+        let server = try ServerProcess(arguments: ["serve", "--no-such-option"])
+        do {
+            _ = try await server.waitForPort(timeoutSeconds: 60)
+            Issue.record("a serve with an unknown option started")
+        } catch {
+            #expect("\(error)".contains("no-such-option"), "\(error)")
+        }
+    }
+}

@@ -126,6 +126,8 @@ public struct TestNode: Sendable {
 public final class ServerProcess: @unchecked Sendable {
     public let process = Process()
     let output = Pipe()
+    let errors = Pipe()
+    var errorTail = Data()
     let lock = NSLock()
     var lines: [String] = []
     var buffer = Data()
@@ -134,7 +136,16 @@ public final class ServerProcess: @unchecked Sendable {
         process.executableURL = TestPaths.gatewayBinary
         process.arguments = arguments
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        // Standard error is kept (its last lines) so a node that fails to start says why in the test's failure.
+        process.standardError = errors
+        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            guard let self else { return }
+            let data = handle.availableData
+            self.lock.lock()
+            self.errorTail.append(data)
+            if self.errorTail.count > 4_096 { self.errorTail.removeFirst(self.errorTail.count - 4_096) }
+            self.lock.unlock()
+        }
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in
             guard let self else { return }
             let data = handle.availableData
@@ -155,7 +166,11 @@ public final class ServerProcess: @unchecked Sendable {
         while Date() < deadline {
             let line = lock.withLock { lines.first { $0.hasPrefix("LISTENING ") } }
             if let line, let port = Int(line.split(separator: ":").last ?? "") { return port }
-            if !process.isRunning { throw NodeError("gateway serve exited with status \(process.terminationStatus) before listening") }
+            if !process.isRunning {
+                try await Task.sleep(for: .milliseconds(100))  // let the last of standard error arrive
+                let tail = lock.withLock { String(decoding: errorTail, as: UTF8.self) }
+                throw NodeError("gateway serve exited with status \(process.terminationStatus) before listening; its standard error ends:\n\(tail)")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw NodeError("gateway serve did not start listening within \(timeoutSeconds) s")
@@ -171,6 +186,7 @@ public final class ServerProcess: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         output.fileHandleForReading.readabilityHandler = nil
+        errors.fileHandleForReading.readabilityHandler = nil
         return process.terminationStatus
     }
 
