@@ -51,6 +51,8 @@ public struct ExchangeService: Sendable {
     let chainID: String
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// A solo validator's self-approval of its bundle, run once for all the requests that arrive before it commits.
+    let selfApproval = SingleFlight()
 
     /// Bounds on one request.
     public static let publishRecordsMax = 5_000
@@ -239,7 +241,8 @@ public struct ExchangeService: Sendable {
     func requireApprovedBundle() async throws {
         if await isBundleApproved() { return }
         if await isSoloValidator() {
-            await approveOwnBundle()
+            // Concurrent first requests wait for the one proposal instead of racing their own (and failing).
+            await selfApproval.run { await approveOwnBundle() }
             if await isBundleApproved() { return }
         }
         let hex = Hex.encode(policyBundleHash)
@@ -257,8 +260,8 @@ public struct ExchangeService: Sendable {
         await chain.decidedGovernance().state.validators.map(\.nodeID) == [nodeID]
     }
 
-    /// Proposes the node's bundle (a solo chain decides it at once). Concurrent callers may race: the ledger keeps the
-    /// first proposal and skips the others, so failures here are expected and the state is re-read by the caller.
+    /// Proposes the node's bundle (a solo chain decides it at once). If another process of the node proposed it first,
+    /// the ledger skips this one; the caller re-reads the state either way.
     func approveOwnBundle() async {
         let proposal = GovernanceProposal(
             proposalID: "policy-bundle-" + Hex.encode(policyBundleHash).prefix(16), change: .approvePolicyBundle(hash: policyBundleHash)
@@ -833,5 +836,18 @@ public struct ExchangeService: Sendable {
         let valid = (1...64).contains(purpose.utf8.count)
             && purpose.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
         guard valid else { throw ExchangeError(.invalidRequest, "purpose must be 1 to 64 characters of a-z, 0-9 and _") }
+    }
+}
+
+/// Runs one piece of work at a time: a caller arriving while it runs waits for that run instead of starting another.
+actor SingleFlight {
+    private var running: Task<Void, Never>?
+
+    func run(_ work: @escaping @Sendable () async -> Void) async {
+        if let running { return await running.value }
+        let task = Task { await work() }
+        running = task
+        await task.value
+        running = nil
     }
 }
