@@ -25,7 +25,9 @@ if ! pg_lsclusters -h 2>/dev/null | grep -q '^15 \+main'; then
 fi
 if ! pg_lsclusters -h | grep -q '^15 \+main .* online'; then
     log "starting PostgreSQL"
-    pg_ctlcluster 15 main start
+    # After an unclean shutdown the server fsyncs its data directory before recovery, which can outlast
+    # pg_ctl's default 60 s wait on a large cluster: allow 15 minutes.
+    pg_ctlcluster 15 main start -- -t 900
 fi
 for _ in $(seq 1 60); do
     pg_isready -q -h 127.0.0.1 -p 5432 && break

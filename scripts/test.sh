@@ -5,6 +5,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export DATAGATEWAY_TEST_DATABASE_URL="${DATAGATEWAY_TEST_DATABASE_URL:-postgres://datagateway:datagateway@127.0.0.1:5432/datagateway}"
 export DATAGATEWAY_PYTHON="$PWD/.venv/bin/python"
+# Every database this run creates is named dg_test_<run>_…; they are dropped when the run ends, however it ends,
+# and leftovers of earlier runs (killed ones) before it starts.
+export DATAGATEWAY_TEST_RUN="${DATAGATEWAY_TEST_RUN:-$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+bash scripts/drop-test-databases.sh
+trap 'bash scripts/drop-test-databases.sh "$DATAGATEWAY_TEST_RUN" || true' EXIT
 echo "[test] building"
 swift build --build-tests
 swift test --skip-build "$@"

@@ -54,10 +54,8 @@ import Testing
     }
 
     @Test func theDemoCommandExitsZeroAndNarratesEachStep() async throws {
-        var components = URLComponents(string: TestDatabase.baseURL)!
-        components.path = "/dg_test_demo_\(UUID().uuidString.prefix(8).lowercased())"
         let result = try runProcess(TestPaths.gatewayBinary.path, [
-            "demo", "--records", "200", "--database-url", components.string!,
+            "demo", "--records", "200", "--database-url", TestDatabase.uniqueURL("demo"),
             "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
         ])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")

@@ -60,11 +60,24 @@ public enum TestDatabase {
         return logger
     }()
 
+    /// Tags every database of one test run (`scripts/test.sh` sets it and drops `dg_test_<run>_*` when the run
+    /// ends); "local" when the tests run without the script.
+    public static var runTag: String {
+        let tag = ProcessInfo.processInfo.environment["DATAGATEWAY_TEST_RUN"] ?? ""
+        let valid = (1...8).contains(tag.utf8.count) && tag.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) }
+        return valid ? tag : "local"
+    }
+
+    /// A database URL with a unique name, not yet created.
+    public static func uniqueURL(_ label: String) -> String {
+        var components = URLComponents(string: baseURL)!
+        components.path = "/dg_test_\(runTag)_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
+        return components.string!
+    }
+
     /// Creates an empty database with a unique name and returns its URL.
     public static func fresh(_ label: String) async throws -> String {
-        var components = URLComponents(string: baseURL)!
-        components.path = "/dg_test_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
-        let url = components.string!
+        let url = uniqueURL(label)
         try await Database.recreate(url: url, logger: logger)
         return url
     }
