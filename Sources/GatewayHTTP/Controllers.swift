@@ -42,18 +42,28 @@ func describe(_ error: DecodingError) -> String {
     }
 }
 
+/// A path parameter, percent-decoded (RFC 3986: a segment carries its reserved and non-ASCII characters encoded, and
+/// clients such as `gateway grant revoke` encode ids that way). Malformed encoding is a 400.
+func pathParameter(_ name: String, _ context: GatewayContext) throws -> String {
+    let raw = try context.parameters.require(name)
+    guard let decoded = raw.removingPercentEncoding else {
+        throw ExchangeError(.invalidRequest, "path parameter \(name) is not valid percent-encoding")
+    }
+    return decoded
+}
+
 struct RecordsController {
     let exchange: ExchangeService
 
     func register(on group: RouterGroup<GatewayContext>) {
         group.post("records/:category") { request, context in
             let body = try decodeBody(API.PublishRequest.self, from: context)
-            let category = try context.parameters.require("category")
+            let category = try pathParameter("category", context)
             return try jsonResponse(try await exchange.publish(try context.requirePrincipal(), category: category, records: body.records), status: .created)
         }
         group.get("records/:category/:id") { request, context in
-            let category = try context.parameters.require("category")
-            let id = try context.parameters.require("id")
+            let category = try pathParameter("category", context)
+            let id = try pathParameter("id", context)
             guard let purpose = request.uri.queryParameters.get("purpose") else {
                 throw ExchangeError(.invalidRequest, "query parameter purpose is required")
             }
@@ -86,7 +96,7 @@ struct RequestsController {
             try jsonResponse(try await exchange.grants(try context.requirePrincipal()))
         }
         group.delete("grants/:id") { _, context in
-            let id = try context.parameters.require("id")
+            let id = try pathParameter("id", context)
             return try jsonResponse(try await exchange.revokeGrant(try context.requirePrincipal(), id: id))
         }
         group.post("aggregates") { _, context in
@@ -114,7 +124,7 @@ struct AuditController {
             return try jsonResponse(try await exchange.chainBlocks(try context.requirePrincipal(), from: from, limit: limit))
         }
         group.get("audit/events/:id/proof") { _, context in
-            let id = try context.parameters.require("id")
+            let id = try pathParameter("id", context)
             return try jsonResponse(try await exchange.proof(try context.requirePrincipal(), eventID: id))
         }
     }
@@ -132,7 +142,7 @@ struct GovernanceController {
             return try jsonResponse(try await governance.propose(try context.requirePrincipal(), body), status: .created)
         }
         group.post("governance/proposals/:id/approvals") { _, context in
-            let id = try context.parameters.require("id")
+            let id = try pathParameter("id", context)
             return try jsonResponse(try await governance.approve(try context.requirePrincipal(), proposalID: id), status: .created)
         }
     }

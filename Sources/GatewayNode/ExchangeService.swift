@@ -105,8 +105,12 @@ public struct ExchangeService: Sendable {
             for error in category.schema.validate(record, at: "/records/\(index)") {
                 fieldErrors.append(.init(pointer: error.path, detail: error.message))
             }
-            if let id = record[category.idField]?.stringValue, !seen.insert(id).inserted {
-                fieldErrors.append(.init(pointer: "/records/\(index)/\(category.idField)", detail: "duplicate id in this batch"))
+            if let id = record[category.idField]?.stringValue {
+                if let problem = Self.identifierProblem(id) {
+                    fieldErrors.append(.init(pointer: "/records/\(index)/\(category.idField)", detail: "the id \(problem)"))
+                } else if !seen.insert(id).inserted {
+                    fieldErrors.append(.init(pointer: "/records/\(index)/\(category.idField)", detail: "duplicate id in this batch"))
+                }
             }
         }
         guard fieldErrors.isEmpty else {
@@ -195,8 +199,8 @@ public struct ExchangeService: Sendable {
         guard !request.ids.isEmpty, request.ids.count <= Self.requestIDsMax else {
             throw ExchangeError(.invalidRequest, "ids must hold between 1 and \(Self.requestIDsMax) record ids")
         }
-        for id in request.ids where id.isEmpty || id.count > Self.identifierLengthMax {
-            throw ExchangeError(.invalidRequest, "record ids must be 1 to \(Self.identifierLengthMax) characters")
+        for (index, id) in request.ids.enumerated() {
+            try Self.checkIdentifier(id, "ids[\(index)]")
         }
         // Duplicates removed, first occurrence kept, so the response follows the request's order.
         try checkKnownPurpose(request.purpose)
@@ -294,9 +298,7 @@ public struct ExchangeService: Sendable {
         try await requireApprovedBundle()
         try checkRole(principal)
         try Self.checkPurpose(request.purpose)
-        guard !request.citizenId.isEmpty, request.citizenId.count <= Self.identifierLengthMax else {
-            throw ExchangeError(.invalidRequest, "citizenId must be 1 to \(Self.identifierLengthMax) characters")
-        }
+        try Self.checkIdentifier(request.citizenId, "citizenId")
         try checkKnownPurpose(request.purpose)
         let category = "citizen"
         let decision = authorize(principal, action: "record_consent", category: category, purpose: request.purpose)
@@ -328,9 +330,7 @@ public struct ExchangeService: Sendable {
         try checkRole(principal)
         let category = try category(named: request.category)
         try Self.checkPurpose(request.purpose)
-        guard !request.grantee.isEmpty, request.grantee.count <= Self.identifierLengthMax else {
-            throw ExchangeError(.invalidRequest, "grantee must be 1 to \(Self.identifierLengthMax) characters")
-        }
+        try Self.checkIdentifier(request.grantee, "grantee")
         guard let expiresAtMs = Obligations.instant(request.expiresAt) else {
             throw ExchangeError(.invalidRequest, "expiresAt must be a UTC date (2027-06-30) or instant (2027-06-30T12:00:00Z)")
         }
@@ -367,6 +367,7 @@ public struct ExchangeService: Sendable {
         try await requireApprovedBundle()
         try checkRole(principal)
         let holder = try await requireHolder(principal, to: "revoke")
+        try Self.checkIdentifier(id, "the grant id")
         guard let entry = await chain.grant(id: id), entry.grantor == holder else {
             throw ExchangeError(.notFound, "\(holder) gave no grant \(id.prefix(Self.identifierLengthMax)); GET /v1/grants lists its grants")
         }
@@ -556,6 +557,7 @@ public struct ExchangeService: Sendable {
             }
             afterHeight = height
             afterEvent = String(parts[1])
+            try Self.checkIdentifier(afterEvent, "the event id in after")
         }
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
         let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
@@ -569,6 +571,7 @@ public struct ExchangeService: Sendable {
     public func proof(_ principal: Principal, eventID: String) async throws -> API.ProofResponse {
         try await requireApprovedBundle()
         try checkRole(principal)
+        try Self.checkIdentifier(eventID, "the event id")
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
         guard decision.effect == .allow else {
             let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
@@ -830,6 +833,21 @@ public struct ExchangeService: Sendable {
             throw ExchangeError(.unknownCategory, "unknown record category '\(name)'; known: \(categories.keys.sorted().joined(separator: ", "))")
         }
         return category
+    }
+
+    /// Why a record, citizen, department, grant or event id taken from a request is unusable, or nil: it must be 1 to
+    /// `identifierLengthMax` characters, none of them a control character (PostgreSQL text cannot hold U+0000, and no
+    /// identifier needs one; such an id used to reach the database and come back as a 500).
+    static func identifierProblem(_ id: String) -> String? {
+        guard !id.isEmpty, id.count <= identifierLengthMax else { return "must be 1 to \(identifierLengthMax) characters" }
+        if let control = id.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            return "must not contain control characters (found U+\(String(format: "%04X", control.value)))"
+        }
+        return nil
+    }
+
+    static func checkIdentifier(_ id: String, _ what: String) throws {
+        if let problem = identifierProblem(id) { throw ExchangeError(.invalidRequest, "\(what) \(problem)") }
     }
 
     static func checkPurpose(_ purpose: String) throws {

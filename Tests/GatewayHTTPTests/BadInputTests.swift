@@ -159,6 +159,39 @@ import Testing
         #expect(try await registry.sendRaw("GET", "/v1/health", headers: []).status == 200)
     }
 
+    /// Found by the schemathesis fuzzing: an id holding U+0000 reached PostgreSQL (whose text cannot hold it) and came
+    /// back as a 500. Every id a request names is now checked first: 1–128 characters, no control characters.
+    @Test func controlCharactersInIdentifiersAre400NotServerErrors() async throws {
+        let before = try await recordCount()
+        let regulator = node.client(DemoConsortium.regulator)
+        for id in ["C1\u{0}", "\u{0}", "C1\u{7}x", "C1\u{85}"] {
+            let read = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1", id], purpose: "registry_update"))
+            expectProblem(read, 400, "invalid_request")
+            #expect(read.problem?.detail.contains("ids[1]") == true, "\(read.problem?.detail ?? "")")
+            expectProblem(try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)), 400, "invalid_request")
+            expectProblem(try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
+                grantee: DemoConsortium.housing + id, category: "citizen", purpose: "tenant_screening", expiresAt: "2031-01-01")), 400, "invalid_request")
+            let encoded = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            expectProblem(try await registry.send("GET", "/v1/records/citizen/\(encoded)?purpose=registry_update"), 400, "invalid_request")
+            expectProblem(try await registry.send("DELETE", "/v1/grants/\(encoded)"), 400, "invalid_request")
+            expectProblem(try await regulator.send("GET", "/v1/audit/events?after=1:\(encoded)"), 400, "invalid_request")
+            expectProblem(try await regulator.send("GET", "/v1/audit/events/\(encoded)/proof"), 400, "invalid_request")
+        }
+        var record = SyntheticCitizens.generate(count: 1, seed: 98)[0]
+        if case .object(var members) = record { members["citizen_id"] = .string("C12\u{0}34"); record = .object(members) }
+        expectProblem(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [record])), 422, "invalid_record")
+        #expect(try await recordCount() == before)
+        #expect(try await registry.sendRaw("GET", "/v1/health", headers: []).status == 200)
+    }
+
+    @Test func pathParametersArePercentDecoded() async throws {
+        let id = SyntheticCitizens.generate(count: 30, seed: 5)[0]["citizen_id"]!.stringValue!
+        let encoded = id.unicodeScalars.map { String(format: "%%%02X", $0.value) }.joined()  // every character encoded
+        let read = try await registry.send("GET", "/v1/records/citizen/\(encoded)?purpose=registry_update")
+        #expect(read.status == 200)
+        #expect(try read.decode(API.RecordsResponse.self).records.first?["citizen_id"]?.stringValue == id)
+    }
+
     @Test func tamperingWithAStoredRecordIsDetectedOnRead() async throws {
         var record = SyntheticCitizens.generate(count: 1, seed: 123)[0]
         guard case .object(var members) = record else { return }
