@@ -113,59 +113,59 @@ import Testing
 @Suite struct OpenSSLInteropTests {
     let suite = InternationalSuite()
 
-    @Test func p256KeysAndSignaturesInteroperateWithOpenssl() throws {
+    @Test func p256KeysAndSignaturesInteroperateWithOpenssl() async throws {
         let dir = try TestPaths.temporaryDirectory("p256")
         let keyPath = dir.appendingPathComponent("k.pem").path
-        #expect(try runProcess("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyPath]).status == 0)
+        #expect(try await runProcess("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyPath]).status == 0)
         let theirs = try suite.signingKey(pem: String(contentsOfFile: keyPath, encoding: .utf8))
         let message = dir.appendingPathComponent("m.bin").path
         try Data("p256".utf8).write(to: URL(fileURLWithPath: message))
-        #expect(try runProcess("/usr/bin/openssl", ["dgst", "-sha256", "-sign", keyPath, "-out", message + ".sig", message]).status == 0)
+        #expect(try await runProcess("/usr/bin/openssl", ["dgst", "-sha256", "-sign", keyPath, "-out", message + ".sig", message]).status == 0)
         #expect(theirs.publicKey.isValidSignature([UInt8](try Data(contentsOf: URL(fileURLWithPath: message + ".sig"))), for: Array("p256".utf8)))
 
         let ours = suite.generateP256SigningKey()
         let publicPath = dir.appendingPathComponent("pub.pem").path
         try ours.publicKey.pemRepresentation.write(toFile: publicPath, atomically: true, encoding: .utf8)
         try Data(try ours.sign(Array("p256".utf8))).write(to: URL(fileURLWithPath: message + ".ours"))
-        #expect(try runProcess("/usr/bin/openssl", ["dgst", "-sha256", "-verify", publicPath, "-signature", message + ".ours", message]).status == 0)
+        #expect(try await runProcess("/usr/bin/openssl", ["dgst", "-sha256", "-verify", publicPath, "-signature", message + ".ours", message]).status == 0)
         let reloaded = try suite.signingKey(pem: ours.pemRepresentation)
         #expect(try suite.verifyingKey(pem: ours.publicKey.pemRepresentation).isValidSignature(try reloaded.sign([7]), for: [7]))
         #expect(!ours.publicKey.isValidSignature(try ours.sign([7]), for: [8]))
     }
 
-    @Test func keysFromOpensslGenpkeyLoadAndTheirSignaturesVerify() throws {
+    @Test func keysFromOpensslGenpkeyLoadAndTheirSignaturesVerify() async throws {
         let dir = try TestPaths.temporaryDirectory("openssl")
         let keyPath = dir.appendingPathComponent("k.pem").path
-        let generated = try runProcess("/usr/bin/openssl", ["genpkey", "-algorithm", "ed25519", "-out", keyPath])
+        let generated = try await runProcess("/usr/bin/openssl", ["genpkey", "-algorithm", "ed25519", "-out", keyPath])
         #expect(generated.status == 0, "\(generated.stderr)")
         let key = try suite.signingKey(pem: try String(contentsOfFile: keyPath, encoding: .utf8))
         // openssl signs; we verify with the key we loaded.
         let messagePath = dir.appendingPathComponent("m.bin").path
         try Data("from openssl".utf8).write(to: URL(fileURLWithPath: messagePath))
-        let signed = try runProcess("/usr/bin/openssl", ["pkeyutl", "-sign", "-rawin", "-inkey", keyPath, "-in", messagePath, "-out", messagePath + ".sig"])
+        let signed = try await runProcess("/usr/bin/openssl", ["pkeyutl", "-sign", "-rawin", "-inkey", keyPath, "-in", messagePath, "-out", messagePath + ".sig"])
         #expect(signed.status == 0, "\(signed.stderr)")
         let signature = [UInt8](try Data(contentsOf: URL(fileURLWithPath: messagePath + ".sig")))
         #expect(key.publicKey.isValidSignature(signature, for: Array("from openssl".utf8)))
     }
 
-    @Test func ourKeysLoadInOpensslAndOurSignaturesVerifyThere() throws {
+    @Test func ourKeysLoadInOpensslAndOurSignaturesVerifyThere() async throws {
         let dir = try TestPaths.temporaryDirectory("openssl")
         let key = suite.generateSigningKey()
         let publicPath = dir.appendingPathComponent("pub.pem").path
         try key.publicKey.pemRepresentation.write(toFile: publicPath, atomically: true, encoding: .utf8)
         let privatePath = dir.appendingPathComponent("key.pem").path
         try key.pemRepresentation.write(toFile: privatePath, atomically: true, encoding: .utf8)
-        #expect(try runProcess("/usr/bin/openssl", ["pkey", "-in", privatePath, "-noout"]).status == 0)
+        #expect(try await runProcess("/usr/bin/openssl", ["pkey", "-in", privatePath, "-noout"]).status == 0)
         let messagePath = dir.appendingPathComponent("m.bin").path
         try Data("from swift".utf8).write(to: URL(fileURLWithPath: messagePath))
         try Data(try key.sign(Array("from swift".utf8))).write(to: URL(fileURLWithPath: messagePath + ".sig"))
-        let verified = try runProcess("/usr/bin/openssl", [
+        let verified = try await runProcess("/usr/bin/openssl", [
             "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", publicPath, "-in", messagePath, "-sigfile", messagePath + ".sig",
         ])
         #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
         // And a wrong signature is refused by openssl as well.
         try Data(try key.sign(Array("something else".utf8))).write(to: URL(fileURLWithPath: messagePath + ".sig"))
-        #expect(try runProcess("/usr/bin/openssl", [
+        #expect(try await runProcess("/usr/bin/openssl", [
             "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", publicPath, "-in", messagePath, "-sigfile", messagePath + ".sig",
         ]).status != 0)
     }

@@ -154,14 +154,14 @@ func vectorBlocks(_ file: String) throws -> [[String: String]] {
     let openssl = "/usr/bin/openssl"
     let id = "distid:1234567812345678"
 
-    @Test func opensslKeysAndSignaturesWorkHereAndOursThere() throws {
+    @Test func opensslKeysAndSignaturesWorkHereAndOursThere() async throws {
         let dir = try TestPaths.temporaryDirectory("sm2-cli")
         let keyPath = dir.appendingPathComponent("k.pem").path
-        #expect(try runProcess(openssl, ["genpkey", "-algorithm", "SM2", "-out", keyPath]).status == 0)
+        #expect(try await runProcess(openssl, ["genpkey", "-algorithm", "SM2", "-out", keyPath]).status == 0)
         let key = try suite.signingKey(pem: String(contentsOfFile: keyPath, encoding: .utf8))
         let message = dir.appendingPathComponent("m.bin").path
         try Data("from openssl".utf8).write(to: URL(fileURLWithPath: message))
-        let signed = try runProcess(openssl, ["dgst", "-sm3", "-sign", keyPath, "-sigopt", id, "-out", message + ".sig", message])
+        let signed = try await runProcess(openssl, ["dgst", "-sm3", "-sign", keyPath, "-sigopt", id, "-out", message + ".sig", message])
         #expect(signed.status == 0, "\(signed.stderr)")
         let signature = [UInt8](try Data(contentsOf: URL(fileURLWithPath: message + ".sig")))
         #expect(key.publicKey.isValidSignature(signature, for: Array("from openssl".utf8)))
@@ -171,38 +171,38 @@ func vectorBlocks(_ file: String) throws -> [[String: String]] {
         let publicPath = dir.appendingPathComponent("pub.pem").path
         try ours.publicKey.pemRepresentation.write(toFile: publicPath, atomically: true, encoding: .utf8)
         try ours.pemRepresentation.write(toFile: dir.appendingPathComponent("ours.pem").path, atomically: true, encoding: .utf8)
-        #expect(try runProcess(openssl, ["pkey", "-in", dir.appendingPathComponent("ours.pem").path, "-noout"]).status == 0)
+        #expect(try await runProcess(openssl, ["pkey", "-in", dir.appendingPathComponent("ours.pem").path, "-noout"]).status == 0)
         try Data(try ours.sign(Array("from swift".utf8))).write(to: URL(fileURLWithPath: message + ".ours"))
         try Data("from swift".utf8).write(to: URL(fileURLWithPath: message))
         let verify = { (distid: String) in
-            try runProcess(self.openssl, ["dgst", "-sm3", "-verify", publicPath, "-sigopt", distid, "-signature", message + ".ours", message])
+            try await runProcess(self.openssl, ["dgst", "-sm3", "-verify", publicPath, "-sigopt", distid, "-signature", message + ".ours", message])
         }
-        #expect(try verify(id).status == 0)
-        #expect(try verify("distid:ALICE123@YAHOO.COM").status != 0)
+        #expect(try await verify(id).status == 0)
+        #expect(try await verify("distid:ALICE123@YAHOO.COM").status != 0)
     }
 
-    @Test func sm4CTRMatchesOpensslEncInBothDirections() throws {
+    @Test func sm4CTRMatchesOpensslEncInBothDirections() async throws {
         let dir = try TestPaths.temporaryDirectory("sm4-cli")
         let key = SystemRandom().bytes(count: 16)
         let iv = SystemRandom().bytes(count: 16)
         let plaintext = SystemRandom().bytes(count: 1_000)
         let input = dir.appendingPathComponent("p.bin").path
         try Data(plaintext).write(to: URL(fileURLWithPath: input))
-        let result = try runProcess(openssl, ["enc", "-sm4-ctr", "-K", Hex.encode(key), "-iv", Hex.encode(iv), "-in", input, "-out", input + ".enc"])
+        let result = try await runProcess(openssl, ["enc", "-sm4-ctr", "-K", Hex.encode(key), "-iv", Hex.encode(iv), "-in", input, "-out", input + ".enc"])
         #expect(result.status == 0, "\(result.stderr)")
         let theirs = [UInt8](try Data(contentsOf: URL(fileURLWithPath: input + ".enc")))
         #expect(try SM4.encrypt(plaintext, key: key, iv: iv, mode: .ctr) == theirs)
         try Data(try SM4.encrypt(plaintext, key: key, iv: iv, mode: .ctr)).write(to: URL(fileURLWithPath: input + ".ours"))
-        #expect(try runProcess(openssl, ["enc", "-d", "-sm4-ctr", "-K", Hex.encode(key), "-iv", Hex.encode(iv), "-in", input + ".ours", "-out", input + ".dec"]).status == 0)
+        #expect(try await runProcess(openssl, ["enc", "-d", "-sm4-ctr", "-K", Hex.encode(key), "-iv", Hex.encode(iv), "-in", input + ".ours", "-out", input + ".dec"]).status == 0)
         #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: input + ".dec"))) == plaintext)
     }
 
-    @Test func sm3MatchesOpensslDgst() throws {
+    @Test func sm3MatchesOpensslDgst() async throws {
         let dir = try TestPaths.temporaryDirectory("sm3-cli")
         let data = SystemRandom().bytes(count: 4_097)
         let path = dir.appendingPathComponent("d.bin").path
         try Data(data).write(to: URL(fileURLWithPath: path))
-        let result = try runProcess(openssl, ["dgst", "-sm3", "-r", path])
+        let result = try await runProcess(openssl, ["dgst", "-sm3", "-r", path])
         #expect(result.stdout.hasPrefix(Hex.encode(suite.hash(data))))
     }
 }

@@ -20,7 +20,7 @@ import Testing
         #expect(try Self.key.decrypt(mixed) == GMPInteger(42))
     }
 
-    @Test func thePoolServesPrecomputedObfuscatorsAndStaysBounded() throws {
+    @Test func thePoolServesPrecomputedObfuscatorsAndStaysBounded() async throws {
         let pool = RandomnessPool(encryptor: Self.encryptor, capacity: 16)
         pool.fill()
         #expect(pool.count == 16)
@@ -33,7 +33,7 @@ import Testing
         pool.start(workers: 1)
         for _ in 0..<40 { _ = try Self.encryptor.encrypt(1, pool: pool) }
         let deadline = Date().addingTimeInterval(20)
-        while pool.count < 16 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        while pool.count < 16 && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
         pool.stop()
         #expect(pool.count == 16)
     }
@@ -154,7 +154,7 @@ import Testing
     static let key = PaillierFastTests.key
     static let exponent = -8
 
-    @Test func phesCiphertextsDecryptHereAndOursDecryptInPhe() throws {
+    @Test func phesCiphertextsDecryptHereAndOursDecryptInPhe() async throws {
         let pk = Self.key.publicKey
         let primes = Self.key.primes
         let encoding = FixedPointEncoding(exponent: Self.exponent)
@@ -188,7 +188,7 @@ import Testing
                 out["theirs"].append({"c": str(enc.ciphertext(be_secure=True)), "exponent": enc.exponent})
             print(json.dumps(out))
             """
-        let result = try runProcess(TestPaths.python, ["-c", script], input: try JSONSerialization.data(withJSONObject: input))
+        let result = try await runProcess(TestPaths.python, ["-c", script], input: try JSONSerialization.data(withJSONObject: input))
         try #require(result.status == 0, "phe failed (run scripts/setup.sh): \(result.stderr)")
         let output = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
         let resolution = pow(16.0, Double(Self.exponent))

@@ -321,12 +321,12 @@ extension ClusterTests {
         #expect(try await client(1, DemoConsortium.regulator).send("POST", "/v1/governance/proposals/admit-node-5/approvals").status == 403)
         #expect(try await client(1).send("POST", "/v1/governance/proposals/admit-node-5/approvals").status == 201)
         // node-3's operator approves with the CLI, which finds node-3 and its department's key in the cluster layout.
-        let approved = try runProcess(TestPaths.gatewayBinary.path, [
+        let approved = try await runProcess(TestPaths.gatewayBinary.path, [
             "governance", "approve", "--cluster", work.path, "--node", "node-3", "--proposal", "admit-node-5",
         ])
         #expect(approved.status == 0 && approved.stdout.contains("decided"), "\(approved.stdout)\n\(approved.stderr)")
         // A fourth approval of a decided proposal is refused, and the CLI says why.
-        let again = try runProcess(TestPaths.gatewayBinary.path, [
+        let again = try await runProcess(TestPaths.gatewayBinary.path, [
             "governance", "approve", "--cluster", work.path, "--node", "node-4", "--proposal", "admit-node-5",
         ])
         #expect(again.status != 0 && again.stderr.contains("governance_rejected"), "\(again.stdout)\n\(again.stderr)")
@@ -351,7 +351,7 @@ extension ClusterTests {
         #expect(try removed.decode(API.GovernanceReceipt.self).status == "decided")
         let state = try await governance(0)
         #expect(state.validators == ["node-1", "node-2", "node-3", "node-5"] && state.epoch == 2)
-        let status = try runProcess(TestPaths.gatewayBinary.path, ["governance", "status", "--cluster", work.path, "--node", "node-5"])
+        let status = try await runProcess(TestPaths.gatewayBinary.path, ["governance", "status", "--cluster", work.path, "--node", "node-5"])
         #expect(status.stdout.contains("epoch 2; validators: node-1, node-2, node-3, node-5"), "\(status.stdout)\n\(status.stderr)")
 
         // Four validators, quorum 3: one more may fail.

@@ -138,7 +138,7 @@ import Testing
 
         // `gateway observe` follows the node as the regulator and verifies every block into its own database.
         let keyFile = setup.consortium.departmentsFile.deletingLastPathComponent().appendingPathComponent("\(DemoConsortium.regulator)-key.pem")
-        let observed = try runProcess(TestPaths.gatewayBinary.path, [
+        let observed = try await runProcess(TestPaths.gatewayBinary.path, [
             "observe", "--once", "--genesis", setup.dataDirectory.appendingPathComponent("genesis.json").path, "--peer", base,
             "--key", keyFile.path, "--database-url", try await TestDatabase.fresh("observe_cli"),
         ])
@@ -151,7 +151,7 @@ import Testing
         let proofPath = dir.appendingPathComponent("proof.json").path
         try Data(proof.body).write(to: URL(fileURLWithPath: proofPath))
         let genesis = setup.dataDirectory.appendingPathComponent("genesis.json").path
-        let ok = try runProcess(TestPaths.gatewayBinary.path, ["verify-proof", "--genesis", genesis, proofPath])
+        let ok = try await runProcess(TestPaths.gatewayBinary.path, ["verify-proof", "--genesis", genesis, proofPath])
         #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
         #expect(ok.stdout.contains(eventID) && ok.stdout.contains("deny"))
 
@@ -162,7 +162,7 @@ import Testing
         let flippedDigit: Character = header.last == "0" ? "1" : "0"
         tampered = tampered.replacingOccurrences(of: header, with: String(header.dropLast()) + String(flippedDigit))
         try tampered.write(toFile: proofPath, atomically: true, encoding: .utf8)
-        let bad = try runProcess(TestPaths.gatewayBinary.path, ["verify-proof", "--genesis", genesis, proofPath])
+        let bad = try await runProcess(TestPaths.gatewayBinary.path, ["verify-proof", "--genesis", genesis, proofPath])
         #expect(bad.status == 1)
         #expect(bad.stdout.contains("INVALID"))
     }

@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func theDemoCommandExitsZeroAndNarratesEachStep() async throws {
-        let result = try runProcess(TestPaths.gatewayBinary.path, [
+        let result = try await runProcess(TestPaths.gatewayBinary.path, [
             "demo", "--records", "200", "--database-url", TestDatabase.uniqueURL("demo"),
             "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
         ])
@@ -64,28 +64,28 @@ import Testing
         }
     }
 
-    @Test func theDemoRefusesADatabaseItMustNotDrop() throws {
-        let result = try runProcess(TestPaths.gatewayBinary.path, ["demo", "--database-url", "postgres://u:p@127.0.0.1/production"])
+    @Test func theDemoRefusesADatabaseItMustNotDrop() async throws {
+        let result = try await runProcess(TestPaths.gatewayBinary.path, ["demo", "--database-url", "postgres://u:p@127.0.0.1/production"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("contains 'demo'"))
     }
 
-    @Test(arguments: SuiteName.allCases) func generatedKeysLoadInOpenssl(suite: SuiteName) throws {
+    @Test(arguments: SuiteName.allCases) func generatedKeysLoadInOpenssl(suite: SuiteName) async throws {
         let dir = try TestPaths.temporaryDirectory("keys")
         let prefix = dir.appendingPathComponent("dept").path
-        let generated = try runProcess(TestPaths.gatewayBinary.path, ["keys", "generate", "--suite", suite.rawValue, "--out", prefix])
+        let generated = try await runProcess(TestPaths.gatewayBinary.path, ["keys", "generate", "--suite", suite.rawValue, "--out", prefix])
         #expect(generated.status == 0, "\(generated.stderr)")
-        let text = try runProcess("/usr/bin/openssl", ["pkey", "-in", prefix + "-key.pem", "-text", "-noout"])
+        let text = try await runProcess("/usr/bin/openssl", ["pkey", "-in", prefix + "-key.pem", "-text", "-noout"])
         #expect(text.status == 0)
         #expect(text.stdout.contains(suite == .sm ? "SM2" : "ED25519"), "\(text.stdout.prefix(200))")
-        #expect(try runProcess("/usr/bin/openssl", ["pkey", "-pubin", "-in", prefix + "-pub.pem", "-noout"]).status == 0)
+        #expect(try await runProcess("/usr/bin/openssl", ["pkey", "-pubin", "-in", prefix + "-pub.pem", "-noout"]).status == 0)
         let mode = try FileManager.default.attributesOfItem(atPath: prefix + "-key.pem")[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }
 
-    @Test func keysDealWritesAThresholdKeyAndShares() throws {
+    @Test func keysDealWritesAThresholdKeyAndShares() async throws {
         let dir = try TestPaths.temporaryDirectory("deal")
-        let result = try runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "3", "--threshold", "2", "--bits", "1024", "--out", dir.path])
+        let result = try await runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "3", "--threshold", "2", "--bits", "1024", "--out", dir.path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("safe prime"))
         let parameters = try JSONDecoder().decode(ThresholdPaillier.PublicParameters.self, from: Data(contentsOf: dir.appendingPathComponent("threshold-public.json")))
@@ -93,18 +93,18 @@ import Testing
         let shares = try (1...3).map { try JSONDecoder().decode(ThresholdPaillier.KeyShare.self, from: Data(contentsOf: dir.appendingPathComponent("share-\($0).json"))) }
         let c = try scheme.publicKey.encrypt(2026)
         #expect(try scheme.combine([scheme.partialDecrypt(c, share: shares[2]), scheme.partialDecrypt(c, share: shares[0])], for: c) == GMPInteger(2026))
-        let bad = try runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "2", "--threshold", "3", "--out", dir.path])
+        let bad = try await runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "2", "--threshold", "3", "--out", dir.path])
         #expect(bad.status != 0 && bad.stderr.contains("threshold"))
     }
 
-    @Test func everyCommandHasCompleteHelp() throws {
-        let serve = try runProcess(TestPaths.gatewayBinary.path, ["serve", "--help"])
+    @Test func everyCommandHasCompleteHelp() async throws {
+        let serve = try await runProcess(TestPaths.gatewayBinary.path, ["serve", "--help"])
         #expect(serve.status == 0)
         for option in ["--host", "--port", "--database-url", "--data-dir", "--node-key", "--suite", "--log-level", "--policies", "--schemas",
                        "--departments", "--node-id", "--department", "--max-body-bytes", "DATAGATEWAY_DATABASE_URL", "SIGTERM"] {
             #expect(serve.stdout.contains(option), "serve --help lacks \(option)")
         }
-        let top = try runProcess(TestPaths.gatewayBinary.path, ["--help"])
+        let top = try await runProcess(TestPaths.gatewayBinary.path, ["--help"])
         for command in ["serve", "demo", "keys", "verify-proof"] { #expect(top.stdout.contains(command)) }
     }
 }
@@ -255,15 +255,15 @@ final class Lines: @unchecked Sendable {
 /// `gateway policy check`: the repository's policies pass and print the bundle hash a node logs under; every broken
 /// file is reported with file:line:column and the exit status says so.
 @Suite struct PolicyCheckTests {
-    @Test func theRepositoryPoliciesPassAndBrokenFilesAreReportedWithTheirLocation() throws {
-        let ok = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", TestPaths.policies.path])
+    @Test func theRepositoryPoliciesPassAndBrokenFilesAreReportedWithTheirLocation() async throws {
+        let ok = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", TestPaths.policies.path])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("policies in 1 file(s): OK") && ok.stdout.contains("bundle hash (sm): "))
         let dir = try TestPaths.temporaryDirectory("policy_check")
         try #"@id("fine") permit (principal, action, resource);"#.write(to: dir.appendingPathComponent("a.cedar"), atomically: true, encoding: .utf8)
         try "// broken\npermit (principal ==, action, resource);\n".write(to: dir.appendingPathComponent("b.cedar"), atomically: true, encoding: .utf8)
         try #"@id("x") @max_rows("many") permit (principal, action, resource);"#.write(to: dir.appendingPathComponent("c.cedar"), atomically: true, encoding: .utf8)
-        let bad = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
+        let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("b.cedar:2:"), "\(bad.stderr)")
         #expect(bad.stderr.contains("c.cedar:1:"), "\(bad.stderr)")
@@ -271,12 +271,12 @@ final class Lines: @unchecked Sendable {
         // Two files that are fine alone but reuse a policy id fail as a bundle.
         try #"@id("fine") forbid (principal, action, resource);"#.write(to: dir.appendingPathComponent("b.cedar"), atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(at: dir.appendingPathComponent("c.cedar"))
-        let duplicate = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
+        let duplicate = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
         #expect(duplicate.status == 1 && duplicate.stderr.contains("duplicate policy id fine"), "\(duplicate.stderr)")
     }
 
     /// `gateway policy check --schema`: every policy the Cedar schema rejects is reported, located, and the check fails.
-    @Test func schemaErrorsAreReportedWithTheirLocation() throws {
+    @Test func schemaErrorsAreReportedWithTheirLocation() async throws {
         let dir = try TestPaths.temporaryDirectory("policy_schema")
         try """
             permit (principal, action == Action::"read", resource)
@@ -284,21 +284,21 @@ final class Lines: @unchecked Sendable {
             permit (principal == Dept::"x", action, resource);
             """.write(to: dir.appendingPathComponent("a.cedar"), atomically: true, encoding: .utf8)
         let schema = TestPaths.schemas.appendingPathComponent("policies.cedarschema.json").path
-        let bad = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", schema])
+        let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", schema])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("a.cedar:2:8: policy policy0: attribute `age` on entity type `Department` not found"), "\(bad.stderr)")
         #expect(bad.stderr.contains("a.cedar:3:1: policy policy1: unrecognized entity type `Dept`"), "\(bad.stderr)")
         #expect(bad.stderr.contains("schema error(s)"))
-        let skipped = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "none"])
+        let skipped = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "none"])
         #expect(skipped.status == 0, "\(skipped.stderr)")
-        let missing = try runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "/nonexistent.json"])
+        let missing = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "/nonexistent.json"])
         #expect(missing.status != 0 && missing.stderr.contains("--schema"))
     }
 
     /// `gateway policy test`: the demo's tests pass and cover every policy; a wrong expectation fails with the
     /// explanation, and a policy no case exercises is reported.
-    @Test func policyTestsRunAndReportFailuresAndUntestedPolicies() throws {
-        let ok = try runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path])
+    @Test func policyTestsRunAndReportFailuresAndUntestedPolicies() async throws {
+        let ok = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains(" 0 failed, 10 of 10 policies covered"), "\(ok.stdout)")
         let data = try Data(contentsOf: TestPaths.policies.appendingPathComponent("tests/demo.json"))
@@ -312,7 +312,7 @@ final class Lines: @unchecked Sendable {
         root["cases"] = cases
         let dir = try TestPaths.temporaryDirectory("policy_test")
         try JSONSerialization.data(withJSONObject: root).write(to: dir.appendingPathComponent("one.json"))
-        let bad = try runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path, "--tests", dir.path])
+        let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path, "--tests", dir.path])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("FAIL one.json: housing reads a consenting citizen") && bad.stderr.contains("expected obligations"), "\(bad.stderr)")
         #expect(bad.stderr.contains("UNTESTED policy regulators-audit"), "\(bad.stderr)")
@@ -320,7 +320,7 @@ final class Lines: @unchecked Sendable {
 
     /// `gateway policy explain`: a denial names, for each policy in scope, the condition that failed and the part of it
     /// that decided; the exit status says allow (0) or deny (2).
-    @Test func explainSaysWhichConditionFailed() throws {
+    @Test func explainSaysWhichConditionFailed() async throws {
         let dir = try TestPaths.temporaryDirectory("policy_explain")
         func request(consents: [String]) throws -> String {
             let purpose: (String) -> [String: Any] = { ["__entity": ["type": "Purpose", "id": $0]] }
@@ -334,16 +334,16 @@ final class Lines: @unchecked Sendable {
             try JSONSerialization.data(withJSONObject: body).write(to: file)
             return file.path
         }
-        let denied = try runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: [])])
+        let denied = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: [])])
         #expect(denied.status == 2, "\(denied.stderr)")
         #expect(denied.stdout.contains("decision: deny"))
         #expect(denied.stdout.contains("housing-allocation-with-consent (permit): when #1 is false (demo.cedar:"), "\(denied.stdout)")
         #expect(denied.stdout.contains("because context.purpose in resource.consents is false"), "\(denied.stdout)")
         #expect(denied.stdout.contains("regulators-audit (permit): not applicable — the principal is out of its scope"))
-        let allowed = try runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: ["social_welfare"])])
+        let allowed = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: ["social_welfare"])])
         #expect(allowed.status == 0, "\(allowed.stderr)")
         #expect(allowed.stdout.contains("obligations: fields citizen_id,district,household_size; masks citizen_id:hash; max rows 50"), "\(allowed.stdout)")
-        let missing = try runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--request", "/nonexistent.json"])
+        let missing = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--request", "/nonexistent.json"])
         #expect(missing.status != 0 && missing.stderr.contains("--request"))
     }
 }

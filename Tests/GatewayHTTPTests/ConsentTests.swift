@@ -113,7 +113,7 @@ import Testing
         let status = try await registry.send("GET", "/v1/governance").decode(API.GovernanceStatus.self)
         #expect(status.approvedBundles == [health.policyBundle])
         // `gateway policy check` prints the very hash the node runs under (policies, entities.json and the schema).
-        let check = try runProcess(TestPaths.gatewayBinary.path, [
+        let check = try await runProcess(TestPaths.gatewayBinary.path, [
             "policy", "check", "--policies", TestPaths.policies.path,
             "--schema", TestPaths.schemas.appendingPathComponent("policies.cedarschema.json").path,
         ])

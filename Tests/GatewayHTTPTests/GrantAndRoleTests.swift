@@ -129,30 +129,30 @@ import Testing
     /// `gateway grant issue|list|revoke` against the live node, as a data steward would use it.
     @Test func theGrantCommandIssuesListsAndRevokes() async throws {
         let keys = node.consortium.departmentsFile.deletingLastPathComponent()
-        func gateway(_ arguments: [String], as department: String) throws -> (status: Int32, stdout: String, stderr: String) {
-            let result = try runProcess(TestPaths.gatewayBinary.path, arguments + [
+        func gateway(_ arguments: [String], as department: String) async throws -> (status: Int32, stdout: String, stderr: String) {
+            let result = try await runProcess(TestPaths.gatewayBinary.path, arguments + [
                 "--url", node.running.baseURL, "--department", department,
                 "--key", keys.appendingPathComponent("\(department)-key.pem").path, "--suite", "sm",
             ])
             return (result.status, result.stdout, result.stderr)
         }
-        let issued = try gateway(["grant", "issue", "--grantee", DemoConsortium.statistics, "--category", "citizen", "--purpose", "research",
+        let issued = try await gateway(["grant", "issue", "--grantee", DemoConsortium.statistics, "--category", "citizen", "--purpose", "research",
                                   "--fields", "district, age_band", "--expires", Self.inDays(10)], as: DemoConsortium.registry)
         #expect(issued.status == 0, "\(issued.stderr)")
         #expect(issued.stdout.contains("live  civil_registry → statistics  citizen for research, fields district,age_band"), "\(issued.stdout)")
         let id = try #require(issued.stdout.split(separator: " ").first.map(String.init))
         #expect(id.hasPrefix("grant-"))
-        let listed = try gateway(["grant", "list"], as: DemoConsortium.statistics)
+        let listed = try await gateway(["grant", "list"], as: DemoConsortium.statistics)
         #expect(listed.status == 0 && listed.stdout.contains(id), "\(listed.stdout)\(listed.stderr)")
         // Not the holder: a clear error and a non-zero exit.
-        let refused = try gateway(["grant", "revoke", "--id", id], as: DemoConsortium.statistics)
+        let refused = try await gateway(["grant", "revoke", "--id", id], as: DemoConsortium.statistics)
         #expect(refused.status != 0 && refused.stderr.contains("not_data_holder"), "\(refused.stderr)")
-        let revoked = try gateway(["grant", "revoke", "--id", id], as: DemoConsortium.registry)
+        let revoked = try await gateway(["grant", "revoke", "--id", id], as: DemoConsortium.registry)
         #expect(revoked.status == 0 && revoked.stdout.contains("revoked"), "\(revoked.stdout)\(revoked.stderr)")
         // An id is one path segment: a slash in it reaches the grant route (no such grant), not another route.
-        let slashed = try gateway(["grant", "revoke", "--id", "\(id)/approvals"], as: DemoConsortium.registry)
+        let slashed = try await gateway(["grant", "revoke", "--id", "\(id)/approvals"], as: DemoConsortium.registry)
         #expect(slashed.status != 0 && slashed.stderr.contains("gave no grant"), "\(slashed.stderr)")
-        let badRole = try gateway(["grant", "list", "--role", "Not A Role"], as: DemoConsortium.statistics)
+        let badRole = try await gateway(["grant", "list", "--role", "Not A Role"], as: DemoConsortium.statistics)
         #expect(badRole.status != 0 && badRole.stderr.contains("--role"))
     }
 

@@ -10,8 +10,8 @@ import Testing
 @Suite struct OpenAPIContractTests {
     static let spec = TestPaths.schemas.appendingPathComponent("openapi.yaml")
 
-    @Test func theSpecIsAValidOpenAPIDocument() throws {
-        let result = try runProcess(TestPaths.python, ["-c", """
+    @Test func theSpecIsAValidOpenAPIDocument() async throws {
+        let result = try await runProcess(TestPaths.python, ["-c", """
             import sys, yaml
             from openapi_spec_validator import validate
             validate(yaml.safe_load(open(sys.argv[1])))
@@ -115,7 +115,7 @@ import Testing
         let dir = try TestPaths.temporaryDirectory("openapi")
         let samplesPath = dir.appendingPathComponent("samples.json").path
         try JSONEncoder().encode(samples).write(to: URL(fileURLWithPath: samplesPath))
-        let result = try runProcess(TestPaths.python, ["-c", """
+        let result = try await runProcess(TestPaths.python, ["-c", """
             import json, sys, yaml
             from jsonschema import Draft202012Validator
             spec = yaml.safe_load(open(sys.argv[1]))
@@ -145,7 +145,7 @@ import Testing
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("checked \(samples.count)"))
         // Every documented operation was exercised.
-        let documented = try runProcess(TestPaths.python, ["-c", """
+        let documented = try await runProcess(TestPaths.python, ["-c", """
             import sys, yaml
             spec = yaml.safe_load(open(sys.argv[1]))
             for path, ops in spec["paths"].items():

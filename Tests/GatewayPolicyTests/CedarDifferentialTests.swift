@@ -15,7 +15,7 @@ import Testing
         let context: Context
     }
 
-    @Test func theRepositoryPoliciesDecideAsTheReferenceEngine() throws {
+    @Test func theRepositoryPoliciesDecideAsTheReferenceEngine() async throws {
         let bundle = try PolicyBundle.load(from: TestPaths.policies)
         let sources = bundle.sources.filter { $0.file.hasSuffix(".cedar") }
         let policySet = bundle.policySet
@@ -69,7 +69,7 @@ import Testing
             "requests": try JSONSerialization.jsonObject(with: JSONEncoder().encode(cases)),
         ]
         try JSONSerialization.data(withJSONObject: payload).write(to: input)
-        let result = try runProcess(TestPaths.python, ["-c", """
+        let result = try await runProcess(TestPaths.python, ["-c", """
             import json, sys, cedarpy
             data = json.load(open(sys.argv[1]))
             results = cedarpy.is_authorized_batch(data["requests"], data["policies"], data["entities"])
@@ -93,7 +93,7 @@ import Testing
     /// Every case of the policy test files (`Policies/tests/`), with its records, grants and roles, decided by both
     /// engines: the same decision and the same determining policies (the test files' own expectations are checked
     /// by `gateway policy test`).
-    @Test func thePolicyTestCasesDecideAsTheReferenceEngine() throws {
+    @Test func thePolicyTestCasesDecideAsTheReferenceEngine() async throws {
         let bundle = try PolicyBundle.load(from: TestPaths.policies)
         let policySet = bundle.policySet
         let bundleEntities = try JSONSerialization.jsonObject(
@@ -118,7 +118,7 @@ import Testing
         let input = try TestPaths.temporaryDirectory("cedar-tests").appendingPathComponent("input.json")
         let policies = bundle.sources.filter { $0.file.hasSuffix(".cedar") }.map(\.text).joined(separator: "\n")
         try JSONSerialization.data(withJSONObject: ["policies": policies, "cases": requests]).write(to: input)
-        let result = try runProcess(TestPaths.python, ["-c", """
+        let result = try await runProcess(TestPaths.python, ["-c", """
             import json, sys, cedarpy
             data = json.load(open(sys.argv[1]))
             out = []

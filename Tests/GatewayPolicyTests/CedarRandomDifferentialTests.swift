@@ -12,13 +12,13 @@ import Testing
     static let policiesPerRound = 24
     static let requestsPerRound = 64
 
-    @Test func randomPoliciesDecideAsTheReferenceEngine() throws {
+    @Test func randomPoliciesDecideAsTheReferenceEngine() async throws {
         let baseSeed = ProcessInfo.processInfo.environment["DATAGATEWAY_CEDAR_SEED"].flatMap(UInt64.init) ?? 20_261_126
         var rounds: [Round] = []
         for index in 0..<Self.rounds {
             rounds.append(try Round(seed: baseSeed &+ UInt64(index)))
         }
-        let reference = try CedarOracle.decide(rounds.map(\.oracleInput))
+        let reference = try await CedarOracle.decide(rounds.map(\.oracleInput))
         #expect(reference.count == rounds.count)
         var compared = 0
         var allowed = 0
@@ -35,7 +35,7 @@ import Testing
             }
         }
         if let (round, index) = mismatch {
-            let minimal = try round.minimalCase(request: index)
+            let minimal = try await round.minimalCase(request: index)
             Issue.record("seed \(round.seed), request \(index): ours \(round.ours[index]), cedarpy \(reference[rounds.firstIndex { $0.seed == round.seed }!][index])\n\(minimal)")
         }
         print("cedar random differential: seeds \(baseSeed)..<\(baseSeed &+ UInt64(Self.rounds)), \(compared) requests, \(allowed) allowed, \(errored) with errors")
@@ -129,11 +129,11 @@ enum CedarOracle {
     }
 
     /// Runs every round through cedarpy in one process.
-    static func decide(_ rounds: [RoundInput]) throws -> [[Answer]] {
+    static func decide(_ rounds: [RoundInput]) async throws -> [[Answer]] {
         let dir = try TestPaths.temporaryDirectory("cedar_random")
         let input = dir.appendingPathComponent("rounds.json")
         try JSONEncoder().encode(rounds).write(to: input)
-        let result = try runProcess(TestPaths.python, ["-c", """
+        let result = try await runProcess(TestPaths.python, ["-c", """
             import json, re, sys, cedarpy
             pattern = re.compile(r"policy `([^`]*)`")
             out = []
@@ -256,10 +256,10 @@ struct Round {
     }
 
     /// Each policy alone, on the mismatching request: the first policy the engines disagree on is the minimal case.
-    func minimalCase(request index: Int) throws -> String {
+    func minimalCase(request index: Int) async throws -> String {
         let request = requests[index]
         let singles = policyTexts.map { CedarOracle.RoundInput(policies: $0, entities: entities.map(Round.entityJSON), requests: [Round.requestJSON(request)]) }
-        let reference = try CedarOracle.decide(singles)
+        let reference = try await CedarOracle.decide(singles)
         let store = EntityStore(entities)
         for (text, theirs) in zip(policyTexts, reference) {
             let mine = Round.answer(try PolicySet(sources: [("minimal.cedar", text)]).authorize(request, entities: store))

@@ -39,7 +39,7 @@ import Testing
         Self.scopes + Self.conditions.map { #"permit (principal, action == Action::"read", resource) when { \#($0) };"# }
     }
 
-    @Test func validityMatchesCedarsValidator() throws {
+    @Test func validityMatchesCedarsValidator() async throws {
         let schema = try CedarSchema(json: try Data(contentsOf: Self.schemaURL), file: "policies.cedarschema.json")
         let validator = PolicyValidator(schema: schema)
         let cases = cases()
@@ -47,7 +47,7 @@ import Testing
         let dir = try TestPaths.temporaryDirectory("cedar_validate")
         let input = dir.appendingPathComponent("cases.json")
         try JSONSerialization.data(withJSONObject: cases).write(to: input)
-        let result = try runProcess(TestPaths.python, ["-c", """
+        let result = try await runProcess(TestPaths.python, ["-c", """
             import json, sys, cedarpy
             schema = open(sys.argv[2]).read()
             print(json.dumps([cedarpy.validate_policies(p, schema).validation_passed for p in json.load(open(sys.argv[1]))]))
@@ -127,7 +127,7 @@ import Testing
           "audit": {"appliesTo": {"principalTypes": ["Department"], "resourceTypes": ["Department"], "context": \(context)}}}}}
         """
 
-    @Test func randomPoliciesValidateAsCedarValidates() throws {
+    @Test func randomPoliciesValidateAsCedarValidates() async throws {
         let validator = PolicyValidator(schema: try CedarSchema(json: Data(Self.schema.utf8), file: "random.cedarschema.json"))
         let baseSeed = ProcessInfo.processInfo.environment["DATAGATEWAY_CEDAR_SEED"].flatMap(UInt64.init) ?? 20_261_126
         var texts: [String] = []
@@ -141,7 +141,7 @@ import Testing
         let dir = try TestPaths.temporaryDirectory("cedar_random_validate")
         try JSONSerialization.data(withJSONObject: texts).write(to: dir.appendingPathComponent("policies.json"))
         try Self.schema.write(to: dir.appendingPathComponent("schema.json"), atomically: true, encoding: .utf8)
-        let result = try runProcess(TestPaths.python, ["-c", """
+        let result = try await runProcess(TestPaths.python, ["-c", """
             import json, sys, cedarpy
             schema = open(sys.argv[2]).read()
             out = []

@@ -120,7 +120,7 @@ func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.ut
         return .object(members)
     }
 
-    @Test func ourValidatorAgreesWithPythonJsonschemaOnTwoThousandDocuments() throws {
+    @Test func ourValidatorAgreesWithPythonJsonschemaOnTwoThousandDocuments() async throws {
         let schemaURL = TestPaths.schemas.appendingPathComponent("citizen.schema.json")
         let category = try #require(try RecordCategory.loadAll(from: TestPaths.schemas)["citizen"])
         var random = SplitMix64(seed: 424_242)
@@ -134,7 +134,7 @@ func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.ut
         let dir = try TestPaths.temporaryDirectory("oracle")
         let dataURL = dir.appendingPathComponent("docs.jsonl")
         try documents.map(\.canonicalString).joined(separator: "\n").write(to: dataURL, atomically: true, encoding: .utf8)
-        let result = try runProcess(TestPaths.python, ["-c", Self.script, schemaURL.path, dataURL.path])
+        let result = try await runProcess(TestPaths.python, ["-c", Self.script, schemaURL.path, dataURL.path])
         try #require(result.status == 0, "python jsonschema failed (run scripts/setup.sh to create .venv): \(result.stderr)")
         let verdicts = result.stdout.split(separator: "\n").map { $0 == "1" }
         try #require(verdicts.count == documents.count)

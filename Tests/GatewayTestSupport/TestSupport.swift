@@ -84,7 +84,19 @@ public enum TestDatabase {
 }
 
 /// Runs a command to completion and returns its exit status and output.
-public func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+///
+/// The waiting happens on a thread of its own, never on a thread of Swift concurrency's cooperative pool (two threads
+/// on this machine). A test blocking a pool thread while its child process talks to a node running in this same test
+/// process starved that node: its requests timed out whenever two such waits overlapped.
+public func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input) })
+        }.start()
+    }
+}
+
+private func runProcessBlocking(_ executable: String, _ arguments: [String], input: Data?) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -95,14 +107,34 @@ public func runProcess(_ executable: String, _ arguments: [String], input: Data?
     let inPipe = Pipe()
     if input != nil { process.standardInput = inPipe }
     try process.run()
+    // Standard error is drained on another thread while standard output is read here, so that neither pipe can fill
+    // up and stall a child that writes much to the other.
+    let errors = ErrorDrain(err.fileHandleForReading)
     if let input {
         inPipe.fileHandleForWriting.write(input)
         try inPipe.fileHandleForWriting.close()
     }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    let errData = errors.wait()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+private final class ErrorDrain: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }.start()
+    }
+
+    func wait() -> Data {
+        done.wait()
+        return data
+    }
 }
 
 /// A node of the demo consortium running in this process on a fresh database.
