@@ -1,0 +1,191 @@
+"""Fuzzes a running DataGateway node with schemathesis, the OpenAPI property-based tester.
+
+Every operation of Schemas/openapi.yaml gets generated requests, both schema-valid (positive) and schema-invalid
+(negative) ones. Each request is signed as a department signs it (scheme datagateway-request-v1, Ed25519, SHA-256
+Content-Digest over the exact body bytes), so the fuzzing reaches past authentication into the handlers.
+
+Checked on every response (schemathesis' own checks):
+  not_a_server_error            no 5xx
+  status_code_conformance       the status is documented for the operation
+  content_type_conformance      the Content-Type is documented for that status
+  response_schema_conformance   the body validates against the documented schema
+  negative_data_rejection       a request the schema forbids is refused with a 4xx
+Plus one of ours: every 4xx/5xx body is RFC 9457 problem+json whose `code` is the one in `type`.
+
+Random strings rarely name a category, purpose or record that exists, so schema-valid cases are steered: each
+string slot that names something (a path's category or id, a purpose, a grantee, a field…) is, four times in five,
+drawn from the node's real vocabulary instead (VOCABULARY, a JSON file: categories, purposes, departments, fields, and
+per path template the ids that exist). The case stays schema-valid; the requests then reach policy decisions, reads,
+aggregates, grants and revocations, not just 404s.
+
+Usage: schemathesis_fuzz.py SCHEMA BASE_URL KEYS_DIR DEPARTMENT[,DEPARTMENT…] EXAMPLES SEED VOCABULARY
+Exit 0 when every check passed; 1 with each failing case (a curl command to replay it) on stderr.
+"""
+import base64
+import hashlib
+import json
+import os
+import sys
+import time
+
+import requests
+import schemathesis
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import checks as st_checks
+from schemathesis.generation import GenerationMode
+
+
+class DepartmentSigner(requests.auth.AuthBase):
+    """Adds the datagateway-request-v1 headers to a prepared request (after schemathesis has serialised its body)."""
+
+    def __init__(self, department, key):
+        self.department = department
+        self.key = key
+
+    def __call__(self, request):
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        digest = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+        timestamp = str(int(time.time()))
+        nonce = os.urandom(16).hex()
+        lines = ["datagateway-request-v1", request.method, request.path_url, self.department, timestamp, nonce, digest]
+        signature = self.key.sign("\n".join(lines).encode("utf-8"))
+        for name in list(request.headers):
+            if name.lower().startswith("dg-") or name.lower() == "content-digest":
+                del request.headers[name]
+        request.headers.update({
+            "DG-Department": self.department, "DG-Timestamp": timestamp, "DG-Nonce": nonce,
+            "Content-Digest": digest, "DG-Signature": base64.b64encode(signature).decode(),
+        })
+        return request
+
+
+# Which vocabulary a string slot draws from, by its name (path and query parameters, body properties).
+SLOTS = {"category": "categories", "purpose": "purposes", "grantee": "departments", "field": "fields"}
+LIST_SLOTS = {"groupBy": "dimensions", "fields": "fields"}
+
+
+def steer(case, data, vocabulary):
+    """Points a schema-valid case's naming slots at things that exist (each with probability 4/5)."""
+    def often():
+        return data.draw(st.integers(0, 4)) > 0
+
+    def pick(values):
+        return data.draw(st.sampled_from(values))
+
+    ids = vocabulary["ids"].get(case.operation.path, [])
+    path = case.path_parameters or {}
+    for name in sorted(path):
+        if name == "id" and ids and often():
+            path[name] = pick(ids)
+        elif name in SLOTS and often():
+            path[name] = pick(vocabulary[SLOTS[name]])
+    query = case.query or {}
+    for name in sorted(query):
+        if name in SLOTS and isinstance(query[name], str) and often():
+            query[name] = pick(vocabulary[SLOTS[name]])
+    if isinstance(case.body, dict):
+        body = case.body
+        for name in sorted(body):
+            if name in SLOTS and isinstance(body[name], str) and often():
+                body[name] = pick(vocabulary[SLOTS[name]])
+            elif name in LIST_SLOTS and isinstance(body[name], list) and often():
+                body[name] = data.draw(st.lists(st.sampled_from(vocabulary[LIST_SLOTS[name]]), max_size=3, unique=True))
+            elif name in ("ids", "citizenId") and vocabulary["citizens"] and often():
+                citizens = vocabulary["citizens"]
+                body[name] = pick(citizens) if name == "citizenId" else data.draw(st.lists(st.sampled_from(citizens), min_size=1, max_size=5))
+
+
+def problem_document(ctx, response, case):
+    """Errors are RFC 9457 problem+json with a stable code that `type` repeats."""
+    if response.status_code < 400:
+        return None
+    content_type = response.headers.get("content-type", [""])
+    content_type = content_type[0] if isinstance(content_type, list) else content_type
+    if not content_type.startswith("application/problem+json"):
+        raise AssertionError(f"{response.status_code} with Content-Type {content_type!r}, not application/problem+json")
+    document = json.loads(response.content)
+    code = document.get("code")
+    if not isinstance(code, str) or document.get("type") != f"urn:datagateway:problem:{code}":
+        raise AssertionError(f"problem document without a matching code/type: {document}")
+    if document.get("status") != response.status_code:
+        raise AssertionError(f"problem status {document.get('status')} differs from HTTP status {response.status_code}")
+    return None
+
+
+def main():
+    schema_path, base_url, keys_dir, departments, examples, run_seed, vocabulary_path = sys.argv[1:8]
+    examples, run_seed = int(examples), int(run_seed)
+    with open(vocabulary_path) as f:
+        vocabulary = json.load(f)
+    schema = schemathesis.openapi.from_path(schema_path)
+    checks = [
+        st_checks.not_a_server_error,
+        schemathesis.specs.openapi.checks.status_code_conformance,
+        schemathesis.specs.openapi.checks.content_type_conformance,
+        schemathesis.specs.openapi.checks.response_schema_conformance,
+        schemathesis.specs.openapi.checks.negative_data_rejection,
+        problem_document,
+    ]
+    session = requests.Session()
+    failures = []
+    requests_sent = 0
+    statuses = {}  # status class -> count, e.g. {"2xx": 40, "4xx": 200}: shows the fuzzing got past authentication
+    for department in departments.split(","):
+        with open(os.path.join(keys_dir, f"{department}-key.pem"), "rb") as f:
+            signer = DepartmentSigner(department, load_pem_private_key(f.read(), password=None))
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                failed_here = []
+                seen = {}  # status -> count, for this operation and mode
+
+                @seed(run_seed)
+                @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+                          suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+                @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
+                def run(case, data):
+                    if mode == GenerationMode.POSITIVE:
+                        steer(case, data, vocabulary)
+                    nonlocal requests_sent
+                    # The security scheme makes DG-Signature a header schemathesis generates; a negative case may leave
+                    # it out, and must then go unsigned (and be refused), not be repaired by the signer.
+                    signed = any(name.lower() == "dg-signature" for name in (case.headers or {}))
+                    try:
+                        response = case.call(base_url=base_url, session=session, auth=signer if signed else None, timeout=30)
+                    except requests.RequestException as error:  # no answer at all (a hang, a reset) is a failure too
+                        if not failed_here:
+                            failed_here.append(f"{department} {operation.label} [{mode.value}]: no answer: {error!r}\n  replay: {case.as_curl_command()}")
+                        return
+                    requests_sent += 1
+                    status_class = f"{response.status_code // 100}xx"
+                    statuses[status_class] = statuses.get(status_class, 0) + 1
+                    seen[response.status_code] = seen.get(response.status_code, 0) + 1
+                    try:
+                        case.validate_response(response, checks=checks)
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except BaseException as error:  # schemathesis groups failures; keep the first per operation/mode
+                        if not failed_here:
+                            failed_here.append(f"{department} {operation.label} [{mode.value}]: {error}\n  replay: {case.as_curl_command()}")
+
+                try:
+                    run()
+                except Unsatisfiable:  # nothing in the operation can be made invalid (e.g. no parameters, no body)
+                    print(f"{department} {operation.label} [{mode.value}]: no such data", flush=True)
+                    continue
+                failures.extend(failed_here)
+                answered = " ".join(f"{status}x{count}" for status, count in sorted(seen.items()))
+                print(f"{department} {operation.label} [{mode.value}]: {'FAIL' if failed_here else 'ok'} ({answered})", flush=True)
+    print(json.dumps({"requests": requests_sent, "statuses": dict(sorted(statuses.items())), "failures": len(failures)}))
+    for failure in failures[:20]:  # bounded: the caller reads stdout before stderr, through pipes
+        print(failure[:2_000], file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
