@@ -14,7 +14,7 @@ import Testing
 /// load: kill -9 one validator → commits continue; restart it → it catches up and agrees; kill two → commits stop
 /// without a fork; restart one → commits resume. Afterwards every acknowledged transaction is on every node and all
 /// nodes hold the same blocks.
-@Suite(.serialized) struct ClusterTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct ClusterTests {
     actor Acknowledged {
         var transactions: Set<String> = []
         var count: Int { transactions.count }

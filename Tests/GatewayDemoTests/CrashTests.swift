@@ -12,7 +12,7 @@ import Testing
 
 /// kill -9 a real `gateway serve` process in the middle of publish batches, restart it, and check that every
 /// acknowledged record is there and anchored, that no batch is half-stored, and that the chain still verifies.
-@Suite struct CrashTests {
+@Suite(.timeLimit(.minutes(10))) struct CrashTests {
     /// Acknowledged and attempted batches, shared by the publishing tasks.
     actor Ledgerbook {
         var acknowledged: [[String]] = []

@@ -10,7 +10,7 @@ import GatewayTestSupport
 import Testing
 
 /// The demo scenario over real HTTP against a node on a fresh database, every outcome checked.
-@Suite struct EndToEndTests {
+@Suite(.timeLimit(.minutes(10))) struct EndToEndTests {
     @Test(arguments: SuiteName.allCases)
     func theDemoScenarioProducesEveryOutcomeThePoliciesPrescribe(suite: SuiteName) async throws {
         let node = try await TestNode.start("e2e", suite: suite, paillierBits: 2048)

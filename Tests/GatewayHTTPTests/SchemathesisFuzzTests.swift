@@ -9,7 +9,7 @@ import Testing
 /// requests for every operation of Schemas/openapi.yaml, schema-valid and schema-invalid, signed as a department
 /// signs them (Tests/Oracles/schemathesis_fuzz.py). No 5xx, only documented statuses and content types, bodies
 /// valid against their schemas, invalid requests refused with a 4xx, every error an RFC 9457 problem.
-@Suite struct SchemathesisFuzzTests {
+@Suite(.timeLimit(.minutes(10))) struct SchemathesisFuzzTests {
     /// What the generated requests are steered towards, so that they reach decisions rather than stop at a 404.
     struct Vocabulary: Encodable {
         let categories: [String]
