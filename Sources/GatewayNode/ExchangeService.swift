@@ -369,7 +369,7 @@ public struct ExchangeService: Sendable {
         let holder = try await requireHolder(principal, to: "revoke")
         try Self.checkIdentifier(id, "the grant id")
         guard let entry = await chain.grant(id: id), entry.grantor == holder else {
-            throw ExchangeError(.notFound, "\(holder) gave no grant \(id.prefix(Self.identifierLengthMax)); GET /v1/grants lists its grants")
+            throw ExchangeError(.notFound, "\(holder) gave no grant \(id); GET /v1/grants lists its grants")
         }
         guard !entry.revoked else { throw ExchangeError(.grantRevoked, "grant \(id) is already revoked") }
         let decision = EffectiveDecision(
