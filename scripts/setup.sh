@@ -35,7 +35,8 @@ for _ in $(seq 1 60); do
 done
 pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL did not become ready on 127.0.0.1:5432" >&2; exit 1; }
 
-as_postgres() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
+# From /, which the postgres user can always enter (a checkout under a private temp directory it cannot).
+as_postgres() { (cd / && runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"); }
 if [ "$(as_postgres -c "SELECT 1 FROM pg_roles WHERE rolname = 'datagateway'")" != "1" ]; then
     log "creating role datagateway"
     as_postgres -c "CREATE ROLE datagateway LOGIN PASSWORD 'datagateway' CREATEDB"
