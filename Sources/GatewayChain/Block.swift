@@ -58,8 +58,8 @@ public struct BlockHeader: Sendable, Equatable {
         var reader = CanonicalReader(bytes)
         guard try reader.readString() == "datagateway/header/v2" else { throw ChainError(.malformed, "unknown header version") }
         chainID = try reader.readString()
-        height = try reader.readUInt64()
-        round = try reader.readUInt64()
+        height = try reader.readUInt64(within: .height)
+        round = try reader.readUInt64(within: .round)
         parentHash = try reader.readBytes()
         transactionsRoot = try reader.readBytes()
         transactionCount = try reader.readUInt64()

@@ -60,6 +60,14 @@ public struct CanonicalReader: Sendable {
 
     public mutating func readInt64() throws -> Int64 { Int64(bitPattern: try readUInt64()) }
 
+    /// A height, round or other quantity with a documented range (`Bounded`): a value outside it is malformed, so
+    /// arithmetic on what was read cannot overflow.
+    public mutating func readUInt64(within bound: Bounded) throws -> UInt64 {
+        let value = try readUInt64()
+        guard bound.contains(value) else { throw ChainError(.malformed, "\(bound.requirement) (read \(value))") }
+        return value
+    }
+
     public mutating func readBytes() throws -> [UInt8] {
         let length = try readUInt64()
         guard length <= UInt64(Self.lengthMax), UInt64(bytes.count - offset) >= length else {

@@ -1,3 +1,4 @@
+import GatewayCrypto
 import Foundation
 import GatewayNode
 import GatewaySchema
@@ -50,6 +51,14 @@ func pathParameter(_ name: String, _ context: GatewayContext) throws -> String {
         throw ExchangeError(.invalidRequest, "path parameter \(name) is not valid percent-encoding")
     }
     return decoded
+}
+
+/// An integer query parameter through the one bounded parser (`Bounded`): absent gives `defaultValue`; anything
+/// that is not a plain decimal within the range is a 400 naming the range.
+func queryInteger(_ name: String, _ request: Request, default defaultValue: Int64, _ bound: Bounded) throws -> Int64 {
+    guard let text = request.uri.queryParameters.get(name) else { return defaultValue }
+    guard let value = bound.parse(text) else { throw ExchangeError(.invalidRequest, "query parameter \(bound.requirement)") }
+    return value
 }
 
 struct RecordsController {
@@ -112,16 +121,13 @@ struct AuditController {
     func register(on group: RouterGroup<GatewayContext>) {
         group.get("audit/events") { request, context in
             let after = request.uri.queryParameters.get("after")
-            let limitText = request.uri.queryParameters.get("limit") ?? "100"
-            guard let limit = Int(limitText) else { throw ExchangeError(.invalidRequest, "limit must be an integer") }
-            return try jsonResponse(try await exchange.auditEvents(try context.requirePrincipal(), after: after, limit: limit))
+            let limit = try queryInteger("limit", request, default: 100, .count("limit", max: ExchangeService.auditPageMax))
+            return try jsonResponse(try await exchange.auditEvents(try context.requirePrincipal(), after: after, limit: Int(limit)))
         }
         group.get("chain/blocks") { request, context in
-            guard let from = UInt64(request.uri.queryParameters.get("from") ?? "1") else {
-                throw ExchangeError(.invalidRequest, "from must be a height")
-            }
-            guard let limit = Int(request.uri.queryParameters.get("limit") ?? "64") else { throw ExchangeError(.invalidRequest, "limit must be an integer") }
-            return try jsonResponse(try await exchange.chainBlocks(try context.requirePrincipal(), from: from, limit: limit))
+            let from = try queryInteger("from", request, default: 1, Bounded("from", 1...Bounded.heightMax))
+            let limit = try queryInteger("limit", request, default: 64, .count("limit", max: ExchangeService.chainBlocksMax))
+            return try jsonResponse(try await exchange.chainBlocks(try context.requirePrincipal(), from: UInt64(from), limit: Int(limit)))
         }
         group.get("audit/events/:id/proof") { _, context in
             let id = try pathParameter("id", context)

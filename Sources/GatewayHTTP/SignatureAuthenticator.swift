@@ -48,7 +48,8 @@ struct SignatureAuthenticator: RouterMiddleware {
         guard digest == RequestSigning.contentDigest(bodyBytes, suite: suite) else {
             throw unauthorized("digest_mismatch", "Content-Digest does not match the body (expected \(RequestSigning.digestAlgorithm(suite)))")
         }
-        guard let seconds = Int64(timestamp), abs(seconds - now()) <= RequestSigning.freshnessSeconds else {
+        // Bounded first (1970 to 9999), so the difference below cannot overflow whatever the header holds.
+        guard let seconds = Bounded.unixSeconds.parse(timestamp), abs(seconds - now()) <= RequestSigning.freshnessSeconds else {
             throw unauthorized("stale_request", "DG-Timestamp must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
         }
         guard (16...64).contains(nonce.count), Hex.decode(nonce) != nil else {

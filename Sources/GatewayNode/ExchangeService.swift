@@ -552,7 +552,7 @@ public struct ExchangeService: Sendable {
         var afterEvent = ""
         if let cursor {
             let parts = cursor.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let height = UInt64(parts[0]) else {
+            guard parts.count == 2, let height = Bounded.height.parseUnsigned(parts[0]) else {
                 throw ExchangeError(.invalidRequest, "after must be a cursor returned as 'next' by a previous page")
             }
             afterHeight = height

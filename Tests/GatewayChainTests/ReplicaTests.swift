@@ -256,3 +256,99 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         #expect(roundAfter(certificate(root: other)) == 1)
     }
 }
+
+/// A replica does the work it gives itself (its own proposal, its own vote, the next round's proposal) in a bounded
+/// loop, never by recursion: a solo validator restarted with a persisted high QC far above a chain cut short used to
+/// recurse propose → vote → QC → next round → propose until the stack overflowed.
+@Suite struct ReplicaAgendaTests {
+    let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
+
+    func solo(restoring safety: SafetyState? = nil) -> Replica {
+        Replica(id: 0, configuration: .init(replicas: 1), signer: TestSigner(replica: 0, keys: [[1]]), hash: hash, restoring: safety)
+    }
+
+    @Test func aSoloValidatorWithAHighQCAboveItsStoredChainNeitherRecursesNorRunsAway() {
+        // Build a real chain, keep its safety state, then restart with nothing committed (the tail was cut).
+        var replica = solo()
+        _ = replica.start(now: 0)
+        for tick in 1...40 {
+            _ = replica.submit(Array("tx-\(tick)".utf8))
+            _ = replica.tick(now: UInt64(tick))
+        }
+        #expect(replica.committedHeight > 10)
+        let persisted = replica.safety
+        var restarted = solo(restoring: persisted)
+        var effects = restarted.start(now: 100)
+        #expect(restarted.committedHeight == 0)
+        for tick in 101...140 {
+            _ = restarted.submit(Array("again-\(tick)".utf8))
+            let produced = restarted.tick(now: UInt64(tick))
+            // Each input does at most a bounded number of steps: a handful of effects per step.
+            #expect(produced.count <= Replica.stepsPerInputMax * 8)
+            effects += produced
+        }
+        // Nothing below the lost tail can be committed from nothing.
+        #expect(restarted.committedHeight == 0)
+        #expect(!effects.contains { if case .commit = $0 { true } else { false } })
+    }
+
+    @Test func aHealthySoloValidatorStillCommitsEveryItem() {
+        var replica = solo()
+        var committed: [[UInt8]] = []
+        func collect(_ effects: [ConsensusEffect]) {
+            for case .commit(let block, _, _) in effects { committed += block.payload }
+        }
+        collect(replica.start(now: 0))
+        var items: [[UInt8]] = []
+        for tick in 1...50 {
+            let item = Array("item-\(tick)".utf8)
+            items.append(item)
+            _ = replica.submit(item)
+            collect(replica.tick(now: UInt64(tick)))
+        }
+        for tick in 51...60 { collect(replica.tick(now: UInt64(tick))) }
+        #expect(Set(committed) == Set(items))
+        #expect(replica.agendaCount == 0)
+    }
+}
+
+/// Numbers in peer frames go through `Bounded`: a round, height or epoch beyond 2^53 is a malformed message (the
+/// connection is closed), and the largest accepted values do no harm to a replica's arithmetic.
+@Suite struct PeerNumberBoundsTests {
+    let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
+    static let extremes: [UInt64] = [UInt64(1) << 53 + 1, UInt64(Int64.max), UInt64(Int64.max) + 1, UInt64.max - 1, UInt64.max]
+
+    @Test(arguments: extremes)
+    func roundsAndHeightsBeyondTheRangeAreMalformed(value: UInt64) {
+        let qc = QuorumCertificate(blockID: [1], round: value, height: 1, signatures: [])
+        let messages: [ConsensusMessage] = [
+            .vote(Vote(blockID: [1], round: value, height: 1, voter: 0, signature: [])),
+            .vote(Vote(blockID: [1], round: 1, height: value, voter: 0, signature: [])),
+            .syncRequest(value),
+            .timeout(TimeoutVote(round: value, highQC: QuorumCertificate(blockID: [1], round: 0, height: 0, signatures: []), highTC: nil, voter: 0, signature: [])),
+            .timeout(TimeoutVote(round: 1, highQC: qc, highTC: nil, voter: 0, signature: [])),
+        ]
+        for message in messages {
+            #expect(throws: ChainError.self, "\(message)") { try ConsensusCodec.decode(ConsensusCodec.encode(message), hash: hash) }
+        }
+    }
+
+    @Test func theLargestAcceptedValuesDoNotTrapAReplica() throws {
+        let top = UInt64(Bounded.heightMax)
+        let keys = (0..<4).map { [UInt8(truncatingIfNeeded: $0 + 1)] }
+        var replica = Replica(id: 1, configuration: .init(replicas: 4), signer: TestSigner(replica: 1, keys: keys), hash: hash)
+        _ = replica.start(now: 0)
+        let high = QuorumCertificate(blockID: [9], round: top, height: top, signatures: [])
+        let messages: [ConsensusMessage] = [
+            .vote(Vote(blockID: [1], round: top, height: top, voter: 0, signature: [1])),
+            .syncRequest(top),
+            .timeout(TimeoutVote(round: top, highQC: high, highTC: nil, voter: 0, signature: [1])),
+        ]
+        for message in messages {
+            let decoded = try ConsensusCodec.decode(ConsensusCodec.encode(message), hash: hash)
+            _ = replica.receive(decoded, from: 0, now: 1)
+            _ = replica.tick(now: 2)
+        }
+        #expect(replica.round < top)
+    }
+}

@@ -66,10 +66,11 @@ public enum ConsensusCodec {
         switch try reader.readUInt8() {
         case 1: message = .proposal(try readBlock(&reader, hash: hash))
         case 2:
-            message = .vote(Vote(blockID: try reader.readBytes(), round: try reader.readUInt64(), height: try reader.readUInt64(),
+            message = .vote(Vote(blockID: try reader.readBytes(), round: try reader.readUInt64(within: .round),
+                                 height: try reader.readUInt64(within: .height),
                                  voter: try replica(&reader), signature: try reader.readBytes()))
         case 3:
-            let round = try reader.readUInt64()
+            let round = try reader.readUInt64(within: .round)
             let qc = try readQC(&reader)
             let tc = try readTC(&reader)
             message = .timeout(TimeoutVote(round: round, highQC: qc, highTC: tc, voter: try replica(&reader), signature: try reader.readBytes()))
@@ -84,7 +85,7 @@ public enum ConsensusCodec {
             message = .transactions(items)
         case 7: message = .certified(try readBlock(&reader, hash: hash), try readQC(&reader))
         case 8: message = .catchUp
-        case 9: message = .syncRequest(try reader.readUInt64())
+        case 9: message = .syncRequest(try reader.readUInt64(within: .height))
         case 10:
             let count = try reader.readUInt64()
             guard count <= UInt64(blocksPerMessageMax) else { throw ChainError(.malformed, "too many blocks in one message") }
@@ -158,7 +159,7 @@ public enum ConsensusCodec {
 
     public static func decodeSafety(_ bytes: [UInt8]) throws -> SafetyState {
         var reader = CanonicalReader(bytes)
-        let state = SafetyState(lastVotedRound: try reader.readUInt64(), highQC: try readQC(&reader))
+        let state = SafetyState(lastVotedRound: try reader.readUInt64(within: .round), highQC: try readQC(&reader))
         try reader.expectEnd()
         return state
     }
@@ -196,8 +197,8 @@ public enum ConsensusCodec {
 
     static func readQC(_ reader: inout CanonicalReader) throws -> QuorumCertificate {
         let blockID = try reader.readBytes()
-        let round = try reader.readUInt64()
-        let height = try reader.readUInt64()
+        let round = try reader.readUInt64(within: .round)
+        let height = try reader.readUInt64(within: .height)
         let count = try reader.readUInt64()
         guard count <= UInt64(signaturesMax) else { throw ChainError(.malformed, "too many signatures") }
         let signatures = try (0..<count).map { _ in QuorumCertificate.Signed(replica: try replica(&reader), signature: try reader.readBytes()) }
@@ -223,11 +224,11 @@ public enum ConsensusCodec {
         switch try reader.readUInt8() {
         case 0: return nil
         case 1:
-            let round = try reader.readUInt64()
+            let round = try reader.readUInt64(within: .round)
             let count = try reader.readUInt64()
             guard count <= UInt64(signaturesMax) else { throw ChainError(.malformed, "too many timeout signatures") }
             return TimeoutCertificate(round: round, entries: try (0..<count).map { _ in
-                TimeoutCertificate.Entry(replica: try replica(&reader), highQCRound: try reader.readUInt64(), signature: try reader.readBytes())
+                TimeoutCertificate.Entry(replica: try replica(&reader), highQCRound: try reader.readUInt64(within: .round), signature: try reader.readBytes())
             })
         default:
             throw ChainError(.malformed, "bad timeout-certificate flag")
@@ -248,8 +249,8 @@ public enum ConsensusCodec {
     /// Reads a block and recomputes its id from its contents (the id is never taken from the wire).
     static func readBlock(_ reader: inout CanonicalReader, hash: ([UInt8]) -> [UInt8]) throws -> ConsensusBlock {
         let chainID = try reader.readString()
-        let round = try reader.readUInt64()
-        let height = try reader.readUInt64()
+        let round = try reader.readUInt64(within: .round)
+        let height = try reader.readUInt64(within: .height)
         let justify = try readQC(&reader)
         let timeout = try readTC(&reader)
         let proposer = try replica(&reader)

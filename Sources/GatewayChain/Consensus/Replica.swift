@@ -93,6 +93,18 @@ public struct Replica: Sendable {
     var syncRequestedAt: UInt64?
     /// Set if this replica ever sees a certified chain that does not extend what it committed: a safety violation.
     public private(set) var safetyViolation: String?
+    /// Work this replica gives itself — its own proposal to process, its own vote to count, a proposal to make in the
+    /// round it just entered — done in a loop after each input, never by calling back into the handlers (a solo
+    /// validator would otherwise recurse propose → vote → QC → next round → propose without bound). At most
+    /// `stepsPerInputMax` steps run per input; the rest waits for the next input or tick.
+    var agenda: [Step] = []
+    public static let stepsPerInputMax = 64
+
+    enum Step {
+        case propose
+        case ownProposal(ConsensusBlock)
+        case ownVote(Vote)
+    }
 
     /// The genesis block every replica starts from (height 0, round 0).
     public static func genesis(hash: ([UInt8]) -> [UInt8]) -> ConsensusBlock { ConsensusBlock.genesis(hash: hash) }
@@ -149,8 +161,28 @@ public struct Replica: Sendable {
         self.now = now
         var effects: [ConsensusEffect] = []
         enter(round: round, effects: &effects)
+        runAgenda(effects: &effects)
         return effects
     }
+
+    /// Does the work queued by the handlers, in order, at most `stepsPerInputMax` steps.
+    mutating func runAgenda(effects: inout [ConsensusEffect]) {
+        var steps = 0
+        while !agenda.isEmpty, steps < Self.stepsPerInputMax {
+            steps += 1
+            switch agenda.removeFirst() {
+            case .propose:
+                if leader(round) == id { propose(heartbeat: false, effects: &effects) }
+            case .ownProposal(let block):
+                onProposal(block, from: id, effects: &effects)
+            case .ownVote(let vote):
+                onVote(vote, from: id, effects: &effects)
+            }
+        }
+    }
+
+    /// Steps waiting for the next input (for tests and diagnostics).
+    public var agendaCount: Int { agenda.count }
 
     /// Adds a payload item to the mempool; false means busy (the pool is full), never unbounded growth.
     public mutating func submit(_ item: [UInt8]) -> Bool {
@@ -175,6 +207,7 @@ public struct Replica: Sendable {
             requested[blockID] = now
             effects.append(.broadcast(.fetch(blockID)))
         }
+        runAgenda(effects: &effects)
         return effects
     }
 
@@ -231,6 +264,7 @@ public struct Replica: Sendable {
         if safety.highQC.height > committedHeight + configuration.syncGap || (pendingCommit?.height ?? 0) > committedHeight + configuration.syncGap {
             requestSync(from: sender, effects: &effects)
         }
+        runAgenda(effects: &effects)
         return effects
     }
 
@@ -278,7 +312,7 @@ public struct Replica: Sendable {
         let backoff = min(UInt64(1) << min(failedRounds, 20), configuration.timeoutBackoffMax)
         deadline = now + configuration.roundTimeoutTicks * backoff
         enteredAt = now
-        if leader(newRound) == id { propose(heartbeat: false, effects: &effects) }
+        if leader(newRound) == id { agenda.append(.propose) }
     }
 
     /// Proposes now if there is payload to order or an uncommitted block with payload that needs its 2-chain;
@@ -305,7 +339,7 @@ public struct Replica: Sendable {
         effects.append(.broadcast(.proposal(block)))
         // Our own block is valid by construction (its payload came through our own admission checks).
         insert(block, effects: &effects)
-        onProposal(block, from: id, effects: &effects)
+        agenda.append(.ownProposal(block))
     }
 
     mutating func onProposal(_ block: ConsensusBlock, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
@@ -328,7 +362,7 @@ public struct Replica: Sendable {
         let signature = signer.sign(QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: block.id, round: block.round, height: block.height))
         let vote = Vote(blockID: block.id, round: block.round, height: block.height, voter: id, signature: signature)
         let next = leader(block.round + 1)
-        if next == id { onVote(vote, from: id, effects: &effects) } else { effects.append(.send(to: next, .vote(vote))) }
+        if next == id { agenda.append(.ownVote(vote)) } else { effects.append(.send(to: next, .vote(vote))) }
     }
 
     mutating func onVote(_ vote: Vote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
