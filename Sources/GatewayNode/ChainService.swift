@@ -280,14 +280,47 @@ public actor ChainService: Service {
         let others = directory.filter { !members.contains($0) && $0 != nodeID }
         let index = members.firstIndex(of: nodeID) ?? members.count + others.count
         let keys = try members.map { try ledger.memberKey($0) }
+        let safety = try await consensusStore.loadSafety(epoch: epoch)
+        let pending = try await consensusStore.blocks(above: ledger.height, epoch: epoch, hash: hashFunction)
+        if let missing = Self.missingHeights(storedHeight: ledger.height, safety: safety, pending: pending) {
+            // The persisted safety state certified blocks the stored chain no longer holds (it was cut short, or restored
+            // from an older backup). Peers can supply them; a solo validator has nobody to ask, and proposing on top of
+            // blocks it does not have would only pile up blocks that can never commit.
+            let range = "\(missing.lowerBound)…\(missing.upperBound)"
+            if members == [nodeID] {
+                throw NodeError("""
+                    the stored chain ends at height \(ledger.height), but this validator's persisted consensus state certified \
+                    height \(missing.upperBound): blocks \(range) are missing from the database (cut short, or restored from an \
+                    older backup). A solo validator has no peer to fetch them from: restore the database from a backup that \
+                    holds them, and do not start this node on the shortened chain
+                    """)
+            }
+            logger.warning("stored chain is shorter than the persisted consensus state; fetching the missing blocks from peers", metadata: [
+                "stored_height": "\(ledger.height)", "missing": "\(range)",
+            ])
+        }
         let replica = Replica(
             id: index, configuration: replicaConfiguration(validators: members.count, epoch: epoch),
             signer: SuiteConsensusSigner(replica: index, key: signer, validators: keys), hash: hashFunction, rootID: rootID, rootHeight: start - 1,
-            restoring: try await consensusStore.loadSafety(epoch: epoch), committed: tail,
-            pendingBlocks: try await consensusStore.blocks(above: ledger.height, epoch: epoch, hash: hashFunction)
+            restoring: safety, committed: tail, pendingBlocks: pending
         )
         // A follower's own id comes last among the others, so that its replica id maps back to itself.
         return EpochSetup(epoch: epoch, members: members, others: others + (members.contains(nodeID) ? [] : [nodeID]), replica: replica)
+    }
+
+    /// Heights the persisted safety state certified but neither the stored chain nor the persisted pending blocks hold
+    /// (nil when nothing is missing). Blocks above the stored tip are normal — they were persisted before voting — but
+    /// a gap between the tip and the highest certified block means the stored chain lost its tail.
+    static func missingHeights(storedHeight: UInt64, safety: SafetyState?, pending: [ConsensusBlock]) -> ClosedRange<UInt64>? {
+        guard let certified = safety?.highQC.height, certified > storedHeight else { return nil }
+        // Walk in from both ends over what is held (at most the pending blocks), not over the whole range.
+        let held = Set(pending.map(\.height))
+        var first = storedHeight + 1
+        while first <= certified, held.contains(first) { first += 1 }
+        guard first <= certified else { return nil }
+        var last = certified
+        while held.contains(last) { last -= 1 }
+        return first...last
     }
 
     /// Learns members governance admitted (keys and addresses) for the transport and the followers' replica ids.

@@ -349,8 +349,12 @@ extension ClusterTests {
         #expect(try await client(4).send("POST", "/v1/governance/proposals/remove-node-4/approvals").status == 201)
         let removed = try await client(2).send("POST", "/v1/governance/proposals/remove-node-4/approvals")
         #expect(try removed.decode(API.GovernanceReceipt.self).status == "decided")
-        let state = try await governance(0)
-        #expect(state.validators == ["node-1", "node-2", "node-3", "node-5"] && state.epoch == 2)
+        // "decided" is node-3's view; node-1 and node-5 apply the same block when it reaches them: wait for that event.
+        #expect(try await cluster.waitUntil(seconds: 120) {
+            let state = try await governance(0)
+            return state.validators == ["node-1", "node-2", "node-3", "node-5"] && state.epoch == 2
+        }, "node-1 did not apply the removal of node-4")
+        #expect(try await cluster.waitUntil(seconds: 120) { try await governance(4).epoch == 2 }, "node-5 did not apply the removal")
         let status = try await runProcess(TestPaths.gatewayBinary.path, ["governance", "status", "--cluster", work.path, "--node", "node-5"])
         #expect(status.stdout.contains("epoch 2; validators: node-1, node-2, node-3, node-5"), "\(status.stdout)\n\(status.stderr)")
 

@@ -173,7 +173,7 @@ import Testing
     @Test func aNodeThatFailsToStartReportsItsStandardError() async throws {
         let server = try ServerProcess(arguments: ["serve", "--no-such-option"])
         do {
-            _ = try await server.waitForPort(timeoutSeconds: 60)
+            _ = try await server.waitForPort()
             Issue.record("a serve with an unknown option started")
         } catch {
             #expect("\(error)".contains("no-such-option"), "\(error)")

@@ -176,6 +176,9 @@ public final class ServerProcess: @unchecked Sendable {
     let lock = NSLock()
     var lines: [String] = []
     var buffer = Data()
+    /// Set when the child's standard output reaches end of file: it exited (or closed it), an event that arrives
+    /// through the pipe whether or not the process monitor has noticed the exit yet.
+    var outputEnded = false
 
     public init(arguments: [String]) throws {
         process.executableURL = TestPaths.gatewayBinary
@@ -195,6 +198,10 @@ public final class ServerProcess: @unchecked Sendable {
             guard let self else { return }
             let data = handle.availableData
             self.lock.lock()
+            if data.isEmpty {
+                self.outputEnded = true
+                handle.readabilityHandler = nil
+            }
             self.buffer.append(data)
             while let newline = self.buffer.firstIndex(of: 0x0a) {
                 self.lines.append(String(decoding: self.buffer[..<newline], as: UTF8.self))
@@ -205,16 +212,20 @@ public final class ServerProcess: @unchecked Sendable {
         try process.run()
     }
 
-    /// Waits for the "LISTENING host:port" line and returns the port.
-    public func waitForPort(timeoutSeconds: Double = 120) async throws -> Int {
+    /// Waits for the "LISTENING host:port" line and returns the port, or for the process to end (its standard output
+    /// closes), whichever comes first. The time limit only guards against a child that hangs without either event.
+    public func waitForPort(timeoutSeconds: Double = 600) async throws -> Int {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
-            let line = lock.withLock { lines.first { $0.hasPrefix("LISTENING ") } }
+            let (line, ended) = lock.withLock { (lines.first { $0.hasPrefix("LISTENING ") }, outputEnded) }
             if let line, let port = Int(line.split(separator: ":").last ?? "") { return port }
-            if !process.isRunning {
+            if ended || !process.isRunning {
+                // The exit status comes from the process monitor, which may lag behind the closed pipe on a busy machine.
+                for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
                 try await Task.sleep(for: .milliseconds(100))  // let the last of standard error arrive
                 let tail = lock.withLock { String(decoding: errorTail, as: UTF8.self) }
-                throw NodeError("gateway serve exited with status \(process.terminationStatus) before listening; its standard error ends:\n\(tail)")
+                let status = process.isRunning ? "closed its output" : "exited with status \(process.terminationStatus)"
+                throw NodeError("gateway serve \(status) before listening; its standard error ends:\n\(tail)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
