@@ -1,6 +1,7 @@
 import Foundation
 import GatewayNode
 import GatewaySchema
+import GatewayStore
 import Hummingbird
 import NIOCore
 
@@ -51,6 +52,8 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
             problem.errors = error.fieldErrors
             problem.eventId = error.eventID
             return problem
+        case let error as StoreError where error.code == .conflict || error.code == .uniqueViolation:
+            return ProblemError(status: .conflict, code: "conflict", detail: "a concurrent request changed the same data; retry: \(error.message)")
         case let error as SchemaError where error.code == .malformedJSON:
             return ProblemError(status: .badRequest, code: "malformed_json", detail: "request body is not valid JSON: \(error.message)")
         case let error as HTTPError:
@@ -88,7 +91,10 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch {
             let problem = ProblemError.from(error)
             if problem.status.code >= 500 {
-                context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+                // The route pattern, never the path: paths carry record and citizen ids (personal data).
+                context.logger.error("request failed", metadata: [
+                    "error": "\(error)", "method": "\(request.method)", "route": "\(context.endpointPath ?? "unmatched")",
+                ])
             }
             return try problem.response(from: request, context: context)
         }

@@ -309,5 +309,7 @@ public enum API {
         public let suite: String
         public let height: UInt64
         public let policyBundle: String
+        /// Integrity failures (tampered records or aggregate inputs) this node refused since it started.
+        public var integrityFailures: Int? = nil
     }
 }

@@ -5,6 +5,7 @@ import GatewayPolicy
 import GatewaySchema
 import GatewayStore
 import Logging
+import NIOConcurrencyHelpers
 
 /// An authenticated caller: the department whose key signed the request, the role within it the request declares
 /// (signed too), and the digest of that signature.
@@ -53,6 +54,8 @@ public struct ExchangeService: Sendable {
     let now: @Sendable () -> Int64
     /// A solo validator's self-approval of its bundle, run once for all the requests that arrive before it commits.
     let selfApproval = SingleFlight()
+    /// Integrity failures seen since start (tampered records, aggregate inputs), reported by /v1/health.
+    public let integrity = IntegrityCounter()
 
     /// Bounds on one request.
     public static let publishRecordsMax = 5_000
@@ -128,7 +131,12 @@ public struct ExchangeService: Sendable {
             outcome = try await records.publish(stored) { fresh, nonce in
                 let anchor = RecordAnchor(
                     publisher: principal.department, category: name,
-                    entries: fresh.map { RecordAnchor.Entry(recordKey: $0.recordKey, recordHash: $0.recordHash) }
+                    entries: fresh.map {
+                        RecordAnchor.Entry(
+                            recordKey: $0.recordKey,
+                            recordHash: vault.anchorHash(contentHash: $0.recordHash, dimensionsJSON: $0.dimensionsJSON, aggregates: $0.aggregates)
+                        )
+                    }
                 )
                 let transaction = try Transaction(
                     chainID: chainID, kind: .recordAnchor, submitter: nodeID, nonce: nonce, timestampMs: now(), payload: anchor.encoded,
@@ -223,9 +231,10 @@ public struct ExchangeService: Sendable {
         guard decision.effect == .allow, let obligations = decision.obligations else { throw denied(decision, receipt) }
 
         let stored = try await records.records(category: category.name, ids: ids)
+        let positions = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         var released: [JSONValue] = []
         for record in stored {
-            let plaintext = try await verifiedRecord(record)
+            let plaintext = try verifiedRecord(record, position: positions[record.recordID] ?? 0)
             released.append(apply(obligations, to: plaintext, category: category))
         }
         let found = Set(stored.map(\.recordID))
@@ -424,22 +433,47 @@ public struct ExchangeService: Sendable {
         return (hash, try await chain.awaitCommit(hash, known: true))
     }
 
-    /// Decrypts a record and checks it against the hash anchored on chain; any mismatch is tampering.
-    func verifiedRecord(_ record: StoredRecord) async throws -> JSONValue {
+    /// Decrypts a record and checks it — content, dimensions and aggregate ciphertexts — against the hash anchored on
+    /// chain; any mismatch is tampering, located (position in the request, salted record key) and counted.
+    func verifiedRecord(_ record: StoredRecord, position: Int) throws -> JSONValue {
         let plaintext: JSONValue
         do {
             plaintext = try vault.open(category: record.category, id: record.recordID, wrappedKey: record.wrappedKey, ciphertext: record.ciphertext)
         } catch {
-            logger.critical("record failed decryption: possible tampering", metadata: ["category": "\(record.category)"])
-            throw ExchangeError(.integrityFailure, "a stored record failed its integrity check; the operator has been alerted")
+            throw integrityFailure(record.category, recordKey: record.recordKey, position: position, table: "records",
+                                   problem: "fails decryption (ciphertext or wrapped key altered)")
         }
         let hash = vault.recordHash(category: record.category, record: plaintext)
-        let anchored = try await chainStore.anchoredHash(recordKey: record.recordKey)
-        guard constantTimeEquals(hash, record.recordHash), let anchored, constantTimeEquals(hash, anchored) else {
-            logger.critical("record does not match its anchored hash: tampering", metadata: ["category": "\(record.category)"])
-            throw ExchangeError(.integrityFailure, "a stored record does not match its anchored hash; the operator has been alerted")
+        guard constantTimeEquals(hash, record.recordHash) else {
+            throw integrityFailure(record.category, recordKey: record.recordKey, position: position, table: "records",
+                                   problem: "does not match its stored content hash")
+        }
+        guard let anchored = record.anchoredHash else {
+            throw integrityFailure(record.category, recordKey: record.recordKey, position: position, table: "anchored_records",
+                                   problem: "has no anchor on chain")
+        }
+        let expected = vault.expectedAnchor(
+            version: record.anchorVersion, contentHash: hash, dimensionsJSON: record.dimensionsJSON, aggregates: record.aggregates
+        )
+        guard constantTimeEquals(expected, anchored) else {
+            throw integrityFailure(record.category, recordKey: record.recordKey, position: position, table: "records/record_aggregates",
+                                   problem: "does not match its anchored hash (content, dimensions or aggregate ciphertexts altered)")
         }
         return plaintext
+    }
+
+    /// Logs (critical, by salted record key — never the id or the content), counts and describes one integrity failure.
+    func integrityFailure(
+        _ category: String, recordKey: [UInt8], position: Int?, table: String, height: UInt64? = nil, problem: String
+    ) -> ExchangeError {
+        integrity.record()
+        var metadata: Logger.Metadata = ["category": "\(category)", "record_key": "\(Hex.encode(recordKey))", "table": "\(table)"]
+        if let height { metadata["anchor_height"] = "\(height)" }
+        logger.critical("stored record \(problem): tampering", metadata: metadata)
+        let which = position.map { "ids[\($0)]" } ?? "a stored record"
+        return ExchangeError(.integrityFailure, """
+            \(which) (record key \(Hex.encode(recordKey).prefix(16))…) \(problem); it was not released and the operator has been alerted
+            """)
     }
 
     /// Projects to the permitted fields and applies each field's mask.
@@ -514,6 +548,22 @@ public struct ExchangeService: Sendable {
         }
         var groups: [String: Accumulator] = [:]
         for row in rows {
+            // Every input is checked against its record's anchor before it counts: a ciphertext copied from another
+            // record, or a record moved to another group, changes what the anchor covers.
+            guard let anchored = row.anchoredHash else {
+                throw integrityFailure(category.name, recordKey: row.recordKey, position: nil, table: "anchored_records", problem: "has no anchor on chain")
+            }
+            guard row.anchorVersion >= 2 else {
+                throw integrityFailure(category.name, recordKey: row.recordKey, position: nil, table: "records", height: row.anchoredHeight,
+                                       problem: "was anchored before aggregate inputs were bound to anchors; re-anchor it before statistics use it")
+            }
+            let expected = vault.expectedAnchor(
+                version: row.anchorVersion, contentHash: row.recordHash, dimensionsJSON: row.dimensionsJSON, aggregates: row.aggregates
+            )
+            guard constantTimeEquals(expected, anchored) else {
+                throw integrityFailure(category.name, recordKey: row.recordKey, position: nil, table: "records/record_aggregates",
+                                       height: row.anchoredHeight, problem: "has dimensions or aggregate ciphertexts that do not match its anchor")
+            }
             let dimensions = (try? JSONValue.parse(Data(row.dimensionsJSON.utf8)))?.objectValue ?? [:]
             var key: [String: JSONValue] = [:]
             for field in request.groupBy { key[field] = dimensions[field] ?? .null }
@@ -855,6 +905,14 @@ public struct ExchangeService: Sendable {
             && purpose.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
         guard valid else { throw ExchangeError(.invalidRequest, "purpose must be 1 to 64 characters of a-z, 0-9 and _") }
     }
+}
+
+/// Counts integrity failures for /v1/health and the operator.
+public final class IntegrityCounter: Sendable {
+    let count = NIOLockedValueBox(0)
+
+    func record() { count.withLockedValue { $0 += 1 } }
+    public var failures: Int { count.withLockedValue { $0 } }
 }
 
 /// Runs one piece of work at a time: a caller arriving while it runs waits for that run instead of starting another.

@@ -69,7 +69,7 @@ public struct Node: Sendable {
     public func health() async -> API.Health {
         API.Health(
             status: "ok", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue, height: await chain.height,
-            policyBundle: Hex.encode(exchange.policyBundleHash)
+            policyBundle: Hex.encode(exchange.policyBundleHash), integrityFailures: exchange.integrity.failures
         )
     }
 }

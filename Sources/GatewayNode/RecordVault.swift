@@ -24,6 +24,25 @@ struct RecordVault: Sendable {
         suite.hmac(key: salt, Self.domain("record-hash", category) + record.canonicalBytes)
     }
 
+    /// What is anchored on chain for a record (version 2): its content hash bound to what statistics read without
+    /// decrypting it — the coarse dimensions (canonical JSON) and every aggregate ciphertext, by field — so none of
+    /// them can be edited, swapped between records or moved to another group unnoticed.
+    func anchorHash(contentHash: [UInt8], dimensionsJSON: String, aggregates: [String: [UInt8]]) -> [UInt8] {
+        var input = Self.domain("record-anchor-v2") + Self.lengthPrefixed(contentHash) + Self.domain(dimensionsJSON)
+        for field in aggregates.keys.sorted() {
+            input += Self.domain(field) + Self.lengthPrefixed(aggregates[field]!)
+        }
+        return suite.hmac(key: salt, input)
+    }
+
+    /// The hash a stored record's anchor must equal, as its version defines it.
+    func expectedAnchor(version: Int, contentHash: [UInt8], dimensionsJSON: String, aggregates: [String: [UInt8]]) -> [UInt8] {
+        guard version >= 2 else { return contentHash }
+        // Stored dimensions come back from jsonb re-serialised: hash their canonical form, as when they were sealed.
+        let canonical = (try? JSONValue.parse(Data(dimensionsJSON.utf8)))?.canonicalString ?? dimensionsJSON
+        return anchorHash(contentHash: contentHash, dimensionsJSON: canonical, aggregates: aggregates)
+    }
+
     /// Salted hash used by the `hash` mask: stable per deployment, so masked values can still be joined.
     func maskHash(field: String, value: String) -> String {
         Hex.encode(suite.hmac(key: salt, Self.domain("mask", field, value)).prefix(16))
@@ -43,6 +62,10 @@ struct RecordVault: Sendable {
         var plaintext = try suite.open(ciphertext, key: dataKey, associatedData: Self.domain("record", category, id))
         defer { secureZero(&plaintext) }
         return try JSONValue.parse(Data(plaintext))
+    }
+
+    static func lengthPrefixed(_ bytes: [UInt8]) -> [UInt8] {
+        withUnsafeBytes(of: UInt32(bytes.count).bigEndian, Array.init) + bytes
     }
 
     /// Length-prefixed domain separation, so that no two different inputs hash alike.

@@ -46,9 +46,20 @@ public struct Database: Sendable {
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
-            if let closureError = error.closureError { throw closureError }
+            if let closureError = error.closureError { throw Self.translate(closureError) }
+            if let commitError = error.commitError { throw Self.translate(commitError) }
             throw error
+        } catch {
+            throw Self.translate(error)
         }
+    }
+
+    /// A unique-key violation becomes `StoreError.uniqueViolation` (callers retry or answer 409); other errors pass.
+    public static func translate(_ error: any Error) -> any Error {
+        if let error = error as? PSQLError, error.serverInfo?[.sqlState] == "23505" {
+            return StoreError(.uniqueViolation, "a row with the same key was written concurrently")
+        }
+        return error
     }
 
     /// Drops (if present) and creates a database, connecting through the server's maintenance database.

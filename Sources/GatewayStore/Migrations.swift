@@ -159,5 +159,10 @@ enum Migrations {
             "ALTER TABLE access_events ADD COLUMN role text NOT NULL DEFAULT ''",
             "ALTER TABLE access_events ADD COLUMN grant_id text NOT NULL DEFAULT ''",
         ]),
+        Migration(version: 8, statements: [
+            // How a record's anchor covers it: 1 (the content only, as stored before) or 2 (the content bound to its
+            // dimensions and aggregate ciphertexts). New records are written with 2.
+            "ALTER TABLE records ADD COLUMN anchor_version smallint NOT NULL DEFAULT 1",
+        ]),
     ]
 }

@@ -18,6 +18,13 @@ public struct StoredRecord: Sendable, Equatable {
     public let dimensionsJSON: String
     /// Paillier ciphertexts of the aggregate fields, by field name.
     public let aggregates: [String: [UInt8]]
+    /// How the anchored hash covers the record: 1, the content only (records published before aggregate inputs were
+    /// bound); 2, the content, the dimensions and every aggregate ciphertext.
+    public var anchorVersion: Int = StoredRecord.anchorVersionCurrent
+    /// The hash anchored on chain for it (when read back; nil if it was never anchored).
+    public var anchoredHash: [UInt8]? = nil
+
+    public static let anchorVersionCurrent = 2
 
     public init(
         category: String, recordID: String, publisher: String, recordKey: [UInt8], citizenKey: [UInt8], recordHash: [UInt8],
@@ -38,9 +45,18 @@ public struct StoredRecord: Sendable, Equatable {
 
 /// One row for an aggregate: the group's dimensions, whose citizen it is, and the encrypted value.
 public struct AggregateRow: Sendable {
+    public let recordKey: [UInt8]
+    /// The content hash kept with the record (anchored together with the inputs below).
+    public let recordHash: [UInt8]
     public let dimensionsJSON: String
     public let citizenKey: [UInt8]
+    /// The requested field's ciphertext.
     public let ciphertext: [UInt8]
+    /// Every aggregate ciphertext of the record, by field (the anchor covers them all).
+    public let aggregates: [String: [UInt8]]
+    public let anchorVersion: Int
+    public let anchoredHash: [UInt8]?
+    public let anchoredHeight: UInt64?
 }
 
 /// Records, stored and anchored atomically.
@@ -69,6 +85,25 @@ public struct RecordStore: Sendable {
         makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
     ) async throws -> PublishOutcome {
         precondition(!records.isEmpty, "publish needs at least one record")
+        // Two concurrent publishes of one id both find it absent, and the second insert hits the unique key. Its
+        // transaction rolled back whole; run it again, and it sees the committed row: an idempotent re-publish, or a
+        // conflict (409). A unique-key violation is never an error of its own.
+        for attempt in 1...Self.publishAttemptsMax {
+            do {
+                return try await publishOnce(records, makeAnchor: makeAnchor)
+            } catch let error as StoreError where error.code == .uniqueViolation && attempt < Self.publishAttemptsMax {
+                continue
+            }
+        }
+        preconditionFailure("the last attempt returns or throws")
+    }
+
+    static let publishAttemptsMax = 4
+
+    func publishOnce(
+        _ records: [StoredRecord],
+        makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
+    ) async throws -> PublishOutcome {
         let logger = database.logger
         return try await database.transaction { connection in
             let category = records[0].category
@@ -102,8 +137,8 @@ public struct RecordStore: Sendable {
             try await connection.query(
                 """
                 INSERT INTO records (category, record_id, publisher, record_key, citizen_key, record_hash, wrapped_key, ciphertext,
-                                     dimensions, anchor_tx)
-                SELECT c, i, p, rk, ck, rh, wk, ct, d::jsonb, \(anchorHash)
+                                     dimensions, anchor_tx, anchor_version)
+                SELECT c, i, p, rk, ck, rh, wk, ct, d::jsonb, \(anchorHash), \(StoredRecord.anchorVersionCurrent)
                 FROM unnest(\(fresh.map(\.category)), \(fresh.map(\.recordID)), \(fresh.map(\.publisher)),
                             \(fresh.map { ByteBuffer($0.recordKey) }), \(fresh.map { ByteBuffer($0.citizenKey) }),
                             \(fresh.map { ByteBuffer($0.recordHash) }), \(fresh.map { ByteBuffer($0.wrappedKey) }),
@@ -146,42 +181,64 @@ public struct RecordStore: Sendable {
         throw StoreError(.unavailable, "nonce sequence returned nothing")
     }
 
-    /// Records of one category by id, in the order asked; missing ids are skipped.
+    /// Records of one category by id, in the order asked (missing ids are skipped), with their aggregate ciphertexts
+    /// and the hash anchored for each: one query for the whole request.
     public func records(category: String, ids: [String]) async throws -> [StoredRecord] {
         let rows = try await database.client.query(
             """
-            SELECT record_id, publisher, record_key, citizen_key, record_hash, wrapped_key, ciphertext, dimensions::text
-            FROM records WHERE category = \(category) AND record_id = ANY(\(ids))
+            SELECT r.record_id, r.publisher, r.record_key, r.citizen_key, r.record_hash, r.wrapped_key, r.ciphertext, r.dimensions::text,
+                   r.anchor_version, coalesce(ar.record_hash, '\\x'::bytea), ar.record_hash IS NOT NULL,
+                   coalesce((SELECT array_agg(a.field ORDER BY a.field) FROM record_aggregates a
+                             WHERE a.category = r.category AND a.record_id = r.record_id), '{}'),
+                   coalesce((SELECT array_agg(a.ciphertext ORDER BY a.field) FROM record_aggregates a
+                             WHERE a.category = r.category AND a.record_id = r.record_id), '{}')
+            FROM records r LEFT JOIN anchored_records ar ON ar.record_key = r.record_key
+            WHERE r.category = \(category) AND r.record_id = ANY(\(ids))
             """,
             logger: database.logger
         )
         var byID: [String: StoredRecord] = [:]
-        for try await (id, publisher, recordKey, citizenKey, recordHash, wrappedKey, ciphertext, dimensions) in rows.decode(
-            (String, String, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, String).self
+        for try await row in rows.decode(
+            (String, String, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, String, Int16, ByteBuffer, Bool, [String], [ByteBuffer]).self
         ) {
-            byID[id] = StoredRecord(
-                category: category, recordID: id, publisher: publisher, recordKey: recordKey.bytes, citizenKey: citizenKey.bytes,
-                recordHash: recordHash.bytes, wrappedKey: wrappedKey.bytes, ciphertext: ciphertext.bytes, dimensionsJSON: dimensions,
-                aggregates: [:]
+            var record = StoredRecord(
+                category: category, recordID: row.0, publisher: row.1, recordKey: row.2.bytes, citizenKey: row.3.bytes,
+                recordHash: row.4.bytes, wrappedKey: row.5.bytes, ciphertext: row.6.bytes, dimensionsJSON: row.7,
+                aggregates: Dictionary(zip(row.11, row.12.map(\.bytes)), uniquingKeysWith: { first, _ in first })
             )
+            record.anchorVersion = Int(row.8)
+            record.anchoredHash = row.10 ? row.9.bytes : nil
+            byID[row.0] = record
         }
         return ids.compactMap { byID[$0] }
     }
 
-    /// Every encrypted value of one aggregate field in a category, with its record's dimensions and citizen.
+    /// Every record of a category holding a value of one aggregate field: its dimensions, citizen, that ciphertext,
+    /// and what its anchor covers (content hash, every aggregate ciphertext) with the anchored hash and its height.
     public func aggregateRows(category: String, field: String) async throws -> [AggregateRow] {
         let rows = try await database.client.query(
             """
-            SELECT r.dimensions::text, r.citizen_key, a.ciphertext
-            FROM record_aggregates a JOIN records r ON r.category = a.category AND r.record_id = a.record_id
-            WHERE a.category = \(category) AND a.field = \(field)
-            ORDER BY a.record_id
+            SELECT r.record_key, r.record_hash, r.dimensions::text, r.citizen_key, r.anchor_version,
+                   array_agg(a.field ORDER BY a.field), array_agg(a.ciphertext ORDER BY a.field),
+                   coalesce(ar.record_hash, '\\x'::bytea), ar.record_hash IS NOT NULL, coalesce(ar.height, 0)
+            FROM records r JOIN record_aggregates a ON a.category = r.category AND a.record_id = r.record_id
+                 LEFT JOIN anchored_records ar ON ar.record_key = r.record_key
+            WHERE r.category = \(category)
+            GROUP BY r.record_id, r.record_key, r.record_hash, r.dimensions, r.citizen_key, r.anchor_version, ar.record_hash, ar.height
+            HAVING bool_or(a.field = \(field))
+            ORDER BY r.record_id
             """,
             logger: database.logger
         )
         var out: [AggregateRow] = []
-        for try await (dimensions, citizen, ciphertext) in rows.decode((String, ByteBuffer, ByteBuffer).self) {
-            out.append(AggregateRow(dimensionsJSON: dimensions, citizenKey: citizen.bytes, ciphertext: ciphertext.bytes))
+        for try await row in rows.decode((ByteBuffer, ByteBuffer, String, ByteBuffer, Int16, [String], [ByteBuffer], ByteBuffer, Bool, Int64).self) {
+            let aggregates = Dictionary(zip(row.5, row.6.map(\.bytes)), uniquingKeysWith: { first, _ in first })
+            guard let ciphertext = aggregates[field] else { continue }
+            out.append(AggregateRow(
+                recordKey: row.0.bytes, recordHash: row.1.bytes, dimensionsJSON: row.2, citizenKey: row.3.bytes, ciphertext: ciphertext,
+                aggregates: aggregates, anchorVersion: Int(row.4), anchoredHash: row.8 ? row.7.bytes : nil,
+                anchoredHeight: row.8 ? UInt64(row.9) : nil
+            ))
         }
         return out
     }

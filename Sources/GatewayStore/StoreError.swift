@@ -4,6 +4,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
         public let rawValue: String
         public static let invalidURL = Code(rawValue: "store_invalid_url")
         public static let conflict = Code(rawValue: "store_conflict")
+        /// A unique key refused a row (a concurrent writer got there first): retry, or answer 409 — never a 500.
+        public static let uniqueViolation = Code(rawValue: "store_unique_violation")
         public static let corrupt = Code(rawValue: "store_corrupt")
         public static let unavailable = Code(rawValue: "store_unavailable")
         public var description: String { rawValue }

@@ -58,4 +58,63 @@ import Testing
             #expect(message.contains("blocks \(cut + 1)…"), "\(message)")
         }
     }
+
+    /// Aggregate inputs — a record's dimensions and its Paillier ciphertexts — are part of what is anchored for it. Each
+    /// way of changing a statistic without decrypting anything is refused, located by salted record key, and counted.
+    @Test(arguments: [
+        // One ciphertext copied over twenty records (the district's sum changes silently).
+        ["""
+         UPDATE record_aggregates SET ciphertext = (SELECT ciphertext FROM record_aggregates WHERE field = 'monthly_income' ORDER BY record_id LIMIT 1)
+         WHERE field = 'monthly_income' AND record_id IN (SELECT record_id FROM record_aggregates ORDER BY record_id OFFSET 1 LIMIT 20)
+         """],
+        // One citizen moved to another district between two queries (subtraction reveals their income).
+        ["""
+         UPDATE records SET dimensions = jsonb_set(dimensions, '{district}', to_jsonb(CASE WHEN dimensions->>'district' = 'Taipa' THEN 'Coloane' ELSE 'Taipa' END))
+         WHERE record_id = (SELECT min(record_id) FROM records)
+         """],
+        // Two records swap their ciphertexts.
+        ["""
+         UPDATE record_aggregates a SET ciphertext = b.ciphertext FROM record_aggregates b
+         WHERE a.field = 'monthly_income' AND b.field = 'monthly_income'
+           AND a.record_id = (SELECT min(record_id) FROM records) AND b.record_id = (SELECT max(record_id) FROM records)
+         """],
+        // A ciphertext of the record's other aggregate field altered (the anchor covers every field, not only the one asked).
+        ["UPDATE record_aggregates SET ciphertext = ciphertext || '\\x00'::bytea WHERE field = 'household_size' AND record_id = (SELECT min(record_id) FROM records)"],
+    ])
+    func alteredAggregateInputsAreRefusedAndLocated(tampering: [String]) async throws {
+        let node = try await TestNode.start("aggregate_tamper", suite: .intl)
+        defer { Task { try? await node.running.stop() } }
+        let registry = node.client(DemoConsortium.registry)
+        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 40, seed: 9))).status == 201)
+        let statistics = node.client(DemoConsortium.statistics)
+        let ask = API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
+        #expect(try await statistics.send("POST", "/v1/aggregates", json: ask).status == 200)
+
+        try await Self.execute(node.databaseURL, tampering)
+        let refused = try await statistics.send("POST", "/v1/aggregates", json: ask)
+        #expect(refused.status == 500, "\(String(decoding: refused.body, as: UTF8.self))")
+        #expect(refused.problem?.code == "record_integrity_failure")
+        #expect(refused.problem?.detail.contains("record key") == true, "\(refused.problem?.detail ?? "")")
+        let health = try await registry.send("GET", "/v1/health").decode(API.Health.self)
+        #expect(health.integrityFailures == 1)
+    }
+
+    /// A read names the refused record by its position in the request, and every kind of alteration of a record's
+    /// aggregate inputs is caught on reads too (the anchor covers them).
+    @Test func aTamperedRecordInAMultiIdReadIsNamedByPosition() async throws {
+        let node = try await TestNode.start("read_tamper")
+        defer { Task { try? await node.running.stop() } }
+        let citizens = SyntheticCitizens.generate(count: 5, seed: 21)
+        let ids = citizens.map { $0["citizen_id"]!.stringValue! }
+        #expect(try await node.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: citizens)).status == 201)
+        try await Self.execute(node.databaseURL, [
+            "UPDATE records SET dimensions = jsonb_set(dimensions, '{district}', '\"Elsewhere\"') WHERE record_id = '\(ids[3])'",
+        ])
+        let read = try await node.client(DemoConsortium.socialSecurity).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ids, purpose: "benefit_eligibility"))
+        #expect(read.status == 500)
+        #expect(read.problem?.code == "record_integrity_failure")
+        #expect(read.problem?.detail.hasPrefix("ids[3]") == true, "\(read.problem?.detail ?? "")")
+        #expect(read.problem?.detail.contains(ids[3]) == false, "a citizen id in an error")
+    }
 }
