@@ -136,7 +136,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GatewaySimulationTests", dependencies: ["GatewaySimulation", "GatewayChain"]),
-        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayTestSupport"]),
+        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayCrypto", "GatewayTestSupport"]),
         .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema", "GatewayDemo", "GatewayTestSupport", "GatewayCrypto"]),
         .testTarget(
             name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayChain", "GatewayCrypto", "GatewayTestSupport"]

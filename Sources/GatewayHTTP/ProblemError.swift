@@ -72,7 +72,7 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         switch code {
         case .invalidRequest: return .badRequest
         case .unknownCategory, .notFound: return .notFound
-        case .unknownField, .invalidRecord, .unknownPurpose, .unknownRole, .unknownGrantee: return .unprocessableContent
+        case .unknownField, .invalidRecord, .unknownPurpose, .unknownRole, .unknownGrantee, .invalidDate: return .unprocessableContent
         case .recordConflict, .governanceRejected, .grantRevoked: return .conflict
         case .accessDenied, .notDataHolder: return .forbidden
         case .chainUnavailable, .busy, .bundleNotApproved: return .serviceUnavailable

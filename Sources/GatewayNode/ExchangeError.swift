@@ -16,6 +16,8 @@ public struct ExchangeError: Error, CustomStringConvertible, Sendable {
         /// The grant is already revoked.
         public static let grantRevoked = Code(rawValue: "grant_revoked")
         public static let invalidRecord = Code(rawValue: "invalid_record")
+        /// A date in RFC 3339's grammar that names no real day or time (2027-02-30, 25:00).
+        public static let invalidDate = Code(rawValue: "invalid_date")
         public static let recordConflict = Code(rawValue: "record_conflict")
         public static let notFound = Code(rawValue: "not_found")
         public static let accessDenied = Code(rawValue: "access_denied")

@@ -340,8 +340,13 @@ public struct ExchangeService: Sendable {
         let category = try category(named: request.category)
         try Self.checkPurpose(request.purpose)
         try Self.checkIdentifier(request.grantee, "grantee")
-        guard let expiresAtMs = Obligations.instant(request.expiresAt) else {
-            throw ExchangeError(.invalidRequest, "expiresAt must be a UTC date (2027-06-30) or instant (2027-06-30T12:00:00Z)")
+        let expiresAtMs: Int64
+        switch RFC3339.parse(request.expiresAt) {
+        case .success(let instant): expiresAtMs = instant
+        case .failure(.malformed):
+            throw ExchangeError(.invalidRequest, "expiresAt must be an RFC 3339 date (2027-06-30) or date-time (2027-06-30T12:00:00Z)")
+        case .failure(.impossible(let why)):
+            throw ExchangeError(.invalidDate, "expiresAt names no real instant: \(why)")
         }
         let current = now()
         guard expiresAtMs > current, expiresAtMs - current <= Self.grantDurationMaxMs else {

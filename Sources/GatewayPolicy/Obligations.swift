@@ -81,13 +81,9 @@ public struct Obligations: Sendable, Equatable {
         self.expiresAtMs = expiresAtMs
     }
 
-    /// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` to Unix milliseconds.
+    /// Parses an RFC 3339 date (midnight UTC) or date-time, strictly (`RFC3339`), to Unix milliseconds.
     public static func instant(_ text: String) -> Int64? {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        if text.count == 10 { formatter.formatOptions = [.withFullDate] }
-        guard let date = formatter.date(from: text) else { return nil }
-        return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        try? RFC3339.parse(text).get()
     }
 
     public init(annotations: [String: String], location: SourceLocation? = nil) throws {

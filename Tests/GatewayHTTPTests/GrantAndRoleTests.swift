@@ -115,6 +115,11 @@ import Testing
         #expect(past.status == 400 && past.problem?.code == "invalid_request")
         let garbled = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "next week"))
         #expect(garbled.status == 400 && garbled.problem?.detail.contains("expiresAt") == true)
+        // In RFC 3339's grammar but no such day: 422, never rolled over into March.
+        for impossible in ["2031-02-30", "2031-04-31", "2031-06-30T24:00:00Z"] {
+            let refused = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: impossible))
+            #expect(refused.status == 422 && refused.problem?.code == "invalid_date", "\(impossible): \(String(decoding: refused.body, as: UTF8.self))")
+        }
         let purpose = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "gossip", expiresAt: Self.inDays(1)))
         #expect(purpose.status == 422 && purpose.problem?.code == "unknown_purpose")
         let itself = try await grant(.init(grantee: DemoConsortium.registry, category: "citizen", purpose: "tenant_screening", expiresAt: Self.inDays(1)))
