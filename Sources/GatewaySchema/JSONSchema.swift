@@ -15,7 +15,7 @@ public final class JSONSchema: Sendable {
     public let enumValues: [JSONValue]?
     public let constValue: JSONValue?
     public let pattern: String?
-    let compiledPattern: NSRegularExpression?
+    let compiledPattern: ECMAPattern?
     public let minLength: Int?
     public let maxLength: Int?
     public let minimum: Double?
@@ -98,7 +98,7 @@ public final class JSONSchema: Sendable {
         if let value = members["pattern"] {
             guard let text = value.stringValue else { throw fail("pattern must be a string") }
             pattern = text
-            do { compiledPattern = try NSRegularExpression(pattern: text) } catch { throw fail("pattern is not a valid regular expression") }
+            do { compiledPattern = try ECMAPattern(text) } catch { throw fail("\(error)") }
         } else {
             pattern = nil
             compiledPattern = nil
@@ -145,10 +145,7 @@ public final class JSONSchema: Sendable {
             let length = text.unicodeScalars.count
             if let minLength, length < minLength { fail("shorter than \(minLength) characters") }
             if let maxLength, length > maxLength { fail("longer than \(maxLength) characters") }
-            if let compiledPattern, let pattern {
-                let range = NSRange(text.startIndex..., in: text)
-                if compiledPattern.firstMatch(in: text, range: range) == nil { fail("does not match pattern \(pattern)") }
-            }
+            if let compiledPattern, let pattern, !compiledPattern.matches(text) { fail("does not match pattern \(pattern)") }
         case .integer, .number:
             let number = value.doubleValue!
             if let minimum, number < minimum { fail("less than the minimum \(Self.format(minimum))") }
