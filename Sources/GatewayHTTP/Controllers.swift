@@ -15,13 +15,16 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) th
 }
 
 /// Decodes the signed body: first as JSON (400 malformed_json), then as the expected shape (400 invalid_request).
-func decodeBody<T: Decodable>(_ type: T.Type, from context: GatewayContext) throws -> T {
+/// Large bodies are parsed off the cooperative pool (`HeavyWork`); the strict parser bounds the values and nesting.
+func decodeBody<T: Decodable & Sendable>(_ type: T.Type, from context: GatewayContext) async throws -> T {
     let data = Data(context.body.readableBytesView)
-    _ = try JSONValue.parse(data)
-    do {
-        return try JSONDecoder().decode(T.self, from: data)
-    } catch let error as DecodingError {
-        throw ExchangeError(.invalidRequest, describe(error))
+    return try await HeavyWork.run(forBytes: data.count) {
+        _ = try JSONValue.parse(data)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw ExchangeError(.invalidRequest, describe(error))
+        }
     }
 }
 
@@ -66,7 +69,7 @@ struct RecordsController {
 
     func register(on group: RouterGroup<GatewayContext>) {
         group.post("records/:category") { request, context in
-            let body = try decodeBody(API.PublishRequest.self, from: context)
+            let body = try await decodeBody(API.PublishRequest.self, from: context)
             let category = try pathParameter("category", context)
             return try jsonResponse(try await exchange.publish(try context.requirePrincipal(), category: category, records: body.records), status: .created)
         }
@@ -90,15 +93,15 @@ struct RequestsController {
 
     func register(on group: RouterGroup<GatewayContext>) {
         group.post("requests") { _, context in
-            let body = try decodeBody(API.RecordsRequest.self, from: context)
+            let body = try await decodeBody(API.RecordsRequest.self, from: context)
             return try jsonResponse(try await exchange.requestRecords(try context.requirePrincipal(), body))
         }
         group.post("consents") { _, context in
-            let body = try decodeBody(API.ConsentRequest.self, from: context)
+            let body = try await decodeBody(API.ConsentRequest.self, from: context)
             return try jsonResponse(try await exchange.recordConsent(try context.requirePrincipal(), body), status: .created)
         }
         group.post("grants") { _, context in
-            let body = try decodeBody(API.GrantRequest.self, from: context)
+            let body = try await decodeBody(API.GrantRequest.self, from: context)
             return try jsonResponse(try await exchange.issueGrant(try context.requirePrincipal(), body), status: .created)
         }
         group.get("grants") { _, context in
@@ -109,7 +112,7 @@ struct RequestsController {
             return try jsonResponse(try await exchange.revokeGrant(try context.requirePrincipal(), id: id))
         }
         group.post("aggregates") { _, context in
-            let body = try decodeBody(API.AggregateRequest.self, from: context)
+            let body = try await decodeBody(API.AggregateRequest.self, from: context)
             return try jsonResponse(try await exchange.aggregate(try context.requirePrincipal(), body))
         }
     }
@@ -144,7 +147,7 @@ struct GovernanceController {
             try jsonResponse(try await governance.status(try context.requirePrincipal()))
         }
         group.post("governance/proposals") { _, context in
-            let body = try decodeBody(API.GovernanceProposalRequest.self, from: context)
+            let body = try await decodeBody(API.GovernanceProposalRequest.self, from: context)
             return try jsonResponse(try await governance.propose(try context.requirePrincipal(), body), status: .created)
         }
         group.post("governance/proposals/:id/approvals") { _, context in

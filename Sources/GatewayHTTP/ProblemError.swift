@@ -54,6 +54,8 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
             return problem
         case let error as StoreError where error.code == .conflict || error.code == .uniqueViolation:
             return ProblemError(status: .conflict, code: "conflict", detail: "a concurrent request changed the same data; retry: \(error.message)")
+        case let error as SchemaError where error.code == .tooComplex:
+            return ProblemError(status: .contentTooLarge, code: "payload_too_large", detail: "request body is too complex: \(error.message)")
         case let error as SchemaError where error.code == .malformedJSON:
             return ProblemError(status: .badRequest, code: "malformed_json", detail: "request body is not valid JSON: \(error.message)")
         case let error as HTTPError:

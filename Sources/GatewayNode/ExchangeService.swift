@@ -102,20 +102,8 @@ public struct ExchangeService: Sendable {
         guard input.count <= Self.publishRecordsMax else {
             throw ExchangeError(.invalidRequest, "at most \(Self.publishRecordsMax) records per publish")
         }
-        var fieldErrors: [ExchangeError.FieldError] = []
-        var seen = Set<String>()
-        for (index, record) in input.enumerated() {
-            for error in category.schema.validate(record, at: "/records/\(index)") {
-                fieldErrors.append(.init(pointer: error.path, detail: error.message))
-            }
-            if let id = record[category.idField]?.stringValue {
-                if let problem = Self.identifierProblem(id) {
-                    fieldErrors.append(.init(pointer: "/records/\(index)/\(category.idField)", detail: "the id \(problem)"))
-                } else if !seen.insert(id).inserted {
-                    fieldErrors.append(.init(pointer: "/records/\(index)/\(category.idField)", detail: "duplicate id in this batch"))
-                }
-            }
-        }
+        // Validation of a large batch is CPU work: off the cooperative pool (HeavyWork).
+        let fieldErrors = try await HeavyWork.run { Self.validate(input, category: category) }
         guard fieldErrors.isEmpty else {
             throw ExchangeError(.invalidRecord, "\(fieldErrors.count) field(s) failed validation; nothing was stored", fieldErrors: fieldErrors)
         }
@@ -159,7 +147,25 @@ public struct ExchangeService: Sendable {
         )
     }
 
-    /// Encrypts records (envelope) and their aggregate fields (Paillier) on all cores.
+    static func validate(_ input: [JSONValue], category: RecordCategory) -> [ExchangeError.FieldError] {
+        var fieldErrors: [ExchangeError.FieldError] = []
+        var seen = Set<String>()
+        for (index, record) in input.enumerated() {
+            for error in category.schema.validate(record, at: "/records/\(index)") {
+                fieldErrors.append(.init(pointer: error.path, detail: error.message))
+            }
+            if let id = record[category.idField]?.stringValue {
+                if let problem = Self.identifierProblem(id) {
+                    fieldErrors.append(.init(pointer: "/records/\(index)/\(category.idField)", detail: "the id \(problem)"))
+                } else if !seen.insert(id).inserted {
+                    fieldErrors.append(.init(pointer: "/records/\(index)/\(category.idField)", detail: "duplicate id in this batch"))
+                }
+            }
+        }
+        return fieldErrors
+    }
+
+    /// Encrypts records (envelope) and their aggregate fields (Paillier) on all cores of the blocking pool.
     func sealAll(_ input: [JSONValue], ids: [String], recordKeys: [[UInt8]], category: RecordCategory, publisher: String) async throws -> [StoredRecord] {
         let chunkCount = max(1, min(ProcessInfo.processInfo.activeProcessorCount, input.count))
         let chunkSize = (input.count + chunkCount - 1) / chunkCount
@@ -167,11 +173,13 @@ public struct ExchangeService: Sendable {
             for start in stride(from: 0, to: input.count, by: chunkSize) {
                 let end = min(start + chunkSize, input.count)
                 group.addTask {
-                    var out: [StoredRecord] = []
-                    for index in start..<end {
-                        out.append(try seal(input[index], id: ids[index], recordKey: recordKeys[index], category: category, publisher: publisher))
+                    try await HeavyWork.run {
+                        var out: [StoredRecord] = []
+                        for index in start..<end {
+                            out.append(try seal(input[index], id: ids[index], recordKey: recordKeys[index], category: category, publisher: publisher))
+                        }
+                        return (start, out)
                     }
-                    return (start, out)
                 }
             }
             var chunks: [(Int, [StoredRecord])] = []

@@ -1,13 +1,18 @@
 import Foundation
 
 /// A strict RFC 8259 parser: no trailing commas, no leading zeros, no raw control characters in strings, valid
-/// UTF-8 only, finite numbers only, and a bound on nesting so hostile input cannot exhaust the stack.
+/// UTF-8 only, finite numbers only. Effort is bounded as well as bytes: at most `valuesMax` values, `depthMax` levels
+/// of nesting (so hostile input cannot exhaust the stack) and `numberCharactersMax` characters per number.
 /// Errors say what was wrong and at which byte offset.
 struct JSONParser {
     let bytes: [UInt8]
     var index = 0
     var depth = 0
-    static let depthMax = 128
+    var values = 0
+    static let depthMax = 64
+    /// A publish of 5,000 records of a dozen fields is about 70,000 values.
+    static let valuesMax = 250_000
+    static let numberCharactersMax = 64
 
     init(_ data: Data) { bytes = [UInt8](data) }
 
@@ -22,6 +27,10 @@ struct JSONParser {
 
     func error(_ message: String) -> SchemaError {
         SchemaError(.malformedJSON, path: "", message: "\(message) at byte \(index)")
+    }
+
+    func tooComplex(_ message: String) -> SchemaError {
+        SchemaError(.tooComplex, path: "", message: "\(message) (at byte \(index))")
     }
 
     mutating func skipWhitespace() {
@@ -39,6 +48,8 @@ struct JSONParser {
 
     mutating func parseValue() throws -> JSONValue {
         guard index < bytes.count else { throw error("unexpected end of input") }
+        values += 1
+        guard values <= Self.valuesMax else { throw tooComplex("more than \(Self.valuesMax) JSON values") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try nested { try $0.parseObject() }
         case UInt8(ascii: "["): return try nested { try $0.parseArray() }
@@ -54,7 +65,7 @@ struct JSONParser {
     mutating func nested(_ body: (inout JSONParser) throws -> JSONValue) throws -> JSONValue {
         depth += 1
         defer { depth -= 1 }
-        guard depth <= Self.depthMax else { throw error("nesting deeper than \(Self.depthMax) levels") }
+        guard depth <= Self.depthMax else { throw tooComplex("nesting deeper than \(Self.depthMax) levels") }
         return try body(&self)
     }
 
@@ -196,6 +207,7 @@ struct JSONParser {
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard digits() > 0 else { throw error("invalid number: digits expected in exponent") }
         }
+        guard index - start <= Self.numberCharactersMax else { throw tooComplex("a number longer than \(Self.numberCharactersMax) characters") }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if integral, let value = Int64(text) { return .integer(value) }
         guard let value = Double(text), value.isFinite else { throw error("number out of range") }

@@ -3,6 +3,8 @@ public struct SchemaError: Error, CustomStringConvertible, Sendable, Equatable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let rawValue: String
         public static let malformedJSON = Code(rawValue: "malformed_json")
+        /// Valid JSON, but more values, nesting or digits than a request may hold (effort is bounded, not only bytes).
+        public static let tooComplex = Code(rawValue: "json_too_complex")
         public static let invalidRecord = Code(rawValue: "invalid_record")
         public static let invalidSchema = Code(rawValue: "invalid_schema")
         public var description: String { rawValue }

@@ -96,6 +96,22 @@ import Testing
         #expect(try await recordCount() == before)
     }
 
+    /// Effort is bounded as well as bytes: a body within the byte limit but with too many values, too deep a nesting
+    /// or an absurdly long number is refused before any of it is decoded, validated or stored.
+    @Test func bodiesTooComplexToParseAre413() async throws {
+        let before = try await recordCount()
+        let manyNumbers = "{\"records\": [" + Array(repeating: "1", count: 300_000).joined(separator: ",") + "]}"
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        let longNumber = "{\"records\": [" + String(repeating: "9", count: 5_000) + "]}"
+        for body in [manyNumbers, deep, longNumber] {
+            let response = try await registry.send("POST", "/v1/records/citizen", body: Array(body.utf8))
+            expectProblem(response, 413, "payload_too_large")
+            #expect(response.problem?.detail.contains("too complex") == true)
+        }
+        #expect(try await recordCount() == before)
+        #expect(try await registry.sendRaw("GET", "/v1/health", headers: []).status == 200)
+    }
+
     @Test func oversizedBodiesAre413() async throws {
         let big = [UInt8](repeating: UInt8(ascii: " "), count: 2 * 1024 * 1024)
         expectProblem(try await registry.send("POST", "/v1/records/citizen", body: big), 413, "payload_too_large")
