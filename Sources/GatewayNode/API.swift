@@ -184,6 +184,8 @@ public enum API {
         public let eventId: String
         public let height: UInt64
         public let proof: InclusionProof
+        /// The access event that logged this read (absent in answers of older nodes).
+        public var receipt: Receipt? = nil
     }
 
     /// Committed blocks as a peer or an observer fetches them: everything needed to verify them from the genesis.
@@ -191,10 +193,13 @@ public enum API {
         public let blocks: [ChainBlock]
         /// Why the last block is committed (and with it every block before it): absent for an empty page.
         public let commitment: InclusionProof.Commitment?
+        /// The access event that logged this read (absent in answers of older nodes).
+        public var receipt: Receipt? = nil
 
-        public init(blocks: [ChainBlock], commitment: InclusionProof.Commitment?) {
+        public init(blocks: [ChainBlock], commitment: InclusionProof.Commitment?, receipt: Receipt? = nil) {
             self.blocks = blocks
             self.commitment = commitment
+            self.receipt = receipt
         }
     }
 

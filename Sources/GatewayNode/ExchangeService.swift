@@ -635,15 +635,14 @@ public struct ExchangeService: Sendable {
         try await requireApprovedBundle()
         try checkRole(principal)
         try Self.checkIdentifier(eventID, "the event id")
+        // A regulator's reads are accesses too: logged, allowed or denied, before anything is returned.
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
-        guard decision.effect == .allow else {
-            let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
-            throw denied(decision, receipt)
-        }
+        let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
+        guard decision.effect == .allow else { throw denied(decision, receipt) }
         guard let row = try await chainStore.accessEvent(id: eventID), let proof = try await chain.proof(for: row.transactionHash) else {
             throw ExchangeError(.notFound, "no committed access event \(eventID)")
         }
-        return API.ProofResponse(eventId: eventID, height: row.height, proof: proof)
+        return API.ProofResponse(eventId: eventID, height: row.height, proof: proof, receipt: receipt)
     }
 
     public static let chainBlocksMax = 256
@@ -655,14 +654,12 @@ public struct ExchangeService: Sendable {
         guard from >= 1 else { throw ExchangeError(.invalidRequest, "from must be a height ≥ 1") }
         guard (1...Self.chainBlocksMax).contains(limit) else { throw ExchangeError(.invalidRequest, "limit must be 1 to \(Self.chainBlocksMax)") }
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
-        guard decision.effect == .allow else {
-            let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
-            throw denied(decision, receipt)
-        }
+        let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
+        guard decision.effect == .allow else { throw denied(decision, receipt) }
         let blocks = try await chainStore.blocks(from: from, limit: limit)
         var commitment: InclusionProof.Commitment?
         if let last = blocks.last { commitment = try await chain.commitment(atHeight: last.header.height) }
-        return API.ChainBlocks(blocks: blocks.map(API.ChainBlock.init), commitment: commitment)
+        return API.ChainBlocks(blocks: blocks.map(API.ChainBlock.init), commitment: commitment, receipt: receipt)
     }
 
     static func auditEvent(_ row: ChainStore.AccessEventRow) -> API.AuditEvent {

@@ -60,6 +60,22 @@ import Testing
         #expect(after.status == 403, "a withdrawn consent must stop the next read")
     }
 
+    /// A consent may come before the records (README, "Consent"): it is recorded under the salted citizen key, and a
+    /// record of that citizen published afterwards is read under it.
+    @Test func aConsentGivenBeforeTheCitizensRecordsAppliesToThemWhenPublished() async throws {
+        let registry = node.client(DemoConsortium.registry)
+        var record = SyntheticCitizens.generate(count: 1, seed: 4_242)[0]
+        guard case .object(var members) = record else { return }
+        members["citizen_id"] = .string("C7777777")
+        record = .object(members)
+        let given = try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: "C7777777", purpose: "social_welfare", given: true))
+        #expect(given.status == 201, "\(String(decoding: given.body, as: UTF8.self))")
+        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [record])).status == 201)
+        let read = try await node.client(DemoConsortium.housing).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C7777777"], purpose: "housing_allocation"))
+        #expect(read.status == 200, "\(String(decoding: read.body, as: UTF8.self))")
+    }
+
     @Test func onlyPermittedDepartmentsRecordConsentAndBadInputIsRefused() async throws {
         let housing = node.client(DemoConsortium.housing)
         let registry = node.client(DemoConsortium.registry)

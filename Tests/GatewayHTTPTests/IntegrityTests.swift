@@ -118,3 +118,25 @@ import Testing
         #expect(read.problem?.detail.contains(ids[3]) == false, "a citizen id in an error")
     }
 }
+
+/// openapi.yaml says every decision is logged: a regulator's allowed reads of proofs and chain blocks are accesses
+/// too, logged before anything is returned, with the receipt in the answer.
+@Suite struct AuditReadLoggingTests {
+    @Test func allowedReadsOfProofsAndBlocksAreInTheAccessLog() async throws {
+        let node = try await TestNode.start("audit_reads", suite: .intl)
+        defer { Task { try? await node.running.stop() } }
+        let regulator = node.client(DemoConsortium.regulator)
+        let page = try await regulator.send("GET", "/v1/audit/events?limit=10").decode(API.AuditPage.self)
+        let proof = try await regulator.send("GET", "/v1/audit/events/\(try #require(page.receipt.eventId))/proof")
+        #expect(proof.status == 200)
+        let proofReceipt = try #require(try proof.decode(API.ProofResponse.self).receipt)
+        let blocks = try await regulator.send("GET", "/v1/chain/blocks?from=1&limit=4")
+        #expect(blocks.status == 200)
+        let blocksReceipt = try #require(try blocks.decode(API.ChainBlocks.self).receipt)
+        let logged = try await regulator.send("GET", "/v1/audit/events?limit=1000").decode(API.AuditPage.self).events
+        for receipt in [proofReceipt, blocksReceipt] {
+            let event = logged.first { $0.eventId == receipt.eventId }
+            #expect(event?.requester == DemoConsortium.regulator && event?.decision == "allow" && event?.category == "access_log")
+        }
+    }
+}
