@@ -77,7 +77,7 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         case .unknownField, .invalidRecord, .unknownPurpose, .unknownRole, .unknownGrantee, .invalidDate: return .unprocessableContent
         case .recordConflict, .governanceRejected, .grantRevoked: return .conflict
         case .accessDenied, .notDataHolder: return .forbidden
-        case .chainUnavailable, .busy, .bundleNotApproved: return .serviceUnavailable
+        case .chainUnavailable, .busy, .bundleNotApproved, .derivedStateMismatch: return .serviceUnavailable
         default: return .internalServerError
         }
     }

@@ -83,6 +83,10 @@ public actor ChainService: Service {
     /// How long a request waits for its transaction's block before it is told the chain is unavailable.
     public static let commitTimeoutMs: Int64 = 10_000
 
+    /// Derived tables that differ from the blocks (found at start), and the located differences.
+    var derivedFaults: Set<DerivedRows.Table> = []
+    var derivedProblems: [DerivedStateProblem] = []
+
     var ready = false
     var readyWaiters: [CheckedContinuation<Void, any Error>] = []
     var startupError: (any Error)?
@@ -213,23 +217,77 @@ public actor ChainService: Service {
         }
     }
 
+    /// Verifies every stored block with the ledger rules, and proves the tables derived from them (`DerivedRows`)
+    /// against the blocks: per height, the count and fingerprint digest of the rows each block implies must equal the
+    /// table's. A difference is located (table, key, height), logged, and keeps the affected data from being served
+    /// until the operator rebuilds the tables (`gateway rebuild-derived`).
     func loadAndVerify() async throws {
         var next: UInt64 = 1
+        var expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]] = [:]
         while true {
-            let blocks = try await store.storedBlocks(from: next, limit: 256)
+            let blocks: [ChainStore.StoredBlock]
+            do {
+                blocks = try await store.storedBlocks(from: next, limit: 256)
+            } catch {
+                throw NodeError("stored blocks from height \(next) cannot be read: \(error). The database was altered; restore it from a backup")
+            }
             if blocks.isEmpty { break }
             for stored in blocks {
+                let height = stored.block.header.height
                 do {
                     let applied = try ledger.apply(stored.block)
                     guard Set(applied.skipped.keys) == stored.skipped else { throw ChainError(.invalidBlock, "skipped transactions differ") }
+                    let rows = try DerivedRows(block: stored.block, hashes: stored.block.transactions.map { $0.hash(suite: suite) }, skipped: stored.skipped)
+                    for (table, digest) in rows.digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
                 } catch {
-                    throw NodeError("stored block \(stored.block.header.height) failed verification: \(error). The database was altered.")
+                    throw NodeError("stored block \(height) failed verification: \(error). The database was altered.")
                 }
             }
             next = ledger.height + 1
         }
         storedHeight = ledger.height
+        try await proveDerivedState(expected)
     }
+
+    /// At most this many differing heights are located row by row (the rest are counted).
+    static let derivedHeightsLocatedMax = 64
+
+    func proveDerivedState(_ expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]]) async throws {
+        var problems: [DerivedStateProblem] = []
+        for table in DerivedRows.Table.allCases {
+            let wanted = expected[table] ?? [:]
+            let actual = try await store.derivedDigests(table)
+            let heights = Set(wanted.keys).union(actual.keys).filter { wanted[$0] != actual[$0] }.sorted()
+            guard !heights.isEmpty else { continue }
+            derivedFaults.insert(table)
+            for height in heights.prefix(Self.derivedHeightsLocatedMax) {
+                var rows = DerivedRows()
+                if height <= ledger.height, let stored = try await store.storedBlocks(from: height, limit: 1).first {
+                    rows = try DerivedRows(block: stored.block, hashes: stored.block.transactions.map { $0.hash(suite: suite) }, skipped: stored.skipped)
+                }
+                problems += try await store.locateDifferences(table, height: height, expected: rows)
+            }
+            logger.error("a table derived from the chain differs from the blocks; its data is not served until `gateway rebuild-derived`", metadata: [
+                "table": "\(table.rawValue)", "heights": "\(heights.count)", "first_height": "\(heights[0])",
+            ])
+        }
+        for problem in problems {
+            logger.error("derived state differs from the chain", metadata: [
+                "table": "\(problem.table.rawValue)", "key": "\(problem.key)", "height": "\(problem.height)", "difference": "\(problem.kind.rawValue)",
+            ])
+        }
+        derivedProblems = problems
+    }
+
+    /// Why data of a derived table is not served (nil: the table matches the chain).
+    public func derivedFault(_ table: DerivedRows.Table) -> String? {
+        guard derivedFaults.contains(table) else { return nil }
+        let located = derivedProblems.filter { $0.table == table }
+        let example = located.first.map { " (first: \($0))" } ?? ""
+        return "table \(table.rawValue) differs from the chain at \(located.count) located row(s)\(example); the operator rebuilds it with `gateway rebuild-derived`"
+    }
+
+    public var derivedStateProblems: [DerivedStateProblem] { derivedProblems }
 
     // MARK: Consensus
 

@@ -29,6 +29,9 @@ public struct ExchangeError: Error, CustomStringConvertible, Sendable {
         public static let governanceRejected = Code(rawValue: "governance_rejected")
         /// The node's policy bundle is not approved on chain: it decides nothing until governance approves it.
         public static let bundleNotApproved = Code(rawValue: "policy_bundle_not_approved")
+        /// A table derived from the chain differs from the blocks (found at start): its data is not served until the
+        /// operator rebuilds it (`gateway rebuild-derived`).
+        public static let derivedStateMismatch = Code(rawValue: "derived_state_mismatch")
         public static let internalError = Code(rawValue: "internal_error")
         public var description: String { rawValue }
     }

@@ -238,6 +238,7 @@ public struct ExchangeService: Sendable {
         )
         guard decision.effect == .allow, let obligations = decision.obligations else { throw denied(decision, receipt) }
 
+        try await requireDerived(.anchoredRecords)
         let stored = try await records.records(category: category.name, ids: ids)
         let positions = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         var released: [JSONValue] = []
@@ -553,6 +554,7 @@ public struct ExchangeService: Sendable {
         )
         guard decision.effect == .allow, let obligations = decision.obligations else { throw denied(decision, receipt) }
 
+        try await requireDerived(.anchoredRecords)
         let rows = try await records.aggregateRows(category: category.name, field: request.field)
         struct Accumulator {
             var key: [String: JSONValue]
@@ -625,6 +627,7 @@ public struct ExchangeService: Sendable {
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
         let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
         guard decision.effect == .allow else { throw denied(decision, receipt) }
+        try await requireDerived(.accessEvents)
         let rows = try await chainStore.accessEvents(afterHeight: afterHeight, afterEventID: afterEvent, limit: limit)
         let events = rows.map(Self.auditEvent)
         let next = rows.count == limit ? rows.last.map { "\($0.height):\($0.eventID)" } : nil
@@ -639,6 +642,7 @@ public struct ExchangeService: Sendable {
         let decision = authorize(principal, action: "audit", resource: EntityUID(type: "AccessLog", id: "chain"), purpose: "audit")
         let receipt = try await logAccess(principal, action: "audit", category: "access_log", recordKeys: [], purpose: "audit", decision: decision)
         guard decision.effect == .allow else { throw denied(decision, receipt) }
+        try await requireDerived(.accessEvents)
         guard let row = try await chainStore.accessEvent(id: eventID), let proof = try await chain.proof(for: row.transactionHash) else {
             throw ExchangeError(.notFound, "no committed access event \(eventID)")
         }
@@ -882,6 +886,11 @@ public struct ExchangeService: Sendable {
             eventId: event.eventID, transaction: Hex.encode(receipt.transactionHash), height: receipt.location.height,
             index: receipt.location.index
         )
+    }
+
+    /// Data of a derived table that differs from the chain is not served (503 naming the reason).
+    func requireDerived(_ table: DerivedRows.Table) async throws {
+        if let reason = await chain.derivedFault(table) { throw ExchangeError(.derivedStateMismatch, reason) }
     }
 
     func denied(_ decision: EffectiveDecision, _ receipt: API.Receipt) -> ExchangeError {

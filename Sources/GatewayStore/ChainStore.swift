@@ -98,25 +98,7 @@ public struct ChainStore: Sendable {
         let allHashes = block.transactions.map { $0.hash(suite: suite) }
         let executed = block.transactions.indices.filter { skipped[$0] == nil }
         let hashes = executed.map { allHashes[$0] }
-        var anchorKeys: [ByteBuffer] = []
-        var anchorHashes: [ByteBuffer] = []
-        var anchorTx: [ByteBuffer] = []
-        var events: [(AccessEvent, [UInt8])] = []
-        for (transaction, hash) in zip(executed.map { block.transactions[$0] }, hashes) {
-            switch transaction.kind {
-            case .recordAnchor:
-                let anchor = try RecordAnchor(decoding: transaction.payload)
-                for entry in anchor.entries {
-                    anchorKeys.append(ByteBuffer(entry.recordKey))
-                    anchorHashes.append(ByteBuffer(entry.recordHash))
-                    anchorTx.append(ByteBuffer(hash))
-                }
-            case .accessLog, .accessLogBatch:
-                for event in try transaction.accessEvents() { events.append((event, hash)) }
-            case .proposal, .approval, .grant, .revoke, .consent, .decryptionShare:
-                break // governance state is derived by the ledger when blocks load
-            }
-        }
+        let derived = try DerivedRows(block: block, hashes: allHashes, skipped: Set(skipped.keys))
         let height = Int64(header.height)
         try await database.transaction { connection in
             try await connection.query(
@@ -153,36 +135,7 @@ public struct ChainStore: Sendable {
                     logger: logger
                 )
             }
-            if !anchorKeys.isEmpty {
-                try await connection.query(
-                    """
-                    INSERT INTO anchored_records (record_key, record_hash, height, tx_hash)
-                    SELECT k, h, \(height), t FROM unnest(\(anchorKeys), \(anchorHashes), \(anchorTx)) AS x(k, h, t)
-                    """,
-                    logger: logger
-                )
-            }
-            if !events.isEmpty {
-                // One statement for the whole block; each event's policy list travels as a JSON array (unnest cannot
-                // take an array of arrays).
-                let policies = events.map { event in
-                    "[" + event.0.determiningPolicies.map { JSONStringLiteral.quote($0) }.joined(separator: ",") + "]"
-                }
-                try await connection.query(
-                    """
-                    INSERT INTO access_events (event_id, height, tx_hash, requester, action, category, purpose, decision, policies,
-                                               record_count, bundle_hash, timestamp_ms, role, grant_id)
-                    SELECT e, \(height), t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts, ro, g
-                    FROM unnest(\(events.map { $0.0.eventID }), \(events.map { ByteBuffer($0.1) }), \(events.map { $0.0.requester }),
-                                \(events.map { $0.0.action }), \(events.map { $0.0.category }), \(events.map { $0.0.purpose }),
-                                \(events.map { $0.0.decision.rawValue }), \(policies), \(events.map { $0.0.recordKeys.count }),
-                                \(events.map { ByteBuffer($0.0.policyBundleHash) }), \(events.map { $0.0.timestampMs }),
-                                \(events.map { $0.0.role ?? "" }), \(events.map { $0.0.grantID ?? "" }))
-                         AS x(e, t, r, a, c, p, d, j, n, b, ts, ro, g)
-                    """,
-                    logger: logger
-                )
-            }
+            try await derived.insert(height: height, on: connection, logger: logger)
             if !allHashes.isEmpty {
                 try await connection.query(
                     "DELETE FROM pending_transactions WHERE tx_hash = ANY(\(allHashes.map { ByteBuffer($0) }))",
@@ -207,29 +160,47 @@ public struct ChainStore: Sendable {
     }
 
     public func storedBlocks(from height: UInt64, limit: Int) async throws -> [StoredBlock] {
+        try await storedBlocks(from: height, limit: limit) { [database] query in try await database.client.query(query, logger: database.logger) }
+    }
+
+    /// The same, inside a database transaction.
+    func storedBlocks(from height: UInt64, limit: Int, on connection: PostgresConnection) async throws -> [StoredBlock] {
+        try await storedBlocks(from: height, limit: limit) { [database] query in try await connection.query(query, logger: database.logger) }
+    }
+
+    func storedBlocks(
+        from height: UInt64, limit: Int, run: (PostgresQuery) async throws -> PostgresRowSequence
+    ) async throws -> [StoredBlock] {
         let end = Int64(height) + Int64(limit)
-        let headerRows = try await database.client.query(
-            "SELECT height, header, certificate, evidence FROM blocks WHERE height >= \(Int64(height)) AND height < \(end) ORDER BY height",
-            logger: database.logger
+        let headerRows = try await run(
+            "SELECT height, header, certificate, evidence FROM blocks WHERE height >= \(Int64(height)) AND height < \(end) ORDER BY height"
         )
         var headers: [(Int64, BlockHeader, [CommitSignature], [UInt8])] = []
         for try await (h, header, certificate, evidence) in headerRows.decode((Int64, ByteBuffer, ByteBuffer, ByteBuffer).self) {
-            headers.append((h, try BlockHeader(decoding: header.bytes), try Block.decodeCertificate(certificate.bytes), evidence.bytes))
+            do {
+                headers.append((h, try BlockHeader(decoding: header.bytes), try Block.decodeCertificate(certificate.bytes), evidence.bytes))
+            } catch {
+                throw StoreError(.corrupt, "the header or certificate of block \(h) (table blocks) does not decode: \(error)")
+            }
         }
         guard !headers.isEmpty else { return [] }
-        let txRows = try await database.client.query(
+        let txRows = try await run(
             """
             SELECT height, tx_index, body, false FROM transactions WHERE height >= \(Int64(height)) AND height < \(end)
             UNION ALL
             SELECT height, tx_index, body, true FROM skipped_transactions WHERE height >= \(Int64(height)) AND height < \(end)
             ORDER BY 1, 2
-            """,
-            logger: database.logger
+            """
         )
         var transactions: [Int64: [Transaction]] = [:]
         var skipped: [Int64: Set<Int>] = [:]
         for try await (h, index, body, isSkipped) in txRows.decode((Int64, Int, ByteBuffer, Bool).self) {
-            transactions[h, default: []].append(try Transaction(decoding: body.bytes))
+            do {
+                transactions[h, default: []].append(try Transaction(decoding: body.bytes))
+            } catch {
+                let table = isSkipped ? "skipped_transactions" : "transactions"
+                throw StoreError(.corrupt, "transaction \(index) of block \(h) (table \(table)) does not decode: \(error)")
+            }
             if isSkipped { skipped[h, default: []].insert(index) }
         }
         return headers.map { h, header, certificate, evidence in

@@ -13,7 +13,13 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(10))) struct IntegrityTests {
     static func execute(_ url: String, _ statements: [String]) async throws {
         try await Database.withDatabase(url: url, logger: TestDatabase.logger) { database in
-            for statement in statements { try await database.client.query(PostgresQuery(unsafeSQL: statement)) }
+            for statement in statements {
+                do {
+                    try await database.client.query(PostgresQuery(unsafeSQL: statement))
+                } catch {
+                    throw NodeError("\(statement): \(String(reflecting: error))")
+                }
+            }
         }
     }
 
@@ -57,6 +63,67 @@ import Testing
             #expect(message.contains("stored chain ends at height \(cut)"), "\(message)")
             #expect(message.contains("blocks \(cut + 1)…"), "\(message)")
         }
+    }
+
+    /// Rows of the tables derived from blocks edited, deleted or added in PostgreSQL are found at start, each located
+    /// (table, key, height); the affected data is refused with 503 until `gateway rebuild-derived` writes the tables
+    /// again from the verified blocks. The restarted node then serves what the chain says.
+    @Test func derivedTablesAreProvenAgainstTheBlocksAtStartAndRebuiltOnRequest() async throws {
+        let node = try await TestNode.start("derived", suite: .intl)
+        let registry = node.client(DemoConsortium.registry)
+        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 12, seed: 3))).status == 201)
+        let housing = node.client(DemoConsortium.housing)
+        let denied = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening"))
+        #expect(denied.status == 403)
+        let deniedEvent = try #require(denied.problem?.eventId)
+        let regulator = node.client(DemoConsortium.regulator)
+        let before = try await regulator.send("GET", "/v1/audit/events?limit=1000").decode(API.AuditPage.self).events
+        let configuration = node.running.node.configuration
+        try await node.running.stop()
+
+        let victim = try #require(before.first { $0.eventId != deniedEvent && $0.requester == DemoConsortium.registry })
+        try await Self.execute(node.databaseURL, [
+            "UPDATE access_events SET decision = 'allow', requester = 'civil_registry' WHERE event_id = '\(deniedEvent)'",
+            "DELETE FROM access_events WHERE event_id = '\(victim.eventId)'",
+            "INSERT INTO access_events SELECT 'forged-event', height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash, timestamp_ms, role, grant_id FROM access_events WHERE event_id = '\(deniedEvent)'",
+            "UPDATE anchored_records SET record_hash = sha256(record_hash) WHERE record_key = (SELECT record_key FROM anchored_records ORDER BY record_key LIMIT 1)",
+        ])
+
+        let tampered = try await RunningNode.start(configuration, logger: TestDatabase.logger)
+        let problems = await tampered.node.chain.derivedStateProblems
+        func has(_ table: String, _ key: String?, _ kind: DerivedStateProblem.Kind) -> Bool {
+            problems.contains { $0.table.rawValue == table && (key == nil || $0.key == key) && $0.kind == kind && $0.height > 0 }
+        }
+        #expect(has("access_events", deniedEvent, .altered), "\(problems)")
+        #expect(has("access_events", victim.eventId, .missing), "\(problems)")
+        #expect(has("access_events", "forged-event", .unexpected), "\(problems)")
+        #expect(has("anchored_records", nil, .altered), "\(problems)")
+        let refusedClient = GatewayClient(baseURL: tampered.baseURL, department: DemoConsortium.regulator,
+                                          key: node.consortium.keys[DemoConsortium.regulator]!, suite: node.suite)
+        let refused = try await refusedClient.send("GET", "/v1/audit/events?limit=10")
+        #expect(refused.status == 503 && refused.problem?.code == "derived_state_mismatch", "\(String(decoding: refused.body, as: UTF8.self))")
+        #expect(refused.problem?.detail.contains("access_events") == true && refused.problem?.detail.contains("gateway rebuild-derived") == true)
+        let read = try await GatewayClient(baseURL: tampered.baseURL, department: DemoConsortium.registry,
+                                           key: node.consortium.keys[DemoConsortium.registry]!, suite: node.suite)
+            .send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "registry_update"))
+        #expect(read.status == 503 && read.problem?.detail.contains("anchored_records") == true)
+        try await tampered.stop()
+
+        let rebuilt = try await runProcess(TestPaths.gatewayBinary.path, [
+            "rebuild-derived", "--database-url", node.databaseURL, "--data-dir", configuration.dataDirectory.path,
+        ])
+        #expect(rebuilt.status == 0, "\(rebuilt.stdout)\n\(rebuilt.stderr)")
+        #expect(rebuilt.stdout.contains("rebuilt from"), "\(rebuilt.stdout)")
+
+        let healed = try await RunningNode.start(configuration, logger: TestDatabase.logger)
+        defer { Task { try? await healed.stop() } }
+        #expect(await healed.node.chain.derivedStateProblems.isEmpty)
+        let after = try await GatewayClient(baseURL: healed.baseURL, department: DemoConsortium.regulator,
+                                            key: node.consortium.keys[DemoConsortium.regulator]!, suite: node.suite)
+            .send("GET", "/v1/audit/events?limit=1000").decode(API.AuditPage.self).events
+        #expect(after.first { $0.eventId == deniedEvent }?.decision == "deny")
+        #expect(after.contains { $0.eventId == victim.eventId })
+        #expect(!after.contains { $0.eventId == "forged-event" })
     }
 
     /// Aggregate inputs — a record's dimensions and its Paillier ciphertexts — are part of what is anchored for it. Each

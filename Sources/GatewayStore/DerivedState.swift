@@ -1,0 +1,257 @@
+import GatewayChain
+import GatewayCrypto
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The rows a committed block implies in the tables derived from blocks (`anchored_records`, `access_events`), and
+/// how those tables are proven against the blocks rather than trusted.
+///
+/// Proof: each row has a fingerprint — the first 8 bytes of SHA-256 over its columns, each written as
+/// `<length in characters>:<text>` — computed the same way by PostgreSQL (over the stored row) and by the node (over
+/// the row the block implies). Per block height, the count of rows and the XOR of their fingerprints must agree. The
+/// database does the hashing of its side in one grouped query, so a chain of a million events is checked in seconds;
+/// a height whose digests differ is then compared row by row to say which key differs and how.
+public struct DerivedRows: Sendable {
+    public struct Anchor: Sendable, Equatable {
+        public let recordKey: [UInt8]
+        public let recordHash: [UInt8]
+        public let transactionHash: [UInt8]
+    }
+
+    public var anchors: [Anchor] = []
+    public var events: [(event: AccessEvent, transactionHash: [UInt8])] = []
+
+    public init() {}
+
+    /// What the executed transactions of `block` (hashes aligned with its transactions; `skipped` by index) imply.
+    public init(block: Block, hashes: [[UInt8]], skipped: Set<Int>) throws {
+        for (index, transaction) in block.transactions.enumerated() where !skipped.contains(index) {
+            switch transaction.kind {
+            case .recordAnchor:
+                for entry in try RecordAnchor(decoding: transaction.payload).entries {
+                    anchors.append(Anchor(recordKey: entry.recordKey, recordHash: entry.recordHash, transactionHash: hashes[index]))
+                }
+            case .accessLog, .accessLogBatch:
+                for event in try transaction.accessEvents() { events.append((event, hashes[index])) }
+            case .proposal, .approval, .grant, .revoke, .consent, .decryptionShare:
+                break  // governance, grants and consents are derived in memory by the ledger as blocks load
+            }
+        }
+    }
+
+    /// Writes the rows for the block at `height`.
+    func insert(height: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        if !anchors.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO anchored_records (record_key, record_hash, height, tx_hash)
+                SELECT k, h, \(height), t
+                FROM unnest(\(anchors.map { ByteBuffer($0.recordKey) }), \(anchors.map { ByteBuffer($0.recordHash) }),
+                            \(anchors.map { ByteBuffer($0.transactionHash) })) AS x(k, h, t)
+                """,
+                logger: logger
+            )
+        }
+        if !events.isEmpty {
+            // One statement for the whole block; each event's policy list travels as a JSON array (unnest cannot take
+            // an array of arrays).
+            let policies = events.map { "[" + $0.event.determiningPolicies.map { JSONStringLiteral.quote($0) }.joined(separator: ",") + "]" }
+            try await connection.query(
+                """
+                INSERT INTO access_events (event_id, height, tx_hash, requester, action, category, purpose, decision, policies,
+                                           record_count, bundle_hash, timestamp_ms, role, grant_id)
+                SELECT e, \(height), t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts, ro, g
+                FROM unnest(\(events.map { $0.event.eventID }), \(events.map { ByteBuffer($0.transactionHash) }),
+                            \(events.map { $0.event.requester }), \(events.map { $0.event.action }), \(events.map { $0.event.category }),
+                            \(events.map { $0.event.purpose }), \(events.map { $0.event.decision.rawValue }), \(policies),
+                            \(events.map { $0.event.recordKeys.count }), \(events.map { ByteBuffer($0.event.policyBundleHash) }),
+                            \(events.map { $0.event.timestampMs }), \(events.map { $0.event.role ?? "" }), \(events.map { $0.event.grantID ?? "" }))
+                     AS x(e, t, r, a, c, p, d, j, n, b, ts, ro, g)
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    // MARK: Fingerprints
+
+    /// The derived tables, each with its key column and the columns a fingerprint covers, as SQL.
+    public enum Table: String, Sendable, CaseIterable {
+        case accessEvents = "access_events"
+        case anchoredRecords = "anchored_records"
+
+        var keySQL: String {
+            switch self {
+            case .accessEvents: return "event_id"
+            case .anchoredRecords: return "encode(record_key, 'hex')"
+            }
+        }
+
+        /// The row's columns in fingerprint order, as SQL text expressions.
+        var columnsSQL: [String] {
+            switch self {
+            case .accessEvents:
+                return [
+                    "event_id", "encode(tx_hash, 'hex')", "requester", "action", "category", "purpose", "decision",
+                    "array_to_string(policies, chr(30))", "record_count::text", "encode(bundle_hash, 'hex')", "timestamp_ms::text", "role",
+                    "grant_id",
+                ]
+            case .anchoredRecords:
+                return ["encode(record_key, 'hex')", "encode(record_hash, 'hex')", "encode(tx_hash, 'hex')"]
+            }
+        }
+
+        var rowTextSQL: String {
+            columnsSQL.map { "length(\($0))::text || ':' || \($0)" }.joined(separator: " || ")
+        }
+
+        var fingerprintSQL: String {
+            "('x' || encode(substring(sha256(convert_to(\(rowTextSQL), 'UTF8')) from 1 for 8), 'hex'))::bit(64)::bigint"
+        }
+    }
+
+    /// The columns of an event row as `Table.accessEvents.columnsSQL` renders them.
+    static func columns(_ event: AccessEvent, transactionHash: [UInt8]) -> [String] {
+        [
+            event.eventID, Hex.encode(transactionHash), event.requester, event.action, event.category, event.purpose, event.decision.rawValue,
+            event.determiningPolicies.joined(separator: "\u{1E}"), String(event.recordKeys.count), Hex.encode(event.policyBundleHash),
+            String(event.timestampMs), event.role ?? "", event.grantID ?? "",
+        ]
+    }
+
+    static func columns(_ anchor: Anchor) -> [String] {
+        [Hex.encode(anchor.recordKey), Hex.encode(anchor.recordHash), Hex.encode(anchor.transactionHash)]
+    }
+
+    static func fingerprint(_ columns: [String]) -> Int64 {
+        var text = ""
+        for column in columns { text += "\(column.unicodeScalars.count):" + column }
+        let digest = InternationalSuite().hash(Array(text.utf8))
+        var value: UInt64 = 0
+        for byte in digest.prefix(8) { value = value << 8 | UInt64(byte) }
+        return Int64(bitPattern: value)
+    }
+
+    /// Count and XOR of fingerprints of this block's rows in each table.
+    public var digests: [Table: Digest] {
+        var events = Digest()
+        for (event, hash) in self.events { events.add(Self.fingerprint(Self.columns(event, transactionHash: hash))) }
+        var anchors = Digest()
+        for anchor in self.anchors { anchors.add(Self.fingerprint(Self.columns(anchor))) }
+        return [.accessEvents: events, .anchoredRecords: anchors]
+    }
+
+    /// The keys and fingerprints of this block's rows in a table (for locating a difference).
+    func rows(_ table: Table) -> [String: Int64] {
+        switch table {
+        case .accessEvents:
+            return Dictionary(events.map { ($0.event.eventID, Self.fingerprint(Self.columns($0.event, transactionHash: $0.transactionHash))) },
+                              uniquingKeysWith: { first, _ in first })
+        case .anchoredRecords:
+            return Dictionary(anchors.map { (Hex.encode($0.recordKey), Self.fingerprint(Self.columns($0))) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    public struct Digest: Sendable, Equatable {
+        public var count = 0
+        public var xor: Int64 = 0
+
+        public init() {}
+        init(count: Int, xor: Int64) {
+            self.count = count
+            self.xor = xor
+        }
+
+        mutating func add(_ fingerprint: Int64) {
+            count += 1
+            xor ^= fingerprint
+        }
+    }
+}
+
+/// One row of a derived table that differs from what the blocks imply.
+public struct DerivedStateProblem: Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// The blocks imply the row; the table lacks it.
+        case missing
+        /// The table holds a row the blocks do not imply (at this height).
+        case unexpected
+        /// The row is there with other contents.
+        case altered
+    }
+
+    public let table: DerivedRows.Table
+    public let key: String
+    public let height: UInt64
+    public let kind: Kind
+
+    public var description: String { "\(table.rawValue) \(kind.rawValue): key \(key) at height \(height)" }
+}
+
+extension ChainStore {
+    /// Per height, the count and XOR of row fingerprints of a derived table, computed by PostgreSQL.
+    public func derivedDigests(_ table: DerivedRows.Table) async throws -> [UInt64: DerivedRows.Digest] {
+        let rows = try await database.client.query(
+            PostgresQuery(unsafeSQL: "SELECT height, count(*)::bigint, bit_xor(\(table.fingerprintSQL)) FROM \(table.rawValue) GROUP BY height"),
+            logger: database.logger
+        )
+        var out: [UInt64: DerivedRows.Digest] = [:]
+        for try await (height, count, xor) in rows.decode((Int64, Int64, Int64).self) {
+            out[UInt64(max(0, height))] = DerivedRows.Digest(count: Int(count), xor: xor)
+        }
+        return out
+    }
+
+    /// Compares one height's rows of a table with what its block implies, and names each difference.
+    public func locateDifferences(_ table: DerivedRows.Table, height: UInt64, expected: DerivedRows) async throws -> [DerivedStateProblem] {
+        let rows = try await database.client.query(
+            PostgresQuery(unsafeSQL: "SELECT \(table.keySQL), \(table.fingerprintSQL) FROM \(table.rawValue) WHERE height = \(Int64(height))"),
+            logger: database.logger
+        )
+        var stored: [String: Int64] = [:]
+        for try await (key, fingerprint) in rows.decode((String, Int64).self) { stored[key] = fingerprint }
+        let wanted = expected.rows(table)
+        var problems: [DerivedStateProblem] = []
+        for key in wanted.keys.sorted() {
+            if let have = stored[key] {
+                if have != wanted[key] { problems.append(DerivedStateProblem(table: table, key: key, height: height, kind: .altered)) }
+            } else {
+                problems.append(DerivedStateProblem(table: table, key: key, height: height, kind: .missing))
+            }
+        }
+        for key in stored.keys.sorted() where wanted[key] == nil {
+            problems.append(DerivedStateProblem(table: table, key: key, height: height, kind: .unexpected))
+        }
+        return problems
+    }
+
+    /// Deletes every derived row and writes them again from the stored blocks (one database transaction), after the
+    /// blocks themselves were verified by the caller. Returns the rows written per table.
+    public func rebuildDerived(
+        suite: any CryptoSuite, progress: @Sendable (UInt64) -> Void = { _ in }
+    ) async throws -> (anchors: Int, events: Int) {
+        let logger = database.logger
+        return try await database.transaction { connection in
+            try await connection.query("DELETE FROM access_events", logger: logger)
+            try await connection.query("DELETE FROM anchored_records", logger: logger)
+            var next: UInt64 = 1
+            var anchors = 0
+            var events = 0
+            while true {
+                let page = try await self.storedBlocks(from: next, limit: 256, on: connection)
+                guard let last = page.last else { break }
+                for stored in page {
+                    let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
+                    let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
+                    try await rows.insert(height: Int64(stored.block.header.height), on: connection, logger: logger)
+                    anchors += rows.anchors.count
+                    events += rows.events.count
+                }
+                next = last.block.header.height + 1
+                progress(last.block.header.height)
+            }
+            return (anchors, events)
+        }
+    }
+}
