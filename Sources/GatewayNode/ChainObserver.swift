@@ -57,9 +57,13 @@ public actor ChainObserver {
     }
 
     /// Fetches and verifies blocks from the peers (in order; a peer that fails or serves an invalid block is skipped)
-    /// until none has more. Returns how many blocks were added; `progress` hears each verified block.
+    /// until a page is shorter than `pageSize` (the peer's tip when it answered). Returns how many blocks were added;
+    /// `progress` hears each verified block. Reading blocks is itself an access the node logs on chain, so the tip
+    /// moves with every page: waiting for an empty page would never end.
     @discardableResult
-    public func catchUp(from peers: [(name: String, fetch: Fetch)], progress: @Sendable (UInt64, Int) -> Void = { _, _ in }) async throws -> Int {
+    public func catchUp(
+        from peers: [(name: String, fetch: Fetch)], pageSize: Int = 64, progress: @Sendable (UInt64, Int) -> Void = { _, _ in }
+    ) async throws -> Int {
         var added = 0
         var peerIndex = 0
         var failures: [String] = []
@@ -90,6 +94,7 @@ public actor ChainObserver {
                     added += 1
                     progress(block.header.height, block.transactions.count)
                 }
+                if page.blocks.count < pageSize { return added }
             } catch let error as ChainError {
                 logger.error("a peer served a block that fails verification; asking the next", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
                 failures.append("\(peer.name) served an invalid block: \(error)")

@@ -2,7 +2,8 @@
 /// No I/O, clock or randomness of its own — the node performs the effects over TCP and PostgreSQL, the simulator in
 /// memory under a seeded scheduler, with the same code.
 ///
-/// Rules (n = 3f + 1, quorum 2f + 1, leader of round r is r mod n):
+/// Rules (n = 3f + 1, quorum 2f + 1, leader of round r is r mod n unless leader reputation skips a validator that failed
+/// its recent rounds — see `leader(_:after:)`):
 /// - Vote for a block of the current round at most once per round, and only if it directly extends the QC of the
 ///   previous round, or — after a timeout — extends a QC at least as high as every QC reported in the TC.
 /// - A QC or TC for round r moves a replica to round r + 1; the leader of r + 1 proposes on its highest QC.
@@ -38,6 +39,10 @@ public struct Replica: Sendable {
         public var epoch: UInt64 = 0
         /// The chain id every block must carry (a block of another chain is invalid).
         public var chainID: String = "simulation"
+        /// Leader reputation: validators that failed their recent rounds are skipped as leaders (see `leader(_:after:)`).
+        public var leaderReputation: Bool = true
+        /// How many certified ancestors of a proposal's parent the reputation looks at (0: 20 per validator).
+        public var reputationWindowBlocks: Int = 0
         /// Checks one payload item of a peer's proposal before the replica votes for it (the node: a transaction that
         /// decodes, belongs to this chain and is signed by a member). Stateless; nil accepts any item.
         public var validatePayloadItem: (@Sendable ([UInt8]) -> Bool)?
@@ -152,7 +157,45 @@ public struct Replica: Sendable {
     public var mempoolCount: Int { mempool.count }
     /// The pooled payload, in arrival order: a host hands it to the next epoch's replica.
     public var mempoolItems: [[UInt8]] { mempool }
-    func leader(_ round: UInt64) -> ReplicaID { Int(round % UInt64(configuration.replicas)) }
+    /// The round-robin leader of a round, before reputation.
+    func baseLeader(_ round: UInt64) -> ReplicaID { Int(round % UInt64(configuration.replicas)) }
+
+    /// The leader of `round` for a proposal extending the block `anchorID` (the block its QC certifies), with leader
+    /// reputation (in the spirit of DiemBFT v4 / Aptos): over the last `reputationWindowBlocks` certified ancestors of
+    /// the anchor, a validator is suspect if a round it led by rotation left no block in that chain and it proposed
+    /// none of those blocks; the leader is the first validator from the round-robin one on that is not suspect. Every
+    /// replica computes it from the same certified chain, so they agree; a dead validator costs one failed round per
+    /// window instead of two per rotation. Nil when the anchor's window is not all in memory (the caller decides).
+    func leader(_ round: UInt64, after anchorID: [UInt8]) -> ReplicaID? {
+        let n = configuration.replicas
+        let base = baseLeader(round)
+        guard n > 1, configuration.leaderReputation else { return base }
+        let window = configuration.reputationWindowBlocks > 0 ? configuration.reputationWindowBlocks : 20 * n
+        var proposed = Array(repeating: false, count: n)
+        var failed = Array(repeating: false, count: n)
+        var cursor = blocks[anchorID]
+        var walked = 0
+        while walked < window {
+            guard let block = cursor else { return nil }  // a gap in memory: the window is unknown
+            if block.height <= rootHeight || block.id == rootID { break }
+            if block.proposer < n { proposed[block.proposer] = true }
+            // Rounds between the parent's (its justify's) and this block's had no block in this chain: failed.
+            let gap = block.round - block.justify.round - 1
+            for offset in 0..<min(gap, UInt64(n)) { failed[baseLeader(block.justify.round + 1 + offset)] = true }
+            walked += 1
+            // The epoch's first block: its parent is the root, which a restarted replica does not hold in memory.
+            if block.height == rootHeight + 1 { break }
+            cursor = blocks[block.parentID]
+        }
+        for step in 0..<n {
+            let candidate = (base + step) % n
+            if !(failed[candidate] && !proposed[candidate]) { return candidate }
+        }
+        return base
+    }
+
+    /// Whether this replica leads `round` when it proposes on its highest QC.
+    var leadsCurrentRound: Bool { (leader(round, after: safety.highQC.blockID) ?? baseLeader(round)) == id }
 
     // MARK: Inputs
 
@@ -172,7 +215,7 @@ public struct Replica: Sendable {
             steps += 1
             switch agenda.removeFirst() {
             case .propose:
-                if leader(round) == id { propose(heartbeat: false, effects: &effects) }
+                if leadsCurrentRound { propose(heartbeat: false, effects: &effects) }
             case .ownProposal(let block):
                 onProposal(block, from: id, effects: &effects)
             case .ownVote(let vote):
@@ -198,7 +241,7 @@ public struct Replica: Sendable {
         var effects: [ConsensusEffect] = []
         if now >= deadline, isMember { localTimeout(effects: &effects) }
         // A leader with nothing urgent proposes late: as soon as payload arrives, or an empty heartbeat at half time.
-        if leader(round) == id, proposedRound < round {
+        if leadsCurrentRound, proposedRound < round {
             propose(heartbeat: configuration.emptyBlocksWhenIdle && now >= enteredAt + configuration.roundTimeoutTicks / 2, effects: &effects)
         }
         // Re-ask for blocks we still miss.
@@ -292,7 +335,10 @@ public struct Replica: Sendable {
 
     /// Structure and certificates of a block, and that its id is the hash of its contents.
     func validBlock(_ block: ConsensusBlock) -> Bool {
-        guard block.chainID == configuration.chainID, block.round > block.justify.round, block.proposer == leader(block.round),
+        // The proposer must lead the round as computed from the block's own parent; a replica that lacks the parent's
+        // window cannot tell, and checks the rest (it fetches the parent and can vote at most once per round anyway).
+        guard block.chainID == configuration.chainID, block.round > block.justify.round,
+              leader(block.round, after: block.justify.blockID).map({ $0 == block.proposer }) ?? (block.proposer < configuration.replicas),
               block.payload.count <= configuration.blockPayloadMax,
               block.id == ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
                                          proposer: block.proposer, timestampMs: block.timestampMs, payload: block.payload, hash: hash).id,
@@ -312,7 +358,7 @@ public struct Replica: Sendable {
         let backoff = min(UInt64(1) << min(failedRounds, 20), configuration.timeoutBackoffMax)
         deadline = now + configuration.roundTimeoutTicks * backoff
         enteredAt = now
-        if leader(newRound) == id { agenda.append(.propose) }
+        if leadsCurrentRound { agenda.append(.propose) }
     }
 
     /// Proposes now if there is payload to order or an uncommitted block with payload that needs its 2-chain;
@@ -361,12 +407,14 @@ public struct Replica: Sendable {
         effects.append(.persist(safety))
         let signature = signer.sign(QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: block.id, round: block.round, height: block.height))
         let vote = Vote(blockID: block.id, round: block.round, height: block.height, voter: id, signature: signature)
-        let next = leader(block.round + 1)
+        let next = leader(block.round + 1, after: block.id) ?? baseLeader(block.round + 1)
         if next == id { agenda.append(.ownVote(vote)) } else { effects.append(.send(to: next, .vote(vote))) }
     }
 
     mutating func onVote(_ vote: Vote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
-        guard sender == vote.voter, leader(vote.round + 1) == id, vote.round + 1 >= round,
+        // Votes go to the next leader; whoever receives a quorum of valid votes forms a valid QC, so the leader is not
+        // re-checked here (a vote may arrive before the block it names, when the leader cannot be computed yet).
+        guard sender == vote.voter, vote.round + 1 >= round,
               signer.verify(vote.signature, by: vote.voter, for: QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: vote.blockID, round: vote.round, height: vote.height))
         else { return }
         var collected = votes[vote.blockID]?.signatures ?? [:]
@@ -527,7 +575,9 @@ public struct Replica: Sendable {
         lastCommitEvidence = evidence
         commit(ordered, lastCertificate: certified.justify, evidence: evidence, effects: &effects)
         pendingCommit = nil
-        if leader(qc.round + 1) == id, ordered.contains(where: { !$0.payload.isEmpty }) { publishCommit = true }
+        if (leader(qc.round + 1, after: qc.blockID) ?? baseLeader(qc.round + 1)) == id, ordered.contains(where: { !$0.payload.isEmpty }) {
+            publishCommit = true
+        }
     }
 
     /// Appends `chain` (consecutive blocks extending the committed tip) to what is committed and emits their commits:
