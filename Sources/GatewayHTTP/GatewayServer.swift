@@ -15,6 +15,11 @@ public enum GatewayServer {
         let router = Router(context: GatewayContext.self)
         router.middlewares.add(ProblemMiddleware())
         router.get("v1/health") { _, _ in try jsonResponse(await node.health()) }
+        // Readiness, unlike health (the process answers), says whether data requests can be answered now.
+        router.get("v1/ready") { _, _ in
+            let readiness = await node.readiness()
+            return try jsonResponse(readiness, status: readiness.ready ? .ok : .serviceUnavailable)
+        }
 
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
         let api = router.group("v1").add(middleware: SignatureAuthenticator(

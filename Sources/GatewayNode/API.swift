@@ -317,4 +317,11 @@ public enum API {
         /// Integrity failures (tampered records or aggregate inputs) this node refused since it started.
         public var integrityFailures: Int? = nil
     }
+
+    /// `GET /v1/ready`: whether the node can answer data requests now (200), or why not (503).
+    public struct Readiness: Codable, Sendable {
+        public let ready: Bool
+        public let height: UInt64
+        public let reasons: [String]
+    }
 }

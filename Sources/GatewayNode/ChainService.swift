@@ -87,6 +87,9 @@ public actor ChainService: Service {
     var derivedFaults: Set<DerivedRows.Table> = []
     var derivedProblems: [DerivedStateProblem] = []
 
+    /// When the last block was stored (Unix ms; 0 before the first in this process).
+    var lastCommitMs: Int64 = 0
+
     var ready = false
     var readyWaiters: [CheckedContinuation<Void, any Error>] = []
     var startupError: (any Error)?
@@ -169,6 +172,19 @@ public actor ChainService: Service {
         commitContinuation?.finish()
         await commitTask?.value
         failAllWaiters(NodeError("node is shutting down"))
+    }
+
+    /// Whether the chain is committing what this node waits for: nil when it is, otherwise why not. Work is stalled when
+    /// requests have waited for a block longer than `stallAfterMs` and no block was stored since.
+    public func notCommittingReason(stallAfterMs: Int64 = 3_000) -> String? {
+        if let startupError { return "the chain failed to start: \(startupError)" }
+        guard ready else { return "the chain is loading and verifying its blocks" }
+        let current = now()
+        let oldest = waiters.values.lazy.flatMap { $0 }.map { $0.deadlineMs - Self.commitTimeoutMs }.min()
+        guard let oldest, current - oldest > stallAfterMs else { return nil }
+        let since = lastCommitMs == 0 ? "since this node started" : "for \((current - lastCommitMs) / 1_000) s"
+        guard lastCommitMs < oldest else { return nil }
+        return "\(waiting) transaction(s) have waited \((current - oldest) / 1_000) s for a block and none was committed \(since) (too few validators reachable?)"
     }
 
     /// Suspends until the chain has been loaded and verified (the HTTP server waits for this before listening).
@@ -558,6 +574,7 @@ public actor ChainService: Service {
             }
         }
         storedHeight = block.header.height
+        lastCommitMs = now()
         for (index, transaction) in block.transactions.enumerated() {
             let hash = transaction.hash(suite: suite)
             if let reason = decided.applied.skipped[index] {
@@ -599,15 +616,30 @@ public actor ChainService: Service {
             let candidates = Array(intake.prefix(4_096))
             let selection = ledger.selectValid(candidates)
             let hashes = candidates.map { $0.hash(suite: suite) }
-            var rejectedIndices = Set<Int>()
-            for (index, error) in selection.rejected {
-                logger.error("discarding an invalid pending transaction", metadata: ["error": "\(error)"])
-                rejectedIndices.insert(index)
-            }
+            let rejectedIndices = Set(selection.rejected.map(\.index))
             if !rejectedIndices.isEmpty {
                 let rejected = rejectedIndices.sorted().map { hashes[$0] }
+                // A node that was down finds in its outbox transactions its peers committed meanwhile: not an error.
+                let committed = try await store.locations(of: rejected)
+                let committedHashes = Set(committed.map { Hex.encode($0.hash) })
+                for (index, error) in selection.rejected {
+                    if committedHashes.contains(Hex.encode(hashes[index])) { continue }
+                    logger.error("discarding an invalid pending transaction", metadata: ["error": "\(error)"])
+                }
+                if !committed.isEmpty {
+                    logger.notice("outbox transactions were already committed (by peers while this node was away); dropped from the outbox", metadata: [
+                        "transactions": "\(committed.count)",
+                    ])
+                }
                 try await store.discardPending(hashes: rejected)
-                for hash in rejected { resume(hash, with: .failure(NodeError("transaction was rejected by the ledger rules"))) }
+                for entry in committed {
+                    let location = TransactionLocation(height: entry.height, index: entry.index)
+                    remember(entry.hash, location)
+                    resume(entry.hash, with: .success(location))
+                }
+                for hash in rejected where !committedHashes.contains(Hex.encode(hash)) {
+                    resume(hash, with: .failure(NodeError("transaction was rejected by the ledger rules")))
+                }
             }
             let accepted = candidates.indices.filter { !rejectedIndices.contains($0) }
             for index in accepted { verified.insert(hashes[index]) }

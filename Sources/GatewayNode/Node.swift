@@ -66,6 +66,21 @@ public struct Node: Sendable {
     /// randomness pool.
     public var services: [any Service] { [database.client, chain, BundleCheckService(exchange: exchange)] + (randomness.map { [$0] } ?? []) }
 
+    /// Readiness: whether this node can answer data requests now — chain loaded and committing, policy bundle approved,
+    /// derived tables matching the chain. `reasons` says what is wrong (empty when ready).
+    public func readiness() async -> API.Readiness {
+        var reasons: [String] = []
+        if let reason = await chain.notCommittingReason() { reasons.append(reason) }
+        if await chain.decidedGovernance().state.approvedBundles.contains(exchange.policyBundleHash) == false,
+           await chain.decidedGovernance().state.validators.map(\.nodeID) != [configuration.nodeID] {
+            reasons.append("this node's policy bundle \(Hex.encode(exchange.policyBundleHash)) is not approved on chain")
+        }
+        for table in DerivedRows.Table.allCases {
+            if let reason = await chain.derivedFault(table) { reasons.append(reason) }
+        }
+        return API.Readiness(ready: reasons.isEmpty, height: await chain.height, reasons: reasons)
+    }
+
     public func health() async -> API.Health {
         API.Health(
             status: "ok", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue, height: await chain.height,

@@ -352,3 +352,26 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         #expect(replica.round < top)
     }
 }
+
+/// A payload item that arrives again after its commit (gossip delayed past it, an outbox re-offered after a restart)
+/// is not pooled, so no honest leader proposes it a second time.
+@Suite struct CommittedPayloadTests {
+    @Test func anItemCommittedAlreadyIsNotProposedAgain() {
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
+        var replica = Replica(id: 0, configuration: .init(replicas: 1), signer: TestSigner(replica: 0, keys: [[1]]), hash: hash)
+        var committed: [[UInt8]] = []
+        func collect(_ effects: [ConsensusEffect]) { for case .commit(let block, _, _) in effects { committed += block.payload } }
+        collect(replica.start(now: 0))
+        let item = Array("once".utf8)
+        _ = replica.submit(item)
+        for tick in 1...10 { collect(replica.tick(now: UInt64(tick))) }
+        #expect(committed == [item])
+        let accepted = replica.submit(item)
+        #expect(accepted, "a late copy is accepted (not busy) …")
+        #expect(replica.mempoolCount == 0, "… but not pooled")
+        _ = replica.submit(Array("other".utf8))
+        for tick in 11...20 { collect(replica.tick(now: UInt64(tick))) }
+        #expect(committed.filter { $0 == item }.count == 1)
+        #expect(committed.contains(Array("other".utf8)))
+    }
+}

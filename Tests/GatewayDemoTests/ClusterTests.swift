@@ -137,6 +137,23 @@ import Testing
         try await Task.sleep(for: .seconds(4))
         #expect(try await height(layout, node: 0) == stalled, "blocks were committed without a quorum")
         #expect(try await height(layout, node: 1) <= stalled + 1)
+        // Readiness says so: a publish waits for a block that cannot come, and /v1/ready turns 503 with the reason
+        // (while /v1/health, the process being alive, stays 200).
+        let waitingPublish = Task {
+            try await client(layout, node: 0, department: DemoConsortium.registry)
+                .send("POST", "/v1/records/citizen", json: API.PublishRequest(records: CrashTests.batch(888_888, size: 1).1)).status
+        }
+        let probe = GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[0].httpPort)", department: DemoConsortium.registry,
+                                  key: try layout.departmentKey(DemoConsortium.registry), suite: try layout.suite.makeSuite())
+        let reported = try await waitUntil(seconds: 60) {
+            let ready = try await probe.sendRaw("GET", "/v1/ready", headers: [])
+            guard ready.status == 503 else { return false }
+            return try ready.decode(API.Readiness.self).reasons.contains { $0.contains("waited") }
+        }
+        #expect(reported, "/v1/ready did not report the stalled chain")
+        #expect(try await probe.sendRaw("GET", "/v1/health", headers: []).status == 200)
+        let waitedStatus = try await waitingPublish.value
+        #expect(waitedStatus == 503)
 
         log("height stayed at \(stalled) without a quorum; restarting node-3")
         // 4. restart one: commits resume; a new publish is acknowledged (a client retries a 503 while the validators

@@ -45,6 +45,9 @@ import Testing
         let health = try await registry.sendRaw("GET", "/v1/health", headers: [])
         #expect(health.status == 200)
         #expect(try health.decode(API.Health.self).status == "ok")
+        let ready = try await registry.sendRaw("GET", "/v1/ready", headers: [])
+        let readiness = try ready.decode(API.Readiness.self)
+        #expect(ready.status == 200 && readiness.ready, "\(String(decoding: ready.body, as: UTF8.self))")
         expectProblem(try await registry.send("GET", "/v1/nothing-here"), 404, "not_found")
         expectProblem(try await registry.sendRaw("GET", "/nothing", headers: []), 404, "not_found")
     }

@@ -40,6 +40,7 @@ import Testing
         }
         let citizens = SyntheticCitizens.generate(count: 40, seed: 3)
         record("/v1/health", "get", try await registry.sendRaw("GET", "/v1/health", headers: []))
+        record("/v1/ready", "get", try await registry.sendRaw("GET", "/v1/ready", headers: []))
         record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: citizens)))
         record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/citizen", body: Array("{".utf8)))
         record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/nope", json: API.PublishRequest(records: citizens)))

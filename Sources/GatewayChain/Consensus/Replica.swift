@@ -77,6 +77,10 @@ public struct Replica: Sendable {
     var timeouts: [UInt64: [ReplicaID: (highQCRound: UInt64, signature: [UInt8])]] = [:]
     var mempool: [[UInt8]] = []
     var mempoolSet: Set<PayloadKey> = []
+    /// Payload committed recently (at most `mempoolMax`, oldest forgotten first): a copy that arrives late — gossip
+    /// delayed past its commit, an outbox re-offered after a restart — is not pooled and proposed again.
+    var recentlyCommitted: Set<PayloadKey> = []
+    var recentlyCommittedOrder: [PayloadKey] = []
     var deadline: UInt64 = 0
     var enteredAt: UInt64 = 0
     var failedRounds: UInt64 = 0
@@ -229,7 +233,7 @@ public struct Replica: Sendable {
 
     /// Adds a payload item to the mempool; false means busy (the pool is full), never unbounded growth.
     public mutating func submit(_ item: [UInt8]) -> Bool {
-        guard !mempoolSet.contains(PayloadKey(item)) else { return true }
+        guard !mempoolSet.contains(PayloadKey(item)), !recentlyCommitted.contains(PayloadKey(item)) else { return true }
         guard mempool.count < configuration.mempoolMax else { return false }
         mempool.append(item)
         mempoolSet.insert(PayloadKey(item))
@@ -589,10 +593,19 @@ public struct Replica: Sendable {
             committed.append(block)
             blocks[block.id] = block
             if committed.count > configuration.committedKeep + 64 { committed.removeFirst(committed.count - configuration.committedKeep) }
-            for item in block.payload where mempoolSet.remove(PayloadKey(item)) != nil {}
+            for item in block.payload {
+                let key = PayloadKey(item)
+                mempoolSet.remove(key)
+                if recentlyCommitted.insert(key).inserted { recentlyCommittedOrder.append(key) }
+            }
             effects.append(.commit(block, certificate: certificate, evidence: evidence))
         }
         mempool.removeAll { !mempoolSet.contains(PayloadKey($0)) }
+        if recentlyCommittedOrder.count > configuration.mempoolMax + 1_024 {
+            let forgotten = recentlyCommittedOrder.count - configuration.mempoolMax
+            for key in recentlyCommittedOrder.prefix(forgotten) { recentlyCommitted.remove(key) }
+            recentlyCommittedOrder.removeFirst(forgotten)
+        }
         let height = committedHeight
         let kept = Set(committed.map(\.id))
         blocks = blocks.filter { $0.value.height > height || kept.contains($0.key) }
