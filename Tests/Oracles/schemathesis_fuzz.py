@@ -41,27 +41,48 @@ from schemathesis.generation import GenerationMode
 class DepartmentSigner(requests.auth.AuthBase):
     """Adds the datagateway-request-v1 headers to a prepared request (after schemathesis has serialised its body)."""
 
-    def __init__(self, department, key):
+    def __init__(self, department, key, keep=None):
         self.department = department
         self.key = key
+        # Signing headers whose generated values are kept (and signed over), so the server judges them: a negative
+        # case's malformed DG-Timestamp, DG-Nonce, DG-Department, Content-Digest or DG-Role.
+        self.keep = keep or {}
 
     def __call__(self, request):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        digest = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
-        timestamp = str(int(time.time()))
-        nonce = os.urandom(16).hex()
-        lines = ["datagateway-request-v1", request.method, request.path_url, self.department, timestamp, nonce, digest]
-        signature = self.key.sign("\n".join(lines).encode("utf-8"))
+        digest = self.keep.get("content-digest", "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":")
+        timestamp = self.keep.get("dg-timestamp", str(int(time.time())))
+        nonce = self.keep.get("dg-nonce", os.urandom(16).hex())
+        department = self.keep.get("dg-department", self.department)
+        role = self.keep.get("dg-role")
+        lines = ["datagateway-request-v1", request.method, request.path_url, department, timestamp, nonce, digest]
+        if role is not None:
+            lines.append(role)
+        signature = self.key.sign("\n".join(lines).encode("utf-8", "surrogateescape"))
         for name in list(request.headers):
             if name.lower().startswith("dg-") or name.lower() == "content-digest":
                 del request.headers[name]
         request.headers.update({
-            "DG-Department": self.department, "DG-Timestamp": timestamp, "DG-Nonce": nonce,
+            "DG-Department": department, "DG-Timestamp": timestamp, "DG-Nonce": nonce,
             "Content-Digest": digest, "DG-Signature": base64.b64encode(signature).decode(),
         })
+        if role is not None:
+            request.headers["DG-Role"] = role
         return request
+
+
+SIGNING_HEADERS = ("dg-timestamp", "dg-nonce", "dg-department", "content-digest", "dg-role")
+
+
+def sendable_header(value):
+    """Whether an HTTP/1.1 client can put the value in a header at all (Latin-1, no line breaks)."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return not any(c in value for c in "\r\n\0") and value == value.strip()
 
 
 # Which vocabulary a string slot draws from, by its name (path and query parameters, body properties).
@@ -155,8 +176,17 @@ def main():
                     # The security scheme makes DG-Signature a header schemathesis generates; a negative case may leave
                     # it out, and must then go unsigned (and be refused), not be repaired by the signer.
                     signed = any(name.lower() == "dg-signature" for name in (case.headers or {}))
+                    auth = signer
+                    if mode == GenerationMode.NEGATIVE:
+                        # The negative case's own signing headers are signed over as they are, so the server must refuse
+                        # the value itself (a 401), not a broken signature.
+                        generated = {name.lower(): value for name, value in (case.headers or {}).items()
+                                     if name.lower() in SIGNING_HEADERS and isinstance(value, str)}
+                        auth = DepartmentSigner(signer.department, signer.key, generated)
+                        if not all(sendable_header(value) for value in generated.values()):
+                            return  # no HTTP client can send it: nothing for the server to judge
                     try:
-                        response = case.call(base_url=base_url, session=session, auth=signer if signed else None, timeout=30)
+                        response = case.call(base_url=base_url, session=session, auth=auth if signed else None, timeout=30)
                     except requests.RequestException as error:  # no answer at all (a hang, a reset) is a failure too
                         if not failed_here:
                             failed_here.append(f"{department} {operation.label} [{mode.value}]: no answer: {error!r}\n  replay: {case.as_curl_command()}")
