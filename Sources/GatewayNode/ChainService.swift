@@ -238,6 +238,30 @@ public actor ChainService: Service {
     /// table's. A difference is located (table, key, height), logged, and keeps the affected data from being served
     /// until the operator rebuilds the tables (`gateway rebuild-derived`).
     func loadAndVerify() async throws {
+        var verifying = ledger
+        let expected = try await Self.verifyStoredChain(store: store, ledger: &verifying, suite: suite)
+        ledger = verifying
+        storedHeight = ledger.height
+        let proof = try await Self.proveDerivedState(store: store, expected: expected, height: ledger.height, suite: suite)
+        for (table, heights) in proof.heights.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            logger.error("a table derived from the chain differs from the blocks; its data is not served until `gateway rebuild-derived`", metadata: [
+                "table": "\(table.rawValue)", "heights": "\(heights.count)", "first_height": "\(heights.first ?? 0)",
+            ])
+        }
+        for problem in proof.problems {
+            logger.error("derived state differs from the chain", metadata: [
+                "table": "\(problem.table.rawValue)", "key": "\(problem.key)", "height": "\(problem.height)", "difference": "\(problem.kind.rawValue)",
+            ])
+        }
+        derivedFaults = Set(proof.heights.keys)
+        derivedProblems = proof.problems
+    }
+
+    /// Applies every stored block to `ledger` (which starts at the genesis) and returns, per derived table and height,
+    /// the digest of the rows the blocks imply. Throws, naming the height, at the first block that fails.
+    public static func verifyStoredChain(
+        store: ChainStore, ledger: inout Ledger, suite: any CryptoSuite
+    ) async throws -> [DerivedRows.Table: [UInt64: DerivedRows.Digest]] {
         var next: UInt64 = 1
         var expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]] = [:]
         while true {
@@ -261,38 +285,34 @@ public actor ChainService: Service {
             }
             next = ledger.height + 1
         }
-        storedHeight = ledger.height
-        try await proveDerivedState(expected)
+        return expected
     }
 
     /// At most this many differing heights are located row by row (the rest are counted).
     static let derivedHeightsLocatedMax = 64
 
-    func proveDerivedState(_ expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]]) async throws {
+    /// Compares the derived tables with what the blocks imply: the differing heights per table, and the differences
+    /// located row by row at the first `derivedHeightsLocatedMax` of them.
+    public static func proveDerivedState(
+        store: ChainStore, expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]], height: UInt64, suite: any CryptoSuite
+    ) async throws -> (heights: [DerivedRows.Table: [UInt64]], problems: [DerivedStateProblem]) {
+        var differing: [DerivedRows.Table: [UInt64]] = [:]
         var problems: [DerivedStateProblem] = []
         for table in DerivedRows.Table.allCases {
             let wanted = expected[table] ?? [:]
             let actual = try await store.derivedDigests(table)
             let heights = Set(wanted.keys).union(actual.keys).filter { wanted[$0] != actual[$0] }.sorted()
             guard !heights.isEmpty else { continue }
-            derivedFaults.insert(table)
-            for height in heights.prefix(Self.derivedHeightsLocatedMax) {
+            differing[table] = heights
+            for at in heights.prefix(derivedHeightsLocatedMax) {
                 var rows = DerivedRows()
-                if height <= ledger.height, let stored = try await store.storedBlocks(from: height, limit: 1).first {
+                if at <= height, let stored = try await store.storedBlocks(from: at, limit: 1).first {
                     rows = try DerivedRows(block: stored.block, hashes: stored.block.transactions.map { $0.hash(suite: suite) }, skipped: stored.skipped)
                 }
-                problems += try await store.locateDifferences(table, height: height, expected: rows)
+                problems += try await store.locateDifferences(table, height: at, expected: rows)
             }
-            logger.error("a table derived from the chain differs from the blocks; its data is not served until `gateway rebuild-derived`", metadata: [
-                "table": "\(table.rawValue)", "heights": "\(heights.count)", "first_height": "\(heights[0])",
-            ])
         }
-        for problem in problems {
-            logger.error("derived state differs from the chain", metadata: [
-                "table": "\(problem.table.rawValue)", "key": "\(problem.key)", "height": "\(problem.height)", "difference": "\(problem.kind.rawValue)",
-            ])
-        }
-        derivedProblems = problems
+        return (differing, problems)
     }
 
     /// Why data of a derived table is not served (nil: the table matches the chain).

@@ -80,6 +80,11 @@ actor Latencies {
     func reset() { values = [] }
 }
 
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "derived" {
+    try await derivedBench(CommandLine.arguments)
+    exit(0)
+}
+
 let arguments = CommandLine.arguments
 guard arguments.count == 6, let suiteName = SuiteName(rawValue: arguments[1]), let n = Int(arguments[2]), let seconds = Double(arguments[3]),
       let peerBase = Int(arguments[5])

@@ -1,0 +1,109 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayNode
+import GatewayStore
+import Logging
+
+/// bench/derived: the start-up proof of the derived tables on a chain of `events` access events.
+///
+///   gateway-chain-bench derived <sm|intl> <events> <database-url>
+///
+/// Builds the chain once (access-log batches of 4,096 events, one per block, signed, committed through the store as
+/// a node commits them), then times, as a node does at start: verifying every block (ledger rules) while computing
+/// the digests the blocks imply, and proving both derived tables against them in PostgreSQL. The reference in the
+/// same run is a plain scan of the same table (reading every row's columns once): the floor for touching the data.
+/// Prints one JSON object.
+func derivedBench(_ arguments: [String]) async throws {
+    guard arguments.count == 5, let suiteName = SuiteName(rawValue: arguments[2]), let events = Int(arguments[3]), events > 0 else {
+        FileHandle.standardError.write(Data("usage: gateway-chain-bench derived <sm|intl> <events> <database-url>\n".utf8))
+        exit(2)
+    }
+    let suite = try suiteName.makeSuite()
+    var logger = Logger(label: "derived-bench")
+    logger.logLevel = .critical
+    let key = suite.generateSigningKey()
+    let genesis = Genesis(
+        chainID: "bench", suite: suiteName,
+        members: [.init(nodeID: "v0", department: "d0", role: .validator, publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:1")],
+        createdAtMs: 0
+    )
+    guard var components = URLComponents(string: arguments[4]) else { throw NodeError("bad database URL") }
+    components.path = "/dg_bench_derived"
+    try await Database.recreate(url: components.string!, logger: logger)
+    let url = components.string!
+    struct Report: Codable {
+        let suite: String
+        let events: Int
+        let blocks: Int
+        let build_seconds: Double
+        let verify_seconds: Double
+        let prove_seconds: Double
+        let check_seconds: Double
+        let scan_seconds: Double
+        let problems: Int
+    }
+    let report: Report = try await Database.withDatabase(url: url, logger: logger) { database in
+        try await database.migrate()
+        let store = ChainStore(database: database)
+        var ledger = try Ledger(genesis: genesis, suite: suite)
+        let bundle = suite.hash(Array("bundle".utf8))
+        let buildStart = ContinuousClock.now
+        var written = 0
+        var nonce: UInt64 = 0
+        while written < events {
+            let count = min(AccessLogBatch.eventsMax, events - written)
+            let batch = (0..<count).map { offset -> AccessEvent in
+                let number = written + offset
+                return AccessEvent(
+                    eventID: UUID().uuidString.lowercased(), requester: "social_security", action: "read", category: "citizen",
+                    recordKeys: [suite.hash(Array("record \(number)".utf8))], purpose: "benefit_eligibility", policyBundleHash: bundle,
+                    decision: number % 7 == 0 ? .deny : .allow, determiningPolicies: ["benefit-eligibility"],
+                    requestDigest: suite.hash(Array("request \(number)".utf8)), timestampMs: 1_800_000_000_000 + Int64(number)
+                )
+            }
+            nonce += 1
+            let transaction = try Transaction(
+                chainID: "bench", kind: .accessLogBatch, submitter: "v0", nonce: nonce, timestampMs: 1_800_000_000_000 + Int64(written),
+                payload: AccessLogBatch(events: batch).encoded, signer: key
+            )
+            let block = try ledger.proposeSolo(transactions: [transaction], proposer: "v0", signer: key, timestampMs: Int64(nonce))
+            let applied = try ledger.apply(block)
+            try await store.commit(block, suite: suite, skipped: applied.skipped)
+            written += count
+            if nonce % 32 == 0 { progress("built \(written) of \(events) events") }
+        }
+        let build = milliseconds(ContinuousClock.now - buildStart) / 1_000
+        try await database.client.query("VACUUM ANALYZE access_events")
+
+        // Alternate the check and the reference scan, three times each; report the median of each.
+        var verifies: [Double] = [], proves: [Double] = [], scans: [Double] = []
+        var problems = 0
+        for round in 1...3 {
+            progress("round \(round): start-up check")
+            let start = ContinuousClock.now
+            var fresh = try Ledger(genesis: genesis, suite: suite)
+            let expected = try await ChainService.verifyStoredChain(store: store, ledger: &fresh, suite: suite)
+            let verified = ContinuousClock.now
+            let proof = try await ChainService.proveDerivedState(store: store, expected: expected, height: fresh.height, suite: suite)
+            verifies.append(milliseconds(verified - start) / 1_000)
+            proves.append(milliseconds(ContinuousClock.now - verified) / 1_000)
+            problems = proof.problems.count + proof.heights.count
+            progress("round \(round): reference scan")
+            let scanStart = ContinuousClock.now
+            for try await _ in try await database.client.query(
+                "SELECT sum(length(event_id) + length(requester) + length(purpose) + length(tx_hash) + record_count) FROM access_events"
+            ).decode(Int64?.self) {}
+            scans.append(milliseconds(ContinuousClock.now - scanStart) / 1_000)
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let check = zip(verifies, proves).map { $0 + $1 }
+        return Report(
+            suite: suiteName.rawValue, events: events, blocks: Int(nonce), build_seconds: build, verify_seconds: median(verifies),
+            prove_seconds: median(proves), check_seconds: median(check), scan_seconds: median(scans), problems: problems
+        )
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: try encoder.encode(report), as: UTF8.self))
+}
