@@ -264,26 +264,45 @@ public actor ChainService: Service {
     ) async throws -> [DerivedRows.Table: [UInt64: DerivedRows.Digest]] {
         var next: UInt64 = 1
         var expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]] = [:]
+        // The digests a page of blocks implies are computed on the blocking pool while the ledger verifies the next
+        // page here: the two halves of the work run on two cores.
+        var pending: [Task<[(UInt64, [DerivedRows.Table: DerivedRows.Digest])], any Error>] = []
         while true {
             let blocks: [ChainStore.StoredBlock]
             do {
-                blocks = try await store.storedBlocks(from: next, limit: 256)
+                blocks = try await store.storedBlocks(from: next, limit: 64)
             } catch {
                 throw NodeError("stored blocks from height \(next) cannot be read: \(error). The database was altered; restore it from a backup")
             }
             if blocks.isEmpty { break }
             for stored in blocks {
-                let height = stored.block.header.height
                 do {
                     let applied = try ledger.apply(stored.block)
                     guard Set(applied.skipped.keys) == stored.skipped else { throw ChainError(.invalidBlock, "skipped transactions differ") }
-                    let rows = try DerivedRows(block: stored.block, hashes: stored.block.transactions.map { $0.hash(suite: suite) }, skipped: stored.skipped)
-                    for (table, digest) in rows.digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
                 } catch {
-                    throw NodeError("stored block \(height) failed verification: \(error). The database was altered.")
+                    throw NodeError("stored block \(stored.block.header.height) failed verification: \(error). The database was altered.")
                 }
             }
+            pending.append(Task {
+                try await HeavyWork.run {
+                    try blocks.map { stored in
+                        let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
+                        return (stored.block.header.height, try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped).digests)
+                    }
+                }
+            })
             next = ledger.height + 1
+            // Bounded memory: at most two pages wait for their digests.
+            while pending.count > 2 {
+                for (height, digests) in try await pending.removeFirst().value {
+                    for (table, digest) in digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
+                }
+            }
+        }
+        for page in pending {
+            for (height, digests) in try await page.value {
+                for (table, digest) in digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
+            }
         }
         return expected
     }

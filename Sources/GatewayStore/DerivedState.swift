@@ -111,10 +111,11 @@ public struct DerivedRows: Sendable {
         }
     }
 
-    /// The columns of an event row as `Table.accessEvents.columnsSQL` renders them.
-    static func columns(_ event: AccessEvent, transactionHash: [UInt8]) -> [String] {
+    /// The columns of an event row as `Table.accessEvents.columnsSQL` renders them (hex of the transaction hash given,
+    /// as it is shared by a batch's events).
+    static func columns(_ event: AccessEvent, transactionHex: String) -> [String] {
         [
-            event.eventID, Hex.encode(transactionHash), event.requester, event.action, event.category, event.purpose, event.decision.rawValue,
+            event.eventID, transactionHex, event.requester, event.action, event.category, event.purpose, event.decision.rawValue,
             event.determiningPolicies.joined(separator: "\u{1E}"), String(event.recordKeys.count), Hex.encode(event.policyBundleHash),
             String(event.timestampMs), event.role ?? "", event.grantID ?? "",
         ]
@@ -124,10 +125,25 @@ public struct DerivedRows: Sendable {
         [Hex.encode(anchor.recordKey), Hex.encode(anchor.recordHash), Hex.encode(anchor.transactionHash)]
     }
 
+    /// SHA-256 over `<characters>:<text>` per column, first 8 bytes as a signed big-endian integer. Built as bytes
+    /// (a million rows are fingerprinted at every start).
     static func fingerprint(_ columns: [String]) -> Int64 {
-        var text = ""
-        for column in columns { text += "\(column.unicodeScalars.count):" + column }
-        let digest = InternationalSuite().hash(Array(text.utf8))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(columns.reduce(16) { $0 + $1.utf8.count + 4 })
+        for column in columns {
+            let utf8 = column.utf8
+            // Characters as PostgreSQL's length() counts them: code points (equal to the bytes for ASCII).
+            var count = utf8.allSatisfy { $0 < 0x80 } ? utf8.count : column.unicodeScalars.count
+            var digits: [UInt8] = []
+            repeat {
+                digits.append(UInt8(ascii: "0") + UInt8(count % 10))
+                count /= 10
+            } while count > 0
+            bytes.append(contentsOf: digits.reversed())
+            bytes.append(UInt8(ascii: ":"))
+            bytes.append(contentsOf: utf8)
+        }
+        let digest = InternationalSuite().hash(bytes)
         var value: UInt64 = 0
         for byte in digest.prefix(8) { value = value << 8 | UInt64(byte) }
         return Int64(bitPattern: value)
@@ -136,7 +152,12 @@ public struct DerivedRows: Sendable {
     /// Count and XOR of fingerprints of this block's rows in each table.
     public var digests: [Table: Digest] {
         var events = Digest()
-        for (event, hash) in self.events { events.add(Self.fingerprint(Self.columns(event, transactionHash: hash))) }
+        var hexes: [[UInt8]: String] = [:]
+        for (event, hash) in self.events {
+            let hex = hexes[hash] ?? Hex.encode(hash)
+            hexes[hash] = hex
+            events.add(Self.fingerprint(Self.columns(event, transactionHex: hex)))
+        }
         var anchors = Digest()
         for anchor in self.anchors { anchors.add(Self.fingerprint(Self.columns(anchor))) }
         return [.accessEvents: events, .anchoredRecords: anchors]
@@ -146,7 +167,7 @@ public struct DerivedRows: Sendable {
     func rows(_ table: Table) -> [String: Int64] {
         switch table {
         case .accessEvents:
-            return Dictionary(events.map { ($0.event.eventID, Self.fingerprint(Self.columns($0.event, transactionHash: $0.transactionHash))) },
+            return Dictionary(events.map { ($0.event.eventID, Self.fingerprint(Self.columns($0.event, transactionHex: Hex.encode($0.transactionHash)))) },
                               uniquingKeysWith: { first, _ in first })
         case .anchoredRecords:
             return Dictionary(anchors.map { (Hex.encode($0.recordKey), Self.fingerprint(Self.columns($0))) }, uniquingKeysWith: { first, _ in first })
