@@ -99,6 +99,7 @@ let package = Package(
             name: "gateway-chain-bench",
             dependencies: [
                 "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -65,15 +65,42 @@ public struct Database: Sendable {
     /// Drops (if present) and creates a database, connecting through the server's maintenance database.
     /// Used by the demo and the tests, which each want a fresh database.
     public static func recreate(url: String, logger: Logger) async throws {
+        let (admin, name) = try maintenance(url)
+        try await withDatabase(url: admin, logger: logger) { admin in
+            try await dropDatabase(name, admin: admin, logger: logger)
+            try await admin.client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        }
+    }
+
+    /// Drops a database if present (benchmarks drop what they built).
+    public static func drop(url: String, logger: Logger) async throws {
+        let (admin, name) = try maintenance(url)
+        try await withDatabase(url: admin, logger: logger) { admin in try await dropDatabase(name, admin: admin, logger: logger) }
+    }
+
+    /// The maintenance database's URL and the database name of `url` (lowercase letters, digits and underscores).
+    static func maintenance(_ url: String) throws -> (url: String, name: String) {
         guard var components = URLComponents(string: url) else { throw StoreError(.invalidURL, "unparseable database URL") }
         let name = String(components.path.drop(while: { $0 == "/" }))
         guard !name.isEmpty, name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) else {
             throw StoreError(.invalidURL, "database name must be lowercase letters, digits and underscores")
         }
         components.path = "/postgres"
-        try await withDatabase(url: components.string!, logger: logger) { admin in
-            try await admin.client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
-            try await admin.client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        return (components.string!, name)
+    }
+
+    /// `DROP … WITH (FORCE)` ends our own sessions on it, but not an autovacuum worker (the server's own, SQLSTATE
+    /// 42501 for a non-superuser): that one finishes by itself, so the drop is tried again for up to a minute.
+    static func dropDatabase(_ name: String, admin: Database, logger: Logger) async throws {
+        var attempt = 0
+        while true {
+            do {
+                try await admin.client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
+                return
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" && attempt < 60 {
+                attempt += 1
+                try await Task.sleep(for: .seconds(1))
+            }
         }
     }
 

@@ -4,6 +4,7 @@ import GatewayCrypto
 import GatewayNode
 import GatewayStore
 import Logging
+import PostgresNIO
 
 /// bench/derived: the start-up proof of the derived tables on a chain of `events` access events.
 ///
@@ -45,6 +46,10 @@ func derivedBench(_ arguments: [String]) async throws {
     }
     let report: Report = try await Database.withDatabase(url: url, logger: logger) { database in
         try await database.migrate()
+        // No autovacuum worker on what the bench builds (it would hold the database when the bench drops it).
+        for table in ["access_events", "transactions", "blocks", "anchored_records", "pending_transactions"] {
+            try await database.client.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) SET (autovacuum_enabled = false)"))
+        }
         let store = ChainStore(database: database)
         var ledger = try Ledger(genesis: genesis, suite: suite)
         let bundle = suite.hash(Array("bundle".utf8))
@@ -103,6 +108,7 @@ func derivedBench(_ arguments: [String]) async throws {
             prove_seconds: median(proves), check_seconds: median(check), scan_seconds: median(scans), problems: problems
         )
     }
+    try await Database.drop(url: url, logger: logger)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     print(String(decoding: try encoder.encode(report), as: UTF8.self))
