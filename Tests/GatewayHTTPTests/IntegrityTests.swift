@@ -207,3 +207,46 @@ import Testing
         }
     }
 }
+
+/// Concurrent publishes of one id race for its unique key: the loser's transaction is retried and ends as what it
+/// is — an idempotent re-publish (same contents) or a conflict (409) — never a 500.
+@Suite struct PublishRaceTests {
+    @Test func concurrentPublishesOfOneIdAreCreatedOnceAndConflictsAre409() async throws {
+        let node = try await TestNode.start("publish_race", suite: .intl)
+        defer { Task { try? await node.running.stop() } }
+        let registry = node.client(DemoConsortium.registry)
+        for round in 0..<4 {
+            // Eight versions of one record, different contents, sent at once.
+            let versions = (0..<8).map { version -> JSONValue in
+                var record = SyntheticCitizens.generate(count: 1, seed: UInt64(1_000 + round * 10 + version))[0]
+                guard case .object(var members) = record else { return record }
+                members["citizen_id"] = .string(String(format: "C%07d", 9_000_000 + round))
+                record = .object(members)
+                return record
+            }
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for version in versions {
+                    group.addTask { try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [version])).status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 201 }.count == 1, "round \(round): \(statuses)")
+            #expect(statuses.filter { $0 == 409 }.count == 7, "round \(round): \(statuses)")
+            // The same contents eight times at once: all acknowledged, stored once.
+            let same = versions[0]
+            var record = same
+            if case .object(var members) = same {
+                members["citizen_id"] = .string(String(format: "C%07d", 9_100_000 + round))
+                record = .object(members)
+            }
+            let twin = record
+            let repeated = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [twin])).status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(repeated.allSatisfy { $0 == 201 }, "round \(round): \(repeated)")
+        }
+    }
+}

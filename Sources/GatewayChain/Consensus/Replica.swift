@@ -80,6 +80,8 @@ public struct Replica: Sendable {
     /// Payload committed recently (at most `mempoolMax`, oldest forgotten first): a copy that arrives late — gossip
     /// delayed past its commit, an outbox re-offered after a restart — is not pooled and proposed again.
     var recentlyCommitted: Set<PayloadKey> = []
+    /// When the pool was last offered to the others (see `tick`).
+    var lastGossip: UInt64 = 0
     var recentlyCommittedOrder: [PayloadKey] = []
     var deadline: UInt64 = 0
     var enteredAt: UInt64 = 0
@@ -247,6 +249,13 @@ public struct Replica: Sendable {
         // A leader with nothing urgent proposes late: as soon as payload arrives, or an empty heartbeat at half time.
         if leadsCurrentRound, proposedRound < round {
             propose(heartbeat: configuration.emptyBlocksWhenIdle && now >= enteredAt + configuration.roundTimeoutTicks / 2, effects: &effects)
+        }
+        // Payload still pooled a round timeout on is offered to the others again (at most a block's worth, oldest
+        // first): the first offer may have been lost (a peer connection not yet up after a restart), and with leader
+        // reputation a validator that failed recently may not lead again soon enough to propose what only it holds.
+        if !mempool.isEmpty, now >= lastGossip + configuration.roundTimeoutTicks {
+            lastGossip = now
+            effects.append(.broadcast(.transactions(Array(mempool.prefix(configuration.blockPayloadMax)))))
         }
         // Re-ask for blocks we still miss.
         // Sorted: dictionary order changes per process and must not leak into the effects (replayable simulation).
