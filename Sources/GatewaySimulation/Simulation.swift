@@ -64,6 +64,8 @@ public struct SimulationReport: Sendable {
     public let partitions: Int
     /// Forward-sync batches served (replicas far behind catching up from others' storage).
     public let syncBatches: Int
+    /// Restarts whose stored chain had lost its newest blocks while the safety state still certified them.
+    public var tailCuts: Int = 0
     /// The validator-set changes governance committed, in order ("node-4 joined at height 37").
     public let reconfigurations: [String]
     /// The first violated property, or nil if safety and liveness held.
@@ -76,7 +78,7 @@ public struct SimulationReport: Sendable {
     public var summary: String {
         var lines = [
             "seed \(seed): \(replicas) nodes, \(ticks) ticks; faults: \(faults)",
-            "committed heights \(committedHeights.map(String.init).joined(separator: " ")) (at heal: \(heightAtHeal)); messages delivered \(messagesDelivered), dropped \(messagesDropped); crashes \(crashes), partitions \(partitions), sync batches \(syncBatches)",
+            "committed heights \(committedHeights.map(String.init).joined(separator: " ")) (at heal: \(heightAtHeal)); messages delivered \(messagesDelivered), dropped \(messagesDropped); crashes \(crashes) (\(tailCuts) with a cut chain tail), partitions \(partitions), sync batches \(syncBatches)",
         ]
         if !reconfigurations.isEmpty { lines.append("validator set changes: " + reconfigurations.joined(separator: "; ")) }
         lines.append(violation.map { "FAILED (seed \(seed)): \($0)" } ?? "safety and liveness held")
@@ -476,7 +478,24 @@ public struct Simulation {
             }
         }
 
+        // Cut chain tails, from their own stream of the seed (so the other faults stay as they were): a restarting
+        // replica's stored chain loses up to 8 of its newest blocks while its persisted safety state (high QC, last
+        // voted round) still certifies them, as when a database is restored from an older backup. With peers, it must
+        // fetch what it lacks and the checkers must see no fork. Never below the block that ended its last epoch (the
+        // node reads its epoch from that), never for a solo validator (it refuses to start: ChainService).
+        var tailCutter = SeededGenerator(simulationSeed: seed &+ 0x7A11_C075)
+        var tailCuts = 0
         func start(_ node: Int, at now: UInt64, chaos: Bool) {
+            if now > 0, replicas > 1, tailCutter.chance(0.3) {
+                let floor = Int(disks[node].boundaries.last ?? 0)
+                let cut = min(1 + tailCutter.below(8), disks[node].committed.count - floor)
+                if cut > 0 {
+                    disks[node].committed.removeLast(cut)
+                    disks[node].certificates.removeLast(cut)
+                    disks[node].evidences.removeLast(cut)
+                    tailCuts += 1
+                }
+            }
             var host = makeHost(node)
             let effects = host.replica.start(now: now + skews[node])
             hosts[node] = host
@@ -587,7 +606,7 @@ public struct Simulation {
             driveGovernance()
             if step < changes.count { violation = "liveness: governance change \(step + 1) of \(changes.count) was not in force by the end of the run" }
         }
-        return SimulationReport(
+        var report = SimulationReport(
             seed: seed, replicas: nodes, faults: faults, ticks: total, committedHeights: heights, heightAtHeal: heightAtHeal,
             messagesDelivered: delivered, messagesDropped: dropped, crashes: crashes, partitions: partitions, syncBatches: syncBatches,
             reconfigurations: reconfigurations,
@@ -596,6 +615,8 @@ public struct Simulation {
                 (hosts[node].map { "node \(node), epoch \($0.epoch): " + $0.replica.stateSummary } ?? "node \(node): crashed") + (honest(node) ? "" : " (byzantine)")
             }
         )
+        report.tailCuts = tailCuts
+        return report
     }
 }
 

@@ -37,6 +37,9 @@ import Testing
     @Test func theRunsActuallyInjectFaultsAndCommit() {
         let reports = (UInt64(1)...UInt64(6)).map { Simulation(seed: $0, replicas: 4).run() }
         #expect(reports.contains { $0.crashes > 0 })
+        // Some restarts come back with a stored chain shorter than their safety state; those replicas fetch what they
+        // lack from their peers (the runs still pass: no fork, every honest replica makes progress).
+        #expect(reports.contains { $0.tailCuts > 0 }, "no run restarted a replica with a cut chain tail")
         #expect(reports.contains { $0.partitions > 0 })
         #expect(reports.allSatisfy { $0.messagesDropped > 0 && $0.faults.byzantine })
         #expect(reports.allSatisfy { $0.committedHeights.max()! > $0.heightAtHeal })
