@@ -267,6 +267,11 @@ public actor ChainService: Service {
         // The digests a page of blocks implies are computed on the blocking pool while the ledger verifies the next
         // page here: the two halves of the work run on two cores.
         var pending: [Task<[(UInt64, [DerivedRows.Table: DerivedRows.Digest])], any Error>] = []
+        func collect(_ page: Task<[(UInt64, [DerivedRows.Table: DerivedRows.Digest])], any Error>) async throws {
+            for (height, digests) in try await page.value {
+                for (table, digest) in digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
+            }
+        }
         while true {
             let blocks: [ChainStore.StoredBlock]
             do {
@@ -293,17 +298,9 @@ public actor ChainService: Service {
             })
             next = ledger.height + 1
             // Bounded memory: at most two pages wait for their digests.
-            while pending.count > 2 {
-                for (height, digests) in try await pending.removeFirst().value {
-                    for (table, digest) in digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
-                }
-            }
+            while pending.count > 2 { try await collect(pending.removeFirst()) }
         }
-        for page in pending {
-            for (height, digests) in try await page.value {
-                for (table, digest) in digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
-            }
-        }
+        for page in pending { try await collect(page) }
         return expected
     }
 
