@@ -98,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "gateway-chain-bench",
             dependencies: [
-                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore",
+                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore", "GatewayDemo",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

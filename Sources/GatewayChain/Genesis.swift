@@ -39,7 +39,7 @@ public struct Genesis: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey { case chainID, suite, members, createdAtMs, policyBundles }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         chainID = try container.decode(String.self, forKey: .chainID)
         suite = try container.decode(SuiteName.self, forKey: .suite)

@@ -44,10 +44,12 @@ public struct GatewayClient: Sendable {
         }
         let response = try await http.execute(request, timeout: .seconds(120))
         let buffer = try await response.body.collect(upTo: Self.responseBytesMax)
-        return ClientResponse(
+        var answer = ClientResponse(
             status: Int(response.status.code), contentType: response.headers.first(name: "Content-Type") ?? "",
             body: Array(buffer.readableBytesView)
         )
+        answer.retryAfter = response.headers.first(name: "Retry-After")
+        return answer
     }
 
     /// Signs a request and returns its headers without sending it.
@@ -78,6 +80,8 @@ public struct ClientResponse: Sendable {
     public let status: Int
     public let contentType: String
     public let body: [UInt8]
+    /// The `Retry-After` header, when the server sent one (a 503 that a short wait cures).
+    public var retryAfter: String? = nil
 
     public var isSuccess: Bool { (200..<300).contains(status) }
 

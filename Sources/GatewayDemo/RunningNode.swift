@@ -20,7 +20,7 @@ public final class RunningNode: Sendable {
         self.task = task
     }
 
-    /// Starts the node and returns once its HTTP server listens (after migrations and chain verification).
+    /// Starts the node and returns once its HTTP server listens and its chain is loaded and verified.
     public static func start(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) async throws -> RunningNode {
         let node = try Node.assemble(configuration, logger: logger, progress: progress)
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
@@ -31,7 +31,14 @@ public final class RunningNode: Sendable {
             try await group.run()
         }
         for await port in portStream {
-            return RunningNode(node: node, port: port, group: group, task: task)
+            let running = RunningNode(node: node, port: port, group: group, task: task)
+            do {
+                try await node.chain.waitUntilReady()
+            } catch {
+                try? await running.stop()
+                throw error
+            }
+            return running
         }
         // The stream ended without a port: the node failed to start. Surface its error.
         try await task.value

@@ -3,6 +3,7 @@ import GatewayNode
 import GatewaySchema
 import GatewayStore
 import Hummingbird
+import Logging
 import NIOCore
 
 /// An RFC 9457 problem: `application/problem+json` with `type`, `title`, `status`, `detail` and our stable `code`.
@@ -12,6 +13,8 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
     public let detail: String
     public var errors: [ExchangeError.FieldError] = []
     public var eventId: String? = nil
+    /// Sent as `Retry-After` (RFC 9110 §10.2.3) on answers that a short wait cures (`node_starting`, `busy`).
+    public var retryAfterSeconds: Int? = nil
 
     public init(status: HTTPResponse.Status, code: String, detail: String) {
         self.status = status
@@ -37,9 +40,9 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(body)
-        return Response(
-            status: status, headers: [.contentType: "application/problem+json"], body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+        var headers: HTTPFields = [.contentType: "application/problem+json"]
+        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// The one place that maps every error type to a problem. Unknown errors become a 500 that reveals nothing.
@@ -51,6 +54,7 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
             var problem = ProblemError(status: status(for: error.code), code: error.code.rawValue, detail: error.message)
             problem.errors = error.fieldErrors
             problem.eventId = error.eventID
+            if error.code == .nodeStarting || error.code == .busy { problem.retryAfterSeconds = 1 }
             return problem
         case let error as StoreError where error.code == .conflict || error.code == .uniqueViolation:
             return ProblemError(status: .conflict, code: "conflict", detail: "a concurrent request changed the same data; retry: \(error.message)")
@@ -77,7 +81,7 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
         case .unknownField, .invalidRecord, .unknownPurpose, .unknownRole, .unknownGrantee, .invalidDate: return .unprocessableContent
         case .recordConflict, .governanceRejected, .grantRevoked: return .conflict
         case .accessDenied, .notDataHolder: return .forbidden
-        case .chainUnavailable, .busy, .bundleNotApproved, .derivedStateMismatch: return .serviceUnavailable
+        case .chainUnavailable, .busy, .bundleNotApproved, .derivedStateMismatch, .nodeStarting: return .serviceUnavailable
         default: return .internalServerError
         }
     }
@@ -93,8 +97,11 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch {
             let problem = ProblemError.from(error)
             if problem.status.code >= 500 {
+                // A fault of the server is an error; a refusal the node chose (starting, busy, chain stalled, data not
+                // served until a rebuild) was logged where it was decided, and is only noted here.
+                let level: Logger.Level = problem.status == .internalServerError ? .error : .debug
                 // The route pattern, never the path: paths carry record and citizen ids (personal data).
-                context.logger.error("request failed", metadata: [
+                context.logger.log(level: level, "request failed", metadata: [
                     "error": "\(error)", "method": "\(request.method)", "route": "\(context.endpointPath ?? "unmatched")",
                 ])
             }

@@ -91,6 +91,8 @@ public actor ChainService: Service {
     var lastCommitMs: Int64 = 0
 
     var ready = false
+    /// How far the start has come, readable without waiting on this actor.
+    public nonisolated let startup = StartupProgress()
     var readyWaiters: [CheckedContinuation<Void, any Error>] = []
     var startupError: (any Error)?
     var stopping = false
@@ -130,17 +132,21 @@ public actor ChainService: Service {
     /// graceful shutdown, draining what was acknowledged before it returns.
     public func run() async throws {
         do {
+            startup.set(.migrating)
             try await database.migrate()
             try await loadAndVerify()
+            startup.set(.connecting)
             try await startConsensus()
             try await loadOutbox()
         } catch {
             startupError = error
+            startup.set(.failed("\(error)"))
             for waiter in readyWaiters { waiter.resume(throwing: error) }
             readyWaiters = []
             throw error
         }
         ready = true
+        startup.set(.ready)
         for waiter in readyWaiters { waiter.resume() }
         readyWaiters = []
         logger.info("chain ready", metadata: [
@@ -178,7 +184,7 @@ public actor ChainService: Service {
     /// requests have waited for a block longer than `stallAfterMs` and no block was stored since.
     public func notCommittingReason(stallAfterMs: Int64 = 3_000) -> String? {
         if let startupError { return "the chain failed to start: \(startupError)" }
-        guard ready else { return "the chain is loading and verifying its blocks" }
+        guard ready else { return startup.summary }
         let current = now()
         let oldest = waiters.values.lazy.flatMap { $0 }.map { $0.deadlineMs - Self.commitTimeoutMs }.min()
         guard let oldest, current - oldest > stallAfterMs else { return nil }
@@ -187,7 +193,7 @@ public actor ChainService: Service {
         return "\(waiting) transaction(s) have waited \((current - oldest) / 1_000) s for a block and none was committed \(since) (too few validators reachable?)"
     }
 
-    /// Suspends until the chain has been loaded and verified (the HTTP server waits for this before listening).
+    /// Suspends until the chain has been loaded and verified, its derived tables proven and its replica started.
     public func waitUntilReady() async throws {
         if ready { return }
         if let startupError { throw startupError }
@@ -239,9 +245,14 @@ public actor ChainService: Service {
     /// until the operator rebuilds the tables (`gateway rebuild-derived`).
     func loadAndVerify() async throws {
         var verifying = ledger
-        let expected = try await Self.verifyStoredChain(store: store, ledger: &verifying, suite: suite)
+        let stored = try await store.height()
+        startup.set(.verifying(verified: 0, stored: stored))
+        let expected = try await Self.verifyStoredChain(store: store, ledger: &verifying, suite: suite) { [startup] verified in
+            startup.set(.verifying(verified: verified, stored: max(stored, verified)))
+        }
         ledger = verifying
         storedHeight = ledger.height
+        startup.set(.proving)
         let proof = try await Self.proveDerivedState(store: store, expected: expected, height: ledger.height, suite: suite)
         for (table, heights) in proof.heights.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             logger.error("a table derived from the chain differs from the blocks; its data is not served until `gateway rebuild-derived`", metadata: [
@@ -260,7 +271,7 @@ public actor ChainService: Service {
     /// Applies every stored block to `ledger` (which starts at the genesis) and returns, per derived table and height,
     /// the digest of the rows the blocks imply. Throws, naming the height, at the first block that fails.
     public static func verifyStoredChain(
-        store: ChainStore, ledger: inout Ledger, suite: any CryptoSuite
+        store: ChainStore, ledger: inout Ledger, suite: any CryptoSuite, progress: @Sendable (UInt64) -> Void = { _ in }
     ) async throws -> [DerivedRows.Table: [UInt64: DerivedRows.Digest]] {
         var next: UInt64 = 1
         var expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]] = [:]
@@ -297,6 +308,7 @@ public actor ChainService: Service {
                 }
             })
             next = ledger.height + 1
+            progress(ledger.height)
             // Bounded memory: at most two pages wait for their digests.
             while pending.count > 2 { try await collect(pending.removeFirst()) }
         }

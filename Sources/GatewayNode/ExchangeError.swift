@@ -32,6 +32,8 @@ public struct ExchangeError: Error, CustomStringConvertible, Sendable {
         /// A table derived from the chain differs from the blocks (found at start): its data is not served until the
         /// operator rebuilds it (`gateway rebuild-derived`).
         public static let derivedStateMismatch = Code(rawValue: "derived_state_mismatch")
+        /// The node is still loading and verifying its chain after a start: it listens, but serves no data yet.
+        public static let nodeStarting = Code(rawValue: "node_starting")
         public static let internalError = Code(rawValue: "internal_error")
         public var description: String { rawValue }
     }

@@ -81,9 +81,11 @@ public struct Node: Sendable {
         return API.Readiness(ready: reasons.isEmpty, height: await chain.height, reasons: reasons)
     }
 
+    /// Liveness: the process answers. `status` is `starting` until the chain is loaded and verified (`height` then counts
+    /// the blocks verified so far), `ok` after.
     public func health() async -> API.Health {
         API.Health(
-            status: "ok", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue, height: await chain.height,
+            status: chain.startup.isReady ? "ok" : "starting", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue, height: await chain.height,
             policyBundle: Hex.encode(exchange.policyBundleHash), integrityFailures: exchange.integrity.failures
         )
     }

@@ -66,6 +66,8 @@ public struct SimulationReport: Sendable {
     public let syncBatches: Int
     /// Restarts whose stored chain had lost its newest blocks while the safety state still certified them.
     public var tailCuts: Int = 0
+    /// The highest committed height at `Simulation.markTick` (0 without one).
+    public var heightAtMark: UInt64 = 0
     /// The validator-set changes governance committed, in order ("node-4 joined at height 37").
     public let reconfigurations: [String]
     /// The first violated property, or nil if safety and liveness held.
@@ -105,6 +107,10 @@ public struct Simulation {
     public let byzantine: Bool
     /// Nodes that never run (to show that more than f faults stop progress without forking).
     public let offline: Set<Int>
+    /// A validator that dies for good at a tick of the run (after taking part: proposing, voting), or nil.
+    public var death: (node: Int, tick: UInt64)? = nil
+    /// The tick at which the report's `heightAtMark` is taken (the highest committed height then), or nil.
+    public var markTick: UInt64? = nil
     /// Whether the seed may schedule validator-set changes (with one spare node that can join).
     public let reconfigure: Bool
     /// Liveness: after healing, every honest replica commits this many blocks beyond the highest height at heal.
@@ -209,8 +215,9 @@ public struct Simulation {
         var step = 0
         // A long outage, from the same stream: an honest validator goes down early in the healed phase (while the others
         // make progress) for a third of it, so it comes back far behind and must sync forward from their storage.
-        // Only where the others keep a quorum of honest validators without it (no Byzantine one, or n ≥ 7).
-        let outage: (node: Int, from: UInt64, until: UInt64)? = (replicas >= 7 || (!byzantine && replicas >= 4)) && planner.chance(0.5)
+        // Only where the others keep a quorum of honest validators without it (no Byzantine one, or n ≥ 7, and no
+        // validator kept offline by the run: that one already uses the fault the quorum tolerates).
+        let outage: (node: Int, from: UInt64, until: UInt64)? = (replicas >= 7 || (!byzantine && replicas >= 4)) && offline.isEmpty && death == nil && planner.chance(0.5)
             ? (2, ticks + 200, ticks + 200 + healTicks / 2) : nil
 
         func governanceTransaction(_ kind: Transaction.Kind, _ payload: [UInt8], by submitter: String, nonce: UInt64) -> Transaction {
@@ -534,6 +541,9 @@ public struct Simulation {
             }
         }
 
+        /// Kept down by the run: offline from the start, or dead by now.
+        func down(_ node: Int, _ now: UInt64) -> Bool { offline.contains(node) || (death.map { $0.node == node && now >= $0.tick } ?? false) }
+        var heightAtMark: UInt64 = 0
         for node in 0..<nodes where !offline.contains(node) { start(node, at: 0, chaos: true) }
 
         let total = ticks + healTicks
@@ -545,7 +555,7 @@ public struct Simulation {
                 // Heal: reconnect everyone and restart crashed replicas from what they persisted.
                 partitionUntil = 0
                 side = Array(repeating: 0, count: nodes)
-                for node in 0..<nodes where hosts[node] == nil && !offline.contains(node) { start(node, at: now, chaos: false) }
+                for node in 0..<nodes where hosts[node] == nil && !down(node, now) { start(node, at: now, chaos: false) }
                 heightAtHeal = (0..<nodes).filter(honest).compactMap { hosts[$0]?.replica.committedHeight }.max() ?? 0
             }
             if chaos {
@@ -563,7 +573,7 @@ public struct Simulation {
                         crashes += 1
                     }
                 }
-                if random.chance(faults.crashRate * 2), let node = (0..<nodes).first(where: { hosts[$0] == nil && !offline.contains($0) }) {
+                if random.chance(faults.crashRate * 2), let node = (0..<nodes).first(where: { hosts[$0] == nil && !down($0, now) }) {
                     start(node, at: now, chaos: chaos)
                 }
             }
@@ -571,7 +581,12 @@ public struct Simulation {
                 hosts[outage.node] = nil
                 crashes += 1
             }
-            if let outage, now == outage.until, hosts[outage.node] == nil, !offline.contains(outage.node) { start(outage.node, at: now, chaos: false) }
+            if let outage, now == outage.until, hosts[outage.node] == nil, !down(outage.node, now) { start(outage.node, at: now, chaos: false) }
+            if let death, now == death.tick, hosts[death.node] != nil {
+                hosts[death.node] = nil
+                crashes += 1
+            }
+            if now == markTick { heightAtMark = (0..<nodes).compactMap { hosts[$0]?.replica.committedHeight }.max() ?? 0 }
             // Client load: one new item, offered to every live replica.
             if random.chance(0.3) {
                 nextItem += 1
@@ -597,7 +612,7 @@ public struct Simulation {
         }
         let heights = (0..<nodes).map { hosts[$0]?.replica.committedHeight ?? 0 }
         if violation == nil {
-            for node in 0..<nodes where honest(node) && !offline.contains(node) && heights[node] < heightAtHeal + Self.progressAfterHeal {
+            for node in 0..<nodes where honest(node) && !down(node, total) && heights[node] < heightAtHeal + Self.progressAfterHeal {
                 violation = "liveness: replica \(node) reached height \(heights[node]) within \(healTicks) ticks of healing; needed \(heightAtHeal + Self.progressAfterHeal)"
                 break
             }
@@ -616,6 +631,7 @@ public struct Simulation {
             }
         )
         report.tailCuts = tailCuts
+        report.heightAtMark = heightAtMark
         return report
     }
 }

@@ -34,6 +34,8 @@ struct Report: Codable {
     let events_half: Measurement
     /// One pre-signed transaction per event (no batching): signed transactions per second.
     let transactions_max: Measurement
+    /// n ≥ 4: access events at maximum load through the validators still up, after one was stopped.
+    let events_one_down: Measurement?
     let verify_per_s: Double
     let verify_threads: Int
 }
@@ -82,6 +84,10 @@ actor Latencies {
 
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "derived" {
     try await derivedBench(CommandLine.arguments)
+    exit(0)
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "build-chain" {
+    try await buildChainBench(CommandLine.arguments)
     exit(0)
 }
 
@@ -169,8 +175,9 @@ DispatchQueue.concurrentPerform(iterations: threads) { thread in
 let verifyPerSecond = Double(verifications.value) / (milliseconds(ContinuousClock.now - verifyStart) / 1_000)
 progress("signature verification: \(Int(verifyPerSecond))/s on \(threads) threads")
 
-let group = ServiceGroup(configuration: .init(services: databases.map(\.client) + chains, logger: logger))
-let running = Task { try await group.run() }
+// One service group per validator, so that one can be stopped alone (the one-validator-down phase).
+let groups = (0..<n).map { ServiceGroup(configuration: .init(services: [databases[$0].client, chains[$0]], logger: logger)) }
+let running = groups.map { group in Task { try await group.run() } }
 for chain in chains { try await chain.waitUntilReady() }
 progress("\(n) validator(s) ready")
 
@@ -211,14 +218,14 @@ func logEvent(_ node: Int, from start: ContinuousClock.Instant) async -> Double?
 }
 
 // Maximum load: a closed loop with many requests in flight per node.
-func closedLoop(workers: Int, seconds: Double, batched: Bool) async -> Measurement {
+func closedLoop(workers: Int, seconds: Double, batched: Bool, nodes: Int = n) async -> Measurement {
     let latencies = Latencies()
     let start = ContinuousClock.now
     let deadline = start + .milliseconds(Int(seconds * 1_000))
     await withTaskGroup(of: Void.self) { tasks in
-        for worker in 0..<workers * n {
+        for worker in 0..<workers * nodes {
             tasks.addTask {
-                let node = worker % n
+                let node = worker % nodes
                 while ContinuousClock.now < deadline {
                     let latency: Double?
                     if batched {
@@ -272,12 +279,27 @@ progress("access events, half load (open loop at \(Int(maximum.events_per_s / 2)
 let half = await openLoop(rate: max(1, maximum.events_per_s / 2), seconds: seconds)
 progress("events half: \(Int(half.events_per_s))/s, p50 \(half.p50_ms) ms, p99 \(half.p99_ms) ms")
 
-await group.triggerGracefulShutdown()
-_ = try? await running.value
+// One validator down (n ≥ 4): the last one is stopped (its connections close, it votes no more); the others keep
+// taking the load. Leader reputation should keep the committed rate at least half of the healthy one.
+var oneDown: Measurement?
+if n >= 4 {
+    progress("stopping validator v\(n - 1)")
+    await groups[n - 1].triggerGracefulShutdown()
+    _ = try? await running[n - 1].value
+    progress("one validator down: warm-up (its rounds fail until reputation skips it)")
+    _ = await closedLoop(workers: 64, seconds: 3, batched: true, nodes: n - 1)
+    progress("one validator down: access events, maximum load (closed loop) for \(seconds) s")
+    let measured = await closedLoop(workers: 4_096 / n, seconds: seconds, batched: true, nodes: n - 1)
+    progress("events one down: \(Int(measured.events_per_s))/s, p50 \(measured.p50_ms) ms, p99 \(measured.p99_ms) ms")
+    oneDown = measured
+}
+
+for (index, group) in groups.enumerated() where n < 4 || index < n - 1 { await group.triggerGracefulShutdown() }
+for task in running { _ = try? await task.value }
 let encoder = JSONEncoder()
 encoder.outputFormatting = [.sortedKeys]
 let report = Report(
-    suite: suiteName.rawValue, validators: n, events_max: maximum, events_half: half, transactions_max: transactions,
+    suite: suiteName.rawValue, validators: n, events_max: maximum, events_half: half, transactions_max: transactions, events_one_down: oneDown,
     verify_per_s: verifyPerSecond, verify_threads: threads
 )
 print(String(decoding: try encoder.encode(report), as: UTF8.self))

@@ -15,6 +15,10 @@ struct Serve: AsyncParsableCommand {
         Paillier aggregation key, genesis.json). SIGTERM or SIGINT shuts it down gracefully: it stops accepting \
         requests, commits every access-log event already acknowledged, then closes the database pool.
 
+        The node listens at once and prints `LISTENING host:port`; while it verifies its stored blocks and proves its \
+        derived tables, /v1/health says "starting" and other requests get 503 node_starting (Retry-After: 1). When \
+        it serves data it prints `READY host:port height N`. Scripts that start it on --port 0 read these lines.
+
         With a genesis.json naming several validators (see `gateway cluster`), the node takes part in BFT consensus \
         with them: it listens for peers on its own genesis address and connects to theirs. A node that is not in the \
         genesis follows the chain (verifying every block) and starts voting in the block after governance admits it \
@@ -112,8 +116,13 @@ struct Serve: AsyncParsableCommand {
         }
         let app = GatewayServer.makeApplication(node: node) { port in
             logger.info("listening", metadata: ["address": "\(configuration.host):\(port)", "node": "\(configuration.nodeID)"])
-            // A line for scripts that start the node on port 0.
+            // Lines for scripts that start the node on port 0: LISTENING as soon as the port is open (health answers),
+            // READY once the chain is verified and data requests are served.
             say("LISTENING \(configuration.host):\(port)")
+            Task {
+                guard (try? await node.chain.waitUntilReady()) != nil else { return }
+                say("READY \(configuration.host):\(port) height \(await node.chain.height)")
+            }
         }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -124,6 +124,58 @@ import Testing
         #expect(try await restarted.waitForExit(timeoutSeconds: 15) == 0)
     }
 
+    /// A restart listens before its chain is verified: while the stored blocks cannot be read yet (a test holds an
+    /// exclusive lock on them, so the node is caught mid-start whatever the machine's speed), health answers
+    /// `starting`, readiness is 503 and data requests get 503 `node_starting` with Retry-After; once the lock is
+    /// released the node verifies, prints READY and serves.
+    @Test func aRestartListensBeforeItsChainIsVerifiedAndServesNoDataUntilItIs() async throws {
+        let setup = try await setUp("listen_first")
+        let first = try ServerProcess(arguments: setup.arguments)
+        let firstPort = try await first.waitForPort()
+        let registry = { @Sendable (port: Int) in
+            GatewayClient(baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: NationalSuite())
+        }
+        let (ids, records) = Self.batch(7, size: 4)
+        #expect(try await registry(firstPort).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records)).status == 201)
+        first.signal(SIGTERM)
+        #expect(try await first.waitForExit(timeoutSeconds: 30) == 0)
+
+        let restarted = try await Database.withDatabase(url: setup.databaseURL, logger: TestDatabase.logger) { database in
+            try await database.transaction { connection in
+                try await connection.query("LOCK TABLE blocks IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+                let restarted = try ServerProcess(arguments: setup.arguments)
+                let port = try await restarted.waitForListening()
+                let client = registry(port)
+                let health = try await client.sendRaw("GET", "/v1/health", headers: [])
+                #expect(health.status == 200)
+                #expect(try health.decode(API.Health.self).status == "starting")
+                let ready = try await client.sendRaw("GET", "/v1/ready", headers: [])
+                #expect(ready.status == 503)
+                #expect(try ready.decode(API.Readiness.self).reasons.contains { $0.contains("starting") })
+                for (method, target, body) in [
+                    ("GET", "/v1/records/citizen/\(ids[0])?purpose=registry_update", [UInt8]()),
+                    ("POST", "/v1/records/citizen", Array(try JSONEncoder().encode(API.PublishRequest(records: records)))),
+                    ("GET", "/v1/audit/events?limit=1", []),
+                ] {
+                    let refused = try await client.send(method, target, body: body)
+                    #expect(refused.status == 503 && refused.problem?.code == "node_starting", "\(method) \(target): \(refused.status)")
+                    #expect(refused.retryAfter == "1")
+                }
+                // An unsigned request is refused the same way: nothing is looked at before the chain is verified.
+                #expect(try await client.sendRaw("GET", "/v1/chain/blocks", headers: []).problem?.code == "node_starting")
+                return restarted
+            }
+        }
+        // The lock is released with the transaction's commit: the start continues.
+        let port = try await restarted.waitForPort()
+        let client = registry(port)
+        #expect(try await client.sendRaw("GET", "/v1/health", headers: []).decode(API.Health.self).status == "ok")
+        let read = try await client.send("GET", "/v1/records/citizen/\(ids[0])?purpose=registry_update")
+        #expect(read.status == 200, "\(read.status) \(String(decoding: read.body, as: UTF8.self))")
+        restarted.signal(SIGTERM)
+        #expect(try await restarted.waitForExit(timeoutSeconds: 30) == 0)
+    }
+
     @Test func verifyProofChecksAProofWithOnlyTheGenesisFile() async throws {
         let setup = try await setUp("proof")
         let server = try ServerProcess(arguments: setup.arguments)

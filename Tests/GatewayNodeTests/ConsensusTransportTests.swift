@@ -15,6 +15,8 @@ struct TCPCluster {
     let ports: [Int]
     let keys: [any SigningKey]
     let commits: NIOLockedValueBox<[[ConsensusBlock]]>
+    /// The first messages node 0 received (encoded), as samples for the peer-protocol fuzzer.
+    let received: NIOLockedValueBox<[[UInt8]]>
 
     static func start(_ suiteName: SuiteName, replicas n: Int = 4) async throws -> TCPCluster {
         let suite = try suiteName.makeSuite()
@@ -24,6 +26,7 @@ struct TCPCluster {
         var logger = Logger(label: "consensus-test")
         logger.logLevel = .error
         let commits = NIOLockedValueBox(Array(repeating: [ConsensusBlock](), count: n))
+        let received = NIOLockedValueBox([[UInt8]]())
         // The driver's clock is milliseconds.
         var configuration = Replica.Configuration(replicas: n)
         configuration.roundTimeoutTicks = 500
@@ -48,7 +51,10 @@ struct TCPCluster {
             let driver = drivers[id]
             let transport = ConsensusTransport(
                 me: names[id], directory: keysOnly, key: keys[id], hash: hash, logger: logger,
-                onMessage: { sender, epoch, message in Task { await driver.deliver(message, from: sender, epoch: epoch) } }
+                onMessage: { sender, epoch, message in
+                    if id == 0 { received.withLockedValue { if $0.count < 256 { $0.append(ConsensusCodec.encode(message)) } } }
+                    Task { await driver.deliver(message, from: sender, epoch: epoch) }
+                }
             )
             ports.append(try await transport.listen(host: "127.0.0.1", port: 0))
             transports.append(transport)
@@ -61,7 +67,7 @@ struct TCPCluster {
             await drivers[id].attach(transports[id])
         }
         for driver in drivers { await driver.start() }
-        return TCPCluster(drivers: drivers, transports: transports, ports: ports, keys: keys, commits: commits)
+        return TCPCluster(drivers: drivers, transports: transports, ports: ports, keys: keys, commits: commits, received: received)
     }
 
     func stop() async {
@@ -130,5 +136,99 @@ struct TCPCluster {
         let done = try await cluster.waitForItems(items, seconds: 30)
         await cluster.stop()
         #expect(done)
+    }
+
+    /// The peer protocol under a seeded fuzzer, over real TCP to a live validator: frames of random and extreme
+    /// lengths, truncated and split frames, and — signed with a validator's real key, as a Byzantine insider would —
+    /// real consensus messages with extreme numbers spliced in (0, 2^53, 2^53 + 1, 2^63, 2^64 − 1 at any offset), bit
+    /// flips, truncations and trailing bytes, and an out-of-range epoch. Each connection is either served or closed;
+    /// the node never stops, and afterwards the cluster still commits the same chain everywhere.
+    /// `DATAGATEWAY_FUZZ_SEED` replays a seed.
+    @Test func seededPeerProtocolFuzzingOverTCPNeverStopsANode() async throws {
+        let seed = ProcessInfo.processInfo.environment["DATAGATEWAY_FUZZ_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        print("peer-protocol fuzzer seed \(seed) (replay: DATAGATEWAY_FUZZ_SEED=\(seed))")
+        var random = SplitMix64(seed: seed)
+        let cluster = try await TCPCluster.start(.intl)
+        // Real traffic first, so there are real messages to mutate.
+        let warmup: Set<[UInt8]> = Set((0..<8).map { Array("warm-\($0)".utf8) })
+        for item in warmup.sorted(by: { $0.lexicographicallyPrecedes($1) }) { _ = await cluster.drivers[1].submit([item]) }
+        #expect(try await cluster.waitForItems(warmup, seconds: 60))
+        let samples = cluster.received.withLockedValue { $0 }
+        #expect(samples.count >= 8)
+
+        let extremes: [UInt64] = [0, 1, 1 << 53, (1 << 53) + 1, 1 << 62, 1 << 63, UInt64.max - 1, UInt64.max]
+        func frame(sender: String, epoch: UInt64, message: [UInt8], key: any SigningKey) throws -> [UInt8] {
+            var body = withUnsafeBytes(of: UInt16(sender.utf8.count).bigEndian, Array.init) + Array(sender.utf8)
+            body += withUnsafeBytes(of: epoch.bigEndian, Array.init) + message
+            let signature = try key.sign(body)
+            let inner = withUnsafeBytes(of: UInt16(signature.count).bigEndian, Array.init) + signature + body
+            return withUnsafeBytes(of: UInt32(inner.count).bigEndian, Array.init) + inner
+        }
+        func mutate(_ message: [UInt8]) -> [UInt8] {
+            var bytes = message
+            switch random.next() % 5 {
+            case 0 where bytes.count >= 8:  // an extreme u64 at any offset
+                let offset = Int(random.next() % UInt64(bytes.count - 7))
+                let value = extremes[Int(random.next() % UInt64(extremes.count))]
+                for i in 0..<8 { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64(i))) }
+            case 1 where !bytes.isEmpty:  // bit flips
+                for _ in 0..<(1 + random.next() % 4) {
+                    let at = Int(random.next() % UInt64(bytes.count))
+                    bytes[at] ^= UInt8(1) << (random.next() % 8)
+                }
+            case 2 where !bytes.isEmpty: bytes.removeLast(Int(random.next() % UInt64(bytes.count)) + 1)  // truncated
+            case 3: bytes += (0..<(1 + random.next() % 64)).map { _ in UInt8(truncatingIfNeeded: random.next()) }  // trailing bytes
+            default: bytes = (0..<(random.next() % 512)).map { _ in UInt8(truncatingIfNeeded: random.next()) }  // random
+            }
+            return bytes
+        }
+        var served = 0, closed = 0
+        for round in 0..<300 {
+            var stream: [UInt8]
+            switch random.next() % 6 {
+            case 0:  // a random length prefix, then random bytes
+                stream = withUnsafeBytes(of: UInt32(truncatingIfNeeded: random.next()).bigEndian, Array.init)
+                stream += (0..<(random.next() % 64)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            case 1:  // an extreme epoch on a real message
+                let sample = samples[Int(random.next() % UInt64(samples.count))]
+                stream = try frame(sender: "v3", epoch: extremes[Int(random.next() % UInt64(extremes.count))], message: sample, key: cluster.keys[3])
+            case 2:  // a frame signed by an outsider key, claiming a member
+                let sample = samples[Int(random.next() % UInt64(samples.count))]
+                stream = try frame(sender: "v2", epoch: 0, message: sample, key: InternationalSuite().generateSigningKey())
+            default:  // an insider's mutated real message, properly signed
+                let sample = samples[Int(random.next() % UInt64(samples.count))]
+                stream = try frame(sender: "v3", epoch: 0, message: mutate(sample), key: cluster.keys[3])
+            }
+            if random.next() % 4 == 0, stream.count > 1 { stream.removeLast(Int(random.next() % UInt64(stream.count - 1)) + 1) }  // cut mid-frame
+            if try await Self.send(stream, to: cluster.ports[Int(random.next() % 4)], splitAt: Int(random.next() % 16)) { closed += 1 } else { served += 1 }
+            if round % 100 == 99 { print("peer fuzzer (seed \(seed)): \(round + 1) streams, \(closed) connections closed by the node") }
+        }
+        #expect(closed > 0, "seed \(seed): no stream was refused")
+
+        // Every node still runs consensus: a new item is committed by all four, on one chain.
+        let after: Set<[UInt8]> = [Array("after-fuzz-\(seed)".utf8)]
+        _ = await cluster.drivers[2].submit(Array(after))
+        let done = try await cluster.waitForItems(after, seconds: 60)
+        await cluster.stop()
+        #expect(done, "seed \(seed): the cluster stopped committing after the fuzzer")
+        let chains = cluster.commits.withLockedValue { $0 }
+        let shortest = chains.map(\.count).min()!
+        for chain in chains { #expect(chain.prefix(shortest).map(\.id) == chains[0].prefix(shortest).map(\.id), "seed \(seed): fork") }
+    }
+
+    /// Sends `bytes` on a fresh connection (in two writes, split at `splitAt`) and reports whether the node closed it
+    /// (a refused frame); a connection still open once its bytes are in is closed by the sender.
+    static func send(_ bytes: [UInt8], to port: Int, splitAt: Int) async throws -> Bool {
+        let closed = NIOLockedValueBox(false)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+        channel.closeFuture.whenComplete { _ in closed.withLockedValue { $0 = true } }
+        let cut = min(splitAt, bytes.count)
+        try? await channel.writeAndFlush(ByteBuffer(bytes: bytes[..<cut])).get()
+        try? await channel.writeAndFlush(ByteBuffer(bytes: bytes[cut...])).get()
+        // A frame the node refuses is refused as soon as it is read: a round trip on the same connection shows it.
+        for _ in 0..<25 where !closed.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(4)) }
+        let result = closed.withLockedValue { $0 }
+        try? await channel.close()
+        return result
     }
 }

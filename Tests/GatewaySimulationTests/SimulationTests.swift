@@ -67,6 +67,31 @@ import Testing
         }
     }
 
+    /// A validator that dies after it has led and proposed (its blocks fill the reputation window) is skipped from its
+    /// first failed round on, not once its old blocks age out of the window: after the death, committed blocks stay at
+    /// least half of what the healthy run commits over the same ticks. (Judging a validator by any block in the window
+    /// kept a dead one leading for a whole window: 8% of the healthy rate in bench/chain.)
+    @Test(arguments: [UInt64(311), 312, 313])
+    func aValidatorThatDiesMidRunIsSkippedFromItsFirstFailedRound(seed: UInt64) {
+        let deathTick: UInt64 = 1_500
+        var healthy = Simulation(seed: seed, replicas: 4, ticks: 1, healTicks: 4_000, byzantine: false, reconfigure: false)
+        healthy.markTick = deathTick
+        let fast = healthy.run()
+        #expect(fast.passed, "\(fast.summary)")
+        let healthyAfter = fast.committedHeights.max()! - fast.heightAtMark
+        for dying in [1, 3] {
+            var degraded = Simulation(seed: seed, replicas: 4, ticks: 1, healTicks: 4_000, byzantine: false, reconfigure: false)
+            degraded.death = (dying, deathTick)
+            degraded.markTick = deathTick
+            let slow = degraded.run()
+            #expect(slow.passed, "\(slow.summary)")
+            #expect(slow.heightAtMark > 100, "validator \(dying) should have taken part before dying")
+            let after = slow.committedHeights.max()! - slow.heightAtMark
+            print("seed \(seed): after tick \(deathTick), healthy \(healthyAfter) blocks, validator \(dying) dead \(after) (\(Double(after) / Double(healthyAfter)))")
+            #expect(Double(after) >= 0.5 * Double(healthyAfter), "seed \(seed), validator \(dying) died: \(after) blocks against \(healthyAfter) healthy")
+        }
+    }
+
     @Test func moreThanFFaultsStopCommitsWithoutForking() {
         // Two of four replicas never start: no quorum, so nothing may be committed — and nothing conflicting is.
         let report = Simulation(seed: 3, replicas: 4, byzantine: false, offline: [1, 2]).run()

@@ -212,24 +212,36 @@ public final class ServerProcess: @unchecked Sendable {
         try process.run()
     }
 
-    /// Waits for the "LISTENING host:port" line and returns the port, or for the process to end (its standard output
-    /// closes), whichever comes first. The time limit only guards against a child that hangs without either event.
+    /// Waits for the "READY host:port …" line (listening, chain loaded and verified) and returns the port, or for the
+    /// process to end (its standard output closes), whichever comes first. The time limit only guards against a child
+    /// that hangs without either event.
     public func waitForPort(timeoutSeconds: Double = 600) async throws -> Int {
+        try await waitForLine("READY ", timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Waits for the "LISTENING host:port" line: the port is open, the chain may still be loading.
+    public func waitForListening(timeoutSeconds: Double = 600) async throws -> Int {
+        try await waitForLine("LISTENING ", timeoutSeconds: timeoutSeconds)
+    }
+
+    func waitForLine(_ prefix: String, timeoutSeconds: Double) async throws -> Int {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
-            let (line, ended) = lock.withLock { (lines.first { $0.hasPrefix("LISTENING ") }, outputEnded) }
-            if let line, let port = Int(line.split(separator: ":").last ?? "") { return port }
+            let (line, ended) = lock.withLock { (lines.first { $0.hasPrefix(prefix) }, outputEnded) }
+            if let line, let address = line.split(separator: " ").dropFirst().first, let port = Int(address.split(separator: ":").last ?? "") {
+                return port
+            }
             if ended || !process.isRunning {
                 // The exit status comes from the process monitor, which may lag behind the closed pipe on a busy machine.
                 for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
                 try await Task.sleep(for: .milliseconds(100))  // let the last of standard error arrive
                 let tail = lock.withLock { String(decoding: errorTail, as: UTF8.self) }
                 let status = process.isRunning ? "closed its output" : "exited with status \(process.terminationStatus)"
-                throw NodeError("gateway serve \(status) before listening; its standard error ends:\n\(tail)")
+                throw NodeError("gateway serve \(status) before printing \(prefix)…; its standard error ends:\n\(tail)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw NodeError("gateway serve did not start listening within \(timeoutSeconds) s")
+        throw NodeError("gateway serve did not print \(prefix)… within \(timeoutSeconds) s")
     }
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }

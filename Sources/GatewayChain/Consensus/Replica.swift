@@ -167,27 +167,37 @@ public struct Replica: Sendable {
     func baseLeader(_ round: UInt64) -> ReplicaID { Int(round % UInt64(configuration.replicas)) }
 
     /// The leader of `round` for a proposal extending the block `anchorID` (the block its QC certifies), with leader
-    /// reputation (in the spirit of DiemBFT v4 / Aptos): over the last `reputationWindowBlocks` certified ancestors of
-    /// the anchor, a validator is suspect if a round it led by rotation left no block in that chain and it proposed
-    /// none of those blocks; the leader is the first validator from the round-robin one on that is not suspect. Every
-    /// replica computes it from the same certified chain, so they agree; a dead validator costs one failed round per
-    /// window instead of two per rotation. Nil when the anchor's window is not all in memory (the caller decides).
+    /// reputation (in the spirit of DiemBFT v4 / Aptos). Walking the last `reputationWindowBlocks` certified ancestors
+    /// of the anchor from the newest, each validator is judged by the most recent evidence about it: a block it
+    /// proposed, or a round it led by rotation that was the last of the rounds between a block's and its parent's
+    /// (the round that failed). A validator whose latest evidence is a failed round is suspect, and the leader is the first
+    /// validator from the round-robin one on that is not. Every replica computes it from the same certified chain, so
+    /// they agree. A validator that dies is skipped from its first failed round on (whatever it proposed before), and
+    /// tried again once that failure leaves the window: one failed round per window instead of two per rotation.
+    /// Nil when the anchor's window is not all in memory (the caller decides).
     func leader(_ round: UInt64, after anchorID: [UInt8]) -> ReplicaID? {
         let n = configuration.replicas
         let base = baseLeader(round)
         guard n > 1, configuration.leaderReputation else { return base }
         let window = configuration.reputationWindowBlocks > 0 ? configuration.reputationWindowBlocks : 20 * n
-        var proposed = Array(repeating: false, count: n)
-        var failed = Array(repeating: false, count: n)
+        // nil: no evidence yet; true: latest evidence is a failed round; false: latest is a block it proposed.
+        var suspect = [Bool?](repeating: nil, count: n)
+        var undecided = n
+        func judge(_ validator: ReplicaID, failed: Bool) {
+            guard validator >= 0, validator < n, suspect[validator] == nil else { return }
+            suspect[validator] = failed
+            undecided -= 1
+        }
         var cursor = blocks[anchorID]
         var walked = 0
-        while walked < window {
+        while walked < window, undecided > 0 {
             guard let block = cursor else { return nil }  // a gap in memory: the window is unknown
             if block.height <= rootHeight || block.id == rootID { break }
-            if block.proposer < n { proposed[block.proposer] = true }
-            // Rounds between the parent's (its justify's) and this block's had no block in this chain: failed.
-            let gap = block.round - block.justify.round - 1
-            for offset in 0..<min(gap, UInt64(n)) { failed[baseLeader(block.justify.round + 1 + offset)] = true }
+            judge(block.proposer, failed: false)
+            // Rounds between the parent's (its justify's) and this block's left no block in this chain. The last of them is
+            // the one that failed for its leader: the rounds before it failed with it (their votes went to that
+            // leader, so their blocks were never certified), not through their own leaders.
+            if block.round > block.justify.round + 1 { judge(baseLeader(block.round - 1), failed: true) }
             walked += 1
             // The epoch's first block: its parent is the root, which a restarted replica does not hold in memory.
             if block.height == rootHeight + 1 { break }
@@ -195,7 +205,7 @@ public struct Replica: Sendable {
         }
         for step in 0..<n {
             let candidate = (base + step) % n
-            if !(failed[candidate] && !proposed[candidate]) { return candidate }
+            if suspect[candidate] != true { return candidate }
         }
         return base
     }

@@ -1,0 +1,96 @@
+"""bench/heavy-bodies: /v1/health latency on a live node while it is sent the heaviest bodies it accepts in bytes.
+
+    heavy_bodies.py <base-url> <key-pem> <department> <seconds> <out.json>
+
+Four clients each send, back to back for SECONDS, a signed 8 MB POST /v1/records/citizen: either four million small
+numbers (the body that once took 18 s of CPU and left health unanswered for a minute) or 240,000 short strings (a
+body that parses within the element limit, so it is parsed in full and then refused by the shape check). Meanwhile
+one client asks /v1/health every 50 ms. The reference, in the same run on the same node, is health with no other
+request in flight. Target: every health answer within 1 s under load."""
+import base64
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+
+import requests
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+base, key_path, department, seconds, out_path = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
+key = load_pem_private_key(open(key_path, "rb").read(), password=None)
+BODY_MAX = 8 * 1024 * 1024
+
+
+def signed_headers(method, target, body):
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+    values = {"DG-Department": department, "DG-Timestamp": str(int(time.time())), "DG-Nonce": os.urandom(16).hex(),
+              "Content-Digest": digest, "Content-Type": "application/json"}
+    lines = ["datagateway-request-v1", method, target, department, values["DG-Timestamp"], values["DG-Nonce"], digest]
+    values["DG-Signature"] = base64.b64encode(key.sign("\n".join(lines).encode())).decode()
+    return values
+
+
+def fill(prefix, item, suffix):
+    count = (BODY_MAX - len(prefix) - len(suffix)) // (len(item) + 1)
+    body = prefix + b",".join([item] * count) + suffix
+    assert len(body) <= BODY_MAX
+    return body
+
+
+BODIES = {
+    "numbers": fill(b'{"records":[', b"0", b"]}"),
+    "strings": b'{"records":[' + b",".join([b'"' + b"x" * 30 + b'"'] * 240_000) + b"]}",
+}
+
+
+def health_latencies(stop_at, out):
+    session = requests.Session()
+    while time.monotonic() < stop_at:
+        start = time.monotonic()
+        answer = session.get(base + "/v1/health", timeout=60)
+        out.append(time.monotonic() - start)
+        assert answer.status_code == 200, answer.status_code
+        time.sleep(0.05)
+
+
+def sender(kind, stop_at, statuses, cpu):
+    session = requests.Session()
+    body = BODIES[kind]
+    while time.monotonic() < stop_at:
+        headers = signed_headers("POST", "/v1/records/citizen", body)
+        start = time.monotonic()
+        answer = session.post(base + "/v1/records/citizen", data=body, headers=headers, timeout=300)
+        cpu.append(time.monotonic() - start)
+        statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+results = {}
+idle = []
+print(f"[heavy] reference: /v1/health with nothing else in flight, {seconds:.0f} s", file=sys.stderr)
+health_latencies(time.monotonic() + seconds, idle)
+results["idle"] = {"p50_ms": percentile(idle, 0.5) * 1e3, "p99_ms": percentile(idle, 0.99) * 1e3, "max_ms": max(idle) * 1e3,
+                   "samples": len(idle)}
+for kind in ("numbers", "strings"):
+    print(f"[heavy] four clients sending 8 MB bodies of {kind} for {seconds:.0f} s while /v1/health is polled", file=sys.stderr)
+    stop_at = time.monotonic() + seconds
+    statuses, durations, latencies = {}, [], []
+    threads = [threading.Thread(target=sender, args=(kind, stop_at, statuses, durations)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    health_latencies(stop_at, latencies)
+    for thread in threads:
+        thread.join()
+    results[kind] = {"p50_ms": percentile(latencies, 0.5) * 1e3, "p99_ms": percentile(latencies, 0.99) * 1e3,
+                     "max_ms": max(latencies) * 1e3, "samples": len(latencies), "bodies": sum(statuses.values()),
+                     "statuses": {str(k): v for k, v in sorted(statuses.items())},
+                     "body_seconds_p50": percentile(durations, 0.5) if durations else None}
+    print(f"[heavy] {kind}: health p50 {results[kind]['p50_ms']:.1f} ms, max {results[kind]['max_ms']:.1f} ms; "
+          f"{results[kind]['bodies']} bodies answered {results[kind]['statuses']}", file=sys.stderr)
+json.dump(results, open(out_path, "w"))
