@@ -2,9 +2,10 @@
 
     heavy_bodies.py <base-url> <key-pem> <department> <seconds> <out.json>
 
-Four clients each send, back to back for SECONDS, a signed 8 MB POST /v1/records/citizen: either four million small
-numbers (the body that once took 18 s of CPU and left health unanswered for a minute) or 240,000 short strings (a
-body that parses within the element limit, so it is parsed in full and then refused by the shape check). Meanwhile
+Four clients each send, back to back for SECONDS, a signed POST /v1/records/citizen: 8 MB of four million small
+numbers (the body that once took 18 s of CPU and left health unanswered for a minute); 8 MB of 240,000 short
+strings (a body that parses within the element limit, so it is parsed in full and then refused by the shape check);
+or 5,000 valid records (the heaviest valid publish: validation, sealing, 10,000 Paillier encryptions, the chain). Meanwhile
 one client asks /v1/health every 50 ms. The reference, in the same run on the same node, is health with no other
 request in flight. Target: every health answer within 1 s under load."""
 import base64
@@ -55,10 +56,28 @@ def health_latencies(stop_at, out):
         time.sleep(0.05)
 
 
+DISTRICTS = ["fatima", "santo_antonio", "sao_lazaro", "se", "sao_lourenco", "taipa", "coloane"]
+BANDS = ["0-17", "18-34", "35-64", "65+"]
+next_batch = [0]
+batch_lock = threading.Lock()
+
+
+def records_body():
+    """The heaviest valid publish: 5,000 records (the most one request may carry), each validated, sealed and with
+    two Paillier-encrypted aggregate fields; ids never repeat within a run."""
+    with batch_lock:
+        batch = next_batch[0]
+        next_batch[0] += 1
+    records = [{"citizen_id": f"C{batch * 5000 + i:07d}", "full_name": "Heavy Body Test Citizen " + "x" * 150,
+                "birth_date": "1980-01-01", "sex": "F", "district": DISTRICTS[i % 7], "age_band": BANDS[i % 4],
+                "monthly_income": 1000 + i, "household_size": 1 + i % 5} for i in range(5000)]
+    return json.dumps({"records": records}).encode()
+
+
 def sender(kind, stop_at, statuses, cpu):
     session = requests.Session()
-    body = BODIES[kind]
     while time.monotonic() < stop_at:
+        body = records_body() if kind == "records" else BODIES[kind]
         headers = signed_headers("POST", "/v1/records/citizen", body)
         start = time.monotonic()
         answer = session.post(base + "/v1/records/citizen", data=body, headers=headers, timeout=300)
@@ -77,8 +96,8 @@ print(f"[heavy] reference: /v1/health with nothing else in flight, {seconds:.0f}
 health_latencies(time.monotonic() + seconds, idle)
 results["idle"] = {"p50_ms": percentile(idle, 0.5) * 1e3, "p99_ms": percentile(idle, 0.99) * 1e3, "max_ms": max(idle) * 1e3,
                    "samples": len(idle)}
-for kind in ("numbers", "strings"):
-    print(f"[heavy] four clients sending 8 MB bodies of {kind} for {seconds:.0f} s while /v1/health is polled", file=sys.stderr)
+for kind in ("numbers", "strings", "records"):
+    print(f"[heavy] four clients sending bodies of {kind} for {seconds:.0f} s while /v1/health is polled", file=sys.stderr)
     stop_at = time.monotonic() + seconds
     statuses, durations, latencies = {}, [], []
     threads = [threading.Thread(target=sender, args=(kind, stop_at, statuses, durations)) for _ in range(4)]

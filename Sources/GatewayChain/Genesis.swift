@@ -45,6 +45,9 @@ public struct Genesis: Sendable, Codable, Equatable {
         suite = try container.decode(SuiteName.self, forKey: .suite)
         members = try container.decode([Member].self, forKey: .members)
         createdAtMs = try container.decode(Int64.self, forKey: .createdAtMs)
+        guard Bounded.unixMilliseconds.range.contains(createdAtMs) else {
+            throw DecodingError.dataCorruptedError(forKey: .createdAtMs, in: container, debugDescription: Bounded.unixMilliseconds.requirement)
+        }
         policyBundles = try container.decodeIfPresent([String].self, forKey: .policyBundles) ?? []
     }
 

@@ -26,6 +26,9 @@ public struct Bounded: Sendable, CustomStringConvertible {
     /// Unix time in milliseconds over the same span.
     public static let unixMilliseconds = Bounded("Unix time (milliseconds)", 0...253_402_300_799_999)
 
+    /// A TCP port (0 asks the system for a free one where a port is bound).
+    public static let port = Bounded("port", 0...65_535)
+
     /// A count of items a caller asks for: 1 to `max`.
     public static func count(_ name: String, max: Int) -> Bounded { Bounded(name, 1...Int64(max)) }
 

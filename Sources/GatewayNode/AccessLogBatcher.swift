@@ -1,6 +1,5 @@
 import GatewayChain
 import GatewayCrypto
-import GatewayStore
 
 /// Group commit for the access log: events that arrive while the previous batch is being signed and written to the
 /// outbox share one transaction — one signature, one outbox row, one verification per validator. When the node is
@@ -13,27 +12,17 @@ public actor AccessLogBatcher {
         public let location: TransactionLocation
     }
 
-    let chain: ChainService
-    let store: ChainStore
-    let suite: any CryptoSuite
-    let signer: any SigningKey
-    let chainID: String
-    let nodeID: String
+    let submitter: TransactionSubmitter
     var queue: [(event: AccessEvent, continuation: CheckedContinuation<Receipt, any Error>)] = []
     var flushing = false
 
-    public init(chain: ChainService, store: ChainStore, suite: any CryptoSuite, signer: any SigningKey, chainID: String, nodeID: String) {
-        self.chain = chain
-        self.store = store
-        self.suite = suite
-        self.signer = signer
-        self.chainID = chainID
-        self.nodeID = nodeID
+    public init(submitter: TransactionSubmitter) {
+        self.submitter = submitter
     }
 
     /// Returns once the event is in a committed block; `busy` if too much already waits for the chain.
     public func log(_ event: AccessEvent) async throws -> Receipt {
-        try await chain.admit()
+        try await submitter.admit()
         return try await withCheckedThrowingContinuation { continuation in
             queue.append((event, continuation))
             if !flushing {
@@ -48,21 +37,14 @@ public actor AccessLogBatcher {
             let batch = Array(queue.prefix(Self.eventsMax))
             queue.removeFirst(batch.count)
             do {
-                let nonce = try await store.nextNonce()
                 let events = batch.map(\.event)
                 let (kind, payload) = events.count == 1
                     ? (Transaction.Kind.accessLog, events[0].encoded) : (.accessLogBatch, AccessLogBatch(events: events).encoded)
-                let transaction = try Transaction(
-                    chainID: chainID, kind: kind, submitter: nodeID, nonce: nonce, timestampMs: events.map(\.timestampMs).max()!, payload: payload,
-                    signer: signer
-                )
-                let hash = transaction.hash(suite: suite)
-                try await store.enqueue(transaction, hash: hash)
-                await chain.offer([transaction])
+                let hash = try await submitter.enqueue(kind, payload: payload, timestampMs: events.map(\.timestampMs).max()!)
                 // Wait for the block without holding up the next batch.
-                Task { [chain] in
+                Task { [submitter] in
                     do {
-                        let location = try await chain.awaitCommit(hash, known: true)
+                        let location = try await submitter.awaitCommit(hash, known: true)
                         for entry in batch { entry.continuation.resume(returning: Receipt(transactionHash: hash, location: location)) }
                     } catch {
                         for entry in batch { entry.continuation.resume(throwing: error) }

@@ -72,6 +72,13 @@ public actor ChainService: Service {
     }
 
     var waiters: [[UInt8]: [Waiter]] = [:]
+
+    struct HeightWaiter {
+        let height: UInt64
+        let deadlineMs: Int64
+        let continuation: CheckedContinuation<Void, Never>
+    }
+    var heightWaiters: [HeightWaiter] = []
     /// Waited-for transactions this process did not offer itself: to be looked up once in the chain tables.
     var unprobed: Set<[UInt8]> = []
     var waiterCount: UInt64 = 0
@@ -178,6 +185,7 @@ public actor ChainService: Service {
         commitContinuation?.finish()
         await commitTask?.value
         failAllWaiters(NodeError("node is shutting down"))
+        resumeHeightWaiters(everyone: true)
     }
 
     /// Whether the chain is committing what this node waits for: nil when it is, otherwise why not. Work is stalled when
@@ -463,8 +471,10 @@ public actor ChainService: Service {
         // from what it persisted (in its epoch) before voting.
         var tail: [ConsensusBlock] = []
         if ledger.height > 0 {
-            let from = ledger.height > 256 ? ledger.height - 255 : 1
-            for stored in try await store.storedBlocks(from: from, limit: 256) {
+            // As many as the replica keeps in memory, so that leader reputation's window is whole after a restart.
+            let keep = UInt64(Replica.Configuration(replicas: 1).committedKeep)
+            let from = ledger.height > keep ? ledger.height - keep + 1 : 1
+            for stored in try await store.storedBlocks(from: from, limit: Int(keep)) {
                 tail.append(try ConsensusCodec.block(
                     header: stored.block.header, payload: stored.block.transactions.map(\.encoded), evidence: stored.evidence, hash: hash
                 ))
@@ -519,8 +529,8 @@ public actor ChainService: Service {
     }
 
     public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
-        return (String(text[..<colon]), port)
+        guard let colon = text.lastIndex(of: ":"), let port = Bounded.port.parse(text[text.index(after: colon)...]) else { return nil }
+        return (String(text[..<colon]), Int(port))
     }
 
     /// Forward sync from storage: committed blocks from `height` (at most 16, never past the end of `epoch`), with the
@@ -622,6 +632,7 @@ public actor ChainService: Service {
             }
         }
         storedHeight = block.header.height
+        resumeHeightWaiters()
         lastCommitMs = now()
         for (index, transaction) in block.transactions.enumerated() {
             let hash = transaction.hash(suite: suite)
@@ -800,6 +811,7 @@ public actor ChainService: Service {
     }
 
     func expireWaiters() {
+        resumeHeightWaiters()
         let current = now()
         for (hash, list) in waiters {
             let (expired, alive) = (list.filter { $0.deadlineMs <= current }, list.filter { $0.deadlineMs > current })
@@ -809,6 +821,24 @@ public actor ChainService: Service {
             }
             waiters[hash] = alive.isEmpty ? nil : alive
         }
+    }
+
+    /// Suspends until the block at `height` is stored (resumed by `store`), or `timeoutMs` passed (by the ticker's
+    /// `expireWaiters`), or the node stops. No polling.
+    func waitUntilStored(_ height: UInt64, timeoutMs: Int64) async {
+        if storedHeight >= height || stopping { return }
+        await withCheckedContinuation { heightWaiters.append(HeightWaiter(height: height, deadlineMs: now() + timeoutMs, continuation: $0)) }
+    }
+
+    /// Resumes the height waiters whose height is stored or whose time is up (all of them when `everyone`).
+    func resumeHeightWaiters(everyone: Bool = false) {
+        guard !heightWaiters.isEmpty else { return }
+        let current = now()
+        var keep: [HeightWaiter] = []
+        for waiter in heightWaiters {
+            if everyone || waiter.height <= storedHeight || waiter.deadlineMs <= current { waiter.continuation.resume() } else { keep.append(waiter) }
+        }
+        heightWaiters = keep
     }
 
     func failAllWaiters(_ error: any Error) {
@@ -845,8 +875,7 @@ public actor ChainService: Service {
             return nil
         }
         // The blocks between were committed together with this one and are stored right after it.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while storedHeight + 1 < stored.child.height, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        await waitUntilStored(stored.child.height - 1, timeoutMs: 5_000)
         let between = try await store.headers(from: height + 1, limit: Int(stored.child.height - height - 1))
         return InclusionProof.Commitment(headers: between + [stored.child], certificate: stored.certificate)
     }

@@ -35,6 +35,8 @@ public struct ExchangeService: Sendable {
     let chain: ChainService
     let records: RecordStore
     let chainStore: ChainStore
+    /// The one way this node's transactions reach the chain.
+    let submitter: TransactionSubmitter
     let accessLog: AccessLogBatcher
     let categories: [String: RecordCategory]
     let policies: PolicyBundle
@@ -66,16 +68,14 @@ public struct ExchangeService: Sendable {
     init(
         suite: any CryptoSuite, chain: ChainService, database: Database, categories: [String: RecordCategory], policies: PolicyBundle,
         departments: DepartmentDirectory, secrets: NodeSecrets, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
-        logger: Logger, now: @escaping @Sendable () -> Int64
+        submitter: TransactionSubmitter, logger: Logger, now: @escaping @Sendable () -> Int64
     ) {
         self.suite = suite
         self.chain = chain
         self.records = RecordStore(database: database)
         self.chainStore = ChainStore(database: database)
-        self.accessLog = AccessLogBatcher(
-            chain: chain, store: ChainStore(database: database), suite: suite, signer: secrets.signingKey, chainID: secrets.genesis.chainID,
-            nodeID: nodeID
-        )
+        self.submitter = submitter
+        self.accessLog = AccessLogBatcher(submitter: submitter)
         self.categories = categories
         self.policies = policies
         self.policyBundleHash = suite.hash(policies.canonicalBytes)
@@ -126,20 +126,17 @@ public struct ExchangeService: Sendable {
                         )
                     }
                 )
-                let transaction = try Transaction(
-                    chainID: chainID, kind: .recordAnchor, submitter: nodeID, nonce: nonce, timestampMs: now(), payload: anchor.encoded,
-                    signer: signer
-                )
-                return (transaction, transaction.hash(suite: suite))
+                let transaction = try submitter.sign(.recordAnchor, payload: anchor.encoded, nonce: nonce)
+                return (transaction, submitter.hash(transaction))
             }
         } catch let error as StoreError where error.code == .conflict {
             throw ExchangeError(.recordConflict, error.message)
         }
-        if let anchor = outcome.newAnchor { await chain.offer([anchor]) }
+        if let anchor = outcome.newAnchor { await submitter.offer(anchor) }
         var anchors: [API.Receipt] = []
         for hash in outcome.anchorTransactions {
             // The anchor this call wrote is known to the chain; an identical re-publish waits for an older one.
-            let location = try await chain.awaitCommit(hash, known: hash == outcome.newAnchor?.hash(suite: suite))
+            let location = try await submitter.awaitCommit(hash, known: hash == outcome.newAnchor.map(submitter.hash))
             anchors.append(API.Receipt(eventId: nil, transaction: Hex.encode(hash), height: location.height, index: location.index))
         }
         return API.PublishResponse(
@@ -435,16 +432,7 @@ public struct ExchangeService: Sendable {
 
     /// Submits one of this node's own transactions and waits until a committed block carries it.
     func submitOwn(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
-        try await chain.waitUntilReady()
-        try await chain.admit()
-        let transaction = try Transaction(
-            chainID: chainID, kind: kind, submitter: nodeID, nonce: try await chainStore.nextNonce(), timestampMs: now(), payload: payload,
-            signer: signer
-        )
-        let hash = transaction.hash(suite: suite)
-        try await chainStore.enqueue(transaction, hash: hash)
-        await chain.offer([transaction])
-        return (hash, try await chain.awaitCommit(hash, known: true))
+        try await submitter.submit(kind, payload: payload)
     }
 
     /// Decrypts a record and checks it — content, dimensions and aggregate ciphertexts — against the hash anchored on

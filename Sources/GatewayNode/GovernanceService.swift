@@ -7,27 +7,18 @@ import GatewayStore
 /// allow is refused before anything is written (409 `governance_rejected`); an accepted one returns once committed.
 public struct GovernanceService: Sendable {
     let chain: ChainService
-    let store: ChainStore
+    let submitter: TransactionSubmitter
     let suite: any CryptoSuite
-    let signer: any SigningKey
     let nodeID: String
     /// The department that runs this node: the only one that may speak for it.
     let department: String
-    let chainID: String
-    let now: @Sendable () -> Int64
 
-    public init(
-        chain: ChainService, store: ChainStore, suite: any CryptoSuite, signer: any SigningKey, nodeID: String, department: String, chainID: String,
-        now: @escaping @Sendable () -> Int64
-    ) {
+    public init(chain: ChainService, submitter: TransactionSubmitter, suite: any CryptoSuite, nodeID: String, department: String) {
         self.chain = chain
-        self.store = store
+        self.submitter = submitter
         self.suite = suite
-        self.signer = signer
         self.nodeID = nodeID
         self.department = department
-        self.chainID = chainID
-        self.now = now
     }
 
     public func status(_ principal: Principal) async throws -> API.GovernanceStatus {
@@ -67,22 +58,15 @@ public struct GovernanceService: Sendable {
     }
 
     func submit(_ kind: Transaction.Kind, payload: [UInt8], proposalID: String) async throws -> API.GovernanceReceipt {
-        try await chain.waitUntilReady()
-        try await chain.admit()
-        let transaction = try Transaction(
-            chainID: chainID, kind: kind, submitter: nodeID, nonce: try await store.nextNonce(), timestampMs: now(), payload: payload, signer: signer
-        )
+        let (hash, location): ([UInt8], TransactionLocation)
         do {
-            try await chain.checkGovernance(transaction)
-        } catch let error as ChainError {
-            throw ExchangeError(.governanceRejected, error.message)
-        }
-        let hash = transaction.hash(suite: suite)
-        try await store.enqueue(transaction, hash: hash)
-        await chain.offer([transaction])
-        let location: TransactionLocation
-        do {
-            location = try await chain.awaitCommit(hash, known: true)
+            (hash, location) = try await submitter.submit(kind, payload: payload) { [chain] transaction in
+                do {
+                    try await chain.checkGovernance(transaction)
+                } catch let error as ChainError {
+                    throw ExchangeError(.governanceRejected, error.message)
+                }
+            }
         } catch let error as NodeError {
             // Another step got in first (a concurrent proposal with the same id, a second approval): the ledger skipped it.
             throw ExchangeError(.governanceRejected, error.message)

@@ -45,15 +45,18 @@ public struct Node: Sendable {
             database: database, genesis: secrets.genesis, suite: suite, signer: secrets.signingKey, nodeID: configuration.nodeID,
             logger: logger, settings: configuration.consensusSettings, now: now
         )
+        let submitter = TransactionSubmitter(
+            chain: chain, store: ChainStore(database: database), suite: suite, signer: secrets.signingKey, chainID: secrets.genesis.chainID,
+            nodeID: configuration.nodeID, now: now
+        )
         let governance = GovernanceService(
-            chain: chain, store: ChainStore(database: database), suite: suite, signer: secrets.signingKey, nodeID: configuration.nodeID,
-            department: configuration.department, chainID: secrets.genesis.chainID, now: now
+            chain: chain, submitter: submitter, suite: suite, nodeID: configuration.nodeID, department: configuration.department
         )
         let encryptor = PaillierEncryptor(publicKey: secrets.paillier.publicKey)
         let pool = configuration.paillierPoolSize > 0 ? RandomnessPool(encryptor: encryptor, capacity: configuration.paillierPoolSize) : nil
         let exchange = ExchangeService(
             suite: suite, chain: chain, database: database, categories: categories, policies: policies, departments: departments,
-            secrets: secrets, encryptor: encryptor, pool: pool, nodeID: configuration.nodeID, logger: logger, now: now
+            secrets: secrets, encryptor: encryptor, pool: pool, nodeID: configuration.nodeID, submitter: submitter, logger: logger, now: now
         )
         return Node(
             configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, governance: governance,

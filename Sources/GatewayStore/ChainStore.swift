@@ -231,7 +231,7 @@ public struct ChainStore: Sendable {
             logger: database.logger
         )
         var out: [(height: UInt64, index: Int)] = []
-        for try await (h, index) in rows.decode((Int64, Int).self) { out.append((UInt64(h), index)) }
+        for try await (h, index) in rows.decode((Int64, Int).self) { out.append((try StoreError.stored(h, .height, column: "transactions.height"), index)) }
         return out
     }
 
@@ -243,7 +243,7 @@ public struct ChainStore: Sendable {
         )
         var out: [UInt64: StoredCommitment] = [:]
         for try await (h, bytes) in rows.decode((Int64, ByteBuffer).self) where bytes.readableBytes > 0 {
-            out[UInt64(h)] = try StoredCommitment(decoding: bytes.bytes)
+            out[try StoreError.stored(h, .height, column: "blocks.height")] = try StoredCommitment(decoding: bytes.bytes)
         }
         return out
     }
@@ -258,13 +258,13 @@ public struct ChainStore: Sendable {
     /// The height of the committed block with this header hash, if any.
     public func height(ofBlock hash: [UInt8]) async throws -> UInt64? {
         let rows = try await database.client.query("SELECT height FROM blocks WHERE hash = \(ByteBuffer(hash))", logger: database.logger)
-        for try await height in rows.decode(Int64.self) { return UInt64(height) }
+        for try await height in rows.decode(Int64.self) { return try StoreError.stored(height, .height, column: "blocks.height") }
         return nil
     }
 
     public func height() async throws -> UInt64 {
         let rows = try await database.client.query("SELECT coalesce(max(height), 0) FROM blocks", logger: database.logger)
-        for try await height in rows.decode(Int64.self) { return UInt64(height) }
+        for try await height in rows.decode(Int64.self) { return try StoreError.stored(height, .height, column: "blocks.height") }
         return 0
     }
 
@@ -274,7 +274,7 @@ public struct ChainStore: Sendable {
             "SELECT height, tx_index FROM transactions WHERE tx_hash = \(ByteBuffer(hash))",
             logger: database.logger
         )
-        for try await (height, index) in rows.decode((Int64, Int).self) { return (UInt64(height), index) }
+        for try await (height, index) in rows.decode((Int64, Int).self) { return (try StoreError.stored(height, .height, column: "transactions.height"), index) }
         return nil
     }
 
@@ -285,7 +285,7 @@ public struct ChainStore: Sendable {
             logger: database.logger
         )
         var out: [(hash: [UInt8], height: UInt64, index: Int)] = []
-        for try await (hash, height, index) in rows.decode((ByteBuffer, Int64, Int).self) { out.append((hash.bytes, UInt64(height), index)) }
+        for try await (hash, height, index) in rows.decode((ByteBuffer, Int64, Int).self) { out.append((hash.bytes, try StoreError.stored(height, .height, column: "transactions.height"), index)) }
         return out
     }
 
@@ -348,7 +348,7 @@ public struct ChainStore: Sendable {
             (String, Int64, ByteBuffer, String, String, String, String, String, [String], Int, ByteBuffer, Int64, String, String).self
         ) {
             out.append(AccessEventRow(
-                eventID: row.0, height: UInt64(row.1), transactionHash: row.2.bytes, requester: row.3, action: row.4, category: row.5,
+                eventID: row.0, height: try StoreError.stored(row.1, .height, column: "access_events.height"), transactionHash: row.2.bytes, requester: row.3, action: row.4, category: row.5,
                 purpose: row.6, decision: row.7, policies: row.8, recordCount: row.9, bundleHash: row.10.bytes, timestampMs: row.11,
                 role: row.12.isEmpty ? nil : row.12, grantID: row.13.isEmpty ? nil : row.13
             ))

@@ -79,7 +79,7 @@ public struct ConsensusStore: Sendable {
         let rows = try await database.client.query("SELECT epoch, body FROM epoch_ends", logger: database.logger)
         var out: [UInt64: EpochEnd] = [:]
         for try await (epoch, body) in rows.decode((Int64, ByteBuffer).self) {
-            out[UInt64(epoch)] = try ConsensusCodec.decodeEpochEnd(body.bytes, hash: hash)
+            out[try StoreError.stored(epoch, .epoch, column: "epoch_ends.epoch")] = try ConsensusCodec.decodeEpochEnd(body.bytes, hash: hash)
         }
         return out
     }

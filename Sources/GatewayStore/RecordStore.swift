@@ -176,7 +176,7 @@ public struct RecordStore: Sendable {
 
     static func nextNonce(_ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
         for try await value in try await connection.query("SELECT nextval('transaction_nonce')", logger: logger).decode(Int64.self) {
-            return UInt64(value)
+            return try StoreError.stored(value, .height, column: "sequence transaction_nonce")
         }
         throw StoreError(.unavailable, "nonce sequence returned nothing")
     }
@@ -237,7 +237,7 @@ public struct RecordStore: Sendable {
             out.append(AggregateRow(
                 recordKey: row.0.bytes, recordHash: row.1.bytes, dimensionsJSON: row.2, citizenKey: row.3.bytes, ciphertext: ciphertext,
                 aggregates: aggregates, anchorVersion: Int(row.4), anchoredHash: row.8 ? row.7.bytes : nil,
-                anchoredHeight: row.8 ? UInt64(row.9) : nil
+                anchoredHeight: row.8 ? try StoreError.stored(row.9, .height, column: "anchored_records.height") : nil
             ))
         }
         return out

@@ -21,3 +21,17 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String { "\(code): \(message)" }
 }
+
+import GatewayCrypto
+
+extension StoreError {
+    /// A height, epoch or sequence number read back from PostgreSQL. The node only ever writes values inside
+    /// `bound`, so one outside it (negative, beyond 2^53) means the database was altered: refused with the column
+    /// named, never converted with a trap.
+    public static func stored(_ value: Int64, _ bound: Bounded, column: String) throws -> UInt64 {
+        guard value >= 0, bound.range.contains(value) else {
+            throw StoreError(.corrupt, "\(column) holds \(value), outside its range (\(bound.requirement)): the database was altered; restore it from a backup")
+        }
+        return UInt64(value)
+    }
+}

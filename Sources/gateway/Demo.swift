@@ -43,6 +43,7 @@ struct Demo: AsyncParsableCommand {
 
     func validate() throws {
         guard records >= 20 else { throw ValidationError("--records must be at least 20 so that groups can meet the minimum cohort") }
+        guard records <= 1_000_000 else { throw ValidationError("--records must be at most 1000000") }
     }
 
     func run() async throws {

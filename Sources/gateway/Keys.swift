@@ -54,7 +54,7 @@ struct Keys: ParsableCommand {
             guard (1...64).contains(parties), (1...parties).contains(threshold) else {
                 throw ValidationError("need 1 ≤ --threshold ≤ --parties ≤ 64")
             }
-            guard bits >= 1024, bits % 2 == 0 else { throw ValidationError("--bits must be an even number ≥ 1024") }
+            guard (1_024...8_192).contains(bits), bits % 2 == 0 else { throw ValidationError("--bits must be an even number from 1024 to 8192") }
         }
 
         func run() throws {

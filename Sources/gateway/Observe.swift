@@ -43,7 +43,7 @@ struct Observe: AsyncParsableCommand {
 
     func validate() throws {
         guard !peer.isEmpty else { throw ValidationError("give at least one --peer http://host:port") }
-        guard intervalMs > 0 else { throw ValidationError("--interval-ms must be positive") }
+        guard (1...3_600_000).contains(intervalMs) else { throw ValidationError("--interval-ms must be 1…3600000 (at most an hour)") }
     }
 
     func run() async throws {

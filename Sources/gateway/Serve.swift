@@ -75,15 +75,16 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
         let portText = resolve(port.map(String.init), env: "DATAGATEWAY_PORT", default: "8080")
-        guard let port = Int(portText), (0...65_535).contains(port) else { throw ValidationError("port must be 0…65535") }
+        guard let port = Bounded.port.parse(portText).map(Int.init) else { throw ValidationError(Bounded.port.requirement) }
         guard let suite = SuiteName(rawValue: resolve(suite?.rawValue, env: "DATAGATEWAY_SUITE", default: "sm")) else {
             throw ValidationError("suite must be intl or sm")
         }
         guard let level = Logger.Level(rawValue: resolve(logLevel?.rawValue, env: "DATAGATEWAY_LOG_LEVEL", default: "info")) else {
             throw ValidationError("log level must be one of trace, debug, info, notice, warning, error, critical")
         }
-        guard let bodyMax = Int(resolve(maxBodyBytes.map(String.init), env: "DATAGATEWAY_MAX_BODY_BYTES", default: "8388608")), bodyMax > 0 else {
-            throw ValidationError("max-body-bytes must be a positive integer")
+        let bodyBound = Bounded("max-body-bytes", 1...(1 << 30))
+        guard let bodyMax = bodyBound.parse(resolve(maxBodyBytes.map(String.init), env: "DATAGATEWAY_MAX_BODY_BYTES", default: "8388608")).map(Int.init) else {
+            throw ValidationError(bodyBound.requirement)
         }
         var settings = NodeConfiguration(
             host: resolve(host, env: "DATAGATEWAY_HOST", default: "127.0.0.1"),

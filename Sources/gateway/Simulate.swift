@@ -32,13 +32,15 @@ struct Simulate: ParsableCommand {
     var honestOnly = false
 
     func validate() throws {
-        guard validators >= 1, count >= 1 else { throw ValidationError("--validators and --count must be positive") }
+        guard (1...64).contains(validators) else { throw ValidationError("--validators must be 1…64") }
+        guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1…1000000") }
+        guard ticks <= 10_000_000, healTicks <= 10_000_000 else { throw ValidationError("--ticks and --heal-ticks must be at most 10000000") }
     }
 
     func run() throws {
         var failures = 0
         for offset in 0..<UInt64(count) {
-            let report = Simulation(seed: seed + offset, replicas: validators, ticks: ticks, healTicks: healTicks, byzantine: !honestOnly).run()
+            let report = Simulation(seed: seed &+ offset, replicas: validators, ticks: ticks, healTicks: healTicks, byzantine: !honestOnly).run()
             say(report.summary)
             if !report.passed { failures += 1 }
         }

@@ -3,6 +3,8 @@ import GatewayChain
 import GatewayCrypto
 import GatewayStore
 import GatewayTestSupport
+import NIOCore
+import PostgresNIO
 import Testing
 
 /// Integration tests against the real PostgreSQL that scripts/test.sh starts; each test has its own database.
@@ -139,6 +141,56 @@ struct StoreFixture: Sendable {
                 #expect(Set(try verifier.apply(stored.block).skipped.keys) == stored.skipped)
             }
             #expect(verifier.tipHash == ledger.tipHash)
+        }
+    }
+
+    /// Numbers read back from PostgreSQL go through the same bounds as numbers from the network: a height edited to a
+    /// negative value or past 2^53 is a `store_corrupt` error naming the column, never a trapping conversion.
+    @Test func storedNumbersOutsideTheirRangeAreCorruptionNotATrap() async throws {
+        let f = StoreFixture(.intl)
+        try await withStore("stored_bounds") { database in
+            let records = RecordStore(database: database)
+            let chain = ChainStore(database: database)
+            let batch = [f.record("C1")]
+            let outcome = try await records.publish(batch) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
+            let event = AccessEvent(
+                eventID: "e1", requester: "social_security", action: "read", category: "citizen", recordKeys: [batch[0].recordKey],
+                purpose: "benefit_eligibility", policyBundleHash: [1], decision: .allow, determiningPolicies: ["p"], requestDigest: [2], timestampMs: 5
+            )
+            let access = try Transaction(chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded, signer: f.signer)
+            try await chain.enqueue(access, hash: access.hash(suite: f.suite))
+            var ledger = try Ledger(genesis: f.genesis, suite: f.suite)
+            let pending = try await chain.pending(limit: 100)
+            let block = try ledger.proposeSolo(transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
+            try await chain.commit(block, suite: f.suite)
+
+            func expectCorrupt(_ column: String, _ read: () async throws -> Void) async {
+                do {
+                    try await read()
+                    Issue.record("reading \(column) out of range did not fail")
+                } catch let error as StoreError {
+                    #expect(error.code == .corrupt && error.message.contains(column), "\(error)")
+                } catch {
+                    Issue.record("unexpected \(error)")
+                }
+            }
+            // An insider with the node's own database role: it owns the tables, so it can drop their foreign keys.
+            try await database.client.query(PostgresQuery(unsafeSQL: """
+                DO $$ DECLARE r record; BEGIN
+                  FOR r IN SELECT conname, conrelid::regclass AS t FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace LOOP
+                    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+                  END LOOP;
+                END $$
+                """))
+            for value in [Int64(-1), Int64.min, (1 << 53) + 1, Int64.max] {
+                try await database.client.query(PostgresQuery(unsafeSQL: "UPDATE access_events SET height = \(value)"))
+                await expectCorrupt("access_events.height") { _ = try await chain.accessEvent(id: "e1") }
+                try await database.client.query("UPDATE access_events SET height = 1")
+                try await database.client.query(PostgresQuery(unsafeSQL: "UPDATE transactions SET height = \(value)"))
+                await expectCorrupt("transactions.height") { _ = try await chain.location(of: outcome.anchorTransactions[0]) }
+                try await database.client.query("UPDATE transactions SET height = 1")
+            }
+            #expect(try await chain.location(of: outcome.anchorTransactions[0])?.height == 1)
         }
     }
 

@@ -41,7 +41,10 @@ public struct Replica: Sendable {
         public var chainID: String = "simulation"
         /// Leader reputation: validators that failed their recent rounds are skipped as leaders (see `leader(_:after:)`).
         public var leaderReputation: Bool = true
-        /// How many certified ancestors of a proposal's parent the reputation looks at (0: 20 per validator).
+        /// How many certified ancestors of a proposal's parent the reputation looks at (0: 50 per validator, at most
+        /// `committedKeep` − 64, so the window is in memory). A failed leader is skipped until its failure leaves the
+        /// window: under load blocks come fast, and a short window retried a dead validator every few seconds, each
+        /// retry costing two timed-out rounds.
         public var reputationWindowBlocks: Int = 0
         /// Checks one payload item of a peer's proposal before the replica votes for it (the node: a transaction that
         /// decodes, belongs to this chain and is signed by a member). Stateless; nil accepts any item.
@@ -179,7 +182,7 @@ public struct Replica: Sendable {
         let n = configuration.replicas
         let base = baseLeader(round)
         guard n > 1, configuration.leaderReputation else { return base }
-        let window = configuration.reputationWindowBlocks > 0 ? configuration.reputationWindowBlocks : 20 * n
+        let window = configuration.reputationWindowBlocks > 0 ? configuration.reputationWindowBlocks : min(50 * n, configuration.committedKeep - 64)
         // nil: no evidence yet; true: latest evidence is a failed round; false: latest is a block it proposed.
         var suspect = [Bool?](repeating: nil, count: n)
         var undecided = n

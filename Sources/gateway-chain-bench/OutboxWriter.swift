@@ -1,22 +1,24 @@
 import GatewayChain
+import GatewayNode
 import GatewayStore
 
-/// Group commit into the durable outbox: transactions submitted while the previous write is in flight go into the
+/// The benchmark's load generator for pre-signed transactions of outside submitters (the node's own transactions go
+/// through `TransactionSubmitter`). Group commit into the durable outbox: transactions submitted while the previous write is in flight go into the
 /// next single INSERT (one PostgreSQL commit for many), so submitting signed transactions is not bounded by one
 /// fsync each. `enqueue` returns once its transaction is durable; it is then offered to the chain.
-public actor OutboxWriter {
+actor OutboxWriter {
     public static let batchMax = 2_048
     let store: ChainStore
     let chain: ChainService
     var queue: [(transaction: Transaction, hash: [UInt8], continuation: CheckedContinuation<Void, any Error>)] = []
     var flushing = false
 
-    public init(store: ChainStore, chain: ChainService) {
+    init(store: ChainStore, chain: ChainService) {
         self.store = store
         self.chain = chain
     }
 
-    public func enqueue(_ transaction: Transaction, hash: [UInt8]) async throws {
+    func enqueue(_ transaction: Transaction, hash: [UInt8]) async throws {
         try await withCheckedThrowingContinuation { continuation in
             queue.append((transaction, hash, continuation))
             if !flushing {
