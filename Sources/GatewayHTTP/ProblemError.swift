@@ -56,6 +56,17 @@ public struct ProblemError: Error, HTTPResponseError, Sendable {
             problem.eventId = error.eventID
             if error.code == .nodeStarting || error.code == .busy { problem.retryAfterSeconds = 1 }
             return problem
+        case let error as ChainServiceError:
+            switch error.code {
+            case .busy:
+                var problem = ProblemError(status: .serviceUnavailable, code: ExchangeError.Code.busy.rawValue, detail: error.message)
+                problem.retryAfterSeconds = 1
+                return problem
+            case .commitTimedOut, .shuttingDown:
+                return ProblemError(status: .serviceUnavailable, code: ExchangeError.Code.chainUnavailable.rawValue, detail: error.message)
+            case .skipped:
+                return ProblemError(status: .conflict, code: "conflict", detail: "a concurrent request changed the same data; retry: \(error.message)")
+            }
         case let error as StoreError where error.code == .conflict || error.code == .uniqueViolation:
             return ProblemError(status: .conflict, code: "conflict", detail: "a concurrent request changed the same data; retry: \(error.message)")
         case let error as SchemaError where error.code == .tooComplex:

@@ -52,6 +52,9 @@ public actor ChainService: Service {
     var driver: ConsensusDriver?
     var transport: ConsensusTransport?
     var commitTask: Task<Void, Never>?
+    /// Hands peer messages from the transport to the driver, one at a time (see `startTransport`).
+    var inboundTask: Task<Void, Never>?
+    var inboundDelivery: AsyncStream<(sender: String, epoch: UInt64, message: ConsensusMessage)>.Continuation?
     var commitContinuation: AsyncStream<Decided>.Continuation?
 
     /// A block consensus decided and the ledger accepted, on its way to storage.
@@ -97,12 +100,28 @@ public actor ChainService: Service {
     /// When the last block was stored (Unix ms; 0 before the first in this process).
     var lastCommitMs: Int64 = 0
 
-    var ready = false
+    /// Where the service is in its life. Moves only forward: starting → running → stopping, or starting → failed.
+    enum Lifecycle {
+        /// Migrating, verifying, starting consensus; these wait for it to run.
+        case starting(waiters: [CheckedContinuation<Void, any Error>])
+        case running
+        /// Graceful shutdown: no new waits; what was acknowledged is drained.
+        case stopping
+        case failed(any Error)
+    }
+    var lifecycle: Lifecycle = .starting(waiters: [])
     /// How far the start has come, readable without waiting on this actor.
     public nonisolated let startup = StartupProgress()
-    var readyWaiters: [CheckedContinuation<Void, any Error>] = []
-    var startupError: (any Error)?
-    var stopping = false
+    var ready: Bool {
+        switch lifecycle {
+        case .running, .stopping: return true
+        case .starting, .failed: return false
+        }
+    }
+    var stopping: Bool {
+        if case .stopping = lifecycle { return true }
+        return false
+    }
     var bellRung = false
     var sleeper: CheckedContinuation<Void, Never>?
 
@@ -146,16 +165,16 @@ public actor ChainService: Service {
             try await startConsensus()
             try await loadOutbox()
         } catch {
-            startupError = error
             startup.set(.failed("\(error)"))
-            for waiter in readyWaiters { waiter.resume(throwing: error) }
-            readyWaiters = []
+            if case .starting(let waiters) = lifecycle { for waiter in waiters { waiter.resume(throwing: error) } }
+            lifecycle = .failed(error)
             throw error
         }
-        ready = true
         startup.set(.ready)
-        for waiter in readyWaiters { waiter.resume() }
-        readyWaiters = []
+        if case .starting(let waiters) = lifecycle {
+            lifecycle = .running
+            for waiter in waiters { waiter.resume() }
+        }
         logger.info("chain ready", metadata: [
             "height": "\(ledger.height)", "chain": "\(ledger.genesis.chainID)",
             "validators": "\(ledger.governance.validators(atHeight: ledger.height + 1).count)",
@@ -182,17 +201,22 @@ public actor ChainService: Service {
         ticker.cancel()
         await driver?.stop()
         await transport?.shutdown()
+        inboundDelivery?.finish()
+        await inboundTask?.value
         commitContinuation?.finish()
         await commitTask?.value
-        failAllWaiters(NodeError("node is shutting down"))
+        failAllWaiters(ChainServiceError(.shuttingDown, "the node is shutting down"))
         resumeHeightWaiters(everyone: true)
     }
 
     /// Whether the chain is committing what this node waits for: nil when it is, otherwise why not. Work is stalled when
     /// requests have waited for a block longer than `stallAfterMs` and no block was stored since.
     public func notCommittingReason(stallAfterMs: Int64 = 3_000) -> String? {
-        if let startupError { return "the chain failed to start: \(startupError)" }
-        guard ready else { return startup.summary }
+        switch lifecycle {
+        case .failed(let error): return "the chain failed to start: \(error)"
+        case .starting: return startup.summary
+        case .running, .stopping: break
+        }
         let current = now()
         let oldest = waiters.values.lazy.flatMap { $0 }.map { $0.deadlineMs - Self.commitTimeoutMs }.min()
         guard let oldest, current - oldest > stallAfterMs else { return nil }
@@ -203,13 +227,20 @@ public actor ChainService: Service {
 
     /// Suspends until the chain has been loaded and verified, its derived tables proven and its replica started.
     public func waitUntilReady() async throws {
-        if ready { return }
-        if let startupError { throw startupError }
-        try await withCheckedThrowingContinuation { readyWaiters.append($0) }
+        switch lifecycle {
+        case .running, .stopping: return
+        case .failed(let error): throw error
+        case .starting(var waiters):
+            try await withCheckedThrowingContinuation { continuation in
+                waiters.append(continuation)
+                lifecycle = .starting(waiters: waiters)
+            }
+        }
     }
 
     func stop() {
-        stopping = true
+        // A stop before the chain runs (a failed start) has nothing to drain.
+        if case .running = lifecycle { lifecycle = .stopping }
         ring()
     }
 
@@ -515,9 +546,19 @@ public actor ChainService: Service {
                 peers[member.nodeID] = ConsensusTransport.Peer(key: key, address: Self.parseAddress(member.address))
             }
         }
+        // Frames arrive on the transport's event loops; one task hands them to the driver in arrival order. The stream
+        // holds at most `inboxMessagesMax` (newer ones are dropped, as the driver's own inbox does): no task per message,
+        // no unbounded queue.
+        let (inbound, delivery) = AsyncStream.makeStream(
+            of: (sender: String, epoch: UInt64, message: ConsensusMessage).self, bufferingPolicy: .bufferingOldest(ConsensusDriver.inboxMessagesMax)
+        )
+        inboundTask = Task {
+            for await frame in inbound { await driver.deliver(frame.message, from: frame.sender, epoch: frame.epoch) }
+        }
+        inboundDelivery = delivery
         let transport = ConsensusTransport(
             me: nodeID, directory: peers, key: signer, hash: hashFunction, logger: logger,
-            onMessage: { sender, epoch, message in Task { await driver.deliver(message, from: sender, epoch: epoch) } }
+            onMessage: { sender, epoch, message in _ = delivery.yield((sender, epoch, message)) }
         )
         do {
             _ = try await transport.listen(host: listen.host, port: listen.port)
@@ -637,7 +678,7 @@ public actor ChainService: Service {
         for (index, transaction) in block.transactions.enumerated() {
             let hash = transaction.hash(suite: suite)
             if let reason = decided.applied.skipped[index] {
-                if recent[hash] == nil { resume(hash, with: .failure(NodeError("transaction was skipped by the ledger rules: \(reason)"))) }
+                if recent[hash] == nil { resume(hash, with: .failure(ChainServiceError(.skipped, "the transaction was skipped by the ledger rules: \(reason)"))) }
                 continue
             }
             let location = TransactionLocation(height: block.header.height, index: index)
@@ -714,7 +755,7 @@ public actor ChainService: Service {
     /// Refuses new work while too many transactions wait for the chain (back-pressure instead of unbounded queues).
     public func admit() throws {
         guard waiting < settings.backlogMax else {
-            throw ExchangeError(.busy, "\(waiting) transactions are waiting for the chain; retry shortly")
+            throw ChainServiceError(.busy, "\(waiting) transactions are waiting for the chain; retry shortly")
         }
     }
 
@@ -817,7 +858,7 @@ public actor ChainService: Service {
             let (expired, alive) = (list.filter { $0.deadlineMs <= current }, list.filter { $0.deadlineMs > current })
             for waiter in expired {
                 waiting -= 1
-                waiter.continuation.resume(throwing: ExchangeError(.chainUnavailable, "the access log could not be committed in time"))
+                waiter.continuation.resume(throwing: ChainServiceError(.commitTimedOut, "the transaction was not committed in time; too few validators reachable?"))
             }
             waiters[hash] = alive.isEmpty ? nil : alive
         }

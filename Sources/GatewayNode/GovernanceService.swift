@@ -67,7 +67,7 @@ public struct GovernanceService: Sendable {
                     throw ExchangeError(.governanceRejected, error.message)
                 }
             }
-        } catch let error as NodeError {
+        } catch let error as ChainServiceError where error.code == .skipped {
             // Another step got in first (a concurrent proposal with the same id, a second approval): the ledger skipped it.
             throw ExchangeError(.governanceRejected, error.message)
         }

@@ -231,4 +231,68 @@ struct TCPCluster {
         try? await channel.close()
         return result
     }
+
+    /// A peer that floods a node while its consensus persistence is slow cannot grow the node's memory: beyond
+    /// `inboxMessagesMax` waiting messages, new ones are dropped (and counted), and once the write completes the
+    /// replica carries on and commits.
+    @Test func theDriversInboxIsBoundedWhileItsPersistenceIsSlow() async throws {
+        let suite = InternationalSuite()
+        let key = suite.generateSigningKey()
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { suite.hash($0) }
+        let gate = GatedPersistence()
+        let (commits, committed) = AsyncStream.makeStream(of: UInt64.self)
+        var configuration = Replica.Configuration(replicas: 1)
+        configuration.roundTimeoutTicks = 200
+        let driver = ConsensusDriver(
+            me: "v0",
+            setup: EpochSetup(epoch: 0, members: ["v0"], others: [], replica: Replica(
+                id: 0, configuration: configuration, signer: SuiteConsensusSigner(replica: 0, key: key, validators: [key.publicKey]), hash: hash
+            )),
+            persistence: gate,
+            onCommit: { block, _, _, _ in
+                committed.yield(block.height)
+                return false
+            }
+        )
+        await driver.start()
+        _ = await driver.submit([Array("first".utf8)])
+        await gate.waitUntilAWriteIsHeld()
+        let flood = ConsensusDriver.inboxMessagesMax + 5_000
+        for i in 0..<flood { await driver.deliver(.fetch(Array("block \(i)".utf8)), from: "peer", epoch: 0) }
+        #expect(await driver.droppedMessages == 5_000)
+        await gate.release()
+        var iterator = commits.makeAsyncIterator()
+        #expect(await iterator.next() != nil, "the replica did not commit after its write completed")
+        await driver.stop()
+    }
 }
+
+/// Consensus persistence whose first write waits until the test releases it (a slow disk, held on purpose).
+actor GatedPersistence: ConsensusPersistence {
+    var held: CheckedContinuation<Void, Never>?
+    var released = false
+    var watchers: [CheckedContinuation<Void, Never>] = []
+
+    func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
+        guard !released else { return }
+        await withCheckedContinuation { continuation in
+            held = continuation
+            for watcher in watchers { watcher.resume() }
+            watchers = []
+        }
+    }
+
+    func save(_ end: EpochEnd, epoch: UInt64) async throws {}
+
+    func waitUntilAWriteIsHeld() async {
+        if held != nil { return }
+        await withCheckedContinuation { watchers.append($0) }
+    }
+
+    func release() {
+        released = true
+        held?.resume()
+        held = nil
+    }
+}
+

@@ -40,6 +40,9 @@ public struct EpochSetup: Sendable {
 /// timestamp is its proposer's clock).
 public actor ConsensusDriver {
     public static let tickMs = 10
+    /// Peer messages waiting for the replica beyond which new ones are dropped (the protocol tolerates loss; a peer
+    /// that floods cannot grow this node's memory). Ticks are never dropped, and never queued twice.
+    public static let inboxMessagesMax = 4_096
 
     enum Input {
         case start
@@ -64,6 +67,10 @@ public actor ConsensusDriver {
     var lastSynced: [String: UInt64] = [:]
     let logger: Logger
     var inbox: [Input] = []
+    var inboxMessages = 0
+    var tickQueued = false
+    /// Peer messages dropped because the inbox was full.
+    public private(set) var droppedMessages = 0
     var draining = false
     var ticker: Task<Void, Never>?
     var stopped = false
@@ -160,12 +167,29 @@ public actor ConsensusDriver {
 
     func enqueue(_ input: Input) async {
         guard !stopped else { return }
+        switch input {
+        case .message:
+            guard inboxMessages < Self.inboxMessagesMax else {
+                droppedMessages += 1
+                if droppedMessages.isMultiple(of: 1_024) || droppedMessages == 1 {
+                    logger.warning("consensus inbox full: dropping peer messages", metadata: ["dropped": "\(droppedMessages)"])
+                }
+                return
+            }
+            inboxMessages += 1
+        case .tick:
+            guard !tickQueued else { return }
+            tickQueued = true
+        case .start: break
+        }
         inbox.append(input)
         guard !draining else { return }
         draining = true
         while !inbox.isEmpty, !stopped {
             let batch = inbox
             inbox = []
+            inboxMessages = 0
+            tickQueued = false
             var effects: [ConsensusEffect] = []
             var fetches: [(String, [UInt8])] = []
             let now = Self.now
