@@ -68,13 +68,8 @@ public actor ChainService: Service {
     /// their database commit), and at start everything the outbox holds. Bounded by `admit`'s back-pressure.
     var intake: [Transaction] = []
 
-    struct Waiter {
-        let id: UInt64
-        let deadlineMs: Int64
-        let continuation: CheckedContinuation<TransactionLocation, any Error>
-    }
-
-    var waiters: [[UInt8]: [Waiter]] = [:]
+    /// Requests waiting for their transaction's block (a pure state machine; this actor resumes what it hands back).
+    var waiters = CommitWaiters<CheckedContinuation<TransactionLocation, any Error>>(recentMax: 65_536, timeoutMs: commitTimeoutMs)
 
     struct HeightWaiter {
         let height: UInt64
@@ -82,14 +77,6 @@ public actor ChainService: Service {
         let continuation: CheckedContinuation<Void, Never>
     }
     var heightWaiters: [HeightWaiter] = []
-    /// Waited-for transactions this process did not offer itself: to be looked up once in the chain tables.
-    var unprobed: Set<[UInt8]> = []
-    var waiterCount: UInt64 = 0
-    var waiting = 0
-    /// Recently committed transactions, so that a late waiter need not query the database. Bounded.
-    var recent: [[UInt8]: TransactionLocation] = [:]
-    var recentOrder: [[UInt8]] = []
-    static let recentMax = 65_536
     /// How long a request waits for its transaction's block before it is told the chain is unavailable.
     public static let commitTimeoutMs: Int64 = 10_000
 
@@ -218,11 +205,11 @@ public actor ChainService: Service {
         case .running, .stopping: break
         }
         let current = now()
-        let oldest = waiters.values.lazy.flatMap { $0 }.map { $0.deadlineMs - Self.commitTimeoutMs }.min()
+        let oldest = waiters.oldestSinceMs
         guard let oldest, current - oldest > stallAfterMs else { return nil }
         let since = lastCommitMs == 0 ? "since this node started" : "for \((current - lastCommitMs) / 1_000) s"
         guard lastCommitMs < oldest else { return nil }
-        return "\(waiting) transaction(s) have waited \((current - oldest) / 1_000) s for a block and none was committed \(since) (too few validators reachable?)"
+        return "\(waiters.count) transaction(s) have waited \((current - oldest) / 1_000) s for a block and none was committed \(since) (too few validators reachable?)"
     }
 
     /// Suspends until the chain has been loaded and verified, its derived tables proven and its replica started.
@@ -678,12 +665,11 @@ public actor ChainService: Service {
         for (index, transaction) in block.transactions.enumerated() {
             let hash = transaction.hash(suite: suite)
             if let reason = decided.applied.skipped[index] {
-                if recent[hash] == nil { resume(hash, with: .failure(ChainServiceError(.skipped, "the transaction was skipped by the ledger rules: \(reason)"))) }
+                resume(waiters.failed(hash), with: .failure(ChainServiceError(.skipped, "the transaction was skipped by the ledger rules: \(reason)")))
                 continue
             }
             let location = TransactionLocation(height: block.header.height, index: index)
-            remember(hash, location)
-            resume(hash, with: .success(location))
+            resume(waiters.committed(hash, at: location), with: .success(location))
         }
     }
 
@@ -734,11 +720,10 @@ public actor ChainService: Service {
                 try await store.discardPending(hashes: rejected)
                 for entry in committed {
                     let location = TransactionLocation(height: entry.height, index: entry.index)
-                    remember(entry.hash, location)
-                    resume(entry.hash, with: .success(location))
+                    resume(waiters.committed(entry.hash, at: location), with: .success(location))
                 }
                 for hash in rejected where !committedHashes.contains(Hex.encode(hash)) {
-                    resume(hash, with: .failure(NodeError("transaction was rejected by the ledger rules")))
+                    resume(waiters.failed(hash), with: .failure(NodeError("transaction was rejected by the ledger rules")))
                 }
             }
             let accepted = candidates.indices.filter { !rejectedIndices.contains($0) }
@@ -754,8 +739,8 @@ public actor ChainService: Service {
 
     /// Refuses new work while too many transactions wait for the chain (back-pressure instead of unbounded queues).
     public func admit() throws {
-        guard waiting < settings.backlogMax else {
-            throw ChainServiceError(.busy, "\(waiting) transactions are waiting for the chain; retry shortly")
+        guard waiters.count < settings.backlogMax else {
+            throw ChainServiceError(.busy, "\(waiters.count) transactions are waiting for the chain; retry shortly")
         }
     }
 
@@ -808,60 +793,33 @@ public actor ChainService: Service {
     /// waiter when its block commits. Any other one (it may have been committed long ago, or before a restart) is
     /// looked up once in the chain tables by `probeUnknownWaiters`, many in one query.
     public func awaitCommit(_ hash: [UInt8], known: Bool = false) async throws -> TransactionLocation {
-        if let location = recent[hash] { return location }
+        if let location = waiters.location(of: hash) { return location }
         try await waitUntilReady()
-        if let location = recent[hash] { return location }
-        waiterCount += 1
-        let id = waiterCount
-        let created = now()
+        if let location = waiters.location(of: hash) { return location }
         ring()
-        if !known { unprobed.insert(hash) }
         return try await withCheckedThrowingContinuation { continuation in
-            waiting += 1
-            waiters[hash, default: []].append(
-                Waiter(id: id, deadlineMs: created + Self.commitTimeoutMs, continuation: continuation)
-            )
+            waiters.wait(continuation, for: hash, known: known, nowMs: now())
         }
     }
 
     func probeUnknownWaiters() async throws {
-        guard !unprobed.isEmpty else { return }
-        let batch = Array(unprobed.prefix(4_096))
-        for hash in batch { unprobed.remove(hash) }
+        let batch = waiters.takeUnprobed(limit: 4_096)
+        guard !batch.isEmpty else { return }
         for entry in try await store.locations(of: batch) {
             let found = TransactionLocation(height: entry.height, index: entry.index)
-            remember(entry.hash, found)
-            resume(entry.hash, with: .success(found))
+            resume(waiters.committed(entry.hash, at: found), with: .success(found))
         }
     }
 
-    func remember(_ hash: [UInt8], _ location: TransactionLocation) {
-        if recent[hash] == nil { recentOrder.append(hash) }
-        recent[hash] = location
-        if recentOrder.count > Self.recentMax {
-            let evicted = recentOrder.prefix(recentOrder.count - Self.recentMax)
-            for old in evicted { recent[old] = nil }
-            recentOrder.removeFirst(evicted.count)
-        }
-    }
-
-    func resume(_ hash: [UInt8], with result: Result<TransactionLocation, any Error>) {
-        guard let list = waiters.removeValue(forKey: hash) else { return }
-        waiting -= list.count
-        for waiter in list { waiter.continuation.resume(with: result) }
+    func resume(_ list: [CheckedContinuation<TransactionLocation, any Error>], with result: Result<TransactionLocation, any Error>) {
+        for continuation in list { continuation.resume(with: result) }
     }
 
     func expireWaiters() {
         resumeHeightWaiters()
-        let current = now()
-        for (hash, list) in waiters {
-            let (expired, alive) = (list.filter { $0.deadlineMs <= current }, list.filter { $0.deadlineMs > current })
-            for waiter in expired {
-                waiting -= 1
-                waiter.continuation.resume(throwing: ChainServiceError(.commitTimedOut, "the transaction was not committed in time; too few validators reachable?"))
-            }
-            waiters[hash] = alive.isEmpty ? nil : alive
-        }
+        resume(waiters.expired(nowMs: now()), with: .failure(
+            ChainServiceError(.commitTimedOut, "the transaction was not committed in time; too few validators reachable?")
+        ))
     }
 
     /// Suspends until the block at `height` is stored (resumed by `store`), or `timeoutMs` passed (by the ticker's
@@ -883,11 +841,7 @@ public actor ChainService: Service {
     }
 
     func failAllWaiters(_ error: any Error) {
-        for (_, list) in waiters {
-            for waiter in list { waiter.continuation.resume(throwing: error) }
-        }
-        waiters = [:]
-        waiting = 0
+        resume(waiters.removeAll(), with: .failure(error))
     }
 
     // MARK: Proofs
