@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCrypto
 import GatewayPolicy
 import GatewayTestSupport
 import Testing
@@ -211,25 +212,54 @@ func decide(_ source: String, principal: EntityUID = department("social_security
         }
     }
 
-    @Test func randomlyMutatedPoliciesNeverCrashTheParser() throws {
+    /// Seeded (`DATAGATEWAY_FUZZ_SEED` replays): random edits of the demo policies either parse, or are refused with a
+    /// `PolicyError` that names a location inside the text, never another error, never a crash; and the same text
+    /// always gets the same answer.
+    @Test func randomlyMutatedPoliciesParseOrAreRefusedWithALocatedPolicyError() throws {
         let source = try String(contentsOf: TestPaths.policies.appendingPathComponent("demo.cedar"), encoding: .utf8)
         let scalars = Array(source.unicodeScalars)
         let alphabet = Array("(){}[];,.:=!<>&|\"@-+*\\ \nabcxyz019_".unicodeScalars)
-        var random = SystemRandomNumberGenerator()
+        let seed = ProcessInfo.processInfo.environment["DATAGATEWAY_FUZZ_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        print("policy-parser fuzzer seed \(seed) (replay: DATAGATEWAY_FUZZ_SEED=\(seed))")
+        var random = SplitMix64(seed: seed)
+        func below(_ n: Int) -> Int { Int(random.next() % UInt64(n)) }
+        var parsed = 0, refused = 0
         for _ in 0..<1_500 {
             var mutated = scalars
-            for _ in 0..<Int.random(in: 1...6, using: &random) {
-                let position = Int.random(in: 0..<mutated.count, using: &random)
-                switch Int.random(in: 0..<3, using: &random) {
+            for _ in 0..<(1 + below(6)) {
+                let position = below(mutated.count)
+                switch below(3) {
                 case 0: mutated.remove(at: position)
-                case 1: mutated.insert(alphabet.randomElement(using: &random)!, at: position)
-                default: mutated[position] = alphabet.randomElement(using: &random)!
+                case 1: mutated.insert(alphabet[below(alphabet.count)], at: position)
+                default: mutated[position] = alphabet[below(alphabet.count)]
                 }
             }
             var text = ""
             text.unicodeScalars.append(contentsOf: mutated)
-            _ = try? PolicySet(sources: [("fuzz.cedar", text)])
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+            func attempt() -> Result<Int, PolicyError>? {
+                do {
+                    return .success(try PolicySet(sources: [("fuzz.cedar", text)]).policies.count)
+                } catch let error as PolicyError {
+                    return .failure(error)
+                } catch {
+                    Issue.record("seed \(seed): not a PolicyError: \(error)")
+                    return nil
+                }
+            }
+            guard let first = attempt() else { continue }
+            switch first {
+            case .success: parsed += 1
+            case .failure(let error):
+                refused += 1
+                if let location = error.location {
+                    #expect(location.file == "fuzz.cedar" && (1...lines + 1).contains(location.line) && location.column >= 1, "seed \(seed): \(error)")
+                }
+                #expect(!error.message.isEmpty, "seed \(seed)")
+            }
+            #expect(attempt() == first, "seed \(seed): the same text got two answers")
         }
+        #expect(refused > 0 && parsed + refused == 1_500, "seed \(seed): \(parsed) parsed, \(refused) refused")
         // Deep nesting is refused, not a stack overflow.
         let deep = "permit (principal, action, resource) when { " + String(repeating: "(", count: 10_000) + "true" + String(repeating: ")", count: 10_000) + " };"
         #expect(throws: PolicyError.self) { try PolicySet(sources: [("deep.cedar", deep)]) }
