@@ -10,8 +10,8 @@ struct Fixture {
     let genesis: Genesis
     var nonce: UInt64 = 0
 
-    init(_ name: SuiteName) {
-        suite = try! name.makeSuite()
+    init(_ name: SuiteName) throws {
+        suite = try name.makeSuite()
         validator = suite.generateSigningKey()
         genesis = Genesis(
             chainID: "test-chain", suite: name,
@@ -61,7 +61,7 @@ struct Fixture {
     }
 
     @Test(arguments: SuiteName.allCases) func blocksProposedByTheSoloValidatorApplyInOrder(suite: SuiteName) throws {
-        var fixture = Fixture(suite)
+        var fixture = try Fixture(suite)
         var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         var verifier = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         for height in 1...5 {
@@ -75,7 +75,7 @@ struct Fixture {
     }
 
     @Test(arguments: SuiteName.allCases) func everyTamperingOfABlockIsRejected(suite: SuiteName) throws {
-        var fixture = Fixture(suite)
+        var fixture = try Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let good = try ledger.proposeSolo(transactions: [try fixture.accessTransaction(), try fixture.accessTransaction()], proposer: "v1", signer: fixture.validator, timestampMs: 1)
         try ledger.validate(good)
@@ -108,7 +108,7 @@ struct Fixture {
     }
 
     @Test(arguments: SuiteName.allCases) func transactionsFromUnknownSubmittersOrWithBadSignaturesAreRejected(suite: SuiteName) throws {
-        var fixture = Fixture(suite)
+        var fixture = try Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let good = try fixture.accessTransaction()
         try ledger.validate(good)
@@ -123,7 +123,7 @@ struct Fixture {
     }
 
     @Test(arguments: SuiteName.allCases) func genesisWithAnotherSuiteOrNoValidatorIsRefused(suite: SuiteName) throws {
-        let fixture = Fixture(suite)
+        let fixture = try Fixture(suite)
         let other = Genesis(chainID: "c", suite: suite == .sm ? .intl : .sm, members: fixture.genesis.members, createdAtMs: 0)
         #expect(throws: ChainError.self) { try Ledger(genesis: other, suite: fixture.suite) }
         let empty = Genesis(chainID: "c", suite: suite, members: [], createdAtMs: 0)
@@ -142,7 +142,7 @@ struct Fixture {
 
 @Suite struct EncodingTests {
     @Test(arguments: SuiteName.allCases) func transactionsAndHeadersRoundTrip(suite: SuiteName) throws {
-        var fixture = Fixture(suite)
+        var fixture = try Fixture(suite)
         let transaction = try fixture.accessTransaction()
         #expect(try Transaction(decoding: transaction.encoded) == transaction)
         let event = try AccessEvent(decoding: transaction.payload)
@@ -155,7 +155,7 @@ struct Fixture {
     }
 
     @Test(arguments: SuiteName.allCases) func everyTruncationAndRandomCorruptionIsAnErrorNeverACrash(suite: SuiteName) throws {
-        var fixture = Fixture(suite)
+        var fixture = try Fixture(suite)
         let encoded = try fixture.accessTransaction().encoded
         for length in 0..<encoded.count {
             #expect(throws: ChainError.self) { try Transaction(decoding: Array(encoded.prefix(length))) }
@@ -176,7 +176,7 @@ struct Fixture {
 
 @Suite struct ProofTests {
     @Test(arguments: SuiteName.allCases) func everyTransactionOfEveryBlockSizeHasAProofTheStandaloneVerifierAccepts(suite: SuiteName) throws {
-        var fixture = Fixture(suite)
+        var fixture = try Fixture(suite)
         var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let verifier = try ProofVerifier(genesis: fixture.genesis)
         let tree = MerkleTree(suite: fixture.suite)
@@ -213,7 +213,7 @@ struct Fixture {
 
     /// A certified block is not necessarily committed: the proof must show the 2-chain, and every link of it.
     @Test(arguments: SuiteName.allCases) func commitEvidenceIsRequiredAndChecked(suite: SuiteName) throws {
-        var fixture = Fixture(suite)
+        var fixture = try Fixture(suite)
         var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let verifier = try ProofVerifier(genesis: fixture.genesis)
         let tree = MerkleTree(suite: fixture.suite)
@@ -246,7 +246,7 @@ struct Fixture {
     }
 
     @Test(arguments: SuiteName.allCases) func tamperedProofsAreRejected(suite: SuiteName) throws {
-        var fixture = Fixture(suite)
+        var fixture = try Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let transactions = try (0..<5).map { _ in try fixture.accessTransaction() }
         let block = try ledger.proposeSolo(transactions: transactions, proposer: "v1", signer: fixture.validator, timestampMs: 1)
@@ -269,7 +269,7 @@ struct Fixture {
             #expect(throws: ChainError.self) { try verifier.verify(proof, requireCommitment: false) }
         }
         // A verifier given another chain's genesis (other validator key) refuses the genuine proof.
-        let stranger = Fixture(suite)
+        let stranger = try Fixture(suite)
         let otherVerifier = try ProofVerifier(genesis: Genesis(chainID: "test-chain", suite: suite, members: stranger.genesis.members, createdAtMs: 0))
         #expect(throws: ChainError.self) { try otherVerifier.verify(good, requireCommitment: false) }
     }

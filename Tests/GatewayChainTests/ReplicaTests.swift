@@ -116,7 +116,7 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
     /// Forward sync: a replica that has nothing adopts a batch of committed blocks whose last one is proven committed
     /// by its certified child; a batch that does not reach back to its tip makes it ask for what comes next; a batch
     /// whose "child" does not follow in the next round proves nothing and is refused.
-    @Test func aReplicaFarBehindSyncsForwardFromProvenCommittedBlocks() {
+    @Test func aReplicaFarBehindSyncsForwardFromProvenCommittedBlocks() throws {
         let chain = runCluster(replicas: 4, ticks: 40)[0]
         #expect(chain.count >= 20)
         let keys = (0..<4).map { [UInt8(truncatingIfNeeded: $0 + 1)] }
@@ -124,17 +124,17 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         // What a node's storage holds: each block with the QC on it (its successor's justify).
         let stored = zip(chain, chain.dropFirst()).map { (block: $0, certificate: $1.justify, evidence: CommitEvidence?.none) }
         var replica = Replica(id: 3, configuration: .init(replicas: 4), signer: TestSigner(replica: 3, keys: keys), hash: hash)
-        let batch = try! #require(SyncBatch.serve(Array(stored.prefix(17)), boundary: nil))
+        let batch = try #require(SyncBatch.serve(Array(stored.prefix(17)), boundary: nil))
         #expect(batch.blocks.count >= 10 && batch.blocks.first?.height == 1)
         let effects = replica.receive(.syncBlocks(batch), from: 0, now: 1)
         #expect(replica.committedHeight == batch.blocks.last!.height)
         #expect(effects.filter { if case .commit = $0 { true } else { false } }.count == batch.blocks.count)
         // A later batch that skips ahead is not adopted; the replica asks for the next height instead.
-        let ahead = try! #require(SyncBatch.serve(Array(stored.dropFirst(Int(replica.committedHeight) + 2).prefix(17)), boundary: nil))
+        let ahead = try #require(SyncBatch.serve(Array(stored.dropFirst(Int(replica.committedHeight) + 2).prefix(17)), boundary: nil))
         let asked = replica.receive(.syncBlocks(ahead), from: 1, now: 2)
         #expect(asked.contains { if case .send(1, .syncRequest(let height)) = $0 { height == replica.committedHeight + 1 } else { false } })
         // A "child" two rounds later (or not a child at all) does not commit the last block.
-        let next = try! #require(SyncBatch.serve(Array(stored.dropFirst(Int(replica.committedHeight)).prefix(17)), boundary: nil))
+        let next = try #require(SyncBatch.serve(Array(stored.dropFirst(Int(replica.committedHeight)).prefix(17)), boundary: nil))
         let far = chain.first { $0.round > next.blocks.last!.round + 1 }!
         let forged = SyncBatch(blocks: next.blocks, lastQC: next.lastQC, child: far.header, childQC: stored.first { $0.block.id == far.id }!.certificate)
         let before = replica.committedHeight

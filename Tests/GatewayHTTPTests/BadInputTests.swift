@@ -19,7 +19,7 @@ import Testing
         node = try await TestNode.start("http")
         let seed = SyntheticCitizens.generate(count: 30, seed: 5)
         let response = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
-        precondition(response.status == 201, "seeding failed: \(response.status)")
+        guard response.status == 201 else { throw NodeError("seeding failed: \(response.status)") }
     }
 
     deinit {

@@ -16,7 +16,7 @@ import Testing
         node = try await TestNode.start("consent")
         let seed = SyntheticCitizens.generate(count: 5, seed: 9)
         let response = try await node.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
-        precondition(response.status == 201, "seeding failed: \(response.status)")
+        guard response.status == 201 else { throw NodeError("seeding failed: \(response.status)") }
     }
 
     deinit {

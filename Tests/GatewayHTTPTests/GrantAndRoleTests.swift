@@ -19,7 +19,7 @@ import Testing
         let seed = SyntheticCitizens.generate(count: 25, seed: 21)
         citizens = seed.compactMap { $0["citizen_id"]?.stringValue }
         let response = try await node.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
-        precondition(response.status == 201, "seeding failed: \(response.status)")
+        guard response.status == 201 else { throw NodeError("seeding failed: \(response.status)") }
     }
 
     deinit {

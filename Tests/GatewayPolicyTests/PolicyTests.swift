@@ -268,7 +268,9 @@ func decide(_ source: String, principal: EntityUID = department("social_security
 
 /// The demo consortium's policies decide as their comments say.
 @Suite struct DemoPolicyTests {
-    let bundle = try! PolicyBundle.load(from: TestPaths.policies)
+    let bundle: PolicyBundle
+
+    init() throws { bundle = try PolicyBundle.load(from: TestPaths.policies) }
 
     let record = EntityUID(type: "Record", id: "0a1b")
 

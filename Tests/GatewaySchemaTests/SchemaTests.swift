@@ -8,7 +8,10 @@ import Testing
 func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.utf8)) }
 
 @Suite struct JSONSchemaTests {
-    let schema = try! JSONSchema(json: json("""
+    let schema: JSONSchema
+
+    init() throws {
+        schema = try JSONSchema(json: json("""
         {"type": "object", "required": ["id", "n"], "additionalProperties": false,
          "properties": {
             "id": {"type": "string", "pattern": "^C[0-9]{3}$"},
@@ -21,6 +24,7 @@ func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.ut
             "o": {"type": ["string", "null"]}
          }}
         """))
+    }
 
     func errors(_ text: String) throws -> [String] { schema.validate(try json(text)).map(\.path) }
 

@@ -13,8 +13,8 @@ struct StoreFixture: Sendable {
     let signer: any SigningKey
     let genesis: Genesis
 
-    init(_ name: SuiteName) {
-        suite = try! name.makeSuite()
+    init(_ name: SuiteName) throws {
+        suite = try name.makeSuite()
         signer = suite.generateSigningKey()
         genesis = Genesis(
             chainID: "store-test", suite: name,
@@ -50,7 +50,7 @@ struct StoreFixture: Sendable {
     }
 
     @Test(arguments: SuiteName.allCases) func aBatchIsStoredWholeWithItsAnchorInTheOutbox(suite: SuiteName) async throws {
-        let f = StoreFixture(suite)
+        let f = try StoreFixture(suite)
         try await withStore("batch") { database in
             let records = RecordStore(database: database)
             let chain = ChainStore(database: database)
@@ -65,7 +65,7 @@ struct StoreFixture: Sendable {
     }
 
     @Test(arguments: SuiteName.allCases) func aConflictingRecordRollsBackTheWholeBatch(suite: SuiteName) async throws {
-        let f = StoreFixture(suite)
+        let f = try StoreFixture(suite)
         try await withStore("conflict") { database in
             let records = RecordStore(database: database)
             _ = try await records.publish([f.record("C1")]) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
@@ -80,7 +80,7 @@ struct StoreFixture: Sendable {
     }
 
     @Test(arguments: SuiteName.allCases) func anIdenticalRepublishIsIdempotent(suite: SuiteName) async throws {
-        let f = StoreFixture(suite)
+        let f = try StoreFixture(suite)
         try await withStore("idempotent") { database in
             let records = RecordStore(database: database)
             let first = try await records.publish([f.record("C1"), f.record("C2")]) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
@@ -93,7 +93,7 @@ struct StoreFixture: Sendable {
     }
 
     @Test(arguments: SuiteName.allCases) func committingABlockMovesTheOutboxIntoTheChainWithDerivedState(suite: SuiteName) async throws {
-        let f = StoreFixture(suite)
+        let f = try StoreFixture(suite)
         try await withStore("commit") { database in
             let records = RecordStore(database: database)
             let chain = ChainStore(database: database)
@@ -147,7 +147,7 @@ struct StoreFixture: Sendable {
     /// Numbers read back from PostgreSQL go through the same bounds as numbers from the network: a height edited to a
     /// negative value or past 2^53 is a `store_corrupt` error naming the column, never a trapping conversion.
     @Test func storedNumbersOutsideTheirRangeAreCorruptionNotATrap() async throws {
-        let f = StoreFixture(.intl)
+        let f = try StoreFixture(.intl)
         try await withStore("stored_bounds") { database in
             let records = RecordStore(database: database)
             let chain = ChainStore(database: database)
