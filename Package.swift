@@ -121,7 +121,8 @@ let package = Package(
         .target(
             name: "GatewayTestSupport",
             dependencies: [
-                "GatewayDemo", "GatewayNode", "GatewayStore", "GatewayClient", "GatewayCrypto",
+                "GatewayDemo", "GatewayNode", "GatewayStore", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayPolicy",
+                "GatewaySchema",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/GatewayTestSupport"
@@ -132,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "GatewayNodeTests",
             dependencies: [
-                "GatewayNode", "GatewayChain", "GatewayCrypto",
+                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

@@ -71,7 +71,7 @@ struct RecordsController {
         group.post("records/:category") { request, context in
             let body = try await decodeBody(API.PublishRequest.self, from: context)
             let category = try pathParameter("category", context)
-            return try jsonResponse(try await exchange.publish(try context.requirePrincipal(), category: category, records: body.records), status: .created)
+            return try jsonResponse(try await exchange.publishing.publish(try context.requirePrincipal(), category: category, records: body.records), status: .created)
         }
         group.get("records/:category/:id") { request, context in
             let category = try pathParameter("category", context)
@@ -79,7 +79,7 @@ struct RecordsController {
             guard let purpose = request.uri.queryParameters.get("purpose") else {
                 throw ExchangeError(.invalidRequest, "query parameter purpose is required")
             }
-            let result = try await exchange.requestRecords(
+            let result = try await exchange.reading.request(
                 try context.requirePrincipal(), API.RecordsRequest(category: category, ids: [id], purpose: purpose)
             )
             guard !result.records.isEmpty else { throw ExchangeError(.notFound, "no record \(id) in \(category)") }
@@ -94,26 +94,26 @@ struct RequestsController {
     func register(on group: RouterGroup<GatewayContext>) {
         group.post("requests") { _, context in
             let body = try await decodeBody(API.RecordsRequest.self, from: context)
-            return try jsonResponse(try await exchange.requestRecords(try context.requirePrincipal(), body))
+            return try jsonResponse(try await exchange.reading.request(try context.requirePrincipal(), body))
         }
         group.post("consents") { _, context in
             let body = try await decodeBody(API.ConsentRequest.self, from: context)
-            return try jsonResponse(try await exchange.recordConsent(try context.requirePrincipal(), body), status: .created)
+            return try jsonResponse(try await exchange.consents.record(try context.requirePrincipal(), body), status: .created)
         }
         group.post("grants") { _, context in
             let body = try await decodeBody(API.GrantRequest.self, from: context)
-            return try jsonResponse(try await exchange.issueGrant(try context.requirePrincipal(), body), status: .created)
+            return try jsonResponse(try await exchange.grants.issue(try context.requirePrincipal(), body), status: .created)
         }
         group.get("grants") { _, context in
-            try jsonResponse(try await exchange.grants(try context.requirePrincipal()))
+            try jsonResponse(try await exchange.grants.list(try context.requirePrincipal()))
         }
         group.delete("grants/:id") { _, context in
             let id = try pathParameter("id", context)
-            return try jsonResponse(try await exchange.revokeGrant(try context.requirePrincipal(), id: id))
+            return try jsonResponse(try await exchange.grants.revoke(try context.requirePrincipal(), id: id))
         }
         group.post("aggregates") { _, context in
             let body = try await decodeBody(API.AggregateRequest.self, from: context)
-            return try jsonResponse(try await exchange.aggregate(try context.requirePrincipal(), body))
+            return try jsonResponse(try await exchange.aggregates.aggregate(try context.requirePrincipal(), body))
         }
     }
 }
@@ -123,18 +123,24 @@ struct AuditController {
 
     func register(on group: RouterGroup<GatewayContext>) {
         group.get("audit/events") { request, context in
-            let after = request.uri.queryParameters.get("after")
-            let limit = try queryInteger("limit", request, default: 100, .count("limit", max: ExchangeService.auditPageMax))
-            return try jsonResponse(try await exchange.auditEvents(try context.requirePrincipal(), after: after, limit: Int(limit)))
+            let limit = try queryInteger("limit", request, default: 100, .count("limit", max: Audit.pageMax))
+            var after: API.AuditCursor?
+            if let text = request.uri.queryParameters.get("after") {
+                guard let cursor = API.AuditCursor(parsing: text) else {
+                    throw ExchangeError(.invalidRequest, "after must be a cursor returned as 'next' by a previous page")
+                }
+                after = cursor
+            }
+            return try jsonResponse(try await exchange.audit.events(try context.requirePrincipal(), after: after, limit: Int(limit)))
         }
         group.get("chain/blocks") { request, context in
             let from = try queryInteger("from", request, default: 1, Bounded("from", 1...Bounded.heightMax))
-            let limit = try queryInteger("limit", request, default: 64, .count("limit", max: ExchangeService.chainBlocksMax))
-            return try jsonResponse(try await exchange.chainBlocks(try context.requirePrincipal(), from: UInt64(from), limit: Int(limit)))
+            let limit = try queryInteger("limit", request, default: 64, .count("limit", max: Audit.chainBlocksMax))
+            return try jsonResponse(try await exchange.audit.blocks(try context.requirePrincipal(), from: UInt64(from), limit: Int(limit)))
         }
         group.get("audit/events/:id/proof") { _, context in
             let id = try pathParameter("id", context)
-            return try jsonResponse(try await exchange.proof(try context.requirePrincipal(), eventID: id))
+            return try jsonResponse(try await exchange.audit.proof(try context.requirePrincipal(), eventID: id))
         }
     }
 }

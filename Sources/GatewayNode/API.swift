@@ -180,6 +180,26 @@ public enum API {
         public let receipt: Receipt
     }
 
+    /// Where a page of the access log ends: `<height>:<event id>`, returned as `next` and passed back as `after`.
+    public struct AuditCursor: Sendable, Equatable {
+        public let height: UInt64
+        public let eventID: String
+
+        public init(height: UInt64, eventID: String) {
+            self.height = height
+            self.eventID = eventID
+        }
+
+        /// Parses a cursor a previous page returned (nil: not one).
+        public init?(parsing text: String) {
+            let parts = text.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let height = Bounded.height.parseUnsigned(parts[0]) else { return nil }
+            self.init(height: height, eventID: String(parts[1]))
+        }
+
+        public var text: String { "\(height):\(eventID)" }
+    }
+
     public struct ProofResponse: Codable, Sendable {
         public let eventId: String
         public let height: UInt64

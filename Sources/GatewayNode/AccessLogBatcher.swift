@@ -10,6 +10,11 @@ public actor AccessLogBatcher {
     public struct Receipt: Sendable {
         public let transactionHash: [UInt8]
         public let location: TransactionLocation
+
+        package init(transactionHash: [UInt8], location: TransactionLocation) {
+            self.transactionHash = transactionHash
+            self.location = location
+        }
     }
 
     let submitter: TransactionSubmitter

@@ -8,6 +8,11 @@ import ServiceLifecycle
 public struct TransactionLocation: Sendable, Equatable {
     public let height: UInt64
     public let index: Int
+
+    package init(height: UInt64, index: Int) {
+        self.height = height
+        self.index = index
+    }
 }
 
 /// How this node takes part in consensus.

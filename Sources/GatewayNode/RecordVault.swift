@@ -4,18 +4,24 @@ import GatewaySchema
 
 /// Envelope encryption and salted hashing of records. Each record gets its own data key, sealed under the node's
 /// record key; destroying the wrapped key destroys the record (crypto-shredding) while its anchored hash remains.
-struct RecordVault: Sendable {
+package struct RecordVault: Sendable {
     let suite: any CryptoSuite
     let recordKey: [UInt8]
     let salt: [UInt8]
 
+    package init(suite: any CryptoSuite, recordKey: [UInt8], salt: [UInt8]) {
+        self.suite = suite
+        self.recordKey = recordKey
+        self.salt = salt
+    }
+
     /// HMAC(salt, "record-key" ‖ category ‖ id): the record's on-chain identifier.
-    func recordKey(category: String, id: String) -> [UInt8] {
+    package func recordKey(category: String, id: String) -> [UInt8] {
         suite.hmac(key: salt, Self.domain("record-key", category, id))
     }
 
     /// HMAC(salt, "citizen" ‖ id): counts distinct citizens without revealing them.
-    func citizenKey(_ citizenID: String) -> [UInt8] {
+    package func citizenKey(_ citizenID: String) -> [UInt8] {
         suite.hmac(key: salt, Self.domain("citizen", citizenID))
     }
 

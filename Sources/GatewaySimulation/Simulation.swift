@@ -155,22 +155,14 @@ public struct Simulation {
         let message: ConsensusMessage
     }
 
-    /// One node: the replica of its current epoch and the governance state that decides the epochs. Replica ids are
-    /// per epoch: the validators in governance order, then every other node (a follower) in node order.
+    /// One node: its `EpochHost` — the node's own epoch code (replica of the current epoch, replica ids, how past
+    /// epochs ended, cross-epoch routing) — and the governance state that decides the epochs.
     struct Host {
-        var epoch: UInt64
-        let members: [Int]
-        let others: [Int]
+        var core: EpochHost<Int>
         var governance: GovernanceState
-        var replica: Replica
-        var lastHelped: [Int: UInt64] = [:]
-        var lastAsked: UInt64?
-
-        func index(of node: Int) -> ReplicaID { members.firstIndex(of: node) ?? members.count + others.firstIndex(of: node)! }
-
-        func node(at index: ReplicaID) -> Int? {
-            index < members.count ? members[index] : others.indices.contains(index - members.count) ? others[index - members.count] : nil
-        }
+        var epoch: UInt64 { core.epoch }
+        var members: [Int] { core.members }
+        var replica: Replica { core.replica }
     }
 
     /// What a node keeps across a crash.
@@ -243,8 +235,9 @@ public struct Simulation {
 
         var disks = Array(repeating: Disk(), count: nodes)
 
-        /// A node as it (re)starts: its epoch, validator set and replica derived from what it persisted.
-        func makeHost(_ node: Int) -> Host {
+        /// A node's epoch as it (re)starts or changes epoch: its epoch, validator set and replica derived from what it
+        /// persisted, and the governance state that put them in force.
+        func makeSetup(_ node: Int) -> (setup: EpochHost<Int>.Setup, governance: GovernanceState) {
             let disk = disks[node]
             var governance = GovernanceState(genesis: genesis)
             var epoch: UInt64 = 0
@@ -253,12 +246,12 @@ public struct Simulation {
                 epoch += 1
                 root = block
             }
-            let members = governance.validators.map { nodeNamed[$0.nodeID]! }
+            let members = governance.validators.compactMap { nodeNamed[$0.nodeID] }
             let others = (0..<nodes).filter { !members.contains($0) }
             var epochConfiguration = configuration
             epochConfiguration.replicas = members.count
             epochConfiguration.epoch = epoch
-            let index = members.firstIndex(of: node) ?? members.count + others.firstIndex(of: node)!
+            let index = members.firstIndex(of: node) ?? members.count + (others.firstIndex(of: node) ?? 0)
             let tip = disk.committed.last?.height ?? 0
             let replica = Replica(
                 id: index, configuration: epochConfiguration, signer: SimulatedSigner(replica: index, secrets: members.map { secrets[$0] }),
@@ -266,7 +259,14 @@ public struct Simulation {
                 committed: Array(disk.committed.suffix(configuration.committedKeep)),
                 pendingBlocks: disk.pending.filter { $0.epoch == epoch && $0.block.height > tip }.map(\.block)
             )
-            return Host(epoch: epoch, members: members, others: others, governance: governance, replica: replica)
+            return (EpochHost<Int>.Setup(epoch: epoch, members: members, others: others, replica: replica), governance)
+        }
+
+        /// A node as it (re)starts, with how the epochs it saw ended (from its disk).
+        func makeHost(_ node: Int) -> Host {
+            let (setup, governance) = makeSetup(node)
+            let ends = Dictionary(uniqueKeysWithValues: disks[node].epochEnds.enumerated().map { (UInt64($0.offset), $0.element) })
+            return Host(core: EpochHost(me: node, setup: setup, epochEnds: ends), governance: governance)
         }
 
         var hosts: [Host?] = Array(repeating: nil, count: nodes)
@@ -381,19 +381,19 @@ public struct Simulation {
             return out
         }
 
-        /// Performs a replica's effects in order. A commit that changes the validator set ends the epoch: the rest of the
-        /// old replica's effects (commits above the boundary included) are dropped and the next epoch's replica starts.
+        /// Performs a replica's effects as a node does (EpochHost): the batch's writes first, then its commits and
+        /// messages in order. A commit that changes the validator set ends the epoch: the rest of the old replica's
+        /// steps (commits above the boundary included) are dropped and the next epoch's replica starts.
         func perform(_ produced: [ConsensusEffect], of node: Int, at now: UInt64, chaos: Bool) {
             guard var host = hosts[node] else { return }
             let effects = honest(node) ? produced : misbehave(produced, of: node, at: now)
-            for (position, effect) in effects.enumerated() {
-                switch effect {
-                case .persist(let state):
-                    disks[node].safety = (host.epoch, state)
-                case .persistBlock(let block):
-                    disks[node].pending.append((host.epoch, block))
-                    if disks[node].pending.count > 4_096 { disks[node].pending.removeFirst(disks[node].pending.count - 4_096) }
-                case .commit(let block, var certificate, let evidence):
+            let (blocks, safety) = EpochHost<Int>.writes(effects)
+            if let safety { disks[node].safety = (host.epoch, safety) }
+            for block in blocks { disks[node].pending.append((host.epoch, block)) }
+            if disks[node].pending.count > 4_096 { disks[node].pending.removeFirst(disks[node].pending.count - 4_096) }
+            for step in host.core.steps(effects) {
+                switch step {
+                case .commit(let block, var certificate, let evidence, let beyond):
                     disks[node].committed.append(block)
                     disks[node].certificates.append(certificate)
                     disks[node].evidences.append(evidence)
@@ -414,39 +414,34 @@ public struct Simulation {
                     // Report the first violated property only (mutation testing caught a check overwriting the fork report).
                     if honest(node), violation == nil { check(reported, certificate: certificate, by: node, members: host.members) }
                     if applyGovernance(block, to: &host.governance, mutated: mutation == .approvalsIgnored) {
-                        let beyond = effects[(position + 1)...].compactMap { if case .commit(let above, _, _) = $0 { above } else { nil } }
-                        disks[node].epochEnds.append(EpochEnd(evidence: evidence, beyond: beyond))
+                        let end = EpochEnd(evidence: evidence, beyond: beyond)
+                        disks[node].epochEnds.append(end)
                         disks[node].boundaries.append(block.height)
-                        let carried = host.replica.mempoolItems
-                        var next = makeHost(node)
-                        for item in carried { _ = next.replica.submit(item) }
-                        let started = next.replica.start(now: now + skews[node])
-                        hosts[node] = next
+                        let (setup, governance) = makeSetup(node)
+                        host.governance = governance
+                        let started = host.core.endEpoch(end, next: setup, now: now + skews[node])
+                        hosts[node] = host
                         perform(started, of: node, at: now, chaos: chaos)
                         return
                     }
-                case .send(let to, let message):
-                    guard let target = host.node(at: to) else { continue }
-                    send(message, epoch: host.epoch, from: node, to: target, at: now, chaos: chaos)
-                case .broadcast(let message):
-                    for to in 0..<nodes where to != node { send(message, epoch: host.epoch, from: node, to: to, at: now, chaos: chaos) }
+                case .send(let message, let targets):
+                    for target in targets { send(message, epoch: host.epoch, from: node, to: target, at: now, chaos: chaos) }
                 }
             }
             hosts[node] = host
         }
 
-        /// Delivers one message. Fetches, blocks and gossip go to the replica whatever the epoch; consensus messages
-        /// only within one epoch. A message from an older epoch gets the sender the evidence that ended it; one from a
-        /// newer epoch makes this node ask for the evidence that ends its own.
+        /// Delivers one message through the node's EpochHost: what crosses epochs, what the replica sees, what is
+        /// served from "storage" (forward sync, fetches of blocks no longer in memory), as a node does from PostgreSQL.
         func deliver(_ envelope: Envelope, at now: UInt64, chaos: Bool) {
             guard var host = hosts[envelope.to] else { return }
-            let anyEpoch: Bool
-            switch envelope.message {
-            case .fetch, .blocks, .transactions: anyEpoch = true
-            case .proposal, .vote, .timeout, .certified, .catchUp, .syncBlocks: anyEpoch = false
-            case .syncRequest(let height):
-                // Forward sync, served from "storage": committed blocks from that height, never past the end of the
-                // requester's epoch.
+            let routed = host.core.receive(envelope.message, from: envelope.from, epoch: envelope.epoch, now: now + skews[envelope.to])
+            hosts[envelope.to] = host
+            for reply in routed.replies {
+                send(reply.message, epoch: reply.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
+            }
+            if let height = routed.syncFrom {
+                // Committed blocks from that height, never past the end of the requester's epoch.
                 let disk = disks[envelope.to]
                 guard height >= 1, Int(height) <= disk.committed.count else { return }
                 let range = Int(height - 1)..<min(disk.committed.count, Int(height - 1) + 17)
@@ -456,32 +451,11 @@ public struct Simulation {
                     syncBatches += 1
                     send(.syncBlocks(batch), epoch: envelope.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
                 }
-                return
             }
-            let resend = configuration.roundTimeoutTicks
-            if envelope.epoch == host.epoch || anyEpoch {
-                let effects = host.replica.receive(envelope.message, from: host.index(of: envelope.from), now: now + skews[envelope.to])
-                hosts[envelope.to] = host
-                perform(effects, of: envelope.to, at: now, chaos: chaos)
-                // A block the replica no longer holds in memory is served from "storage", as a node does from PostgreSQL.
-                if case .fetch(let id) = envelope.message, !effects.contains(where: { if case .send(_, .blocks) = $0 { true } else { false } }),
-                   let position = disks[envelope.to].committed.lastIndex(where: { $0.id == id }) {
-                    let stored = disks[envelope.to].committed[max(0, position - 15)...position].reversed()
-                    send(.blocks(Array(stored)), epoch: host.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
-                }
-            } else if envelope.epoch < host.epoch {
-                guard Int(envelope.epoch) < disks[envelope.to].epochEnds.count else { return }
-                if let last = host.lastHelped[envelope.from], now < last + resend { return }
-                host.lastHelped[envelope.from] = now
-                hosts[envelope.to] = host
-                for message in disks[envelope.to].epochEnds[Int(envelope.epoch)].messages {
-                    send(message, epoch: envelope.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
-                }
-            } else if envelope.message != .catchUp {
-                if let last = host.lastAsked, now < last + resend { return }
-                host.lastAsked = now
-                hosts[envelope.to] = host
-                send(.catchUp, epoch: host.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
+            perform(routed.effects, of: envelope.to, at: now, chaos: chaos)
+            if let id = routed.fetchFromStorage, let position = disks[envelope.to].committed.lastIndex(where: { $0.id == id }) {
+                let stored = disks[envelope.to].committed[max(0, position - 15)...position].reversed()
+                send(.blocks(Array(stored)), epoch: host.epoch, from: envelope.to, to: envelope.from, at: now, chaos: chaos)
             }
         }
 
@@ -504,7 +478,7 @@ public struct Simulation {
                 }
             }
             var host = makeHost(node)
-            let effects = host.replica.start(now: now + skews[node])
+            let effects = host.core.start(now: now + skews[node])
             hosts[node] = host
             perform(effects, of: node, at: now, chaos: chaos)
         }
@@ -537,7 +511,7 @@ public struct Simulation {
                 items = [governanceTransaction(.proposal, GovernanceProposal(proposalID: proposalID, change: changes[step]).encoded, by: proposer, nonce: UInt64(step))]
             }
             for node in 0..<nodes {
-                for item in items { _ = hosts[node]?.replica.submit(item.encoded) }
+                for item in items { _ = hosts[node]?.core.submit([item.encoded]) }
             }
         }
 
@@ -591,7 +565,7 @@ public struct Simulation {
             if random.chance(0.3) {
                 nextItem += 1
                 let item = Array("tx-\(nextItem)".utf8)
-                for node in 0..<nodes { _ = hosts[node]?.replica.submit(item) }
+                for node in 0..<nodes { _ = hosts[node]?.core.submit([item]) }
             }
             if now >= governanceStart, (now - governanceStart) % 150 == 0 { driveGovernance() }
             while let envelope = queue.popDue(now) {
@@ -604,7 +578,7 @@ public struct Simulation {
             }
             for node in 0..<nodes {
                 guard var host = hosts[node] else { continue }
-                let effects = host.replica.tick(now: now + skews[node])
+                let effects = host.core.tick(now: now + skews[node])
                 hosts[node] = host
                 perform(effects, of: node, at: now, chaos: chaos)
                 if honest(node), let problem = hosts[node]?.replica.safetyViolation, violation == nil { violation = "safety: \(problem)" }

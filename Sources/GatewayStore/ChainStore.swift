@@ -315,6 +315,26 @@ public struct ChainStore: Sendable {
         public let timestampMs: Int64
         public let role: String?
         public let grantID: String?
+
+        package init(
+            eventID: String, height: UInt64, transactionHash: [UInt8], requester: String, action: String, category: String, purpose: String,
+            decision: String, policies: [String], recordCount: Int, bundleHash: [UInt8], timestampMs: Int64, role: String?, grantID: String?
+        ) {
+            self.eventID = eventID
+            self.height = height
+            self.transactionHash = transactionHash
+            self.requester = requester
+            self.action = action
+            self.category = category
+            self.purpose = purpose
+            self.decision = decision
+            self.policies = policies
+            self.recordCount = recordCount
+            self.bundleHash = bundleHash
+            self.timestampMs = timestampMs
+            self.role = role
+            self.grantID = grantID
+        }
     }
 
     /// Access events in commit order, after the given (height, event id) cursor.

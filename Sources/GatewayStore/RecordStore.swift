@@ -57,6 +57,21 @@ public struct AggregateRow: Sendable {
     public let anchorVersion: Int
     public let anchoredHash: [UInt8]?
     public let anchoredHeight: UInt64?
+
+    package init(
+        recordKey: [UInt8], recordHash: [UInt8], dimensionsJSON: String, citizenKey: [UInt8], ciphertext: [UInt8],
+        aggregates: [String: [UInt8]], anchorVersion: Int, anchoredHash: [UInt8]?, anchoredHeight: UInt64?
+    ) {
+        self.recordKey = recordKey
+        self.recordHash = recordHash
+        self.dimensionsJSON = dimensionsJSON
+        self.citizenKey = citizenKey
+        self.ciphertext = ciphertext
+        self.aggregates = aggregates
+        self.anchorVersion = anchorVersion
+        self.anchoredHash = anchoredHash
+        self.anchoredHeight = anchoredHeight
+    }
 }
 
 /// Records, stored and anchored atomically.
@@ -73,6 +88,13 @@ public struct RecordStore: Sendable {
         public let alreadyPresent: Int
         /// The anchor transaction this call wrote to the outbox, if it stored anything.
         public var newAnchor: Transaction? = nil
+
+        package init(anchorTransactions: [[UInt8]], inserted: Int, alreadyPresent: Int, newAnchor: Transaction? = nil) {
+            self.anchorTransactions = anchorTransactions
+            self.inserted = inserted
+            self.alreadyPresent = alreadyPresent
+            self.newAnchor = newAnchor
+        }
     }
 
     /// Stores a batch and its anchor transaction in one database transaction: all of it, or none of it.

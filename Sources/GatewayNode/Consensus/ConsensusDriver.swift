@@ -10,21 +10,8 @@ public protocol ConsensusPersistence: Sendable {
     func save(_ end: EpochEnd, epoch: UInt64) async throws
 }
 
-/// One epoch's replica and who its replica ids are: the validators in governance order, then every other node this
-/// one knows of (followers), so that fetches from any of them can be answered.
-public struct EpochSetup: Sendable {
-    public let epoch: UInt64
-    public let members: [String]
-    public let others: [String]
-    public let replica: Replica
-
-    public init(epoch: UInt64, members: [String], others: [String], replica: Replica) {
-        self.epoch = epoch
-        self.members = members
-        self.others = others
-        self.replica = replica
-    }
-}
+/// One epoch's replica and who its replica ids are (the node's `EpochHost` hosts it).
+public typealias EpochSetup = EpochHost<String>.Setup
 
 /// Runs one replica for real: peers' messages, submitted payload and a tick every `tickMs` go in, one batch at a
 /// time; each batch's `persist` effects are made durable (one PostgreSQL transaction) before any of its messages
@@ -51,11 +38,10 @@ public actor ConsensusDriver {
     }
 
     let me: String
-    var replica: Replica
-    public private(set) var epoch: UInt64
-    var members: [String]
-    var others: [String]
-    var epochEnds: [UInt64: EpochEnd]
+    /// The replica of the current epoch, its nodes, how past epochs ended, and the cross-epoch rules (shared with the
+    /// simulator).
+    var host: EpochHost<String>
+    public var epoch: UInt64 { host.epoch }
     var transport: ConsensusTransport?
     let persistence: (any ConsensusPersistence)?
     let onCommit: @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
@@ -74,8 +60,6 @@ public actor ConsensusDriver {
     var draining = false
     var ticker: Task<Void, Never>?
     var stopped = false
-    var lastHelped: [String: UInt64] = [:]
-    var lastAsked: [String: UInt64] = [:]
 
     public init(
         me: String, setup: EpochSetup, persistence: (any ConsensusPersistence)? = nil, epochEnds: [UInt64: EpochEnd] = [:],
@@ -85,11 +69,7 @@ public actor ConsensusDriver {
         onCommit: @escaping @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     ) {
         self.me = me
-        self.replica = setup.replica
-        self.epoch = setup.epoch
-        self.members = setup.members
-        self.others = setup.others
-        self.epochEnds = epochEnds
+        self.host = EpochHost(me: me, setup: setup, epochEnds: epochEnds)
         self.persistence = persistence
         self.serveFetch = serveFetch
         self.serveSync = serveSync
@@ -126,44 +106,28 @@ public actor ConsensusDriver {
     }
 
     /// Nodes governance admitted without changing the validator set (observers): followers from now on.
-    public func addFollowers(_ nodes: [String]) {
-        for node in nodes where node != me && !members.contains(node) && !others.contains(node) { others.append(node) }
-    }
+    public func addFollowers(_ nodes: [String]) { host.addFollowers(nodes) }
 
     /// Offers payload items to the replica's bounded mempool and to the validators' (any leader may order them).
     /// Returns how many were taken; fewer than offered means the pool is full (busy).
     public func submit(_ items: [[UInt8]]) -> Int {
-        var accepted: [[UInt8]] = []
-        for item in items {
-            guard replica.submit(item) else { break }
-            accepted.append(item)
-        }
-        let validators = members.filter { $0 != me }
+        let accepted = host.submit(items)
+        let validators = host.members.filter { $0 != me }
+        let chunkMax = host.replica.configuration.blockPayloadMax
         if !accepted.isEmpty, !validators.isEmpty {
-            for start in stride(from: 0, to: accepted.count, by: replica.configuration.blockPayloadMax) {
-                let chunk = Array(accepted[start..<min(start + replica.configuration.blockPayloadMax, accepted.count)])
+            for start in stride(from: 0, to: accepted.count, by: chunkMax) {
+                let chunk = Array(accepted[start..<min(start + chunkMax, accepted.count)])
                 transport?.send(.transactions(chunk), epoch: epoch, to: validators)
             }
         }
         return accepted.count
     }
 
-    public var committedHeight: UInt64 { replica.committedHeight }
-    public var committed: [ConsensusBlock] { replica.committed }
-    public var mempoolCount: Int { replica.mempoolCount }
-    public var stateSummary: String { "epoch \(epoch), " + replica.stateSummary }
-    public var validators: [String] { members }
-
-    func index(of node: String) -> ReplicaID? {
-        if let index = members.firstIndex(of: node) { return index }
-        return others.firstIndex(of: node).map { members.count + $0 }
-    }
-
-    func node(at index: ReplicaID) -> String? {
-        index < members.count ? members[index] : others.indices.contains(index - members.count) ? others[index - members.count] : nil
-    }
-
-    var everyone: [String] { (members + others).filter { $0 != me } }
+    public var committedHeight: UInt64 { host.replica.committedHeight }
+    public var committed: [ConsensusBlock] { host.replica.committed }
+    public var mempoolCount: Int { host.replica.mempoolCount }
+    public var stateSummary: String { "epoch \(host.epoch), " + host.replica.stateSummary }
+    public var validators: [String] { host.members }
 
     func enqueue(_ input: Input) async {
         guard !stopped else { return }
@@ -191,123 +155,78 @@ public actor ConsensusDriver {
             inboxMessages = 0
             tickQueued = false
             var effects: [ConsensusEffect] = []
-            var fetches: [(String, [UInt8])] = []
             let now = Self.now
             for input in batch {
                 switch input {
-                case .start: effects += replica.start(now: now)
-                case .tick: effects += replica.tick(now: now)
+                case .start: effects += host.start(now: now)
+                case .tick: effects += host.tick(now: now)
                 case .message(let message, let sender, let senderEpoch):
-                    let produced = route(message, from: sender, epoch: senderEpoch, now: now)
-                    if case .fetch(let id) = message, !produced.contains(where: { if case .send(_, .blocks) = $0 { true } else { false } }) {
-                        fetches.append((sender, id))
-                    }
-                    effects += produced
+                    let routed = host.receive(message, from: sender, epoch: senderEpoch, now: now)
+                    for reply in routed.replies { transport?.send(reply.message, epoch: reply.epoch, to: [sender]) }
+                    if let height = routed.syncFrom { answerSync(from: height, epoch: senderEpoch, to: sender) }
+                    if let id = routed.fetchFromStorage { answerFromStorage(id, to: sender) }
+                    effects += routed.effects
                 }
             }
             await perform(effects)
-            for (sender, id) in fetches { answerFromStorage(id, to: sender) }
         }
         draining = false
     }
 
-    /// Which messages the replica sees, and what a node in another epoch is told.
-    func route(_ message: ConsensusMessage, from sender: String, epoch senderEpoch: UInt64, now: UInt64) -> [ConsensusEffect] {
-        let anyEpoch: Bool
-        switch message {
-        case .fetch, .blocks, .transactions: anyEpoch = true
-        case .proposal, .vote, .timeout, .certified, .catchUp, .syncBlocks: anyEpoch = false
-        case .syncRequest(let height):
-            answerSync(from: height, epoch: senderEpoch, to: sender)
-            return []
-        }
-        let resendMs = replica.configuration.roundTimeoutTicks
-        if senderEpoch == epoch || anyEpoch {
-            guard let index = index(of: sender) else { return [] }
-            return replica.receive(message, from: index, now: now)
-        }
-        if senderEpoch < epoch {
-            // The sender is still in an epoch we have left: send it how that epoch ended (once per round timeout).
-            guard let end = epochEnds[senderEpoch], now >= (lastHelped[sender] ?? 0) + resendMs else { return [] }
-            lastHelped[sender] = now
-            for help in end.messages { transport?.send(help, epoch: senderEpoch, to: [sender]) }
-        } else if message != .catchUp, now >= (lastAsked[sender] ?? 0) + resendMs {
-            // The sender is ahead: ask it for how our epoch ended.
-            lastAsked[sender] = now
-            transport?.send(.catchUp, epoch: epoch, to: [sender])
-        }
-        return []
-    }
-
     /// Durability first: blocks and the latest safety state of the batch in one write; only then the messages.
     func perform(_ effects: [ConsensusEffect]) async {
-        var blocks: [ConsensusBlock] = []
-        var safety: SafetyState?
-        for effect in effects {
-            switch effect {
-            case .persistBlock(let block): blocks.append(block)
-            case .persist(let state): safety = state
-            default: break
-            }
-        }
+        let (blocks, safety) = EpochHost<String>.writes(effects)
         var durable = true
         if let persistence, !blocks.isEmpty || safety != nil {
             do {
-                try await persistence.save(blocks: blocks, safety: safety, epoch: epoch)
+                try await persistence.save(blocks: blocks, safety: safety, epoch: host.epoch)
             } catch {
-                // Not durable: behave as if this batch's messages were lost (the protocol tolerates loss); never send
-                // a vote whose round is not on disk.
                 durable = false
                 logger.error("could not persist consensus state; withholding this batch's messages", metadata: ["error": "\(error)"])
             }
         }
-        for (position, effect) in effects.enumerated() {
-            switch effect {
-            case .persist, .persistBlock: break
-            case .commit(let block, let certificate, let evidence):
-                guard await onCommit(block, certificate, evidence, epoch) else { continue }
-                let beyond = effects[(position + 1)...].compactMap { if case .commit(let above, _, _) = $0 { above } else { nil } }
+        for step in host.steps(effects, durable: durable) {
+            switch step {
+            case .commit(let block, let certificate, let evidence, let beyond):
+                guard await onCommit(block, certificate, evidence, host.epoch) else { continue }
                 await endEpoch(EpochEnd(evidence: evidence, beyond: beyond))
                 return
-            case .send(let to, let message): if durable, let node = node(at: to) { transport?.send(message, epoch: epoch, to: [node]) }
-            case .broadcast(let message): if durable { transport?.send(message, epoch: epoch, to: everyone) }
+            case .send(let message, let nodes):
+                transport?.send(message, epoch: host.epoch, to: nodes)
             }
         }
     }
 
     /// The block just committed changed the validator set: record how this epoch ended and start the next one's
-    /// replica, carrying over the pool.
+    /// replica (the host carries the pool over).
     func endEpoch(_ end: EpochEnd) async {
-        epochEnds[epoch] = end
+        let ended = host.epoch
         do {
-            try await persistence?.save(end, epoch: epoch)
+            try await persistence?.save(end, epoch: ended)
         } catch {
             // Only our help to laggards needs it, and other nodes keep it too.
-            logger.error("could not record how the epoch ended", metadata: ["epoch": "\(epoch)", "error": "\(error)"])
+            logger.error("could not record how the epoch ended", metadata: ["epoch": "\(ended)", "error": "\(error)"])
         }
         guard let nextEpoch else {
+            host.remember(end, of: ended)
             logger.critical("the validator set changed but this driver cannot change epochs; it stops")
             stop()
             return
         }
-        let carried = replica.mempoolItems
         let setup: EpochSetup
         do {
-            setup = try await nextEpoch(replica.committed)
+            setup = try await nextEpoch(host.replica.committed)
         } catch {
+            host.remember(end, of: ended)
             logger.critical("could not start the next epoch's replica; consensus stops", metadata: ["error": "\(error)"])
             stop()
             return
         }
+        let started = host.endEpoch(end, next: setup, now: Self.now)
         logger.notice("epoch changed", metadata: [
-            "epoch": "\(setup.epoch)", "validators": "\(setup.members.joined(separator: ","))", "height": "\(replica.committedHeight)",
+            "epoch": "\(setup.epoch)", "validators": "\(setup.members.joined(separator: ","))", "height": "\(host.replica.committedHeight)",
         ])
-        replica = setup.replica
-        epoch = setup.epoch
-        members = setup.members
-        others = setup.others
-        for item in carried { _ = replica.submit(item) }
-        await perform(replica.start(now: Self.now))
+        await perform(started)
     }
 
     /// Forward sync, from storage: committed blocks from `height`, never past the end of the requester's epoch.
@@ -322,7 +241,7 @@ public actor ConsensusDriver {
 
     func answerFromStorage(_ id: [UInt8], to sender: String) {
         guard let serveFetch, let transport else { return }
-        let epoch = self.epoch
+        let epoch = host.epoch
         Task {
             let blocks = await serveFetch(id)
             if !blocks.isEmpty { transport.send(.blocks(blocks), epoch: epoch, to: [sender]) }

@@ -1,0 +1,61 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayPolicy
+
+/// No log, no data: the one place where a decision becomes permission to release. Every decision — allow or deny —
+/// is written to the access log and committed on chain first; only then does an allow yield a `Permit`, and the
+/// use cases read obligations (fields, masks, cohort) from the permit alone. A denial is thrown, naming its event.
+package struct AccessGate: Sendable {
+    let log: any AccessLogging
+    let policyBundleHash: [UInt8]
+    let now: @Sendable () -> Int64
+
+    package init(log: any AccessLogging, policyBundleHash: [UInt8], now: @escaping @Sendable () -> Int64) {
+        self.log = log
+        self.policyBundleHash = policyBundleHash
+        self.now = now
+    }
+
+    /// A committed allow: what a use case may release, under which obligations, and the receipt of its access event.
+    package struct Permit: Sendable {
+        package let decision: EffectiveDecision
+        package let receipt: API.Receipt
+
+        /// The obligations data is released under (an allow without them releases nothing).
+        func obligations() throws -> Obligations {
+            guard let obligations = decision.obligations else {
+                throw ExchangeError(.accessDenied, "access denied: the permit carries no obligations", eventID: receipt.eventId)
+            }
+            return obligations
+        }
+    }
+
+    /// Logs the decision and waits for its block; returns a permit for an allow, throws `accessDenied` for a deny.
+    package func pass(
+        _ principal: Principal, action: String, category: String, recordKeys: [[UInt8]] = [], purpose: String, decision: EffectiveDecision
+    ) async throws -> Permit {
+        let receipt = try await record(principal, action: action, category: category, recordKeys: recordKeys, purpose: purpose, decision: decision)
+        guard decision.effect == .allow else {
+            throw ExchangeError(.accessDenied, "access denied: \(decision.reason)", eventID: receipt.eventId)
+        }
+        return Permit(decision: decision, receipt: receipt)
+    }
+
+    /// Writes the access event (batched with concurrent ones) and waits until it is in a committed block.
+    func record(
+        _ principal: Principal, action: String, category: String, recordKeys: [[UInt8]], purpose: String, decision: EffectiveDecision
+    ) async throws -> API.Receipt {
+        let event = AccessEvent(
+            eventID: UUID().uuidString.lowercased(), requester: principal.department, action: action, category: category,
+            recordKeys: recordKeys, purpose: purpose, policyBundleHash: policyBundleHash, decision: decision.effect,
+            determiningPolicies: decision.policies, requestDigest: principal.requestDigest, timestampMs: now(), role: principal.role,
+            grantID: decision.grantID
+        )
+        let receipt = try await log.log(event)
+        return API.Receipt(
+            eventId: event.eventID, transaction: Hex.encode(receipt.transactionHash), height: receipt.location.height,
+            index: receipt.location.index
+        )
+    }
+}

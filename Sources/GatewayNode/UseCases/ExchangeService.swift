@@ -1,0 +1,121 @@
+import GatewayChain
+import GatewayCrypto
+import GatewayPolicy
+import GatewaySchema
+import GatewayStore
+import Logging
+
+/// An authenticated caller: the department whose key signed the request, the role within it the request declares
+/// (signed too), and the digest of that signature.
+public struct Principal: Sendable {
+    public let department: String
+    /// The role within the department (`DG-Role`); nil when the department acts as itself.
+    public let role: String?
+    /// Digest of the request signature, recorded in the access log to bind the event to the request.
+    public let requestDigest: [UInt8]
+
+    public init(department: String, role: String? = nil, requestDigest: [UInt8]) {
+        self.department = department
+        self.role = role
+        self.requestDigest = requestDigest
+    }
+
+    /// The policy principal: `Department::"<department>"`, or `Role::"<department>/<role>"` for a role.
+    public var entity: EntityUID {
+        role.map { EntityUID(type: "Role", id: "\(department)/\($0)") } ?? EntityUID(type: "Department", id: department)
+    }
+}
+
+/// The data-exchange use cases, one room each, assembled from the node's parts. Every room decides with the one
+/// `DecisionMaker` and releases nothing without a permit from the one `AccessGate` (no log, no data).
+public struct ExchangeService: Sendable {
+    package let publishing: PublishRecords
+    package let reading: ReadRecords
+    package let aggregates: Aggregates
+    package let grants: Grants
+    package let consents: Consents
+    package let audit: Audit
+    package let approval: BundleApproval
+    public var policyBundleHash: [UInt8] { approval.policyBundleHash }
+    /// Integrity failures seen since start (tampered records, aggregate inputs), reported by /v1/health.
+    public let integrity: IntegrityCounter
+
+    /// What a node plugs in: its chain (reads), submitter (writes), access log, and stores.
+    package struct Parts: Sendable {
+        package var ledger: any LedgerReading
+        package var writer: any ChainWriting
+        package var accessLog: any AccessLogging
+        package var records: any RecordStoring
+        package var auditStore: any AuditStoring
+
+        package init(
+            ledger: any LedgerReading, writer: any ChainWriting, accessLog: any AccessLogging, records: any RecordStoring,
+            auditStore: any AuditStoring
+        ) {
+            self.ledger = ledger
+            self.writer = writer
+            self.accessLog = accessLog
+            self.records = records
+            self.auditStore = auditStore
+        }
+    }
+
+    /// The rooms over any parts: a node's, or a test's in-memory fakes.
+    package init(
+        parts: Parts, suite: any CryptoSuite, categories: [String: RecordCategory], policies: PolicyBundle, departments: DepartmentDirectory,
+        vault: RecordVault, paillier: PaillierPrivateKey, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
+        logger: Logger, now: @escaping @Sendable () -> Int64
+    ) {
+        let categories = Categories(categories)
+        let bundleHash = suite.hash(policies.canonicalBytes)
+        let decisions = DecisionMaker(
+            policies: policies, departments: departments, categories: categories, vault: vault, ledger: parts.ledger, nodeID: nodeID,
+            logger: logger, now: now
+        )
+        let approval = BundleApproval(policyBundleHash: bundleHash, ledger: parts.ledger, writer: parts.writer, nodeID: nodeID, logger: logger)
+        let admission = Admission(approval: approval, decisions: decisions)
+        let gate = AccessGate(log: parts.accessLog, policyBundleHash: bundleHash, now: now)
+        let integrity = IntegrityCounter()
+        let checks = RecordIntegrity(vault: vault, counter: integrity, logger: logger)
+        self.approval = approval
+        self.integrity = integrity
+        publishing = PublishRecords(
+            admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, writer: parts.writer,
+            vault: vault, paillier: paillier.publicKey, encryptor: encryptor, pool: pool
+        )
+        reading = ReadRecords(
+            admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
+            integrity: checks, vault: vault
+        )
+        aggregates = Aggregates(
+            admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
+            integrity: checks, paillier: paillier
+        )
+        grants = Grants(
+            admission: admission, decisions: decisions, gate: gate, categories: categories, departments: departments, ledger: parts.ledger,
+            writer: parts.writer, nodeID: nodeID, now: now
+        )
+        consents = Consents(admission: admission, decisions: decisions, gate: gate, ledger: parts.ledger, writer: parts.writer, vault: vault)
+        audit = Audit(admission: admission, decisions: decisions, gate: gate, ledger: parts.ledger, store: parts.auditStore)
+    }
+
+    /// A node's rooms: its chain service, submitter, access-log batcher and PostgreSQL stores.
+    init(
+        suite: any CryptoSuite, chain: ChainService, database: Database, categories: [String: RecordCategory], policies: PolicyBundle,
+        departments: DepartmentDirectory, secrets: NodeSecrets, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
+        submitter: TransactionSubmitter, logger: Logger, now: @escaping @Sendable () -> Int64
+    ) {
+        let parts = Parts(
+            ledger: chain, writer: submitter, accessLog: AccessLogBatcher(submitter: submitter), records: RecordStore(database: database),
+            auditStore: ChainStore(database: database)
+        )
+        self.init(
+            parts: parts, suite: suite, categories: categories, policies: policies, departments: departments,
+            vault: RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt), paillier: secrets.paillier,
+            encryptor: encryptor, pool: pool, nodeID: nodeID, logger: logger, now: now
+        )
+    }
+
+    /// At startup: approve a solo node's bundle at once, or say loudly that this node will refuse requests.
+    public func checkBundleAtStartup() async { await approval.checkAtStartup() }
+}

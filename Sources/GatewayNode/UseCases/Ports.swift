@@ -1,0 +1,67 @@
+import GatewayChain
+import GatewayStore
+
+// What the use cases need from the world outside them. The node plugs in its chain service, submitter, access-log
+// batcher and PostgreSQL stores; unit tests plug in in-memory fakes (GatewayTestSupport) and run every use case
+// without a database or a chain.
+
+/// What use cases read of the decided chain: governance, grants, consents, derived-table faults and proofs.
+package protocol LedgerReading: Sendable {
+    /// Returns once the chain is loaded and verified (throws if it cannot start or is stopping).
+    func waitUntilReady() async throws
+    func decidedGovernance() async -> (height: UInt64, state: GovernanceState)
+    func consentedPurposes(_ subjects: [[UInt8]]) async -> [[String]]
+    func grant(id: String) async -> GrantRegistry.Entry?
+    func grants(involving department: String) async -> [GrantRegistry.Entry]
+    func liveGrants(byDepartmentOf holder: String, grantee: String, category: String, atMs nowMs: Int64) async -> [GrantRegistry.Entry]
+    func department(ofNode nodeID: String) async -> String?
+    /// Why a derived table may not be served (it differs from the blocks), or nil.
+    func derivedFault(_ table: DerivedRows.Table) async -> String?
+    func proof(for hash: [UInt8]) async throws -> InclusionProof?
+    func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment?
+}
+
+/// How use cases put this node's own transactions on the chain (`TransactionSubmitter` in a node).
+package protocol ChainWriting: Sendable {
+    /// Signs, makes durable, offers and waits for the committing block.
+    func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation)
+    /// Signs a transaction with a nonce the caller took from the outbox (a publish writes records and anchor atomically).
+    func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64?) throws -> Transaction
+    func hash(_ transaction: Transaction) -> [UInt8]
+    /// Offers a transaction the caller already wrote to the outbox.
+    func offer(_ transaction: Transaction) async
+    /// Waits for the block of a transaction (`known`: this process offered it).
+    func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation
+}
+
+/// The access log: returns once the event is in a committed block (`AccessLogBatcher` in a node).
+package protocol AccessLogging: Sendable {
+    func log(_ event: AccessEvent) async throws -> AccessLogBatcher.Receipt
+}
+
+/// Encrypted records, stored together with their anchor transaction (`RecordStore` in a node).
+package protocol RecordStoring: Sendable {
+    func publish(
+        _ records: [StoredRecord], makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
+    ) async throws -> RecordStore.PublishOutcome
+    func records(category: String, ids: [String]) async throws -> [StoredRecord]
+    func aggregateRows(category: String, field: String) async throws -> [AggregateRow]
+}
+
+/// The chain's tables as auditors read them (`ChainStore` in a node).
+package protocol AuditStoring: Sendable {
+    func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow]
+    func accessEvent(id: String) async throws -> ChainStore.AccessEventRow?
+    func blocks(from height: UInt64, limit: Int) async throws -> [Block]
+}
+
+extension ChainService: LedgerReading {}
+extension AccessLogBatcher: AccessLogging {}
+extension RecordStore: RecordStoring {}
+extension ChainStore: AuditStoring {}
+
+extension TransactionSubmitter: ChainWriting {
+    package func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
+        try await submit(kind, payload: payload, timestampMs: nil)
+    }
+}

@@ -1,0 +1,108 @@
+import GatewayChain
+import GatewayCrypto
+import GatewayPolicy
+import GatewaySchema
+import GatewayStore
+
+/// Reading records: decided record by record (consents, grant), logged, then each record is decrypted, checked
+/// against its anchor and released projected and masked as the permit's obligations say.
+package struct ReadRecords: Sendable {
+    let admission: Admission
+    let decisions: DecisionMaker
+    let gate: AccessGate
+    let categories: Categories
+    let store: any RecordStoring
+    let ledger: any LedgerReading
+    let integrity: RecordIntegrity
+    let vault: RecordVault
+
+    /// At most this many ids per request.
+    public static let idsMax = 1_000
+
+    package func request(_ principal: Principal, _ request: API.RecordsRequest) async throws -> API.RecordsResponse {
+        try await admission.admit(principal)
+        let category = try categories.named(request.category)
+        try RequestChecks.checkPurpose(request.purpose)
+        guard !request.ids.isEmpty, request.ids.count <= Self.idsMax else {
+            throw ExchangeError(.invalidRequest, "ids must hold between 1 and \(Self.idsMax) record ids")
+        }
+        for (index, id) in request.ids.enumerated() {
+            try RequestChecks.checkIdentifier(id, "ids[\(index)]")
+        }
+        try decisions.checkKnownPurpose(request.purpose)
+        // Duplicates removed, first occurrence kept, so the response follows the request's order.
+        var seenIDs = Set<String>()
+        let ids = request.ids.filter { seenIDs.insert($0).inserted }
+        let grant = await decisions.applicableGrant(principal, category: category.name, purpose: request.purpose)
+        var decision = await decisions.authorizeRecords(principal, category: category.name, ids: ids, purpose: request.purpose, grant: grant)
+        // An obligation the request cannot meet turns the permit into a denial, and is logged as such.
+        if decision.effect == .allow, let obligations = decision.obligations {
+            if obligations.aggregateOnly {
+                decision = .init(refusing: decision, because: "the permit allows aggregates only")
+            } else if let rows = obligations.maximumRows, ids.count > rows {
+                decision = .init(refusing: decision, because: "the permit allows at most \(rows) records per request")
+            }
+        }
+        let recordKeys = ids.map { vault.recordKey(category: category.name, id: $0) }
+        let permit = try await gate.pass(
+            principal, action: "read", category: category.name, recordKeys: recordKeys, purpose: request.purpose, decision: decision
+        )
+        let obligations = try permit.obligations()
+
+        if let reason = await ledger.derivedFault(.anchoredRecords) { throw ExchangeError(.derivedStateMismatch, reason) }
+        let stored = try await store.records(category: category.name, ids: ids)
+        let positions = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        var released: [JSONValue] = []
+        for record in stored {
+            let plaintext = try integrity.verified(record, position: positions[record.recordID] ?? 0)
+            released.append(Self.apply(obligations, to: plaintext, vault: vault))
+        }
+        let found = Set(stored.map(\.recordID))
+        let fields = category.fields.filter { obligations.fields?.contains($0) ?? true }
+        return API.RecordsResponse(
+            decision: "allow", policies: decision.policies, fields: fields,
+            masks: obligations.masks.filter { fields.contains($0.key) }.mapValues(\.description),
+            records: released, missing: ids.filter { !found.contains($0) }, grant: decision.grantID, receipt: permit.receipt
+        )
+    }
+
+    /// Projects to the permitted fields and applies each field's mask.
+    static func apply(_ obligations: Obligations, to record: JSONValue, vault: RecordVault) -> JSONValue {
+        guard case .object(let members) = record else { return record }
+        var out: [String: JSONValue] = [:]
+        for (field, value) in members where obligations.fields?.contains(field) ?? true {
+            guard let mask = obligations.masks[field] else {
+                out[field] = value
+                continue
+            }
+            out[field] = mask.apply(to: value, field: field, vault: vault)
+        }
+        return .object(out)
+    }
+}
+
+extension Obligations.Mask {
+    /// The masked value: redacted, a salted hash (stable per deployment, so masked values still join), the year of
+    /// a date, or the last characters with the rest starred.
+    func apply(to value: JSONValue, field: String, vault: RecordVault) -> JSONValue {
+        let text: String
+        switch value {
+        case .string(let s): text = s
+        case .integer(let i): text = String(i)
+        case .null: return .null
+        default: text = value.canonicalString
+        }
+        switch self {
+        case .redact:
+            return .null
+        case .saltedHash:
+            return .string(vault.maskHash(field: field, value: text))
+        case .yearOnly:
+            let year = text.prefix(4)
+            return year.count == 4 && year.allSatisfy(\.isNumber) ? .string(String(year)) : .null
+        case .lastCharacters(let n):
+            let kept = text.suffix(n)
+            return .string(String(repeating: "*", count: max(0, text.count - kept.count)) + kept)
+        }
+    }
+}

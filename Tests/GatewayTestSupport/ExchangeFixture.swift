@@ -1,0 +1,77 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayNode
+import GatewayPolicy
+import GatewaySchema
+import GatewayStore
+import Logging
+
+/// The exchange's use cases over in-memory fakes: a real policy bundle (Policies/), real categories (Schemas/), real
+/// crypto, the demo consortium's departments, an `InMemoryChain` and an `InMemoryRecordStore`. No database, no
+/// network: a test builds one in milliseconds.
+public struct ExchangeFixture: Sendable {
+    public static let registry = "civil_registry"
+    public static let socialSecurity = "social_security"
+    public static let housing = "housing"
+    public static let statistics = "statistics"
+    public static let regulator = "regulator"
+
+    public let exchange: ExchangeService
+    public let chain: InMemoryChain
+    public let store: InMemoryRecordStore
+    public let clock: ManualClock
+    public let suite: any CryptoSuite
+    package let vault: RecordVault
+
+    /// One Paillier key for every fixture of the process (512 bits: these tests check logic, not key strength).
+    static let paillier: Result<PaillierPrivateKey, any Error> = Result { try PaillierPrivateKey.generate(bits: 512) }
+
+    /// Node `node-1` of the civil registry (the data holder), solo validator of its chain.
+    public init(suite name: SuiteName = .intl, holder: String = Self.registry) throws {
+        let suite = try name.makeSuite()
+        let clock = ManualClock()
+        let chain = try InMemoryChain(suite: suite, department: holder, clock: clock)
+        let store = InMemoryRecordStore(chain: chain)
+        let departments = try DepartmentDirectory(
+            departments: [
+                (Self.registry, ["government"]), (Self.socialSecurity, ["government"]), (Self.housing, ["government"]),
+                (Self.statistics, ["government"]), (Self.regulator, ["regulators"]),
+            ].map { .init(id: $0.0, name: $0.0, groups: $0.1, publicKey: suite.generateSigningKey().publicKey.pemRepresentation) },
+            suite: suite
+        )
+        let paillier = try Self.paillier.get()
+        let vault = RecordVault(suite: suite, recordKey: SystemRandom().bytes(count: suite.symmetricKeyLength), salt: SystemRandom().bytes(count: 32))
+        exchange = ExchangeService(
+            parts: .init(ledger: chain, writer: chain, accessLog: chain, records: store, auditStore: chain), suite: suite,
+            categories: try RecordCategory.loadAll(from: TestPaths.schemas),
+            policies: try PolicyBundle.load(from: TestPaths.policies, schemas: TestPaths.schemas), departments: departments,
+            vault: vault, paillier: paillier, encryptor: PaillierEncryptor(publicKey: paillier.publicKey), pool: nil, nodeID: "node-1",
+            logger: Logger(label: "unit", factory: { _ in SwiftLogNoOpLogHandler() }), now: clock.reader
+        )
+        self.chain = chain
+        self.store = store
+        self.clock = clock
+        self.suite = suite
+        self.vault = vault
+    }
+
+    /// A caller: each gets a fresh request digest, as each signed request has its own.
+    public static func principal(_ department: String, role: String? = nil) -> Principal {
+        Principal(department: department, role: role, requestDigest: SystemRandom().bytes(count: 32))
+    }
+
+    /// A valid citizen record of the demo schema.
+    public static func citizen(
+        _ number: Int, district: String = "taipa", ageBand: String = "35-64", income: Int = 12_000, household: Int = 3
+    ) -> JSONValue {
+        .object([
+            "citizen_id": .string(String(format: "C%07d", number)), "full_name": .string("Citizen \(number)"),
+            "birth_date": .string("1980-05-17"), "sex": .string("F"), "district": .string(district), "age_band": .string(ageBand),
+            "monthly_income": .integer(Int64(income)), "household_size": .integer(Int64(household)),
+        ])
+    }
+
+    /// The record key the chain sees for a citizen record (salted: never the id).
+    package func recordKey(_ id: String) -> [UInt8] { vault.recordKey(category: "citizen", id: id) }
+}

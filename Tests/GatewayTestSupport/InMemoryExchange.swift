@@ -1,0 +1,271 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayNode
+import GatewayPolicy
+import GatewaySchema
+import GatewayStore
+import Logging
+
+/// A clock tests move by hand: use cases read the time only through it.
+public final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ms: Int64
+
+    public init(_ ms: Int64 = 1_800_000_000_000) { self.ms = ms }
+
+    public var now: Int64 { lock.withLock { ms } }
+    public func advance(byMs delta: Int64) { lock.withLock { ms += delta } }
+    public var reader: @Sendable () -> Int64 { { [self] in now } }
+}
+
+/// Nonces for the fake chain's own transactions, shared with the fake record store (as the outbox sequence is).
+final class NonceSequence: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: UInt64 = 0
+    func next() -> UInt64 { lock.withLock { last += 1; return last } }
+}
+
+/// An in-memory chain for unit tests of the use cases: a real `Ledger` of one solo validator (this node), a block per
+/// submitted transaction, committed at once. Everything the node's chain service answers — governance, grants,
+/// consents, proofs — comes from the real ledger and real blocks, so the use cases see chain semantics, not stubs.
+public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditStoring {
+    public nonisolated let suite: any CryptoSuite
+    public nonisolated let nodeID: String
+    public nonisolated let genesis: Genesis
+    nonisolated let signer: any SigningKey
+    let clock: ManualClock
+    let nonces = NonceSequence()
+    public private(set) var ledger: Ledger
+    public private(set) var blocks: [Block] = []
+    var locations: [[UInt8]: TransactionLocation] = [:]
+    /// Access events in commit order, as the access-log tables would hold them.
+    public private(set) var events: [(event: AccessEvent, height: UInt64, hash: [UInt8])] = []
+    /// Faults a test declares on derived tables (what `ChainService` finds when a table differs from the blocks).
+    public var derivedFaults: [DerivedRows.Table: String] = [:]
+    /// When set, the next access-log write fails with it (the chain unavailable): nothing may be released then.
+    public var failNextLog: (any Error)?
+
+    /// A chain whose only member is `nodeID` of `department`; `others` join as observers (a grantee needs no node).
+    public init(suite: any CryptoSuite, nodeID: String = "node-1", department: String, clock: ManualClock) throws {
+        self.suite = suite
+        self.nodeID = nodeID
+        self.clock = clock
+        signer = suite.generateSigningKey()
+        genesis = Genesis(
+            chainID: "unit-chain", suite: suite.name,
+            members: [.init(nodeID: nodeID, department: department, role: .validator, publicKey: signer.publicKey.pemRepresentation,
+                            address: "127.0.0.1:1")],
+            createdAtMs: clock.now - 1_000
+        )
+        ledger = try Ledger(genesis: genesis, suite: suite)
+    }
+
+    public func setDerivedFault(_ table: DerivedRows.Table, _ reason: String?) { derivedFaults[table] = reason }
+    public func setFailNextLog(_ error: (any Error)?) { failNextLog = error }
+
+    /// Commits one block holding `transactions`; throws `skipped` for one the ledger refused to execute.
+    @discardableResult
+    func commit(_ transactions: [Transaction]) throws -> [TransactionLocation] {
+        let block = try ledger.proposeSolo(transactions: transactions, proposer: nodeID, signer: signer, timestampMs: clock.now)
+        let applied = try ledger.apply(block)
+        blocks.append(block)
+        var out: [TransactionLocation] = []
+        for (index, transaction) in transactions.enumerated() {
+            let location = TransactionLocation(height: block.header.height, index: index)
+            let hash = transaction.hash(suite: suite)
+            if let reason = applied.skipped[index] { throw ChainServiceError(.skipped, reason) }
+            locations[hash] = location
+            for event in try transaction.accessEvents() { events.append((event, block.header.height, hash)) }
+            out.append(location)
+        }
+        return out
+    }
+
+    // MARK: ChainWriting
+
+    public func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
+        let transaction = try sign(kind, payload: payload, nonce: nonces.next(), timestampMs: nil)
+        return (hash(transaction), try commit([transaction])[0])
+    }
+
+    public nonisolated func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64?) throws -> Transaction {
+        try Transaction(
+            chainID: genesis.chainID, kind: kind, submitter: nodeID, nonce: nonce, timestampMs: timestampMs ?? clock.now, payload: payload,
+            signer: signer
+        )
+    }
+
+    public nonisolated func hash(_ transaction: Transaction) -> [UInt8] { transaction.hash(suite: suite) }
+
+    public func offer(_ transaction: Transaction) async {
+        guard locations[hash(transaction)] == nil else { return }
+        _ = try? commit([transaction])
+    }
+
+    public func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation {
+        guard let location = locations[hash] else { throw ChainServiceError(.commitTimedOut, "transaction was never offered") }
+        return location
+    }
+
+    /// The next nonce of this node's outbox (for the fake record store's anchors).
+    nonisolated func nextNonce() -> UInt64 { nonces.next() }
+
+    // MARK: AccessLogging
+
+    public func log(_ event: AccessEvent) async throws -> AccessLogBatcher.Receipt {
+        if let error = failNextLog {
+            failNextLog = nil
+            throw error
+        }
+        let (hash, location) = try await submit(.accessLog, payload: event.encoded)
+        return AccessLogBatcher.Receipt(transactionHash: hash, location: location)
+    }
+
+    // MARK: LedgerReading
+
+    public func waitUntilReady() async throws {}
+    public func decidedGovernance() async -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
+    public func consentedPurposes(_ subjects: [[UInt8]]) async -> [[String]] { subjects.map { ledger.consents.purposes(of: $0) } }
+    public func grant(id: String) async -> GrantRegistry.Entry? { ledger.grants.entries[id] }
+    public func grants(involving department: String) async -> [GrantRegistry.Entry] { ledger.grants.involving(department) }
+
+    public func liveGrants(byDepartmentOf holder: String, grantee: String, category: String, atMs nowMs: Int64) async -> [GrantRegistry.Entry] {
+        guard let grantor = await department(ofNode: holder) else { return [] }
+        return ledger.grants.live(grantor: grantor, grantee: grantee, category: category, atMs: nowMs)
+    }
+
+    public func department(ofNode nodeID: String) async -> String? {
+        ledger.governance.members.first { $0.nodeID == nodeID }?.department
+    }
+
+    public func derivedFault(_ table: DerivedRows.Table) async -> String? { derivedFaults[table] }
+
+    /// A real inclusion proof (audit path, header, certificate) with every governance transaction before it.
+    public func proof(for hash: [UInt8]) async throws -> InclusionProof? {
+        guard let location = locations[hash], let proof = proof(at: location) else { return nil }
+        var steps: [InclusionProof] = []
+        for block in blocks where block.header.height <= location.height {
+            for (index, transaction) in block.transactions.enumerated() where [.proposal, .approval].contains(transaction.kind) {
+                if let step = self.proof(at: TransactionLocation(height: block.header.height, index: index)) { steps.append(step) }
+            }
+        }
+        return steps.isEmpty ? proof : InclusionProof(transaction: proof, governance: steps)
+    }
+
+    func proof(at location: TransactionLocation) -> InclusionProof? {
+        guard location.height >= 1, location.height <= UInt64(blocks.count) else { return nil }
+        let block = blocks[Int(location.height - 1)]
+        let tree = MerkleTree(suite: suite)
+        let leaves = Block.transactionLeafHashes(block.transactions, tree: tree)
+        return InclusionProof(
+            transaction: block.transactions[location.index], leafIndex: location.index,
+            auditPath: tree.inclusionProof(index: location.index, leafHashes: leaves), header: block.header, certificate: block.certificate,
+            commitment: commitment(of: location.height)
+        )
+    }
+
+    public func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment? { commitment(of: height) }
+
+    /// A block is committed once its child (the next round) is certified: the child's header and certificate.
+    func commitment(of height: UInt64) -> InclusionProof.Commitment? {
+        guard height >= 1, height < UInt64(blocks.count) else { return nil }
+        let child = blocks[Int(height)]
+        return InclusionProof.Commitment(headers: [child.header], certificate: child.certificate)
+    }
+
+    // MARK: AuditStoring
+
+    public func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow] {
+        let rows = events.filter { $0.height > afterHeight || ($0.height == afterHeight && $0.event.eventID > afterEventID) }
+            .sorted { ($0.height, $0.event.eventID) < ($1.height, $1.event.eventID) }
+        return rows.prefix(limit).map(Self.row)
+    }
+
+    public func accessEvent(id: String) async throws -> ChainStore.AccessEventRow? {
+        events.first { $0.event.eventID == id }.map(Self.row)
+    }
+
+    public func blocks(from height: UInt64, limit: Int) async throws -> [Block] {
+        Array(blocks.dropFirst(Int(min(height, UInt64(blocks.count + 1))) - 1).prefix(limit))
+    }
+
+    static func row(_ entry: (event: AccessEvent, height: UInt64, hash: [UInt8])) -> ChainStore.AccessEventRow {
+        let event = entry.event
+        return ChainStore.AccessEventRow(
+            eventID: event.eventID, height: entry.height, transactionHash: entry.hash, requester: event.requester, action: event.action,
+            category: event.category, purpose: event.purpose, decision: event.decision.rawValue, policies: event.determiningPolicies,
+            recordCount: event.recordKeys.count, bundleHash: event.policyBundleHash, timestampMs: event.timestampMs, role: event.role,
+            grantID: event.grantID
+        )
+    }
+}
+
+/// Records in memory, with the anchored hash of each taken from the anchor transactions the chain committed, as
+/// the node's `anchored_records` table is derived from the blocks. Tests tamper with stored rows directly.
+public actor InMemoryRecordStore: RecordStoring {
+    let chain: InMemoryChain
+    public private(set) var rows: [String: StoredRecord] = [:]
+    var anchored: [[UInt8]: (hash: [UInt8], height: UInt64)] = [:]
+    var anchorOf: [String: [UInt8]] = [:]
+
+    public init(chain: InMemoryChain) { self.chain = chain }
+
+    static func key(_ category: String, _ id: String) -> String { category + "\u{1F}" + id }
+
+    public func publish(
+        _ records: [StoredRecord], makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
+    ) async throws -> RecordStore.PublishOutcome {
+        var fresh: [StoredRecord] = []
+        var older: [[UInt8]] = []
+        for record in records {
+            if let present = rows[Self.key(record.category, record.recordID)] {
+                guard present.recordHash == record.recordHash else {
+                    throw StoreError(.conflict, "record \(record.recordID) exists with different content")
+                }
+                if let anchor = anchorOf[Self.key(record.category, record.recordID)], !older.contains(anchor) { older.append(anchor) }
+            } else {
+                fresh.append(record)
+            }
+        }
+        guard !fresh.isEmpty else { return RecordStore.PublishOutcome(anchorTransactions: older, inserted: 0, alreadyPresent: records.count) }
+        let (transaction, hash) = try makeAnchor(fresh, chain.nextNonce())
+        for record in fresh {
+            rows[Self.key(record.category, record.recordID)] = record
+            anchorOf[Self.key(record.category, record.recordID)] = hash
+        }
+        // The chain commits the anchor when the use case offers it; its entries become the anchored hashes.
+        await chain.offer(transaction)
+        let location = try await chain.awaitCommit(hash, known: true)
+        for entry in try RecordAnchor(decoding: transaction.payload).entries {
+            anchored[entry.recordKey] = (entry.recordHash, location.height)
+        }
+        return RecordStore.PublishOutcome(
+            anchorTransactions: [hash] + older, inserted: fresh.count, alreadyPresent: records.count - fresh.count, newAnchor: transaction
+        )
+    }
+
+    public func records(category: String, ids: [String]) async throws -> [StoredRecord] {
+        ids.compactMap { id in
+            guard var record = rows[Self.key(category, id)] else { return nil }
+            record.anchoredHash = anchored[record.recordKey]?.hash
+            return record
+        }
+    }
+
+    public func aggregateRows(category: String, field: String) async throws -> [AggregateRow] {
+        rows.values.filter { $0.category == category && $0.aggregates[field] != nil }.sorted { $0.recordID < $1.recordID }.map { record in
+            AggregateRow(
+                recordKey: record.recordKey, recordHash: record.recordHash, dimensionsJSON: record.dimensionsJSON, citizenKey: record.citizenKey,
+                ciphertext: record.aggregates[field] ?? [], aggregates: record.aggregates, anchorVersion: record.anchorVersion,
+                anchoredHash: anchored[record.recordKey]?.hash, anchoredHeight: anchored[record.recordKey]?.height
+            )
+        }
+    }
+
+    /// Replaces a stored row (what an attacker with database access could do).
+    public func tamper(category: String, id: String, _ change: (StoredRecord) -> StoredRecord) {
+        guard let record = rows[Self.key(category, id)] else { return }
+        rows[Self.key(category, id)] = change(record)
+    }
+}
