@@ -61,20 +61,22 @@ public struct Replica: Sendable {
     let signer: any ConsensusSigner
     let hash: @Sendable ([UInt8]) -> [UInt8]
 
-    public private(set) var round: UInt64 = 1
-    public private(set) var safety: SafetyState
+    public internal(set) var round: UInt64 = 1
+    public internal(set) var safety: SafetyState
     var highTC: TimeoutCertificate?
-    var blocks: [[UInt8]: ConsensusBlock] = [:]
+    var blocks = BlockTable()
+    /// The leader last computed for the current round and anchor (see `leadsCurrentRound`).
+    var leaderMemo: (round: UInt64, anchor: [UInt8], leader: ReplicaID)?
     /// The most recent committed blocks in height order (at most `committedKeep`; genesis while nothing is
     /// committed). Kept so peers can fetch them from us.
-    public private(set) var committed: [ConsensusBlock]
+    public internal(set) var committed: [ConsensusBlock]
     /// The epoch's root block (id and height): what round 0's certificate certifies.
     public let rootID: [UInt8]
     public let rootHeight: UInt64
     public var isMember: Bool { id < configuration.replicas }
     /// The latest direct 2-chain commit this replica made: a certified block and the QC on its child in the next round.
     /// A host sends it to replicas still in an epoch this one has left, so they can commit the boundary block.
-    public private(set) var lastCommitEvidence: CommitEvidence?
+    public internal(set) var lastCommitEvidence: CommitEvidence?
     /// Votes being collected, by block: the block's round and the signatures so far.
     var votes: [[UInt8]: (round: UInt64, signatures: [ReplicaID: [UInt8]])] = [:]
     var timeouts: [UInt64: [ReplicaID: (highQCRound: UInt64, signature: [UInt8])]] = [:]
@@ -106,7 +108,7 @@ public struct Replica: Sendable {
     var lastSender: ReplicaID = 0
     var syncRequestedAt: UInt64?
     /// Set if this replica ever sees a certified chain that does not extend what it committed: a safety violation.
-    public private(set) var safetyViolation: String?
+    public internal(set) var safetyViolation: String?
     /// Work this replica gives itself — its own proposal to process, its own vote to count, a proposal to make in the
     /// round it just entered — done in a loop after each input, never by calling back into the handlers (a solo
     /// validator would otherwise recurse propose → vote → QC → next round → propose without bound). At most
@@ -213,8 +215,16 @@ public struct Replica: Sendable {
         return base
     }
 
-    /// Whether this replica leads `round` when it proposes on its highest QC.
-    var leadsCurrentRound: Bool { (leader(round, after: safety.highQC.blockID) ?? baseLeader(round)) == id }
+    /// Whether this replica leads `round` when it proposes on its highest QC. Asked on every tick: the answer is kept
+    /// for the (round, anchor) it was computed for. Blocks only arrive in between (a walk that found its whole window
+    /// finds it again); removing blocks forgets the answer (both places that remove do), so it is always what `leader` says.
+    mutating func leadsCurrentRound() -> Bool {
+        let anchor = safety.highQC.blockID
+        if let memo = leaderMemo, memo.round == round, memo.anchor == anchor { return memo.leader == id }
+        guard let leader = leader(round, after: anchor) else { return baseLeader(round) == id }
+        leaderMemo = (round, anchor, leader)
+        return leader == id
+    }
 
     // MARK: Inputs
 
@@ -234,7 +244,7 @@ public struct Replica: Sendable {
             steps += 1
             switch agenda.removeFirst() {
             case .propose:
-                if leadsCurrentRound { propose(heartbeat: false, effects: &effects) }
+                if leadsCurrentRound() { propose(heartbeat: false, effects: &effects) }
             case .ownProposal(let block):
                 onProposal(block, from: id, effects: &effects)
             case .ownVote(let vote):
@@ -260,7 +270,7 @@ public struct Replica: Sendable {
         var effects: [ConsensusEffect] = []
         if now >= deadline, isMember { localTimeout(effects: &effects) }
         // A leader with nothing urgent proposes late: as soon as payload arrives, or an empty heartbeat at half time.
-        if leadsCurrentRound, proposedRound < round {
+        if leadsCurrentRound(), proposedRound < round {
             propose(heartbeat: configuration.emptyBlocksWhenIdle && now >= enteredAt + configuration.roundTimeoutTicks / 2, effects: &effects)
         }
         // Payload still pooled a round timeout on is offered to the others again (at most a block's worth, oldest
@@ -335,361 +345,5 @@ public struct Replica: Sendable {
         }
         runAgenda(effects: &effects)
         return effects
-    }
-
-    // MARK: Validation
-
-    func validQC(_ qc: QuorumCertificate) -> Bool {
-        if qc.round == 0 { return qc.height == rootHeight && qc.signatures.isEmpty && qc.blockID == rootID }
-        let message = QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: qc.blockID, round: qc.round, height: qc.height)
-        return distinctValid(qc.signatures.map { ($0.replica, $0.signature, message) })
-    }
-
-    func validTC(_ tc: TimeoutCertificate) -> Bool {
-        distinctValid(tc.entries.map { ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(root: rootID, round: tc.round, highQCRound: $0.highQCRound)) })
-    }
-
-    func distinctValid(_ signatures: [(ReplicaID, [UInt8], [UInt8])]) -> Bool {
-        var seen = Set<ReplicaID>()
-        for (replica, signature, message) in signatures {
-            guard (0..<configuration.replicas).contains(replica), seen.insert(replica).inserted,
-                  signer.verify(signature, by: replica, for: message)
-            else { return false }
-        }
-        return seen.count >= configuration.quorum
-    }
-
-    /// Structure and certificates of a block, and that its id is the hash of its contents.
-    func validBlock(_ block: ConsensusBlock) -> Bool {
-        // The proposer must lead the round as computed from the block's own parent; a replica that lacks the parent's
-        // window cannot tell, and checks the rest (it fetches the parent and can vote at most once per round anyway).
-        guard block.chainID == configuration.chainID, block.round > block.justify.round,
-              leader(block.round, after: block.justify.blockID).map({ $0 == block.proposer }) ?? (block.proposer < configuration.replicas),
-              block.payload.count <= configuration.blockPayloadMax,
-              block.id == ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
-                                         proposer: block.proposer, timestampMs: block.timestampMs, payload: block.payload, hash: hash).id,
-              validQC(block.justify)
-        else { return false }
-        if let validate = configuration.validatePayloadItem, !block.payload.allSatisfy(validate) { return false }
-        if let tc = block.timeout { return tc.round + 1 == block.round && validTC(tc) }
-        return true
-    }
-
-    // MARK: Rounds
-
-    mutating func enter(round newRound: UInt64, effects: inout [ConsensusEffect]) {
-        round = newRound
-        votes = votes.filter { $0.value.round + 1 >= newRound }
-        timeouts = timeouts.filter { $0.key >= newRound }
-        let backoff = min(UInt64(1) << min(failedRounds, 20), configuration.timeoutBackoffMax)
-        deadline = now + configuration.roundTimeoutTicks * backoff
-        enteredAt = now
-        if leadsCurrentRound { agenda.append(.propose) }
-    }
-
-    /// Proposes now if there is payload to order or an uncommitted block with payload that needs its 2-chain;
-    /// otherwise only when `heartbeat` says the round has waited long enough. An idle chain does not spin.
-    mutating func propose(heartbeat: Bool, effects: inout [ConsensusEffect]) {
-        guard proposedRound < round else { return }
-        let tc = safety.highQC.round + 1 == round ? nil : highTC.flatMap { $0.round + 1 == round ? $0 : nil }
-        // Without a QC or TC for the previous round there is nothing safe to propose yet.
-        guard safety.highQC.round + 1 == round || tc != nil else { return }
-        var inFlight = Set<PayloadKey>()
-        var cursor = blocks[safety.highQC.blockID]
-        while let block = cursor, block.height > committedHeight {
-            for item in block.payload { inFlight.insert(PayloadKey(item)) }
-            cursor = blocks[block.parentID]
-        }
-        let payload = Array(mempool.lazy.filter { !inFlight.contains(PayloadKey($0)) }.prefix(configuration.blockPayloadMax))
-        guard heartbeat || !payload.isEmpty || !inFlight.isEmpty || publishCommit else { return }
-        proposedRound = round
-        publishCommit = false
-        let block = ConsensusBlock(
-            chainID: configuration.chainID, round: round, justify: safety.highQC, timeout: tc, proposer: id,
-            timestampMs: Int64(clamping: now), payload: payload, hash: hash
-        )
-        effects.append(.broadcast(.proposal(block)))
-        // Our own block is valid by construction (its payload came through our own admission checks).
-        insert(block, effects: &effects)
-        agenda.append(.ownProposal(block))
-    }
-
-    mutating func onProposal(_ block: ConsensusBlock, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
-        // A committed block teaches nothing; and it may belong to an earlier epoch, whose certificates must not count
-        // here (a replayed old proposal would otherwise slip its justify past validation as a "known" block).
-        guard sender == block.proposer, block.height > committedHeight else { return }
-        if blocks[block.id] == nil {
-            guard validBlock(block) else { return }
-            insert(block, effects: &effects)
-        }
-        process(qc: block.justify, effects: &effects)
-        if let tc = block.timeout { process(tc: tc, effects: &effects) }
-        guard isMember, block.round == round, block.round > safety.lastVotedRound else { return }
-        let extendsPrevious = block.round == block.justify.round + 1
-        let extendsAfterTimeout = block.timeout.map { block.round == $0.round + 1 && block.justify.round >= $0.maxHighQCRound } ?? false
-        guard extendsPrevious || extendsAfterTimeout else { return }
-        safety.lastVotedRound = block.round
-        effects.append(.persistBlock(block))
-        effects.append(.persist(safety))
-        let signature = signer.sign(QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: block.id, round: block.round, height: block.height))
-        let vote = Vote(blockID: block.id, round: block.round, height: block.height, voter: id, signature: signature)
-        let next = leader(block.round + 1, after: block.id) ?? baseLeader(block.round + 1)
-        if next == id { agenda.append(.ownVote(vote)) } else { effects.append(.send(to: next, .vote(vote))) }
-    }
-
-    mutating func onVote(_ vote: Vote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
-        // Votes go to the next leader; whoever receives a quorum of valid votes forms a valid QC, so the leader is not
-        // re-checked here (a vote may arrive before the block it names, when the leader cannot be computed yet).
-        guard sender == vote.voter, vote.round + 1 >= round,
-              signer.verify(vote.signature, by: vote.voter, for: QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: vote.blockID, round: vote.round, height: vote.height))
-        else { return }
-        var collected = votes[vote.blockID]?.signatures ?? [:]
-        guard collected[vote.voter] == nil else { return }
-        collected[vote.voter] = vote.signature
-        votes[vote.blockID] = (vote.round, collected)
-        guard collected.count == configuration.quorum else { return }
-        let qc = QuorumCertificate(
-            blockID: vote.blockID, round: vote.round, height: vote.height,
-            signatures: collected.keys.sorted().map { QuorumCertificate.Signed(replica: $0, signature: collected[$0]!) }
-        )
-        votes[vote.blockID] = nil
-        process(qc: qc, effects: &effects)
-    }
-
-    mutating func onTimeout(_ timeout: TimeoutVote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
-        guard sender == timeout.voter else { return }
-        if let tc = timeout.highTC, tc.round >= round, validTC(tc) { process(tc: tc, effects: &effects) }
-        if timeout.round < round {
-            // The sender is behind: send it our latest timeout, whose TC and high QC let it catch up. Once per round.
-            if let mine = lastTimeout, mine.round > timeout.round, (answeredRound[sender] ?? 0) < timeout.round {
-                answeredRound[sender] = timeout.round
-                effects.append(.send(to: sender, .timeout(mine)))
-            }
-            if timeout.highQC.round >= round, validQC(timeout.highQC) { process(qc: timeout.highQC, effects: &effects) }
-            return
-        }
-        guard signer.verify(timeout.signature, by: timeout.voter, for: TimeoutCertificate.timeoutMessage(root: rootID, round: timeout.round, highQCRound: timeout.highQC.round)),
-              validQC(timeout.highQC)
-        else { return }
-        process(qc: timeout.highQC, effects: &effects)
-        peerTimeoutRound[timeout.voter] = max(peerTimeoutRound[timeout.voter] ?? 0, timeout.round)
-        // f + 1 peers timed out in rounds ≥ r (r the (f+1)-th highest): an honest one is at r or beyond, so join r.
-        let reported = peerTimeoutRound.values.sorted(by: >)
-        if isMember, reported.count > configuration.faults, reported[configuration.faults] > round {
-            enter(round: reported[configuration.faults], effects: &effects)
-            localTimeout(effects: &effects)
-        }
-        guard timeout.round >= round else { return }
-        var collected = timeouts[timeout.round] ?? [:]
-        guard collected[timeout.voter] == nil else { return }
-        collected[timeout.voter] = (timeout.highQC.round, timeout.signature)
-        timeouts[timeout.round] = collected
-        // f + 1 replicas gave up on round r ≥ ours: at least one honest did, so move to r and give up on it too.
-        // This re-synchronises replicas left in different rounds by partitions and restarts.
-        if isMember, collected.count > configuration.faults, timedOutRound < timeout.round {
-            if timeout.round > round { enter(round: timeout.round, effects: &effects) }
-            localTimeout(effects: &effects)
-            collected = timeouts[timeout.round] ?? collected
-        }
-        if collected.count >= configuration.quorum {
-            let tc = TimeoutCertificate(
-                round: timeout.round,
-                entries: collected.keys.sorted().map { .init(replica: $0, highQCRound: collected[$0]!.highQCRound, signature: collected[$0]!.signature) }
-            )
-            process(tc: tc, effects: &effects)
-        }
-    }
-
-    mutating func localTimeout(effects: inout [ConsensusEffect]) {
-        failedRounds += 1
-        timedOutRound = round
-        safety.lastVotedRound = max(safety.lastVotedRound, round)
-        effects.append(.persist(safety))
-        let signature = signer.sign(TimeoutCertificate.timeoutMessage(root: rootID, round: round, highQCRound: safety.highQC.round))
-        let timeout = TimeoutVote(round: round, highQC: safety.highQC, highTC: highTC, voter: id, signature: signature)
-        lastTimeout = timeout
-        effects.append(.broadcast(.timeout(timeout)))
-        let backoff = min(UInt64(1) << min(failedRounds, 20), configuration.timeoutBackoffMax)
-        deadline = now + configuration.roundTimeoutTicks * backoff
-        var own = timeouts[round] ?? [:]
-        if own[id] == nil {
-            own[id] = (safety.highQC.round, signature)
-            timeouts[round] = own
-            if own.count >= configuration.quorum {
-                let tc = TimeoutCertificate(
-                    round: round, entries: own.keys.sorted().map { .init(replica: $0, highQCRound: own[$0]!.highQCRound, signature: own[$0]!.signature) }
-                )
-                process(tc: tc, effects: &effects)
-            }
-        }
-    }
-
-    mutating func process(qc: QuorumCertificate, effects: inout [ConsensusEffect]) {
-        if qc.round > safety.highQC.round {
-            safety.highQC = qc
-            effects.append(.persist(safety))
-        }
-        tryCommit(qc, effects: &effects)
-        if qc.round >= round {
-            failedRounds = 0
-            enter(round: qc.round + 1, effects: &effects)
-        }
-    }
-
-    mutating func process(tc: TimeoutCertificate, effects: inout [ConsensusEffect]) {
-        if tc.round > (highTC?.round ?? 0) { highTC = tc }
-        if tc.round >= round { enter(round: tc.round + 1, effects: &effects) }
-    }
-
-    // MARK: Blocks and commits
-
-    mutating func insert(_ block: ConsensusBlock, effects: inout [ConsensusEffect]) {
-        guard block.height > committedHeight else { return }
-        blocks[block.id] = block
-        requested[block.id] = nil
-        if blocks[block.parentID] == nil, block.height - 1 > committedHeight { request(block.parentID, effects: &effects) }
-        if blocks.count > configuration.pendingBlocksMax + committed.count {
-            // Bounded memory: drop the lowest uncommitted blocks; they can be fetched again.
-            let committedIDs = Set(committed.suffix(1).map(\.id))
-            let oldest = blocks.values.filter { !committedIDs.contains($0.id) && $0.height > 0 }.sorted {
-                ($0.height, $0.round) != ($1.height, $1.round) ? ($0.height, $0.round) < ($1.height, $1.round) : $0.id.lexicographicallyPrecedes($1.id)
-            }
-            for stale in oldest.prefix(blocks.count - configuration.pendingBlocksMax - committed.count) { blocks[stale.id] = nil }
-        }
-    }
-
-    mutating func request(_ blockID: [UInt8], effects: inout [ConsensusEffect]) {
-        guard requested[blockID] == nil else { return }
-        requested[blockID] = now
-        effects.append(.broadcast(.fetch(blockID)))
-    }
-
-    /// 2-chain rule: a QC on B whose parent P is exactly one round earlier commits P.
-    mutating func tryCommit(_ qc: QuorumCertificate, effects: inout [ConsensusEffect]) {
-        guard let certified = blocks[qc.blockID] else {
-            if qc.height > committedHeight + 1 { pendingCommit = pendingCommit.map { $0.round > qc.round ? $0 : qc } ?? qc; request(qc.blockID, effects: &effects) }
-            return
-        }
-        guard let parent = blocks[certified.parentID] else {
-            // Keep the QC until the parent arrives (it may be the only one that commits it, e.g. an epoch's last).
-            if certified.height - 1 > committedHeight {
-                pendingCommit = pendingCommit.map { $0.round > qc.round ? $0 : qc } ?? qc
-                request(certified.parentID, effects: &effects)
-            }
-            return
-        }
-        guard parent.round + 1 == certified.round, parent.height > committedHeight else { return }
-        // Collect P and its uncommitted ancestors; all must be present.
-        var chain: [ConsensusBlock] = []
-        var cursor: ConsensusBlock? = parent
-        while let block = cursor, block.height > committedHeight {
-            chain.append(block)
-            cursor = blocks[block.parentID]
-            if cursor == nil {
-                pendingCommit = qc
-                request(block.parentID, effects: &effects)
-                return
-            }
-        }
-        guard cursor?.id == committed.last!.id else {
-            safetyViolation = "replica \(id): the chain certified at round \(qc.round) does not extend its committed height \(committedHeight)"
-            return
-        }
-        // Certificates for the committed blocks: each block's child in the chain carries its QC; the top one is `qc`'s justify.
-        let ordered = Array(chain.reversed())
-        let evidence = CommitEvidence(child: certified, childQC: qc)
-        lastCommitEvidence = evidence
-        commit(ordered, lastCertificate: certified.justify, evidence: evidence, effects: &effects)
-        pendingCommit = nil
-        if (leader(qc.round + 1, after: qc.blockID) ?? baseLeader(qc.round + 1)) == id, ordered.contains(where: { !$0.payload.isEmpty }) {
-            publishCommit = true
-        }
-    }
-
-    /// Appends `chain` (consecutive blocks extending the committed tip) to what is committed and emits their commits:
-    /// each block's certificate is its successor's justify, the last one's `lastCertificate`. Then drops what can never
-    /// matter again: blocks at or below the committed height that are not on the chain.
-    mutating func commit(_ chain: [ConsensusBlock], lastCertificate: QuorumCertificate, evidence: CommitEvidence, effects: inout [ConsensusEffect]) {
-        for (index, block) in chain.enumerated() {
-            let certificate = index + 1 < chain.count ? chain[index + 1].justify : lastCertificate
-            committed.append(block)
-            blocks[block.id] = block
-            if committed.count > configuration.committedKeep + 64 { committed.removeFirst(committed.count - configuration.committedKeep) }
-            for item in block.payload {
-                let key = PayloadKey(item)
-                mempoolSet.remove(key)
-                if recentlyCommitted.insert(key).inserted { recentlyCommittedOrder.append(key) }
-            }
-            effects.append(.commit(block, certificate: certificate, evidence: evidence))
-        }
-        mempool.removeAll { !mempoolSet.contains(PayloadKey($0)) }
-        if recentlyCommittedOrder.count > configuration.mempoolMax + 1_024 {
-            let forgotten = recentlyCommittedOrder.count - configuration.mempoolMax
-            for key in recentlyCommittedOrder.prefix(forgotten) { recentlyCommitted.remove(key) }
-            recentlyCommittedOrder.removeFirst(forgotten)
-        }
-        let height = committedHeight
-        let kept = Set(committed.map(\.id))
-        blocks = blocks.filter { $0.value.height > height || kept.contains($0.key) }
-    }
-
-    mutating func requestSync(from peer: ReplicaID, effects: inout [ConsensusEffect]) {
-        if let last = syncRequestedAt, now < last + configuration.roundTimeoutTicks { return }
-        syncRequestedAt = now
-        effects.append(.send(to: peer, .syncRequest(committedHeight + 1)))
-    }
-
-    /// Forward sync: commits consecutive blocks from our tip if every block is valid and links to the previous, the
-    /// QC on the last one is valid, and its certified child (header only) follows it in the next round (2-chain rule).
-    /// Blocks of another epoch do not validate here, so a batch never carries a replica past its epoch's end.
-    mutating func adopt(_ batch: SyncBatch, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
-        guard let first = batch.blocks.first, let last = batch.blocks.last, batch.blocks.count <= 16 else { return }
-        guard first.height <= committedHeight + 1 else {
-            // Not contiguous with what we have: ask this peer for what comes next.
-            syncRequestedAt = nil
-            requestSync(from: sender, effects: &effects)
-            return
-        }
-        let fresh = batch.blocks.filter { $0.height > committedHeight }
-        guard let start = fresh.first, start.parentID == committed.last!.id else { return }
-        var parent = committed.last!
-        for block in fresh {
-            guard block.parentID == parent.id, block.height == parent.height + 1, validBlock(block) else { return }
-            parent = block
-        }
-        let childID = hash(batch.child.encoded)
-        guard batch.lastQC.blockID == last.id, batch.lastQC.round == last.round, batch.lastQC.height == last.height, validQC(batch.lastQC),
-              batch.child.parentHash == last.id, batch.child.round == last.round + 1, batch.child.height == last.height + 1,
-              batch.childQC.blockID == childID, batch.childQC.round == batch.child.round, batch.childQC.height == batch.child.height,
-              validQC(batch.childQC)
-        else { return }
-        commit(fresh, lastCertificate: batch.lastQC, evidence: CommitEvidence(childHeader: batch.child, childQC: batch.childQC), effects: &effects)
-        if let pending = pendingCommit, pending.height <= committedHeight + 1 { pendingCommit = nil }
-        if batch.lastQC.round > safety.highQC.round {
-            safety.highQC = batch.lastQC
-            effects.append(.persist(safety))
-        }
-        retryCommit(effects: &effects)
-        // More to come: ask again at once.
-        syncRequestedAt = nil
-        if safety.highQC.height > committedHeight + configuration.syncGap || (pendingCommit?.height ?? 0) > committedHeight + configuration.syncGap {
-            requestSync(from: sender, effects: &effects)
-        }
-    }
-
-    mutating func retryCommit(effects: inout [ConsensusEffect]) {
-        if let qc = pendingCommit { tryCommit(qc, effects: &effects) }
-    }
-}
-
-/// A payload item as a set member, hashed in bulk (the standard `Hasher` walks an `[UInt8]` byte by byte, which
-/// dominated the replica's profile under load).
-struct PayloadKey: Hashable {
-    let bytes: [UInt8]
-
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    func hash(into hasher: inout Hasher) {
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 }

@@ -1,0 +1,51 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayStore
+import Logging
+
+// Inclusion proofs and commit evidence, read from the stored chain.
+extension ChainService {
+    // MARK: Proofs
+
+    /// An inclusion proof for a committed transaction, with the governance history a verifier needs to know the
+    /// validator set that certified it.
+    public func proof(for hash: [UInt8]) async throws -> InclusionProof? {
+        guard let found = try await store.location(of: hash),
+              let proof = try await proof(at: TransactionLocation(height: found.height, index: found.index))
+        else { return nil }
+        let location = TransactionLocation(height: found.height, index: found.index)
+        var steps: [InclusionProof] = []
+        for step in try await store.governanceLocations(atOrBelow: location.height) {
+            guard let stepProof = try await self.proof(at: TransactionLocation(height: step.height, index: step.index)) else {
+                throw NodeError("governance transaction at \(step.height):\(step.index) has no proof")
+            }
+            steps.append(stepProof)
+        }
+        return steps.isEmpty ? proof : InclusionProof(transaction: proof, governance: steps)
+    }
+
+    /// Why the stored block at `height` is committed: the headers from it up to its certified child, and the child's
+    /// certificate (nil for blocks stored before nodes kept it).
+    public func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment? {
+        guard let stored = try await store.commitment(atHeight: height), stored.child.height > height, stored.child.height - height <= 4_096 else {
+            return nil
+        }
+        // The blocks between were committed together with this one and are stored right after it.
+        await waitUntilStored(stored.child.height - 1, timeoutMs: 5_000)
+        let between = try await store.headers(from: height + 1, limit: Int(stored.child.height - height - 1))
+        return InclusionProof.Commitment(headers: between + [stored.child], certificate: stored.certificate)
+    }
+
+    func proof(at location: TransactionLocation) async throws -> InclusionProof? {
+        guard let block = try await store.blocks(from: location.height, limit: 1).first, location.index < block.transactions.count else { return nil }
+        let tree = MerkleTree(suite: suite)
+        let leaves = Block.transactionLeafHashes(block.transactions, tree: tree)
+        let commitment = try await commitment(atHeight: location.height)
+        return InclusionProof(
+            transaction: block.transactions[location.index], leafIndex: location.index,
+            auditPath: tree.inclusionProof(index: location.index, leafHashes: leaves), header: block.header,
+            certificate: block.certificate, commitment: commitment
+        )
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayStore
+import Logging
+
+// Loading and verifying the stored chain at start, and proving the derived tables against it.
+extension ChainService {
+    /// Verifies every stored block with the ledger rules, and proves the tables derived from them (`DerivedRows`)
+    /// against the blocks: per height, the count and fingerprint digest of the rows each block implies must equal the
+    /// table's. A difference is located (table, key, height), logged, and keeps the affected data from being served
+    /// until the operator rebuilds the tables (`gateway rebuild-derived`).
+    func loadAndVerify() async throws {
+        var verifying = ledger
+        let stored = try await store.height()
+        startup.set(.verifying(verified: 0, stored: stored))
+        let expected = try await Self.verifyStoredChain(store: store, ledger: &verifying, suite: suite) { [startup] verified in
+            startup.set(.verifying(verified: verified, stored: max(stored, verified)))
+        }
+        ledger = verifying
+        storedHeight = ledger.height
+        startup.set(.proving)
+        let proof = try await Self.proveDerivedState(store: store, expected: expected, height: ledger.height, suite: suite)
+        for (table, heights) in proof.heights.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            logger.error("a table derived from the chain differs from the blocks; its data is not served until `gateway rebuild-derived`", metadata: [
+                "table": "\(table.rawValue)", "heights": "\(heights.count)", "first_height": "\(heights.first ?? 0)",
+            ])
+        }
+        for problem in proof.problems {
+            logger.error("derived state differs from the chain", metadata: [
+                "table": "\(problem.table.rawValue)", "key": "\(problem.key)", "height": "\(problem.height)", "difference": "\(problem.kind.rawValue)",
+            ])
+        }
+        derivedFaults = Set(proof.heights.keys)
+        derivedProblems = proof.problems
+    }
+
+    /// Applies every stored block to `ledger` (which starts at the genesis) and returns, per derived table and height,
+    /// the digest of the rows the blocks imply. Throws, naming the height, at the first block that fails.
+    public static func verifyStoredChain(
+        store: ChainStore, ledger: inout Ledger, suite: any CryptoSuite, progress: @Sendable (UInt64) -> Void = { _ in }
+    ) async throws -> [DerivedRows.Table: [UInt64: DerivedRows.Digest]] {
+        var next: UInt64 = 1
+        var expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]] = [:]
+        // The digests a page of blocks implies are computed on the blocking pool while the ledger verifies the next
+        // page here: the two halves of the work run on two cores.
+        var pending: [Task<[(UInt64, [DerivedRows.Table: DerivedRows.Digest])], any Error>] = []
+        func collect(_ page: Task<[(UInt64, [DerivedRows.Table: DerivedRows.Digest])], any Error>) async throws {
+            for (height, digests) in try await page.value {
+                for (table, digest) in digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
+            }
+        }
+        while true {
+            let blocks: [ChainStore.StoredBlock]
+            do {
+                blocks = try await store.storedBlocks(from: next, limit: 64)
+            } catch {
+                throw NodeError("stored blocks from height \(next) cannot be read: \(error). The database was altered; restore it from a backup")
+            }
+            if blocks.isEmpty { break }
+            for stored in blocks {
+                do {
+                    let applied = try ledger.apply(stored.block)
+                    guard Set(applied.skipped.keys) == stored.skipped else { throw ChainError(.invalidBlock, "skipped transactions differ") }
+                } catch {
+                    throw NodeError("stored block \(stored.block.header.height) failed verification: \(error). The database was altered.")
+                }
+            }
+            pending.append(Task {
+                try await HeavyWork.run {
+                    try blocks.map { stored in
+                        let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
+                        return (stored.block.header.height, try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped).digests)
+                    }
+                }
+            })
+            next = ledger.height + 1
+            progress(ledger.height)
+            // Bounded memory: at most two pages wait for their digests.
+            while pending.count > 2 { try await collect(pending.removeFirst()) }
+        }
+        for page in pending { try await collect(page) }
+        return expected
+    }
+
+    /// At most this many differing heights are located row by row (the rest are counted).
+    static let derivedHeightsLocatedMax = 64
+
+    /// Compares the derived tables with what the blocks imply: the differing heights per table, and the differences
+    /// located row by row at the first `derivedHeightsLocatedMax` of them.
+    public static func proveDerivedState(
+        store: ChainStore, expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]], height: UInt64, suite: any CryptoSuite
+    ) async throws -> (heights: [DerivedRows.Table: [UInt64]], problems: [DerivedStateProblem]) {
+        var differing: [DerivedRows.Table: [UInt64]] = [:]
+        var problems: [DerivedStateProblem] = []
+        for table in DerivedRows.Table.allCases {
+            let wanted = expected[table] ?? [:]
+            let actual = try await store.derivedDigests(table)
+            let heights = Set(wanted.keys).union(actual.keys).filter { wanted[$0] != actual[$0] }.sorted()
+            guard !heights.isEmpty else { continue }
+            differing[table] = heights
+            for at in heights.prefix(derivedHeightsLocatedMax) {
+                var rows = DerivedRows()
+                if at <= height, let stored = try await store.storedBlocks(from: at, limit: 1).first {
+                    rows = try DerivedRows(block: stored.block, hashes: stored.block.transactions.map { $0.hash(suite: suite) }, skipped: stored.skipped)
+                }
+                problems += try await store.locateDifferences(table, height: at, expected: rows)
+            }
+        }
+        return (differing, problems)
+    }
+
+    /// Why data of a derived table is not served (nil: the table matches the chain).
+    public func derivedFault(_ table: DerivedRows.Table) -> String? {
+        guard derivedFaults.contains(table) else { return nil }
+        let located = derivedProblems.filter { $0.table == table }
+        let example = located.first.map { " (first: \($0))" } ?? ""
+        return "table \(table.rawValue) differs from the chain at \(located.count) located row(s)\(example); the operator rebuilds it with `gateway rebuild-derived`"
+    }
+
+    public var derivedStateProblems: [DerivedStateProblem] { derivedProblems }
+}
