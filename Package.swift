@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "GatewayPolicy", swiftSettings: strict),
         .target(name: "GatewaySimulation", dependencies: ["GatewayChain", "GatewayCrypto"], swiftSettings: optimisedInDebug),
         .target(name: "GatewaySchema", swiftSettings: strict),
+        // The wire: API types and the catalogue of problem codes, shared by the node, the HTTP layer and the client.
+        .target(name: "GatewayWire", dependencies: ["GatewayChain", "GatewayCrypto", "GatewaySchema"], swiftSettings: strict),
 
         // I/O modules.
         .target(
@@ -57,7 +59,7 @@ let package = Package(
         .target(
             name: "GatewayNode",
             dependencies: [
-                "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore",
+                "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayWire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
-                "GatewayNode", "GatewayCrypto", "GatewaySchema", "GatewayStore",
+                "GatewayNode", "GatewayCrypto", "GatewaySchema", "GatewayStore", "GatewayWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -79,7 +81,7 @@ let package = Package(
         .target(
             name: "GatewayClient",
             dependencies: [
-                "GatewayCrypto", "GatewaySchema",
+                "GatewayCrypto", "GatewaySchema", "GatewayWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -90,6 +92,7 @@ let package = Package(
             name: "GatewayDemo",
             dependencies: [
                 "GatewayClient", "GatewayNode", "GatewayHTTP", "GatewayCrypto", "GatewayChain", "GatewaySchema", "GatewayStore", "GatewayPolicy",
+                "GatewayWire",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -103,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "gateway-chain-bench",
             dependencies: [
-                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore", "GatewayDemo",
+                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore", "GatewayDemo", "GatewayWire",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,7 +117,7 @@ let package = Package(
             name: "gateway",
             dependencies: [
                 "GatewayDemo", "GatewayHTTP", "GatewayNode", "GatewayCrypto", "GatewaySimulation", "GatewayChain", "GatewayClient",
-                "GatewayStore",
+                "GatewayStore", "GatewayWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -127,7 +130,7 @@ let package = Package(
             name: "GatewayTestSupport",
             dependencies: [
                 "GatewayDemo", "GatewayNode", "GatewayStore", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayPolicy",
-                "GatewaySchema",
+                "GatewaySchema", "GatewayWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/GatewayTestSupport"
@@ -139,6 +142,7 @@ let package = Package(
             name: "GatewayNodeTests",
             dependencies: [
                 "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayTestSupport",
+                "GatewayWire",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -152,14 +156,14 @@ let package = Package(
             name: "GatewayHTTPTests",
             dependencies: [
                 "GatewayHTTP", "GatewayNode", "GatewayClient", "GatewayDemo", "GatewayCrypto", "GatewayStore", "GatewayTestSupport",
-                "GatewaySchema", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "GatewaySchema", "GatewayWire", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(
             name: "GatewayDemoTests",
             dependencies: [
                 "GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayStore", "GatewayTestSupport", "GatewayNode",
-                "GatewaySchema", "gateway", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "GatewaySchema", "GatewayWire", "gateway", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ]

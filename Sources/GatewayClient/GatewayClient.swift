@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import GatewayCrypto
+import GatewayWire
 import NIOCore
 import NIOHTTP1
 
@@ -95,18 +96,6 @@ public struct ClientResponse: Sendable {
         return try? decode(Problem.self)
     }
 
-    public struct Problem: Decodable, Sendable {
-        public let type: String
-        public let title: String
-        public let status: Int
-        public let detail: String
-        public let code: String
-        public let eventId: String?
-        public let errors: [FieldError]?
-
-        public struct FieldError: Decodable, Sendable {
-            public let pointer: String
-            public let detail: String
-        }
-    }
+    /// The API's problem type (GatewayWire): `problemCode` gives its catalogued code.
+    public typealias Problem = API.Problem
 }

@@ -4,6 +4,7 @@ import GatewayClient
 import GatewayCrypto
 import GatewayNode
 import GatewaySchema
+import GatewayWire
 
 /// A demo step that did not produce what it should; the CLI names it and exits non-zero.
 public struct DemoFailure: Error, CustomStringConvertible {

@@ -1,7 +1,8 @@
-import GatewayCrypto
 import Foundation
+import GatewayCrypto
 import GatewayNode
 import GatewaySchema
+import GatewayWire
 import Hummingbird
 import NIOCore
 

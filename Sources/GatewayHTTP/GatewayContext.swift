@@ -1,3 +1,4 @@
+import GatewayWire
 import GatewayNode
 import Hummingbird
 import NIOCore
@@ -15,7 +16,7 @@ public struct GatewayContext: RequestContext {
 
     /// The authenticated principal; routes behind the authenticator can rely on it.
     func requirePrincipal() throws -> Principal {
-        guard let principal else { throw ProblemError(status: .unauthorized, code: "missing_signature", detail: "request is not signed") }
+        guard let principal else { throw ProblemError(.missingSignature, "request is not signed") }
         return principal
     }
 }

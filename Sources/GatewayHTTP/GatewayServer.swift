@@ -2,6 +2,7 @@ import Foundation
 import GatewayCrypto
 import GatewayNode
 import GatewayStore
+import GatewayWire
 import Hummingbird
 import Logging
 import NIOCore

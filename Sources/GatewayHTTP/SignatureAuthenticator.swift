@@ -1,3 +1,4 @@
+import GatewayWire
 import Foundation
 import GatewayCrypto
 import GatewayNode
@@ -27,11 +28,9 @@ struct SignatureAuthenticator: RouterMiddleware {
         do {
             body = try await request.collectBody(upTo: bodyBytesMax)
         } catch {
-            throw ProblemError(status: .contentTooLarge, code: "payload_too_large", detail: "request body exceeds \(bodyBytesMax) bytes")
+            throw ProblemError(.payloadTooLarge, "request body exceeds \(bodyBytesMax) bytes")
         }
-        func unauthorized(_ code: String, _ detail: String) -> ProblemError {
-            ProblemError(status: .unauthorized, code: code, detail: detail)
-        }
+        func unauthorized(_ code: ProblemCode, _ detail: String) -> ProblemError { ProblemError(code, detail) }
         func header(_ name: String) -> String? {
             HTTPField.Name(name).flatMap { request.headers[$0] }
         }
@@ -40,41 +39,41 @@ struct SignatureAuthenticator: RouterMiddleware {
               let signatureText = header(RequestSigning.Header.signature)
         else {
             throw unauthorized(
-                "missing_signature",
+                .missingSignature,
                 "sign the request: send DG-Department, DG-Timestamp, DG-Nonce, Content-Digest and DG-Signature (see README, 'Signed requests')"
             )
         }
         let bodyBytes = Array(body.readableBytesView)
         let computed = try await HeavyWork.run(forBytes: bodyBytes.count) { [suite] in RequestSigning.contentDigest(bodyBytes, suite: suite) }
         guard digest == computed else {
-            throw unauthorized("digest_mismatch", "Content-Digest does not match the body (expected \(RequestSigning.digestAlgorithm(suite)))")
+            throw unauthorized(.digestMismatch, "Content-Digest does not match the body (expected \(RequestSigning.digestAlgorithm(suite)))")
         }
         // Bounded first (1970 to 9999), so the difference below cannot overflow whatever the header holds.
         guard let seconds = Bounded.unixSeconds.parse(timestamp), abs(seconds - now()) <= RequestSigning.freshnessSeconds else {
-            throw unauthorized("stale_request", "DG-Timestamp must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
+            throw unauthorized(.staleRequest, "DG-Timestamp must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
         }
         guard (16...64).contains(nonce.count), Hex.decode(nonce) != nil else {
-            throw unauthorized("invalid_nonce", "DG-Nonce must be 16 to 64 hex characters")
+            throw unauthorized(.invalidNonce, "DG-Nonce must be 16 to 64 hex characters")
         }
         let role = header(RequestSigning.Header.role)
         if let role, !RequestSigning.isValidRole(role) {
-            throw unauthorized("invalid_role", "DG-Role must be 1 to 64 characters of a-z, 0-9, _ and -")
+            throw unauthorized(.invalidRole, "DG-Role must be 1 to 64 characters of a-z, 0-9, _ and -")
         }
         guard let key = departments.verifyingKey(for: department) else {
-            throw unauthorized("unknown_department", "department '\(department.prefix(64))' is not registered on this node")
+            throw unauthorized(.unknownDepartment, "department '\(department.prefix(64))' is not registered on this node")
         }
         let message = RequestSigning.signingString(
             method: request.method.rawValue, target: request.uri.description, department: department, timestamp: timestamp,
             nonce: nonce, contentDigest: digest, role: role
         )
         guard let signature = Data(base64Encoded: signatureText), key.isValidSignature([UInt8](signature), for: message) else {
-            throw unauthorized("bad_signature", "the request signature does not verify with \(department)'s registered key")
+            throw unauthorized(.badSignature, "the request signature does not verify with \(department)'s registered key")
         }
-        let replayed = unauthorized("replayed_request", "this DG-Nonce was already used; sign every request with a new nonce")
+        let replayed = unauthorized(.replayedRequest, "this DG-Nonce was already used; sign every request with a new nonce")
         switch await nonces.use("\(department):\(nonce)", now: now()) {
         case .fresh: break
         case .replayed: throw replayed
-        case .full: throw ProblemError(status: .serviceUnavailable, code: "busy", detail: "too many requests in flight; retry later")
+        case .full: throw ProblemError(.busy, "too many requests in flight; retry later")
         }
         if let durableNonces {
             let current = now()

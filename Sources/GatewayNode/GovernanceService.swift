@@ -1,6 +1,7 @@
 import GatewayChain
 import GatewayCrypto
 import GatewayStore
+import GatewayWire
 
 /// Governance through the node: its operator (the department that runs it) submits proposals and approvals, signed
 /// by the node's key as chain transactions; any department reads the governed state. A step the state does not

@@ -4,6 +4,7 @@ import GatewayCrypto
 import GatewayPolicy
 import GatewaySchema
 import GatewayStore
+import GatewayWire
 import Logging
 import ServiceLifecycle
 

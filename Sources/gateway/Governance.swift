@@ -4,6 +4,7 @@ import GatewayClient
 import GatewayCrypto
 import GatewayDemo
 import GatewayNode
+import GatewayWire
 
 struct Governance: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatewayClient
 import GatewayNode
+import GatewayWire
 
 /// `gateway grant issue|list|revoke`: grants on chain, through the data holder's node.
 struct GrantCommand: AsyncParsableCommand {

@@ -5,6 +5,7 @@ import GatewayClient
 import GatewayCrypto
 import GatewayNode
 import GatewayStore
+import GatewayWire
 import Logging
 
 struct Observe: AsyncParsableCommand {

@@ -7,6 +7,7 @@ import GatewayNode
 import GatewaySchema
 import GatewayStore
 import GatewayTestSupport
+import GatewayWire
 import Testing
 
 /// The demo scenario over real HTTP against a node on a fresh database, every outcome checked.

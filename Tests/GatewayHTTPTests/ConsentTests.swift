@@ -4,6 +4,7 @@ import GatewayDemo
 import GatewayNode
 import GatewaySchema
 import GatewayTestSupport
+import GatewayWire
 import Testing
 
 /// Consent through a live node: the civil registry records a citizen's consent on chain, housing (whose policy

@@ -3,6 +3,7 @@ import GatewayClient
 import GatewayDemo
 import GatewayNode
 import GatewayTestSupport
+import GatewayWire
 import Testing
 
 /// Extreme and malformed values in every header, query parameter, path parameter and body field of openapi.yaml, one

@@ -5,6 +5,7 @@ import GatewayDemo
 import GatewayNode
 import GatewaySchema
 import GatewayTestSupport
+import GatewayWire
 import Testing
 
 /// Grants recorded on chain and roles within departments, through a live node (the civil registry's): a grant opens

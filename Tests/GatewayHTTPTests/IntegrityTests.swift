@@ -6,6 +6,7 @@ import GatewayNode
 import GatewaySchema
 import GatewayStore
 import GatewayTestSupport
+import GatewayWire
 import PostgresNIO
 import Testing
 

@@ -4,6 +4,7 @@ import GatewayCrypto
 import GatewayDemo
 import GatewayNode
 import GatewayTestSupport
+import GatewayWire
 import Testing
 
 /// Schemas/openapi.yaml is hand-written; these tests keep it honest against the running server.

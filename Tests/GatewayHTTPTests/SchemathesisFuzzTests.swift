@@ -3,6 +3,7 @@ import GatewayClient
 import GatewayDemo
 import GatewayNode
 import GatewayTestSupport
+import GatewayWire
 import Testing
 
 /// schemathesis, the OpenAPI property-based tester, against a live node (real TCP, real PostgreSQL): generated

@@ -5,6 +5,7 @@ import GatewayNode
 import GatewaySchema
 import GatewayStore
 import GatewayTestSupport
+import GatewayWire
 import Testing
 
 /// The use cases over in-memory fakes (`ExchangeFixture`): the real policy bundle, categories and crypto, a real

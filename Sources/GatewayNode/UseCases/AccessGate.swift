@@ -2,6 +2,7 @@ import Foundation
 import GatewayChain
 import GatewayCrypto
 import GatewayPolicy
+import GatewayWire
 
 /// No log, no data: the one place where a decision becomes permission to release. Every decision — allow or deny —
 /// is written to the access log and committed on chain first; only then does an allow yield a `Permit`, and the

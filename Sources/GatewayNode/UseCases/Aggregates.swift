@@ -4,6 +4,7 @@ import GatewayCrypto
 import GatewayPolicy
 import GatewaySchema
 import GatewayStore
+import GatewayWire
 
 /// Statistics over encrypted values: each input checked against its anchor, summed homomorphically per group, and
 /// only groups with at least the permit's minimum cohort of distinct citizens are ever decrypted.

@@ -1,6 +1,7 @@
 import GatewayChain
 import GatewayCrypto
 import GatewayStore
+import GatewayWire
 
 /// Regulators' reads: the access log in commit order, inclusion proofs, and committed blocks. Reads of the log are
 /// accesses too: each is decided (`Action::"audit"`) and logged before anything is returned.

@@ -1,5 +1,6 @@
 import GatewayChain
 import GatewayCrypto
+import GatewayWire
 import Logging
 
 /// A node decides only under a policy bundle approved on chain (in the genesis, or by governance). A solo

@@ -1,5 +1,6 @@
 import GatewayChain
 import GatewayCrypto
+import GatewayWire
 
 /// A citizen's consent for a purpose, or its withdrawal, as a `consent` transaction under the citizen's salted hash;
 /// it takes effect with the block that commits it, so the next read sees it.

@@ -2,6 +2,7 @@ import GatewayChain
 import GatewayCrypto
 import GatewayPolicy
 import GatewaySchema
+import GatewayWire
 import Logging
 
 /// Decides requests under the node's policy bundle: builds the entities a decision sees (standing entities, the

@@ -2,6 +2,7 @@ import Foundation
 import GatewayChain
 import GatewayCrypto
 import GatewayPolicy
+import GatewayWire
 
 /// Grants: a data holder lets another department use a category for a purpose until an expiry, optionally only
 /// some fields. Issued and revoked by the holder's own node; they apply from the block that commits them.

@@ -3,6 +3,7 @@ import GatewayChain
 import GatewayCrypto
 import GatewaySchema
 import GatewayStore
+import GatewayWire
 
 /// Publishing records: validate the batch, decide and log, seal each record (envelope encryption, Paillier for
 /// aggregate fields), and store the batch with its anchor transaction atomically; returns once the anchor commits.

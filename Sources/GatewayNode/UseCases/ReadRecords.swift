@@ -3,6 +3,7 @@ import GatewayCrypto
 import GatewayPolicy
 import GatewaySchema
 import GatewayStore
+import GatewayWire
 
 /// Reading records: decided record by record (consents, grant), logged, then each record is decrypted, checked
 /// against its anchor and released projected and masked as the permit's obligations say.

@@ -1,6 +1,7 @@
 import GatewayCrypto
 import GatewaySchema
 import GatewayStore
+import GatewayWire
 import Logging
 import NIOConcurrencyHelpers
 

@@ -1,5 +1,6 @@
 import Foundation
 import GatewaySchema
+import GatewayWire
 
 /// The record categories a node serves, by name.
 package struct Categories: Sendable {

@@ -15,6 +15,13 @@ public enum API {
         public let transaction: String
         public let height: UInt64
         public let index: Int
+
+        public init(eventId: String? = nil, transaction: String, height: UInt64, index: Int) {
+            self.eventId = eventId
+            self.transaction = transaction
+            self.height = height
+            self.index = index
+        }
     }
 
     public struct PublishResponse: Codable, Sendable {
@@ -23,6 +30,14 @@ public enum API {
         public let alreadyPresent: Int
         public let anchors: [Receipt]
         public let event: Receipt
+
+        public init(category: String, accepted: Int, alreadyPresent: Int, anchors: [Receipt], event: Receipt) {
+            self.category = category
+            self.accepted = accepted
+            self.alreadyPresent = alreadyPresent
+            self.anchors = anchors
+            self.event = event
+        }
     }
 
     public struct RecordsRequest: Codable, Sendable {
@@ -58,6 +73,15 @@ public enum API {
         public let height: UInt64
         /// The access event recording the decision to accept the change.
         public let receipt: Receipt
+
+        public init(purpose: String, given: Bool, consents: [String], transaction: String, height: UInt64, receipt: Receipt) {
+            self.purpose = purpose
+            self.given = given
+            self.consents = consents
+            self.transaction = transaction
+            self.height = height
+            self.receipt = receipt
+        }
     }
 
     /// A grant the data holder records on chain: the grantee may use the category for the purpose (and the purposes
@@ -91,6 +115,18 @@ public enum API {
         public let revoked: Bool
         /// Neither revoked nor expired.
         public let live: Bool
+
+        public init(grantId: String, grantor: String, grantee: String, category: String, purpose: String, fields: [String], expiresAtMs: Int64, revoked: Bool, live: Bool) {
+            self.grantId = grantId
+            self.grantor = grantor
+            self.grantee = grantee
+            self.category = category
+            self.purpose = purpose
+            self.fields = fields
+            self.expiresAtMs = expiresAtMs
+            self.revoked = revoked
+            self.live = live
+        }
     }
 
     public struct GrantResponse: Codable, Sendable {
@@ -100,11 +136,22 @@ public enum API {
         public let height: UInt64
         /// The access event recording the decision to issue (or revoke) it.
         public let receipt: Receipt
+
+        public init(grant: GrantView, transaction: String, height: UInt64, receipt: Receipt) {
+            self.grant = grant
+            self.transaction = transaction
+            self.height = height
+            self.receipt = receipt
+        }
     }
 
     public struct GrantList: Codable, Sendable {
         /// Grants the caller's department gave or received, as this node's chain records them, by id.
         public let grants: [GrantView]
+
+        public init(grants: [GrantView]) {
+            self.grants = grants
+        }
     }
 
     public struct RecordsResponse: Codable, Sendable {
@@ -117,6 +164,17 @@ public enum API {
         /// The grant the decision relied on, when a permit read it.
         public let grant: String?
         public let receipt: Receipt
+
+        public init(decision: String, policies: [String], fields: [String], masks: [String: String], records: [JSONValue], missing: [String], grant: String? = nil, receipt: Receipt) {
+            self.decision = decision
+            self.policies = policies
+            self.fields = fields
+            self.masks = masks
+            self.records = records
+            self.missing = missing
+            self.grant = grant
+            self.receipt = receipt
+        }
     }
 
     public struct AggregateRequest: Codable, Sendable {
@@ -140,6 +198,15 @@ public enum API {
         public let sum: Int64?
         public let mean: Double?
         public let suppressed: Bool
+
+        public init(key: [String: JSONValue], cohort: Int? = nil, count: Int? = nil, sum: Int64? = nil, mean: Double? = nil, suppressed: Bool) {
+            self.key = key
+            self.cohort = cohort
+            self.count = count
+            self.sum = sum
+            self.mean = mean
+            self.suppressed = suppressed
+        }
     }
 
     public struct AggregateResponse: Codable, Sendable {
@@ -152,6 +219,17 @@ public enum API {
         /// The grant the decision relied on, when a permit read it.
         public let grant: String?
         public let receipt: Receipt
+
+        public init(category: String, field: String, groupBy: [String], minimumCohort: Int, policies: [String], groups: [AggregateGroup], grant: String? = nil, receipt: Receipt) {
+            self.category = category
+            self.field = field
+            self.groupBy = groupBy
+            self.minimumCohort = minimumCohort
+            self.policies = policies
+            self.groups = groups
+            self.grant = grant
+            self.receipt = receipt
+        }
     }
 
     public struct AuditEvent: Codable, Sendable, Equatable {
@@ -171,6 +249,23 @@ public enum API {
         public let role: String?
         /// The grant recorded on chain that the decision relied on (absent: none).
         public let grant: String?
+
+        public init(eventId: String, height: UInt64, transaction: String, requester: String, action: String, category: String, purpose: String, decision: String, policies: [String], recordCount: Int, policyBundle: String, timestampMs: Int64, role: String? = nil, grant: String? = nil) {
+            self.eventId = eventId
+            self.height = height
+            self.transaction = transaction
+            self.requester = requester
+            self.action = action
+            self.category = category
+            self.purpose = purpose
+            self.decision = decision
+            self.policies = policies
+            self.recordCount = recordCount
+            self.policyBundle = policyBundle
+            self.timestampMs = timestampMs
+            self.role = role
+            self.grant = grant
+        }
     }
 
     public struct AuditPage: Codable, Sendable {
@@ -178,6 +273,12 @@ public enum API {
         /// Pass as `after` to get the next page; null when this page is the last.
         public let next: String?
         public let receipt: Receipt
+
+        public init(events: [AuditEvent], next: String? = nil, receipt: Receipt) {
+            self.events = events
+            self.next = next
+            self.receipt = receipt
+        }
     }
 
     /// Where a page of the access log ends: `<height>:<event id>`, returned as `next` and passed back as `after`.
@@ -206,6 +307,13 @@ public enum API {
         public let proof: InclusionProof
         /// The access event that logged this read (absent in answers of older nodes).
         public var receipt: Receipt? = nil
+
+        public init(eventId: String, height: UInt64, proof: InclusionProof, receipt: Receipt? = nil) {
+            self.eventId = eventId
+            self.height = height
+            self.proof = proof
+            self.receipt = receipt
+        }
     }
 
     /// Committed blocks as a peer or an observer fetches them: everything needed to verify them from the genesis.
@@ -240,13 +348,13 @@ public enum API {
 
         /// The block, decoded (not verified: that is the ledger's job).
         public func decoded() throws -> Block {
-            guard let headerBytes = Hex.decode(header) else { throw NodeError("block header is not hex") }
+            guard let headerBytes = Hex.decode(header) else { throw ChainError(.malformed, "block header is not hex") }
             let transactions = try self.transactions.map { hex -> Transaction in
-                guard let bytes = Hex.decode(hex) else { throw NodeError("transaction is not hex") }
+                guard let bytes = Hex.decode(hex) else { throw ChainError(.malformed, "transaction is not hex") }
                 return try Transaction(decoding: bytes)
             }
             let certificate = try self.certificate.map { entry -> CommitSignature in
-                guard let signature = Hex.decode(entry.signature) else { throw NodeError("certificate signature is not hex") }
+                guard let signature = Hex.decode(entry.signature) else { throw ChainError(.malformed, "certificate signature is not hex") }
                 return CommitSignature(validator: entry.validator, signature: signature)
             }
             return Block(header: try BlockHeader(decoding: headerBytes), transactions: transactions, certificate: certificate)
@@ -304,6 +412,13 @@ public enum API {
         public let change: GovernanceChange
         public let approvals: [String]
         public let approvalsNeeded: Int
+
+        public init(proposalId: String, change: GovernanceChange, approvals: [String], approvalsNeeded: Int) {
+            self.proposalId = proposalId
+            self.change = change
+            self.approvals = approvals
+            self.approvalsNeeded = approvalsNeeded
+        }
     }
 
     /// The governed state as of the last decided block: who validates now, who is a member, what waits for approval.
@@ -315,6 +430,15 @@ public enum API {
         public let members: [GovernanceMember]
         public let pending: [GovernancePending]
         public let approvedBundles: [String]
+
+        public init(height: UInt64, epoch: UInt64, validators: [String], members: [GovernanceMember], pending: [GovernancePending], approvedBundles: [String]) {
+            self.height = height
+            self.epoch = epoch
+            self.validators = validators
+            self.members = members
+            self.pending = pending
+            self.approvedBundles = approvedBundles
+        }
     }
 
     /// A governance transaction this node submitted and the chain committed.
@@ -325,6 +449,14 @@ public enum API {
         public let index: Int
         /// "pending" (more approvals needed) or "decided" (in force from the next height).
         public let status: String
+
+        public init(proposalId: String, transaction: String, height: UInt64, index: Int, status: String) {
+            self.proposalId = proposalId
+            self.transaction = transaction
+            self.height = height
+            self.index = index
+            self.status = status
+        }
     }
 
     public struct Health: Codable, Sendable {
@@ -336,6 +468,16 @@ public enum API {
         public let policyBundle: String
         /// Integrity failures (tampered records or aggregate inputs) this node refused since it started.
         public var integrityFailures: Int? = nil
+
+        public init(status: String, node: String, chain: String, suite: String, height: UInt64, policyBundle: String, integrityFailures: Int? = nil) {
+            self.status = status
+            self.node = node
+            self.chain = chain
+            self.suite = suite
+            self.height = height
+            self.policyBundle = policyBundle
+            self.integrityFailures = integrityFailures
+        }
     }
 
     /// `GET /v1/ready`: whether the node can answer data requests now (200), or why not (503).
@@ -343,5 +485,11 @@ public enum API {
         public let ready: Bool
         public let height: UInt64
         public let reasons: [String]
+
+        public init(ready: Bool, height: UInt64, reasons: [String]) {
+            self.ready = ready
+            self.height = height
+            self.reasons = reasons
+        }
     }
 }
