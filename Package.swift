@@ -157,6 +157,7 @@ let package = Package(
             dependencies: [
                 "GatewayHTTP", "GatewayNode", "GatewayClient", "GatewayDemo", "GatewayCrypto", "GatewayStore", "GatewayTestSupport",
                 "GatewaySchema", "GatewayWire", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .testTarget(

@@ -12,39 +12,83 @@ import NIOCore
 /// server listens as soon as it is built, whatever the chain's length: health and readiness answer while the chain is
 /// verified, and data requests get 503 `node_starting` until it is (`Node.chain.waitUntilReady()`).
 public enum GatewayServer {
+    /// What the router needs: the use cases, who may call and with which keys, and how the node reports its state.
+    /// A node supplies its own (`Parts(node:)`); router tests supply the use cases over in-memory fakes.
+    package struct Parts: Sendable {
+        package var exchange: ExchangeService
+        package var governance: GovernanceService
+        package var departments: DepartmentDirectory
+        package var suite: any CryptoSuite
+        package var bodyBytesMax: Int
+        package var startup: StartupProgress
+        /// The durable record of used request nonces (nil: the in-memory cache only).
+        package var durableNonces: RequestNonceStore?
+        package var health: @Sendable () async -> API.Health
+        package var readiness: @Sendable () async -> API.Readiness
+        /// Unix seconds, for request freshness.
+        package var now: @Sendable () -> Int64
+
+        package init(
+            exchange: ExchangeService, governance: GovernanceService, departments: DepartmentDirectory, suite: any CryptoSuite,
+            bodyBytesMax: Int, startup: StartupProgress, durableNonces: RequestNonceStore?,
+            health: @escaping @Sendable () async -> API.Health, readiness: @escaping @Sendable () async -> API.Readiness,
+            now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        ) {
+            self.exchange = exchange
+            self.governance = governance
+            self.departments = departments
+            self.suite = suite
+            self.bodyBytesMax = bodyBytesMax
+            self.startup = startup
+            self.durableNonces = durableNonces
+            self.health = health
+            self.readiness = readiness
+            self.now = now
+        }
+
+        package init(node: Node) {
+            self.init(
+                exchange: node.exchange, governance: node.governance, departments: node.departments, suite: node.suite,
+                bodyBytesMax: node.configuration.requestBodyBytesMax, startup: node.chain.startup,
+                durableNonces: RequestNonceStore(database: node.database), health: { await node.health() }, readiness: { await node.readiness() }
+            )
+        }
+    }
+
+    /// The routes: problem+json errors outermost; health and readiness unsigned; under /v1 the starting gate, the
+    /// signature check, then the resource controllers.
+    package static func makeRouter(_ parts: Parts) -> Router<GatewayContext> {
+        let router = Router(context: GatewayContext.self)
+        router.middlewares.add(ProblemMiddleware())
+        router.get("v1/health") { _, _ in try jsonResponse(await parts.health()) }
+        // Readiness, unlike health (the process answers), says whether data requests can be answered now.
+        router.get("v1/ready") { _, _ in
+            let readiness = await parts.readiness()
+            return try jsonResponse(readiness, status: readiness.ready ? .ok : .serviceUnavailable)
+        }
+        // The server listens at once; until the chain is loaded and verified, data requests are refused before any
+        // other work (the signature check's nonce store may not even be migrated yet).
+        let api = router.group("v1").add(middleware: StartingGate(startup: parts.startup)).add(middleware: SignatureAuthenticator(
+            departments: parts.departments, suite: parts.suite, bodyBytesMax: parts.bodyBytesMax,
+            nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: parts.durableNonces, now: parts.now
+        ))
+        RecordsController(exchange: parts.exchange).register(on: api)
+        RequestsController(exchange: parts.exchange).register(on: api)
+        AuditController(exchange: parts.exchange).register(on: api)
+        GovernanceController(governance: parts.governance).register(on: api)
+        return router
+    }
+
     public static func makeApplication(
         node: Node, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> Application<RouterResponder<GatewayContext>> {
-        let router = Router(context: GatewayContext.self)
-        router.middlewares.add(ProblemMiddleware())
-        router.get("v1/health") { _, _ in try jsonResponse(await node.health()) }
-        // Readiness, unlike health (the process answers), says whether data requests can be answered now.
-        router.get("v1/ready") { _, _ in
-            let readiness = await node.readiness()
-            return try jsonResponse(readiness, status: readiness.ready ? .ok : .serviceUnavailable)
-        }
-
-        let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
-        // The server listens at once; until the chain is loaded and verified, data requests are refused before any
-        // other work (the signature check's nonce store may not even be migrated yet).
-        let api = router.group("v1").add(middleware: StartingGate(startup: node.chain.startup)).add(middleware: SignatureAuthenticator(
-            departments: node.departments, suite: node.suite, bodyBytesMax: node.configuration.requestBodyBytesMax,
-            nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: RequestNonceStore(database: node.database),
-            now: now
-        ))
-        RecordsController(exchange: node.exchange).register(on: api)
-        RequestsController(exchange: node.exchange).register(on: api)
-        AuditController(exchange: node.exchange).register(on: api)
-        GovernanceController(governance: node.governance).register(on: api)
-
-        var app = Application(
-            router: router,
+        Application(
+            router: makeRouter(Parts(node: node)),
             configuration: .init(address: .hostname(node.configuration.host, port: node.configuration.port), serverName: "DataGateway"),
             services: node.services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: node.logger
         )
-        return app
     }
 }
 

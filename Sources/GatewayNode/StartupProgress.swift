@@ -25,7 +25,7 @@ public final class StartupProgress: Sendable {
 
     public var isReady: Bool { phase == .ready }
 
-    func set(_ phase: Phase) { state.withLock { $0 = phase } }
+    package func set(_ phase: Phase) { state.withLock { $0 = phase } }
 
     /// What is happening, in a sentence for a 503's detail and the readiness reasons.
     public var summary: String {

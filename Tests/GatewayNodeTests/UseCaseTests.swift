@@ -314,3 +314,67 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+/// Governance through the node, over the in-memory chain: only the node's own department speaks for it, a request's
+/// shape is checked before anything is signed, and a step the state does not allow is refused before it is written.
+@Suite struct GovernanceUseCaseTests {
+    typealias F = ExchangeFixture
+
+    func service(_ fixture: F) -> GovernanceService {
+        GovernanceService(chain: fixture.chain, submitter: fixture.chain, suite: fixture.suite, nodeID: "node-1", department: F.registry)
+    }
+
+    func expectCode(_ code: ExchangeError.Code, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("expected \(code), nothing was thrown")
+        } catch let error as ExchangeError {
+            #expect(error.code == code, "\(error)")
+        } catch {
+            Issue.record("expected \(code), got \(error)")
+        }
+    }
+
+    @Test func aSoloValidatorDecidesAtOnceAndRefusesWhatTheStateDoesNotAllow() async throws {
+        let fixture = try F()
+        let governance = service(fixture)
+        let observer = fixture.suite.generateSigningKey().publicKey.pemRepresentation
+        let add = API.GovernanceProposalRequest(proposalId: "add-observer", change: API.GovernanceChange(
+            kind: "addMember", member: API.GovernanceMember(nodeId: "node-2", department: F.housing, role: "observer", publicKey: observer,
+                                                            address: "127.0.0.1:9001")
+        ))
+        await expectCode(.accessDenied) { _ = try await governance.propose(F.principal(F.housing), add) }
+        let receipt = try await governance.propose(F.principal(F.registry), add)
+        #expect(receipt.status == "decided")
+        let status = try await governance.status(F.principal(F.statistics))
+        #expect(status.members.map(\.nodeId) == ["node-1", "node-2"] && status.validators == ["node-1"] && status.pending.isEmpty)
+
+        // The same proposal id again: the state refuses it, and nothing is written.
+        let height = await fixture.chain.ledger.height
+        await expectCode(.governanceRejected) { _ = try await governance.propose(F.principal(F.registry), add) }
+        await expectCode(.governanceRejected) { _ = try await governance.approve(F.principal(F.registry), proposalID: "no-such-proposal") }
+        #expect(await fixture.chain.ledger.height == height)
+
+        // Shapes refused before anything is signed.
+        let bad: [API.GovernanceChange] = [
+            API.GovernanceChange(kind: "dissolve"),
+            API.GovernanceChange(kind: "removeMember"),
+            API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: "abcd"),
+            API.GovernanceChange(kind: "addMember", member: API.GovernanceMember(
+                nodeId: "node-3", department: F.housing, role: "observer", publicKey: "not a key", address: "127.0.0.1:9002")),
+            API.GovernanceChange(kind: "addMember", member: API.GovernanceMember(
+                nodeId: "node-3", department: F.housing, role: "king", publicKey: observer, address: "127.0.0.1:9002")),
+            API.GovernanceChange(kind: "addMember", member: API.GovernanceMember(
+                nodeId: "node-3", department: F.housing, role: "observer", publicKey: observer, address: "nowhere")),
+        ]
+        for change in bad {
+            await expectCode(.invalidRequest) {
+                _ = try await governance.propose(F.principal(F.registry), API.GovernanceProposalRequest(proposalId: "p-bad", change: change))
+            }
+        }
+        await expectCode(.invalidRequest) {
+            _ = try await governance.propose(F.principal(F.registry), API.GovernanceProposalRequest(proposalId: "", change: bad[0]))
+        }
+        #expect(await fixture.chain.ledger.height == height)
+    }
+}

@@ -23,6 +23,10 @@ public struct ExchangeFixture: Sendable {
     public let clock: ManualClock
     public let suite: any CryptoSuite
     package let vault: RecordVault
+    /// Each department's signing key (its public key is in `departments`), for signed requests.
+    public let keys: [String: any SigningKey]
+    public let departments: DepartmentDirectory
+    package let governance: GovernanceService
 
     /// One Paillier key for every fixture of the process (512 bits: these tests check logic, not key strength).
     static let paillier: Result<PaillierPrivateKey, any Error> = Result { try PaillierPrivateKey.generate(bits: 512) }
@@ -33,13 +37,17 @@ public struct ExchangeFixture: Sendable {
         let clock = ManualClock()
         let chain = try InMemoryChain(suite: suite, department: holder, clock: clock)
         let store = InMemoryRecordStore(chain: chain)
-        let departments = try DepartmentDirectory(
-            departments: [
-                (Self.registry, ["government"]), (Self.socialSecurity, ["government"]), (Self.housing, ["government"]),
-                (Self.statistics, ["government"]), (Self.regulator, ["regulators"]),
-            ].map { .init(id: $0.0, name: $0.0, groups: $0.1, publicKey: suite.generateSigningKey().publicKey.pemRepresentation) },
-            suite: suite
-        )
+        var keys: [String: any SigningKey] = [:]
+        var listed: [DepartmentDirectory.Department] = []
+        for (id, groups) in [
+            (Self.registry, ["government"]), (Self.socialSecurity, ["government"]), (Self.housing, ["government"]),
+            (Self.statistics, ["government"]), (Self.regulator, ["regulators"]),
+        ] {
+            let key = suite.generateSigningKey()
+            keys[id] = key
+            listed.append(.init(id: id, name: id, groups: groups, publicKey: key.publicKey.pemRepresentation))
+        }
+        let departments = try DepartmentDirectory(departments: listed, suite: suite)
         let paillier = try Self.paillier.get()
         let vault = RecordVault(suite: suite, recordKey: SystemRandom().bytes(count: suite.symmetricKeyLength), salt: SystemRandom().bytes(count: 32))
         exchange = ExchangeService(
@@ -51,6 +59,9 @@ public struct ExchangeFixture: Sendable {
         )
         self.chain = chain
         self.store = store
+        self.keys = keys
+        self.departments = departments
+        governance = GovernanceService(chain: chain, submitter: chain, suite: suite, nodeID: "node-1", department: holder)
         self.clock = clock
         self.suite = suite
         self.vault = vault

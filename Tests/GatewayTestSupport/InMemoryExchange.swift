@@ -85,8 +85,21 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
     // MARK: ChainWriting
 
     public func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
+        try await submit(kind, payload: payload, check: { _ in })
+    }
+
+    public func submit(
+        _ kind: Transaction.Kind, payload: [UInt8], check: @Sendable (Transaction) async throws -> Void
+    ) async throws -> (hash: [UInt8], location: TransactionLocation) {
         let transaction = try sign(kind, payload: payload, nonce: nonces.next(), timestampMs: nil)
+        try await check(transaction)
         return (hash(transaction), try commit([transaction])[0])
+    }
+
+    public func checkGovernance(_ transaction: Transaction) async throws {
+        try ledger.validate(transaction)
+        var state = ledger.governance
+        try state.apply(transaction, height: ledger.height + 1)
     }
 
     public nonisolated func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64?) throws -> Transaction {

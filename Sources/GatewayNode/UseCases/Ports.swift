@@ -19,12 +19,18 @@ package protocol LedgerReading: Sendable {
     func derivedFault(_ table: DerivedRows.Table) async -> String?
     func proof(for hash: [UInt8]) async throws -> InclusionProof?
     func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment?
+    /// Throws the ledger's reason if a governance transaction would not apply after the last decided block.
+    func checkGovernance(_ transaction: Transaction) async throws
 }
 
 /// How use cases put this node's own transactions on the chain (`TransactionSubmitter` in a node).
 package protocol ChainWriting: Sendable {
     /// Signs, makes durable, offers and waits for the committing block.
     func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation)
+    /// The same, after `check` has seen the signed transaction (and may refuse it: governance rules).
+    func submit(
+        _ kind: Transaction.Kind, payload: [UInt8], check: @Sendable (Transaction) async throws -> Void
+    ) async throws -> (hash: [UInt8], location: TransactionLocation)
     /// Signs a transaction with a nonce the caller took from the outbox (a publish writes records and anchor atomically).
     func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64?) throws -> Transaction
     func hash(_ transaction: Transaction) -> [UInt8]
@@ -63,5 +69,11 @@ extension ChainStore: AuditStoring {}
 extension TransactionSubmitter: ChainWriting {
     package func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
         try await submit(kind, payload: payload, timestampMs: nil)
+    }
+
+    package func submit(
+        _ kind: Transaction.Kind, payload: [UInt8], check: @Sendable (Transaction) async throws -> Void
+    ) async throws -> (hash: [UInt8], location: TransactionLocation) {
+        try await submit(kind, payload: payload, timestampMs: nil, check: check)
     }
 }

@@ -7,14 +7,14 @@ import GatewayWire
 /// by the node's key as chain transactions; any department reads the governed state. A step the state does not
 /// allow is refused before anything is written (409 `governance_rejected`); an accepted one returns once committed.
 public struct GovernanceService: Sendable {
-    let chain: ChainService
-    let submitter: TransactionSubmitter
+    let chain: any LedgerReading
+    let submitter: any ChainWriting
     let suite: any CryptoSuite
     let nodeID: String
     /// The department that runs this node: the only one that may speak for it.
     let department: String
 
-    public init(chain: ChainService, submitter: TransactionSubmitter, suite: any CryptoSuite, nodeID: String, department: String) {
+    package init(chain: any LedgerReading, submitter: any ChainWriting, suite: any CryptoSuite, nodeID: String, department: String) {
         self.chain = chain
         self.submitter = submitter
         self.suite = suite
