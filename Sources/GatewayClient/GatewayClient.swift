@@ -84,6 +84,13 @@ public struct ClientResponse: Sendable {
     /// The `Retry-After` header, when the server sent one (a 503 that a short wait cures).
     public var retryAfter: String? = nil
 
+    public init(status: Int, contentType: String, body: [UInt8], retryAfter: String? = nil) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.retryAfter = retryAfter
+    }
+
     public var isSuccess: Bool { (200..<300).contains(status) }
 
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {

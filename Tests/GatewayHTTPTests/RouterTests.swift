@@ -17,45 +17,6 @@ import Testing
 @Suite struct RouterTests {
     typealias F = ExchangeFixture
 
-    struct Harness {
-        let fixture: F
-        let startup: StartupProgress
-        let application: Application<RouterResponder<GatewayContext>>
-
-        init(ready: Bool = true, bodyBytesMax: Int = 1 << 20) throws {
-            fixture = try F()
-            startup = StartupProgress()
-            if ready { startup.set(.ready) }
-            let (fixture, startup) = (fixture, startup)
-            let parts = GatewayServer.Parts(
-                exchange: fixture.exchange, governance: fixture.governance, departments: fixture.departments, suite: fixture.suite,
-                bodyBytesMax: bodyBytesMax, startup: startup, durableNonces: nil,
-                health: {
-                    API.Health(status: startup.isReady ? "ok" : "starting", node: "node-1", chain: "unit-chain", suite: "intl", height: 0,
-                               policyBundle: Hex.encode(fixture.exchange.policyBundleHash))
-                },
-                readiness: { API.Readiness(ready: startup.isReady, height: 0, reasons: startup.isReady ? [] : [startup.summary]) }
-            )
-            application = Application(router: GatewayServer.makeRouter(parts))
-        }
-
-        /// Headers of a request signed by `department` (or as told: another timestamp, nonce, role or key).
-        func signed(
-            _ method: String, _ target: String, body: [UInt8] = [], as department: String, role: String? = nil,
-            timestamp: Int64 = Int64(Date().timeIntervalSince1970), nonce: String = Hex.encode(SystemRandom().bytes(count: 16)),
-            key: (any SigningKey)? = nil
-        ) throws -> HTTPFields {
-            let pairs = try RequestSigning.sign(
-                method: method, target: target, body: body, department: department, key: key ?? fixture.keys[department]!,
-                suite: fixture.suite, timestamp: timestamp, nonce: nonce, role: role
-            )
-            var fields = HTTPFields()
-            for (name, value) in pairs { fields[HTTPField.Name(name)!] = value }
-            if !body.isEmpty { fields[.contentType] = "application/json" }
-            return fields
-        }
-    }
-
     static func problem(_ response: TestResponse) throws -> API.Problem {
         #expect(response.headers[.contentType] == "application/problem+json")
         return try JSONDecoder().decode(API.Problem.self, from: Data(buffer: response.body))

@@ -32,9 +32,12 @@ public struct ExchangeFixture: Sendable {
     static let paillier: Result<PaillierPrivateKey, any Error> = Result { try PaillierPrivateKey.generate(bits: 512) }
 
     /// Node `node-1` of the civil registry (the data holder), solo validator of its chain.
-    public init(suite name: SuiteName = .intl, holder: String = Self.registry) throws {
+    /// `policies`: a policy directory (Policies/ by default); `clock`: the fixture's time (a fixed day in 2027 by
+    /// default, so tests may name dates; `.wallClock` for tests that reckon from today).
+    public init(
+        suite name: SuiteName = .intl, holder: String = Self.registry, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock()
+    ) throws {
         let suite = try name.makeSuite()
-        let clock = ManualClock()
         let chain = try InMemoryChain(suite: suite, department: holder, clock: clock)
         let store = InMemoryRecordStore(chain: chain)
         var keys: [String: any SigningKey] = [:]
@@ -53,7 +56,7 @@ public struct ExchangeFixture: Sendable {
         exchange = ExchangeService(
             parts: .init(ledger: chain, writer: chain, accessLog: chain, records: store, auditStore: chain), suite: suite,
             categories: try RecordCategory.loadAll(from: TestPaths.schemas),
-            policies: try PolicyBundle.load(from: TestPaths.policies, schemas: TestPaths.schemas), departments: departments,
+            policies: try PolicyBundle.load(from: policies, schemas: TestPaths.schemas), departments: departments,
             vault: vault, paillier: paillier, encryptor: PaillierEncryptor(publicKey: paillier.publicKey), pool: nil, nodeID: "node-1",
             logger: Logger(label: "unit", factory: { _ in SwiftLogNoOpLogHandler() }), now: clock.reader
         )

@@ -14,6 +14,9 @@ public final class ManualClock: @unchecked Sendable {
 
     public init(_ ms: Int64 = 1_800_000_000_000) { self.ms = ms }
 
+    /// A clock that starts at the current time (for tests that reckon dates from today).
+    public static var wallClock: ManualClock { ManualClock(Int64(Date().timeIntervalSince1970 * 1000)) }
+
     public var now: Int64 { lock.withLock { ms } }
     public func advance(byMs delta: Int64) { lock.withLock { ms += delta } }
     public var reader: @Sendable () -> Int64 { { [self] in now } }
