@@ -4,34 +4,41 @@ import GatewayTestSupport
 import Testing
 
 @Suite struct PaillierFastTests {
-    static let key = try! PaillierPrivateKey.generate(bits: 1024, using: SeededRandom(seed: 11))
-    static let encryptor = PaillierEncryptor(publicKey: key.publicKey)
+    static let cachedKey = Result { try PaillierPrivateKey.generate(bits: 1024, using: SeededRandom(seed: 11)) }
+    let key: PaillierPrivateKey
+    let encryptor: PaillierEncryptor
+
+    /// A key generation that fails fails the suite's tests, not the runner.
+    init() throws {
+        key = try Self.cachedKey.get()
+        encryptor = PaillierEncryptor(publicKey: key.publicKey)
+    }
 
     @Test func djnCiphertextsDecryptWithTheSameKey() throws {
         let random = SeededRandom(seed: 3)
         for _ in 0..<50 {
             let value = Int(truncatingIfNeeded: random.next()) >> 8
-            #expect(try Self.key.decrypt(Self.encryptor.encrypt(value)) == GMPInteger(value))
+            #expect(try key.decrypt(encryptor.encrypt(value)) == GMPInteger(value))
         }
-        #expect(try Self.key.decrypt(Self.encryptor.encrypt(0)) == GMPInteger(0))
-        #expect(try Self.encryptor.encrypt(7) != Self.encryptor.encrypt(7))
+        #expect(try key.decrypt(encryptor.encrypt(0)) == GMPInteger(0))
+        #expect(try encryptor.encrypt(7) != encryptor.encrypt(7))
         // DJN and plain ciphertexts mix homomorphically.
-        let mixed = Self.key.publicKey.add(try Self.encryptor.encrypt(40), try Self.key.publicKey.encrypt(2))
-        #expect(try Self.key.decrypt(mixed) == GMPInteger(42))
+        let mixed = key.publicKey.add(try encryptor.encrypt(40), try key.publicKey.encrypt(2))
+        #expect(try key.decrypt(mixed) == GMPInteger(42))
     }
 
     @Test func thePoolServesPrecomputedObfuscatorsAndStaysBounded() async throws {
-        let pool = RandomnessPool(encryptor: Self.encryptor, capacity: 16)
+        let pool = RandomnessPool(encryptor: encryptor, capacity: 16)
         pool.fill()
         #expect(pool.count == 16)
-        let c = try Self.encryptor.encrypt(-12_345, pool: pool)
+        let c = try encryptor.encrypt(-12_345, pool: pool)
         #expect(pool.count == 15)
-        #expect(try Self.key.decrypt(c) == GMPInteger(-12_345))
-        let rerandomized = Self.encryptor.rerandomize(c, pool: pool)
+        #expect(try key.decrypt(c) == GMPInteger(-12_345))
+        let rerandomized = encryptor.rerandomize(c, pool: pool)
         #expect(rerandomized != c)
-        #expect(try Self.key.decrypt(rerandomized) == GMPInteger(-12_345))
+        #expect(try key.decrypt(rerandomized) == GMPInteger(-12_345))
         pool.start(workers: 1)
-        for _ in 0..<40 { _ = try Self.encryptor.encrypt(1, pool: pool) }
+        for _ in 0..<40 { _ = try encryptor.encrypt(1, pool: pool) }
         let deadline = Date().addingTimeInterval(20)
         while pool.count < 16 && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
         pool.stop()
@@ -39,23 +46,31 @@ import Testing
     }
 
     @Test func parallelSumsEqualSequentialOnes() throws {
-        let pk = Self.key.publicKey
+        let pk = key.publicKey
         let values = (0..<3_000).map { ($0 * 7_919) % 100_000 - 50_000 }
-        let ciphertexts = try values.map { try Self.encryptor.encrypt($0) }
-        #expect(try Self.key.decrypt(pk.sum(ciphertexts)) == GMPInteger(values.reduce(0, +)))
-        #expect(try Self.key.decrypt(pk.sum(Array(ciphertexts.prefix(513)))) == GMPInteger(values.prefix(513).reduce(0, +)))
+        let ciphertexts = try values.map { try encryptor.encrypt($0) }
+        #expect(try key.decrypt(pk.sum(ciphertexts)) == GMPInteger(values.reduce(0, +)))
+        #expect(try key.decrypt(pk.sum(Array(ciphertexts.prefix(513)))) == GMPInteger(values.prefix(513).reduce(0, +)))
     }
 }
 
 @Suite struct FixedPointTests {
-    let pk = PaillierFastTests.key.publicKey
+    let key: PaillierPrivateKey
+    let pk: PaillierPublicKey
+    let encryptor: PaillierEncryptor
+
+    init() throws {
+        key = try PaillierFastTests.cachedKey.get()
+        pk = key.publicKey
+        encryptor = PaillierEncryptor(publicKey: pk)
+    }
 
     @Test func decimalsRoundTripWithinTheResolution() throws {
         let encoding = FixedPointEncoding(exponent: -8)
         for value in [0.0, 1.5, -2.25, 3.14159265, -1234.5678, 1e-9, 987_654_321.125] {
             let mantissa = try encoding.mantissa(value, for: pk)
             #expect(abs(encoding.decode(mantissa) - value) <= pow(16.0, -8) / 2 * 1.0001, "\(value)")
-            let decrypted = try PaillierFastTests.key.decrypt(PaillierFastTests.encryptor.encrypt(mantissa))
+            let decrypted = try key.decrypt(encryptor.encrypt(mantissa))
             #expect(encoding.decode(decrypted) == encoding.decode(mantissa))
         }
         #expect(try encoding.mantissa(3, for: pk) == GMPInteger(3) * GMPInteger.power(16, 8))
@@ -72,8 +87,8 @@ import Testing
     @Test func sumsOfEncodedDecimalsDecodeToTheSum() throws {
         let encoding = FixedPointEncoding(exponent: -6)
         let values = [10.25, -3.5, 0.125, 1000.0625]
-        let ciphertexts = try values.map { try PaillierFastTests.encryptor.encrypt(encoding.mantissa($0, for: pk)) }
-        #expect(encoding.decode(try PaillierFastTests.key.decrypt(pk.sum(ciphertexts))) == values.reduce(0, +))
+        let ciphertexts = try values.map { try encryptor.encrypt(encoding.mantissa($0, for: pk)) }
+        #expect(encoding.decode(try key.decrypt(pk.sum(ciphertexts))) == values.reduce(0, +))
     }
 
     @Test func valuesOutsideTheBandAreErrors() {
@@ -85,7 +100,10 @@ import Testing
 }
 
 @Suite struct ThresholdPaillierTests {
-    static let dealt = try! ThresholdPaillier.deal(bits: 512, threshold: 3, parties: 5, using: SeededRandom(seed: 99))
+    static let cachedDeal = Result { try ThresholdPaillier.deal(bits: 512, threshold: 3, parties: 5, using: SeededRandom(seed: 99)) }
+    let dealt: (ThresholdPaillier, [ThresholdPaillier.KeyShare])
+
+    init() throws { dealt = try Self.cachedDeal.get() }
 
     static func subsets(_ items: [Int], size: Int) -> [[Int]] {
         if size == 0 { return [[]] }
@@ -95,7 +113,7 @@ import Testing
     }
 
     @Test func everyThreeOfFiveSubsetDecryptsAndTwoSharesDoNot() throws {
-        let (scheme, shares) = Self.dealt
+        let (scheme, shares) = dealt
         #expect(scheme.publicKey.bits == 512)
         for value in [0, 42, -7_777_777] {
             let c = try scheme.publicKey.encrypt(value)
@@ -115,7 +133,7 @@ import Testing
     }
 
     @Test func aForgedOrMisdirectedPartialIsRejectedByItsProof() throws {
-        let (scheme, shares) = Self.dealt
+        let (scheme, shares) = dealt
         let c = try scheme.publicKey.encrypt(5)
         let other = try scheme.publicKey.encrypt(6)
         let good = try scheme.partialDecrypt(c, share: shares[0])
@@ -134,14 +152,14 @@ import Testing
     }
 
     @Test func homomorphicSumsDecryptByThreshold() throws {
-        let (scheme, shares) = Self.dealt
+        let (scheme, shares) = dealt
         let total = scheme.publicKey.sum(try (1...20).map { try scheme.publicKey.encrypt($0 * 1_000) })
         let partials = try shares.suffix(3).map { try scheme.partialDecrypt(total, share: $0) }
         #expect(try scheme.combine(partials, for: total) == GMPInteger(210_000))
     }
 
     @Test func parametersRoundTripThroughJSON() throws {
-        let (scheme, shares) = Self.dealt
+        let (scheme, shares) = dealt
         let decoded = try ThresholdPaillier(parameters: JSONDecoder().decode(ThresholdPaillier.PublicParameters.self, from: JSONEncoder().encode(scheme.parameters)))
         let c = try decoded.publicKey.encrypt(9)
         let partials = try shares.prefix(3).map { try decoded.partialDecrypt(c, share: $0) }
@@ -151,16 +169,22 @@ import Testing
 
 /// Interoperability with python-paillier 1.5 (phe), the reference implementation, in both directions.
 @Suite struct PythonPaillierInteropTests {
-    static let key = PaillierFastTests.key
     static let exponent = -8
+    let key: PaillierPrivateKey
+    let encryptor: PaillierEncryptor
+
+    init() throws {
+        key = try PaillierFastTests.cachedKey.get()
+        encryptor = PaillierEncryptor(publicKey: key.publicKey)
+    }
 
     @Test func phesCiphertextsDecryptHereAndOursDecryptInPhe() async throws {
-        let pk = Self.key.publicKey
-        let primes = Self.key.primes
+        let pk = key.publicKey
+        let primes = key.primes
         let encoding = FixedPointEncoding(exponent: Self.exponent)
         let values: [Double] = [0, 1, -1, 42, -123_456_789, 3.25, -0.0625, 1234.5678, 1e-6]
         // Ours → phe.
-        let ours = try values.map { try PaillierFastTests.encryptor.encrypt(encoding.mantissa($0, for: pk)).value.toString() }
+        let ours = try values.map { try encryptor.encrypt(encoding.mantissa($0, for: pk)).value.toString() }
         let plain = try values.map { try pk.encrypt(encoding.mantissa($0, for: pk)).value.toString() }
         let input: [String: Any] = ["n": pk.n.toString(), "p": primes.p, "q": primes.q, "exponent": Self.exponent,
                                     "values": values, "ours": ours, "plain": plain]
@@ -201,7 +225,7 @@ import Testing
         for (index, entry) in (output["theirs"] as! [[String: Any]]).enumerated() {
             let c = PaillierCiphertext(value: GMPInteger(entry["c"] as! String)!)
             #expect(entry["exponent"] as! Int == Self.exponent)
-            let decoded = encoding.decode(try Self.key.decrypt(c))
+            let decoded = encoding.decode(try key.decrypt(c))
             #expect(abs(decoded - values[index]) <= resolution, "our decryption of phe's ciphertext of \(values[index])")
         }
     }
