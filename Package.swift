@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "GatewayPolicy", swiftSettings: strict),
         .target(name: "GatewaySimulation", dependencies: ["GatewayChain", "GatewayCrypto"], swiftSettings: optimisedInDebug),
         .target(name: "GatewaySchema", swiftSettings: strict),
+        // The edge where the pure cores meet the file system: genesis, policy bundles, record categories.
+        .target(name: "GatewayFiles", dependencies: ["GatewayChain", "GatewayPolicy", "GatewaySchema"], swiftSettings: strict),
         // The wire: API types and the catalogue of problem codes, shared by the node, the HTTP layer and the client.
         .target(name: "GatewayWire", dependencies: ["GatewayChain", "GatewayCrypto", "GatewaySchema"], swiftSettings: strict),
 
@@ -59,7 +61,7 @@ let package = Package(
         .target(
             name: "GatewayNode",
             dependencies: [
-                "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayWire",
+                "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayWire", "GatewayFiles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -92,7 +94,7 @@ let package = Package(
             name: "GatewayDemo",
             dependencies: [
                 "GatewayClient", "GatewayNode", "GatewayHTTP", "GatewayCrypto", "GatewayChain", "GatewaySchema", "GatewayStore", "GatewayPolicy",
-                "GatewayWire",
+                "GatewayWire", "GatewayFiles",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -117,7 +119,7 @@ let package = Package(
             name: "gateway",
             dependencies: [
                 "GatewayDemo", "GatewayHTTP", "GatewayNode", "GatewayCrypto", "GatewaySimulation", "GatewayChain", "GatewayClient",
-                "GatewayStore", "GatewayWire",
+                "GatewayStore", "GatewayWire", "GatewayFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -130,25 +132,27 @@ let package = Package(
             name: "GatewayTestSupport",
             dependencies: [
                 "GatewayDemo", "GatewayNode", "GatewayStore", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayPolicy",
-                "GatewaySchema", "GatewayWire",
+                "GatewaySchema", "GatewayWire", "GatewayFiles",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/GatewayTestSupport"
         ),
 
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "GatewayTestSupport"]),
-        .testTarget(name: "GatewayChainTests", dependencies: ["GatewayChain", "GatewayCrypto"]),
+        .testTarget(name: "GatewayChainTests", dependencies: ["GatewayChain", "GatewayCrypto", "GatewayFiles"]),
         .testTarget(
             name: "GatewayNodeTests",
             dependencies: [
                 "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayTestSupport",
-                "GatewayWire",
+                "GatewayWire", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "GatewaySimulationTests", dependencies: ["GatewaySimulation", "GatewayChain"]),
-        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayCrypto", "GatewayTestSupport"]),
-        .testTarget(name: "GatewaySchemaTests", dependencies: ["GatewaySchema", "GatewayDemo", "GatewayTestSupport", "GatewayCrypto"]),
+        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayCrypto", "GatewayTestSupport", "GatewayFiles"]),
+        .testTarget(
+            name: "GatewaySchemaTests", dependencies: ["GatewaySchema", "GatewayDemo", "GatewayTestSupport", "GatewayCrypto", "GatewayFiles"]
+        ),
         .testTarget(
             name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayChain", "GatewayCrypto", "GatewayTestSupport"]
         ),
@@ -164,7 +168,7 @@ let package = Package(
             name: "GatewayDemoTests",
             dependencies: [
                 "GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayStore", "GatewayTestSupport", "GatewayNode",
-                "GatewaySchema", "GatewayWire", "gateway", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "GatewaySchema", "GatewayWire", "GatewayFiles", "gateway", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ]

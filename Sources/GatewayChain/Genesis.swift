@@ -98,26 +98,25 @@ public struct Genesis: Sendable, Codable, Equatable {
         return keys
     }
 
-    public static func load(from url: URL) throws -> Genesis {
-        guard let data = try? Data(contentsOf: url) else {
-            throw ChainError(.invalidGenesis, "cannot read the genesis file \(url.path): give the path of the chain's genesis.json")
-        }
+    /// A genesis from its file's bytes (`source` names the file in errors), its policy-bundle digests checked.
+    public static func decode(_ data: Data, source: String) throws -> Genesis {
         let genesis: Genesis
         do {
             genesis = try JSONDecoder().decode(Genesis.self, from: data)
         } catch {
-            throw ChainError(.invalidGenesis, "\(url.path) is not a valid genesis file: \(error)")
+            throw ChainError(.invalidGenesis, "\(source) is not a valid genesis file: \(error)")
         }
         let digestLength = try genesis.suite.makeSuite().digestLength
         for bundle in genesis.policyBundles where Hex.decode(bundle)?.count != digestLength {
-            throw ChainError(.invalidGenesis, "\(url.path): policy bundle \(bundle.prefix(80)) is not a \(digestLength)-byte hex digest")
+            throw ChainError(.invalidGenesis, "\(source): policy bundle \(bundle.prefix(80)) is not a \(digestLength)-byte hex digest")
         }
         return genesis
     }
 
-    public func write(to url: URL) throws {
+    /// The genesis file's bytes (pretty-printed JSON with sorted keys).
+    public func fileBytes() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: url, options: .atomic)
+        return try encoder.encode(self)
     }
 }

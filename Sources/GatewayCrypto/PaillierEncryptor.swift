@@ -83,15 +83,16 @@ public final class PaillierEncryptor: @unchecked Sendable {
 }
 
 /// Obfuscators made ahead of time, so that the online cost of an encryption is one modular multiplication.
-/// A background task keeps the pool topped up to `capacity`; `take()` never blocks (it returns nil when empty and
-/// the caller computes one itself). Bounded: it never holds more than `capacity` values.
+/// Passive and bounded: it never holds more than `capacity` values, `take()` never blocks (it returns nil when empty
+/// and the caller computes one itself), and it runs no thread of its own — whoever owns it refills it (`refillOne`,
+/// `fill`), woken by `whenTaken` rather than by polling (the node's `RandomnessPoolService`).
 public final class RandomnessPool: @unchecked Sendable {
-    // Safety: `values` and `running` are only touched under `lock`.
+    // Safety: `values` and `onTake` are only touched under `lock`.
     let encryptor: PaillierEncryptor
     public let capacity: Int
     let lock = NSLock()
     var values: [GMPInteger] = []
-    var running = false
+    var onTake: (@Sendable () -> Void)?
 
     public init(encryptor: PaillierEncryptor, capacity: Int) {
         precondition(capacity > 0)
@@ -100,42 +101,33 @@ public final class RandomnessPool: @unchecked Sendable {
     }
 
     public var count: Int { lock.withLock { values.count } }
+    public var isFull: Bool { count >= capacity }
 
     public func take() -> GMPInteger? {
-        lock.withLock { values.popLast() }
+        let (value, handler) = lock.withLock { (values.popLast(), onTake) }
+        if value != nil { handler?() }
+        return value
     }
 
-    /// Fills the pool on `workers` background threads until it is full, then keeps refilling as values are taken,
-    /// until `stop()`.
-    public func start(workers: Int = 1) {
-        let alreadyRunning = lock.withLock { () -> Bool in
-            defer { running = true }
-            return running
-        }
-        guard !alreadyRunning else { return }
-        for _ in 0..<max(1, workers) {
-            Thread.detachNewThread { [self] in
-                while lock.withLock({ running }) {
-                    if count >= capacity {
-                        Thread.sleep(forTimeInterval: 0.002)
-                        continue
-                    }
-                    let value = encryptor.makeObfuscator()
-                    lock.withLock { if values.count < capacity { values.append(value) } }
-                }
-            }
-        }
+    /// Called after every `take()` that removed a value (the owner's cue to refill).
+    public func whenTaken(_ handler: @escaping @Sendable () -> Void) {
+        lock.withLock { onTake = handler }
     }
 
-    public func stop() {
-        lock.withLock { running = false }
+    /// Computes one obfuscator and keeps it if there is room; false (and nothing computed) when the pool is full.
+    @discardableResult
+    public func refillOne() -> Bool {
+        guard !isFull else { return false }
+        let value = encryptor.makeObfuscator()
+        return lock.withLock {
+            guard values.count < capacity else { return false }
+            values.append(value)
+            return true
+        }
     }
 
     /// Fills the pool synchronously on the calling thread (for tests and for warm starts).
     public func fill() {
-        while count < capacity {
-            let value = encryptor.makeObfuscator()
-            lock.withLock { if values.count < capacity { values.append(value) } }
-        }
+        while refillOne() {}
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayChain
 import GatewayCrypto
+import GatewayFiles
 import GatewayPolicy
 import GatewaySchema
 import GatewayStore
@@ -62,7 +63,7 @@ public struct Node: Sendable {
         return Node(
             configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, governance: governance,
             departments: departments,
-            genesis: secrets.genesis, logger: logger, randomness: pool.map(RandomnessPoolService.init)
+            genesis: secrets.genesis, logger: logger, randomness: pool.map { RandomnessPoolService($0) }
         )
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayChain
 import GatewayCrypto
+import GatewayFiles
 
 /// The node's key material, loaded from (or created in) its data directory.
 public struct NodeSecrets: Sendable {

@@ -52,24 +52,6 @@ public struct PolicyBundle: Sendable {
         purposes = Set(entities.entities.keys.filter { $0.type == "Purpose" }.map(\.id))
     }
 
-    /// Loads every `*.cedar` file of a directory, its `entities.json` if there is one, and the Cedar schema
-    /// `policies.cedarschema.json` of `schemas` if given and present.
-    public static func load(from directory: URL, schemas: URL? = nil) throws -> PolicyBundle {
-        let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
-            .filter { $0.pathExtension == "cedar" }
-        guard !files.isEmpty else {
-            throw PolicyError(.syntax, "no .cedar policy files in \(directory.path)")
-        }
-        let sources = try files.map { file -> (file: String, text: String) in
-            (file.lastPathComponent, try String(contentsOf: file, encoding: .utf8))
-        }
-        let entitiesURL = directory.appendingPathComponent(entitiesFile)
-        let entitiesText = FileManager.default.fileExists(atPath: entitiesURL.path) ? try String(contentsOf: entitiesURL, encoding: .utf8) : nil
-        let schemaURL = schemas?.appendingPathComponent(schemaFile)
-        let schemaText = try schemaURL.flatMap { FileManager.default.fileExists(atPath: $0.path) ? try String(contentsOf: $0, encoding: .utf8) : nil }
-        return try PolicyBundle(sources: sources, entitiesText: entitiesText, schemaText: schemaText)
-    }
-
     /// The purpose and its ancestors, nearest first (just the purpose if the bundle has no hierarchy).
     public func purposeChain(_ purpose: String) -> [String] {
         var chain = [purpose]

@@ -45,15 +45,13 @@ public struct RecordCategory: Sendable {
         !name.isEmpty && name.count <= 64 && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x5f || ($0 >= 0x30 && $0 <= 0x39) }
     }
 
-    /// Loads every `*.schema.json` with an x-datagateway member from a directory.
-    public static func loadAll(from directory: URL) throws -> [String: RecordCategory] {
-        let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
-            .filter { $0.lastPathComponent.hasSuffix(".schema.json") }
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
+    /// The categories of a set of schema files (name and bytes, in name order): every one with an x-datagateway
+    /// member; a category defined twice is an error naming the file.
+    public static func categories(from files: [(name: String, data: Data)]) throws -> [String: RecordCategory] {
         var categories: [String: RecordCategory] = [:]
         for file in files {
             do {
-                let json = try JSONValue.parse(try Data(contentsOf: file))
+                let json = try JSONValue.parse(file.data)
                 guard json["x-datagateway"] != nil else { continue }
                 let category = try RecordCategory(schema: try JSONSchema(json: json))
                 guard categories[category.name] == nil else {
@@ -61,7 +59,7 @@ public struct RecordCategory: Sendable {
                 }
                 categories[category.name] = category
             } catch let error as SchemaError {
-                throw SchemaError(error.code, path: error.path, message: "\(file.lastPathComponent): \(error.message)")
+                throw SchemaError(error.code, path: error.path, message: "\(file.name): \(error.message)")
             }
         }
         return categories

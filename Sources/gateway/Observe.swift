@@ -3,6 +3,7 @@ import Foundation
 import GatewayChain
 import GatewayClient
 import GatewayCrypto
+import GatewayFiles
 import GatewayNode
 import GatewayStore
 import GatewayWire

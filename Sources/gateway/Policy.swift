@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GatewayCrypto
+import GatewayFiles
 import GatewayPolicy
 
 struct PolicyCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GatewayChain
+import GatewayFiles
 import GatewayNode
 import Logging
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatewayChain
 import GatewayCrypto
+import GatewayFiles
 
 struct VerifyProof: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayChain
 import GatewayCrypto
+import GatewayFiles
 import Testing
 
 @Suite struct GovernanceTests {

@@ -37,12 +37,13 @@ import Testing
         let rerandomized = encryptor.rerandomize(c, pool: pool)
         #expect(rerandomized != c)
         #expect(try key.decrypt(rerandomized) == GMPInteger(-12_345))
-        pool.start(workers: 1)
+        // Every take rings the owner's doorbell; refilling stops at capacity.
+        let rings = Counter()
+        pool.whenTaken { rings.increment() }
         for _ in 0..<40 { _ = try encryptor.encrypt(1, pool: pool) }
-        let deadline = Date().addingTimeInterval(20)
-        while pool.count < 16 && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        pool.stop()
-        #expect(pool.count == 16)
+        #expect(rings.value == 14 && pool.count == 0)
+        pool.fill()
+        #expect(pool.count == 16 && !pool.refillOne() && pool.count == 16)
     }
 
     @Test func parallelSumsEqualSequentialOnes() throws {
@@ -229,4 +230,12 @@ import Testing
             #expect(abs(decoded - values[index]) <= resolution, "our decryption of phe's ciphertext of \(values[index])")
         }
     }
+}
+
+/// A thread-safe counter for callbacks.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }

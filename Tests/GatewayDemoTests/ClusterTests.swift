@@ -3,6 +3,7 @@ import GatewayChain
 import GatewayClient
 import GatewayCrypto
 import GatewayDemo
+import GatewayFiles
 import GatewayNode
 import GatewaySchema
 import GatewayStore

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCrypto
+import GatewayFiles
 import GatewayPolicy
 import GatewayTestSupport
 import Testing

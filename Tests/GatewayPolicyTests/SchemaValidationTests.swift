@@ -1,4 +1,5 @@
 import Foundation
+import GatewayFiles
 import GatewayPolicy
 import GatewayTestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCrypto
 import GatewayDemo
+import GatewayFiles
 import GatewaySchema
 import GatewayTestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayChain
 import GatewayCrypto
+import GatewayFiles
 import GatewayNode
 import GatewayPolicy
 import GatewaySchema

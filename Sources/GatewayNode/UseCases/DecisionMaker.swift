@@ -173,7 +173,7 @@ package struct DecisionMaker: Sendable {
         guard entities[uid]?.parents.contains(EntityUID(type: "Department", id: principal.department)) == true else {
             let declared = entities.entities.keys.filter { $0.type == "Role" && $0.id.hasPrefix(principal.department + "/") }
                 .map { String($0.id.dropFirst(principal.department.count + 1)) }.sorted()
-            let hint = declared.isEmpty ? "it declares no roles for it: send no DG-Role" : "declared: " + declared.joined(separator: ", ")
+            let hint = declared.isEmpty ? "it declares no roles for it: act as the department itself" : "declared: " + declared.joined(separator: ", ")
             throw ExchangeError(.unknownRole, """
                 role '\(role)' is not declared for \(principal.department) in the policy bundle (Role::"\(uid.id)" in \
                 entities.json); \(hint)

@@ -77,7 +77,7 @@ package struct Grants: Sendable {
         let holder = try await requireHolder(principal, to: "revoke")
         try RequestChecks.checkIdentifier(id, "the grant id")
         guard let entry = await ledger.grant(id: id), entry.grantor == holder else {
-            throw ExchangeError(.notFound, "\(holder) gave no grant \(id); GET /v1/grants lists its grants")
+            throw ExchangeError(.notFound, "\(holder) gave no grant \(id); the grant list shows those it gave")
         }
         guard !entry.revoked else { throw ExchangeError(.grantRevoked, "grant \(id) is already revoked") }
         let decision = EffectiveDecision(
