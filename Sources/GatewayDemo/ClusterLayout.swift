@@ -13,31 +13,31 @@ import Logging
 /// (`member` is what their admission proposal names). Written to a
 /// directory (`cluster.json` lists every node and the exact `gateway serve` arguments that start it), so that the
 /// same nodes can be started, killed and restarted by hand, by `gateway cluster` or by a test.
-public struct ClusterLayout: Sendable, Codable {
-    public struct NodeEntry: Sendable, Codable {
-        public let nodeID: String
-        public let department: String
-        public let dataDirectory: String
-        public let databaseURL: String
-        public let httpPort: Int
-        public let peerAddress: String
+package struct ClusterLayout: Sendable, Codable {
+    package struct NodeEntry: Sendable, Codable {
+        package let nodeID: String
+        package let department: String
+        package let dataDirectory: String
+        package let databaseURL: String
+        package let httpPort: Int
+        package let peerAddress: String
         /// Arguments of `gateway serve` for this node.
-        public let serveArguments: [String]
+        package let serveArguments: [String]
         /// For a node that is not in the genesis: the member its admission proposal names (nil for genesis members).
-        public let joining: Genesis.Member?
+        package let joining: Genesis.Member?
     }
 
-    public let directory: String
-    public let suite: SuiteName
-    public let chainID: String
-    public let departmentsFile: String
-    public let nodes: [NodeEntry]
+    package let directory: String
+    package let suite: SuiteName
+    package let chainID: String
+    package let departmentsFile: String
+    package let nodes: [NodeEntry]
 
     static let departments = [DemoConsortium.registry, DemoConsortium.socialSecurity, DemoConsortium.housing, DemoConsortium.statistics]
 
     /// Creates the layout (fresh keys, genesis, departments) and recreates each node's database.
     /// `progress` hears about each step.
-    public static func create(
+    package static func create(
         in directory: URL, validators: Int, joiners: Int = 0, suite name: SuiteName, httpBasePort: Int, peerBasePort: Int, databaseURL: String,
         policies: URL, schemas: URL, logLevel: String = "info", logger: Logger, progress: (String) -> Void = { _ in }
     ) async throws -> ClusterLayout {
@@ -103,14 +103,14 @@ public struct ClusterLayout: Sendable, Codable {
         return layout
     }
 
-    public static func load(from directory: URL) throws -> ClusterLayout {
+    package static func load(from directory: URL) throws -> ClusterLayout {
         let file = directory.appendingPathComponent("cluster.json")
         guard let data = try? Data(contentsOf: file) else { throw NodeError("no cluster at \(directory.path): run `gateway cluster` to create one") }
         return try JSONDecoder().decode(ClusterLayout.self, from: data)
     }
 
     /// The demo departments' signing keys (written by `create`).
-    public func departmentKey(_ department: String) throws -> any SigningKey {
+    package func departmentKey(_ department: String) throws -> any SigningKey {
         let file = URL(fileURLWithPath: departmentsFile).deletingLastPathComponent().appendingPathComponent("\(department)-key.pem")
         return try suite.makeSuite().signingKey(pem: String(decoding: try Data(contentsOf: file), as: UTF8.self))
     }

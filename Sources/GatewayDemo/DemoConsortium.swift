@@ -3,12 +3,12 @@ import GatewayCrypto
 import GatewayNode
 
 /// The demo consortium's departments, their generated keys, and the departments file the node loads.
-public struct DemoConsortium: Sendable {
-    public static let registry = "civil_registry"
-    public static let socialSecurity = "social_security"
-    public static let housing = "housing"
-    public static let statistics = "statistics"
-    public static let regulator = "regulator"
+package struct DemoConsortium: Sendable {
+    package static let registry = "civil_registry"
+    package static let socialSecurity = "social_security"
+    package static let housing = "housing"
+    package static let statistics = "statistics"
+    package static let regulator = "regulator"
 
     static let members: [(id: String, name: String, groups: [String])] = [
         (registry, "Civil Registry", ["government"]),
@@ -18,11 +18,11 @@ public struct DemoConsortium: Sendable {
         (regulator, "Personal Data Protection Office", ["regulators"]),
     ]
 
-    public let keys: [String: any SigningKey]
-    public let departmentsFile: URL
+    package let keys: [String: any SigningKey]
+    package let departmentsFile: URL
 
-    /// Generates a key pair per department and writes `departments.json` (public keys) into `directory`.
-    public static func create(in directory: URL, suite: any CryptoSuite) throws -> DemoConsortium {
+    /// Generates a key pair per department and writes `departments.json` (package keys) into `directory`.
+    package static func create(in directory: URL, suite: any CryptoSuite) throws -> DemoConsortium {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var keys: [String: any SigningKey] = [:]
         var departments: [DepartmentDirectory.Department] = []

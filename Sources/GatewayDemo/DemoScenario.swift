@@ -7,35 +7,35 @@ import GatewaySchema
 import GatewayWire
 
 /// A demo step that did not produce what it should; the CLI names it and exits non-zero.
-public struct DemoFailure: Error, CustomStringConvertible {
-    public let step: String
-    public let message: String
-    public var description: String { "step '\(step)' failed: \(message)" }
+package struct DemoFailure: Error, CustomStringConvertible {
+    package let step: String
+    package let message: String
+    package var description: String { "step '\(step)' failed: \(message)" }
 }
 
 /// What the scenario observed, for the narration and for the end-to-end test's assertions.
-public struct DemoReport: Sendable {
-    public var published = 0
-    public var socialSecurityRecord: JSONValue = .null
-    public var socialSecurityFields: [String] = []
-    public var housingDenial: ClientResponse.Problem?
-    public var aggregate: API.AggregateResponse?
-    public var expectedSums: [String: Int64] = [:]
-    public var auditEvents: [API.AuditEvent] = []
-    public var scenarioEvents: [(eventID: String, decision: String)] = []
-    public var verifiedProofs = 0
+package struct DemoReport: Sendable {
+    package var published = 0
+    package var socialSecurityRecord: JSONValue = .null
+    package var socialSecurityFields: [String] = []
+    package var housingDenial: ClientResponse.Problem?
+    package var aggregate: API.AggregateResponse?
+    package var expectedSums: [String: Int64] = [:]
+    package var auditEvents: [API.AuditEvent] = []
+    package var scenarioEvents: [(eventID: String, decision: String)] = []
+    package var verifiedProofs = 0
 }
 
 /// The whole exchange, driven over the real HTTP API as the departments and the regulator would.
-public struct DemoScenario: Sendable {
-    public let baseURL: String
-    public let consortium: DemoConsortium
-    public let suite: any CryptoSuite
-    public let genesis: Genesis
-    public let recordCount: Int
-    public let seed: UInt64
+package struct DemoScenario: Sendable {
+    package let baseURL: String
+    package let consortium: DemoConsortium
+    package let suite: any CryptoSuite
+    package let genesis: Genesis
+    package let recordCount: Int
+    package let seed: UInt64
 
-    public init(baseURL: String, consortium: DemoConsortium, suite: any CryptoSuite, genesis: Genesis, recordCount: Int = 1_000, seed: UInt64 = 2026) {
+    package init(baseURL: String, consortium: DemoConsortium, suite: any CryptoSuite, genesis: Genesis, recordCount: Int = 1_000, seed: UInt64 = 2026) {
         self.baseURL = baseURL
         self.consortium = consortium
         self.suite = suite
@@ -48,7 +48,7 @@ public struct DemoScenario: Sendable {
         GatewayClient(baseURL: baseURL, department: department, key: consortium.keys[department]!, suite: suite)
     }
 
-    public func run(narrate: @Sendable (String) -> Void) async throws -> DemoReport {
+    package func run(narrate: @Sendable (String) -> Void) async throws -> DemoReport {
         var report = DemoReport()
         let citizens = SyntheticCitizens.generate(count: recordCount, seed: seed)
 
@@ -106,7 +106,7 @@ public struct DemoScenario: Sendable {
 
         // 3b. Consent: housing allocation needs the citizen's consent, recorded on chain by the civil registry.
         step = "consent"
-        narrate("   The citizen applies for public housing: the civil registry records their consent to social-welfare use on chain.")
+        narrate("   The citizen applies for package housing: the civil registry records their consent to social-welfare use on chain.")
         let consent = try await registry.send(
             "POST", "/v1/consents", json: API.ConsentRequest(citizenId: targetID, purpose: "social_welfare", given: true)
         )

@@ -5,13 +5,13 @@ import Logging
 import ServiceLifecycle
 
 /// A node running in this process (HTTP server + chain + database pool), for the demo and the tests.
-public final class RunningNode: Sendable {
-    public let node: Node
-    public let port: Int
+package final class RunningNode: Sendable {
+    package let node: Node
+    package let port: Int
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    public var baseURL: String { "http://\(node.configuration.host):\(port)" }
+    package var baseURL: String { "http://\(node.configuration.host):\(port)" }
 
     init(node: Node, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         self.node = node
@@ -21,7 +21,7 @@ public final class RunningNode: Sendable {
     }
 
     /// Starts the node and returns once its HTTP server listens and its chain is loaded and verified.
-    public static func start(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) async throws -> RunningNode {
+    package static func start(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) async throws -> RunningNode {
         let node = try Node.assemble(configuration, logger: logger, progress: progress)
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let app = GatewayServer.makeApplication(node: node) { port in portContinuation.yield(port) }
@@ -46,7 +46,7 @@ public final class RunningNode: Sendable {
     }
 
     /// Graceful shutdown: stop accepting requests, drain the chain outbox, close the database pool.
-    public func stop() async throws {
+    package func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value
     }

@@ -3,16 +3,16 @@ import GatewaySchema
 
 /// Generates synthetic citizens (no real personal data) for the `citizen` category, from a fixed seed.
 /// Coloane is deliberately sparse (fewer than 10 citizens) so that statistics must suppress it.
-public enum SyntheticCitizens {
-    public static let commonDistricts = ["fatima", "santo_antonio", "sao_lazaro", "se", "sao_lourenco", "taipa"]
-    public static let sparseDistrict = "coloane"
+package enum SyntheticCitizens {
+    package static let commonDistricts = ["fatima", "santo_antonio", "sao_lazaro", "se", "sao_lourenco", "taipa"]
+    package static let sparseDistrict = "coloane"
 
     static let givenNames = ["Ana", "Bruno", "Carla", "Chan", "Daniel", "Filipa", "Hou", "Iris", "Joao", "Kin", "Lei", "Maria",
                              "Nuno", "Pedro", "Sam", "Sofia", "Tiago", "Wai", "Wong", "Yan"]
     static let familyNames = ["Au", "Chan", "Cheang", "Costa", "Fong", "Ho", "Lam", "Leong", "Lopes", "Ng", "Pereira", "Sou",
                               "Tam", "Vong", "Wong"]
 
-    public static func generate(count: Int, seed: UInt64) -> [JSONValue] {
+    package static func generate(count: Int, seed: UInt64) -> [JSONValue] {
         var random = SplitMix64(seed: seed)
         var records: [JSONValue] = []
         records.reserveCapacity(count)

@@ -8,7 +8,7 @@ import GatewaySchema
 
 extension Genesis {
     /// Reads and checks a genesis file.
-    public static func load(from url: URL) throws -> Genesis {
+    package static func load(from url: URL) throws -> Genesis {
         guard let data = try? Data(contentsOf: url) else {
             throw ChainError(.invalidGenesis, "cannot read the genesis file \(url.path): give the path of the chain's genesis.json")
         }
@@ -16,7 +16,7 @@ extension Genesis {
     }
 
     /// Writes the genesis file atomically.
-    public func write(to url: URL) throws {
+    package func write(to url: URL) throws {
         try fileBytes().write(to: url, options: .atomic)
     }
 }
@@ -24,7 +24,7 @@ extension Genesis {
 extension PolicyBundle {
     /// Loads every `*.cedar` file of a directory, its `entities.json` if there is one, and the Cedar schema
     /// `policies.cedarschema.json` of `schemas` if given and present.
-    public static func load(from directory: URL, schemas: URL? = nil) throws -> PolicyBundle {
+    package static func load(from directory: URL, schemas: URL? = nil) throws -> PolicyBundle {
         let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "cedar" }
         guard !files.isEmpty else {
@@ -45,7 +45,7 @@ extension PolicyBundle {
 
 extension RecordCategory {
     /// Loads every `*.schema.json` with an x-datagateway member from a directory.
-    public static func loadAll(from directory: URL) throws -> [String: RecordCategory] {
+    package static func loadAll(from directory: URL) throws -> [String: RecordCategory] {
         let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
             .filter { $0.lastPathComponent.hasSuffix(".schema.json") }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }

@@ -5,12 +5,12 @@ import NIOCore
 
 /// Per-request context: after `SignatureAuthenticator`, `principal` holds the verified department and `body` the
 /// exact bytes that were signed.
-public struct GatewayContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public var principal: Principal?
-    public var body: ByteBuffer = ByteBuffer()
+package struct GatewayContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package var principal: Principal?
+    package var body: ByteBuffer = ByteBuffer()
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
     }
 

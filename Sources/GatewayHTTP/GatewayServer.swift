@@ -11,7 +11,7 @@ import NIOCore
 /// check on /v1, then the resource controllers. The node's services run inside the application's ServiceGroup. The
 /// server listens as soon as it is built, whatever the chain's length: health and readiness answer while the chain is
 /// verified, and data requests get 503 `node_starting` until it is (`Node.chain.waitUntilReady()`).
-public enum GatewayServer {
+package enum GatewayServer {
     /// What the router needs: the use cases, who may call and with which keys, and how the node reports its state.
     /// A node supplies its own (`Parts(node:)`); router tests supply the use cases over in-memory fakes.
     package struct Parts: Sendable {
@@ -79,7 +79,7 @@ public enum GatewayServer {
         return router
     }
 
-    public static func makeApplication(
+    package static func makeApplication(
         node: Node, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> Application<RouterResponder<GatewayContext>> {
         Application(

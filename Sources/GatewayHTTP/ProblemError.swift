@@ -9,24 +9,24 @@ import NIOCore
 
 /// An RFC 9457 problem: `application/problem+json` with `type`, `title`, `status`, `detail` and our stable `code`, one
 /// of the catalogue's (`ProblemCode`, GatewayWire), answered with that code's status.
-public struct ProblemError: Error, HTTPResponseError, Sendable {
-    public let code: ProblemCode
-    public let status: HTTPResponse.Status
-    public let detail: String
-    public var errors: [ExchangeError.FieldError] = []
-    public var eventId: String? = nil
+package struct ProblemError: Error, HTTPResponseError, Sendable {
+    package let code: ProblemCode
+    package let status: HTTPResponse.Status
+    package let detail: String
+    package var errors: [ExchangeError.FieldError] = []
+    package var eventId: String? = nil
     /// Sent as `Retry-After` (RFC 9110 §10.2.3) on answers that a short wait cures (`node_starting`, `busy`).
-    public var retryAfterSeconds: Int? = nil
+    package var retryAfterSeconds: Int? = nil
 
     /// A problem with its code's status (`status` only for `http_error`, which carries the framework's).
-    public init(_ code: ProblemCode, _ detail: String, status: HTTPResponse.Status? = nil) {
+    package init(_ code: ProblemCode, _ detail: String, status: HTTPResponse.Status? = nil) {
         self.code = code
         self.status = status ?? HTTPResponse.Status(code: code.status)
         self.detail = detail
         if code.retryable { retryAfterSeconds = 1 }
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = API.Problem(
             code: code, status: status.code, title: status.reasonPhrase, detail: detail, errors: errors.isEmpty ? nil : errors, eventId: eventId
         )

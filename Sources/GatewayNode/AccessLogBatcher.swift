@@ -4,12 +4,12 @@ import GatewayCrypto
 /// Group commit for the access log: events that arrive while the previous batch is being signed and written to the
 /// outbox share one transaction — one signature, one outbox row, one verification per validator. When the node is
 /// quiet a batch is a single event and waits for nothing; under load batches grow up to `eventsMax`.
-public actor AccessLogBatcher {
-    public static let eventsMax = 512
+package actor AccessLogBatcher {
+    package static let eventsMax = 512
 
-    public struct Receipt: Sendable {
-        public let transactionHash: [UInt8]
-        public let location: TransactionLocation
+    package struct Receipt: Sendable {
+        package let transactionHash: [UInt8]
+        package let location: TransactionLocation
 
         package init(transactionHash: [UInt8], location: TransactionLocation) {
             self.transactionHash = transactionHash
@@ -21,12 +21,12 @@ public actor AccessLogBatcher {
     var queue: [(event: AccessEvent, continuation: CheckedContinuation<Receipt, any Error>)] = []
     var flushing = false
 
-    public init(submitter: TransactionSubmitter) {
+    package init(submitter: TransactionSubmitter) {
         self.submitter = submitter
     }
 
     /// Returns once the event is in a committed block; `busy` if too much already waits for the chain.
-    public func log(_ event: AccessEvent) async throws -> Receipt {
+    package func log(_ event: AccessEvent) async throws -> Receipt {
         try await submitter.admit()
         return try await withCheckedThrowingContinuation { continuation in
             queue.append((event, continuation))

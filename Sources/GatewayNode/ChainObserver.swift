@@ -9,16 +9,16 @@ import Logging
 /// committed, not only certified (2-chain evidence; an abandoned certified branch has none) — and keeps them, with
 /// their derived state (the access log), in its own PostgreSQL. A page that fails verification is never stored: the
 /// peer that served it is reported and the next peer is asked.
-public actor ChainObserver {
+package actor ChainObserver {
     /// Fetches committed blocks from a peer, starting at a height (at most a page; empty at the tip), with the evidence
     /// that the last one is committed.
-    public typealias Fetch = @Sendable (_ from: UInt64) async throws -> Page
+    package typealias Fetch = @Sendable (_ from: UInt64) async throws -> Page
 
-    public struct Page: Sendable {
-        public let blocks: [Block]
-        public let commitment: InclusionProof.Commitment?
+    package struct Page: Sendable {
+        package let blocks: [Block]
+        package let commitment: InclusionProof.Commitment?
 
-        public init(blocks: [Block], commitment: InclusionProof.Commitment?) {
+        package init(blocks: [Block], commitment: InclusionProof.Commitment?) {
             self.blocks = blocks
             self.commitment = commitment
         }
@@ -30,7 +30,7 @@ public actor ChainObserver {
     let logger: Logger
     var ledger: Ledger
 
-    public init(database: Database, genesis: Genesis, logger: Logger) throws {
+    package init(database: Database, genesis: Genesis, logger: Logger) throws {
         self.database = database
         self.store = ChainStore(database: database)
         self.suite = try genesis.suite.makeSuite()
@@ -38,10 +38,10 @@ public actor ChainObserver {
         self.ledger = try Ledger(genesis: genesis, suite: suite)
     }
 
-    public var height: UInt64 { ledger.height }
+    package var height: UInt64 { ledger.height }
 
     /// Migrates the database and re-verifies what is already stored.
-    public func start() async throws {
+    package func start() async throws {
         try await database.migrate()
         var next: UInt64 = 1
         while true {
@@ -61,7 +61,7 @@ public actor ChainObserver {
     /// `progress` hears each verified block. Reading blocks is itself an access the node logs on chain, so the tip
     /// moves with every page: waiting for an empty page would never end.
     @discardableResult
-    public func catchUp(
+    package func catchUp(
         from peers: [(name: String, fetch: Fetch)], pageSize: Int = 64, progress: @Sendable (UInt64, Int) -> Void = { _, _ in }
     ) async throws -> Int {
         var added = 0

@@ -183,14 +183,14 @@ extension ChainService {
         await driver.attach(transport)
     }
 
-    public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
+    package static func parseAddress(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Bounded.port.parse(text[text.index(after: colon)...]) else { return nil }
         return (String(text[..<colon]), Int(port))
     }
 
     /// Forward sync from storage: committed blocks from `height` (at most 16, never past the end of `epoch`), with the
     /// QC on the last one and the proof it is committed (its certified child).
-    public func syncBatch(from height: UInt64, epoch: UInt64) async throws -> SyncBatch? {
+    package func syncBatch(from height: UInt64, epoch: UInt64) async throws -> SyncBatch? {
         guard height >= 1, height <= storedHeight else { return nil }
         let stored = try await store.storedBlocks(from: height, limit: 17)
         let commitments = try await store.commitments(from: height, limit: 17)
@@ -217,7 +217,7 @@ extension ChainService {
     }
 
     /// Up to 16 committed blocks ending at `id`, newest first, rebuilt as consensus blocks (for a peer that syncs).
-    public static func committedBlocks(endingAt id: [UInt8], store: ChainStore, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
+    package static func committedBlocks(endingAt id: [UInt8], store: ChainStore, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
         guard let height = try await store.height(ofBlock: id), height > 0 else { return [] }
         let from = height > 15 ? height - 15 : 1
         return try await store.storedBlocks(from: from, limit: Int(height - from + 1)).reversed().map {

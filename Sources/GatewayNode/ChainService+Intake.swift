@@ -7,7 +7,7 @@ import Logging
 // Intake: this node's transactions from the outbox to the replica, with back-pressure.
 extension ChainService {
     /// Offers transactions that are durable in the outbox to the replica (called after their database commit).
-    public func offer(_ transactions: [Transaction]) {
+    package func offer(_ transactions: [Transaction]) {
         intake += transactions
         ring()
     }
@@ -71,7 +71,7 @@ extension ChainService {
     }
 
     /// Refuses new work while too many transactions wait for the chain (back-pressure instead of unbounded queues).
-    public func admit() throws {
+    package func admit() throws {
         guard waiters.count < settings.backlogMax else {
             throw ChainServiceError(.busy, "\(waiters.count) transactions are waiting for the chain; retry shortly")
         }

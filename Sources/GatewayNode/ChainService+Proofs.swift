@@ -10,7 +10,7 @@ extension ChainService {
 
     /// An inclusion proof for a committed transaction, with the governance history a verifier needs to know the
     /// validator set that certified it.
-    public func proof(for hash: [UInt8]) async throws -> InclusionProof? {
+    package func proof(for hash: [UInt8]) async throws -> InclusionProof? {
         guard let found = try await store.location(of: hash),
               let proof = try await proof(at: TransactionLocation(height: found.height, index: found.index))
         else { return nil }
@@ -27,7 +27,7 @@ extension ChainService {
 
     /// Why the stored block at `height` is committed: the headers from it up to its certified child, and the child's
     /// certificate (nil for blocks stored before nodes kept it).
-    public func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment? {
+    package func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment? {
         guard let stored = try await store.commitment(atHeight: height), stored.child.height > height, stored.child.height - height <= 4_096 else {
             return nil
         }

@@ -7,44 +7,44 @@ import Logging
 // Read queries: the decided state and proofs, apart from the lifecycle (`LedgerReading` for the use cases).
 extension ChainService {
     /// The governed state as of the last decided block, and that block's height.
-    public func decidedGovernance() -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
+    package func decidedGovernance() -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
 
     /// Grants by the department of node `holder` to `grantee` for `category`, live (neither revoked nor expired) at
     /// `nowMs`, by id; empty when the node is not a member.
-    public func liveGrants(byDepartmentOf holder: String, grantee: String, category: String, atMs nowMs: Int64) -> [GrantRegistry.Entry] {
+    package func liveGrants(byDepartmentOf holder: String, grantee: String, category: String, atMs nowMs: Int64) -> [GrantRegistry.Entry] {
         guard let grantor = department(ofNode: holder) else { return [] }
         return ledger.grants.live(grantor: grantor, grantee: grantee, category: category, atMs: nowMs)
     }
 
     /// One grant as the chain records it (nil: no such grant).
-    public func grant(id: String) -> GrantRegistry.Entry? { ledger.grants.entries[id] }
+    package func grant(id: String) -> GrantRegistry.Entry? { ledger.grants.entries[id] }
 
     /// Every grant `department` gave or received, by id.
-    public func grants(involving department: String) -> [GrantRegistry.Entry] { ledger.grants.involving(department) }
+    package func grants(involving department: String) -> [GrantRegistry.Entry] { ledger.grants.involving(department) }
 
     /// The department of a member node, as governance records it now (nil: not a member).
-    public func department(ofNode nodeID: String) -> String? {
+    package func department(ofNode nodeID: String) -> String? {
         ledger.governance.members.first { $0.nodeID == nodeID }?.department
     }
 
     /// For each salted subject, the purposes it has consented to (and not withdrawn) as of the last decided block.
-    public func consentedPurposes(_ subjects: [[UInt8]]) -> [[String]] {
+    package func consentedPurposes(_ subjects: [[UInt8]]) -> [[String]] {
         subjects.map { ledger.consents.purposes(of: $0) }
     }
 
     /// Throws the ledger's reason if a governance transaction would not apply after the last decided block.
-    public func checkGovernance(_ transaction: Transaction) throws {
+    package func checkGovernance(_ transaction: Transaction) throws {
         try ledger.validate(transaction)
         var state = ledger.governance
         try state.apply(transaction, height: ledger.height + 1)
     }
 
     /// The consensus epoch this node is in and its validators (for status and tests).
-    public func consensusEpoch() async -> (epoch: UInt64, validators: [String])? {
+    package func consensusEpoch() async -> (epoch: UInt64, validators: [String])? {
         guard let driver else { return nil }
         return (await driver.epoch, await driver.validators)
     }
 
     /// For diagnostics and tests: the replica's state in one line.
-    public func consensusSummary() async -> String { await driver?.stateSummary ?? "not started" }
+    package func consensusSummary() async -> String { await driver?.stateSummary ?? "not started" }
 }

@@ -37,7 +37,7 @@ extension ChainService {
 
     /// Applies every stored block to `ledger` (which starts at the genesis) and returns, per derived table and height,
     /// the digest of the rows the blocks imply. Throws, naming the height, at the first block that fails.
-    public static func verifyStoredChain(
+    package static func verifyStoredChain(
         store: ChainStore, ledger: inout Ledger, suite: any CryptoSuite, progress: @Sendable (UInt64) -> Void = { _ in }
     ) async throws -> [DerivedRows.Table: [UInt64: DerivedRows.Digest]] {
         var next: UInt64 = 1
@@ -88,7 +88,7 @@ extension ChainService {
 
     /// Compares the derived tables with what the blocks imply: the differing heights per table, and the differences
     /// located row by row at the first `derivedHeightsLocatedMax` of them.
-    public static func proveDerivedState(
+    package static func proveDerivedState(
         store: ChainStore, expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]], height: UInt64, suite: any CryptoSuite
     ) async throws -> (heights: [DerivedRows.Table: [UInt64]], problems: [DerivedStateProblem]) {
         var differing: [DerivedRows.Table: [UInt64]] = [:]
@@ -111,12 +111,12 @@ extension ChainService {
     }
 
     /// Why data of a derived table is not served (nil: the table matches the chain).
-    public func derivedFault(_ table: DerivedRows.Table) -> String? {
+    package func derivedFault(_ table: DerivedRows.Table) -> String? {
         guard derivedFaults.contains(table) else { return nil }
         let located = derivedProblems.filter { $0.table == table }
         let example = located.first.map { " (first: \($0))" } ?? ""
         return "table \(table.rawValue) differs from the chain at \(located.count) located row(s)\(example); the operator rebuilds it with `gateway rebuild-derived`"
     }
 
-    public var derivedStateProblems: [DerivedStateProblem] { derivedProblems }
+    package var derivedStateProblems: [DerivedStateProblem] { derivedProblems }
 }

@@ -12,7 +12,7 @@ extension ChainService {
     /// Asks no database for a transaction this process has just offered (`known`): it is in `recent` or resumes the
     /// waiter when its block commits. Any other one (it may have been committed long ago, or before a restart) is
     /// looked up once in the chain tables by `probeUnknownWaiters`, many in one query.
-    public func awaitCommit(_ hash: [UInt8], known: Bool = false) async throws -> TransactionLocation {
+    package func awaitCommit(_ hash: [UInt8], known: Bool = false) async throws -> TransactionLocation {
         if let location = waiters.location(of: hash) { return location }
         try await waitUntilReady()
         if let location = waiters.location(of: hash) { return location }

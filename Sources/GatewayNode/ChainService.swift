@@ -5,9 +5,9 @@ import Logging
 import ServiceLifecycle
 
 /// Where a committed transaction sits.
-public struct TransactionLocation: Sendable, Equatable {
-    public let height: UInt64
-    public let index: Int
+package struct TransactionLocation: Sendable, Equatable {
+    package let height: UInt64
+    package let index: Int
 
     package init(height: UInt64, index: Int) {
         self.height = height
@@ -16,16 +16,16 @@ public struct TransactionLocation: Sendable, Equatable {
 }
 
 /// How this node takes part in consensus.
-public struct ConsensusSettings: Sendable {
+package struct ConsensusSettings: Sendable {
     /// A round without progress times out after this long (doubling, up to 8×, while rounds keep failing); an idle
     /// leader proposes an empty block after half of it.
-    public var roundTimeoutMs: UInt64 = 1_000
+    package var roundTimeoutMs: UInt64 = 1_000
     /// Where to listen for peers; nil takes the address of this node in the genesis.
-    public var listenAddress: (host: String, port: Int)?
+    package var listenAddress: (host: String, port: Int)?
     /// Transactions waiting for a block beyond which new requests are answered `busy`.
-    public var backlogMax: Int = 20_000
+    package var backlogMax: Int = 20_000
 
-    public init() {}
+    package init() {}
 }
 
 /// The chain as this node sees it: a BFT replica (Jolteon, `GatewayChain/Consensus`) driven over TCP among the
@@ -34,7 +34,7 @@ public struct ConsensusSettings: Sendable {
 /// validator set changes and a new epoch's replica takes over) and written atomically with their derived state;
 /// requests waiting for their transaction are then resumed. A node that is not a validator follows: it verifies and
 /// stores every block without voting, and votes once governance admits it.
-public actor ChainService: Service {
+package actor ChainService: Service {
     let store: ChainStore
     let consensusStore: ConsensusStore
     let database: Database
@@ -83,7 +83,7 @@ public actor ChainService: Service {
     }
     var heightWaiters: [HeightWaiter] = []
     /// How long a request waits for its transaction's block before it is told the chain is unavailable.
-    public static let commitTimeoutMs: Int64 = 10_000
+    package static let commitTimeoutMs: Int64 = 10_000
 
     /// Derived tables that differ from the blocks (found at start), and the located differences.
     var derivedFaults: Set<DerivedRows.Table> = []
@@ -103,7 +103,7 @@ public actor ChainService: Service {
     }
     var lifecycle: Lifecycle = .starting(waiters: [])
     /// How far the start has come, readable without waiting on this actor.
-    public nonisolated let startup = StartupProgress()
+    package nonisolated let startup = StartupProgress()
     var ready: Bool {
         switch lifecycle {
         case .running, .stopping: return true
@@ -117,7 +117,7 @@ public actor ChainService: Service {
     var bellRung = false
     var sleeper: CheckedContinuation<Void, Never>?
 
-    public init(
+    package init(
         database: Database, genesis: Genesis, suite: any CryptoSuite, signer: any SigningKey, nodeID: String, logger: Logger,
         settings: ConsensusSettings = ConsensusSettings(), now: @escaping @Sendable () -> Int64
     ) throws {
@@ -140,15 +140,15 @@ public actor ChainService: Service {
     }
 
     /// The height of the last block stored (and so acknowledged).
-    public var height: UInt64 { storedHeight }
-    public var genesis: Genesis { ledger.genesis }
+    package var height: UInt64 { storedHeight }
+    package var genesis: Genesis { ledger.genesis }
 
     // MARK: Lifecycle
 
     /// Migrates the database, verifies every stored block (hash links, Merkle roots, signatures, certificates),
     /// starts the replica (and its TCP transport when there are peers), then feeds it from the outbox until
     /// graceful shutdown, draining what was acknowledged before it returns.
-    public func run() async throws {
+    package func run() async throws {
         do {
             startup.set(.migrating)
             try await database.migrate()
@@ -203,7 +203,7 @@ public actor ChainService: Service {
 
     /// Whether the chain is committing what this node waits for: nil when it is, otherwise why not. Work is stalled when
     /// requests have waited for a block longer than `stallAfterMs` and no block was stored since.
-    public func notCommittingReason(stallAfterMs: Int64 = 3_000) -> String? {
+    package func notCommittingReason(stallAfterMs: Int64 = 3_000) -> String? {
         switch lifecycle {
         case .failed(let error): return "the chain failed to start: \(error)"
         case .starting: return startup.summary
@@ -218,7 +218,7 @@ public actor ChainService: Service {
     }
 
     /// Suspends until the chain has been loaded and verified, its derived tables proven and its replica started.
-    public func waitUntilReady() async throws {
+    package func waitUntilReady() async throws {
         switch lifecycle {
         case .running, .stopping: return
         case .failed(let error): throw error

@@ -1,7 +1,7 @@
 /// Why the chain could not take, or did not commit, a transaction of this node. The chain service knows nothing of
 /// HTTP: the edge maps each code to a problem (GatewayHTTP's `ProblemError.from`).
-public struct ChainServiceError: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Code: String, Sendable {
+package struct ChainServiceError: Error, CustomStringConvertible, Sendable, Equatable {
+    package enum Code: String, Sendable {
         /// Too many transactions wait for the chain: back-pressure, retry shortly.
         case busy
         /// The transaction was not committed within `ChainService.commitTimeoutMs` (too few validators reachable?).
@@ -12,13 +12,13 @@ public struct ChainServiceError: Error, CustomStringConvertible, Sendable, Equat
         case shuttingDown
     }
 
-    public let code: Code
-    public let message: String
+    package let code: Code
+    package let message: String
 
-    public init(_ code: Code, _ message: String) {
+    package init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
-    public var description: String { "\(code.rawValue): \(message)" }
+    package var description: String { "\(code.rawValue): \(message)" }
 }

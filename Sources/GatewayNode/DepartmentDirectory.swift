@@ -1,18 +1,18 @@
 import Foundation
 import GatewayCrypto
 
-/// The departments this node knows: their ids, names, parent groups (for policies' `in`) and public keys.
+/// The departments this node knows: their ids, names, parent groups (for policies' `in`) and package keys.
 ///
 ///     {"departments": [{"id": "social_security", "name": "Social Security Fund", "groups": ["government"],
 ///                       "publicKey": "-----BEGIN PUBLIC KEY-----\n…"}]}
-public struct DepartmentDirectory: Sendable {
-    public struct Department: Sendable, Codable {
-        public let id: String
-        public let name: String
-        public let groups: [String]?
-        public let publicKey: String
+package struct DepartmentDirectory: Sendable {
+    package struct Department: Sendable, Codable {
+        package let id: String
+        package let name: String
+        package let groups: [String]?
+        package let publicKey: String
 
-        public init(id: String, name: String, groups: [String]? = nil, publicKey: String) {
+        package init(id: String, name: String, groups: [String]? = nil, publicKey: String) {
             self.id = id
             self.name = name
             self.groups = groups
@@ -24,10 +24,10 @@ public struct DepartmentDirectory: Sendable {
         let departments: [Department]
     }
 
-    public let departments: [String: Department]
+    package let departments: [String: Department]
     let keys: [String: any VerifyingKey]
 
-    public init(departments: [Department], suite: any CryptoSuite) throws {
+    package init(departments: [Department], suite: any CryptoSuite) throws {
         var byID: [String: Department] = [:]
         var keys: [String: any VerifyingKey] = [:]
         for department in departments {
@@ -36,14 +36,14 @@ public struct DepartmentDirectory: Sendable {
             do {
                 keys[department.id] = try suite.verifyingKey(pem: department.publicKey)
             } catch {
-                throw NodeError("department \(department.id): public key is not a \(suite.name.rawValue) key: \(error)")
+                throw NodeError("department \(department.id): package key is not a \(suite.name.rawValue) key: \(error)")
             }
         }
         self.departments = byID
         self.keys = keys
     }
 
-    public static func load(from url: URL, suite: any CryptoSuite) throws -> DepartmentDirectory {
+    package static func load(from url: URL, suite: any CryptoSuite) throws -> DepartmentDirectory {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw NodeError("cannot read departments file \(url.path)") }
         do {
@@ -55,11 +55,11 @@ public struct DepartmentDirectory: Sendable {
         }
     }
 
-    public static func write(_ departments: [Department], to url: URL) throws {
+    package static func write(_ departments: [Department], to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(File(departments: departments)).write(to: url, options: .atomic)
     }
 
-    public func verifyingKey(for id: String) -> (any VerifyingKey)? { keys[id] }
+    package func verifyingKey(for id: String) -> (any VerifyingKey)? { keys[id] }
 }

@@ -5,14 +5,14 @@ import Logging
 
 /// The operator's way back from a derived table that differs from the chain: verify every stored block from the
 /// genesis, then delete the derived rows and write them again from the blocks, in one database transaction.
-public enum DerivedStateRepair {
-    public struct Outcome: Sendable {
-        public let height: UInt64
-        public let anchors: Int
-        public let events: Int
+package enum DerivedStateRepair {
+    package struct Outcome: Sendable {
+        package let height: UInt64
+        package let anchors: Int
+        package let events: Int
     }
 
-    public static func rebuild(
+    package static func rebuild(
         databaseURL: String, genesis: Genesis, logger: Logger, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Outcome {
         let suite = try genesis.suite.makeSuite()

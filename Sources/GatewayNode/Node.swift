@@ -11,20 +11,20 @@ import ServiceLifecycle
 
 /// One DataGateway node, assembled from its configuration: database, chain, policies, categories, departments.
 /// Its `services` run in a ServiceGroup (the HTTP server is added by GatewayHTTP) and stop in reverse order.
-public struct Node: Sendable {
-    public let configuration: NodeConfiguration
-    public let suite: any CryptoSuite
-    public let database: Database
-    public let chain: ChainService
-    public let exchange: ExchangeService
-    public let governance: GovernanceService
-    public let departments: DepartmentDirectory
-    public let genesis: Genesis
-    public let logger: Logger
+package struct Node: Sendable {
+    package let configuration: NodeConfiguration
+    package let suite: any CryptoSuite
+    package let database: Database
+    package let chain: ChainService
+    package let exchange: ExchangeService
+    package let governance: GovernanceService
+    package let departments: DepartmentDirectory
+    package let genesis: Genesis
+    package let logger: Logger
     let randomness: RandomnessPoolService?
 
     /// Loads everything the node needs and fails early, with a message that says what to fix.
-    public static func assemble(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) throws -> Node {
+    package static func assemble(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) throws -> Node {
         let suite = try configuration.suite.makeSuite()
         let secrets = try NodeSecrets.loadOrCreate(configuration: configuration, suite: suite, progress: progress)
         let categories: [String: RecordCategory]
@@ -69,11 +69,11 @@ public struct Node: Sendable {
 
     /// The background services, in start order: the database pool, the chain, the policy-bundle check, the Paillier
     /// randomness pool.
-    public var services: [any Service] { [database.client, chain, BundleCheckService(exchange: exchange)] + (randomness.map { [$0] } ?? []) }
+    package var services: [any Service] { [database.client, chain, BundleCheckService(exchange: exchange)] + (randomness.map { [$0] } ?? []) }
 
     /// Readiness: whether this node can answer data requests now — chain loaded and committing, policy bundle approved,
     /// derived tables matching the chain. `reasons` says what is wrong (empty when ready).
-    public func readiness() async -> API.Readiness {
+    package func readiness() async -> API.Readiness {
         var reasons: [String] = []
         if let reason = await chain.notCommittingReason() { reasons.append(reason) }
         if await chain.decidedGovernance().state.approvedBundles.contains(exchange.policyBundleHash) == false,
@@ -88,7 +88,7 @@ public struct Node: Sendable {
 
     /// Liveness: the process answers. `status` is `starting` until the chain is loaded and verified (`height` then counts
     /// the blocks verified so far), `ok` after.
-    public func health() async -> API.Health {
+    package func health() async -> API.Health {
         API.Health(
             status: chain.startup.isReady ? "ok" : "starting", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue, height: await chain.height,
             policyBundle: Hex.encode(exchange.policyBundleHash), integrityFailures: exchange.integrity.failures

@@ -3,39 +3,39 @@ import GatewayCrypto
 import Logging
 
 /// Everything a node needs to start, from flags or environment (see `gateway serve --help`).
-public struct NodeConfiguration: Sendable {
-    public var host: String
-    public var port: Int
-    public var databaseURL: String
+package struct NodeConfiguration: Sendable {
+    package var host: String
+    package var port: Int
+    package var databaseURL: String
     /// Holds the node key, record key, salt, aggregation key and genesis, created on first start.
-    public var dataDirectory: URL
+    package var dataDirectory: URL
     /// PEM private key of the node; defaults to `<data>/node-key.pem`, generated if absent.
-    public var nodeKeyPath: URL?
-    public var suite: SuiteName
-    public var logLevel: Logger.Level
-    public var policiesDirectory: URL
-    public var schemasDirectory: URL
-    /// JSON list of departments and their public keys.
-    public var departmentsFile: URL
-    public var nodeID: String
-    public var department: String
+    package var nodeKeyPath: URL?
+    package var suite: SuiteName
+    package var logLevel: Logger.Level
+    package var policiesDirectory: URL
+    package var schemasDirectory: URL
+    /// JSON list of departments and their package keys.
+    package var departmentsFile: URL
+    package var nodeID: String
+    package var department: String
     /// Largest accepted request body, in bytes.
-    public var requestBodyBytesMax: Int
+    package var requestBodyBytesMax: Int
     /// Bits of the Paillier aggregation modulus.
-    public var paillierBits: Int
+    package var paillierBits: Int
     /// Precomputed Paillier obfuscators kept ready by a background thread (0: none, compute on demand).
-    public var paillierPoolSize: Int
+    package var paillierPoolSize: Int
     /// host:port to listen on for consensus peers; nil takes the node's address in the genesis. A node that joins
     /// after the genesis needs it (the address its admission proposal names).
-    public var peerListen: String?
+    package var peerListen: String?
 
-    public var consensusSettings: ConsensusSettings {
+    package var consensusSettings: ConsensusSettings {
         var settings = ConsensusSettings()
         settings.listenAddress = peerListen.flatMap(ChainService.parseAddress)
         return settings
     }
 
-    public init(
+    package init(
         host: String = "127.0.0.1", port: Int = 8080, databaseURL: String, dataDirectory: URL, nodeKeyPath: URL? = nil,
         suite: SuiteName = .sm, logLevel: Logger.Level = .info, policiesDirectory: URL, schemasDirectory: URL,
         departmentsFile: URL, nodeID: String = "node-1", department: String = "civil_registry",

@@ -1,8 +1,8 @@
 /// Errors raised while assembling or starting a node: configuration and key material.
-public struct NodeError: Error, CustomStringConvertible, Sendable {
-    public let message: String
+package struct NodeError: Error, CustomStringConvertible, Sendable {
+    package let message: String
 
-    public init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
 
-    public var description: String { message }
+    package var description: String { message }
 }

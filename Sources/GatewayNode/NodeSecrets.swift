@@ -4,17 +4,17 @@ import GatewayCrypto
 import GatewayFiles
 
 /// The node's key material, loaded from (or created in) its data directory.
-public struct NodeSecrets: Sendable {
-    public let signingKey: any SigningKey
+package struct NodeSecrets: Sendable {
+    package let signingKey: any SigningKey
     /// Wraps the per-record data keys (envelope encryption).
     let recordKey: [UInt8]
     /// Per-deployment HMAC salt for every hash that goes on chain.
     let salt: [UInt8]
-    public let paillier: PaillierPrivateKey
-    public let genesis: Genesis
+    package let paillier: PaillierPrivateKey
+    package let genesis: Genesis
 
     /// Loads the secrets, creating any that are missing. `progress` is told about slow steps (key generation).
-    public static func loadOrCreate(configuration: NodeConfiguration, suite: any CryptoSuite, progress: (String) -> Void = { _ in }) throws -> NodeSecrets {
+    package static func loadOrCreate(configuration: NodeConfiguration, suite: any CryptoSuite, progress: (String) -> Void = { _ in }) throws -> NodeSecrets {
         let directory = configuration.dataDirectory
         let keyPath = configuration.nodeKeyPath ?? directory.appendingPathComponent("node-key.pem")
         let keyPEM = try SecretFiles.loadOrCreate(keyPath) { Data(suite.generateSigningKey().pemRepresentation.utf8) }

@@ -3,8 +3,8 @@ import Synchronization
 /// How far a node's start has come. The HTTP server listens at once; until the chain is loaded, verified and its
 /// derived tables proven, `/v1/health` says `starting` and data requests are refused (503 `node_starting`). It is read
 /// on every request, so it is a lock-protected value rather than state of the chain actor (which is busy loading).
-public final class StartupProgress: Sendable {
-    public enum Phase: Sendable, Equatable {
+package final class StartupProgress: Sendable {
+    package enum Phase: Sendable, Equatable {
         /// Applying database migrations.
         case migrating
         /// Verifying stored blocks: `verified` of `stored` so far.
@@ -19,16 +19,16 @@ public final class StartupProgress: Sendable {
 
     private let state = Mutex<Phase>(.migrating)
 
-    public init() {}
+    package init() {}
 
-    public var phase: Phase { state.withLock { $0 } }
+    package var phase: Phase { state.withLock { $0 } }
 
-    public var isReady: Bool { phase == .ready }
+    package var isReady: Bool { phase == .ready }
 
     package func set(_ phase: Phase) { state.withLock { $0 = phase } }
 
     /// What is happening, in a sentence for a 503's detail and the readiness reasons.
-    public var summary: String {
+    package var summary: String {
         switch phase {
         case .migrating: return "the node is starting: applying database migrations"
         case .verifying(let verified, let stored):

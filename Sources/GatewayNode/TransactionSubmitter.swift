@@ -6,7 +6,7 @@ import GatewayStore
 /// the outbox, offer it to the chain, wait for its block. Every writer — the access log's group commit, record
 /// anchors, consents and grants, governance — goes through it, so back-pressure, durability before offering, and
 /// what "committed" means are decided in one place.
-public struct TransactionSubmitter: Sendable {
+package struct TransactionSubmitter: Sendable {
     let chain: ChainService
     let store: ChainStore
     let suite: any CryptoSuite
@@ -15,7 +15,7 @@ public struct TransactionSubmitter: Sendable {
     let nodeID: String
     let now: @Sendable () -> Int64
 
-    public init(
+    package init(
         chain: ChainService, store: ChainStore, suite: any CryptoSuite, signer: any SigningKey, chainID: String, nodeID: String,
         now: @escaping @Sendable () -> Int64
     ) {
@@ -29,21 +29,21 @@ public struct TransactionSubmitter: Sendable {
     }
 
     /// A transaction of this node, signed, with the given nonce (from the outbox's sequence).
-    public func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64? = nil) throws -> Transaction {
+    package func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64? = nil) throws -> Transaction {
         try Transaction(
             chainID: chainID, kind: kind, submitter: nodeID, nonce: nonce, timestampMs: timestampMs ?? now(), payload: payload, signer: signer
         )
     }
 
-    public func hash(_ transaction: Transaction) -> [UInt8] { transaction.hash(suite: suite) }
+    package func hash(_ transaction: Transaction) -> [UInt8] { transaction.hash(suite: suite) }
 
     /// Refuses with `busy` when too much already waits for the chain (before any work is done for a request).
-    public func admit() async throws { try await chain.admit() }
+    package func admit() async throws { try await chain.admit() }
 
     /// Signs, writes to the outbox (durable before anyone learns of it), offers to the chain and returns without
     /// waiting for the block. `check` sees the signed transaction first and may refuse it (governance rules). The
     /// caller has been admitted already (`admit`): a group commit admits each event when it arrives, not its batch.
-    public func enqueue(
+    package func enqueue(
         _ kind: Transaction.Kind, payload: [UInt8], timestampMs: Int64? = nil, check: (Transaction) async throws -> Void = { _ in }
     ) async throws -> [UInt8] {
         try await chain.waitUntilReady()
@@ -56,7 +56,7 @@ public struct TransactionSubmitter: Sendable {
     }
 
     /// `admit`, `enqueue`, then the wait for the block that commits it.
-    public func submit(
+    package func submit(
         _ kind: Transaction.Kind, payload: [UInt8], timestampMs: Int64? = nil, check: (Transaction) async throws -> Void = { _ in }
     ) async throws -> (hash: [UInt8], location: TransactionLocation) {
         try await chain.waitUntilReady()
@@ -67,11 +67,11 @@ public struct TransactionSubmitter: Sendable {
 
     /// For a writer that put its transaction in the outbox inside its own database transaction (a publish writes its
     /// records and their anchor atomically): offers it once that commit is done.
-    public func offer(_ transaction: Transaction) async { await chain.offer([transaction]) }
+    package func offer(_ transaction: Transaction) async { await chain.offer([transaction]) }
 
     /// Waits for the block of a transaction: `known` when this process offered it (otherwise it is looked up once
     /// in the chain tables, e.g. an identical re-publish waiting for an older anchor).
-    public func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation {
+    package func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation {
         try await chain.awaitCommit(hash, known: known)
     }
 }

@@ -9,28 +9,28 @@ import GatewayCrypto
 /// and then an honest validator's removal, submitted as real `proposal`/`approval` transactions and applied by the
 /// real `GovernanceState` on every node. A node ends its epoch at the block that changes the set and starts a replica
 /// for the new one; a node left behind in an old epoch is sent the evidence that ended it.
-public struct Simulation {
-    public let seed: UInt64
+package struct Simulation {
+    package let seed: UInt64
     /// Validators in the genesis.
-    public let replicas: Int
+    package let replicas: Int
     /// Ticks of the chaotic phase; the healed phase that follows lasts `healTicks`.
-    public let ticks: UInt64
-    public let healTicks: UInt64
-    public let byzantine: Bool
+    package let ticks: UInt64
+    package let healTicks: UInt64
+    package let byzantine: Bool
     /// Nodes that never run (to show that more than f faults stop progress without forking).
-    public let offline: Set<Int>
+    package let offline: Set<Int>
     /// A validator that dies for good at a tick of the run (after taking part: proposing, voting), or nil.
-    public var death: (node: Int, tick: UInt64)? = nil
+    package var death: (node: Int, tick: UInt64)? = nil
     /// The tick at which the report's `heightAtMark` is taken (the highest committed height then), or nil.
-    public var markTick: UInt64? = nil
+    package var markTick: UInt64? = nil
     /// Whether the seed may schedule validator-set changes (with one spare node that can join).
-    public let reconfigure: Bool
+    package let reconfigure: Bool
     /// Liveness: after healing, every honest replica commits this many blocks beyond the highest height at heal.
-    public static let progressAfterHeal: UInt64 = 3
+    package static let progressAfterHeal: UInt64 = 3
 
-    public let mutation: Mutation?
+    package let mutation: Mutation?
 
-    public init(seed: UInt64, replicas: Int = 4, ticks: UInt64 = 2_000, healTicks: UInt64 = 3_000, byzantine: Bool = true,
+    package init(seed: UInt64, replicas: Int = 4, ticks: UInt64 = 2_000, healTicks: UInt64 = 3_000, byzantine: Bool = true,
                 offline: Set<Int> = [], reconfigure: Bool = true, mutation: Mutation? = nil) {
         precondition(replicas >= 1)
         self.mutation = mutation
@@ -43,7 +43,7 @@ public struct Simulation {
         self.reconfigure = reconfigure || mutation == .approvalsIgnored
     }
 
-    public func run() -> SimulationReport {
+    package func run() -> SimulationReport {
         var random = SeededGenerator(simulationSeed: seed)
         let faults = FaultProfile(&random, byzantine: byzantine)
         let suite = InternationalSuite()

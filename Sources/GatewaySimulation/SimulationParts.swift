@@ -27,14 +27,14 @@ struct SimulatedSigner: ConsensusSigner {
 }
 
 /// The fault rates of one run, all drawn from its seed (as TigerBeetle's VOPR does).
-public struct FaultProfile: Sendable, CustomStringConvertible {
-    public let dropRate: Double
-    public let duplicateRate: Double
-    public let delayMaxTicks: Int
-    public let partitionRate: Double
-    public let crashRate: Double
-    public let clockSkewMaxTicks: Int
-    public let byzantine: Bool
+package struct FaultProfile: Sendable, CustomStringConvertible {
+    package let dropRate: Double
+    package let duplicateRate: Double
+    package let delayMaxTicks: Int
+    package let partitionRate: Double
+    package let crashRate: Double
+    package let clockSkewMaxTicks: Int
+    package let byzantine: Bool
 
     init(_ random: inout SeededGenerator, byzantine: Bool) {
         dropRate = Double(random.below(30)) / 100
@@ -46,38 +46,38 @@ public struct FaultProfile: Sendable, CustomStringConvertible {
         self.byzantine = byzantine
     }
 
-    public var description: String {
+    package var description: String {
         "drop \(Int(dropRate * 100))%, duplicate \(Int(duplicateRate * 100))%, delay ≤ \(delayMaxTicks) ticks, partition \(partitionRate * 1000)‰/tick, crash \(crashRate * 1000)‰/tick, clock skew ≤ \(clockSkewMaxTicks) ticks, byzantine replica: \(byzantine ? "yes" : "no")"
     }
 }
 
-public struct SimulationReport: Sendable {
-    public let seed: UInt64
-    public let replicas: Int
-    public let faults: FaultProfile
-    public let ticks: UInt64
-    public let committedHeights: [UInt64]
-    public let heightAtHeal: UInt64
-    public let messagesDelivered: Int
-    public let messagesDropped: Int
-    public let crashes: Int
-    public let partitions: Int
+package struct SimulationReport: Sendable {
+    package let seed: UInt64
+    package let replicas: Int
+    package let faults: FaultProfile
+    package let ticks: UInt64
+    package let committedHeights: [UInt64]
+    package let heightAtHeal: UInt64
+    package let messagesDelivered: Int
+    package let messagesDropped: Int
+    package let crashes: Int
+    package let partitions: Int
     /// Forward-sync batches served (replicas far behind catching up from others' storage).
-    public let syncBatches: Int
+    package let syncBatches: Int
     /// Restarts whose stored chain had lost its newest blocks while the safety state still certified them.
-    public var tailCuts: Int = 0
+    package var tailCuts: Int = 0
     /// The highest committed height at `Simulation.markTick` (0 without one).
-    public var heightAtMark: UInt64 = 0
+    package var heightAtMark: UInt64 = 0
     /// The validator-set changes governance committed, in order ("node-4 joined at height 37").
-    public let reconfigurations: [String]
+    package let reconfigurations: [String]
     /// The first violated property, or nil if safety and liveness held.
-    public let violation: String?
+    package let violation: String?
     /// Each replica's state at the end, for diagnosing a failure.
-    public let replicaStates: [String]
+    package let replicaStates: [String]
 
-    public var passed: Bool { violation == nil }
+    package var passed: Bool { violation == nil }
 
-    public var summary: String {
+    package var summary: String {
         var lines = [
             "seed \(seed): \(replicas) nodes, \(ticks) ticks; faults: \(faults)",
             "committed heights \(committedHeights.map(String.init).joined(separator: " ")) (at heal: \(heightAtHeal)); messages delivered \(messagesDelivered), dropped \(messagesDropped); crashes \(crashes) (\(tailCuts) with a cut chain tail), partitions \(partitions), sync batches \(syncBatches)",
@@ -130,7 +130,7 @@ struct MessageQueue {
 extension Simulation {
     /// Deliberate bugs planted in the nodes' behaviour, to show that the checkers catch what they claim to
     /// (mutation testing of the simulator itself). Never used outside tests.
-    public enum Mutation: String, Sendable, CaseIterable {
+    package enum Mutation: String, Sendable, CaseIterable {
         /// Node 0 reports a commit of a block other than the one it was given (a fork).
         case conflictingCommit
         /// Node 0 reports a commit whose certificate has too few valid signatures.

@@ -23,13 +23,13 @@ enum JSONStringLiteral {
 }
 
 /// Blocks, transactions, the pending outbox and the state derived from blocks.
-public struct ChainStore: Sendable {
+package struct ChainStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     /// Puts a signed transaction into the durable outbox. It will be in a block after the next commit.
-    public func enqueue(_ transaction: Transaction, hash: [UInt8]) async throws {
+    package func enqueue(_ transaction: Transaction, hash: [UInt8]) async throws {
         try await database.client.withConnection { connection in
             try await Self.enqueue(transaction, hash: hash, on: connection, logger: database.logger)
         }
@@ -43,7 +43,7 @@ public struct ChainStore: Sendable {
     }
 
     /// Puts many signed transactions into the outbox in one statement (one commit).
-    public func enqueue(_ transactions: [(transaction: Transaction, hash: [UInt8])]) async throws {
+    package func enqueue(_ transactions: [(transaction: Transaction, hash: [UInt8])]) async throws {
         guard !transactions.isEmpty else { return }
         try await database.client.query(
             """
@@ -55,14 +55,14 @@ public struct ChainStore: Sendable {
         )
     }
 
-    public func nextNonce() async throws -> UInt64 {
+    package func nextNonce() async throws -> UInt64 {
         try await database.client.withConnection { connection in
             try await RecordStore.nextNonce(connection, logger: database.logger)
         }
     }
 
     /// Pending transactions after outbox position `afterSeq`, oldest first, at most `limit`.
-    public func pending(afterSeq: Int64 = 0, limit: Int) async throws -> [(seq: Int64, hash: [UInt8], body: [UInt8])] {
+    package func pending(afterSeq: Int64 = 0, limit: Int) async throws -> [(seq: Int64, hash: [UInt8], body: [UInt8])] {
         let rows = try await database.client.query(
             "SELECT seq, tx_hash, body FROM pending_transactions WHERE seq > \(afterSeq) ORDER BY seq LIMIT \(limit)",
             logger: database.logger
@@ -74,14 +74,14 @@ public struct ChainStore: Sendable {
         return out
     }
 
-    public func pendingCount() async throws -> Int {
+    package func pendingCount() async throws -> Int {
         let rows = try await database.client.query("SELECT count(*) FROM pending_transactions", logger: database.logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
     }
 
     /// Drops outbox entries that can never be included (they failed validation), so they do not block the queue.
-    public func discardPending(hashes: [[UInt8]]) async throws {
+    package func discardPending(hashes: [[UInt8]]) async throws {
         try await database.client.query(
             "DELETE FROM pending_transactions WHERE tx_hash = ANY(\(hashes.map { ByteBuffer($0) }))",
             logger: database.logger
@@ -90,7 +90,7 @@ public struct ChainStore: Sendable {
 
     /// Writes a block, its transactions and everything derived from the executed ones, removes them from the
     /// outbox and forgets consensus blocks at or below its height, all in one database transaction.
-    public func commit(
+    package func commit(
         _ block: Block, suite: any CryptoSuite, evidence: [UInt8] = [], skipped: [Int: String] = [:], commitment: StoredCommitment? = nil
     ) async throws {
         let logger = database.logger
@@ -148,18 +148,18 @@ public struct ChainStore: Sendable {
 
     /// Blocks from `height` upwards (inclusive), at most `limit`, with their transactions (executed and skipped, in
     /// block order).
-    public func blocks(from height: UInt64, limit: Int) async throws -> [Block] {
+    package func blocks(from height: UInt64, limit: Int) async throws -> [Block] {
         try await storedBlocks(from: height, limit: limit).map(\.block)
     }
 
     /// A stored block with its consensus evidence and which of its transactions were skipped.
-    public struct StoredBlock: Sendable {
-        public let block: Block
-        public let evidence: [UInt8]
-        public let skipped: Set<Int>
+    package struct StoredBlock: Sendable {
+        package let block: Block
+        package let evidence: [UInt8]
+        package let skipped: Set<Int>
     }
 
-    public func storedBlocks(from height: UInt64, limit: Int) async throws -> [StoredBlock] {
+    package func storedBlocks(from height: UInt64, limit: Int) async throws -> [StoredBlock] {
         try await storedBlocks(from: height, limit: limit) { [database] query in try await database.client.query(query, logger: database.logger) }
     }
 
@@ -210,7 +210,7 @@ public struct ChainStore: Sendable {
     }
 
     /// Headers from `height` upwards (inclusive), at most `limit`.
-    public func headers(from height: UInt64, limit: Int) async throws -> [BlockHeader] {
+    package func headers(from height: UInt64, limit: Int) async throws -> [BlockHeader] {
         let rows = try await database.client.query(
             "SELECT header FROM blocks WHERE height >= \(Int64(height)) AND height < \(Int64(height) + Int64(limit)) ORDER BY height",
             logger: database.logger
@@ -221,7 +221,7 @@ public struct ChainStore: Sendable {
     }
 
     /// Where the executed governance transactions (proposals, approvals) at or below `height` sit, in chain order.
-    public func governanceLocations(atOrBelow height: UInt64) async throws -> [(height: UInt64, index: Int)] {
+    package func governanceLocations(atOrBelow height: UInt64) async throws -> [(height: UInt64, index: Int)] {
         let rows = try await database.client.query(
             """
             SELECT height, tx_index FROM transactions
@@ -236,7 +236,7 @@ public struct ChainStore: Sendable {
     }
 
     /// What committed each block from `height` on (at most `limit` blocks; absent where not kept).
-    public func commitments(from height: UInt64, limit: Int) async throws -> [UInt64: StoredCommitment] {
+    package func commitments(from height: UInt64, limit: Int) async throws -> [UInt64: StoredCommitment] {
         let rows = try await database.client.query(
             "SELECT height, commitment FROM blocks WHERE height >= \(Int64(height)) AND height < \(Int64(height) + Int64(limit))",
             logger: database.logger
@@ -249,27 +249,27 @@ public struct ChainStore: Sendable {
     }
 
     /// What committed the block at `height` (nil if it was stored before nodes kept it, or is not stored).
-    public func commitment(atHeight height: UInt64) async throws -> StoredCommitment? {
+    package func commitment(atHeight height: UInt64) async throws -> StoredCommitment? {
         let rows = try await database.client.query("SELECT commitment FROM blocks WHERE height = \(Int64(height))", logger: database.logger)
         for try await bytes in rows.decode(ByteBuffer.self) where bytes.readableBytes > 0 { return try StoredCommitment(decoding: bytes.bytes) }
         return nil
     }
 
     /// The height of the committed block with this header hash, if any.
-    public func height(ofBlock hash: [UInt8]) async throws -> UInt64? {
+    package func height(ofBlock hash: [UInt8]) async throws -> UInt64? {
         let rows = try await database.client.query("SELECT height FROM blocks WHERE hash = \(ByteBuffer(hash))", logger: database.logger)
         for try await height in rows.decode(Int64.self) { return try StoreError.stored(height, .height, column: "blocks.height") }
         return nil
     }
 
-    public func height() async throws -> UInt64 {
+    package func height() async throws -> UInt64 {
         let rows = try await database.client.query("SELECT coalesce(max(height), 0) FROM blocks", logger: database.logger)
         for try await height in rows.decode(Int64.self) { return try StoreError.stored(height, .height, column: "blocks.height") }
         return 0
     }
 
     /// Where a transaction sits: block height and index, or nil if it is not in a block (yet).
-    public func location(of hash: [UInt8]) async throws -> (height: UInt64, index: Int)? {
+    package func location(of hash: [UInt8]) async throws -> (height: UInt64, index: Int)? {
         let rows = try await database.client.query(
             "SELECT height, tx_index FROM transactions WHERE tx_hash = \(ByteBuffer(hash))",
             logger: database.logger
@@ -279,7 +279,7 @@ public struct ChainStore: Sendable {
     }
 
     /// Locations of those of `hashes` that are in committed blocks.
-    public func locations(of hashes: [[UInt8]]) async throws -> [(hash: [UInt8], height: UInt64, index: Int)] {
+    package func locations(of hashes: [[UInt8]]) async throws -> [(hash: [UInt8], height: UInt64, index: Int)] {
         let rows = try await database.client.query(
             "SELECT tx_hash, height, tx_index FROM transactions WHERE tx_hash = ANY(\(hashes.map { ByteBuffer($0) }))",
             logger: database.logger
@@ -290,7 +290,7 @@ public struct ChainStore: Sendable {
     }
 
     /// The anchored hash of a record, or nil if it was never anchored.
-    public func anchoredHash(recordKey: [UInt8]) async throws -> [UInt8]? {
+    package func anchoredHash(recordKey: [UInt8]) async throws -> [UInt8]? {
         let rows = try await database.client.query(
             "SELECT record_hash FROM anchored_records WHERE record_key = \(ByteBuffer(recordKey))",
             logger: database.logger
@@ -300,21 +300,21 @@ public struct ChainStore: Sendable {
     }
 
     /// An access event's listing as the regulator sees it.
-    public struct AccessEventRow: Sendable {
-        public let eventID: String
-        public let height: UInt64
-        public let transactionHash: [UInt8]
-        public let requester: String
-        public let action: String
-        public let category: String
-        public let purpose: String
-        public let decision: String
-        public let policies: [String]
-        public let recordCount: Int
-        public let bundleHash: [UInt8]
-        public let timestampMs: Int64
-        public let role: String?
-        public let grantID: String?
+    package struct AccessEventRow: Sendable {
+        package let eventID: String
+        package let height: UInt64
+        package let transactionHash: [UInt8]
+        package let requester: String
+        package let action: String
+        package let category: String
+        package let purpose: String
+        package let decision: String
+        package let policies: [String]
+        package let recordCount: Int
+        package let bundleHash: [UInt8]
+        package let timestampMs: Int64
+        package let role: String?
+        package let grantID: String?
 
         package init(
             eventID: String, height: UInt64, transactionHash: [UInt8], requester: String, action: String, category: String, purpose: String,
@@ -338,7 +338,7 @@ public struct ChainStore: Sendable {
     }
 
     /// Access events in commit order, after the given (height, event id) cursor.
-    public func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [AccessEventRow] {
+    package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [AccessEventRow] {
         try await Self.decodeEvents(database.client.query(
             """
             SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
@@ -351,7 +351,7 @@ public struct ChainStore: Sendable {
         ))
     }
 
-    public func accessEvent(id: String) async throws -> AccessEventRow? {
+    package func accessEvent(id: String) async throws -> AccessEventRow? {
         try await Self.decodeEvents(database.client.query(
             """
             SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,

@@ -4,30 +4,30 @@ import PostgresNIO
 
 /// Durable consensus state: what a replica must find again after kill -9 so that it never votes twice in a round,
 /// never forgets its highest QC, and never loses a block it voted for.
-public struct ConsensusStore: Sendable {
+package struct ConsensusStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     /// Writes the safety state of `epoch`; returns once it is durable (PostgreSQL commit).
-    public func save(_ safety: SafetyState, epoch: UInt64 = 0) async throws {
+    package func save(_ safety: SafetyState, epoch: UInt64 = 0) async throws {
         try await save(blocks: [], safety: safety, epoch: epoch)
     }
 
     /// The safety state the replica of `epoch` persisted, if any.
-    public func loadSafety(epoch: UInt64 = 0) async throws -> SafetyState? {
+    package func loadSafety(epoch: UInt64 = 0) async throws -> SafetyState? {
         let rows = try await database.client.query("SELECT state FROM consensus_safety WHERE epoch = \(Int64(epoch))", logger: database.logger)
         for try await state in rows.decode(ByteBuffer.self) { return try ConsensusCodec.decodeSafety(state.bytes) }
         return nil
     }
 
     /// Persists a block before the replica votes for it (idempotent).
-    public func save(_ block: ConsensusBlock, epoch: UInt64 = 0) async throws {
+    package func save(_ block: ConsensusBlock, epoch: UInt64 = 0) async throws {
         try await save(blocks: [block], safety: nil, epoch: epoch)
     }
 
     /// Blocks and the safety state of one epoch in one PostgreSQL transaction (a driver's batch), durable when it returns.
-    public func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
+    package func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
         try await database.transaction { connection in
             if !blocks.isEmpty {
                 try await connection.query(
@@ -53,7 +53,7 @@ public struct ConsensusStore: Sendable {
     }
 
     /// The blocks `epoch`'s replica persisted above `height`, in (height, id) order, ids recomputed from their contents.
-    public func blocks(above height: UInt64, epoch: UInt64 = 0, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
+    package func blocks(above height: UInt64, epoch: UInt64 = 0, hash: ([UInt8]) -> [UInt8]) async throws -> [ConsensusBlock] {
         let rows = try await database.client.query(
             "SELECT body FROM consensus_blocks WHERE height > \(Int64(height)) AND epoch = \(Int64(epoch)) ORDER BY height, block_id",
             logger: database.logger
@@ -64,7 +64,7 @@ public struct ConsensusStore: Sendable {
     }
 
     /// Records how `epoch` ended (idempotent).
-    public func save(_ end: EpochEnd, epoch: UInt64) async throws {
+    package func save(_ end: EpochEnd, epoch: UInt64) async throws {
         try await database.client.query(
             """
             INSERT INTO epoch_ends (epoch, body) VALUES (\(Int64(epoch)), \(ByteBuffer(ConsensusCodec.encode(end))))
@@ -75,7 +75,7 @@ public struct ConsensusStore: Sendable {
     }
 
     /// How each ended epoch ended, by epoch.
-    public func epochEnds(hash: ([UInt8]) -> [UInt8]) async throws -> [UInt64: EpochEnd] {
+    package func epochEnds(hash: ([UInt8]) -> [UInt8]) async throws -> [UInt64: EpochEnd] {
         let rows = try await database.client.query("SELECT epoch, body FROM epoch_ends", logger: database.logger)
         var out: [UInt64: EpochEnd] = [:]
         for try await (epoch, body) in rows.decode((Int64, ByteBuffer).self) {
@@ -85,7 +85,7 @@ public struct ConsensusStore: Sendable {
     }
 
     /// Drops persisted blocks at or below a committed height (they live on in the chain tables).
-    public func prune(atOrBelow height: UInt64) async throws {
+    package func prune(atOrBelow height: UInt64) async throws {
         try await database.client.query("DELETE FROM consensus_blocks WHERE height <= \(Int64(height))", logger: database.logger)
     }
 }

@@ -4,17 +4,17 @@ import NIOCore
 import PostgresNIO
 
 /// A connection to the node's PostgreSQL database: configuration from a URL, the client pool, migrations.
-public struct Database: Sendable {
-    public let client: PostgresClient
-    public let logger: Logger
+package struct Database: Sendable {
+    package let client: PostgresClient
+    package let logger: Logger
 
-    public init(url: String, logger: Logger) throws {
+    package init(url: String, logger: Logger) throws {
         self.client = PostgresClient(configuration: try Self.configuration(from: url), backgroundLogger: logger)
         self.logger = logger
     }
 
     /// Parses `postgres://user[:password]@host[:port]/database`.
-    public static func configuration(from url: String) throws -> PostgresClient.Configuration {
+    package static func configuration(from url: String) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
         else {
@@ -31,7 +31,7 @@ public struct Database: Sendable {
     }
 
     /// Runs `body` with the client's pool running; the pool shuts down when `body` returns.
-    public static func withDatabase<T: Sendable>(url: String, logger: Logger, _ body: @Sendable (Database) async throws -> T) async throws -> T {
+    package static func withDatabase<T: Sendable>(url: String, logger: Logger, _ body: @Sendable (Database) async throws -> T) async throws -> T {
         let database = try Database(url: url, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.client.run() }
@@ -42,7 +42,7 @@ public struct Database: Sendable {
 
     /// Runs `body` in one database transaction: committed if it returns, rolled back if it throws. The body's own
     /// error is rethrown as is (PostgresNIO wraps it), so callers see `StoreError.conflict` and friends directly.
-    public func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    package func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
@@ -55,7 +55,7 @@ public struct Database: Sendable {
     }
 
     /// A unique-key violation becomes `StoreError.uniqueViolation` (callers retry or answer 409); other errors pass.
-    public static func translate(_ error: any Error) -> any Error {
+    package static func translate(_ error: any Error) -> any Error {
         if let error = error as? PSQLError, error.serverInfo?[.sqlState] == "23505" {
             return StoreError(.uniqueViolation, "a row with the same key was written concurrently")
         }
@@ -64,7 +64,7 @@ public struct Database: Sendable {
 
     /// Drops (if present) and creates a database, connecting through the server's maintenance database.
     /// Used by the demo and the tests, which each want a fresh database.
-    public static func recreate(url: String, logger: Logger) async throws {
+    package static func recreate(url: String, logger: Logger) async throws {
         let (admin, name) = try maintenance(url)
         try await withDatabase(url: admin, logger: logger) { admin in
             try await dropDatabase(name, admin: admin, logger: logger)
@@ -73,7 +73,7 @@ public struct Database: Sendable {
     }
 
     /// Drops a database if present (benchmarks drop what they built).
-    public static func drop(url: String, logger: Logger) async throws {
+    package static func drop(url: String, logger: Logger) async throws {
         let (admin, name) = try maintenance(url)
         try await withDatabase(url: admin, logger: logger) { admin in try await dropDatabase(name, admin: admin, logger: logger) }
     }
@@ -106,7 +106,7 @@ public struct Database: Sendable {
 
     /// Applies pending migrations, each in its own transaction, under an advisory lock so that concurrent starts
     /// against one database serialise.
-    public func migrate() async throws {
+    package func migrate() async throws {
         try await client.withConnection { connection in
             try await connection.query("SELECT pg_advisory_lock(7171)", logger: logger)
             do {

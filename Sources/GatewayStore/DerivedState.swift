@@ -12,20 +12,20 @@ import PostgresNIO
 /// the row the block implies). Per block height, the count of rows and the XOR of their fingerprints must agree. The
 /// database does the hashing of its side in one grouped query, so a chain of a million events is checked in seconds;
 /// a height whose digests differ is then compared row by row to say which key differs and how.
-public struct DerivedRows: Sendable {
-    public struct Anchor: Sendable, Equatable {
-        public let recordKey: [UInt8]
-        public let recordHash: [UInt8]
-        public let transactionHash: [UInt8]
+package struct DerivedRows: Sendable {
+    package struct Anchor: Sendable, Equatable {
+        package let recordKey: [UInt8]
+        package let recordHash: [UInt8]
+        package let transactionHash: [UInt8]
     }
 
-    public var anchors: [Anchor] = []
-    public var events: [(event: AccessEvent, transactionHash: [UInt8])] = []
+    package var anchors: [Anchor] = []
+    package var events: [(event: AccessEvent, transactionHash: [UInt8])] = []
 
-    public init() {}
+    package init() {}
 
     /// What the executed transactions of `block` (hashes aligned with its transactions; `skipped` by index) imply.
-    public init(block: Block, hashes: [[UInt8]], skipped: Set<Int>) throws {
+    package init(block: Block, hashes: [[UInt8]], skipped: Set<Int>) throws {
         for (index, transaction) in block.transactions.enumerated() where !skipped.contains(index) {
             switch transaction.kind {
             case .recordAnchor:
@@ -77,7 +77,7 @@ public struct DerivedRows: Sendable {
     // MARK: Fingerprints
 
     /// The derived tables, each with its key column and the columns a fingerprint covers, as SQL.
-    public enum Table: String, Sendable, CaseIterable {
+    package enum Table: String, Sendable, CaseIterable {
         case accessEvents = "access_events"
         case anchoredRecords = "anchored_records"
 
@@ -150,7 +150,7 @@ public struct DerivedRows: Sendable {
     }
 
     /// Count and XOR of fingerprints of this block's rows in each table.
-    public var digests: [Table: Digest] {
+    package var digests: [Table: Digest] {
         var events = Digest()
         var hexes: [[UInt8]: String] = [:]
         for (event, hash) in self.events {
@@ -174,11 +174,11 @@ public struct DerivedRows: Sendable {
         }
     }
 
-    public struct Digest: Sendable, Equatable {
-        public var count = 0
-        public var xor: Int64 = 0
+    package struct Digest: Sendable, Equatable {
+        package var count = 0
+        package var xor: Int64 = 0
 
-        public init() {}
+        package init() {}
         init(count: Int, xor: Int64) {
             self.count = count
             self.xor = xor
@@ -192,8 +192,8 @@ public struct DerivedRows: Sendable {
 }
 
 /// One row of a derived table that differs from what the blocks imply.
-public struct DerivedStateProblem: Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable {
+package struct DerivedStateProblem: Sendable, CustomStringConvertible {
+    package enum Kind: String, Sendable {
         /// The blocks imply the row; the table lacks it.
         case missing
         /// The table holds a row the blocks do not imply (at this height).
@@ -202,17 +202,17 @@ public struct DerivedStateProblem: Sendable, CustomStringConvertible {
         case altered
     }
 
-    public let table: DerivedRows.Table
-    public let key: String
-    public let height: UInt64
-    public let kind: Kind
+    package let table: DerivedRows.Table
+    package let key: String
+    package let height: UInt64
+    package let kind: Kind
 
-    public var description: String { "\(table.rawValue) \(kind.rawValue): key \(key) at height \(height)" }
+    package var description: String { "\(table.rawValue) \(kind.rawValue): key \(key) at height \(height)" }
 }
 
 extension ChainStore {
     /// Per height, the count and XOR of row fingerprints of a derived table, computed by PostgreSQL.
-    public func derivedDigests(_ table: DerivedRows.Table) async throws -> [UInt64: DerivedRows.Digest] {
+    package func derivedDigests(_ table: DerivedRows.Table) async throws -> [UInt64: DerivedRows.Digest] {
         let rows = try await database.client.query(
             PostgresQuery(unsafeSQL: "SELECT height, count(*)::bigint, bit_xor(\(table.fingerprintSQL)) FROM \(table.rawValue) GROUP BY height"),
             logger: database.logger
@@ -225,7 +225,7 @@ extension ChainStore {
     }
 
     /// Compares one height's rows of a table with what its block implies, and names each difference.
-    public func locateDifferences(_ table: DerivedRows.Table, height: UInt64, expected: DerivedRows) async throws -> [DerivedStateProblem] {
+    package func locateDifferences(_ table: DerivedRows.Table, height: UInt64, expected: DerivedRows) async throws -> [DerivedStateProblem] {
         let rows = try await database.client.query(
             PostgresQuery(unsafeSQL: "SELECT \(table.keySQL), \(table.fingerprintSQL) FROM \(table.rawValue) WHERE height = \(Int64(height))"),
             logger: database.logger
@@ -249,7 +249,7 @@ extension ChainStore {
 
     /// Deletes every derived row and writes them again from the stored blocks (one database transaction), after the
     /// blocks themselves were verified by the caller. Returns the rows written per table.
-    public func rebuildDerived(
+    package func rebuildDerived(
         suite: any CryptoSuite, progress: @Sendable (UInt64) -> Void = { _ in }
     ) async throws -> (anchors: Int, events: Int) {
         let logger = database.logger

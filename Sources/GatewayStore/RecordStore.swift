@@ -5,28 +5,28 @@ import NIOCore
 import PostgresNIO
 
 /// An encrypted record as stored: nothing in it is readable without the node's record key.
-public struct StoredRecord: Sendable, Equatable {
-    public let category: String
-    public let recordID: String
-    public let publisher: String
-    public let recordKey: [UInt8]
-    public let citizenKey: [UInt8]
-    public let recordHash: [UInt8]
-    public let wrappedKey: [UInt8]
-    public let ciphertext: [UInt8]
+package struct StoredRecord: Sendable, Equatable {
+    package let category: String
+    package let recordID: String
+    package let publisher: String
+    package let recordKey: [UInt8]
+    package let citizenKey: [UInt8]
+    package let recordHash: [UInt8]
+    package let wrappedKey: [UInt8]
+    package let ciphertext: [UInt8]
     /// Canonical JSON of the coarse dimensions statistics may group by.
-    public let dimensionsJSON: String
+    package let dimensionsJSON: String
     /// Paillier ciphertexts of the aggregate fields, by field name.
-    public let aggregates: [String: [UInt8]]
+    package let aggregates: [String: [UInt8]]
     /// How the anchored hash covers the record: 1, the content only (records published before aggregate inputs were
     /// bound); 2, the content, the dimensions and every aggregate ciphertext.
-    public var anchorVersion: Int = StoredRecord.anchorVersionCurrent
+    package var anchorVersion: Int = StoredRecord.anchorVersionCurrent
     /// The hash anchored on chain for it (when read back; nil if it was never anchored).
-    public var anchoredHash: [UInt8]? = nil
+    package var anchoredHash: [UInt8]? = nil
 
-    public static let anchorVersionCurrent = 2
+    package static let anchorVersionCurrent = 2
 
-    public init(
+    package init(
         category: String, recordID: String, publisher: String, recordKey: [UInt8], citizenKey: [UInt8], recordHash: [UInt8],
         wrappedKey: [UInt8], ciphertext: [UInt8], dimensionsJSON: String, aggregates: [String: [UInt8]]
     ) {
@@ -44,19 +44,19 @@ public struct StoredRecord: Sendable, Equatable {
 }
 
 /// One row for an aggregate: the group's dimensions, whose citizen it is, and the encrypted value.
-public struct AggregateRow: Sendable {
-    public let recordKey: [UInt8]
+package struct AggregateRow: Sendable {
+    package let recordKey: [UInt8]
     /// The content hash kept with the record (anchored together with the inputs below).
-    public let recordHash: [UInt8]
-    public let dimensionsJSON: String
-    public let citizenKey: [UInt8]
+    package let recordHash: [UInt8]
+    package let dimensionsJSON: String
+    package let citizenKey: [UInt8]
     /// The requested field's ciphertext.
-    public let ciphertext: [UInt8]
+    package let ciphertext: [UInt8]
     /// Every aggregate ciphertext of the record, by field (the anchor covers them all).
-    public let aggregates: [String: [UInt8]]
-    public let anchorVersion: Int
-    public let anchoredHash: [UInt8]?
-    public let anchoredHeight: UInt64?
+    package let aggregates: [String: [UInt8]]
+    package let anchorVersion: Int
+    package let anchoredHash: [UInt8]?
+    package let anchoredHeight: UInt64?
 
     package init(
         recordKey: [UInt8], recordHash: [UInt8], dimensionsJSON: String, citizenKey: [UInt8], ciphertext: [UInt8],
@@ -75,19 +75,19 @@ public struct AggregateRow: Sendable {
 }
 
 /// Records, stored and anchored atomically.
-public struct RecordStore: Sendable {
+package struct RecordStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     /// The outcome of a publish: the anchor transaction to wait for, and how many records were new.
-    public struct PublishOutcome: Sendable {
+    package struct PublishOutcome: Sendable {
         /// Hashes of the anchor transactions covering the batch (the new one, and those of identical re-publishes).
-        public let anchorTransactions: [[UInt8]]
-        public let inserted: Int
-        public let alreadyPresent: Int
+        package let anchorTransactions: [[UInt8]]
+        package let inserted: Int
+        package let alreadyPresent: Int
         /// The anchor transaction this call wrote to the outbox, if it stored anything.
-        public var newAnchor: Transaction? = nil
+        package var newAnchor: Transaction? = nil
 
         package init(anchorTransactions: [[UInt8]], inserted: Int, alreadyPresent: Int, newAnchor: Transaction? = nil) {
             self.anchorTransactions = anchorTransactions
@@ -102,7 +102,7 @@ public struct RecordStore: Sendable {
     /// A record already present with the same hash is an idempotent re-publish; one present with a different hash
     /// is a conflict and rolls back the whole batch. `makeAnchor` receives the records actually inserted and returns
     /// the signed anchor transaction, which goes into the pending outbox in the same database transaction.
-    public func publish(
+    package func publish(
         _ records: [StoredRecord],
         makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
     ) async throws -> PublishOutcome {
@@ -205,7 +205,7 @@ public struct RecordStore: Sendable {
 
     /// Records of one category by id, in the order asked (missing ids are skipped), with their aggregate ciphertexts
     /// and the hash anchored for each: one query for the whole request.
-    public func records(category: String, ids: [String]) async throws -> [StoredRecord] {
+    package func records(category: String, ids: [String]) async throws -> [StoredRecord] {
         let rows = try await database.client.query(
             """
             SELECT r.record_id, r.publisher, r.record_key, r.citizen_key, r.record_hash, r.wrapped_key, r.ciphertext, r.dimensions::text,
@@ -237,7 +237,7 @@ public struct RecordStore: Sendable {
 
     /// Every record of a category holding a value of one aggregate field: its dimensions, citizen, that ciphertext,
     /// and what its anchor covers (content hash, every aggregate ciphertext) with the anchored hash and its height.
-    public func aggregateRows(category: String, field: String) async throws -> [AggregateRow] {
+    package func aggregateRows(category: String, field: String) async throws -> [AggregateRow] {
         let rows = try await database.client.query(
             """
             SELECT r.record_key, r.record_hash, r.dimensions::text, r.citizen_key, r.anchor_version,
@@ -265,7 +265,7 @@ public struct RecordStore: Sendable {
         return out
     }
 
-    public func count(category: String? = nil) async throws -> Int {
+    package func count(category: String? = nil) async throws -> Int {
         let rows: PostgresRowSequence
         if let category {
             rows = try await database.client.query("SELECT count(*) FROM records WHERE category = \(category)", logger: database.logger)

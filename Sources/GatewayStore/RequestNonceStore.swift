@@ -4,13 +4,13 @@ import PostgresNIO
 /// within the freshness window. A claim is one INSERT with `synchronous_commit = off`: every request that changes
 /// anything commits synchronously afterwards, and PostgreSQL's log is sequential, so the nonce of any request whose
 /// effects survived a crash survived it too.
-public struct RequestNonceStore: Sendable {
+package struct RequestNonceStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     /// True if the nonce was unused (and is now claimed until `expiresS`), false if it was used before.
-    public func claim(department: String, nonce: String, nowS: Int64, expiresS: Int64) async throws -> Bool {
+    package func claim(department: String, nonce: String, nowS: Int64, expiresS: Int64) async throws -> Bool {
         try await database.transaction { connection in
             try await connection.query("SET LOCAL synchronous_commit = off", logger: database.logger)
             let rows = try await connection.query(
@@ -29,7 +29,7 @@ public struct RequestNonceStore: Sendable {
     }
 
     /// Forgets nonces whose window has passed.
-    public func purge(nowS: Int64) async throws {
+    package func purge(nowS: Int64) async throws {
         try await database.client.query("DELETE FROM request_nonces WHERE expires_s < \(nowS)", logger: database.logger)
     }
 }

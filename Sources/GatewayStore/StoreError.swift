@@ -1,25 +1,25 @@
 /// Errors of the storage layer with stable codes. Descriptions never include record contents.
-public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: String
-        public static let invalidURL = Code(rawValue: "store_invalid_url")
-        public static let conflict = Code(rawValue: "store_conflict")
+package struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
+        package let rawValue: String
+        package static let invalidURL = Code(rawValue: "store_invalid_url")
+        package static let conflict = Code(rawValue: "store_conflict")
         /// A unique key refused a row (a concurrent writer got there first): retry, or answer 409 — never a 500.
-        public static let uniqueViolation = Code(rawValue: "store_unique_violation")
-        public static let corrupt = Code(rawValue: "store_corrupt")
-        public static let unavailable = Code(rawValue: "store_unavailable")
-        public var description: String { rawValue }
+        package static let uniqueViolation = Code(rawValue: "store_unique_violation")
+        package static let corrupt = Code(rawValue: "store_corrupt")
+        package static let unavailable = Code(rawValue: "store_unavailable")
+        package var description: String { rawValue }
     }
 
-    public let code: Code
-    public let message: String
+    package let code: Code
+    package let message: String
 
-    public init(_ code: Code, _ message: String) {
+    package init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
-    public var description: String { "\(code): \(message)" }
+    package var description: String { "\(code): \(message)" }
 }
 
 import GatewayCrypto
@@ -28,7 +28,7 @@ extension StoreError {
     /// A height, epoch or sequence number read back from PostgreSQL. The node only ever writes values inside
     /// `bound`, so one outside it (negative, beyond 2^53) means the database was altered: refused with the column
     /// named, never converted with a trap.
-    public static func stored(_ value: Int64, _ bound: Bounded, column: String) throws -> UInt64 {
+    package static func stored(_ value: Int64, _ bound: Bounded, column: String) throws -> UInt64 {
         guard value >= 0, bound.range.contains(value) else {
             throw StoreError(.corrupt, "\(column) holds \(value), outside its range (\(bound.requirement)): the database was altered; restore it from a backup")
         }

@@ -11,22 +11,22 @@ import Logging
 /// The exchange's use cases over in-memory fakes: a real policy bundle (Policies/), real categories (Schemas/), real
 /// crypto, the demo consortium's departments, an `InMemoryChain` and an `InMemoryRecordStore`. No database, no
 /// network: a test builds one in milliseconds.
-public struct ExchangeFixture: Sendable {
-    public static let registry = "civil_registry"
-    public static let socialSecurity = "social_security"
-    public static let housing = "housing"
-    public static let statistics = "statistics"
-    public static let regulator = "regulator"
+package struct ExchangeFixture: Sendable {
+    package static let registry = "civil_registry"
+    package static let socialSecurity = "social_security"
+    package static let housing = "housing"
+    package static let statistics = "statistics"
+    package static let regulator = "regulator"
 
-    public let exchange: ExchangeService
-    public let chain: InMemoryChain
-    public let store: InMemoryRecordStore
-    public let clock: ManualClock
-    public let suite: any CryptoSuite
+    package let exchange: ExchangeService
+    package let chain: InMemoryChain
+    package let store: InMemoryRecordStore
+    package let clock: ManualClock
+    package let suite: any CryptoSuite
     package let vault: RecordVault
-    /// Each department's signing key (its public key is in `departments`), for signed requests.
-    public let keys: [String: any SigningKey]
-    public let departments: DepartmentDirectory
+    /// Each department's signing key (its package key is in `departments`), for signed requests.
+    package let keys: [String: any SigningKey]
+    package let departments: DepartmentDirectory
     package let governance: GovernanceService
 
     /// One Paillier key for every fixture of the process (512 bits: these tests check logic, not key strength).
@@ -35,7 +35,7 @@ public struct ExchangeFixture: Sendable {
     /// Node `node-1` of the civil registry (the data holder), solo validator of its chain.
     /// `policies`: a policy directory (Policies/ by default); `clock`: the fixture's time (a fixed day in 2027 by
     /// default, so tests may name dates; `.wallClock` for tests that reckon from today).
-    public init(
+    package init(
         suite name: SuiteName = .intl, holder: String = Self.registry, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock()
     ) throws {
         let suite = try name.makeSuite()
@@ -72,12 +72,12 @@ public struct ExchangeFixture: Sendable {
     }
 
     /// A caller: each gets a fresh request digest, as each signed request has its own.
-    public static func principal(_ department: String, role: String? = nil) -> Principal {
+    package static func principal(_ department: String, role: String? = nil) -> Principal {
         Principal(department: department, role: role, requestDigest: SystemRandom().bytes(count: 32))
     }
 
     /// A valid citizen record of the demo schema.
-    public static func citizen(
+    package static func citizen(
         _ number: Int, district: String = "taipa", ageBand: String = "35-64", income: Int = 12_000, household: Int = 3
     ) -> JSONValue {
         .object([

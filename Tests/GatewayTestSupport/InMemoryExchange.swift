@@ -8,18 +8,18 @@ import GatewayStore
 import Logging
 
 /// A clock tests move by hand: use cases read the time only through it.
-public final class ManualClock: @unchecked Sendable {
+package final class ManualClock: @unchecked Sendable {
     private let lock = NSLock()
     private var ms: Int64
 
-    public init(_ ms: Int64 = 1_800_000_000_000) { self.ms = ms }
+    package init(_ ms: Int64 = 1_800_000_000_000) { self.ms = ms }
 
     /// A clock that starts at the current time (for tests that reckon dates from today).
-    public static var wallClock: ManualClock { ManualClock(Int64(Date().timeIntervalSince1970 * 1000)) }
+    package static var wallClock: ManualClock { ManualClock(Int64(Date().timeIntervalSince1970 * 1000)) }
 
-    public var now: Int64 { lock.withLock { ms } }
-    public func advance(byMs delta: Int64) { lock.withLock { ms += delta } }
-    public var reader: @Sendable () -> Int64 { { [self] in now } }
+    package var now: Int64 { lock.withLock { ms } }
+    package func advance(byMs delta: Int64) { lock.withLock { ms += delta } }
+    package var reader: @Sendable () -> Int64 { { [self] in now } }
 }
 
 /// Nonces for the fake chain's own transactions, shared with the fake record store (as the outbox sequence is).
@@ -32,25 +32,25 @@ final class NonceSequence: @unchecked Sendable {
 /// An in-memory chain for unit tests of the use cases: a real `Ledger` of one solo validator (this node), a block per
 /// submitted transaction, committed at once. Everything the node's chain service answers — governance, grants,
 /// consents, proofs — comes from the real ledger and real blocks, so the use cases see chain semantics, not stubs.
-public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditStoring {
-    public nonisolated let suite: any CryptoSuite
-    public nonisolated let nodeID: String
-    public nonisolated let genesis: Genesis
+package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditStoring {
+    package nonisolated let suite: any CryptoSuite
+    package nonisolated let nodeID: String
+    package nonisolated let genesis: Genesis
     nonisolated let signer: any SigningKey
     let clock: ManualClock
     let nonces = NonceSequence()
-    public private(set) var ledger: Ledger
-    public private(set) var blocks: [Block] = []
+    package private(set) var ledger: Ledger
+    package private(set) var blocks: [Block] = []
     var locations: [[UInt8]: TransactionLocation] = [:]
     /// Access events in commit order, as the access-log tables would hold them.
-    public private(set) var events: [(event: AccessEvent, height: UInt64, hash: [UInt8])] = []
+    package private(set) var events: [(event: AccessEvent, height: UInt64, hash: [UInt8])] = []
     /// Faults a test declares on derived tables (what `ChainService` finds when a table differs from the blocks).
-    public var derivedFaults: [DerivedRows.Table: String] = [:]
+    package var derivedFaults: [DerivedRows.Table: String] = [:]
     /// When set, the next access-log write fails with it (the chain unavailable): nothing may be released then.
-    public var failNextLog: (any Error)?
+    package var failNextLog: (any Error)?
 
     /// A chain whose only member is `nodeID` of `department`; `others` join as observers (a grantee needs no node).
-    public init(suite: any CryptoSuite, nodeID: String = "node-1", department: String, clock: ManualClock) throws {
+    package init(suite: any CryptoSuite, nodeID: String = "node-1", department: String, clock: ManualClock) throws {
         self.suite = suite
         self.nodeID = nodeID
         self.clock = clock
@@ -64,8 +64,8 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
         ledger = try Ledger(genesis: genesis, suite: suite)
     }
 
-    public func setDerivedFault(_ table: DerivedRows.Table, _ reason: String?) { derivedFaults[table] = reason }
-    public func setFailNextLog(_ error: (any Error)?) { failNextLog = error }
+    package func setDerivedFault(_ table: DerivedRows.Table, _ reason: String?) { derivedFaults[table] = reason }
+    package func setFailNextLog(_ error: (any Error)?) { failNextLog = error }
 
     /// Commits one block holding `transactions`; throws `skipped` for one the ledger refused to execute.
     @discardableResult
@@ -87,11 +87,11 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
 
     // MARK: ChainWriting
 
-    public func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
+    package func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
         try await submit(kind, payload: payload, check: { _ in })
     }
 
-    public func submit(
+    package func submit(
         _ kind: Transaction.Kind, payload: [UInt8], check: @Sendable (Transaction) async throws -> Void
     ) async throws -> (hash: [UInt8], location: TransactionLocation) {
         let transaction = try sign(kind, payload: payload, nonce: nonces.next(), timestampMs: nil)
@@ -99,27 +99,27 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
         return (hash(transaction), try commit([transaction])[0])
     }
 
-    public func checkGovernance(_ transaction: Transaction) async throws {
+    package func checkGovernance(_ transaction: Transaction) async throws {
         try ledger.validate(transaction)
         var state = ledger.governance
         try state.apply(transaction, height: ledger.height + 1)
     }
 
-    public nonisolated func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64?) throws -> Transaction {
+    package nonisolated func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64?) throws -> Transaction {
         try Transaction(
             chainID: genesis.chainID, kind: kind, submitter: nodeID, nonce: nonce, timestampMs: timestampMs ?? clock.now, payload: payload,
             signer: signer
         )
     }
 
-    public nonisolated func hash(_ transaction: Transaction) -> [UInt8] { transaction.hash(suite: suite) }
+    package nonisolated func hash(_ transaction: Transaction) -> [UInt8] { transaction.hash(suite: suite) }
 
-    public func offer(_ transaction: Transaction) async {
+    package func offer(_ transaction: Transaction) async {
         guard locations[hash(transaction)] == nil else { return }
         _ = try? commit([transaction])
     }
 
-    public func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation {
+    package func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation {
         guard let location = locations[hash] else { throw ChainServiceError(.commitTimedOut, "transaction was never offered") }
         return location
     }
@@ -129,7 +129,7 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
 
     // MARK: AccessLogging
 
-    public func log(_ event: AccessEvent) async throws -> AccessLogBatcher.Receipt {
+    package func log(_ event: AccessEvent) async throws -> AccessLogBatcher.Receipt {
         if let error = failNextLog {
             failNextLog = nil
             throw error
@@ -140,25 +140,25 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
 
     // MARK: LedgerReading
 
-    public func waitUntilReady() async throws {}
-    public func decidedGovernance() async -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
-    public func consentedPurposes(_ subjects: [[UInt8]]) async -> [[String]] { subjects.map { ledger.consents.purposes(of: $0) } }
-    public func grant(id: String) async -> GrantRegistry.Entry? { ledger.grants.entries[id] }
-    public func grants(involving department: String) async -> [GrantRegistry.Entry] { ledger.grants.involving(department) }
+    package func waitUntilReady() async throws {}
+    package func decidedGovernance() async -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
+    package func consentedPurposes(_ subjects: [[UInt8]]) async -> [[String]] { subjects.map { ledger.consents.purposes(of: $0) } }
+    package func grant(id: String) async -> GrantRegistry.Entry? { ledger.grants.entries[id] }
+    package func grants(involving department: String) async -> [GrantRegistry.Entry] { ledger.grants.involving(department) }
 
-    public func liveGrants(byDepartmentOf holder: String, grantee: String, category: String, atMs nowMs: Int64) async -> [GrantRegistry.Entry] {
+    package func liveGrants(byDepartmentOf holder: String, grantee: String, category: String, atMs nowMs: Int64) async -> [GrantRegistry.Entry] {
         guard let grantor = await department(ofNode: holder) else { return [] }
         return ledger.grants.live(grantor: grantor, grantee: grantee, category: category, atMs: nowMs)
     }
 
-    public func department(ofNode nodeID: String) async -> String? {
+    package func department(ofNode nodeID: String) async -> String? {
         ledger.governance.members.first { $0.nodeID == nodeID }?.department
     }
 
-    public func derivedFault(_ table: DerivedRows.Table) async -> String? { derivedFaults[table] }
+    package func derivedFault(_ table: DerivedRows.Table) async -> String? { derivedFaults[table] }
 
     /// A real inclusion proof (audit path, header, certificate) with every governance transaction before it.
-    public func proof(for hash: [UInt8]) async throws -> InclusionProof? {
+    package func proof(for hash: [UInt8]) async throws -> InclusionProof? {
         guard let location = locations[hash], let proof = proof(at: location) else { return nil }
         var steps: [InclusionProof] = []
         for block in blocks where block.header.height <= location.height {
@@ -181,7 +181,7 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
         )
     }
 
-    public func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment? { commitment(of: height) }
+    package func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment? { commitment(of: height) }
 
     /// A block is committed once its child (the next round) is certified: the child's header and certificate.
     func commitment(of height: UInt64) -> InclusionProof.Commitment? {
@@ -192,17 +192,17 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
 
     // MARK: AuditStoring
 
-    public func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow] {
+    package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow] {
         let rows = events.filter { $0.height > afterHeight || ($0.height == afterHeight && $0.event.eventID > afterEventID) }
             .sorted { ($0.height, $0.event.eventID) < ($1.height, $1.event.eventID) }
         return rows.prefix(limit).map(Self.row)
     }
 
-    public func accessEvent(id: String) async throws -> ChainStore.AccessEventRow? {
+    package func accessEvent(id: String) async throws -> ChainStore.AccessEventRow? {
         events.first { $0.event.eventID == id }.map(Self.row)
     }
 
-    public func blocks(from height: UInt64, limit: Int) async throws -> [Block] {
+    package func blocks(from height: UInt64, limit: Int) async throws -> [Block] {
         Array(blocks.dropFirst(Int(min(height, UInt64(blocks.count + 1))) - 1).prefix(limit))
     }
 
@@ -219,17 +219,17 @@ public actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSto
 
 /// Records in memory, with the anchored hash of each taken from the anchor transactions the chain committed, as
 /// the node's `anchored_records` table is derived from the blocks. Tests tamper with stored rows directly.
-public actor InMemoryRecordStore: RecordStoring {
+package actor InMemoryRecordStore: RecordStoring {
     let chain: InMemoryChain
-    public private(set) var rows: [String: StoredRecord] = [:]
+    package private(set) var rows: [String: StoredRecord] = [:]
     var anchored: [[UInt8]: (hash: [UInt8], height: UInt64)] = [:]
     var anchorOf: [String: [UInt8]] = [:]
 
-    public init(chain: InMemoryChain) { self.chain = chain }
+    package init(chain: InMemoryChain) { self.chain = chain }
 
     static func key(_ category: String, _ id: String) -> String { category + "\u{1F}" + id }
 
-    public func publish(
+    package func publish(
         _ records: [StoredRecord], makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
     ) async throws -> RecordStore.PublishOutcome {
         var fresh: [StoredRecord] = []
@@ -261,7 +261,7 @@ public actor InMemoryRecordStore: RecordStoring {
         )
     }
 
-    public func records(category: String, ids: [String]) async throws -> [StoredRecord] {
+    package func records(category: String, ids: [String]) async throws -> [StoredRecord] {
         ids.compactMap { id in
             guard var record = rows[Self.key(category, id)] else { return nil }
             record.anchoredHash = anchored[record.recordKey]?.hash
@@ -269,7 +269,7 @@ public actor InMemoryRecordStore: RecordStoring {
         }
     }
 
-    public func aggregateRows(category: String, field: String) async throws -> [AggregateRow] {
+    package func aggregateRows(category: String, field: String) async throws -> [AggregateRow] {
         rows.values.filter { $0.category == category && $0.aggregates[field] != nil }.sorted { $0.recordID < $1.recordID }.map { record in
             AggregateRow(
                 recordKey: record.recordKey, recordHash: record.recordHash, dimensionsJSON: record.dimensionsJSON, citizenKey: record.citizenKey,
@@ -280,7 +280,7 @@ public actor InMemoryRecordStore: RecordStoring {
     }
 
     /// Replaces a stored row (what an attacker with database access could do).
-    public func tamper(category: String, id: String, _ change: (StoredRecord) -> StoredRecord) {
+    package func tamper(category: String, id: String, _ change: (StoredRecord) -> StoredRecord) {
         guard let record = rows[Self.key(category, id)] else { return }
         rows[Self.key(category, id)] = change(record)
     }

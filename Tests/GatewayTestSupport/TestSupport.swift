@@ -7,13 +7,13 @@ import GatewayStore
 import Logging
 
 /// Where things are, for tests that need files of the repository or the built `gateway` binary.
-public enum TestPaths {
+package enum TestPaths {
     /// The package root, derived from this file's location.
-    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+    package static let packageRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// `../shared/vectors` beside the repository (CI lays `shared/` next to the clone).
-    public static var vectors: URL {
+    package static var vectors: URL {
         let candidates = [
             packageRoot.deletingLastPathComponent().appendingPathComponent("shared/vectors"),
             packageRoot.appendingPathComponent("../shared/vectors").standardized,
@@ -21,11 +21,11 @@ public enum TestPaths {
         return candidates.first { FileManager.default.fileExists(atPath: $0.path) } ?? candidates[0]
     }
 
-    public static var policies: URL { packageRoot.appendingPathComponent("Policies") }
-    public static var schemas: URL { packageRoot.appendingPathComponent("Schemas") }
+    package static var policies: URL { packageRoot.appendingPathComponent("Policies") }
+    package static var schemas: URL { packageRoot.appendingPathComponent("Schemas") }
 
     /// The `gateway` executable built alongside the tests.
-    public static var gatewayBinary: URL {
+    package static var gatewayBinary: URL {
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [
             beside.appendingPathComponent("gateway"),
@@ -36,11 +36,11 @@ public enum TestPaths {
     }
 
     /// The Python of the oracle venv (`scripts/setup.sh` creates it).
-    public static var python: String {
+    package static var python: String {
         ProcessInfo.processInfo.environment["DATAGATEWAY_PYTHON"] ?? packageRoot.appendingPathComponent(".venv/bin/python").path
     }
 
-    public static func temporaryDirectory(_ label: String) throws -> URL {
+    package static func temporaryDirectory(_ label: String) throws -> URL {
         let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("dg-\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
@@ -48,13 +48,13 @@ public enum TestPaths {
 }
 
 /// Fresh PostgreSQL databases for integration tests (a real server: `scripts/test.sh` starts it).
-public enum TestDatabase {
-    public static var baseURL: String {
+package enum TestDatabase {
+    package static var baseURL: String {
         ProcessInfo.processInfo.environment["DATAGATEWAY_TEST_DATABASE_URL"]
             ?? "postgres://datagateway:datagateway@127.0.0.1:5432/datagateway"
     }
 
-    public static let logger: Logger = {
+    package static let logger: Logger = {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         return logger
@@ -62,21 +62,21 @@ public enum TestDatabase {
 
     /// Tags every database of one test run (`scripts/test.sh` sets it and drops `dg_test_<run>_*` when the run
     /// ends); "local" when the tests run without the script.
-    public static var runTag: String {
+    package static var runTag: String {
         let tag = ProcessInfo.processInfo.environment["DATAGATEWAY_TEST_RUN"] ?? ""
         let valid = (1...8).contains(tag.utf8.count) && tag.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) }
         return valid ? tag : "local"
     }
 
     /// A database URL with a unique name, not yet created.
-    public static func uniqueURL(_ label: String) -> String {
+    package static func uniqueURL(_ label: String) -> String {
         var components = URLComponents(string: baseURL)!
         components.path = "/dg_test_\(runTag)_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
         return components.string!
     }
 
     /// Creates an empty database with a unique name and returns its URL.
-    public static func fresh(_ label: String) async throws -> String {
+    package static func fresh(_ label: String) async throws -> String {
         let url = uniqueURL(label)
         try await Database.recreate(url: url, logger: logger)
         return url
@@ -88,7 +88,7 @@ public enum TestDatabase {
 /// The waiting happens on a thread of its own, never on a thread of Swift concurrency's cooperative pool (two threads
 /// on this machine). A test blocking a pool thread while its child process talks to a node running in this same test
 /// process starved that node: its requests timed out whenever two such waits overlapped.
-public func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+package func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
     try await withCheckedThrowingContinuation { continuation in
         Thread {
             continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input) })
@@ -138,14 +138,14 @@ private final class ErrorDrain: @unchecked Sendable {
 }
 
 /// A node of the demo consortium running in this process on a fresh database.
-public struct TestNode: Sendable {
-    public let running: RunningNode
-    public let consortium: DemoConsortium
-    public let databaseURL: String
-    public let suite: any CryptoSuite
+package struct TestNode: Sendable {
+    package let running: RunningNode
+    package let consortium: DemoConsortium
+    package let databaseURL: String
+    package let suite: any CryptoSuite
 
     /// Starts a node; the `sm` suite is the default, as in production.
-    public static func start(
+    package static func start(
         _ label: String, suite name: SuiteName = .sm, paillierBits: Int = 1024, policies: URL = TestPaths.policies
     ) async throws -> TestNode {
         let suite = try name.makeSuite()
@@ -162,14 +162,14 @@ public struct TestNode: Sendable {
         return TestNode(running: running, consortium: consortium, databaseURL: url, suite: suite)
     }
 
-    public func client(_ department: String) -> GatewayClient {
+    package func client(_ department: String) -> GatewayClient {
         GatewayClient(baseURL: running.baseURL, department: department, key: consortium.keys[department]!, suite: suite)
     }
 }
 
 /// A `gateway serve` child process: real TCP, real restarts, real signals.
-public final class ServerProcess: @unchecked Sendable {
-    public let process = Process()
+package final class ServerProcess: @unchecked Sendable {
+    package let process = Process()
     let output = Pipe()
     let errors = Pipe()
     var errorTail = Data()
@@ -180,7 +180,7 @@ public final class ServerProcess: @unchecked Sendable {
     /// through the pipe whether or not the process monitor has noticed the exit yet.
     var outputEnded = false
 
-    public init(arguments: [String]) throws {
+    package init(arguments: [String]) throws {
         process.executableURL = TestPaths.gatewayBinary
         process.arguments = arguments
         process.standardOutput = output
@@ -215,12 +215,12 @@ public final class ServerProcess: @unchecked Sendable {
     /// Waits for the "READY host:port …" line (listening, chain loaded and verified) and returns the port, or for the
     /// process to end (its standard output closes), whichever comes first. The time limit only guards against a child
     /// that hangs without either event.
-    public func waitForPort(timeoutSeconds: Double = 600) async throws -> Int {
+    package func waitForPort(timeoutSeconds: Double = 600) async throws -> Int {
         try await waitForLine("READY ", timeoutSeconds: timeoutSeconds)
     }
 
     /// Waits for the "LISTENING host:port" line: the port is open, the chain may still be loading.
-    public func waitForListening(timeoutSeconds: Double = 600) async throws -> Int {
+    package func waitForListening(timeoutSeconds: Double = 600) async throws -> Int {
         try await waitForLine("LISTENING ", timeoutSeconds: timeoutSeconds)
     }
 
@@ -244,10 +244,10 @@ public final class ServerProcess: @unchecked Sendable {
         throw NodeError("gateway serve did not print \(prefix)… within \(timeoutSeconds) s")
     }
 
-    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    package func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     /// Waits for the process to exit; returns its status, or nil on timeout.
-    public func waitForExit(timeoutSeconds: Double) async throws -> Int32? {
+    package func waitForExit(timeoutSeconds: Double) async throws -> Int32? {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while process.isRunning {
             if Date() > deadline { return nil }

@@ -3,7 +3,7 @@ import GatewayChain
 import Logging
 
 /// Where a driver makes its replica's state durable before any vote or timeout leaves the process.
-public protocol ConsensusPersistence: Sendable {
+package protocol ConsensusPersistence: Sendable {
     /// Writes the blocks and the safety state (if any) of one epoch in one durable step.
     func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws
     /// Records how an epoch ended.
@@ -11,7 +11,7 @@ public protocol ConsensusPersistence: Sendable {
 }
 
 /// One epoch's replica and who its replica ids are (the node's `EpochHost` hosts it).
-public typealias EpochSetup = EpochHost<String>.Setup
+package typealias EpochSetup = EpochHost<String>.Setup
 
 /// Runs one replica for real: peers' messages, submitted payload and a tick every `tickMs` go in, one batch at a
 /// time; each batch's `persist` effects are made durable (one PostgreSQL transaction) before any of its messages
@@ -25,11 +25,11 @@ public typealias EpochSetup = EpochHost<String>.Setup
 ///
 /// The replica's clock is wall-clock milliseconds (its timeouts are configured in milliseconds, and a block's
 /// timestamp is its proposer's clock).
-public actor ConsensusDriver {
-    public static let tickMs = 10
+package actor ConsensusDriver {
+    package static let tickMs = 10
     /// Peer messages waiting for the replica beyond which new ones are dropped (the protocol tolerates loss; a peer
     /// that floods cannot grow this node's memory). Ticks are never dropped, and never queued twice.
-    public static let inboxMessagesMax = 4_096
+    package static let inboxMessagesMax = 4_096
 
     enum Input {
         case start
@@ -41,7 +41,7 @@ public actor ConsensusDriver {
     /// The replica of the current epoch, its nodes, how past epochs ended, and the cross-epoch rules (shared with the
     /// simulator).
     var host: EpochHost<String>
-    public var epoch: UInt64 { host.epoch }
+    package var epoch: UInt64 { host.epoch }
     var transport: ConsensusTransport?
     let persistence: (any ConsensusPersistence)?
     let onCommit: @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
@@ -56,12 +56,12 @@ public actor ConsensusDriver {
     var inboxMessages = 0
     var tickQueued = false
     /// Peer messages dropped because the inbox was full.
-    public private(set) var droppedMessages = 0
+    package private(set) var droppedMessages = 0
     var draining = false
     var ticker: Task<Void, Never>?
     var stopped = false
 
-    public init(
+    package init(
         me: String, setup: EpochSetup, persistence: (any ConsensusPersistence)? = nil, epochEnds: [UInt64: EpochEnd] = [:],
         serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])? = nil, serveSync: (@Sendable (UInt64, UInt64) async -> SyncBatch?)? = nil,
         logger: Logger = Logger(label: "consensus"),
@@ -80,11 +80,11 @@ public actor ConsensusDriver {
 
     static var now: UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1_000)) }
 
-    public func attach(_ transport: ConsensusTransport) {
+    package func attach(_ transport: ConsensusTransport) {
         self.transport = transport
     }
 
-    public func start() async {
+    package func start() async {
         await enqueue(.start)
         ticker = Task { [weak self] in
             while !Task.isCancelled {
@@ -95,22 +95,22 @@ public actor ConsensusDriver {
     }
 
     /// Stops ticking and ignores everything that arrives afterwards (the node is shutting down).
-    public func stop() {
+    package func stop() {
         stopped = true
         ticker?.cancel()
         ticker = nil
     }
 
-    public func deliver(_ message: ConsensusMessage, from sender: String, epoch: UInt64) async {
+    package func deliver(_ message: ConsensusMessage, from sender: String, epoch: UInt64) async {
         await enqueue(.message(message, from: sender, epoch: epoch))
     }
 
     /// Nodes governance admitted without changing the validator set (observers): followers from now on.
-    public func addFollowers(_ nodes: [String]) { host.addFollowers(nodes) }
+    package func addFollowers(_ nodes: [String]) { host.addFollowers(nodes) }
 
     /// Offers payload items to the replica's bounded mempool and to the validators' (any leader may order them).
     /// Returns how many were taken; fewer than offered means the pool is full (busy).
-    public func submit(_ items: [[UInt8]]) -> Int {
+    package func submit(_ items: [[UInt8]]) -> Int {
         let accepted = host.submit(items)
         let validators = host.members.filter { $0 != me }
         let chunkMax = host.replica.configuration.blockPayloadMax
@@ -123,11 +123,11 @@ public actor ConsensusDriver {
         return accepted.count
     }
 
-    public var committedHeight: UInt64 { host.replica.committedHeight }
-    public var committed: [ConsensusBlock] { host.replica.committed }
-    public var mempoolCount: Int { host.replica.mempoolCount }
-    public var stateSummary: String { "epoch \(host.epoch), " + host.replica.stateSummary }
-    public var validators: [String] { host.members }
+    package var committedHeight: UInt64 { host.replica.committedHeight }
+    package var committed: [ConsensusBlock] { host.replica.committed }
+    package var mempoolCount: Int { host.replica.mempoolCount }
+    package var stateSummary: String { "epoch \(host.epoch), " + host.replica.stateSummary }
+    package var validators: [String] { host.members }
 
     func enqueue(_ input: Input) async {
         guard !stopped else { return }

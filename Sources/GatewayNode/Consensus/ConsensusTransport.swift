@@ -16,15 +16,15 @@ import NIOPosix
 /// over `frameBytesMax`, a bad signature, an unknown sender or undecodable bytes close the connection; the node
 /// carries on. Sending never blocks consensus: a message to an unreachable peer is dropped (the protocol tolerates
 /// loss) and the connection is retried on the next send.
-public final class ConsensusTransport: Sendable {
-    public static let frameBytesMax = ConsensusCodec.messageBytesMax + 4_096
+package final class ConsensusTransport: Sendable {
+    package static let frameBytesMax = ConsensusCodec.messageBytesMax + 4_096
 
     /// A member as the transport knows it: its key, and where to reach it (nil for a member without an address).
-    public struct Peer: Sendable {
-        public let key: any VerifyingKey
-        public let address: (host: String, port: Int)?
+    package struct Peer: Sendable {
+        package let key: any VerifyingKey
+        package let address: (host: String, port: Int)?
 
-        public init(key: any VerifyingKey, address: (host: String, port: Int)?) {
+        package init(key: any VerifyingKey, address: (host: String, port: Int)?) {
             self.key = key
             self.address = address
         }
@@ -45,7 +45,7 @@ public final class ConsensusTransport: Sendable {
         var connecting: Set<String> = []
     }
 
-    public init(
+    package init(
         me: String, directory: [String: Peer], key: any SigningKey, hash: @escaping @Sendable ([UInt8]) -> [UInt8],
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
         onMessage: @escaping @Sendable (_ sender: String, _ epoch: UInt64, ConsensusMessage) -> Void
@@ -60,14 +60,14 @@ public final class ConsensusTransport: Sendable {
     }
 
     /// Adds or replaces members (governance admitted a node, or changed its address).
-    public func update(directory additions: [String: Peer]) {
+    package func update(directory additions: [String: Peer]) {
         state.withLockedValue { state in
             for (id, peer) in additions { state.directory[id] = peer }
         }
     }
 
     /// Listens on `host:port` (0 picks a port) and returns the bound port.
-    public func listen(host: String, port: Int) async throws -> Int {
+    package func listen(host: String, port: Int) async throws -> Int {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] channel in
@@ -103,7 +103,7 @@ public final class ConsensusTransport: Sendable {
     }
 
     /// Signs once and sends to the given peers, tagged with the sender's epoch.
-    public func send(_ message: ConsensusMessage, epoch: UInt64, to peers: [String]) {
+    package func send(_ message: ConsensusMessage, epoch: UInt64, to peers: [String]) {
         var body = ByteBuffer()
         let id = Array(me.utf8)
         body.writeInteger(UInt16(id.count))
@@ -143,7 +143,7 @@ public final class ConsensusTransport: Sendable {
             }
     }
 
-    public func shutdown() async {
+    package func shutdown() async {
         let channels = state.withLockedValue { state -> [any Channel] in
             defer { state.peers = [:]; state.listener = nil }
             return Array(state.peers.values) + (state.listener.map { [$0] } ?? [])

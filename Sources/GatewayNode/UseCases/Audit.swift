@@ -12,8 +12,8 @@ package struct Audit: Sendable {
     let ledger: any LedgerReading
     let store: any AuditStoring
 
-    public static let pageMax = 1_000
-    public static let chainBlocksMax = 256
+    package static let pageMax = 1_000
+    package static let chainBlocksMax = 256
 
     package func events(_ principal: Principal, after cursor: API.AuditCursor?, limit: Int) async throws -> API.AuditPage {
         try await admission.admit(principal)

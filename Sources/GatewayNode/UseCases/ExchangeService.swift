@@ -7,28 +7,28 @@ import Logging
 
 /// An authenticated caller: the department whose key signed the request, the role within it the request declares
 /// (signed too), and the digest of that signature.
-public struct Principal: Sendable {
-    public let department: String
+package struct Principal: Sendable {
+    package let department: String
     /// The role within the department (`DG-Role`); nil when the department acts as itself.
-    public let role: String?
+    package let role: String?
     /// Digest of the request signature, recorded in the access log to bind the event to the request.
-    public let requestDigest: [UInt8]
+    package let requestDigest: [UInt8]
 
-    public init(department: String, role: String? = nil, requestDigest: [UInt8]) {
+    package init(department: String, role: String? = nil, requestDigest: [UInt8]) {
         self.department = department
         self.role = role
         self.requestDigest = requestDigest
     }
 
     /// The policy principal: `Department::"<department>"`, or `Role::"<department>/<role>"` for a role.
-    public var entity: EntityUID {
+    package var entity: EntityUID {
         role.map { EntityUID(type: "Role", id: "\(department)/\($0)") } ?? EntityUID(type: "Department", id: department)
     }
 }
 
 /// The data-exchange use cases, one room each, assembled from the node's parts. Every room decides with the one
 /// `DecisionMaker` and releases nothing without a permit from the one `AccessGate` (no log, no data).
-public struct ExchangeService: Sendable {
+package struct ExchangeService: Sendable {
     package let publishing: PublishRecords
     package let reading: ReadRecords
     package let aggregates: Aggregates
@@ -36,9 +36,9 @@ public struct ExchangeService: Sendable {
     package let consents: Consents
     package let audit: Audit
     package let approval: BundleApproval
-    public var policyBundleHash: [UInt8] { approval.policyBundleHash }
+    package var policyBundleHash: [UInt8] { approval.policyBundleHash }
     /// Integrity failures seen since start (tampered records, aggregate inputs), reported by /v1/health.
-    public let integrity: IntegrityCounter
+    package let integrity: IntegrityCounter
 
     /// What a node plugs in: its chain (reads), submitter (writes), access log, and stores.
     package struct Parts: Sendable {
@@ -117,5 +117,5 @@ public struct ExchangeService: Sendable {
     }
 
     /// At startup: approve a solo node's bundle at once, or say loudly that this node will refuse requests.
-    public func checkBundleAtStartup() async { await approval.checkAtStartup() }
+    package func checkBundleAtStartup() async { await approval.checkAtStartup() }
 }

@@ -6,7 +6,7 @@ import GatewayWire
 /// Governance through the node: its operator (the department that runs it) submits proposals and approvals, signed
 /// by the node's key as chain transactions; any department reads the governed state. A step the state does not
 /// allow is refused before anything is written (409 `governance_rejected`); an accepted one returns once committed.
-public struct GovernanceService: Sendable {
+package struct GovernanceService: Sendable {
     let chain: any LedgerReading
     let submitter: any ChainWriting
     let suite: any CryptoSuite
@@ -22,7 +22,7 @@ public struct GovernanceService: Sendable {
         self.department = department
     }
 
-    public func status(_ principal: Principal) async throws -> API.GovernanceStatus {
+    package func status(_ principal: Principal) async throws -> API.GovernanceStatus {
         try await chain.waitUntilReady()
         let (height, state) = await chain.decidedGovernance()
         let members = state.members.map(Self.member)
@@ -37,7 +37,7 @@ public struct GovernanceService: Sendable {
         )
     }
 
-    public func propose(_ principal: Principal, _ request: API.GovernanceProposalRequest) async throws -> API.GovernanceReceipt {
+    package func propose(_ principal: Principal, _ request: API.GovernanceProposalRequest) async throws -> API.GovernanceReceipt {
         try authorize(principal)
         let proposalID = request.proposalId
         guard (1...128).contains(proposalID.count), proposalID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:".contains($0) }) else {
@@ -47,7 +47,7 @@ public struct GovernanceService: Sendable {
         return try await submit(.proposal, payload: proposal.encoded, proposalID: proposalID)
     }
 
-    public func approve(_ principal: Principal, proposalID: String) async throws -> API.GovernanceReceipt {
+    package func approve(_ principal: Principal, proposalID: String) async throws -> API.GovernanceReceipt {
         try authorize(principal)
         return try await submit(.approval, payload: GovernanceApproval(proposalID: proposalID).encoded, proposalID: proposalID)
     }
@@ -103,7 +103,7 @@ public struct GovernanceService: Sendable {
             }
             guard !member.nodeId.isEmpty, member.nodeId.count <= 128 else { throw ExchangeError(.invalidRequest, "change.member.nodeId must be 1 to 128 characters") }
             guard (try? suite.verifyingKey(pem: member.publicKey)) != nil else {
-                throw ExchangeError(.invalidRequest, "change.member.publicKey is not a \(suite.name.rawValue) public key (SPKI PEM)")
+                throw ExchangeError(.invalidRequest, "change.member.publicKey is not a \(suite.name.rawValue) package key (SPKI PEM)")
             }
             guard ChainService.parseAddress(member.address) != nil else { throw ExchangeError(.invalidRequest, "change.member.address must be host:port") }
             return .addMember(Genesis.Member(nodeID: member.nodeId, department: member.department, role: role, publicKey: member.publicKey,

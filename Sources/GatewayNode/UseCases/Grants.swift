@@ -18,7 +18,7 @@ package struct Grants: Sendable {
     let now: @Sendable () -> Int64
 
     /// Longest grant the gateway records: ten years.
-    public static let durationMaxMs: Int64 = 10 * 366 * 86_400_000
+    package static let durationMaxMs: Int64 = 10 * 366 * 86_400_000
 
     /// Records a grant on chain. The holder needs a permit for `Action::"grant"` on the category (decided under the
     /// grant's purpose, so a forbidden purpose cannot be granted). The decision is logged.

@@ -20,7 +20,7 @@ package struct PublishRecords: Sendable {
     let pool: RandomnessPool?
 
     /// At most this many records per publish.
-    public static let recordsMax = 5_000
+    package static let recordsMax = 5_000
 
     package func publish(_ principal: Principal, category name: String, records input: [JSONValue]) async throws -> API.PublishResponse {
         try await admission.admit(principal)

@@ -18,7 +18,7 @@ package struct ReadRecords: Sendable {
     let vault: RecordVault
 
     /// At most this many ids per request.
-    public static let idsMax = 1_000
+    package static let idsMax = 1_000
 
     package func request(_ principal: Principal, _ request: API.RecordsRequest) async throws -> API.RecordsResponse {
         try await admission.admit(principal)

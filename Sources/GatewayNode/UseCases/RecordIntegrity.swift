@@ -76,11 +76,11 @@ package struct RecordIntegrity: Sendable {
 }
 
 /// Counts integrity failures for /v1/health and the operator.
-public final class IntegrityCounter: Sendable {
+package final class IntegrityCounter: Sendable {
     let count = NIOLockedValueBox(0)
 
     package init() {}
 
     func record() { count.withLockedValue { $0 += 1 } }
-    public var failures: Int { count.withLockedValue { $0 } }
+    package var failures: Int { count.withLockedValue { $0 } }
 }
