@@ -2,7 +2,7 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 /// The pure cores the tests drive hardest — the replica and its simulator (millions of steps per seeded run), the crypto
@@ -14,7 +14,7 @@ let package = Package(
     name: "DataGateway",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "gateway", targets: ["gateway"]),
+        .executable(name: "gateway", targets: ["gateway"])
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

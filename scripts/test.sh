@@ -10,6 +10,8 @@ export DATAGATEWAY_PYTHON="$PWD/.venv/bin/python"
 export DATAGATEWAY_TEST_RUN="${DATAGATEWAY_TEST_RUN:-$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 bash scripts/drop-test-databases.sh
 trap 'bash scripts/drop-test-databases.sh "$DATAGATEWAY_TEST_RUN" || true' EXIT
+echo "[test] checking the format (swift format lint, .swift-format)"
+swift format lint --strict --configuration .swift-format --recursive --parallel Sources Tests Package.swift
 echo "[test] building"
 swift build --build-tests
 swift test --skip-build "$@"

@@ -45,7 +45,9 @@ public struct GovernanceProposal: Sendable, Equatable {
             let nodeID = try reader.readString()
             let department = try reader.readString()
             guard let role = Genesis.Member.Role(rawValue: try reader.readString()) else { throw ChainError(.malformed, "unknown member role") }
-            change = .addMember(Genesis.Member(nodeID: nodeID, department: department, role: role, publicKey: try reader.readString(), address: try reader.readString()))
+            change = .addMember(
+                Genesis.Member(
+                    nodeID: nodeID, department: department, role: role, publicKey: try reader.readString(), address: try reader.readString()))
         case 2: change = .removeMember(nodeID: try reader.readString())
         case 3: change = .approvePolicyBundle(hash: try reader.readBytes())
         default: throw ChainError(.malformed, "unknown proposal kind")
@@ -157,9 +159,13 @@ public struct GovernanceState: Sendable, Equatable {
     func check(_ change: GovernanceProposal.Change) throws {
         switch change {
         case .addMember(let member):
-            guard !members.contains(where: { $0.nodeID == member.nodeID }) else { throw ChainError(.invalidTransaction, "\(member.nodeID) is already a member") }
+            guard !members.contains(where: { $0.nodeID == member.nodeID }) else {
+                throw ChainError(.invalidTransaction, "\(member.nodeID) is already a member")
+            }
         case .removeMember(let nodeID):
-            guard let member = members.first(where: { $0.nodeID == nodeID }) else { throw ChainError(.invalidTransaction, "\(nodeID) is not a member") }
+            guard let member = members.first(where: { $0.nodeID == nodeID }) else {
+                throw ChainError(.invalidTransaction, "\(nodeID) is not a member")
+            }
             guard member.role != .validator || validators.count > 1 else { throw ChainError(.invalidTransaction, "cannot remove the last validator") }
         case .approvePolicyBundle(let hash):
             guard !hash.isEmpty, !approvedBundles.contains(hash) else { throw ChainError(.invalidTransaction, "bundle already approved or empty") }

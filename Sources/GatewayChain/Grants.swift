@@ -128,7 +128,9 @@ public struct DecryptionShare: Sendable, Equatable {
         party = try reader.readUInt64()
         share = try reader.readBytes()
         try reader.expectEnd()
-        guard !requestID.isEmpty, (1...8_192).contains(share.count) else { throw ChainError(.malformed, "a decryption share needs a request id and a share") }
+        guard !requestID.isEmpty, (1...8_192).contains(share.count) else {
+            throw ChainError(.malformed, "a decryption share needs a request id and a share")
+        }
     }
 }
 

@@ -52,7 +52,8 @@ public struct InclusionProof: Sendable, Codable, Equatable {
     }
 
     public init(
-        transaction: Transaction, leafIndex: Int, auditPath: [[UInt8]], header: BlockHeader, certificate: [CommitSignature], commitment: Commitment? = nil,
+        transaction: Transaction, leafIndex: Int, auditPath: [[UInt8]], header: BlockHeader, certificate: [CommitSignature],
+        commitment: Commitment? = nil,
         governance: [InclusionProof]? = nil
     ) {
         self.commitment = commitment
@@ -147,27 +148,33 @@ public struct ProofVerifier: Sendable {
         }
         let verifier = MerkleVerifier(suite: suite)
         let leaf = suite.hash([0x00] + transactionBytes)
-        guard verifier.verifyInclusion(
-            leafIndex: proof.leafIndex, treeSize: header.transactionCount, leafHash: leaf, proof: path, root: header.transactionsRoot
-        ) else {
+        guard
+            verifier.verifyInclusion(
+                leafIndex: proof.leafIndex, treeSize: header.transactionCount, leafHash: leaf, proof: path, root: header.transactionsRoot
+            )
+        else {
             throw ChainError(.invalidProof, "transaction is not under the header's transactions root")
         }
         guard let submitterKey = knowledge.keys[transaction.submitter],
-              submitterKey.isValidSignature(transaction.signature, for: transaction.signingBytes)
+            submitterKey.isValidSignature(transaction.signature, for: transaction.signingBytes)
         else { throw ChainError(.invalidProof, "transaction signature does not verify") }
         let headerHash = suite.hash(headerBytes)
         // The set and epoch of the block's height; the child of the commit evidence was certified in the same epoch.
         let validators = knowledge.governance.validators(atHeight: header.height)
         let epoch = knowledge.governance.epoch(atHeight: header.height)
-        try Self.verifyCertificate(proof.certificate, header: header, headerHash: headerHash, validators: validators, epoch: epoch, keys: knowledge.keys)
+        try Self.verifyCertificate(
+            proof.certificate, header: header, headerHash: headerHash, validators: validators, epoch: epoch, keys: knowledge.keys)
         guard let commitment = proof.commitment else {
             if requireCommitment {
                 throw ChainError(.invalidProof, "the proof shows the block certified but carries no commit evidence (made by an older node?)")
             }
-            return Verified(transaction: transaction, height: header.height, headerHash: headerHash, committed: false, epoch: epoch, validators: validators)
+            return Verified(
+                transaction: transaction, height: header.height, headerHash: headerHash, committed: false, epoch: epoch, validators: validators)
         }
-        try Self.verifyCommitment(commitment, of: header, headerHash: headerHash, validators: validators, epoch: epoch, keys: knowledge.keys, suite: suite)
-        return Verified(transaction: transaction, height: header.height, headerHash: headerHash, committed: true, epoch: epoch, validators: validators)
+        try Self.verifyCommitment(
+            commitment, of: header, headerHash: headerHash, validators: validators, epoch: epoch, keys: knowledge.keys, suite: suite)
+        return Verified(
+            transaction: transaction, height: header.height, headerHash: headerHash, committed: true, epoch: epoch, validators: validators)
     }
 
     /// The block is committed: hash links from it up to the child, whose round follows its parent's, and a quorum of
@@ -176,7 +183,9 @@ public struct ProofVerifier: Sendable {
         _ commitment: InclusionProof.Commitment, of header: BlockHeader, headerHash: [UInt8], validators: [String], epoch: UInt64,
         keys: [String: any VerifyingKey], suite: any CryptoSuite
     ) throws {
-        guard !commitment.headers.isEmpty, commitment.headers.count <= 4_096 else { throw ChainError(.invalidProof, "commit evidence has no child header") }
+        guard !commitment.headers.isEmpty, commitment.headers.count <= 4_096 else {
+            throw ChainError(.invalidProof, "commit evidence has no child header")
+        }
         var parent = header
         var parentHash = headerHash
         for (position, hex) in commitment.headers.enumerated() {
@@ -187,9 +196,11 @@ public struct ProofVerifier: Sendable {
             }
             if position == commitment.headers.count - 1 {
                 guard next.round == parent.round + 1 else {
-                    throw ChainError(.invalidProof, "the certified child's round \(next.round) does not follow its parent's \(parent.round): no 2-chain commit")
+                    throw ChainError(
+                        .invalidProof, "the certified child's round \(next.round) does not follow its parent's \(parent.round): no 2-chain commit")
                 }
-                try verifyCertificate(commitment.certificate, header: next, headerHash: suite.hash(bytes), validators: validators, epoch: epoch, keys: keys)
+                try verifyCertificate(
+                    commitment.certificate, header: next, headerHash: suite.hash(bytes), validators: validators, epoch: epoch, keys: keys)
             }
             parent = next
             parentHash = suite.hash(bytes)
@@ -206,8 +217,11 @@ public struct ProofVerifier: Sendable {
         var signers = Set<String>()
         for entry in certificate {
             guard validators.contains(entry.validator), let key = keys[entry.validator],
-                  let signature = Hex.decode(entry.signature), key.isValidSignature(signature, for: message)
-            else { throw ChainError(.invalidProof, "certificate signature from \(entry.validator) on block \(header.height) does not verify (epoch \(epoch))") }
+                let signature = Hex.decode(entry.signature), key.isValidSignature(signature, for: message)
+            else {
+                throw ChainError(
+                    .invalidProof, "certificate signature from \(entry.validator) on block \(header.height) does not verify (epoch \(epoch))")
+            }
             signers.insert(entry.validator)
         }
         guard signers.count >= quorum else {

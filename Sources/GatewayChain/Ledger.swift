@@ -66,7 +66,8 @@ public struct Ledger: Sendable {
             transactionCount: UInt64(transactions.count), justifyDigest: suite.hash(tipHash), timeoutTag: 0, proposer: UInt64(index),
             timestampMs: timestampMs
         )
-        let signature = try signer.sign(CommitSignature.message(header: header, headerHash: header.hash(suite: suite), epoch: governance.epoch(atHeight: header.height)))
+        let signature = try signer.sign(
+            CommitSignature.message(header: header, headerHash: header.hash(suite: suite), epoch: governance.epoch(atHeight: header.height)))
         return Block(header: header, transactions: transactions, certificate: [CommitSignature(validator: proposer, signature: signature)])
     }
 
@@ -156,7 +157,7 @@ public struct Ledger: Sendable {
         var signers = Set<String>()
         for entry in certificate {
             guard validators.contains(entry.validator), let key = memberKeys[entry.validator],
-                  key.isValidSignature(entry.signature, for: message)
+                key.isValidSignature(entry.signature, for: message)
             else { throw ChainError(.invalidSignature, "block \(height): bad certificate signature from \(entry.validator)") }
             signers.insert(entry.validator)
         }

@@ -164,7 +164,9 @@ public struct AccessLogBatch: Sendable, Equatable {
         guard try reader.readString() == "datagateway/access-batch/v1" else { throw ChainError(.malformed, "unknown access batch version") }
         let encoded = try reader.readByteList()
         try reader.expectEnd()
-        guard !encoded.isEmpty, encoded.count <= Self.eventsMax else { throw ChainError(.malformed, "an access batch holds 1…\(Self.eventsMax) events") }
+        guard !encoded.isEmpty, encoded.count <= Self.eventsMax else {
+            throw ChainError(.malformed, "an access batch holds 1…\(Self.eventsMax) events")
+        }
         events = try encoded.map { try AccessEvent(decoding: $0) }
     }
 }

@@ -1,6 +1,6 @@
 import CGMP
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An arbitrary-precision non-negative-or-signed integer over GMP's `mpz_t`, with value semantics.

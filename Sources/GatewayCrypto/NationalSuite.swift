@@ -29,8 +29,9 @@ public struct NationalSuite: CryptoSuite {
         var length: UInt32 = 0
         let result = key.withUnsafeBytes { k in
             data.withUnsafeBytes { d in
-                HMAC(EVP_sm3(), k.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(k.count),
-                     d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count, &out, &length)
+                HMAC(
+                    EVP_sm3(), k.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(k.count),
+                    d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count, &out, &length)
             }
         }
         precondition(result != nil && length == 32, "OpenSSL HMAC-SM3 failed: \(OpenSSLError.last())")
@@ -126,7 +127,7 @@ public enum SM4 {
         defer { EVP_CIPHER_CTX_free(context) }
         let ivPointer: [UInt8]? = iv.isEmpty ? nil : iv
         guard EVP_CipherInit_ex(context, cipher, nil, key, ivPointer, encrypt ? 1 : 0) == 1,
-              EVP_CIPHER_CTX_set_padding(context, 0) == 1
+            EVP_CIPHER_CTX_set_padding(context, 0) == 1
         else { throw CryptoError(.invalidKey, "SM4 initialisation failed: \(OpenSSLError.last())") }
         var out = [UInt8](repeating: 0, count: input.count + 16)
         var written: Int32 = 0
@@ -202,7 +203,8 @@ final class EVPKey: @unchecked Sendable {
         guard EVP_PKEY_CTX_set1_id(pkeyContext, id, Int32(id.count)) == 1 else {
             throw CryptoError(.unsupported, "cannot set the SM2 distinguishing ID: \(OpenSSLError.last())")
         }
-        let initialised = sign
+        let initialised =
+            sign
             ? EVP_DigestSignInit(md, nil, EVP_sm3(), nil, pointer)
             : EVP_DigestVerifyInit(md, nil, EVP_sm3(), nil, pointer)
         guard initialised == 1 else {
@@ -241,9 +243,10 @@ struct SM2VerifyingKey: VerifyingKey {
     var rawRepresentation: [UInt8] { key.publicPoint }
 
     func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
-        let valid = (try? key.withDigestContext(sign: false) { context in
-            EVP_DigestVerify(context, signature, signature.count, message, message.count) == 1
-        }) ?? false
+        let valid =
+            (try? key.withDigestContext(sign: false) { context in
+                EVP_DigestVerify(context, signature, signature.count, message, message.count) == 1
+            }) ?? false
         ERR_clear_error()
         return valid
     }

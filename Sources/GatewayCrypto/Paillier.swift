@@ -71,7 +71,7 @@ public struct PaillierPublicKey: Sendable, Equatable {
     /// Checks that a ciphertext is a unit in [1, n²) (a malformed one is rejected, not decrypted to garbage).
     public func validate(_ ciphertext: PaillierCiphertext) throws {
         guard ciphertext.value.signum > 0, ciphertext.value < nSquared,
-              ciphertext.value.gcd(n) == GMPInteger(1)
+            ciphertext.value.gcd(n) == GMPInteger(1)
         else { throw CryptoError(.invalidCiphertext, "ciphertext is not a unit modulo n²") }
     }
 
@@ -208,7 +208,6 @@ public struct PaillierPrivateKey: Sendable {
     /// Decimal strings of the secret primes, for the key file.
     public var primes: (p: String, q: String) { (p.toString(), q.toString()) }
 }
-
 
 extension PaillierPrivateKey {
     /// The key file: n (public) and p, q (private) as decimal strings, as in `aggregation-key.json`.

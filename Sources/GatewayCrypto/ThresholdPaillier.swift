@@ -47,8 +47,8 @@ public struct ThresholdPaillier: Sendable {
 
     public init(parameters: PublicParameters) throws {
         guard let n = GMPInteger(parameters.n), let v = GMPInteger(parameters.verificationBase),
-              parameters.threshold >= 1, parameters.threshold <= parameters.parties, parameters.parties <= 64,
-              parameters.verificationKeys.count == parameters.parties
+            parameters.threshold >= 1, parameters.threshold <= parameters.parties, parameters.parties <= 64,
+            parameters.verificationKeys.count == parameters.parties
         else { throw CryptoError(.invalidKey, "malformed threshold parameters") }
         self.parameters = parameters
         self.publicKey = PaillierPublicKey(n: n)
@@ -87,7 +87,7 @@ public struct ThresholdPaillier: Sendable {
         let m = ((p - 1) / GMPInteger(2)) * ((q - 1) / GMPInteger(2))
         let modulus = n * m
         guard let mInverse = m.inverse(modulo: n) else { throw CryptoError(.invalidKey, "gcd(n, p′q′) ≠ 1") }
-        let d = m * mInverse // ≡ 0 mod m, ≡ 1 mod n
+        let d = m * mInverse  // ≡ 0 mod m, ≡ 1 mod n
         let coefficients = [d] + (1..<threshold).map { _ in GMPInteger.random(below: modulus, using: random) }
         var shares: [KeyShare] = []
         var secrets: [GMPInteger] = []
@@ -111,7 +111,9 @@ public struct ThresholdPaillier: Sendable {
     // MARK: Partial decryption
 
     /// cᵢ = c^(2Δsᵢ) mod n², with a non-interactive proof that log_{c⁴}(cᵢ²) = log_v(vᵢ).
-    public func partialDecrypt(_ ciphertext: PaillierCiphertext, share: KeyShare, using random: some RandomSource = SystemRandom()) throws -> PartialDecryption {
+    public func partialDecrypt(_ ciphertext: PaillierCiphertext, share: KeyShare, using random: some RandomSource = SystemRandom()) throws
+        -> PartialDecryption
+    {
         try publicKey.validate(ciphertext)
         guard (1...parameters.parties).contains(share.index), let secret = GMPInteger(share.secret) else {
             throw CryptoError(.invalidKey, "malformed key share")
@@ -140,7 +142,7 @@ public struct ThresholdPaillier: Sendable {
     /// Checks a partial decryption's proof against the party's verification key.
     public func verify(_ partial: PartialDecryption, for ciphertext: PaillierCiphertext) -> Bool {
         guard (1...parameters.parties).contains(partial.index), let ci = GMPInteger(partial.value), let e = GMPInteger(partial.challenge),
-              let z = GMPInteger(partial.response), e.signum >= 0, z.signum > 0, ci.signum > 0, ci < publicKey.nSquared
+            let z = GMPInteger(partial.response), e.signum >= 0, z.signum > 0, ci.signum > 0, ci < publicKey.nSquared
         else { return false }
         let nSquared = publicKey.nSquared
         let c4 = ciphertext.value.power(GMPInteger(4), modulo: nSquared)

@@ -41,7 +41,9 @@ package struct ClusterLayout: Sendable, Codable {
         in directory: URL, validators: Int, joiners: Int = 0, suite name: SuiteName, httpBasePort: Int, peerBasePort: Int, databaseURL: String,
         policies: URL, schemas: URL, logLevel: String = "info", logger: Logger, progress: (String) -> Void = { _ in }
     ) async throws -> ClusterLayout {
-        guard (1...64).contains(validators), (0...16).contains(joiners) else { throw NodeError("a cluster has 1 to 64 validators and 0 to 16 joining nodes") }
+        guard (1...64).contains(validators), (0...16).contains(joiners) else {
+            throw NodeError("a cluster has 1 to 64 validators and 0 to 16 joining nodes")
+        }
         let suite = try name.makeSuite()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let consortium = try DemoConsortium.create(in: directory.appendingPathComponent("departments"), suite: suite)
@@ -51,15 +53,18 @@ package struct ClusterLayout: Sendable, Codable {
         for index in 0..<(validators + joiners) {
             let key = suite.generateSigningKey()
             keys.append(key)
-            members.append(Genesis.Member(
-                nodeID: "node-\(index + 1)", department: departments[index % departments.count], role: .validator,
-                publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:\(peerBasePort + index)"
-            ))
+            members.append(
+                Genesis.Member(
+                    nodeID: "node-\(index + 1)", department: departments[index % departments.count], role: .validator,
+                    publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:\(peerBasePort + index)"
+                ))
         }
         let chainID = "datagateway-cluster-\(Hex.encode(SystemRandom().bytes(count: 4)))"
         // The consortium's founding policy bundle is approved in the genesis, so the nodes serve from the start.
         let bundle: PolicyBundle
-        do { bundle = try PolicyBundle.load(from: policies, schemas: schemas) } catch { throw NodeError("cannot load policies from \(policies.path): \(error)") }
+        do { bundle = try PolicyBundle.load(from: policies, schemas: schemas) } catch {
+            throw NodeError("cannot load policies from \(policies.path): \(error)")
+        }
         let genesis = Genesis(
             chainID: chainID, suite: name, members: Array(members.prefix(validators)), createdAtMs: Int64(Date().timeIntervalSince1970 * 1_000),
             policyBundles: [Hex.encode(suite.hash(bundle.canonicalBytes))]
@@ -82,17 +87,20 @@ package struct ClusterLayout: Sendable, Codable {
             let url = components.string!
             try await Database.recreate(url: url, logger: logger)
             let httpPort = httpBasePort + index
-            nodes.append(NodeEntry(
-                nodeID: member.nodeID, department: member.department, dataDirectory: data.path, databaseURL: url, httpPort: httpPort,
-                peerAddress: member.address,
-                serveArguments: [
-                    "serve", "--port", "\(httpPort)", "--database-url", url, "--data-dir", data.path, "--node-id", member.nodeID,
-                    "--department", member.department, "--suite", name.rawValue, "--departments", consortium.departmentsFile.path,
-                    "--policies", policies.path, "--schemas", schemas.path, "--log-level", logLevel,
-                ] + (index < validators ? [] : ["--peer-listen", member.address]),
-                joining: index < validators ? nil : member
-            ))
-            progress("\(member.nodeID) (\(member.department)\(index < validators ? "" : ", joining")): http 127.0.0.1:\(httpPort), peers \(member.address), database \(components.path)")
+            nodes.append(
+                NodeEntry(
+                    nodeID: member.nodeID, department: member.department, dataDirectory: data.path, databaseURL: url, httpPort: httpPort,
+                    peerAddress: member.address,
+                    serveArguments: [
+                        "serve", "--port", "\(httpPort)", "--database-url", url, "--data-dir", data.path, "--node-id", member.nodeID,
+                        "--department", member.department, "--suite", name.rawValue, "--departments", consortium.departmentsFile.path,
+                        "--policies", policies.path, "--schemas", schemas.path, "--log-level", logLevel,
+                    ] + (index < validators ? [] : ["--peer-listen", member.address]),
+                    joining: index < validators ? nil : member
+                ))
+            progress(
+                "\(member.nodeID) (\(member.department)\(index < validators ? "" : ", joining")): http 127.0.0.1:\(httpPort), peers \(member.address), database \(components.path)"
+            )
         }
         let layout = ClusterLayout(
             directory: directory.path, suite: name, chainID: chainID, departmentsFile: consortium.departmentsFile.path, nodes: nodes

@@ -35,7 +35,8 @@ package struct DemoScenario: Sendable {
     package let recordCount: Int
     package let seed: UInt64
 
-    package init(baseURL: String, consortium: DemoConsortium, suite: any CryptoSuite, genesis: Genesis, recordCount: Int = 1_000, seed: UInt64 = 2026) {
+    package init(baseURL: String, consortium: DemoConsortium, suite: any CryptoSuite, genesis: Genesis, recordCount: Int = 1_000, seed: UInt64 = 2026)
+    {
         self.baseURL = baseURL
         self.consortium = consortium
         self.suite = suite
@@ -86,7 +87,9 @@ package struct DemoScenario: Sendable {
         guard record["citizen_id"]?.stringValue == "****" + targetID.suffix(4), record["birth_date"]?.stringValue?.count == 4 else {
             throw DemoFailure(step: step, message: "masks were not applied")
         }
-        narrate("   allowed by \(granted.policies.joined(separator: ", ")); fields \(granted.fields.joined(separator: ", ")); masks \(granted.masks.keys.sorted().map { "\($0)=\(granted.masks[$0]!)" }.joined(separator: ", "))")
+        narrate(
+            "   allowed by \(granted.policies.joined(separator: ", ")); fields \(granted.fields.joined(separator: ", ")); masks \(granted.masks.keys.sorted().map { "\($0)=\(granted.masks[$0]!)" }.joined(separator: ", "))"
+        )
         narrate("   received: \(record.canonicalString)")
         narrate("   access logged on chain before release: event \(granted.receipt.eventId!) in block \(granted.receipt.height)")
 
@@ -119,11 +122,14 @@ package struct DemoScenario: Sendable {
         )
         guard allocation.status == 200 else { throw failure(step, allocation) }
         let allocated = try allocation.decode(API.RecordsResponse.self)
-        guard let housingRecord = allocated.records.first, housingRecord["citizen_id"]?.stringValue != targetID, housingRecord["full_name"] == nil else {
+        guard let housingRecord = allocated.records.first, housingRecord["citizen_id"]?.stringValue != targetID, housingRecord["full_name"] == nil
+        else {
             throw DemoFailure(step: step, message: "housing did not get the pseudonymised projection")
         }
         report.scenarioEvents.append((allocated.receipt.eventId!, "allow"))
-        narrate("   housing allocation (purpose under social_welfare) now allowed by \(allocated.policies.joined(separator: ", ")): \(housingRecord.canonicalString)")
+        narrate(
+            "   housing allocation (purpose under social_welfare) now allowed by \(allocated.policies.joined(separator: ", ")): \(housingRecord.canonicalString)"
+        )
 
         // 3c. A grant on chain: the registry lets housing screen tenants, for a month, with two fields only.
         step = "grant"
@@ -131,10 +137,12 @@ package struct DemoScenario: Sendable {
         let expiry = Date(timeIntervalSinceNow: 30 * 86_400)
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withFullDate]
-        let issued = try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
-            grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district", "household_size"],
-            expiresAt: formatter.string(from: expiry)
-        ))
+        let issued = try await registry.send(
+            "POST", "/v1/grants",
+            json: API.GrantRequest(
+                grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district", "household_size"],
+                expiresAt: formatter.string(from: expiry)
+            ))
         guard issued.status == 201 else { throw failure(step, issued) }
         let grant = try issued.decode(API.GrantResponse.self)
         report.scenarioEvents.append((grant.receipt.eventId!, "allow"))
@@ -145,7 +153,8 @@ package struct DemoScenario: Sendable {
         guard screening.status == 200 else { throw failure(step, screening) }
         let screened = try screening.decode(API.RecordsResponse.self)
         guard screened.grant == grant.grant.grantId, screened.fields == ["district", "household_size"],
-              let screenedRecord = screened.records.first, screenedRecord.objectValue?.keys.sorted() == ["district", "household_size"] else {
+            let screenedRecord = screened.records.first, screenedRecord.objectValue?.keys.sorted() == ["district", "household_size"]
+        else {
             throw DemoFailure(step: step, message: "the grant's fields did not bound the answer: \(screened.fields)")
         }
         report.scenarioEvents.append((screened.receipt.eventId!, "allow"))
@@ -168,7 +177,8 @@ package struct DemoScenario: Sendable {
             "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [targetID], purpose: "benefit_eligibility")
         )
         guard trainee.status == 403, let traineeProblem = trainee.problem, let traineeEvent = traineeProblem.eventId,
-              traineeProblem.detail.contains("trainees-no-citizen-records") else {
+            traineeProblem.detail.contains("trainees-no-citizen-records")
+        else {
             throw DemoFailure(step: step, message: "expected the trainee to be refused by trainees-no-citizen-records, got HTTP \(trainee.status)")
         }
         report.scenarioEvents.append((traineeEvent, "deny"))
@@ -199,12 +209,16 @@ package struct DemoScenario: Sendable {
                 guard expected[district]!.count < aggregate.minimumCohort else {
                     throw DemoFailure(step: step, message: "\(district) was suppressed although it has \(expected[district]!.count) citizens")
                 }
-                narrate("   \(district.padding(toLength: 14, withPad: " ", startingAt: 0))  suppressed (fewer than \(aggregate.minimumCohort) citizens; never decrypted)")
+                narrate(
+                    "   \(district.padding(toLength: 14, withPad: " ", startingAt: 0))  suppressed (fewer than \(aggregate.minimumCohort) citizens; never decrypted)"
+                )
             } else {
                 guard group.sum == expected[district]!.sum, group.count == expected[district]!.count else {
                     throw DemoFailure(step: step, message: "\(district): sum \(group.sum ?? -1) ≠ expected \(expected[district]!.sum)")
                 }
-                narrate("   \(district.padding(toLength: 14, withPad: " ", startingAt: 0))  n=\(group.count!)  sum=\(group.sum!)  mean=\(String(format: "%.2f", group.mean!))  ✓ matches the plaintext")
+                narrate(
+                    "   \(district.padding(toLength: 14, withPad: " ", startingAt: 0))  n=\(group.count!)  sum=\(group.sum!)  mean=\(String(format: "%.2f", group.mean!))  ✓ matches the plaintext"
+                )
             }
         }
         guard aggregate.groups.contains(where: \.suppressed) else { throw DemoFailure(step: step, message: "no group was suppressed") }
@@ -241,7 +255,9 @@ package struct DemoScenario: Sendable {
             report.verifiedProofs += 1
             let requester = event.requester + (event.role.map { "/" + $0 } ?? "")
             let grant = event.grant.map { "  grant=" + $0.prefix(14) + "…" } ?? ""
-            narrate("   block \(String(event.height).padding(toLength: 4, withPad: " ", startingAt: 0)) \(event.decision.padding(toLength: 5, withPad: " ", startingAt: 0)) \(requester.padding(toLength: 24, withPad: " ", startingAt: 0)) \(event.action.padding(toLength: 14, withPad: " ", startingAt: 0)) purpose=\(event.purpose)\(grant)  proof ✓")
+            narrate(
+                "   block \(String(event.height).padding(toLength: 4, withPad: " ", startingAt: 0)) \(event.decision.padding(toLength: 5, withPad: " ", startingAt: 0)) \(requester.padding(toLength: 24, withPad: " ", startingAt: 0)) \(event.action.padding(toLength: 14, withPad: " ", startingAt: 0)) purpose=\(event.purpose)\(grant)  proof ✓"
+            )
         }
         narrate("   \(events.count) events in the log; \(report.verifiedProofs) inclusion proofs verified with nothing but genesis.json.")
         return report

@@ -72,7 +72,8 @@ struct RecordsController {
         group.post("records/:category") { request, context in
             let body = try await decodeBody(API.PublishRequest.self, from: context)
             let category = try pathParameter("category", context)
-            return try jsonResponse(try await exchange.publishing.publish(try context.requirePrincipal(), category: category, records: body.records), status: .created)
+            return try jsonResponse(
+                try await exchange.publishing.publish(try context.requirePrincipal(), category: category, records: body.records), status: .created)
         }
         group.get("records/:category/:id") { request, context in
             let category = try pathParameter("category", context)

@@ -68,10 +68,11 @@ package enum GatewayServer {
         }
         // The server listens at once; until the chain is loaded and verified, data requests are refused before any
         // other work (the signature check's nonce store may not even be migrated yet).
-        let api = router.group("v1").add(middleware: StartingGate(startup: parts.startup)).add(middleware: SignatureAuthenticator(
-            departments: parts.departments, suite: parts.suite, bodyBytesMax: parts.bodyBytesMax,
-            nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: parts.durableNonces, now: parts.now
-        ))
+        let api = router.group("v1").add(middleware: StartingGate(startup: parts.startup)).add(
+            middleware: SignatureAuthenticator(
+                departments: parts.departments, suite: parts.suite, bodyBytesMax: parts.bodyBytesMax,
+                nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: parts.durableNonces, now: parts.now
+            ))
         RecordsController(exchange: parts.exchange).register(on: api)
         RequestsController(exchange: parts.exchange).register(on: api)
         AuditController(exchange: parts.exchange).register(on: api)

@@ -91,9 +91,11 @@ struct ProblemMiddleware: RouterMiddleware {
                 // served until a rebuild) was logged where it was decided, and is only noted here.
                 let level: Logger.Level = problem.status == .internalServerError ? .error : .debug
                 // The route pattern, never the path: paths carry record and citizen ids (personal data).
-                context.logger.log(level: level, "request failed", metadata: [
-                    "error": "\(error)", "method": "\(request.method)", "route": "\(context.endpointPath ?? "unmatched")",
-                ])
+                context.logger.log(
+                    level: level, "request failed",
+                    metadata: [
+                        "error": "\(error)", "method": "\(request.method)", "route": "\(context.endpointPath ?? "unmatched")",
+                    ])
             }
             return try problem.response(from: request, context: context)
         }

@@ -35,8 +35,8 @@ struct SignatureAuthenticator: RouterMiddleware {
             HTTPField.Name(name).flatMap { request.headers[$0] }
         }
         guard let department = header(RequestSigning.Header.department), let timestamp = header(RequestSigning.Header.timestamp),
-              let nonce = header(RequestSigning.Header.nonce), let digest = header(RequestSigning.Header.contentDigest),
-              let signatureText = header(RequestSigning.Header.signature)
+            let nonce = header(RequestSigning.Header.nonce), let digest = header(RequestSigning.Header.contentDigest),
+            let signatureText = header(RequestSigning.Header.signature)
         else {
             throw unauthorized(
                 .missingSignature,
@@ -79,9 +79,11 @@ struct SignatureAuthenticator: RouterMiddleware {
             let current = now()
             if await nonces.durablePurgeDue(now: current) { try await durableNonces.purge(nowS: current) }
             // Kept for twice the window: a timestamp may be up to one window in the past or the future.
-            guard try await durableNonces.claim(
-                department: department, nonce: nonce, nowS: current, expiresS: current + 2 * RequestSigning.freshnessSeconds
-            ) else { throw replayed }
+            guard
+                try await durableNonces.claim(
+                    department: department, nonce: nonce, nowS: current, expiresS: current + 2 * RequestSigning.freshnessSeconds
+                )
+            else { throw replayed }
         }
         context.principal = Principal(department: department, role: role, requestDigest: suite.hash([UInt8](signature)))
         context.body = body

@@ -43,7 +43,8 @@ package actor AccessLogBatcher {
             queue.removeFirst(batch.count)
             do {
                 let events = batch.map(\.event)
-                let (kind, payload) = events.count == 1
+                let (kind, payload) =
+                    events.count == 1
                     ? (Transaction.Kind.accessLog, events[0].encoded) : (.accessLogBatch, AccessLogBatch(events: events).encoded)
                 let hash = try await submitter.enqueue(kind, payload: payload, timestampMs: events.map(\.timestampMs).max()!)
                 // Wait for the block without holding up the next batch.

@@ -96,7 +96,8 @@ package actor ChainObserver {
                 }
                 if page.blocks.count < pageSize { return added }
             } catch let error as ChainError {
-                logger.error("a peer served a block that fails verification; asking the next", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
+                logger.error(
+                    "a peer served a block that fails verification; asking the next", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
                 failures.append("\(peer.name) served an invalid block: \(error)")
                 peerIndex += 1
             }

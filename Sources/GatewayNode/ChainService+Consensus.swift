@@ -63,16 +63,19 @@ extension ChainService {
             // blocks it does not have would only pile up blocks that can never commit.
             let range = "\(missing.lowerBound)…\(missing.upperBound)"
             if members == [nodeID] {
-                throw NodeError("""
+                throw NodeError(
+                    """
                     the stored chain ends at height \(ledger.height), but this validator's persisted consensus state certified \
                     height \(missing.upperBound): blocks \(range) are missing from the database (cut short, or restored from an \
                     older backup). A solo validator has no peer to fetch them from: restore the database from a backup that \
                     holds them, and do not start this node on the shortened chain
                     """)
             }
-            logger.warning("stored chain is shorter than the persisted consensus state; fetching the missing blocks from peers", metadata: [
-                "stored_height": "\(ledger.height)", "missing": "\(range)",
-            ])
+            logger.warning(
+                "stored chain is shorter than the persisted consensus state; fetching the missing blocks from peers",
+                metadata: [
+                    "stored_height": "\(ledger.height)", "missing": "\(range)",
+                ])
         }
         let replica = Replica(
             id: index, configuration: replicaConfiguration(validators: members.count, epoch: epoch),
@@ -120,9 +123,10 @@ extension ChainService {
             let keep = UInt64(Replica.Configuration(replicas: 1).committedKeep)
             let from = ledger.height > keep ? ledger.height - keep + 1 : 1
             for stored in try await store.storedBlocks(from: from, limit: Int(keep)) {
-                tail.append(try ConsensusCodec.block(
-                    header: stored.block.header, payload: stored.block.transactions.map(\.encoded), evidence: stored.evidence, hash: hash
-                ))
+                tail.append(
+                    try ConsensusCodec.block(
+                        header: stored.block.header, payload: stored.block.transactions.map(\.encoded), evidence: stored.evidence, hash: hash
+                    ))
             }
         }
         let setup = try await epochSetup(committed: tail)
@@ -138,7 +142,9 @@ extension ChainService {
                 guard let self else { throw NodeError("node is shutting down") }
                 return try await self.epochSetup(committed: committed)
             },
-            onCommit: { [weak self] block, certificate, evidence, _ in await self?.decide(block, certificate: certificate, evidence: evidence) ?? false }
+            onCommit: { [weak self] block, certificate, evidence, _ in
+                await self?.decide(block, certificate: certificate, evidence: evidence) ?? false
+            }
         )
         self.driver = driver
         // Peers: a solo chain has none (until governance admits one); any other node listens on its address.
@@ -202,12 +208,14 @@ extension ChainService {
             let signed = signatures.compactMap { entry in
                 validators.firstIndex(of: entry.validator).map { QuorumCertificate.Signed(replica: $0, signature: entry.signature) }
             }
-            return QuorumCertificate(blockID: header.hash(suite: suite), round: header.round, height: header.height,
-                                     signatures: signed.sorted { $0.replica < $1.replica })
+            return QuorumCertificate(
+                blockID: header.hash(suite: suite), round: header.round, height: header.height,
+                signatures: signed.sorted { $0.replica < $1.replica })
         }
         let entries = try stored.map { entry -> (block: ConsensusBlock, certificate: QuorumCertificate, evidence: CommitEvidence?) in
             let header = entry.block.header
-            let block = try ConsensusCodec.block(header: header, payload: entry.block.transactions.map(\.encoded), evidence: entry.evidence, hash: hashFunction)
+            let block = try ConsensusCodec.block(
+                header: header, payload: entry.block.transactions.map(\.encoded), evidence: entry.evidence, hash: hashFunction)
             let evidence = commitments[header.height].map {
                 CommitEvidence(childHeader: $0.child, childQC: quorumCertificate($0.certificate, on: $0.child, setAt: header.height))
             }
@@ -234,7 +242,9 @@ extension ChainService {
             let validators = ledger.governance.validators(atHeight: block.height)
             func signatures(_ qc: QuorumCertificate) throws -> [CommitSignature] {
                 try qc.signatures.map { signed in
-                    guard validators.indices.contains(signed.replica) else { throw ChainError(.invalidBlock, "certificate signer outside the validator set") }
+                    guard validators.indices.contains(signed.replica) else {
+                        throw ChainError(.invalidBlock, "certificate signer outside the validator set")
+                    }
                     return CommitSignature(validator: validators[signed.replica], signature: signed.signature)
                 }
             }
@@ -257,9 +267,11 @@ extension ChainService {
             return ledger.governance.validatorHistory.last!.height == block.height + 1
         } catch {
             // Only possible if more than f validators certified an invalid block: refuse to follow it.
-            logger.critical("a committed block fails the ledger rules; this node stops following the chain", metadata: [
-                "height": "\(block.height)", "error": "\(error)",
-            ])
+            logger.critical(
+                "a committed block fails the ledger rules; this node stops following the chain",
+                metadata: [
+                    "height": "\(block.height)", "error": "\(error)",
+                ])
             commitContinuation?.finish()
             await driver?.stop()
             return false
@@ -292,7 +304,8 @@ extension ChainService {
         for (index, transaction) in block.transactions.enumerated() {
             let hash = transaction.hash(suite: suite)
             if let reason = decided.applied.skipped[index] {
-                resume(waiters.failed(hash), with: .failure(ChainServiceError(.skipped, "the transaction was skipped by the ledger rules: \(reason)")))
+                resume(
+                    waiters.failed(hash), with: .failure(ChainServiceError(.skipped, "the transaction was skipped by the ledger rules: \(reason)")))
                 continue
             }
             let location = TransactionLocation(height: block.header.height, index: index)

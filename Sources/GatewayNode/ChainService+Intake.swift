@@ -46,9 +46,11 @@ extension ChainService {
                     logger.error("discarding an invalid pending transaction", metadata: ["error": "\(error)"])
                 }
                 if !committed.isEmpty {
-                    logger.notice("outbox transactions were already committed (by peers while this node was away); dropped from the outbox", metadata: [
-                        "transactions": "\(committed.count)",
-                    ])
+                    logger.notice(
+                        "outbox transactions were already committed (by peers while this node was away); dropped from the outbox",
+                        metadata: [
+                            "transactions": "\(committed.count)"
+                        ])
                 }
                 try await store.discardPending(hashes: rejected)
                 for entry in committed {

@@ -12,7 +12,7 @@ extension ChainService {
     /// validator set that certified it.
     package func proof(for hash: [UInt8]) async throws -> InclusionProof? {
         guard let found = try await store.location(of: hash),
-              let proof = try await proof(at: TransactionLocation(height: found.height, index: found.index))
+            let proof = try await proof(at: TransactionLocation(height: found.height, index: found.index))
         else { return nil }
         let location = TransactionLocation(height: found.height, index: found.index)
         var steps: [InclusionProof] = []

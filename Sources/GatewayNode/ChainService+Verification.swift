@@ -22,14 +22,19 @@ extension ChainService {
         startup.set(.proving)
         let proof = try await Self.proveDerivedState(store: store, expected: expected, height: ledger.height, suite: suite)
         for (table, heights) in proof.heights.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            logger.error("a table derived from the chain differs from the blocks; its data is not served until `gateway rebuild-derived`", metadata: [
-                "table": "\(table.rawValue)", "heights": "\(heights.count)", "first_height": "\(heights.first ?? 0)",
-            ])
+            logger.error(
+                "a table derived from the chain differs from the blocks; its data is not served until `gateway rebuild-derived`",
+                metadata: [
+                    "table": "\(table.rawValue)", "heights": "\(heights.count)", "first_height": "\(heights.first ?? 0)",
+                ])
         }
         for problem in proof.problems {
-            logger.error("derived state differs from the chain", metadata: [
-                "table": "\(problem.table.rawValue)", "key": "\(problem.key)", "height": "\(problem.height)", "difference": "\(problem.kind.rawValue)",
-            ])
+            logger.error(
+                "derived state differs from the chain",
+                metadata: [
+                    "table": "\(problem.table.rawValue)", "key": "\(problem.key)", "height": "\(problem.height)",
+                    "difference": "\(problem.kind.rawValue)",
+                ])
         }
         derivedFaults = Set(proof.heights.keys)
         derivedProblems = proof.problems
@@ -66,14 +71,15 @@ extension ChainService {
                     throw NodeError("stored block \(stored.block.header.height) failed verification: \(error). The database was altered.")
                 }
             }
-            pending.append(Task {
-                try await HeavyWork.run {
-                    try blocks.map { stored in
-                        let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
-                        return (stored.block.header.height, try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped).digests)
+            pending.append(
+                Task {
+                    try await HeavyWork.run {
+                        try blocks.map { stored in
+                            let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
+                            return (stored.block.header.height, try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped).digests)
+                        }
                     }
-                }
-            })
+                })
             next = ledger.height + 1
             progress(ledger.height)
             // Bounded memory: at most two pages wait for their digests.
@@ -102,7 +108,8 @@ extension ChainService {
             for at in heights.prefix(derivedHeightsLocatedMax) {
                 var rows = DerivedRows()
                 if at <= height, let stored = try await store.storedBlocks(from: at, limit: 1).first {
-                    rows = try DerivedRows(block: stored.block, hashes: stored.block.transactions.map { $0.hash(suite: suite) }, skipped: stored.skipped)
+                    rows = try DerivedRows(
+                        block: stored.block, hashes: stored.block.transactions.map { $0.hash(suite: suite) }, skipped: stored.skipped)
                 }
                 problems += try await store.locateDifferences(table, height: at, expected: rows)
             }
@@ -115,7 +122,8 @@ extension ChainService {
         guard derivedFaults.contains(table) else { return nil }
         let located = derivedProblems.filter { $0.table == table }
         let example = located.first.map { " (first: \($0))" } ?? ""
-        return "table \(table.rawValue) differs from the chain at \(located.count) located row(s)\(example); the operator rebuilds it with `gateway rebuild-derived`"
+        return
+            "table \(table.rawValue) differs from the chain at \(located.count) located row(s)\(example); the operator rebuilds it with `gateway rebuild-derived`"
     }
 
     package var derivedStateProblems: [DerivedStateProblem] { derivedProblems }

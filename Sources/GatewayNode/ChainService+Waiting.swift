@@ -37,9 +37,11 @@ extension ChainService {
 
     func expireWaiters() {
         resumeHeightWaiters()
-        resume(waiters.expired(nowMs: now()), with: .failure(
-            ChainServiceError(.commitTimedOut, "the transaction was not committed in time; too few validators reachable?")
-        ))
+        resume(
+            waiters.expired(nowMs: now()),
+            with: .failure(
+                ChainServiceError(.commitTimedOut, "the transaction was not committed in time; too few validators reachable?")
+            ))
     }
 
     /// Suspends until the block at `height` is stored (resumed by `store`), or `timeoutMs` passed (by the ticker's

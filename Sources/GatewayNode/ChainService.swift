@@ -167,10 +167,12 @@ package actor ChainService: Service {
             lifecycle = .running
             for waiter in waiters { waiter.resume() }
         }
-        logger.info("chain ready", metadata: [
-            "height": "\(ledger.height)", "chain": "\(ledger.genesis.chainID)",
-            "validators": "\(ledger.governance.validators(atHeight: ledger.height + 1).count)",
-        ])
+        logger.info(
+            "chain ready",
+            metadata: [
+                "height": "\(ledger.height)", "chain": "\(ledger.genesis.chainID)",
+                "validators": "\(ledger.governance.validators(atHeight: ledger.height + 1).count)",
+            ])
 
         let ticker = Task { [weak self] in
             while !Task.isCancelled {
@@ -214,7 +216,8 @@ package actor ChainService: Service {
         guard let oldest, current - oldest > stallAfterMs else { return nil }
         let since = lastCommitMs == 0 ? "since this node started" : "for \((current - lastCommitMs) / 1_000) s"
         guard lastCommitMs < oldest else { return nil }
-        return "\(waiters.count) transaction(s) have waited \((current - oldest) / 1_000) s for a block and none was committed \(since) (too few validators reachable?)"
+        return
+            "\(waiters.count) transaction(s) have waited \((current - oldest) / 1_000) s for a block and none was committed \(since) (too few validators reachable?)"
     }
 
     /// Suspends until the chain has been loaded and verified, its derived tables proven and its replica started.

@@ -30,7 +30,8 @@ package enum DerivedStateRepair {
                         let applied = try ledger.apply(stored.block)
                         guard Set(applied.skipped.keys) == stored.skipped else { throw ChainError(.invalidBlock, "skipped transactions differ") }
                     } catch {
-                        throw NodeError("""
+                        throw NodeError(
+                            """
                             stored block \(stored.block.header.height) fails verification (\(error)): the blocks themselves were altered, \
                             and derived tables cannot be rebuilt from them; restore the database from a backup or sync from peers
                             """)

@@ -77,7 +77,8 @@ package struct Node: Sendable {
         var reasons: [String] = []
         if let reason = await chain.notCommittingReason() { reasons.append(reason) }
         if await chain.decidedGovernance().state.approvedBundles.contains(exchange.policyBundleHash) == false,
-           await chain.decidedGovernance().state.validators.map(\.nodeID) != [configuration.nodeID] {
+            await chain.decidedGovernance().state.validators.map(\.nodeID) != [configuration.nodeID]
+        {
             reasons.append("this node's policy bundle \(Hex.encode(exchange.policyBundleHash)) is not approved on chain")
         }
         for table in DerivedRows.Table.allCases {
@@ -90,7 +91,8 @@ package struct Node: Sendable {
     /// the blocks verified so far), `ok` after.
     package func health() async -> API.Health {
         API.Health(
-            status: chain.startup.isReady ? "ok" : "starting", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue, height: await chain.height,
+            status: chain.startup.isReady ? "ok" : "starting", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue,
+            height: await chain.height,
             policyBundle: Hex.encode(exchange.policyBundleHash), integrityFailures: exchange.integrity.failures
         )
     }

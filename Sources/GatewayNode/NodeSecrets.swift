@@ -14,7 +14,9 @@ package struct NodeSecrets: Sendable {
     package let genesis: Genesis
 
     /// Loads the secrets, creating any that are missing. `progress` is told about slow steps (key generation).
-    package static func loadOrCreate(configuration: NodeConfiguration, suite: any CryptoSuite, progress: (String) -> Void = { _ in }) throws -> NodeSecrets {
+    package static func loadOrCreate(configuration: NodeConfiguration, suite: any CryptoSuite, progress: (String) -> Void = { _ in }) throws
+        -> NodeSecrets
+    {
         let directory = configuration.dataDirectory
         let keyPath = configuration.nodeKeyPath ?? directory.appendingPathComponent("node-key.pem")
         let keyPEM = try SecretFiles.loadOrCreate(keyPath) { Data(suite.generateSigningKey().pemRepresentation.utf8) }
@@ -41,10 +43,12 @@ package struct NodeSecrets: Sendable {
         if !FileManager.default.fileExists(atPath: genesisPath.path) {
             let genesis = Genesis(
                 chainID: "datagateway-\(configuration.nodeID)", suite: suite.name,
-                members: [Genesis.Member(
-                    nodeID: configuration.nodeID, department: configuration.department, role: .validator,
-                    publicKey: signingKey.publicKey.pemRepresentation, address: "\(configuration.host):\(configuration.port)"
-                )],
+                members: [
+                    Genesis.Member(
+                        nodeID: configuration.nodeID, department: configuration.department, role: .validator,
+                        publicKey: signingKey.publicKey.pemRepresentation, address: "\(configuration.host):\(configuration.port)"
+                    )
+                ],
                 createdAtMs: Int64(Date().timeIntervalSince1970 * 1000)
             )
             let encoder = JSONEncoder()
@@ -58,7 +62,8 @@ package struct NodeSecrets: Sendable {
                 throw NodeError("node key does not match the genesis entry for \(configuration.nodeID): wrong --node-key?")
             }
         } else if configuration.peerListen == nil {
-            throw NodeError("""
+            throw NodeError(
+                """
                 genesis \(genesisPath.path) has no member \(configuration.nodeID): check --node-id, or, for a node that joins later, \
                 give --peer-listen host:port (the address its admission proposal names)
                 """)
@@ -69,7 +74,7 @@ package struct NodeSecrets: Sendable {
     static func randomSecret(_ url: URL, count: Int) throws -> [UInt8] {
         let data = try SecretFiles.loadOrCreate(url) { Data(Hex.encode(SystemRandom().bytes(count: count)).utf8) }
         guard let bytes = Hex.decode(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
-              bytes.count == count
+            bytes.count == count
         else { throw NodeError("\(url.path) must hold \(count) hex-encoded bytes") }
         return bytes
     }

@@ -85,4 +85,3 @@ package struct RecordVault: Sendable {
         return out
     }
 }
-

@@ -85,7 +85,8 @@ public struct PolicySet: Sendable {
                 } else {
                     var granted = obligations[position]!
                     if readsGrant[position] {
-                        granted = granted.combined(with: try Obligations.grantBound(by: request.context[Obligations.grantAttribute], entities: entities))
+                        granted = granted.combined(
+                            with: try Obligations.grantBound(by: request.context[Obligations.grantAttribute], entities: entities))
                         reliesOnGrant = true
                     }
                     permits.append(policy)

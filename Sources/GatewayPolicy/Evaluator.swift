@@ -161,7 +161,9 @@ struct Evaluator {
         case .set(let items):
             // As Cedar: every member must be an entity, even after one matched.
             let ancestors = try items.map { item in
-                guard case .entity(let ancestor) = item else { throw Failure(message: "'in' needs a set of entities, found a \(item.typeName) in it") }
+                guard case .entity(let ancestor) = item else {
+                    throw Failure(message: "'in' needs a set of entities, found a \(item.typeName) in it")
+                }
                 return ancestor
             }
             return ancestors.contains { entities.isDescendant(uid, of: $0) }

@@ -63,7 +63,8 @@ extension PolicySet {
                     // Short-circuit order: the first `&&` operand that is false decided a `when`; the first `||` operand
                     // that is true decided an `unless`.
                     let parts = condition.expression.flattened(condition.kind == .when ? .and : .or)
-                    let deciding = parts.count > 1
+                    let deciding =
+                        parts.count > 1
                         ? parts.first { (try? evaluator.bool($0)) == (condition.kind == .unless) }.map(\.description) : nil
                     return .conditionFailed(kind: condition.kind, index: index, text: condition.text, location: condition.location, part: deciding)
                 }

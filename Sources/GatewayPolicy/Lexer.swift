@@ -26,8 +26,10 @@ struct Lexer {
         self.scalars = Array(source.unicodeScalars)
     }
 
-    static let symbols: [String] = ["==", "!=", "<=", ">=", "&&", "||", "::", "(", ")", "{", "}", "[", "]", ",", ";", ".", "<", ">",
-                                    "!", "@", "-", "+", "*", ":", "="]
+    static let symbols: [String] = [
+        "==", "!=", "<=", ">=", "&&", "||", "::", "(", ")", "{", "}", "[", "]", ",", ";", ".", "<", ">",
+        "!", "@", "-", "+", "*", ":", "=",
+    ]
 
     mutating func tokenize() throws -> [Token] {
         var tokens: [Token] = []
@@ -44,8 +46,10 @@ struct Lexer {
                 tokens.append(Token(kind: .string(try readString()), line: startLine, column: startColumn))
             } else if c.properties.isAlphabetic || c == "_" {
                 var name = ""
-                while index < scalars.count, scalars[index].properties.isAlphabetic || scalars[index] == "_"
-                    || ("0"..."9").contains(scalars[index]) {
+                while index < scalars.count,
+                    scalars[index].properties.isAlphabetic || scalars[index] == "_"
+                        || ("0"..."9").contains(scalars[index])
+                {
                     name.unicodeScalars.append(scalars[index])
                     advance()
                 }
@@ -124,7 +128,7 @@ struct Lexer {
                 case "t": out.append("\t")
                 case "0": out.append("\0")
                 case "\\", "\"", "'": out.unicodeScalars.append(e)
-                case "*": out.append("\\*") // kept escaped for `like` patterns
+                case "*": out.append("\\*")  // kept escaped for `like` patterns
                 default:
                     throw PolicyError(.syntax, "unknown escape \\\(e)", at: location(line, column))
                 }

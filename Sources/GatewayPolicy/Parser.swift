@@ -113,9 +113,13 @@ public struct PolicyParser {
         }
         let effectToken = current
         let effect: Policy.Effect
-        if acceptKeyword("permit") { effect = .permit }
-        else if acceptKeyword("forbid") { effect = .forbid }
-        else { throw error("expected 'permit' or 'forbid', found \(describe(effectToken))") }
+        if acceptKeyword("permit") {
+            effect = .permit
+        } else if acceptKeyword("forbid") {
+            effect = .forbid
+        } else {
+            throw error("expected 'permit' or 'forbid', found \(describe(effectToken))")
+        }
         try expect("(")
         try expectKeyword("principal")
         let principal = try parseScope(variable: "principal")
@@ -129,9 +133,7 @@ public struct PolicyParser {
         var conditions: [Condition] = []
         while true {
             let kind: Condition.Kind
-            if acceptKeyword("when") { kind = .when }
-            else if acceptKeyword("unless") { kind = .unless }
-            else { break }
+            if acceptKeyword("when") { kind = .when } else if acceptKeyword("unless") { kind = .unless } else { break }
             try expect("{")
             let first = current
             let expression = try parseExpression()
@@ -285,9 +287,13 @@ public struct PolicyParser {
     mutating func parseAdd() throws -> Expression {
         var lhs = try parseMultiply()
         while true {
-            if accept("+") { lhs = .binary(.add, lhs, try parseMultiply()) }
-            else if accept("-") { lhs = .binary(.subtract, lhs, try parseMultiply()) }
-            else { return lhs }
+            if accept("+") {
+                lhs = .binary(.add, lhs, try parseMultiply())
+            } else if accept("-") {
+                lhs = .binary(.subtract, lhs, try parseMultiply())
+            } else {
+                return lhs
+            }
         }
     }
 

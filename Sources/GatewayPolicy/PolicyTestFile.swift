@@ -59,7 +59,7 @@ public struct PolicyTestCase: Sendable {
             return
         }
         guard let expectation = expect as? [String: Any], let decision = expectation["decision"] as? String,
-              let effect = Decision.Effect(rawValue: decision)
+            let effect = Decision.Effect(rawValue: decision)
         else { throw fail("expect.decision must be \"allow\" or \"deny\"") }
         expectedEffect = effect
         if let policies = expectation["policies"] {

@@ -116,7 +116,9 @@ public struct PolicyValidator: Sendable {
         case .equals(let uid): actionUIDs = [uid]
         case .isIn(let uids): actionUIDs = uids
         }
-        for uid in actionUIDs where uid.type != "Action" || schema.actions[uid.id] == nil { report("unrecognized action `\(uid)`", at: policy.location) }
+        for uid in actionUIDs where uid.type != "Action" || schema.actions[uid.id] == nil {
+            report("unrecognized action `\(uid)`", at: policy.location)
+        }
         let environments = self.environments(policy)
         if environments.isEmpty {
             report("unable to find an applicable action given the policy scope constraints", at: policy.location)
@@ -432,7 +434,8 @@ public struct PolicyValidator: Sendable {
                     }
                     // An entity whose type can never be in the other's is not in it: False, as Cedar types it.
                     if case .entity(let type)? = left, let right, let ancestors = Self.entityTypes(right),
-                       !ancestors.contains(where: { schema.canBeIn(type, $0) }) {
+                        !ancestors.contains(where: { schema.canBeIn(type, $0) })
+                    {
                         return .false
                     }
                     return .bool

@@ -101,15 +101,16 @@ public struct ECMAPattern: Sendable {
             case "(" where !inClass:
                 if index < iterator.count, iterator[index] == "?" {
                     let rest = String(iterator[(index + 1)...].prefix(2))
-                    guard rest.hasPrefix(":") || rest.hasPrefix("=") || rest.hasPrefix("!") || rest.hasPrefix("<=") || rest.hasPrefix("<!")
+                    guard
+                        rest.hasPrefix(":") || rest.hasPrefix("=") || rest.hasPrefix("!") || rest.hasPrefix("<=") || rest.hasPrefix("<!")
                             || (rest.hasPrefix("<") && rest.count == 2 && rest.last!.isLetter)
                     else { throw fail("'(?' must start a group ?:, a lookaround or a named group") }
                 }
                 out.append("(")
             case "+" where !inClass && index < iterator.count && iterator[index] == "+",
-                 "*" where !inClass && index < iterator.count && iterator[index] == "+",
-                 "?" where !inClass && index < iterator.count && iterator[index] == "+",
-                 "}" where !inClass && index < iterator.count && iterator[index] == "+":
+                "*" where !inClass && index < iterator.count && iterator[index] == "+",
+                "?" where !inClass && index < iterator.count && iterator[index] == "+",
+                "}" where !inClass && index < iterator.count && iterator[index] == "+":
                 throw fail("possessive quantifiers are not ECMA-262")
             default:
                 out.append(character)

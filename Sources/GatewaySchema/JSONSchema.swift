@@ -58,7 +58,10 @@ public final class JSONSchema: Sendable {
         switch members["type"] {
         case nil: types = nil
         case .string(let single)?: types = [single]
-        case .array(let many)?: types = try many.map { guard let s = $0.stringValue else { throw fail("type must be strings") }; return s }
+        case .array(let many)?:
+            types = try many.map {
+                guard let s = $0.stringValue else { throw fail("type must be strings") }; return s
+            }
         default: throw fail("type must be a string or an array of strings")
         }
         if let types, let unknown = types.first(where: { !Self.knownTypes.contains($0) }) { throw fail("unknown type '\(unknown)'") }
@@ -77,7 +80,9 @@ public final class JSONSchema: Sendable {
 
         if let value = members["required"] {
             guard case .array(let names) = value else { throw fail("required must be an array") }
-            required = try names.map { guard let s = $0.stringValue else { throw fail("required must hold strings") }; return s }
+            required = try names.map {
+                guard let s = $0.stringValue else { throw fail("required must hold strings") }; return s
+            }
         } else {
             required = []
         }

@@ -118,8 +118,11 @@ extension JSONValue {
         case .bool(let value): out.append(contentsOf: Array((value ? "true" : "false").utf8))
         case .integer(let value): out.append(contentsOf: Array(String(value).utf8))
         case .number(let value):
-            if let integer = integerValue { out.append(contentsOf: Array(String(integer).utf8)) }
-            else { out.append(contentsOf: Array("\(value)".utf8)) }
+            if let integer = integerValue {
+                out.append(contentsOf: Array(String(integer).utf8))
+            } else {
+                out.append(contentsOf: Array("\(value)".utf8))
+            }
         case .string(let value): Self.writeString(value, into: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))

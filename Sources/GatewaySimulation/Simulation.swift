@@ -30,19 +30,6 @@ package struct Simulation {
 
     package let mutation: Mutation?
 
-    package init(seed: UInt64, replicas: Int = 4, ticks: UInt64 = 2_000, healTicks: UInt64 = 3_000, byzantine: Bool = true,
-                offline: Set<Int> = [], reconfigure: Bool = true, mutation: Mutation? = nil) {
-        precondition(replicas >= 1)
-        self.mutation = mutation
-        self.offline = offline
-        self.seed = seed
-        self.replicas = replicas
-        self.ticks = ticks
-        self.healTicks = healTicks
-        self.byzantine = byzantine && replicas >= 4
-        self.reconfigure = reconfigure || mutation == .approvalsIgnored
-    }
-
     package func run() -> SimulationReport {
         var random = SeededGenerator(simulationSeed: seed)
         let faults = FaultProfile(&random, byzantine: byzantine)
@@ -74,7 +61,8 @@ package struct Simulation {
         // make progress) for a third of it, so it comes back far behind and must sync forward from their storage.
         // Only where the others keep a quorum of honest validators without it (no Byzantine one, or n ≥ 7, and no
         // validator kept offline by the run: that one already uses the fault the quorum tolerates).
-        let outage: (node: Int, from: UInt64, until: UInt64)? = (replicas >= 7 || (!byzantine && replicas >= 4)) && offline.isEmpty && death == nil && planner.chance(0.5)
+        let outage: (node: Int, from: UInt64, until: UInt64)? =
+            (replicas >= 7 || (!byzantine && replicas >= 4)) && offline.isEmpty && death == nil && planner.chance(0.5)
             ? (2, ticks + 200, ticks + 200 + healTicks / 2) : nil
 
         func governanceTransaction(_ kind: Transaction.Kind, _ payload: [UInt8], by submitter: String, nonce: UInt64) -> Transaction {
@@ -86,11 +74,12 @@ package struct Simulation {
         func applyGovernance(_ block: ConsensusBlock, to governance: inout GovernanceState, mutated: Bool) -> Bool {
             for item in block.payload {
                 guard let transaction = try? Transaction(decoding: item), transaction.kind == .proposal || transaction.kind == .approval,
-                      (try? governance.apply(transaction, height: block.height)) != nil
+                    (try? governance.apply(transaction, height: block.height)) != nil
                 else { continue }
                 if mutated, transaction.kind == .proposal, let proposal = try? GovernanceProposal(decoding: transaction.payload) {
                     for validator in governance.validators where validator.nodeID != transaction.submitter {
-                        let approval = governanceTransaction(.approval, GovernanceApproval(proposalID: proposal.proposalID).encoded, by: validator.nodeID, nonce: 0)
+                        let approval = governanceTransaction(
+                            .approval, GovernanceApproval(proposalID: proposal.proposalID).encoded, by: validator.nodeID, nonce: 0)
                         try? governance.apply(approval, height: block.height)
                     }
                 }
@@ -183,13 +172,17 @@ package struct Simulation {
             let inForce = truth.validators(atHeight: block.height)
             let used = members.map(name)
             if used != inForce {
-                violation = "safety: replica \(node) committed height \(height) under validators [\(used.joined(separator: ", "))] but governance puts [\(inForce.joined(separator: ", "))] in force"
+                violation =
+                    "safety: replica \(node) committed height \(height) under validators [\(used.joined(separator: ", "))] but governance puts [\(inForce.joined(separator: ", "))] in force"
                 return
             }
-            let message = QuorumCertificate.voteMessage(epoch: truth.epoch(atHeight: block.height), blockID: certificate.blockID, round: certificate.round, height: certificate.height)
+            let message = QuorumCertificate.voteMessage(
+                epoch: truth.epoch(atHeight: block.height), blockID: certificate.blockID, round: certificate.round, height: certificate.height)
             let verifier = SimulatedSigner(replica: 0, secrets: inForce.map { secrets[nodeNamed[$0]!] })
             var signers = Set<ReplicaID>()
-            for signed in certificate.signatures where verifier.verify(signed.signature, by: signed.replica, for: message) { signers.insert(signed.replica) }
+            for signed in certificate.signatures where verifier.verify(signed.signature, by: signed.replica, for: message) {
+                signers.insert(signed.replica)
+            }
             if certificate.blockID != block.id || signers.count < inForce.count - (inForce.count - 1) / 3 {
                 violation = "safety: block at height \(height) committed by replica \(node) without a valid certificate"
             }
@@ -219,16 +212,28 @@ package struct Simulation {
                 switch effect {
                 case .broadcast(.proposal(let block)) where random.chance(0.7):
                     // Equivocation: a conflicting block for the same round to half of the replicas.
-                    let twin = ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout, proposer: id,
-                                              timestampMs: block.timestampMs, payload: block.payload + [Array("equivocation-\(now)".utf8)], hash: hash)
+                    let twin = ConsensusBlock(
+                        chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout, proposer: id,
+                        timestampMs: block.timestampMs, payload: block.payload + [Array("equivocation-\(now)".utf8)], hash: hash)
                     for to in 0..<n where to != id { out.append(.send(to: to, .proposal(to % 2 == 0 ? block : twin))) }
                 case .send(let to, .vote(let vote)) where random.chance(0.5):
                     // Votes for a block that does not exist, and a vote forged in another replica's name.
                     let bogus = hash(Array("bogus-\(now)".utf8))
-                    out.append(.send(to: to, .vote(Vote(blockID: bogus, round: vote.round, height: vote.height, voter: id,
-                        signature: signer.sign(QuorumCertificate.voteMessage(epoch: host.epoch, blockID: bogus, round: vote.round, height: vote.height))))))
-                    out.append(.send(to: to, .vote(Vote(blockID: vote.blockID, round: vote.round, height: vote.height, voter: (id + 1) % n,
-                        signature: Array(repeating: 0xAB, count: 16)))))
+                    out.append(
+                        .send(
+                            to: to,
+                            .vote(
+                                Vote(
+                                    blockID: bogus, round: vote.round, height: vote.height, voter: id,
+                                    signature: signer.sign(
+                                        QuorumCertificate.voteMessage(epoch: host.epoch, blockID: bogus, round: vote.round, height: vote.height))))))
+                    out.append(
+                        .send(
+                            to: to,
+                            .vote(
+                                Vote(
+                                    blockID: vote.blockID, round: vote.round, height: vote.height, voter: (id + 1) % n,
+                                    signature: Array(repeating: 0xAB, count: 16)))))
                     out.append(effect)
                 default:
                     out.append(effect)
@@ -238,10 +243,15 @@ package struct Simulation {
                 // Replay an old message to someone else, and an invalid block with a forged certificate.
                 let old = replayable[random.below(replayable.count)]
                 out.append(.send(to: random.below(n), old.message))
-                let fake = QuorumCertificate(blockID: hash(Array("fake-\(now)".utf8)), round: UInt64(now), height: 99,
-                                             signatures: (0..<host.replica.configuration.quorum).map { .init(replica: $0, signature: [1, 2, 3]) })
-                out.append(.broadcast(.proposal(ConsensusBlock(chainID: configuration.chainID, round: UInt64(now) + 1, justify: fake, timeout: nil,
-                                                               proposer: id, timestampMs: Int64(now), payload: [], hash: hash))))
+                let fake = QuorumCertificate(
+                    blockID: hash(Array("fake-\(now)".utf8)), round: UInt64(now), height: 99,
+                    signatures: (0..<host.replica.configuration.quorum).map { .init(replica: $0, signature: [1, 2, 3]) })
+                out.append(
+                    .broadcast(
+                        .proposal(
+                            ConsensusBlock(
+                                chainID: configuration.chainID, round: UInt64(now) + 1, justify: fake, timeout: nil,
+                                proposer: id, timestampMs: Int64(now), payload: [], hash: hash))))
             }
             return out
         }
@@ -267,11 +277,13 @@ package struct Simulation {
                         switch mutation {
                         case .conflictingCommit? where block.height <= canonical.count:
                             // After another replica committed this height, so the fork check is the one that fires.
-                            reported = ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
-                                                      proposer: block.proposer, timestampMs: block.timestampMs, payload: [Array("mutant".utf8)], hash: hash)
+                            reported = ConsensusBlock(
+                                chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
+                                proposer: block.proposer, timestampMs: block.timestampMs, payload: [Array("mutant".utf8)], hash: hash)
                         case .uncertifiedCommit?:
-                            certificate = QuorumCertificate(blockID: certificate.blockID, round: certificate.round, height: certificate.height,
-                                                            signatures: Array(certificate.signatures.prefix(host.replica.configuration.quorum - 1)))
+                            certificate = QuorumCertificate(
+                                blockID: certificate.blockID, round: certificate.round, height: certificate.height,
+                                signatures: Array(certificate.signatures.prefix(host.replica.configuration.quorum - 1)))
                         case .conflictingCommit?, .deafAfterHeal?, .approvalsIgnored?, nil:
                             break
                         }
@@ -373,7 +385,10 @@ package struct Simulation {
                     governanceTransaction(.approval, GovernanceApproval(proposalID: proposalID).encoded, by: $0, nonce: UInt64(step))
                 }
             } else {
-                items = [governanceTransaction(.proposal, GovernanceProposal(proposalID: proposalID, change: changes[step]).encoded, by: proposer, nonce: UInt64(step))]
+                items = [
+                    governanceTransaction(
+                        .proposal, GovernanceProposal(proposalID: proposalID, change: changes[step]).encoded, by: proposer, nonce: UInt64(step))
+                ]
             }
             for node in 0..<nodes {
                 for item in items { _ = hosts[node]?.core.submit([item.encoded]) }
@@ -452,13 +467,16 @@ package struct Simulation {
         let heights = (0..<nodes).map { hosts[$0]?.replica.committedHeight ?? 0 }
         if violation == nil {
             for node in 0..<nodes where honest(node) && !down(node, total) && heights[node] < heightAtHeal + Self.progressAfterHeal {
-                violation = "liveness: replica \(node) reached height \(heights[node]) within \(healTicks) ticks of healing; needed \(heightAtHeal + Self.progressAfterHeal)"
+                violation =
+                    "liveness: replica \(node) reached height \(heights[node]) within \(healTicks) ticks of healing; needed \(heightAtHeal + Self.progressAfterHeal)"
                 break
             }
         }
         if violation == nil {
             driveGovernance()
-            if step < changes.count { violation = "liveness: governance change \(step + 1) of \(changes.count) was not in force by the end of the run" }
+            if step < changes.count {
+                violation = "liveness: governance change \(step + 1) of \(changes.count) was not in force by the end of the run"
+            }
         }
         var report = SimulationReport(
             seed: seed, replicas: nodes, faults: faults, ticks: total, committedHeights: heights, heightAtHeal: heightAtHeal,
@@ -466,7 +484,8 @@ package struct Simulation {
             reconfigurations: reconfigurations,
             violation: violation,
             replicaStates: (0..<nodes).map { node in
-                (hosts[node].map { "node \(node), epoch \($0.epoch): " + $0.replica.stateSummary } ?? "node \(node): crashed") + (honest(node) ? "" : " (byzantine)")
+                (hosts[node].map { "node \(node), epoch \($0.epoch): " + $0.replica.stateSummary } ?? "node \(node): crashed")
+                    + (honest(node) ? "" : " (byzantine)")
             }
         )
         report.tailCuts = tailCuts

@@ -175,3 +175,20 @@ extension Simulation {
         var evidences: [CommitEvidence] = []
     }
 }
+
+extension Simulation {
+    package init(
+        seed: UInt64, replicas: Int = 4, ticks: UInt64 = 2_000, healTicks: UInt64 = 3_000, byzantine: Bool = true,
+        offline: Set<Int> = [], reconfigure: Bool = true, mutation: Mutation? = nil
+    ) {
+        precondition(replicas >= 1)
+        self.mutation = mutation
+        self.offline = offline
+        self.seed = seed
+        self.replicas = replicas
+        self.ticks = ticks
+        self.healTicks = healTicks
+        self.byzantine = byzantine && replicas >= 4
+        self.reconfigure = reconfigure || mutation == .approvalsIgnored
+    }
+}

@@ -204,8 +204,9 @@ package struct ChainStore: Sendable {
             if isSkipped { skipped[h, default: []].insert(index) }
         }
         return headers.map { h, header, certificate, evidence in
-            StoredBlock(block: Block(header: header, transactions: transactions[h] ?? [], certificate: certificate), evidence: evidence,
-                        skipped: skipped[h] ?? [])
+            StoredBlock(
+                block: Block(header: header, transactions: transactions[h] ?? [], certificate: certificate), evidence: evidence,
+                skipped: skipped[h] ?? [])
         }
     }
 
@@ -231,7 +232,9 @@ package struct ChainStore: Sendable {
             logger: database.logger
         )
         var out: [(height: UInt64, index: Int)] = []
-        for try await (h, index) in rows.decode((Int64, Int).self) { out.append((try StoreError.stored(h, .height, column: "transactions.height"), index)) }
+        for try await (h, index) in rows.decode((Int64, Int).self) {
+            out.append((try StoreError.stored(h, .height, column: "transactions.height"), index))
+        }
         return out
     }
 
@@ -274,7 +277,9 @@ package struct ChainStore: Sendable {
             "SELECT height, tx_index FROM transactions WHERE tx_hash = \(ByteBuffer(hash))",
             logger: database.logger
         )
-        for try await (height, index) in rows.decode((Int64, Int).self) { return (try StoreError.stored(height, .height, column: "transactions.height"), index) }
+        for try await (height, index) in rows.decode((Int64, Int).self) {
+            return (try StoreError.stored(height, .height, column: "transactions.height"), index)
+        }
         return nil
     }
 
@@ -285,7 +290,9 @@ package struct ChainStore: Sendable {
             logger: database.logger
         )
         var out: [(hash: [UInt8], height: UInt64, index: Int)] = []
-        for try await (hash, height, index) in rows.decode((ByteBuffer, Int64, Int).self) { out.append((hash.bytes, try StoreError.stored(height, .height, column: "transactions.height"), index)) }
+        for try await (hash, height, index) in rows.decode((ByteBuffer, Int64, Int).self) {
+            out.append((hash.bytes, try StoreError.stored(height, .height, column: "transactions.height"), index))
+        }
         return out
     }
 
@@ -339,27 +346,30 @@ package struct ChainStore: Sendable {
 
     /// Access events in commit order, after the given (height, event id) cursor.
     package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [AccessEventRow] {
-        try await Self.decodeEvents(database.client.query(
-            """
-            SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
-                   timestamp_ms, role, grant_id
-            FROM access_events
-            WHERE (height, event_id) > (\(Int64(afterHeight)), \(afterEventID))
-            ORDER BY height, event_id LIMIT \(limit)
-            """,
-            logger: database.logger
-        ))
+        try await Self.decodeEvents(
+            database.client.query(
+                """
+                SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
+                       timestamp_ms, role, grant_id
+                FROM access_events
+                WHERE (height, event_id) > (\(Int64(afterHeight)), \(afterEventID))
+                ORDER BY height, event_id LIMIT \(limit)
+                """,
+                logger: database.logger
+            ))
     }
 
     package func accessEvent(id: String) async throws -> AccessEventRow? {
-        try await Self.decodeEvents(database.client.query(
-            """
-            SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
-                   timestamp_ms, role, grant_id
-            FROM access_events WHERE event_id = \(id)
-            """,
-            logger: database.logger
-        )).first
+        try await Self.decodeEvents(
+            database.client.query(
+                """
+                SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
+                       timestamp_ms, role, grant_id
+                FROM access_events WHERE event_id = \(id)
+                """,
+                logger: database.logger
+            )
+        ).first
     }
 
     private static func decodeEvents(_ rows: PostgresRowSequence) async throws -> [AccessEventRow] {
@@ -367,11 +377,13 @@ package struct ChainStore: Sendable {
         for try await row in rows.decode(
             (String, Int64, ByteBuffer, String, String, String, String, String, [String], Int, ByteBuffer, Int64, String, String).self
         ) {
-            out.append(AccessEventRow(
-                eventID: row.0, height: try StoreError.stored(row.1, .height, column: "access_events.height"), transactionHash: row.2.bytes, requester: row.3, action: row.4, category: row.5,
-                purpose: row.6, decision: row.7, policies: row.8, recordCount: row.9, bundleHash: row.10.bytes, timestampMs: row.11,
-                role: row.12.isEmpty ? nil : row.12, grantID: row.13.isEmpty ? nil : row.13
-            ))
+            out.append(
+                AccessEventRow(
+                    eventID: row.0, height: try StoreError.stored(row.1, .height, column: "access_events.height"), transactionHash: row.2.bytes,
+                    requester: row.3, action: row.4, category: row.5,
+                    purpose: row.6, decision: row.7, policies: row.8, recordCount: row.9, bundleHash: row.10.bytes, timestampMs: row.11,
+                    role: row.12.isEmpty ? nil : row.12, grantID: row.13.isEmpty ? nil : row.13
+                ))
         }
         return out
     }

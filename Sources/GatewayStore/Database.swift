@@ -16,7 +16,7 @@ package struct Database: Sendable {
     /// Parses `postgres://user[:password]@host[:port]/database`.
     package static func configuration(from url: String) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
+            let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
         else {
             throw StoreError(.invalidURL, "database URL must look like postgres://user:password@host:5432/database")
         }

@@ -167,8 +167,9 @@ package struct DerivedRows: Sendable {
     func rows(_ table: Table) -> [String: Int64] {
         switch table {
         case .accessEvents:
-            return Dictionary(events.map { ($0.event.eventID, Self.fingerprint(Self.columns($0.event, transactionHex: Hex.encode($0.transactionHash)))) },
-                              uniquingKeysWith: { first, _ in first })
+            return Dictionary(
+                events.map { ($0.event.eventID, Self.fingerprint(Self.columns($0.event, transactionHex: Hex.encode($0.transactionHash)))) },
+                uniquingKeysWith: { first, _ in first })
         case .anchoredRecords:
             return Dictionary(anchors.map { (Hex.encode($0.recordKey), Self.fingerprint(Self.columns($0))) }, uniquingKeysWith: { first, _ in first })
         }

@@ -6,163 +6,179 @@ enum Migrations {
     }
 
     static let all: [Migration] = [
-        Migration(version: 1, statements: [
-            // Records: encrypted at rest with a per-record data key wrapped by the node's record key.
-            """
-            CREATE TABLE records (
-                category      text        NOT NULL,
-                record_id     text        NOT NULL,
-                publisher     text        NOT NULL,
-                record_key    bytea       NOT NULL UNIQUE,
-                citizen_key   bytea       NOT NULL,
-                record_hash   bytea       NOT NULL,
-                wrapped_key   bytea       NOT NULL,
-                ciphertext    bytea       NOT NULL,
-                dimensions    jsonb       NOT NULL,
-                anchor_tx     bytea       NOT NULL,
-                created_at    timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (category, record_id)
-            )
-            """,
-            // Paillier ciphertexts of the category's aggregate fields.
-            """
-            CREATE TABLE record_aggregates (
-                category   text  NOT NULL,
-                record_id  text  NOT NULL,
-                field      text  NOT NULL,
-                ciphertext bytea NOT NULL,
-                PRIMARY KEY (category, field, record_id),
-                FOREIGN KEY (category, record_id) REFERENCES records (category, record_id) ON DELETE CASCADE
-            )
-            """,
-            // Durable outbox of transactions not yet in a block: written in the same database transaction as the
-            // data they anchor, so a crash never leaves data without its anchor on the way.
-            """
-            CREATE TABLE pending_transactions (
-                seq         bigserial   PRIMARY KEY,
-                tx_hash     bytea       NOT NULL UNIQUE,
-                body        bytea       NOT NULL,
-                enqueued_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            "CREATE SEQUENCE transaction_nonce",
-            """
-            CREATE TABLE blocks (
-                height       bigint      PRIMARY KEY,
-                hash         bytea       NOT NULL UNIQUE,
-                header       bytea       NOT NULL,
-                certificate  bytea       NOT NULL,
-                tx_count     integer     NOT NULL,
-                committed_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            """
-            CREATE TABLE transactions (
-                tx_hash  bytea    PRIMARY KEY,
-                height   bigint   NOT NULL REFERENCES blocks (height),
-                tx_index integer  NOT NULL,
-                kind     smallint NOT NULL,
-                body     bytea    NOT NULL,
-                UNIQUE (height, tx_index)
-            )
-            """,
-            // Derived state, written in the same database transaction as the block that implies it.
-            """
-            CREATE TABLE anchored_records (
-                record_key  bytea  PRIMARY KEY,
-                record_hash bytea  NOT NULL,
-                height      bigint NOT NULL REFERENCES blocks (height),
-                tx_hash     bytea  NOT NULL
-            )
-            """,
-            """
-            CREATE TABLE access_events (
-                event_id     text     PRIMARY KEY,
-                height       bigint   NOT NULL REFERENCES blocks (height),
-                tx_hash      bytea    NOT NULL,
-                requester    text     NOT NULL,
-                action       text     NOT NULL,
-                category     text     NOT NULL,
-                purpose      text     NOT NULL,
-                decision     text     NOT NULL,
-                policies     text[]   NOT NULL,
-                record_count integer  NOT NULL,
-                bundle_hash  bytea    NOT NULL,
-                timestamp_ms bigint   NOT NULL
-            )
-            """,
-            "CREATE INDEX access_events_height ON access_events (height, event_id)",
-        ]),
-        Migration(version: 2, statements: [
-            // The consensus replica's safety state (one row) and the blocks it persisted before voting for them.
-            """
-            CREATE TABLE consensus_safety (
-                singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-                state     bytea   NOT NULL
-            )
-            """,
-            """
-            CREATE TABLE consensus_blocks (
-                block_id bytea  PRIMARY KEY,
-                height   bigint NOT NULL,
-                body     bytea  NOT NULL
-            )
-            """,
-            "CREATE INDEX consensus_blocks_height ON consensus_blocks (height)",
-        ]),
-        Migration(version: 3, statements: [
-            // A committed block's consensus evidence (justify QC and timeout certificate), so that it can be served
-            // to a peer that syncs and re-verified as a consensus block.
-            "ALTER TABLE blocks ADD COLUMN evidence bytea NOT NULL DEFAULT '\\x'::bytea",
-            // Transactions a block carries but the ledger skipped (a replay or a governance step the state no longer
-            // allows): kept for the block's Merkle root, with no effect and no receipt.
-            """
-            CREATE TABLE skipped_transactions (
-                height   bigint  NOT NULL REFERENCES blocks (height),
-                tx_index integer NOT NULL,
-                body     bytea   NOT NULL,
-                reason   text    NOT NULL,
-                PRIMARY KEY (height, tx_index)
-            )
-            """,
-        ]),
-        Migration(version: 4, statements: [
-            // Request nonces used within the freshness window, so that a restarted node still refuses a replay.
-            """
-            CREATE TABLE request_nonces (
-                department text   NOT NULL,
-                nonce      text   NOT NULL,
-                expires_s  bigint NOT NULL,
-                PRIMARY KEY (department, nonce)
-            )
-            """,
-            "CREATE INDEX request_nonces_expiry ON request_nonces (expires_s)",
-        ]),
-        Migration(version: 5, statements: [
-            // Epochs (validator-set generations): a safety state per epoch, so that a node that restarts behind an
-            // epoch boundary it had crossed finds its old epoch's votes again; pending blocks tagged with their epoch;
-            // and how each epoch ended, to bring lagging nodes over.
-            "ALTER TABLE consensus_safety ADD COLUMN epoch bigint NOT NULL DEFAULT 0",
-            "ALTER TABLE consensus_safety DROP CONSTRAINT consensus_safety_pkey",
-            "ALTER TABLE consensus_safety DROP COLUMN singleton",
-            "ALTER TABLE consensus_safety ADD PRIMARY KEY (epoch)",
-            "ALTER TABLE consensus_blocks ADD COLUMN epoch bigint NOT NULL DEFAULT 0",
-            "CREATE TABLE epoch_ends (epoch bigint PRIMARY KEY, body bytea NOT NULL)",
-        ]),
-        Migration(version: 6, statements: [
-            // Why each block is committed (the certified child's header and certificate), for proofs that show a block
-            // committed and not only certified. Empty for blocks stored before.
-            "ALTER TABLE blocks ADD COLUMN commitment bytea NOT NULL DEFAULT '\\x'::bytea",
-        ]),
-        Migration(version: 7, statements: [
-            // The role within the requesting department, and the grant a decision relied on ('' for none).
-            "ALTER TABLE access_events ADD COLUMN role text NOT NULL DEFAULT ''",
-            "ALTER TABLE access_events ADD COLUMN grant_id text NOT NULL DEFAULT ''",
-        ]),
-        Migration(version: 8, statements: [
-            // How a record's anchor covers it: 1 (the content only, as stored before) or 2 (the content bound to its
-            // dimensions and aggregate ciphertexts). New records are written with 2.
-            "ALTER TABLE records ADD COLUMN anchor_version smallint NOT NULL DEFAULT 1",
-        ]),
+        Migration(
+            version: 1,
+            statements: [
+                // Records: encrypted at rest with a per-record data key wrapped by the node's record key.
+                """
+                CREATE TABLE records (
+                    category      text        NOT NULL,
+                    record_id     text        NOT NULL,
+                    publisher     text        NOT NULL,
+                    record_key    bytea       NOT NULL UNIQUE,
+                    citizen_key   bytea       NOT NULL,
+                    record_hash   bytea       NOT NULL,
+                    wrapped_key   bytea       NOT NULL,
+                    ciphertext    bytea       NOT NULL,
+                    dimensions    jsonb       NOT NULL,
+                    anchor_tx     bytea       NOT NULL,
+                    created_at    timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (category, record_id)
+                )
+                """,
+                // Paillier ciphertexts of the category's aggregate fields.
+                """
+                CREATE TABLE record_aggregates (
+                    category   text  NOT NULL,
+                    record_id  text  NOT NULL,
+                    field      text  NOT NULL,
+                    ciphertext bytea NOT NULL,
+                    PRIMARY KEY (category, field, record_id),
+                    FOREIGN KEY (category, record_id) REFERENCES records (category, record_id) ON DELETE CASCADE
+                )
+                """,
+                // Durable outbox of transactions not yet in a block: written in the same database transaction as the
+                // data they anchor, so a crash never leaves data without its anchor on the way.
+                """
+                CREATE TABLE pending_transactions (
+                    seq         bigserial   PRIMARY KEY,
+                    tx_hash     bytea       NOT NULL UNIQUE,
+                    body        bytea       NOT NULL,
+                    enqueued_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE SEQUENCE transaction_nonce",
+                """
+                CREATE TABLE blocks (
+                    height       bigint      PRIMARY KEY,
+                    hash         bytea       NOT NULL UNIQUE,
+                    header       bytea       NOT NULL,
+                    certificate  bytea       NOT NULL,
+                    tx_count     integer     NOT NULL,
+                    committed_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE TABLE transactions (
+                    tx_hash  bytea    PRIMARY KEY,
+                    height   bigint   NOT NULL REFERENCES blocks (height),
+                    tx_index integer  NOT NULL,
+                    kind     smallint NOT NULL,
+                    body     bytea    NOT NULL,
+                    UNIQUE (height, tx_index)
+                )
+                """,
+                // Derived state, written in the same database transaction as the block that implies it.
+                """
+                CREATE TABLE anchored_records (
+                    record_key  bytea  PRIMARY KEY,
+                    record_hash bytea  NOT NULL,
+                    height      bigint NOT NULL REFERENCES blocks (height),
+                    tx_hash     bytea  NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE access_events (
+                    event_id     text     PRIMARY KEY,
+                    height       bigint   NOT NULL REFERENCES blocks (height),
+                    tx_hash      bytea    NOT NULL,
+                    requester    text     NOT NULL,
+                    action       text     NOT NULL,
+                    category     text     NOT NULL,
+                    purpose      text     NOT NULL,
+                    decision     text     NOT NULL,
+                    policies     text[]   NOT NULL,
+                    record_count integer  NOT NULL,
+                    bundle_hash  bytea    NOT NULL,
+                    timestamp_ms bigint   NOT NULL
+                )
+                """,
+                "CREATE INDEX access_events_height ON access_events (height, event_id)",
+            ]),
+        Migration(
+            version: 2,
+            statements: [
+                // The consensus replica's safety state (one row) and the blocks it persisted before voting for them.
+                """
+                CREATE TABLE consensus_safety (
+                    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                    state     bytea   NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE consensus_blocks (
+                    block_id bytea  PRIMARY KEY,
+                    height   bigint NOT NULL,
+                    body     bytea  NOT NULL
+                )
+                """,
+                "CREATE INDEX consensus_blocks_height ON consensus_blocks (height)",
+            ]),
+        Migration(
+            version: 3,
+            statements: [
+                // A committed block's consensus evidence (justify QC and timeout certificate), so that it can be served
+                // to a peer that syncs and re-verified as a consensus block.
+                "ALTER TABLE blocks ADD COLUMN evidence bytea NOT NULL DEFAULT '\\x'::bytea",
+                // Transactions a block carries but the ledger skipped (a replay or a governance step the state no longer
+                // allows): kept for the block's Merkle root, with no effect and no receipt.
+                """
+                CREATE TABLE skipped_transactions (
+                    height   bigint  NOT NULL REFERENCES blocks (height),
+                    tx_index integer NOT NULL,
+                    body     bytea   NOT NULL,
+                    reason   text    NOT NULL,
+                    PRIMARY KEY (height, tx_index)
+                )
+                """,
+            ]),
+        Migration(
+            version: 4,
+            statements: [
+                // Request nonces used within the freshness window, so that a restarted node still refuses a replay.
+                """
+                CREATE TABLE request_nonces (
+                    department text   NOT NULL,
+                    nonce      text   NOT NULL,
+                    expires_s  bigint NOT NULL,
+                    PRIMARY KEY (department, nonce)
+                )
+                """,
+                "CREATE INDEX request_nonces_expiry ON request_nonces (expires_s)",
+            ]),
+        Migration(
+            version: 5,
+            statements: [
+                // Epochs (validator-set generations): a safety state per epoch, so that a node that restarts behind an
+                // epoch boundary it had crossed finds its old epoch's votes again; pending blocks tagged with their epoch;
+                // and how each epoch ended, to bring lagging nodes over.
+                "ALTER TABLE consensus_safety ADD COLUMN epoch bigint NOT NULL DEFAULT 0",
+                "ALTER TABLE consensus_safety DROP CONSTRAINT consensus_safety_pkey",
+                "ALTER TABLE consensus_safety DROP COLUMN singleton",
+                "ALTER TABLE consensus_safety ADD PRIMARY KEY (epoch)",
+                "ALTER TABLE consensus_blocks ADD COLUMN epoch bigint NOT NULL DEFAULT 0",
+                "CREATE TABLE epoch_ends (epoch bigint PRIMARY KEY, body bytea NOT NULL)",
+            ]),
+        Migration(
+            version: 6,
+            statements: [
+                // Why each block is committed (the certified child's header and certificate), for proofs that show a block
+                // committed and not only certified. Empty for blocks stored before.
+                "ALTER TABLE blocks ADD COLUMN commitment bytea NOT NULL DEFAULT '\\x'::bytea"
+            ]),
+        Migration(
+            version: 7,
+            statements: [
+                // The role within the requesting department, and the grant a decision relied on ('' for none).
+                "ALTER TABLE access_events ADD COLUMN role text NOT NULL DEFAULT ''",
+                "ALTER TABLE access_events ADD COLUMN grant_id text NOT NULL DEFAULT ''",
+            ]),
+        Migration(
+            version: 8,
+            statements: [
+                // How a record's anchor covers it: 1 (the content only, as stored before) or 2 (the content bound to its
+                // dimensions and aggregate ciphertexts). New records are written with 2.
+                "ALTER TABLE records ADD COLUMN anchor_version smallint NOT NULL DEFAULT 1"
+            ]),
     ]
 }

@@ -256,11 +256,12 @@ package struct RecordStore: Sendable {
         for try await row in rows.decode((ByteBuffer, ByteBuffer, String, ByteBuffer, Int16, [String], [ByteBuffer], ByteBuffer, Bool, Int64).self) {
             let aggregates = Dictionary(zip(row.5, row.6.map(\.bytes)), uniquingKeysWith: { first, _ in first })
             guard let ciphertext = aggregates[field] else { continue }
-            out.append(AggregateRow(
-                recordKey: row.0.bytes, recordHash: row.1.bytes, dimensionsJSON: row.2, citizenKey: row.3.bytes, ciphertext: ciphertext,
-                aggregates: aggregates, anchorVersion: Int(row.4), anchoredHash: row.8 ? row.7.bytes : nil,
-                anchoredHeight: row.8 ? try StoreError.stored(row.9, .height, column: "anchored_records.height") : nil
-            ))
+            out.append(
+                AggregateRow(
+                    recordKey: row.0.bytes, recordHash: row.1.bytes, dimensionsJSON: row.2, citizenKey: row.3.bytes, ciphertext: ciphertext,
+                    aggregates: aggregates, anchorVersion: Int(row.4), anchoredHash: row.8 ? row.7.bytes : nil,
+                    anchoredHeight: row.8 ? try StoreError.stored(row.9, .height, column: "anchored_records.height") : nil
+                ))
         }
         return out
     }

@@ -30,7 +30,8 @@ extension StoreError {
     /// named, never converted with a trap.
     package static func stored(_ value: Int64, _ bound: Bounded, column: String) throws -> UInt64 {
         guard value >= 0, bound.range.contains(value) else {
-            throw StoreError(.corrupt, "\(column) holds \(value), outside its range (\(bound.requirement)): the database was altered; restore it from a backup")
+            throw StoreError(
+                .corrupt, "\(column) holds \(value), outside its range (\(bound.requirement)): the database was altered; restore it from a backup")
         }
         return UInt64(value)
     }

@@ -31,15 +31,19 @@ func buildChainBench(_ arguments: [String]) async throws {
     try SecretFiles.write(Data(key.pemRepresentation.utf8), to: directory.appendingPathComponent("node-key.pem"))
     let genesis = Genesis(
         chainID: "bench-restart", suite: suiteName,
-        members: [.init(nodeID: "node-1", department: DemoConsortium.registry, role: .validator, publicKey: key.publicKey.pemRepresentation,
-                        address: "127.0.0.1:1")],
+        members: [
+            .init(
+                nodeID: "node-1", department: DemoConsortium.registry, role: .validator, publicKey: key.publicKey.pemRepresentation,
+                address: "127.0.0.1:1")
+        ],
         createdAtMs: 1_800_000_000_000
     )
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try SecretFiles.write(try encoder.encode(genesis), to: directory.appendingPathComponent("genesis.json"))
     progress("generating the node's 2048-bit Paillier aggregation key")
-    try SecretFiles.write(try encoder.encode(try PaillierPrivateKey.generate(bits: 2_048).keyFile), to: directory.appendingPathComponent("aggregation-key.json"))
+    try SecretFiles.write(
+        try encoder.encode(try PaillierPrivateKey.generate(bits: 2_048).keyFile), to: directory.appendingPathComponent("aggregation-key.json"))
     _ = try DemoConsortium.create(in: directory.appendingPathComponent("departments"), suite: suite)
 
     let url = arguments[4]
@@ -80,11 +84,13 @@ func buildChainBench(_ arguments: [String]) async throws {
                     let applied = try ledger.apply(committed)
                     pending.removeAll { $0.height <= committed.header.height }
                     // Blocks are independent rows: up to 8 commits in flight hide the round trips.
-                    inFlight.append(Task {
-                        try await store.commit(
-                            committed, suite: suite, evidence: ConsensusCodec.encodeEvidence(of: block), skipped: applied.skipped, commitment: commitment
-                        )
-                    })
+                    inFlight.append(
+                        Task {
+                            try await store.commit(
+                                committed, suite: suite, evidence: ConsensusCodec.encodeEvidence(of: block), skipped: applied.skipped,
+                                commitment: commitment
+                            )
+                        })
                     if inFlight.count >= 8 { try await inFlight.removeFirst().value }
                     if committed.header.height % 5_000 == 0 { progress("built \(committed.header.height) of \(blocks) blocks") }
                 case .send, .broadcast: break

@@ -93,7 +93,7 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "build-chain" {
 
 let arguments = CommandLine.arguments
 guard arguments.count == 6, let suiteName = SuiteName(rawValue: arguments[1]), let n = Int(arguments[2]), let seconds = Double(arguments[3]),
-      let peerBase = Int(arguments[5])
+    let peerBase = Int(arguments[5])
 else {
     FileHandle.standardError.write(Data("usage: gateway-chain-bench <sm|intl> <validators> <seconds> <database-url> <peer-base-port>\n".utf8))
     exit(2)
@@ -109,10 +109,16 @@ let keys = (0..<n).map { _ in suite.generateSigningKey() }
 let loadKeys = (0..<n).map { _ in suite.generateSigningKey() }
 let genesis = Genesis(
     chainID: "bench", suite: suiteName,
-    members: (0..<n).map { .init(nodeID: "v\($0)", department: "d\($0)", role: .validator, publicKey: keys[$0].publicKey.pemRepresentation,
-                                 address: "127.0.0.1:\(peerBase + $0)") }
-        + (0..<n).map { .init(nodeID: "l\($0)", department: "d\($0)", role: .observer, publicKey: loadKeys[$0].publicKey.pemRepresentation,
-                              address: "") },
+    members: (0..<n).map {
+        .init(
+            nodeID: "v\($0)", department: "d\($0)", role: .validator, publicKey: keys[$0].publicKey.pemRepresentation,
+            address: "127.0.0.1:\(peerBase + $0)")
+    }
+        + (0..<n).map {
+            .init(
+                nodeID: "l\($0)", department: "d\($0)", role: .observer, publicKey: loadKeys[$0].publicKey.pemRepresentation,
+                address: "")
+        },
     createdAtMs: 0
 )
 var databases: [Database] = []
@@ -123,10 +129,11 @@ for index in 0..<n {
     try await Database.recreate(url: components.string!, logger: logger)
     let database = try Database(url: components.string!, logger: logger)
     databases.append(database)
-    chains.append(try ChainService(
-        database: database, genesis: genesis, suite: suite, signer: keys[index], nodeID: "v\(index)", logger: logger,
-        now: { Int64(Date().timeIntervalSince1970 * 1_000) }
-    ))
+    chains.append(
+        try ChainService(
+            database: database, genesis: genesis, suite: suite, signer: keys[index], nodeID: "v\(index)", logger: logger,
+            now: { Int64(Date().timeIntervalSince1970 * 1_000) }
+        ))
 }
 
 // Pre-sign the load (the nodes sign access events on the request path; here signing is kept out of the timing).
@@ -144,8 +151,9 @@ let presigned: [[(Transaction, [UInt8])]] = (0..<n).map { node in
                 recordKeys: [suite.hash(Array("record \(i)".utf8))], purpose: "benefit_eligibility", policyBundleHash: bundle,
                 decision: .allow, determiningPolicies: ["policy0"], requestDigest: suite.hash(Array("request \(i)".utf8)), timestampMs: 0
             )
-            let transaction = try! Transaction(chainID: "bench", kind: .accessLog, submitter: "l\(node)", nonce: UInt64(i + 1), timestampMs: 0,
-                                               payload: event.encoded, signer: loadKeys[node])
+            let transaction = try! Transaction(
+                chainID: "bench", kind: .accessLog, submitter: "l\(node)", nonce: UInt64(i + 1), timestampMs: 0,
+                payload: event.encoded, signer: loadKeys[node])
             local.append((transaction, transaction.hash(suite: suite)))
         }
         out.update { $0[chunk] = local }
@@ -195,17 +203,20 @@ func submit(_ node: Int, _ transaction: Transaction, _ hash: [UInt8], from start
 }
 
 let batchers = (0..<n).map {
-    AccessLogBatcher(submitter: TransactionSubmitter(
-        chain: chains[$0], store: ChainStore(database: databases[$0]), suite: suite, signer: keys[$0], chainID: "bench", nodeID: "v\($0)",
-        now: { Int64(Date().timeIntervalSince1970 * 1_000) }
-    ))
+    AccessLogBatcher(
+        submitter: TransactionSubmitter(
+            chain: chains[$0], store: ChainStore(database: databases[$0]), suite: suite, signer: keys[$0], chainID: "bench", nodeID: "v\($0)",
+            now: { Int64(Date().timeIntervalSince1970 * 1_000) }
+        ))
 }
 let eventCounter = Locked(0)
 
 /// One access event through node `node`'s group commit into a committed block; its latency in ms.
 func logEvent(_ node: Int, from start: ContinuousClock.Instant) async -> Double? {
     var number = 0
-    eventCounter.update { $0 += 1; number = $0 }
+    eventCounter.update {
+        $0 += 1; number = $0
+    }
     let event = AccessEvent(
         eventID: "b-\(number)", requester: "social_security", action: "read", category: "citizen",
         recordKeys: [suite.hash(Array("record \(number)".utf8))], purpose: "benefit_eligibility", policyBundleHash: bundle,
@@ -244,8 +255,9 @@ func closedLoop(workers: Int, seconds: Double, batched: Bool, nodes: Int = n) as
     }
     let elapsed = milliseconds(ContinuousClock.now - start) / 1_000
     let sorted = await latencies.values.sorted()
-    return Measurement(offered_per_s: nil, committed: sorted.count, seconds: elapsed, events_per_s: Double(sorted.count) / elapsed,
-                       p50_ms: percentile(sorted, 0.5), p99_ms: percentile(sorted, 0.99))
+    return Measurement(
+        offered_per_s: nil, committed: sorted.count, seconds: elapsed, events_per_s: Double(sorted.count) / elapsed,
+        p50_ms: percentile(sorted, 0.5), p99_ms: percentile(sorted, 0.99))
 }
 
 // A fixed offered rate (open loop): latency counts from the scheduled send time.
@@ -266,8 +278,9 @@ func openLoop(rate: Double, seconds: Double) async -> Measurement {
     }
     // Everything offered in `seconds` was committed (or not) by now; the committed rate is over the offered window.
     let sorted = await latencies.values.sorted()
-    return Measurement(offered_per_s: rate, committed: sorted.count, seconds: seconds, events_per_s: Double(sorted.count) / seconds,
-                       p50_ms: percentile(sorted, 0.5), p99_ms: percentile(sorted, 0.99))
+    return Measurement(
+        offered_per_s: rate, committed: sorted.count, seconds: seconds, events_per_s: Double(sorted.count) / seconds,
+        p50_ms: percentile(sorted, 0.5), p99_ms: percentile(sorted, 0.99))
 }
 
 progress("warm-up")

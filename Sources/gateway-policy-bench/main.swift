@@ -20,8 +20,8 @@ func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 let data: Data
 do { data = try Data(contentsOf: URL(fileURLWithPath: arguments[1])) } catch { fail("cannot read \(arguments[1]): \(error)") }
 guard let workload = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      let policyText = workload["policies"] as? String, let entityJSON = workload["entities"] as? [Any],
-      let requestJSON = workload["requests"] as? [Any]
+    let policyText = workload["policies"] as? String, let entityJSON = workload["entities"] as? [Any],
+    let requestJSON = workload["requests"] as? [Any]
 else { fail("\(arguments[1]) is not a bench/policy workload") }
 
 let loadStart = now()
@@ -36,7 +36,9 @@ do {
     fail("workload does not load: \(error)")
 }
 let loadMilliseconds = Double(now() - loadStart) / 1e6
-progress("\(policySet.policies.count) policies, \(store.entities.count) entities, \(requests.count) requests loaded in \(String(format: "%.1f", loadMilliseconds)) ms")
+progress(
+    "\(policySet.policies.count) policies, \(store.entities.count) entities, \(requests.count) requests loaded in \(String(format: "%.1f", loadMilliseconds)) ms"
+)
 
 // The decisions, to compare with the reference engine's.
 let decisions = requests.map { policySet.authorize($0, entities: store) }

@@ -8,20 +8,20 @@ struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start a local consortium: N validator nodes on 127.0.0.1, each with its own database, from a fresh genesis.",
         discussion: """
-        Creates (or, with --reuse, restarts) a cluster in --dir: one key pair per node, a genesis naming them all as \
-        validators with their peer addresses, the demo departments' keys, and one PostgreSQL database per node \
-        (<database>_node_1, … — dropped and recreated). Then starts one `gateway serve` process per node and prefixes \
-        their output with the node id. Ctrl-C (or SIGTERM) stops every node gracefully.
+            Creates (or, with --reuse, restarts) a cluster in --dir: one key pair per node, a genesis naming them all as \
+            validators with their peer addresses, the demo departments' keys, and one PostgreSQL database per node \
+            (<database>_node_1, … — dropped and recreated). Then starts one `gateway serve` process per node and prefixes \
+            their output with the node id. Ctrl-C (or SIGTERM) stops every node gracefully.
 
-        <dir>/cluster.json lists every node with the exact `gateway serve` arguments that start it, so a single node \
-        can be killed and restarted by hand:  kill -9 <pid>, then run its serveArguments again; it catches up. \
-        With --init-only nothing is started.
+            <dir>/cluster.json lists every node with the exact `gateway serve` arguments that start it, so a single node \
+            can be killed and restarted by hand:  kill -9 <pid>, then run its serveArguments again; it catches up. \
+            With --init-only nothing is started.
 
-        --joiners K lays out K more nodes that are not in the genesis (node-N+1, …): they start as followers, and \
-        become validators once the validators' operators admit them, e.g. for a 4-validator cluster: \
-        gateway governance propose --cluster <dir> --node node-1 --add-validator node-5 --proposal admit-5, then \
-        gateway governance approve --cluster <dir> --node node-2 --proposal admit-5 (and the same for node-3).
-        """
+            --joiners K lays out K more nodes that are not in the genesis (node-N+1, …): they start as followers, and \
+            become validators once the validators' operators admit them, e.g. for a 4-validator cluster: \
+            gateway governance propose --cluster <dir> --node node-1 --add-validator node-5 --proposal admit-5, then \
+            gateway governance approve --cluster <dir> --node node-2 --proposal admit-5 (and the same for node-3).
+            """
     )
 
     @Option(help: "Number of validators (n = 3f + 1 tolerates f faulty ones).")
@@ -42,7 +42,10 @@ struct Cluster: AsyncParsableCommand {
     @Option(help: "Peer (consensus) port of node-1; node-k listens on this + k - 1.")
     var peerBasePort: Int = 9101
 
-    @Option(help: "PostgreSQL URL whose database name is the prefix of the nodes' databases. Env: DATAGATEWAY_DATABASE_URL. Default: \(defaultDatabaseURL).")
+    @Option(
+        help:
+            "PostgreSQL URL whose database name is the prefix of the nodes' databases. Env: DATAGATEWAY_DATABASE_URL. Default: \(defaultDatabaseURL)."
+    )
     var databaseURL: String?
 
     @Option(help: "Directory of Cedar policy files.")

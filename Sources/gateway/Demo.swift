@@ -10,14 +10,17 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the whole exchange on one node and narrate it: publish, allowed and denied requests, statistics, audit.",
         discussion: """
-        Starts a solo-validator node on 127.0.0.1 with a fresh database (the database named in --database-url is \
-        dropped and recreated, so its name must contain 'demo'), then drives the real HTTP API as the civil registry, \
-        social security, housing, the statistics office and a regulator. Exits 0 if every step produced what it should, \
-        non-zero naming the failing step otherwise.
-        """
+            Starts a solo-validator node on 127.0.0.1 with a fresh database (the database named in --database-url is \
+            dropped and recreated, so its name must contain 'demo'), then drives the real HTTP API as the civil registry, \
+            social security, housing, the statistics office and a regulator. Exits 0 if every step produced what it should, \
+            non-zero naming the failing step otherwise.
+            """
     )
 
-    @Option(help: "PostgreSQL URL of the demo database (recreated). Env: DATAGATEWAY_DEMO_DATABASE_URL. Default: postgres://datagateway:datagateway@127.0.0.1:5432/datagateway_demo.")
+    @Option(
+        help:
+            "PostgreSQL URL of the demo database (recreated). Env: DATAGATEWAY_DEMO_DATABASE_URL. Default: postgres://datagateway:datagateway@127.0.0.1:5432/datagateway_demo."
+    )
     var databaseURL: String?
 
     @Option(help: "Working directory for the demo node's keys and the departments' keys. Default: a new temporary directory.")
@@ -47,7 +50,8 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let url = resolve(databaseURL, env: "DATAGATEWAY_DEMO_DATABASE_URL", default: "postgres://datagateway:datagateway@127.0.0.1:5432/datagateway_demo")
+        let url = resolve(
+            databaseURL, env: "DATAGATEWAY_DEMO_DATABASE_URL", default: "postgres://datagateway:datagateway@127.0.0.1:5432/datagateway_demo")
         guard let name = URLComponents(string: url)?.path, name.contains("demo") else {
             throw ValidationError("the demo drops and recreates its database: pass a --database-url whose database name contains 'demo'")
         }

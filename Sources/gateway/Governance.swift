@@ -11,11 +11,11 @@ struct Governance: AsyncParsableCommand {
         commandName: "governance",
         abstract: "Read the consortium's governed state, propose changes and approve them through a validator's HTTP API.",
         discussion: """
-        Adding or removing a validator or observer, and approving a policy bundle, take effect once validators holding \
-        ⌈2n/3⌉ of the current n approve (the proposer counts as one); from the next height on the new validator set \
-        signs blocks. A node speaks for its operator only: requests must be signed by the department that runs it. \
-        Target a node with --url, --department and --key (and --suite), or in a local cluster with --cluster DIR --node node-k.
-        """,
+            Adding or removing a validator or observer, and approving a policy bundle, take effect once validators holding \
+            ⌈2n/3⌉ of the current n approve (the proposer counts as one); from the next height on the new validator set \
+            signs blocks. A node speaks for its operator only: requests must be signed by the department that runs it. \
+            Target a node with --url, --department and --key (and --suite), or in a local cluster with --cluster DIR --node node-k.
+            """,
         subcommands: [Status.self, Propose.self, Approve.self]
     )
 
@@ -55,8 +55,9 @@ struct Governance: AsyncParsableCommand {
                     throw ValidationError("give --node with one of: \(layout.nodes.map(\.nodeID).joined(separator: ", "))")
                 }
                 let department = self.department ?? entry.department
-                return GatewayClient(baseURL: "http://127.0.0.1:\(entry.httpPort)", department: department, role: role,
-                                     key: try layout.departmentKey(department), suite: try layout.suite.makeSuite())
+                return GatewayClient(
+                    baseURL: "http://127.0.0.1:\(entry.httpPort)", department: department, role: role,
+                    key: try layout.departmentKey(department), suite: try layout.suite.makeSuite())
             }
             guard let url, let department, let key else { throw ValidationError("give --url, --department and --key (or --cluster and --node)") }
             let suite = try self.suite.makeSuite()
@@ -101,7 +102,9 @@ struct Governance: AsyncParsableCommand {
             say("height \(state.height), epoch \(state.epoch); validators: \(state.validators.joined(separator: ", "))")
             for member in state.members { say("  \(member.nodeId) (\(member.department), \(member.role)) at \(member.address)") }
             for pending in state.pending {
-                say("pending \(pending.proposalId): \(pending.change.kind) — approvals \(pending.approvals.count) of \(pending.approvalsNeeded) (\(pending.approvals.joined(separator: ", ")))")
+                say(
+                    "pending \(pending.proposalId): \(pending.change.kind) — approvals \(pending.approvals.count) of \(pending.approvalsNeeded) (\(pending.approvals.joined(separator: ", ")))"
+                )
             }
             for bundle in state.approvedBundles { say("approved policy bundle \(bundle)") }
         }
@@ -111,10 +114,10 @@ struct Governance: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Propose one change; it counts as the proposing node's approval.",
             discussion: """
-            Exactly one of --add-validator, --add-observer, --remove, --approve-bundle. A new member needs \
-            --member-key (its public or private key PEM), --member-department and --member-address host:port — or, with \
-            --cluster, nothing more: the joining node's entry in cluster.json supplies them.
-            """
+                Exactly one of --add-validator, --add-observer, --remove, --approve-bundle. A new member needs \
+                --member-key (its public or private key PEM), --member-department and --member-address host:port — or, with \
+                --cluster, nothing more: the joining node's entry in cluster.json supplies them.
+                """
         )
 
         @OptionGroup var target: Target
@@ -151,7 +154,8 @@ struct Governance: AsyncParsableCommand {
 
         func member(_ nodeID: String, role: String) throws -> API.GovernanceMember {
             if let layout = try target.layout(), memberKey == nil, let joining = layout.nodes.first(where: { $0.nodeID == nodeID })?.joining {
-                return API.GovernanceMember(nodeId: nodeID, department: joining.department, role: role, publicKey: joining.publicKey, address: joining.address)
+                return API.GovernanceMember(
+                    nodeId: nodeID, department: joining.department, role: role, publicKey: joining.publicKey, address: joining.address)
             }
             guard let memberKey, let memberDepartment, let memberAddress else {
                 throw ValidationError("a new member needs --member-key, --member-department and --member-address")
@@ -188,7 +192,8 @@ struct Governance: AsyncParsableCommand {
             let id = proposal ?? "\(label)-\(Int64(Date().timeIntervalSince1970 * 1_000))"
             let client = try target.client()
             note("proposing \(id) through \(client.baseURL) as \(client.department); waiting for the block")
-            let response = try await client.send("POST", "/v1/governance/proposals", json: API.GovernanceProposalRequest(proposalId: id, change: change))
+            let response = try await client.send(
+                "POST", "/v1/governance/proposals", json: API.GovernanceProposalRequest(proposalId: id, change: change))
             try Governance.check(response)
             try await Governance.report(try response.decode(API.GovernanceReceipt.self), client: client)
         }

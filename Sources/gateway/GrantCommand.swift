@@ -10,13 +10,13 @@ struct GrantCommand: AsyncParsableCommand {
         commandName: "grant",
         abstract: "Issue, list and revoke grants on chain through the data holder's node.",
         discussion: """
-        A grant lets another department use one of your record categories for a purpose (and the purposes under it) \
-        until an expiry, optionally only some fields. It is recorded on chain by your own node, needs a permit for \
-        Action::"grant" on the category, and counts only where a policy reads context.grant — which then binds the \
-        answer to the grant's fields and expiry (see README, "Grants"). Revoking takes effect from the next request. \
-        Target your node with --url, --department and --key (and --suite), or in a local cluster with --cluster DIR \
-        --node node-k.
-        """,
+            A grant lets another department use one of your record categories for a purpose (and the purposes under it) \
+            until an expiry, optionally only some fields. It is recorded on chain by your own node, needs a permit for \
+            Action::"grant" on the category, and counts only where a policy reads context.grant — which then binds the \
+            answer to the grant's fields and expiry (see README, "Grants"). Revoking takes effect from the next request. \
+            Target your node with --url, --department and --key (and --suite), or in a local cluster with --cluster DIR \
+            --node node-k.
+            """,
         subcommands: [Issue.self, List.self, Revoke.self]
     )
 
@@ -51,17 +51,21 @@ struct GrantCommand: AsyncParsableCommand {
             let client = try target.client()
             let list = fields.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
             note("granting \(grantee) \(category) for \(purpose) through \(client.baseURL) as \(client.department); waiting for the block")
-            let response = try await client.send("POST", "/v1/grants", json: API.GrantRequest(
-                grantee: grantee, category: category, purpose: purpose, fields: list, expiresAt: expires))
+            let response = try await client.send(
+                "POST", "/v1/grants",
+                json: API.GrantRequest(
+                    grantee: grantee, category: category, purpose: purpose, fields: list, expiresAt: expires))
             try Governance.check(response)
             let issued = try response.decode(API.GrantResponse.self)
             print(GrantCommand.show(issued.grant))
-            print("committed in block \(issued.height) (transaction \(issued.transaction)); decision logged as event \(issued.receipt.eventId ?? "-")")
+            print(
+                "committed in block \(issued.height) (transaction \(issued.transaction)); decision logged as event \(issued.receipt.eventId ?? "-")")
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the grants your department gave or received, as the node's chain records them.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the grants your department gave or received, as the node's chain records them.")
 
         @OptionGroup var target: Governance.Target
 

@@ -19,7 +19,10 @@ struct Keys: ParsableCommand {
         func run() throws {
             let key = try suite.makeSuite().generateSigningKey()
             let privatePath = out + "-key.pem"
-            guard FileManager.default.createFile(atPath: privatePath, contents: Data(key.pemRepresentation.utf8), attributes: [.posixPermissions: 0o600]) else {
+            guard
+                FileManager.default.createFile(
+                    atPath: privatePath, contents: Data(key.pemRepresentation.utf8), attributes: [.posixPermissions: 0o600])
+            else {
                 throw ValidationError("cannot write \(privatePath): check the directory exists and is writable")
             }
             try Data(key.publicKey.pemRepresentation.utf8).write(to: URL(fileURLWithPath: out + "-pub.pem"))
@@ -31,11 +34,11 @@ struct Keys: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Deal a t-of-n threshold Paillier aggregation key (safe primes; shows progress).",
             discussion: """
-            Writes <out>/threshold-public.json (n, t, the verification keys: give it to everyone) and
-            <out>/share-<i>.json for i = 1…parties (mode 0600: give each to one department, then delete it here).
-            Any t departments can decrypt an aggregate together; fewer learn nothing. Safe-prime search for a
-            2048-bit modulus takes seconds to minutes.
-            """
+                Writes <out>/threshold-public.json (n, t, the verification keys: give it to everyone) and
+                <out>/share-<i>.json for i = 1…parties (mode 0600: give each to one department, then delete it here).
+                Any t departments can decrypt an aggregate together; fewer learn nothing. Safe-prime search for a
+                2048-bit modulus takes seconds to minutes.
+                """
         )
 
         @Option(help: "Number of share holders (departments), at most 64.")
@@ -73,7 +76,9 @@ struct Keys: ParsableCommand {
                     throw ValidationError("cannot write \(path)")
                 }
             }
-            say("dealt a \(threshold)-of-\(parties) key (n = \(bits) bits) into \(directory.path) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+            say(
+                "dealt a \(threshold)-of-\(parties) key (n = \(bits) bits) into \(directory.path) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+            )
         }
     }
 }

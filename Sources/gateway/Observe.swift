@@ -13,13 +13,13 @@ struct Observe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Follow the chain as an observer (a regulator): fetch every block, verify it from the genesis, keep it.",
         discussion: """
-        An observer does not vote. It asks validators (--peer, in order) for committed blocks over their HTTP API, \
-        signing its requests as a regulator department, and verifies each block with nothing but the genesis file: \
-        parent link, Merkle root, every transaction's signature and the commit certificate (≥ 2f + 1 validator \
-        signatures, validator set as of that height). Verified blocks and the access log they carry go into its own \
-        PostgreSQL database. A peer that serves an invalid block is reported and the next one is asked. \
-        Without --once it keeps following until SIGINT/SIGTERM.
-        """
+            An observer does not vote. It asks validators (--peer, in order) for committed blocks over their HTTP API, \
+            signing its requests as a regulator department, and verifies each block with nothing but the genesis file: \
+            parent link, Merkle root, every transaction's signature and the commit certificate (≥ 2f + 1 validator \
+            signatures, validator set as of that height). Verified blocks and the access log they carry go into its own \
+            PostgreSQL database. A peer that serves an invalid block is reported and the next one is asked. \
+            Without --once it keeps following until SIGINT/SIGTERM.
+            """
     )
 
     @Option(help: "The chain's genesis file.")
@@ -60,14 +60,17 @@ struct Observe: AsyncParsableCommand {
         let logger = makeLogger("observer", level: .warning)
         let peers: [(name: String, fetch: ChainObserver.Fetch)] = peer.map { base in
             let client = GatewayClient(baseURL: base, department: department, key: signingKey, suite: suite)
-            return (base, { from in
-                let response = try await client.send("GET", "/v1/chain/blocks?from=\(from)&limit=64")
-                guard response.status == 200 else {
-                    throw NodeError("HTTP \(response.status): \(response.problem?.detail ?? String(decoding: response.body, as: UTF8.self))")
+            return (
+                base,
+                { from in
+                    let response = try await client.send("GET", "/v1/chain/blocks?from=\(from)&limit=64")
+                    guard response.status == 200 else {
+                        throw NodeError("HTTP \(response.status): \(response.problem?.detail ?? String(decoding: response.body, as: UTF8.self))")
+                    }
+                    let page = try response.decode(API.ChainBlocks.self)
+                    return ChainObserver.Page(blocks: try page.blocks.map { try $0.decoded() }, commitment: page.commitment)
                 }
-                let page = try response.decode(API.ChainBlocks.self)
-                return ChainObserver.Page(blocks: try page.blocks.map { try $0.decoded() }, commitment: page.commitment)
-            })
+            )
         }
         let url = resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL)
         let once = self.once

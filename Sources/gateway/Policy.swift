@@ -15,12 +15,12 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Parse every policy file, validate it against the Cedar schema and its obligations; print located errors, exit 1 if any.",
             discussion: """
-            Each *.cedar file of --policies is parsed on its own, so every broken file is reported (its first error, as \
-            file:line:column), then every policy is validated against the Cedar schema (all errors listed, located \
-            and quoted), then the whole bundle — policies, entities.json, schema — is loaded as a node loads it \
-            (policy ids unique across files, obligation annotations valid). On success prints the policies and the \
-            bundle hash under both suites, the hash governance approves (`gateway governance propose --approve-bundle`).
-            """
+                Each *.cedar file of --policies is parsed on its own, so every broken file is reported (its first error, as \
+                file:line:column), then every policy is validated against the Cedar schema (all errors listed, located \
+                and quoted), then the whole bundle — policies, entities.json, schema — is loaded as a node loads it \
+                (policy ids unique across files, obligation annotations valid). On success prints the policies and the \
+                bundle hash under both suites, the hash governance approves (`gateway governance propose --approve-bundle`).
+                """
         )
 
         @Option(help: "Directory of Cedar policy files.")
@@ -62,7 +62,8 @@ struct PolicyCommand: ParsableCommand {
             let schemaText = try readSchema(schema)
             // Every schema error, not only the first the bundle load stops at.
             if let schemaText, let policySet = try? PolicySet(sources: sources),
-               let parsed = try? CedarSchema(json: Data(schemaText.utf8), file: PolicyBundle.schemaFile) {
+                let parsed = try? CedarSchema(json: Data(schemaText.utf8), file: PolicyBundle.schemaFile)
+            {
                 let errors = PolicyValidator(schema: parsed).validate(policySet.policies)
                 for error in errors { note("\(error)") }
                 if !errors.isEmpty {
@@ -73,7 +74,8 @@ struct PolicyCommand: ParsableCommand {
             let bundle: PolicyBundle
             do {
                 let entitiesURL = directory.appendingPathComponent(PolicyBundle.entitiesFile)
-                let entitiesText = FileManager.default.fileExists(atPath: entitiesURL.path)
+                let entitiesText =
+                    FileManager.default.fileExists(atPath: entitiesURL.path)
                     ? try String(contentsOf: entitiesURL, encoding: .utf8) : nil
                 bundle = try PolicyBundle(sources: sources, entitiesText: entitiesText, schemaText: schemaText)
             } catch {
@@ -96,12 +98,12 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Decide one request and say why: the decision, determining policies, obligations, and every policy's outcome.",
             discussion: """
-            The request file is JSON: {"request": {"principal": "Department::\\"housing\\"", "action": "Action::\\"read\\"", \
-            "resource": "Record::\\"r1\\"", "context": {"purpose": {"__entity": {"type": "Purpose", "id": "housing_allocation"}}}}, \
-            "entities": [Cedar entity JSON added to the bundle's entities.json]}. A test case of Policies/tests works too \
-            (its "expect" is then checked). For a denial, each policy in scope shows the condition that failed, quoted \
-            with its location. Exit status: 0 allow, 2 deny, 1 error.
-            """
+                The request file is JSON: {"request": {"principal": "Department::\\"housing\\"", "action": "Action::\\"read\\"", \
+                "resource": "Record::\\"r1\\"", "context": {"purpose": {"__entity": {"type": "Purpose", "id": "housing_allocation"}}}}, \
+                "entities": [Cedar entity JSON added to the bundle's entities.json]}. A test case of Policies/tests works too \
+                (its "expect" is then checked). For a denial, each policy in scope shows the condition that failed, quoted \
+                with its location. Exit status: 0 allow, 2 deny, 1 error.
+                """
         )
 
         @Option(help: "Directory of Cedar policy files (and entities.json).")
@@ -124,7 +126,9 @@ struct PolicyCommand: ParsableCommand {
             var store = bundle.entities
             for entity in testCase.entities { store.insert(entity) }
             let explanation = bundle.policySet.explain(testCase.request, entities: store)
-            say("request: \(testCase.request.principal) \(testCase.request.action) \(testCase.request.resource), context \(Value.record(testCase.request.context))")
+            say(
+                "request: \(testCase.request.principal) \(testCase.request.action) \(testCase.request.resource), context \(Value.record(testCase.request.context))"
+            )
             for line in explanation.lines { say(line) }
             for error in explanation.decision.errors { say("  evaluation error in \(error.policy): \(error.message)") }
             if testCase.expectedEffect != nil, let mismatch = testCase.check(against: bundle).mismatch {
@@ -139,12 +143,12 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the policy tests of Policies/tests/*.json: each request's expected decision, policies and obligations.",
             discussion: """
-            A test file is {"cases": [{"name", "request", "entities", "expect": {"decision": "allow"|"deny", "policies": [...], \
-            "obligations": {"fields": "a,b", "mask": "a:hash", "max_rows": "50", ...}}}]} (see `gateway policy explain --help` \
-            for the request). Every case is run against the bundle; a failing case prints what differed and the \
-            explanation. Every policy of the bundle must determine the decision of at least one case, so that each \
-            allow and deny a policy is meant to produce is tested. Exit status 1 if any case fails or a policy is untested.
-            """
+                A test file is {"cases": [{"name", "request", "entities", "expect": {"decision": "allow"|"deny", "policies": [...], \
+                "obligations": {"fields": "a,b", "mask": "a:hash", "max_rows": "50", ...}}}]} (see `gateway policy explain --help` \
+                for the request). Every case is run against the bundle; a failing case prints what differed and the \
+                explanation. Every policy of the bundle must determine the decision of at least one case, so that each \
+                allow and deny a policy is meant to produce is tested. Exit status 1 if any case fails or a policy is untested.
+                """
         )
 
         @Option(help: "Directory of Cedar policy files (and entities.json).")
@@ -194,7 +198,9 @@ struct PolicyCommand: ParsableCommand {
             }
             let untested = bundle.policySet.policies.map(\.id).filter { !covered.contains($0) }
             for policy in untested { note("UNTESTED policy \(policy): no case has it among the determining policies") }
-            say("\(passed) passed, \(failed) failed, \(bundle.policySet.policies.count - untested.count) of \(bundle.policySet.policies.count) policies covered")
+            say(
+                "\(passed) passed, \(failed) failed, \(bundle.policySet.policies.count - untested.count) of \(bundle.policySet.policies.count) policies covered"
+            )
             if failed > 0 || !untested.isEmpty { throw ExitCode(1) }
         }
     }

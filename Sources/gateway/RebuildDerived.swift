@@ -10,13 +10,13 @@ struct RebuildDerived: AsyncParsableCommand {
         commandName: "rebuild-derived",
         abstract: "Rebuild the tables a node derives from its blocks (access_events, anchored_records) from the blocks themselves.",
         discussion: """
-        At start a node proves its derived tables against its blocks; one that differs (a row edited, deleted or added \
-        in PostgreSQL) is reported with table, key and height, and its data is refused with 503 derived_state_mismatch. \
-        Stop the node, run this command against its database, and start it again. It first verifies every stored block \
-        from the genesis (hash links, Merkle roots, signatures, certificates) — blocks that fail cannot be rebuilt from, \
-        and the database must then be restored from a backup — then deletes the derived rows and writes them again, in \
-        one database transaction (all or nothing).
-        """
+            At start a node proves its derived tables against its blocks; one that differs (a row edited, deleted or added \
+            in PostgreSQL) is reported with table, key and height, and its data is refused with 503 derived_state_mismatch. \
+            Stop the node, run this command against its database, and start it again. It first verifies every stored block \
+            from the genesis (hash links, Merkle roots, signatures, certificates) — blocks that fail cannot be rebuilt from, \
+            and the database must then be restored from a backup — then deletes the derived rows and writes them again, in \
+            one database transaction (all or nothing).
+            """
     )
 
     @Option(help: "PostgreSQL URL of the node's database. Env: DATAGATEWAY_DATABASE_URL. Default: \(defaultDatabaseURL).")

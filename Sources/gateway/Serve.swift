@@ -10,21 +10,21 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a node: HTTP API, a validator of the consortium chain (solo if the genesis names one) and its PostgreSQL store.",
         discussion: """
-        Every option can also be set through the environment variable named in its help; a flag wins over the environment. \
-        On first start the node creates its key material in the data directory (node key, record key, salt, \
-        Paillier aggregation key, genesis.json). SIGTERM or SIGINT shuts it down gracefully: it stops accepting \
-        requests, commits every access-log event already acknowledged, then closes the database pool.
+            Every option can also be set through the environment variable named in its help; a flag wins over the environment. \
+            On first start the node creates its key material in the data directory (node key, record key, salt, \
+            Paillier aggregation key, genesis.json). SIGTERM or SIGINT shuts it down gracefully: it stops accepting \
+            requests, commits every access-log event already acknowledged, then closes the database pool.
 
-        The node listens at once and prints `LISTENING host:port`; while it verifies its stored blocks and proves its \
-        derived tables, /v1/health says "starting" and other requests get 503 node_starting (Retry-After: 1). When \
-        it serves data it prints `READY host:port height N`. Scripts that start it on --port 0 read these lines.
+            The node listens at once and prints `LISTENING host:port`; while it verifies its stored blocks and proves its \
+            derived tables, /v1/health says "starting" and other requests get 503 node_starting (Retry-After: 1). When \
+            it serves data it prints `READY host:port height N`. Scripts that start it on --port 0 read these lines.
 
-        With a genesis.json naming several validators (see `gateway cluster`), the node takes part in BFT consensus \
-        with them: it listens for peers on its own genesis address and connects to theirs. A node that is not in the \
-        genesis follows the chain (verifying every block) and starts voting in the block after governance admits it \
-        as a validator; start it with --peer-listen and the genesis, then have the validators' operators propose and \
-        approve it (`gateway governance`).
-        """
+            With a genesis.json naming several validators (see `gateway cluster`), the node takes part in BFT consensus \
+            with them: it listens for peers on its own genesis address and connects to theirs. A node that is not in the \
+            genesis follows the chain (verifying every block) and starts voting in the block after governance admits it \
+            as a validator; start it with --peer-listen and the genesis, then have the validators' operators propose and \
+            approve it (`gateway governance`).
+            """
     )
 
     @Option(help: "Address to listen on. Env: DATAGATEWAY_HOST. Default: 127.0.0.1.")
@@ -66,10 +66,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest accepted request body in bytes. Env: DATAGATEWAY_MAX_BODY_BYTES. Default: 8388608.")
     var maxBodyBytes: Int?
 
-    @Option(help: """
-        host:port to listen on for consensus peers. Env: DATAGATEWAY_PEER_LISTEN. Default: this node's address in the genesis; \
-        required for a node that joins after the genesis (the address its admission proposal names).
-        """)
+    @Option(
+        help: """
+            host:port to listen on for consensus peers. Env: DATAGATEWAY_PEER_LISTEN. Default: this node's address in the genesis; \
+            required for a node that joins after the genesis (the address its admission proposal names).
+            """)
     var peerListen: String?
 
     func run() async throws {
@@ -83,7 +84,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("log level must be one of trace, debug, info, notice, warning, error, critical")
         }
         let bodyBound = Bounded("max-body-bytes", 1...(1 << 30))
-        guard let bodyMax = bodyBound.parse(resolve(maxBodyBytes.map(String.init), env: "DATAGATEWAY_MAX_BODY_BYTES", default: "8388608")).map(Int.init) else {
+        guard
+            let bodyMax = bodyBound.parse(resolve(maxBodyBytes.map(String.init), env: "DATAGATEWAY_MAX_BODY_BYTES", default: "8388608")).map(Int.init)
+        else {
             throw ValidationError(bodyBound.requirement)
         }
         var settings = NodeConfiguration(
@@ -96,9 +99,10 @@ struct Serve: AsyncParsableCommand {
             logLevel: level,
             policiesDirectory: URL(fileURLWithPath: resolve(policies, env: "DATAGATEWAY_POLICIES", default: "Policies")),
             schemasDirectory: URL(fileURLWithPath: resolve(schemas, env: "DATAGATEWAY_SCHEMAS", default: "Schemas")),
-            departmentsFile: URL(fileURLWithPath: resolve(
-                departments, env: "DATAGATEWAY_DEPARTMENTS", default: dataDirectory.appendingPathComponent("departments.json").path
-            )),
+            departmentsFile: URL(
+                fileURLWithPath: resolve(
+                    departments, env: "DATAGATEWAY_DEPARTMENTS", default: dataDirectory.appendingPathComponent("departments.json").path
+                )),
             nodeID: resolve(nodeID, env: "DATAGATEWAY_NODE_ID", default: "node-1"),
             department: resolve(department, env: "DATAGATEWAY_DEPARTMENT", default: "civil_registry"),
             requestBodyBytesMax: bodyMax

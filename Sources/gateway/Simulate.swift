@@ -5,12 +5,12 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the consensus replicas under a seeded, deterministic fault scheduler and check safety and liveness.",
         discussion: """
-        One seed fixes everything: fault rates (drop, duplicate, delay, partitions, crashes with loss of unpersisted \
-        state, clock skew), their timing, the load and the Byzantine replica's lies, so a run replays exactly. \
-        After --ticks of chaos the network heals and crashed replicas restart; every honest replica must then commit \
-        new blocks within --heal-ticks. A failure prints its seed and the first violated property and exits 1. \
-        Several seeds: --seed S --count K runs seeds S…S+K−1.
-        """
+            One seed fixes everything: fault rates (drop, duplicate, delay, partitions, crashes with loss of unpersisted \
+            state, clock skew), their timing, the load and the Byzantine replica's lies, so a run replays exactly. \
+            After --ticks of chaos the network heals and crashed replicas restart; every honest replica must then commit \
+            new blocks within --heal-ticks. A failure prints its seed and the first violated property and exits 1. \
+            Several seeds: --seed S --count K runs seeds S…S+K−1.
+            """
     )
 
     @Option(help: "Seed of the run (the first one with --count).")

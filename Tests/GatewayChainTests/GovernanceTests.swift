@@ -23,7 +23,10 @@ import Testing
                 let key = suite.generateSigningKey()
                 let id = i < validators ? "v\(i)" : "o\(i)"
                 keys[id] = key
-                members.append(.init(nodeID: id, department: "d\(i)", role: i < validators ? .validator : .observer, publicKey: key.publicKey.pemRepresentation, address: ""))
+                members.append(
+                    .init(
+                        nodeID: id, department: "d\(i)", role: i < validators ? .validator : .observer, publicKey: key.publicKey.pemRepresentation,
+                        address: ""))
             }
             self.keys = keys
             genesis = Genesis(chainID: "gov", suite: suite.name, members: members, createdAtMs: 0)
@@ -32,7 +35,8 @@ import Testing
 
         mutating func transaction(_ kind: Transaction.Kind, by submitter: String, payload: [UInt8]) throws -> Transaction {
             nonce += 1
-            return try Transaction(chainID: "gov", kind: kind, submitter: submitter, nonce: nonce, timestampMs: 0, payload: payload, signer: keys[submitter]!)
+            return try Transaction(
+                chainID: "gov", kind: kind, submitter: submitter, nonce: nonce, timestampMs: 0, payload: payload, signer: keys[submitter]!)
         }
 
         /// Builds the next block from the valid transactions, certified by `signers`; applies it. Returns what was rejected.
@@ -40,7 +44,9 @@ import Testing
         mutating func commit(_ transactions: [Transaction], signers: [String]) throws -> Int {
             let selection = ledger.selectValid(transactions)
             let proposal = try ledger.proposeSolo(transactions: selection.accepted, proposer: signers[0], signer: keys[signers[0]]!, timestampMs: 0)
-            let message = CommitSignature.message(header: proposal.header, headerHash: proposal.header.hash(suite: suite), epoch: ledger.governance.epoch(atHeight: proposal.header.height))
+            let message = CommitSignature.message(
+                header: proposal.header, headerHash: proposal.header.hash(suite: suite),
+                epoch: ledger.governance.epoch(atHeight: proposal.header.height))
             let certificate = try signers.map { CommitSignature(validator: $0, signature: try keys[$0]!.sign(message)) }
             let block = Block(header: proposal.header, transactions: proposal.transactions, certificate: certificate)
             try ledger.apply(block)
@@ -59,7 +65,8 @@ import Testing
         #expect(GovernanceState(genesis: founded).approvedBundles == [suite.hash(Array("bundle".utf8))])
         #expect(GovernanceState(genesis: plain).approvedBundles.isEmpty)
         // A genesis file written before founding bundles existed still decodes, with the same hash.
-        let old = #"{"chainID": "c", "suite": "intl", "createdAtMs": 5, "members": [{"nodeID": "n1", "department": "d", "role": "validator", "publicKey": "k", "address": "a"}]}"#
+        let old =
+            #"{"chainID": "c", "suite": "intl", "createdAtMs": 5, "members": [{"nodeID": "n1", "department": "d", "role": "validator", "publicKey": "k", "address": "a"}]}"#
         let decoded = try JSONDecoder().decode(Genesis.self, from: Data(old.utf8))
         #expect(decoded == plain && decoded.hash(suite: suite) == plain.hash(suite: suite))
         // A malformed founding bundle is refused at load.
@@ -81,12 +88,13 @@ import Testing
 
         try chain.commit([try chain.transaction(.proposal, by: "v0", payload: proposal.encoded)], signers: three)
         // A duplicate approval, an observer's approval and one for an unknown proposal are all refused.
-        let rejected = try chain.commit([
-            try chain.transaction(.approval, by: "v1", payload: approve),
-            try chain.transaction(.approval, by: "v0", payload: approve),
-            try chain.transaction(.approval, by: "o4", payload: approve),
-            try chain.transaction(.approval, by: "v2", payload: GovernanceApproval(proposalID: "nope").encoded),
-        ], signers: three)
+        let rejected = try chain.commit(
+            [
+                try chain.transaction(.approval, by: "v1", payload: approve),
+                try chain.transaction(.approval, by: "v0", payload: approve),
+                try chain.transaction(.approval, by: "o4", payload: approve),
+                try chain.transaction(.approval, by: "v2", payload: GovernanceApproval(proposalID: "nope").encoded),
+            ], signers: three)
         #expect(rejected == 3)
         #expect(chain.ledger.governance.validators.count == 4)
 
@@ -116,12 +124,16 @@ import Testing
         let member = Genesis.Member(nodeID: "v4", department: "health", role: .validator, publicKey: newKey.publicKey.pemRepresentation, address: "")
         let approve = GovernanceApproval(proposalID: "add-health").encoded
         let three = ["v0", "v1", "v2"]
-        try chain.commit([try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "add-health", change: .addMember(member)).encoded)], signers: three)
+        try chain.commit(
+            [try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "add-health", change: .addMember(member)).encoded)],
+            signers: three)
         try chain.commit([try chain.transaction(.approval, by: "v1", payload: approve)], signers: three)
         try chain.commit([try chain.transaction(.approval, by: "v2", payload: approve)], signers: three)
         chain.keys["v4"] = newKey
         let four = ["v1", "v2", "v3", "v4"]
-        let anchor = RecordAnchor(publisher: "health", category: "visits", entries: [.init(recordKey: Array(repeating: 1, count: 32), recordHash: Array(repeating: 2, count: 32))])
+        let anchor = RecordAnchor(
+            publisher: "health", category: "visits",
+            entries: [.init(recordKey: Array(repeating: 1, count: 32), recordHash: Array(repeating: 2, count: 32))])
         try chain.commit([try chain.transaction(.recordAnchor, by: "v4", payload: anchor.encoded)], signers: four)
         try chain.commit([], signers: four)  // the child whose certificate commits the anchor's block (consecutive rounds)
 
@@ -135,8 +147,10 @@ import Testing
             proposer: 0, timestampMs: 9
         )
         let oldCertificate = try three.map { id in
-            CommitSignature(validator: id, signature: try chain.keys[id]!.sign(
-                CommitSignature.message(header: oldChild, headerHash: oldChild.hash(suite: suite), epoch: 0)))
+            CommitSignature(
+                validator: id,
+                signature: try chain.keys[id]!.sign(
+                    CommitSignature.message(header: oldChild, headerHash: oldChild.hash(suite: suite), epoch: 0)))
         }
         func proof(block index: Int, transaction: Int = 0, governance: [InclusionProof]? = nil) -> InclusionProof {
             let block = chain.blocks[index]
@@ -171,7 +185,8 @@ import Testing
     /// and (grants) derived state; a consent carries only a salted hash of the citizen.
     @Test func grantsRevocationsConsentsAndSharesAreCheckedAndDerived() throws {
         var chain = try Chain(suite: suite, validators: 2)
-        let grant = Grant(grantID: "g1", grantee: "d1", category: "citizen", purpose: "benefit_eligibility", fields: ["district"], expiresAtMs: 10_000)
+        let grant = Grant(
+            grantID: "g1", grantee: "d1", category: "citizen", purpose: "benefit_eligibility", fields: ["district"], expiresAtMs: 10_000)
         let consent = ConsentChange(subject: suite.hash(Array("salted citizen".utf8)), purpose: "research", given: true)
         let share = DecryptionShare(requestID: "aggregate-7", party: 2, share: Array(repeating: 9, count: 256))
         for payload in [grant.encoded, consent.encoded, share.encoded, Revocation(grantID: "g1").encoded] {
@@ -182,17 +197,22 @@ import Testing
         #expect(try DecryptionShare(decoding: share.encoded) == share)
         #expect(try Revocation(decoding: Revocation(grantID: "g1").encoded).grantID == "g1")
         // Malformed payloads never reach a block: a consent naming a raw id instead of a salted hash, an empty grant.
-        #expect(throws: ChainError.self) { try ConsentChange(decoding: ConsentChange(subject: Array("C1234567".utf8), purpose: "research", given: true).encoded) }
-        #expect(throws: ChainError.self) { try Grant(decoding: Grant(grantID: "", grantee: "d1", category: "c", purpose: "p", fields: [], expiresAtMs: 1).encoded) }
+        #expect(throws: ChainError.self) {
+            try ConsentChange(decoding: ConsentChange(subject: Array("C1234567".utf8), purpose: "research", given: true).encoded)
+        }
+        #expect(throws: ChainError.self) {
+            try Grant(decoding: Grant(grantID: "", grantee: "d1", category: "c", purpose: "p", fields: [], expiresAtMs: 1).encoded)
+        }
         let badConsent = try chain.transaction(.consent, by: "v0", payload: Array("C1234567".utf8))
         #expect(throws: ChainError.self) { try chain.ledger.validate(badConsent) }
 
         let both = ["v0", "v1"]
-        try chain.commit([
-            try chain.transaction(.grant, by: "v0", payload: grant.encoded),
-            try chain.transaction(.consent, by: "v1", payload: consent.encoded),
-            try chain.transaction(.decryptionShare, by: "v1", payload: share.encoded),
-        ], signers: both)
+        try chain.commit(
+            [
+                try chain.transaction(.grant, by: "v0", payload: grant.encoded),
+                try chain.transaction(.consent, by: "v1", payload: consent.encoded),
+                try chain.transaction(.decryptionShare, by: "v1", payload: share.encoded),
+            ], signers: both)
         #expect(chain.ledger.grants.live(grantor: "d0", grantee: "d1", category: "citizen", atMs: 5_000).map(\.grant) == [grant])
         #expect(chain.ledger.grants.live(grantor: "d0", grantee: "d1", category: "citizen", atMs: 10_000).isEmpty)
         #expect(chain.ledger.grants.live(grantor: "d2", grantee: "d1", category: "citizen", atMs: 5_000).isEmpty)
@@ -201,10 +221,11 @@ import Testing
         #expect(chain.ledger.grants.involving("d0").map(\.grantor) == ["d0"])
         #expect(chain.ledger.grants.involving("d2").isEmpty)
         // Only the grantor's node revokes; a second revocation and a reused grant id are refused.
-        let refused = try chain.commit([
-            try chain.transaction(.revoke, by: "v1", payload: Revocation(grantID: "g1").encoded),
-            try chain.transaction(.grant, by: "v0", payload: grant.encoded),
-        ], signers: both)
+        let refused = try chain.commit(
+            [
+                try chain.transaction(.revoke, by: "v1", payload: Revocation(grantID: "g1").encoded),
+                try chain.transaction(.grant, by: "v0", payload: grant.encoded),
+            ], signers: both)
         #expect(refused == 2)
         try chain.commit([try chain.transaction(.revoke, by: "v0", payload: Revocation(grantID: "g1").encoded)], signers: both)
         #expect(chain.ledger.grants.live(grantor: "d0", grantee: "d1", category: "citizen", atMs: 5_000).isEmpty)
@@ -219,13 +240,20 @@ import Testing
     @Test(arguments: SuiteName.allCases) func aSoloValidatorApprovesItsOwnPolicyBundle(name: SuiteName) throws {
         var chain = try Chain(suite: try name.makeSuite(), validators: 1)
         let bundle = chain.suite.hash(Array("policies".utf8))
-        try chain.commit([try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "bundle-1", change: .approvePolicyBundle(hash: bundle)).encoded)], signers: ["v0"])
+        try chain.commit(
+            [
+                try chain.transaction(
+                    .proposal, by: "v0", payload: GovernanceProposal(proposalID: "bundle-1", change: .approvePolicyBundle(hash: bundle)).encoded)
+            ], signers: ["v0"])
         #expect(chain.ledger.governance.approvedBundles == [bundle])
         // Removing the last validator is refused; re-using a proposal id is refused.
-        let rejected = try chain.commit([
-            try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "bye", change: .removeMember(nodeID: "v0")).encoded),
-            try chain.transaction(.proposal, by: "v0", payload: GovernanceProposal(proposalID: "bundle-1", change: .approvePolicyBundle(hash: [1])).encoded),
-        ], signers: ["v0"])
+        let rejected = try chain.commit(
+            [
+                try chain.transaction(
+                    .proposal, by: "v0", payload: GovernanceProposal(proposalID: "bye", change: .removeMember(nodeID: "v0")).encoded),
+                try chain.transaction(
+                    .proposal, by: "v0", payload: GovernanceProposal(proposalID: "bundle-1", change: .approvePolicyBundle(hash: [1])).encoded),
+            ], signers: ["v0"])
         #expect(rejected == 2)
     }
 
@@ -247,8 +275,9 @@ import Testing
         // The same transaction twice in one block: the second is refused.
         #expect(try chain.commit([first, first], signers: ["v0"]) == 1)
         // And again in a later block: refused, even though it is validly signed.
-        let event = AccessEvent(eventID: "e", requester: "r", action: "read", category: "c", recordKeys: [], purpose: "p", policyBundleHash: [1],
-                                decision: .allow, determiningPolicies: [], requestDigest: [2], timestampMs: 0)
+        let event = AccessEvent(
+            eventID: "e", requester: "r", action: "read", category: "c", recordKeys: [], purpose: "p", policyBundleHash: [1],
+            decision: .allow, determiningPolicies: [], requestDigest: [2], timestampMs: 0)
         let access = try chain.transaction(.accessLog, by: "v0", payload: event.encoded)
         #expect(try chain.commit([access], signers: ["v0"]) == 0)
         #expect(try chain.commit([access], signers: ["v0"]) == 1)

@@ -15,7 +15,10 @@ struct Fixture {
         validator = suite.generateSigningKey()
         genesis = Genesis(
             chainID: "test-chain", suite: name,
-            members: [.init(nodeID: "v1", department: "registry", role: .validator, publicKey: validator.publicKey.pemRepresentation, address: "127.0.0.1:1")],
+            members: [
+                .init(
+                    nodeID: "v1", department: "registry", role: .validator, publicKey: validator.publicKey.pemRepresentation, address: "127.0.0.1:1")
+            ],
             createdAtMs: 1_700_000_000_000
         )
     }
@@ -23,11 +26,14 @@ struct Fixture {
     mutating func accessTransaction(_ decision: AccessEvent.Decision = .allow, purpose: String = "benefit_eligibility") throws -> Transaction {
         nonce += 1
         let event = AccessEvent(
-            eventID: "event-\(nonce)", requester: "social_security", action: "read", category: "citizen", recordKeys: [[UInt8](repeating: 7, count: 32)],
+            eventID: "event-\(nonce)", requester: "social_security", action: "read", category: "citizen",
+            recordKeys: [[UInt8](repeating: 7, count: 32)],
             purpose: purpose, policyBundleHash: [UInt8](repeating: 1, count: 32), decision: decision, determiningPolicies: ["p1"],
             requestDigest: [UInt8](repeating: 2, count: 32), timestampMs: 1_700_000_000_000 + Int64(nonce)
         )
-        return try Transaction(chainID: genesis.chainID, kind: .accessLog, submitter: "v1", nonce: nonce, timestampMs: event.timestampMs, payload: event.encoded, signer: validator)
+        return try Transaction(
+            chainID: genesis.chainID, kind: .accessLog, submitter: "v1", nonce: nonce, timestampMs: event.timestampMs, payload: event.encoded,
+            signer: validator)
     }
 }
 
@@ -77,32 +83,46 @@ struct Fixture {
     @Test(arguments: SuiteName.allCases) func everyTamperingOfABlockIsRejected(suite: SuiteName) throws {
         var fixture = try Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
-        let good = try ledger.proposeSolo(transactions: [try fixture.accessTransaction(), try fixture.accessTransaction()], proposer: "v1", signer: fixture.validator, timestampMs: 1)
+        let good = try ledger.proposeSolo(
+            transactions: [try fixture.accessTransaction(), try fixture.accessTransaction()], proposer: "v1", signer: fixture.validator,
+            timestampMs: 1)
         try ledger.validate(good)
 
         // A transaction swapped for another one.
-        let swapped = Block(header: good.header, transactions: [good.transactions[0], try fixture.accessTransaction(.deny)], certificate: good.certificate)
+        let swapped = Block(
+            header: good.header, transactions: [good.transactions[0], try fixture.accessTransaction(.deny)], certificate: good.certificate)
         #expect(throws: ChainError.self) { try ledger.validate(swapped) }
         // Transactions dropped.
-        #expect(throws: ChainError.self) { try ledger.validate(Block(header: good.header, transactions: [good.transactions[0]], certificate: good.certificate)) }
+        #expect(throws: ChainError.self) {
+            try ledger.validate(Block(header: good.header, transactions: [good.transactions[0]], certificate: good.certificate))
+        }
         // A certificate signed by a key outside the genesis.
         let outsider = fixture.suite.generateSigningKey()
         let forged = try outsider.sign(CommitSignature.message(header: good.header, headerHash: good.header.hash(suite: fixture.suite), epoch: 0))
         #expect(throws: ChainError.self) {
-            try ledger.validate(Block(header: good.header, transactions: good.transactions, certificate: [CommitSignature(validator: "v1", signature: forged)]))
+            try ledger.validate(
+                Block(header: good.header, transactions: good.transactions, certificate: [CommitSignature(validator: "v1", signature: forged)]))
         }
         // No certificate at all.
         #expect(throws: ChainError.self) { try ledger.validate(Block(header: good.header, transactions: good.transactions, certificate: [])) }
         // A header at the wrong height or with the wrong parent.
         let h = good.header
         for header in [
-            BlockHeader(chainID: h.chainID, height: 2, round: h.round, parentHash: h.parentHash, transactionsRoot: h.transactionsRoot, transactionCount: h.transactionCount, justifyDigest: h.justifyDigest, timeoutTag: 0, proposer: 0, timestampMs: h.timestampMs),
-            BlockHeader(chainID: h.chainID, height: 1, round: h.round, parentHash: [UInt8](repeating: 0, count: 32), transactionsRoot: h.transactionsRoot, transactionCount: h.transactionCount, justifyDigest: h.justifyDigest, timeoutTag: 0, proposer: 0, timestampMs: h.timestampMs),
-            BlockHeader(chainID: "other", height: 1, round: h.round, parentHash: h.parentHash, transactionsRoot: h.transactionsRoot, transactionCount: h.transactionCount, justifyDigest: h.justifyDigest, timeoutTag: 0, proposer: 0, timestampMs: h.timestampMs),
+            BlockHeader(
+                chainID: h.chainID, height: 2, round: h.round, parentHash: h.parentHash, transactionsRoot: h.transactionsRoot,
+                transactionCount: h.transactionCount, justifyDigest: h.justifyDigest, timeoutTag: 0, proposer: 0, timestampMs: h.timestampMs),
+            BlockHeader(
+                chainID: h.chainID, height: 1, round: h.round, parentHash: [UInt8](repeating: 0, count: 32), transactionsRoot: h.transactionsRoot,
+                transactionCount: h.transactionCount, justifyDigest: h.justifyDigest, timeoutTag: 0, proposer: 0, timestampMs: h.timestampMs),
+            BlockHeader(
+                chainID: "other", height: 1, round: h.round, parentHash: h.parentHash, transactionsRoot: h.transactionsRoot,
+                transactionCount: h.transactionCount, justifyDigest: h.justifyDigest, timeoutTag: 0, proposer: 0, timestampMs: h.timestampMs),
         ] {
-            let signature = try fixture.validator.sign(CommitSignature.message(header: header, headerHash: header.hash(suite: fixture.suite), epoch: 0))
+            let signature = try fixture.validator.sign(
+                CommitSignature.message(header: header, headerHash: header.hash(suite: fixture.suite), epoch: 0))
             #expect(throws: ChainError.self) {
-                try ledger.validate(Block(header: header, transactions: good.transactions, certificate: [CommitSignature(validator: "v1", signature: signature)]))
+                try ledger.validate(
+                    Block(header: header, transactions: good.transactions, certificate: [CommitSignature(validator: "v1", signature: signature)]))
             }
         }
     }
@@ -112,13 +132,19 @@ struct Fixture {
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
         let good = try fixture.accessTransaction()
         try ledger.validate(good)
-        let stranger = try Transaction(chainID: "test-chain", kind: .accessLog, submitter: "intruder", nonce: 1, timestampMs: 1, payload: good.payload, signer: fixture.suite.generateSigningKey())
+        let stranger = try Transaction(
+            chainID: "test-chain", kind: .accessLog, submitter: "intruder", nonce: 1, timestampMs: 1, payload: good.payload,
+            signer: fixture.suite.generateSigningKey())
         #expect(throws: ChainError.self) { try ledger.validate(stranger) }
-        let impostor = try Transaction(chainID: "test-chain", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: good.payload, signer: fixture.suite.generateSigningKey())
+        let impostor = try Transaction(
+            chainID: "test-chain", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: good.payload,
+            signer: fixture.suite.generateSigningKey())
         #expect(throws: ChainError.self) { try ledger.validate(impostor) }
-        let otherChain = try Transaction(chainID: "other", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: good.payload, signer: fixture.validator)
+        let otherChain = try Transaction(
+            chainID: "other", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: good.payload, signer: fixture.validator)
         #expect(throws: ChainError.self) { try ledger.validate(otherChain) }
-        let garbage = try Transaction(chainID: "test-chain", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: [1, 2, 3], signer: fixture.validator)
+        let garbage = try Transaction(
+            chainID: "test-chain", kind: .accessLog, submitter: "v1", nonce: 1, timestampMs: 1, payload: [1, 2, 3], signer: fixture.validator)
         #expect(throws: ChainError.self) { try ledger.validate(garbage) }
     }
 
@@ -132,7 +158,9 @@ struct Fixture {
 
     @Test func quorumIsTwoFPlusOne() {
         func genesis(_ n: Int) -> Genesis {
-            Genesis(chainID: "c", suite: .intl, members: (0..<n).map { .init(nodeID: "v\($0)", department: "d", role: .validator, publicKey: "", address: "") }, createdAtMs: 0)
+            Genesis(
+                chainID: "c", suite: .intl,
+                members: (0..<n).map { .init(nodeID: "v\($0)", department: "d", role: .validator, publicKey: "", address: "") }, createdAtMs: 0)
         }
         #expect(genesis(1).quorum == 1)
         #expect(genesis(4).quorum == 3)
@@ -147,7 +175,8 @@ struct Fixture {
         #expect(try Transaction(decoding: transaction.encoded) == transaction)
         let event = try AccessEvent(decoding: transaction.payload)
         #expect(event.eventID == "event-1" && event.decision == .allow)
-        let block = try Ledger(genesis: fixture.genesis, suite: fixture.suite).proposeSolo(transactions: [transaction], proposer: "v1", signer: fixture.validator, timestampMs: 9)
+        let block = try Ledger(genesis: fixture.genesis, suite: fixture.suite).proposeSolo(
+            transactions: [transaction], proposer: "v1", signer: fixture.validator, timestampMs: 9)
         #expect(try BlockHeader(decoding: block.header.encoded) == block.header)
         #expect(try Block.decodeCertificate(block.encodedCertificate) == block.certificate)
         let anchor = RecordAnchor(publisher: "r", category: "citizen", entries: [.init(recordKey: [1], recordHash: [2])])
@@ -204,7 +233,8 @@ struct Fixture {
         // Evidence through a longer chain (block 1 committed by the QC on block 4, whose parent is block 3).
         let leaves = Block.transactionLeafHashes(blocks[0].transactions, tree: tree)
         let far = InclusionProof(
-            transaction: blocks[0].transactions[0], leafIndex: 0, auditPath: tree.inclusionProof(index: 0, leafHashes: leaves), header: blocks[0].header,
+            transaction: blocks[0].transactions[0], leafIndex: 0, auditPath: tree.inclusionProof(index: 0, leafHashes: leaves),
+            header: blocks[0].header,
             certificate: blocks[0].certificate,
             commitment: InclusionProof.Commitment(headers: blocks[1...3].map(\.header), certificate: blocks[3].certificate)
         )
@@ -223,8 +253,9 @@ struct Fixture {
         let child = try ledger.proposeSolo(transactions: [], proposer: "v1", signer: fixture.validator, timestampMs: 2)
         let path = tree.inclusionProof(index: 0, leafHashes: Block.transactionLeafHashes(transactions, tree: tree))
         func proof(_ commitment: InclusionProof.Commitment?) -> InclusionProof {
-            InclusionProof(transaction: transactions[0], leafIndex: 0, auditPath: path, header: block.header, certificate: block.certificate,
-                           commitment: commitment)
+            InclusionProof(
+                transaction: transactions[0], leafIndex: 0, auditPath: path, header: block.header, certificate: block.certificate,
+                commitment: commitment)
         }
         // No evidence: refused unless the caller accepts "certified only".
         #expect(throws: ChainError.self) { try verifier.verify(proof(nil)) }
@@ -232,11 +263,16 @@ struct Fixture {
         // A child two rounds later (a timeout in between) does not commit its parent.
         let late = BlockHeader(
             chainID: child.header.chainID, height: child.header.height, round: child.header.round + 1, parentHash: child.header.parentHash,
-            transactionsRoot: child.header.transactionsRoot, transactionCount: 0, justifyDigest: child.header.justifyDigest, timeoutTag: child.header.round + 1,
+            transactionsRoot: child.header.transactionsRoot, transactionCount: 0, justifyDigest: child.header.justifyDigest,
+            timeoutTag: child.header.round + 1,
             proposer: 0, timestampMs: 2
         )
-        let lateCertificate = [CommitSignature(validator: "v1", signature: try fixture.validator.sign(
-            CommitSignature.message(header: late, headerHash: late.hash(suite: fixture.suite), epoch: 0)))]
+        let lateCertificate = [
+            CommitSignature(
+                validator: "v1",
+                signature: try fixture.validator.sign(
+                    CommitSignature.message(header: late, headerHash: late.hash(suite: fixture.suite), epoch: 0)))
+        ]
         #expect(throws: ChainError.self) { try verifier.verify(proof(.init(headers: [late], certificate: lateCertificate))) }
         // A child without a valid certificate, or one that does not link to the block.
         #expect(throws: ChainError.self) { try verifier.verify(proof(.init(headers: [child.header], certificate: []))) }
@@ -262,7 +298,8 @@ struct Fixture {
             InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: flipped, header: block.header, certificate: block.certificate),
             InclusionProof(transaction: transactions[2], leafIndex: 3, auditPath: path, header: block.header, certificate: block.certificate),
             InclusionProof(transaction: transactions[1], leafIndex: 2, auditPath: path, header: block.header, certificate: block.certificate),
-            InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: Array(path.dropLast()), header: block.header, certificate: block.certificate),
+            InclusionProof(
+                transaction: transactions[2], leafIndex: 2, auditPath: Array(path.dropLast()), header: block.header, certificate: block.certificate),
             InclusionProof(transaction: transactions[2], leafIndex: 2, auditPath: path, header: block.header, certificate: []),
         ]
         for proof in cases {
@@ -270,7 +307,8 @@ struct Fixture {
         }
         // A verifier given another chain's genesis (other validator key) refuses the genuine proof.
         let stranger = try Fixture(suite)
-        let otherVerifier = try ProofVerifier(genesis: Genesis(chainID: "test-chain", suite: suite, members: stranger.genesis.members, createdAtMs: 0))
+        let otherVerifier = try ProofVerifier(
+            genesis: Genesis(chainID: "test-chain", suite: suite, members: stranger.genesis.members, createdAtMs: 0))
         #expect(throws: ChainError.self) { try otherVerifier.verify(good, requireCommitment: false) }
     }
 }
@@ -278,14 +316,16 @@ struct Fixture {
 @Suite struct AccessLogBatchTests {
     @Test func batchesRoundTripAndMalformedOnesAreRejected() throws {
         let events = (0..<3).map {
-            AccessEvent(eventID: "e\($0)", requester: "r", action: "read", category: "c", recordKeys: [[1]], purpose: "p", policyBundleHash: [2],
-                        decision: $0 == 1 ? .deny : .allow, determiningPolicies: ["policy\($0)"], requestDigest: [3], timestampMs: Int64($0))
+            AccessEvent(
+                eventID: "e\($0)", requester: "r", action: "read", category: "c", recordKeys: [[1]], purpose: "p", policyBundleHash: [2],
+                decision: $0 == 1 ? .deny : .allow, determiningPolicies: ["policy\($0)"], requestDigest: [3], timestampMs: Int64($0))
         }
         let batch = AccessLogBatch(events: events)
         #expect(try AccessLogBatch(decoding: batch.encoded) == batch)
         let suite = InternationalSuite()
         let key = suite.generateSigningKey()
-        let transaction = try Transaction(chainID: "c", kind: .accessLogBatch, submitter: "n", nonce: 1, timestampMs: 0, payload: batch.encoded, signer: key)
+        let transaction = try Transaction(
+            chainID: "c", kind: .accessLogBatch, submitter: "n", nonce: 1, timestampMs: 0, payload: batch.encoded, signer: key)
         #expect(try transaction.accessEvents() == events)
         // Empty, truncated, or of another version: errors, never crashes.
         var empty = CanonicalWriter()

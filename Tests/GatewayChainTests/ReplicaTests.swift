@@ -15,8 +15,10 @@ struct TestSigner: ConsensusSigner {
 /// A perfect network: every message delivered in order, no loss. Returns the commits per replica.
 /// `followers` more replicas (ids n, n + 1, …) receive every broadcast but are not validators; `sent` collects what
 /// each replica sent.
-func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<ReplicaID> = [],
-                sent: UnsafeMutablePointer<[[ConsensusMessage]]>? = nil) -> [[ConsensusBlock]] {
+func runCluster(
+    replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<ReplicaID> = [],
+    sent: UnsafeMutablePointer<[[ConsensusMessage]]>? = nil
+) -> [[ConsensusBlock]] {
     let total = n + followers
     let keys = (0..<n).map { [UInt8(truncatingIfNeeded: $0 + 1)] }
     let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
@@ -67,7 +69,9 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         let commits = runCluster(replicas: replicas, ticks: 20)
         #expect(commits[0].count >= 10, "only \(commits[0].count) blocks committed")
         for other in commits.dropFirst() {
-            #expect(other.map(\.id) == Array(commits[0].map(\.id).prefix(other.count)) || commits[0].map(\.id) == Array(other.map(\.id).prefix(commits[0].count)))
+            #expect(
+                other.map(\.id) == Array(commits[0].map(\.id).prefix(other.count))
+                    || commits[0].map(\.id) == Array(other.map(\.id).prefix(commits[0].count)))
         }
         #expect(commits[0].enumerated().allSatisfy { UInt64($0.offset + 1) == $0.element.height })
         #expect(commits[0].flatMap(\.payload).count > 0)
@@ -78,7 +82,9 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         let commits = runCluster(replicas: 4, followers: 1, ticks: 30, sent: &sent)
         #expect(commits[4].count >= 10)
         #expect(commits[4].map(\.id) == Array(commits[0].map(\.id).prefix(commits[4].count)))
-        let consensus = sent[4].filter { if case .proposal = $0 { true } else if case .vote = $0 { true } else if case .timeout = $0 { true } else { false } }
+        let consensus = sent[4].filter {
+            if case .proposal = $0 { true } else if case .vote = $0 { true } else if case .timeout = $0 { true } else { false }
+        }
         #expect(consensus.isEmpty, "a follower sent \(consensus.count) consensus messages")
     }
 
@@ -91,17 +97,23 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         let genesisQC = QuorumCertificate(blockID: genesis.id, round: 0, height: 0, signatures: [])
         func certify(_ block: ConsensusBlock, epoch: UInt64) -> QuorumCertificate {
             let message = QuorumCertificate.voteMessage(epoch: epoch, blockID: block.id, round: block.round, height: block.height)
-            return QuorumCertificate(blockID: block.id, round: block.round, height: block.height,
-                                     signatures: (0..<3).map { .init(replica: $0, signature: TestSigner(replica: $0, keys: keys).sign(message)) })
+            return QuorumCertificate(
+                blockID: block.id, round: block.round, height: block.height,
+                signatures: (0..<3).map { .init(replica: $0, signature: TestSigner(replica: $0, keys: keys).sign(message)) })
         }
-        let first = ConsensusBlock(chainID: "simulation", round: 1, justify: genesisQC, timeout: nil, proposer: 1, timestampMs: 0, payload: [[1]], hash: hash)
-        let second = ConsensusBlock(chainID: "simulation", round: 2, justify: certify(first, epoch: 0), timeout: nil, proposer: 2, timestampMs: 0,
-                                    payload: [[2]], hash: hash)
+        let first = ConsensusBlock(
+            chainID: "simulation", round: 1, justify: genesisQC, timeout: nil, proposer: 1, timestampMs: 0, payload: [[1]], hash: hash)
+        let second = ConsensusBlock(
+            chainID: "simulation", round: 2, justify: certify(first, epoch: 0), timeout: nil, proposer: 2, timestampMs: 0,
+            payload: [[2]], hash: hash)
         // Epoch 0: the block is fetched, then the QC on its child commits it.
         var zero = Replica(id: 3, configuration: .init(replicas: 4), signer: TestSigner(replica: 3, keys: keys), hash: hash)
         _ = zero.receive(.blocks([first]), from: 0, now: 1)
         let effects = zero.receive(.certified(second, certify(second, epoch: 0)), from: 0, now: 1)
-        #expect(effects.contains { if case .commit(let block, _, let evidence) = $0 { block.id == first.id && evidence.child?.id == second.id } else { false } })
+        #expect(
+            effects.contains {
+                if case .commit(let block, _, let evidence) = $0 { block.id == first.id && evidence.child?.id == second.id } else { false }
+            })
         #expect(zero.committedHeight == 1)
         // Epoch 1 rooted at the genesis (same keys, same indices): the epoch-0 certificates are refused.
         var config = Replica.Configuration(replicas: 4)
@@ -136,7 +148,8 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         // A "child" two rounds later (or not a child at all) does not commit the last block.
         let next = try #require(SyncBatch.serve(Array(stored.dropFirst(Int(replica.committedHeight)).prefix(17)), boundary: nil))
         let far = chain.first { $0.round > next.blocks.last!.round + 1 }!
-        let forged = SyncBatch(blocks: next.blocks, lastQC: next.lastQC, child: far.header, childQC: stored.first { $0.block.id == far.id }!.certificate)
+        let forged = SyncBatch(
+            blocks: next.blocks, lastQC: next.lastQC, child: far.header, childQC: stored.first { $0.block.id == far.id }!.certificate)
         let before = replica.committedHeight
         _ = replica.receive(.syncBlocks(forged), from: 1, now: 3)
         #expect(replica.committedHeight == before)
@@ -162,7 +175,9 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         let validators = keys.map(\.publicKey)
         let hash: @Sendable ([UInt8]) -> [UInt8] = { suite.hash($0) }
         var nodes = (0..<4).map {
-            Replica(id: $0, configuration: .init(replicas: 4), signer: SuiteConsensusSigner(replica: $0, key: keys[$0], validators: validators), hash: hash)
+            Replica(
+                id: $0, configuration: .init(replicas: 4), signer: SuiteConsensusSigner(replica: $0, key: keys[$0], validators: validators),
+                hash: hash)
         }
         var messages: [ConsensusMessage] = []
         var inbox: [(ReplicaID, ReplicaID, ConsensusMessage)] = []
@@ -199,8 +214,12 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         let proposals = captured.compactMap { if case .proposal(let block) = $0 { block } else { nil } }
         let relayed = proposals.dropFirst().map { ConsensusMessage.certified($0, $0.justify) }.prefix(3)
         #expect(!relayed.isEmpty)
-        let synced = proposals.count >= 3
-            ? [ConsensusMessage.syncBlocks(SyncBatch(blocks: [proposals[0]], lastQC: proposals[1].justify, child: proposals[1].header, childQC: proposals[2].justify))]
+        let synced =
+            proposals.count >= 3
+            ? [
+                ConsensusMessage.syncBlocks(
+                    SyncBatch(blocks: [proposals[0]], lastQC: proposals[1].justify, child: proposals[1].header, childQC: proposals[2].justify))
+            ]
             : []
         #expect(!synced.isEmpty)
         for message in captured + relayed + synced + [.catchUp, .syncRequest(42)] {
@@ -223,7 +242,8 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
             }
         }
         for _ in 0..<2_000 {
-            _ = try? ConsensusCodec.decode((0..<Int.random(in: 0..<200, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }, hash: hash)
+            _ = try? ConsensusCodec.decode(
+                (0..<Int.random(in: 0..<200, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }, hash: hash)
         }
         #expect(throws: ChainError.self) { try ConsensusCodec.decode([], hash: hash) }
     }
@@ -238,17 +258,22 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
         let mine = hash(Array("chain A".utf8))
         let other = hash(Array("chain B".utf8))
         func certificate(root: [UInt8]) -> TimeoutCertificate {
-            TimeoutCertificate(round: 1, entries: (1..<4).map {
-                .init(replica: $0, highQCRound: 0, signature: TestSigner(replica: $0, keys: keys).sign(
-                    TimeoutCertificate.timeoutMessage(root: root, round: 1, highQCRound: 0)))
-            })
+            TimeoutCertificate(
+                round: 1,
+                entries: (1..<4).map {
+                    .init(
+                        replica: $0, highQCRound: 0,
+                        signature: TestSigner(replica: $0, keys: keys).sign(
+                            TimeoutCertificate.timeoutMessage(root: root, round: 1, highQCRound: 0)))
+                })
         }
         func roundAfter(_ tc: TimeoutCertificate) -> UInt64 {
             var replica = Replica(id: 0, configuration: .init(replicas: 4), signer: TestSigner(replica: 0, keys: keys), hash: hash, rootID: mine)
             _ = replica.start(now: 0)
             let genesisQC = QuorumCertificate(blockID: mine, round: 0, height: 0, signatures: [])
-            let timeout = TimeoutVote(round: 1, highQC: genesisQC, highTC: tc, voter: 1,
-                                      signature: TestSigner(replica: 1, keys: keys).sign(TimeoutCertificate.timeoutMessage(root: mine, round: 1, highQCRound: 0)))
+            let timeout = TimeoutVote(
+                round: 1, highQC: genesisQC, highTC: tc, voter: 1,
+                signature: TestSigner(replica: 1, keys: keys).sign(TimeoutCertificate.timeoutMessage(root: mine, round: 1, highQCRound: 0)))
             _ = replica.receive(.timeout(timeout), from: 1, now: 1)
             return replica.round
         }
@@ -325,7 +350,9 @@ func runCluster(replicas n: Int, followers: Int = 0, ticks: Int, offline: Set<Re
             .vote(Vote(blockID: [1], round: value, height: 1, voter: 0, signature: [])),
             .vote(Vote(blockID: [1], round: 1, height: value, voter: 0, signature: [])),
             .syncRequest(value),
-            .timeout(TimeoutVote(round: value, highQC: QuorumCertificate(blockID: [1], round: 0, height: 0, signatures: []), highTC: nil, voter: 0, signature: [])),
+            .timeout(
+                TimeoutVote(
+                    round: value, highQC: QuorumCertificate(blockID: [1], round: 0, height: 0, signatures: []), highTC: nil, voter: 0, signature: [])),
             .timeout(TimeoutVote(round: 1, highQC: qc, highTC: nil, voter: 0, signature: [])),
         ]
         for message in messages {

@@ -12,8 +12,9 @@ import Testing
 
     @Test func hmacSha256KnownAnswerFromRFC4231() {
         let key = [UInt8](repeating: 0x0b, count: 20)
-        #expect(Hex.encode(suite.hmac(key: key, Array("Hi There".utf8)))
-            == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+        #expect(
+            Hex.encode(suite.hmac(key: key, Array("Hi There".utf8)))
+                == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
     }
 
     @Test func constantTimeEqualsComparesWholeBuffers() {
@@ -76,9 +77,10 @@ import Testing
     @Test(arguments: SuiteName.allCases) func requestSignaturesVerifyOnlyForTheExactRequest(name: SuiteName) throws {
         let suite = try name.makeSuite()
         let key = suite.generateSigningKey()
-        let headers = Dictionary(uniqueKeysWithValues: try RequestSigning.sign(
-            method: "POST", target: "/v1/requests", body: [1, 2], department: "housing", key: key, suite: suite, timestamp: 100, nonce: "00ff"
-        ))
+        let headers = Dictionary(
+            uniqueKeysWithValues: try RequestSigning.sign(
+                method: "POST", target: "/v1/requests", body: [1, 2], department: "housing", key: key, suite: suite, timestamp: 100, nonce: "00ff"
+            ))
         #expect(headers["Content-Digest"] == RequestSigning.contentDigest([1, 2], suite: suite))
         let message = RequestSigning.signingString(
             method: "POST", target: "/v1/requests", department: "housing", timestamp: "100", nonce: "00ff", contentDigest: headers["Content-Digest"]!
@@ -86,14 +88,16 @@ import Testing
         let signature = [UInt8](Data(base64Encoded: headers["DG-Signature"]!)!)
         #expect(key.publicKey.isValidSignature(signature, for: message))
         let other = RequestSigning.signingString(
-            method: "POST", target: "/v1/requests?x", department: "housing", timestamp: "100", nonce: "00ff", contentDigest: headers["Content-Digest"]!
+            method: "POST", target: "/v1/requests?x", department: "housing", timestamp: "100", nonce: "00ff",
+            contentDigest: headers["Content-Digest"]!
         )
         #expect(!key.publicKey.isValidSignature(signature, for: other))
         // A role is one more signed line; without it the string is unchanged, so the role cannot be added or stripped.
-        let withRole = Dictionary(uniqueKeysWithValues: try RequestSigning.sign(
-            method: "POST", target: "/v1/requests", body: [1, 2], department: "housing", key: key, suite: suite, timestamp: 100, nonce: "00ff",
-            role: "caseworker"
-        ))
+        let withRole = Dictionary(
+            uniqueKeysWithValues: try RequestSigning.sign(
+                method: "POST", target: "/v1/requests", body: [1, 2], department: "housing", key: key, suite: suite, timestamp: 100, nonce: "00ff",
+                role: "caseworker"
+            ))
         #expect(withRole["DG-Role"] == "caseworker" && headers["DG-Role"] == nil)
         let roleMessage = RequestSigning.signingString(
             method: "POST", target: "/v1/requests", department: "housing", timestamp: "100", nonce: "00ff",
@@ -104,7 +108,8 @@ import Testing
         #expect(key.publicKey.isValidSignature(roleSignature, for: roleMessage))
         #expect(!key.publicKey.isValidSignature(roleSignature, for: message))
         #expect(!key.publicKey.isValidSignature(signature, for: roleMessage))
-        #expect(RequestSigning.isValidRole("case-worker_2") && !RequestSigning.isValidRole("") && !RequestSigning.isValidRole("Chief")
+        #expect(
+            RequestSigning.isValidRole("case-worker_2") && !RequestSigning.isValidRole("") && !RequestSigning.isValidRole("Chief")
                 && !RequestSigning.isValidRole("a\nb") && !RequestSigning.isValidRole(String(repeating: "a", count: 65)))
     }
 }
@@ -116,7 +121,9 @@ import Testing
     @Test func p256KeysAndSignaturesInteroperateWithOpenssl() async throws {
         let dir = try TestPaths.temporaryDirectory("p256")
         let keyPath = dir.appendingPathComponent("k.pem").path
-        #expect(try await runProcess("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyPath]).status == 0)
+        #expect(
+            try await runProcess("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyPath]).status
+                == 0)
         let theirs = try suite.signingKey(pem: String(contentsOfFile: keyPath, encoding: .utf8))
         let message = dir.appendingPathComponent("m.bin").path
         try Data("p256".utf8).write(to: URL(fileURLWithPath: message))
@@ -127,7 +134,9 @@ import Testing
         let publicPath = dir.appendingPathComponent("pub.pem").path
         try ours.publicKey.pemRepresentation.write(toFile: publicPath, atomically: true, encoding: .utf8)
         try Data(try ours.sign(Array("p256".utf8))).write(to: URL(fileURLWithPath: message + ".ours"))
-        #expect(try await runProcess("/usr/bin/openssl", ["dgst", "-sha256", "-verify", publicPath, "-signature", message + ".ours", message]).status == 0)
+        #expect(
+            try await runProcess("/usr/bin/openssl", ["dgst", "-sha256", "-verify", publicPath, "-signature", message + ".ours", message]).status == 0
+        )
         let reloaded = try suite.signingKey(pem: ours.pemRepresentation)
         #expect(try suite.verifyingKey(pem: ours.publicKey.pemRepresentation).isValidSignature(try reloaded.sign([7]), for: [7]))
         #expect(!ours.publicKey.isValidSignature(try ours.sign([7]), for: [8]))
@@ -142,7 +151,8 @@ import Testing
         // openssl signs; we verify with the key we loaded.
         let messagePath = dir.appendingPathComponent("m.bin").path
         try Data("from openssl".utf8).write(to: URL(fileURLWithPath: messagePath))
-        let signed = try await runProcess("/usr/bin/openssl", ["pkeyutl", "-sign", "-rawin", "-inkey", keyPath, "-in", messagePath, "-out", messagePath + ".sig"])
+        let signed = try await runProcess(
+            "/usr/bin/openssl", ["pkeyutl", "-sign", "-rawin", "-inkey", keyPath, "-in", messagePath, "-out", messagePath + ".sig"])
         #expect(signed.status == 0, "\(signed.stderr)")
         let signature = [UInt8](try Data(contentsOf: URL(fileURLWithPath: messagePath + ".sig")))
         #expect(key.publicKey.isValidSignature(signature, for: Array("from openssl".utf8)))
@@ -159,14 +169,20 @@ import Testing
         let messagePath = dir.appendingPathComponent("m.bin").path
         try Data("from swift".utf8).write(to: URL(fileURLWithPath: messagePath))
         try Data(try key.sign(Array("from swift".utf8))).write(to: URL(fileURLWithPath: messagePath + ".sig"))
-        let verified = try await runProcess("/usr/bin/openssl", [
-            "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", publicPath, "-in", messagePath, "-sigfile", messagePath + ".sig",
-        ])
+        let verified = try await runProcess(
+            "/usr/bin/openssl",
+            [
+                "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", publicPath, "-in", messagePath, "-sigfile", messagePath + ".sig",
+            ])
         #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
         // And a wrong signature is refused by openssl as well.
         try Data(try key.sign(Array("something else".utf8))).write(to: URL(fileURLWithPath: messagePath + ".sig"))
-        #expect(try await runProcess("/usr/bin/openssl", [
-            "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", publicPath, "-in", messagePath, "-sigfile", messagePath + ".sig",
-        ]).status != 0)
+        #expect(
+            try await runProcess(
+                "/usr/bin/openssl",
+                [
+                    "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", publicPath, "-in", messagePath, "-sigfile", messagePath + ".sig",
+                ]
+            ).status != 0)
     }
 }

@@ -57,11 +57,14 @@ import Testing
             let root = tree.root(leafHashes: leafHashes)
             for index in 0..<size {
                 let proof = tree.inclusionProof(index: index, leafHashes: leafHashes)
-                #expect(verifier.verifyInclusion(leafIndex: UInt64(index), treeSize: UInt64(size), leafHash: leafHashes[index], proof: proof, root: root))
+                #expect(
+                    verifier.verifyInclusion(leafIndex: UInt64(index), treeSize: UInt64(size), leafHash: leafHashes[index], proof: proof, root: root))
                 // The same proof must not verify another leaf or another index.
                 let other = (index + 1) % size
                 if other != index {
-                    #expect(!verifier.verifyInclusion(leafIndex: UInt64(index), treeSize: UInt64(size), leafHash: leafHashes[other], proof: proof, root: root))
+                    #expect(
+                        !verifier.verifyInclusion(
+                            leafIndex: UInt64(index), treeSize: UInt64(size), leafHash: leafHashes[other], proof: proof, root: root))
                 }
             }
         }

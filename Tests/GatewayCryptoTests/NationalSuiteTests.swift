@@ -188,12 +188,16 @@ func vectorBlocks(_ file: String) throws -> [[String: String]] {
         let plaintext = SystemRandom().bytes(count: 1_000)
         let input = dir.appendingPathComponent("p.bin").path
         try Data(plaintext).write(to: URL(fileURLWithPath: input))
-        let result = try await runProcess(openssl, ["enc", "-sm4-ctr", "-K", Hex.encode(key), "-iv", Hex.encode(iv), "-in", input, "-out", input + ".enc"])
+        let result = try await runProcess(
+            openssl, ["enc", "-sm4-ctr", "-K", Hex.encode(key), "-iv", Hex.encode(iv), "-in", input, "-out", input + ".enc"])
         #expect(result.status == 0, "\(result.stderr)")
         let theirs = [UInt8](try Data(contentsOf: URL(fileURLWithPath: input + ".enc")))
         #expect(try SM4.encrypt(plaintext, key: key, iv: iv, mode: .ctr) == theirs)
         try Data(try SM4.encrypt(plaintext, key: key, iv: iv, mode: .ctr)).write(to: URL(fileURLWithPath: input + ".ours"))
-        #expect(try await runProcess(openssl, ["enc", "-d", "-sm4-ctr", "-K", Hex.encode(key), "-iv", Hex.encode(iv), "-in", input + ".ours", "-out", input + ".dec"]).status == 0)
+        #expect(
+            try await runProcess(
+                openssl, ["enc", "-d", "-sm4-ctr", "-K", Hex.encode(key), "-iv", Hex.encode(iv), "-in", input + ".ours", "-out", input + ".dec"]
+            ).status == 0)
         #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: input + ".dec"))) == plaintext)
     }
 

@@ -161,7 +161,8 @@ import Testing
 
     @Test func parametersRoundTripThroughJSON() throws {
         let (scheme, shares) = dealt
-        let decoded = try ThresholdPaillier(parameters: JSONDecoder().decode(ThresholdPaillier.PublicParameters.self, from: JSONEncoder().encode(scheme.parameters)))
+        let decoded = try ThresholdPaillier(
+            parameters: JSONDecoder().decode(ThresholdPaillier.PublicParameters.self, from: JSONEncoder().encode(scheme.parameters)))
         let c = try decoded.publicKey.encrypt(9)
         let partials = try shares.prefix(3).map { try decoded.partialDecrypt(c, share: $0) }
         #expect(try decoded.combine(partials, for: c) == GMPInteger(9))
@@ -187,8 +188,10 @@ import Testing
         // Ours → phe.
         let ours = try values.map { try encryptor.encrypt(encoding.mantissa($0, for: pk)).value.toString() }
         let plain = try values.map { try pk.encrypt(encoding.mantissa($0, for: pk)).value.toString() }
-        let input: [String: Any] = ["n": pk.n.toString(), "p": primes.p, "q": primes.q, "exponent": Self.exponent,
-                                    "values": values, "ours": ours, "plain": plain]
+        let input: [String: Any] = [
+            "n": pk.n.toString(), "p": primes.p, "q": primes.q, "exponent": Self.exponent,
+            "values": values, "ours": ours, "plain": plain,
+        ]
         let script = """
             import json, sys
             from phe import paillier, EncryptedNumber

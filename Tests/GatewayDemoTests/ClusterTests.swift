@@ -57,8 +57,9 @@ import Testing
     }
 
     func client(_ layout: ClusterLayout, node: Int, department: String) throws -> GatewayClient {
-        GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: department,
-                      key: try layout.departmentKey(department), suite: try layout.suite.makeSuite())
+        GatewayClient(
+            baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: department,
+            key: try layout.departmentKey(department), suite: try layout.suite.makeSuite())
     }
 
     func height(_ layout: ClusterLayout, node: Int) async throws -> UInt64 {
@@ -103,7 +104,7 @@ import Testing
                     let node = targets[(round + worker) % targets.count]
                     let (_, records) = CrashTests.batch(worker * 100_000 + round, size: 2)
                     guard let registry = try? client(layout, node: node, department: DemoConsortium.registry),
-                          let response = try? await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+                        let response = try? await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
                     else { continue }
                     if response.status == 201, let receipt = try? response.decode(API.PublishResponse.self) { await acknowledged.add(receipt) }
                 }
@@ -145,8 +146,9 @@ import Testing
             try await client(layout, node: 0, department: DemoConsortium.registry)
                 .send("POST", "/v1/records/citizen", json: API.PublishRequest(records: CrashTests.batch(888_888, size: 1).1)).status
         }
-        let probe = GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[0].httpPort)", department: DemoConsortium.registry,
-                                  key: try layout.departmentKey(DemoConsortium.registry), suite: try layout.suite.makeSuite())
+        let probe = GatewayClient(
+            baseURL: "http://127.0.0.1:\(layout.nodes[0].httpPort)", department: DemoConsortium.registry,
+            key: try layout.departmentKey(DemoConsortium.registry), suite: try layout.suite.makeSuite())
         let reported = try await waitUntil(seconds: 60) {
             let ready = try await probe.sendRaw("GET", "/v1/ready", headers: [])
             guard ready.status == 503 else { return false }
@@ -178,18 +180,20 @@ import Testing
         // 5. restart the last one; every node ends with every acknowledged transaction and the same blocks.
         try await nodes.start(3)
         let top = try await height(layout, node: 0)
-        #expect(try await waitUntil(seconds: 60) {
-            for index in 0..<4 where try await height(layout, node: index) < top { return false }
-            return true
-        }, "not every node caught up")
+        #expect(
+            try await waitUntil(seconds: 60) {
+                for index in 0..<4 where try await height(layout, node: index) < top { return false }
+                return true
+            }, "not every node caught up")
 
         // 6. An observer (the regulator's node) follows the chain without voting: it verifies every block from the
         // genesis and keeps it. A peer that serves a forged block is caught and the next peer is asked.
         let regulatorKey = try layout.departmentKey(DemoConsortium.regulator)
         let suite = try layout.suite.makeSuite()
         func fetcher(_ node: Int, forge: Bool, withholdEvidence: Bool = false) -> ChainObserver.Fetch {
-            let regulator = GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: DemoConsortium.regulator,
-                                          key: regulatorKey, suite: suite)
+            let regulator = GatewayClient(
+                baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: DemoConsortium.regulator,
+                key: regulatorKey, suite: suite)
             return { from in
                 let response = try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64")
                 guard response.status == 200 else { throw NodeError("HTTP \(response.status)") }
@@ -207,11 +211,13 @@ import Testing
         }
         let observerURL = try await TestDatabase.fresh("observer")
         let peers: [(name: String, fetch: ChainObserver.Fetch)] = [
-            ("forger", fetcher(1, forge: true)), ("no evidence", fetcher(2, forge: false, withholdEvidence: true)), ("node-1", fetcher(0, forge: false)),
+            ("forger", fetcher(1, forge: true)), ("no evidence", fetcher(2, forge: false, withholdEvidence: true)),
+            ("node-1", fetcher(0, forge: false)),
         ]
         let observed = try await Database.withDatabase(url: observerURL, logger: TestDatabase.logger) { database in
-            let observer = try ChainObserver(database: database, genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")),
-                                             logger: TestDatabase.logger)
+            let observer = try ChainObserver(
+                database: database, genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")),
+                logger: TestDatabase.logger)
             try await observer.start()
             try await observer.catchUp(from: peers)
             return await observer.height
@@ -289,7 +295,8 @@ extension ClusterTests {
             let (_, records) = CrashTests.batch(700_000 + serial, size: 2)
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
-                let response = try await client(node, DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+                let response = try await client(node, DemoConsortium.registry).send(
+                    "POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
                 if response.status == 201 {
                     lastEvent = try response.decode(API.PublishResponse.self).event.eventId
                     return true
@@ -319,10 +326,12 @@ extension ClusterTests {
         try await nodes.kill(2)
         try await nodes.start(2, policies: changed.path)
         let newBundle = try await client(2).send("GET", "/v1/health").decode(API.Health.self).policyBundle
-        let refused = try await client(2, DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: CrashTests.batch(690_000, size: 1).1))
+        let refused = try await client(2, DemoConsortium.registry).send(
+            "POST", "/v1/records/citizen", json: API.PublishRequest(records: CrashTests.batch(690_000, size: 1).1))
         #expect(refused.status == 503 && refused.problem?.code == "policy_bundle_not_approved", "\(String(decoding: refused.body, as: UTF8.self))")
         #expect(refused.problem?.detail.contains("gateway governance propose --approve-bundle \(newBundle)") == true)
-        let bundleProposal = API.GovernanceProposalRequest(proposalId: "bundle-v2", change: API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: newBundle))
+        let bundleProposal = API.GovernanceProposalRequest(
+            proposalId: "bundle-v2", change: API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: newBundle))
         #expect(try await client(2).send("POST", "/v1/governance/proposals", json: bundleProposal).status == 201)
         #expect(try await client(0).send("POST", "/v1/governance/proposals/bundle-v2/approvals").status == 201)
         #expect(try await client(1).send("POST", "/v1/governance/proposals/bundle-v2/approvals").status == 201)
@@ -331,8 +340,13 @@ extension ClusterTests {
 
         // The operators of node-1 (proposer), node-2 and node-3 admit node-5: 3 of 4 approvals.
         let joining = try #require(layout.nodes[4].joining)
-        let admit = API.GovernanceProposalRequest(proposalId: "admit-node-5", change: API.GovernanceChange(kind: "addMember", member: API.GovernanceMember(
-            nodeId: joining.nodeID, department: joining.department, role: "validator", publicKey: joining.publicKey, address: joining.address)))
+        let admit = API.GovernanceProposalRequest(
+            proposalId: "admit-node-5",
+            change: API.GovernanceChange(
+                kind: "addMember",
+                member: API.GovernanceMember(
+                    nodeId: joining.nodeID, department: joining.department, role: "validator", publicKey: joining.publicKey, address: joining.address)
+            ))
         let proposed = try await client(0).send("POST", "/v1/governance/proposals", json: admit)
         #expect(proposed.status == 201, "\(String(decoding: proposed.body, as: UTF8.self))")
         #expect(try proposed.decode(API.GovernanceReceipt.self).status == "pending")
@@ -340,21 +354,26 @@ extension ClusterTests {
         #expect(try await client(1, DemoConsortium.regulator).send("POST", "/v1/governance/proposals/admit-node-5/approvals").status == 403)
         #expect(try await client(1).send("POST", "/v1/governance/proposals/admit-node-5/approvals").status == 201)
         // node-3's operator approves with the CLI, which finds node-3 and its department's key in the cluster layout.
-        let approved = try await runProcess(TestPaths.gatewayBinary.path, [
-            "governance", "approve", "--cluster", work.path, "--node", "node-3", "--proposal", "admit-node-5",
-        ])
+        let approved = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "governance", "approve", "--cluster", work.path, "--node", "node-3", "--proposal", "admit-node-5",
+            ])
         #expect(approved.status == 0 && approved.stdout.contains("decided"), "\(approved.stdout)\n\(approved.stderr)")
         // A fourth approval of a decided proposal is refused, and the CLI says why.
-        let again = try await runProcess(TestPaths.gatewayBinary.path, [
-            "governance", "approve", "--cluster", work.path, "--node", "node-4", "--proposal", "admit-node-5",
-        ])
+        let again = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "governance", "approve", "--cluster", work.path, "--node", "node-4", "--proposal", "admit-node-5",
+            ])
         #expect(again.status != 0 && again.stderr.contains("governance_rejected"), "\(again.stdout)\n\(again.stderr)")
 
         // node-5 followed the chain, so it sees itself admitted.
-        #expect(try await cluster.waitUntil(seconds: 60) {
-            let state = try await governance(4)
-            return state.validators.contains("node-5") && state.epoch == 1
-        }, "node-5 did not follow the chain to its admission")
+        #expect(
+            try await cluster.waitUntil(seconds: 60) {
+                let state = try await governance(4)
+                return state.validators.contains("node-5") && state.epoch == 1
+            }, "node-5 did not follow the chain to its admission")
         cluster.log("node-5 admitted; killing node-4: the five-member set now needs node-5's vote")
         try await nodes.kill(3)
         #expect(try await publish(through: 4), "no commit with node-1, -2, -3 and the newcomer node-5")
@@ -369,10 +388,11 @@ extension ClusterTests {
         let removed = try await client(2).send("POST", "/v1/governance/proposals/remove-node-4/approvals")
         #expect(try removed.decode(API.GovernanceReceipt.self).status == "decided")
         // "decided" is node-3's view; node-1 and node-5 apply the same block when it reaches them: wait for that event.
-        #expect(try await cluster.waitUntil(seconds: 120) {
-            let state = try await governance(0)
-            return state.validators == ["node-1", "node-2", "node-3", "node-5"] && state.epoch == 2
-        }, "node-1 did not apply the removal of node-4")
+        #expect(
+            try await cluster.waitUntil(seconds: 120) {
+                let state = try await governance(0)
+                return state.validators == ["node-1", "node-2", "node-3", "node-5"] && state.epoch == 2
+            }, "node-1 did not apply the removal of node-4")
         #expect(try await cluster.waitUntil(seconds: 120) { try await governance(4).epoch == 2 }, "node-5 did not apply the removal")
         let status = try await runProcess(TestPaths.gatewayBinary.path, ["governance", "status", "--cluster", work.path, "--node", "node-5"])
         #expect(status.stdout.contains("epoch 2; validators: node-1, node-2, node-3, node-5"), "\(status.stdout)\n\(status.stderr)")
@@ -391,19 +411,23 @@ extension ClusterTests {
 
         // Every live node holds the same chain, and an observer verifies it from the genesis across both changes.
         let top = try await cluster.height(layout, node: 0)
-        #expect(try await cluster.waitUntil(seconds: 30) {
-            for index in [1, 4] where try await cluster.height(layout, node: index) < top { return false }
-            return true
-        })
-        let regulator = GatewayClient(baseURL: "http://127.0.0.1:\(layout.nodes[4].httpPort)", department: DemoConsortium.regulator,
-                                      key: try layout.departmentKey(DemoConsortium.regulator), suite: try layout.suite.makeSuite())
+        #expect(
+            try await cluster.waitUntil(seconds: 30) {
+                for index in [1, 4] where try await cluster.height(layout, node: index) < top { return false }
+                return true
+            })
+        let regulator = GatewayClient(
+            baseURL: "http://127.0.0.1:\(layout.nodes[4].httpPort)", department: DemoConsortium.regulator,
+            key: try layout.departmentKey(DemoConsortium.regulator), suite: try layout.suite.makeSuite())
         let fetch: ChainObserver.Fetch = { from in
             let page = try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64").decode(API.ChainBlocks.self)
             return ChainObserver.Page(blocks: try page.blocks.map { try $0.decoded() }, commitment: page.commitment)
         }
-        let observed = try await Database.withDatabase(url: try await TestDatabase.fresh("reconfigure_observer"), logger: TestDatabase.logger) { database in
-            let observer = try ChainObserver(database: database, genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")),
-                                             logger: TestDatabase.logger)
+        let observed = try await Database.withDatabase(url: try await TestDatabase.fresh("reconfigure_observer"), logger: TestDatabase.logger) {
+            database in
+            let observer = try ChainObserver(
+                database: database, genesis: try Genesis.load(from: work.appendingPathComponent("genesis.json")),
+                logger: TestDatabase.logger)
             try await observer.start()
             try await observer.catchUp(from: [("node-5", fetch)])
             return await observer.height
@@ -412,13 +436,14 @@ extension ClusterTests {
         await nodes.stopAll()
         var chains: [[String]] = []
         for index in [0, 1, 4] {
-            chains.append(try await Database.withDatabase(url: layout.nodes[index].databaseURL, logger: TestDatabase.logger) { database in
-                var hashes: [String] = []
-                for try await hash in try await database.client.query("SELECT hash FROM blocks ORDER BY height").decode(ByteBuffer.self) {
-                    hashes.append(Hex.encode(Array(hash.readableBytesView)))
-                }
-                return hashes
-            })
+            chains.append(
+                try await Database.withDatabase(url: layout.nodes[index].databaseURL, logger: TestDatabase.logger) { database in
+                    var hashes: [String] = []
+                    for try await hash in try await database.client.query("SELECT hash FROM blocks ORDER BY height").decode(ByteBuffer.self) {
+                        hashes.append(Hex.encode(Array(hash.readableBytesView)))
+                    }
+                    return hashes
+                })
         }
         let common = chains.map(\.count).min() ?? 0
         #expect(common >= Int(top))

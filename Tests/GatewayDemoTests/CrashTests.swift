@@ -55,7 +55,9 @@ import Testing
         let setup = try await setUp("crash")
         let server = try ServerProcess(arguments: setup.arguments)
         let port = try await server.waitForPort()
-        let client = GatewayClient(baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: NationalSuite())
+        let client = GatewayClient(
+            baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!,
+            suite: NationalSuite())
         let book = Ledgerbook()
         let batchSize = 8
 
@@ -65,7 +67,9 @@ import Testing
                 for round in 0..<1_000 {
                     let (ids, records) = Self.batch(worker * 1_000 + round, size: batchSize)
                     await book.attempt(ids)
-                    guard let response = try? await client.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records)) else { return }
+                    guard let response = try? await client.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records)) else {
+                        return
+                    }
                     if response.status == 201 { await book.acknowledge(ids) } else { return }
                 }
             }
@@ -95,7 +99,7 @@ import Testing
                 if pending > 0 { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(pending == 0)
-            var stored: [String: Bool] = [:] // record id → anchored
+            var stored: [String: Bool] = [:]  // record id → anchored
             let rows = try await database.client.query(
                 "SELECT r.record_id, a.record_key IS NOT NULL FROM records r LEFT JOIN anchored_records a ON a.record_key = r.record_key"
             )
@@ -111,12 +115,15 @@ import Testing
         }
 
         // The restarted node serves the acknowledged records, verified against their anchors.
-        let reader = GatewayClient(baseURL: "http://127.0.0.1:\(newPort)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: NationalSuite())
+        let reader = GatewayClient(
+            baseURL: "http://127.0.0.1:\(newPort)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!,
+            suite: NationalSuite())
         // And refuses the request captured before the crash: its nonce was recorded durably.
         let replay = try await reader.sendRaw("GET", capturedTarget, headers: captured)
         #expect(replay.status == 401 && replay.problem?.code == "replayed_request")
         let sample = acknowledged.flatMap { $0 }.prefix(40)
-        let read = try await reader.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: Array(sample), purpose: "registry_update"))
+        let read = try await reader.send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: Array(sample), purpose: "registry_update"))
         #expect(read.status == 200)
         #expect(try read.decode(API.RecordsResponse.self).records.count == sample.count)
 
@@ -134,7 +141,9 @@ import Testing
         let first = try ServerProcess(arguments: setup.arguments)
         let firstPort = try await first.waitForPort()
         let registry = { @Sendable (port: Int) in
-            GatewayClient(baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!, suite: NationalSuite())
+            GatewayClient(
+                baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!,
+                suite: NationalSuite())
         }
         let (ids, records) = Self.batch(7, size: 4)
         #expect(try await registry(firstPort).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records)).status == 201)
@@ -182,19 +191,24 @@ import Testing
         let server = try ServerProcess(arguments: setup.arguments)
         let port = try await server.waitForPort()
         let base = "http://127.0.0.1:\(port)"
-        let housing = GatewayClient(baseURL: base, department: DemoConsortium.housing, key: setup.consortium.keys[DemoConsortium.housing]!, suite: NationalSuite())
-        let denied = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening"))
+        let housing = GatewayClient(
+            baseURL: base, department: DemoConsortium.housing, key: setup.consortium.keys[DemoConsortium.housing]!, suite: NationalSuite())
+        let denied = try await housing.send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening"))
         let eventID = try #require(denied.problem?.eventId)
-        let regulator = GatewayClient(baseURL: base, department: DemoConsortium.regulator, key: setup.consortium.keys[DemoConsortium.regulator]!, suite: NationalSuite())
+        let regulator = GatewayClient(
+            baseURL: base, department: DemoConsortium.regulator, key: setup.consortium.keys[DemoConsortium.regulator]!, suite: NationalSuite())
         let proof = try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof")
         #expect(proof.status == 200)
 
         // `gateway observe` follows the node as the regulator and verifies every block into its own database.
         let keyFile = setup.consortium.departmentsFile.deletingLastPathComponent().appendingPathComponent("\(DemoConsortium.regulator)-key.pem")
-        let observed = try await runProcess(TestPaths.gatewayBinary.path, [
-            "observe", "--once", "--genesis", setup.dataDirectory.appendingPathComponent("genesis.json").path, "--peer", base,
-            "--key", keyFile.path, "--database-url", try await TestDatabase.fresh("observe_cli"),
-        ])
+        let observed = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "observe", "--once", "--genesis", setup.dataDirectory.appendingPathComponent("genesis.json").path, "--peer", base,
+                "--key", keyFile.path, "--database-url", try await TestDatabase.fresh("observe_cli"),
+            ])
         #expect(observed.status == 0, "\(observed.stdout) \(observed.stderr)")
         #expect(observed.stdout.contains("verified block") && observed.stderr.contains("caught up at height"))
         server.signal(SIGTERM)

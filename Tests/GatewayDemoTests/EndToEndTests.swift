@@ -55,12 +55,16 @@ import Testing
     }
 
     @Test func theDemoCommandExitsZeroAndNarratesEachStep() async throws {
-        let result = try await runProcess(TestPaths.gatewayBinary.path, [
-            "demo", "--records", "200", "--database-url", TestDatabase.uniqueURL("demo"),
-            "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
-        ])
+        let result = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "demo", "--records", "200", "--database-url", TestDatabase.uniqueURL("demo"),
+                "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
+            ])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
-        for step in ["1. The civil registry publishes", "2. Social security", "3. Housing", "4. The statistics office", "5. The regulator", "Demo complete"] {
+        for step in [
+            "1. The civil registry publishes", "2. Social security", "3. Housing", "4. The statistics office", "5. The regulator", "Demo complete",
+        ] {
             #expect(result.stdout.contains(step), "missing narration: \(step)")
         }
     }
@@ -86,14 +90,19 @@ import Testing
 
     @Test func keysDealWritesAThresholdKeyAndShares() async throws {
         let dir = try TestPaths.temporaryDirectory("deal")
-        let result = try await runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "3", "--threshold", "2", "--bits", "1024", "--out", dir.path])
+        let result = try await runProcess(
+            TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "3", "--threshold", "2", "--bits", "1024", "--out", dir.path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("safe prime"))
-        let parameters = try JSONDecoder().decode(ThresholdPaillier.PublicParameters.self, from: Data(contentsOf: dir.appendingPathComponent("threshold-public.json")))
+        let parameters = try JSONDecoder().decode(
+            ThresholdPaillier.PublicParameters.self, from: Data(contentsOf: dir.appendingPathComponent("threshold-public.json")))
         let scheme = try ThresholdPaillier(parameters: parameters)
-        let shares = try (1...3).map { try JSONDecoder().decode(ThresholdPaillier.KeyShare.self, from: Data(contentsOf: dir.appendingPathComponent("share-\($0).json"))) }
+        let shares = try (1...3).map {
+            try JSONDecoder().decode(ThresholdPaillier.KeyShare.self, from: Data(contentsOf: dir.appendingPathComponent("share-\($0).json")))
+        }
         let c = try scheme.publicKey.encrypt(2026)
-        #expect(try scheme.combine([scheme.partialDecrypt(c, share: shares[2]), scheme.partialDecrypt(c, share: shares[0])], for: c) == GMPInteger(2026))
+        #expect(
+            try scheme.combine([scheme.partialDecrypt(c, share: shares[2]), scheme.partialDecrypt(c, share: shares[0])], for: c) == GMPInteger(2026))
         let bad = try await runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "2", "--threshold", "3", "--out", dir.path])
         #expect(bad.status != 0 && bad.stderr.contains("threshold"))
     }
@@ -101,8 +110,10 @@ import Testing
     @Test func everyCommandHasCompleteHelp() async throws {
         let serve = try await runProcess(TestPaths.gatewayBinary.path, ["serve", "--help"])
         #expect(serve.status == 0)
-        for option in ["--host", "--port", "--database-url", "--data-dir", "--node-key", "--suite", "--log-level", "--policies", "--schemas",
-                       "--departments", "--node-id", "--department", "--max-body-bytes", "DATAGATEWAY_DATABASE_URL", "SIGTERM"] {
+        for option in [
+            "--host", "--port", "--database-url", "--data-dir", "--node-key", "--suite", "--log-level", "--policies", "--schemas",
+            "--departments", "--node-id", "--department", "--max-body-bytes", "DATAGATEWAY_DATABASE_URL", "SIGTERM",
+        ] {
             #expect(serve.stdout.contains(option), "serve --help lacks \(option)")
         }
         let top = try await runProcess(TestPaths.gatewayBinary.path, ["--help"])
@@ -159,7 +170,8 @@ final class Lines: @unchecked Sendable {
         let node = try await TestNode.start("sync", suite: .intl)
         let housing = node.client(DemoConsortium.housing)
         for index in 0..<6 {
-            _ = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C\(index)"], purpose: "tenant_screening"))
+            _ = try await housing.send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C\(index)"], purpose: "tenant_screening"))
         }
         try await node.running.stop()
         let suite = node.suite
@@ -198,8 +210,9 @@ final class Lines: @unchecked Sendable {
         try await node.running.stop()
 
         let restarted = try await RunningNode.start(configuration, logger: TestDatabase.logger)
-        let registry = GatewayClient(baseURL: restarted.baseURL, department: DemoConsortium.registry,
-                                     key: node.consortium.keys[DemoConsortium.registry]!, suite: node.suite)
+        let registry = GatewayClient(
+            baseURL: restarted.baseURL, department: DemoConsortium.registry,
+            key: node.consortium.keys[DemoConsortium.registry]!, suite: node.suite)
         let again = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
         try await restarted.stop()
         #expect(again.status == 201)
@@ -262,8 +275,10 @@ final class Lines: @unchecked Sendable {
         #expect(ok.stdout.contains("policies in 1 file(s): OK") && ok.stdout.contains("bundle hash (sm): "))
         let dir = try TestPaths.temporaryDirectory("policy_check")
         try #"@id("fine") permit (principal, action, resource);"#.write(to: dir.appendingPathComponent("a.cedar"), atomically: true, encoding: .utf8)
-        try "// broken\npermit (principal ==, action, resource);\n".write(to: dir.appendingPathComponent("b.cedar"), atomically: true, encoding: .utf8)
-        try #"@id("x") @max_rows("many") permit (principal, action, resource);"#.write(to: dir.appendingPathComponent("c.cedar"), atomically: true, encoding: .utf8)
+        try "// broken\npermit (principal ==, action, resource);\n".write(
+            to: dir.appendingPathComponent("b.cedar"), atomically: true, encoding: .utf8)
+        try #"@id("x") @max_rows("many") permit (principal, action, resource);"#.write(
+            to: dir.appendingPathComponent("c.cedar"), atomically: true, encoding: .utf8)
         let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("b.cedar:2:"), "\(bad.stderr)")
@@ -280,10 +295,10 @@ final class Lines: @unchecked Sendable {
     @Test func schemaErrorsAreReportedWithTheirLocation() async throws {
         let dir = try TestPaths.temporaryDirectory("policy_schema")
         try """
-            permit (principal, action == Action::"read", resource)
-            when { principal.age > 3 };
-            permit (principal == Dept::"x", action, resource);
-            """.write(to: dir.appendingPathComponent("a.cedar"), atomically: true, encoding: .utf8)
+        permit (principal, action == Action::"read", resource)
+        when { principal.age > 3 };
+        permit (principal == Dept::"x", action, resource);
+        """.write(to: dir.appendingPathComponent("a.cedar"), atomically: true, encoding: .utf8)
         let schema = TestPaths.schemas.appendingPathComponent("policies.cedarschema.json").path
         let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", schema])
         #expect(bad.status == 1)
@@ -292,7 +307,8 @@ final class Lines: @unchecked Sendable {
         #expect(bad.stderr.contains("schema error(s)"))
         let skipped = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "none"])
         #expect(skipped.status == 0, "\(skipped.stderr)")
-        let missing = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "/nonexistent.json"])
+        let missing = try await runProcess(
+            TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "/nonexistent.json"])
         #expect(missing.status != 0 && missing.stderr.contains("--schema"))
     }
 
@@ -315,7 +331,8 @@ final class Lines: @unchecked Sendable {
         try JSONSerialization.data(withJSONObject: root).write(to: dir.appendingPathComponent("one.json"))
         let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path, "--tests", dir.path])
         #expect(bad.status == 1)
-        #expect(bad.stderr.contains("FAIL one.json: housing reads a consenting citizen") && bad.stderr.contains("expected obligations"), "\(bad.stderr)")
+        #expect(
+            bad.stderr.contains("FAIL one.json: housing reads a consenting citizen") && bad.stderr.contains("expected obligations"), "\(bad.stderr)")
         #expect(bad.stderr.contains("UNTESTED policy regulators-audit"), "\(bad.stderr)")
     }
 
@@ -326,24 +343,35 @@ final class Lines: @unchecked Sendable {
         func request(consents: [String]) throws -> String {
             let purpose: (String) -> [String: Any] = { ["__entity": ["type": "Purpose", "id": $0]] }
             let body: [String: Any] = [
-                "request": ["principal": #"Department::"housing""#, "action": #"Action::"read""#, "resource": #"Record::"r1""#,
-                            "context": ["purpose": purpose("housing_allocation")]],
-                "entities": [["uid": ["type": "Record", "id": "r1"], "attrs": ["consents": consents.map(purpose)],
-                              "parents": [["type": "Category", "id": "citizen"]]]],
+                "request": [
+                    "principal": #"Department::"housing""#, "action": #"Action::"read""#, "resource": #"Record::"r1""#,
+                    "context": ["purpose": purpose("housing_allocation")],
+                ],
+                "entities": [
+                    [
+                        "uid": ["type": "Record", "id": "r1"], "attrs": ["consents": consents.map(purpose)],
+                        "parents": [["type": "Category", "id": "citizen"]],
+                    ]
+                ],
             ]
             let file = dir.appendingPathComponent("request-\(consents.count).json")
             try JSONSerialization.data(withJSONObject: body).write(to: file)
             return file.path
         }
-        let denied = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: [])])
+        let denied = try await runProcess(
+            TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: [])])
         #expect(denied.status == 2, "\(denied.stderr)")
         #expect(denied.stdout.contains("decision: deny"))
         #expect(denied.stdout.contains("housing-allocation-with-consent (permit): when #1 is false (demo.cedar:"), "\(denied.stdout)")
         #expect(denied.stdout.contains("because context.purpose in resource.consents is false"), "\(denied.stdout)")
         #expect(denied.stdout.contains("regulators-audit (permit): not applicable — the principal is out of its scope"))
-        let allowed = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: ["social_welfare"])])
+        let allowed = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            ["policy", "explain", "--policies", TestPaths.policies.path, "--request", try request(consents: ["social_welfare"])])
         #expect(allowed.status == 0, "\(allowed.stderr)")
-        #expect(allowed.stdout.contains("obligations: fields citizen_id,district,household_size; masks citizen_id:hash; max rows 50"), "\(allowed.stdout)")
+        #expect(
+            allowed.stdout.contains("obligations: fields citizen_id,district,household_size; masks citizen_id:hash; max rows 50"), "\(allowed.stdout)"
+        )
         let missing = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "explain", "--request", "/nonexistent.json"])
         #expect(missing.status != 0 && missing.stderr.contains("--request"))
     }

@@ -62,7 +62,8 @@ import Testing
         let ghost = GatewayClient(baseURL: node.running.baseURL, department: "ghost", key: node.suite.generateSigningKey(), suite: node.suite)
         expectProblem(try await ghost.send("POST", target, body: body), 401, "unknown_department")
 
-        let impostor = GatewayClient(baseURL: node.running.baseURL, department: DemoConsortium.registry, key: node.suite.generateSigningKey(), suite: node.suite)
+        let impostor = GatewayClient(
+            baseURL: node.running.baseURL, department: DemoConsortium.registry, key: node.suite.generateSigningKey(), suite: node.suite)
         expectProblem(try await impostor.send("POST", target, body: body), 401, "bad_signature")
 
         let stale = try registry.signedHeaders("POST", target, body: body, timestamp: Int64(Date().timeIntervalSince1970) - 3_600)
@@ -80,7 +81,8 @@ import Testing
         let headers = try registry.signedHeaders("GET", "/v1/records/citizen/C0000000?purpose=registry_update", body: [])
         let first = try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry_update", headers: headers)
         #expect(first.status == 404)
-        expectProblem(try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry_update", headers: headers), 401, "replayed_request")
+        expectProblem(
+            try await registry.sendRaw("GET", "/v1/records/citizen/C0000000?purpose=registry_update", headers: headers), 401, "replayed_request")
 
         #expect(try await recordCount() == before)
     }
@@ -93,8 +95,12 @@ import Testing
         expectProblem(try await registry.send("POST", "/v1/records/citizen", body: Array(#"{"records": "many"}"#.utf8)), 400, "invalid_request")
         expectProblem(try await registry.send("POST", "/v1/records/citizen", body: Array(#"{"rows": []}"#.utf8)), 400, "invalid_request")
         expectProblem(try await registry.send("POST", "/v1/records/citizen", body: Array(#"{"records": []}"#.utf8)), 400, "invalid_request")
-        expectProblem(try await registry.send("POST", "/v1/requests", body: Array(#"{"category": 5, "ids": ["x"], "purpose": "p"}"#.utf8)), 400, "invalid_request")
-        expectProblem(try await registry.send("POST", "/v1/requests", body: Array(#"{"category": "citizen", "ids": [], "purpose": "p"}"#.utf8)), 400, "invalid_request")
+        expectProblem(
+            try await registry.send("POST", "/v1/requests", body: Array(#"{"category": 5, "ids": ["x"], "purpose": "p"}"#.utf8)), 400,
+            "invalid_request")
+        expectProblem(
+            try await registry.send("POST", "/v1/requests", body: Array(#"{"category": "citizen", "ids": [], "purpose": "p"}"#.utf8)), 400,
+            "invalid_request")
         expectProblem(try await registry.send("GET", "/v1/audit/events?limit=abc"), 400, "invalid_request")
         expectProblem(try await registry.send("GET", "/v1/records/citizen/C1"), 400, "invalid_request")
         #expect(try await recordCount() == before)
@@ -124,7 +130,9 @@ import Testing
     @Test func unknownCategoryIs404() async throws {
         let response = try await registry.send("POST", "/v1/records/weather", json: API.PublishRequest(records: [.object([:])]))
         expectProblem(response, 404, "unknown_category")
-        expectProblem(try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "weather", ids: ["x"], purpose: "p")), 404, "unknown_category")
+        expectProblem(
+            try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "weather", ids: ["x"], purpose: "p")), 404,
+            "unknown_category")
     }
 
     @Test func anInvalidRecordIs422NamingTheFieldAndNothingOfTheBatchIsStored() async throws {
@@ -153,7 +161,8 @@ import Testing
         record = .object(members)
         let published = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [record]))
         #expect(published.status == 201)
-        let read = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C9999999"], purpose: "registry_update"))
+        let read = try await registry.send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C9999999"], purpose: "registry_update"))
         #expect(read.status == 200)
         #expect(try read.decode(API.RecordsResponse.self).records.first?["full_name"]?.stringValue == injection)
 
@@ -164,14 +173,24 @@ import Testing
             let response = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [.object(bad)]))
             expectProblem(response, 422, "invalid_record")
         }
-        expectProblem(try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [injection], purpose: injection)), 400, "invalid_request")
-        expectProblem(try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: injection, ids: ["C1"], purpose: "p")), 404, "unknown_category")
-        let missing = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [injection, "C9999999", injection], purpose: "registry_update"))
+        expectProblem(
+            try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [injection], purpose: injection)), 400,
+            "invalid_request")
+        expectProblem(
+            try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: injection, ids: ["C1"], purpose: "p")), 404,
+            "unknown_category")
+        let missing = try await registry.send(
+            "POST", "/v1/requests",
+            json: API.RecordsRequest(category: "citizen", ids: [injection, "C9999999", injection], purpose: "registry_update"))
         let answered = try missing.decode(API.RecordsResponse.self)
         #expect(answered.missing == [injection])
         #expect(answered.records.count == 1)
-        expectProblem(try await registry.send("GET", "/v1/audit/events/\(injection.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/proof"), 403, "access_denied")
-        expectProblem(try await registry.send("GET", "/v1/audit/events?after=\(injection.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"), 400, "invalid_request")
+        expectProblem(
+            try await registry.send("GET", "/v1/audit/events/\(injection.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/proof"), 403,
+            "access_denied")
+        expectProblem(
+            try await registry.send("GET", "/v1/audit/events?after=\(injection.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"), 400,
+            "invalid_request")
         let ghost = GatewayClient(baseURL: node.running.baseURL, department: injection, key: node.suite.generateSigningKey(), suite: node.suite)
         expectProblem(try await ghost.send("GET", "/v1/audit/events"), 401, "unknown_department")
 
@@ -185,12 +204,19 @@ import Testing
         let before = try await recordCount()
         let regulator = node.client(DemoConsortium.regulator)
         for id in ["C1\u{0}", "\u{0}", "C1\u{7}x", "C1\u{85}"] {
-            let read = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1", id], purpose: "registry_update"))
+            let read = try await registry.send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1", id], purpose: "registry_update"))
             expectProblem(read, 400, "invalid_request")
             #expect(read.problem?.detail.contains("ids[1]") == true, "\(read.problem?.detail ?? "")")
-            expectProblem(try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)), 400, "invalid_request")
-            expectProblem(try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
-                grantee: DemoConsortium.housing + id, category: "citizen", purpose: "tenant_screening", expiresAt: "2031-01-01")), 400, "invalid_request")
+            expectProblem(
+                try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)),
+                400, "invalid_request")
+            expectProblem(
+                try await registry.send(
+                    "POST", "/v1/grants",
+                    json: API.GrantRequest(
+                        grantee: DemoConsortium.housing + id, category: "citizen", purpose: "tenant_screening", expiresAt: "2031-01-01")), 400,
+                "invalid_request")
             let encoded = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
             expectProblem(try await registry.send("GET", "/v1/records/citizen/\(encoded)?purpose=registry_update"), 400, "invalid_request")
             expectProblem(try await registry.send("DELETE", "/v1/grants/\(encoded)"), 400, "invalid_request")
@@ -218,10 +244,14 @@ import Testing
         members["citizen_id"] = .string("C8888888")
         record = .object(members)
         #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [record])).status == 201)
-        let read = { try await self.registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C8888888"], purpose: "registry_update")) }
+        let read = {
+            try await self.registry.send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C8888888"], purpose: "registry_update"))
+        }
         #expect(try await read().status == 200)
         try await Database.withDatabase(url: node.databaseURL, logger: TestDatabase.logger) { database in
-            try await database.client.query("UPDATE records SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1) WHERE record_id = 'C8888888'")
+            try await database.client.query(
+                "UPDATE records SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1) WHERE record_id = 'C8888888'")
         }
         expectProblem(try await read(), 500, "record_integrity_failure")
     }
@@ -229,18 +259,22 @@ import Testing
     @Test func obligationsTheRequestCannotMeetAreDenialsAndLogged() async throws {
         let social = node.client(DemoConsortium.socialSecurity)
         let ids = (0..<51).map { String(format: "C%07d", $0) }
-        let tooMany = try await social.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ids, purpose: "benefit_eligibility"))
+        let tooMany = try await social.send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ids, purpose: "benefit_eligibility"))
         expectProblem(tooMany, 403, "access_denied")
         #expect(tooMany.problem?.detail.contains("at most 50") == true)
         let stats = node.client(DemoConsortium.statistics)
-        let rows = try await stats.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "official_statistics"))
+        let rows = try await stats.send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "official_statistics"))
         expectProblem(rows, 403, "access_denied")
         // Advertising sits under the commercial purpose the forbid names.
-        let marketing = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "advertising"))
+        let marketing = try await registry.send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "advertising"))
         expectProblem(marketing, 403, "access_denied")
         #expect(marketing.problem?.detail.contains("no-commercial-use") == true)
         // A purpose outside the hierarchy is bad input, refused before any decision.
-        let unknown = try await registry.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "curiosity"))
+        let unknown = try await registry.send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C1"], purpose: "curiosity"))
         expectProblem(unknown, 422, "unknown_purpose")
         #expect(unknown.problem?.detail.contains("benefit_eligibility") == true)
 
@@ -258,11 +292,29 @@ import Testing
 
     @Test func aggregateRequestsValidateFieldsAndGroups() async throws {
         let stats = node.client(DemoConsortium.statistics)
-        expectProblem(try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "full_name", groupBy: [], purpose: "official_statistics")), 422, "unknown_field")
-        expectProblem(try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["phone"], purpose: "official_statistics")), 422, "unknown_field")
-        expectProblem(try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district", "district"], purpose: "official_statistics")), 422, "unknown_field")
-        expectProblem(try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: [], purpose: "marketing")), 403, "access_denied")
-        let ok = try await stats.send("POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "household_size", groupBy: [], purpose: "official_statistics"))
+        expectProblem(
+            try await stats.send(
+                "POST", "/v1/aggregates",
+                json: API.AggregateRequest(category: "citizen", field: "full_name", groupBy: [], purpose: "official_statistics")), 422,
+            "unknown_field")
+        expectProblem(
+            try await stats.send(
+                "POST", "/v1/aggregates",
+                json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["phone"], purpose: "official_statistics")), 422,
+            "unknown_field")
+        expectProblem(
+            try await stats.send(
+                "POST", "/v1/aggregates",
+                json: API.AggregateRequest(
+                    category: "citizen", field: "monthly_income", groupBy: ["district", "district"], purpose: "official_statistics")), 422,
+            "unknown_field")
+        expectProblem(
+            try await stats.send(
+                "POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: [], purpose: "marketing")),
+            403, "access_denied")
+        let ok = try await stats.send(
+            "POST", "/v1/aggregates",
+            json: API.AggregateRequest(category: "citizen", field: "household_size", groupBy: [], purpose: "official_statistics"))
         #expect(ok.status == 200)
         let total = try ok.decode(API.AggregateResponse.self)
         #expect(total.groups.count == 1 && total.groups[0].count! >= 30)

@@ -37,7 +37,8 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             #expect(before.status == 403 && before.problem?.code == "access_denied")
 
             // Consent to the parent purpose covers housing_allocation.
-            let given = try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: first, purpose: "social_welfare", given: true))
+            let given = try await registry.send(
+                "POST", "/v1/consents", json: API.ConsentRequest(citizenId: first, purpose: "social_welfare", given: true))
             #expect(given.status == 201, "\(String(decoding: given.body, as: UTF8.self))")
             let receipt = try given.decode(API.ConsentResponse.self)
             #expect(receipt.consents == ["social_welfare"] && receipt.height > 0)
@@ -53,12 +54,13 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             let mixed = try await read([first, second])
             #expect(mixed.status == 403 && mixed.problem?.detail.contains("ids[1]") == true, "\(String(decoding: mixed.body, as: UTF8.self))")
 
-            let withdrawn = try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: first, purpose: "social_welfare", given: false))
+            let withdrawn = try await registry.send(
+                "POST", "/v1/consents", json: API.ConsentRequest(citizenId: first, purpose: "social_welfare", given: false))
             #expect(withdrawn.status == 201)
             #expect(try withdrawn.decode(API.ConsentResponse.self).consents.isEmpty)
             let after = try await read([first])
             #expect(after.status == 403, "a withdrawn consent must stop the next read")
-    
+
         }
     }
 
@@ -73,13 +75,14 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             guard case .object(var members) = record else { return }
             members["citizen_id"] = .string("C7777777")
             record = .object(members)
-            let given = try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: "C7777777", purpose: "social_welfare", given: true))
+            let given = try await registry.send(
+                "POST", "/v1/consents", json: API.ConsentRequest(citizenId: "C7777777", purpose: "social_welfare", given: true))
             #expect(given.status == 201, "\(String(decoding: given.body, as: UTF8.self))")
             #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [record])).status == 201)
             let read = try await s.client(DemoConsortium.housing).send(
                 "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C7777777"], purpose: "housing_allocation"))
             #expect(read.status == 200, "\(String(decoding: read.body, as: UTF8.self))")
-    
+
         }
     }
 
@@ -91,7 +94,8 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             #expect(seeded.status == 201)
             let housing = s.client(DemoConsortium.housing)
             let registry = s.client(DemoConsortium.registry)
-            let refused = try await housing.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: "C1", purpose: "housing_allocation", given: true))
+            let refused = try await housing.send(
+                "POST", "/v1/consents", json: API.ConsentRequest(citizenId: "C1", purpose: "housing_allocation", given: true))
             #expect(refused.status == 403 && refused.problem?.code == "access_denied" && refused.problem?.eventId != nil)
             let unknown = try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: "C1", purpose: "whatever", given: true))
             #expect(unknown.status == 422 && unknown.problem?.code == "unknown_purpose")
@@ -100,9 +104,10 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             let malformed = try await registry.send("POST", "/v1/consents", body: Array(#"{"citizenId": "C1", "purpose": "treatment"}"#.utf8))
             #expect(malformed.status == 400)
             // Commercial purposes are forbidden whatever the caller.
-            let commercial = try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: "C1", purpose: "marketing", given: true))
+            let commercial = try await registry.send(
+                "POST", "/v1/consents", json: API.ConsentRequest(citizenId: "C1", purpose: "marketing", given: true))
             #expect(commercial.status == 403 && commercial.problem?.detail.contains("no-commercial-use") == true)
-    
+
         }
     }
 
@@ -114,10 +119,12 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
     @Test func anExpiredPermitIsRefusedAndLogged() async throws {
         let dir = try TestPaths.temporaryDirectory("expiry_policies")
         let demo = try String(contentsOf: TestPaths.policies.appendingPathComponent("demo.cedar"), encoding: .utf8)
-        let expired = demo.replacingOccurrences(of: #"@id("social-security-benefit-check")"#, with: #"@id("social-security-benefit-check") @expires("2020-01-01")"#)
+        let expired = demo.replacingOccurrences(
+            of: #"@id("social-security-benefit-check")"#, with: #"@id("social-security-benefit-check") @expires("2020-01-01")"#)
         #expect(expired != demo)
         try expired.write(to: dir.appendingPathComponent("demo.cedar"), atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(at: TestPaths.policies.appendingPathComponent("entities.json"), to: dir.appendingPathComponent("entities.json"))
+        try FileManager.default.copyItem(
+            at: TestPaths.policies.appendingPathComponent("entities.json"), to: dir.appendingPathComponent("entities.json"))
         let harness = try Harness(policies: dir)
         try await harness.run { s in
             let seed = SyntheticCitizens.generate(count: 2, seed: 4)
@@ -129,7 +136,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             #expect(response.status == 403 && response.problem?.code == "access_denied")
             #expect(response.problem?.detail.contains("expired") == true, "\(String(decoding: response.body, as: UTF8.self))")
             #expect(response.problem?.eventId != nil, "the refusal is in the access log")
-    
+
         }
     }
 }
@@ -153,9 +160,11 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             let before = try await screen([citizens[0]])
             #expect(before.status == 403 && before.problem?.code == "access_denied")
 
-            let issued = try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
-                grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district", "household_size"],
-                expiresAt: inDays(30)))
+            let issued = try await registry.send(
+                "POST", "/v1/grants",
+                json: API.GrantRequest(
+                    grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district", "household_size"],
+                    expiresAt: inDays(30)))
             #expect(issued.status == 201, "\(text(issued))")
             let grant = try issued.decode(API.GrantResponse.self)
             #expect(grant.grant.grantor == DemoConsortium.registry && grant.grant.grantee == DemoConsortium.housing)
@@ -172,12 +181,16 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             let tooMany = try await screen(Array(citizens.prefix(21)))
             #expect(tooMany.status == 403 && tooMany.problem?.detail.contains("at most 20") == true, "\(text(tooMany))")
             // A field projection bounds aggregates too: the grant does not cover monthly_income.
-            let sum = try await housing.send("POST", "/v1/aggregates", json: API.AggregateRequest(
-                category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "tenant_screening"))
+            let sum = try await housing.send(
+                "POST", "/v1/aggregates",
+                json: API.AggregateRequest(
+                    category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "tenant_screening"))
             #expect(sum.status == 403 && sum.problem?.detail.contains("monthly_income") == true, "\(text(sum))")
             // A purpose above the granted one is not covered.
-            let broader = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(
-                category: "citizen", ids: [citizens[0]], purpose: "public_administration"))
+            let broader = try await housing.send(
+                "POST", "/v1/requests",
+                json: API.RecordsRequest(
+                    category: "citizen", ids: [citizens[0]], purpose: "public_administration"))
             #expect(broader.status == 403)
 
             // Both parties see the grant; nobody else does.
@@ -207,7 +220,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             #expect(again.status == 409 && again.problem?.code == "grant_revoked")
             let after = try await screen([citizens[0]])
             #expect(after.status == 403 && after.problem?.code == "access_denied", "a revoked grant must stop the next read")
-    
+
         }
     }
 
@@ -227,27 +240,35 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             #expect(other.status == 403 && other.problem?.code == "not_data_holder")
             let stranger = try await grant(.init(grantee: "nobody", category: "citizen", purpose: "tenant_screening", expiresAt: inDays(1)))
             #expect(stranger.status == 422 && stranger.problem?.code == "unknown_grantee")
-            let field = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["shoe_size"], expiresAt: inDays(1)))
+            let field = try await grant(
+                .init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["shoe_size"], expiresAt: inDays(1)))
             #expect(field.status == 422 && field.problem?.code == "unknown_field")
-            let past = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "2020-01-01"))
+            let past = try await grant(
+                .init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "2020-01-01"))
             #expect(past.status == 400 && past.problem?.code == "invalid_request")
-            let garbled = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "next week"))
+            let garbled = try await grant(
+                .init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "next week"))
             #expect(garbled.status == 400 && garbled.problem?.detail.contains("expiresAt") == true)
             // In RFC 3339's grammar but no such day: 422, never rolled over into March.
             for impossible in ["2031-02-30", "2031-04-31", "2031-06-30T24:00:00Z"] {
-                let refused = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: impossible))
-                #expect(refused.status == 422 && refused.problem?.code == "invalid_date", "\(impossible): \(String(decoding: refused.body, as: UTF8.self))")
+                let refused = try await grant(
+                    .init(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: impossible))
+                #expect(
+                    refused.status == 422 && refused.problem?.code == "invalid_date",
+                    "\(impossible): \(String(decoding: refused.body, as: UTF8.self))")
             }
             let purpose = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "gossip", expiresAt: inDays(1)))
             #expect(purpose.status == 422 && purpose.problem?.code == "unknown_purpose")
-            let itself = try await grant(.init(grantee: DemoConsortium.registry, category: "citizen", purpose: "tenant_screening", expiresAt: inDays(1)))
+            let itself = try await grant(
+                .init(grantee: DemoConsortium.registry, category: "citizen", purpose: "tenant_screening", expiresAt: inDays(1)))
             #expect(itself.status == 400)
             // No grant for a commercial purpose: the forbid decides, and the refusal is logged.
             let commercial = try await grant(.init(grantee: DemoConsortium.housing, category: "citizen", purpose: "marketing", expiresAt: inDays(1)))
-            #expect(commercial.status == 403 && commercial.problem?.detail.contains("no-commercial-use") == true && commercial.problem?.eventId != nil)
+            #expect(
+                commercial.status == 403 && commercial.problem?.detail.contains("no-commercial-use") == true && commercial.problem?.eventId != nil)
             // Nothing of the refused grants reached the chain.
             #expect(try await registry.send("GET", "/v1/grants").decode(API.GrantList.self).grants.isEmpty)
-    
+
         }
     }
 
@@ -269,7 +290,8 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             #expect(trainee.status == 403 && trainee.problem?.detail.contains("trainees-no-citizen-records") == true, "\(text(trainee))")
             // A role the bundle does not declare for the department, and a malformed one.
             let janitor = try await social.acting(as: "janitor").send("POST", "/v1/requests", json: request)
-            #expect(janitor.status == 422 && janitor.problem?.code == "unknown_role" && janitor.problem?.detail.contains("caseworker, trainee") == true)
+            #expect(
+                janitor.status == 422 && janitor.problem?.code == "unknown_role" && janitor.problem?.detail.contains("caseworker, trainee") == true)
             let housingTrainee = try await s.client(DemoConsortium.housing).acting(as: "trainee").send("POST", "/v1/requests", json: request)
             #expect(housingTrainee.status == 422 && housingTrainee.problem?.code == "unknown_role")
             let malformed = try await social.acting(as: "Chief Officer").send("POST", "/v1/requests", json: request)
@@ -292,7 +314,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             #expect(events.first { $0.eventId == trainee.problem?.eventId }?.role == "trainee")
             #expect(events.first { $0.eventId == (try? caseworker.decode(API.RecordsResponse.self))?.receipt.eventId }?.role == "caseworker")
             #expect(events.contains { $0.role == nil && $0.action == "publish" })
-    
+
         }
     }
 
@@ -305,33 +327,40 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
     @Test func policiesSeeCategoryFieldsAndTheRecordsCitizen() async throws {
         let dir = try TestPaths.temporaryDirectory("entity_store_policies")
         try """
-            @id("registry") permit (principal == Department::"civil_registry", action, resource);
-            @id("housing-with-citizen-consent") @fields("district")
-            permit (principal == Department::"housing", action == Action::"read", resource in Category::"citizen")
-            when { context.purpose in resource.citizen.consents };
-            @id("statistics-where-aggregated")
-            permit (principal == Department::"statistics", action == Action::"aggregate", resource)
-            when { resource.aggregates.contains("monthly_income") && resource.dimensions.containsAll(["district"]) && resource.fields.contains("full_name") };
-            """.write(to: dir.appendingPathComponent("store.cedar"), atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(at: TestPaths.policies.appendingPathComponent("entities.json"), to: dir.appendingPathComponent("entities.json"))
+        @id("registry") permit (principal == Department::"civil_registry", action, resource);
+        @id("housing-with-citizen-consent") @fields("district")
+        permit (principal == Department::"housing", action == Action::"read", resource in Category::"citizen")
+        when { context.purpose in resource.citizen.consents };
+        @id("statistics-where-aggregated")
+        permit (principal == Department::"statistics", action == Action::"aggregate", resource)
+        when { resource.aggregates.contains("monthly_income") && resource.dimensions.containsAll(["district"]) && resource.fields.contains("full_name") };
+        """.write(to: dir.appendingPathComponent("store.cedar"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(
+            at: TestPaths.policies.appendingPathComponent("entities.json"), to: dir.appendingPathComponent("entities.json"))
         let harness = try Harness(policies: dir)
         try await harness.run { s in
             let seed = SyntheticCitizens.generate(count: 3, seed: 12)
             let registry = s.client(DemoConsortium.registry)
             #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed)).status == 201)
             let id = seed[0]["citizen_id"]!.stringValue!
-            let read = { try await s.client(DemoConsortium.housing).send(
-                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "housing_allocation")) }
+            let read = {
+                try await s.client(DemoConsortium.housing).send(
+                    "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "housing_allocation"))
+            }
             #expect(try await read().status == 403)
-            #expect(try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "social_welfare", given: true)).status == 201)
+            #expect(
+                try await registry.send("POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "social_welfare", given: true))
+                    .status == 201)
             let allowed = try await read()
             #expect(allowed.status == 200, "\(String(decoding: allowed.body, as: UTF8.self))")
             #expect(try allowed.decode(API.RecordsResponse.self).records.first?.objectValue?.keys.sorted() == ["district"])
-            let aggregate = try await s.client(DemoConsortium.statistics).send("POST", "/v1/aggregates", json: API.AggregateRequest(
-                category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics"))
+            let aggregate = try await s.client(DemoConsortium.statistics).send(
+                "POST", "/v1/aggregates",
+                json: API.AggregateRequest(
+                    category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics"))
             #expect(aggregate.status == 200, "\(String(decoding: aggregate.body, as: UTF8.self))")
             #expect(try aggregate.decode(API.AggregateResponse.self).policies == ["statistics-where-aggregated"])
-    
+
         }
     }
 }

@@ -15,18 +15,22 @@ import Testing
         let node = try await TestNode.start("extreme_fuzz", suite: .intl)
         defer { Task { try? await node.running.stop() } }
         let registry = node.client(DemoConsortium.registry)
-        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 5, seed: 1))).status == 201)
+        #expect(
+            try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 5, seed: 1)))
+                .status == 201)
         let seed = ProcessInfo.processInfo.environment["DATAGATEWAY_FUZZ_SEED"] ?? "20261127"
         print("extreme value fuzz seed \(seed)")
         let keys = node.consortium.departmentsFile.deletingLastPathComponent()
         // The regulator may call every operation (audit, blocks) and is refused by policy elsewhere: both paths run.
         var summaries: [String] = []
         for department in [DemoConsortium.registry, DemoConsortium.regulator] {
-            let result = try await runProcess(TestPaths.python, [
-                TestPaths.packageRoot.appendingPathComponent("Tests/Oracles/extreme_fuzz.py").path,
-                TestPaths.schemas.appendingPathComponent("openapi.yaml").path, node.running.baseURL,
-                keys.appendingPathComponent("\(department)-key.pem").path, department, seed, "45",
-            ])
+            let result = try await runProcess(
+                TestPaths.python,
+                [
+                    TestPaths.packageRoot.appendingPathComponent("Tests/Oracles/extreme_fuzz.py").path,
+                    TestPaths.schemas.appendingPathComponent("openapi.yaml").path, node.running.baseURL,
+                    keys.appendingPathComponent("\(department)-key.pem").path, department, seed, "45",
+                ])
             #expect(result.status == 0, "seed \(seed), \(department):\n\(result.stderr.suffix(6_000))\n\(result.stdout.suffix(2_000))")
             struct Summary: Decodable { let sent: Int; let operations: Int; let failures: Int }
             let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""

@@ -50,11 +50,13 @@ import Testing
         let top = try await Self.integer(node.databaseURL, "SELECT max(height)::int FROM blocks")
         #expect(top >= 6)
         let cut = top - 3
-        try await Self.execute(node.databaseURL, [
-            "DELETE FROM access_events WHERE height > \(cut)", "DELETE FROM anchored_records WHERE height > \(cut)",
-            "DELETE FROM skipped_transactions WHERE height > \(cut)", "DELETE FROM transactions WHERE height > \(cut)",
-            "DELETE FROM blocks WHERE height > \(cut)",
-        ])
+        try await Self.execute(
+            node.databaseURL,
+            [
+                "DELETE FROM access_events WHERE height > \(cut)", "DELETE FROM anchored_records WHERE height > \(cut)",
+                "DELETE FROM skipped_transactions WHERE height > \(cut)", "DELETE FROM transactions WHERE height > \(cut)",
+                "DELETE FROM blocks WHERE height > \(cut)",
+            ])
         do {
             let restarted = try await RunningNode.start(configuration, logger: TestDatabase.logger)
             try? await restarted.stop()
@@ -72,9 +74,12 @@ import Testing
     @Test func derivedTablesAreProvenAgainstTheBlocksAtStartAndRebuiltOnRequest() async throws {
         let node = try await TestNode.start("derived", suite: .intl)
         let registry = node.client(DemoConsortium.registry)
-        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 12, seed: 3))).status == 201)
+        #expect(
+            try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 12, seed: 3)))
+                .status == 201)
         let housing = node.client(DemoConsortium.housing)
-        let denied = try await housing.send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening"))
+        let denied = try await housing.send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening"))
         #expect(denied.status == 403)
         let deniedEvent = try #require(denied.problem?.eventId)
         let regulator = node.client(DemoConsortium.regulator)
@@ -83,12 +88,14 @@ import Testing
         try await node.running.stop()
 
         let victim = try #require(before.first { $0.eventId != deniedEvent && $0.requester == DemoConsortium.registry })
-        try await Self.execute(node.databaseURL, [
-            "UPDATE access_events SET decision = 'allow', requester = 'civil_registry' WHERE event_id = '\(deniedEvent)'",
-            "DELETE FROM access_events WHERE event_id = '\(victim.eventId)'",
-            "INSERT INTO access_events SELECT 'forged-event', height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash, timestamp_ms, role, grant_id FROM access_events WHERE event_id = '\(deniedEvent)'",
-            "UPDATE anchored_records SET record_hash = sha256(record_hash) WHERE record_key = (SELECT record_key FROM anchored_records ORDER BY record_key LIMIT 1)",
-        ])
+        try await Self.execute(
+            node.databaseURL,
+            [
+                "UPDATE access_events SET decision = 'allow', requester = 'civil_registry' WHERE event_id = '\(deniedEvent)'",
+                "DELETE FROM access_events WHERE event_id = '\(victim.eventId)'",
+                "INSERT INTO access_events SELECT 'forged-event', height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash, timestamp_ms, role, grant_id FROM access_events WHERE event_id = '\(deniedEvent)'",
+                "UPDATE anchored_records SET record_hash = sha256(record_hash) WHERE record_key = (SELECT record_key FROM anchored_records ORDER BY record_key LIMIT 1)",
+            ])
 
         let tampered = try await RunningNode.start(configuration, logger: TestDatabase.logger)
         let problems = await tampered.node.chain.derivedStateProblems
@@ -99,29 +106,36 @@ import Testing
         #expect(has("access_events", victim.eventId, .missing), "\(problems)")
         #expect(has("access_events", "forged-event", .unexpected), "\(problems)")
         #expect(has("anchored_records", nil, .altered), "\(problems)")
-        let refusedClient = GatewayClient(baseURL: tampered.baseURL, department: DemoConsortium.regulator,
-                                          key: node.consortium.keys[DemoConsortium.regulator]!, suite: node.suite)
+        let refusedClient = GatewayClient(
+            baseURL: tampered.baseURL, department: DemoConsortium.regulator,
+            key: node.consortium.keys[DemoConsortium.regulator]!, suite: node.suite)
         let refused = try await refusedClient.send("GET", "/v1/audit/events?limit=10")
         #expect(refused.status == 503 && refused.problem?.code == "derived_state_mismatch", "\(String(decoding: refused.body, as: UTF8.self))")
         #expect(refused.problem?.detail.contains("access_events") == true && refused.problem?.detail.contains("gateway rebuild-derived") == true)
-        let read = try await GatewayClient(baseURL: tampered.baseURL, department: DemoConsortium.registry,
-                                           key: node.consortium.keys[DemoConsortium.registry]!, suite: node.suite)
-            .send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "registry_update"))
+        let read = try await GatewayClient(
+            baseURL: tampered.baseURL, department: DemoConsortium.registry,
+            key: node.consortium.keys[DemoConsortium.registry]!, suite: node.suite
+        )
+        .send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "registry_update"))
         #expect(read.status == 503 && read.problem?.detail.contains("anchored_records") == true)
         try await tampered.stop()
 
-        let rebuilt = try await runProcess(TestPaths.gatewayBinary.path, [
-            "rebuild-derived", "--database-url", node.databaseURL, "--data-dir", configuration.dataDirectory.path,
-        ])
+        let rebuilt = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "rebuild-derived", "--database-url", node.databaseURL, "--data-dir", configuration.dataDirectory.path,
+            ])
         #expect(rebuilt.status == 0, "\(rebuilt.stdout)\n\(rebuilt.stderr)")
         #expect(rebuilt.stdout.contains("rebuilt from"), "\(rebuilt.stdout)")
 
         let healed = try await RunningNode.start(configuration, logger: TestDatabase.logger)
         defer { Task { try? await healed.stop() } }
         #expect(await healed.node.chain.derivedStateProblems.isEmpty)
-        let after = try await GatewayClient(baseURL: healed.baseURL, department: DemoConsortium.regulator,
-                                            key: node.consortium.keys[DemoConsortium.regulator]!, suite: node.suite)
-            .send("GET", "/v1/audit/events?limit=1000").decode(API.AuditPage.self).events
+        let after = try await GatewayClient(
+            baseURL: healed.baseURL, department: DemoConsortium.regulator,
+            key: node.consortium.keys[DemoConsortium.regulator]!, suite: node.suite
+        )
+        .send("GET", "/v1/audit/events?limit=1000").decode(API.AuditPage.self).events
         #expect(after.first { $0.eventId == deniedEvent }?.decision == "deny")
         #expect(after.contains { $0.eventId == victim.eventId })
         #expect(!after.contains { $0.eventId == "forged-event" })
@@ -131,29 +145,39 @@ import Testing
     /// way of changing a statistic without decrypting anything is refused, located by salted record key, and counted.
     @Test(arguments: [
         // One ciphertext copied over twenty records (the district's sum changes silently).
-        ["""
-         UPDATE record_aggregates SET ciphertext = (SELECT ciphertext FROM record_aggregates WHERE field = 'monthly_income' ORDER BY record_id LIMIT 1)
-         WHERE field = 'monthly_income' AND record_id IN (SELECT record_id FROM record_aggregates ORDER BY record_id OFFSET 1 LIMIT 20)
-         """],
+        [
+            """
+            UPDATE record_aggregates SET ciphertext = (SELECT ciphertext FROM record_aggregates WHERE field = 'monthly_income' ORDER BY record_id LIMIT 1)
+            WHERE field = 'monthly_income' AND record_id IN (SELECT record_id FROM record_aggregates ORDER BY record_id OFFSET 1 LIMIT 20)
+            """
+        ],
         // One citizen moved to another district between two queries (subtraction reveals their income).
-        ["""
-         UPDATE records SET dimensions = jsonb_set(dimensions, '{district}', to_jsonb(CASE WHEN dimensions->>'district' = 'Taipa' THEN 'Coloane' ELSE 'Taipa' END))
-         WHERE record_id = (SELECT min(record_id) FROM records)
-         """],
+        [
+            """
+            UPDATE records SET dimensions = jsonb_set(dimensions, '{district}', to_jsonb(CASE WHEN dimensions->>'district' = 'Taipa' THEN 'Coloane' ELSE 'Taipa' END))
+            WHERE record_id = (SELECT min(record_id) FROM records)
+            """
+        ],
         // Two records swap their ciphertexts.
-        ["""
-         UPDATE record_aggregates a SET ciphertext = b.ciphertext FROM record_aggregates b
-         WHERE a.field = 'monthly_income' AND b.field = 'monthly_income'
-           AND a.record_id = (SELECT min(record_id) FROM records) AND b.record_id = (SELECT max(record_id) FROM records)
-         """],
+        [
+            """
+            UPDATE record_aggregates a SET ciphertext = b.ciphertext FROM record_aggregates b
+            WHERE a.field = 'monthly_income' AND b.field = 'monthly_income'
+              AND a.record_id = (SELECT min(record_id) FROM records) AND b.record_id = (SELECT max(record_id) FROM records)
+            """
+        ],
         // A ciphertext of the record's other aggregate field altered (the anchor covers every field, not only the one asked).
-        ["UPDATE record_aggregates SET ciphertext = ciphertext || '\\x00'::bytea WHERE field = 'household_size' AND record_id = (SELECT min(record_id) FROM records)"],
+        [
+            "UPDATE record_aggregates SET ciphertext = ciphertext || '\\x00'::bytea WHERE field = 'household_size' AND record_id = (SELECT min(record_id) FROM records)"
+        ],
     ])
     func alteredAggregateInputsAreRefusedAndLocated(tampering: [String]) async throws {
         let node = try await TestNode.start("aggregate_tamper", suite: .intl)
         defer { Task { try? await node.running.stop() } }
         let registry = node.client(DemoConsortium.registry)
-        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 40, seed: 9))).status == 201)
+        #expect(
+            try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 40, seed: 9)))
+                .status == 201)
         let statistics = node.client(DemoConsortium.statistics)
         let ask = API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
         #expect(try await statistics.send("POST", "/v1/aggregates", json: ask).status == 200)
@@ -174,10 +198,14 @@ import Testing
         defer { Task { try? await node.running.stop() } }
         let citizens = SyntheticCitizens.generate(count: 5, seed: 21)
         let ids = citizens.map { $0["citizen_id"]!.stringValue! }
-        #expect(try await node.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: citizens)).status == 201)
-        try await Self.execute(node.databaseURL, [
-            "UPDATE records SET dimensions = jsonb_set(dimensions, '{district}', '\"Elsewhere\"') WHERE record_id = '\(ids[3])'",
-        ])
+        #expect(
+            try await node.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: citizens)).status
+                == 201)
+        try await Self.execute(
+            node.databaseURL,
+            [
+                "UPDATE records SET dimensions = jsonb_set(dimensions, '{district}', '\"Elsewhere\"') WHERE record_id = '\(ids[3])'"
+            ])
         let read = try await node.client(DemoConsortium.socialSecurity).send(
             "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ids, purpose: "benefit_eligibility"))
         #expect(read.status == 500)

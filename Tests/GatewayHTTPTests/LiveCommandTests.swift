@@ -20,14 +20,19 @@ import Testing
         defer { let running = node.running; Task { try? await running.stop() } }
         let keys = node.consortium.departmentsFile.deletingLastPathComponent()
         func gateway(_ arguments: [String], as department: String) async throws -> (status: Int32, stdout: String, stderr: String) {
-            let result = try await runProcess(TestPaths.gatewayBinary.path, arguments + [
-                "--url", node.running.baseURL, "--department", department,
-                "--key", keys.appendingPathComponent("\(department)-key.pem").path, "--suite", "sm",
-            ])
+            let result = try await runProcess(
+                TestPaths.gatewayBinary.path,
+                arguments + [
+                    "--url", node.running.baseURL, "--department", department,
+                    "--key", keys.appendingPathComponent("\(department)-key.pem").path, "--suite", "sm",
+                ])
             return (result.status, result.stdout, result.stderr)
         }
-        let issued = try await gateway(["grant", "issue", "--grantee", DemoConsortium.statistics, "--category", "citizen", "--purpose", "research",
-                                  "--fields", "district, age_band", "--expires", inDays(10)], as: DemoConsortium.registry)
+        let issued = try await gateway(
+            [
+                "grant", "issue", "--grantee", DemoConsortium.statistics, "--category", "citizen", "--purpose", "research",
+                "--fields", "district, age_band", "--expires", inDays(10),
+            ], as: DemoConsortium.registry)
         #expect(issued.status == 0, "\(issued.stderr)")
         #expect(issued.stdout.contains("live  civil_registry → statistics  citizen for research, fields district,age_band"), "\(issued.stdout)")
         let id = try #require(issued.stdout.split(separator: " ").first.map(String.init))
@@ -55,15 +60,18 @@ import Testing
         let registry = node.client(DemoConsortium.registry)
         let health = try await registry.send("GET", "/v1/health").decode(API.Health.self)
         // The first request finds it approved (at startup, or by that request if it came first).
-        let publish = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 1, seed: 1)))
+        let publish = try await registry.send(
+            "POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 1, seed: 1)))
         #expect(publish.status == 201)
         let status = try await registry.send("GET", "/v1/governance").decode(API.GovernanceStatus.self)
         #expect(status.approvedBundles == [health.policyBundle])
         // `gateway policy check` prints the very hash the node runs under (policies, entities.json and the schema).
-        let check = try await runProcess(TestPaths.gatewayBinary.path, [
-            "policy", "check", "--policies", TestPaths.policies.path,
-            "--schema", TestPaths.schemas.appendingPathComponent("policies.cedarschema.json").path,
-        ])
+        let check = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "policy", "check", "--policies", TestPaths.policies.path,
+                "--schema", TestPaths.schemas.appendingPathComponent("policies.cedarschema.json").path,
+            ])
         #expect(check.stdout.contains("bundle hash (sm): \(health.policyBundle)"), "\(check.stdout)\n\(check.stderr)")
     }
 }

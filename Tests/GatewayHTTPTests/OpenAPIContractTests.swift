@@ -12,12 +12,17 @@ import Testing
     static let spec = TestPaths.schemas.appendingPathComponent("openapi.yaml")
 
     @Test func theSpecIsAValidOpenAPIDocument() async throws {
-        let result = try await runProcess(TestPaths.python, ["-c", """
-            import sys, yaml
-            from openapi_spec_validator import validate
-            validate(yaml.safe_load(open(sys.argv[1])))
-            print("valid")
-            """, Self.spec.path])
+        let result = try await runProcess(
+            TestPaths.python,
+            [
+                "-c",
+                """
+                import sys, yaml
+                from openapi_spec_validator import validate
+                validate(yaml.safe_load(open(sys.argv[1])))
+                print("valid")
+                """, Self.spec.path,
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("valid"))
     }
@@ -45,50 +50,84 @@ import Testing
         record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: citizens)))
         record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/citizen", body: Array("{".utf8)))
         record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/nope", json: API.PublishRequest(records: citizens)))
-        record("/v1/records/{category}", "post", try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [.object([:])])))
+        record(
+            "/v1/records/{category}", "post",
+            try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: [.object([:])])))
         record("/v1/records/{category}", "post", try await registry.sendRaw("POST", "/v1/records/citizen", body: [1], headers: []))
         let id = citizens[0]["citizen_id"]!.stringValue!
         record("/v1/records/{category}/{id}", "get", try await registry.send("GET", "/v1/records/citizen/\(id)?purpose=registry_update"))
         record("/v1/records/{category}/{id}", "get", try await registry.send("GET", "/v1/records/citizen/C7777777?purpose=registry_update"))
-        record("/v1/requests", "post", try await node.client(DemoConsortium.socialSecurity).send(
-            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "benefit_eligibility")))
-        record("/v1/requests", "post", try await node.client(DemoConsortium.housing).send(
-            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "tenant_screening")))
-        record("/v1/requests", "post", try await node.client(DemoConsortium.housing).send(
-            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "curiosity")))
-        record("/v1/consents", "post", try await registry.send(
-            "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)))
-        record("/v1/consents", "post", try await node.client(DemoConsortium.housing).send(
-            "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)))
+        record(
+            "/v1/requests", "post",
+            try await node.client(DemoConsortium.socialSecurity).send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "benefit_eligibility")))
+        record(
+            "/v1/requests", "post",
+            try await node.client(DemoConsortium.housing).send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "tenant_screening")))
+        record(
+            "/v1/requests", "post",
+            try await node.client(DemoConsortium.housing).send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "curiosity")))
+        record(
+            "/v1/consents", "post",
+            try await registry.send(
+                "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)))
+        record(
+            "/v1/consents", "post",
+            try await node.client(DemoConsortium.housing).send(
+                "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "housing_allocation", given: true)))
         record("/v1/consents", "post", try await registry.send("POST", "/v1/consents", body: Array(#"{"citizenId": 1}"#.utf8)))
-        record("/v1/consents", "post", try await registry.send(
-            "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "curiosity", given: true)))
+        record(
+            "/v1/consents", "post",
+            try await registry.send(
+                "POST", "/v1/consents", json: API.ConsentRequest(citizenId: id, purpose: "curiosity", given: true)))
         // Grants: issued, listed, used (the answer names the grant), refused, revoked, revoked again.
-        let grantRequest = API.GrantRequest(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district"], expiresAt: "2099-01-01")
+        let grantRequest = API.GrantRequest(
+            grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", fields: ["district"], expiresAt: "2099-01-01")
         let farFuture = API.GrantRequest(grantee: DemoConsortium.housing, category: "citizen", purpose: "tenant_screening", expiresAt: "2031-01-01")
         let issued = try await registry.send("POST", "/v1/grants", json: farFuture)
         record("/v1/grants", "post", issued)
         record("/v1/grants", "post", try await registry.send("POST", "/v1/grants", json: grantRequest))
         record("/v1/grants", "post", try await node.client(DemoConsortium.housing).send("POST", "/v1/grants", json: farFuture))
-        record("/v1/grants", "post", try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
-            grantee: "nobody", category: "citizen", purpose: "tenant_screening", expiresAt: "2031-01-01")))
-        record("/v1/grants", "post", try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
-            grantee: DemoConsortium.housing, category: "nope", purpose: "tenant_screening", expiresAt: "2031-01-01")))
+        record(
+            "/v1/grants", "post",
+            try await registry.send(
+                "POST", "/v1/grants",
+                json: API.GrantRequest(
+                    grantee: "nobody", category: "citizen", purpose: "tenant_screening", expiresAt: "2031-01-01")))
+        record(
+            "/v1/grants", "post",
+            try await registry.send(
+                "POST", "/v1/grants",
+                json: API.GrantRequest(
+                    grantee: DemoConsortium.housing, category: "nope", purpose: "tenant_screening", expiresAt: "2031-01-01")))
         record("/v1/grants", "get", try await node.client(DemoConsortium.housing).send("GET", "/v1/grants"))
         record("/v1/grants", "get", try await node.client(DemoConsortium.housing).acting(as: "nobody").send("GET", "/v1/grants"))
-        record("/v1/requests", "post", try await node.client(DemoConsortium.housing).send(
-            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "tenant_screening")))
+        record(
+            "/v1/requests", "post",
+            try await node.client(DemoConsortium.housing).send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "tenant_screening")))
         let grantID = try issued.decode(API.GrantResponse.self).grant.grantId
         record("/v1/grants/{id}", "delete", try await registry.send("DELETE", "/v1/grants/\(grantID)"))
         record("/v1/grants/{id}", "delete", try await registry.send("DELETE", "/v1/grants/\(grantID)"))
         record("/v1/grants/{id}", "delete", try await registry.send("DELETE", "/v1/grants/nope"))
         record("/v1/grants/{id}", "delete", try await node.client(DemoConsortium.housing).send("DELETE", "/v1/grants/\(grantID)"))
-        record("/v1/requests", "post", try await node.client(DemoConsortium.socialSecurity).acting(as: "trainee").send(
-            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "benefit_eligibility")))
-        record("/v1/aggregates", "post", try await node.client(DemoConsortium.statistics).send(
-            "POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district", "age_band"], purpose: "official_statistics")))
-        record("/v1/aggregates", "post", try await node.client(DemoConsortium.statistics).send(
-            "POST", "/v1/aggregates", json: API.AggregateRequest(category: "citizen", field: "full_name", groupBy: [], purpose: "official_statistics")))
+        record(
+            "/v1/requests", "post",
+            try await node.client(DemoConsortium.socialSecurity).acting(as: "trainee").send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id], purpose: "benefit_eligibility")))
+        record(
+            "/v1/aggregates", "post",
+            try await node.client(DemoConsortium.statistics).send(
+                "POST", "/v1/aggregates",
+                json: API.AggregateRequest(
+                    category: "citizen", field: "monthly_income", groupBy: ["district", "age_band"], purpose: "official_statistics")))
+        record(
+            "/v1/aggregates", "post",
+            try await node.client(DemoConsortium.statistics).send(
+                "POST", "/v1/aggregates",
+                json: API.AggregateRequest(category: "citizen", field: "full_name", groupBy: [], purpose: "official_statistics")))
         let page = try await regulator.send("GET", "/v1/audit/events?limit=200")
         record("/v1/audit/events", "get", page)
         record("/v1/audit/events", "get", try await regulator.send("GET", "/v1/audit/events?limit=0"))
@@ -99,15 +138,22 @@ import Testing
         record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?limit=0"))
         record("/v1/chain/blocks", "get", try await registry.send("GET", "/v1/chain/blocks"))
         // Governance: the node's own department (the registry runs the test node) proposes; a solo chain decides at once.
-        let bundle = API.GovernanceProposalRequest(proposalId: "bundle-1", change: API.GovernanceChange(
-            kind: "approvePolicyBundle", bundleHash: Hex.encode(Array(repeating: 0x42, count: 32))))
+        let bundle = API.GovernanceProposalRequest(
+            proposalId: "bundle-1",
+            change: API.GovernanceChange(
+                kind: "approvePolicyBundle", bundleHash: Hex.encode(Array(repeating: 0x42, count: 32))))
         let proposed = try await registry.send("POST", "/v1/governance/proposals", json: bundle)
         record("/v1/governance/proposals", "post", proposed)
         #expect(proposed.status == 201 && (try? proposed.decode(API.GovernanceReceipt.self).status) == "decided")
         record("/v1/governance/proposals", "post", try await registry.send("POST", "/v1/governance/proposals", json: bundle))
-        record("/v1/governance/proposals", "post", try await node.client(DemoConsortium.housing).send("POST", "/v1/governance/proposals", json: bundle))
-        record("/v1/governance/proposals", "post", try await registry.send("POST", "/v1/governance/proposals", json: API.GovernanceProposalRequest(
-            proposalId: "bad", change: API.GovernanceChange(kind: "addMember"))))
+        record(
+            "/v1/governance/proposals", "post", try await node.client(DemoConsortium.housing).send("POST", "/v1/governance/proposals", json: bundle))
+        record(
+            "/v1/governance/proposals", "post",
+            try await registry.send(
+                "POST", "/v1/governance/proposals",
+                json: API.GovernanceProposalRequest(
+                    proposalId: "bad", change: API.GovernanceChange(kind: "addMember"))))
         record("/v1/governance/proposals/{id}/approvals", "post", try await registry.send("POST", "/v1/governance/proposals/bundle-1/approvals"))
         record("/v1/governance/proposals/{id}/approvals", "post", try await regulator.send("POST", "/v1/governance/proposals/nope/approvals"))
         let status = try await regulator.send("GET", "/v1/governance")
@@ -117,43 +163,53 @@ import Testing
         let dir = try TestPaths.temporaryDirectory("openapi")
         let samplesPath = dir.appendingPathComponent("samples.json").path
         try JSONEncoder().encode(samples).write(to: URL(fileURLWithPath: samplesPath))
-        let result = try await runProcess(TestPaths.python, ["-c", """
-            import json, sys, yaml
-            from jsonschema import Draft202012Validator
-            spec = yaml.safe_load(open(sys.argv[1]))
-            def resolve(node):
-                while isinstance(node, dict) and "$ref" in node:
-                    target = spec
-                    for part in node["$ref"].lstrip("#/").split("/"):
-                        target = target[part]
-                    node = target
-                return node
-            failures = 0
-            for s in json.load(open(sys.argv[2])):
-                op = spec["paths"][s["path"]][s["method"]]
-                response = op["responses"].get(str(s["status"]))
-                if response is None:
-                    print("UNDOCUMENTED", s["method"], s["path"], s["status"], s["body"][:200]); failures += 1; continue
-                content = resolve(response)["content"]
-                media, = content.keys()
-                schema = dict(resolve(content[media]["schema"]))
-                schema["components"] = spec["components"]
-                errors = list(Draft202012Validator(schema).iter_errors(json.loads(s["body"])))
-                for e in errors[:3]:
-                    print("MISMATCH", s["method"], s["path"], s["status"], e.message[:200]); failures += 1
-            print("checked", len(json.load(open(sys.argv[2]))))
-            sys.exit(1 if failures else 0)
-            """, Self.spec.path, samplesPath])
+        let result = try await runProcess(
+            TestPaths.python,
+            [
+                "-c",
+                """
+                import json, sys, yaml
+                from jsonschema import Draft202012Validator
+                spec = yaml.safe_load(open(sys.argv[1]))
+                def resolve(node):
+                    while isinstance(node, dict) and "$ref" in node:
+                        target = spec
+                        for part in node["$ref"].lstrip("#/").split("/"):
+                            target = target[part]
+                        node = target
+                    return node
+                failures = 0
+                for s in json.load(open(sys.argv[2])):
+                    op = spec["paths"][s["path"]][s["method"]]
+                    response = op["responses"].get(str(s["status"]))
+                    if response is None:
+                        print("UNDOCUMENTED", s["method"], s["path"], s["status"], s["body"][:200]); failures += 1; continue
+                    content = resolve(response)["content"]
+                    media, = content.keys()
+                    schema = dict(resolve(content[media]["schema"]))
+                    schema["components"] = spec["components"]
+                    errors = list(Draft202012Validator(schema).iter_errors(json.loads(s["body"])))
+                    for e in errors[:3]:
+                        print("MISMATCH", s["method"], s["path"], s["status"], e.message[:200]); failures += 1
+                print("checked", len(json.load(open(sys.argv[2]))))
+                sys.exit(1 if failures else 0)
+                """, Self.spec.path, samplesPath,
+            ])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("checked \(samples.count)"))
         // Every documented operation was exercised.
-        let documented = try await runProcess(TestPaths.python, ["-c", """
-            import sys, yaml
-            spec = yaml.safe_load(open(sys.argv[1]))
-            for path, ops in spec["paths"].items():
-                for method in ops:
-                    if method in ("get", "post", "put", "patch", "delete"): print(method, path)
-            """, Self.spec.path])
+        let documented = try await runProcess(
+            TestPaths.python,
+            [
+                "-c",
+                """
+                import sys, yaml
+                spec = yaml.safe_load(open(sys.argv[1]))
+                for path, ops in spec["paths"].items():
+                    for method in ops:
+                        if method in ("get", "post", "put", "patch", "delete"): print(method, path)
+                """, Self.spec.path,
+            ])
         let exercised = Set(samples.map { "\($0.method) \($0.path)" })
         for operation in documented.stdout.split(separator: "\n") {
             #expect(exercised.contains(String(operation)), "operation \(operation) not exercised")

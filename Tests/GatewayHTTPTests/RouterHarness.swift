@@ -28,8 +28,9 @@ struct Harness {
             exchange: fixture.exchange, governance: fixture.governance, departments: fixture.departments, suite: fixture.suite,
             bodyBytesMax: bodyBytesMax, startup: startup, durableNonces: nil,
             health: {
-                API.Health(status: startup.isReady ? "ok" : "starting", node: "node-1", chain: "unit-chain", suite: "intl", height: 0,
-                           policyBundle: Hex.encode(fixture.exchange.policyBundleHash))
+                API.Health(
+                    status: startup.isReady ? "ok" : "starting", node: "node-1", chain: "unit-chain", suite: "intl", height: 0,
+                    policyBundle: Hex.encode(fixture.exchange.policyBundleHash))
             },
             readiness: { API.Readiness(ready: startup.isReady, height: 0, reasons: startup.isReady ? [] : [startup.summary]) }
         )

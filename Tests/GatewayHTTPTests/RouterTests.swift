@@ -86,8 +86,10 @@ import Testing
                 }
             }
             // Query parameters are bounded numbers and well-formed cursors.
-            for target in ["/v1/audit/events?limit=0", "/v1/audit/events?limit=99999999999999999999", "/v1/audit/events?after=nonsense",
-                           "/v1/chain/blocks?from=0", "/v1/chain/blocks?limit=-1"] {
+            for target in [
+                "/v1/audit/events?limit=0", "/v1/audit/events?limit=99999999999999999999", "/v1/audit/events?after=nonsense",
+                "/v1/chain/blocks?from=0", "/v1/chain/blocks?limit=-1",
+            ] {
                 let headers = try harness.signed("GET", target, as: F.regulator)
                 try await client.execute(uri: target, method: .get, headers: headers) { response in
                     #expect(response.status == .badRequest, "\(target)")

@@ -35,8 +35,10 @@ import Testing
         #expect(published.status == 201)
         var grants: [String] = []
         for (grantee, purpose) in [(DemoConsortium.housing, "tenant_screening"), (DemoConsortium.statistics, "official_statistics")] {
-            let issued = try await registry.send("POST", "/v1/grants", json: API.GrantRequest(
-                grantee: grantee, category: "citizen", purpose: purpose, fields: ["district", "age_band"], expiresAt: "2031-01-01"))
+            let issued = try await registry.send(
+                "POST", "/v1/grants",
+                json: API.GrantRequest(
+                    grantee: grantee, category: "citizen", purpose: purpose, fields: ["district", "age_band"], expiresAt: "2031-01-01"))
             #expect(issued.status == 201)
             grants.append(try issued.decode(API.GrantResponse.self).grant.grantId)
         }
@@ -47,12 +49,16 @@ import Testing
 
         struct Entity: Decodable { struct UID: Decodable { let type: String; let id: String }; let uid: UID }
         let entities = try JSONDecoder().decode([Entity].self, from: Data(contentsOf: TestPaths.policies.appendingPathComponent("entities.json")))
-        let citizenSchema = try JSONSerialization.jsonObject(with: Data(contentsOf: TestPaths.schemas.appendingPathComponent("citizen.schema.json"))) as! [String: Any]
+        let citizenSchema =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: TestPaths.schemas.appendingPathComponent("citizen.schema.json")))
+            as! [String: Any]
         let extensions = citizenSchema["x-datagateway"] as! [String: Any]
         let vocabulary = Vocabulary(
             categories: ["citizen"],
             purposes: entities.filter { $0.uid.type == "Purpose" }.map(\.uid.id),
-            departments: [DemoConsortium.registry, DemoConsortium.socialSecurity, DemoConsortium.housing, DemoConsortium.statistics, DemoConsortium.regulator],
+            departments: [
+                DemoConsortium.registry, DemoConsortium.socialSecurity, DemoConsortium.housing, DemoConsortium.statistics, DemoConsortium.regulator,
+            ],
             fields: (citizenSchema["properties"] as! [String: Any]).keys.sorted(),
             dimensions: extensions["dimensions"] as! [String],
             citizens: citizens + ["C0000000"],
@@ -67,10 +73,12 @@ import Testing
 
         let script = TestPaths.packageRoot.appendingPathComponent("Tests/Oracles/schemathesis_fuzz.py")
         let departments = [DemoConsortium.registry, DemoConsortium.socialSecurity, DemoConsortium.regulator].joined(separator: ",")
-        let result = try await runProcess(TestPaths.python, [
-            script.path, TestPaths.schemas.appendingPathComponent("openapi.yaml").path, node.running.baseURL,
-            node.consortium.departmentsFile.deletingLastPathComponent().path, departments, "20", "20261126", vocabularyFile.path,
-        ])
+        let result = try await runProcess(
+            TestPaths.python,
+            [
+                script.path, TestPaths.schemas.appendingPathComponent("openapi.yaml").path, node.running.baseURL,
+                node.consortium.departmentsFile.deletingLastPathComponent().path, departments, "20", "20261126", vocabularyFile.path,
+            ])
         #expect(result.status == 0, "schemathesis found failures:\n\(result.stderr.suffix(6_000))\n\(result.stdout.suffix(3_000))")
 
         struct Summary: Decodable { let requests: Int; let statuses: [String: Int]; let failures: Int }

@@ -34,9 +34,12 @@ struct TCPCluster {
         let drivers = (0..<n).map { id in
             ConsensusDriver(
                 me: names[id],
-                setup: EpochSetup(epoch: 0, members: names, others: [], replica: Replica(
-                    id: id, configuration: configuration, signer: SuiteConsensusSigner(replica: id, key: keys[id], validators: validators), hash: hash
-                )),
+                setup: EpochSetup(
+                    epoch: 0, members: names, others: [],
+                    replica: Replica(
+                        id: id, configuration: configuration, signer: SuiteConsensusSigner(replica: id, key: keys[id], validators: validators),
+                        hash: hash
+                    )),
                 onCommit: { block, _, _, _ in
                     commits.withLockedValue { $0[id].append(block) }
                     return false
@@ -59,9 +62,10 @@ struct TCPCluster {
             ports.append(try await transport.listen(host: "127.0.0.1", port: 0))
             transports.append(transport)
         }
-        let book = Dictionary(uniqueKeysWithValues: (0..<n).map {
-            (names[$0], ConsensusTransport.Peer(key: validators[$0], address: (host: "127.0.0.1", port: ports[$0])))
-        })
+        let book = Dictionary(
+            uniqueKeysWithValues: (0..<n).map {
+                (names[$0], ConsensusTransport.Peer(key: validators[$0], address: (host: "127.0.0.1", port: ports[$0])))
+            })
         for id in 0..<n {
             transports[id].update(directory: book)
             await drivers[id].attach(transports[id])
@@ -200,7 +204,9 @@ struct TCPCluster {
             let mustClose = length.map { $0 < 2 || $0 > ConsensusTransport.frameBytesMax } ?? false
             try await Self.send(stream, to: cluster.ports[Int(random.next() % 4)], splitAt: Int(random.next() % 16), awaitClose: mustClose)
             if mustClose { refused += 1 } else { sent += 1 }
-            if round % 100 == 99 { print("peer fuzzer (seed \(seed)): \(round + 1) streams, \(refused) refused by a closed connection, \(sent) others sent") }
+            if round % 100 == 99 {
+                print("peer fuzzer (seed \(seed)): \(round + 1) streams, \(refused) refused by a closed connection, \(sent) others sent")
+            }
         }
         #expect(refused > 0, "seed \(seed): no stream had an invalid length (the mix is wrong)")
 
@@ -243,9 +249,11 @@ struct TCPCluster {
         configuration.roundTimeoutTicks = 200
         let driver = ConsensusDriver(
             me: "v0",
-            setup: EpochSetup(epoch: 0, members: ["v0"], others: [], replica: Replica(
-                id: 0, configuration: configuration, signer: SuiteConsensusSigner(replica: 0, key: key, validators: [key.publicKey]), hash: hash
-            )),
+            setup: EpochSetup(
+                epoch: 0, members: ["v0"], others: [],
+                replica: Replica(
+                    id: 0, configuration: configuration, signer: SuiteConsensusSigner(replica: 0, key: key, validators: [key.publicKey]), hash: hash
+                )),
             persistence: gate,
             onCommit: { block, _, _, _ in
                 committed.yield(block.height)
@@ -293,4 +301,3 @@ actor GatedPersistence: ConsensusPersistence {
         held = nil
     }
 }
-

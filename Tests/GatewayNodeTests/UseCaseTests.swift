@@ -134,9 +134,10 @@ import Testing
         // Another record's ciphertext under this id fails decryption (its key is bound to its id).
         let other = try #require(await fixture.store.rows.values.first { $0.recordID == "C0000001" })
         await fixture.store.tamper(category: "citizen", id: "C0000002") {
-            StoredRecord(category: $0.category, recordID: $0.recordID, publisher: $0.publisher, recordKey: $0.recordKey, citizenKey: $0.citizenKey,
-                         recordHash: $0.recordHash, wrappedKey: other.wrappedKey, ciphertext: other.ciphertext,
-                         dimensionsJSON: $0.dimensionsJSON, aggregates: $0.aggregates)
+            StoredRecord(
+                category: $0.category, recordID: $0.recordID, publisher: $0.publisher, recordKey: $0.recordKey, citizenKey: $0.citizenKey,
+                recordHash: $0.recordHash, wrappedKey: other.wrappedKey, ciphertext: other.ciphertext,
+                dimensionsJSON: $0.dimensionsJSON, aggregates: $0.aggregates)
         }
         do {
             _ = try await fixture.exchange.reading.request(F.principal(F.registry), read)
@@ -147,13 +148,15 @@ import Testing
         #expect(fixture.exchange.integrity.failures == 1)
         // A record moved to another group for statistics no longer matches its anchor.
         await fixture.store.tamper(category: "citizen", id: "C0000003") {
-            StoredRecord(category: $0.category, recordID: $0.recordID, publisher: $0.publisher, recordKey: $0.recordKey, citizenKey: $0.citizenKey,
-                         recordHash: $0.recordHash, wrappedKey: $0.wrappedKey, ciphertext: $0.ciphertext,
-                         dimensionsJSON: #"{"age_band":"35-64","district":"taipa"}"#, aggregates: $0.aggregates)
+            StoredRecord(
+                category: $0.category, recordID: $0.recordID, publisher: $0.publisher, recordKey: $0.recordKey, citizenKey: $0.citizenKey,
+                recordHash: $0.recordHash, wrappedKey: $0.wrappedKey, ciphertext: $0.ciphertext,
+                dimensionsJSON: #"{"age_band":"35-64","district":"taipa"}"#, aggregates: $0.aggregates)
         }
         await expectCode(.integrityFailure) {
             _ = try await fixture.exchange.aggregates.aggregate(
-                F.principal(F.statistics), API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
+                F.principal(F.statistics),
+                API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
             )
         }
         #expect(fixture.exchange.integrity.failures == 2)
@@ -178,7 +181,8 @@ import Testing
         }
         _ = try await publish(fixture, records)
         let response = try await fixture.exchange.aggregates.aggregate(
-            F.principal(F.statistics), API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
+            F.principal(F.statistics),
+            API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
         )
         #expect(response.minimumCohort == 10)
         for group in response.groups {
@@ -233,8 +237,10 @@ import Testing
         await expectCode(.accessDenied) { _ = try await fixture.exchange.reading.request(F.principal(F.housing), read) }
 
         // Bad grants are refused before anything is decided.
-        for (expiresAt, code) in [("2027-02-30", ExchangeError.Code.invalidDate), ("soon", .invalidRequest), ("2020-01-01", .invalidRequest),
-                                  ("2099-01-01", .invalidRequest)] {
+        for (expiresAt, code) in [
+            ("2027-02-30", ExchangeError.Code.invalidDate), ("soon", .invalidRequest), ("2020-01-01", .invalidRequest),
+            ("2099-01-01", .invalidRequest),
+        ] {
             await expectCode(code) {
                 _ = try await fixture.exchange.grants.issue(
                     F.principal(F.registry), API.GrantRequest(grantee: F.housing, category: "citizen", purpose: "research", expiresAt: expiresAt)
@@ -339,10 +345,14 @@ struct SplitMix64 {
         let fixture = try F()
         let governance = service(fixture)
         let observer = fixture.suite.generateSigningKey().publicKey.pemRepresentation
-        let add = API.GovernanceProposalRequest(proposalId: "add-observer", change: API.GovernanceChange(
-            kind: "addMember", member: API.GovernanceMember(nodeId: "node-2", department: F.housing, role: "observer", publicKey: observer,
-                                                            address: "127.0.0.1:9001")
-        ))
+        let add = API.GovernanceProposalRequest(
+            proposalId: "add-observer",
+            change: API.GovernanceChange(
+                kind: "addMember",
+                member: API.GovernanceMember(
+                    nodeId: "node-2", department: F.housing, role: "observer", publicKey: observer,
+                    address: "127.0.0.1:9001")
+            ))
         await expectCode(.accessDenied) { _ = try await governance.propose(F.principal(F.housing), add) }
         let receipt = try await governance.propose(F.principal(F.registry), add)
         #expect(receipt.status == "decided")
@@ -360,12 +370,18 @@ struct SplitMix64 {
             API.GovernanceChange(kind: "dissolve"),
             API.GovernanceChange(kind: "removeMember"),
             API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: "abcd"),
-            API.GovernanceChange(kind: "addMember", member: API.GovernanceMember(
-                nodeId: "node-3", department: F.housing, role: "observer", publicKey: "not a key", address: "127.0.0.1:9002")),
-            API.GovernanceChange(kind: "addMember", member: API.GovernanceMember(
-                nodeId: "node-3", department: F.housing, role: "king", publicKey: observer, address: "127.0.0.1:9002")),
-            API.GovernanceChange(kind: "addMember", member: API.GovernanceMember(
-                nodeId: "node-3", department: F.housing, role: "observer", publicKey: observer, address: "nowhere")),
+            API.GovernanceChange(
+                kind: "addMember",
+                member: API.GovernanceMember(
+                    nodeId: "node-3", department: F.housing, role: "observer", publicKey: "not a key", address: "127.0.0.1:9002")),
+            API.GovernanceChange(
+                kind: "addMember",
+                member: API.GovernanceMember(
+                    nodeId: "node-3", department: F.housing, role: "king", publicKey: observer, address: "127.0.0.1:9002")),
+            API.GovernanceChange(
+                kind: "addMember",
+                member: API.GovernanceMember(
+                    nodeId: "node-3", department: F.housing, role: "observer", publicKey: observer, address: "nowhere")),
         ]
         for change in bad {
             await expectCode(.invalidRequest) {

@@ -23,13 +23,16 @@ import Testing
         let departments = ["civil_registry", "social_security", "housing", "statistics", "regulator", "health"]
         let groups = ["regulator": ["regulators"]]
         let actions = ["publish", "read", "aggregate", "audit", "grant", "record_consent", "erase"]
-        let resources = [EntityUID(type: "Category", id: "citizen"), EntityUID(type: "Category", id: "vehicle"), EntityUID(type: "AccessLog", id: "chain")]
+        let resources = [
+            EntityUID(type: "Category", id: "citizen"), EntityUID(type: "Category", id: "vehicle"), EntityUID(type: "AccessLog", id: "chain"),
+        ]
         let purposes = bundle.purposes.sorted()
 
         var store = bundle.entities
         // The bundle's entities (purpose hierarchy, groups, actions) go to cedarpy in its own JSON format.
-        var entities = try JSONSerialization.jsonObject(
-            with: Data(bundle.sources.first { $0.file == PolicyBundle.entitiesFile }!.text.utf8)) as! [[String: Any]]
+        var entities =
+            try JSONSerialization.jsonObject(
+                with: Data(bundle.sources.first { $0.file == PolicyBundle.entitiesFile }!.text.utf8)) as! [[String: Any]]
         for department in departments {
             let parents = (groups[department] ?? []).map { EntityUID(type: "Group", id: $0) }
             store.insert(Entity(uid: EntityUID(type: "Department", id: department), attributes: ["id": .string(department)], parents: parents))
@@ -55,9 +58,11 @@ import Testing
                         let decision = policySet.authorize(request, entities: store)
                         let positions = decision.determiningPolicies.map { id in "policy\(policySet.policies.firstIndex { $0.id == id }!)" }
                         ours.append((decision.effect == .allow, positions.sorted()))
-                        cases.append(Case(principal: #"\#(principal.type)::"\#(principal.id)""#, action: #"Action::"\#(verb)""#,
-                                          resource: #"\#(resource.type)::"\#(resource.id)""#,
-                                          context: .init(purpose: ["__entity": ["type": "Purpose", "id": purpose]])))
+                        cases.append(
+                            Case(
+                                principal: #"\#(principal.type)::"\#(principal.id)""#, action: #"Action::"\#(verb)""#,
+                                resource: #"\#(resource.type)::"\#(resource.id)""#,
+                                context: .init(purpose: ["__entity": ["type": "Purpose", "id": purpose]])))
                     }
                 }
             }
@@ -70,12 +75,17 @@ import Testing
             "requests": try JSONSerialization.jsonObject(with: JSONEncoder().encode(cases)),
         ]
         try JSONSerialization.data(withJSONObject: payload).write(to: input)
-        let result = try await runProcess(TestPaths.python, ["-c", """
-            import json, sys, cedarpy
-            data = json.load(open(sys.argv[1]))
-            results = cedarpy.is_authorized_batch(data["requests"], data["policies"], data["entities"])
-            print(json.dumps([{"allow": r.allowed, "policies": sorted(r.diagnostics.reasons), "errors": len(r.diagnostics.errors)} for r in results]))
-            """, input.path])
+        let result = try await runProcess(
+            TestPaths.python,
+            [
+                "-c",
+                """
+                import json, sys, cedarpy
+                data = json.load(open(sys.argv[1]))
+                results = cedarpy.is_authorized_batch(data["requests"], data["policies"], data["entities"])
+                print(json.dumps([{"allow": r.allowed, "policies": sorted(r.diagnostics.reasons), "errors": len(r.diagnostics.errors)} for r in results]))
+                """, input.path,
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         struct Reference: Decodable { let allow: Bool; let policies: [String]; let errors: Int }
         let reference = try JSONDecoder().decode([Reference].self, from: Data(result.stdout.utf8))
@@ -84,7 +94,9 @@ import Testing
         for (index, (mine, theirs)) in zip(ours, reference).enumerated() where mine.allow != theirs.allow || mine.policies != theirs.policies {
             mismatches += 1
             if mismatches <= 5 {
-                Issue.record("request \(index) \(cases[index]): ours \(mine.allow ? "allow" : "deny") \(mine.policies), cedarpy \(theirs.allow ? "allow" : "deny") \(theirs.policies)")
+                Issue.record(
+                    "request \(index) \(cases[index]): ours \(mine.allow ? "allow" : "deny") \(mine.policies), cedarpy \(theirs.allow ? "allow" : "deny") \(theirs.policies)"
+                )
             }
         }
         #expect(mismatches == 0, "\(mismatches) of \(cases.count) requests decided differently")
@@ -97,8 +109,9 @@ import Testing
     @Test func thePolicyTestCasesDecideAsTheReferenceEngine() async throws {
         let bundle = try PolicyBundle.load(from: TestPaths.policies)
         let policySet = bundle.policySet
-        let bundleEntities = try JSONSerialization.jsonObject(
-            with: Data(bundle.sources.first { $0.file == PolicyBundle.entitiesFile }!.text.utf8)) as! [[String: Any]]
+        let bundleEntities =
+            try JSONSerialization.jsonObject(
+                with: Data(bundle.sources.first { $0.file == PolicyBundle.entitiesFile }!.text.utf8)) as! [[String: Any]]
         let directory = TestPaths.policies.appendingPathComponent("tests")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
         #expect(!files.isEmpty)
@@ -111,7 +124,11 @@ import Testing
                 var store = bundle.entities
                 for entity in testCase.entities { store.insert(entity) }
                 let decision = policySet.authorize(testCase.request, entities: store)
-                ours.append((decision.effect == .allow, decision.determiningPolicies.map { id in "policy\(policySet.policies.firstIndex { $0.id == id }!)" }.sorted()))
+                ours.append(
+                    (
+                        decision.effect == .allow,
+                        decision.determiningPolicies.map { id in "policy\(policySet.policies.firstIndex { $0.id == id }!)" }.sorted()
+                    ))
                 // cedarpy takes the whole store per request: the bundle's entities, then the case's own.
                 requests.append(["request": raw[index]["request"]!, "entities": bundleEntities + (raw[index]["entities"] as? [Any] ?? [])])
             }
@@ -119,22 +136,29 @@ import Testing
         let input = try TestPaths.temporaryDirectory("cedar-tests").appendingPathComponent("input.json")
         let policies = bundle.sources.filter { $0.file.hasSuffix(".cedar") }.map(\.text).joined(separator: "\n")
         try JSONSerialization.data(withJSONObject: ["policies": policies, "cases": requests]).write(to: input)
-        let result = try await runProcess(TestPaths.python, ["-c", """
-            import json, sys, cedarpy
-            data = json.load(open(sys.argv[1]))
-            out = []
-            for case in data["cases"]:
-                r = cedarpy.is_authorized(case["request"], data["policies"], case["entities"])
-                out.append({"allow": r.allowed, "policies": sorted(r.diagnostics.reasons), "errors": list(r.diagnostics.errors)})
-            print(json.dumps(out))
-            """, input.path])
+        let result = try await runProcess(
+            TestPaths.python,
+            [
+                "-c",
+                """
+                import json, sys, cedarpy
+                data = json.load(open(sys.argv[1]))
+                out = []
+                for case in data["cases"]:
+                    r = cedarpy.is_authorized(case["request"], data["policies"], case["entities"])
+                    out.append({"allow": r.allowed, "policies": sorted(r.diagnostics.reasons), "errors": list(r.diagnostics.errors)})
+                print(json.dumps(out))
+                """, input.path,
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         struct Reference: Decodable { let allow: Bool; let policies: [String]; let errors: [String] }
         let reference = try JSONDecoder().decode([Reference].self, from: Data(result.stdout.utf8))
         #expect(reference.count == ours.count)
         for (index, (mine, theirs)) in zip(ours, reference).enumerated() {
-            #expect(mine.allow == theirs.allow && mine.policies == theirs.policies,
-                    "case \(index): ours \(mine.allow ? "allow" : "deny") \(mine.policies), cedarpy \(theirs.allow ? "allow" : "deny") \(theirs.policies) \(theirs.errors)")
+            #expect(
+                mine.allow == theirs.allow && mine.policies == theirs.policies,
+                "case \(index): ours \(mine.allow ? "allow" : "deny") \(mine.policies), cedarpy \(theirs.allow ? "allow" : "deny") \(theirs.policies) \(theirs.errors)"
+            )
         }
         #expect(ours.count >= 30 && ours.contains { $0.allow } && ours.contains { !$0.allow })
     }

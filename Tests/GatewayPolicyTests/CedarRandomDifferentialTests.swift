@@ -36,9 +36,13 @@ import Testing
         }
         if let (round, index) = mismatch {
             let minimal = try await round.minimalCase(request: index)
-            Issue.record("seed \(round.seed), request \(index): ours \(round.ours[index]), cedarpy \(reference[rounds.firstIndex { $0.seed == round.seed }!][index])\n\(minimal)")
+            Issue.record(
+                "seed \(round.seed), request \(index): ours \(round.ours[index]), cedarpy \(reference[rounds.firstIndex { $0.seed == round.seed }!][index])\n\(minimal)"
+            )
         }
-        print("cedar random differential: seeds \(baseSeed)..<\(baseSeed &+ UInt64(Self.rounds)), \(compared) requests, \(allowed) allowed, \(errored) with errors")
+        print(
+            "cedar random differential: seeds \(baseSeed)..<\(baseSeed &+ UInt64(Self.rounds)), \(compared) requests, \(allowed) allowed, \(errored) with errors"
+        )
         #expect(compared == Self.rounds * Self.requestsPerRound)
         // The generator must exercise all three outcomes, or the comparison proves little.
         #expect(allowed > compared / 20 && compared - allowed > compared / 20, "allowed \(allowed) of \(compared)")
@@ -133,19 +137,24 @@ enum CedarOracle {
         let dir = try TestPaths.temporaryDirectory("cedar_random")
         let input = dir.appendingPathComponent("rounds.json")
         try JSONEncoder().encode(rounds).write(to: input)
-        let result = try await runProcess(TestPaths.python, ["-c", """
-            import json, re, sys, cedarpy
-            pattern = re.compile(r"policy `([^`]*)`")
-            out = []
-            for data in json.load(open(sys.argv[1])):
-                results = cedarpy.is_authorized_batch(data["requests"], data["policies"], data["entities"])
-                answers = []
-                for r in results:
-                    errors = sorted(set(m.group(1) for e in r.diagnostics.errors for m in [pattern.search(e)] if m))
-                    answers.append({"allow": r.allowed, "policies": sorted(r.diagnostics.reasons), "errors": errors})
-                out.append(answers)
-            print(json.dumps(out))
-            """, input.path])
+        let result = try await runProcess(
+            TestPaths.python,
+            [
+                "-c",
+                """
+                import json, re, sys, cedarpy
+                pattern = re.compile(r"policy `([^`]*)`")
+                out = []
+                for data in json.load(open(sys.argv[1])):
+                    results = cedarpy.is_authorized_batch(data["requests"], data["policies"], data["entities"])
+                    answers = []
+                    for r in results:
+                        errors = sorted(set(m.group(1) for e in r.diagnostics.errors for m in [pattern.search(e)] if m))
+                        answers.append({"allow": r.allowed, "policies": sorted(r.diagnostics.reasons), "errors": errors})
+                    out.append(answers)
+                print(json.dumps(out))
+                """, input.path,
+            ])
         guard result.status == 0 else { throw OracleFailure(message: result.stderr) }
         return try JSONDecoder().decode([[Answer]].self, from: Data(result.stdout.utf8))
     }
@@ -231,8 +240,9 @@ struct Round {
     }
 
     static func answer(_ decision: Decision) -> Answer {
-        Answer(allow: decision.effect == .allow, policies: decision.determiningPolicies.sorted(),
-               errors: Array(Set(decision.errors.map(\.policy))).sorted())
+        Answer(
+            allow: decision.effect == .allow, policies: decision.determiningPolicies.sorted(),
+            errors: Array(Set(decision.errors.map(\.policy))).sorted())
     }
 
     static func requestJSON(_ request: AuthorizationRequest) -> JSONValue {
@@ -258,7 +268,9 @@ struct Round {
     /// Each policy alone, on the mismatching request: the first policy the engines disagree on is the minimal case.
     func minimalCase(request index: Int) async throws -> String {
         let request = requests[index]
-        let singles = policyTexts.map { CedarOracle.RoundInput(policies: $0, entities: entities.map(Round.entityJSON), requests: [Round.requestJSON(request)]) }
+        let singles = policyTexts.map {
+            CedarOracle.RoundInput(policies: $0, entities: entities.map(Round.entityJSON), requests: [Round.requestJSON(request)])
+        }
         let reference = try await CedarOracle.decide(singles)
         let store = EntityStore(entities)
         for (text, theirs) in zip(policyTexts, reference) {
@@ -415,9 +427,13 @@ struct PolicyGenerator {
         case 2: return "principal.active"
         case 3: return "(\(any(depth: d)) == \(any(depth: d)))"
         case 4: return "(\(typed(.long, depth: d)) \(pick(["<", "<=", ">", ">=", "==", "!="])) \(typed(.long, depth: d)))"
-        case 5: return "(\(pick(["principal", "resource", "context", "principal.info", "principal.boss"])) has \(pick(["level", "name", "active", "tags", "info", "boss", "owner", "fields", "purpose", "rows", "flag", "n", "s"])))"
+        case 5:
+            return
+                "(\(pick(["principal", "resource", "context", "principal.info", "principal.boss"])) has \(pick(["level", "name", "active", "tags", "info", "boss", "owner", "fields", "purpose", "rows", "flag", "n", "s"])))"
         case 6: return "(\(typed(.string, depth: d)) like \"\(pick(["*", "a*", "*b", "x\\*y", "be*fit", "", "*a*", "stat"]))\")"
-        case 7: return "(\(typed(.entity, depth: d)) in \(chance(0.6) ? typed(.entity, depth: d) : "[" + (0..<int(0...3)).map { _ in typed(.entity, depth: d) }.joined(separator: ", ") + "]"))"
+        case 7:
+            return
+                "(\(typed(.entity, depth: d)) in \(chance(0.6) ? typed(.entity, depth: d) : "[" + (0..<int(0...3)).map { _ in typed(.entity, depth: d) }.joined(separator: ", ") + "]"))"
         case 8: return "(\(typed(.entity, depth: d)) is \(pick(["Department", "Group", "Category", "Action"])))"
         case 9: return "(\(typed(.entity, depth: d)) is \(pick(["Department", "Category"])) in \(typed(.entity, depth: d)))"
         case 10: return "(!\(typed(.bool, depth: d)))"

@@ -9,9 +9,11 @@ func department(_ id: String) -> EntityUID { EntityUID(type: "Department", id: i
 func action(_ id: String) -> EntityUID { EntityUID(type: "Action", id: id) }
 let citizen = EntityUID(type: "Category", id: "citizen")
 
-func decide(_ source: String, principal: EntityUID = department("social_security"), action verb: String = "read",
-            resource: EntityUID = citizen, context: [String: Value] = ["purpose": .string("benefit_eligibility")],
-            entities: EntityStore = EntityStore()) throws -> Decision {
+func decide(
+    _ source: String, principal: EntityUID = department("social_security"), action verb: String = "read",
+    resource: EntityUID = citizen, context: [String: Value] = ["purpose": .string("benefit_eligibility")],
+    entities: EntityStore = EntityStore()
+) throws -> Decision {
     try PolicySet(sources: [("test.cedar", source)])
         .authorize(AuthorizationRequest(principal: principal, action: action(verb), resource: resource, context: context), entities: entities)
 }
@@ -25,7 +27,8 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     }
 
     @Test func forbidWinsOverPermit() throws {
-        let decision = try decide("""
+        let decision = try decide(
+            """
             @id("allow-all") permit (principal, action, resource);
             @id("no-marketing") forbid (principal, action, resource) when { context.purpose == "marketing" };
             """, context: ["purpose": .string("marketing")])
@@ -34,7 +37,8 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     }
 
     @Test func permitNamesEveryDeterminingPolicyAndPositionalIdsCountAcrossTheSet() throws {
-        let decision = try decide("""
+        let decision = try decide(
+            """
             permit (principal, action, resource);
             @id("named") permit (principal == Department::"social_security", action == Action::"read", resource == Category::"citizen");
             permit (principal, action == Action::"audit", resource);
@@ -45,14 +49,16 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     }
 
     @Test func evaluationErrorsSkipThePolicyAndAreReported() throws {
-        let decision = try decide("""
+        let decision = try decide(
+            """
             @id("needs-missing-attr") permit (principal, action, resource) when { context.missing == 1 };
             @id("type-error") permit (principal, action, resource) when { context.purpose < 3 };
             """)
         #expect(decision.effect == .deny)
         #expect(decision.errors.map(\.policy) == ["needs-missing-attr", "type-error"])
         // A forbid that errors does not deny.
-        let permitted = try decide("""
+        let permitted = try decide(
+            """
             @id("p") permit (principal, action, resource);
             @id("f") forbid (principal, action, resource) when { context.nope };
             """)
@@ -118,7 +124,8 @@ func decide(_ source: String, principal: EntityUID = department("social_security
 
 @Suite struct ObligationTests {
     @Test func annotationsBecomeObligations() throws {
-        let decision = try decide("""
+        let decision = try decide(
+            """
             @fields("a, b,c") @mask("a:last4,b:year,c:hash") @max_rows("5") @min_cohort("3")
             permit (principal, action, resource);
             """)
@@ -131,7 +138,8 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     }
 
     @Test func severalPermitsCombineLeastPrivilege() throws {
-        let decision = try decide("""
+        let decision = try decide(
+            """
             @fields("a,b,c") @mask("a:last4") @max_rows("10") @min_cohort("5") permit (principal, action, resource);
             @fields("b,c,d") @mask("a:redact,c:year") @max_rows("3") @aggregate_only("true") permit (principal, action, resource);
             """)
@@ -144,7 +152,8 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     }
 
     @Test func expiryCombinesToTheEarliest() throws {
-        let decision = try decide("""
+        let decision = try decide(
+            """
             @expires("2027-06-30") permit (principal, action, resource);
             @expires("2027-01-01T12:00:00Z") permit (principal, action, resource);
             permit (principal, action, resource);
@@ -155,7 +164,10 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     }
 
     @Test func malformedObligationsAreRejectedAtLoad() {
-        for annotation in [#"@expires("next week")"#, #"@mask("a:scramble")"#, #"@max_rows("0")"#, #"@min_cohort("many")"#, #"@aggregate_only("yes")"#, #"@fields(" , ")"#] {
+        for annotation in [
+            #"@expires("next week")"#, #"@mask("a:scramble")"#, #"@max_rows("0")"#, #"@min_cohort("many")"#, #"@aggregate_only("yes")"#,
+            #"@fields(" , ")"#,
+        ] {
             #expect(throws: PolicyError.self, "\(annotation)") {
                 try PolicySet(sources: [("t.cedar", "\(annotation) permit (principal, action, resource);")])
             }
@@ -209,7 +221,9 @@ func decide(_ source: String, principal: EntityUID = department("social_security
 
     @Test func duplicatePolicyIdsAreRejected() {
         #expect(throws: PolicyError.self) {
-            try PolicySet(sources: [("a.cedar", #"@id("x") permit (principal, action, resource);"#), ("b.cedar", #"@id("x") forbid (principal, action, resource);"#)])
+            try PolicySet(sources: [
+                ("a.cedar", #"@id("x") permit (principal, action, resource);"#), ("b.cedar", #"@id("x") forbid (principal, action, resource);"#),
+            ])
         }
     }
 
@@ -254,7 +268,8 @@ func decide(_ source: String, principal: EntityUID = department("social_security
             case .failure(let error):
                 refused += 1
                 if let location = error.location {
-                    #expect(location.file == "fuzz.cedar" && (1...lines + 1).contains(location.line) && location.column >= 1, "seed \(seed): \(error)")
+                    #expect(
+                        location.file == "fuzz.cedar" && (1...lines + 1).contains(location.line) && location.column >= 1, "seed \(seed): \(error)")
                 }
                 #expect(!error.message.isEmpty, "seed \(seed)")
             }
@@ -262,7 +277,9 @@ func decide(_ source: String, principal: EntityUID = department("social_security
         }
         #expect(refused > 0 && parsed + refused == 1_500, "seed \(seed): \(parsed) parsed, \(refused) refused")
         // Deep nesting is refused, not a stack overflow.
-        let deep = "permit (principal, action, resource) when { " + String(repeating: "(", count: 10_000) + "true" + String(repeating: ")", count: 10_000) + " };"
+        let deep =
+            "permit (principal, action, resource) when { " + String(repeating: "(", count: 10_000) + "true" + String(repeating: ")", count: 10_000)
+            + " };"
         #expect(throws: PolicyError.self) { try PolicySet(sources: [("deep.cedar", deep)]) }
     }
 }
@@ -280,7 +297,8 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     ) -> Decision {
         var entities = bundle.entities
         entities.insert(Entity(uid: department(principal), parents: groups.map { EntityUID(type: "Group", id: $0) }))
-        entities.insert(Entity(uid: record, attributes: ["consents": .set(consents.map { .entity(EntityUID(type: "Purpose", id: $0)) })], parents: [citizen]))
+        entities.insert(
+            Entity(uid: record, attributes: ["consents": .set(consents.map { .entity(EntityUID(type: "Purpose", id: $0)) })], parents: [citizen]))
         let context: [String: Value] = ["purpose": .entity(EntityUID(type: "Purpose", id: purpose))]
         return bundle.policySet.authorize(
             AuthorizationRequest(principal: department(principal), action: action(verb), resource: resource, context: context), entities: entities
@@ -336,15 +354,20 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     static let grantUID = EntityUID(type: "Grant", id: "g1")
 
     static func store(fields: [String], expiresAt: Int64 = 1_900_000_000_000) -> EntityStore {
-        EntityStore([Entity(uid: grantUID, attributes: [
-            "grantee": .entity(department("housing")), "fields": .set(fields.map { .string($0) }), "expiresAt": .long(expiresAt),
-        ])])
+        EntityStore([
+            Entity(
+                uid: grantUID,
+                attributes: [
+                    "grantee": .entity(department("housing")), "fields": .set(fields.map { .string($0) }), "expiresAt": .long(expiresAt),
+                ])
+        ])
     }
 
     static let context: [String: Value] = ["purpose": .string("tenant_screening"), "grant": .entity(grantUID)]
 
     @Test func aPermitReadingTheGrantTakesItsFieldsAndExpiry() throws {
-        let decision = try decide("""
+        let decision = try decide(
+            """
             @id("granted") @max_rows("20")
             permit (principal, action, resource) when { principal == context.grant.grantee };
             """, principal: department("housing"), context: Self.context, entities: Self.store(fields: ["district", "household_size"]))
@@ -354,17 +377,20 @@ func decide(_ source: String, principal: EntityUID = department("social_security
     }
 
     @Test func hasCountsAsRelyingAndEmptyFieldsRestrictNothing() throws {
-        let decision = try decide(#"permit (principal, action, resource) when { context has grant };"#,
-                                  context: Self.context, entities: Self.store(fields: [], expiresAt: 42))
+        let decision = try decide(
+            #"permit (principal, action, resource) when { context has grant };"#,
+            context: Self.context, entities: Self.store(fields: [], expiresAt: 42))
         #expect(decision.effect == .allow && decision.reliesOnGrant)
         #expect(decision.obligations?.fields == nil && decision.obligations?.expiresAtMs == 42)
     }
 
     @Test func permitsThatIgnoreTheGrantAreNotBoundButCombineLeastPrivilege() throws {
-        let alone = try decide(#"@id("plain") @fields("district,full_name") permit (principal, action, resource);"#,
-                               context: Self.context, entities: Self.store(fields: ["district"]))
+        let alone = try decide(
+            #"@id("plain") @fields("district,full_name") permit (principal, action, resource);"#,
+            context: Self.context, entities: Self.store(fields: ["district"]))
         #expect(!alone.reliesOnGrant && alone.obligations?.fields == ["district", "full_name"] && alone.obligations?.expiresAtMs == nil)
-        let both = try decide("""
+        let both = try decide(
+            """
             @id("plain") @fields("district,full_name") permit (principal, action, resource);
             @id("granted") permit (principal, action, resource) when { context.grant.expiresAt > 0 };
             """, context: Self.context, entities: Self.store(fields: ["district", "household_size"]))
@@ -378,11 +404,13 @@ func decide(_ source: String, principal: EntityUID = department("social_security
         #expect(missing.effect == .deny && missing.errors.map(\.policy) == ["granted"])
         #expect(missing.errors.first?.message.contains("not in the entity store") == true)
         let partial = EntityStore([Entity(uid: Self.grantUID, attributes: ["fields": .set([])])])
-        let noExpiry = try decide(#"@id("granted") permit (principal, action, resource) when { context has grant };"#,
-                                  context: Self.context, entities: partial)
+        let noExpiry = try decide(
+            #"@id("granted") permit (principal, action, resource) when { context has grant };"#,
+            context: Self.context, entities: partial)
         #expect(noExpiry.effect == .deny && noExpiry.errors.first?.message.contains("expiresAt") == true)
         // A forbid that reads the grant is not "bound" by anything: it just denies.
-        let forbid = try decide("""
+        let forbid = try decide(
+            """
             permit (principal, action, resource);
             @id("no-grants") forbid (principal, action, resource) when { context has grant };
             """, context: Self.context, entities: Self.store(fields: []))

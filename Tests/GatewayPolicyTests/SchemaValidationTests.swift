@@ -48,11 +48,16 @@ import Testing
         let dir = try TestPaths.temporaryDirectory("cedar_validate")
         let input = dir.appendingPathComponent("cases.json")
         try JSONSerialization.data(withJSONObject: cases).write(to: input)
-        let result = try await runProcess(TestPaths.python, ["-c", """
-            import json, sys, cedarpy
-            schema = open(sys.argv[2]).read()
-            print(json.dumps([cedarpy.validate_policies(p, schema).validation_passed for p in json.load(open(sys.argv[1]))]))
-            """, input.path, Self.schemaURL.path])
+        let result = try await runProcess(
+            TestPaths.python,
+            [
+                "-c",
+                """
+                import json, sys, cedarpy
+                schema = open(sys.argv[2]).read()
+                print(json.dumps([cedarpy.validate_policies(p, schema).validation_passed for p in json.load(open(sys.argv[1]))]))
+                """, input.path, Self.schemaURL.path,
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         let reference = try JSONDecoder().decode([Bool].self, from: Data(result.stdout.utf8))
         #expect(reference.count == cases.count)
@@ -109,7 +114,8 @@ import Testing
 /// The random policies of the differential test (CedarRandomDifferentialTests), validated against a schema of their
 /// vocabulary by our validator and by Cedar's: each must pass or fail alike. A mismatch prints the seed and policy.
 @Suite struct RandomSchemaValidationTests {
-    static let context = #"{"type": "Record", "attributes": {"purpose": {"type": "String"}, "rows": {"type": "Long"}, "flag": {"type": "Boolean", "required": false}, "tags": {"type": "Set", "element": {"type": "String"}}}}"#
+    static let context =
+        #"{"type": "Record", "attributes": {"purpose": {"type": "String"}, "rows": {"type": "Long"}, "flag": {"type": "Boolean", "required": false}, "tags": {"type": "Set", "element": {"type": "String"}}}}"#
     static let schema = """
         {"": {"entityTypes": {
           "Department": {"memberOfTypes": ["Group"], "shape": {"type": "Record", "attributes": {
@@ -142,15 +148,20 @@ import Testing
         let dir = try TestPaths.temporaryDirectory("cedar_random_validate")
         try JSONSerialization.data(withJSONObject: texts).write(to: dir.appendingPathComponent("policies.json"))
         try Self.schema.write(to: dir.appendingPathComponent("schema.json"), atomically: true, encoding: .utf8)
-        let result = try await runProcess(TestPaths.python, ["-c", """
-            import json, sys, cedarpy
-            schema = open(sys.argv[2]).read()
-            out = []
-            for p in json.load(open(sys.argv[1])):
-                r = cedarpy.validate_policies(p, schema)
-                out.append({"valid": r.validation_passed, "errors": [str(e) for e in r.errors][:3]})
-            print(json.dumps(out))
-            """, dir.appendingPathComponent("policies.json").path, dir.appendingPathComponent("schema.json").path])
+        let result = try await runProcess(
+            TestPaths.python,
+            [
+                "-c",
+                """
+                import json, sys, cedarpy
+                schema = open(sys.argv[2]).read()
+                out = []
+                for p in json.load(open(sys.argv[1])):
+                    r = cedarpy.validate_policies(p, schema)
+                    out.append({"valid": r.validation_passed, "errors": [str(e) for e in r.errors][:3]})
+                print(json.dumps(out))
+                """, dir.appendingPathComponent("policies.json").path, dir.appendingPathComponent("schema.json").path,
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         struct Reference: Decodable { let valid: Bool; let errors: [String] }
         let reference = try JSONDecoder().decode([Reference].self, from: Data(result.stdout.utf8))
@@ -160,7 +171,9 @@ import Testing
             mismatches += 1
             if mismatches <= 3 {
                 let errors = try validator.validate(PolicySet(sources: [("p.cedar", texts[index])]).policies)
-                Issue.record("seed \(seeds[index]): \(texts[index])\nours: \(mine ? "valid" : "\(errors)")\nCedar: \(theirs.valid ? "valid" : "\(theirs.errors)")")
+                Issue.record(
+                    "seed \(seeds[index]): \(texts[index])\nours: \(mine ? "valid" : "\(errors)")\nCedar: \(theirs.valid ? "valid" : "\(theirs.errors)")"
+                )
             }
         }
         let valid = ours.filter { $0 }.count

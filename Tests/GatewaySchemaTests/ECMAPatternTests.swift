@@ -17,8 +17,10 @@ import Testing
     ]
     static let terminators = ["\n", "\r", "\u{2028}", "\u{2029}", "\u{85}", "\r\n", "\u{0B}", "\u{0C}"]
     static let subjects: [String] = {
-        var out = ["C0000001", "1990-01-31", "+853 12345678", "123", "abc", "a_b", "   ", "", "word", "a word here", "1-2-3", "abc-def",
-                   "x", "Ana Lima", "abcd", "me@example.mo", "a!", "q"]
+        var out = [
+            "C0000001", "1990-01-31", "+853 12345678", "123", "abc", "a_b", "   ", "", "word", "a word here", "1-2-3", "abc-def",
+            "x", "Ana Lima", "abcd", "me@example.mo", "a!", "q",
+        ]
         let digits = ["١٢٣", "１２３", "१२३", "߀", "𝟙𝟚𝟛", "C000000١", "C٠٠٠٠٠٠1"]
         let letters = ["é", "ß", "Ωmega", "naïve", "日本", "😀", "a😀c", "a\u{301}"]
         let spaces = ["\u{A0}", "\u{FEFF}", "\u{2003}", "\u{3000}", "\u{180E}", "\u{200B}"]
@@ -65,7 +67,9 @@ import Testing
             let schema = try JSONSchema(json: .object(["type": .string("string"), "pattern": .string(pattern)]))
             for (subject, verdict) in zip(subjects, expected) {
                 let ours = schema.validate(.string(subject)).isEmpty
-                #expect(ours == (verdict == "1"), "seed \(seed): pattern \(pattern) on \(subject.unicodeScalars.map { String(format: "U+%04X", $0.value) })")
+                #expect(
+                    ours == (verdict == "1"),
+                    "seed \(seed): pattern \(pattern) on \(subject.unicodeScalars.map { String(format: "U+%04X", $0.value) })")
                 compared += 1
             }
         }

@@ -12,19 +12,21 @@ func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.ut
     let schema: JSONSchema
 
     init() throws {
-        schema = try JSONSchema(json: json("""
-        {"type": "object", "required": ["id", "n"], "additionalProperties": false,
-         "properties": {
-            "id": {"type": "string", "pattern": "^C[0-9]{3}$"},
-            "n": {"type": "integer", "minimum": 1, "maximum": 10},
-            "x": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-            "s": {"type": "string", "minLength": 2, "maxLength": 3},
-            "e": {"enum": ["a", "b", 3]},
-            "c": {"const": true},
-            "l": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 2},
-            "o": {"type": ["string", "null"]}
-         }}
-        """))
+        schema = try JSONSchema(
+            json: json(
+                """
+                {"type": "object", "required": ["id", "n"], "additionalProperties": false,
+                 "properties": {
+                    "id": {"type": "string", "pattern": "^C[0-9]{3}$"},
+                    "n": {"type": "integer", "minimum": 1, "maximum": 10},
+                    "x": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                    "s": {"type": "string", "minLength": 2, "maxLength": 3},
+                    "e": {"enum": ["a", "b", 3]},
+                    "c": {"const": true},
+                    "l": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 2},
+                    "o": {"type": ["string", "null"]}
+                 }}
+                """))
     }
 
     func errors(_ text: String) throws -> [String] { schema.validate(try json(text)).map(\.path) }
@@ -71,8 +73,10 @@ func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.ut
     }
 
     @Test func malformedJSONIsAnError() {
-        for text in ["{", #"{"a": }"#, "", "nul", "[1,]", #"{"a": 1,}"#, "[01]", "[1] x", "\"a\u{1}b\"",
-                     #"{"a": 1, "a": 2}"#, "1e400", #""\ud800""#, String(repeating: "[", count: 200) + String(repeating: "]", count: 200)] {
+        for text in [
+            "{", #"{"a": }"#, "", "nul", "[1,]", #"{"a": 1,}"#, "[01]", "[1] x", "\"a\u{1}b\"",
+            #"{"a": 1, "a": 2}"#, "1e400", #""\ud800""#, String(repeating: "[", count: 200) + String(repeating: "]", count: 200),
+        ] {
             #expect(throws: SchemaError.self, "\(text)") { try JSONValue.parse(Data(text.utf8)) }
         }
     }

@@ -59,7 +59,8 @@ import Testing
         let healthy = Simulation(seed: seed, replicas: 4, ticks: 1, healTicks: 4_000, byzantine: false, reconfigure: false).run()
         #expect(healthy.passed, "\(healthy.summary)")
         for dead in [0, 3] {
-            let degraded = Simulation(seed: seed, replicas: 4, ticks: 1, healTicks: 4_000, byzantine: false, offline: [dead], reconfigure: false).run()
+            let degraded = Simulation(seed: seed, replicas: 4, ticks: 1, healTicks: 4_000, byzantine: false, offline: [dead], reconfigure: false)
+                .run()
             #expect(degraded.passed, "\(degraded.summary)")
             let (fast, slow) = (healthy.committedHeights.max()!, degraded.committedHeights.max()!)
             print("seed \(seed): healthy \(fast) blocks, validator \(dead) dead \(slow) blocks (\(Double(slow) / Double(fast)))")
@@ -87,8 +88,11 @@ import Testing
             #expect(slow.passed, "\(slow.summary)")
             #expect(slow.heightAtMark > 100, "validator \(dying) should have taken part before dying")
             let after = slow.committedHeights.max()! - slow.heightAtMark
-            print("seed \(seed): after tick \(deathTick), healthy \(healthyAfter) blocks, validator \(dying) dead \(after) (\(Double(after) / Double(healthyAfter)))")
-            #expect(Double(after) >= 0.5 * Double(healthyAfter), "seed \(seed), validator \(dying) died: \(after) blocks against \(healthyAfter) healthy")
+            print(
+                "seed \(seed): after tick \(deathTick), healthy \(healthyAfter) blocks, validator \(dying) dead \(after) (\(Double(after) / Double(healthyAfter)))"
+            )
+            #expect(
+                Double(after) >= 0.5 * Double(healthyAfter), "seed \(seed), validator \(dying) died: \(after) blocks against \(healthyAfter) healthy")
         }
     }
 

@@ -32,8 +32,10 @@ struct StoreFixture: Sendable {
     }
 
     func anchor(_ records: [StoredRecord], nonce: UInt64) throws -> (transaction: Transaction, hash: [UInt8]) {
-        let payload = RecordAnchor(publisher: "registry", category: "citizen", entries: records.map { .init(recordKey: $0.recordKey, recordHash: $0.recordHash) })
-        let transaction = try Transaction(chainID: "store-test", kind: .recordAnchor, submitter: "n1", nonce: nonce, timestampMs: 1, payload: payload.encoded, signer: signer)
+        let payload = RecordAnchor(
+            publisher: "registry", category: "citizen", entries: records.map { .init(recordKey: $0.recordKey, recordHash: $0.recordHash) })
+        let transaction = try Transaction(
+            chainID: "store-test", kind: .recordAnchor, submitter: "n1", nonce: nonce, timestampMs: 1, payload: payload.encoded, signer: signer)
         return (transaction, transaction.hash(suite: suite))
     }
 
@@ -44,7 +46,7 @@ struct StoreFixture: Sendable {
         let url = try await TestDatabase.fresh(label)
         try await Database.withDatabase(url: url, logger: TestDatabase.logger) { database in
             try await database.migrate()
-            try await database.migrate() // idempotent
+            try await database.migrate()  // idempotent
             try await body(database)
         }
     }
@@ -104,13 +106,16 @@ struct StoreFixture: Sendable {
                 purpose: "benefit_eligibility", policyBundleHash: [1], decision: .deny,
                 determiningPolicies: ["forbid \"quoted\"", "back\\slash", "control\u{1}", "政策"], requestDigest: [2], timestampMs: 5
             )
-            let access = try Transaction(chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded, signer: f.signer)
+            let access = try Transaction(
+                chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded,
+                signer: f.signer)
             try await chain.enqueue(access, hash: access.hash(suite: f.suite))
 
             var ledger = try Ledger(genesis: f.genesis, suite: f.suite)
             let pending = try await chain.pending(limit: 100)
             #expect(pending.count == 2)
-            let block = try ledger.proposeSolo(transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
+            let block = try ledger.proposeSolo(
+                transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
             try await chain.commit(block, suite: f.suite)
             try ledger.apply(block)
 
@@ -155,13 +160,17 @@ struct StoreFixture: Sendable {
             let outcome = try await records.publish(batch) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             let event = AccessEvent(
                 eventID: "e1", requester: "social_security", action: "read", category: "citizen", recordKeys: [batch[0].recordKey],
-                purpose: "benefit_eligibility", policyBundleHash: [1], decision: .allow, determiningPolicies: ["p"], requestDigest: [2], timestampMs: 5
+                purpose: "benefit_eligibility", policyBundleHash: [1], decision: .allow, determiningPolicies: ["p"], requestDigest: [2],
+                timestampMs: 5
             )
-            let access = try Transaction(chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded, signer: f.signer)
+            let access = try Transaction(
+                chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded,
+                signer: f.signer)
             try await chain.enqueue(access, hash: access.hash(suite: f.suite))
             var ledger = try Ledger(genesis: f.genesis, suite: f.suite)
             let pending = try await chain.pending(limit: 100)
-            let block = try ledger.proposeSolo(transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
+            let block = try ledger.proposeSolo(
+                transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
             try await chain.commit(block, suite: f.suite)
 
             func expectCorrupt(_ column: String, _ read: () async throws -> Void) async {
@@ -175,13 +184,15 @@ struct StoreFixture: Sendable {
                 }
             }
             // An insider with the node's own database role: it owns the tables, so it can drop their foreign keys.
-            try await database.client.query(PostgresQuery(unsafeSQL: """
-                DO $$ DECLARE r record; BEGIN
-                  FOR r IN SELECT conname, conrelid::regclass AS t FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace LOOP
-                    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
-                  END LOOP;
-                END $$
-                """))
+            try await database.client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        DO $$ DECLARE r record; BEGIN
+                          FOR r IN SELECT conname, conrelid::regclass AS t FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace LOOP
+                            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+                          END LOOP;
+                        END $$
+                        """))
             for value in [Int64(-1), Int64.min, (1 << 53) + 1, Int64.max] {
                 try await database.client.query(PostgresQuery(unsafeSQL: "UPDATE access_events SET height = \(value)"))
                 await expectCorrupt("access_events.height") { _ = try await chain.accessEvent(id: "e1") }

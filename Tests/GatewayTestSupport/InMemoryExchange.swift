@@ -26,7 +26,11 @@ package final class ManualClock: @unchecked Sendable {
 final class NonceSequence: @unchecked Sendable {
     private let lock = NSLock()
     private var last: UInt64 = 0
-    func next() -> UInt64 { lock.withLock { last += 1; return last } }
+    func next() -> UInt64 {
+        lock.withLock {
+            last += 1; return last
+        }
+    }
 }
 
 /// An in-memory chain for unit tests of the use cases: a real `Ledger` of one solo validator (this node), a block per
@@ -57,8 +61,11 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
         signer = suite.generateSigningKey()
         genesis = Genesis(
             chainID: "unit-chain", suite: suite.name,
-            members: [.init(nodeID: nodeID, department: department, role: .validator, publicKey: signer.publicKey.pemRepresentation,
-                            address: "127.0.0.1:1")],
+            members: [
+                .init(
+                    nodeID: nodeID, department: department, role: .validator, publicKey: signer.publicKey.pemRepresentation,
+                    address: "127.0.0.1:1")
+            ],
             createdAtMs: clock.now - 1_000
         )
         ledger = try Ledger(genesis: genesis, suite: suite)

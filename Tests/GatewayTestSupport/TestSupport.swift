@@ -88,7 +88,9 @@ package enum TestDatabase {
 /// The waiting happens on a thread of its own, never on a thread of Swift concurrency's cooperative pool (two threads
 /// on this machine). A test blocking a pool thread while its child process talks to a node running in this same test
 /// process starved that node: its requests timed out whenever two such waits overlapped.
-package func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+package func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> (
+    status: Int32, stdout: String, stderr: String
+) {
     try await withCheckedThrowingContinuation { continuation in
         Thread {
             continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input) })

@@ -66,9 +66,11 @@ public enum ConsensusCodec {
         switch try reader.readUInt8() {
         case 1: message = .proposal(try readBlock(&reader, hash: hash))
         case 2:
-            message = .vote(Vote(blockID: try reader.readBytes(), round: try reader.readUInt64(within: .round),
-                                 height: try reader.readUInt64(within: .height),
-                                 voter: try replica(&reader), signature: try reader.readBytes()))
+            message = .vote(
+                Vote(
+                    blockID: try reader.readBytes(), round: try reader.readUInt64(within: .round),
+                    height: try reader.readUInt64(within: .height),
+                    voter: try replica(&reader), signature: try reader.readBytes()))
         case 3:
             let round = try reader.readUInt64(within: .round)
             let qc = try readQC(&reader)
@@ -90,8 +92,10 @@ public enum ConsensusCodec {
             let count = try reader.readUInt64()
             guard count <= UInt64(blocksPerMessageMax) else { throw ChainError(.malformed, "too many blocks in one message") }
             let blocks = try (0..<count).map { _ in try readBlock(&reader, hash: hash) }
-            message = .syncBlocks(SyncBatch(blocks: blocks, lastQC: try readQC(&reader), child: try BlockHeader(decoding: try reader.readBytes()),
-                                            childQC: try readQC(&reader)))
+            message = .syncBlocks(
+                SyncBatch(
+                    blocks: blocks, lastQC: try readQC(&reader), child: try BlockHeader(decoding: try reader.readBytes()),
+                    childQC: try readQC(&reader)))
         default:
             throw ChainError(.malformed, "unknown consensus message type")
         }
@@ -227,9 +231,12 @@ public enum ConsensusCodec {
             let round = try reader.readUInt64(within: .round)
             let count = try reader.readUInt64()
             guard count <= UInt64(signaturesMax) else { throw ChainError(.malformed, "too many timeout signatures") }
-            return TimeoutCertificate(round: round, entries: try (0..<count).map { _ in
-                TimeoutCertificate.Entry(replica: try replica(&reader), highQCRound: try reader.readUInt64(within: .round), signature: try reader.readBytes())
-            })
+            return TimeoutCertificate(
+                round: round,
+                entries: try (0..<count).map { _ in
+                    TimeoutCertificate.Entry(
+                        replica: try replica(&reader), highQCRound: try reader.readUInt64(within: .round), signature: try reader.readBytes())
+                })
         default:
             throw ChainError(.malformed, "bad timeout-certificate flag")
         }

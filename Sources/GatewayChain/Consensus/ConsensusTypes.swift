@@ -129,9 +129,12 @@ public struct ConsensusBlock: Sendable, Equatable {
         self.payload = payload
         self.transactionsRoot = BlockHeader.merkleRoot(payload[...], hash: hash)
         self.justifyDigest = hash(justify.encoded)
-        self.id = hash(Self.header(chainID: chainID, round: round, height: height, parentID: justify.blockID, transactionsRoot: transactionsRoot,
-                                   count: payload.count, justifyDigest: justifyDigest, timeout: timeout, proposer: proposer,
-                                   timestampMs: timestampMs).encoded)
+        self.id = hash(
+            Self.header(
+                chainID: chainID, round: round, height: height, parentID: justify.blockID, transactionsRoot: transactionsRoot,
+                count: payload.count, justifyDigest: justifyDigest, timeout: timeout, proposer: proposer,
+                timestampMs: timestampMs
+            ).encoded)
     }
 
     /// The genesis block: height 0, round 0, with the given id (the genesis file's hash for a node; a fixed label
@@ -160,8 +163,9 @@ public struct ConsensusBlock: Sendable, Equatable {
 
     /// The ledger header this block is, whose hash is `id`.
     public var header: BlockHeader {
-        Self.header(chainID: chainID, round: round, height: height, parentID: justify.blockID, transactionsRoot: transactionsRoot,
-                    count: payload.count, justifyDigest: justifyDigest, timeout: timeout, proposer: proposer, timestampMs: timestampMs)
+        Self.header(
+            chainID: chainID, round: round, height: height, parentID: justify.blockID, transactionsRoot: transactionsRoot,
+            count: payload.count, justifyDigest: justifyDigest, timeout: timeout, proposer: proposer, timestampMs: timestampMs)
     }
 
     static func header(

@@ -11,7 +11,8 @@ extension Replica {
             // Bounded memory: drop the lowest uncommitted blocks; they can be fetched again.
             let committedIDs = Set(committed.suffix(1).map(\.id))
             let oldest = blocks.values.filter { !committedIDs.contains($0.id) && $0.height > 0 }.sorted {
-                ($0.height, $0.round) != ($1.height, $1.round) ? ($0.height, $0.round) < ($1.height, $1.round) : $0.id.lexicographicallyPrecedes($1.id)
+                ($0.height, $0.round) != ($1.height, $1.round)
+                    ? ($0.height, $0.round) < ($1.height, $1.round) : $0.id.lexicographicallyPrecedes($1.id)
             }
             for stale in oldest.prefix(blocks.count - configuration.pendingBlocksMax - committed.count) { blocks[stale.id] = nil }
             leaderMemo = nil
@@ -27,7 +28,9 @@ extension Replica {
     /// 2-chain rule: a QC on B whose parent P is exactly one round earlier commits P.
     mutating func tryCommit(_ qc: QuorumCertificate, effects: inout [ConsensusEffect]) {
         guard let certified = blocks[qc.blockID] else {
-            if qc.height > committedHeight + 1 { pendingCommit = pendingCommit.map { $0.round > qc.round ? $0 : qc } ?? qc; request(qc.blockID, effects: &effects) }
+            if qc.height > committedHeight + 1 {
+                pendingCommit = pendingCommit.map { $0.round > qc.round ? $0 : qc } ?? qc; request(qc.blockID, effects: &effects)
+            }
             return
         }
         guard let parent = blocks[certified.parentID] else {
@@ -120,9 +123,9 @@ extension Replica {
         }
         let childID = hash(batch.child.encoded)
         guard batch.lastQC.blockID == last.id, batch.lastQC.round == last.round, batch.lastQC.height == last.height, validQC(batch.lastQC),
-              batch.child.parentHash == last.id, batch.child.round == last.round + 1, batch.child.height == last.height + 1,
-              batch.childQC.blockID == childID, batch.childQC.round == batch.child.round, batch.childQC.height == batch.child.height,
-              validQC(batch.childQC)
+            batch.child.parentHash == last.id, batch.child.round == last.round + 1, batch.child.height == last.height + 1,
+            batch.childQC.blockID == childID, batch.childQC.round == batch.child.round, batch.childQC.height == batch.child.height,
+            validQC(batch.childQC)
         else { return }
         commit(fresh, lastCertificate: batch.lastQC, evidence: CommitEvidence(childHeader: batch.child, childQC: batch.childQC), effects: &effects)
         if let pending = pendingCommit, pending.height <= committedHeight + 1 { pendingCommit = nil }

@@ -9,14 +9,17 @@ extension Replica {
     }
 
     func validTC(_ tc: TimeoutCertificate) -> Bool {
-        distinctValid(tc.entries.map { ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(root: rootID, round: tc.round, highQCRound: $0.highQCRound)) })
+        distinctValid(
+            tc.entries.map {
+                ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(root: rootID, round: tc.round, highQCRound: $0.highQCRound))
+            })
     }
 
     func distinctValid(_ signatures: [(ReplicaID, [UInt8], [UInt8])]) -> Bool {
         var seen = Set<ReplicaID>()
         for (replica, signature, message) in signatures {
             guard (0..<configuration.replicas).contains(replica), seen.insert(replica).inserted,
-                  signer.verify(signature, by: replica, for: message)
+                signer.verify(signature, by: replica, for: message)
             else { return false }
         }
         return seen.count >= configuration.quorum
@@ -27,11 +30,14 @@ extension Replica {
         // The proposer must lead the round as computed from the block's own parent; a replica that lacks the parent's
         // window cannot tell, and checks the rest (it fetches the parent and can vote at most once per round anyway).
         guard block.chainID == configuration.chainID, block.round > block.justify.round,
-              leader(block.round, after: block.justify.blockID).map({ $0 == block.proposer }) ?? (block.proposer < configuration.replicas),
-              block.payload.count <= configuration.blockPayloadMax,
-              block.id == ConsensusBlock(chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
-                                         proposer: block.proposer, timestampMs: block.timestampMs, payload: block.payload, hash: hash).id,
-              validQC(block.justify)
+            leader(block.round, after: block.justify.blockID).map({ $0 == block.proposer }) ?? (block.proposer < configuration.replicas),
+            block.payload.count <= configuration.blockPayloadMax,
+            block.id
+                == ConsensusBlock(
+                    chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout,
+                    proposer: block.proposer, timestampMs: block.timestampMs, payload: block.payload, hash: hash
+                ).id,
+            validQC(block.justify)
         else { return false }
         if let validate = configuration.validatePayloadItem, !block.payload.allSatisfy(validate) { return false }
         if let tc = block.timeout { return tc.round + 1 == block.round && validTC(tc) }
@@ -94,7 +100,8 @@ extension Replica {
         safety.lastVotedRound = block.round
         effects.append(.persistBlock(block))
         effects.append(.persist(safety))
-        let signature = signer.sign(QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: block.id, round: block.round, height: block.height))
+        let signature = signer.sign(
+            QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: block.id, round: block.round, height: block.height))
         let vote = Vote(blockID: block.id, round: block.round, height: block.height, voter: id, signature: signature)
         let next = leader(block.round + 1, after: block.id) ?? baseLeader(block.round + 1)
         if next == id { agenda.append(.ownVote(vote)) } else { effects.append(.send(to: next, .vote(vote))) }
@@ -104,7 +111,9 @@ extension Replica {
         // Votes go to the next leader; whoever receives a quorum of valid votes forms a valid QC, so the leader is not
         // re-checked here (a vote may arrive before the block it names, when the leader cannot be computed yet).
         guard sender == vote.voter, vote.round + 1 >= round,
-              signer.verify(vote.signature, by: vote.voter, for: QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: vote.blockID, round: vote.round, height: vote.height))
+            signer.verify(
+                vote.signature, by: vote.voter,
+                for: QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: vote.blockID, round: vote.round, height: vote.height))
         else { return }
         var collected = votes[vote.blockID]?.signatures ?? [:]
         guard collected[vote.voter] == nil else { return }
@@ -131,8 +140,11 @@ extension Replica {
             if timeout.highQC.round >= round, validQC(timeout.highQC) { process(qc: timeout.highQC, effects: &effects) }
             return
         }
-        guard signer.verify(timeout.signature, by: timeout.voter, for: TimeoutCertificate.timeoutMessage(root: rootID, round: timeout.round, highQCRound: timeout.highQC.round)),
-              validQC(timeout.highQC)
+        guard
+            signer.verify(
+                timeout.signature, by: timeout.voter,
+                for: TimeoutCertificate.timeoutMessage(root: rootID, round: timeout.round, highQCRound: timeout.highQC.round)),
+            validQC(timeout.highQC)
         else { return }
         process(qc: timeout.highQC, effects: &effects)
         peerTimeoutRound[timeout.voter] = max(peerTimeoutRound[timeout.voter] ?? 0, timeout.round)
@@ -157,7 +169,9 @@ extension Replica {
         if collected.count >= configuration.quorum {
             let tc = TimeoutCertificate(
                 round: timeout.round,
-                entries: collected.keys.sorted().map { .init(replica: $0, highQCRound: collected[$0]!.highQCRound, signature: collected[$0]!.signature) }
+                entries: collected.keys.sorted().map {
+                    .init(replica: $0, highQCRound: collected[$0]!.highQCRound, signature: collected[$0]!.signature)
+                }
             )
             process(tc: tc, effects: &effects)
         }
@@ -180,7 +194,8 @@ extension Replica {
             timeouts[round] = own
             if own.count >= configuration.quorum {
                 let tc = TimeoutCertificate(
-                    round: round, entries: own.keys.sorted().map { .init(replica: $0, highQCRound: own[$0]!.highQCRound, signature: own[$0]!.signature) }
+                    round: round,
+                    entries: own.keys.sorted().map { .init(replica: $0, highQCRound: own[$0]!.highQCRound, signature: own[$0]!.signature) }
                 )
                 process(tc: tc, effects: &effects)
             }
@@ -204,4 +219,3 @@ extension Replica {
         if tc.round >= round { enter(round: tc.round + 1, effects: &effects) }
     }
 }
-

@@ -143,8 +143,9 @@ public struct Replica: Sendable {
         let genesis = rootID.map { ConsensusBlock.genesis(id: $0, chainID: configuration.chainID) } ?? Self.genesis(hash: hash)
         self.rootID = genesis.id
         self.rootHeight = rootHeight
-        precondition(zip(committed, committed.dropFirst()).allSatisfy { $0.height + 1 == $1.height && $1.parentID == $0.id },
-                     "committed chain has gaps")
+        precondition(
+            zip(committed, committed.dropFirst()).allSatisfy { $0.height + 1 == $1.height && $1.parentID == $0.id },
+            "committed chain has gaps")
         precondition(committed.isEmpty ? rootHeight == 0 : committed.last!.height >= rootHeight, "committed chain ends below the epoch root")
         self.committed = committed.isEmpty ? [genesis] : Array(committed.suffix(max(1, configuration.committedKeep)))
         let genesisQC = QuorumCertificate(blockID: genesis.id, round: 0, height: rootHeight, signatures: [])
@@ -282,7 +283,8 @@ public struct Replica: Sendable {
         }
         // Re-ask for blocks we still miss.
         // Sorted: dictionary order changes per process and must not leak into the effects (replayable simulation).
-        for blockID in requested.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) where now >= requested[blockID]! + configuration.roundTimeoutTicks {
+        for blockID in requested.keys.sorted(by: { $0.lexicographicallyPrecedes($1) })
+        where now >= requested[blockID]! + configuration.roundTimeoutTicks {
             requested[blockID] = now
             effects.append(.broadcast(.fetch(blockID)))
         }

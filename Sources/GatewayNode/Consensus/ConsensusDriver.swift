@@ -223,9 +223,11 @@ package actor ConsensusDriver {
             return
         }
         let started = host.endEpoch(end, next: setup, now: Self.now)
-        logger.notice("epoch changed", metadata: [
-            "epoch": "\(setup.epoch)", "validators": "\(setup.members.joined(separator: ","))", "height": "\(host.replica.committedHeight)",
-        ])
+        logger.notice(
+            "epoch changed",
+            metadata: [
+                "epoch": "\(setup.epoch)", "validators": "\(setup.members.joined(separator: ","))", "height": "\(host.replica.committedHeight)",
+            ])
         await perform(started)
     }
 

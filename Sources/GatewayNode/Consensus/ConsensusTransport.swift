@@ -84,10 +84,13 @@ package final class ConsensusTransport: Sendable {
     /// Verifies and delivers one frame; false closes the connection.
     func receive(_ frame: ByteBuffer) -> Bool {
         var frame = frame
-        guard let signatureLength = frame.readInteger(as: UInt16.self), let signature = frame.readBytes(length: Int(signatureLength)) else { return false }
+        guard let signatureLength = frame.readInteger(as: UInt16.self), let signature = frame.readBytes(length: Int(signatureLength)) else {
+            return false
+        }
         let signed = Array(frame.readableBytesView)
-        guard let senderLength = frame.readInteger(as: UInt16.self), senderLength <= 256, let senderBytes = frame.readBytes(length: Int(senderLength)),
-              let epoch = frame.readInteger(as: UInt64.self), Bounded.epoch.contains(epoch)
+        guard let senderLength = frame.readInteger(as: UInt16.self), senderLength <= 256,
+            let senderBytes = frame.readBytes(length: Int(senderLength)),
+            let epoch = frame.readInteger(as: UInt64.self), Bounded.epoch.contains(epoch)
         else { return false }
         let sender = String(decoding: senderBytes, as: UTF8.self)
         guard sender != me, let peer = state.withLockedValue({ $0.directory[sender] }), peer.key.isValidSignature(signature, for: signed) else {

@@ -35,7 +35,8 @@ package struct Aggregates: Sendable {
         )
         // A field projection (from @fields or a grant) bounds aggregates too: the summed field and the dimensions.
         if decision.effect == .allow, let fields = decision.obligations?.fields,
-           let outside = ([request.field] + request.groupBy).first(where: { !fields.contains($0) }) {
+            let outside = ([request.field] + request.groupBy).first(where: { !fields.contains($0) })
+        {
             decision = .init(refusing: decision, because: "the permit does not cover the field \(outside)")
         }
         let permit = try await gate.pass(
@@ -56,10 +57,11 @@ package struct Aggregates: Sendable {
             }
             let total = try paillier.decrypt(paillier.publicKey.sum(group.ciphertexts))
             guard let sum = total.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
-            result.append(API.AggregateGroup(
-                key: group.key, cohort: group.citizens.count, count: group.ciphertexts.count, sum: Int64(sum),
-                mean: Double(sum) / Double(group.ciphertexts.count), suppressed: false
-            ))
+            result.append(
+                API.AggregateGroup(
+                    key: group.key, cohort: group.citizens.count, count: group.ciphertexts.count, sum: Int64(sum),
+                    mean: Double(sum) / Double(group.ciphertexts.count), suppressed: false
+                ))
         }
         return API.AggregateResponse(
             category: category.name, field: request.field, groupBy: request.groupBy, minimumCohort: obligations.minimumCohort,

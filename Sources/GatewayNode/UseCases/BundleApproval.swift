@@ -31,7 +31,9 @@ package struct BundleApproval: Sendable {
             if await isApproved() { return }
         }
         let hex = Hex.encode(policyBundleHash)
-        throw ExchangeError(.bundleNotApproved, """
+        throw ExchangeError(
+            .bundleNotApproved,
+            """
             this node's policy bundle \(hex) is not approved on chain, so it decides nothing; a validator's operator proposes it \
             (gateway governance propose --approve-bundle \(hex)) and 2/3 of the validators approve it
             """)

@@ -86,10 +86,11 @@ package struct DecisionMaker: Sendable {
             let consented = Value.set(purposes.map { .entity(EntityUID(type: "Purpose", id: $0)) })
             let citizen = EntityUID(type: "Citizen", id: Hex.encode(vault.citizenKey(id)))
             store.insert(Entity(uid: citizen, attributes: ["consents": consented]))
-            store.insert(Entity(
-                uid: uid, attributes: ["consents": consented, "citizen": .entity(citizen)],
-                parents: [EntityUID(type: "Category", id: category)]
-            ))
+            store.insert(
+                Entity(
+                    uid: uid, attributes: ["consents": consented, "citizen": .entity(citizen)],
+                    parents: [EntityUID(type: "Category", id: category)]
+                ))
             resources.append(uid)
         }
         var policies: [String] = []
@@ -132,14 +133,16 @@ package struct DecisionMaker: Sendable {
     /// A grant as the policies see it: `Grant::"<id>"` with grantor, grantee, category, purpose, fields, expiresAt.
     static func grantEntity(_ entry: GrantRegistry.Entry) -> Entity {
         let grant = entry.grant
-        return Entity(uid: EntityUID(type: "Grant", id: grant.grantID), attributes: [
-            "grantor": .entity(EntityUID(type: "Department", id: entry.grantor)),
-            "grantee": .entity(EntityUID(type: "Department", id: grant.grantee)),
-            "category": .entity(EntityUID(type: "Category", id: grant.category)),
-            "purpose": .entity(EntityUID(type: "Purpose", id: grant.purpose)),
-            "fields": .set(grant.fields.map { .string($0) }),
-            "expiresAt": .long(grant.expiresAtMs),
-        ])
+        return Entity(
+            uid: EntityUID(type: "Grant", id: grant.grantID),
+            attributes: [
+                "grantor": .entity(EntityUID(type: "Department", id: entry.grantor)),
+                "grantee": .entity(EntityUID(type: "Department", id: grant.grantee)),
+                "category": .entity(EntityUID(type: "Category", id: grant.category)),
+                "purpose": .entity(EntityUID(type: "Purpose", id: grant.purpose)),
+                "fields": .set(grant.fields.map { .string($0) }),
+                "expiresAt": .long(grant.expiresAtMs),
+            ])
     }
 
     /// The node's standing entities: the bundle's (purposes, groups, roles, action groups), every registered
@@ -150,17 +153,21 @@ package struct DecisionMaker: Sendable {
         for category in categories.values {
             let uid = EntityUID(type: "Category", id: category.name)
             func names(_ list: [String]) -> Value { .set(list.sorted().map { .string($0) }) }
-            store.insert(Entity(
-                uid: uid,
-                attributes: ["fields": names(category.fields), "dimensions": names(category.dimensions), "aggregates": names(category.aggregates)],
-                parents: store[uid]?.parents ?? []
-            ))
+            store.insert(
+                Entity(
+                    uid: uid,
+                    attributes: [
+                        "fields": names(category.fields), "dimensions": names(category.dimensions), "aggregates": names(category.aggregates),
+                    ],
+                    parents: store[uid]?.parents ?? []
+                ))
         }
         for department in departments.departments.values {
-            store.insert(Entity(
-                uid: EntityUID(type: "Department", id: department.id), attributes: ["id": .string(department.id)],
-                parents: (department.groups ?? []).sorted().map { EntityUID(type: "Group", id: $0) }
-            ))
+            store.insert(
+                Entity(
+                    uid: EntityUID(type: "Department", id: department.id), attributes: ["id": .string(department.id)],
+                    parents: (department.groups ?? []).sorted().map { EntityUID(type: "Group", id: $0) }
+                ))
         }
         return store
     }
@@ -173,8 +180,11 @@ package struct DecisionMaker: Sendable {
         guard entities[uid]?.parents.contains(EntityUID(type: "Department", id: principal.department)) == true else {
             let declared = entities.entities.keys.filter { $0.type == "Role" && $0.id.hasPrefix(principal.department + "/") }
                 .map { String($0.id.dropFirst(principal.department.count + 1)) }.sorted()
-            let hint = declared.isEmpty ? "it declares no roles for it: act as the department itself" : "declared: " + declared.joined(separator: ", ")
-            throw ExchangeError(.unknownRole, """
+            let hint =
+                declared.isEmpty ? "it declares no roles for it: act as the department itself" : "declared: " + declared.joined(separator: ", ")
+            throw ExchangeError(
+                .unknownRole,
+                """
                 role '\(role)' is not declared for \(principal.department) in the policy bundle (Role::"\(uid.id)" in \
                 entities.json); \(hint)
                 """)
@@ -185,7 +195,9 @@ package struct DecisionMaker: Sendable {
     /// request's shape, so malformed requests still get 400).
     func checkKnownPurpose(_ purpose: String) throws {
         guard policies.purposes.isEmpty || policies.purposes.contains(purpose) else {
-            throw ExchangeError(.unknownPurpose, """
+            throw ExchangeError(
+                .unknownPurpose,
+                """
                 purpose '\(purpose)' is not in the purpose hierarchy of the policy bundle; declare one of: \
                 \(policies.purposes.sorted().joined(separator: ", "))
                 """)

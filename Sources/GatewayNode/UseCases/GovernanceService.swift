@@ -30,8 +30,9 @@ package struct GovernanceService: Sendable {
             height: height, epoch: state.epoch(atHeight: height + 1), validators: state.validators(atHeight: height + 1),
             members: members,
             pending: state.pendingProposals.map {
-                API.GovernancePending(proposalId: $0.proposal.proposalID, change: Self.change($0.proposal.change), approvals: $0.approvals,
-                                      approvalsNeeded: state.approvalsNeeded)
+                API.GovernancePending(
+                    proposalId: $0.proposal.proposalID, change: Self.change($0.proposal.change), approvals: $0.approvals,
+                    approvalsNeeded: state.approvalsNeeded)
             },
             approvedBundles: state.approvedBundles.map(Hex.encode)
         )
@@ -80,8 +81,9 @@ package struct GovernanceService: Sendable {
     }
 
     static func member(_ member: Genesis.Member) -> API.GovernanceMember {
-        API.GovernanceMember(nodeId: member.nodeID, department: member.department, role: member.role.rawValue, publicKey: member.publicKey,
-                             address: member.address)
+        API.GovernanceMember(
+            nodeId: member.nodeID, department: member.department, role: member.role.rawValue, publicKey: member.publicKey,
+            address: member.address)
     }
 
     static func change(_ change: GovernanceProposal.Change) -> API.GovernanceChange {
@@ -101,13 +103,19 @@ package struct GovernanceService: Sendable {
             guard let role = Genesis.Member.Role(rawValue: member.role) else {
                 throw ExchangeError(.invalidRequest, "change.member.role must be validator or observer")
             }
-            guard !member.nodeId.isEmpty, member.nodeId.count <= 128 else { throw ExchangeError(.invalidRequest, "change.member.nodeId must be 1 to 128 characters") }
+            guard !member.nodeId.isEmpty, member.nodeId.count <= 128 else {
+                throw ExchangeError(.invalidRequest, "change.member.nodeId must be 1 to 128 characters")
+            }
             guard (try? suite.verifyingKey(pem: member.publicKey)) != nil else {
                 throw ExchangeError(.invalidRequest, "change.member.publicKey is not a \(suite.name.rawValue) package key (SPKI PEM)")
             }
-            guard ChainService.parseAddress(member.address) != nil else { throw ExchangeError(.invalidRequest, "change.member.address must be host:port") }
-            return .addMember(Genesis.Member(nodeID: member.nodeId, department: member.department, role: role, publicKey: member.publicKey,
-                                             address: member.address))
+            guard ChainService.parseAddress(member.address) != nil else {
+                throw ExchangeError(.invalidRequest, "change.member.address must be host:port")
+            }
+            return .addMember(
+                Genesis.Member(
+                    nodeID: member.nodeId, department: member.department, role: role, publicKey: member.publicKey,
+                    address: member.address))
         case "removeMember":
             guard let nodeID = change.nodeId, !nodeID.isEmpty else { throw ExchangeError(.invalidRequest, "removeMember needs change.nodeId") }
             return .removeMember(nodeID: nodeID)

@@ -105,9 +105,10 @@ package struct PublishRecords: Sendable {
                     try await HeavyWork.run {
                         var out: [StoredRecord] = []
                         for index in start..<end {
-                            out.append(try seal(
-                                input[index], id: ids[index], recordKey: recordKeys[index], category: category, publisher: publisher
-                            ))
+                            out.append(
+                                try seal(
+                                    input[index], id: ids[index], recordKey: recordKeys[index], category: category, publisher: publisher
+                                ))
                         }
                         return (start, out)
                     }

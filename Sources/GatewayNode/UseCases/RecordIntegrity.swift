@@ -19,24 +19,28 @@ package struct RecordIntegrity: Sendable {
         do {
             plaintext = try vault.open(category: record.category, id: record.recordID, wrappedKey: record.wrappedKey, ciphertext: record.ciphertext)
         } catch {
-            throw failure(record.category, recordKey: record.recordKey, position: position, table: "records",
-                          problem: "fails decryption (ciphertext or wrapped key altered)")
+            throw failure(
+                record.category, recordKey: record.recordKey, position: position, table: "records",
+                problem: "fails decryption (ciphertext or wrapped key altered)")
         }
         let hash = vault.recordHash(category: record.category, record: plaintext)
         guard constantTimeEquals(hash, record.recordHash) else {
-            throw failure(record.category, recordKey: record.recordKey, position: position, table: "records",
-                          problem: "does not match its stored content hash")
+            throw failure(
+                record.category, recordKey: record.recordKey, position: position, table: "records",
+                problem: "does not match its stored content hash")
         }
         guard let anchored = record.anchoredHash else {
-            throw failure(record.category, recordKey: record.recordKey, position: position, table: "anchored_records",
-                          problem: "has no anchor on chain")
+            throw failure(
+                record.category, recordKey: record.recordKey, position: position, table: "anchored_records",
+                problem: "has no anchor on chain")
         }
         let expected = vault.expectedAnchor(
             version: record.anchorVersion, contentHash: hash, dimensionsJSON: record.dimensionsJSON, aggregates: record.aggregates
         )
         guard constantTimeEquals(expected, anchored) else {
-            throw failure(record.category, recordKey: record.recordKey, position: position, table: "records/record_aggregates",
-                          problem: "does not match its anchored hash (content, dimensions or aggregate ciphertexts altered)")
+            throw failure(
+                record.category, recordKey: record.recordKey, position: position, table: "records/record_aggregates",
+                problem: "does not match its anchored hash (content, dimensions or aggregate ciphertexts altered)")
         }
         return plaintext
     }
@@ -48,15 +52,17 @@ package struct RecordIntegrity: Sendable {
             throw failure(category, recordKey: row.recordKey, position: nil, table: "anchored_records", problem: "has no anchor on chain")
         }
         guard row.anchorVersion >= 2 else {
-            throw failure(category, recordKey: row.recordKey, position: nil, table: "records", height: row.anchoredHeight,
-                          problem: "was anchored before aggregate inputs were bound to anchors; re-anchor it before statistics use it")
+            throw failure(
+                category, recordKey: row.recordKey, position: nil, table: "records", height: row.anchoredHeight,
+                problem: "was anchored before aggregate inputs were bound to anchors; re-anchor it before statistics use it")
         }
         let expected = vault.expectedAnchor(
             version: row.anchorVersion, contentHash: row.recordHash, dimensionsJSON: row.dimensionsJSON, aggregates: row.aggregates
         )
         guard constantTimeEquals(expected, anchored) else {
-            throw failure(category, recordKey: row.recordKey, position: nil, table: "records/record_aggregates",
-                          height: row.anchoredHeight, problem: "has dimensions or aggregate ciphertexts that do not match its anchor")
+            throw failure(
+                category, recordKey: row.recordKey, position: nil, table: "records/record_aggregates",
+                height: row.anchoredHeight, problem: "has dimensions or aggregate ciphertexts that do not match its anchor")
         }
     }
 
@@ -69,7 +75,9 @@ package struct RecordIntegrity: Sendable {
         if let height { metadata["anchor_height"] = "\(height)" }
         logger.critical("stored record \(problem): tampering", metadata: metadata)
         let which = position.map { "ids[\($0)]" } ?? "a stored record"
-        return ExchangeError(.integrityFailure, """
+        return ExchangeError(
+            .integrityFailure,
+            """
             \(which) (record key \(Hex.encode(recordKey).prefix(16))…) \(problem); it was not released and the operator has been alerted
             """)
     }

@@ -36,7 +36,8 @@ enum RequestChecks {
     }
 
     static func checkPurpose(_ purpose: String) throws {
-        let valid = (1...64).contains(purpose.utf8.count)
+        let valid =
+            (1...64).contains(purpose.utf8.count)
             && purpose.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
         guard valid else { throw ExchangeError(.invalidRequest, "purpose must be 1 to 64 characters of a-z, 0-9 and _") }
     }
