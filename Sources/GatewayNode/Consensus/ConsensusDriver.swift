@@ -59,6 +59,18 @@ package actor ConsensusDriver {
     package private(set) var droppedMessages = 0
     var draining = false
     var ticker: Task<Void, Never>?
+    /// Peers' requests for stored blocks (forward sync, fetches of blocks no longer in memory), answered one at a time
+    /// by one worker from storage. Bounded: beyond `storageRequestsMax` waiting, the oldest are dropped (the protocol
+    /// tolerates loss; the peer asks again). No task per request.
+    let storageRequests: AsyncStream<StorageRequest>
+    let storageContinuation: AsyncStream<StorageRequest>.Continuation
+    var storageWorker: Task<Void, Never>?
+    package static let storageRequestsMax = 64
+
+    enum StorageRequest: Sendable {
+        case sync(from: UInt64, epoch: UInt64, to: String)
+        case fetch([UInt8], epoch: UInt64, to: String)
+    }
     var stopped = false
 
     package init(
@@ -70,6 +82,9 @@ package actor ConsensusDriver {
     ) {
         self.me = me
         self.host = EpochHost(me: me, setup: setup, epochEnds: epochEnds)
+        (storageRequests, storageContinuation) = AsyncStream.makeStream(
+            of: StorageRequest.self, bufferingPolicy: .bufferingNewest(Self.storageRequestsMax)
+        )
         self.persistence = persistence
         self.serveFetch = serveFetch
         self.serveSync = serveSync
@@ -85,6 +100,17 @@ package actor ConsensusDriver {
     }
 
     package func start() async {
+        storageWorker = Task { [storageRequests, serveSync, serveFetch, weak self] in
+            for await request in storageRequests {
+                guard let transport = await self?.transport else { continue }
+                switch request {
+                case .sync(let height, let epoch, let sender):
+                    if let batch = await serveSync?(height, epoch) { transport.send(.syncBlocks(batch), epoch: epoch, to: [sender]) }
+                case .fetch(let id, let epoch, let sender):
+                    if let blocks = await serveFetch?(id), !blocks.isEmpty { transport.send(.blocks(blocks), epoch: epoch, to: [sender]) }
+                }
+            }
+        }
         await enqueue(.start)
         ticker = Task { [weak self] in
             while !Task.isCancelled {
@@ -99,6 +125,8 @@ package actor ConsensusDriver {
         stopped = true
         ticker?.cancel()
         ticker = nil
+        storageContinuation.finish()
+        storageWorker = nil
     }
 
     package func deliver(_ message: ConsensusMessage, from sender: String, epoch: UInt64) async {
@@ -233,20 +261,14 @@ package actor ConsensusDriver {
 
     /// Forward sync, from storage: committed blocks from `height`, never past the end of the requester's epoch.
     func answerSync(from height: UInt64, epoch senderEpoch: UInt64, to sender: String) {
-        guard let serveSync, let transport else { return }
+        guard serveSync != nil else { return }
         if let last = lastSynced[sender], Self.now < last + 20 { return }  // one batch per peer in flight, roughly
         lastSynced[sender] = Self.now
-        Task {
-            if let batch = await serveSync(height, senderEpoch) { transport.send(.syncBlocks(batch), epoch: senderEpoch, to: [sender]) }
-        }
+        storageContinuation.yield(.sync(from: height, epoch: senderEpoch, to: sender))
     }
 
     func answerFromStorage(_ id: [UInt8], to sender: String) {
-        guard let serveFetch, let transport else { return }
-        let epoch = host.epoch
-        Task {
-            let blocks = await serveFetch(id)
-            if !blocks.isEmpty { transport.send(.blocks(blocks), epoch: epoch, to: [sender]) }
-        }
+        guard serveFetch != nil else { return }
+        storageContinuation.yield(.fetch(id, epoch: host.epoch, to: sender))
     }
 }
