@@ -58,8 +58,18 @@ package struct ProblemError: Error, HTTPResponseError, Sendable {
             case .skipped:
                 return ProblemError(.conflict, "a concurrent request changed the same data; retry: \(error.message)")
             }
-        case let error as StoreError where error.code == .conflict || error.code == .uniqueViolation:
-            return ProblemError(.conflict, "a concurrent request changed the same data; retry: \(error.message)")
+        case let error where StoreError.classify(error) != nil:
+            // Storage: a concurrent writer is a conflict to retry, an unreachable database a wait; corruption and bad
+            // configuration are faults (500, nothing revealed).
+            let store = StoreError.classify(error)!
+            switch store.code {
+            case .conflict, .uniqueViolation:
+                return ProblemError(.conflict, "a concurrent request changed the same data; retry: \(store.message)")
+            case .unavailable:
+                return ProblemError(.storageUnavailable, "the node's database cannot be reached; retry shortly")
+            default:
+                return ProblemError(.internalError, "the server could not complete the request")
+            }
         case let error as SchemaError where error.code == .tooComplex:
             return ProblemError(.payloadTooLarge, "request body is too complex: \(error.message)")
         case let error as SchemaError where error.code == .malformedJSON:

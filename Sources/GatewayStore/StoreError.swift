@@ -1,3 +1,6 @@
+import PostgresNIO
+import _ConnectionPoolModule
+
 /// Errors of the storage layer with stable codes. Descriptions never include record contents.
 package struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     package struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -34,5 +37,21 @@ extension StoreError {
                 .corrupt, "\(column) holds \(value), outside its range (\(bound.requirement)): the database was altered; restore it from a backup")
         }
         return UInt64(value)
+    }
+}
+
+extension StoreError {
+    /// What a failure of PostgreSQL or its connection pool means for a caller: `unavailable` when the database cannot
+    /// be reached or dropped the connection (a client may retry shortly); the error itself if it is a `StoreError`;
+    /// nil for anything else (a fault: 500).
+    package static func classify(_ error: any Error) -> StoreError? {
+        if let error = error as? StoreError { return error }
+        if error is ConnectionPoolError { return StoreError(.unavailable, "the database cannot be reached") }
+        if let error = error as? PSQLError,
+            [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
+        {
+            return StoreError(.unavailable, "the database connection failed")
+        }
+        return nil
     }
 }

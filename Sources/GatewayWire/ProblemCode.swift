@@ -65,6 +65,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     /// The node is still loading and verifying its chain after a start: it listens, but serves no data yet.
     public static let nodeStarting = ProblemCode("node_starting", 503, retryable: true)
     public static let chainUnavailable = ProblemCode("chain_unavailable", 503)
+    /// The node's database cannot be reached now: try again shortly.
+    public static let storageUnavailable = ProblemCode("storage_unavailable", 503, retryable: true)
     /// The node's policy bundle is not approved on chain: it decides nothing until governance approves it.
     public static let bundleNotApproved = ProblemCode("policy_bundle_not_approved", 503)
     /// A table derived from the chain differs from the blocks (found at start): its data is not served until the
@@ -80,7 +82,7 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
         .malformedJSON, .invalidRequest, .payloadTooLarge, .notFound, .methodNotAllowed, .unknownCategory, .unknownField, .unknownPurpose,
         .unknownRole, .unknownGrantee, .invalidRecord, .invalidDate, .missingSignature, .digestMismatch, .staleRequest, .invalidNonce,
         .invalidRole, .unknownDepartment, .badSignature, .replayedRequest, .accessDenied, .notDataHolder, .conflict, .recordConflict,
-        .grantRevoked, .governanceRejected, .busy, .nodeStarting, .chainUnavailable, .bundleNotApproved, .derivedStateMismatch,
+        .grantRevoked, .governanceRejected, .busy, .nodeStarting, .chainUnavailable, .storageUnavailable, .bundleNotApproved, .derivedStateMismatch,
         .integrityFailure, .internalError, .httpError,
     ]
 

@@ -6,6 +6,7 @@ import GatewayStore
 import GatewayTestSupport
 import GatewayWire
 import Testing
+import _ConnectionPoolModule
 
 /// Every error type the node raises maps to a problem on purpose (issue 13): one catalogue of codes (`ProblemCode`,
 /// GatewayWire) for the node, the HTTP layer and the client, equal to the codes Schemas/openapi.yaml documents.
@@ -30,6 +31,11 @@ import Testing
         #expect(conflict.status == .conflict && conflict.code == .conflict)
         let corrupt = ProblemError.from(StoreError(.corrupt, "blocks.height is -1"))
         #expect(corrupt.status == .internalServerError && !corrupt.detail.contains("blocks"))
+        // An unreachable database is a wait (503, Retry-After), not a fault.
+        let down = ProblemError.from(ConnectionPoolError.connectionCreationCircuitBreakerTripped)
+        #expect(down.status == .serviceUnavailable && down.code == .storageUnavailable && down.retryAfterSeconds == 1)
+        let unavailable = ProblemError.from(StoreError(.unavailable, "no connection"))
+        #expect(unavailable.code == .storageUnavailable && !unavailable.detail.contains("no connection"))
         let tooDeep = ProblemError.from(SchemaError(.tooComplex, path: "", message: "nesting"))
         #expect(tooDeep.code == .payloadTooLarge && tooDeep.status == .contentTooLarge)
     }
@@ -39,7 +45,7 @@ import Testing
     func everyCatalogueCodeIsAnsweredWithItsStatus(_ code: ProblemCode) {
         let problem = ProblemError.from(ExchangeError(code, "detail"))
         #expect(problem.code == code && Int(problem.status.code) == code.status)
-        #expect((problem.retryAfterSeconds != nil) == (code == .busy || code == .nodeStarting))
+        #expect((problem.retryAfterSeconds != nil) == [.busy, .nodeStarting, .storageUnavailable].contains(code))
         #expect(ProblemCode.named(code.rawValue) == code)
     }
 

@@ -13,6 +13,9 @@ package struct DecisionMaker: Sendable {
     /// The bundle's static entities (purposes, groups, roles, action groups), every registered department with its
     /// groups and every category. Built once; requests never copy it unless they add to it.
     let entities: EntityStore
+    /// Each declared purpose's depth in the hierarchy (how many purposes it is, or descends from), computed once:
+    /// the most specific grant wins.
+    let purposeDepth: [String: Int]
     let vault: RecordVault
     let ledger: any LedgerReading
     let nodeID: String
@@ -24,7 +27,14 @@ package struct DecisionMaker: Sendable {
         nodeID: String, logger: Logger, now: @escaping @Sendable () -> Int64
     ) {
         self.policies = policies
-        self.entities = Self.entityStore(policies: policies, departments: departments, categories: categories.byName)
+        let entities = Self.entityStore(policies: policies, departments: departments, categories: categories.byName)
+        self.entities = entities
+        var depths: [String: Int] = [:]
+        for purpose in policies.purposes {
+            let uid = EntityUID(type: "Purpose", id: purpose)
+            depths[purpose] = policies.purposes.filter { entities.isDescendant(uid, of: EntityUID(type: "Purpose", id: $0)) }.count
+        }
+        purposeDepth = depths
         self.vault = vault
         self.ledger = ledger
         self.nodeID = nodeID
@@ -116,10 +126,7 @@ package struct DecisionMaker: Sendable {
         let live = await ledger.liveGrants(byDepartmentOf: nodeID, grantee: principal.department, category: category, atMs: now())
         guard !live.isEmpty else { return nil }
         let requested = EntityUID(type: "Purpose", id: purpose)
-        func depth(_ purpose: String) -> Int {
-            let uid = EntityUID(type: "Purpose", id: purpose)
-            return policies.purposes.filter { entities.isDescendant(uid, of: EntityUID(type: "Purpose", id: $0)) }.count
-        }
+        func depth(_ purpose: String) -> Int { purposeDepth[purpose] ?? 0 }
         let covering = live.filter { entities.isDescendant(requested, of: EntityUID(type: "Purpose", id: $0.grant.purpose)) }
         return covering.min { first, second in
             let (a, b) = (first.grant, second.grant)
