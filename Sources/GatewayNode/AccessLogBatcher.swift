@@ -17,11 +17,11 @@ package actor AccessLogBatcher {
         }
     }
 
-    let submitter: TransactionSubmitter
+    let submitter: any OutboxWriting
     var queue: [(event: AccessEvent, continuation: CheckedContinuation<Receipt, any Error>)] = []
     var flushing = false
 
-    package init(submitter: TransactionSubmitter) {
+    package init(submitter: any OutboxWriting) {
         self.submitter = submitter
     }
 
@@ -61,5 +61,19 @@ package actor AccessLogBatcher {
             }
         }
         flushing = false
+    }
+}
+
+/// What the access log's group commit needs of the chain: admission (back-pressure), a durable outbox write that
+/// offers the transaction, and the wait for its block (`TransactionSubmitter` in a node).
+package protocol OutboxWriting: Sendable {
+    func admit() async throws
+    func enqueue(_ kind: Transaction.Kind, payload: [UInt8], timestampMs: Int64?) async throws -> [UInt8]
+    func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation
+}
+
+extension TransactionSubmitter: OutboxWriting {
+    package func enqueue(_ kind: Transaction.Kind, payload: [UInt8], timestampMs: Int64?) async throws -> [UInt8] {
+        try await enqueue(kind, payload: payload, timestampMs: timestampMs, check: { _ in })
     }
 }
