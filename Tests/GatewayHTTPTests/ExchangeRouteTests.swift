@@ -22,9 +22,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
     @Test func consentGivenAndWithdrawnDecidesHousingReads() async throws {
         let harness = try Harness()
         try await harness.run { s in
-            let seeded = try await s.client(DemoConsortium.registry).send(
-                "POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 5, seed: 9)))
-            #expect(seeded.status == 201)
+            try await s.publish(SyntheticCitizens.generate(count: 5, seed: 9))
             let registry = s.client(DemoConsortium.registry)
             let housing = s.client(DemoConsortium.housing)
             let citizens = SyntheticCitizens.generate(count: 5, seed: 9).compactMap { $0["citizen_id"]?.stringValue }
@@ -67,9 +65,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
     @Test func aConsentGivenBeforeTheCitizensRecordsAppliesToThemWhenPublished() async throws {
         let harness = try Harness()
         try await harness.run { s in
-            let seeded = try await s.client(DemoConsortium.registry).send(
-                "POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 5, seed: 9)))
-            #expect(seeded.status == 201)
+            try await s.publish(SyntheticCitizens.generate(count: 5, seed: 9))
             let registry = s.client(DemoConsortium.registry)
             var record = SyntheticCitizens.generate(count: 1, seed: 4_242)[0]
             guard case .object(var members) = record else { return }
@@ -89,9 +85,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
     @Test func onlyPermittedDepartmentsRecordConsentAndBadInputIsRefused() async throws {
         let harness = try Harness()
         try await harness.run { s in
-            let seeded = try await s.client(DemoConsortium.registry).send(
-                "POST", "/v1/records/citizen", json: API.PublishRequest(records: SyntheticCitizens.generate(count: 5, seed: 9)))
-            #expect(seeded.status == 201)
+            try await s.publish(SyntheticCitizens.generate(count: 5, seed: 9))
             let housing = s.client(DemoConsortium.housing)
             let registry = s.client(DemoConsortium.registry)
             let refused = try await housing.send(
@@ -148,10 +142,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
     @Test func aGrantOpensItsFieldsUntilRevokedAndTheLogNamesIt() async throws {
         let harness = try Harness(clock: .wallClock)
         try await harness.run { s in
-            let seed = SyntheticCitizens.generate(count: 25, seed: 21)
-            let citizens = seed.compactMap { $0["citizen_id"]?.stringValue }
-            let seeded = try await s.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
-            #expect(seeded.status == 201)
+            let citizens = try await s.publish(SyntheticCitizens.generate(count: 25, seed: 21))
             let registry = s.client(DemoConsortium.registry)
             let housing = s.client(DemoConsortium.housing)
             func screen(_ ids: [String]) async throws -> ClientResponse {
@@ -227,10 +218,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
     @Test func grantsAreTheHoldersAndBadGrantsAreRefused() async throws {
         let harness = try Harness(clock: .wallClock)
         try await harness.run { s in
-            let seed = SyntheticCitizens.generate(count: 25, seed: 21)
-            let citizens = seed.compactMap { $0["citizen_id"]?.stringValue }
-            let seeded = try await s.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
-            #expect(seeded.status == 201)
+            let citizens = try await s.publish(SyntheticCitizens.generate(count: 25, seed: 21))
             let registry = s.client(DemoConsortium.registry)
             func grant(_ request: API.GrantRequest, by client: Harness.DepartmentClient? = nil) async throws -> ClientResponse {
                 try await (client ?? registry).send("POST", "/v1/grants", json: request)
@@ -275,10 +263,7 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
     @Test func rolesAreSignedAndDecidedAsRolesOfTheirDepartment() async throws {
         let harness = try Harness(clock: .wallClock)
         try await harness.run { s in
-            let seed = SyntheticCitizens.generate(count: 25, seed: 21)
-            let citizens = seed.compactMap { $0["citizen_id"]?.stringValue }
-            let seeded = try await s.client(DemoConsortium.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: seed))
-            #expect(seeded.status == 201)
+            let citizens = try await s.publish(SyntheticCitizens.generate(count: 25, seed: 21))
             let social = s.client(DemoConsortium.socialSecurity)
             let request = API.RecordsRequest(category: "citizen", ids: [citizens[2]], purpose: "benefit_eligibility")
             // A caseworker acts under the department's permit.

@@ -3,6 +3,7 @@ import GatewayClient
 import GatewayCrypto
 @testable import GatewayHTTP
 import GatewayNode
+import GatewaySchema
 import GatewayTestSupport
 import GatewayWire
 import HTTPTypes
@@ -71,6 +72,16 @@ struct Harness {
         let client: any TestClientProtocol
 
         func client(_ department: String) -> DepartmentClient { DepartmentClient(session: self, department: department, role: nil) }
+
+        /// The civil registry publishes citizen records (must succeed); returns their ids.
+        @discardableResult
+        func publish(_ records: [JSONValue]) async throws -> [String] {
+            let response = try await client(ExchangeFixture.registry).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+            guard response.status == 201 else {
+                throw NodeError("seeding failed: \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+            }
+            return records.compactMap { $0["citizen_id"]?.stringValue }
+        }
     }
 
     struct DepartmentClient: Sendable {

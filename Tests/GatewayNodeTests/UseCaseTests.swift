@@ -21,17 +21,6 @@ import Testing
 
     func events(_ fixture: F) async -> [AccessEvent] { await fixture.chain.events.map(\.event) }
 
-    func expectCode(_ code: ExchangeError.Code, _ body: () async throws -> Void) async {
-        do {
-            try await body()
-            Issue.record("expected \(code), nothing was thrown")
-        } catch let error as ExchangeError {
-            #expect(error.code == code, "\(error)")
-        } catch {
-            Issue.record("expected \(code), got \(error)")
-        }
-    }
-
     @Test(arguments: [SuiteName.intl, .sm])
     func aReadReleasesOnlyPermittedFieldsMaskedAfterItsEventIsCommitted(_ suite: SuiteName) async throws {
         let fixture = try F(suite: suite)
@@ -106,20 +95,20 @@ import Testing
         #expect(Set(record.keys) == ["citizen_id", "district", "household_size"])
         #expect(record["citizen_id"] != .string("C0000001"), "the id is released as a salted pseudonym")
         // A trainee is forbidden whatever else permits; a role the bundle does not declare is refused before any decision.
-        await expectCode(.accessDenied) {
+        await expectProblem(.accessDenied) {
             _ = try await fixture.exchange.reading.request(
                 F.principal(F.socialSecurity, role: "trainee"),
                 API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "benefit_eligibility")
             )
         }
         let count = await fixture.chain.events.count
-        await expectCode(.unknownRole) {
+        await expectProblem(.unknownRole) {
             _ = try await fixture.exchange.reading.request(
                 F.principal(F.socialSecurity, role: "janitor"),
                 API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "benefit_eligibility")
             )
         }
-        await expectCode(.unknownPurpose) {
+        await expectProblem(.unknownPurpose) {
             _ = try await fixture.exchange.reading.request(
                 F.principal(F.socialSecurity), API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "fishing")
             )
@@ -153,7 +142,7 @@ import Testing
                 recordHash: $0.recordHash, wrappedKey: $0.wrappedKey, ciphertext: $0.ciphertext,
                 dimensionsJSON: #"{"age_band":"35-64","district":"taipa"}"#, aggregates: $0.aggregates)
         }
-        await expectCode(.integrityFailure) {
+        await expectProblem(.integrityFailure) {
             _ = try await fixture.exchange.aggregates.aggregate(
                 F.principal(F.statistics),
                 API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
@@ -198,7 +187,7 @@ import Testing
         }
         #expect(Set(response.groups.compactMap { $0.key["district"]?.stringValue }) == Set(sums.keys))
         // The statistics office may not read the records themselves: its permit is aggregate-only.
-        await expectCode(.accessDenied) {
+        await expectProblem(.accessDenied) {
             _ = try await fixture.exchange.reading.request(
                 F.principal(F.statistics), API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "official_statistics")
             )
@@ -209,7 +198,7 @@ import Testing
         let fixture = try F()
         _ = try await publish(fixture, [F.citizen(1)])
         let read = API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening")
-        await expectCode(.accessDenied) { _ = try await fixture.exchange.reading.request(F.principal(F.housing), read) }
+        await expectProblem(.accessDenied) { _ = try await fixture.exchange.reading.request(F.principal(F.housing), read) }
 
         let issued = try await fixture.exchange.grants.issue(
             F.principal(F.registry),
@@ -222,11 +211,11 @@ import Testing
         #expect(try await fixture.exchange.grants.list(F.principal(F.housing)).grants.map(\.grantId) == [issued.grant.grantId])
 
         // Only the holder's own department issues or revokes grants on its node.
-        await expectCode(.notDataHolder) { _ = try await fixture.exchange.grants.revoke(F.principal(F.housing), id: issued.grant.grantId) }
+        await expectProblem(.notDataHolder) { _ = try await fixture.exchange.grants.revoke(F.principal(F.housing), id: issued.grant.grantId) }
         let revoked = try await fixture.exchange.grants.revoke(F.principal(F.registry), id: issued.grant.grantId)
         #expect(revoked.grant.revoked && !revoked.grant.live)
-        await expectCode(.grantRevoked) { _ = try await fixture.exchange.grants.revoke(F.principal(F.registry), id: issued.grant.grantId) }
-        await expectCode(.accessDenied) { _ = try await fixture.exchange.reading.request(F.principal(F.housing), read) }
+        await expectProblem(.grantRevoked) { _ = try await fixture.exchange.grants.revoke(F.principal(F.registry), id: issued.grant.grantId) }
+        await expectProblem(.accessDenied) { _ = try await fixture.exchange.reading.request(F.principal(F.housing), read) }
 
         // A grant that expires stops applying when the clock passes it, with no transaction.
         _ = try await fixture.exchange.grants.issue(
@@ -234,20 +223,20 @@ import Testing
         )
         _ = try await fixture.exchange.reading.request(F.principal(F.housing), read)
         fixture.clock.advance(byMs: 30 * 86_400_000)
-        await expectCode(.accessDenied) { _ = try await fixture.exchange.reading.request(F.principal(F.housing), read) }
+        await expectProblem(.accessDenied) { _ = try await fixture.exchange.reading.request(F.principal(F.housing), read) }
 
         // Bad grants are refused before anything is decided.
         for (expiresAt, code) in [
             ("2027-02-30", ExchangeError.Code.invalidDate), ("soon", .invalidRequest), ("2020-01-01", .invalidRequest),
             ("2099-01-01", .invalidRequest),
         ] {
-            await expectCode(code) {
+            await expectProblem(code) {
                 _ = try await fixture.exchange.grants.issue(
                     F.principal(F.registry), API.GrantRequest(grantee: F.housing, category: "citizen", purpose: "research", expiresAt: expiresAt)
                 )
             }
         }
-        await expectCode(.unknownGrantee) {
+        await expectProblem(.unknownGrantee) {
             _ = try await fixture.exchange.grants.issue(
                 F.principal(F.registry), API.GrantRequest(grantee: "nobody", category: "citizen", purpose: "research", expiresAt: "2027-06-30")
             )
@@ -262,7 +251,7 @@ import Testing
                 F.principal(F.housing), API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "housing_allocation")
             )
         }
-        await expectCode(.accessDenied) { _ = try await fixture.exchange.audit.events(F.principal(F.housing), after: nil, limit: 10) }
+        await expectProblem(.accessDenied) { _ = try await fixture.exchange.audit.events(F.principal(F.housing), after: nil, limit: 10) }
 
         var seen: [String] = []
         var cursor: API.AuditCursor?
@@ -279,16 +268,16 @@ import Testing
         let verified = try ProofVerifier(genesis: fixture.chain.genesis).verify(proof.proof)
         #expect(verified.committed && (verified.transaction.kind == .accessLog || verified.transaction.kind == .accessLogBatch))
         #expect(try verified.transaction.accessEvents().map(\.eventID) == [seen[0]])
-        await expectCode(.notFound) { _ = try await fixture.exchange.audit.proof(F.principal(F.regulator), eventID: "no-such-event") }
+        await expectProblem(.notFound) { _ = try await fixture.exchange.audit.proof(F.principal(F.regulator), eventID: "no-such-event") }
 
         let blocks = try await fixture.exchange.audit.blocks(F.principal(F.regulator), from: 1, limit: 256)
         #expect(blocks.blocks.count >= 6)
-        await expectCode(.invalidRequest) { _ = try await fixture.exchange.audit.blocks(F.principal(F.regulator), from: 0, limit: 1) }
+        await expectProblem(.invalidRequest) { _ = try await fixture.exchange.audit.blocks(F.principal(F.regulator), from: 0, limit: 1) }
 
         // A derived table that differs from the blocks is not served, though the read itself is logged.
         await fixture.chain.setDerivedFault(.accessEvents, "access_events differs from the blocks at height 3")
         let before = await fixture.chain.events.count
-        await expectCode(.derivedStateMismatch) { _ = try await fixture.exchange.audit.events(F.principal(F.regulator), after: nil, limit: 5) }
+        await expectProblem(.derivedStateMismatch) { _ = try await fixture.exchange.audit.events(F.principal(F.regulator), after: nil, limit: 5) }
         #expect(await fixture.chain.events.count == before + 1)
     }
 
@@ -304,93 +293,18 @@ import Testing
         // An identical re-publish stores nothing and waits for the anchor that already holds it.
         let again = try await publish(fixture, [F.citizen(3)])
         #expect(again.accepted == 0 && again.alreadyPresent == 1 && again.anchors.count == 1)
-        await expectCode(.recordConflict) { _ = try await publish(fixture, [F.citizen(3, income: 1)]) }
+        await expectProblem(.recordConflict) { _ = try await publish(fixture, [F.citizen(3, income: 1)]) }
     }
 }
 
-/// A small deterministic generator for seeded tests.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// Governance through the node, over the in-memory chain: only the node's own department speaks for it, a request's
-/// shape is checked before anything is signed, and a step the state does not allow is refused before it is written.
-@Suite struct GovernanceUseCaseTests {
-    typealias F = ExchangeFixture
-
-    func service(_ fixture: F) -> GovernanceService {
-        GovernanceService(chain: fixture.chain, submitter: fixture.chain, suite: fixture.suite, nodeID: "node-1", department: F.registry)
-    }
-
-    func expectCode(_ code: ExchangeError.Code, _ body: () async throws -> Void) async {
-        do {
-            try await body()
-            Issue.record("expected \(code), nothing was thrown")
-        } catch let error as ExchangeError {
-            #expect(error.code == code, "\(error)")
-        } catch {
-            Issue.record("expected \(code), got \(error)")
-        }
-    }
-
-    @Test func aSoloValidatorDecidesAtOnceAndRefusesWhatTheStateDoesNotAllow() async throws {
-        let fixture = try F()
-        let governance = service(fixture)
-        let observer = fixture.suite.generateSigningKey().publicKey.pemRepresentation
-        let add = API.GovernanceProposalRequest(
-            proposalId: "add-observer",
-            change: API.GovernanceChange(
-                kind: "addMember",
-                member: API.GovernanceMember(
-                    nodeId: "node-2", department: F.housing, role: "observer", publicKey: observer,
-                    address: "127.0.0.1:9001")
-            ))
-        await expectCode(.accessDenied) { _ = try await governance.propose(F.principal(F.housing), add) }
-        let receipt = try await governance.propose(F.principal(F.registry), add)
-        #expect(receipt.status == "decided")
-        let status = try await governance.status(F.principal(F.statistics))
-        #expect(status.members.map(\.nodeId) == ["node-1", "node-2"] && status.validators == ["node-1"] && status.pending.isEmpty)
-
-        // The same proposal id again: the state refuses it, and nothing is written.
-        let height = await fixture.chain.ledger.height
-        await expectCode(.governanceRejected) { _ = try await governance.propose(F.principal(F.registry), add) }
-        await expectCode(.governanceRejected) { _ = try await governance.approve(F.principal(F.registry), proposalID: "no-such-proposal") }
-        #expect(await fixture.chain.ledger.height == height)
-
-        // Shapes refused before anything is signed.
-        let bad: [API.GovernanceChange] = [
-            API.GovernanceChange(kind: "dissolve"),
-            API.GovernanceChange(kind: "removeMember"),
-            API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: "abcd"),
-            API.GovernanceChange(
-                kind: "addMember",
-                member: API.GovernanceMember(
-                    nodeId: "node-3", department: F.housing, role: "observer", publicKey: "not a key", address: "127.0.0.1:9002")),
-            API.GovernanceChange(
-                kind: "addMember",
-                member: API.GovernanceMember(
-                    nodeId: "node-3", department: F.housing, role: "king", publicKey: observer, address: "127.0.0.1:9002")),
-            API.GovernanceChange(
-                kind: "addMember",
-                member: API.GovernanceMember(
-                    nodeId: "node-3", department: F.housing, role: "observer", publicKey: observer, address: "nowhere")),
-        ]
-        for change in bad {
-            await expectCode(.invalidRequest) {
-                _ = try await governance.propose(F.principal(F.registry), API.GovernanceProposalRequest(proposalId: "p-bad", change: change))
-            }
-        }
-        await expectCode(.invalidRequest) {
-            _ = try await governance.propose(F.principal(F.registry), API.GovernanceProposalRequest(proposalId: "", change: bad[0]))
-        }
-        #expect(await fixture.chain.ledger.height == height)
+/// Runs `body` and expects it to fail with an `ExchangeError` of `code`.
+func expectProblem(_ code: ExchangeError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as ExchangeError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }
