@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "GatewayPolicy", swiftSettings: strict),
         .target(name: "GatewaySimulation", dependencies: ["GatewayChain", "GatewayCrypto"], swiftSettings: optimisedInDebug),
         .target(name: "GatewaySchema", swiftSettings: strict),
+        // Differential privacy: the discrete Laplace mechanism (whole or in shares) and privacy budgets. No I/O.
+        .target(name: "GatewayPrivacy", swiftSettings: optimisedInDebug),
         // The edge where the pure cores meet the file system: genesis, policy bundles, record categories.
         .target(name: "GatewayFiles", dependencies: ["GatewayChain", "GatewayPolicy", "GatewaySchema"], swiftSettings: strict),
         // The wire: API types and the catalogue of problem codes, shared by the node, the HTTP layer and the client.
@@ -149,6 +151,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "GatewayPrivacyTests", dependencies: ["GatewayPrivacy", "GatewayCrypto"]),
         .testTarget(name: "GatewaySimulationTests", dependencies: ["GatewaySimulation", "GatewayChain"]),
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayCrypto", "GatewayTestSupport", "GatewayFiles"]),
         .testTarget(
