@@ -39,7 +39,7 @@ let package = Package(
             swiftSettings: optimisedInDebug
         ),
         .target(name: "GatewayChain", dependencies: ["GatewayCrypto"], swiftSettings: optimisedInDebug),
-        .target(name: "GatewayPolicy", swiftSettings: strict),
+        .target(name: "GatewayPolicy", dependencies: ["GatewayPrivacy"], swiftSettings: strict),
         .target(name: "GatewaySimulation", dependencies: ["GatewayChain", "GatewayCrypto"], swiftSettings: optimisedInDebug),
         .target(name: "GatewaySchema", swiftSettings: strict),
         // Differential privacy: the discrete Laplace mechanism (whole or in shares) and privacy budgets. No I/O.
@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "GatewayNode",
             dependencies: [
-                "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayWire", "GatewayFiles",
+                "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayWire", "GatewayFiles", "GatewayPrivacy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,7 +135,7 @@ let package = Package(
             name: "GatewayTestSupport",
             dependencies: [
                 "GatewayDemo", "GatewayNode", "GatewayStore", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayPolicy",
-                "GatewaySchema", "GatewayWire", "GatewayFiles",
+                "GatewaySchema", "GatewayWire", "GatewayFiles", "GatewayPrivacy",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/GatewayTestSupport"
@@ -147,7 +147,7 @@ let package = Package(
             name: "GatewayNodeTests",
             dependencies: [
                 "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayTestSupport",
-                "GatewayWire", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "GatewayWire", "GatewayPrivacy", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

@@ -11,6 +11,8 @@ public struct Ledger: Sendable {
     /// Grants and revocations, derived from the chain.
     public private(set) var grants = GrantRegistry()
     public private(set) var consents = ConsentRegistry()
+    /// ε spent by differentially private statistics, per requester, category and month.
+    public private(set) var privacy = PrivacySpending()
     /// Nonces seen per submitter (chain id + nonce prevents replay).
     public private(set) var replayGuard = ReplayGuard()
     let tree: MerkleTree
@@ -93,9 +95,11 @@ public struct Ledger: Sendable {
                     try registry.apply(transaction, department: governance.members.first { $0.nodeID == transaction.submitter }?.department)
                     consents = registry
                 }
+                let events = transaction.kind == .accessLog || transaction.kind == .accessLogBatch ? try transaction.accessEvents() : []
                 try state.apply(transaction, height: block.header.height)
                 replayGuard = nonces
                 governance = state
+                privacy.apply(events)
             } catch {
                 skipped[index] = "\(error)"
             }

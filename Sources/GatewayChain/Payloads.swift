@@ -71,11 +71,16 @@ public struct AccessEvent: Sendable, Equatable {
     public let role: String?
     /// The grant recorded on chain that the decision relied on (nil: none).
     public let grantID: String?
+    /// The privacy budget an allowed differentially private statistic spent, in millionths of ε (nil: none).
+    public let epsilonMicros: Int64?
+
+    /// The largest ε one statistic may spend (100, in millionths).
+    public static let epsilonMicrosMax: Int64 = 100_000_000
 
     public init(
         eventID: String, requester: String, action: String, category: String, recordKeys: [[UInt8]], purpose: String,
         policyBundleHash: [UInt8], decision: Decision, determiningPolicies: [String], requestDigest: [UInt8], timestampMs: Int64,
-        role: String? = nil, grantID: String? = nil
+        role: String? = nil, grantID: String? = nil, epsilonMicros: Int64? = nil
     ) {
         self.eventID = eventID
         self.requester = requester
@@ -90,6 +95,7 @@ public struct AccessEvent: Sendable, Equatable {
         self.timestampMs = timestampMs
         self.role = role == "" ? nil : role
         self.grantID = grantID == "" ? nil : grantID
+        self.epsilonMicros = epsilonMicros
     }
 
     /// The role and the grant follow the original fields, and only when one is present, so events without them
@@ -107,10 +113,11 @@ public struct AccessEvent: Sendable, Equatable {
         writer.write(determiningPolicies)
         writer.write(requestDigest)
         writer.write(timestampMs)
-        if role != nil || grantID != nil {
+        if role != nil || grantID != nil || epsilonMicros != nil {
             writer.write(role ?? "")
             writer.write(grantID ?? "")
         }
+        if let epsilonMicros { writer.write(epsilonMicros) }
         return writer.bytes
     }
 
@@ -131,12 +138,22 @@ public struct AccessEvent: Sendable, Equatable {
         if reader.isAtEnd {
             role = nil
             grantID = nil
+            epsilonMicros = nil
         } else {
             let role = try reader.readString()
             let grantID = try reader.readString()
-            guard !role.isEmpty || !grantID.isEmpty else { throw ChainError(.malformed, "an access event's role and grant are both empty") }
             self.role = role.isEmpty ? nil : role
             self.grantID = grantID.isEmpty ? nil : grantID
+            if reader.isAtEnd {
+                guard !role.isEmpty || !grantID.isEmpty else { throw ChainError(.malformed, "an access event's role and grant are both empty") }
+                epsilonMicros = nil
+            } else {
+                let epsilon = try reader.readInt64()
+                guard (1...Self.epsilonMicrosMax).contains(epsilon) else {
+                    throw ChainError(.malformed, "an access event's ε must be 1 to \(Self.epsilonMicrosMax) millionths")
+                }
+                epsilonMicros = epsilon
+            }
         }
         try reader.expectEnd()
     }

@@ -22,6 +22,9 @@ extension ChainService {
     /// Every grant `department` gave or received, by id.
     package func grants(involving department: String) -> [GrantRegistry.Entry] { ledger.grants.involving(department) }
 
+    /// The ε (millionths) spent on chain by a requester's differentially private statistics of a category in a month.
+    package func privacySpent(_ key: PrivacySpending.Key) -> Int64 { ledger.privacy.spent(key) }
+
     /// The department of a member node, as governance records it now (nil: not a member).
     package func department(ofNode nodeID: String) -> String? {
         ledger.governance.members.first { $0.nodeID == nodeID }?.department

@@ -1,4 +1,6 @@
 import Foundation
+import GatewayPrivacy
+
 /// What a permit obliges the gateway to do with the data it releases, from the permit's annotations:
 ///
 /// | annotation | meaning |
@@ -9,6 +11,8 @@ import Foundation
 /// | `@min_cohort("10")` | an aggregate group is released only with at least this many distinct citizens |
 /// | `@max_rows("100")` | at most this many records per request |
 /// | `@expires("2027-06-30")` | the grant ends at that instant (a UTC date is its midnight; or `…T12:00:00Z`) |
+/// | `@dp_epsilon("0.5")` | aggregates are released with discrete Laplace noise of this ε (half for the sums, half for the counts) |
+/// | `@dp_budget("2")` | with `@dp_epsilon`: the ε a requester may spend per category and calendar month (default 1) |
 ///
 /// A permit whose conditions read `context.grant` (or test it with `has`) relies on a grant recorded on chain, and is bound by it as well:
 /// the grant entity's `fields` (a set of strings; empty for no restriction) act as `@fields`, and its `expiresAt`
@@ -16,7 +20,8 @@ import Foundation
 /// an evaluation error — a grant whose limits cannot be read grants nothing.
 ///
 /// Several permits combine least-privilege: fields intersect, masks take the strongest per field,
-/// aggregate-only if any says so, the largest minimum cohort, the smallest row limit, the earliest expiry.
+/// aggregate-only if any says so, the largest minimum cohort, the smallest row limit, the earliest expiry, the
+/// smallest ε and the smallest budget.
 public struct Obligations: Sendable, Equatable {
     public enum Mask: Sendable, Equatable, Comparable, CustomStringConvertible {
         /// Keep the last n characters, replace the rest with '*'.
@@ -69,6 +74,13 @@ public struct Obligations: Sendable, Equatable {
     public var maximumRows: Int?
     /// Unix milliseconds from which the permit grants nothing (nil: no expiry).
     public var expiresAtMs: Int64?
+    /// Differential privacy: the ε of each released statistic, in millionths (nil: exact statistics).
+    public var epsilonMicros: Int64?
+    /// With `epsilonMicros`: the ε a requester may spend per category and calendar month, in millionths.
+    public var budgetMicros: Int64?
+
+    /// The budget when a permit asks for differential privacy without naming one: ε = 1 per month.
+    public static let defaultBudgetMicros: Int64 = 1_000_000
 
     public static let unrestricted = Obligations(fields: nil, masks: [:], aggregateOnly: false, minimumCohort: 1, maximumRows: nil)
 
@@ -119,6 +131,16 @@ public struct Obligations: Sendable, Equatable {
             guard let instant = Self.instant(text) else { throw fail("@expires must be a UTC date (2027-06-30) or instant (2027-06-30T12:00:00Z)") }
             expiresAtMs = instant
         }
+        if let text = annotations["dp_epsilon"] {
+            guard let micros = PrivacyBudget.micros(text) else { throw fail("@dp_epsilon must be a decimal ε in (0, 100] with at most six decimals") }
+            epsilonMicros = micros
+            budgetMicros = Self.defaultBudgetMicros
+        }
+        if let text = annotations["dp_budget"] {
+            guard epsilonMicros != nil else { throw fail("@dp_budget needs @dp_epsilon") }
+            guard let micros = PrivacyBudget.micros(text) else { throw fail("@dp_budget must be a decimal ε in (0, 100] with at most six decimals") }
+            budgetMicros = micros
+        }
     }
 
     /// The context attribute that carries the grant a request relies on.
@@ -162,9 +184,12 @@ public struct Obligations: Sendable, Equatable {
         case (let a?, let b?): rows = min(a, b)
         }
         let expiry = [expiresAtMs, other.expiresAtMs].compactMap { $0 }.min()
-        return Obligations(
+        var combined = Obligations(
             fields: fields, masks: masks, aggregateOnly: aggregateOnly || other.aggregateOnly,
             minimumCohort: max(minimumCohort, other.minimumCohort), maximumRows: rows, expiresAtMs: expiry
         )
+        combined.epsilonMicros = [epsilonMicros, other.epsilonMicros].compactMap { $0 }.min()
+        combined.budgetMicros = [budgetMicros, other.budgetMicros].compactMap { $0 }.min()
+        return combined
     }
 }

@@ -225,6 +225,12 @@ public enum API {
         /// The grant the decision relied on, when a permit read it.
         public let grant: String?
         public let receipt: Receipt
+        /// Differential privacy (when the permit requires it): the ε this statistic spent, as a decimal.
+        public var epsilon: String? = nil
+        /// The scale b = sensitivity / ε_sum of the discrete Laplace noise on each sum (the counts' is 1 / ε_count).
+        public var noiseScale: Double? = nil
+        /// The ε the requester has left for this category this month.
+        public var epsilonRemaining: String? = nil
 
         public init(
             category: String, field: String, groupBy: [String], minimumCohort: Int, policies: [String], groups: [AggregateGroup],

@@ -56,6 +56,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let recordConflict = ProblemCode("record_conflict", 409)
     /// The grant is already revoked.
     public static let grantRevoked = ProblemCode("grant_revoked", 409)
+    /// A differentially private statistic would spend more ε than the requester has left this month.
+    public static let privacyBudgetExhausted = ProblemCode("privacy_budget_exhausted", 409)
     /// The governance state does not allow this step (an unknown or decided proposal, a second approval, …).
     public static let governanceRejected = ProblemCode("governance_rejected", 409)
 
@@ -82,7 +84,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
         .malformedJSON, .invalidRequest, .payloadTooLarge, .notFound, .methodNotAllowed, .unknownCategory, .unknownField, .unknownPurpose,
         .unknownRole, .unknownGrantee, .invalidRecord, .invalidDate, .missingSignature, .digestMismatch, .staleRequest, .invalidNonce,
         .invalidRole, .unknownDepartment, .badSignature, .replayedRequest, .accessDenied, .notDataHolder, .conflict, .recordConflict,
-        .grantRevoked, .governanceRejected, .busy, .nodeStarting, .chainUnavailable, .storageUnavailable, .bundleNotApproved, .derivedStateMismatch,
+        .grantRevoked, .privacyBudgetExhausted, .governanceRejected, .busy, .nodeStarting, .chainUnavailable, .storageUnavailable, .bundleNotApproved,
+        .derivedStateMismatch,
         .integrityFailure, .internalError, .httpError,
     ]
 

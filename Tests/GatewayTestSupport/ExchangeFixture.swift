@@ -4,6 +4,7 @@ import GatewayCrypto
 import GatewayFiles
 import GatewayNode
 import GatewayPolicy
+import GatewayPrivacy
 import GatewaySchema
 import GatewayStore
 import Logging
@@ -28,6 +29,8 @@ package struct ExchangeFixture: Sendable {
     package let keys: [String: any SigningKey]
     package let departments: DepartmentDirectory
     package let governance: GovernanceService
+    /// The use cases over this fixture's chain and store, as a restarted node would assemble them.
+    package let assemble: @Sendable (_ noiseSeed: UInt64) -> ExchangeService
 
     /// One Paillier key for every fixture of the process (512 bits: these tests check logic, not key strength).
     static let paillier: Result<PaillierPrivateKey, any Error> = Result { try PaillierPrivateKey.generate(bits: 512) }
@@ -36,7 +39,8 @@ package struct ExchangeFixture: Sendable {
     /// `policies`: a policy directory (Policies/ by default); `clock`: the fixture's time (a fixed day in 2027 by
     /// default, so tests may name dates; `.wallClock` for tests that reckon from today).
     package init(
-        suite name: SuiteName = .intl, holder: String = Self.registry, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock()
+        suite name: SuiteName = .intl, holder: String = Self.registry, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock(),
+        noiseSeed: UInt64 = 14
     ) throws {
         let suite = try name.makeSuite()
         let chain = try InMemoryChain(suite: suite, department: holder, clock: clock)
@@ -54,13 +58,19 @@ package struct ExchangeFixture: Sendable {
         let departments = try DepartmentDirectory(departments: listed, suite: suite)
         let paillier = try Self.paillier.get()
         let vault = RecordVault(suite: suite, recordKey: SystemRandom().bytes(count: suite.symmetricKeyLength), salt: SystemRandom().bytes(count: 32))
-        exchange = ExchangeService(
-            parts: .init(ledger: chain, writer: chain, accessLog: chain, records: store, auditStore: chain), suite: suite,
-            categories: try RecordCategory.loadAll(from: TestPaths.schemas),
-            policies: try PolicyBundle.load(from: policies, schemas: TestPaths.schemas), departments: departments,
-            vault: vault, paillier: paillier, encryptor: PaillierEncryptor(publicKey: paillier.publicKey), pool: nil, nodeID: "node-1",
-            logger: Logger(label: "unit", factory: { _ in SwiftLogNoOpLogHandler() }), now: clock.reader
-        )
+        let bundle = try PolicyBundle.load(from: policies, schemas: TestPaths.schemas)
+        let categories = try RecordCategory.loadAll(from: TestPaths.schemas)
+        // Noise is seeded, so a noisy statistic replays.
+        assemble = { noiseSeed in
+            ExchangeService(
+                parts: .init(ledger: chain, writer: chain, accessLog: chain, records: store, auditStore: chain), suite: suite,
+                categories: categories, policies: bundle, departments: departments, vault: vault, paillier: paillier,
+                encryptor: PaillierEncryptor(publicKey: paillier.publicKey), pool: nil, nodeID: "node-1",
+                logger: Logger(label: "unit", factory: { _ in SwiftLogNoOpLogHandler() }), now: clock.reader,
+                noise: NoiseSource(SplitMix64(seed: noiseSeed))
+            )
+        }
+        exchange = assemble(noiseSeed)
         self.chain = chain
         self.store = store
         self.keys = keys

@@ -163,6 +163,7 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
     }
 
     package func derivedFault(_ table: DerivedRows.Table) async -> String? { derivedFaults[table] }
+    package func privacySpent(_ key: PrivacySpending.Key) async -> Int64 { ledger.privacy.spent(key) }
 
     /// A real inclusion proof (audit path, header, certificate) with every governance transaction before it.
     package func proof(for hash: [UInt8]) async throws -> InclusionProof? {

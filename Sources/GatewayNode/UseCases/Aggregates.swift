@@ -2,6 +2,7 @@ import Foundation
 import GatewayChain
 import GatewayCrypto
 import GatewayPolicy
+import GatewayPrivacy
 import GatewaySchema
 import GatewayStore
 import GatewayWire
@@ -17,6 +18,8 @@ package struct Aggregates: Sendable {
     let ledger: any LedgerReading
     let integrity: RecordIntegrity
     let paillier: PaillierPrivateKey
+    let privacy: PrivateRelease
+    let now: @Sendable () -> Int64
 
     package func aggregate(_ principal: Principal, _ request: API.AggregateRequest) async throws -> API.AggregateResponse {
         try await admission.admit(principal)
@@ -39,14 +42,53 @@ package struct Aggregates: Sendable {
         {
             decision = .init(refusing: decision, because: "the permit does not cover the field \(outside)")
         }
-        let permit = try await gate.pass(
-            principal, action: "aggregate", category: category.name, purpose: request.purpose, decision: decision
-        )
-        let obligations = try permit.obligations()
+        // A permit that requires differential privacy spends ε from the requester's monthly budget, checked against the
+        // chain and spent under the budget's lock; without one, the statistic is exact.
+        guard decision.effect == .allow, let epsilon = decision.obligations?.epsilonMicros else {
+            let permit = try await gate.pass(
+                principal, action: "aggregate", category: category.name, purpose: request.purpose, decision: decision
+            )
+            return try await release(request, category: category, permit: permit, epsilonMicros: nil)
+        }
+        let sensitivity = try PrivateRelease.sensitivity(of: request.field, in: category)
+        let key = PrivacySpending.Key(requester: principal.department, category: category.name, month: PrivacySpending.month(ofUnixMs: now()))
+        let budget = decision.obligations?.budgetMicros ?? Obligations.defaultBudgetMicros
+        let allowed = decision
+        return try await privacy.budgets.withLock(key) {
+            let left = budget - (await ledger.privacySpent(key))
+            guard epsilon <= left else {
+                let refused = EffectiveDecision(
+                    refusing: allowed, because: "the privacy budget of \(category.name) has ε \(PrivateRelease.decimal(max(0, left))) left this month"
+                )
+                let receipt = try await gate.record(
+                    principal, action: "aggregate", category: category.name, recordKeys: [], purpose: request.purpose, decision: refused)
+                throw ExchangeError(
+                    .privacyBudgetExhausted,
+                    "this statistic needs ε \(PrivateRelease.decimal(epsilon)); \(principal.department) has ε \(PrivateRelease.decimal(max(0, left))) left for \(category.name) in \(key.month)",
+                    eventID: receipt.eventId)
+            }
+            let permit = try await gate.pass(
+                principal, action: "aggregate", category: category.name, purpose: request.purpose, decision: allowed, epsilonMicros: epsilon
+            )
+            var response = try await release(request, category: category, permit: permit, epsilonMicros: epsilon, sensitivity: sensitivity)
+            response.epsilonRemaining = PrivateRelease.decimal(left - epsilon)
+            return response
+        }
+    }
 
+    /// Decrypts the groups at or above the cohort (each input checked against its anchor first), with noise when the
+    /// statistic is differentially private.
+    func release(
+        _ request: API.AggregateRequest, category: RecordCategory, permit: AccessGate.Permit, epsilonMicros: Int64?, sensitivity: Int64 = 1
+    ) async throws -> API.AggregateResponse {
+        let obligations = try permit.obligations()
         if let reason = await ledger.derivedFault(.anchoredRecords) { throw ExchangeError(.derivedStateMismatch, reason) }
         let rows = try await store.aggregateRows(category: category.name, field: request.field)
         let groups = try group(rows, by: request.groupBy, category: category.name)
+        let mechanisms = try epsilonMicros.map { micros in
+            let half = Double(micros) / Double(2 * PrivacyBudget.microsPerEpsilon)
+            return (sum: try DiscreteLaplace(epsilon: half, sensitivity: sensitivity), count: try DiscreteLaplace(epsilon: half, sensitivity: 1))
+        }
         var result: [API.AggregateGroup] = []
         for groupID in groups.keys.sorted() {
             guard let group = groups[groupID] else { continue }
@@ -57,16 +99,21 @@ package struct Aggregates: Sendable {
             }
             let total = try paillier.decrypt(paillier.publicKey.sum(group.ciphertexts))
             guard let sum = total.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
-            result.append(
-                API.AggregateGroup(
-                    key: group.key, cohort: group.citizens.count, count: group.ciphertexts.count, sum: Int64(sum),
-                    mean: Double(sum) / Double(group.ciphertexts.count), suppressed: false
-                ))
+            let exact = API.AggregateGroup(
+                key: group.key, cohort: group.citizens.count, count: group.ciphertexts.count, sum: Int64(sum),
+                mean: Double(sum) / Double(group.ciphertexts.count), suppressed: false
+            )
+            result.append(mechanisms.map { privacy.release(exact, sum: $0.sum, count: $0.count) } ?? exact)
         }
-        return API.AggregateResponse(
+        var response = API.AggregateResponse(
             category: category.name, field: request.field, groupBy: request.groupBy, minimumCohort: obligations.minimumCohort,
-            policies: decision.policies, groups: result, grant: decision.grantID, receipt: permit.receipt
+            policies: permit.decision.policies, groups: result, grant: permit.decision.grantID, receipt: permit.receipt
         )
+        if let epsilonMicros, let mechanisms {
+            response.epsilon = PrivateRelease.decimal(epsilonMicros)
+            response.noiseScale = mechanisms.sum.scale
+        }
+        return response
     }
 
     struct Group {

@@ -1,6 +1,7 @@
 import GatewayChain
 import GatewayCrypto
 import GatewayPolicy
+import GatewayPrivacy
 import GatewaySchema
 import GatewayStore
 import Logging
@@ -64,7 +65,7 @@ package struct ExchangeService: Sendable {
     package init(
         parts: Parts, suite: any CryptoSuite, categories: [String: RecordCategory], policies: PolicyBundle, departments: DepartmentDirectory,
         vault: RecordVault, paillier: PaillierPrivateKey, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
-        logger: Logger, now: @escaping @Sendable () -> Int64
+        logger: Logger, now: @escaping @Sendable () -> Int64, noise: NoiseSource = NoiseSource()
     ) {
         let categories = Categories(categories)
         let bundleHash = suite.hash(policies.canonicalBytes)
@@ -89,7 +90,7 @@ package struct ExchangeService: Sendable {
         )
         aggregates = Aggregates(
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
-            integrity: checks, paillier: paillier
+            integrity: checks, paillier: paillier, privacy: PrivateRelease(noise: noise), now: now
         )
         grants = Grants(
             admission: admission, decisions: decisions, gate: gate, categories: categories, departments: departments, ledger: parts.ledger,

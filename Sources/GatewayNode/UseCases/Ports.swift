@@ -21,6 +21,8 @@ package protocol LedgerReading: Sendable {
     func commitment(atHeight height: UInt64) async throws -> InclusionProof.Commitment?
     /// Throws the ledger's reason if a governance transaction would not apply after the last decided block.
     func checkGovernance(_ transaction: Transaction) async throws
+    /// The ε (millionths) a requester's differentially private statistics spent on a category in a month, on chain.
+    func privacySpent(_ key: PrivacySpending.Key) async -> Int64
 }
 
 /// How use cases put this node's own transactions on the chain (`TransactionSubmitter` in a node).
