@@ -27,7 +27,9 @@ public struct PrivacySpending: Sendable, Equatable {
         for event in events where event.decision == .allow {
             guard let epsilon = event.epsilonMicros else { continue }
             let key = Key(requester: event.requester, category: event.category, month: Self.month(ofUnixMs: event.timestampMs))
-            spentMicros[key, default: 0] += epsilon
+            // Saturating: a chain can only spend so much, but a sum from blocks never traps a node.
+            let (total, overflow) = spent(key).addingReportingOverflow(epsilon)
+            spentMicros[key] = overflow ? Int64.max : total
         }
     }
 

@@ -29,12 +29,17 @@ package struct PrivateRelease: Sendable {
     /// A group's released figures: its sum and count, each with its own share of ε; the exact cohort is not released.
     func release(_ group: API.AggregateGroup, sum: DiscreteLaplace, count: DiscreteLaplace) -> API.AggregateGroup {
         guard let exactSum = group.sum, let exactCount = group.count else { return group }
-        let noisySum = exactSum &+ noise.draw(sum)
-        let noisyCount = Int64(exactCount) &+ noise.draw(count)
+        let noisySum = Self.saturating(exactSum, noise.draw(sum))
+        let noisyCount = Self.saturating(Int64(exactCount), noise.draw(count))
         return API.AggregateGroup(
             key: group.key, cohort: nil, count: Int(clamping: noisyCount), sum: noisySum,
             mean: noisyCount > 0 ? Double(noisySum) / Double(noisyCount) : nil, suppressed: false
         )
+    }
+
+    static func saturating(_ value: Int64, _ noise: Int64) -> Int64 {
+        let (total, overflow) = value.addingReportingOverflow(noise)
+        return overflow ? (noise < 0 ? Int64.min : Int64.max) : total
     }
 
     /// "0.5" for 500,000 millionths.
