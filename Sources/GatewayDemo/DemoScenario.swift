@@ -223,6 +223,37 @@ package struct DemoScenario: Sendable {
         }
         guard aggregate.groups.contains(where: \.suppressed) else { throw DemoFailure(step: step, message: "no group was suppressed") }
 
+        // 4b. Differential privacy: the office's researchers get noisy statistics within a monthly ε budget.
+        step = "private statistics"
+        narrate("   The office's researchers (DG-Role: researcher) may only have differentially private statistics (ε 0.5, budget 1 a month):")
+        let researcher = client(DemoConsortium.statistics).acting(as: "researcher")
+        let research = API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "research")
+        for attempt in 1...3 {
+            let answer = try await researcher.send("POST", "/v1/aggregates", json: research)
+            if attempt == 3 {
+                guard answer.status == 409, let problem = answer.problem, problem.code == "privacy_budget_exhausted", let event = problem.eventId
+                else {
+                    throw DemoFailure(step: step, message: "expected the third private statistic to exceed the budget, got HTTP \(answer.status)")
+                }
+                report.scenarioEvents.append((event, "deny"))
+                narrate("   a third one is refused (409 privacy_budget_exhausted): \(problem.detail)")
+                continue
+            }
+            guard answer.status == 200 else { throw failure(step, answer) }
+            let noisy = try answer.decode(API.AggregateResponse.self)
+            report.scenarioEvents.append((noisy.receipt.eventId!, "allow"))
+            let shown = noisy.groups.filter { !$0.suppressed }.prefix(2).map { group in
+                let district = group.key["district"]?.stringValue ?? "?"
+                return "\(district) sum≈\(group.sum ?? 0) (exact \(expected[district]?.sum ?? 0))"
+            }
+            guard let epsilon = noisy.epsilon, let scale = noisy.noiseScale, noisy.groups.allSatisfy({ $0.cohort == nil }) else {
+                throw DemoFailure(step: step, message: "a private statistic did not state its ε and noise, or released an exact cohort")
+            }
+            narrate(
+                "   ε \(epsilon), noise scale \(String(format: "%.0f", scale)), ε left \(noisy.epsilonRemaining ?? "?"): \(shown.joined(separator: ", "))"
+            )
+        }
+
         // 5. Regulator audit with proofs.
         step = "regulator audit"
         narrate("5. The regulator lists the access log and verifies each decision's inclusion proof against the genesis.")

@@ -47,8 +47,10 @@ import Testing
         #expect(aggregate.groups.count == 7)
         // Regulator: every decision of the scenario is in the log with a verified proof.
         #expect(report.verifiedProofs == report.scenarioEvents.count)
-        // Denied: housing's screening without a grant, the same after the grant's revocation, and the trainee.
-        #expect(report.scenarioEvents.map(\.decision).filter { $0 == "deny" }.count == 3)
+        // Denied: housing's screening without a grant, the same after the grant's revocation, the trainee, and the
+        // researcher's statistic beyond the privacy budget.
+        #expect(report.scenarioEvents.map(\.decision).filter { $0 == "deny" }.count == 4)
+        #expect(lines.all.contains { $0.contains("privacy_budget_exhausted") } && lines.all.contains { $0.contains("ε 0.5, noise scale") })
         let logged = Set(report.auditEvents.map(\.eventId))
         #expect(report.scenarioEvents.allSatisfy { logged.contains($0.eventID) })
         #expect(lines.all.contains { $0.contains("suppressed") })
@@ -317,7 +319,7 @@ final class Lines: @unchecked Sendable {
     @Test func policyTestsRunAndReportFailuresAndUntestedPolicies() async throws {
         let ok = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path])
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(ok.stdout.contains(" 0 failed, 10 of 10 policies covered"), "\(ok.stdout)")
+        #expect(ok.stdout.contains(" 0 failed, 11 of 11 policies covered"), "\(ok.stdout)")
         let data = try Data(contentsOf: TestPaths.policies.appendingPathComponent("tests/demo.json"))
         var root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         var cases = root["cases"] as! [[String: Any]]
