@@ -5,6 +5,7 @@ import GatewaySchema
 import GatewayStore
 import GatewayTestSupport
 import GatewayWire
+import Hummingbird
 import Testing
 import _ConnectionPoolModule
 
@@ -36,6 +37,11 @@ import _ConnectionPoolModule
         #expect(down.status == .serviceUnavailable && down.code == .storageUnavailable && down.retryAfterSeconds == 1)
         let unavailable = ProblemError.from(StoreError(.unavailable, "no connection"))
         #expect(unavailable.code == .storageUnavailable && !unavailable.detail.contains("no connection"))
+        // The framework's own HTTP errors: 405 keeps its code, any other status passes through as http_error.
+        let method = ProblemError.from(HTTPError(.methodNotAllowed))
+        #expect(method.status == .methodNotAllowed && method.code == .methodNotAllowed)
+        let teapot = ProblemError.from(HTTPError(.misdirectedRequest))
+        #expect(teapot.status == .misdirectedRequest && teapot.code == .httpError)
         let tooDeep = ProblemError.from(SchemaError(.tooComplex, path: "", message: "nesting"))
         #expect(tooDeep.code == .payloadTooLarge && tooDeep.status == .contentTooLarge)
     }

@@ -123,9 +123,10 @@ import Testing
                 #expect(problem.code == ProblemCode.notFound.rawValue)
             }
             let headers = try ready.signed("PUT", "/v1/requests", as: F.housing)
+            // Hummingbird's router answers a method a path does not take as an unknown route: 404, as a problem.
             try await client.execute(uri: "/v1/requests", method: .put, headers: headers) { response in
                 let problem = try Self.problem(response)
-                #expect(problem.code == ProblemCode.methodNotAllowed.rawValue || problem.code == ProblemCode.notFound.rawValue)
+                #expect(response.status == .notFound && problem.code == ProblemCode.notFound.rawValue, "\(problem)")
             }
         }
     }
