@@ -28,16 +28,27 @@ public struct Genesis: Sendable, Codable, Equatable {
     /// Policy bundles approved from the start (hex digests under the chain's suite): the consortium's founding
     /// bundle, so its nodes can serve before any governance round. Later bundles are approved by governance.
     public let policyBundles: [String]
+    /// The consortium's aggregation key: a t-of-n threshold Paillier public key and which validator holds which share.
+    /// Every node encrypts aggregate fields under it; only t share holders together can decrypt (issue 14).
+    public let aggregation: AggregationKey?
 
-    public init(chainID: String, suite: SuiteName, members: [Member], createdAtMs: Int64, policyBundles: [String] = []) {
+    public init(
+        chainID: String, suite: SuiteName, members: [Member], createdAtMs: Int64, policyBundles: [String] = [], aggregation: AggregationKey? = nil
+    ) {
         self.chainID = chainID
         self.suite = suite
         self.members = members
         self.createdAtMs = createdAtMs
         self.policyBundles = policyBundles
+        self.aggregation = aggregation
     }
 
-    enum CodingKeys: String, CodingKey { case chainID, suite, members, createdAtMs, policyBundles }
+    /// This genesis with the consortium's aggregation key (the key ceremony's output).
+    public func with(aggregation: AggregationKey) -> Genesis {
+        Genesis(chainID: chainID, suite: suite, members: members, createdAtMs: createdAtMs, policyBundles: policyBundles, aggregation: aggregation)
+    }
+
+    enum CodingKeys: String, CodingKey { case chainID, suite, members, createdAtMs, policyBundles, aggregation }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -49,6 +60,7 @@ public struct Genesis: Sendable, Codable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .createdAtMs, in: container, debugDescription: Bounded.unixMilliseconds.requirement)
         }
         policyBundles = try container.decodeIfPresent([String].self, forKey: .policyBundles) ?? []
+        aggregation = try container.decodeIfPresent(AggregationKey.self, forKey: .aggregation)
     }
 
     /// The founding bundles as digests; malformed hex is skipped (`load` refuses such a file).
@@ -84,6 +96,10 @@ public struct Genesis: Sendable, Codable, Equatable {
             writer.write(UInt64(policyBundles.count))
             for bundle in policyBundles { writer.write(bundle) }
         }
+        if let aggregation {
+            writer.write("aggregation-key")
+            aggregation.write(to: &writer)
+        }
         return suite.hash(writer.bytes)
     }
 
@@ -109,6 +125,9 @@ public struct Genesis: Sendable, Codable, Equatable {
         let digestLength = try genesis.suite.makeSuite().digestLength
         for bundle in genesis.policyBundles where Hex.decode(bundle)?.count != digestLength {
             throw ChainError(.invalidGenesis, "\(source): policy bundle \(bundle.prefix(80)) is not a \(digestLength)-byte hex digest")
+        }
+        if let aggregation = genesis.aggregation {
+            do { try aggregation.check(against: genesis) } catch { throw ChainError(.invalidGenesis, "\(source): \(error)") }
         }
         return genesis
     }

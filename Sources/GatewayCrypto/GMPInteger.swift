@@ -4,21 +4,24 @@ import CGMP
 #endif
 
 /// An arbitrary-precision non-negative-or-signed integer over GMP's `mpz_t`, with value semantics.
-/// The `mpz` lives in a private class that frees it in `deinit`, clearing its limbs first so secrets do not linger.
+/// The `mpz` lives in a private class that frees it in `deinit`. GMP allocates through functions that clear every
+/// block before freeing it (`dg_gmp_clear_freed_memory`), so neither values nor GMP's own temporaries leave a secret
+/// behind in freed memory.
 public struct GMPInteger: Sendable {
+    /// Installs the clearing allocator once, before the first integer exists.
+    static let clearsFreedMemory: Void = dg_gmp_clear_freed_memory()
+
     final class Storage: @unchecked Sendable {
         // Safety: a Storage is never mutated after it has been shared; `mutate` copies first unless uniquely referenced.
         let value: UnsafeMutablePointer<__mpz_struct>
 
         init() {
+            GMPInteger.clearsFreedMemory
             value = .allocate(capacity: 1)
             __gmpz_init(value)
         }
 
         deinit {
-            if let limbs = value.pointee._mp_d, value.pointee._mp_alloc > 0 {
-                explicit_bzero(limbs, Int(value.pointee._mp_alloc) * MemoryLayout<mp_limb_t>.size)
-            }
             __gmpz_clear(value)
             value.deallocate()
         }
@@ -217,6 +220,7 @@ final class MPZAccumulator {
     let value: UnsafeMutablePointer<__mpz_struct>
 
     init(_ initial: GMPInteger) {
+        GMPInteger.clearsFreedMemory
         value = .allocate(capacity: 1)
         __gmpz_init_set(value, initial.storage.value)
     }

@@ -22,6 +22,11 @@ public struct ThresholdPaillier: Sendable {
     public struct KeyShare: Sendable, Codable {
         public let index: Int
         public let secret: String
+
+        public init(index: Int, secret: String) {
+            self.index = index
+            self.secret = secret
+        }
     }
 
     /// A party's contribution to one decryption, with its proof of correctness.
@@ -72,6 +77,15 @@ public struct ThresholdPaillier: Sendable {
         bits: Int = 2048, threshold: Int, parties: Int, using random: some RandomSource & Sendable = SystemRandom(),
         progress: (String) -> Void = { _ in }
     ) throws -> (ThresholdPaillier, [KeyShare]) {
+        try deal(bits: bits, threshold: threshold, parties: parties, using: random, progress: progress, revealingFactorsTo: nil)
+    }
+
+    /// `deal`, telling a test the factors so that it can search every file and table for them. The factors, λ and d
+    /// exist only in this call's memory, which GMP clears when it frees it.
+    package static func deal(
+        bits: Int, threshold: Int, parties: Int, using random: some RandomSource & Sendable, progress: (String) -> Void,
+        revealingFactorsTo factors: ((GMPInteger, GMPInteger) -> Void)?
+    ) throws -> (ThresholdPaillier, [KeyShare]) {
         precondition(bits >= 256 && bits % 2 == 0, "modulus of at least 256 bits")
         precondition(threshold >= 1 && threshold <= parties && parties <= 64, "need 1 ≤ t ≤ ℓ ≤ 64")
         var p: GMPInteger
@@ -81,6 +95,7 @@ public struct ThresholdPaillier: Sendable {
             let primes = parallelMap(2) { _ in SafePrime.generate(bits: bits / 2, using: random) }
             (p, q) = (primes[0], primes[1])
         } while p == q || (p * q).bitWidth != bits
+        factors?(p, q)
         progress("safe primes found; dealing \(parties) shares")
         let n = p * q
         let nSquared = n * n
@@ -106,6 +121,12 @@ public struct ThresholdPaillier: Sendable {
             verificationKeys: secrets.map { v.powerSecret(delta * $0, modulo: nSquared).toString() }
         )
         return (try ThresholdPaillier(parameters: parameters), shares)
+    }
+
+    /// Whether `share` is the share whose verification key is published: v^(Δsᵢ) = vᵢ.
+    public func check(_ share: KeyShare) -> Bool {
+        guard (1...parameters.parties).contains(share.index), let secret = GMPInteger(share.secret), secret.signum > 0 else { return false }
+        return v.powerSecret(delta * secret, modulo: publicKey.nSquared) == verificationKeys[share.index - 1]
     }
 
     // MARK: Partial decryption

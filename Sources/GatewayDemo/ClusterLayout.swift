@@ -39,7 +39,8 @@ package struct ClusterLayout: Sendable, Codable {
     /// `progress` hears about each step.
     package static func create(
         in directory: URL, validators: Int, joiners: Int = 0, suite name: SuiteName, httpBasePort: Int, peerBasePort: Int, databaseURL: String,
-        policies: URL, schemas: URL, logLevel: String = "info", logger: Logger, progress: (String) -> Void = { _ in }
+        policies: URL, schemas: URL, logLevel: String = "info", aggregationThreshold: Int? = nil, aggregationBits: Int = 2_048, logger: Logger,
+        progress: (String) -> Void = { _ in }
     ) async throws -> ClusterLayout {
         guard (1...64).contains(validators), (0...16).contains(joiners) else {
             throw NodeError("a cluster has 1 to 64 validators and 0 to 16 joining nodes")
@@ -65,10 +66,17 @@ package struct ClusterLayout: Sendable, Codable {
         do { bundle = try PolicyBundle.load(from: policies, schemas: schemas) } catch {
             throw NodeError("cannot load policies from \(policies.path): \(error)")
         }
-        let genesis = Genesis(
+        let founding = Genesis(
             chainID: chainID, suite: name, members: Array(members.prefix(validators)), createdAtMs: Int64(Date().timeIntervalSince1970 * 1_000),
             policyBundles: [Hex.encode(suite.hash(bundle.canonicalBytes))]
         )
+        // The key ceremony: one share per validator, sealed to its node key; by default any quorum (2f + 1) decrypts.
+        let threshold = aggregationThreshold ?? founding.quorum
+        let started = Date()
+        let (genesis, shares) = try KeyCeremony.deal(genesis: founding, threshold: threshold, bits: aggregationBits, suite: suite) { line in
+            progress(String(format: "[%5.1f s] ", Date().timeIntervalSince(started)) + line)
+        }
+        progress("aggregation key: \(threshold) of \(validators) validators, \(aggregationBits)-bit modulus; each share sealed to its node's key")
         let genesisFile = directory.appendingPathComponent("genesis.json")
         try genesis.write(to: genesisFile)
         progress("genesis \(chainID): \(validators) validators, suite \(name.rawValue), written to \(genesisFile.path)")
@@ -82,6 +90,9 @@ package struct ClusterLayout: Sendable, Codable {
             try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
             try SecretFiles.write(Data(keys[index].pemRepresentation.utf8), to: data.appendingPathComponent("node-key.pem"))
             try genesis.write(to: data.appendingPathComponent("genesis.json"))
+            if let share = shares.first(where: { $0.nodeID == member.nodeID }) {
+                try SecretFiles.write(try NodeSecrets.encoded(share), to: data.appendingPathComponent(NodeSecrets.shareFileName))
+            }
             var components = base
             components.path = "/" + base.path.drop(while: { $0 == "/" }) + "_" + member.nodeID.replacingOccurrences(of: "-", with: "_")
             let url = components.string!

@@ -54,7 +54,7 @@ package struct Node: Sendable {
         let governance = GovernanceService(
             chain: chain, submitter: submitter, suite: suite, nodeID: configuration.nodeID, department: configuration.department
         )
-        let encryptor = PaillierEncryptor(publicKey: secrets.paillier.publicKey)
+        let encryptor = PaillierEncryptor(publicKey: secrets.aggregation.publicKey)
         let pool = configuration.paillierPoolSize > 0 ? RandomnessPool(encryptor: encryptor, capacity: configuration.paillierPoolSize) : nil
         let exchange = ExchangeService(
             suite: suite, chain: chain, database: database, categories: categories, policies: policies, departments: departments,

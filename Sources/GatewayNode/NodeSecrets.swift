@@ -10,7 +10,8 @@ package struct NodeSecrets: Sendable {
     let recordKey: [UInt8]
     /// Per-deployment HMAC salt for every hash that goes on chain.
     let salt: [UInt8]
-    package let paillier: PaillierPrivateKey
+    /// The consortium's aggregation key and this node's share of it, if it holds one.
+    package let aggregation: ConsortiumKey
     package let genesis: Genesis
 
     /// Loads the secrets, creating any that are missing. `progress` is told about slow steps (key generation).
@@ -29,19 +30,20 @@ package struct NodeSecrets: Sendable {
         let recordKey = try randomSecret(directory.appendingPathComponent("record-key.hex"), count: suite.symmetricKeyLength)
         let salt = try randomSecret(directory.appendingPathComponent("salt.hex"), count: 32)
 
-        let paillierPath = directory.appendingPathComponent("aggregation-key.json")
-        let paillierData = try SecretFiles.loadOrCreate(paillierPath) {
-            progress("generating a \(configuration.paillierBits)-bit Paillier aggregation key (one-time)…")
-            let key = try PaillierPrivateKey.generate(bits: configuration.paillierBits)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            return try encoder.encode(key.keyFile)
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("aggregation-key.json").path) {
+            throw NodeError(
+                """
+                \(directory.path) holds aggregation-key.json, a whole per-node Paillier key from before the consortium key: aggregate \
+                fields are now encrypted under the genesis' threshold key, which no node can decrypt alone. Re-publish this node's \
+                records into a new data directory and database under a genesis with an aggregation key (README, "The consortium \
+                aggregation key"), then delete the old directory; this node will not run with a key that decrypts on its own.
+                """)
         }
-        let paillier = try Self.decodePaillier(paillierData, path: paillierPath)
-
         let genesisPath = directory.appendingPathComponent("genesis.json")
+        let sharePath = directory.appendingPathComponent(Self.shareFileName)
         if !FileManager.default.fileExists(atPath: genesisPath.path) {
-            let genesis = Genesis(
+            // A solo node founds its own chain: it is its only validator and holds the only share (t = n = 1).
+            let unkeyed = Genesis(
                 chainID: "datagateway-\(configuration.nodeID)", suite: suite.name,
                 members: [
                     Genesis.Member(
@@ -51,9 +53,10 @@ package struct NodeSecrets: Sendable {
                 ],
                 createdAtMs: Int64(Date().timeIntervalSince1970 * 1000)
             )
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try SecretFiles.write(try encoder.encode(genesis), to: genesisPath)
+            progress("dealing this solo node's \(configuration.paillierBits)-bit aggregation key, 1 of 1 (one-time; safe primes)…")
+            let (genesis, shares) = try KeyCeremony.deal(genesis: unkeyed, threshold: 1, bits: configuration.paillierBits, suite: suite)
+            try SecretFiles.write(try Self.encoded(shares[0]), to: sharePath)
+            try SecretFiles.write(try genesis.fileBytes(), to: genesisPath)
         }
         let genesis = try Genesis.load(from: genesisPath)
         // A node that joins after the genesis is not in it; governance admits it, and it is given --peer-listen.
@@ -68,7 +71,17 @@ package struct NodeSecrets: Sendable {
                 give --peer-listen host:port (the address its admission proposal names)
                 """)
         }
-        return NodeSecrets(signingKey: signingKey, recordKey: recordKey, salt: salt, paillier: paillier, genesis: genesis)
+        let aggregation = try ConsortiumKey.load(genesis: genesis, nodeID: configuration.nodeID, signingKey: signingKey, shareFile: sharePath)
+        return NodeSecrets(signingKey: signingKey, recordKey: recordKey, salt: salt, aggregation: aggregation, genesis: genesis)
+    }
+
+    /// The file in the data directory holding this node's sealed share of the aggregation key.
+    package static let shareFileName = "aggregation-share.json"
+
+    package static func encoded(_ share: SealedKeyShare) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(share)
     }
 
     static func randomSecret(_ url: URL, count: Int) throws -> [UInt8] {
@@ -77,12 +90,5 @@ package struct NodeSecrets: Sendable {
             bytes.count == count
         else { throw NodeError("\(url.path) must hold \(count) hex-encoded bytes") }
         return bytes
-    }
-
-    static func decodePaillier(_ data: Data, path: URL) throws -> PaillierPrivateKey {
-        guard let file = try? JSONDecoder().decode(PaillierPrivateKey.KeyFile.self, from: data) else {
-            throw NodeError("\(path.path) must hold decimal n, p and q")
-        }
-        do { return try PaillierPrivateKey(keyFile: file) } catch { throw NodeError("\(path.path): \(error)") }
     }
 }

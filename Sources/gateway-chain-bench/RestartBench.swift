@@ -13,7 +13,7 @@ import PostgresNIO
 ///   gateway-chain-bench build-chain <sm|intl> <data-dir> <database-url> <blocks>
 ///
 /// The data directory gets what a node creates on its first start (node key, genesis naming it the one validator,
-/// Paillier aggregation key) and a departments file; the database is recreated and holds `blocks` blocks, each with
+/// aggregation key, 1 of 1) and a departments file; the database is recreated and holds `blocks` blocks, each with
 /// one access-log batch of 8 events signed by the node, committed through the store as the node commits its own.
 /// Prints one JSON object.
 func buildChainBench(_ arguments: [String]) async throws {
@@ -29,7 +29,7 @@ func buildChainBench(_ arguments: [String]) async throws {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let key = suite.generateSigningKey()
     try SecretFiles.write(Data(key.pemRepresentation.utf8), to: directory.appendingPathComponent("node-key.pem"))
-    let genesis = Genesis(
+    let unkeyed = Genesis(
         chainID: "bench-restart", suite: suiteName,
         members: [
             .init(
@@ -38,12 +38,10 @@ func buildChainBench(_ arguments: [String]) async throws {
         ],
         createdAtMs: 1_800_000_000_000
     )
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try SecretFiles.write(try encoder.encode(genesis), to: directory.appendingPathComponent("genesis.json"))
-    progress("generating the node's 2048-bit Paillier aggregation key")
-    try SecretFiles.write(
-        try encoder.encode(try PaillierPrivateKey.generate(bits: 2_048).keyFile), to: directory.appendingPathComponent("aggregation-key.json"))
+    progress("dealing the node's 2048-bit aggregation key (1 of 1)")
+    let (genesis, shares) = try KeyCeremony.deal(genesis: unkeyed, threshold: 1, bits: 2_048, suite: suite)
+    try SecretFiles.write(try genesis.fileBytes(), to: directory.appendingPathComponent("genesis.json"))
+    try SecretFiles.write(try NodeSecrets.encoded(shares[0]), to: directory.appendingPathComponent(NodeSecrets.shareFileName))
     _ = try DemoConsortium.create(in: directory.appendingPathComponent("departments"), suite: suite)
 
     let url = arguments[4]

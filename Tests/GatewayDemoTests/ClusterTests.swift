@@ -87,7 +87,7 @@ import Testing
         let base = Int(getpid() % 630) * 20 + 20_000
         let layout = try await ClusterLayout.create(
             in: work, validators: 4, suite: .intl, httpBasePort: base, peerBasePort: base + 10, databaseURL: try await TestDatabase.fresh("cluster"),
-            policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error", logger: TestDatabase.logger
+            policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error", aggregationBits: 1_024, logger: TestDatabase.logger
         )
         let nodes = Nodes(layout: layout)
         for index in 0..<4 { try await nodes.start(index) }
@@ -275,6 +275,7 @@ extension ClusterTests {
         let layout = try await ClusterLayout.create(
             in: work, validators: 4, joiners: 1, suite: .intl, httpBasePort: base + 5, peerBasePort: base + 15,
             databaseURL: try await TestDatabase.fresh("reconfigure"), policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error",
+            aggregationBits: 1_024,
             logger: TestDatabase.logger
         )
         let cluster = self

@@ -2,6 +2,7 @@ import Foundation
 import GatewayChain
 import GatewayClient
 import GatewayCrypto
+import GatewayFiles
 import GatewayDemo
 import GatewayNode
 import GatewaySchema
@@ -90,23 +91,55 @@ import Testing
         #expect(mode == 0o600)
     }
 
-    @Test func keysDealWritesAThresholdKeyAndShares() async throws {
+    @Test(arguments: SuiteName.allCases) func keysDealKeysAGenesisAndSealsEachShareToItsNode(suite: SuiteName) async throws {
         let dir = try TestPaths.temporaryDirectory("deal")
-        let result = try await runProcess(
-            TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "3", "--threshold", "2", "--bits", "1024", "--out", dir.path])
+        let implementation = try suite.makeSuite()
+        let keys = (1...3).map { _ in implementation.generateSigningKey() }
+        let founding = Genesis(
+            chainID: "ceremony", suite: suite,
+            members: keys.enumerated().map { index, key in
+                .init(
+                    nodeID: "node-\(index + 1)", department: "d\(index)", role: .validator, publicKey: key.publicKey.pemRepresentation,
+                    address: "h:\(index)")
+            }, createdAtMs: 1_800_000_000_000)
+        let genesisFile = dir.appendingPathComponent("founding.json")
+        try founding.write(to: genesisFile)
+        let out = dir.appendingPathComponent("out")
+        let deal = { (arguments: [String]) in
+            try await runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--genesis", genesisFile.path, "--out", out.path] + arguments)
+        }
+        let result = try await deal(["--threshold", "2", "--bits", "1024"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("safe prime"))
-        let parameters = try JSONDecoder().decode(
-            ThresholdPaillier.PublicParameters.self, from: Data(contentsOf: dir.appendingPathComponent("threshold-public.json")))
-        let scheme = try ThresholdPaillier(parameters: parameters)
-        let shares = try (1...3).map {
-            try JSONDecoder().decode(ThresholdPaillier.KeyShare.self, from: Data(contentsOf: dir.appendingPathComponent("share-\($0).json")))
+        let keyed = try Genesis.load(from: out.appendingPathComponent("genesis.json"))
+        #expect(keyed.aggregation?.holders == ["node-1", "node-2", "node-3"] && keyed.aggregation?.threshold == 2)
+        #expect(keyed.hash(suite: implementation) != founding.hash(suite: implementation))
+        let scheme = try #require(try keyed.aggregation?.scheme())
+        let sealed = try (1...3).map {
+            try JSONDecoder().decode(SealedKeyShare.self, from: Data(contentsOf: out.appendingPathComponent("node-\($0).aggregation-share.json")))
+        }
+        // Each share opens with its own node's key only, and matches its verification key.
+        let shares = try sealed.enumerated().map { index, share in try share.open(with: keys[index], genesis: keyed) }
+        #expect(throws: (any Error).self) { try sealed[0].open(with: keys[1], genesis: keyed) }
+        for (index, share) in shares.enumerated() {
+            let file = try String(contentsOf: out.appendingPathComponent("node-\(index + 1).aggregation-share.json"), encoding: .utf8)
+            #expect(!file.contains(share.secret), "a share file holds its share in the clear")
+            let mode =
+                try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("node-\(index + 1).aggregation-share.json").path)[
+                    .posixPermissions] as? Int
+            #expect(mode == 0o600)
         }
         let c = try scheme.publicKey.encrypt(2026)
         #expect(
             try scheme.combine([scheme.partialDecrypt(c, share: shares[2]), scheme.partialDecrypt(c, share: shares[0])], for: c) == GMPInteger(2026))
-        let bad = try await runProcess(TestPaths.gatewayBinary.path, ["keys", "deal", "--parties", "2", "--threshold", "3", "--out", dir.path])
-        #expect(bad.status != 0 && bad.stderr.contains("threshold"))
+        #expect(throws: (any Error).self) { try scheme.combine([scheme.partialDecrypt(c, share: shares[1])], for: c) }
+        // A second ceremony into the same directory is refused, and so is a threshold above the validators.
+        let again = try await deal(["--threshold", "2", "--bits", "1024"])
+        #expect(again.status != 0 && again.stderr.contains("exists"), "\(again.stderr)")
+        let tooHigh = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            ["keys", "deal", "--genesis", genesisFile.path, "--out", dir.appendingPathComponent("other").path, "--threshold", "4"])
+        #expect(tooHigh.status != 0 && tooHigh.stderr.contains("threshold"), "\(tooHigh.stderr)")
     }
 
     @Test func everyCommandHasCompleteHelp() async throws {

@@ -32,8 +32,10 @@ package struct ExchangeFixture: Sendable {
     /// The use cases over this fixture's chain and store, as a restarted node would assemble them.
     package let assemble: @Sendable (_ noiseSeed: UInt64) -> ExchangeService
 
-    /// One Paillier key for every fixture of the process (512 bits: these tests check logic, not key strength).
-    static let paillier: Result<PaillierPrivateKey, any Error> = Result { try PaillierPrivateKey.generate(bits: 512) }
+    /// One 1-of-1 consortium key for every fixture of the process (512 bits: these tests check logic, not key strength).
+    static let dealt: Result<(ThresholdPaillier, [ThresholdPaillier.KeyShare]), any Error> = Result {
+        try ThresholdPaillier.deal(bits: 512, threshold: 1, parties: 1)
+    }
 
     /// Node `node-1` of the civil registry (the data holder), solo validator of its chain.
     /// `policies`: a policy directory (Policies/ by default); `clock`: the fixture's time (a fixed day in 2027 by
@@ -56,7 +58,8 @@ package struct ExchangeFixture: Sendable {
             listed.append(.init(id: id, name: id, groups: groups, publicKey: key.publicKey.pemRepresentation))
         }
         let departments = try DepartmentDirectory(departments: listed, suite: suite)
-        let paillier = try Self.paillier.get()
+        let (scheme, shares) = try Self.dealt.get()
+        let aggregation = ConsortiumKey(scheme: scheme, holders: ["node-1"], share: shares[0])
         let vault = RecordVault(suite: suite, recordKey: SystemRandom().bytes(count: suite.symmetricKeyLength), salt: SystemRandom().bytes(count: 32))
         let bundle = try PolicyBundle.load(from: policies, schemas: TestPaths.schemas)
         let categories = try RecordCategory.loadAll(from: TestPaths.schemas)
@@ -64,8 +67,8 @@ package struct ExchangeFixture: Sendable {
         assemble = { noiseSeed in
             ExchangeService(
                 parts: .init(ledger: chain, writer: chain, accessLog: chain, records: store, auditStore: chain), suite: suite,
-                categories: categories, policies: bundle, departments: departments, vault: vault, paillier: paillier,
-                encryptor: PaillierEncryptor(publicKey: paillier.publicKey), pool: nil, nodeID: "node-1",
+                categories: categories, policies: bundle, departments: departments, vault: vault, aggregation: aggregation,
+                encryptor: PaillierEncryptor(publicKey: scheme.publicKey), pool: nil, nodeID: "node-1",
                 logger: Logger(label: "unit", factory: { _ in SwiftLogNoOpLogHandler() }), now: clock.reader,
                 noise: NoiseSource(SplitMix64(seed: noiseSeed))
             )

@@ -17,7 +17,7 @@ package struct Aggregates: Sendable {
     let store: any RecordStoring
     let ledger: any LedgerReading
     let integrity: RecordIntegrity
-    let paillier: PaillierPrivateKey
+    let aggregation: ConsortiumKey
     let privacy: PrivateRelease
     let now: @Sendable () -> Int64
 
@@ -97,7 +97,7 @@ package struct Aggregates: Sendable {
                 result.append(API.AggregateGroup(key: group.key, cohort: nil, count: nil, sum: nil, mean: nil, suppressed: true))
                 continue
             }
-            let total = try paillier.decrypt(paillier.publicKey.sum(group.ciphertexts))
+            let total = try decrypt(aggregation.publicKey.sum(group.ciphertexts))
             guard let sum = total.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
             let exact = API.AggregateGroup(
                 key: group.key, cohort: group.citizens.count, count: group.ciphertexts.count, sum: Int64(sum),
@@ -114,6 +114,14 @@ package struct Aggregates: Sendable {
             response.noiseScale = mechanisms.sum.scale
         }
         return response
+    }
+
+    /// Decrypts with this node's share when it alone is the threshold (a solo node, 1 of 1).
+    func decrypt(_ ciphertext: PaillierCiphertext) throws -> GMPInteger {
+        guard aggregation.threshold == 1, let share = aggregation.share else {
+            throw ExchangeError(.internalError, "this node cannot decrypt alone: the aggregation key is \(aggregation.summary)")
+        }
+        return try aggregation.scheme.combine([try aggregation.scheme.partialDecrypt(ciphertext, share: share)], for: ciphertext)
     }
 
     struct Group {

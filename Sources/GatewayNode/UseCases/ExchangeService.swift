@@ -64,7 +64,7 @@ package struct ExchangeService: Sendable {
     /// The rooms over any parts: a node's, or a test's in-memory fakes.
     package init(
         parts: Parts, suite: any CryptoSuite, categories: [String: RecordCategory], policies: PolicyBundle, departments: DepartmentDirectory,
-        vault: RecordVault, paillier: PaillierPrivateKey, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
+        vault: RecordVault, aggregation: ConsortiumKey, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
         logger: Logger, now: @escaping @Sendable () -> Int64, noise: NoiseSource = NoiseSource()
     ) {
         let categories = Categories(categories)
@@ -82,7 +82,7 @@ package struct ExchangeService: Sendable {
         self.integrity = integrity
         publishing = PublishRecords(
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, writer: parts.writer,
-            vault: vault, paillier: paillier.publicKey, encryptor: encryptor, pool: pool
+            vault: vault, paillier: aggregation.publicKey, encryptor: encryptor, pool: pool
         )
         reading = ReadRecords(
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
@@ -90,7 +90,7 @@ package struct ExchangeService: Sendable {
         )
         aggregates = Aggregates(
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
-            integrity: checks, paillier: paillier, privacy: PrivateRelease(noise: noise), now: now
+            integrity: checks, aggregation: aggregation, privacy: PrivateRelease(noise: noise), now: now
         )
         grants = Grants(
             admission: admission, decisions: decisions, gate: gate, categories: categories, departments: departments, ledger: parts.ledger,
@@ -112,7 +112,7 @@ package struct ExchangeService: Sendable {
         )
         self.init(
             parts: parts, suite: suite, categories: categories, policies: policies, departments: departments,
-            vault: RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt), paillier: secrets.paillier,
+            vault: RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt), aggregation: secrets.aggregation,
             encryptor: encryptor, pool: pool, nodeID: nodeID, logger: logger, now: now
         )
     }
