@@ -128,7 +128,7 @@ public struct DecryptionShare: Sendable, Equatable {
         party = try reader.readUInt64()
         share = try reader.readBytes()
         try reader.expectEnd()
-        guard !requestID.isEmpty, (1...8_192).contains(share.count) else {
+        guard !requestID.isEmpty, (1...2_097_152).contains(share.count) else {
             throw ChainError(.malformed, "a decryption share needs a request id and a share")
         }
     }

@@ -13,6 +13,8 @@ public struct Ledger: Sendable {
     public private(set) var consents = ConsentRegistry()
     /// ε spent by differentially private statistics, per requester, category and month.
     public private(set) var privacy = PrivacySpending()
+    /// Decryption requests of statistics and the shares and refusals answering them.
+    public private(set) var decryptions = DecryptionBook()
     /// Nonces seen per submitter (chain id + nonce prevents replay).
     public private(set) var replayGuard = ReplayGuard()
     let tree: MerkleTree
@@ -80,11 +82,15 @@ public struct Ledger: Sendable {
     public mutating func apply(_ block: Block, verified: (([UInt8]) -> Bool)? = nil) throws -> Applied {
         try validate(block, verified: verified)
         var skipped: [Int: String] = [:]
+        decryptions.expire(beforeMs: block.header.timestampMs)
         for (index, transaction) in block.transactions.enumerated() {
             var nonces = replayGuard
             var state = governance
+            var book = decryptions
+            var spending = privacy
             do {
                 try nonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
+                try applyDecryption(transaction, block: block.header, book: &book, spending: &spending)
                 if transaction.kind == .grant || transaction.kind == .revoke {
                     var registry = grants
                     try registry.apply(transaction, department: governance.members.first { $0.nodeID == transaction.submitter }?.department)
@@ -95,11 +101,11 @@ public struct Ledger: Sendable {
                     try registry.apply(transaction, department: governance.members.first { $0.nodeID == transaction.submitter }?.department)
                     consents = registry
                 }
-                let events = transaction.kind == .accessLog || transaction.kind == .accessLogBatch ? try transaction.accessEvents() : []
                 try state.apply(transaction, height: block.header.height)
                 replayGuard = nonces
                 governance = state
-                privacy.apply(events)
+                decryptions = book
+                privacy = spending
             } catch {
                 skipped[index] = "\(error)"
             }
@@ -149,6 +155,43 @@ public struct Ledger: Sendable {
         case .revoke: _ = try Revocation(decoding: transaction.payload)
         case .consent: _ = try ConsentChange(decoding: transaction.payload)
         case .decryptionShare: _ = try DecryptionShare(decoding: transaction.payload)
+        case .decryptionRequest: _ = try DecryptionRequest(decoding: transaction.payload)
+        case .decryptionRefusal: _ = try DecryptionRefusal(decoding: transaction.payload)
+        }
+    }
+
+    /// Records a decryption request (charging its ε when it fits the budget it states), share or refusal. A share or
+    /// refusal counts only from the validator holding that share index, once, while the request is open. Throws (and
+    /// the transaction is skipped, on every node alike) otherwise. The request's id is its transaction's hash.
+    func applyDecryption(_ transaction: Transaction, block: BlockHeader, book: inout DecryptionBook, spending: inout PrivacySpending) throws {
+        switch transaction.kind {
+        case .decryptionRequest:
+            guard genesis.aggregation != nil else { throw ChainError(.invalidTransaction, "this chain has no aggregation key") }
+            let request = try DecryptionRequest(decoding: transaction.payload)
+            let query = request.query
+            let key = PrivacySpending.Key(
+                requester: query.requester, category: query.category, month: PrivacySpending.month(ofUnixMs: block.timestampMs))
+            let before = spending.spent(key)
+            let (after, overflow) = before.addingReportingOverflow(query.epsilonMicros)
+            let fits = query.epsilonMicros == 0 || (!overflow && after <= query.budgetMicros)
+            try book.add(
+                Hex.encode(transaction.hash(suite: suite)),
+                .init(
+                    request: request, submitter: transaction.submitter, height: block.height, timestampMs: block.timestampMs,
+                    spentBeforeMicros: before, withinBudget: fits))
+            if fits && query.epsilonMicros > 0 { spending.charge(key, micros: query.epsilonMicros) }
+        case .decryptionShare:
+            let share = try DecryptionShare(decoding: transaction.payload)
+            try book.answer(
+                share.requestID, party: Int(clamping: share.party), submitter: transaction.submitter, aggregation: genesis.aggregation,
+                share: share.share, refusal: nil)
+        case .decryptionRefusal:
+            let refusal = try DecryptionRefusal(decoding: transaction.payload)
+            try book.answer(
+                refusal.requestID, party: Int(clamping: refusal.party), submitter: transaction.submitter, aggregation: genesis.aggregation,
+                share: nil, refusal: refusal.reason)
+        default:
+            return
         }
     }
 
@@ -178,6 +221,8 @@ extension Ledger {
         var scratch = governance
         var nonces = replayGuard
         var registry = grants
+        var book = decryptions
+        var spending = privacy
         var accepted: [Transaction] = []
         var rejected: [(index: Int, error: any Error)] = []
         for (index, transaction) in transactions.enumerated() {
@@ -186,6 +231,8 @@ extension Ledger {
                 var attempt = scratch
                 var attemptNonces = nonces
                 var attemptGrants = registry
+                var attemptBook = book
+                var attemptSpending = spending
                 try attemptNonces.admit(submitter: transaction.submitter, nonce: transaction.nonce)
                 if transaction.kind == .grant || transaction.kind == .revoke {
                     try attemptGrants.apply(transaction, department: scratch.members.first { $0.nodeID == transaction.submitter }?.department)
@@ -195,6 +242,14 @@ extension Ledger {
                     try consents.apply(transaction, department: scratch.members.first { $0.nodeID == transaction.submitter }?.department)
                 }
                 try attempt.apply(transaction, height: height + 1)
+                if [.decryptionRequest, .decryptionShare, .decryptionRefusal].contains(transaction.kind) {
+                    let header = BlockHeader(
+                        chainID: genesis.chainID, height: height + 1, round: 0, parentHash: tipHash, transactionsRoot: [], transactionCount: 0,
+                        justifyDigest: [], timeoutTag: 0, proposer: 0, timestampMs: transaction.timestampMs)
+                    try applyDecryption(transaction, block: header, book: &attemptBook, spending: &attemptSpending)
+                }
+                book = attemptBook
+                spending = attemptSpending
                 scratch = attempt
                 nonces = attemptNonces
                 registry = attemptGrants

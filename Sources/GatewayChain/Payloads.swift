@@ -73,6 +73,9 @@ public struct AccessEvent: Sendable, Equatable {
     public let grantID: String?
     /// The privacy budget an allowed differentially private statistic spent, in millionths of ε (nil: none).
     public let epsilonMicros: Int64?
+    /// For a statistic: the digest of what the holder returned (`DecryptionRequest.Contribution.digest`), so that the
+    /// consortium decrypts exactly what this decision allowed (nil: none).
+    public let resultDigest: [UInt8]?
 
     /// The largest ε one statistic may spend (100, in millionths).
     public static let epsilonMicrosMax: Int64 = 100_000_000
@@ -80,7 +83,7 @@ public struct AccessEvent: Sendable, Equatable {
     public init(
         eventID: String, requester: String, action: String, category: String, recordKeys: [[UInt8]], purpose: String,
         policyBundleHash: [UInt8], decision: Decision, determiningPolicies: [String], requestDigest: [UInt8], timestampMs: Int64,
-        role: String? = nil, grantID: String? = nil, epsilonMicros: Int64? = nil
+        role: String? = nil, grantID: String? = nil, epsilonMicros: Int64? = nil, resultDigest: [UInt8]? = nil
     ) {
         self.eventID = eventID
         self.requester = requester
@@ -96,6 +99,7 @@ public struct AccessEvent: Sendable, Equatable {
         self.role = role == "" ? nil : role
         self.grantID = grantID == "" ? nil : grantID
         self.epsilonMicros = epsilonMicros
+        self.resultDigest = resultDigest
     }
 
     /// The role and the grant follow the original fields, and only when one is present, so events without them
@@ -113,11 +117,13 @@ public struct AccessEvent: Sendable, Equatable {
         writer.write(determiningPolicies)
         writer.write(requestDigest)
         writer.write(timestampMs)
-        if role != nil || grantID != nil || epsilonMicros != nil {
+        if role != nil || grantID != nil || epsilonMicros != nil || resultDigest != nil {
             writer.write(role ?? "")
             writer.write(grantID ?? "")
         }
-        if let epsilonMicros { writer.write(epsilonMicros) }
+        // ε 0 stands for "none" when only a result digest follows.
+        if epsilonMicros != nil || resultDigest != nil { writer.write(epsilonMicros ?? 0) }
+        if let resultDigest { writer.write(resultDigest) }
         return writer.bytes
     }
 
@@ -135,10 +141,11 @@ public struct AccessEvent: Sendable, Equatable {
         determiningPolicies = try reader.readStringList()
         requestDigest = try reader.readBytes()
         timestampMs = try reader.readInt64()
+        var epsilonMicros: Int64? = nil
+        var resultDigest: [UInt8]? = nil
         if reader.isAtEnd {
             role = nil
             grantID = nil
-            epsilonMicros = nil
         } else {
             let role = try reader.readString()
             let grantID = try reader.readString()
@@ -146,15 +153,23 @@ public struct AccessEvent: Sendable, Equatable {
             self.grantID = grantID.isEmpty ? nil : grantID
             if reader.isAtEnd {
                 guard !role.isEmpty || !grantID.isEmpty else { throw ChainError(.malformed, "an access event's role and grant are both empty") }
-                epsilonMicros = nil
             } else {
                 let epsilon = try reader.readInt64()
-                guard (1...Self.epsilonMicrosMax).contains(epsilon) else {
-                    throw ChainError(.malformed, "an access event's ε must be 1 to \(Self.epsilonMicrosMax) millionths")
+                if !reader.isAtEnd {
+                    let digest = try reader.readBytes()
+                    guard (16...64).contains(digest.count) else { throw ChainError(.malformed, "an access event's result digest has 16 to 64 bytes") }
+                    resultDigest = digest
                 }
-                epsilonMicros = epsilon
+                if epsilon != 0 || resultDigest == nil {
+                    guard (1...Self.epsilonMicrosMax).contains(epsilon) else {
+                        throw ChainError(.malformed, "an access event's ε must be 1 to \(Self.epsilonMicrosMax) millionths")
+                    }
+                    epsilonMicros = epsilon
+                }
             }
         }
+        self.epsilonMicros = epsilonMicros
+        self.resultDigest = resultDigest
         try reader.expectEnd()
     }
 }
@@ -195,7 +210,7 @@ extension Transaction {
         switch kind {
         case .accessLog: return [try AccessEvent(decoding: payload)]
         case .accessLogBatch: return try AccessLogBatch(decoding: payload).events
-        case .recordAnchor, .proposal, .approval, .grant, .revoke, .consent, .decryptionShare: return []
+        case .recordAnchor, .proposal, .approval, .grant, .revoke, .consent, .decryptionShare, .decryptionRequest, .decryptionRefusal: return []
         }
     }
 }

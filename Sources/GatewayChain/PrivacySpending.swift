@@ -1,7 +1,7 @@
 /// The privacy budget spent on chain: for each requester, category and calendar month (UTC, of the event's time), the
-/// ε (in millionths) that allowed differentially private statistics spent, derived from committed access events. Every
-/// node derives the same figures from the same blocks; the holder's node checks a statistic against them before it
-/// decides (issue 14).
+/// ε (in millionths) that differentially private statistics spent, derived from committed decryption requests (a
+/// statistic spends its ε when it is put before the consortium for decryption, once, however many holders contributed).
+/// Every node derives the same figures from the same blocks; share holders check a request against them (issue 14).
 public struct PrivacySpending: Sendable, Equatable {
     public struct Key: Hashable, Sendable {
         public let requester: String
@@ -22,15 +22,11 @@ public struct PrivacySpending: Sendable, Equatable {
 
     public func spent(_ key: Key) -> Int64 { spentMicros[key] ?? 0 }
 
-    /// Counts the allowed events of an access-log transaction that spent ε.
-    mutating func apply(_ events: [AccessEvent]) {
-        for event in events where event.decision == .allow {
-            guard let epsilon = event.epsilonMicros else { continue }
-            let key = Key(requester: event.requester, category: event.category, month: Self.month(ofUnixMs: event.timestampMs))
-            // Saturating: a chain can only spend so much, but a sum from blocks never traps a node.
-            let (total, overflow) = spent(key).addingReportingOverflow(epsilon)
-            spentMicros[key] = overflow ? Int64.max : total
-        }
+    /// Charges a decryption request's ε (saturating: a chain can only spend so much, but a sum from blocks never traps a
+    /// node).
+    mutating func charge(_ key: Key, micros: Int64) {
+        let (total, overflow) = spent(key).addingReportingOverflow(micros)
+        spentMicros[key] = overflow ? Int64.max : total
     }
 
     /// The UTC calendar month of a Unix time in milliseconds, "YYYY-MM" (proleptic Gregorian; days from civil, after

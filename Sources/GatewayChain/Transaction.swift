@@ -19,6 +19,10 @@ public struct Transaction: Sendable, Equatable {
         case consent = 8
         /// One party's partial decryption of an aggregate (threshold Paillier, `DecryptionShare`).
         case decryptionShare = 9
+        /// A statistic's encrypted groups put before the consortium for decryption (`DecryptionRequest`).
+        case decryptionRequest = 10
+        /// A share holder declines a decryption request, with its reason (`DecryptionRefusal`).
+        case decryptionRefusal = 11
     }
 
     public let chainID: String

@@ -190,9 +190,11 @@ public struct ThresholdPaillier: Sendable {
     // MARK: Combination
 
     /// Combines partial decryptions: verifies every proof, needs t valid ones from distinct parties.
-    public func combine(_ partials: [PartialDecryption], for ciphertext: PaillierCiphertext) throws -> GMPInteger {
+    /// `proofsVerified`: the caller has already checked every partial's proof (`verify`), as a combiner that checks
+    /// each party once for many groups does.
+    public func combine(_ partials: [PartialDecryption], for ciphertext: PaillierCiphertext, proofsVerified: Bool = false) throws -> GMPInteger {
         // Proofs are verified in parallel; the first valid partial of each party counts.
-        let verdicts = parallelMap(partials.count) { verify(partials[$0], for: ciphertext) }
+        let verdicts = proofsVerified ? partials.map { _ in true } : parallelMap(partials.count) { verify(partials[$0], for: ciphertext) }
         var valid: [Int: GMPInteger] = [:]
         for (partial, ok) in zip(partials, verdicts) where ok && valid[partial.index] == nil {
             valid[partial.index] = GMPInteger(partial.value)!

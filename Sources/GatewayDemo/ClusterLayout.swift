@@ -40,7 +40,7 @@ package struct ClusterLayout: Sendable, Codable {
     package static func create(
         in directory: URL, validators: Int, joiners: Int = 0, suite name: SuiteName, httpBasePort: Int, peerBasePort: Int, databaseURL: String,
         policies: URL, schemas: URL, logLevel: String = "info", aggregationThreshold: Int? = nil, aggregationBits: Int = 2_048, logger: Logger,
-        progress: (String) -> Void = { _ in }
+        progress: (String) -> Void = { _ in }, revealingFactorsTo factors: ((GMPInteger, GMPInteger) -> Void)? = nil
     ) async throws -> ClusterLayout {
         guard (1...64).contains(validators), (0...16).contains(joiners) else {
             throw NodeError("a cluster has 1 to 64 validators and 0 to 16 joining nodes")
@@ -73,9 +73,9 @@ package struct ClusterLayout: Sendable, Codable {
         // The key ceremony: one share per validator, sealed to its node key; by default any quorum (2f + 1) decrypts.
         let threshold = aggregationThreshold ?? founding.quorum
         let started = Date()
-        let (genesis, shares) = try KeyCeremony.deal(genesis: founding, threshold: threshold, bits: aggregationBits, suite: suite) { line in
-            progress(String(format: "[%5.1f s] ", Date().timeIntervalSince(started)) + line)
-        }
+        let (genesis, shares) = try KeyCeremony.deal(
+            genesis: founding, threshold: threshold, bits: aggregationBits, suite: suite,
+            progress: { line in progress(String(format: "[%5.1f s] ", Date().timeIntervalSince(started)) + line) }, revealingFactorsTo: factors)
         progress("aggregation key: \(threshold) of \(validators) validators, \(aggregationBits)-bit modulus; each share sealed to its node's key")
         let genesisFile = directory.appendingPathComponent("genesis.json")
         try genesis.write(to: genesisFile)

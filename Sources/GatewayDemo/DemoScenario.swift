@@ -203,6 +203,11 @@ package struct DemoScenario: Sendable {
         }
         report.expectedSums = expected.mapValues(\.sum)
         narrate("   minimum cohort \(aggregate.minimumCohort), by \(aggregate.policies.joined(separator: ", ")):")
+        if let decryption = aggregate.decryption {
+            narrate(
+                "   decrypted by the consortium (key \(decryption.threshold)): request \(decryption.request.prefix(12))… in block \(decryption.height), verified shares from \(decryption.shareHolders.joined(separator: ", "))"
+            )
+        }
         for group in aggregate.groups {
             let district = group.key["district"]?.stringValue ?? "?"
             if group.suppressed {

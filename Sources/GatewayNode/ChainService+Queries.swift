@@ -51,3 +51,27 @@ extension ChainService {
     /// For diagnostics and tests: the replica's state in one line.
     package func consensusSummary() async -> String { await driver?.stateSummary ?? "not started" }
 }
+
+// MARK: Consortium decryption
+
+extension ChainService {
+    package func decryption(_ id: String) -> DecryptionBook.Entry? { ledger.decryptions.entry(id) }
+
+    package func openDecryptions() -> [(id: String, entry: DecryptionBook.Entry)] {
+        ledger.decryptions.order.compactMap { id in ledger.decryptions.entry(id).map { (id, $0) } }
+    }
+
+    /// Suspends until a block above `height` is stored (or `timeoutMs` passed, or the node stops); returns the height.
+    package func awaitHeight(after height: UInt64, timeoutMs: Int64) async -> UInt64 {
+        await waitUntilStored(height + 1, timeoutMs: timeoutMs)
+        return storedHeight
+    }
+
+    /// A committed transaction by its hash (nil if none).
+    package func committedTransaction(_ hash: [UInt8]) async throws -> Transaction? {
+        guard let found = try await store.location(of: hash), let block = try await store.blocks(from: found.height, limit: 1).first,
+            found.index < block.transactions.count
+        else { return nil }
+        return block.transactions[found.index]
+    }
+}

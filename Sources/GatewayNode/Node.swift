@@ -69,7 +69,10 @@ package struct Node: Sendable {
 
     /// The background services, in start order: the database pool, the chain, the policy-bundle check, the Paillier
     /// randomness pool.
-    package var services: [any Service] { [database.client, chain, BundleCheckService(exchange: exchange)] + (randomness.map { [$0] } ?? []) }
+    package var services: [any Service] {
+        [database.client, chain, BundleCheckService(exchange: exchange)] + (randomness.map { [$0] } ?? [])
+            + (exchange.decryptionDuty.map { [DecryptionDutyService(duty: $0, chain: chain)] } ?? [])
+    }
 
     /// Readiness: whether this node can answer data requests now — chain loaded and committing, policy bundle approved,
     /// derived tables matching the chain. `reasons` says what is wrong (empty when ready).

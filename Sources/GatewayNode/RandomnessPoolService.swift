@@ -39,3 +39,15 @@ struct BundleCheckService: Service {
         try? await gracefulShutdown()
     }
 }
+
+/// Runs this node's duty as a share holder of the consortium key once the chain is ready: answers every committed
+/// decryption request (share or refusal), until shutdown.
+struct DecryptionDutyService: Service {
+    let duty: DecryptionDuty
+    let chain: ChainService
+
+    func run() async throws {
+        guard (try? await chain.waitUntilReady()) != nil else { return }
+        await cancelWhenGracefulShutdown { await duty.run() }
+    }
+}

@@ -15,4 +15,11 @@ public final class NoiseSource: @unchecked Sendable {
     public func draw(_ mechanism: DiscreteLaplace) -> Int64 {
         lock.withLock { mechanism.sample(using: &generator) }
     }
+
+    /// One holder's share of a draw split among `parties` holders (the shares of all holders sum to one draw).
+    public func share(_ mechanism: DiscreteLaplace, of parties: Int) throws(DiscreteLaplace.Problem) -> Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return try mechanism.share(of: parties, using: &generator)
+    }
 }

@@ -34,7 +34,7 @@ package struct DerivedRows: Sendable {
                 }
             case .accessLog, .accessLogBatch:
                 for event in try transaction.accessEvents() { events.append((event, hashes[index])) }
-            case .proposal, .approval, .grant, .revoke, .consent, .decryptionShare:
+            case .proposal, .approval, .grant, .revoke, .consent, .decryptionShare, .decryptionRequest, .decryptionRefusal:
                 break  // governance, grants and consents are derived in memory by the ledger as blocks load
             }
         }

@@ -215,13 +215,31 @@ public enum API {
         }
     }
 
+    /// A statistic's decryption by the consortium: the request on chain and whose shares were combined.
+    public struct Decryption: Codable, Sendable, Equatable {
+        /// The decryption request's transaction hash (hex); shares and refusals name it.
+        public let request: String
+        public let height: UInt64
+        /// "t of n".
+        public let threshold: String
+        /// Node ids of the share holders whose verified partial decryptions were combined.
+        public let shareHolders: [String]
+
+        public init(request: String, height: UInt64, threshold: String, shareHolders: [String]) {
+            self.request = request
+            self.height = height
+            self.threshold = threshold
+            self.shareHolders = shareHolders
+        }
+    }
+
     public struct AggregateResponse: Codable, Sendable {
         public let category: String
         public let field: String
         public let groupBy: [String]
         public let minimumCohort: Int
         public let policies: [String]
-        public let groups: [AggregateGroup]
+        public var groups: [AggregateGroup]
         /// The grant the decision relied on, when a permit read it.
         public let grant: String?
         public let receipt: Receipt
@@ -231,6 +249,8 @@ public enum API {
         public var noiseScale: Double? = nil
         /// The ε the requester has left for this category this month.
         public var epsilonRemaining: String? = nil
+        /// How the consortium decrypted the groups (absent when no group met the cohort, so nothing was decrypted).
+        public var decryption: Decryption? = nil
 
         public init(
             category: String, field: String, groupBy: [String], minimumCohort: Int, policies: [String], groups: [AggregateGroup],

@@ -58,6 +58,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let grantRevoked = ProblemCode("grant_revoked", 409)
     /// A differentially private statistic would spend more ε than the requester has left this month.
     public static let privacyBudgetExhausted = ProblemCode("privacy_budget_exhausted", 409)
+    /// Share holders of the consortium key refused to decrypt a statistic (their reasons are on chain and in the detail).
+    public static let decryptionRefused = ProblemCode("decryption_refused", 409)
     /// The governance state does not allow this step (an unknown or decided proposal, a second approval, …).
     public static let governanceRejected = ProblemCode("governance_rejected", 409)
 
@@ -66,6 +68,9 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let busy = ProblemCode("busy", 503, retryable: true)
     /// The node is still loading and verifying its chain after a start: it listens, but serves no data yet.
     public static let nodeStarting = ProblemCode("node_starting", 503, retryable: true)
+    /// A statistic's decryption request is on chain, but too few share holders have answered it in time (some are
+    /// down): nothing was released. Not marked retryable: asking again is a new statistic, which spends ε again.
+    public static let decryptionPending = ProblemCode("decryption_pending", 503)
     public static let chainUnavailable = ProblemCode("chain_unavailable", 503)
     /// The node's database cannot be reached now: try again shortly.
     public static let storageUnavailable = ProblemCode("storage_unavailable", 503, retryable: true)
@@ -84,7 +89,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
         .malformedJSON, .invalidRequest, .payloadTooLarge, .notFound, .methodNotAllowed, .unknownCategory, .unknownField, .unknownPurpose,
         .unknownRole, .unknownGrantee, .invalidRecord, .invalidDate, .missingSignature, .digestMismatch, .staleRequest, .invalidNonce,
         .invalidRole, .unknownDepartment, .badSignature, .replayedRequest, .accessDenied, .notDataHolder, .conflict, .recordConflict,
-        .grantRevoked, .privacyBudgetExhausted, .governanceRejected, .busy, .nodeStarting, .chainUnavailable, .storageUnavailable, .bundleNotApproved,
+        .grantRevoked, .privacyBudgetExhausted, .decryptionRefused, .governanceRejected, .busy, .nodeStarting, .decryptionPending, .chainUnavailable,
+        .storageUnavailable, .bundleNotApproved,
         .derivedStateMismatch,
         .integrityFailure, .internalError, .httpError,
     ]

@@ -337,8 +337,8 @@ struct Fixture {
     }
 }
 
-/// ε spent by differentially private statistics is carried by their access events (a trailing field: events without
-/// it encode as before) and summed by the ledger per requester, category and UTC month.
+/// The ε a differentially private statistic allowed is recorded in its access event (a trailing field: events without
+/// it encode as before); the ledger's spending comes from decryption requests (DecryptionBookTests).
 @Suite struct PrivacySpendingTests {
     static func event(_ id: String, epsilon: Int64?, decision: AccessEvent.Decision = .allow, at ms: Int64 = 1_801_000_000_000) -> AccessEvent {
         AccessEvent(
@@ -361,28 +361,7 @@ struct Fixture {
         #expect(throws: ChainError.self) { try AccessEvent(decoding: plain.encoded + zero.bytes) }
     }
 
-    @Test func theLedgerSumsAllowedSpendsPerRequesterCategoryAndMonth() throws {
-        var fixture = try Fixture(.intl)
-        var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
-        let january: Int64 = 1_798_761_600_000  // 2027-01-01T00:00:00Z
-        let events = [
-            Self.event("a", epsilon: 250_000, at: january), Self.event("b", epsilon: 250_000, at: january + 86_400_000),
-            Self.event("c", epsilon: 900_000, decision: .deny, at: january), Self.event("d", epsilon: nil, at: january),
-            Self.event("e", epsilon: 100_000, at: january - 1),
-        ]
-        var transactions: [Transaction] = []
-        for event in events {
-            fixture.nonce += 1
-            transactions.append(
-                try Transaction(
-                    chainID: fixture.genesis.chainID, kind: .accessLog, submitter: "v1", nonce: fixture.nonce, timestampMs: event.timestampMs,
-                    payload: event.encoded, signer: fixture.validator
-                ))
-        }
-        let block = try ledger.proposeSolo(transactions: transactions, proposer: "v1", signer: fixture.validator, timestampMs: january)
-        try ledger.apply(block)
-        #expect(ledger.privacy.spent(.init(requester: "statistics", category: "citizen", month: "2027-01")) == 500_000)
-        #expect(ledger.privacy.spent(.init(requester: "statistics", category: "citizen", month: "2026-12")) == 100_000)
+    @Test func calendarMonthsAreUTCAndProleptic() {
         #expect(PrivacySpending.month(ofUnixMs: 0) == "1970-01" && PrivacySpending.month(ofUnixMs: -1) == "1969-12")
         #expect(PrivacySpending.month(ofUnixMs: 951_782_400_000) == "2000-02" && PrivacySpending.month(ofUnixMs: 951_868_800_000) == "2000-03")
     }

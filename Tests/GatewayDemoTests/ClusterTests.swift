@@ -81,6 +81,71 @@ import Testing
         return false
     }
 
+    /// The consortium key on four nodes, 3 of 4: a statistic asked at node-1 is decrypted by shares from three nodes
+    /// on chain, and afterwards no file of any node's data directory and no row of any node's database holds the
+    /// dealer's p, q, λ, φ or p′q′, in any encoding.
+    @Test func aStatisticIsDecryptedByThreeNodesAndNoFileOrTableHoldsTheFactors() async throws {
+        let work = try TestPaths.temporaryDirectory("consortium-key")
+        // Ports of this test: http base+30…33, peers base+40…43 (the other cluster tests use base…base+19); at most
+        // 32,623, below Linux's ephemeral range.
+        let base = Int(getpid() % 630) * 20 + 20_000
+        let factors = FactorBox()
+        let layout = try await ClusterLayout.create(
+            in: work, validators: 4, suite: .sm, httpBasePort: base + 30, peerBasePort: base + 40,
+            databaseURL: try await TestDatabase.fresh("consortium"),
+            policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error", aggregationBits: 1_024, logger: TestDatabase.logger,
+            revealingFactorsTo: { factors.set($0, $1) })
+        let nodes = Nodes(layout: layout)
+        for index in 0..<4 { try await nodes.start(index) }
+        let records = (1...24).map { ExchangeFixture.citizen($0, district: "taipa", income: 1_000 * $0) }
+        let published = try await client(layout, node: 0, department: DemoConsortium.registry).send(
+            "POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+        #expect(published.status == 201, "\(String(decoding: published.body, as: UTF8.self))")
+        let asked = try await client(layout, node: 0, department: DemoConsortium.statistics).send(
+            "POST", "/v1/aggregates",
+            json: API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics"))
+        #expect(asked.status == 200, "\(String(decoding: asked.body, as: UTF8.self))")
+        let statistic = try asked.decode(API.AggregateResponse.self)
+        #expect(statistic.groups.first?.sum == 300_000)
+        #expect(statistic.decryption?.threshold == "3 of 4" && Set(statistic.decryption?.shareHolders ?? []).count == 3)
+        await nodes.stopAll()
+
+        let (p, q) = try #require(factors.value)
+        let one = GMPInteger(1)
+        let phi = (p - one) * (q - one)
+        let secrets = [p, q, phi, (p - one).lcm(q - one), phi / GMPInteger(4)]
+        var needles: [[UInt8]] = []
+        for secret in secrets {
+            let bytes = secret.bigEndianBytes
+            needles += [
+                Array(secret.toString().utf8), Array(Hex.encode(bytes).utf8), Array(secret.toString(radix: 16).uppercased().utf8),
+                Array(Data(bytes).base64EncodedString().utf8), bytes,
+            ]
+        }
+        var haystacks: [(String, [UInt8])] = []
+        for node in layout.nodes {
+            let files = FileManager.default.enumerator(at: URL(fileURLWithPath: node.dataDirectory), includingPropertiesForKeys: nil)
+            while let file = files?.nextObject() as? URL {
+                if let data = try? Data(contentsOf: file) { haystacks.append((file.path, [UInt8](data))) }
+            }
+            let dump = try await runProcess("/usr/bin/pg_dump", ["--data-only", node.databaseURL])
+            #expect(dump.status == 0, "\(dump.stderr)")
+            haystacks.append(("database of \(node.nodeID)", Array(dump.stdout.utf8)))
+        }
+        haystacks.append(("genesis", [UInt8](try Data(contentsOf: work.appendingPathComponent("genesis.json")))))
+        #expect(haystacks.count > 12)
+        #expect(([0x0a] + needles[0] + [0x0a]).windowContains(needles[0]), "the search finds what is there")
+        for (name, haystack) in haystacks {
+            for needle in needles where haystack.windowContains(needle) { Issue.record("\(name) holds a secret of the dealer") }
+        }
+    }
+
+    final class FactorBox: @unchecked Sendable {
+        // Safety: set once, during the deal, before it is read.
+        var value: (GMPInteger, GMPInteger)?
+        func set(_ p: GMPInteger, _ q: GMPInteger) { value = (p, q) }
+    }
+
     @Test func killOneCommitsContinueKillTwoCommitsStopRestartResumesAndEveryNodeAgrees() async throws {
         let work = try TestPaths.temporaryDirectory("cluster")
         // Below Linux's ephemeral range (32768+), so no outgoing connection of another test can hold one of these ports.
@@ -460,4 +525,17 @@ final class ManagedAtomicSet: @unchecked Sendable {
     var snapshot: Set<Int> { lock.withLock { members } }
     func remove(_ member: Int) { _ = lock.withLock { members.remove(member) } }
     func insert(_ member: Int) { _ = lock.withLock { members.insert(member) } }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `needle` occurs in this array (a plain scan: haystacks here are data directories and dumps).
+    func windowContains(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, needle.count <= count, let first = needle.first else { return false }
+        var index = startIndex
+        while let found = self[index...].firstIndex(of: first), found + needle.count <= endIndex {
+            if Array(self[found..<(found + needle.count)]) == needle { return true }
+            index = found + 1
+        }
+        return false
+    }
 }

@@ -7,9 +7,10 @@ import GatewayTestSupport
 import GatewayWire
 import Testing
 
-/// Differentially private statistics on the holder's node (issue 14, first slice): a permit with `@dp_epsilon` makes
-/// every released sum and count noisy, the ε spent is recorded on chain in the access event, and a requester's
-/// monthly budget, derived from the chain, refuses the statistic that would exceed it (409, with what is left).
+/// Differentially private statistics: a permit with `@dp_epsilon` makes every released sum noisy (the holder adds the
+/// noise under encryption, so no node ever sees the exact sum), the ε allowed is in the access event, the chain charges
+/// it with the decryption request, and a requester's monthly budget refuses the statistic that would exceed it (409,
+/// with what is left).
 @Suite struct PrivateStatisticsTests {
     typealias F = ExchangeFixture
 
@@ -46,13 +47,13 @@ import Testing
 
         let first = try await fixture.exchange.aggregates.aggregate(F.principal(F.statistics), Self.statistics)
         #expect(first.epsilon == "0.5" && first.epsilonRemaining == "0.5")
-        #expect(first.noiseScale == 10_000_000 / 0.25, "the sum's half of ε over the income's bound")
+        #expect(first.noiseScale == 10_000_000 / 0.5, "the income's bound over ε (all of ε goes to the sum; counts are exact)")
         for group in first.groups {
             let district = try #require(group.key["district"]?.stringValue)
             #expect(!group.suppressed && group.cohort == nil, "the exact cohort is not released")
             #expect(group.sum != exact[district], "a private sum is not the exact sum")
         }
-        // The ε is on chain, in the access event, and the ledger counts it.
+        // The ε is on chain, in the access event, and the ledger charged it with the decryption request.
         let event = try #require(await fixture.chain.events.last?.event)
         #expect(event.eventID == first.receipt.eventId && event.epsilonMicros == 500_000)
         let key = PrivacySpending.Key(requester: F.statistics, category: "citizen", month: "2027-01")
@@ -122,9 +123,9 @@ import Testing
         }
         let exact = errors.filter { $0 == 0 }.count
         #expect(exact <= 2, "\(exact) of 40 subtractions recovered the value exactly: \(errors)")
-        // Sum noise: ε 0.25 over a bound of 20, scale 80, variance ≈ 2·80²; the error is two draws: ≈ 25,600.
+        // Sum noise: ε 0.5 over a bound of 20, scale 40, variance ≈ 2·40²; the error is two draws: ≈ 6,400.
         let variance = errors.map { Double($0 * $0) }.reduce(0, +) / Double(errors.count)
-        #expect(variance > 25_600 / 3 && variance < 25_600 * 3, "error variance \(variance)")
+        #expect(variance > 6_400 / 3 && variance < 6_400 * 3, "error variance \(variance)")
     }
 
     @Test func badDifferentialPrivacyAnnotationsFailTheBundle() throws {

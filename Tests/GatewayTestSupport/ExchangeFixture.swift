@@ -32,9 +32,27 @@ package struct ExchangeFixture: Sendable {
     /// The use cases over this fixture's chain and store, as a restarted node would assemble them.
     package let assemble: @Sendable (_ noiseSeed: UInt64) -> ExchangeService
 
-    /// One 1-of-1 consortium key for every fixture of the process (512 bits: these tests check logic, not key strength).
-    static let dealt: Result<(ThresholdPaillier, [ThresholdPaillier.KeyShare]), any Error> = Result {
-        try ThresholdPaillier.deal(bits: 512, threshold: 1, parties: 1)
+    /// The consortium key's scheme and every share (share 1 is node-1's, share i peer node-i's).
+    package let scheme: ThresholdPaillier
+    package let shares: [ThresholdPaillier.KeyShare]
+
+    /// One consortium key per (t, n) for every fixture of the process (512 bits: these tests check logic, not key
+    /// strength).
+    static let dealt = DealCache()
+
+    final class DealCache: @unchecked Sendable {
+        // Safety: `keys` is only touched under `lock`.
+        let lock = NSLock()
+        var keys: [[Int]: (ThresholdPaillier, [ThresholdPaillier.KeyShare])] = [:]
+
+        func key(threshold: Int, parties: Int) throws -> (ThresholdPaillier, [ThresholdPaillier.KeyShare]) {
+            try lock.withLock {
+                if let key = keys[[threshold, parties]] { return key }
+                let key = try ThresholdPaillier.deal(bits: 512, threshold: threshold, parties: parties)
+                keys[[threshold, parties]] = key
+                return key
+            }
+        }
     }
 
     /// Node `node-1` of the civil registry (the data holder), solo validator of its chain.
@@ -42,10 +60,13 @@ package struct ExchangeFixture: Sendable {
     /// default, so tests may name dates; `.wallClock` for tests that reckon from today).
     package init(
         suite name: SuiteName = .intl, holder: String = Self.registry, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock(),
-        noiseSeed: UInt64 = 14
+        noiseSeed: UInt64 = 14, threshold: Int = 1, shareHolders: Int = 1, silentPeers: Set<String> = [], forgingPeers: Set<String> = [],
+        decryptionTimeoutMs: Int64 = 30_000
     ) throws {
         let suite = try name.makeSuite()
-        let chain = try InMemoryChain(suite: suite, department: holder, clock: clock)
+        let (scheme, shares) = try Self.dealt.key(threshold: threshold, parties: shareHolders)
+        let peers = (1..<shareHolders).map { "node-\($0 + 1)" }
+        let chain = try InMemoryChain(suite: suite, department: holder, clock: clock, peers: peers, aggregation: scheme.parameters)
         let store = InMemoryRecordStore(chain: chain)
         var keys: [String: any SigningKey] = [:]
         var listed: [DepartmentDirectory.Department] = []
@@ -58,8 +79,8 @@ package struct ExchangeFixture: Sendable {
             listed.append(.init(id: id, name: id, groups: groups, publicKey: key.publicKey.pemRepresentation))
         }
         let departments = try DepartmentDirectory(departments: listed, suite: suite)
-        let (scheme, shares) = try Self.dealt.get()
-        let aggregation = ConsortiumKey(scheme: scheme, holders: ["node-1"], share: shares[0])
+        let aggregation = ConsortiumKey(scheme: scheme, holders: ["node-1"] + peers, share: shares[0])
+        let logger = Logger(label: "unit", factory: { _ in SwiftLogNoOpLogHandler() })
         let vault = RecordVault(suite: suite, recordKey: SystemRandom().bytes(count: suite.symmetricKeyLength), salt: SystemRandom().bytes(count: 32))
         let bundle = try PolicyBundle.load(from: policies, schemas: TestPaths.schemas)
         let categories = try RecordCategory.loadAll(from: TestPaths.schemas)
@@ -69,11 +90,24 @@ package struct ExchangeFixture: Sendable {
                 parts: .init(ledger: chain, writer: chain, accessLog: chain, records: store, auditStore: chain), suite: suite,
                 categories: categories, policies: bundle, departments: departments, vault: vault, aggregation: aggregation,
                 encryptor: PaillierEncryptor(publicKey: scheme.publicKey), pool: nil, nodeID: "node-1",
-                logger: Logger(label: "unit", factory: { _ in SwiftLogNoOpLogHandler() }), now: clock.reader,
-                noise: NoiseSource(SplitMix64(seed: noiseSeed))
+                logger: logger, now: clock.reader, noise: NoiseSource(SplitMix64(seed: noiseSeed)), decryptionTimeoutMs: decryptionTimeoutMs
             )
         }
         exchange = assemble(noiseSeed)
+        self.scheme = scheme
+        self.shares = shares
+        // Every share holder answers decryption requests as its node would, except the silent ones (down); a forging
+        // one decrypts with a share that is not its own, so its proofs fail.
+        if let duty = exchange.decryptionDuty { chain.addDuty(duty) }
+        for (offset, peer) in peers.enumerated() where !silentPeers.contains(peer) {
+            let share =
+                forgingPeers.contains(peer) ? ThresholdPaillier.KeyShare(index: offset + 2, secret: "\(987_654_321 + offset)") : shares[offset + 1]
+            let key = ConsortiumKey(scheme: scheme, holders: ["node-1"] + peers, share: share)
+            chain.addDuty(
+                DecryptionDuty(
+                    key: key, share: share, nodeID: peer, suite: suite, ledger: chain, writer: PeerWriter(chain: chain, peer: peer), audit: chain,
+                    logger: logger))
+        }
         self.chain = chain
         self.store = store
         self.keys = keys

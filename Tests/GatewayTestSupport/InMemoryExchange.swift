@@ -53,22 +53,64 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
     /// When set, the next access-log write fails with it (the chain unavailable): nothing may be released then.
     package var failNextLog: (any Error)?
 
-    /// A chain whose only member is `nodeID` of `department`; `others` join as observers (a grantee needs no node).
-    package init(suite: any CryptoSuite, nodeID: String = "node-1", department: String, clock: ManualClock) throws {
+    /// Other share holders of the consortium key (observers of this chain, so that this node alone certifies blocks):
+    /// their keys, for transactions a test submits as them.
+    package nonisolated let peers: [String: any SigningKey]
+    let peerNonces = NonceSequence()
+    /// Share holders' duties, run when a decryption request commits (as their nodes would on seeing its block).
+    nonisolated let duties = DutyList()
+
+    package final class DutyList: @unchecked Sendable {
+        // Safety: `list` is only touched under `lock`.
+        private let lock = NSLock()
+        private var list: [DecryptionDuty] = []
+        func add(_ duty: DecryptionDuty) { lock.withLock { list.append(duty) } }
+        var all: [DecryptionDuty] { lock.withLock { list } }
+    }
+    var heightWaiters: [(height: UInt64, id: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    var nextWaiter = 0
+
+    /// A chain whose only validator is `nodeID` of `department`. `peers` (node ids, sorted) join as observers; with
+    /// `aggregation`, share i of the consortium key belongs to the i-th of [nodeID] + peers.
+    package init(
+        suite: any CryptoSuite, nodeID: String = "node-1", department: String, clock: ManualClock, peers: [String] = [],
+        aggregation: ThresholdPaillier.PublicParameters? = nil
+    ) throws {
         self.suite = suite
         self.nodeID = nodeID
         self.clock = clock
         signer = suite.generateSigningKey()
+        var keys: [String: any SigningKey] = [:]
+        for peer in peers { keys[peer] = suite.generateSigningKey() }
+        self.peers = keys
         genesis = Genesis(
             chainID: "unit-chain", suite: suite.name,
             members: [
                 .init(
                     nodeID: nodeID, department: department, role: .validator, publicKey: signer.publicKey.pemRepresentation,
                     address: "127.0.0.1:1")
-            ],
-            createdAtMs: clock.now - 1_000
+            ]
+                + peers.map { peer in
+                    .init(
+                        nodeID: peer, department: "peer-\(peer)", role: .observer, publicKey: keys[peer]!.publicKey.pemRepresentation,
+                        address: "127.0.0.1:2")
+                },
+            createdAtMs: clock.now - 1_000, policyBundles: [],
+            aggregation: aggregation.map { AggregationKey(key: $0, holders: [nodeID] + peers) }
         )
         ledger = try Ledger(genesis: genesis, suite: suite)
+    }
+
+    /// Registers a share holder's duty: it answers each decryption request when its block commits.
+    package nonisolated func addDuty(_ duty: DecryptionDuty) { duties.add(duty) }
+
+    /// Signs a transaction as a peer and commits it (a peer node's submission).
+    @discardableResult
+    package func submit(as peer: String, _ kind: Transaction.Kind, payload: [UInt8]) throws -> (hash: [UInt8], location: TransactionLocation) {
+        guard let key = peers[peer] else { throw ChainServiceError(.skipped, "no peer \(peer)") }
+        let transaction = try Transaction(
+            chainID: genesis.chainID, kind: kind, submitter: peer, nonce: peerNonces.next(), timestampMs: clock.now, payload: payload, signer: key)
+        return (hash(transaction), try commit([transaction])[0])
     }
 
     package func setDerivedFault(_ table: DerivedRows.Table, _ reason: String?) { derivedFaults[table] = reason }
@@ -88,6 +130,11 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
             locations[hash] = location
             for event in try transaction.accessEvents() { events.append((event, block.header.height, hash)) }
             out.append(location)
+        }
+        for waiter in heightWaiters where waiter.height < ledger.height { waiter.continuation.resume() }
+        heightWaiters.removeAll { $0.height < ledger.height }
+        if transactions.contains(where: { $0.kind == .decryptionRequest }) {
+            for duty in duties.all { Task { await duty.answerOpenRequests() } }
         }
         return out
     }
@@ -164,6 +211,34 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
 
     package func derivedFault(_ table: DerivedRows.Table) async -> String? { derivedFaults[table] }
     package func privacySpent(_ key: PrivacySpending.Key) async -> Int64 { ledger.privacy.spent(key) }
+    package func decryption(_ id: String) async -> DecryptionBook.Entry? { ledger.decryptions.entry(id) }
+
+    package func openDecryptions() async -> [(id: String, entry: DecryptionBook.Entry)] {
+        ledger.decryptions.order.compactMap { id in ledger.decryptions.entry(id).map { (id, $0) } }
+    }
+
+    package func awaitHeight(after height: UInt64, timeoutMs: Int64) async -> UInt64 {
+        guard ledger.height <= height else { return ledger.height }
+        nextWaiter += 1
+        let id = nextWaiter
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(timeoutMs))
+            await self?.expireWaiter(id)
+        }
+        await withCheckedContinuation { heightWaiters.append((height, id, $0)) }
+        timer.cancel()
+        return ledger.height
+    }
+
+    func expireWaiter(_ id: Int) {
+        guard let index = heightWaiters.firstIndex(where: { $0.id == id }) else { return }
+        heightWaiters.remove(at: index).continuation.resume()
+    }
+
+    package func committedTransaction(_ hash: [UInt8]) async throws -> Transaction? {
+        guard let location = locations[hash] else { return nil }
+        return blocks[Int(location.height - 1)].transactions[location.index]
+    }
 
     /// A real inclusion proof (audit path, header, certificate) with every governance transaction before it.
     package func proof(for hash: [UInt8]) async throws -> InclusionProof? {
@@ -291,5 +366,37 @@ package actor InMemoryRecordStore: RecordStoring {
     package func tamper(category: String, id: String, _ change: (StoredRecord) -> StoredRecord) {
         guard let record = rows[Self.key(category, id)] else { return }
         rows[Self.key(category, id)] = change(record)
+    }
+}
+
+/// A peer share holder's writes, through the in-memory chain as that peer.
+package struct PeerWriter: ChainWriting {
+    package let chain: InMemoryChain
+    package let peer: String
+
+    package init(chain: InMemoryChain, peer: String) {
+        self.chain = chain
+        self.peer = peer
+    }
+
+    package func submit(_ kind: Transaction.Kind, payload: [UInt8]) async throws -> (hash: [UInt8], location: TransactionLocation) {
+        try await chain.submit(as: peer, kind, payload: payload)
+    }
+
+    package func submit(
+        _ kind: Transaction.Kind, payload: [UInt8], check: @Sendable (Transaction) async throws -> Void
+    ) async throws -> (hash: [UInt8], location: TransactionLocation) {
+        try await chain.submit(as: peer, kind, payload: payload)
+    }
+
+    package func sign(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64?) throws -> Transaction {
+        throw ChainServiceError(.skipped, "a peer writer only submits")
+    }
+
+    package func hash(_ transaction: Transaction) -> [UInt8] { chain.hash(transaction) }
+    package func offer(_ transaction: Transaction) async {}
+
+    package func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation {
+        try await chain.awaitCommit(hash, known: known)
     }
 }

@@ -35,11 +35,11 @@ package struct AccessGate: Sendable {
     /// Logs the decision and waits for its block; returns a permit for an allow, throws `accessDenied` for a deny.
     package func pass(
         _ principal: Principal, action: String, category: String, recordKeys: [[UInt8]] = [], purpose: String, decision: EffectiveDecision,
-        epsilonMicros: Int64? = nil
+        epsilonMicros: Int64? = nil, resultDigest: [UInt8]? = nil
     ) async throws -> Permit {
         let receipt = try await record(
             principal, action: action, category: category, recordKeys: recordKeys, purpose: purpose, decision: decision,
-            epsilonMicros: decision.effect == .allow ? epsilonMicros : nil
+            epsilonMicros: decision.effect == .allow ? epsilonMicros : nil, resultDigest: decision.effect == .allow ? resultDigest : nil
         )
         guard decision.effect == .allow else {
             throw ExchangeError(.accessDenied, "access denied: \(decision.reason)", eventID: receipt.eventId)
@@ -50,13 +50,13 @@ package struct AccessGate: Sendable {
     /// Writes the access event (batched with concurrent ones) and waits until it is in a committed block.
     func record(
         _ principal: Principal, action: String, category: String, recordKeys: [[UInt8]], purpose: String, decision: EffectiveDecision,
-        epsilonMicros: Int64? = nil
+        epsilonMicros: Int64? = nil, resultDigest: [UInt8]? = nil
     ) async throws -> API.Receipt {
         let event = AccessEvent(
             eventID: UUID().uuidString.lowercased(), requester: principal.department, action: action, category: category,
             recordKeys: recordKeys, purpose: purpose, policyBundleHash: policyBundleHash, decision: decision.effect,
             determiningPolicies: decision.policies, requestDigest: principal.requestDigest, timestampMs: now(), role: principal.role,
-            grantID: decision.grantID, epsilonMicros: epsilonMicros
+            grantID: decision.grantID, epsilonMicros: epsilonMicros, resultDigest: resultDigest
         )
         let receipt = try await log.log(event)
         return API.Receipt(

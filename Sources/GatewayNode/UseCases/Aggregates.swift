@@ -7,8 +7,12 @@ import GatewaySchema
 import GatewayStore
 import GatewayWire
 
-/// Statistics over encrypted values: each input checked against its anchor, summed homomorphically per group, and
-/// only groups with at least the permit's minimum cohort of distinct citizens are ever decrypted.
+/// Statistics over encrypted values, decrypted only by the consortium. The holder's node decides under its policies,
+/// sums each group homomorphically (every input checked against its anchor), adds its share of the noise under
+/// encryption when the permit requires differential privacy, logs the decision with the digest of exactly those
+/// groups, and puts them before the consortium in a decryption request. Share holders check the request on their own
+/// and post partial decryptions; t valid ones give the (noisy) sums. Groups below the minimum cohort are never
+/// decrypted, and no node — this one included — can decrypt anything alone unless the key is 1 of 1.
 package struct Aggregates: Sendable {
     let admission: Admission
     let decisions: DecisionMaker
@@ -16,9 +20,13 @@ package struct Aggregates: Sendable {
     let categories: Categories
     let store: any RecordStoring
     let ledger: any LedgerReading
+    let writer: any ChainWriting
     let integrity: RecordIntegrity
     let aggregation: ConsortiumKey
+    let waiter: DecryptionWaiter
     let privacy: PrivateRelease
+    let suite: any CryptoSuite
+    let nodeID: String
     let now: @Sendable () -> Int64
 
     package func aggregate(_ principal: Principal, _ request: API.AggregateRequest) async throws -> API.AggregateResponse {
@@ -42,14 +50,16 @@ package struct Aggregates: Sendable {
         {
             decision = .init(refusing: decision, because: "the permit does not cover the field \(outside)")
         }
-        // A permit that requires differential privacy spends ε from the requester's monthly budget, checked against the
-        // chain and spent under the budget's lock; without one, the statistic is exact.
-        guard decision.effect == .allow, let epsilon = decision.obligations?.epsilonMicros else {
-            let permit = try await gate.pass(
-                principal, action: "aggregate", category: category.name, purpose: request.purpose, decision: decision
-            )
-            return try await release(request, category: category, permit: permit, epsilonMicros: nil)
+        guard decision.effect == .allow else {
+            _ = try await gate.pass(principal, action: "aggregate", category: category.name, purpose: request.purpose, decision: decision)
+            throw ExchangeError(.accessDenied, "access denied: \(decision.reason)")
         }
+        // Without differential privacy the statistic is exact (only the cohort protects it).
+        guard let epsilon = decision.obligations?.epsilonMicros else {
+            return try await release(principal, request, category: category, decision: decision, privacy: nil)
+        }
+        // With it, the statistic spends ε from the requester's monthly budget: checked here against the chain for a
+        // clear answer, spent by the chain when the decryption request commits, and checked again by every share holder.
         let sensitivity = try PrivateRelease.sensitivity(of: request.field, in: category)
         let key = PrivacySpending.Key(requester: principal.department, category: category.name, month: PrivacySpending.month(ofUnixMs: now()))
         let budget = decision.obligations?.budgetMicros ?? Obligations.defaultBudgetMicros
@@ -67,62 +77,97 @@ package struct Aggregates: Sendable {
                     "this statistic needs ε \(PrivateRelease.decimal(epsilon)); \(principal.department) has ε \(PrivateRelease.decimal(max(0, left))) left for \(category.name) in \(key.month)",
                     eventID: receipt.eventId)
             }
-            let permit = try await gate.pass(
-                principal, action: "aggregate", category: category.name, purpose: request.purpose, decision: allowed, epsilonMicros: epsilon
-            )
-            var response = try await release(request, category: category, permit: permit, epsilonMicros: epsilon, sensitivity: sensitivity)
+            var response = try await release(
+                principal, request, category: category, decision: allowed,
+                privacy: .init(epsilonMicros: epsilon, budgetMicros: budget, sensitivity: sensitivity))
             response.epsilonRemaining = PrivateRelease.decimal(left - epsilon)
             return response
         }
     }
 
-    /// Decrypts the groups at or above the cohort (each input checked against its anchor first), with noise when the
-    /// statistic is differentially private.
+    struct PrivacyTerms {
+        let epsilonMicros: Int64
+        let budgetMicros: Int64
+        let sensitivity: Int64
+    }
+
+    /// Sums the groups, logs the decision with their digest, and has the consortium decrypt the groups at or above the
+    /// cohort.
     func release(
-        _ request: API.AggregateRequest, category: RecordCategory, permit: AccessGate.Permit, epsilonMicros: Int64?, sensitivity: Int64 = 1
+        _ principal: Principal, _ request: API.AggregateRequest, category: RecordCategory, decision: EffectiveDecision, privacy terms: PrivacyTerms?
     ) async throws -> API.AggregateResponse {
-        let obligations = try permit.obligations()
+        guard let obligations = decision.obligations else { throw ExchangeError(.accessDenied, "access denied: the permit carries no obligations") }
         if let reason = await ledger.derivedFault(.anchoredRecords) { throw ExchangeError(.derivedStateMismatch, reason) }
         let rows = try await store.aggregateRows(category: category.name, field: request.field)
         let groups = try group(rows, by: request.groupBy, category: category.name)
-        let mechanisms = try epsilonMicros.map { micros in
-            let half = Double(micros) / Double(2 * PrivacyBudget.microsPerEpsilon)
-            return (sum: try DiscreteLaplace(epsilon: half, sensitivity: sensitivity), count: try DiscreteLaplace(epsilon: half, sensitivity: 1))
+        let mechanism = try terms.map { terms in
+            try DiscreteLaplace(epsilon: Double(terms.epsilonMicros) / Double(PrivacyBudget.microsPerEpsilon), sensitivity: terms.sensitivity)
         }
-        var result: [API.AggregateGroup] = []
+        let query = DecryptionRequest.Query(
+            statisticID: UUID().uuidString.lowercased(), requester: principal.department, category: category.name, field: request.field,
+            purpose: request.purpose, epsilonMicros: terms?.epsilonMicros ?? 0, budgetMicros: terms?.budgetMicros ?? 0,
+            minimumCohort: UInt64(obligations.minimumCohort), holders: 1)
+        // Labels are salted per statistic: the chain sees which groups match, never what they are.
+        let salt = SystemRandom().bytes(count: 32)
+        var keys: [[UInt8]: [String: JSONValue]] = [:]
+        var contributed: [DecryptionRequest.Group] = []
+        let publicKey = aggregation.publicKey
         for groupID in groups.keys.sorted() {
             guard let group = groups[groupID] else { continue }
-            // A group below the minimum cohort is never decrypted at all.
-            guard group.citizens.count >= obligations.minimumCohort else {
-                result.append(API.AggregateGroup(key: group.key, cohort: nil, count: nil, sum: nil, mean: nil, suppressed: true))
-                continue
-            }
-            let total = try decrypt(aggregation.publicKey.sum(group.ciphertexts))
-            guard let sum = total.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
-            let exact = API.AggregateGroup(
-                key: group.key, cohort: group.citizens.count, count: group.ciphertexts.count, sum: Int64(sum),
-                mean: Double(sum) / Double(group.ciphertexts.count), suppressed: false
-            )
-            result.append(mechanisms.map { privacy.release(exact, sum: $0.sum, count: $0.count) } ?? exact)
+            let label = suite.hash(salt + Array(groupID.utf8))
+            keys[label] = group.key
+            // Every sum leaves with fresh randomness: this holder's noise share (or 0), encrypted, is multiplied in.
+            let noise = try mechanism.map { try privacy.noise.share($0, of: 1) } ?? 0
+            let sum = publicKey.add(publicKey.sum(group.ciphertexts), try publicKey.encrypt(GMPInteger(Int(noise))))
+            contributed.append(
+                .init(
+                    label: label, cohort: UInt64(group.citizens.count), count: UInt64(group.ciphertexts.count),
+                    sum: sum.value.bigEndianBytes(width: (publicKey.nSquared.bitWidth + 7) / 8)))
         }
+        let digest = DecryptionRequest.Contribution(holder: nodeID, eventID: "", groups: contributed).digest(query: query, suite: suite)
+        let permit = try await gate.pass(
+            principal, action: "aggregate", category: category.name, purpose: request.purpose, decision: decision,
+            epsilonMicros: terms?.epsilonMicros, resultDigest: digest)
+        let decryption = DecryptionRequest(
+            query: query, contributions: [.init(holder: nodeID, eventID: permit.receipt.eventId ?? "", groups: contributed)])
+        let combined = decryption.combined(modulusSquared: publicKey.nSquared)
+        let decryptable = combined.filter { $0.cohort >= query.minimumCohort }
         var response = API.AggregateResponse(
             category: category.name, field: request.field, groupBy: request.groupBy, minimumCohort: obligations.minimumCohort,
-            policies: permit.decision.policies, groups: result, grant: permit.decision.grantID, receipt: permit.receipt
+            policies: permit.decision.policies, groups: [], grant: permit.decision.grantID, receipt: permit.receipt
         )
-        if let epsilonMicros, let mechanisms {
-            response.epsilon = PrivateRelease.decimal(epsilonMicros)
-            response.noiseScale = mechanisms.sum.scale
+        var values: [[UInt8]: GMPInteger] = [:]
+        if !decryptable.isEmpty {
+            let (hash, location) = try await writer.submit(.decryptionRequest, payload: decryption.encoded)
+            let id = Hex.encode(hash)
+            if let entry = await ledger.decryption(id), terms != nil, !entry.withinBudget {
+                throw ExchangeError(
+                    .privacyBudgetExhausted, "the chain counted this statistic beyond \(principal.department)'s budget for \(category.name)",
+                    eventID: permit.receipt.eventId)
+            }
+            let result = try await waiter.plaintexts(requestID: id, groups: decryptable.map(\.sum), from: location.height)
+            for (group, value) in zip(decryptable, result.values) { values[group.label] = value }
+            response.decryption = API.Decryption(
+                request: id, height: location.height, threshold: aggregation.summary, shareHolders: result.holders)
+        }
+        response.groups = try combined.sorted { canonical(keys[$0.label]) < canonical(keys[$1.label]) }.map { group in
+            let key = keys[group.label] ?? [:]
+            guard let value = values[group.label] else {
+                return API.AggregateGroup(key: key, cohort: nil, count: nil, sum: nil, mean: nil, suppressed: true)
+            }
+            guard let sum = value.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
+            return API.AggregateGroup(
+                key: key, cohort: terms == nil ? Int(group.cohort) : nil, count: Int(group.count), sum: Int64(sum),
+                mean: group.count > 0 ? Double(sum) / Double(group.count) : nil, suppressed: false)
+        }
+        if let terms, let mechanism {
+            response.epsilon = PrivateRelease.decimal(terms.epsilonMicros)
+            response.noiseScale = mechanism.scale
         }
         return response
     }
 
-    /// Decrypts with this node's share when it alone is the threshold (a solo node, 1 of 1).
-    func decrypt(_ ciphertext: PaillierCiphertext) throws -> GMPInteger {
-        guard aggregation.threshold == 1, let share = aggregation.share else {
-            throw ExchangeError(.internalError, "this node cannot decrypt alone: the aggregation key is \(aggregation.summary)")
-        }
-        return try aggregation.scheme.combine([try aggregation.scheme.partialDecrypt(ciphertext, share: share)], for: ciphertext)
-    }
+    func canonical(_ key: [String: JSONValue]?) -> String { JSONValue.object(key ?? [:]).canonicalString }
 
     struct Group {
         var key: [String: JSONValue]

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayChain
 import GatewayCrypto
 import GatewayPolicy
@@ -36,6 +37,8 @@ package struct ExchangeService: Sendable {
     package let grants: Grants
     package let consents: Consents
     package let audit: Audit
+    /// This node's duty as a holder of a share of the consortium key (nil when it holds none).
+    package let decryptionDuty: DecryptionDuty?
     package let approval: BundleApproval
     package var policyBundleHash: [UInt8] { approval.policyBundleHash }
     /// Integrity failures seen since start (tampered records, aggregate inputs), reported by /v1/health.
@@ -65,7 +68,7 @@ package struct ExchangeService: Sendable {
     package init(
         parts: Parts, suite: any CryptoSuite, categories: [String: RecordCategory], policies: PolicyBundle, departments: DepartmentDirectory,
         vault: RecordVault, aggregation: ConsortiumKey, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
-        logger: Logger, now: @escaping @Sendable () -> Int64, noise: NoiseSource = NoiseSource()
+        logger: Logger, now: @escaping @Sendable () -> Int64, noise: NoiseSource = NoiseSource(), decryptionTimeoutMs: Int64 = 30_000
     ) {
         let categories = Categories(categories)
         let bundleHash = suite.hash(policies.canonicalBytes)
@@ -88,10 +91,19 @@ package struct ExchangeService: Sendable {
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
             integrity: checks, vault: vault
         )
+        // The decryption deadline is real time whatever the use cases' clock says: it bounds a wait for other nodes.
+        let waiter = DecryptionWaiter(
+            key: aggregation, ledger: parts.ledger, timeoutMs: decryptionTimeoutMs, now: { Int64(Date().timeIntervalSince1970 * 1_000) })
         aggregates = Aggregates(
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
-            integrity: checks, aggregation: aggregation, privacy: PrivateRelease(noise: noise), now: now
+            writer: parts.writer, integrity: checks, aggregation: aggregation, waiter: waiter, privacy: PrivateRelease(noise: noise), suite: suite,
+            nodeID: nodeID, now: now
         )
+        decryptionDuty = aggregation.share.map { share in
+            DecryptionDuty(
+                key: aggregation, share: share, nodeID: nodeID, suite: suite, ledger: parts.ledger, writer: parts.writer, audit: parts.auditStore,
+                logger: logger)
+        }
         grants = Grants(
             admission: admission, decisions: decisions, gate: gate, categories: categories, departments: departments, ledger: parts.ledger,
             writer: parts.writer, nodeID: nodeID, now: now

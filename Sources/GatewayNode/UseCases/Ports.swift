@@ -23,6 +23,14 @@ package protocol LedgerReading: Sendable {
     func checkGovernance(_ transaction: Transaction) async throws
     /// The ε (millionths) a requester's differentially private statistics spent on a category in a month, on chain.
     func privacySpent(_ key: PrivacySpending.Key) async -> Int64
+    /// A decryption request (by its transaction's hash, hex) with the shares and refusals answering it so far.
+    func decryption(_ id: String) async -> DecryptionBook.Entry?
+    /// Requests still open for shares, in commit order.
+    func openDecryptions() async -> [(id: String, entry: DecryptionBook.Entry)]
+    /// Suspends until a block above `height` is committed, or `timeoutMs` passed; returns the committed height.
+    func awaitHeight(after height: UInt64, timeoutMs: Int64) async -> UInt64
+    /// A committed transaction by its hash.
+    func committedTransaction(_ hash: [UInt8]) async throws -> Transaction?
 }
 
 /// How use cases put this node's own transactions on the chain (`TransactionSubmitter` in a node).
