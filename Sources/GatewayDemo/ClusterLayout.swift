@@ -106,7 +106,10 @@ package struct ClusterLayout: Sendable, Codable {
                         "serve", "--port", "\(httpPort)", "--database-url", url, "--data-dir", data.path, "--node-id", member.nodeID,
                         "--department", member.department, "--suite", name.rawValue, "--departments", consortium.departmentsFile.path,
                         "--policies", policies.path, "--schemas", schemas.path, "--log-level", logLevel,
-                    ] + (index < validators ? [] : ["--peer-listen", member.address]),
+                    ] + (index < validators ? [] : ["--peer-listen", member.address])
+                        + members.indices.filter { $0 != index }.flatMap { other in
+                            ["--peer-api", "\(members[other].nodeID)=http://127.0.0.1:\(httpBasePort + other)"]
+                        },
                     joining: index < validators ? nil : member
                 ))
             progress(

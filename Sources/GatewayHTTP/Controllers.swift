@@ -164,3 +164,19 @@ struct GovernanceController {
         }
     }
 }
+
+/// Statistics across departments: asked at the requester's own node, and the holders' parts asked node to node.
+struct StatisticsController {
+    let exchange: ExchangeService
+
+    func register(on group: RouterGroup<GatewayContext>) {
+        group.post("statistics") { _, context in
+            let body = try await decodeBody(API.StatisticsRequest.self, from: context)
+            return try jsonResponse(try await exchange.statistics.statistics(try context.requirePrincipal(), body))
+        }
+        group.post("node/contributions") { _, context in
+            let body = try await decodeBody(API.ContributionRequest.self, from: context)
+            return try jsonResponse(try await exchange.statistics.contribute(try context.requirePrincipal(), body))
+        }
+    }
+}

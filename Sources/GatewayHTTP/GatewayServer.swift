@@ -27,6 +27,8 @@ package enum GatewayServer {
         package var readiness: @Sendable () async -> API.Readiness
         /// Unix seconds, for request freshness.
         package var now: @Sendable () -> Int64
+        /// A member node's key and department, for node-to-node requests (`DG-Department: node:<id>`).
+        package var member: @Sendable (String) async -> (key: any VerifyingKey, department: String)? = { _ in nil }
 
         package init(
             exchange: ExchangeService, governance: GovernanceService, departments: DepartmentDirectory, suite: any CryptoSuite,
@@ -52,6 +54,7 @@ package enum GatewayServer {
                 bodyBytesMax: node.configuration.requestBodyBytesMax, startup: node.chain.startup,
                 durableNonces: RequestNonceStore(database: node.database), health: { await node.health() }, readiness: { await node.readiness() }
             )
+            member = { await node.chain.member($0) }
         }
     }
 
@@ -71,12 +74,14 @@ package enum GatewayServer {
         let api = router.group("v1").add(middleware: StartingGate(startup: parts.startup)).add(
             middleware: SignatureAuthenticator(
                 departments: parts.departments, suite: parts.suite, bodyBytesMax: parts.bodyBytesMax,
-                nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: parts.durableNonces, now: parts.now
+                nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: parts.durableNonces, now: parts.now,
+                member: parts.member
             ))
         RecordsController(exchange: parts.exchange).register(on: api)
         RequestsController(exchange: parts.exchange).register(on: api)
         AuditController(exchange: parts.exchange).register(on: api)
         GovernanceController(governance: parts.governance).register(on: api)
+        StatisticsController(exchange: parts.exchange).register(on: api)
         return router
     }
 

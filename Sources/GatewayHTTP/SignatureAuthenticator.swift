@@ -20,6 +20,8 @@ struct SignatureAuthenticator: RouterMiddleware {
     /// The durable record of used nonces (the in-memory cache answers repeats within this process first).
     let durableNonces: RequestNonceStore?
     let now: @Sendable () -> Int64
+    /// Member nodes' keys, for node-to-node requests (`DG-Department: node:<node-id>`).
+    let member: @Sendable (String) async -> (key: any VerifyingKey, department: String)?
 
     func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         var request = request
@@ -59,8 +61,21 @@ struct SignatureAuthenticator: RouterMiddleware {
         if let role, !RequestSigning.isValidRole(role) {
             throw unauthorized(.invalidRole, "DG-Role must be 1 to 64 characters of a-z, 0-9, _ and -")
         }
-        guard let key = departments.verifyingKey(for: department) else {
-            throw unauthorized(.unknownDepartment, "department '\(department.prefix(64))' is not registered on this node")
+        // A member node signs as `node:<node-id>` with its node key; it speaks for its own department.
+        var node: String? = nil
+        var speaksFor = department
+        let key: any VerifyingKey
+        if department.hasPrefix("node:") {
+            let nodeID = String(department.dropFirst(5))
+            guard let member = await member(nodeID) else {
+                throw unauthorized(.unknownDepartment, "node '\(nodeID.prefix(64))' is not a member of this chain")
+            }
+            (key, node, speaksFor) = (member.key, nodeID, member.department)
+        } else {
+            guard let registered = departments.verifyingKey(for: department) else {
+                throw unauthorized(.unknownDepartment, "department '\(department.prefix(64))' is not registered on this node")
+            }
+            key = registered
         }
         let message = RequestSigning.signingString(
             method: request.method.rawValue, target: request.uri.description, department: department, timestamp: timestamp,
@@ -85,7 +100,7 @@ struct SignatureAuthenticator: RouterMiddleware {
                 )
             else { throw replayed }
         }
-        context.principal = Principal(department: department, role: role, requestDigest: suite.hash([UInt8](signature)))
+        context.principal = Principal(department: speaksFor, role: role, node: node, requestDigest: suite.hash([UInt8](signature)))
         context.body = body
         return try await next(request, context)
     }

@@ -75,3 +75,14 @@ extension ChainService {
         return block.transactions[found.index]
     }
 }
+
+extension ChainService {
+    /// A member node's signing key and department (current members, as governance decided them), for node-to-node
+    /// requests.
+    package func member(_ nodeID: String) -> (key: any VerifyingKey, department: String)? {
+        guard let member = ledger.governance.members.first(where: { $0.nodeID == nodeID }), let key = try? ledger.memberKey(nodeID) else {
+            return nil
+        }
+        return (key, member.department)
+    }
+}

@@ -58,7 +58,8 @@ package struct Node: Sendable {
         let pool = configuration.paillierPoolSize > 0 ? RandomnessPool(encryptor: encryptor, capacity: configuration.paillierPoolSize) : nil
         let exchange = ExchangeService(
             suite: suite, chain: chain, database: database, categories: categories, policies: policies, departments: departments,
-            secrets: secrets, encryptor: encryptor, pool: pool, nodeID: configuration.nodeID, submitter: submitter, logger: logger, now: now
+            secrets: secrets, encryptor: encryptor, pool: pool, nodeID: configuration.nodeID, department: configuration.department,
+            peerAPIs: configuration.peerAPIs, decryptionTimeoutMs: configuration.decryptionTimeoutMs, submitter: submitter, logger: logger, now: now
         )
         return Node(
             configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, governance: governance,

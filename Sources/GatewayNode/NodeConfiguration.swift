@@ -28,6 +28,10 @@ package struct NodeConfiguration: Sendable {
     /// host:port to listen on for consensus peers; nil takes the node's address in the genesis. A node that joins
     /// after the genesis needs it (the address its admission proposal names).
     package var peerListen: String?
+    /// Other member nodes' HTTP API base URLs by node id, for node-to-node statistics (`--peer-api node-2=http://…`).
+    package var peerAPIs: [String: String] = [:]
+    /// How long a statistic waits for t share holders to decrypt it before answering `decryption_pending`.
+    package var decryptionTimeoutMs: Int64 = 30_000
 
     package var consensusSettings: ConsensusSettings {
         var settings = ConsensusSettings()

@@ -73,6 +73,26 @@ struct Serve: AsyncParsableCommand {
             """)
     var peerListen: String?
 
+    @Option(
+        help: """
+            Another member node's HTTP API, node-id=URL (repeat for each), for statistics across departments: this node asks \
+            the holders' nodes for their parts there, signed with its node key. Example: --peer-api node-2=http://10.0.0.2:8080.
+            """)
+    var peerAPI: [String] = []
+
+    @Option(help: "Seconds a statistic waits for t share holders to decrypt it before answering decryption_pending (1…600). Default: 30.")
+    var decryptionTimeout: Int = 30
+
+    func validate() throws {
+        for entry in peerAPI {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].hasPrefix("http://") || parts[1].hasPrefix("https://") else {
+                throw ValidationError("--peer-api takes node-id=http://host:port, got \(entry.prefix(100))")
+            }
+        }
+        guard (1...600).contains(decryptionTimeout) else { throw ValidationError("--decryption-timeout must be 1…600 seconds") }
+    }
+
     func run() async throws {
         let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
         let portText = resolve(port.map(String.init), env: "DATAGATEWAY_PORT", default: "8080")
@@ -108,6 +128,11 @@ struct Serve: AsyncParsableCommand {
             requestBodyBytesMax: bodyMax
         )
         settings.peerListen = peerListen ?? ProcessInfo.processInfo.environment["DATAGATEWAY_PEER_LISTEN"]
+        for entry in peerAPI {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            settings.peerAPIs[parts[0]] = parts[1]
+        }
+        settings.decryptionTimeoutMs = Int64(decryptionTimeout) * 1_000
         if let listen = settings.peerListen, ChainService.parseAddress(listen) == nil {
             throw ValidationError("--peer-listen must be host:port, not \(listen)")
         }

@@ -84,7 +84,7 @@ import Testing
     /// The consortium key on four nodes, 3 of 4: a statistic asked at node-1 is decrypted by shares from three nodes
     /// on chain, and afterwards no file of any node's data directory and no row of any node's database holds the
     /// dealer's p, q, λ, φ or p′q′, in any encoding.
-    @Test func aStatisticIsDecryptedByThreeNodesAndNoFileOrTableHoldsTheFactors() async throws {
+    @Test func statisticsAreDecryptedByThreeNodesAcrossDepartmentsAndNoFileOrTableHoldsTheFactors() async throws {
         let work = try TestPaths.temporaryDirectory("consortium-key")
         // Ports of this test: http base+30…33, peers base+40…43 (the other cluster tests use base…base+19); at most
         // 32,623, below Linux's ephemeral range.
@@ -108,6 +108,33 @@ import Testing
         let statistic = try asked.decode(API.AggregateResponse.self)
         #expect(statistic.groups.first?.sum == 300_000)
         #expect(statistic.decryption?.threshold == "3 of 4" && Set(statistic.decryption?.shareHolders ?? []).count == 3)
+
+        // Across departments: records also on node-2; the statistics office asks once, at its own node (node-4), and
+        // every holder node decides, logs and contributes; the requester's node sees no value before decryption.
+        let more =
+            (101...112).map { ExchangeFixture.citizen($0, district: "taipa", income: 500) }
+            + (113...130).map { ExchangeFixture.citizen($0, district: "fatima", income: 2_000) }
+        let second = try await client(layout, node: 1, department: DemoConsortium.registry).send(
+            "POST", "/v1/records/citizen", json: API.PublishRequest(records: more))
+        #expect(second.status == 201, "\(String(decoding: second.body, as: UTF8.self))")
+        let statisticsNode = try #require(layout.nodes.firstIndex { $0.department == DemoConsortium.statistics })
+        let across = try await client(layout, node: statisticsNode, department: DemoConsortium.statistics).send(
+            "POST", "/v1/statistics",
+            json: API.StatisticsRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics"))
+        #expect(across.status == 200, "\(String(decoding: across.body, as: UTF8.self))")
+        let result = try across.decode(API.StatisticsResponse.self)
+        #expect(result.holders.count == 4 && result.holders.allSatisfy { $0.decision == "allow" && $0.eventId != nil }, "\(result.holders)")
+        let byDistrict = Dictionary(
+            uniqueKeysWithValues: result.groups.compactMap { group in group.key["district"]?.stringValue.map { ($0, group) } })
+        #expect(byDistrict["taipa"]?.sum == 306_000 && byDistrict["taipa"]?.count == 36)
+        #expect(byDistrict["fatima"]?.sum == 36_000 && byDistrict["fatima"]?.count == 18)
+        #expect(byDistrict["coloane"]?.suppressed == true && byDistrict.count == 7, "every district of the schema is a group")
+        #expect(Set(result.decryption?.shareHolders ?? []).count == 3)
+        // Asking at another department's node is refused.
+        let elsewhere = try await client(layout, node: 0, department: DemoConsortium.statistics).send(
+            "POST", "/v1/statistics",
+            json: API.StatisticsRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics"))
+        #expect(elsewhere.status == 403)
         await nodes.stopAll()
 
         let (p, q) = try #require(factors.value)

@@ -128,6 +128,23 @@ import Testing
             try await node.client(DemoConsortium.statistics).send(
                 "POST", "/v1/aggregates",
                 json: API.AggregateRequest(category: "citizen", field: "full_name", groupBy: [], purpose: "official_statistics")))
+        // Statistics across departments are asked at the requester's own node (this one is the registry's): refused
+        // here; a department may not call the node-to-node route. (A live cluster test covers the 200s.)
+        let across = API.StatisticsRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
+        record("/v1/statistics", "post", try await node.client(DemoConsortium.statistics).send("POST", "/v1/statistics", json: across))
+        record(
+            "/v1/statistics", "post",
+            try await node.client(DemoConsortium.statistics).send(
+                "POST", "/v1/statistics",
+                json: API.StatisticsRequest(category: "citizen", field: "monthly_income", groupBy: ["birth_date"], purpose: "official_statistics")))
+        record(
+            "/v1/node/contributions", "post",
+            try await node.client(DemoConsortium.statistics).send(
+                "POST", "/v1/node/contributions",
+                json: API.ContributionRequest(
+                    statisticID: "s", requester: DemoConsortium.statistics, role: nil, category: "citizen", field: "monthly_income",
+                    groupBy: ["district"], purpose: "official_statistics", epsilonMicros: 0, budgetMicros: 0, minimumCohort: 10, holders: ["node-1"],
+                    salt: String(repeating: "ab", count: 32))))
         let page = try await regulator.send("GET", "/v1/audit/events?limit=200")
         record("/v1/audit/events", "get", page)
         record("/v1/audit/events", "get", try await regulator.send("GET", "/v1/audit/events?limit=0"))

@@ -15,10 +15,13 @@ package struct Principal: Sendable {
     package let role: String?
     /// Digest of the request signature, recorded in the access log to bind the event to the request.
     package let requestDigest: [UInt8]
+    /// For a node-to-node request: the member node that signed it (`department` is that node's department).
+    package let node: String?
 
-    package init(department: String, role: String? = nil, requestDigest: [UInt8]) {
+    package init(department: String, role: String? = nil, node: String? = nil, requestDigest: [UInt8]) {
         self.department = department
         self.role = role
+        self.node = node
         self.requestDigest = requestDigest
     }
 
@@ -34,6 +37,7 @@ package struct ExchangeService: Sendable {
     package let publishing: PublishRecords
     package let reading: ReadRecords
     package let aggregates: Aggregates
+    package let statistics: Statistics
     package let grants: Grants
     package let consents: Consents
     package let audit: Audit
@@ -68,7 +72,8 @@ package struct ExchangeService: Sendable {
     package init(
         parts: Parts, suite: any CryptoSuite, categories: [String: RecordCategory], policies: PolicyBundle, departments: DepartmentDirectory,
         vault: RecordVault, aggregation: ConsortiumKey, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
-        logger: Logger, now: @escaping @Sendable () -> Int64, noise: NoiseSource = NoiseSource(), decryptionTimeoutMs: Int64 = 30_000
+        logger: Logger, now: @escaping @Sendable () -> Int64, noise: NoiseSource = NoiseSource(), decryptionTimeoutMs: Int64 = 30_000,
+        department: String = "", peers: (any StatisticsPeering)? = nil
     ) {
         let categories = Categories(categories)
         let bundleHash = suite.hash(policies.canonicalBytes)
@@ -99,6 +104,8 @@ package struct ExchangeService: Sendable {
             writer: parts.writer, integrity: checks, aggregation: aggregation, waiter: waiter, privacy: PrivateRelease(noise: noise), suite: suite,
             nodeID: nodeID, now: now
         )
+        statistics = Statistics(
+            aggregates: aggregates, peers: peers ?? LocalStatisticsPeers(nodes: [:], node: nodeID, department: department), department: department)
         decryptionDuty = aggregation.share.map { share in
             DecryptionDuty(
                 key: aggregation, share: share, nodeID: nodeID, suite: suite, ledger: parts.ledger, writer: parts.writer, audit: parts.auditStore,
@@ -116,7 +123,8 @@ package struct ExchangeService: Sendable {
     init(
         suite: any CryptoSuite, chain: ChainService, database: Database, categories: [String: RecordCategory], policies: PolicyBundle,
         departments: DepartmentDirectory, secrets: NodeSecrets, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
-        submitter: TransactionSubmitter, logger: Logger, now: @escaping @Sendable () -> Int64
+        department: String, peerAPIs: [String: String], decryptionTimeoutMs: Int64, submitter: TransactionSubmitter, logger: Logger,
+        now: @escaping @Sendable () -> Int64
     ) {
         let parts = Parts(
             ledger: chain, writer: submitter, accessLog: AccessLogBatcher(submitter: submitter), records: RecordStore(database: database),
@@ -125,7 +133,9 @@ package struct ExchangeService: Sendable {
         self.init(
             parts: parts, suite: suite, categories: categories, policies: policies, departments: departments,
             vault: RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt), aggregation: secrets.aggregation,
-            encryptor: encryptor, pool: pool, nodeID: nodeID, logger: logger, now: now
+            encryptor: encryptor, pool: pool, nodeID: nodeID, logger: logger, now: now, decryptionTimeoutMs: decryptionTimeoutMs,
+            department: department,
+            peers: PeerStatisticsClient(nodeID: nodeID, key: secrets.signingKey, suite: suite, addresses: peerAPIs)
         )
     }
 

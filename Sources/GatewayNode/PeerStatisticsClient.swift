@@ -1,0 +1,33 @@
+import Foundation
+import GatewayClient
+import GatewayCrypto
+import GatewayWire
+
+/// Node-to-node requests for statistics: signed with this node's key as `node:<node-id>` (the holder verifies it against
+/// the member key on chain), sent to the holder's HTTP API (`--peer-api node-id=URL`). A problem answered by the holder
+/// comes back as the same `ExchangeError`, its event id included.
+package struct PeerStatisticsClient: StatisticsPeering {
+    let nodeID: String
+    let key: any SigningKey
+    let suite: any CryptoSuite
+    let addresses: [String: String]
+
+    package func contribution(from node: String, _ request: API.ContributionRequest) async throws -> API.ContributionResponse {
+        guard let address = addresses[node] else {
+            throw ExchangeError(
+                .chainUnavailable, "this node does not know \(node)'s API address: start it with --peer-api \(node)=http://host:port")
+        }
+        let client = GatewayClient(baseURL: address, department: "node:\(nodeID)", key: key, suite: suite)
+        let response: ClientResponse
+        do {
+            response = try await client.send("POST", "/v1/node/contributions", json: request)
+        } catch {
+            throw ExchangeError(.chainUnavailable, "cannot reach \(node) at \(address): \(error)")
+        }
+        if response.status == 200 { return try response.decode(API.ContributionResponse.self) }
+        if let problem = response.problem {
+            throw ExchangeError(ProblemCode.named(problem.code) ?? .internalError, problem.detail, eventID: problem.eventId)
+        }
+        throw ExchangeError(.internalError, "\(node) answered \(response.status)")
+    }
+}
