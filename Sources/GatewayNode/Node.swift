@@ -21,6 +21,8 @@ package struct Node: Sendable {
     package let departments: DepartmentDirectory
     package let genesis: Genesis
     package let logger: Logger
+    /// The consortium's aggregation key and this node's share of it (if it holds one).
+    package let aggregation: ConsortiumKey
     let randomness: RandomnessPoolService?
 
     /// Loads everything the node needs and fails early, with a message that says what to fix.
@@ -64,7 +66,7 @@ package struct Node: Sendable {
         return Node(
             configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, governance: governance,
             departments: departments,
-            genesis: secrets.genesis, logger: logger, randomness: pool.map { RandomnessPoolService($0) }
+            genesis: secrets.genesis, logger: logger, aggregation: secrets.aggregation, randomness: pool.map { RandomnessPoolService($0) }
         )
     }
 

@@ -44,6 +44,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Log level of the node while the demo runs.")
     var logLevel: Logger.Level = .warning
 
+    @Option(help: "Bits of the consortium aggregation key's modulus (dealt at start with safe primes; 1024 is quicker).")
+    var aggregationBits: Int = 2_048
+
     func validate() throws {
         guard records >= 20 else { throw ValidationError("--records must be at least 20 so that groups can meet the minimum cohort") }
         guard records <= 1_000_000 else { throw ValidationError("--records must be at most 1000000") }
@@ -58,32 +61,42 @@ struct Demo: AsyncParsableCommand {
         let suiteImpl = try suite.makeSuite()
         let logger = makeLogger("datagateway.demo", level: logLevel)
         let work = URL(fileURLWithPath: workDir ?? NSTemporaryDirectory() + "datagateway-demo-\(UUID().uuidString.prefix(8))")
-        say("DataGateway demo — one node, five departments, suite \(suite.rawValue)")
+        say("DataGateway demo — four department nodes, one chain, five departments, suite \(suite.rawValue)")
         say("   fresh database \(name.dropFirst()), working directory \(work.path)")
         do {
             try await Database.recreate(url: url, logger: logger)
         } catch {
             throw ValidationError("cannot reach PostgreSQL at \(url): \(error). Start it (README: the demo command does) or pass --database-url.")
         }
-        let consortium = try DemoConsortium.create(in: work.appendingPathComponent("departments"), suite: suiteImpl)
-        let configuration = NodeConfiguration(
-            host: "127.0.0.1", port: 0, databaseURL: url, dataDirectory: work.appendingPathComponent("node"), suite: suite, logLevel: logLevel,
-            policiesDirectory: URL(fileURLWithPath: policies), schemasDirectory: URL(fileURLWithPath: schemas),
-            departmentsFile: consortium.departmentsFile, nodeID: "registry-node", department: DemoConsortium.registry
-        )
-        let node = try await RunningNode.start(configuration, logger: logger) { say("   \($0)") }
-        say("   node \(configuration.nodeID) listening on \(node.baseURL); solo validator of chain \(node.node.genesis.chainID)")
         let started = Date()
+        let cluster: DemoCluster
+        do {
+            cluster = try await DemoCluster.start(
+                in: work, databaseURL: url, suite: suite, policies: URL(fileURLWithPath: policies).standardizedFileURL,
+                schemas: URL(fileURLWithPath: schemas).standardizedFileURL, aggregationBits: aggregationBits, logLevel: logLevel, logger: logger,
+                progress: { say("   \($0)") })
+        } catch {
+            throw ValidationError("cannot start the demo consortium: \(error)")
+        }
+        guard let registry = cluster.node(of: DemoConsortium.registry) else { throw ValidationError("the demo cluster has no registry node") }
+        say(
+            "   four nodes up (\(cluster.nodes.map { "\($0.node.configuration.nodeID) \($0.node.configuration.department) \($0.baseURL)" }.joined(separator: ", ")))"
+        )
         let outcome: Result<DemoReport, any Error>
         do {
             let scenario = DemoScenario(
-                baseURL: node.baseURL, consortium: consortium, suite: suiteImpl, genesis: node.node.genesis, recordCount: records, seed: seed
+                baseURL: registry.baseURL, consortium: cluster.consortium, suite: suiteImpl, genesis: registry.node.genesis, recordCount: records,
+                seed: seed
             )
-            outcome = .success(try await scenario.run { line in say(line) })
+            let report = try await scenario.run { line in say(line) }
+            try await ConsortiumScenario(
+                cluster: cluster, registryCitizens: SyntheticCitizens.generate(count: records, seed: seed), seed: seed
+            ).run { line in say(line) }
+            outcome = .success(report)
         } catch {
             outcome = .failure(error)
         }
-        try await node.stop()
+        await cluster.stop()
         switch outcome {
         case .success:
             say(String(format: "Demo complete in %.1f s: every step behaved as the policies say.", Date().timeIntervalSince(started)))

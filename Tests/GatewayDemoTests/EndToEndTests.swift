@@ -62,11 +62,13 @@ import Testing
             TestPaths.gatewayBinary.path,
             [
                 "demo", "--records", "200", "--database-url", TestDatabase.uniqueURL("demo"),
-                "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
+                "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path, "--aggregation-bits", "1024",
             ])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         for step in [
-            "1. The civil registry publishes", "2. Social security", "3. Housing", "4. The statistics office", "5. The regulator", "Demo complete",
+            "1. The civil registry publishes", "2. Social security", "3. Housing", "4. The statistics office", "5. The regulator",
+            "6. Silos opened without pooling", "holder civil_registry", "holder social_security", "(3 of 4 needed)", "never decrypted",
+            "budget is on chain", "with its share alone: refused", "Demo complete",
         ] {
             #expect(result.stdout.contains(step), "missing narration: \(step)")
         }
