@@ -218,25 +218,29 @@ public struct GMPInteger: Sendable {
 /// Not shared across threads; each loop owns its accumulator.
 final class MPZAccumulator {
     let value: UnsafeMutablePointer<__mpz_struct>
+    /// The unreduced product: a separate buffer, so that GMP multiplies without an aliasing temporary each time.
+    let product: UnsafeMutablePointer<__mpz_struct>
 
     init(_ initial: GMPInteger) {
         GMPInteger.clearsFreedMemory
         value = .allocate(capacity: 1)
         __gmpz_init_set(value, initial.storage.value)
+        product = .allocate(capacity: 1)
+        __gmpz_init(product)
     }
 
     deinit {
-        if let limbs = value.pointee._mp_d, value.pointee._mp_alloc > 0 {
-            explicit_bzero(limbs, Int(value.pointee._mp_alloc) * MemoryLayout<mp_limb_t>.size)
-        }
         __gmpz_clear(value)
         value.deallocate()
+        __gmpz_clear(product)
+        product.deallocate()
     }
 
     /// self = self · factor mod modulus.
     func multiply(by factor: GMPInteger, modulo modulus: GMPInteger) {
-        __gmpz_mul(value, value, factor.storage.value)
-        __gmpz_mod(value, value, modulus.storage.value)
+        __gmpz_mul(product, value, factor.storage.value)
+        __gmpz_tdiv_r(value, product, modulus.storage.value)
+        if value.pointee._mp_size < 0 { __gmpz_add(value, value, modulus.storage.value) }
     }
 
     var result: GMPInteger {

@@ -15,13 +15,13 @@ package struct DemoCluster: Sendable {
     /// Lays out the cluster in `directory` (databases `<database>_node_k`, recreated) on free ports and starts its nodes.
     package static func start(
         in directory: URL, databaseURL: String, suite: SuiteName, policies: URL, schemas: URL, aggregationBits: Int, logLevel: Logger.Level,
-        logger: Logger, progress: @escaping @Sendable (String) -> Void
+        logger: Logger, progress: @escaping @Sendable (String) -> Void, revealingFactorsTo factors: ((GMPInteger, GMPInteger) -> Void)? = nil
     ) async throws -> DemoCluster {
         let (httpBase, peerBase) = try freePortRanges(count: 4)
         let layout = try await ClusterLayout.create(
             in: directory, validators: 4, suite: suite, httpBasePort: httpBase, peerBasePort: peerBase, databaseURL: databaseURL,
             policies: policies, schemas: schemas, logLevel: logLevel.rawValue, aggregationThreshold: 3, aggregationBits: aggregationBits,
-            logger: logger, progress: progress)
+            logger: logger, progress: progress, revealingFactorsTo: factors)
         var nodes: [RunningNode] = []
         for entry in layout.nodes {
             var configuration = NodeConfiguration(

@@ -116,11 +116,15 @@ package actor ChainService: Service {
     }
     var bellRung = false
     var sleeper: CheckedContinuation<Void, Never>?
+    /// Work on the database after its migrations and before anything is served (the running sums' backfill).
+    let afterMigration: (@Sendable (Database) async throws -> Void)?
 
     package init(
         database: Database, genesis: Genesis, suite: any CryptoSuite, signer: any SigningKey, nodeID: String, logger: Logger,
-        settings: ConsensusSettings = ConsensusSettings(), now: @escaping @Sendable () -> Int64
+        settings: ConsensusSettings = ConsensusSettings(), now: @escaping @Sendable () -> Int64,
+        afterMigration: (@Sendable (Database) async throws -> Void)? = nil
     ) throws {
+        self.afterMigration = afterMigration
         self.database = database
         self.store = ChainStore(database: database)
         self.consensusStore = ConsensusStore(database: database)
@@ -152,6 +156,7 @@ package actor ChainService: Service {
         do {
             startup.set(.migrating)
             try await database.migrate()
+            try await afterMigration?(database)
             try await loadAndVerify()
             startup.set(.connecting)
             try await startConsensus()

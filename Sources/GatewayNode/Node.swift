@@ -47,7 +47,12 @@ package struct Node: Sendable {
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let chain = try ChainService(
             database: database, genesis: secrets.genesis, suite: suite, signer: secrets.signingKey, nodeID: configuration.nodeID,
-            logger: logger, settings: configuration.consensusSettings, now: now
+            logger: logger, settings: configuration.consensusSettings, now: now,
+            afterMigration: {
+                [sums = RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt).runningSums(secrets.aggregation.publicKey)]
+                database in
+                try await RecordStore(database: database).backfillRunningSums(sums) { line in logger.notice("\(line)") }
+            }
         )
         let submitter = TransactionSubmitter(
             chain: chain, store: ChainStore(database: database), suite: suite, signer: secrets.signingKey, chainID: secrets.genesis.chainID,

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCrypto
 import GatewaySchema
+import GatewayStore
 
 /// Envelope encryption and salted hashing of records. Each record gets its own data key, sealed under the node's
 /// record key; destroying the wrapped key destroys the record (crypto-shredding) while its anchored hash remains.
@@ -68,6 +69,21 @@ package struct RecordVault: Sendable {
         var plaintext = try suite.open(ciphertext, key: dataKey, associatedData: Self.domain("record", category, id))
         defer { secureZero(&plaintext) }
         return try JSONValue.parse(Data(plaintext))
+    }
+
+    /// The node's tag over a running-sum row (keyed by the record key, domain-separated): a row altered in the database
+    /// is found before it counts.
+    package func sumTag(category: String, field: String, groupKey: String, ciphertext: [UInt8], records: Int, cohort: Int) -> [UInt8] {
+        let message =
+            Self.domain("running-sum", category, field, groupKey, String(records), String(cohort)) + Self.lengthPrefixed(ciphertext)
+        return suite.hmac(key: suite.hmac(key: recordKey, Array("datagateway/running-sum-key/v1".utf8)), message)
+    }
+
+    /// Running sums written with this node's tag, under the consortium key.
+    package func runningSums(_ publicKey: PaillierPublicKey) -> RunningSumsWriter {
+        RunningSumsWriter(publicKey: publicKey) { [self] category, field, groupKey, ciphertext, records, cohort in
+            sumTag(category: category, field: field, groupKey: groupKey, ciphertext: ciphertext, records: records, cohort: cohort)
+        }
     }
 
     static func lengthPrefixed(_ bytes: [UInt8]) -> [UInt8] {

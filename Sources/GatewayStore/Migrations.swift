@@ -180,5 +180,38 @@ enum Migrations {
                 // dimensions and aggregate ciphertexts). New records are written with 2.
                 "ALTER TABLE records ADD COLUMN anchor_version smallint NOT NULL DEFAULT 1"
             ]),
+        Migration(
+            version: 9,
+            statements: [
+                // Running encrypted sums (issue 14): per publish, per aggregate field and finest group (the record's
+                // dimensions), the product of the new records' ciphertexts, how many records and how many citizens new
+                // to the group it adds, tagged with the node's key. A statistic multiplies a group's rows: it touches
+                // groups, not records.
+                """
+                CREATE TABLE aggregate_sums (
+                    id         bigserial PRIMARY KEY,
+                    category   text    NOT NULL,
+                    field      text    NOT NULL,
+                    group_key  text    NOT NULL,
+                    ciphertext bytea   NOT NULL,
+                    records    integer NOT NULL,
+                    cohort     integer NOT NULL,
+                    tag        bytea   NOT NULL
+                )
+                """,
+                "CREATE INDEX aggregate_sums_by_field ON aggregate_sums (category, field)",
+                // Which citizens each finest group has counted (salted citizen keys), so a citizen counts once.
+                """
+                CREATE TABLE aggregate_members (
+                    category    text  NOT NULL,
+                    group_key   text  NOT NULL,
+                    citizen_key bytea NOT NULL,
+                    PRIMARY KEY (category, group_key, citizen_key)
+                )
+                """,
+                // Records stored before running sums existed are summed once, in Swift, at the next start.
+                "CREATE TABLE aggregate_sums_backfill (done boolean PRIMARY KEY)",
+                "INSERT INTO aggregate_sums_backfill SELECT true WHERE NOT EXISTS (SELECT 1 FROM record_aggregates)",
+            ]),
     ]
 }

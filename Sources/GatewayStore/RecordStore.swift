@@ -103,7 +103,7 @@ package struct RecordStore: Sendable {
     /// is a conflict and rolls back the whole batch. `makeAnchor` receives the records actually inserted and returns
     /// the signed anchor transaction, which goes into the pending outbox in the same database transaction.
     package func publish(
-        _ records: [StoredRecord],
+        _ records: [StoredRecord], sums: RunningSumsWriter? = nil,
         makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
     ) async throws -> PublishOutcome {
         precondition(!records.isEmpty, "publish needs at least one record")
@@ -112,7 +112,7 @@ package struct RecordStore: Sendable {
         // conflict (409). A unique-key violation is never an error of its own.
         for attempt in 1...Self.publishAttemptsMax {
             do {
-                return try await publishOnce(records, makeAnchor: makeAnchor)
+                return try await publishOnce(records, sums: sums, makeAnchor: makeAnchor)
             } catch let error as StoreError where error.code == .uniqueViolation && attempt < Self.publishAttemptsMax {
                 continue
             }
@@ -123,7 +123,7 @@ package struct RecordStore: Sendable {
     static let publishAttemptsMax = 4
 
     func publishOnce(
-        _ records: [StoredRecord],
+        _ records: [StoredRecord], sums: RunningSumsWriter?,
         makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
     ) async throws -> PublishOutcome {
         let logger = database.logger
@@ -188,6 +188,7 @@ package struct RecordStore: Sendable {
                     logger: logger
                 )
             }
+            if let sums { try await Self.addRunningSums(fresh, writer: sums, on: connection, logger: logger) }
             try await ChainStore.enqueue(anchor.transaction, hash: anchor.hash, on: connection, logger: logger)
             anchors.append(anchor.hash)
             return PublishOutcome(

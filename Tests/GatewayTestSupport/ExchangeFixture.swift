@@ -90,7 +90,8 @@ package struct ExchangeFixture: Sendable {
                 parts: .init(ledger: chain, writer: chain, accessLog: chain, records: store, auditStore: chain), suite: suite,
                 categories: categories, policies: bundle, departments: departments, vault: vault, aggregation: aggregation,
                 encryptor: PaillierEncryptor(publicKey: scheme.publicKey), pool: nil, nodeID: "node-1",
-                logger: logger, now: clock.reader, noise: NoiseSource(SplitMix64(seed: noiseSeed)), decryptionTimeoutMs: decryptionTimeoutMs
+                logger: logger, now: clock.reader, noise: NoiseSource(SplitMix64(seed: noiseSeed)), decryptionTimeoutMs: decryptionTimeoutMs,
+                department: holder
             )
         }
         exchange = assemble(noiseSeed)

@@ -312,8 +312,20 @@ package actor InMemoryRecordStore: RecordStoring {
 
     static func key(_ category: String, _ id: String) -> String { category + "\u{1F}" + id }
 
+    /// Running-sum rows, as the node's `aggregate_sums` holds them (tests alter them directly), and the citizens each
+    /// group has counted.
+    package var sums: [RunningSum] = []
+    var members: Set<[UInt8]> = []
+
+    package func setSums(_ rows: [RunningSum]) { sums = rows }
+
+    package func runningSums(category: String, field: String) async throws -> [RunningSum] {
+        sums.filter { $0.category == category && $0.field == field }
+    }
+
     package func publish(
-        _ records: [StoredRecord], makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
+        _ records: [StoredRecord], sums writer: RunningSumsWriter?,
+        makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
     ) async throws -> RecordStore.PublishOutcome {
         var fresh: [StoredRecord] = []
         var older: [[UInt8]] = []
@@ -332,6 +344,20 @@ package actor InMemoryRecordStore: RecordStoring {
         for record in fresh {
             rows[Self.key(record.category, record.recordID)] = record
             anchorOf[Self.key(record.category, record.recordID)] = hash
+        }
+        if let writer {
+            var newCitizens: [String: Int] = [:]
+            for record in fresh
+            where members.insert(Array(record.category.utf8) + [0] + Array(record.dimensionsJSON.utf8) + [0] + record.citizenKey).inserted {
+                newCitizens[record.dimensionsJSON, default: 0] += 1
+            }
+            let added = writer.rows(category: fresh[0].category, records: fresh.map { ($0.dimensionsJSON, $0.aggregates) }, newCitizens: newCitizens)
+            for row in added {
+                sums.append(
+                    RunningSum(
+                        id: Int64(sums.count + 1), category: row.category, field: row.field, groupKey: row.groupKey, ciphertext: row.ciphertext,
+                        records: row.records, cohort: row.cohort, tag: row.tag))
+            }
         }
         // The chain commits the anchor when the use case offers it; its entries become the anchored hashes.
         await chain.offer(transaction)

@@ -169,6 +169,78 @@ package struct Aggregates: Sendable {
 
     func canonical(_ key: [String: JSONValue]?) -> String { JSONValue.object(key ?? [:]).canonicalString }
 
+    /// A group as the running sums give it: the product of its rows' ciphertexts, its records and its cohort.
+    struct SumGroup {
+        var key: [String: JSONValue]
+        var sum: PaillierCiphertext
+        var records: Int
+        var cohort: Int
+    }
+
+    /// The requested grouping from the running sums: every row's tag checked, rows combined by their finest group
+    /// projected onto `dimensions`. Touches groups, not records. (A citizen with records in two finest groups of one
+    /// requested group counts in each; the citizen category has one record per citizen.)
+    func groupsFromRunningSums(category: String, field: String, by dimensions: [String]) async throws -> [String: SumGroup] {
+        let rows = try await store.runningSums(category: category, field: field)
+        let publicKey = aggregation.publicKey
+        var projected: [String: (id: String, key: [String: JSONValue])] = [:]
+        var factors: [String: [PaillierCiphertext]] = [:]
+        var groups: [String: SumGroup] = [:]
+        for row in rows {
+            try integrity.check(row)
+            if projected[row.groupKey] == nil {
+                let stored = (try? JSONValue.parse(Data(row.groupKey.utf8)))?.objectValue ?? [:]
+                var key: [String: JSONValue] = [:]
+                for dimension in dimensions { key[dimension] = stored[dimension] ?? .null }
+                projected[row.groupKey] = (JSONValue.object(key).canonicalString, key)
+            }
+            let (id, key) = projected[row.groupKey]!
+            factors[id, default: []].append(PaillierCiphertext(serialized: row.ciphertext))
+            groups[id, default: SumGroup(key: key, sum: PaillierCiphertext(value: GMPInteger(1)), records: 0, cohort: 0)].records += row.records
+            groups[id]?.cohort += row.cohort
+        }
+        for (id, list) in factors { groups[id]?.sum = publicKey.sum(list) }
+        return groups
+    }
+
+    /// The recomputation check: the running sums of a field against the records themselves (each checked against its
+    /// anchor) — per finest group the same product of ciphertexts, the same number of records and of citizens. Returns
+    /// how many groups agree; throws an integrity failure naming the first group that does not.
+    package func verifyRunningSums(category: String, field: String) async throws -> Int {
+        let rows = try await store.aggregateRows(category: category, field: field)
+        var recomputed: [String: (ciphertexts: [PaillierCiphertext], citizens: Set<[UInt8]>)] = [:]
+        for row in rows {
+            try integrity.check(row, category: category)
+            let key = (try? JSONValue.parse(Data(row.dimensionsJSON.utf8)))?.canonicalString ?? row.dimensionsJSON
+            recomputed[key, default: ([], [])].ciphertexts.append(PaillierCiphertext(serialized: row.ciphertext))
+            recomputed[key]?.citizens.insert(row.citizenKey)
+        }
+        let sums = try await store.runningSums(category: category, field: field)
+        var running: [String: (rows: [RunningSum], records: Int, cohort: Int)] = [:]
+        for row in sums {
+            try integrity.check(row)
+            let key = (try? JSONValue.parse(Data(row.groupKey.utf8)))?.canonicalString ?? row.groupKey
+            running[key, default: ([], 0, 0)].rows.append(row)
+            running[key]?.records += row.records
+            running[key]?.cohort += row.cohort
+        }
+        let publicKey = aggregation.publicKey
+        for key in Set(recomputed.keys).union(running.keys).sorted() {
+            let truth = recomputed[key]
+            let kept = running[key]
+            let agrees =
+                truth?.ciphertexts.count == kept?.records && truth?.citizens.count == kept?.cohort
+                && publicKey.sum(truth?.ciphertexts ?? []) == publicKey.sum((kept?.rows ?? []).map { PaillierCiphertext(serialized: $0.ciphertext) })
+            guard agrees else {
+                let row =
+                    kept?.rows.first
+                    ?? RunningSum(id: 0, category: category, field: field, groupKey: key, ciphertext: [], records: 0, cohort: 0, tag: [])
+                throw integrity.sumFailure(row, problem: "differs from the records it should sum (group \(key.prefix(120)))")
+            }
+        }
+        return Set(recomputed.keys).union(running.keys).count
+    }
+
     struct Group {
         var key: [String: JSONValue]
         var ciphertexts: [PaillierCiphertext] = []

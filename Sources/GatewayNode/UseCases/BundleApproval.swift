@@ -27,7 +27,11 @@ package struct BundleApproval: Sendable {
         if await isApproved() { return }
         if await isSoloValidator() {
             // Concurrent first requests wait for the one proposal instead of racing their own (and failing).
-            await selfApproval.run { await approveOwnBundle() }
+            // A caller that saw no approval before an earlier run committed one re-checks inside its own run.
+            await selfApproval.run {
+                if await isApproved() { return }
+                await approveOwnBundle()
+            }
             if await isApproved() { return }
         }
         let hex = Hex.encode(policyBundleHash)

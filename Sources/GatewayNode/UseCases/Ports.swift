@@ -57,9 +57,13 @@ package protocol AccessLogging: Sendable {
 
 /// Encrypted records, stored together with their anchor transaction (`RecordStore` in a node).
 package protocol RecordStoring: Sendable {
+    /// Stores new records with their anchor and adds them to the running sums (`sums`), in one transaction.
     func publish(
-        _ records: [StoredRecord], makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
+        _ records: [StoredRecord], sums: RunningSumsWriter?,
+        makeAnchor: @Sendable ([StoredRecord], UInt64) throws -> (transaction: Transaction, hash: [UInt8])
     ) async throws -> RecordStore.PublishOutcome
+    /// Every running-sum row of an aggregate field.
+    func runningSums(category: String, field: String) async throws -> [RunningSum]
     func records(category: String, ids: [String]) async throws -> [StoredRecord]
     func aggregateRows(category: String, field: String) async throws -> [AggregateRow]
 }

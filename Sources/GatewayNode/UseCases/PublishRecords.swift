@@ -45,7 +45,7 @@ package struct PublishRecords: Sendable {
         let stored = try await sealAll(input, ids: ids, recordKeys: recordKeys, category: category, publisher: principal.department)
         let outcome: RecordStore.PublishOutcome
         do {
-            outcome = try await store.publish(stored) { [vault, writer] fresh, nonce in
+            outcome = try await store.publish(stored, sums: vault.runningSums(paillier)) { [vault, writer] fresh, nonce in
                 let anchor = RecordAnchor(
                     publisher: principal.department, category: name,
                     entries: fresh.map {

@@ -66,6 +66,25 @@ package struct RecordIntegrity: Sendable {
         }
     }
 
+    /// Checks a running-sum row's tag before it counts: a row altered, added or moved in the database is refused.
+    func check(_ row: RunningSum) throws {
+        let expected = vault.sumTag(
+            category: row.category, field: row.field, groupKey: row.groupKey, ciphertext: row.ciphertext, records: row.records, cohort: row.cohort)
+        guard constantTimeEquals(expected, row.tag) else { throw sumFailure(row, problem: "does not match its tag") }
+    }
+
+    /// Logs, counts and describes a running-sum row that fails a check.
+    func sumFailure(_ row: RunningSum, problem: String) -> ExchangeError {
+        counter.record()
+        logger.critical(
+            "running sum \(problem): tampering",
+            metadata: ["category": "\(row.category)", "field": "\(row.field)", "row": "\(row.id)", "table": "aggregate_sums"])
+        return ExchangeError(
+            .integrityFailure,
+            "running sum row \(row.id) of \(row.category).\(row.field) (aggregate_sums) \(problem); nothing was released and the operator has been alerted"
+        )
+    }
+
     /// Logs (critical, by salted record key — never the id or the content), counts and describes one integrity failure.
     func failure(
         _ category: String, recordKey: [UInt8], position: Int?, table: String, height: UInt64? = nil, problem: String

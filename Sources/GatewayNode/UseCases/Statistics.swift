@@ -92,24 +92,27 @@ package struct Statistics: Sendable {
         guard holders.count <= DecryptionRequest.contributionsMax else {
             throw ExchangeError(.invalidRequest, "a statistic spans at most \(DecryptionRequest.contributionsMax) holders; name them in holders")
         }
-        let outcomes = await withTaskGroup(of: (Int, Result<API.ContributionResponse, any Error>).self) { group in
-            for (index, holder) in holders.enumerated() {
+        let outcomes = await withTaskGroup(of: HolderOutcome.self) { group in
+            for position in holders.indices {
+                let node = holders[position].node
                 group.addTask {
                     // This node's own part is asked of itself directly; the others' over the network.
-                    let own = holder.node == a.nodeID
                     let principal = Principal(department: department, node: a.nodeID, requestDigest: SystemRandom().bytes(count: 32))
                     do {
-                        return (index, .success(try await own ? contribute(principal, ask) : peers.contribution(from: holder.node, ask)))
+                        let contribution = try await node == a.nodeID ? contribute(principal, ask) : peers.contribution(from: node, ask)
+                        return HolderOutcome(position: position, result: .success(contribution))
                     } catch {
-                        return (index, .failure(error))
+                        return HolderOutcome(position: position, result: .failure(error))
                     }
                 }
             }
-            var all: [(Int, Result<API.ContributionResponse, any Error>)] = []
-            for await outcome in group { all.append(outcome) }
-            return all.sorted { $0.0 < $1.0 }.map(\.1)
+            // In the holders' order, whatever order they answer in.
+            var byPosition = [Result<API.ContributionResponse, any Error>?](repeating: nil, count: holders.count)
+            for await outcome in group where byPosition.indices.contains(outcome.position) { byPosition[outcome.position] = outcome.result }
+            return byPosition.map { $0 ?? .failure(ExchangeError(.internalError, "a holder's answer went missing")) }
         }
         var answers: [API.HolderAnswer] = []
+        var failures: [ExchangeError.Code] = []
         var contributions: [DecryptionRequest.Contribution] = []
         let salt = Hex.decode(ask.salt) ?? []
         let labels = universe.map { a.suite.hash(salt + Array(JSONValue.object($0).canonicalString.utf8)) }
@@ -122,26 +125,34 @@ package struct Statistics: Sendable {
                     }
                     return .init(label: label, cohort: UInt64(group.cohort), count: UInt64(group.count), sum: sum)
                 }
-                guard contribution.holder == holder.node, groups.count == labels.count, Set(groups.map { $0.label }) == Set(labels) else {
-                    answers.append(
-                        .init(department: holder.department, node: holder.node, decision: "error", eventId: nil, reason: "malformed contribution"))
+                guard contribution.holder == holder.node, groups.count == contribution.groups.count, groups.count == labels.count,
+                    Set(groups.map { $0.label }) == Set(labels)
+                else {
+                    let reason =
+                        "malformed contribution from \(contribution.holder): \(contribution.groups.count) groups, \(groups.count) well formed, \(Set(groups.map { $0.label }).intersection(labels).count) of the \(labels.count) expected"
+                    failures.append(.internalError)
+                    answers.append(.init(department: holder.department, node: holder.node, decision: "error", eventId: nil, reason: reason))
                     continue
                 }
                 answers.append(.init(department: holder.department, node: holder.node, decision: "allow", eventId: contribution.eventId, reason: nil))
                 contributions.append(.init(holder: holder.node, eventID: contribution.eventId, groups: groups))
             case .failure(let error as ExchangeError):
+                failures.append(error.code)
                 answers.append(
                     .init(
                         department: holder.department, node: holder.node, decision: error.code == .accessDenied ? "deny" : "error",
                         eventId: error.eventID, reason: error.message))
             case .failure(let error):
+                failures.append(.internalError)
                 answers.append(.init(department: holder.department, node: holder.node, decision: "error", eventId: nil, reason: "\(error)"))
             }
         }
         guard contributions.count == holders.count else {
             let refused = answers.filter { $0.decision != "allow" }.map { "\($0.department) (\($0.node)): \($0.reason ?? $0.decision)" }
+            // Denials answer 403; a holder that failed otherwise (unreachable, tampered data) gives its own code.
             throw ExchangeError(
-                .accessDenied, "not every holder contributed, so nothing is decrypted: \(refused.joined(separator: "; "))")
+                failures.first { $0 != .accessDenied } ?? .accessDenied,
+                "not every holder contributed, so nothing is decrypted: \(refused.joined(separator: "; "))")
         }
         let query = DecryptionRequest.Query(
             statisticID: ask.statisticID, requester: ask.requester, category: ask.category, field: ask.field, purpose: ask.purpose,
@@ -246,8 +257,8 @@ package struct Statistics: Sendable {
             }
         }
         if let reason = await a.ledger.derivedFault(.anchoredRecords) { throw ExchangeError(.derivedStateMismatch, reason) }
-        let rows = try await a.store.aggregateRows(category: category.name, field: ask.field)
-        let groups = try a.group(rows, by: ask.groupBy, category: category.name)
+        // Running sums: the query touches groups, not records.
+        let groups = try await a.groupsFromRunningSums(category: category.name, field: ask.field, by: ask.groupBy)
         let mechanism =
             ask.epsilonMicros > 0
             ? try DiscreteLaplace(
@@ -260,11 +271,12 @@ package struct Statistics: Sendable {
             let groupID = JSONValue.object(key).canonicalString
             let group = groups[groupID]
             let noise = try mechanism.map { try a.privacy.noise.share($0, of: ask.holders.count) } ?? 0
-            let sum = publicKey.add(publicKey.sum(group?.ciphertexts ?? []), try publicKey.encrypt(GMPInteger(Int(noise))))
+            let encrypted = try publicKey.encrypt(GMPInteger(Int(noise)))
+            let sum = group.map { publicKey.add($0.sum, encrypted) } ?? encrypted
             contributed.append(
                 .init(
-                    label: a.suite.hash(salt + Array(groupID.utf8)), cohort: UInt64(group?.citizens.count ?? 0),
-                    count: UInt64(group?.ciphertexts.count ?? 0), sum: sum.value.bigEndianBytes(width: width)))
+                    label: a.suite.hash(salt + Array(groupID.utf8)), cohort: UInt64(group?.cohort ?? 0), count: UInt64(group?.records ?? 0),
+                    sum: sum.value.bigEndianBytes(width: width)))
         }
         let query = DecryptionRequest.Query(
             statisticID: ask.statisticID, requester: ask.requester, category: category.name, field: ask.field, purpose: ask.purpose,
@@ -298,6 +310,12 @@ package struct Statistics: Sendable {
         }
         return nil
     }
+}
+
+/// One holder's answer, with its position among the holders asked.
+struct HolderOutcome: Sendable {
+    let position: Int
+    let result: Result<API.ContributionResponse, any Error>
 }
 
 /// The holders' use cases called directly: this node for itself, or in tests every node's use cases.

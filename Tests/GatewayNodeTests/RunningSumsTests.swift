@@ -1,0 +1,111 @@
+import Foundation
+import GatewayChain
+import GatewayCrypto
+import GatewayNode
+import GatewaySchema
+import GatewayStore
+import GatewayTestSupport
+import GatewayWire
+import Testing
+
+/// Statistics across departments over running encrypted sums (fakes: one node that is both the statistics office's
+/// node and a holder). The sums touch groups, not records; a recomputation from the records checks them; an altered
+/// row is refused; every enumerated group is contributed; and a holder's node checks the query against its own permit.
+@Suite struct RunningSumsTests {
+    typealias F = ExchangeFixture
+    static let across = API.StatisticsRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics")
+
+    func publish(_ fixture: F, _ records: [JSONValue]) async throws {
+        _ = try await fixture.exchange.publishing.publish(F.principal(F.registry), category: "citizen", records: records)
+    }
+
+    /// Three batches into two districts (and one citizen in coloane), with their plaintext sums.
+    func populate(_ fixture: F) async throws -> [String: Int64] {
+        var sums: [String: Int64] = [:]
+        for batch in 0..<3 {
+            var records: [JSONValue] = []
+            for index in 0..<10 {
+                let number = batch * 100 + index
+                let district = index % 2 == 0 ? "taipa" : "fatima"
+                let income = 1_000 + number * 7
+                records.append(F.citizen(number, district: district, ageBand: index < 5 ? "18-34" : "35-64", income: income))
+                sums[district, default: 0] += Int64(income)
+            }
+            try await publish(fixture, records)
+        }
+        try await publish(fixture, [F.citizen(999, district: "coloane", income: 5)])
+        return sums
+    }
+
+    @Test func aStatisticFromRunningSumsMatchesThePlaintextAndCoversEveryGroup() async throws {
+        let fixture = try F(holder: F.statistics)
+        let expected = try await populate(fixture)
+        // Three publishes, two age bands and three districts: a handful of rows per field, not one per record.
+        let rows = try await fixture.store.runningSums(category: "citizen", field: "monthly_income")
+        #expect(rows.count == 3 * 4 + 1 && rows.map(\.records).reduce(0, +) == 31)
+        let answer = try await fixture.exchange.statistics.statistics(F.principal(F.statistics), Self.across)
+        #expect(answer.holders.map(\.decision) == ["allow"] && answer.holders[0].node == "node-1")
+        let byDistrict = Dictionary(uniqueKeysWithValues: answer.groups.map { ($0.key["district"]!.stringValue!, $0) })
+        #expect(byDistrict.count == 7, "every district of the schema's enum is a group")
+        #expect(byDistrict["taipa"]?.sum == expected["taipa"] && byDistrict["taipa"]?.count == 15)
+        #expect(byDistrict["fatima"]?.sum == expected["fatima"] && byDistrict["fatima"]?.cohort == 15)
+        #expect(byDistrict["coloane"]?.suppressed == true && byDistrict["se"]?.suppressed == true)
+        #expect(try await fixture.exchange.aggregates.verifyRunningSums(category: "citizen", field: "monthly_income") == 5)
+    }
+
+    @Test func alteredOrMissingRunningSumsAreRefusedAndTheRecomputationFindsThem() async throws {
+        let fixture = try F(holder: F.statistics)
+        _ = try await populate(fixture)
+        let original = await fixture.store.sums
+        // A row's ciphertext altered: its tag fails, the statistic is refused and nothing is released.
+        var altered = original
+        let victim = try #require(altered.firstIndex { $0.field == "monthly_income" })
+        let row = altered[victim]
+        altered[victim] = RunningSum(
+            id: row.id, category: row.category, field: row.field, groupKey: row.groupKey, ciphertext: Array(row.ciphertext.reversed()),
+            records: row.records, cohort: row.cohort, tag: row.tag)
+        await fixture.store.setSums(altered)
+        await expectProblem(.integrityFailure) { _ = try await fixture.exchange.statistics.statistics(F.principal(F.statistics), Self.across) }
+        // A row deleted: every remaining tag holds, but the recomputation from the records finds the difference.
+        await fixture.store.setSums(original.filter { $0.id != row.id })
+        await expectProblem(.integrityFailure) {
+            _ = try await fixture.exchange.aggregates.verifyRunningSums(category: "citizen", field: "monthly_income")
+        }
+        await fixture.store.setSums(original)
+        #expect(try await fixture.exchange.aggregates.verifyRunningSums(category: "citizen", field: "monthly_income") == 5)
+    }
+
+    @Test func holdersCheckTheQueryAgainstTheirOwnPermitAndOnlyNodesAskThem() async throws {
+        let fixture = try F(holder: F.statistics)
+        _ = try await populate(fixture)
+        let node = Principal(department: F.statistics, node: "node-2", requestDigest: SystemRandom().bytes(count: 32))
+        func ask(cohort: Int, epsilon: Int64 = 0) -> API.ContributionRequest {
+            API.ContributionRequest(
+                statisticID: "s-\(cohort)-\(epsilon)", requester: F.statistics, role: nil, category: "citizen", field: "monthly_income",
+                groupBy: ["district"], purpose: "official_statistics", epsilonMicros: epsilon, budgetMicros: epsilon == 0 ? 0 : 1_000_000,
+                minimumCohort: cohort, holders: ["node-1"], salt: String(repeating: "07", count: 32))
+        }
+        // A cohort below this holder's permit (10) is refused, and the refusal is logged.
+        do {
+            _ = try await fixture.exchange.statistics.contribute(node, ask(cohort: 3))
+            Issue.record("a contribution below the permit's cohort was given")
+        } catch let error as ExchangeError {
+            #expect(error.code == .accessDenied && error.message.contains("minimum cohort of 10"), "\(error)")
+            #expect(await fixture.chain.events.last?.event.decision == .deny)
+        }
+        let given = try await fixture.exchange.statistics.contribute(node, ask(cohort: 10))
+        #expect(given.groups.count == 7 && given.holder == "node-1")
+        // A department is not a node, and a node relays only for its own department; statistics are asked at one's own node.
+        await expectProblem(.accessDenied) { _ = try await fixture.exchange.statistics.contribute(F.principal(F.statistics), ask(cohort: 10)) }
+        let stranger = Principal(department: F.housing, node: "node-3", requestDigest: SystemRandom().bytes(count: 32))
+        await expectProblem(.accessDenied) { _ = try await fixture.exchange.statistics.contribute(stranger, ask(cohort: 10)) }
+        let elsewhere = try F(holder: F.registry)
+        await expectProblem(.accessDenied) { _ = try await elsewhere.exchange.statistics.statistics(F.principal(F.statistics), Self.across) }
+        // Only the category's dimensions group a statistic.
+        await expectProblem(.unknownField) {
+            _ = try await fixture.exchange.statistics.statistics(
+                F.principal(F.statistics),
+                API.StatisticsRequest(category: "citizen", field: "monthly_income", groupBy: ["birth_date"], purpose: "official_statistics"))
+        }
+    }
+}
