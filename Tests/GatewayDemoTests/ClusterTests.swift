@@ -130,6 +130,21 @@ import Testing
         #expect(byDistrict["fatima"]?.sum == 36_000 && byDistrict["fatima"]?.count == 18)
         #expect(byDistrict["coloane"]?.suppressed == true && byDistrict.count == 7, "every district of the schema is a group")
         #expect(Set(result.decryption?.shareHolders ?? []).count == 3)
+        // Differentially private across departments: each holder adds its noise share under encryption, so no node
+        // sees an exact sum; the chain charges ε once per statistic, however many holders contributed.
+        let researcher = try client(layout, node: statisticsNode, department: DemoConsortium.statistics).acting(as: "researcher")
+        let research = API.StatisticsRequest(
+            category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "research",
+            holders: [DemoConsortium.registry, DemoConsortium.socialSecurity])
+        let noisy = try await researcher.send("POST", "/v1/statistics", json: research)
+        #expect(noisy.status == 200, "\(String(decoding: noisy.body, as: UTF8.self))")
+        let private_ = try noisy.decode(API.StatisticsResponse.self)
+        #expect(private_.epsilon == "0.5" && private_.epsilonRemaining == "0.5" && private_.noiseScale == 20_000_000)
+        let taipa = try #require(private_.groups.first { $0.key["district"]?.stringValue == "taipa" })
+        #expect(taipa.sum != 306_000 && taipa.cohort == nil && taipa.count == 36, "a private sum is noisy; counts are exact")
+        #expect(try await researcher.send("POST", "/v1/statistics", json: research).status == 200)
+        let spent = try await researcher.send("POST", "/v1/statistics", json: research)
+        #expect(spent.status == 409 && spent.problem?.code == "privacy_budget_exhausted")
         // Asking at another department's node is refused.
         let elsewhere = try await client(layout, node: 0, department: DemoConsortium.statistics).send(
             "POST", "/v1/statistics",
