@@ -48,8 +48,10 @@ package actor DecryptionDuty {
 
     /// One pass over the open requests this share has not answered.
     package func answerOpenRequests() async {
-        for (id, entry) in await ledger.openDecryptions()
-        where entry.shares[share.index] == nil && entry.refusals[share.index] == nil && !answered.contains(id) {
+        let open = await ledger.openDecryptions()
+        // What the chain has closed needs no memory here.
+        answered.formIntersection(open.map(\.id))
+        for (id, entry) in open where entry.shares[share.index] == nil && entry.refusals[share.index] == nil && !answered.contains(id) {
             answered.insert(id)
             do {
                 try await answer(id, entry)
