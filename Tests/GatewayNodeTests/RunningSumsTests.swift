@@ -108,4 +108,41 @@ import Testing
                 API.StatisticsRequest(category: "citizen", field: "monthly_income", groupBy: ["birth_date"], purpose: "official_statistics"))
         }
     }
+
+    /// Answers from another holder's node are input from the network: a sum that is not a ciphertext under the
+    /// consortium key, a wrong set of groups, or another node's answer is refused, and nothing is put before the
+    /// consortium.
+    @Test(arguments: 0..<4) func malformedHolderAnswersAreRefusedBeforeAnythingIsDecrypted(kind: Int) async throws {
+        let peer = ForgedPeer(kind: kind)
+        let fixture = try F(holder: F.statistics, shareHolders: 2, statisticsPeers: peer)
+        _ = try await populate(fixture)
+        let before = await fixture.chain.openDecryptions().count
+        do {
+            _ = try await fixture.exchange.statistics.statistics(F.principal(F.statistics), Self.across)
+            Issue.record("a malformed holder answer was accepted")
+        } catch let error as ExchangeError {
+            #expect(error.message.contains("node-2"), "\(error)")
+        }
+        #expect(await fixture.chain.openDecryptions().count == before, "nothing was put before the consortium")
+    }
+
+    /// A holder's node that answers with something other than a proper contribution.
+    struct ForgedPeer: StatisticsPeering {
+        let kind: Int
+
+        func contribution(from node: String, _ request: API.ContributionRequest) async throws -> API.ContributionResponse {
+            let salt = Hex.decode(request.salt)!
+            let suite = InternationalSuite()
+            let groups = ["fatima", "santo_antonio", "sao_lazaro", "se", "sao_lourenco", "taipa", "coloane"].map { district in
+                let label = Hex.encode(suite.hash(salt + Array(JSONValue.object(["district": .string(district)]).canonicalString.utf8)))
+                let sum = kind == 0 ? String(repeating: "ff", count: 4_096) : "00"
+                return API.ContributionGroup(label: label, cohort: 20, count: 20, sum: sum)
+            }
+            switch kind {
+            case 0, 1: return API.ContributionResponse(holder: node, eventId: "e", groups: groups)  // not ciphertexts
+            case 2: return API.ContributionResponse(holder: node, eventId: "e", groups: Array(groups.prefix(3)))  // groups missing
+            default: return API.ContributionResponse(holder: "node-9", eventId: "e", groups: groups)  // another node's answer
+            }
+        }
+    }
 }

@@ -61,7 +61,7 @@ package struct ExchangeFixture: Sendable {
     package init(
         suite name: SuiteName = .intl, holder: String = Self.registry, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock(),
         noiseSeed: UInt64 = 14, threshold: Int = 1, shareHolders: Int = 1, silentPeers: Set<String> = [], forgingPeers: Set<String> = [],
-        decryptionTimeoutMs: Int64 = 30_000
+        decryptionTimeoutMs: Int64 = 30_000, statisticsPeers: (any StatisticsPeering)? = nil
     ) throws {
         let suite = try name.makeSuite()
         let (scheme, shares) = try Self.dealt.key(threshold: threshold, parties: shareHolders)
@@ -91,7 +91,7 @@ package struct ExchangeFixture: Sendable {
                 categories: categories, policies: bundle, departments: departments, vault: vault, aggregation: aggregation,
                 encryptor: PaillierEncryptor(publicKey: scheme.publicKey), pool: nil, nodeID: "node-1",
                 logger: logger, now: clock.reader, noise: NoiseSource(SplitMix64(seed: noiseSeed)), decryptionTimeoutMs: decryptionTimeoutMs,
-                department: holder
+                department: holder, peers: statisticsPeers
             )
         }
         exchange = assemble(noiseSeed)

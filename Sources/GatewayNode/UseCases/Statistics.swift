@@ -120,7 +120,12 @@ package struct Statistics: Sendable {
             switch outcome {
             case .success(let contribution):
                 let groups = contribution.groups.compactMap { group -> DecryptionRequest.Group? in
-                    guard let label = Hex.decode(group.label), let sum = Hex.decode(group.sum), group.cohort >= 0, group.count >= 0 else {
+                    // A holder's answer is input from the network: each sum must be a ciphertext under the consortium key.
+                    guard let label = Hex.decode(group.label), label.count == DecryptionRequest.labelBytes,
+                        group.sum.utf8.count <= 2 * DecryptionRequest.ciphertextBytesMax, let sum = Hex.decode(group.sum),
+                        (try? a.aggregation.publicKey.validate(PaillierCiphertext(value: GMPInteger(bigEndian: sum)))) != nil,
+                        (0...Int(Int32.max)).contains(group.cohort), (0...Int(Int32.max)).contains(group.count)
+                    else {
                         return nil
                     }
                     return .init(label: label, cohort: UInt64(group.cohort), count: UInt64(group.count), sum: sum)
