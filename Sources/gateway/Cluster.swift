@@ -9,7 +9,8 @@ struct Cluster: AsyncParsableCommand {
         abstract: "Start a local consortium: N validator nodes on 127.0.0.1, each with its own database, from a fresh genesis.",
         discussion: """
             Creates (or, with --reuse, restarts) a cluster in --dir: one key pair per node, a genesis naming them all as \
-            validators with their peer addresses, the demo departments' keys, and one PostgreSQL database per node \
+            validators with their peer addresses and the consortium's aggregation key (dealt here, one share sealed to \
+            each node's key, p and q never written), the demo departments' keys, and one PostgreSQL database per node \
             (<database>_node_1, … — dropped and recreated). Then starts one `gateway serve` process per node and prefixes \
             their output with the node id. Ctrl-C (or SIGTERM) stops every node gracefully.
 
@@ -57,6 +58,12 @@ struct Cluster: AsyncParsableCommand {
     @Option(help: "Log level of the nodes.")
     var logLevel: String = "notice"
 
+    @Option(help: "Shares of the consortium aggregation key needed to decrypt (1…validators). Default: a quorum, 2f + 1.")
+    var aggregationThreshold: Int?
+
+    @Option(help: "Bits of the aggregation key's modulus (even, 1024…8192; safe primes for 2048 take seconds to a minute).")
+    var aggregationBits: Int = 2_048
+
     @Flag(help: "Restart the cluster already in --dir (keeping its chain) instead of creating a new one.")
     var reuse = false
 
@@ -67,6 +74,12 @@ struct Cluster: AsyncParsableCommand {
         guard (1...64).contains(validators) else { throw ValidationError("--validators must be 1…64") }
         guard (0...16).contains(joiners) else { throw ValidationError("--joiners must be 0…16") }
         guard (1...65_000).contains(httpBasePort), (1...65_000).contains(peerBasePort) else { throw ValidationError("ports must be 1…65000") }
+        if let aggregationThreshold, !(1...validators).contains(aggregationThreshold) {
+            throw ValidationError("--aggregation-threshold must be 1…\(validators) (the validators hold one share each)")
+        }
+        guard (1_024...8_192).contains(aggregationBits), aggregationBits % 2 == 0 else {
+            throw ValidationError("--aggregation-bits must be an even number from 1024 to 8192")
+        }
     }
 
     func run() async throws {
@@ -82,7 +95,8 @@ struct Cluster: AsyncParsableCommand {
                 databaseURL: resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL),
                 policies: URL(fileURLWithPath: policies, relativeTo: cwd).standardizedFileURL,
                 schemas: URL(fileURLWithPath: schemas, relativeTo: cwd).standardizedFileURL,
-                logLevel: logLevel, logger: makeLogger("cluster", level: .error), progress: note
+                logLevel: logLevel, aggregationThreshold: aggregationThreshold, aggregationBits: aggregationBits,
+                logger: makeLogger("cluster", level: .error), progress: note
             )
         }
         if initOnly {
