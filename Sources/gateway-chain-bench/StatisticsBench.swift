@@ -44,6 +44,10 @@ func statisticsBench(_ arguments: [String]) async throws {
     let key = office.node.aggregation
     let publicKey = key.publicKey
     let districts = ["fatima", "santo_antonio", "sao_lazaro", "se", "sao_lourenco", "taipa", "coloane"]
+    let bands = ["0-17", "18-34", "35-64", "65+"]
+    // GROUP_BY=district (7 groups, the default) or district,age_band (28 groups).
+    let byBand = ProcessInfo.processInfo.environment["GROUP_BY"] == "district,age_band"
+    let groupCount = byBand ? 28 : 7
 
     // The values and their ciphertexts: (1 + m·n) · rⱼⁿ with 256 precomputed obfuscators (the same ciphertexts go to
     // the reference). Encrypting a million values the node's way would take longer than the benchmark.
@@ -58,12 +62,15 @@ func statisticsBench(_ arguments: [String]) async throws {
         return PaillierCiphertext(value: gm.multiplied(by: obfuscators[index % 256], modulo: publicKey.nSquared))
     }
     func district(_ index: Int) -> Int { index % 7 }
+    func band(_ index: Int) -> Int { (index / 21) % 4 }
+    /// The group a value counts in under the requested grouping.
+    func group(_ index: Int) -> Int { byBand ? district(index) * 4 + band(index) : district(index) }
     func holder(_ index: Int) -> Int { (index / 7) % 3 }
 
     // Running sums per holder: a row per 10,000 of its records per district, tagged with the holder's key.
     progress("writing each holder's running sums (a row per district per 10,000 records)")
-    var expected = [Int64](repeating: 0, count: 7)
-    for index in 0..<count { expected[district(index)] += Int64(values[index]) }
+    var expected = [Int64](repeating: 0, count: groupCount)
+    for index in 0..<count { expected[group(index)] += Int64(values[index]) }
     for (number, node) in holders.enumerated() {
         let directory = node.node.configuration.dataDirectory
         let recordKey = Hex.decode(try String(contentsOf: directory.appendingPathComponent("record-key.hex"), encoding: .utf8).trimmed) ?? []
@@ -74,9 +81,9 @@ func statisticsBench(_ arguments: [String]) async throws {
         for start in stride(from: 0, to: mine.count, by: 10_000) {
             let batch = mine[start..<min(mine.count, start + 10_000)]
             var groups: [Int: [PaillierCiphertext]] = [:]
-            for index in batch { groups[district(index), default: []].append(ciphertexts[index]) }
-            for (group, list) in groups.sorted(by: { $0.key < $1.key }) {
-                let groupKey = "{\"age_band\":\"35-64\",\"district\":\"\(districts[group])\"}"
+            for index in batch { groups[district(index) * 4 + band(index), default: []].append(ciphertexts[index]) }
+            for (finest, list) in groups.sorted(by: { $0.key < $1.key }) {
+                let groupKey = "{\"age_band\":\"\(bands[finest % 4])\",\"district\":\"\(districts[finest / 4])\"}"
                 let product = publicKey.sum(list).value.bigEndianBytes(width: (publicKey.nSquared.bitWidth + 7) / 8)
                 rows.append(
                     RunningSum(
@@ -92,7 +99,7 @@ func statisticsBench(_ arguments: [String]) async throws {
         baseURL: office.baseURL, department: DemoConsortium.statistics, key: cluster.consortium.keys[DemoConsortium.statistics]!,
         suite: office.node.suite)
     let request = API.StatisticsRequest(
-        category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics",
+        category: "citizen", field: "monthly_income", groupBy: byBand ? ["district", "age_band"] : ["district"], purpose: "official_statistics",
         holders: [DemoConsortium.registry, DemoConsortium.socialSecurity, DemoConsortium.housing])
     var endToEnd: [Double] = []
     for run in 0...runs {
@@ -104,9 +111,11 @@ func statisticsBench(_ arguments: [String]) async throws {
         }
         let statistic = try response.decode(API.StatisticsResponse.self)
         for group in statistic.groups {
-            guard let name = group.key["district"]?.stringValue, let index = districts.firstIndex(of: name), group.sum == expected[index] else {
-                throw NodeError("statistic differs from the plaintext: \(group.key) \(group.sum ?? -1)")
+            guard let name = group.key["district"]?.stringValue, let index = districts.firstIndex(of: name) else {
+                throw NodeError("unexpected group \(group.key)")
             }
+            let position = byBand ? index * 4 + (bands.firstIndex(of: group.key["age_band"]?.stringValue ?? "") ?? 0) : index
+            guard group.sum == expected[position] else { throw NodeError("statistic differs from the plaintext: \(group.key) \(group.sum ?? -1)") }
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         // The first run warms connections and caches; it is reported apart.
@@ -120,8 +129,8 @@ func statisticsBench(_ arguments: [String]) async throws {
     let scheme = key.scheme
     var recompute: [Double] = []
     var summing: [Double] = []
-    var groups = [[PaillierCiphertext]](repeating: [], count: 7)
-    for index in 0..<count { groups[district(index)].append(ciphertexts[index]) }
+    var groups = [[PaillierCiphertext]](repeating: [], count: groupCount)
+    for index in 0..<count { groups[group(index)].append(ciphertexts[index]) }
     func since(_ start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -146,12 +155,12 @@ func statisticsBench(_ arguments: [String]) async throws {
     // For the reference: the key's factors, the obfuscators and the values (binary, little-endian int32).
     let reference: [String: Any] = [
         "n": publicKey.n.toString(), "p": p.toString(), "q": q.toString(), "obfuscators": obfuscators.map { $0.toString() },
-        "groups": 7, "expected": expected,
+        "groups": groupCount, "expected": expected, "by_band": byBand,
     ]
     try JSONSerialization.data(withJSONObject: reference).write(to: work.appendingPathComponent("reference.json"))
     try values.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: work.appendingPathComponent("values.bin"))
     let output: [String: Any] = [
-        "values": count, "groups": 7, "holders": 3, "threshold": key.summary, "bits": publicKey.bits,
+        "values": count, "groups": groupCount, "holders": 3, "threshold": key.summary, "bits": publicKey.bits,
         "cores": ProcessInfo.processInfo.activeProcessorCount,
         "end_to_end_s": endToEnd, "recompute_s": recompute, "sum_s": summing,
     ]
