@@ -2,7 +2,7 @@
 decrypts the sums with the whole key (it has no threshold decryption).
 
 Reads <work>/reference.json (n, p, q, the 256 obfuscators, the expected sums) and <work>/values.bin (little-endian
-int32 incomes); value i is in district i mod 7 (and age band (i div 21) mod 4 with GROUP_BY=district,age_band); its ciphertext is (1 + m·n) · obfuscator[i mod 256] mod n², as
+int32 incomes); value i is in district i mod 10 (and age band (i div 30) mod 4 with GROUP_BY=district,age_band); its ciphertext is (1 + m·n) · obfuscator[i mod 256] mod n², as
 ours. Building the ciphertexts is not timed. Prints {"recompute_s": [...]}."""
 import json
 import struct
@@ -27,8 +27,8 @@ print(f"[bench] phe: building {len(values)} ciphertexts (not timed)", file=sys.s
 ciphertexts = [[] for _ in range(groups)]
 for i, m in enumerate(values):
     c = gmpy2.f_mod((1 + m * n) * obfuscators[i % 256], nsquare)
-    # Value i is in district i mod 7 and age band (i div 21) mod 4, as ours.
-    g = (i % 7) * 4 + (i // 21) % 4 if spec.get("by_band") else i % 7
+    # Value i is in district i mod 10 and age band (i div 30) mod 4, as ours.
+    g = (i % 10) * 4 + (i // 30) % 4 if spec.get("by_band") else i % 10
     ciphertexts[g].append(EncryptedNumber(pk, int(c), 0))
 
 timings = []

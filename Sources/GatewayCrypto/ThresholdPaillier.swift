@@ -176,6 +176,13 @@ public struct ThresholdPaillier: Sendable {
         return challenge(c4: c4, ci2: ci2, vi: vi, a: a, b: b, index: partial.index) == e
     }
 
+    /// Checks one party's partial decryptions of many ciphertexts (pairwise), on all cores; false if any fails or the
+    /// counts differ.
+    public func verifyAll(_ partials: [PartialDecryption], for ciphertexts: [PaillierCiphertext]) -> Bool {
+        guard partials.count == ciphertexts.count else { return false }
+        return parallelMap(partials.count) { verify(partials[$0], for: ciphertexts[$0]) }.allSatisfy { $0 }
+    }
+
     func challenge(c4: GMPInteger, ci2: GMPInteger, vi: GMPInteger, a: GMPInteger, b: GMPInteger, index: Int) -> GMPInteger {
         var hasher = SHA256()
         hasher.update(data: Array("datagateway/threshold-paillier/proof/v1".utf8))

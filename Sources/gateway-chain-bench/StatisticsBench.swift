@@ -14,7 +14,7 @@ import Logging
 ///   gateway-chain-bench statistics <database-url> <values> <runs> <work-dir>
 ///
 /// A four-node consortium in this process (3-of-4 key, 2048 bits). Three departments' nodes hold `values` encrypted
-/// incomes between them, in the seven districts, as running sums written the way publishes of 10,000 records write
+/// incomes between them, in ten districts, as running sums written the way publishes of 10,000 records write
 /// them (tagged with each node's key). Timed: `POST /v1/statistics` at the statistics office's node, from request to
 /// released result (each holder's decision on chain, the decryption request, three share holders' partial
 /// decryptions with proofs, the combination), `runs` times; and the full recomputation of the same statistic from
@@ -31,11 +31,25 @@ func statisticsBench(_ arguments: [String]) async throws {
     try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
     var logger = Logger(label: "bench-statistics")
     logger.logLevel = .critical
+    // The demo schema with ten districts (three more than the demo's seven), so that the statistic has exactly the
+    // ten groups of the target; the nodes load policies and schemas from this copy.
+    let districts = ["fatima", "santo_antonio", "sao_lazaro", "se", "sao_lourenco", "taipa", "coloane", "nam_van", "areia_preta", "cotai"]
+    let schemas = work.appendingPathComponent("schemas")
+    try FileManager.default.createDirectory(at: schemas, withIntermediateDirectories: true)
+    for file in try FileManager.default.contentsOfDirectory(atPath: "Schemas") {
+        try FileManager.default.copyItem(atPath: "Schemas/" + file, toPath: schemas.appendingPathComponent(file).path)
+    }
+    let citizen = schemas.appendingPathComponent("citizen.schema.json")
+    let original = try String(contentsOf: citizen, encoding: .utf8)
+    let widened = original.replacingOccurrences(
+        of: "\"taipa\", \"coloane\"]", with: "\"taipa\", \"coloane\", \"nam_van\", \"areia_preta\", \"cotai\"]")
+    guard widened != original else { throw NodeError("the district enum of Schemas/citizen.schema.json was not found") }
+    try widened.write(to: citizen, atomically: true, encoding: .utf8)
     let factors = FactorBox()
     progress("starting four nodes in this process (3-of-4 aggregation key, 2048-bit modulus: safe primes take a while)")
     let cluster = try await DemoCluster.start(
         in: work.appendingPathComponent("cluster"), databaseURL: arguments[2], suite: .intl,
-        policies: URL(fileURLWithPath: "Policies").standardizedFileURL, schemas: URL(fileURLWithPath: "Schemas").standardizedFileURL,
+        policies: URL(fileURLWithPath: "Policies").standardizedFileURL, schemas: schemas.standardizedFileURL,
         aggregationBits: 2_048, logLevel: .critical, logger: logger, progress: { progress($0) }, revealingFactorsTo: { factors.set($0, $1) })
     let holders = [DemoConsortium.registry, DemoConsortium.socialSecurity, DemoConsortium.housing].compactMap { cluster.node(of: $0) }
     guard let office = cluster.node(of: DemoConsortium.statistics), holders.count == 3, let (p, q) = factors.value else {
@@ -43,11 +57,10 @@ func statisticsBench(_ arguments: [String]) async throws {
     }
     let key = office.node.aggregation
     let publicKey = key.publicKey
-    let districts = ["fatima", "santo_antonio", "sao_lazaro", "se", "sao_lourenco", "taipa", "coloane"]
     let bands = ["0-17", "18-34", "35-64", "65+"]
-    // GROUP_BY=district (7 groups, the default) or district,age_band (28 groups).
+    // GROUP_BY=district (10 groups, the default) or district,age_band (40 groups).
     let byBand = ProcessInfo.processInfo.environment["GROUP_BY"] == "district,age_band"
-    let groupCount = byBand ? 28 : 7
+    let groupCount = byBand ? 40 : 10
 
     // The values and their ciphertexts: (1 + m·n) · rⱼⁿ with 256 precomputed obfuscators (the same ciphertexts go to
     // the reference). Encrypting a million values the node's way would take longer than the benchmark.
@@ -61,11 +74,11 @@ func statisticsBench(_ arguments: [String]) async throws {
         let gm = (GMPInteger(1) + GMPInteger(Int(values[index])) * publicKey.n).modulo(publicKey.nSquared)
         return PaillierCiphertext(value: gm.multiplied(by: obfuscators[index % 256], modulo: publicKey.nSquared))
     }
-    func district(_ index: Int) -> Int { index % 7 }
-    func band(_ index: Int) -> Int { (index / 21) % 4 }
+    func district(_ index: Int) -> Int { index % 10 }
+    func band(_ index: Int) -> Int { (index / 30) % 4 }
     /// The group a value counts in under the requested grouping.
     func group(_ index: Int) -> Int { byBand ? district(index) * 4 + band(index) : district(index) }
-    func holder(_ index: Int) -> Int { (index / 7) % 3 }
+    func holder(_ index: Int) -> Int { (index / 10) % 3 }
 
     // Running sums per holder: a row per 10,000 of its records per district, tagged with the holder's key.
     progress("writing each holder's running sums (a row per district per 10,000 records)")

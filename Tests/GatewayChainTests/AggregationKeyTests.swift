@@ -65,4 +65,17 @@ import Testing
         }
         #expect(throws: CryptoError.self) { try scheme.combine([scheme.partialDecrypt(c, share: shares[0])], for: c) }
     }
+
+    @Test func onePartysPartialsAreCheckedTogetherAndOneForgeryFailsThem() throws {
+        let (genesis, sealed) = try Self.dealt.get()
+        let scheme = try genesis.aggregation!.scheme()
+        let share = try sealed[1].open(with: Self.keys[1], genesis: genesis)
+        let ciphertexts = try (1...5).map { try scheme.publicKey.encrypt($0 * 100) }
+        var partials = try ciphertexts.map { try scheme.partialDecrypt($0, share: share) }
+        #expect(scheme.verifyAll(partials, for: ciphertexts))
+        #expect(!scheme.verifyAll(Array(partials.dropLast()), for: ciphertexts), "counts differ")
+        let forged = partials[3]
+        partials[3] = .init(index: forged.index, value: partials[2].value, challenge: forged.challenge, response: forged.response)
+        #expect(!scheme.verifyAll(partials, for: ciphertexts))
+    }
 }

@@ -153,7 +153,7 @@ package struct DecryptionWaiter: Sendable {
                     guard let decoded = try? PartialDecryptions(decoding: bytes, party: party), decoded.partials.count == groups.count else {
                         return .some(nil)
                     }
-                    let valid = zip(decoded.partials, groups).allSatisfy { scheme.verify($0, for: $1) }
+                    let valid = scheme.verifyAll(decoded.partials, for: groups)
                     return .some(valid ? decoded.partials : nil)
                 }
             }
