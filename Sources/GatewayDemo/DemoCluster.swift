@@ -39,10 +39,8 @@ package struct DemoCluster: Sendable {
                 throw error
             }
         }
-        let suiteImplementation = try suite.makeSuite()
         var keys: [String: any SigningKey] = [:]
         for member in DemoConsortium.members { keys[member.id] = try layout.departmentKey(member.id) }
-        _ = suiteImplementation
         return DemoCluster(
             layout: layout, nodes: nodes, consortium: DemoConsortium(keys: keys, departmentsFile: URL(fileURLWithPath: layout.departmentsFile)))
     }

@@ -69,6 +69,13 @@ import Testing
             _ = try await fixture.exchange.aggregates.aggregate(F.principal(F.statistics), Self.statistics)
         }
         let id = try #require(await fixture.chain.openDecryptions().last?.id)
+        // The requester gave up at its deadline; the answering holders' shares arrive when their duties run (events,
+        // not time: on a busy machine they may come after the deadline).
+        var height = await fixture.chain.ledger.height
+        for _ in 0..<30 {
+            guard let entry = await fixture.chain.decryption(id), entry.shares.count < 3 else { break }
+            height = await fixture.chain.awaitHeight(after: height, timeoutMs: 10_000)
+        }
         let entry = try #require(await fixture.chain.decryption(id))
         let groups = entry.request.decryptable(modulusSquared: fixture.scheme.publicKey.nSquared)
         let valid = try entry.shares.filter { party, bytes in
@@ -101,7 +108,8 @@ import Testing
             let (hash, _) = try await fixture.chain.submit(.decryptionRequest, payload: request.encoded)
             let id = Hex.encode(hash)
             var height = await fixture.chain.ledger.height
-            while let entry = await fixture.chain.decryption(id), entry.refusals.count < 4 {
+            for _ in 0..<30 {
+                guard let entry = await fixture.chain.decryption(id), entry.refusals.count < 4 else { break }
                 height = await fixture.chain.awaitHeight(after: height, timeoutMs: 10_000)
             }
             let entry = try #require(await fixture.chain.decryption(id))

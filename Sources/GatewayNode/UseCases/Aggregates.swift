@@ -130,35 +130,14 @@ package struct Aggregates: Sendable {
             epsilonMicros: terms?.epsilonMicros, resultDigest: digest)
         let decryption = DecryptionRequest(
             query: query, contributions: [.init(holder: nodeID, eventID: permit.receipt.eventId ?? "", groups: contributed)])
-        let combined = decryption.combined(modulusSquared: publicKey.nSquared)
-        let decryptable = combined.filter { $0.cohort >= query.minimumCohort }
         var response = API.AggregateResponse(
             category: category.name, field: request.field, groupBy: request.groupBy, minimumCohort: obligations.minimumCohort,
             policies: permit.decision.policies, groups: [], grant: permit.decision.grantID, receipt: permit.receipt
         )
-        var values: [[UInt8]: GMPInteger] = [:]
-        if !decryptable.isEmpty {
-            let (hash, location) = try await writer.submit(.decryptionRequest, payload: decryption.encoded)
-            let id = Hex.encode(hash)
-            if let entry = await ledger.decryption(id), terms != nil, !entry.withinBudget {
-                throw ExchangeError(
-                    .privacyBudgetExhausted, "the chain counted this statistic beyond \(principal.department)'s budget for \(category.name)",
-                    eventID: permit.receipt.eventId)
-            }
-            let result = try await waiter.plaintexts(requestID: id, groups: decryptable.map(\.sum), from: location.height)
-            for (group, value) in zip(decryptable, result.values) { values[group.label] = value }
-            response.decryption = API.Decryption(
-                request: id, height: location.height, threshold: aggregation.summary, shareHolders: result.holders)
-        }
-        response.groups = try combined.sorted { canonical(keys[$0.label]) < canonical(keys[$1.label]) }.map { group in
-            let key = keys[group.label] ?? [:]
-            guard let value = values[group.label] else {
-                return API.AggregateGroup(key: key, cohort: nil, count: nil, sum: nil, mean: nil, suppressed: true)
-            }
-            guard let sum = value.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
-            return API.AggregateGroup(
-                key: key, cohort: terms == nil ? Int(group.cohort) : nil, count: Int(group.count), sum: Int64(sum),
-                mean: group.count > 0 ? Double(sum) / Double(group.count) : nil, suppressed: false)
+        let released = try await decrypt(decryption, eventID: permit.receipt.eventId)
+        response.decryption = released.decryption
+        response.groups = try released.combined.sorted { canonical(keys[$0.label]) < canonical(keys[$1.label]) }.map { group in
+            try Self.released(group, key: keys[group.label] ?? [:], value: released.values[group.label], private: terms != nil)
         }
         if let terms, let mechanism {
             response.epsilon = PrivateRelease.decimal(terms.epsilonMicros)
@@ -168,6 +147,46 @@ package struct Aggregates: Sendable {
     }
 
     func canonical(_ key: [String: JSONValue]?) -> String { JSONValue.object(key ?? [:]).canonicalString }
+
+    /// What the consortium decrypted of a statistic: every combined group, the decrypted sums by label (the groups at
+    /// the cohort), and how.
+    struct Released {
+        let combined: [DecryptionRequest.CombinedGroup]
+        let values: [[UInt8]: GMPInteger]
+        let decryption: API.Decryption?
+    }
+
+    /// Puts a statistic before the consortium, when any group meets the cohort, and waits for t share holders: refused
+    /// when the chain counts it beyond the budget it states. Nothing is submitted when no group would be decrypted.
+    func decrypt(_ request: DecryptionRequest, eventID: String? = nil) async throws -> Released {
+        let combined = request.combined(modulusSquared: aggregation.publicKey.nSquared)
+        let decryptable = combined.filter { $0.cohort >= request.query.minimumCohort }
+        guard !decryptable.isEmpty else { return Released(combined: combined, values: [:], decryption: nil) }
+        let (hash, location) = try await writer.submit(.decryptionRequest, payload: request.encoded)
+        let id = Hex.encode(hash)
+        if request.query.epsilonMicros > 0, let entry = await ledger.decryption(id), !entry.withinBudget {
+            throw ExchangeError(
+                .privacyBudgetExhausted, "the chain counted this statistic beyond \(request.query.requester)'s budget for \(request.query.category)",
+                eventID: eventID)
+        }
+        let result = try await waiter.plaintexts(requestID: id, groups: decryptable.map { $0.sum }, from: location.height)
+        var values: [[UInt8]: GMPInteger] = [:]
+        for (group, value) in zip(decryptable, result.values) { values[group.label] = value }
+        return Released(
+            combined: combined, values: values,
+            decryption: API.Decryption(request: id, height: location.height, threshold: aggregation.summary, shareHolders: result.holders))
+    }
+
+    /// One released group: suppressed when it was not decrypted; a private statistic does not state the exact cohort.
+    static func released(_ group: DecryptionRequest.CombinedGroup?, key: [String: JSONValue], value: GMPInteger?, private isPrivate: Bool) throws
+        -> API.AggregateGroup
+    {
+        guard let group, let value else { return API.AggregateGroup(key: key, cohort: nil, count: nil, sum: nil, mean: nil, suppressed: true) }
+        guard let sum = value.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
+        return API.AggregateGroup(
+            key: key, cohort: isPrivate ? nil : Int(group.cohort), count: Int(group.count), sum: Int64(sum),
+            mean: group.count > 0 ? Double(sum) / Double(group.count) : nil, suppressed: false)
+    }
 
     /// A group as the running sums give it: the product of its rows' ciphertexts, its records and its cohort.
     struct SumGroup {

@@ -105,7 +105,7 @@ package struct ExchangeService: Sendable {
             nodeID: nodeID, now: now
         )
         statistics = Statistics(
-            aggregates: aggregates, peers: peers ?? LocalStatisticsPeers(nodes: [:], node: nodeID, department: department), department: department)
+            aggregates: aggregates, peers: peers ?? NoStatisticsPeers(), department: department)
         decryptionDuty = aggregation.share.map { share in
             DecryptionDuty(
                 key: aggregation, share: share, nodeID: nodeID, suite: suite, ledger: parts.ledger, writer: parts.writer, audit: parts.auditStore,

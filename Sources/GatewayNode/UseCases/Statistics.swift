@@ -164,31 +164,13 @@ package struct Statistics: Sendable {
             epsilonMicros: ask.epsilonMicros, budgetMicros: ask.budgetMicros, minimumCohort: UInt64(ask.minimumCohort),
             holders: UInt64(holders.count))
         let decryption = DecryptionRequest(query: query, contributions: contributions)
-        let publicKey = a.aggregation.publicKey
-        let combined = decryption.combined(modulusSquared: publicKey.nSquared)
-        let decryptable = combined.filter { $0.cohort >= query.minimumCohort }
         var response = API.StatisticsResponse(
             category: ask.category, field: ask.field, groupBy: ask.groupBy, minimumCohort: ask.minimumCohort, groups: [], holders: answers)
-        var values: [[UInt8]: GMPInteger] = [:]
-        if !decryptable.isEmpty {
-            let (hash, location) = try await a.writer.submit(.decryptionRequest, payload: decryption.encoded)
-            let id = Hex.encode(hash)
-            if query.epsilonMicros > 0, let entry = await a.ledger.decryption(id), !entry.withinBudget {
-                throw ExchangeError(.privacyBudgetExhausted, "the chain counted this statistic beyond \(ask.requester)'s budget for \(ask.category)")
-            }
-            let result = try await a.waiter.plaintexts(requestID: id, groups: decryptable.map { $0.sum }, from: location.height)
-            for (group, value) in zip(decryptable, result.values) { values[group.label] = value }
-            response.decryption = API.Decryption(request: id, height: location.height, threshold: a.aggregation.summary, shareHolders: result.holders)
-        }
-        let byLabel = Dictionary(uniqueKeysWithValues: combined.map { ($0.label, $0) })
+        let released = try await a.decrypt(decryption)
+        response.decryption = released.decryption
+        let byLabel = Dictionary(uniqueKeysWithValues: released.combined.map { ($0.label, $0) })
         response.groups = try zip(universe, labels).map { key, label in
-            guard let group = byLabel[label], let value = values[label] else {
-                return API.AggregateGroup(key: key, cohort: nil, count: nil, sum: nil, mean: nil, suppressed: true)
-            }
-            guard let sum = value.intValue else { throw ExchangeError(.internalError, "aggregate exceeds 64 bits") }
-            return API.AggregateGroup(
-                key: key, cohort: ask.epsilonMicros > 0 ? nil : Int(group.cohort), count: Int(group.count), sum: Int64(sum),
-                mean: group.count > 0 ? Double(sum) / Double(group.count) : nil, suppressed: false)
+            try Aggregates.released(byLabel[label], key: key, value: released.values[label], private: ask.epsilonMicros > 0)
         }
         if ask.epsilonMicros > 0 {
             response.epsilon = PrivateRelease.decimal(ask.epsilonMicros)
@@ -323,15 +305,11 @@ struct HolderOutcome: Sendable {
     let result: Result<API.ContributionResponse, any Error>
 }
 
-/// The holders' use cases called directly: this node for itself, or in tests every node's use cases.
-package struct LocalStatisticsPeers: StatisticsPeering {
-    let nodes: [String: Statistics]
-    let node: String
-    let department: String
+/// No other node to ask: a node assembled without peers' addresses (tests of one node) answers only for itself.
+package struct NoStatisticsPeers: StatisticsPeering {
+    package init() {}
 
     package func contribution(from node: String, _ request: API.ContributionRequest) async throws -> API.ContributionResponse {
-        guard let holder = nodes[node] else { throw ExchangeError(.internalError, "no route to \(node)") }
-        return try await holder.contribute(
-            Principal(department: department, node: self.node, requestDigest: SystemRandom().bytes(count: 32)), request)
+        throw ExchangeError(.chainUnavailable, "this node knows no other node's API address, so it cannot ask \(node)")
     }
 }
