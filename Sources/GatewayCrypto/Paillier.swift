@@ -51,9 +51,7 @@ public struct PaillierPublicKey: Sendable, Equatable {
     }
 
     func product(_ ciphertexts: ArraySlice<PaillierCiphertext>) -> GMPInteger {
-        let accumulator = MPZAccumulator(GMPInteger(1))
-        for c in ciphertexts { accumulator.multiply(by: c.value, modulo: nSquared) }
-        return accumulator.result
+        GMPInteger.product(of: ciphertexts.map(\.value)[...], modulo: nSquared)
     }
 
     /// Homomorphic multiplication by a plaintext scalar.

@@ -18,7 +18,7 @@ private final class Slots<T>: @unchecked Sendable {
 
 /// Computes `body(0..<count)` on all cores and returns the results in index order.
 /// Each worker writes only its own slot, so the slots need no lock.
-func parallelMap<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+package func parallelMap<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
     let slots = Slots<T>(count)
     DispatchQueue.concurrentPerform(iterations: count) { index in slots.buffer[index] = body(index) }
     return slots.buffer.map { $0! }

@@ -171,9 +171,14 @@ public struct ThresholdPaillier: Sendable {
         let vi = verificationKeys[partial.index - 1]
         guard let ci2Inverse = ci2.inverse(modulo: nSquared), let viInverse = vi.inverse(modulo: nSquared) else { return false }
         // a = c⁴^z · (cᵢ²)^−e, b = v^z · vᵢ^−e; the proof holds iff hashing them gives back e.
-        let a = c4.power(z, modulo: nSquared).multiplied(by: ci2Inverse.power(e, modulo: nSquared), modulo: nSquared)
-        let b = v.power(z, modulo: nSquared).multiplied(by: viInverse.power(e, modulo: nSquared), modulo: nSquared)
-        return challenge(c4: c4, ci2: ci2, vi: vi, a: a, b: b, index: partial.index) == e
+        // The two sides are independent: on all cores (a packed statistic has one ciphertext and a few partials).
+        let v = self.v
+        let sides = parallelMap(2) { side in
+            side == 0
+                ? c4.power(z, modulo: nSquared).multiplied(by: ci2Inverse.power(e, modulo: nSquared), modulo: nSquared)
+                : v.power(z, modulo: nSquared).multiplied(by: viInverse.power(e, modulo: nSquared), modulo: nSquared)
+        }
+        return challenge(c4: c4, ci2: ci2, vi: vi, a: sides[0], b: sides[1], index: partial.index) == e
     }
 
     /// Checks one party's partial decryptions of many ciphertexts (pairwise), on all cores; false if any fails or the

@@ -73,6 +73,25 @@ import Testing
         #expect((try? DecryptionRequest(decoding: bytes)) != original)
     }
 
+    @Test func packedRequestsRoundTripAndPackOnlyDecryptableGroups() throws {
+        let unpacked = try request("s1", cohorts: [12, 3, 40, 10, 9])
+        let packed = DecryptionRequest(query: unpacked.query, contributions: unpacked.contributions, slotBits: 72)
+        #expect(try DecryptionRequest(decoding: packed.encoded) == packed)
+        #expect(try DecryptionRequest(decoding: unpacked.encoded).slotBits == 0, "a v1 request (no slot width) still decodes")
+        // Three groups meet the cohort of 10: one ciphertext of 72-bit slots (a 512-bit key has seven), nothing of the others.
+        let publicKey = scheme.publicKey
+        #expect(packed.ciphertextsToDecrypt(publicKey).count == 1)
+        #expect(unpacked.ciphertextsToDecrypt(publicKey).count == 3)
+        let plaintexts = try packed.ciphertextsToDecrypt(publicKey).map { ciphertext in
+            try scheme.combine(try Self.dealt.get().1.prefix(2).map { try scheme.partialDecrypt(ciphertext, share: $0) }, for: ciphertext)
+        }
+        #expect(try packed.packing(publicKey).unpack(plaintexts, count: 3) == [1_000, 3_000, 4_000].map { GMPInteger($0) })
+        for width: UInt64 in [1, 15, 4_097, .max] {
+            let bad = DecryptionRequest(query: unpacked.query, contributions: unpacked.contributions, slotBits: width)
+            #expect(throws: ChainError.self, "slot width \(width)") { try DecryptionRequest(decoding: bad.encoded) }
+        }
+    }
+
     @Test func epsilonIsChargedOncePerRequestByBlockMonthAndOnlyWithinTheBudget() throws {
         var ledger = try Ledger(genesis: genesis, suite: suite)
         let key = PrivacySpending.Key(requester: "statistics", category: "citizen", month: "2027-01")

@@ -36,18 +36,24 @@ import Testing
         #expect(coloane.suppressed && coloane.sum == nil)
         let decryption = try #require(response.decryption)
         #expect(decryption.threshold == "3 of 4" && Set(decryption.shareHolders).count == 3)
-        // The request, its shares and their proofs are on chain: one partial per share holder for the one group at the
-        // cohort (coloane is never decrypted), and anyone can combine them.
+        // The request, its shares and their proofs are on chain: one partial per share holder for the one packed
+        // ciphertext, which holds only the group at the cohort (coloane is never decrypted), and anyone can combine
+        // and unpack them.
         let entry = try await entry(fixture, response)
-        let groups = entry.request.decryptable(modulusSquared: fixture.scheme.publicKey.nSquared)
+        let publicKey = fixture.scheme.publicKey
+        let groups = entry.request.decryptable(modulusSquared: publicKey.nSquared)
         #expect(groups.count == 1 && entry.request.contributions[0].groups.count == 2)
+        #expect(entry.request.slotBits > 0 && entry.request.packing(publicKey).slots > 1, "groups are packed for decryption")
+        let packed = entry.request.ciphertextsToDecrypt(publicKey)
+        #expect(packed.count == 1)
         var partials: [ThresholdPaillier.PartialDecryption] = []
         for (party, bytes) in entry.shares {
             let decoded = try PartialDecryptions(decoding: bytes, party: party)
             #expect(decoded.partials.count == 1)
             partials += decoded.partials
         }
-        #expect(try fixture.scheme.combine(partials, for: groups[0].sum) == GMPInteger(300_000))
+        let plaintext = try fixture.scheme.combine(partials, for: packed[0])
+        #expect(try entry.request.packing(publicKey).unpack([plaintext], count: 1) == [GMPInteger(300_000)])
         // The labels on chain are salted: nothing names the district.
         #expect(!entry.request.encoded.windowContains(Array("taipa".utf8)))
     }
@@ -77,13 +83,13 @@ import Testing
             height = await fixture.chain.awaitHeight(after: height, timeoutMs: 10_000)
         }
         let entry = try #require(await fixture.chain.decryption(id))
-        let groups = entry.request.decryptable(modulusSquared: fixture.scheme.publicKey.nSquared)
+        let packed = entry.request.ciphertextsToDecrypt(fixture.scheme.publicKey)
         let valid = try entry.shares.filter { party, bytes in
-            try PartialDecryptions(decoding: bytes, party: party).partials.allSatisfy { fixture.scheme.verify($0, for: groups[0].sum) }
+            try PartialDecryptions(decoding: bytes, party: party).partials.allSatisfy { fixture.scheme.verify($0, for: packed[0]) }
         }
         #expect(valid.keys.sorted() == [1, 2] && entry.shares.keys.sorted() == [1, 2, 4])
         #expect(throws: CryptoError.self) {
-            try fixture.scheme.combine(try entry.shares.flatMap { try PartialDecryptions(decoding: $1, party: $0).partials }, for: groups[0].sum)
+            try fixture.scheme.combine(try entry.shares.flatMap { try PartialDecryptions(decoding: $1, party: $0).partials }, for: packed[0])
         }
     }
 

@@ -128,8 +128,10 @@ package struct Aggregates: Sendable {
         let permit = try await gate.pass(
             principal, action: "aggregate", category: category.name, purpose: request.purpose, decision: decision,
             epsilonMicros: terms?.epsilonMicros, resultDigest: digest)
+        let contributions = [DecryptionRequest.Contribution(holder: nodeID, eventID: permit.receipt.eventId ?? "", groups: contributed)]
         let decryption = DecryptionRequest(
-            query: query, contributions: [.init(holder: nodeID, eventID: permit.receipt.eventId ?? "", groups: contributed)])
+            query: query, contributions: contributions,
+            slotBits: Self.slotBits(contributions, field: request.field, in: category, private: terms != nil))
         var response = API.AggregateResponse(
             category: category.name, field: request.field, groupBy: request.groupBy, minimumCohort: obligations.minimumCohort,
             policies: permit.decision.policies, groups: [], grant: permit.decision.grantID, receipt: permit.receipt
@@ -169,12 +171,30 @@ package struct Aggregates: Sendable {
                 .privacyBudgetExhausted, "the chain counted this statistic beyond \(request.query.requester)'s budget for \(request.query.category)",
                 eventID: eventID)
         }
-        let result = try await waiter.plaintexts(requestID: id, groups: decryptable.map { $0.sum }, from: location.height)
+        // Packed several groups to a ciphertext, as every share holder packs them.
+        let packing = request.packing(aggregation.publicKey)
+        let result = try await waiter.plaintexts(requestID: id, groups: packing.pack(decryptable.map { $0.sum }), from: location.height)
+        let unpacked: [GMPInteger]
+        do { unpacked = try packing.unpack(result.values, count: decryptable.count) } catch {
+            throw ExchangeError(.internalError, "the consortium's decryption does not unpack into \(decryptable.count) groups: \(error)")
+        }
         var values: [[UInt8]: GMPInteger] = [:]
-        for (group, value) in zip(decryptable, result.values) { values[group.label] = value }
+        for (group, value) in zip(decryptable, unpacked) { values[group.label] = value }
         return Released(
             combined: combined, values: values,
             decryption: API.Decryption(request: id, height: location.height, threshold: aggregation.summary, shareHolders: result.holders))
+    }
+
+    /// The slot width that holds any group's sum when groups are packed for decryption: every record of the
+    /// statistic at the field's bound (a 64-bit integer when the schema gives none), plus every holder's noise share
+    /// (a 64-bit integer each) when the statistic is private.
+    static func slotBits(_ contributions: [DecryptionRequest.Contribution], field: String, in category: RecordCategory, private isPrivate: Bool)
+        -> UInt64
+    {
+        let records = contributions.flatMap(\.groups).reduce(GMPInteger(0)) { $0 + GMPInteger(UInt($1.count)) }
+        let bound = (try? PrivateRelease.sensitivity(of: field, in: category)).map { GMPInteger(Int($0)) } ?? GMPInteger.powerOfTwo(63)
+        let noise = isPrivate ? GMPInteger(contributions.count) * GMPInteger.powerOfTwo(63) : GMPInteger(0)
+        return UInt64(PaillierPacking.slotBits(magnitude: records * bound + noise))
     }
 
     /// One released group: suppressed when it was not decrypted; a private statistic does not state the exact cohort.

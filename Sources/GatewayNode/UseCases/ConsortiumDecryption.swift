@@ -69,9 +69,10 @@ package actor DecryptionDuty {
                 .decryptionRefusal, payload: DecryptionRefusal(requestID: id, party: UInt64(share.index), reason: reason).encoded)
             return
         }
-        let groups = entry.request.decryptable(modulusSquared: key.publicKey.nSquared)
-        let (scheme, share) = (key.scheme, share)
-        let partials = try await HeavyWork.run { try groups.map { try scheme.partialDecrypt($0.sum, share: share) } }
+        let (scheme, share, request, publicKey) = (key.scheme, share, entry.request, key.publicKey)
+        let partials = try await HeavyWork.run {
+            try request.ciphertextsToDecrypt(publicKey).map { try scheme.partialDecrypt($0, share: share) }
+        }
         _ = try await writer.submit(
             .decryptionShare,
             payload: DecryptionShare(requestID: id, party: UInt64(share.index), share: PartialDecryptions(partials: partials).encoded).encoded)

@@ -163,7 +163,9 @@ package struct Statistics: Sendable {
             statisticID: ask.statisticID, requester: ask.requester, category: ask.category, field: ask.field, purpose: ask.purpose,
             epsilonMicros: ask.epsilonMicros, budgetMicros: ask.budgetMicros, minimumCohort: UInt64(ask.minimumCohort),
             holders: UInt64(holders.count))
-        let decryption = DecryptionRequest(query: query, contributions: contributions)
+        let decryption = DecryptionRequest(
+            query: query, contributions: contributions,
+            slotBits: Aggregates.slotBits(contributions, field: ask.field, in: category, private: ask.epsilonMicros > 0))
         var response = API.StatisticsResponse(
             category: ask.category, field: ask.field, groupBy: ask.groupBy, minimumCohort: ask.minimumCohort, groups: [], holders: answers)
         let released = try await a.decrypt(decryption)
