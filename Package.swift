@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // C shims: header glue only.
@@ -65,7 +68,7 @@ let package = Package(
             name: "GatewayNode",
             dependencies: [
                 "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayWire", "GatewayFiles", "GatewayPrivacy",
-                "GatewayClient",
+                "GatewayClient", "GatewayTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -77,18 +80,35 @@ let package = Package(
         .target(
             name: "GatewayHTTP",
             dependencies: [
-                "GatewayNode", "GatewayCrypto", "GatewaySchema", "GatewayStore", "GatewayWire",
+                "GatewayNode", "GatewayCrypto", "GatewaySchema", "GatewayStore", "GatewayWire", "GatewayTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // TLS identities (P-256 key, self-signed certificate) pinned by the registry instead of a CA.
+        .target(
+            name: "GatewayTLS",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "GatewayClient",
             dependencies: [
-                "GatewayCrypto", "GatewaySchema", "GatewayWire",
+                "GatewayCrypto", "GatewaySchema", "GatewayWire", "GatewayTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -98,7 +118,7 @@ let package = Package(
             name: "GatewayDemo",
             dependencies: [
                 "GatewayClient", "GatewayNode", "GatewayHTTP", "GatewayCrypto", "GatewayChain", "GatewaySchema", "GatewayStore", "GatewayPolicy",
-                "GatewayWire", "GatewayFiles",
+                "GatewayWire", "GatewayFiles", "GatewayTLS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -123,7 +143,7 @@ let package = Package(
             name: "gateway",
             dependencies: [
                 "GatewayDemo", "GatewayHTTP", "GatewayNode", "GatewayCrypto", "GatewaySimulation", "GatewayChain", "GatewayClient",
-                "GatewayStore", "GatewayWire", "GatewayFiles",
+                "GatewayStore", "GatewayWire", "GatewayFiles", "GatewayTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,7 +156,7 @@ let package = Package(
             name: "GatewayTestSupport",
             dependencies: [
                 "GatewayDemo", "GatewayNode", "GatewayStore", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayPolicy",
-                "GatewaySchema", "GatewayWire", "GatewayFiles", "GatewayPrivacy",
+                "GatewaySchema", "GatewayWire", "GatewayFiles", "GatewayPrivacy", "GatewayTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/GatewayTestSupport"
@@ -152,6 +172,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "GatewayTLSTests", dependencies: ["GatewayTLS", "GatewayTestSupport"]),
         .testTarget(name: "GatewayPrivacyTests", dependencies: ["GatewayPrivacy", "GatewayCrypto"]),
         .testTarget(name: "GatewaySimulationTests", dependencies: ["GatewaySimulation", "GatewayChain"]),
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "GatewayCrypto", "GatewayTestSupport", "GatewayFiles"]),
@@ -165,7 +186,7 @@ let package = Package(
             name: "GatewayHTTPTests",
             dependencies: [
                 "GatewayHTTP", "GatewayNode", "GatewayClient", "GatewayDemo", "GatewayCrypto", "GatewayStore", "GatewayTestSupport",
-                "GatewaySchema", "GatewayWire", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "GatewaySchema", "GatewayWire", "GatewayTLS", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
             ]

@@ -11,13 +11,24 @@ public struct Genesis: Sendable, Codable, Equatable {
         /// SPKI PEM of the node's signing key.
         public let publicKey: String
         public let address: String
+        /// PEM of the node's TLS certificate (a P-256 key, self-signed): peers pin it for mutual TLS. Optional, so that
+        /// chains founded before TLS keep their genesis hash; a node without one cannot speak TLS to its peers.
+        public let tlsCertificate: String?
 
-        public init(nodeID: String, department: String, role: Role, publicKey: String, address: String) {
+        public static let tlsCertificateBytesMax = 8_192
+
+        public init(nodeID: String, department: String, role: Role, publicKey: String, address: String, tlsCertificate: String? = nil) {
             self.nodeID = nodeID
             self.department = department
             self.role = role
             self.publicKey = publicKey
             self.address = address
+            self.tlsCertificate = tlsCertificate
+        }
+
+        /// The same member with a TLS certificate.
+        public func with(tlsCertificate: String?) -> Member {
+            Member(nodeID: nodeID, department: department, role: role, publicKey: publicKey, address: address, tlsCertificate: tlsCertificate)
         }
     }
 
@@ -55,6 +66,10 @@ public struct Genesis: Sendable, Codable, Equatable {
         chainID = try container.decode(String.self, forKey: .chainID)
         suite = try container.decode(SuiteName.self, forKey: .suite)
         members = try container.decode([Member].self, forKey: .members)
+        guard members.allSatisfy({ ($0.tlsCertificate?.utf8.count ?? 0) <= Member.tlsCertificateBytesMax }) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .members, in: container, debugDescription: "a member's TLS certificate exceeds \(Member.tlsCertificateBytesMax) bytes")
+        }
         createdAtMs = try container.decode(Int64.self, forKey: .createdAtMs)
         guard Bounded.unixMilliseconds.range.contains(createdAtMs) else {
             throw DecodingError.dataCorruptedError(forKey: .createdAtMs, in: container, debugDescription: Bounded.unixMilliseconds.requirement)
@@ -99,6 +114,11 @@ public struct Genesis: Sendable, Codable, Equatable {
         if let aggregation {
             writer.write("aggregation-key")
             aggregation.write(to: &writer)
+        }
+        // Also only when present: the members' TLS certificates (the pins of every connection between nodes).
+        if members.contains(where: { $0.tlsCertificate != nil }) {
+            writer.write("member-tls-certificates")
+            for member in members { writer.write(member.tlsCertificate ?? "") }
         }
         return suite.hash(writer.bytes)
     }

@@ -21,12 +21,14 @@ public struct GovernanceProposal: Sendable, Equatable {
         writer.write(proposalID)
         switch change {
         case .addMember(let member):
-            writer.write(UInt8(1))
+            // Kind 4 carries the member's TLS certificate; kind 1 (before TLS) does not.
+            writer.write(UInt8(member.tlsCertificate == nil ? 1 : 4))
             writer.write(member.nodeID)
             writer.write(member.department)
             writer.write(member.role.rawValue)
             writer.write(member.publicKey)
             writer.write(member.address)
+            if let certificate = member.tlsCertificate { writer.write(certificate) }
         case .removeMember(let nodeID):
             writer.write(UInt8(2))
             writer.write(nodeID)
@@ -41,13 +43,19 @@ public struct GovernanceProposal: Sendable, Equatable {
         var reader = CanonicalReader(bytes)
         proposalID = try reader.readString()
         switch try reader.readUInt8() {
-        case 1:
+        case let kind where kind == 1 || kind == 4:
             let nodeID = try reader.readString()
             let department = try reader.readString()
             guard let role = Genesis.Member.Role(rawValue: try reader.readString()) else { throw ChainError(.malformed, "unknown member role") }
+            let publicKey = try reader.readString()
+            let address = try reader.readString()
+            let certificate = kind == 4 ? try reader.readString() : nil
+            guard (certificate?.utf8.count ?? 0) <= Genesis.Member.tlsCertificateBytesMax else {
+                throw ChainError(.malformed, "a member's TLS certificate exceeds \(Genesis.Member.tlsCertificateBytesMax) bytes")
+            }
             change = .addMember(
                 Genesis.Member(
-                    nodeID: nodeID, department: department, role: role, publicKey: try reader.readString(), address: try reader.readString()))
+                    nodeID: nodeID, department: department, role: role, publicKey: publicKey, address: address, tlsCertificate: certificate))
         case 2: change = .removeMember(nodeID: try reader.readString())
         case 3: change = .approvePolicyBundle(hash: try reader.readBytes())
         default: throw ChainError(.malformed, "unknown proposal kind")

@@ -1,9 +1,12 @@
 import AsyncHTTPClient
 import Foundation
 import GatewayCrypto
+import GatewayTLS
 import GatewayWire
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// A department's HTTP client: every request carries a fresh signature (see `RequestSigning`).
 public struct GatewayClient: Sendable {
@@ -26,6 +29,12 @@ public struct GatewayClient: Sendable {
         self.key = key
         self.suite = suite
         self.http = http
+    }
+
+    /// A client over HTTPS: it presents `tls.identity` (the department's or node's registered client certificate) and
+    /// trusts exactly the pinned server certificates.
+    public init(baseURL: String, department: String, role: String? = nil, key: any SigningKey, suite: any CryptoSuite, tls: ClientTLS) throws {
+        self.init(baseURL: baseURL, department: department, role: role, key: key, suite: suite, http: try TLSClients.shared.client(for: tls))
     }
 
     /// Sends a signed request; `target` is the path with query, e.g. `/v1/audit/events?limit=10`.
@@ -105,4 +114,46 @@ public struct ClientResponse: Sendable {
 
     /// The API's problem type (GatewayWire): `problemCode` gives its catalogued code.
     public typealias Problem = API.Problem
+}
+
+/// What a client needs for HTTPS: its own TLS identity (nil: no client certificate, as a citizen's browser) and the
+/// server certificates it trusts (pinned; there is no CA).
+public struct ClientTLS: Sendable {
+    public let identity: TLSIdentity?
+    public let trustedServerCertificates: [String]
+    /// Whether a failed connection is retried (with backoff, until the connect timeout) — right for nodes that
+    /// restart; a client that must see a refused handshake at once turns it off.
+    public let retriesConnections: Bool
+
+    public init(identity: TLSIdentity?, trusting serverCertificates: [String], retriesConnections: Bool = true) {
+        self.identity = identity
+        self.trustedServerCertificates = serverCertificates
+        self.retriesConnections = retriesConnections
+    }
+
+    var cacheKey: String {
+        ([identity?.pin ?? "-", retriesConnections ? "retry" : "once"]
+            + trustedServerCertificates.map { (try? TLSIdentity.pin(ofCertificatePEM: $0)) ?? $0 }.sorted()).joined(separator: ",")
+    }
+}
+
+/// One HTTP client per TLS configuration, for the life of the process (a client must be shut down before it is freed;
+/// these never are, like `HTTPClient.shared`).
+final class TLSClients: Sendable {
+    static let shared = TLSClients()
+    let clients = NIOLockedValueBox<[String: HTTPClient]>([:])
+
+    func client(for tls: ClientTLS) throws -> HTTPClient {
+        let key = tls.cacheKey
+        return try clients.withLockedValue { clients in
+            if let client = clients[key] { return client }
+            // As `HTTPClient.shared` is configured (generous connect and read timeouts), with the pinned TLS on top.
+            var configuration = HTTPClient.Configuration.singletonConfiguration
+            configuration.tlsConfiguration = try PinnedTLS.clientConfiguration(identity: tls.identity, trusting: tls.trustedServerCertificates)
+            configuration.connectionPool.retryConnectionEstablishment = tls.retriesConnections
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[key] = client
+            return client
+        }
+    }
 }

@@ -4,7 +4,9 @@ import GatewayPolicy
 import GatewayChain
 import GatewayCrypto
 import GatewayNode
+import GatewayClient
 import GatewayStore
+import GatewayTLS
 import Logging
 
 /// A local consortium of validator nodes on 127.0.0.1: per node a data directory with its key and the shared
@@ -25,6 +27,10 @@ package struct ClusterLayout: Sendable, Codable {
         package let serveArguments: [String]
         /// For a node that is not in the genesis: the member its admission proposal names (nil for genesis members).
         package let joining: Genesis.Member?
+
+        /// The node's API (HTTPS; its certificate is `<data>/tls-cert.pem`, pinned in its member entry).
+        package var baseURL: String { "https://127.0.0.1:\(httpPort)" }
+        package var tlsCertificateFile: URL { URL(fileURLWithPath: dataDirectory).appendingPathComponent(TLSFiles.certificate) }
     }
 
     package let directory: String
@@ -50,14 +56,18 @@ package struct ClusterLayout: Sendable, Codable {
         let consortium = try DemoConsortium.create(in: directory.appendingPathComponent("departments"), suite: suite)
         progress("departments' keys and departments.json written to \(directory.appendingPathComponent("departments").path)")
         var keys: [any SigningKey] = []
+        var identities: [TLSIdentity] = []
         var members: [Genesis.Member] = []
         for index in 0..<(validators + joiners) {
             let key = suite.generateSigningKey()
             keys.append(key)
+            // Each node's TLS identity is pinned in its member entry: peers and departments trust exactly it.
+            let identity = try TLSIdentity.generate(name: "node-\(index + 1)")
+            identities.append(identity)
             members.append(
                 Genesis.Member(
                     nodeID: "node-\(index + 1)", department: departments[index % departments.count], role: .validator,
-                    publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:\(peerBasePort + index)"
+                    publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:\(peerBasePort + index)", tlsCertificate: identity.certificatePEM
                 ))
         }
         let chainID = "datagateway-cluster-\(Hex.encode(SystemRandom().bytes(count: 4)))"
@@ -89,6 +99,8 @@ package struct ClusterLayout: Sendable, Codable {
             let data = directory.appendingPathComponent(member.nodeID)
             try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
             try SecretFiles.write(Data(keys[index].pemRepresentation.utf8), to: data.appendingPathComponent("node-key.pem"))
+            try identities[index].write(
+                certificate: data.appendingPathComponent(TLSFiles.certificate), key: data.appendingPathComponent(TLSFiles.key), force: true)
             try genesis.write(to: data.appendingPathComponent("genesis.json"))
             if let share = shares.first(where: { $0.nodeID == member.nodeID }) {
                 try SecretFiles.write(try NodeSecrets.encoded(share), to: data.appendingPathComponent(NodeSecrets.shareFileName))
@@ -106,9 +118,11 @@ package struct ClusterLayout: Sendable, Codable {
                         "serve", "--port", "\(httpPort)", "--database-url", url, "--data-dir", data.path, "--node-id", member.nodeID,
                         "--department", member.department, "--suite", name.rawValue, "--departments", consortium.departmentsFile.path,
                         "--policies", policies.path, "--schemas", schemas.path, "--log-level", logLevel,
+                        "--tls-certificate", data.appendingPathComponent(TLSFiles.certificate).path,
+                        "--tls-key", data.appendingPathComponent(TLSFiles.key).path,
                     ] + (index < validators ? [] : ["--peer-listen", member.address])
                         + members.indices.filter { $0 != index }.flatMap { other in
-                            ["--peer-api", "\(members[other].nodeID)=http://127.0.0.1:\(httpBasePort + other)"]
+                            ["--peer-api", "\(members[other].nodeID)=https://127.0.0.1:\(httpBasePort + other)"]
                         },
                     joining: index < validators ? nil : member
                 ))
@@ -135,5 +149,31 @@ package struct ClusterLayout: Sendable, Codable {
     package func departmentKey(_ department: String) throws -> any SigningKey {
         let file = URL(fileURLWithPath: departmentsFile).deletingLastPathComponent().appendingPathComponent("\(department)-key.pem")
         return try suite.makeSuite().signingKey(pem: String(decoding: try Data(contentsOf: file), as: UTF8.self))
+    }
+
+    /// The demo departments' TLS client identities (written by `create`).
+    package func departmentTLS(_ department: String) throws -> TLSIdentity {
+        let directory = URL(fileURLWithPath: departmentsFile).deletingLastPathComponent()
+        return try TLSIdentity.load(
+            certificate: directory.appendingPathComponent("\(department)-tls-cert.pem"),
+            key: directory.appendingPathComponent("\(department)-tls-key.pem"))
+    }
+
+    /// The demo consortium as written: every department's signing key and TLS identity.
+    package func consortium() throws -> DemoConsortium {
+        var keys: [String: any SigningKey] = [:]
+        var identities: [String: TLSIdentity] = [:]
+        for member in DemoConsortium.members {
+            keys[member.id] = try departmentKey(member.id)
+            identities[member.id] = try departmentTLS(member.id)
+        }
+        return DemoConsortium(keys: keys, tls: identities, departmentsFile: URL(fileURLWithPath: departmentsFile))
+    }
+
+    /// A department's client of node `index` over mutual TLS (the node's pinned certificate, the department's).
+    package func client(_ department: String, node index: Int, role: String? = nil) throws -> GatewayClient {
+        let entry = nodes[index]
+        let certificate = String(decoding: try Data(contentsOf: entry.tlsCertificateFile), as: UTF8.self)
+        return try consortium().client(department, baseURL: entry.baseURL, suite: try suite.makeSuite(), role: role, nodeCertificate: certificate)
     }
 }

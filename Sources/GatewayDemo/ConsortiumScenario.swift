@@ -24,8 +24,9 @@ package struct ConsortiumScenario: Sendable {
     }
 
     func client(_ department: String, at node: RunningNode) throws -> GatewayClient {
-        GatewayClient(
-            baseURL: node.baseURL, department: department, key: cluster.consortium.keys[department]!, suite: try cluster.layout.suite.makeSuite())
+        try cluster.consortium.client(
+            department, baseURL: node.baseURL, suite: try cluster.layout.suite.makeSuite(),
+            nodeCertificate: node.node.configuration.tls?.certificatePEM)
     }
 
     package func run(narrate: @Sendable (String) -> Void) async throws {

@@ -3,6 +3,7 @@ import GatewayChain
 import GatewayCrypto
 import GatewayFiles
 import GatewayNode
+import GatewayTLS
 import Logging
 
 /// The demo's consortium: four department nodes in this process (registry, social security, housing, statistics),
@@ -29,8 +30,10 @@ package struct DemoCluster: Sendable {
                 suite: suite, logLevel: logLevel, policiesDirectory: policies, schemasDirectory: schemas,
                 departmentsFile: URL(fileURLWithPath: layout.departmentsFile), nodeID: entry.nodeID, department: entry.department,
                 paillierPoolSize: 256)
+            configuration.tls = try TLSIdentity.load(
+                certificate: entry.tlsCertificateFile, key: URL(fileURLWithPath: entry.dataDirectory).appendingPathComponent(TLSFiles.key))
             for other in layout.nodes where other.nodeID != entry.nodeID {
-                configuration.peerAPIs[other.nodeID] = "http://127.0.0.1:\(other.httpPort)"
+                configuration.peerAPIs[other.nodeID] = other.baseURL
             }
             do {
                 nodes.append(try await RunningNode.start(configuration, logger: logger))
@@ -39,10 +42,7 @@ package struct DemoCluster: Sendable {
                 throw error
             }
         }
-        var keys: [String: any SigningKey] = [:]
-        for member in DemoConsortium.members { keys[member.id] = try layout.departmentKey(member.id) }
-        return DemoCluster(
-            layout: layout, nodes: nodes, consortium: DemoConsortium(keys: keys, departmentsFile: URL(fileURLWithPath: layout.departmentsFile)))
+        return DemoCluster(layout: layout, nodes: nodes, consortium: try layout.consortium())
     }
 
     package func stop() async {

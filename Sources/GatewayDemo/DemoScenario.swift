@@ -34,9 +34,14 @@ package struct DemoScenario: Sendable {
     package let genesis: Genesis
     package let recordCount: Int
     package let seed: UInt64
+    /// The node's TLS certificate, pinned by every client (nil: the node serves plain HTTP).
+    package let nodeCertificate: String?
 
-    package init(baseURL: String, consortium: DemoConsortium, suite: any CryptoSuite, genesis: Genesis, recordCount: Int = 1_000, seed: UInt64 = 2026)
-    {
+    package init(
+        baseURL: String, consortium: DemoConsortium, suite: any CryptoSuite, genesis: Genesis, recordCount: Int = 1_000, seed: UInt64 = 2026,
+        nodeCertificate: String? = nil
+    ) {
+        self.nodeCertificate = nodeCertificate
         self.baseURL = baseURL
         self.consortium = consortium
         self.suite = suite
@@ -45,8 +50,8 @@ package struct DemoScenario: Sendable {
         self.seed = seed
     }
 
-    func client(_ department: String) -> GatewayClient {
-        GatewayClient(baseURL: baseURL, department: department, key: consortium.keys[department]!, suite: suite)
+    func client(_ department: String) throws -> GatewayClient {
+        try consortium.client(department, baseURL: baseURL, suite: suite, nodeCertificate: nodeCertificate)
     }
 
     package func run(narrate: @Sendable (String) -> Void) async throws -> DemoReport {
@@ -56,7 +61,7 @@ package struct DemoScenario: Sendable {
         // 1. Publish.
         var step = "publish"
         narrate("1. The civil registry publishes \(recordCount) synthetic citizen records (seed \(seed)).")
-        let registry = client(DemoConsortium.registry)
+        let registry = try client(DemoConsortium.registry)
         let batchSize = 250
         for start in stride(from: 0, to: citizens.count, by: batchSize) {
             let batch = Array(citizens[start..<min(start + batchSize, citizens.count)])
@@ -231,7 +236,7 @@ package struct DemoScenario: Sendable {
         // 4b. Differential privacy: the office's researchers get noisy statistics within a monthly ε budget.
         step = "private statistics"
         narrate("   The office's researchers (DG-Role: researcher) may only have differentially private statistics (ε 0.5, budget 1 a month):")
-        let researcher = client(DemoConsortium.statistics).acting(as: "researcher")
+        let researcher = try client(DemoConsortium.statistics).acting(as: "researcher")
         let research = API.AggregateRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "research")
         for attempt in 1...3 {
             let answer = try await researcher.send("POST", "/v1/aggregates", json: research)
@@ -262,7 +267,7 @@ package struct DemoScenario: Sendable {
         // 5. Regulator audit with proofs.
         step = "regulator audit"
         narrate("5. The regulator lists the access log and verifies each decision's inclusion proof against the genesis.")
-        let regulator = client(DemoConsortium.regulator)
+        let regulator = try client(DemoConsortium.regulator)
         var events: [API.AuditEvent] = []
         var cursor: String? = nil
         repeat {

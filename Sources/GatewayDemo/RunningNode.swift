@@ -11,7 +11,7 @@ package final class RunningNode: Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    package var baseURL: String { "http://\(node.configuration.host):\(port)" }
+    package var baseURL: String { "\(node.configuration.tls == nil ? "http" : "https")://\(node.configuration.host):\(port)" }
 
     init(node: Node, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         self.node = node
@@ -24,7 +24,7 @@ package final class RunningNode: Sendable {
     package static func start(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) async throws -> RunningNode {
         let node = try Node.assemble(configuration, logger: logger, progress: progress)
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let app = GatewayServer.makeApplication(node: node) { port in portContinuation.yield(port) }
+        let app = try GatewayServer.makeApplication(node: node) { port in portContinuation.yield(port) }
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let task = Task {
             defer { portContinuation.finish() }

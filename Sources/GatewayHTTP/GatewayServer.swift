@@ -3,7 +3,10 @@ import GatewayCrypto
 import GatewayNode
 import GatewayStore
 import GatewayWire
+import GatewayTLS
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 
@@ -29,6 +32,8 @@ package enum GatewayServer {
         package var now: @Sendable () -> Int64
         /// A member node's key and department, for node-to-node requests (`DG-Department: node:<id>`).
         package var member: @Sendable (String) async -> (key: any VerifyingKey, department: String)? = { _ in nil }
+        /// Over HTTPS, a member node's registered TLS certificate now; nil serves plain HTTP without client certificates.
+        package var memberTLSCertificate: (@Sendable (String) async -> String?)? = nil
 
         package init(
             exchange: ExchangeService, governance: GovernanceService, departments: DepartmentDirectory, suite: any CryptoSuite,
@@ -55,6 +60,7 @@ package enum GatewayServer {
                 durableNonces: RequestNonceStore(database: node.database), health: { await node.health() }, readiness: { await node.readiness() }
             )
             member = { await node.chain.member($0) }
+            if node.configuration.tls != nil { memberTLSCertificate = { await node.chain.memberTLSCertificate($0) } }
         }
     }
 
@@ -75,7 +81,7 @@ package enum GatewayServer {
             middleware: SignatureAuthenticator(
                 departments: parts.departments, suite: parts.suite, bodyBytesMax: parts.bodyBytesMax,
                 nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: parts.durableNonces, now: parts.now,
-                member: parts.member
+                member: parts.member, memberTLSCertificate: parts.memberTLSCertificate
             ))
         RecordsController(exchange: parts.exchange).register(on: api)
         RequestsController(exchange: parts.exchange).register(on: api)
@@ -85,11 +91,21 @@ package enum GatewayServer {
         return router
     }
 
+    /// The node's application: HTTPS (TLS 1.3, client certificates asked for and checked per request) when the node has
+    /// a TLS identity, plain HTTP otherwise.
     package static func makeApplication(
         node: Node, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> Application<RouterResponder<GatewayContext>> {
-        Application(
+    ) throws -> Application<RouterResponder<GatewayContext>> {
+        var server: HTTPServerBuilder = .http1()
+        if let identity = node.configuration.tls {
+            server = try .tls(
+                .http1(),
+                configuration: TLSChannelConfiguration(
+                    tlsConfiguration: try PinnedTLS.serverConfiguration(identity), customVerificationCallback: PinnedTLS.verifier(nil)))
+        }
+        return Application(
             router: makeRouter(Parts(node: node)),
+            server: server,
             configuration: .init(address: .hostname(node.configuration.host, port: node.configuration.port), serverName: "DataGateway"),
             services: node.services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },

@@ -3,6 +3,7 @@ import Foundation
 import GatewayCrypto
 import GatewayNode
 import GatewayStore
+import GatewayTLS
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -22,6 +23,9 @@ struct SignatureAuthenticator: RouterMiddleware {
     let now: @Sendable () -> Int64
     /// Member nodes' keys, for node-to-node requests (`DG-Department: node:<node-id>`).
     let member: @Sendable (String) async -> (key: any VerifyingKey, department: String)?
+    /// Over HTTPS: a member node's registered TLS certificate now (nil when it has none or is no longer a member).
+    /// nil when the node serves plain HTTP, where no client certificate is asked for.
+    var memberTLSCertificate: (@Sendable (String) async -> String?)? = nil
 
     func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         var request = request
@@ -83,6 +87,29 @@ struct SignatureAuthenticator: RouterMiddleware {
         )
         guard let signature = Data(base64Encoded: signatureText), key.isValidSignature([UInt8](signature), for: message) else {
             throw unauthorized(.badSignature, "the request signature does not verify with \(department)'s registered key")
+        }
+        // Mutual TLS: the connection presents the signer's registered certificate — a stolen signing key alone does not
+        // make a request, and a member removed by governance is refused from that height.
+        if let memberTLSCertificate {
+            let registered: String?
+            if let node {
+                registered = await memberTLSCertificate(node).flatMap { try? TLSIdentity.pin(ofCertificatePEM: $0) }
+            } else {
+                registered = departments.tlsPin(for: department)
+            }
+            guard let registered else {
+                throw unauthorized(
+                    .clientCertificateRequired,
+                    "\(department.prefix(64)) has no TLS client certificate registered; create one with `gateway keys tls` and register it (departments file or member entry)"
+                )
+            }
+            guard let presented = await context.peerCertificatePin() else {
+                throw unauthorized(.clientCertificateRequired, "connect with \(department.prefix(64))'s TLS client certificate (mutual TLS)")
+            }
+            guard constantTimeEquals(Array(presented.utf8), Array(registered.utf8)) else {
+                throw unauthorized(
+                    .clientCertificateMismatch, "the connection's TLS client certificate is not the one registered to \(department.prefix(64))")
+            }
         }
         let replayed = unauthorized(.replayedRequest, "this DG-Nonce was already used; sign every request with a new nonce")
         switch await nonces.use("\(department):\(nonce)", now: now()) {

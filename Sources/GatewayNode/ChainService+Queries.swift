@@ -79,6 +79,11 @@ extension ChainService {
 extension ChainService {
     /// A member node's signing key and department (current members, as governance decided them), for node-to-node
     /// requests.
+    /// The TLS certificate a member node is registered with now (nil when it is not a member, or has none).
+    package func memberTLSCertificate(_ nodeID: String) -> String? {
+        ledger.governance.members.first(where: { $0.nodeID == nodeID })?.tlsCertificate
+    }
+
     package func member(_ nodeID: String) -> (key: any VerifyingKey, department: String)? {
         guard let member = ledger.governance.members.first(where: { $0.nodeID == nodeID }), let key = try? ledger.memberKey(nodeID) else {
             return nil

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCrypto
+import GatewayTLS
 
 /// The departments this node knows: their ids, names, parent groups (for policies' `in`) and package keys.
 ///
@@ -11,12 +12,16 @@ package struct DepartmentDirectory: Sendable {
         package let name: String
         package let groups: [String]?
         package let publicKey: String
+        /// PEM of the department's TLS client certificate: over HTTPS its requests must come on a connection that
+        /// presents it (mutual TLS), in addition to the request signature.
+        package let tlsCertificate: String?
 
-        package init(id: String, name: String, groups: [String]? = nil, publicKey: String) {
+        package init(id: String, name: String, groups: [String]? = nil, publicKey: String, tlsCertificate: String? = nil) {
             self.id = id
             self.name = name
             self.groups = groups
             self.publicKey = publicKey
+            self.tlsCertificate = tlsCertificate
         }
     }
 
@@ -26,11 +31,19 @@ package struct DepartmentDirectory: Sendable {
 
     package let departments: [String: Department]
     let keys: [String: any VerifyingKey]
+    /// Pins ("sha256/…") of the departments' TLS certificates.
+    let tlsPins: [String: String]
 
     package init(departments: [Department], suite: any CryptoSuite) throws {
         var byID: [String: Department] = [:]
         var keys: [String: any VerifyingKey] = [:]
+        var pins: [String: String] = [:]
         for department in departments {
+            if let certificate = department.tlsCertificate {
+                do { pins[department.id] = try TLSIdentity.pin(ofCertificatePEM: certificate) } catch {
+                    throw NodeError("department \(department.id): tlsCertificate is not a PEM X.509 certificate: \(error)")
+                }
+            }
             guard byID[department.id] == nil else { throw NodeError("department \(department.id) is listed twice") }
             byID[department.id] = department
             do {
@@ -41,6 +54,7 @@ package struct DepartmentDirectory: Sendable {
         }
         self.departments = byID
         self.keys = keys
+        self.tlsPins = pins
     }
 
     package static func load(from url: URL, suite: any CryptoSuite) throws -> DepartmentDirectory {
@@ -62,4 +76,7 @@ package struct DepartmentDirectory: Sendable {
     }
 
     package func verifyingKey(for id: String) -> (any VerifyingKey)? { keys[id] }
+
+    /// The pin of the department's registered TLS client certificate, if it has one.
+    package func tlsPin(for id: String) -> String? { tlsPins[id] }
 }

@@ -66,7 +66,8 @@ package struct Node: Sendable {
         let exchange = ExchangeService(
             suite: suite, chain: chain, database: database, categories: categories, policies: policies, departments: departments,
             secrets: secrets, encryptor: encryptor, pool: pool, nodeID: configuration.nodeID, department: configuration.department,
-            peerAPIs: configuration.peerAPIs, decryptionTimeoutMs: configuration.decryptionTimeoutMs, submitter: submitter, logger: logger, now: now
+            peerAPIs: configuration.peerAPIs, decryptionTimeoutMs: configuration.decryptionTimeoutMs, submitter: submitter, logger: logger, now: now,
+            tls: configuration.tls
         )
         return Node(
             configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, governance: governance,

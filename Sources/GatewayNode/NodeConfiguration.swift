@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCrypto
+import GatewayTLS
 import Logging
 
 /// Everything a node needs to start, from flags or environment (see `gateway serve --help`).
@@ -32,6 +33,9 @@ package struct NodeConfiguration: Sendable {
     package var peerAPIs: [String: String] = [:]
     /// How long a statistic waits for t share holders to decrypt it before answering `decryption_pending`.
     package var decryptionTimeoutMs: Int64 = 30_000
+    /// The node's TLS identity: with one, the API serves HTTPS (TLS 1.3) and department and node requests must come
+    /// over a connection with the caller's registered client certificate; nil serves plain HTTP (`--insecure-http`).
+    package var tls: TLSIdentity?
 
     package var consensusSettings: ConsensusSettings {
         var settings = ConsensusSettings()

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayClient
 import GatewayCrypto
+import GatewayTLS
 import GatewayWire
 
 /// Node-to-node requests for statistics: signed with this node's key as `node:<node-id>` (the holder verifies it against
@@ -11,13 +12,27 @@ package struct PeerStatisticsClient: StatisticsPeering {
     let key: any SigningKey
     let suite: any CryptoSuite
     let addresses: [String: String]
+    /// This node's TLS identity: with one, peers are reached over mutual TLS, each trusted by the certificate its
+    /// member entry pins now (a removed member is not trusted).
+    var tls: TLSIdentity? = nil
+    var memberCertificate: @Sendable (String) async -> String? = { _ in nil }
 
     package func contribution(from node: String, _ request: API.ContributionRequest) async throws -> API.ContributionResponse {
         guard let address = addresses[node] else {
             throw ExchangeError(
                 .chainUnavailable, "this node does not know \(node)'s API address: start it with --peer-api \(node)=http://host:port")
         }
-        let client = GatewayClient(baseURL: address, department: "node:\(nodeID)", key: key, suite: suite)
+        let client: GatewayClient
+        if let tls {
+            guard let certificate = await memberCertificate(node) else {
+                throw ExchangeError(
+                    .chainUnavailable, "\(node) has no TLS certificate in its member entry; this node speaks to peers over mutual TLS only")
+            }
+            client = try GatewayClient(
+                baseURL: address, department: "node:\(nodeID)", key: key, suite: suite, tls: ClientTLS(identity: tls, trusting: [certificate]))
+        } else {
+            client = GatewayClient(baseURL: address, department: "node:\(nodeID)", key: key, suite: suite)
+        }
         let response: ClientResponse
         do {
             response = try await client.send("POST", "/v1/node/contributions", json: request)

@@ -45,6 +45,11 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let invalidRole = ProblemCode("invalid_role", 401)
     public static let unknownDepartment = ProblemCode("unknown_department", 401)
     public static let badSignature = ProblemCode("bad_signature", 401)
+    /// Over HTTPS a department's or node's request must come on a connection that presents its registered TLS client
+    /// certificate (mutual TLS); this one presented none, or the caller has none registered.
+    public static let clientCertificateRequired = ProblemCode("client_certificate_required", 401)
+    /// The connection's TLS client certificate is registered to another party than the one that signed the request.
+    public static let clientCertificateMismatch = ProblemCode("client_certificate_mismatch", 403)
     public static let replayedRequest = ProblemCode("replayed_request", 401)
 
     // Decisions (403) and state conflicts (409).
@@ -88,7 +93,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let all: [ProblemCode] = [
         .malformedJSON, .invalidRequest, .payloadTooLarge, .notFound, .methodNotAllowed, .unknownCategory, .unknownField, .unknownPurpose,
         .unknownRole, .unknownGrantee, .invalidRecord, .invalidDate, .missingSignature, .digestMismatch, .staleRequest, .invalidNonce,
-        .invalidRole, .unknownDepartment, .badSignature, .replayedRequest, .accessDenied, .notDataHolder, .conflict, .recordConflict,
+        .invalidRole, .unknownDepartment, .badSignature, .clientCertificateRequired, .clientCertificateMismatch, .replayedRequest, .accessDenied,
+        .notDataHolder, .conflict, .recordConflict,
         .grantRevoked, .privacyBudgetExhausted, .decryptionRefused, .governanceRejected, .busy, .nodeStarting, .decryptionPending, .chainUnavailable,
         .storageUnavailable, .bundleNotApproved,
         .derivedStateMismatch,

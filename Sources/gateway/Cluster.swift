@@ -127,7 +127,7 @@ enum ClusterProcesses {
             }
             try process.run()
             processes.append(process)
-            note("started \(node.nodeID) (pid \(process.processIdentifier)): http://127.0.0.1:\(node.httpPort)")
+            note("started \(node.nodeID) (pid \(process.processIdentifier)): \(node.baseURL)")
         }
         note("\(processes.count) nodes running; Ctrl-C stops them all")
         // Forward SIGINT/SIGTERM to the nodes, then wait for them.

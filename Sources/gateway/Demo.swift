@@ -82,11 +82,14 @@ struct Demo: AsyncParsableCommand {
         say(
             "   four nodes up (\(cluster.nodes.map { "\($0.node.configuration.nodeID) \($0.node.configuration.department) \($0.baseURL)" }.joined(separator: ", ")))"
         )
+        say(
+            "   every department and node speaks TLS 1.3 to the API with its own certificate, pinned in the departments file or its member entry of the genesis (no CA); requests are also signed"
+        )
         let outcome: Result<DemoReport, any Error>
         do {
             let scenario = DemoScenario(
                 baseURL: registry.baseURL, consortium: cluster.consortium, suite: suiteImpl, genesis: registry.node.genesis, recordCount: records,
-                seed: seed
+                seed: seed, nodeCertificate: registry.node.configuration.tls?.certificatePEM
             )
             let report = try await scenario.run { line in say(line) }
             try await ConsortiumScenario(

@@ -41,6 +41,8 @@ struct Governance: AsyncParsableCommand {
         @Option(help: "Role within the department to act in (sent, signed, as DG-Role; declared in the bundle's entities.json).")
         var role: String?
 
+        @OptionGroup var tls: ClientTLSOptions
+
         func validate() throws {
             if let role, !RequestSigning.isValidRole(role) {
                 throw ValidationError("--role must be 1 to 64 characters of a-z, 0-9, _ and -")
@@ -54,10 +56,8 @@ struct Governance: AsyncParsableCommand {
                 guard let name = node, let entry = layout.nodes.first(where: { $0.nodeID == name }) else {
                     throw ValidationError("give --node with one of: \(layout.nodes.map(\.nodeID).joined(separator: ", "))")
                 }
-                let department = self.department ?? entry.department
-                return GatewayClient(
-                    baseURL: "http://127.0.0.1:\(entry.httpPort)", department: department, role: role,
-                    key: try layout.departmentKey(department), suite: try layout.suite.makeSuite())
+                guard let index = layout.nodes.firstIndex(where: { $0.nodeID == name }) else { throw ValidationError("no node \(name)") }
+                return try layout.client(self.department ?? entry.department, node: index, role: role)
             }
             guard let url, let department, let key else { throw ValidationError("give --url, --department and --key (or --cluster and --node)") }
             let suite = try self.suite.makeSuite()
@@ -66,6 +66,9 @@ struct Governance: AsyncParsableCommand {
                 signingKey = try suite.signingKey(pem: String(decoding: try Data(contentsOf: URL(fileURLWithPath: key)), as: UTF8.self))
             } catch {
                 throw ValidationError("cannot read a \(self.suite.rawValue) private key from \(key): \(error)")
+            }
+            if let tls = try tls.clientTLS(for: url) {
+                return try GatewayClient(baseURL: url, department: department, role: role, key: signingKey, suite: suite, tls: tls)
             }
             return GatewayClient(baseURL: url, department: department, role: role, key: signingKey, suite: suite)
         }

@@ -37,6 +37,8 @@ struct Observe: AsyncParsableCommand {
     @Option(help: "PEM private key of that department.")
     var key: String
 
+    @OptionGroup var tls: ClientTLSOptions
+
     @Option(help: "Milliseconds between polls once caught up.")
     var intervalMs: Int = 1_000
 
@@ -58,8 +60,13 @@ struct Observe: AsyncParsableCommand {
             throw ValidationError("cannot read a \(genesis.suite.rawValue) private key from \(key): \(error)")
         }
         let logger = makeLogger("observer", level: .warning)
-        let peers: [(name: String, fetch: ChainObserver.Fetch)] = peer.map { base in
-            let client = GatewayClient(baseURL: base, department: department, key: signingKey, suite: suite)
+        // Over HTTPS the validators are trusted by the certificates their member entries in the genesis pin.
+        let pinned = genesis.members.compactMap(\.tlsCertificate)
+        let peers: [(name: String, fetch: ChainObserver.Fetch)] = try peer.map { base in
+            let client =
+                try tls.clientTLS(for: base, trusting: pinned).map {
+                    try GatewayClient(baseURL: base, department: department, key: signingKey, suite: suite, tls: $0)
+                } ?? GatewayClient(baseURL: base, department: department, key: signingKey, suite: suite)
             return (
                 base,
                 { from in

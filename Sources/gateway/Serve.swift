@@ -3,6 +3,7 @@ import Foundation
 import GatewayCrypto
 import GatewayHTTP
 import GatewayNode
+import GatewayTLS
 import Logging
 import ServiceLifecycle
 
@@ -83,6 +84,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a statistic waits for t share holders to decrypt it before answering decryption_pending (1…600). Default: 30.")
     var decryptionTimeout: Int = 30
 
+    @Option(
+        help: """
+            The node's TLS certificate (PEM; P-256, self-signed, pinned by clients and in the node's member entry). Env:             DATAGATEWAY_TLS_CERTIFICATE. Default: <data-dir>/tls-cert.pem; with --tls-key, both are created on first start if absent.
+            """)
+    var tlsCertificate: String?
+
+    @Option(help: "The TLS certificate's private key (PEM, mode 0600). Env: DATAGATEWAY_TLS_KEY. Default: <data-dir>/tls-key.pem.")
+    var tlsKey: String?
+
+    @Flag(
+        help: """
+            Serve plain HTTP instead of HTTPS, without client certificates: for local experiments only. Every request and             record then crosses the network readable by anyone on it.
+            """)
+    var insecureHTTP = false
+
     func validate() throws {
         for entry in peerAPI {
             let parts = entry.split(separator: "=", maxSplits: 1)
@@ -133,6 +149,24 @@ struct Serve: AsyncParsableCommand {
             settings.peerAPIs[parts[0]] = parts[1]
         }
         settings.decryptionTimeoutMs = Int64(decryptionTimeout) * 1_000
+        if insecureHTTP {
+            note("WARNING: --insecure-http: this node serves plain HTTP; requests, responses and citizens' records cross the network unencrypted")
+        } else {
+            let certificate = URL(
+                fileURLWithPath: resolve(
+                    tlsCertificate, env: "DATAGATEWAY_TLS_CERTIFICATE", default: dataDirectory.appendingPathComponent(TLSFiles.certificate).path))
+            let key = URL(
+                fileURLWithPath: resolve(tlsKey, env: "DATAGATEWAY_TLS_KEY", default: dataDirectory.appendingPathComponent(TLSFiles.key).path))
+            let manager = FileManager.default
+            if !manager.fileExists(atPath: certificate.path) && !manager.fileExists(atPath: key.path) {
+                try manager.createDirectory(at: certificate.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try manager.createDirectory(at: key.deletingLastPathComponent(), withIntermediateDirectories: true)
+                let identity = try TLSIdentity.generate(name: settings.nodeID, hosts: ["localhost", "127.0.0.1", settings.host])
+                try identity.write(certificate: certificate, key: key)
+                note("created this node's TLS identity: \(certificate.path) (pin \(identity.pin)); clients pin this certificate")
+            }
+            do { settings.tls = try TLSIdentity.load(certificate: certificate, key: key) } catch { throw ValidationError("\(error)") }
+        }
         if let listen = settings.peerListen, ChainService.parseAddress(listen) == nil {
             throw ValidationError("--peer-listen must be host:port, not \(listen)")
         }
@@ -144,7 +178,7 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let app = GatewayServer.makeApplication(node: node) { port in
+        let app = try GatewayServer.makeApplication(node: node) { port in
             logger.info("listening", metadata: ["address": "\(configuration.host):\(port)", "node": "\(configuration.nodeID)"])
             // Lines for scripts that start the node on port 0: LISTENING as soon as the port is open (health answers),
             // READY once the chain is verified and data requests are served.

@@ -57,9 +57,7 @@ import Testing
     }
 
     func client(_ layout: ClusterLayout, node: Int, department: String) throws -> GatewayClient {
-        GatewayClient(
-            baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: department,
-            key: try layout.departmentKey(department), suite: try layout.suite.makeSuite())
+        try layout.client(department, node: node)
     }
 
     func height(_ layout: ClusterLayout, node: Int) async throws -> UInt64 {
@@ -253,9 +251,7 @@ import Testing
             try await client(layout, node: 0, department: DemoConsortium.registry)
                 .send("POST", "/v1/records/citizen", json: API.PublishRequest(records: CrashTests.batch(888_888, size: 1).1)).status
         }
-        let probe = GatewayClient(
-            baseURL: "http://127.0.0.1:\(layout.nodes[0].httpPort)", department: DemoConsortium.registry,
-            key: try layout.departmentKey(DemoConsortium.registry), suite: try layout.suite.makeSuite())
+        let probe = try layout.client(DemoConsortium.registry, node: 0)
         let reported = try await waitUntil(seconds: 60) {
             let ready = try await probe.sendRaw("GET", "/v1/ready", headers: [])
             guard ready.status == 503 else { return false }
@@ -295,12 +291,8 @@ import Testing
 
         // 6. An observer (the regulator's node) follows the chain without voting: it verifies every block from the
         // genesis and keeps it. A peer that serves a forged block is caught and the next peer is asked.
-        let regulatorKey = try layout.departmentKey(DemoConsortium.regulator)
-        let suite = try layout.suite.makeSuite()
-        func fetcher(_ node: Int, forge: Bool, withholdEvidence: Bool = false) -> ChainObserver.Fetch {
-            let regulator = GatewayClient(
-                baseURL: "http://127.0.0.1:\(layout.nodes[node].httpPort)", department: DemoConsortium.regulator,
-                key: regulatorKey, suite: suite)
+        func fetcher(_ node: Int, forge: Bool, withholdEvidence: Bool = false) throws -> ChainObserver.Fetch {
+            let regulator = try layout.client(DemoConsortium.regulator, node: node)
             return { from in
                 let response = try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64")
                 guard response.status == 200 else { throw NodeError("HTTP \(response.status)") }
@@ -318,8 +310,8 @@ import Testing
         }
         let observerURL = try await TestDatabase.fresh("observer")
         let peers: [(name: String, fetch: ChainObserver.Fetch)] = [
-            ("forger", fetcher(1, forge: true)), ("no evidence", fetcher(2, forge: false, withholdEvidence: true)),
-            ("node-1", fetcher(0, forge: false)),
+            ("forger", try fetcher(1, forge: true)), ("no evidence", try fetcher(2, forge: false, withholdEvidence: true)),
+            ("node-1", try fetcher(0, forge: false)),
         ]
         let observed = try await Database.withDatabase(url: observerURL, logger: TestDatabase.logger) { database in
             let observer = try ChainObserver(
@@ -524,9 +516,7 @@ extension ClusterTests {
                 for index in [1, 4] where try await cluster.height(layout, node: index) < top { return false }
                 return true
             })
-        let regulator = GatewayClient(
-            baseURL: "http://127.0.0.1:\(layout.nodes[4].httpPort)", department: DemoConsortium.regulator,
-            key: try layout.departmentKey(DemoConsortium.regulator), suite: try layout.suite.makeSuite())
+        let regulator = try layout.client(DemoConsortium.regulator, node: 4)
         let fetch: ChainObserver.Fetch = { from in
             let page = try await regulator.send("GET", "/v1/chain/blocks?from=\(from)&limit=64").decode(API.ChainBlocks.self)
             return ChainObserver.Page(blocks: try page.blocks.map { try $0.decoded() }, commitment: page.commitment)

@@ -27,6 +27,13 @@ import Testing
         let consortium: DemoConsortium
         let databaseURL: String
         let dataDirectory: URL
+
+        /// The node created its TLS identity in its data directory on first start; clients pin that certificate.
+        var nodeCertificate: String { (try? String(contentsOf: dataDirectory.appendingPathComponent("tls-cert.pem"), encoding: .utf8)) ?? "" }
+
+        func client(_ department: String, port: Int) throws -> GatewayClient {
+            try consortium.client(department, baseURL: "https://127.0.0.1:\(port)", suite: NationalSuite(), nodeCertificate: nodeCertificate)
+        }
     }
 
     func setUp(_ label: String) async throws -> Setup {
@@ -55,9 +62,7 @@ import Testing
         let setup = try await setUp("crash")
         let server = try ServerProcess(arguments: setup.arguments)
         let port = try await server.waitForPort()
-        let client = GatewayClient(
-            baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!,
-            suite: NationalSuite())
+        let client = try setup.client(DemoConsortium.registry, port: port)
         let book = Ledgerbook()
         let batchSize = 8
 
@@ -115,9 +120,7 @@ import Testing
         }
 
         // The restarted node serves the acknowledged records, verified against their anchors.
-        let reader = GatewayClient(
-            baseURL: "http://127.0.0.1:\(newPort)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!,
-            suite: NationalSuite())
+        let reader = try setup.client(DemoConsortium.registry, port: newPort)
         // And refuses the request captured before the crash: its nonce was recorded durably.
         let replay = try await reader.sendRaw("GET", capturedTarget, headers: captured)
         #expect(replay.status == 401 && replay.problem?.code == "replayed_request")
@@ -140,11 +143,7 @@ import Testing
         let setup = try await setUp("listen_first")
         let first = try ServerProcess(arguments: setup.arguments)
         let firstPort = try await first.waitForPort()
-        let registry = { @Sendable (port: Int) in
-            GatewayClient(
-                baseURL: "http://127.0.0.1:\(port)", department: DemoConsortium.registry, key: setup.consortium.keys[DemoConsortium.registry]!,
-                suite: NationalSuite())
-        }
+        let registry = { @Sendable (port: Int) in try setup.client(DemoConsortium.registry, port: port) }
         let (ids, records) = Self.batch(7, size: 4)
         #expect(try await registry(firstPort).send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records)).status == 201)
         first.signal(SIGTERM)
@@ -155,7 +154,7 @@ import Testing
                 try await connection.query("LOCK TABLE blocks IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
                 let restarted = try ServerProcess(arguments: setup.arguments)
                 let port = try await restarted.waitForListening()
-                let client = registry(port)
+                let client = try registry(port)
                 let health = try await client.sendRaw("GET", "/v1/health", headers: [])
                 #expect(health.status == 200)
                 #expect(try health.decode(API.Health.self).status == "starting")
@@ -178,7 +177,7 @@ import Testing
         }
         // The lock is released with the transaction's commit: the start continues.
         let port = try await restarted.waitForPort()
-        let client = registry(port)
+        let client = try registry(port)
         #expect(try await client.sendRaw("GET", "/v1/health", headers: []).decode(API.Health.self).status == "ok")
         let read = try await client.send("GET", "/v1/records/citizen/\(ids[0])?purpose=registry_update")
         #expect(read.status == 200, "\(read.status) \(String(decoding: read.body, as: UTF8.self))")
@@ -190,14 +189,12 @@ import Testing
         let setup = try await setUp("proof")
         let server = try ServerProcess(arguments: setup.arguments)
         let port = try await server.waitForPort()
-        let base = "http://127.0.0.1:\(port)"
-        let housing = GatewayClient(
-            baseURL: base, department: DemoConsortium.housing, key: setup.consortium.keys[DemoConsortium.housing]!, suite: NationalSuite())
+        let base = "https://127.0.0.1:\(port)"
+        let housing = try setup.client(DemoConsortium.housing, port: port)
         let denied = try await housing.send(
             "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening"))
         let eventID = try #require(denied.problem?.eventId)
-        let regulator = GatewayClient(
-            baseURL: base, department: DemoConsortium.regulator, key: setup.consortium.keys[DemoConsortium.regulator]!, suite: NationalSuite())
+        let regulator = try setup.client(DemoConsortium.regulator, port: port)
         let proof = try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof")
         #expect(proof.status == 200)
 
@@ -208,6 +205,9 @@ import Testing
             [
                 "observe", "--once", "--genesis", setup.dataDirectory.appendingPathComponent("genesis.json").path, "--peer", base,
                 "--key", keyFile.path, "--database-url", try await TestDatabase.fresh("observe_cli"),
+                "--server-certificate", setup.dataDirectory.appendingPathComponent("tls-cert.pem").path,
+                "--client-certificate", keyFile.deletingLastPathComponent().appendingPathComponent("\(DemoConsortium.regulator)-tls-cert.pem").path,
+                "--client-key", keyFile.deletingLastPathComponent().appendingPathComponent("\(DemoConsortium.regulator)-tls-key.pem").path,
             ])
         #expect(observed.status == 0, "\(observed.stdout) \(observed.stderr)")
         #expect(observed.stdout.contains("verified block") && observed.stderr.contains("caught up at height"))

@@ -17,7 +17,8 @@ import Testing
     func theDemoScenarioProducesEveryOutcomeThePoliciesPrescribe(suite: SuiteName) async throws {
         let node = try await TestNode.start("e2e", suite: suite, paillierBits: 2048)
         let scenario = DemoScenario(
-            baseURL: node.running.baseURL, consortium: node.consortium, suite: node.suite, genesis: node.running.node.genesis, recordCount: 1_000
+            baseURL: node.running.baseURL, consortium: node.consortium, suite: node.suite, genesis: node.running.node.genesis, recordCount: 1_000,
+            nodeCertificate: node.running.node.configuration.tls?.certificatePEM
         )
         let lines = Lines()
         let report = try await scenario.run { lines.append($0) }
@@ -247,9 +248,8 @@ final class Lines: @unchecked Sendable {
         try await node.running.stop()
 
         let restarted = try await RunningNode.start(configuration, logger: TestDatabase.logger)
-        let registry = GatewayClient(
-            baseURL: restarted.baseURL, department: DemoConsortium.registry,
-            key: node.consortium.keys[DemoConsortium.registry]!, suite: node.suite)
+        let registry = try node.consortium.client(
+            DemoConsortium.registry, baseURL: restarted.baseURL, suite: node.suite, nodeCertificate: configuration.tls?.certificatePEM)
         let again = try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
         try await restarted.stop()
         #expect(again.status == 201)

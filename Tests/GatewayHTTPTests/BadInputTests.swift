@@ -59,11 +59,10 @@ import Testing
         let target = "/v1/records/citizen"
         expectProblem(try await registry.sendRaw("POST", target, body: body, headers: []), 401, "missing_signature")
 
-        let ghost = GatewayClient(baseURL: node.running.baseURL, department: "ghost", key: node.suite.generateSigningKey(), suite: node.suite)
+        let ghost = try node.client("ghost", key: node.suite.generateSigningKey())
         expectProblem(try await ghost.send("POST", target, body: body), 401, "unknown_department")
 
-        let impostor = GatewayClient(
-            baseURL: node.running.baseURL, department: DemoConsortium.registry, key: node.suite.generateSigningKey(), suite: node.suite)
+        let impostor = try node.client(DemoConsortium.registry, key: node.suite.generateSigningKey())
         expectProblem(try await impostor.send("POST", target, body: body), 401, "bad_signature")
 
         let stale = try registry.signedHeaders("POST", target, body: body, timestamp: Int64(Date().timeIntervalSince1970) - 3_600)
@@ -191,7 +190,7 @@ import Testing
         expectProblem(
             try await registry.send("GET", "/v1/audit/events?after=\(injection.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"), 400,
             "invalid_request")
-        let ghost = GatewayClient(baseURL: node.running.baseURL, department: injection, key: node.suite.generateSigningKey(), suite: node.suite)
+        let ghost = try node.client(injection, key: node.suite.generateSigningKey())
         expectProblem(try await ghost.send("GET", "/v1/audit/events"), 401, "unknown_department")
 
         #expect(try await recordCount() == before + 1)

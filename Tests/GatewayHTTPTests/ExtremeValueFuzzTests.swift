@@ -30,7 +30,7 @@ import Testing
                     TestPaths.packageRoot.appendingPathComponent("Tests/Oracles/extreme_fuzz.py").path,
                     TestPaths.schemas.appendingPathComponent("openapi.yaml").path, node.running.baseURL,
                     keys.appendingPathComponent("\(department)-key.pem").path, department, seed, "45",
-                ])
+                ], environment: node.oracleEnvironment)
             #expect(result.status == 0, "seed \(seed), \(department):\n\(result.stderr.suffix(6_000))\n\(result.stdout.suffix(2_000))")
             struct Summary: Decodable { let sent: Int; let operations: Int; let failures: Int }
             let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""

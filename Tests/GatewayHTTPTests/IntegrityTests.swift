@@ -106,15 +106,13 @@ import Testing
         #expect(has("access_events", victim.eventId, .missing), "\(problems)")
         #expect(has("access_events", "forged-event", .unexpected), "\(problems)")
         #expect(has("anchored_records", nil, .altered), "\(problems)")
-        let refusedClient = GatewayClient(
-            baseURL: tampered.baseURL, department: DemoConsortium.regulator,
-            key: node.consortium.keys[DemoConsortium.regulator]!, suite: node.suite)
+        let refusedClient = try node.consortium.client(
+            DemoConsortium.regulator, baseURL: tampered.baseURL, suite: node.suite, nodeCertificate: configuration.tls?.certificatePEM)
         let refused = try await refusedClient.send("GET", "/v1/audit/events?limit=10")
         #expect(refused.status == 503 && refused.problem?.code == "derived_state_mismatch", "\(String(decoding: refused.body, as: UTF8.self))")
         #expect(refused.problem?.detail.contains("access_events") == true && refused.problem?.detail.contains("gateway rebuild-derived") == true)
-        let read = try await GatewayClient(
-            baseURL: tampered.baseURL, department: DemoConsortium.registry,
-            key: node.consortium.keys[DemoConsortium.registry]!, suite: node.suite
+        let read = try await node.consortium.client(
+            DemoConsortium.registry, baseURL: tampered.baseURL, suite: node.suite, nodeCertificate: configuration.tls?.certificatePEM
         )
         .send("POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "registry_update"))
         #expect(read.status == 503 && read.problem?.detail.contains("anchored_records") == true)
@@ -131,9 +129,8 @@ import Testing
         let healed = try await RunningNode.start(configuration, logger: TestDatabase.logger)
         defer { Task { try? await healed.stop() } }
         #expect(await healed.node.chain.derivedStateProblems.isEmpty)
-        let after = try await GatewayClient(
-            baseURL: healed.baseURL, department: DemoConsortium.regulator,
-            key: node.consortium.keys[DemoConsortium.regulator]!, suite: node.suite
+        let after = try await node.consortium.client(
+            DemoConsortium.regulator, baseURL: healed.baseURL, suite: node.suite, nodeCertificate: configuration.tls?.certificatePEM
         )
         .send("GET", "/v1/audit/events?limit=1000").decode(API.AuditPage.self).events
         #expect(after.first { $0.eventId == deniedEvent }?.decision == "deny")

@@ -25,6 +25,9 @@ import Testing
                 arguments + [
                     "--url", node.running.baseURL, "--department", department,
                     "--key", keys.appendingPathComponent("\(department)-key.pem").path, "--suite", "sm",
+                    "--server-certificate", try #require(node.tlsCertificateFile).path,
+                    "--client-certificate", keys.appendingPathComponent("\(department)-tls-cert.pem").path,
+                    "--client-key", keys.appendingPathComponent("\(department)-tls-key.pem").path,
                 ])
             return (result.status, result.stdout, result.stderr)
         }

@@ -78,7 +78,7 @@ import Testing
             [
                 script.path, TestPaths.schemas.appendingPathComponent("openapi.yaml").path, node.running.baseURL,
                 node.consortium.departmentsFile.deletingLastPathComponent().path, departments, "20", "20261126", vocabularyFile.path,
-            ])
+            ], environment: node.oracleEnvironment)
         #expect(result.status == 0, "schemathesis found failures:\n\(result.stderr.suffix(6_000))\n\(result.stdout.suffix(3_000))")
 
         struct Summary: Decodable { let requests: Int; let statuses: [String: Int]; let failures: Int }

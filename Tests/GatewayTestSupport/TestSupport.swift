@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTLS
 import GatewayClient
 import GatewayCrypto
 import GatewayDemo
@@ -88,20 +89,23 @@ package enum TestDatabase {
 /// The waiting happens on a thread of its own, never on a thread of Swift concurrency's cooperative pool (two threads
 /// on this machine). A test blocking a pool thread while its child process talks to a node running in this same test
 /// process starved that node: its requests timed out whenever two such waits overlapped.
-package func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> (
+package func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:]) async throws -> (
     status: Int32, stdout: String, stderr: String
 ) {
     try await withCheckedThrowingContinuation { continuation in
         Thread {
-            continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input) })
+            continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input, environment: environment) })
         }.start()
     }
 }
 
-private func runProcessBlocking(_ executable: String, _ arguments: [String], input: Data?) throws -> (status: Int32, stdout: String, stderr: String) {
+private func runProcessBlocking(_ executable: String, _ arguments: [String], input: Data?, environment: [String: String]) throws -> (
+    status: Int32, stdout: String, stderr: String
+) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
@@ -148,24 +152,53 @@ package struct TestNode: Sendable {
 
     /// Starts a node; the `sm` suite is the default, as in production.
     package static func start(
-        _ label: String, suite name: SuiteName = .sm, paillierBits: Int = 1024, policies: URL = TestPaths.policies
+        _ label: String, suite name: SuiteName = .sm, paillierBits: Int = 1024, policies: URL = TestPaths.policies, tls: Bool = true
     ) async throws -> TestNode {
         let suite = try name.makeSuite()
         let work = try TestPaths.temporaryDirectory(label)
         let url = try await TestDatabase.fresh(label)
         let consortium = try DemoConsortium.create(in: work.appendingPathComponent("departments"), suite: suite)
-        let configuration = NodeConfiguration(
+        var configuration = NodeConfiguration(
             host: "127.0.0.1", port: 0, databaseURL: url, dataDirectory: work.appendingPathComponent("node"), suite: name,
             logLevel: .warning, policiesDirectory: policies, schemasDirectory: TestPaths.schemas,
             departmentsFile: consortium.departmentsFile, nodeID: "test-node", department: DemoConsortium.registry,
             requestBodyBytesMax: 1024 * 1024, paillierBits: paillierBits, paillierPoolSize: 0
         )
+        if tls {
+            let identity = try TLSIdentity.generate(name: "test-node")
+            configuration.tls = identity
+            try Data(identity.certificatePEM.utf8).write(to: work.appendingPathComponent("node-tls-cert.pem"))
+        }
         let running = try await RunningNode.start(configuration, logger: TestDatabase.logger)
         return TestNode(running: running, consortium: consortium, databaseURL: url, suite: suite)
     }
 
+    /// The node's TLS certificate as a file, for clients in other processes (nil: plain HTTP).
+    package var tlsCertificateFile: URL? {
+        running.node.configuration.tls == nil
+            ? nil : running.node.configuration.dataDirectory.deletingLastPathComponent().appendingPathComponent("node-tls-cert.pem")
+    }
+
+    /// Environment for a Python oracle: where the node's pinned certificate is (it uses the departments' TLS files).
+    package var oracleEnvironment: [String: String] { tlsCertificateFile.map { ["DG_TLS_SERVER_CERT": $0.path] } ?? [:] }
+
+    /// A department's client: over HTTPS with its client certificate when the node serves TLS.
     package func client(_ department: String) -> GatewayClient {
-        GatewayClient(baseURL: running.baseURL, department: department, key: consortium.keys[department]!, suite: suite)
+        // The demo consortium's departments all exist; a test that names another fails here, loudly.
+        try! consortium.client(department, baseURL: running.baseURL, suite: suite, nodeCertificate: running.node.configuration.tls?.certificatePEM)
+    }
+
+    /// A client of this node over HTTPS that signs as `department` with `key` (default: its own) and presents any TLS
+    /// identity (another department's certificate, none, an expired one; default: the department's own).
+    package func client(_ department: String, key: (any SigningKey)? = nil, presenting identity: TLSIdentity?) throws -> GatewayClient {
+        try GatewayClient(
+            baseURL: running.baseURL, department: department, key: key ?? consortium.keys[department]!, suite: suite,
+            tls: ClientTLS(identity: identity, trusting: [running.node.configuration.tls?.certificatePEM ?? ""]))
+    }
+
+    /// A client signing as `department` with `key`, presenting the department's own certificate when it has one.
+    package func client(_ department: String, key: any SigningKey) throws -> GatewayClient {
+        try client(department, key: key, presenting: consortium.tls[department] ?? consortium.tls[DemoConsortium.registry])
     }
 }
 

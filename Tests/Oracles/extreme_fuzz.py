@@ -150,6 +150,13 @@ def main():
     random.Random(run_seed).shuffle(work)
     deadline = time.monotonic() + seconds
     session = requests.Session()
+    # Over HTTPS (DG_TLS_SERVER_CERT: the node's pinned certificate) with the department's TLS client certificate, which
+    # lies beside its signing key.
+    if os.environ.get("DG_TLS_SERVER_CERT"):
+        session.verify = os.environ["DG_TLS_SERVER_CERT"]
+        session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would replace the pinned certificate
+        keys = os.path.dirname(key_path)
+        session.cert = (os.path.join(keys, f"{department}-tls-cert.pem"), os.path.join(keys, f"{department}-tls-key.pem"))
     failures, sent, statuses, operations = [], 0, {}, set()
     for index, (case, value) in enumerate(work):
         if time.monotonic() > deadline:

@@ -156,9 +156,16 @@ def main():
     failures = []
     requests_sent = 0
     statuses = {}  # status class -> count, e.g. {"2xx": 40, "4xx": 200}: shows the fuzzing got past authentication
+    # Over HTTPS (DG_TLS_SERVER_CERT: the node's pinned certificate) each department connects with its own TLS client
+    # certificate, as mutual TLS requires.
+    server_certificate = os.environ.get("DG_TLS_SERVER_CERT")
     for department in departments.split(","):
         with open(os.path.join(keys_dir, f"{department}-key.pem"), "rb") as f:
             signer = DepartmentSigner(department, load_pem_private_key(f.read(), password=None))
+        transport = {}
+        if server_certificate:
+            transport = {"verify": server_certificate,
+                         "cert": (os.path.join(keys_dir, f"{department}-tls-cert.pem"), os.path.join(keys_dir, f"{department}-tls-key.pem"))}
         for result in schema.get_all_operations():
             operation = result.ok()
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -186,7 +193,7 @@ def main():
                         if not all(sendable_header(value) for value in generated.values()):
                             return  # no HTTP client can send it: nothing for the server to judge
                     try:
-                        response = case.call(base_url=base_url, session=session, auth=auth if signed else None, timeout=30)
+                        response = case.call(base_url=base_url, session=session, auth=auth if signed else None, timeout=30, **transport)
                     except requests.RequestException as error:  # no answer at all (a hang, a reset) is a failure too
                         if not failed_here:
                             failed_here.append(f"{department} {operation.label} [{mode.value}]: no answer: {error!r}\n  replay: {case.as_curl_command()}")

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTLS
 import GatewayChain
 import GatewayCrypto
 import GatewayPolicy
@@ -124,7 +125,7 @@ package struct ExchangeService: Sendable {
         suite: any CryptoSuite, chain: ChainService, database: Database, categories: [String: RecordCategory], policies: PolicyBundle,
         departments: DepartmentDirectory, secrets: NodeSecrets, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
         department: String, peerAPIs: [String: String], decryptionTimeoutMs: Int64, submitter: TransactionSubmitter, logger: Logger,
-        now: @escaping @Sendable () -> Int64
+        now: @escaping @Sendable () -> Int64, tls: TLSIdentity? = nil
     ) {
         let parts = Parts(
             ledger: chain, writer: submitter, accessLog: AccessLogBatcher(submitter: submitter), records: RecordStore(database: database),
@@ -135,7 +136,9 @@ package struct ExchangeService: Sendable {
             vault: RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt), aggregation: secrets.aggregation,
             encryptor: encryptor, pool: pool, nodeID: nodeID, logger: logger, now: now, decryptionTimeoutMs: decryptionTimeoutMs,
             department: department,
-            peers: PeerStatisticsClient(nodeID: nodeID, key: secrets.signingKey, suite: suite, addresses: peerAPIs)
+            peers: PeerStatisticsClient(
+                nodeID: nodeID, key: secrets.signingKey, suite: suite, addresses: peerAPIs, tls: tls,
+                memberCertificate: { await chain.memberTLSCertificate($0) })
         )
     }
 
