@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayWire", "GatewayFiles", "GatewayPrivacy",
                 "GatewayClient", "GatewayTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

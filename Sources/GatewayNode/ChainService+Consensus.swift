@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTLS
 import GatewayChain
 import GatewayCrypto
 import GatewayStore
@@ -107,10 +108,13 @@ extension ChainService {
         for member in ledger.genesis.members + ledger.governance.members where !directory.contains(member.nodeID) {
             directory.append(member.nodeID)
             if let key = try? ledger.memberKey(member.nodeID) {
-                additions[member.nodeID] = ConsensusTransport.Peer(key: key, address: Self.parseAddress(member.address))
+                additions[member.nodeID] = ConsensusTransport.Peer(
+                    key: key, address: Self.parseAddress(member.address), tlsCertificate: member.tlsCertificate)
             }
         }
         if !additions.isEmpty { transport?.update(directory: additions) }
+        // Only current members' certificates open a TLS connection: a member removed by governance is refused from here.
+        transport?.admitTLS(members: ledger.governance.members.map(\.nodeID))
     }
 
     func startConsensus() async throws {
@@ -163,8 +167,25 @@ extension ChainService {
         var peers: [String: ConsensusTransport.Peer] = [:]
         for member in ledger.genesis.members + ledger.governance.members {
             if let key = try? ledger.memberKey(member.nodeID) {
-                peers[member.nodeID] = ConsensusTransport.Peer(key: key, address: Self.parseAddress(member.address))
+                peers[member.nodeID] = ConsensusTransport.Peer(
+                    key: key, address: Self.parseAddress(member.address), tlsCertificate: member.tlsCertificate)
             }
+        }
+        // Mutual TLS when this node's member entry pins a certificate (the consortium was founded, or this node admitted,
+        // with TLS); the identity it runs with must be that one.
+        // A chain founded with TLS (its genesis members pin certificates) runs every link over TLS; a joining node that is
+        // not admitted yet dials with its identity, and is accepted once its admission (with its certificate) commits.
+        var tls: TLSIdentity? = nil
+        if ledger.genesis.members.contains(where: { $0.tlsCertificate != nil }) {
+            guard let identity = settings.tls else {
+                throw NodeError("this chain's members speak TLS to each other: start the node with its TLS identity (tls-cert.pem, tls-key.pem)")
+            }
+            if let member, identity.pin != member.tlsCertificate.flatMap({ try? TLSIdentity.pin(ofCertificatePEM: $0) }) {
+                throw NodeError(
+                    "\(nodeID)'s member entry pins \(member.tlsCertificate == nil ? "no TLS certificate" : "another TLS certificate") than the one this node runs with: start it with the tls-cert.pem and tls-key.pem its member entry pins"
+                )
+            }
+            tls = identity
         }
         // Frames arrive on the transport's event loops; one task hands them to the driver in arrival order. The stream
         // holds at most `inboxMessagesMax` (newer ones are dropped, as the driver's own inbox does): no task per message,
@@ -176,10 +197,11 @@ extension ChainService {
             for await frame in inbound { await driver.deliver(frame.message, from: frame.sender, epoch: frame.epoch) }
         }
         inboundDelivery = delivery
-        let transport = ConsensusTransport(
-            me: nodeID, directory: peers, key: signer, hash: hashFunction, logger: logger,
+        let transport = try ConsensusTransport(
+            me: nodeID, directory: peers, key: signer, hash: hashFunction, tls: tls, logger: logger,
             onMessage: { sender, epoch, message in _ = delivery.yield((sender, epoch, message)) }
         )
+        transport.admitTLS(members: ledger.governance.members.map(\.nodeID))
         do {
             _ = try await transport.listen(host: listen.host, port: listen.port)
         } catch {

@@ -1,5 +1,6 @@
 import GatewayChain
 import GatewayCrypto
+import GatewayTLS
 import GatewayStore
 import Logging
 import ServiceLifecycle
@@ -24,6 +25,8 @@ package struct ConsensusSettings: Sendable {
     package var listenAddress: (host: String, port: Int)?
     /// Transactions waiting for a block beyond which new requests are answered `busy`.
     package var backlogMax: Int = 20_000
+    /// This node's TLS identity: consensus links run over mutual TLS when the node's member entry pins it.
+    package var tls: TLSIdentity?
 
     package init() {}
 }

@@ -40,6 +40,7 @@ package struct NodeConfiguration: Sendable {
     package var consensusSettings: ConsensusSettings {
         var settings = ConsensusSettings()
         settings.listenAddress = peerListen.flatMap(ChainService.parseAddress)
+        settings.tls = tls
         return settings
     }
 

@@ -48,7 +48,8 @@ package struct NodeSecrets: Sendable {
                 members: [
                     Genesis.Member(
                         nodeID: configuration.nodeID, department: configuration.department, role: .validator,
-                        publicKey: signingKey.publicKey.pemRepresentation, address: "\(configuration.host):\(configuration.port)"
+                        publicKey: signingKey.publicKey.pemRepresentation, address: "\(configuration.host):\(configuration.port)",
+                        tlsCertificate: configuration.tls?.certificatePEM
                     )
                 ],
                 createdAtMs: Int64(Date().timeIntervalSince1970 * 1000)

@@ -14,13 +14,16 @@ extension API {
         public let publicKey: String
         /// host:port where its peers reach it.
         public let address: String
+        /// PEM of the node's TLS certificate, pinned by its peers (required to join a consortium founded with TLS).
+        public let tlsCertificate: String?
 
-        public init(nodeId: String, department: String, role: String, publicKey: String, address: String) {
+        public init(nodeId: String, department: String, role: String, publicKey: String, address: String, tlsCertificate: String? = nil) {
             self.nodeId = nodeId
             self.department = department
             self.role = role
             self.publicKey = publicKey
             self.address = address
+            self.tlsCertificate = tlsCertificate
         }
     }
 

@@ -149,6 +149,9 @@ struct Governance: AsyncParsableCommand {
         @Option(help: "The new member's peer address, host:port.")
         var memberAddress: String?
 
+        @Option(help: "The new member's TLS certificate (its <data-dir>/tls-cert.pem), pinned by its peers.")
+        var memberCertificate: String?
+
         func validate() throws {
             guard [addValidator, addObserver, remove, approveBundle].compactMap({ $0 }).count == 1 else {
                 throw ValidationError("give exactly one of --add-validator, --add-observer, --remove, --approve-bundle")
@@ -158,7 +161,8 @@ struct Governance: AsyncParsableCommand {
         func member(_ nodeID: String, role: String) throws -> API.GovernanceMember {
             if let layout = try target.layout(), memberKey == nil, let joining = layout.nodes.first(where: { $0.nodeID == nodeID })?.joining {
                 return API.GovernanceMember(
-                    nodeId: nodeID, department: joining.department, role: role, publicKey: joining.publicKey, address: joining.address)
+                    nodeId: nodeID, department: joining.department, role: role, publicKey: joining.publicKey, address: joining.address,
+                    tlsCertificate: joining.tlsCertificate)
             }
             guard let memberKey, let memberDepartment, let memberAddress else {
                 throw ValidationError("a new member needs --member-key, --member-department and --member-address")
@@ -173,7 +177,15 @@ struct Governance: AsyncParsableCommand {
             } else {
                 throw ValidationError("\(memberKey) holds no \(suite.name.rawValue) key in PEM")
             }
-            return API.GovernanceMember(nodeId: nodeID, department: memberDepartment, role: role, publicKey: publicKey, address: memberAddress)
+            var certificate: String? = nil
+            if let memberCertificate {
+                guard let data = try? Data(contentsOf: URL(fileURLWithPath: memberCertificate)) else {
+                    throw ValidationError("cannot read \(memberCertificate): give the new member's tls-cert.pem")
+                }
+                certificate = String(decoding: data, as: UTF8.self)
+            }
+            return API.GovernanceMember(
+                nodeId: nodeID, department: memberDepartment, role: role, publicKey: publicKey, address: memberAddress, tlsCertificate: certificate)
         }
 
         func run() async throws {

@@ -445,7 +445,8 @@ extension ClusterTests {
             change: API.GovernanceChange(
                 kind: "addMember",
                 member: API.GovernanceMember(
-                    nodeId: joining.nodeID, department: joining.department, role: "validator", publicKey: joining.publicKey, address: joining.address)
+                    nodeId: joining.nodeID, department: joining.department, role: "validator", publicKey: joining.publicKey, address: joining.address,
+                    tlsCertificate: joining.tlsCertificate)
             ))
         let proposed = try await client(0).send("POST", "/v1/governance/proposals", json: admit)
         #expect(proposed.status == 201, "\(String(decoding: proposed.body, as: UTF8.self))")

@@ -1,10 +1,12 @@
 import Foundation
 import GatewayChain
 import GatewayCrypto
+import GatewayTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Consensus messages between nodes over TCP. A frame is
 ///
@@ -16,6 +18,10 @@ import NIOPosix
 /// over `frameBytesMax`, a bad signature, an unknown sender or undecodable bytes close the connection; the node
 /// carries on. Sending never blocks consensus: a message to an unreachable peer is dropped (the protocol tolerates
 /// loss) and the connection is retried on the next send.
+///
+/// With a TLS identity, every link is TLS 1.3 with certificates on both sides: the listener accepts a peer whose
+/// certificate is pinned in the member entry of a current member, and a dialler accepts only the certificate pinned for
+/// the member it dials. Frames are signed as before, inside.
 package final class ConsensusTransport: Sendable {
     package static let frameBytesMax = ConsensusCodec.messageBytesMax + 4_096
 
@@ -23,10 +29,13 @@ package final class ConsensusTransport: Sendable {
     package struct Peer: Sendable {
         package let key: any VerifyingKey
         package let address: (host: String, port: Int)?
+        /// The pin of the TLS certificate in its member entry (nil: none).
+        package let tlsPin: String?
 
-        package init(key: any VerifyingKey, address: (host: String, port: Int)?) {
+        package init(key: any VerifyingKey, address: (host: String, port: Int)?, tlsCertificate: String? = nil) {
             self.key = key
             self.address = address
+            self.tlsPin = tlsCertificate.flatMap { try? TLSIdentity.pin(ofCertificatePEM: $0) }
         }
     }
 
@@ -37,19 +46,24 @@ package final class ConsensusTransport: Sendable {
     let logger: Logger
     let onMessage: @Sendable (String, UInt64, ConsensusMessage) -> Void
     let state: NIOLockedValueBox<State>
+    /// TLS contexts (nil: plain TCP, for chains founded without TLS certificates).
+    let serverTLS: NIOSSLContext?
+    let clientTLS: NIOSSLContext?
 
     struct State {
         var directory: [String: Peer]
         var listener: (any Channel)?
         var peers: [String: any Channel] = [:]
         var connecting: Set<String> = []
+        /// Pins of the current members' TLS certificates: who may open a connection.
+        var admittedPins: Set<String> = []
     }
 
     package init(
-        me: String, directory: [String: Peer], key: any SigningKey, hash: @escaping @Sendable ([UInt8]) -> [UInt8],
+        me: String, directory: [String: Peer], key: any SigningKey, hash: @escaping @Sendable ([UInt8]) -> [UInt8], tls: TLSIdentity? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
         onMessage: @escaping @Sendable (_ sender: String, _ epoch: UInt64, ConsensusMessage) -> Void
-    ) {
+    ) throws {
         self.me = me
         self.key = key
         self.hash = hash
@@ -57,6 +71,23 @@ package final class ConsensusTransport: Sendable {
         self.logger = logger
         self.onMessage = onMessage
         self.state = NIOLockedValueBox(State(directory: directory))
+        if let tls {
+            var server = try PinnedTLS.serverConfiguration(tls)
+            // Every peer is a member: its certificate is required, and judged by the callback below.
+            server.certificateVerification = .noHostnameVerification
+            serverTLS = try NIOSSLContext(configuration: server)
+            clientTLS = try NIOSSLContext(configuration: try PinnedTLS.clientConfiguration(identity: tls, trusting: []))
+        } else {
+            serverTLS = nil
+            clientTLS = nil
+        }
+    }
+
+    /// The members whose certificates may open a TLS connection now (current members; a removed one is refused).
+    package func admitTLS(members: [String]) {
+        state.withLockedValue { state in
+            state.admittedPins = Set(members.compactMap { state.directory[$0]?.tlsPin })
+        }
     }
 
     /// Adds or replaces members (governance admitted a node, or changed its address).
@@ -72,6 +103,18 @@ package final class ConsensusTransport: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let serverTLS {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLServerHandler(
+                                context: serverTLS,
+                                customVerificationCallback: { [state] chain, promise in
+                                    let admitted = state.withLockedValue { $0.admittedPins }
+                                    switch PinnedTLS.check(chain, authority: FixedPins(Dictionary(admitted.map { ($0, $0) }) { a, _ in a })) {
+                                    case .success: promise.succeed(.certificateVerified)
+                                    case .failure: promise.succeed(.failed)
+                                    }
+                                }))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(FrameHandler { [self] frame in receive(frame) })
                 }
@@ -129,14 +172,36 @@ package final class ConsensusTransport: Sendable {
     }
 
     func connect(_ peer: String) {
-        let address = state.withLockedValue { state -> (host: String, port: Int)? in
-            guard let address = state.directory[peer]?.address, !state.connecting.contains(peer) else { return nil }
+        let target = state.withLockedValue { state -> (address: (host: String, port: Int), pin: String?)? in
+            guard let entry = state.directory[peer], let address = entry.address, !state.connecting.contains(peer) else { return nil }
             state.connecting.insert(peer)
-            return address
+            return (address, entry.tlsPin)
         }
-        guard let address else { return }
+        guard let target else { return }
+        let address = target.address
+        if clientTLS != nil && target.pin == nil {
+            // A member without a pinned certificate cannot be reached over TLS, and plaintext is not an option.
+            state.withLockedValue { _ = $0.connecting.remove(peer) }
+            logger.warning("not connecting to a member without a TLS certificate in its member entry", metadata: ["peer": "\(peer)"])
+            return
+        }
         ClientBootstrap(group: group)
             .connectTimeout(.seconds(2))
+            .channelInitializer { [clientTLS] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let clientTLS, let pin = target.pin else { return }
+                    // Only the certificate pinned for the member dialled (and within its validity) is accepted.
+                    try channel.pipeline.syncOperations.addHandler(
+                        try NIOSSLClientHandler(
+                            context: clientTLS, serverHostname: nil,
+                            customVerificationCallback: { chain, promise in
+                                switch PinnedTLS.check(chain, authority: FixedPins([pin: peer])) {
+                                case .success: promise.succeed(.certificateVerified)
+                                case .failure: promise.succeed(.failed)
+                                }
+                            }))
+                }
+            }
             .connect(host: address.host, port: address.port)
             .whenComplete { [self] result in
                 state.withLockedValue { state in

@@ -1,3 +1,4 @@
+import GatewayTLS
 import GatewayChain
 import GatewayCrypto
 import GatewayStore
@@ -83,7 +84,7 @@ package struct GovernanceService: Sendable {
     static func member(_ member: Genesis.Member) -> API.GovernanceMember {
         API.GovernanceMember(
             nodeId: member.nodeID, department: member.department, role: member.role.rawValue, publicKey: member.publicKey,
-            address: member.address)
+            address: member.address, tlsCertificate: member.tlsCertificate)
     }
 
     static func change(_ change: GovernanceProposal.Change) -> API.GovernanceChange {
@@ -112,10 +113,16 @@ package struct GovernanceService: Sendable {
             guard ChainService.parseAddress(member.address) != nil else {
                 throw ExchangeError(.invalidRequest, "change.member.address must be host:port")
             }
+            if let certificate = member.tlsCertificate {
+                guard certificate.utf8.count <= Genesis.Member.tlsCertificateBytesMax, (try? TLSIdentity.pin(ofCertificatePEM: certificate)) != nil
+                else {
+                    throw ExchangeError(.invalidRequest, "change.member.tlsCertificate must be a PEM X.509 certificate of at most 8192 bytes")
+                }
+            }
             return .addMember(
                 Genesis.Member(
                     nodeID: member.nodeId, department: member.department, role: role, publicKey: member.publicKey,
-                    address: member.address))
+                    address: member.address, tlsCertificate: member.tlsCertificate))
         case "removeMember":
             guard let nodeID = change.nodeId, !nodeID.isEmpty else { throw ExchangeError(.invalidRequest, "removeMember needs change.nodeId") }
             return .removeMember(nodeID: nodeID)
