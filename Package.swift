@@ -133,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "gateway-chain-bench",
             dependencies: [
-                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore", "GatewayDemo", "GatewayWire",
+                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore", "GatewayDemo", "GatewayWire", "GatewayTLS",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

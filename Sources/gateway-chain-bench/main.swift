@@ -90,6 +90,10 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "statistics" {
     try await statisticsBench(CommandLine.arguments)
     exit(0)
 }
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "tls" {
+    try await tlsBench(CommandLine.arguments)
+    exit(0)
+}
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "build-chain" {
     try await buildChainBench(CommandLine.arguments)
     exit(0)
