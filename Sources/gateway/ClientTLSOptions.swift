@@ -22,20 +22,20 @@ struct ClientTLSOptions: ParsableArguments {
         switch (clientCertificate ?? environment["DATAGATEWAY_CLIENT_CERTIFICATE"], clientKey ?? environment["DATAGATEWAY_CLIENT_KEY"]) {
         case (let certificate?, let key?):
             do { identity = try TLSIdentity.load(certificate: URL(fileURLWithPath: certificate), key: URL(fileURLWithPath: key)) } catch {
-                throw ValidationError("\(error)")
+                throw CommandFailure("\(error)")
             }
         case (nil, nil): identity = nil
-        default: throw ValidationError("give both --client-certificate and --client-key, or neither")
+        default: throw CommandFailure("give both --client-certificate and --client-key, or neither")
         }
         var certificates = trusted
         for path in serverCertificate {
             guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else {
-                throw ValidationError("cannot read the node certificate \(path): copy the node's <data-dir>/tls-cert.pem here")
+                throw CommandFailure("cannot read the node certificate \(path): copy the node's <data-dir>/tls-cert.pem here")
             }
             certificates.append(String(decoding: data, as: UTF8.self))
         }
         guard !certificates.isEmpty else {
-            throw ValidationError("\(url) is HTTPS: give --server-certificate with the node's tls-cert.pem (nodes pin certificates; there is no CA)")
+            throw CommandFailure("\(url) is HTTPS: give --server-certificate with the node's tls-cert.pem (nodes pin certificates; there is no CA)")
         }
         return ClientTLS(identity: identity, trusting: certificates)
     }

@@ -56,7 +56,7 @@ struct Demo: AsyncParsableCommand {
         let url = resolve(
             databaseURL, env: "DATAGATEWAY_DEMO_DATABASE_URL", default: "postgres://datagateway:datagateway@127.0.0.1:5432/datagateway_demo")
         guard let name = URLComponents(string: url)?.path, name.contains("demo") else {
-            throw ValidationError("the demo drops and recreates its database: pass a --database-url whose database name contains 'demo'")
+            throw CommandFailure("the demo drops and recreates its database: pass a --database-url whose database name contains 'demo'")
         }
         let suiteImpl = try suite.makeSuite()
         let logger = makeLogger("datagateway.demo", level: logLevel)
@@ -66,7 +66,7 @@ struct Demo: AsyncParsableCommand {
         do {
             try await Database.recreate(url: url, logger: logger)
         } catch {
-            throw ValidationError("cannot reach PostgreSQL at \(url): \(error). Start it (README: the demo command does) or pass --database-url.")
+            throw CommandFailure("cannot reach PostgreSQL at \(url): \(error). Start it (README: the demo command does) or pass --database-url.")
         }
         let started = Date()
         let cluster: DemoCluster
@@ -76,9 +76,9 @@ struct Demo: AsyncParsableCommand {
                 schemas: URL(fileURLWithPath: schemas).standardizedFileURL, aggregationBits: aggregationBits, logLevel: logLevel, logger: logger,
                 progress: { say("   \($0)") })
         } catch {
-            throw ValidationError("cannot start the demo consortium: \(error)")
+            throw CommandFailure("cannot start the demo consortium: \(error)")
         }
-        guard let registry = cluster.node(of: DemoConsortium.registry) else { throw ValidationError("the demo cluster has no registry node") }
+        guard let registry = cluster.node(of: DemoConsortium.registry) else { throw CommandFailure("the demo cluster has no registry node") }
         say(
             "   four nodes up (\(cluster.nodes.map { "\($0.node.configuration.nodeID) \($0.node.configuration.department) \($0.baseURL)" }.joined(separator: ", ")))"
         )

@@ -27,7 +27,10 @@ func note(_ message: String) {
 
 /// Writes a line to standard output unbuffered, so narration and the LISTENING line appear at once even in a pipe.
 func say(_ message: String) {
-    FileHandle.standardOutput.write(Data((message + "\n").utf8))
+    do { try FileHandle.standardOutput.write(contentsOf: Data((message + "\n").utf8)) } catch {
+        // The reader is gone (a closed pipe): nothing more can be said, and nothing went wrong.
+        exit(0)
+    }
 }
 
 /// An identifier as one URL path segment: percent-encoded, `/` included, so an id can never reach another route.
@@ -35,4 +38,11 @@ func pathSegment(_ text: String) -> String {
     var allowed = CharacterSet.urlPathAllowed
     allowed.remove("/")
     return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+}
+
+/// A command that could not do its work (as opposed to a command line that does not parse): printed as one
+/// sentence saying what to do next, without the usage text, and the process exits 1 (usage errors exit 64).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

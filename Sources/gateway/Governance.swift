@@ -54,18 +54,18 @@ struct Governance: AsyncParsableCommand {
         func client() throws -> GatewayClient {
             if let layout = try layout() {
                 guard let name = node, let entry = layout.nodes.first(where: { $0.nodeID == name }) else {
-                    throw ValidationError("give --node with one of: \(layout.nodes.map(\.nodeID).joined(separator: ", "))")
+                    throw CommandFailure("give --node with one of: \(layout.nodes.map(\.nodeID).joined(separator: ", "))")
                 }
-                guard let index = layout.nodes.firstIndex(where: { $0.nodeID == name }) else { throw ValidationError("no node \(name)") }
+                guard let index = layout.nodes.firstIndex(where: { $0.nodeID == name }) else { throw CommandFailure("no node \(name)") }
                 return try layout.client(self.department ?? entry.department, node: index, role: role)
             }
-            guard let url, let department, let key else { throw ValidationError("give --url, --department and --key (or --cluster and --node)") }
+            guard let url, let department, let key else { throw CommandFailure("give --url, --department and --key (or --cluster and --node)") }
             let suite = try self.suite.makeSuite()
             let signingKey: any SigningKey
             do {
                 signingKey = try suite.signingKey(pem: String(decoding: try Data(contentsOf: URL(fileURLWithPath: key)), as: UTF8.self))
             } catch {
-                throw ValidationError("cannot read a \(self.suite.rawValue) private key from \(key): \(error)")
+                throw CommandFailure("cannot read a \(self.suite.rawValue) private key from \(key): \(error)")
             }
             if let tls = try tls.clientTLS(for: url) {
                 return try GatewayClient(baseURL: url, department: department, role: role, key: signingKey, suite: suite, tls: tls)
@@ -77,7 +77,7 @@ struct Governance: AsyncParsableCommand {
     static func check(_ response: ClientResponse) throws {
         guard response.isSuccess else {
             let detail = response.problem.map { "\($0.code): \($0.detail)" } ?? String(decoding: response.body, as: UTF8.self)
-            throw ValidationError("the node answered HTTP \(response.status): \(detail)")
+            throw CommandFailure("the node answered HTTP \(response.status): \(detail)")
         }
     }
 
@@ -165,7 +165,7 @@ struct Governance: AsyncParsableCommand {
                     tlsCertificate: joining.tlsCertificate)
             }
             guard let memberKey, let memberDepartment, let memberAddress else {
-                throw ValidationError("a new member needs --member-key, --member-department and --member-address")
+                throw CommandFailure("a new member needs --member-key, --member-department and --member-address")
             }
             let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: memberKey)), as: UTF8.self)
             let suite = try (try target.layout()?.suite ?? target.suite).makeSuite()
@@ -175,12 +175,12 @@ struct Governance: AsyncParsableCommand {
             } else if let key = try? suite.signingKey(pem: text) {
                 publicKey = key.publicKey.pemRepresentation
             } else {
-                throw ValidationError("\(memberKey) holds no \(suite.name.rawValue) key in PEM")
+                throw CommandFailure("\(memberKey) holds no \(suite.name.rawValue) key in PEM")
             }
             var certificate: String? = nil
             if let memberCertificate {
                 guard let data = try? Data(contentsOf: URL(fileURLWithPath: memberCertificate)) else {
-                    throw ValidationError("cannot read \(memberCertificate): give the new member's tls-cert.pem")
+                    throw CommandFailure("cannot read \(memberCertificate): give the new member's tls-cert.pem")
                 }
                 certificate = String(decoding: data, as: UTF8.self)
             }

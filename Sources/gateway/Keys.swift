@@ -3,9 +3,11 @@ import Foundation
 import GatewayChain
 import GatewayCrypto
 import GatewayFiles
+import GatewayTLS
 
 struct Keys: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage key pairs and threshold keys.", subcommands: [Generate.self, Deal.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Manage key pairs, TLS identities and threshold keys.", subcommands: [Generate.self, TLS.self, Deal.self])
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,17 +20,62 @@ struct Keys: ParsableCommand {
         @Option(help: "Path prefix of the two files written.")
         var out: String
 
+        @Flag(help: "Replace existing key files (a registered key that is replaced makes every request fail bad_signature).")
+        var force = false
+
         func run() throws {
-            let key = try suite.makeSuite().generateSigningKey()
             let privatePath = out + "-key.pem"
-            guard
-                FileManager.default.createFile(
-                    atPath: privatePath, contents: Data(key.pemRepresentation.utf8), attributes: [.posixPermissions: 0o600])
-            else {
-                throw ValidationError("cannot write \(privatePath): check the directory exists and is writable")
+            let publicPath = out + "-pub.pem"
+            for path in [privatePath, publicPath] where FileManager.default.fileExists(atPath: path) && !force {
+                throw CommandFailure(
+                    "\(path) exists; refusing to replace a key that may be registered (pass --force to replace it, then register the new public key)")
             }
-            try Data(key.publicKey.pemRepresentation.utf8).write(to: URL(fileURLWithPath: out + "-pub.pem"))
-            say("wrote \(privatePath) and \(out)-pub.pem")
+            let key = try suite.makeSuite().generateSigningKey()
+            do { try SecretFile.write(Data(key.pemRepresentation.utf8), to: URL(fileURLWithPath: privatePath)) } catch {
+                throw CommandFailure("cannot write \(privatePath): check the directory exists and is writable")
+            }
+            try Data(key.publicKey.pemRepresentation.utf8).write(to: URL(fileURLWithPath: publicPath), options: .atomic)
+            say("wrote \(privatePath) (mode 0600) and \(publicPath)")
+        }
+    }
+
+    struct TLS: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tls",
+            abstract: "Create a TLS identity: <out>-tls-key.pem (P-256, mode 0600) and <out>-tls-cert.pem (self-signed, pinned where registered).",
+            discussion: """
+                For a department: put the certificate into its departments.json entry as "tlsCertificate", and connect with \
+                --client-certificate/--client-key. For a node: `gateway serve` creates one in its data directory on first \
+                start; a node that joins a consortium sends its certificate with its admission (--member-certificate).
+                """)
+
+        @Option(help: "The party the certificate names (a department id or a node id).")
+        var name: String
+
+        @Option(help: "Path prefix of the two files written.")
+        var out: String
+
+        @Option(help: "Host names and IP addresses for the certificate (repeat). Default: localhost and 127.0.0.1.")
+        var host: [String] = []
+
+        @Option(help: "Days of validity (1…3650).")
+        var days: Int = 397
+
+        @Flag(help: "Replace existing files (a registered certificate that is replaced is refused until the new one is registered).")
+        var force = false
+
+        func validate() throws {
+            guard (1...3_650).contains(days) else { throw ValidationError("--days must be 1…3650") }
+            guard !name.isEmpty, name.utf8.count <= 64 else { throw ValidationError("--name must be 1 to 64 bytes") }
+        }
+
+        func run() throws {
+            let identity = try TLSIdentity.generate(name: name, hosts: host.isEmpty ? ["localhost", "127.0.0.1"] : host, days: days)
+            let certificate = URL(fileURLWithPath: out + "-tls-cert.pem")
+            do { try identity.write(certificate: certificate, key: URL(fileURLWithPath: out + "-tls-key.pem"), force: force) } catch {
+                throw CommandFailure("\(error)")
+            }
+            say("wrote \(out)-tls-key.pem (mode 0600) and \(certificate.path); pin \(identity.pin)")
         }
     }
 
@@ -68,18 +115,18 @@ struct Keys: ParsableCommand {
         func run() throws {
             let founding = try Genesis.load(from: URL(fileURLWithPath: genesis))
             guard founding.aggregation == nil else {
-                throw ValidationError("\(genesis) already has an aggregation key; a chain's key is dealt once, before its first block")
+                throw CommandFailure("\(genesis) already has an aggregation key; a chain's key is dealt once, before its first block")
             }
             let threshold = self.threshold ?? founding.quorum
             guard threshold <= founding.validators.count else {
-                throw ValidationError("--threshold \(threshold) exceeds the genesis' \(founding.validators.count) validators")
+                throw CommandFailure("--threshold \(threshold) exceeds the genesis' \(founding.validators.count) validators")
             }
             let directory = URL(fileURLWithPath: out)
             let targets =
                 [directory.appendingPathComponent("genesis.json")]
                 + founding.validators.map { directory.appendingPathComponent("\($0.nodeID).aggregation-share.json") }
             if let existing = targets.first(where: { FileManager.default.fileExists(atPath: $0.path) }) {
-                throw ValidationError(
+                throw CommandFailure(
                     "\(existing.path) exists: deal into an empty directory, so that no share of another key is mistaken for one of this")
             }
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -92,7 +139,7 @@ struct Keys: ParsableCommand {
             for share in shares {
                 let path = directory.appendingPathComponent("\(share.nodeID).aggregation-share.json").path
                 guard FileManager.default.createFile(atPath: path, contents: try encoder.encode(share), attributes: [.posixPermissions: 0o600]) else {
-                    throw ValidationError("cannot write \(path): check that --out is writable")
+                    throw CommandFailure("cannot write \(path): check that --out is writable")
                 }
             }
             try keyed.write(to: targets[0])

@@ -57,7 +57,7 @@ struct Observe: AsyncParsableCommand {
         do {
             signingKey = try suite.signingKey(pem: String(decoding: try Data(contentsOf: URL(fileURLWithPath: key)), as: UTF8.self))
         } catch {
-            throw ValidationError("cannot read a \(genesis.suite.rawValue) private key from \(key): \(error)")
+            throw CommandFailure("cannot read a \(genesis.suite.rawValue) private key from \(key): \(error)")
         }
         let logger = makeLogger("observer", level: .warning)
         // Over HTTPS the validators are trusted by the certificates their member entries in the genesis pin.

@@ -36,9 +36,9 @@ struct PolicyCommand: ParsableCommand {
                 files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
                     .filter { $0.pathExtension == "cedar" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
             } catch {
-                throw ValidationError("cannot read \(directory.path): give the policy directory with --policies")
+                throw CommandFailure("cannot read \(directory.path): give the policy directory with --policies")
             }
-            guard !files.isEmpty else { throw ValidationError("no .cedar files in \(directory.path)") }
+            guard !files.isEmpty else { throw CommandFailure("no .cedar files in \(directory.path)") }
             var failures = 0
             var sources: [(file: String, text: String)] = []
             for file in files {
@@ -119,10 +119,10 @@ struct PolicyCommand: ParsableCommand {
             let bundle = try loadBundle(policies, schema: schema)
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: request)) } catch {
-                throw ValidationError("cannot read \(request): give a JSON request file with --request")
+                throw CommandFailure("cannot read \(request): give a JSON request file with --request")
             }
             let testCase: PolicyTestCase
-            do { testCase = try PolicyTestCase.loadRequest(data, file: request) } catch { throw ValidationError("\(error)") }
+            do { testCase = try PolicyTestCase.loadRequest(data, file: request) } catch { throw CommandFailure("\(error)") }
             var store = bundle.entities
             for entity in testCase.entities { store.insert(entity) }
             let explanation = bundle.policySet.explain(testCase.request, entities: store)
@@ -168,9 +168,9 @@ struct PolicyCommand: ParsableCommand {
                 files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
                     .filter { $0.pathExtension == "json" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
             } catch {
-                throw ValidationError("cannot read \(directory.path): give the test directory with --tests")
+                throw CommandFailure("cannot read \(directory.path): give the test directory with --tests")
             }
-            guard !files.isEmpty else { throw ValidationError("no .json test files in \(directory.path)") }
+            guard !files.isEmpty else { throw CommandFailure("no .json test files in \(directory.path)") }
             var passed = 0
             var failed = 0
             var covered = Set<String>()
@@ -217,7 +217,7 @@ func schemaPath(_ option: String?) -> String? {
 func readSchema(_ option: String?) throws -> String? {
     guard let path = schemaPath(option) else { return nil }
     do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-        throw ValidationError("cannot read the Cedar schema \(path): give it with --schema FILE (or --schema none)")
+        throw CommandFailure("cannot read the Cedar schema \(path): give it with --schema FILE (or --schema none)")
     }
 }
 
@@ -231,6 +231,6 @@ func loadBundle(_ path: String, schema: String?) throws -> PolicyBundle {
             entitiesText: bundle.sources.first { $0.file == PolicyBundle.entitiesFile }?.text, schemaText: schemaText
         )
     } catch {
-        throw ValidationError("\(error) (run `gateway policy check --policies \(path)` for every error)")
+        throw CommandFailure("\(error) (run `gateway policy check --policies \(path)` for every error)")
     }
 }

@@ -35,7 +35,7 @@ struct RebuildDerived: AsyncParsableCommand {
         do {
             loaded = try Genesis.load(from: genesisPath)
         } catch {
-            throw ValidationError("cannot read the genesis \(genesisPath.path): \(error); give --data-dir of the node or --genesis")
+            throw CommandFailure("cannot read the genesis \(genesisPath.path): \(error); give --data-dir of the node or --genesis")
         }
         var logger = Logger(label: "rebuild-derived")
         logger.logLevel = .warning

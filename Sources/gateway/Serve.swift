@@ -112,18 +112,18 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
         let portText = resolve(port.map(String.init), env: "DATAGATEWAY_PORT", default: "8080")
-        guard let port = Bounded.port.parse(portText).map(Int.init) else { throw ValidationError(Bounded.port.requirement) }
+        guard let port = Bounded.port.parse(portText).map(Int.init) else { throw CommandFailure(Bounded.port.requirement) }
         guard let suite = SuiteName(rawValue: resolve(suite?.rawValue, env: "DATAGATEWAY_SUITE", default: "sm")) else {
-            throw ValidationError("suite must be intl or sm")
+            throw CommandFailure("suite must be intl or sm")
         }
         guard let level = Logger.Level(rawValue: resolve(logLevel?.rawValue, env: "DATAGATEWAY_LOG_LEVEL", default: "info")) else {
-            throw ValidationError("log level must be one of trace, debug, info, notice, warning, error, critical")
+            throw CommandFailure("log level must be one of trace, debug, info, notice, warning, error, critical")
         }
         let bodyBound = Bounded("max-body-bytes", 1...(1 << 30))
         guard
             let bodyMax = bodyBound.parse(resolve(maxBodyBytes.map(String.init), env: "DATAGATEWAY_MAX_BODY_BYTES", default: "8388608")).map(Int.init)
         else {
-            throw ValidationError(bodyBound.requirement)
+            throw CommandFailure(bodyBound.requirement)
         }
         var settings = NodeConfiguration(
             host: resolve(host, env: "DATAGATEWAY_HOST", default: "127.0.0.1"),
@@ -165,10 +165,10 @@ struct Serve: AsyncParsableCommand {
                 try identity.write(certificate: certificate, key: key)
                 note("created this node's TLS identity: \(certificate.path) (pin \(identity.pin)); clients pin this certificate")
             }
-            do { settings.tls = try TLSIdentity.load(certificate: certificate, key: key) } catch { throw ValidationError("\(error)") }
+            do { settings.tls = try TLSIdentity.load(certificate: certificate, key: key) } catch { throw CommandFailure("\(error)") }
         }
         if let listen = settings.peerListen, ChainService.parseAddress(listen) == nil {
-            throw ValidationError("--peer-listen must be host:port, not \(listen)")
+            throw CommandFailure("--peer-listen must be host:port, not \(listen)")
         }
         let configuration = settings
         let logger = makeLogger("datagateway", level: level)
@@ -176,7 +176,7 @@ struct Serve: AsyncParsableCommand {
         do {
             node = try Node.assemble(configuration, logger: logger, progress: note)
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         let app = try GatewayServer.makeApplication(node: node) { port in
             logger.info("listening", metadata: ["address": "\(configuration.host):\(port)", "node": "\(configuration.nodeID)"])

@@ -37,7 +37,7 @@ struct VerifyProof: ParsableCommand {
             decoded = wrapped.proof
         } else {
             do { decoded = try JSONDecoder().decode(InclusionProof.self, from: data) } catch {
-                throw ValidationError("\(proof) is not an inclusion proof: \(error)")
+                throw CommandFailure("\(proof) is not an inclusion proof: \(error)")
             }
         }
         do {
