@@ -30,6 +30,39 @@ package struct Database: Sendable {
         return configuration
     }
 
+    /// One connection attempt, bounded in time (`connectTimeout`, 5 s), so that a node or a command that cannot use its
+    /// database says so at once — why, and what to do — instead of retrying behind a pool. Nil when it connects.
+    package static func probe(url: String, logger: Logger) async -> String? {
+        let configuration: PostgresClient.Configuration
+        do { configuration = try Self.configuration(from: url) } catch { return "\(error)" }
+        let host = configuration.host ?? "?"
+        let port = configuration.port ?? 5432
+        let name = configuration.database ?? "?"
+        var connection = PostgresConnection.Configuration(
+            host: host, port: port, username: configuration.username, password: configuration.password, database: name, tls: .disable)
+        connection.options.connectTimeout = .seconds(5)
+        do {
+            let opened = try await PostgresConnection.connect(configuration: connection, id: 0, logger: logger)
+            try? await opened.close()
+            return nil
+        } catch let error as PSQLError {
+            switch error.serverInfo?[.sqlState] {
+            case "3D000":
+                return
+                    "database \(name) does not exist on \(host):\(port): create it (`createdb -O \(configuration.username) \(name)` as postgres) or fix --database-url"
+            case "28P01", "28000":
+                return "PostgreSQL at \(host):\(port) refused user \(configuration.username): check the user and password in --database-url"
+            case let state?:
+                return "PostgreSQL at \(host):\(port) refused the connection (SQLSTATE \(state)): \(error.serverInfo?[.message] ?? "")"
+            case nil:
+                return
+                    "PostgreSQL is not reachable at \(host):\(port) (\(error.code)): start it (`pg_ctlcluster 15 main start`) or fix --database-url"
+            }
+        } catch {
+            return "PostgreSQL is not reachable at \(host):\(port) (\(error)): start it (`pg_ctlcluster 15 main start`) or fix --database-url"
+        }
+    }
+
     /// Runs `body` with the client's pool running; the pool shuts down when `body` returns.
     package static func withDatabase<T: Sendable>(url: String, logger: Logger, _ body: @Sendable (Database) async throws -> T) async throws -> T {
         let database = try Database(url: url, logger: logger)

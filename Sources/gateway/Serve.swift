@@ -3,8 +3,11 @@ import Foundation
 import GatewayCrypto
 import GatewayHTTP
 import GatewayNode
+import GatewayStore
 import GatewayTLS
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
@@ -149,6 +152,38 @@ struct Serve: AsyncParsableCommand {
             settings.peerAPIs[parts[0]] = parts[1]
         }
         settings.decryptionTimeoutMs = Int64(decryptionTimeout) * 1_000
+        // Every input is checked before anything is generated, and a database the node cannot use is one clear line
+        // now, not a pool retrying behind a running node.
+        for (what, url, flag) in [
+            ("policies", settings.policiesDirectory, "--policies"), ("schemas", settings.schemasDirectory, "--schemas"),
+        ] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CommandFailure(
+                    "no \(what) directory at \(url.path): run from the repository, or give \(flag) (the node's bundle hash depends on these files)")
+            }
+        }
+        guard FileManager.default.isReadableFile(atPath: settings.departmentsFile.path) else {
+            throw CommandFailure(
+                "no departments file at \(settings.departmentsFile.path): give --departments with {\"departments\": [{\"id\", \"name\", \"publicKey\", \"tlsCertificate\"}]} (README, Running a node)"
+            )
+        }
+        if let problem = await Database.probe(url: settings.databaseURL, logger: makeLogger("probe", level: .critical)) {
+            throw CommandFailure(problem)
+        }
+        if settings.port != 0 {
+            // The port, before any key is generated (the server binds it again at once; a race only delays the message).
+            do {
+                let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1).bind(host: settings.host, port: settings.port).get()
+                try await channel.close()
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                throw CommandFailure(
+                    "cannot listen on \(settings.host):\(settings.port): the address is in use; stop what listens there or give another --port")
+            } catch {
+                throw CommandFailure("cannot listen on \(settings.host):\(settings.port): \(error); check --host and --port")
+            }
+        }
         if insecureHTTP {
             note("WARNING: --insecure-http: this node serves plain HTTP; requests, responses and citizens' records cross the network unencrypted")
         } else {
@@ -189,6 +224,11 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CommandFailure(
+                "cannot listen on \(configuration.host):\(configuration.port): the address is in use; stop what listens there or give another --port")
+        }
     }
 }

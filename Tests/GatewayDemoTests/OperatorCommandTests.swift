@@ -1,5 +1,7 @@
 import Foundation
 import GatewayTLS
+import NIOCore
+import NIOPosix
 import GatewayTestSupport
 import Testing
 
@@ -44,5 +46,49 @@ import Testing
         // A command line that does not parse still gets the usage text, and 64.
         let wrong = try await gateway(["keys", "tls", "--name", "housing", "--out", prefix, "--days", "0"])
         #expect(wrong.status == 64 && wrong.stderr.contains("--days must be"), "\(wrong.stderr)")
+    }
+}
+
+/// A node that cannot start says why in one line and exits 1 within seconds, before it generates any key material.
+@Suite(.timeLimit(.minutes(3))) struct StartupFailureTests {
+    func serve(_ extra: [String], data: URL, departments: URL) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "serve", "--data-dir", data.path, "--departments", departments.path, "--policies", TestPaths.policies.path,
+                "--schemas", TestPaths.schemas.path, "--log-level", "error",
+            ] + extra)
+    }
+
+    @Test func aMissingDatabaseAnUnreachableServerABusyPortAndMissingInputsAreOneLineEach() async throws {
+        let work = try TestPaths.temporaryDirectory("startup-failures")
+        let departments = work.appendingPathComponent("departments.json")
+        try Data(#"{"departments": []}"#.utf8).write(to: departments)
+        let data = work.appendingPathComponent("data")
+        let base = try #require(URLComponents(string: TestDatabase.baseURL))
+        func url(port: Int? = nil, database: String) -> String {
+            var components = base
+            if let port { components.port = port }
+            components.path = "/" + database
+            return components.string!
+        }
+        let missing = try await serve(
+            ["--port", "0", "--database-url", url(database: "no_such_database_here")], data: data, departments: departments)
+        #expect(missing.status == 1 && missing.stderr.contains("database no_such_database_here does not exist"), "\(missing.stderr)")
+        let unreachable = try await serve(["--port", "0", "--database-url", url(port: 1, database: "x")], data: data, departments: departments)
+        #expect(unreachable.status == 1 && unreachable.stderr.contains("not reachable"), "\(unreachable.stderr)")
+        let noDepartments = try await serve(
+            ["--port", "0", "--database-url", TestDatabase.baseURL], data: data, departments: work.appendingPathComponent("none.json"))
+        #expect(noDepartments.status == 1 && noDepartments.stderr.contains("no departments file"), "\(noDepartments.stderr)")
+        // A port another process listens on.
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(listener.localAddress?.port)
+        let busy = try await serve(["--port", "\(port)", "--database-url", TestDatabase.baseURL], data: data, departments: departments)
+        try await listener.close()
+        #expect(busy.status == 1 && busy.stderr.contains("address is in use"), "\(busy.stderr)")
+        for result in [missing, unreachable, noDepartments, busy] {
+            #expect(!result.stderr.contains("USAGE") && result.stderr.split(separator: "\n").count <= 2, "\(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: data.path), "nothing was generated for a node that cannot start")
     }
 }
