@@ -80,6 +80,8 @@ struct Observe: AsyncParsableCommand {
             )
         }
         let url = resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL)
+        // A database the observer cannot use is one sentence now, not a pool retrying in silence.
+        if let problem = await Database.probe(url: url, logger: logger) { throw CommandFailure(problem) }
         let once = self.once
         let interval = intervalMs
         try await Database.withDatabase(url: url, logger: logger) { database in
