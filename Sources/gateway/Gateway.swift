@@ -9,7 +9,7 @@ struct Gateway: AsyncParsableCommand {
         version: "0.15.0 (TLS; consortium statistics)",
         subcommands: [
             Serve.self, Demo.self, Cluster.self, Governance.self, GrantCommand.self, PolicyCommand.self, Observe.self, Keys.self, VerifyProof.self,
-            Simulate.self, RebuildDerived.self,
+            Simulate.self, RebuildDerived.self, Call.self,
         ]
     )
 

@@ -78,3 +78,38 @@ import Testing
         #expect(check.stdout.contains("bundle hash (sm): \(health.policyBundle)"), "\(check.stdout)\n\(check.stderr)")
     }
 }
+
+/// `gateway call`: any API operation, signed by the CLI over mutual TLS, as an operator would send it.
+@Suite struct CallCommandTests {
+    @Test func theCallCommandPublishesReadsAndReportsRefusals() async throws {
+        let node = try await TestNode.start("call_command")
+        defer { let running = node.running; Task { try? await running.stop() } }
+        let keys = node.consortium.departmentsFile.deletingLastPathComponent()
+        func call(_ arguments: [String], as department: String) async throws -> (status: Int32, stdout: String, stderr: String) {
+            try await runProcess(
+                TestPaths.gatewayBinary.path,
+                [
+                    "call", "--url", node.running.baseURL, "--department", department, "--key",
+                    keys.appendingPathComponent("\(department)-key.pem").path,
+                ]
+                    + [
+                        "--suite", "sm", "--server-certificate", try #require(node.tlsCertificateFile).path,
+                        "--client-certificate", keys.appendingPathComponent("\(department)-tls-cert.pem").path,
+                        "--client-key", keys.appendingPathComponent("\(department)-tls-key.pem").path,
+                    ] + arguments)
+        }
+        let records = try TestPaths.temporaryDirectory("call-body").appendingPathComponent("records.json")
+        try JSONEncoder().encode(API.PublishRequest(records: SyntheticCitizens.generate(count: 3, seed: 5))).write(to: records)
+        let published = try await call(["POST", "/v1/records/citizen", "--body", records.path], as: DemoConsortium.registry)
+        #expect(published.status == 0 && published.stderr.contains("HTTP 201"), "\(published.stderr)")
+        #expect(try JSONDecoder().decode(API.PublishResponse.self, from: Data(published.stdout.utf8)).accepted == 3)
+        let audit = try await call(["GET", "/v1/audit/events?limit=10"], as: DemoConsortium.regulator)
+        #expect(audit.status == 0 && audit.stdout.contains("\"events\""), "\(audit.stderr)")
+        // A refusal: the answer's problem is printed, and the exit code says it failed.
+        let screening = records.deletingLastPathComponent().appendingPathComponent("screening.json")
+        try JSONEncoder().encode(API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "tenant_screening")).write(to: screening)
+        let refused = try await call(["POST", "/v1/requests", "--body", screening.path], as: DemoConsortium.housing)
+        #expect(refused.status == 1 && refused.stderr.contains("HTTP 403 access_denied"), "\(refused.stderr)")
+        #expect(refused.stdout.contains("application/problem+json") || refused.stdout.contains("\"code\""), "\(refused.stdout)")
+    }
+}
