@@ -196,7 +196,7 @@ let package = Package(
             name: "GatewayDemoTests",
             dependencies: [
                 "GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayStore", "GatewayTestSupport", "GatewayNode",
-                "GatewaySchema", "GatewayWire", "GatewayFiles", "gateway", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "GatewaySchema", "GatewayWire", "GatewayFiles", "GatewayPolicy", "GatewayTLS", "gateway", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ]

@@ -59,7 +59,7 @@ struct PolicyCommand: ParsableCommand {
                 note("\(failures) of \(files.count) policy files have errors")
                 throw ExitCode(1)
             }
-            let schemaText = try readSchema(schema)
+            let schemaText = try readSchema(schema, policies: directory.path)
             // Every schema error, not only the first the bundle load stops at.
             if let schemaText, let policySet = try? PolicySet(sources: sources),
                 let parsed = try? CedarSchema(json: Data(schemaText.utf8), file: PolicyBundle.schemaFile)
@@ -67,7 +67,7 @@ struct PolicyCommand: ParsableCommand {
                 let errors = PolicyValidator(schema: parsed).validate(policySet.policies)
                 for error in errors { note("\(error)") }
                 if !errors.isEmpty {
-                    note("\(errors.count) schema error(s) against \(schemaPath(schema) ?? PolicyBundle.schemaFile)")
+                    note("\(errors.count) schema error(s) against \((try? schemaPath(schema, policies: directory.path)) ?? PolicyBundle.schemaFile)")
                     throw ExitCode(1)
                 }
             }
@@ -89,7 +89,7 @@ struct PolicyCommand: ParsableCommand {
             for name in SuiteName.allCases {
                 say("bundle hash (\(name.rawValue)): \(Hex.encode(try name.makeSuite().hash(bundle.canonicalBytes)))")
             }
-            if bundle.schema != nil { say("  validated against \(schemaPath(schema) ?? PolicyBundle.schemaFile)") }
+            if bundle.schema != nil { say("  validated against \((try? schemaPath(schema, policies: directory.path)) ?? PolicyBundle.schemaFile)") }
             say("\(bundle.policySet.policies.count) policies in \(files.count) file(s): OK")
         }
     }
@@ -206,16 +206,28 @@ struct PolicyCommand: ParsableCommand {
     }
 }
 
-/// The schema file to use: the one given, else the repository's when it exists; nil for 'none' or no file.
-func schemaPath(_ option: String?) -> String? {
+/// The schema file to use: the one given; else the repository's beside the policies (`<policies>/../Schemas/…`), then
+/// in the working directory; nil for 'none'. Never skipped silently: the schema is part of the bundle hash that
+/// governance approves, so a missing one is an error that says how to give it.
+func schemaPath(_ option: String?, policies: String? = nil) throws -> String? {
     if option == "none" { return nil }
     if let option { return option }
-    let fallback = "Schemas/\(PolicyBundle.schemaFile)"
-    return FileManager.default.fileExists(atPath: fallback) ? fallback : nil
+    var candidates: [String] = []
+    if let policies {
+        candidates.append(
+            URL(fileURLWithPath: policies).standardizedFileURL.deletingLastPathComponent().appendingPathComponent("Schemas")
+                .appendingPathComponent(PolicyBundle.schemaFile).path)
+    }
+    let local = URL(fileURLWithPath: "Schemas/\(PolicyBundle.schemaFile)").standardizedFileURL.path
+    if !candidates.contains(local) { candidates.append(local) }
+    if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+    throw CommandFailure(
+        "no Cedar schema at \(candidates.joined(separator: " or ")): give --schema FILE (the node's <schemas>/\(PolicyBundle.schemaFile); the bundle hash includes it), or --schema none for a bundle without one"
+    )
 }
 
-func readSchema(_ option: String?) throws -> String? {
-    guard let path = schemaPath(option) else { return nil }
+func readSchema(_ option: String?, policies: String? = nil) throws -> String? {
+    guard let path = try schemaPath(option, policies: policies) else { return nil }
     do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
         throw CommandFailure("cannot read the Cedar schema \(path): give it with --schema FILE (or --schema none)")
     }
@@ -223,7 +235,7 @@ func readSchema(_ option: String?) throws -> String? {
 
 /// Loads a policy directory as a node does (validated against the schema), or explains what is wrong with it.
 func loadBundle(_ path: String, schema: String?) throws -> PolicyBundle {
-    let schemaText = try readSchema(schema)
+    let schemaText = try readSchema(schema, policies: path)
     do {
         let bundle = try PolicyBundle.load(from: URL(fileURLWithPath: path))
         return try PolicyBundle(

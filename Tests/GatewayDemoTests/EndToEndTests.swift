@@ -5,6 +5,7 @@ import GatewayCrypto
 import GatewayFiles
 import GatewayDemo
 import GatewayNode
+import GatewayPolicy
 import GatewaySchema
 import GatewayStore
 import GatewayTestSupport
@@ -326,6 +327,31 @@ final class Lines: @unchecked Sendable {
         try FileManager.default.removeItem(at: dir.appendingPathComponent("c.cedar"))
         let duplicate = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
         #expect(duplicate.status == 1 && duplicate.stderr.contains("duplicate policy id fine"), "\(duplicate.stderr)")
+    }
+
+    /// The bundle hash is computed one way, whatever the working directory: `policy check` run elsewhere finds the
+    /// schema beside the policies and prints the hash a node computes from its --policies and --schemas; where no
+    /// schema can be found it says so instead of hashing a bundle without one.
+    @Test func theBundleHashDoesNotDependOnTheWorkingDirectory() async throws {
+        let elsewhere = try TestPaths.temporaryDirectory("policy_cwd")
+        let gateway = TestPaths.gatewayBinary.path
+        let outside = try await runProcess(
+            "/bin/sh", ["-c", "cd '\(elsewhere.path)' && '\(gateway)' policy check --policies '\(TestPaths.policies.path)'"])
+        #expect(outside.status == 0, "\(outside.stderr)")
+        let bundle = try PolicyBundle.load(from: TestPaths.policies, schemas: TestPaths.schemas)
+        for name in SuiteName.allCases {
+            let hash = Hex.encode(try name.makeSuite().hash(bundle.canonicalBytes))
+            #expect(outside.stdout.contains("bundle hash (\(name.rawValue)): \(hash)"), "\(outside.stdout)")
+        }
+        // Policies copied where no schema is near: an error naming where it looked and how to give one.
+        let copy = elsewhere.appendingPathComponent("policies")
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: TestPaths.policies.path) where file.hasSuffix(".cedar") {
+            try FileManager.default.copyItem(at: TestPaths.policies.appendingPathComponent(file), to: copy.appendingPathComponent(file))
+        }
+        let lost = try await runProcess("/bin/sh", ["-c", "cd '\(elsewhere.path)' && '\(gateway)' policy check --policies '\(copy.path)'"])
+        #expect(lost.status == 1 && lost.stderr.contains("no Cedar schema at") && lost.stderr.contains("--schema"), "\(lost.stderr)")
+        #expect(!lost.stdout.contains("bundle hash"))
     }
 
     /// `gateway policy check --schema`: every policy the Cedar schema rejects is reported, located, and the check fails.
