@@ -196,7 +196,8 @@ let package = Package(
             name: "GatewayDemoTests",
             dependencies: [
                 "GatewayDemo", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayStore", "GatewayTestSupport", "GatewayNode",
-                "GatewaySchema", "GatewayWire", "GatewayFiles", "GatewayPolicy", "GatewayTLS", "gateway", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "GatewaySchema", "GatewayWire", "GatewayFiles", "GatewayPolicy", "GatewayTLS", "gateway",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ]
