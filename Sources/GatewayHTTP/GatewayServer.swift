@@ -101,7 +101,7 @@ package enum GatewayServer {
             server = try .tls(
                 .http1(),
                 configuration: TLSChannelConfiguration(
-                    tlsConfiguration: try PinnedTLS.serverConfiguration(identity), customVerificationCallback: PinnedTLS.verifier(nil)))
+                    tlsConfiguration: try PinnedTLS.serverConfiguration(identity), customVerificationCallback: PinnedTLS.verifier()))
         }
         return Application(
             router: makeRouter(Parts(node: node)),

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTLS
 
 /// Reads and writes the node's secret files: created with mode 0600, written atomically (temp file + rename),
 /// so a crash during first start never leaves a half-written key.
@@ -8,15 +9,10 @@ package enum SecretFiles {
         return try Data(contentsOf: url)
     }
 
+    /// Created 0600 from the start, synced, then moved into place (one implementation: `GatewayTLS.SecretFile`).
     package static func write(_ data: Data, to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw NodeError("cannot write \(temporary.path): check that the data directory is writable")
-        }
-        if rename(temporary.path, url.path) != 0 {
-            throw NodeError("cannot move \(temporary.path) into place (errno \(errno))")
-        }
+        try SecretFile.write(data, to: url)
     }
 
     /// Returns the file's contents, creating it with `make()` first if it does not exist.

@@ -3,24 +3,11 @@ import NIOCore
 import NIOSSL
 import X509
 
-/// Which certificate pins are accepted right now, and for whom. Asked at every handshake, so that a change in the
-/// directory or the member set applies to the next connection.
-public protocol PinAuthority: Sendable {
-    /// The party a pin is registered to now (a department or `node:<id>`), or nil.
-    func party(forPin pin: String) -> String?
-}
-
-/// A fixed set of pins (tests, a single client's view of its node).
-public struct FixedPins: PinAuthority {
-    public let parties: [String: String]
-    public init(_ parties: [String: String]) { self.parties = parties }
-    public func party(forPin pin: String) -> String? { parties[pin] }
-}
-
 public enum PinnedTLS {
-    /// The peer's leaf certificate is within its validity at `now` and its key's pin is registered: the party it is
-    /// registered to, or why not.
-    public static func check(_ chain: [NIOSSLCertificate], authority: (any PinAuthority)?, now: Date = Date()) -> Result<String, TLSIdentityError> {
+    /// The peer's leaf certificate is within its validity at `now` and, when `registered` is given, its key's pin is
+    /// one it accepts (asked at every handshake, so a change in the member set applies to the next connection): the
+    /// pin, or why not.
+    public static func check(_ chain: [NIOSSLCertificate], registered: ((String) -> Bool)?, now: Date = Date()) -> Result<String, TLSIdentityError> {
         guard let leaf = chain.first, let der = try? leaf.toDERBytes(), let certificate = try? Certificate(derEncoded: der) else {
             return .failure(TLSIdentityError("no readable certificate"))
         }
@@ -28,10 +15,9 @@ public enum PinnedTLS {
             return .failure(TLSIdentityError("the certificate is outside its validity"))
         }
         guard let pin = try? TLSIdentity.pin(ofCertificateDER: der) else { return .failure(TLSIdentityError("the certificate has no readable key")) }
-        // Without an authority here, whose certificate it is gets decided per request, against the registry then.
-        guard let authority else { return .success(pin) }
-        guard let party = authority.party(forPin: pin) else { return .failure(TLSIdentityError("the certificate's key is not registered")) }
-        return .success(party)
+        // Without `registered`, whose certificate it is gets decided per request, against the registry then.
+        guard registered?(pin) ?? true else { return .failure(TLSIdentityError("the certificate's key is not registered")) }
+        return .success(pin)
     }
 
     /// A server that speaks TLS 1.3 only, asks every client for a certificate and accepts connections without one
@@ -46,15 +32,15 @@ public enum PinnedTLS {
         return configuration
     }
 
-    /// The verification callback for `serverConfiguration`: a presented certificate must be within its validity and,
-    /// with an authority, registered.
-    public static func verifier(_ authority: (any PinAuthority)?, now: @escaping @Sendable () -> Date = Date.init)
+    /// The verification callback for `serverConfiguration` and the consensus links: a presented certificate must be
+    /// within its validity and, with `registered`, one it accepts.
+    public static func verifier(registered: (@Sendable (String) -> Bool)? = nil, now: @escaping @Sendable () -> Date = Date.init)
         -> @Sendable (
             [NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResult>
         ) -> Void
     {
         { chain, promise in
-            switch check(chain, authority: authority, now: now()) {
+            switch check(chain, registered: registered, now: now()) {
             case .success: promise.succeed(.certificateVerified)
             case .failure: promise.succeed(.failed)
             }

@@ -139,8 +139,8 @@ public enum SecretFile {
             try handle.write(contentsOf: data)
             try handle.synchronize()
             try handle.close()
-            if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
-            try FileManager.default.moveItem(at: temporary, to: url)
+            // rename(2) replaces the target atomically: no moment without the file, none with half of it.
+            guard rename(temporary.path, url.path) == 0 else { throw TLSIdentityError("cannot move \(temporary.path) into place (errno \(errno))") }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw error

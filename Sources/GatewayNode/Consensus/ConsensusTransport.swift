@@ -107,13 +107,9 @@ package final class ConsensusTransport: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLServerHandler(
                                 context: serverTLS,
-                                customVerificationCallback: { [state] chain, promise in
-                                    let admitted = state.withLockedValue { $0.admittedPins }
-                                    switch PinnedTLS.check(chain, authority: FixedPins(Dictionary(admitted.map { ($0, $0) }) { a, _ in a })) {
-                                    case .success: promise.succeed(.certificateVerified)
-                                    case .failure: promise.succeed(.failed)
-                                    }
-                                }))
+                                customVerificationCallback: PinnedTLS.verifier(registered: { [state] pin in
+                                    state.withLockedValue { $0.admittedPins.contains(pin) }
+                                })))
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(FrameHandler { [self] frame in receive(frame) })
@@ -194,12 +190,7 @@ package final class ConsensusTransport: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         try NIOSSLClientHandler(
                             context: clientTLS, serverHostname: nil,
-                            customVerificationCallback: { chain, promise in
-                                switch PinnedTLS.check(chain, authority: FixedPins([pin: peer])) {
-                                case .success: promise.succeed(.certificateVerified)
-                                case .failure: promise.succeed(.failed)
-                                }
-                            }))
+                            customVerificationCallback: PinnedTLS.verifier(registered: { $0 == pin })))
                 }
             }
             .connect(host: address.host, port: address.port)
