@@ -158,7 +158,8 @@ let package = Package(
             dependencies: [
                 "GatewayDemo", "GatewayNode", "GatewayStore", "GatewayClient", "GatewayCrypto", "GatewayChain", "GatewayPolicy",
                 "GatewaySchema", "GatewayWire", "GatewayFiles", "GatewayPrivacy", "GatewayTLS",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/GatewayTestSupport"
         ),

@@ -37,6 +37,19 @@ public struct Ledger: Sendable {
         self.tipHash = genesis.hash(suite: suite)
     }
 
+    /// Why a first block belongs to another chain (another genesis), or nil. Storage that holds such a block was not
+    /// altered: it was given to the wrong genesis, and saying so tells an operator what to fix.
+    public func foreignChainReason(_ first: BlockHeader) -> String? {
+        guard first.height == 1 else { return nil }
+        if first.chainID != genesis.chainID {
+            return "it holds the blocks of chain \(first.chainID), and this genesis founds \(genesis.chainID)"
+        }
+        if first.parentHash != genesis.hash(suite: suite) {
+            return "its first block follows another genesis of chain \(genesis.chainID) (a genesis re-made or edited)"
+        }
+        return nil
+    }
+
     /// What applying a block did: transactions that broke a rule depending on chain state (a replayed nonce, a
     /// governance step the state no longer allows) are skipped, deterministically on every node; the others executed.
     public struct Applied: Sendable, Equatable {

@@ -48,6 +48,10 @@ package actor ChainObserver {
             let stored = try await store.storedBlocks(from: next, limit: 256)
             if stored.isEmpty { break }
             for entry in stored {
+                if let reason = ledger.foreignChainReason(entry.block.header) {
+                    throw NodeError(
+                        "this database is another chain's: \(reason). Give the observer its own database for this chain (nothing was changed)")
+                }
                 do { try ledger.apply(entry.block) } catch {
                     throw NodeError("stored block \(entry.block.header.height) failed verification: \(error). The database was altered.")
                 }

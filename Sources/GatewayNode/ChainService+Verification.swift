@@ -64,6 +64,10 @@ extension ChainService {
             }
             if blocks.isEmpty { break }
             for stored in blocks {
+                if let reason = ledger.foreignChainReason(stored.block.header) {
+                    throw NodeError(
+                        "the database is another chain's: \(reason). Give this node the database of its chain, or a new one (nothing was changed)")
+                }
                 do {
                     let applied = try ledger.apply(stored.block)
                     guard Set(applied.skipped.keys) == stored.skipped else { throw ChainError(.invalidBlock, "skipped transactions differ") }

@@ -28,6 +28,8 @@ package struct Node: Sendable {
     /// Loads everything the node needs and fails early, with a message that says what to fix.
     package static func assemble(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) throws -> Node {
         let suite = try configuration.suite.makeSuite()
+        // Inputs first, generated keys after: a node whose department the directory does not list would serve nobody.
+        let departments = try loadDepartments(configuration, suite: suite)
         let secrets = try NodeSecrets.loadOrCreate(configuration: configuration, suite: suite, progress: progress)
         let categories: [String: RecordCategory]
         do {
@@ -42,7 +44,6 @@ package struct Node: Sendable {
         } catch {
             throw NodeError("cannot load policies: \(error)")
         }
-        let departments = try DepartmentDirectory.load(from: configuration.departmentsFile, suite: suite)
         let database = try Database(url: configuration.databaseURL, logger: logger)
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let chain = try ChainService(
@@ -74,6 +75,19 @@ package struct Node: Sendable {
             departments: departments,
             genesis: secrets.genesis, logger: logger, aggregation: secrets.aggregation, randomness: pool.map { RandomnessPoolService($0) }
         )
+    }
+
+    /// The department directory, checked to list this node's own department.
+    package static func loadDepartments(_ configuration: NodeConfiguration, suite: any CryptoSuite) throws -> DepartmentDirectory {
+        let departments = try DepartmentDirectory.load(from: configuration.departmentsFile, suite: suite)
+        guard departments.departments[configuration.department] != nil else {
+            throw NodeError(
+                """
+                this node's department \(configuration.department) is not in the departments file \(configuration.departmentsFile.path): \
+                check --department, or add the entry `gateway init` printed for it
+                """)
+        }
+        return departments
     }
 
     /// The background services, in start order: the database pool, the chain, the policy-bundle check, the Paillier

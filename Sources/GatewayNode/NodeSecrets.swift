@@ -65,6 +65,13 @@ package struct NodeSecrets: Sendable {
             guard me.publicKey == signingKey.publicKey.pemRepresentation else {
                 throw NodeError("node key does not match the genesis entry for \(configuration.nodeID): wrong --node-key?")
             }
+            guard me.department == configuration.department else {
+                throw NodeError(
+                    """
+                    the genesis \(genesisPath.path) names \(configuration.nodeID) as the node of \(me.department), not of \
+                    \(configuration.department): check --department and --node-id
+                    """)
+            }
         } else if configuration.peerListen == nil {
             throw NodeError(
                 """

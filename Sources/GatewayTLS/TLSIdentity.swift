@@ -129,7 +129,9 @@ public struct TLSIdentityError: Error, CustomStringConvertible, Sendable {
 
 /// Files that hold secrets: created with mode 0600 from the start (never written world-readable, then narrowed).
 public enum SecretFile {
-    public static func write(_ data: Data, to url: URL) throws {
+    /// Writes `data` to `url` (mode 0600, synced, then moved into place). With `replacing: false`, an existing file is
+    /// an error and is left untouched, even when it appears while this one is written (link(2) refuses to clobber).
+    public static func write(_ data: Data, to url: URL, replacing: Bool = true) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw TLSIdentityError("cannot create \(temporary.path): is \(url.deletingLastPathComponent().path) a writable directory?")
@@ -139,8 +141,21 @@ public enum SecretFile {
             try handle.write(contentsOf: data)
             try handle.synchronize()
             try handle.close()
-            // rename(2) replaces the target atomically: no moment without the file, none with half of it.
-            guard rename(temporary.path, url.path) == 0 else { throw TLSIdentityError("cannot move \(temporary.path) into place (errno \(errno))") }
+            if replacing {
+                // rename(2) replaces the target atomically: no moment without the file, none with half of it.
+                guard rename(temporary.path, url.path) == 0 else {
+                    throw TLSIdentityError("cannot move \(temporary.path) into place (errno \(errno))")
+                }
+            } else {
+                guard link(temporary.path, url.path) == 0 else {
+                    let code = errno
+                    throw TLSIdentityError(
+                        code == EEXIST
+                            ? "\(url.path) exists; it was left as it is (pass --force to replace it)"
+                            : "cannot write \(url.path) (errno \(code)): is the directory writable?")
+                }
+                try? FileManager.default.removeItem(at: temporary)
+            }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw error

@@ -125,9 +125,16 @@ struct Keys: ParsableCommand {
             let targets =
                 [directory.appendingPathComponent("genesis.json")]
                 + founding.validators.map { directory.appendingPathComponent("\($0.nodeID).aggregation-share.json") }
-            if let existing = targets.first(where: { FileManager.default.fileExists(atPath: $0.path) }) {
+            // Any share or genesis already there is refused, not only the names this deal writes: a share of another
+            // key (an earlier deal with more validators) must never sit beside the new ones.
+            func leftovers() -> [String] {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+                return names.filter { $0 == "genesis.json" || $0.hasSuffix(".aggregation-share.json") }.sorted()
+            }
+            if !leftovers().isEmpty {
                 throw CommandFailure(
-                    "\(existing.path) exists: deal into an empty directory, so that no share of another key is mistaken for one of this")
+                    "\(directory.path) already holds \(leftovers().joined(separator: ", ")): deal into an empty directory, so that no share of another key is mistaken for one of this"
+                )
             }
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let started = Date()
@@ -136,13 +143,22 @@ struct Keys: ParsableCommand {
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            for share in shares {
-                let path = directory.appendingPathComponent("\(share.nodeID).aggregation-share.json").path
-                guard FileManager.default.createFile(atPath: path, contents: try encoder.encode(share), attributes: [.posixPermissions: 0o600]) else {
-                    throw CommandFailure("cannot write \(path): check that --out is writable")
-                }
+            // Checked again after the minute the ceremony can take, and every file is written without replacing one.
+            if !leftovers().isEmpty {
+                throw CommandFailure(
+                    "files appeared in \(directory.path) during the deal (\(leftovers().joined(separator: ", "))); nothing was written")
             }
-            try keyed.write(to: targets[0])
+            do {
+                for share in shares {
+                    let url = directory.appendingPathComponent("\(share.nodeID).aggregation-share.json")
+                    try SecretFile.write(try encoder.encode(share), to: url, replacing: false)
+                }
+                try SecretFile.write(try keyed.fileBytes(), to: targets[0], replacing: false)
+                // The genesis is public: every node and observer reads it.
+                try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: targets[0].path)
+            } catch {
+                throw CommandFailure("\(error)")
+            }
             say(
                 """
                 dealt a \(threshold)-of-\(shares.count) aggregation key (\(bits)-bit modulus) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s:

@@ -89,7 +89,8 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: """
-            The node's TLS certificate (PEM; P-256, self-signed, pinned by clients and in the node's member entry). Env:             DATAGATEWAY_TLS_CERTIFICATE. Default: <data-dir>/tls-cert.pem; with --tls-key, both are created on first start if absent.
+            The node's TLS certificate (PEM; P-256, self-signed, pinned by clients and in the node's member entry). Env: \
+            DATAGATEWAY_TLS_CERTIFICATE. Default: <data-dir>/tls-cert.pem; with --tls-key, both are created on first start if absent.
             """)
     var tlsCertificate: String?
 
@@ -98,11 +99,16 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(
         help: """
-            Serve plain HTTP instead of HTTPS, without client certificates: for local experiments only. Every request and             record then crosses the network readable by anyone on it.
+            Serve plain HTTP instead of HTTPS, without client certificates: for local experiments only. Every request and \
+            record then crosses the network readable by anyone on it.
             """)
     var insecureHTTP = false
 
+    @Option(help: "Seconds a graceful shutdown may take before the node stops anyway (1…600). Default: 15.")
+    var shutdownTimeout: Int = 15
+
     func validate() throws {
+        guard (1...600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be 1…600 seconds") }
         for entry in peerAPI {
             let parts = entry.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, !parts[0].isEmpty, parts[1].hasPrefix("http://") || parts[1].hasPrefix("https://") else {
@@ -113,6 +119,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let deadline = ShutdownDeadline(seconds: shutdownTimeout)
         let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
         let portText = resolve(port.map(String.init), env: "DATAGATEWAY_PORT", default: "8080")
         guard let port = Bounded.port.parse(portText).map(Int.init) else { throw CommandFailure(Bounded.port.requirement) }
@@ -168,6 +175,7 @@ struct Serve: AsyncParsableCommand {
                 "no departments file at \(settings.departmentsFile.path): give --departments with {\"departments\": [{\"id\", \"name\", \"publicKey\", \"tlsCertificate\"}]} (README, Running a node)"
             )
         }
+        do { _ = try Node.loadDepartments(settings, suite: try suite.makeSuite()) } catch { throw CommandFailure("\(error)") }
         if let problem = await Database.probe(url: settings.databaseURL, logger: makeLogger("probe", level: .critical)) {
             throw CommandFailure(problem)
         }
@@ -223,7 +231,11 @@ struct Serve: AsyncParsableCommand {
                 say("READY \(configuration.host):\(port) height \(await node.chain.height)")
             }
         }
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Services still running when the graceful shutdown has had most of its time are cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(max(1, shutdownTimeout * 2 / 3))
+        let group = ServiceGroup(configuration: groupConfiguration)
+        deadline.startServing()
         do {
             try await group.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

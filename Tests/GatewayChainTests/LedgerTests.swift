@@ -80,6 +80,25 @@ struct Fixture {
         #expect(ledger.tipHash == verifier.tipHash)
     }
 
+    @Test(arguments: SuiteName.allCases) func aFirstBlockOfAnotherGenesisIsNamedAsAnotherChainNotAsTampering(suite: SuiteName) throws {
+        var fixture = try Fixture(suite)
+        var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        let first = try ledger.proposeSolo(
+            transactions: [try fixture.accessTransaction()], proposer: "v1", signer: fixture.validator, timestampMs: 1)
+        #expect(ledger.foreignChainReason(first.header) == nil)
+        let member = fixture.genesis.members[0]
+        // Another chain id, and the same chain id under a genesis made again (another creation time).
+        let otherChain = try Ledger(
+            genesis: Genesis(chainID: "other-chain", suite: suite, members: [member], createdAtMs: fixture.genesis.createdAtMs), suite: fixture.suite)
+        let remade = try Ledger(
+            genesis: Genesis(chainID: fixture.genesis.chainID, suite: suite, members: [member], createdAtMs: 1), suite: fixture.suite)
+        #expect(otherChain.foreignChainReason(first.header)?.contains("blocks of chain test-chain") == true)
+        #expect(remade.foreignChainReason(first.header)?.contains("another genesis") == true)
+        try ledger.apply(first)
+        let second = try ledger.proposeSolo(transactions: [], proposer: "v1", signer: fixture.validator, timestampMs: 2)
+        #expect(otherChain.foreignChainReason(second.header) == nil, "only a first block tells which genesis it follows")
+    }
+
     @Test(arguments: SuiteName.allCases) func everyTamperingOfABlockIsRejected(suite: SuiteName) throws {
         var fixture = try Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)

@@ -200,17 +200,27 @@ import Testing
 
         // `gateway observe` follows the node as the regulator and verifies every block into its own database.
         let keyFile = setup.consortium.departmentsFile.deletingLastPathComponent().appendingPathComponent("\(DemoConsortium.regulator)-key.pem")
+        let observerDatabase = try await TestDatabase.fresh("observe_cli")
         let observed = try await runProcess(
             TestPaths.gatewayBinary.path,
             [
                 "observe", "--once", "--genesis", setup.dataDirectory.appendingPathComponent("genesis.json").path, "--peer", base,
-                "--key", keyFile.path, "--database-url", try await TestDatabase.fresh("observe_cli"),
+                "--key", keyFile.path, "--database-url", observerDatabase,
                 "--server-certificate", setup.dataDirectory.appendingPathComponent("tls-cert.pem").path,
                 "--client-certificate", keyFile.deletingLastPathComponent().appendingPathComponent("\(DemoConsortium.regulator)-tls-cert.pem").path,
                 "--client-key", keyFile.deletingLastPathComponent().appendingPathComponent("\(DemoConsortium.regulator)-tls-key.pem").path,
             ])
         #expect(observed.status == 0, "\(observed.stdout) \(observed.stderr)")
         #expect(observed.stdout.contains("verified block") && observed.stderr.contains("caught up at height"))
+        // The same observer database under another chain's genesis: named as another chain, not as an altered database.
+        let chainGenesis = try Genesis.load(from: setup.dataDirectory.appendingPathComponent("genesis.json"))
+        let otherGenesis = setup.dataDirectory.deletingLastPathComponent().appendingPathComponent("other-genesis.json")
+        try Genesis(chainID: "another-chain", suite: chainGenesis.suite, members: chainGenesis.members, createdAtMs: chainGenesis.createdAtMs)
+            .write(to: otherGenesis)
+        let foreign = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            ["observe", "--once", "--genesis", otherGenesis.path, "--peer", base, "--key", keyFile.path, "--database-url", observerDatabase])
+        #expect(foreign.status == 1 && foreign.stderr.contains("another chain's") && !foreign.stderr.contains("altered"), "\(foreign.stderr)")
         server.signal(SIGTERM)
         _ = try await server.waitForExit(timeoutSeconds: 15)
 

@@ -139,7 +139,15 @@ import Testing
         #expect(throws: (any Error).self) { try scheme.combine([scheme.partialDecrypt(c, share: shares[1])], for: c) }
         // A second ceremony into the same directory is refused, and so is a threshold above the validators.
         let again = try await deal(["--threshold", "2", "--bits", "1024"])
-        #expect(again.status != 0 && again.stderr.contains("exists"), "\(again.stderr)")
+        #expect(again.status != 0 && again.stderr.contains("already holds"), "\(again.stderr)")
+        // So is a directory holding only a share of another key (a deal for a node this genesis does not name).
+        let stale = dir.appendingPathComponent("stale")
+        try FileManager.default.createDirectory(at: stale, withIntermediateDirectories: true)
+        try Data("old".utf8).write(to: stale.appendingPathComponent("node-9.aggregation-share.json"))
+        let intoStale = try await runProcess(
+            TestPaths.gatewayBinary.path, ["keys", "deal", "--genesis", genesisFile.path, "--out", stale.path, "--bits", "1024"])
+        #expect(intoStale.status == 1 && intoStale.stderr.contains("node-9.aggregation-share.json"), "\(intoStale.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: stale.path) == ["node-9.aggregation-share.json"])
         let tooHigh = try await runProcess(
             TestPaths.gatewayBinary.path,
             ["keys", "deal", "--genesis", genesisFile.path, "--out", dir.appendingPathComponent("other").path, "--threshold", "4"])

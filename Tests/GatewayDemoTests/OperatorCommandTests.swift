@@ -1,4 +1,7 @@
 import Foundation
+import GatewayCrypto
+import GatewayDemo
+import GatewayNode
 import GatewayTLS
 import NIOCore
 import NIOPosix
@@ -64,6 +67,10 @@ import Testing
         let work = try TestPaths.temporaryDirectory("startup-failures")
         let departments = work.appendingPathComponent("departments.json")
         try Data(#"{"departments": []}"#.utf8).write(to: departments)
+        let listed = work.appendingPathComponent("listed.json")
+        try DepartmentDirectory.write(
+            [.init(id: "civil_registry", name: "Civil registry", publicKey: NationalSuite().generateSigningKey().publicKey.pemRepresentation)],
+            to: listed)
         let data = work.appendingPathComponent("data")
         let base = try #require(URLComponents(string: TestDatabase.baseURL))
         func url(port: Int? = nil, database: String) -> String {
@@ -73,9 +80,12 @@ import Testing
             return components.string!
         }
         let missing = try await serve(
-            ["--port", "0", "--database-url", url(database: "no_such_database_here")], data: data, departments: departments)
+            ["--port", "0", "--database-url", url(database: "no_such_database_here")], data: data, departments: listed)
         #expect(missing.status == 1 && missing.stderr.contains("database no_such_database_here does not exist"), "\(missing.stderr)")
-        let unreachable = try await serve(["--port", "0", "--database-url", url(port: 1, database: "x")], data: data, departments: departments)
+        let unlisted = try await serve(["--port", "0", "--database-url", TestDatabase.baseURL], data: data, departments: departments)
+        #expect(
+            unlisted.status == 1 && unlisted.stderr.contains("department civil_registry is not in the departments file"), "\(unlisted.stderr)")
+        let unreachable = try await serve(["--port", "0", "--database-url", url(port: 1, database: "x")], data: data, departments: listed)
         #expect(unreachable.status == 1 && unreachable.stderr.contains("not reachable"), "\(unreachable.stderr)")
         let noDepartments = try await serve(
             ["--port", "0", "--database-url", TestDatabase.baseURL], data: data, departments: work.appendingPathComponent("none.json"))
@@ -83,12 +93,49 @@ import Testing
         // A port another process listens on.
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
         let port = try #require(listener.localAddress?.port)
-        let busy = try await serve(["--port", "\(port)", "--database-url", TestDatabase.baseURL], data: data, departments: departments)
+        let busy = try await serve(["--port", "\(port)", "--database-url", TestDatabase.baseURL], data: data, departments: listed)
         try await listener.close()
         #expect(busy.status == 1 && busy.stderr.contains("address is in use"), "\(busy.stderr)")
-        for result in [missing, unreachable, noDepartments, busy] {
+        for result in [missing, unlisted, unreachable, noDepartments, busy] {
             #expect(!result.stderr.contains("USAGE") && result.stderr.split(separator: "\n").count <= 2, "\(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: data.path), "nothing was generated for a node that cannot start")
+    }
+
+    /// A database that stops answering — while the node starts (its pool cannot connect, so it never verifies its
+    /// chain) or while it serves — must not hold the node hostage: SIGTERM stops it within its shutdown deadline.
+    @Test(.timeLimit(.minutes(4))) func sigtermStopsANodeWhoseDatabaseStallsWhileStartingOrWhileServing() async throws {
+        let work = try TestPaths.temporaryDirectory("sigterm-stalled")
+        let consortium = try DemoConsortium.create(in: work.appendingPathComponent("departments"), suite: NationalSuite())
+        let url = try await TestDatabase.fresh("sigterm_stalled")
+        var components = try #require(URLComponents(string: url))
+        let upstream = (host: components.host ?? "127.0.0.1", port: components.port ?? 5432)
+        func start(_ label: String, through proxy: StallingProxy) throws -> ServerProcess {
+            components.host = "127.0.0.1"
+            components.port = proxy.port
+            return try ServerProcess(arguments: [
+                "serve", "--port", "0", "--database-url", components.string!, "--data-dir", work.appendingPathComponent(label).path,
+                "--departments", consortium.departmentsFile.path, "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
+                "--log-level", "critical", "--shutdown-timeout", "3",
+            ])
+        }
+        // Serving: the node is ready, then its database stalls, then SIGTERM.
+        let serving = try await StallingProxy(upstreamHost: upstream.host, upstreamPort: upstream.port)
+        let ready = try start("serving", through: serving)
+        _ = try await ready.waitForPort()
+        serving.stall()
+        ready.signal(SIGTERM)
+        let servingExit = try await ready.waitForExit(timeoutSeconds: 90)
+        #expect(servingExit != nil, "a node whose database stalled while it served ignored SIGTERM")
+        // Starting: the start-up probe gets through, every connection after it stalls, so the node listens but never
+        // verifies its chain; SIGTERM then.
+        let starting = try await StallingProxy(upstreamHost: upstream.host, upstreamPort: upstream.port, passing: 1)
+        let stuck = try start("starting", through: starting)
+        _ = try await stuck.waitForListening()
+        stuck.signal(SIGTERM)
+        let startingExit = try await stuck.waitForExit(timeoutSeconds: 90)
+        #expect(startingExit != nil, "a node stuck verifying its chain ignored SIGTERM")
+        try await serving.close()
+        try await starting.close()
     }
 }
