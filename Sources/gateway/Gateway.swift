@@ -8,7 +8,8 @@ struct Gateway: AsyncParsableCommand {
         abstract: "DataGateway: privacy-preserving data exchange between government departments, logged on a consortium chain.",
         version: "0.15.0 (TLS; consortium statistics)",
         subcommands: [
-            Serve.self, Demo.self, Cluster.self, Governance.self, GrantCommand.self, PolicyCommand.self, Observe.self, Keys.self, VerifyProof.self,
+            Init.self, Serve.self, ClientCommand.self, Demo.self, Cluster.self, Governance.self, GrantCommand.self, PolicyCommand.self, Observe.self,
+            Keys.self, VerifyProof.self,
             Simulate.self, RebuildDerived.self, Call.self,
         ]
     )

@@ -20,13 +20,20 @@ struct Governance: AsyncParsableCommand {
     )
 
     struct Target: ParsableArguments {
+        @Option(
+            help: """
+                A client profile (client.json, written by `gateway init`): the node's URL, the department, its key, its TLS \
+                client identity and the node's certificate, instead of --url/--department/--key/--suite and the TLS options.
+                """)
+        var profile: String?
+
         @Option(help: "A cluster directory written by `gateway cluster` (with --node instead of --url/--department/--key).")
         var cluster: String?
 
         @Option(help: "With --cluster: the node to talk to, e.g. node-1 (its operating department signs).")
         var node: String?
 
-        @Option(help: "Base URL of the node's HTTP API.")
+        @Option(help: "Base URL of the node's HTTP API (with --profile: instead of the profile's).")
         var url: String?
 
         @Option(help: "Department that signs the requests (the node's operator, for proposals and approvals).")
@@ -52,6 +59,7 @@ struct Governance: AsyncParsableCommand {
         func layout() throws -> ClusterLayout? { try cluster.map { try ClusterLayout.load(from: URL(fileURLWithPath: $0)) } }
 
         func client() throws -> GatewayClient {
+            if let profile { return try ClientProfile.load(profile).client(role: role, url: url) }
             if let layout = try layout() {
                 guard let name = node, let entry = layout.nodes.first(where: { $0.nodeID == name }) else {
                     throw CommandFailure("give --node with one of: \(layout.nodes.map(\.nodeID).joined(separator: ", "))")

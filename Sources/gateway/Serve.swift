@@ -31,6 +31,14 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
+    @Option(
+        help: """
+            The node's configuration file (JSON, written by `gateway init`): any option below by its name in camelCase \
+            (databaseURL, dataDir, tlsCertificate…). A flag wins over the environment, which wins over the file; relative \
+            paths in the file are relative to the file.
+            """)
+    var config: String?
+
     @Option(help: "Address to listen on. Env: DATAGATEWAY_HOST. Default: 127.0.0.1.")
     var host: String?
 
@@ -84,8 +92,11 @@ struct Serve: AsyncParsableCommand {
             """)
     var peerAPI: [String] = []
 
-    @Option(help: "Seconds a statistic waits for t share holders to decrypt it before answering decryption_pending (1…600). Default: 30.")
-    var decryptionTimeout: Int = 30
+    @Option(
+        help:
+            "Seconds a statistic waits for t share holders to decrypt it before answering decryption_pending (1…600). Env: DATAGATEWAY_DECRYPTION_TIMEOUT. Default: 30."
+    )
+    var decryptionTimeout: Int?
 
     @Option(
         help: """
@@ -104,61 +115,69 @@ struct Serve: AsyncParsableCommand {
             """)
     var insecureHTTP = false
 
-    @Option(help: "Seconds a graceful shutdown may take before the node stops anyway (1…600). Default: 15.")
-    var shutdownTimeout: Int = 15
+    @Option(help: "Seconds a graceful shutdown may take before the node stops anyway (1…600). Env: DATAGATEWAY_SHUTDOWN_TIMEOUT. Default: 15.")
+    var shutdownTimeout: Int?
 
     func validate() throws {
-        guard (1...600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be 1…600 seconds") }
         for entry in peerAPI {
             let parts = entry.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, !parts[0].isEmpty, parts[1].hasPrefix("http://") || parts[1].hasPrefix("https://") else {
                 throw ValidationError("--peer-api takes node-id=http://host:port, got \(entry.prefix(100))")
             }
         }
-        guard (1...600).contains(decryptionTimeout) else { throw ValidationError("--decryption-timeout must be 1…600 seconds") }
     }
 
     func run() async throws {
+        let source = try await NodeSettings.load(configFile: config)
+        let shutdownBound = Bounded("shutdown-timeout", 1...600)
+        guard let shutdownTimeout = shutdownBound.parse(source.number("shutdownTimeout", flag: shutdownTimeout, default: 15)).map(Int.init) else {
+            throw CommandFailure(shutdownBound.requirement)
+        }
         let deadline = ShutdownDeadline(seconds: shutdownTimeout)
-        let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
-        let portText = resolve(port.map(String.init), env: "DATAGATEWAY_PORT", default: "8080")
-        guard let port = Bounded.port.parse(portText).map(Int.init) else { throw CommandFailure(Bounded.port.requirement) }
-        guard let suite = SuiteName(rawValue: resolve(suite?.rawValue, env: "DATAGATEWAY_SUITE", default: "sm")) else {
+        let dataDirectory = URL(fileURLWithPath: source.path("dataDir", flag: dataDir, default: "data"))
+        guard let port = Bounded.port.parse(source.number("port", flag: port, default: 8080)).map(Int.init) else {
+            throw CommandFailure(Bounded.port.requirement)
+        }
+        guard let suite = SuiteName(rawValue: source.text("suite", flag: suite?.rawValue, default: "sm")) else {
             throw CommandFailure("suite must be intl or sm")
         }
-        guard let level = Logger.Level(rawValue: resolve(logLevel?.rawValue, env: "DATAGATEWAY_LOG_LEVEL", default: "info")) else {
+        guard let level = Logger.Level(rawValue: source.text("logLevel", flag: logLevel?.rawValue, default: "info")) else {
             throw CommandFailure("log level must be one of trace, debug, info, notice, warning, error, critical")
         }
         let bodyBound = Bounded("max-body-bytes", 1...(1 << 30))
-        guard
-            let bodyMax = bodyBound.parse(resolve(maxBodyBytes.map(String.init), env: "DATAGATEWAY_MAX_BODY_BYTES", default: "8388608")).map(Int.init)
-        else {
+        guard let bodyMax = bodyBound.parse(source.number("maxBodyBytes", flag: maxBodyBytes, default: 8_388_608)).map(Int.init) else {
             throw CommandFailure(bodyBound.requirement)
         }
+        let timeoutBound = Bounded("decryption-timeout", 1...600)
+        guard let decryptionTimeout = timeoutBound.parse(source.number("decryptionTimeout", flag: decryptionTimeout, default: 30)) else {
+            throw CommandFailure(timeoutBound.requirement)
+        }
         var settings = NodeConfiguration(
-            host: resolve(host, env: "DATAGATEWAY_HOST", default: "127.0.0.1"),
+            host: source.text("host", flag: host, default: "127.0.0.1"),
             port: port,
-            databaseURL: resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL),
+            databaseURL: source.text("databaseURL", flag: databaseURL, default: defaultDatabaseURL),
             dataDirectory: dataDirectory,
-            nodeKeyPath: (nodeKey ?? ProcessInfo.processInfo.environment["DATAGATEWAY_NODE_KEY"]).map { URL(fileURLWithPath: $0) },
+            nodeKeyPath: source.path("nodeKey", flag: nodeKey).map { URL(fileURLWithPath: $0) },
             suite: suite,
             logLevel: level,
-            policiesDirectory: URL(fileURLWithPath: resolve(policies, env: "DATAGATEWAY_POLICIES", default: "Policies")),
-            schemasDirectory: URL(fileURLWithPath: resolve(schemas, env: "DATAGATEWAY_SCHEMAS", default: "Schemas")),
+            policiesDirectory: URL(fileURLWithPath: source.path("policies", flag: policies, default: "Policies")),
+            schemasDirectory: URL(fileURLWithPath: source.path("schemas", flag: schemas, default: "Schemas")),
             departmentsFile: URL(
-                fileURLWithPath: resolve(
-                    departments, env: "DATAGATEWAY_DEPARTMENTS", default: dataDirectory.appendingPathComponent("departments.json").path
-                )),
-            nodeID: resolve(nodeID, env: "DATAGATEWAY_NODE_ID", default: "node-1"),
-            department: resolve(department, env: "DATAGATEWAY_DEPARTMENT", default: "civil_registry"),
+                fileURLWithPath: source.path("departments", flag: departments, default: dataDirectory.appendingPathComponent("departments.json").path)
+            ),
+            nodeID: source.text("nodeID", flag: nodeID, default: "node-1"),
+            department: source.text("department", flag: department, default: "civil_registry"),
             requestBodyBytesMax: bodyMax
         )
-        settings.peerListen = peerListen ?? ProcessInfo.processInfo.environment["DATAGATEWAY_PEER_LISTEN"]
-        for entry in peerAPI {
+        settings.peerListen = source.text("peerListen", flag: peerListen)
+        for entry in source.texts("peerAPI", flag: peerAPI) {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].hasPrefix("http://") || parts[1].hasPrefix("https://") else {
+                throw CommandFailure("peerAPI entries are node-id=https://host:port, not \(entry.prefix(100))")
+            }
             settings.peerAPIs[parts[0]] = parts[1]
         }
-        settings.decryptionTimeoutMs = Int64(decryptionTimeout) * 1_000
+        settings.decryptionTimeoutMs = decryptionTimeout * 1_000
         // Every input is checked before anything is generated, and a database the node cannot use is one clear line
         // now, not a pool retrying behind a running node.
         for (what, url, flag) in [
@@ -192,14 +211,13 @@ struct Serve: AsyncParsableCommand {
                 throw CommandFailure("cannot listen on \(settings.host):\(settings.port): \(error); check --host and --port")
             }
         }
-        if insecureHTTP {
+        if source.flag("insecureHTTP", flag: insecureHTTP) {
             note("WARNING: --insecure-http: this node serves plain HTTP; requests, responses and citizens' records cross the network unencrypted")
         } else {
             let certificate = URL(
-                fileURLWithPath: resolve(
-                    tlsCertificate, env: "DATAGATEWAY_TLS_CERTIFICATE", default: dataDirectory.appendingPathComponent(TLSFiles.certificate).path))
-            let key = URL(
-                fileURLWithPath: resolve(tlsKey, env: "DATAGATEWAY_TLS_KEY", default: dataDirectory.appendingPathComponent(TLSFiles.key).path))
+                fileURLWithPath: source.path(
+                    "tlsCertificate", flag: tlsCertificate, default: dataDirectory.appendingPathComponent(TLSFiles.certificate).path))
+            let key = URL(fileURLWithPath: source.path("tlsKey", flag: tlsKey, default: dataDirectory.appendingPathComponent(TLSFiles.key).path))
             let manager = FileManager.default
             if !manager.fileExists(atPath: certificate.path) && !manager.fileExists(atPath: key.path) {
                 try manager.createDirectory(at: certificate.deletingLastPathComponent(), withIntermediateDirectories: true)

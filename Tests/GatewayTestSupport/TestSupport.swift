@@ -89,22 +89,26 @@ package enum TestDatabase {
 /// The waiting happens on a thread of its own, never on a thread of Swift concurrency's cooperative pool (two threads
 /// on this machine). A test blocking a pool thread while its child process talks to a node running in this same test
 /// process starved that node: its requests timed out whenever two such waits overlapped.
-package func runProcess(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:]) async throws -> (
+package func runProcess(
+    _ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:], directory: URL? = nil
+) async throws -> (
     status: Int32, stdout: String, stderr: String
 ) {
     try await withCheckedThrowingContinuation { continuation in
         Thread {
-            continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input, environment: environment) })
+            continuation.resume(
+                with: Result { try runProcessBlocking(executable, arguments, input: input, environment: environment, directory: directory) })
         }.start()
     }
 }
 
-private func runProcessBlocking(_ executable: String, _ arguments: [String], input: Data?, environment: [String: String]) throws -> (
+private func runProcessBlocking(_ executable: String, _ arguments: [String], input: Data?, environment: [String: String], directory: URL?) throws -> (
     status: Int32, stdout: String, stderr: String
 ) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
     if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe()
     let err = Pipe()
@@ -215,9 +219,10 @@ package final class ServerProcess: @unchecked Sendable {
     /// through the pipe whether or not the process monitor has noticed the exit yet.
     var outputEnded = false
 
-    package init(arguments: [String]) throws {
+    package init(arguments: [String], directory: URL? = nil) throws {
         process.executableURL = TestPaths.gatewayBinary
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         process.standardOutput = output
         // Standard error is kept (its last lines) so a node that fails to start says why in the test's failure.
         process.standardError = errors
