@@ -115,6 +115,7 @@ extension ChainService {
         if !additions.isEmpty { transport?.update(directory: additions) }
         // Only current members' certificates open a TLS connection: a member removed by governance is refused from here.
         transport?.admitTLS(members: ledger.governance.members.map(\.nodeID))
+        transport?.keepConnected(to: ledger.governance.validators.map(\.nodeID))
     }
 
     func startConsensus() async throws {
@@ -202,6 +203,7 @@ extension ChainService {
             onMessage: { sender, epoch, message in _ = delivery.yield((sender, epoch, message)) }
         )
         transport.admitTLS(members: ledger.governance.members.map(\.nodeID))
+        transport.keepConnected(to: ledger.governance.validators.map(\.nodeID))
         do {
             _ = try await transport.listen(host: listen.host, port: listen.port)
         } catch {

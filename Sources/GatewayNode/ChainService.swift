@@ -228,6 +228,31 @@ package actor ChainService: Service {
             "\(waiters.count) transaction(s) have waited \((current - oldest) / 1_000) s for a block and none was committed \(since) (too few validators reachable?)"
     }
 
+    /// Why consensus cannot make progress from where this node stands, seen without waiting for a transaction: fewer
+    /// validators reachable than a quorum (on a chain of several). Nil when it can (or on a solo chain).
+    package func quorumReason() -> String? {
+        guard case .running = lifecycle, let transport else { return nil }
+        let validators = ledger.governance.validators.map(\.nodeID)
+        guard validators.count > 1 else { return nil }
+        let quorum = validators.count - (validators.count - 1) / 3
+        let reachable = transport.reachable()
+        let count = reachable.count + (validators.contains(nodeID) ? 1 : 0)
+        guard count < quorum else { return nil }
+        let unreachable = validators.filter { $0 != nodeID && !reachable.contains($0) }
+        return """
+            only \(count) of \(validators.count) validators are reachable from this node (a quorum is \(quorum)): no block can be \
+            committed until \(quorum - count) more of \(unreachable.joined(separator: ", ")) are back
+            """
+    }
+
+    /// The height the chain is certified to as far as this node's replica knows, when its storage is behind that by more
+    /// than the two blocks a commit normally trails its certificate: the node is catching up.
+    package func catchingUp() async -> (stored: UInt64, certified: UInt64)? {
+        guard case .running = lifecycle, let driver else { return nil }
+        let certified = await driver.certifiedHeight
+        return certified > storedHeight + 2 ? (storedHeight, certified) : nil
+    }
+
     /// Suspends until the chain has been loaded and verified, its derived tables proven and its replica started.
     package func waitUntilReady() async throws {
         switch lifecycle {

@@ -102,6 +102,7 @@ package struct Node: Sendable {
     package func readiness() async -> API.Readiness {
         var reasons: [String] = []
         if let reason = await chain.notCommittingReason() { reasons.append(reason) }
+        if let reason = await chain.quorumReason() { reasons.append(reason) }
         if await chain.decidedGovernance().state.approvedBundles.contains(exchange.policyBundleHash) == false,
             await chain.decidedGovernance().state.validators.map(\.nodeID) != [configuration.nodeID]
         {
@@ -114,12 +115,22 @@ package struct Node: Sendable {
     }
 
     /// Liveness: the process answers. `status` is `starting` until the chain is loaded and verified (`height` then counts
-    /// the blocks verified so far), `ok` after.
+    /// the blocks verified so far), `degraded` while the node runs but the chain cannot commit from here (too few
+    /// validators reachable for a quorum) or its storage is catching up with the certified chain, `ok` otherwise;
+    /// `reasons` says why when it is not ok.
     package func health() async -> API.Health {
-        API.Health(
-            status: chain.startup.isReady ? "ok" : "starting", node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue,
+        var reasons: [String] = []
+        if let reason = await chain.quorumReason() { reasons.append(reason) }
+        if let behind = await chain.catchingUp() {
+            reasons.append("catching up: blocks stored to height \(behind.stored), the chain is certified to at least \(behind.certified)")
+        }
+        let status = !chain.startup.isReady ? "starting" : reasons.isEmpty ? "ok" : "degraded"
+        var health = API.Health(
+            status: status, node: configuration.nodeID, chain: genesis.chainID, suite: suite.name.rawValue,
             height: await chain.height,
             policyBundle: Hex.encode(exchange.policyBundleHash), integrityFailures: exchange.integrity.failures
         )
+        if !reasons.isEmpty { health.reasons = reasons }
+        return health
     }
 }

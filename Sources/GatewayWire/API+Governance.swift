@@ -76,6 +76,9 @@ extension API {
         public let members: [GovernanceMember]
         public let pending: [GovernancePending]
         public let approvedBundles: [String]
+        /// Present while this node's storage trails the certified chain: the height it is certified to as far as the
+        /// node knows. The state above is as of `height`; newer governance decisions are on their way.
+        public var catchingUpTo: UInt64? = nil
 
         public init(
             height: UInt64, epoch: UInt64, validators: [String], members: [GovernanceMember], pending: [GovernancePending], approvedBundles: [String]
@@ -116,6 +119,8 @@ extension API {
         public let policyBundle: String
         /// Integrity failures (tampered records or aggregate inputs) this node refused since it started.
         public var integrityFailures: Int? = nil
+        /// Why the status is `degraded` (absent when ok).
+        public var reasons: [String]? = nil
 
         public init(status: String, node: String, chain: String, suite: String, height: UInt64, policyBundle: String, integrityFailures: Int? = nil) {
             self.status = status

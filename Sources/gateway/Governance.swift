@@ -111,6 +111,11 @@ struct Governance: AsyncParsableCommand {
             try Governance.check(response)
             let state = try response.decode(API.GovernanceStatus.self)
             say("height \(state.height), epoch \(state.epoch); validators: \(state.validators.joined(separator: ", "))")
+            if let target = state.catchingUpTo {
+                say(
+                    "catching up: this node has stored blocks to height \(state.height) of at least \(target); newer decisions are not shown yet (ask again, or ask another node)"
+                )
+            }
             for member in state.members { say("  \(member.nodeId) (\(member.department), \(member.role)) at \(member.address)") }
             for pending in state.pending {
                 say(

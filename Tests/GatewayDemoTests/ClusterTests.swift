@@ -258,7 +258,13 @@ import Testing
             return try ready.decode(API.Readiness.self).reasons.contains { $0.contains("waited") }
         }
         #expect(reported, "/v1/ready did not report the stalled chain")
-        #expect(try await probe.sendRaw("GET", "/v1/health", headers: []).status == 200)
+        // /v1/health stays 200 (the process is alive) and says the node is degraded: two of four validators reachable.
+        let degraded = try await waitUntil(seconds: 60) {
+            let health = try await probe.sendRaw("GET", "/v1/health", headers: [])
+            guard health.status == 200, let body = try? health.decode(API.Health.self) else { return false }
+            return body.status == "degraded" && (body.reasons ?? []).contains { $0.contains("only 2 of 4 validators are reachable") }
+        }
+        #expect(degraded, "/v1/health did not report the lost quorum")
         let waitedStatus = try await waitingPublish.value
         #expect(waitedStatus == 503)
 
@@ -278,6 +284,10 @@ import Testing
             }
         }
         #expect(resumed, "commits did not resume with three validators")
+        #expect(
+            try await waitUntil(seconds: 60) {
+                (try? await probe.sendRaw("GET", "/v1/health", headers: []).decode(API.Health.self).status) == "ok"
+            }, "/v1/health did not return to ok with a quorum back")
 
         log("commits resumed; restarting node-4 and comparing every node")
         // 5. restart the last one; every node ends with every acknowledged transaction and the same blocks.

@@ -194,6 +194,9 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
 
     // MARK: LedgerReading
 
+    /// An in-memory chain stores what it decides at once: never behind.
+    package func catchingUp() -> (stored: UInt64, certified: UInt64)? { nil }
+
     package func waitUntilReady() async throws {}
     package func decidedGovernance() async -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
     package func consentedPurposes(_ subjects: [[UInt8]]) async -> [[String]] { subjects.map { ledger.consents.purposes(of: $0) } }

@@ -133,6 +133,10 @@ package actor ConsensusDriver {
         await enqueue(.message(message, from: sender, epoch: epoch))
     }
 
+    /// The height of the highest block this replica holds a (verified) quorum certificate for: the chain's tip as far
+    /// as this node knows, which storage may lag behind while it catches up.
+    package var certifiedHeight: UInt64 { host.replica.safety.highQC.height }
+
     /// Nodes governance admitted without changing the validator set (observers): followers from now on.
     package func addFollowers(_ nodes: [String]) { host.addFollowers(nodes) }
 

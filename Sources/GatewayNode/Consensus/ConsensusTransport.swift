@@ -57,6 +57,10 @@ package final class ConsensusTransport: Sendable {
         var connecting: Set<String> = []
         /// Pins of the current members' TLS certificates: who may open a connection.
         var admittedPins: Set<String> = []
+        /// The validators this node keeps a connection to (redialled every second while down), so that reachability
+        /// is known on an idle chain too.
+        var kept: [String] = []
+        var keeper: RepeatedTask?
     }
 
     package init(
@@ -88,6 +92,32 @@ package final class ConsensusTransport: Sendable {
         state.withLockedValue { state in
             state.admittedPins = Set(members.compactMap { state.directory[$0]?.tlsPin })
         }
+    }
+
+    /// Keeps a connection open to each of `members` (the validators): redialled every second while it is down.
+    package func keepConnected(to members: [String]) {
+        let start = state.withLockedValue { state -> Bool in
+            state.kept = members.filter { $0 != me }
+            return state.keeper == nil
+        }
+        guard start else { return }
+        let task = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { [weak self] _ in self?.redial() }
+        state.withLockedValue { $0.keeper = task }
+    }
+
+    func redial() {
+        let down = state.withLockedValue { state in
+            state.kept.filter { peer in
+                // Over TLS a member without a pinned certificate cannot be reached; it is not dialled (nor warned about) here.
+                state.peers[peer]?.isActive != true && (clientTLS == nil || state.directory[peer]?.tlsPin != nil)
+            }
+        }
+        for peer in down { connect(peer) }
+    }
+
+    /// The kept members this node has an open connection to now.
+    package func reachable() -> [String] {
+        state.withLockedValue { state in state.kept.filter { state.peers[$0]?.isActive == true } }
     }
 
     /// Adds or replaces members (governance admitted a node, or changed its address).
@@ -204,7 +234,8 @@ package final class ConsensusTransport: Sendable {
 
     package func shutdown() async {
         let channels = state.withLockedValue { state -> [any Channel] in
-            defer { state.peers = [:]; state.listener = nil }
+            state.keeper?.cancel()
+            defer { state.peers = [:]; state.listener = nil; state.keeper = nil; state.kept = [] }
             return Array(state.peers.values) + (state.listener.map { [$0] } ?? [])
         }
         for channel in channels { try? await channel.close() }

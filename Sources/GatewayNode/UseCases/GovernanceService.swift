@@ -27,7 +27,7 @@ package struct GovernanceService: Sendable {
         try await chain.waitUntilReady()
         let (height, state) = await chain.decidedGovernance()
         let members = state.members.map(Self.member)
-        return API.GovernanceStatus(
+        var status = API.GovernanceStatus(
             height: height, epoch: state.epoch(atHeight: height + 1), validators: state.validators(atHeight: height + 1),
             members: members,
             pending: state.pendingProposals.map {
@@ -37,6 +37,8 @@ package struct GovernanceService: Sendable {
             },
             approvedBundles: state.approvedBundles.map(Hex.encode)
         )
+        status.catchingUpTo = await chain.catchingUp()?.certified
+        return status
     }
 
     package func propose(_ principal: Principal, _ request: API.GovernanceProposalRequest) async throws -> API.GovernanceReceipt {

@@ -31,6 +31,8 @@ package protocol LedgerReading: Sendable {
     func awaitHeight(after height: UInt64, timeoutMs: Int64) async -> UInt64
     /// A committed transaction by its hash.
     func committedTransaction(_ hash: [UInt8]) async throws -> Transaction?
+    /// While storage trails the certified chain: how far it is stored, and certified (nil when caught up).
+    func catchingUp() async -> (stored: UInt64, certified: UInt64)?
 }
 
 /// How use cases put this node's own transactions on the chain (`TransactionSubmitter` in a node).
