@@ -138,6 +138,15 @@ extension ChainService {
         let (stream, continuation) = AsyncStream.makeStream(of: Decided.self)
         commitContinuation = continuation
         let store = self.store
+        // A database restored from a backup holds this validator's votes until the network has passed them (see
+        // ConsensusDriver.restoredHold). A solo chain has no network to wait for: its restore is its history.
+        let consensusStore = self.consensusStore
+        var restored = try await consensusStore.isRestored()
+        if restored, ledger.governance.validators.count <= 1 {
+            try await consensusStore.clearRestored()
+            restored = false
+        }
+        if restored { logger.notice("this database was restored from a backup: votes are held until the network shows its round") }
         let driver = ConsensusDriver(
             me: nodeID, setup: setup, persistence: consensusStore, epochEnds: try await consensusStore.epochEnds(hash: hash),
             serveFetch: { id in (try? await Self.committedBlocks(endingAt: id, store: store, hash: hash)) ?? [] },
@@ -146,6 +155,12 @@ extension ChainService {
             nextEpoch: { [weak self] committed in
                 guard let self else { throw NodeError("node is shutting down") }
                 return try await self.epochSetup(committed: committed)
+            },
+            restored: restored,
+            onRestoredSettled: { [logger] in
+                do { try await consensusStore.clearRestored() } catch {
+                    logger.error("could not clear the restore mark; votes will be held again after a restart", metadata: ["error": "\(error)"])
+                }
             },
             onCommit: { [weak self] block, certificate, evidence, _ in
                 await self?.decide(block, certificate: certificate, evidence: evidence) ?? false

@@ -14,6 +14,23 @@ package struct ConsensusStore: Sendable {
         try await save(blocks: [], safety: safety, epoch: epoch)
     }
 
+    /// Whether this database was restored from a backup and the node has not yet seen the network pass its old votes.
+    package func isRestored() async throws -> Bool {
+        let rows = try await database.client.query("SELECT 1 FROM restore_marks LIMIT 1", logger: database.logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// Marks a restored database (the restore command, after pg_restore).
+    package func markRestored(note: String) async throws {
+        try await database.client.query("INSERT INTO restore_marks (note) VALUES (\(note))", logger: database.logger)
+    }
+
+    /// The node has seen the network pass every round it may have voted in before the restore: it votes as any node.
+    package func clearRestored() async throws {
+        try await database.client.query("DELETE FROM restore_marks", logger: database.logger)
+    }
+
     /// The safety state the replica of `epoch` persisted, if any.
     package func loadSafety(epoch: UInt64 = 0) async throws -> SafetyState? {
         let rows = try await database.client.query("SELECT state FROM consensus_safety WHERE epoch = \(Int64(epoch))", logger: database.logger)

@@ -213,5 +213,13 @@ enum Migrations {
                 "CREATE TABLE aggregate_sums_backfill (done boolean PRIMARY KEY)",
                 "INSERT INTO aggregate_sums_backfill SELECT true WHERE NOT EXISTS (SELECT 1 FROM record_aggregates)",
             ]),
+        Migration(
+            version: 10,
+            statements: [
+                // A database restored from a backup (`gateway restore`) is marked: its consensus safety state may be
+                // older than votes the node cast before the backup was restored, so the node holds its votes until it
+                // has seen the network pass them (ConsensusDriver), then clears the mark.
+                "CREATE TABLE restore_marks (restored_at timestamptz PRIMARY KEY DEFAULT now(), note text NOT NULL)"
+            ]),
     ]
 }

@@ -10,7 +10,7 @@ struct Gateway: AsyncParsableCommand {
         subcommands: [
             Init.self, Serve.self, ClientCommand.self, Demo.self, Cluster.self, Governance.self, GrantCommand.self, PolicyCommand.self, Observe.self,
             Keys.self, VerifyProof.self,
-            Simulate.self, RebuildDerived.self, Call.self,
+            Simulate.self, RebuildDerived.self, Call.self, Backup.self, Restore.self,
         ]
     )
 

@@ -582,3 +582,80 @@ extension Array where Element == UInt8 {
         return false
     }
 }
+
+extension ClusterTests {
+    /// A validator backed up while it runs (`gateway backup`), lost with its database and data directory, restored
+    /// (`gateway restore`) while the chain moved on: it verifies what it restored, catches up from its peers, serves the
+    /// records it held at the backup, takes part again, and votes only once it has seen the network's round.
+    @Test func aValidatorRestoredFromABackupCatchesUpServesItsRecordsAndVotesAgain() async throws {
+        let work = try TestPaths.temporaryDirectory("restore")
+        let base = Int(getpid() % 630) * 20 + 20_005
+        let layout = try await ClusterLayout.create(
+            in: work, validators: 4, suite: .sm, httpBasePort: base, peerBasePort: base + 10, databaseURL: try await TestDatabase.fresh("restore"),
+            policies: TestPaths.policies, schemas: TestPaths.schemas, logLevel: "error", aggregationBits: 1_024, logger: TestDatabase.logger
+        )
+        let nodes = Nodes(layout: layout)
+        for index in 0..<4 { try await nodes.start(index) }
+        let last = layout.nodes[3]
+        func publish(_ batch: Int, on node: Int) async throws -> [String] {
+            let (ids, records) = CrashTests.batch(batch, size: 2)
+            let response = try await client(layout, node: node, department: DemoConsortium.registry)
+                .send("POST", "/v1/records/citizen", json: API.PublishRequest(records: records))
+            #expect(response.status == 201, "publish \(batch) on node-\(node + 1): \(response.status) \(response.problem?.detail ?? "")")
+            return ids
+        }
+        let kept = try await publish(1, on: 3)
+        let location = ["--database-url", last.databaseURL, "--data-dir", last.dataDirectory]
+        let backup = work.appendingPathComponent("backup-node-4")
+        let backedUp = try await runProcess(TestPaths.gatewayBinary.path, ["backup", "--out", backup.path] + location)
+        #expect(backedUp.status == 0, "\(backedUp.stderr)")
+        // The chain moves on after the backup; then node-4 loses its database and its data directory.
+        _ = try await publish(2, on: 0)
+        _ = try await publish(3, on: 1)
+        try await nodes.kill(3)
+        try await Database.recreate(url: last.databaseURL, logger: TestDatabase.logger)
+        try FileManager.default.removeItem(atPath: last.dataDirectory)
+
+        let restored = try await runProcess(TestPaths.gatewayBinary.path, ["restore", "--from", backup.path] + location)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        func marked() async throws -> Bool {
+            try await Database.withDatabase(url: last.databaseURL, logger: TestDatabase.logger) { database in
+                try await ConsensusStore(database: database).isRestored()
+            }
+        }
+        #expect(try await marked(), "the restored database is not marked: its validator would vote on a stale safety state")
+        // Restoring again is refused: the database and the data directory now hold a node.
+        let again = try await runProcess(TestPaths.gatewayBinary.path, ["restore", "--from", backup.path] + location)
+        #expect(again.status == 1 && again.stderr.contains("already holds"), "\(again.stderr)")
+
+        try await nodes.start(3)
+        let top = try await height(layout, node: 0)
+        #expect(try await waitUntil(seconds: 60) { try await height(layout, node: 3) >= top }, "the restored node did not catch up")
+        let read = try await client(layout, node: 3, department: DemoConsortium.registry)
+            .send("GET", "/v1/records/citizen/\(kept[0])?purpose=benefit_eligibility")
+        #expect(read.status == 200, "the record held at the backup: \(read.status) \(read.problem?.detail ?? "")")
+        // It takes part again; its restore mark is cleared once it has seen the network's round and voted past it.
+        var batch = 10
+        let settled = try await waitUntil(seconds: 90) {
+            batch += 1
+            _ = try await publish(batch, on: 3)
+            return try await !marked()
+        }
+        #expect(settled, "the restored validator never saw the network's round")
+        let heights = try await (0..<4).asyncMap { try await height(layout, node: $0) }
+        #expect(
+            try await waitUntil(seconds: 60) {
+                let now = try await (0..<4).asyncMap { try await height(layout, node: $0) }
+                return Set(now).count == 1 && now[0] >= heights.max()!
+            }, "the nodes do not agree after the restore")
+        await nodes.stopAll()
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}

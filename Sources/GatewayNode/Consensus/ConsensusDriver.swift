@@ -73,14 +73,27 @@ package actor ConsensusDriver {
     }
     var stopped = false
 
+    /// A replica restored from a backup may have voted, before the restore, in rounds its restored safety state does
+    /// not remember. Until `restoredHold` is cleared it sends no vote, timeout or proposal for a round at or below the
+    /// horizon: unknown (no round) until the network shows where it is — a quorum certificate on a block whose
+    /// proposal this node received after it started, which 2f + 1 replicas formed in a round at least as late as any
+    /// this node reached before (a quorum at an earlier round would need an honest replica to go back) — then that
+    /// certificate's round + 1, and the replica's round at that moment. `onRestoredSettled` hears when the hold ends.
+    var restoredHold: (horizon: UInt64, settled: Bool)?
+    var freshProposals: Set<[UInt8]> = []
+    let onRestoredSettled: (@Sendable () async -> Void)?
+
     package init(
         me: String, setup: EpochSetup, persistence: (any ConsensusPersistence)? = nil, epochEnds: [UInt64: EpochEnd] = [:],
         serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])? = nil, serveSync: (@Sendable (UInt64, UInt64) async -> SyncBatch?)? = nil,
         logger: Logger = Logger(label: "consensus"),
         nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)? = nil,
+        restored: Bool = false, onRestoredSettled: (@Sendable () async -> Void)? = nil,
         onCommit: @escaping @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     ) {
         self.me = me
+        self.restoredHold = restored ? (UInt64.max, false) : nil
+        self.onRestoredSettled = onRestoredSettled
         self.host = EpochHost(me: me, setup: setup, epochEnds: epochEnds)
         (storageRequests, storageContinuation) = AsyncStream.makeStream(
             of: StorageRequest.self, bufferingPolicy: .bufferingNewest(Self.storageRequestsMax)
@@ -193,6 +206,7 @@ package actor ConsensusDriver {
                 case .start: effects += host.start(now: now)
                 case .tick: effects += host.tick(now: now)
                 case .message(let message, let sender, let senderEpoch):
+                    if restoredHold != nil, case .proposal(let block) = message, freshProposals.count < 4_096 { freshProposals.insert(block.id) }
                     let routed = host.receive(message, from: sender, epoch: senderEpoch, now: now)
                     for reply in routed.replies { transport?.send(reply.message, epoch: reply.epoch, to: [sender]) }
                     if let height = routed.syncFrom { answerSync(from: height, epoch: senderEpoch, to: sender) }
@@ -200,9 +214,38 @@ package actor ConsensusDriver {
                     effects += routed.effects
                 }
             }
+            await settleRestoredHold()
             await perform(effects)
         }
         draining = false
+    }
+
+    /// Ends the restored hold's unknown phase once a certificate formed on a proposal received since the start shows the
+    /// network's round; ends the hold once the replica's round is past the horizon.
+    func settleRestoredHold() async {
+        guard var hold = restoredHold else { return }
+        let replica = host.replica
+        if !hold.settled, freshProposals.contains(replica.safety.highQC.blockID) {
+            hold = (max(replica.safety.highQC.round + 1, replica.round), true)
+            freshProposals = []
+            logger.notice("restored from a backup: the network is at round \(hold.horizon); this node votes in later rounds")
+        }
+        restoredHold = hold
+        if hold.settled, replica.round > hold.horizon {
+            restoredHold = nil
+            await onRestoredSettled?()
+        }
+    }
+
+    /// Whether a message would speak for this replica in a round the restored hold covers.
+    func heldByRestore(_ message: ConsensusMessage) -> Bool {
+        guard let hold = restoredHold else { return false }
+        switch message {
+        case .vote(let vote): return vote.round <= hold.horizon
+        case .timeout(let timeout): return timeout.round <= hold.horizon
+        case .proposal(let block): return block.round <= hold.horizon
+        default: return false
+        }
     }
 
     /// Durability first: blocks and the latest safety state of the batch in one write; only then the messages.
@@ -224,6 +267,7 @@ package actor ConsensusDriver {
                 await endEpoch(EpochEnd(evidence: evidence, beyond: beyond))
                 return
             case .send(let message, let nodes):
+                if heldByRestore(message) { continue }
                 transport?.send(message, epoch: host.epoch, to: nodes)
             }
         }
