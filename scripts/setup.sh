@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
 
-packages=(postgresql postgresql-contrib libgmp-dev libssl-dev libpq-dev pkg-config libcurl4 openssl python3 python3-venv)
+packages=(postgresql postgresql-contrib postgresql-client systemd libgmp-dev libssl-dev libpq-dev pkg-config libcurl4 openssl python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

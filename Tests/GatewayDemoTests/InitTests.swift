@@ -117,6 +117,68 @@ import Testing
         #expect(try await server.waitForExit(timeoutSeconds: 60) == 0)
     }
 
+    /// deploy/datagateway@.service runs the node `gateway init` wrote: systemd accepts the unit, and its ExecStart, with
+    /// the paths of this test in place of /var/lib and /usr/local/bin, serves and stops on SIGTERM.
+    @Test func theSystemdUnitRunsTheNodeInitWrote() async throws {
+        let root = try TestPaths.temporaryDirectory("systemd")
+        let state = root.appendingPathComponent("var/lib/datagateway")
+        let node = state.appendingPathComponent("civil_registry")
+        let made = try await gateway(
+            [
+                "init", "--department", "civil_registry", "--dir", node.path, "--database-url", try await TestDatabase.fresh("systemd"),
+                "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
+            ], in: root)
+        #expect(made.status == 0, "\(made.stderr)")
+        let template = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("deploy/datagateway@.service"), encoding: .utf8)
+        let unit = template.replacingOccurrences(of: "/var/lib/datagateway", with: state.path)
+            .replacingOccurrences(of: "/usr/local/bin/gateway", with: TestPaths.gatewayBinary.path)
+        let unitFile = root.appendingPathComponent("datagateway@civil_registry.service")
+        try Data(unit.utf8).write(to: unitFile)
+        let verified = try await runProcess("/usr/bin/env", ["systemd-analyze", "verify", unitFile.path])
+        #expect(verified.status == 0 && !verified.stderr.contains("datagateway@"), "systemd-analyze: \(verified.stderr)")
+
+        func setting(_ key: String) throws -> String {
+            let line = try #require(unit.split(separator: "\n").first { $0.hasPrefix(key + "=") }, "no \(key)= in the unit")
+            return String(line.dropFirst(key.count + 1)).replacingOccurrences(of: "%i", with: "civil_registry")
+        }
+        let command = try setting("ExecStart").split(separator: " ").map(String.init)
+        #expect(command.first == TestPaths.gatewayBinary.path)
+        // The port comes from the environment (it wins over the file), as a drop-in's Environment= would set it.
+        let server = try ServerProcess(
+            arguments: Array(command.dropFirst()), directory: URL(fileURLWithPath: try setting("WorkingDirectory")),
+            environment: ["DATAGATEWAY_PORT": "0", "DATAGATEWAY_LOG_LEVEL": "error"])
+        _ = try await server.waitForPort()
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit(timeoutSeconds: 60) == 0)
+    }
+
+    /// The README's "Running a node" block, run by bash as written — with this test's database name and port, from a
+    /// directory holding only the policies, the schemas and the built binary.
+    @Test func theReadmesRunningANodeBlockRunsAsWritten() async throws {
+        let readme = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "## Running a node\n"))
+        let rest = readme[section.upperBound...]
+        let open = try #require(rest.range(of: "```bash\n"))
+        let close = try #require(rest[open.upperBound...].range(of: "\n```"))
+        var block = String(rest[open.upperBound..<close.lowerBound])
+        let database = String(try #require(URLComponents(string: TestDatabase.uniqueURL("readme"))?.path.dropFirst()))
+        let port = Int(getpid() % 630) * 20 + 20_019
+        #expect(block.contains("datagateway_housing") && block.contains("--port 8443"), "the README's block changed: update this test")
+        block = block.replacingOccurrences(of: "datagateway_housing", with: database).replacingOccurrences(of: "--port 8443", with: "--port \(port)")
+        let work = try TestPaths.temporaryDirectory("readme")
+        for directory in ["Policies", "Schemas"] {
+            try FileManager.default.copyItem(at: TestPaths.packageRoot.appendingPathComponent(directory), to: work.appendingPathComponent(directory))
+        }
+        try FileManager.default.createDirectory(at: work.appendingPathComponent(".build/debug"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            at: work.appendingPathComponent(".build/debug/gateway"), withDestinationURL: TestPaths.gatewayBinary)
+        let script = work.appendingPathComponent("block.sh")
+        try Data(("set -e\n" + block + "\nwait\n").utf8).write(to: script)
+        let run = try await runProcess("/bin/bash", [script.path], directory: work)
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr.suffix(2_000))")
+        #expect(run.stdout.contains("\"status\":\"ok\""), "\(run.stdout)")
+    }
+
     struct DirectoryFile: Decodable { let departments: [DepartmentDirectory.Department] }
 
     @Test func aConfigurationFileWithAnUnknownKeyOrAWrongValueIsOneClearLine() async throws {

@@ -219,10 +219,11 @@ package final class ServerProcess: @unchecked Sendable {
     /// through the pipe whether or not the process monitor has noticed the exit yet.
     var outputEnded = false
 
-    package init(arguments: [String], directory: URL? = nil) throws {
-        process.executableURL = TestPaths.gatewayBinary
+    package init(arguments: [String], directory: URL? = nil, environment: [String: String] = [:], executable: URL? = nil) throws {
+        process.executableURL = executable ?? TestPaths.gatewayBinary
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = output
         // Standard error is kept (its last lines) so a node that fails to start says why in the test's failure.
         process.standardError = errors
