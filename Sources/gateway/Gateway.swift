@@ -6,7 +6,12 @@ struct Gateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "DataGateway: privacy-preserving data exchange between government departments, logged on a consortium chain.",
-        version: "0.15.0 (TLS; consortium statistics)",
+        discussion: """
+            Exit codes: 0 done; 1 the command could not do its work (a refusal from a node, an unreachable database, a \
+            file it cannot read or write: one sentence on standard error says what to do next); 64 the command line does \
+            not parse (the usage follows). Output to a closed pipe ends the command quietly with 0.
+            """,
+        version: "0.16.0 (TLS; gateway init, client, backup and restore)",
         subcommands: [
             Init.self, Serve.self, ClientCommand.self, Demo.self, Cluster.self, Governance.self, GrantCommand.self, PolicyCommand.self, Observe.self,
             Keys.self, VerifyProof.self,
@@ -18,6 +23,33 @@ struct Gateway: AsyncParsableCommand {
     /// closed pipe exits 0 (see `say`).
     static func main() async {
         signal(SIGPIPE, SIG_IGN)
-        await main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: humane(error))
+        }
+    }
+
+    /// A file-system error from Foundation, wherever a command let one through, as one sentence that names the path
+    /// and says what to check — never `Error Domain=NSCocoaErrorDomain Code=…` with its user info.
+    static func humane(_ error: any Error) -> any Error {
+        guard !(error is CommandFailure) else { return error }
+        let bridged = error as NSError
+        guard bridged.domain == NSCocoaErrorDomain || bridged.domain == NSPOSIXErrorDomain else { return error }
+        let path = (bridged.userInfo[NSFilePathErrorKey] as? String) ?? (bridged.userInfo[NSURLErrorKey] as? URL)?.path
+        let underlying = (bridged.userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
+        let posix =
+            underlying.flatMap { $0.domain == NSPOSIXErrorDomain ? Int32($0.code) : nil }
+            ?? (bridged.domain == NSPOSIXErrorDomain ? Int32(bridged.code) : nil)
+        let reason =
+            posix.map { String(cString: strerror($0)).lowercased() }
+            ?? bridged.localizedDescription.replacingOccurrences(of: "The operation could not be completed. ", with: "")
+        return CommandFailure(
+            "\(path.map { "\($0): " } ?? "")\(reason); check that the path exists and that this user may read and write there")
     }
 }

@@ -163,8 +163,39 @@ import Testing
         ] {
             #expect(serve.stdout.contains(option), "serve --help lacks \(option)")
         }
-        let top = try await runProcess(TestPaths.gatewayBinary.path, ["--help"])
-        for command in ["serve", "demo", "keys", "verify-proof"] { #expect(top.stdout.contains(command)) }
+        for option in ["--config", "--shutdown-timeout", "--tls-certificate", "--insecure-http"] {
+            #expect(serve.stdout.contains(option), "serve --help lacks \(option)")
+        }
+        // Every command and subcommand, found from the top: its help exits 0, has an overview, and every option in it
+        // says what it is.
+        var pending: [[String]] = [[]]
+        var seen: [String] = []
+        while let path = pending.popLast() {
+            let help = try await runProcess(TestPaths.gatewayBinary.path, path + ["--help"])
+            let name = (["gateway"] + path).joined(separator: " ")
+            seen.append(name)
+            #expect(help.status == 0 && help.stdout.contains("OVERVIEW:"), "\(name) --help")
+            let lines = help.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            var section = ""
+            for (index, line) in lines.enumerated() {
+                if !line.hasPrefix(" "), line.hasSuffix(":") { section = line }
+                if section == "SUBCOMMANDS:", line.hasPrefix("  "), !line.hasPrefix("   "),
+                    let sub = line.split(separator: " ").first.map(String.init), sub.first?.isLetter == true, sub != "See"
+                {
+                    pending.append(path + [sub.replacingOccurrences(of: " (default)", with: "")])
+                }
+                if section == "OPTIONS:", line.hasPrefix("  -"), !line.contains("--help"), !line.contains("--version") {
+                    // After the option's own tokens (-x, --name <value> ...) comes its description.
+                    let tokens = line.split(separator: " ")
+                    let described = tokens.contains { !($0.hasPrefix("-") || $0.hasPrefix("<") || $0.hasPrefix("[") || $0 == "...") }
+                    let next = index + 1 < lines.count ? lines[index + 1] : ""
+                    #expect(described || next.hasPrefix("        "), "\(name): option without help: \(line)")
+                }
+            }
+        }
+        for command in ["gateway init", "gateway serve", "gateway client publish", "gateway backup", "gateway restore", "gateway keys deal"] {
+            #expect(seen.contains(command), "\(command) is not reachable from gateway --help")
+        }
     }
 }
 

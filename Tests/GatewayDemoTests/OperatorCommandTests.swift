@@ -96,7 +96,13 @@ import Testing
         let busy = try await serve(["--port", "\(port)", "--database-url", TestDatabase.baseURL], data: data, departments: listed)
         try await listener.close()
         #expect(busy.status == 1 && busy.stderr.contains("address is in use"), "\(busy.stderr)")
-        for result in [missing, unlisted, unreachable, noDepartments, busy] {
+        // A data directory that cannot be created: the path and what to check, not a Foundation error dump.
+        let unwritable = try await serve(
+            ["--port", "0", "--database-url", TestDatabase.baseURL], data: URL(fileURLWithPath: "/proc/no-such-dir/data"), departments: listed)
+        #expect(
+            unwritable.status == 1 && unwritable.stderr.contains("/proc/no-such-dir") && !unwritable.stderr.contains("Domain="),
+            "\(unwritable.stderr)")
+        for result in [missing, unlisted, unreachable, noDepartments, busy, unwritable] {
             #expect(!result.stderr.contains("USAGE") && result.stderr.split(separator: "\n").count <= 2, "\(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: data.path), "nothing was generated for a node that cannot start")
