@@ -107,11 +107,39 @@ struct Cluster: AsyncParsableCommand {
     }
 }
 
-/// The node processes of a cluster: started together, output prefixed, stopped together on SIGINT/SIGTERM.
+/// The node processes of a cluster: started together, output prefixed, reported running only once each says READY,
+/// stopped together on SIGINT/SIGTERM (a second signal kills them). A node that exits while the cluster starts stops the
+/// cluster, with its reason.
 enum ClusterProcesses {
+    final class Progress: @unchecked Sendable {
+        let lock = NSLock()
+        var ready: Set<String> = []
+        var lastLine: [String: String] = [:]
+        var signals = 0
+    }
+
     static func run(_ layout: ClusterLayout) async throws {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        var processes: [Process] = []
+        let progress = Progress()
+        var processes: [(id: String, process: Process)] = []
+        // Signals first: a Ctrl-C while the nodes start stops those already started.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let box = ProcessList()
+        let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler {
+                let count = progress.lock.withLock { () -> Int in
+                    progress.signals += 1
+                    return progress.signals
+                }
+                for process in box.all where process.isRunning { kill(process.processIdentifier, count > 1 ? SIGKILL : SIGTERM) }
+                if count == 1 { note("stopping the nodes (again to kill them at once)") }
+            }
+            source.resume()
+            return source
+        }
+        defer { for source in sources { source.cancel() } }
         for node in layout.nodes {
             let process = Process()
             process.executableURL = executable
@@ -123,27 +151,46 @@ enum ClusterProcesses {
             pipe.fileHandleForReading.readabilityHandler = { handle in
                 let data = handle.availableData
                 guard !data.isEmpty else { return }
-                for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { say("[\(prefix)] \(line)") }
+                for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+                    progress.lock.withLock {
+                        if line.hasPrefix("READY ") { progress.ready.insert(prefix) }
+                        progress.lastLine[prefix] = String(line)
+                    }
+                    say("[\(prefix)] \(line)")
+                }
             }
             try process.run()
-            processes.append(process)
+            processes.append((node.nodeID, process))
+            box.add(process)
             note("started \(node.nodeID) (pid \(process.processIdentifier)): \(node.baseURL)")
         }
-        note("\(processes.count) nodes running; Ctrl-C stops them all")
-        // Forward SIGINT/SIGTERM to the nodes, then wait for them.
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler {
-                for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        // Running means READY (listening, chain verified); a node that exits first fails the cluster's start.
+        while true {
+            let ready = progress.lock.withLock { progress.ready }
+            if let failed = processes.first(where: { !$0.process.isRunning && !ready.contains($0.id) }) {
+                try await Task.sleep(for: .milliseconds(200))  // the last of its output
+                let reason = progress.lock.withLock { progress.lastLine[failed.id] } ?? "no output"
+                for (_, process) in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+                while processes.contains(where: \.process.isRunning) { try await Task.sleep(for: .milliseconds(100)) }
+                throw CommandFailure(
+                    "\(failed.id) exited while the cluster started (status \(failed.process.terminationStatus)): \(reason); the other nodes were stopped"
+                )
             }
-            source.resume()
-            return source
+            if processes.allSatisfy({ ready.contains($0.id) }) { break }
+            if progress.lock.withLock({ progress.signals }) > 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        defer { for source in sources { source.cancel() } }
-        while processes.contains(where: \.isRunning) { try await Task.sleep(for: .milliseconds(200)) }
-        let failed = processes.filter { $0.terminationStatus != 0 }.count
+        if progress.lock.withLock({ progress.signals }) == 0 { note("\(processes.count) nodes ready; Ctrl-C stops them all") }
+        while processes.contains(where: \.process.isRunning) { try await Task.sleep(for: .milliseconds(200)) }
+        let failed = processes.filter { $0.process.terminationStatus != 0 }.count
         note("cluster stopped (\(failed) of \(processes.count) nodes exited non-zero)")
+    }
+
+    /// The started processes, for the signal handler.
+    final class ProcessList: @unchecked Sendable {
+        let lock = NSLock()
+        var processes: [Process] = []
+        func add(_ process: Process) { lock.withLock { processes.append(process) } }
+        var all: [Process] { lock.withLock { processes } }
     }
 }

@@ -144,4 +144,24 @@ import Testing
         try await serving.close()
         try await starting.close()
     }
+
+    /// `gateway cluster` reports its nodes running only once each is READY; one that cannot start (here, its HTTP port
+    /// is taken) fails the cluster's start with that node's reason, and the others are stopped.
+    @Test(.timeLimit(.minutes(3))) func aClusterWhoseNodeCannotStartSaysWhichAndWhyAndStopsTheOthers() async throws {
+        let work = try TestPaths.temporaryDirectory("cluster-busy")
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let busy = try #require(listener.localAddress?.port)
+        // node-2's HTTP port is the one taken.
+        let result = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "cluster", "--validators", "2", "--dir", work.appendingPathComponent("cluster").path, "--http-base-port", "\(busy - 1)",
+                "--peer-base-port", "\(Int(getpid() % 630) * 20 + 20_017)", "--database-url", TestDatabase.uniqueURL("cluster_busy"),
+                "--aggregation-bits", "1024", "--log-level", "error", "--policies", TestPaths.policies.path, "--schemas", TestPaths.schemas.path,
+            ])
+        try await listener.close()
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("node-2 exited while the cluster started") && result.stderr.contains("in use"), "\(result.stderr)")
+        #expect(!result.stderr.contains("nodes ready"), "\(result.stderr)")
+    }
 }
