@@ -52,8 +52,14 @@ public struct GatewayClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await http.execute(request, timeout: .seconds(120))
-        let buffer = try await response.body.collect(upTo: Self.responseBytesMax)
+        let response: HTTPClientResponse
+        let buffer: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: .seconds(120))
+            buffer = try await response.body.collect(upTo: Self.responseBytesMax)
+        } catch {
+            throw ClientTransportError(url: baseURL, underlying: error)
+        }
         var answer = ClientResponse(
             status: Int(response.status.code), contentType: response.headers.first(name: "Content-Type") ?? "",
             body: Array(buffer.readableBytesView)
@@ -82,6 +88,31 @@ public struct GatewayClient: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return try await send(method, target, body: Array(try encoder.encode(json)))
+    }
+}
+
+/// A request that got no HTTP answer: the node could not be reached, the TLS handshake failed, or no answer came in
+/// time. Its description is one sentence saying what to check.
+public struct ClientTransportError: Error, CustomStringConvertible {
+    public let url: String
+    public let underlying: any Error
+
+    public var description: String {
+        let text = "\(underlying)"
+        let lower = text.lowercased()
+        if lower.contains("connection refused") || lower.contains("errno: 111") {
+            return "cannot connect to \(url): connection refused; is the node running there (check the URL and port)?"
+        }
+        if lower.contains("certificate") || lower.contains("handshake") || lower.contains("ssl") || lower.contains("tls") {
+            return """
+                the TLS handshake with \(url) failed (\(text.prefix(200))): pin the node's own certificate (--server-certificate \
+                <node>/tls-cert.pem), and present the client certificate registered for the department
+                """
+        }
+        if lower.contains("timeout") || lower.contains("timed out") || lower.contains("deadline") {
+            return "no answer from \(url) in time; is the node overloaded or the network down?"
+        }
+        return "no HTTP answer from \(url): \(text.prefix(300))"
     }
 }
 

@@ -245,12 +245,15 @@ package actor ChainService: Service {
             """
     }
 
-    /// The height the chain is certified to as far as this node's replica knows, when its storage is behind that by more
-    /// than the two blocks a commit normally trails its certificate: the node is catching up.
-    package func catchingUp() async -> (stored: UInt64, certified: UInt64)? {
+    /// The height the chain is at as far as this node knows (its replica's highest certificate, or the highest block a
+    /// member's message mentioned), when its storage is behind that by more than the two blocks a commit normally trails
+    /// its certificate: the node is catching up.
+    /// `margin` is how far behind counts: governance status says so from 3 blocks; health turns degraded only beyond
+    /// 32, the gap at which a replica syncs rather than follows (under load, storage trails by a few blocks).
+    package func catchingUp(margin: UInt64) async -> (stored: UInt64, certified: UInt64)? {
         guard case .running = lifecycle, let driver else { return nil }
-        let certified = await driver.certifiedHeight
-        return certified > storedHeight + 2 ? (storedHeight, certified) : nil
+        let certified = max(await driver.certifiedHeight, await driver.heardHeight)
+        return certified > storedHeight + margin ? (storedHeight, certified) : nil
     }
 
     /// Suspends until the chain has been loaded and verified, its derived tables proven and its replica started.

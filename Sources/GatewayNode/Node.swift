@@ -121,7 +121,7 @@ package struct Node: Sendable {
     package func health() async -> API.Health {
         var reasons: [String] = []
         if let reason = await chain.quorumReason() { reasons.append(reason) }
-        if let behind = await chain.catchingUp() {
+        if let behind = await chain.catchingUp(margin: 32) {
             reasons.append("catching up: blocks stored to height \(behind.stored), the chain is certified to at least \(behind.certified)")
         }
         let status = !chain.startup.isReady ? "starting" : reasons.isEmpty ? "ok" : "degraded"

@@ -79,6 +79,10 @@ extension API {
         /// Present while this node's storage trails the certified chain: the height it is certified to as far as the
         /// node knows. The state above is as of `height`; newer governance decisions are on their way.
         public var catchingUpTo: UInt64? = nil
+        /// The node that answered, and whether it votes (a validator). A node that does not vote learns of blocks from
+        /// the validators and can trail them by a few seconds; it says so.
+        public var node: String? = nil
+        public var votes: Bool? = nil
 
         public init(
             height: UInt64, epoch: UInt64, validators: [String], members: [GovernanceMember], pending: [GovernancePending], approvedBundles: [String]

@@ -111,6 +111,11 @@ struct Governance: AsyncParsableCommand {
             try Governance.check(response)
             let state = try response.decode(API.GovernanceStatus.self)
             say("height \(state.height), epoch \(state.epoch); validators: \(state.validators.joined(separator: ", "))")
+            if let node = state.node, state.votes == false {
+                say(
+                    "\(node) does not vote: it learns of new blocks from the validators, so what it shows can trail them by a few seconds (ask a validator for the newest)"
+                )
+            }
             if let target = state.catchingUpTo {
                 say(
                     "catching up: this node has stored blocks to height \(state.height) of at least \(target); newer decisions are not shown yet (ask again, or ask another node)"

@@ -416,6 +416,10 @@ extension ClusterTests {
             return false
         }
         #expect(try await publish(through: 0), "the genesis validators do not commit")
+        // The joining node answers governance status as a node that does not vote (its view can trail); validators vote.
+        let joinerView = try await governance(4)
+        #expect(joinerView.node == "node-5" && joinerView.votes == false)
+        #expect(try await governance(0).votes == true)
         // A proof from a multi-validator chain shows its block committed (2-chain evidence), checked from the genesis.
         let page = try await client(1, DemoConsortium.regulator).send("GET", "/v1/audit/events?limit=1").decode(API.AuditPage.self)
         let proof = try await client(1, DemoConsortium.regulator).send("GET", "/v1/audit/events/\(page.events[0].eventId)/proof")

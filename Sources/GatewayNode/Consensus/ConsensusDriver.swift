@@ -143,12 +143,24 @@ package actor ConsensusDriver {
     }
 
     package func deliver(_ message: ConsensusMessage, from sender: String, epoch: UInt64) async {
+        switch message {
+        case .proposal(let block), .certified(let block, _): heardHeight = max(heardHeight, block.height)
+        case .blocks(let blocks): heardHeight = max(heardHeight, blocks.map(\.height).max() ?? 0)
+        case .syncBlocks(let batch): heardHeight = max(heardHeight, batch.blocks.last?.height ?? 0)
+        default: break
+        }
         await enqueue(.message(message, from: sender, epoch: epoch))
     }
 
     /// The height of the highest block this replica holds a (verified) quorum certificate for: the chain's tip as far
     /// as this node knows, which storage may lag behind while it catches up.
     package var certifiedHeight: UInt64 { host.replica.safety.highQC.height }
+
+    /// The highest block height a member's signed message mentioned (a proposal, blocks, a sync batch), verified or
+    /// not yet (a message of an epoch this replica has not reached): where the chain is, as far as members say.
+    /// Informational only — it decides nothing — so a member that claims too much can only make this node report that
+    /// it is catching up.
+    package private(set) var heardHeight: UInt64 = 0
 
     /// Nodes governance admitted without changing the validator set (observers): followers from now on.
     package func addFollowers(_ nodes: [String]) { host.addFollowers(nodes) }

@@ -38,6 +38,8 @@ package struct GovernanceService: Sendable {
             approvedBundles: state.approvedBundles.map(Hex.encode)
         )
         status.catchingUpTo = await chain.catchingUp()?.certified
+        status.node = nodeID
+        status.votes = status.validators.contains(nodeID)
         return status
     }
 

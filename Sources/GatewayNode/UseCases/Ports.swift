@@ -77,7 +77,9 @@ package protocol AuditStoring: Sendable {
     func blocks(from height: UInt64, limit: Int) async throws -> [Block]
 }
 
-extension ChainService: LedgerReading {}
+extension ChainService: LedgerReading {
+    package func catchingUp() async -> (stored: UInt64, certified: UInt64)? { await catchingUp(margin: 2) }
+}
 extension AccessLogBatcher: AccessLogging {}
 extension RecordStore: RecordStoring {}
 extension ChainStore: AuditStoring {}
