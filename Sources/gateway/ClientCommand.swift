@@ -94,17 +94,22 @@ struct ClientCommand: AsyncParsableCommand {
         }
     }
 
-    struct Aggregate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Sum a field over this node's records, by groups (homomorphically; aggregates only).")
-        @OptionGroup var target: Governance.Target
+    /// What a sum over records names: the category, the field, the groups and the purpose.
+    struct SumOptions: ParsableArguments {
         @Argument(help: "The record category.") var category: String
         @Option(help: "The numeric field to sum.") var field: String
         @Option(help: "Fields to group by (comma-separated).") var groupBy: String = ""
         @Option(help: "The purpose of the access.") var purpose: String
+        var groups: [String] { groupBy.split(separator: ",").map(String.init) }
+    }
+
+    struct Aggregate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sum a field over this node's records, by groups (homomorphically; aggregates only).")
+        @OptionGroup var target: Governance.Target
+        @OptionGroup var sum: SumOptions
         func run() async throws {
-            let request = API.AggregateRequest(
-                category: category, field: field, groupBy: groupBy.split(separator: ",").map(String.init), purpose: purpose)
+            let request = API.AggregateRequest(category: sum.category, field: sum.field, groupBy: sum.groups, purpose: sum.purpose)
             try await ClientCommand.send(target, "POST", "/v1/aggregates", body: try ClientCommand.json(request))
         }
     }
@@ -113,14 +118,11 @@ struct ClientCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "A statistic across departments: the holders' encrypted sums, decrypted only as aggregates by t share holders.")
         @OptionGroup var target: Governance.Target
-        @Argument(help: "The record category.") var category: String
-        @Option(help: "The numeric field to sum.") var field: String
-        @Option(help: "Fields to group by (comma-separated).") var groupBy: String = ""
-        @Option(help: "The purpose of the access.") var purpose: String
+        @OptionGroup var sum: SumOptions
         @Option(help: "Holder departments to ask (comma-separated). Default: every department holding the category.") var holders: String?
         func run() async throws {
             let request = API.StatisticsRequest(
-                category: category, field: field, groupBy: groupBy.split(separator: ",").map(String.init), purpose: purpose,
+                category: sum.category, field: sum.field, groupBy: sum.groups, purpose: sum.purpose,
                 holders: holders.map { $0.split(separator: ",").map(String.init) })
             try await ClientCommand.send(target, "POST", "/v1/statistics", body: try ClientCommand.json(request))
         }
