@@ -153,19 +153,30 @@ final class EVPKey: @unchecked Sendable {
     deinit { EVP_PKEY_free(pointer) }
 
     static func read(pem: String, isPrivate: Bool) throws -> EVPKey {
-        let bytes = Array(pem.utf8)
-        guard let bio = bytes.withUnsafeBytes({ BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }) else {
-            throw CryptoError(.invalidKey, "cannot read PEM")
-        }
-        defer { BIO_free(bio) }
-        let key = isPrivate ? PEM_read_bio_PrivateKey(bio, nil, nil, nil) : PEM_read_bio_PUBKEY(bio, nil, nil, nil)
-        guard let key else {
+        // An error another OpenSSL call left on this thread's queue can make OpenSSL 3.0's decoders give up on a good
+        // key (seen rarely, under load, at a node's start): the queue is cleared first, and a failure is tried once more
+        // on a clear queue before it is believed.
+        var reason = ""
+        for _ in 0..<2 {
             ERR_clear_error()
-            throw CryptoError(.invalidKey, isPrivate ? "not a PKCS#8 PEM private key" : "not a SubjectPublicKeyInfo PEM public key")
+            if let key = readOnce(pem: pem, isPrivate: isPrivate) {
+                let wrapped = EVPKey(key)
+                guard EVP_PKEY_is_a(key, "SM2") == 1 else { throw CryptoError(.invalidKey, "key is not an SM2 key") }
+                return wrapped
+            }
+            reason = OpenSSLError.last()
         }
-        let wrapped = EVPKey(key)
-        guard EVP_PKEY_is_a(key, "SM2") == 1 else { throw CryptoError(.invalidKey, "key is not an SM2 key") }
-        return wrapped
+        ERR_clear_error()
+        throw CryptoError(
+            .invalidKey,
+            (isPrivate ? "not a PKCS#8 PEM private key" : "not a SubjectPublicKeyInfo PEM public key") + (reason.isEmpty ? "" : " (\(reason))"))
+    }
+
+    static func readOnce(pem: String, isPrivate: Bool) -> OpaquePointer? {
+        let bytes = Array(pem.utf8)
+        guard let bio = bytes.withUnsafeBytes({ BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }) else { return nil }
+        defer { BIO_free(bio) }
+        return isPrivate ? PEM_read_bio_PrivateKey(bio, nil, nil, nil) : PEM_read_bio_PUBKEY(bio, nil, nil, nil)
     }
 
     func pem(isPrivate: Bool) -> String {

@@ -34,6 +34,8 @@ package enum GatewayServer {
         package var member: @Sendable (String) async -> (key: any VerifyingKey, department: String)? = { _ in nil }
         /// Over HTTPS, a member node's registered TLS certificate now; nil serves plain HTTP without client certificates.
         package var memberTLSCertificate: (@Sendable (String) async -> String?)? = nil
+        /// The node's metrics and how to read its gauges (nil: no /metrics).
+        package var metrics: (registry: NodeMetrics, snapshot: @Sendable () async -> NodeMetrics.Snapshot)? = nil
 
         package init(
             exchange: ExchangeService, governance: GovernanceService, departments: DepartmentDirectory, suite: any CryptoSuite,
@@ -61,6 +63,7 @@ package enum GatewayServer {
             )
             member = { await node.chain.member($0) }
             if node.configuration.tls != nil { memberTLSCertificate = { await node.chain.memberTLSCertificate($0) } }
+            metrics = (node.metrics, { await node.metricsSnapshot() })
         }
     }
 
@@ -68,6 +71,16 @@ package enum GatewayServer {
     /// signature check, then the resource controllers.
     package static func makeRouter(_ parts: Parts) -> Router<GatewayContext> {
         let router = Router(context: GatewayContext.self)
+        if let metrics = parts.metrics {
+            router.middlewares.add(MetricsMiddleware(metrics: metrics.registry))
+            // Prometheus text exposition; labels hold route patterns, statuses and outcomes, never request content.
+            router.get("metrics") { _, _ in
+                let body = metrics.registry.render(await metrics.snapshot())
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            }
+        }
         router.middlewares.add(ProblemMiddleware())
         router.get("v1/health") { _, _ in try jsonResponse(await parts.health()) }
         // Readiness, unlike health (the process answers), says whether data requests can be answered now.

@@ -21,8 +21,11 @@ package actor AccessLogBatcher {
     var queue: [(event: AccessEvent, continuation: CheckedContinuation<Receipt, any Error>)] = []
     var flushing = false
 
-    package init(submitter: any OutboxWriting) {
+    let metrics: NodeMetrics?
+
+    package init(submitter: any OutboxWriting, metrics: NodeMetrics? = nil) {
         self.submitter = submitter
+        self.metrics = metrics
     }
 
     /// Returns once the event is in a committed block; `busy` if too much already waits for the chain.
@@ -48,9 +51,10 @@ package actor AccessLogBatcher {
                     ? (Transaction.Kind.accessLog, events[0].encoded) : (.accessLogBatch, AccessLogBatch(events: events).encoded)
                 let hash = try await submitter.enqueue(kind, payload: payload, timestampMs: events.map(\.timestampMs).max()!)
                 // Wait for the block without holding up the next batch.
-                Task { [submitter] in
+                Task { [submitter, metrics] in
                     do {
                         let location = try await submitter.awaitCommit(hash, known: true)
+                        for entry in batch { metrics?.decision(entry.event.decision.rawValue) }
                         for entry in batch { entry.continuation.resume(returning: Receipt(transactionHash: hash, location: location)) }
                     } catch {
                         for entry in batch { entry.continuation.resume(throwing: error) }

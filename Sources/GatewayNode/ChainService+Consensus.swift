@@ -340,6 +340,7 @@ extension ChainService {
         storedHeight = block.header.height
         resumeHeightWaiters()
         lastCommitMs = now()
+        metrics?.committed(height: block.header.height, latencyMs: lastCommitMs - block.header.timestampMs)
         for (index, transaction) in block.transactions.enumerated() {
             let hash = transaction.hash(suite: suite)
             if let reason = decided.applied.skipped[index] {

@@ -119,15 +119,18 @@ package actor ChainService: Service {
     }
     var bellRung = false
     var sleeper: CheckedContinuation<Void, Never>?
+    /// Where stored blocks are counted and timed (nil: nowhere).
+    let metrics: NodeMetrics?
     /// Work on the database after its migrations and before anything is served (the running sums' backfill).
     let afterMigration: (@Sendable (Database) async throws -> Void)?
 
     package init(
         database: Database, genesis: Genesis, suite: any CryptoSuite, signer: any SigningKey, nodeID: String, logger: Logger,
         settings: ConsensusSettings = ConsensusSettings(), now: @escaping @Sendable () -> Int64,
-        afterMigration: (@Sendable (Database) async throws -> Void)? = nil
+        afterMigration: (@Sendable (Database) async throws -> Void)? = nil, metrics: NodeMetrics? = nil
     ) throws {
         self.afterMigration = afterMigration
+        self.metrics = metrics
         self.database = database
         self.store = ChainStore(database: database)
         self.consensusStore = ConsensusStore(database: database)
@@ -243,6 +246,13 @@ package actor ChainService: Service {
             only \(count) of \(validators.count) validators are reachable from this node (a quorum is \(quorum)): no block can be \
             committed until \(quorum - count) more of \(unreachable.joined(separator: ", ")) are back
             """
+    }
+
+    /// Consensus gauges: transactions in the replica's mempool, validators, and those reachable (this node counted).
+    package func consensusCounts() async -> (mempool: Int, validators: Int, reachable: Int) {
+        let validators = ledger.governance.validators.map(\.nodeID)
+        let reachable = (transport?.reachable().count ?? 0) + (validators.contains(nodeID) ? 1 : 0)
+        return (await driver?.mempoolCount ?? 0, validators.count, reachable)
     }
 
     /// The height the chain is at as far as this node knows (its replica's highest certificate, or the highest block a

@@ -49,7 +49,7 @@ package struct DepartmentDirectory: Sendable {
             do {
                 keys[department.id] = try suite.verifyingKey(pem: department.publicKey)
             } catch {
-                throw NodeError("department \(department.id): package key is not a \(suite.name.rawValue) key: \(error)")
+                throw NodeError("department \(department.id): public key is not a \(suite.name.rawValue) key: \(error)")
             }
         }
         self.departments = byID

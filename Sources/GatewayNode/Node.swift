@@ -24,6 +24,8 @@ package struct Node: Sendable {
     /// The consortium's aggregation key and this node's share of it (if it holds one).
     package let aggregation: ConsortiumKey
     let randomness: RandomnessPoolService?
+    /// Operational metrics (`GET /metrics`).
+    package let metrics: NodeMetrics
 
     /// Loads everything the node needs and fails early, with a message that says what to fix.
     package static func assemble(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) throws -> Node {
@@ -45,6 +47,7 @@ package struct Node: Sendable {
             throw NodeError("cannot load policies: \(error)")
         }
         let database = try Database(url: configuration.databaseURL, logger: logger)
+        let metrics = NodeMetrics()
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let chain = try ChainService(
             database: database, genesis: secrets.genesis, suite: suite, signer: secrets.signingKey, nodeID: configuration.nodeID,
@@ -53,7 +56,8 @@ package struct Node: Sendable {
                 [sums = RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt).runningSums(secrets.aggregation.publicKey)]
                 database in
                 try await RecordStore(database: database).backfillRunningSums(sums) { line in logger.notice("\(line)") }
-            }
+            },
+            metrics: metrics
         )
         let submitter = TransactionSubmitter(
             chain: chain, store: ChainStore(database: database), suite: suite, signer: secrets.signingKey, chainID: secrets.genesis.chainID,
@@ -68,12 +72,13 @@ package struct Node: Sendable {
             suite: suite, chain: chain, database: database, categories: categories, policies: policies, departments: departments,
             secrets: secrets, encryptor: encryptor, pool: pool, nodeID: configuration.nodeID, department: configuration.department,
             peerAPIs: configuration.peerAPIs, decryptionTimeoutMs: configuration.decryptionTimeoutMs, submitter: submitter, logger: logger, now: now,
-            tls: configuration.tls
+            tls: configuration.tls, metrics: metrics
         )
         return Node(
             configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, governance: governance,
             departments: departments,
-            genesis: secrets.genesis, logger: logger, aggregation: secrets.aggregation, randomness: pool.map { RandomnessPoolService($0) }
+            genesis: secrets.genesis, logger: logger, aggregation: secrets.aggregation, randomness: pool.map { RandomnessPoolService($0) },
+            metrics: metrics
         )
     }
 
@@ -112,6 +117,15 @@ package struct Node: Sendable {
             if let reason = await chain.derivedFault(table) { reasons.append(reason) }
         }
         return API.Readiness(ready: reasons.isEmpty, height: await chain.height, reasons: reasons)
+    }
+
+    /// The metrics' values read at a scrape.
+    package func metricsSnapshot() async -> NodeMetrics.Snapshot {
+        let consensus = await chain.consensusCounts()
+        return NodeMetrics.Snapshot(
+            height: await chain.height, mempool: consensus.mempool, outbox: (try? await ChainStore(database: database).pendingCount()) ?? 0,
+            validatorsReachable: consensus.reachable, validators: consensus.validators, integrityFailures: exchange.integrity.failures,
+            ready: await readiness().ready)
     }
 
     /// Liveness: the process answers. `status` is `starting` until the chain is loaded and verified (`height` then counts

@@ -45,7 +45,29 @@ struct ClientCommand: AsyncParsableCommand {
     struct Health: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The node's liveness: status, chain, height, policy bundle.")
         @OptionGroup var target: Governance.Target
-        func run() async throws { try await ClientCommand.send(target, "GET", "/v1/health") }
+        @Option(help: "Wait up to this many seconds (1…3600) for the node to be up and its status ok, asking every half second.")
+        var wait: Int?
+        func validate() throws {
+            if let wait, !(1...3_600).contains(wait) { throw ValidationError("--wait must be 1…3600 seconds") }
+        }
+        func run() async throws {
+            guard let wait else { return try await ClientCommand.send(target, "GET", "/v1/health") }
+            let client = try target.client()
+            let deadline = ContinuousClock.now + .seconds(wait)
+            var last = "no answer"
+            while true {
+                do {
+                    let response = try await client.send("GET", "/v1/health")
+                    let status = (try? response.decode(API.Health.self))?.status ?? "HTTP \(response.status)"
+                    if status == "ok" { return say(String(decoding: response.body, as: UTF8.self)) }
+                    last = "status \(status)"
+                } catch {
+                    last = "\(error)"
+                }
+                guard ContinuousClock.now < deadline else { throw CommandFailure("the node was not ok within \(wait) s (\(last))") }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
     }
 
     struct Publish: AsyncParsableCommand {

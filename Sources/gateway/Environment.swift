@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatewayCrypto
 import Logging
+import NIOConcurrencyHelpers
 
 /// Flag → environment variable → default, in that order.
 func resolve(_ flag: String?, env name: String, default fallback: String) -> String {
@@ -20,9 +21,19 @@ func makeLogger(_ label: String, level: Logger.Level) -> Logger {
     return logger
 }
 
-/// Prints to standard error (progress and errors), keeping standard output for results.
+/// Prints to standard error (progress and errors), keeping standard output for results. With `serve --log-format
+/// json` these lines are JSON objects too (level notice), so that a log collector reads one format.
 func note(_ message: String) {
+    if NoteFormat.json.withLockedValue({ $0 }) {
+        JSONLogHandler(label: "gateway").log(
+            event: LogEvent(level: .notice, message: "\(message)", metadata: nil, source: "gateway", file: #fileID, function: #function, line: #line))
+        return
+    }
     FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+enum NoteFormat {
+    static let json = NIOLockedValueBox(false)
 }
 
 /// Writes a line to standard output unbuffered, so narration and the LISTENING line appear at once even in a pipe.

@@ -14,7 +14,8 @@ struct NodeSettings {
     enum Kind: Sendable { case text, path, integer, flag, texts }
     static let keys: [(key: String, kind: Kind)] = [
         ("host", .text), ("port", .integer), ("databaseURL", .text), ("dataDir", .path), ("nodeKey", .path), ("suite", .text),
-        ("logLevel", .text), ("policies", .path), ("schemas", .path), ("departments", .path), ("nodeID", .text), ("department", .text),
+        ("logLevel", .text), ("logFormat", .text), ("policies", .path), ("schemas", .path), ("departments", .path), ("nodeID", .text),
+        ("department", .text),
         ("maxBodyBytes", .integer), ("peerListen", .text), ("peerAPI", .texts), ("decryptionTimeout", .integer), ("tlsCertificate", .path),
         ("tlsKey", .path), ("insecureHTTP", .flag), ("shutdownTimeout", .integer),
     ]

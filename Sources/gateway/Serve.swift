@@ -60,6 +60,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Env: DATAGATEWAY_LOG_LEVEL. Default: info.")
     var logLevel: Logger.Level?
 
+    @Option(help: "Log format: text (one readable line per event) or json (one JSON object per line). Env: DATAGATEWAY_LOG_FORMAT. Default: text.")
+    var logFormat: String?
+
     @Option(help: "Directory of Cedar policy files (*.cedar). Env: DATAGATEWAY_POLICIES. Default: ./Policies.")
     var policies: String?
 
@@ -143,6 +146,13 @@ struct Serve: AsyncParsableCommand {
         }
         guard let level = Logger.Level(rawValue: source.text("logLevel", flag: logLevel?.rawValue, default: "info")) else {
             throw CommandFailure("log level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        switch source.text("logFormat", flag: logFormat, default: "text") {
+        case "text": break
+        case "json":
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
+            NoteFormat.json.withLockedValue { $0 = true }
+        default: throw CommandFailure("log format must be text or json")
         }
         let bodyBound = Bounded("max-body-bytes", 1...(1 << 30))
         guard let bodyMax = bodyBound.parse(source.number("maxBodyBytes", flag: maxBodyBytes, default: 8_388_608)).map(Int.init) else {

@@ -2,6 +2,7 @@ import Foundation
 import GatewayCrypto
 import GatewayDemo
 import GatewayNode
+import GatewaySchema
 import GatewayTLS
 import NIOCore
 import NIOPosix
@@ -163,5 +164,28 @@ import Testing
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr.contains("node-2 exited while the cluster started") && result.stderr.contains("in use"), "\(result.stderr)")
         #expect(!result.stderr.contains("nodes ready"), "\(result.stderr)")
+    }
+
+    /// `serve --log-format json`: every line on standard error is one JSON object with time, level, logger and message —
+    /// the node's log and the command's own notes alike.
+    @Test func jsonLogsAreOneObjectPerLine() async throws {
+        let work = try TestPaths.temporaryDirectory("json-logs")
+        let consortium = try DemoConsortium.create(in: work.appendingPathComponent("departments"), suite: NationalSuite())
+        let server = try ServerProcess(arguments: [
+            "serve", "--port", "0", "--database-url", try await TestDatabase.fresh("json_logs"), "--data-dir",
+            work.appendingPathComponent("node").path, "--departments", consortium.departmentsFile.path, "--policies", TestPaths.policies.path,
+            "--schemas", TestPaths.schemas.path, "--log-level", "info", "--log-format", "json",
+        ])
+        _ = try await server.waitForPort()
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit(timeoutSeconds: 60) == 0)
+        var lines = server.standardErrorTail.split(separator: "\n").map(String.init)
+        if server.standardErrorTail.utf8.count >= 4_000 { lines.removeFirst() }  // the tail's first line may be cut
+        #expect(lines.count >= 3, "\(lines)")
+        for line in lines {
+            let object = try #require(try? JSONValue.parse(Data(line.utf8)).objectValue, "not a JSON object: \(line)")
+            for key in ["time", "level", "logger", "message"] { #expect(object[key]?.stringValue != nil, "\(key) missing: \(line)") }
+        }
+        #expect(lines.contains { $0.contains("listening") })
     }
 }

@@ -287,6 +287,9 @@ package final class ServerProcess: @unchecked Sendable {
 
     package func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    /// The last 4 KiB the child wrote to standard error (its first line may be cut).
+    package var standardErrorTail: String { lock.withLock { String(decoding: errorTail, as: UTF8.self) } }
+
     /// Waits for the process to exit; returns its status, or nil on timeout.
     package func waitForExit(timeoutSeconds: Double) async throws -> Int32? {
         let deadline = Date().addingTimeInterval(timeoutSeconds)

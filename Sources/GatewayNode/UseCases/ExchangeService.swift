@@ -125,10 +125,11 @@ package struct ExchangeService: Sendable {
         suite: any CryptoSuite, chain: ChainService, database: Database, categories: [String: RecordCategory], policies: PolicyBundle,
         departments: DepartmentDirectory, secrets: NodeSecrets, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
         department: String, peerAPIs: [String: String], decryptionTimeoutMs: Int64, submitter: TransactionSubmitter, logger: Logger,
-        now: @escaping @Sendable () -> Int64, tls: TLSIdentity? = nil
+        now: @escaping @Sendable () -> Int64, tls: TLSIdentity? = nil, metrics: NodeMetrics? = nil
     ) {
         let parts = Parts(
-            ledger: chain, writer: submitter, accessLog: AccessLogBatcher(submitter: submitter), records: RecordStore(database: database),
+            ledger: chain, writer: submitter, accessLog: AccessLogBatcher(submitter: submitter, metrics: metrics),
+            records: RecordStore(database: database),
             auditStore: ChainStore(database: database)
         )
         self.init(
