@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -41,7 +42,10 @@ let package = Package(
         // Pure modules: no I/O frameworks (DESIGN.md §3).
         .target(
             name: "GatewayCrypto",
-            dependencies: ["CGMP", "COpenSSL", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CGMP", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
+            ],
             swiftSettings: optimisedInDebug
         ),
         .target(name: "GatewayChain", dependencies: ["GatewayCrypto"], swiftSettings: optimisedInDebug),
@@ -172,7 +176,9 @@ let package = Package(
             path: "Tests/GatewayTestSupport"
         ),
 
-        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "GatewayTestSupport"]),
+        .testTarget(
+            name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "GatewayTestSupport", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(name: "GatewayChainTests", dependencies: ["GatewayChain", "GatewayCrypto", "GatewayFiles"]),
         .testTarget(
             name: "GatewayNodeTests",

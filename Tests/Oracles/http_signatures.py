@@ -1,0 +1,39 @@
+"""RFC 9421 with the PyPI package http-message-signatures, a client nobody here wrote.
+
+sign KEY.pem METHOD URL BODYFILE KEYID NONCE CREATED: prints {"headers": {...}} with Content-Digest, Signature-Input
+and Signature for an ed25519 signature covering @method, @target-uri, @authority, content-digest.
+verify KEY.pem METHOD URL BODYFILE HEADERS.json: verifies every signature in the headers (and the digest against the
+body); prints the covered components, exits 1 if verification fails."""
+import datetime
+import json
+import sys
+
+import requests
+from http_message_signatures import HTTPMessageSigner, HTTPMessageVerifier, HTTPSignatureKeyResolver, MappingKeyResolver, algorithms
+
+mode, key_path, method, url, body_path = sys.argv[1:6]
+key = open(key_path, "rb").read()
+body = open(body_path, "rb").read()
+request = requests.Request(method, url, data=body or None).prepare()
+if mode == "sign":
+    key_id, nonce, created = sys.argv[6], sys.argv[7], int(sys.argv[8])
+    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=MappingKeyResolver(public_keys={}, private_keys={key_id: key}))
+    signer.sign(
+        request, key_id=key_id, nonce=nonce, created=datetime.datetime.fromtimestamp(created, datetime.timezone.utc), body=body,
+        covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
+    )
+    print(json.dumps({"headers": {name: request.headers[name] for name in ("Content-Digest", "Signature-Input", "Signature")}}))
+else:
+    headers = json.load(open(sys.argv[6]))
+    for name, value in headers.items():
+        request.headers[name] = value
+    class AnyKey(HTTPSignatureKeyResolver):
+        def resolve_public_key(self, key_id):
+            return key
+    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=AnyKey())
+    try:
+        results = verifier.verify(request, body=body, max_age=datetime.timedelta(days=3650))
+    except Exception as error:  # noqa: BLE001 — the oracle reports any refusal
+        print(f"REFUSED {type(error).__name__}: {error}")
+        sys.exit(1)
+    print(json.dumps([{"label": r.label, "components": dict(r.covered_components)} for r in results]))
