@@ -65,6 +65,9 @@ public enum HTTPMessageSignatures {
         init(_ description: String) { self.description = description }
     }
 
+    /// The algorithm name of a suite's signing keys: `ed25519` (intl; RFC 9421 registry) or `sm2-sm3` (sm; private).
+    public static func algorithm(for suite: any CryptoSuite) -> String { suite.name == .intl ? "ed25519" : "sm2-sm3" }
+
     /// Signatures per message and components per signature accepted (work per request is bounded).
     public static let signaturesMax = 8
     public static let componentsMax = 32

@@ -40,53 +40,114 @@ struct SignatureAuthenticator: RouterMiddleware {
         func header(_ name: String) -> String? {
             HTTPField.Name(name).flatMap { request.headers[$0] }
         }
-        guard let department = header(RequestSigning.Header.department), let timestamp = header(RequestSigning.Header.timestamp),
-            let nonce = header(RequestSigning.Header.nonce), let digest = header(RequestSigning.Header.contentDigest),
-            let signatureText = header(RequestSigning.Header.signature)
-        else {
-            throw unauthorized(
-                .missingSignature,
-                "sign the request: send DG-Department, DG-Timestamp, DG-Nonce, Content-Digest and DG-Signature (see README, 'Signed requests')"
-            )
-        }
         let bodyBytes = Array(body.readableBytesView)
-        let computed = try await HeavyWork.run(forBytes: bodyBytes.count) { [suite] in RequestSigning.contentDigest(bodyBytes, suite: suite) }
-        guard digest == computed else {
-            throw unauthorized(.digestMismatch, "Content-Digest does not match the body (expected \(RequestSigning.digestAlgorithm(suite)))")
-        }
-        // Bounded first (1970 to 9999), so the difference below cannot overflow whatever the header holds.
-        guard let seconds = Bounded.unixSeconds.parse(timestamp), abs(seconds - now()) <= RequestSigning.freshnessSeconds else {
-            throw unauthorized(.staleRequest, "DG-Timestamp must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
-        }
-        guard (16...64).contains(nonce.count), Hex.decode(nonce) != nil else {
-            throw unauthorized(.invalidNonce, "DG-Nonce must be 16 to 64 hex characters")
-        }
         let role = header(RequestSigning.Header.role)
         if let role, !RequestSigning.isValidRole(role) {
             throw unauthorized(.invalidRole, "DG-Role must be 1 to 64 characters of a-z, 0-9, _ and -")
         }
-        // A member node signs as `node:<node-id>` with its node key; it speaks for its own department.
-        var node: String? = nil
-        var speaksFor = department
-        let key: any VerifyingKey
-        if department.hasPrefix("node:") {
-            let nodeID = String(department.dropFirst(5))
-            guard let member = await member(nodeID) else {
-                throw unauthorized(.unknownDepartment, "node '\(nodeID.prefix(64))' is not a member of this chain")
+        /// The content digest a signature covers must be the body's, with the suite's hash.
+        func checkDigest(_ digest: String) async throws {
+            let computed = try await HeavyWork.run(forBytes: bodyBytes.count) { [suite] in RequestSigning.contentDigest(bodyBytes, suite: suite) }
+            guard digest == computed else {
+                throw unauthorized(.digestMismatch, "Content-Digest does not match the body (expected \(RequestSigning.digestAlgorithm(suite)))")
             }
-            (key, node, speaksFor) = (member.key, nodeID, member.department)
-        } else {
+        }
+        /// A member node signs as `node:<node-id>` with its node key and speaks for its own department.
+        func signer(_ department: String) async throws -> (key: any VerifyingKey, node: String?, speaksFor: String) {
+            if department.hasPrefix("node:") {
+                let nodeID = String(department.dropFirst(5))
+                guard let member = await member(nodeID) else {
+                    throw unauthorized(.unknownDepartment, "node '\(nodeID.prefix(64))' is not a member of this chain")
+                }
+                return (member.key, nodeID, member.department)
+            }
             guard let registered = departments.verifyingKey(for: department) else {
                 throw unauthorized(.unknownDepartment, "department '\(department.prefix(64))' is not registered on this node")
             }
-            key = registered
+            return (registered, nil, department)
         }
-        let message = RequestSigning.signingString(
-            method: request.method.rawValue, target: request.uri.description, department: department, timestamp: timestamp,
-            nonce: nonce, contentDigest: digest, role: role
-        )
-        guard let signature = Data(base64Encoded: signatureText), key.isValidSignature([UInt8](signature), for: message) else {
-            throw unauthorized(.badSignature, "the request signature does not verify with \(department)'s registered key")
+        let department: String
+        let nonce: String
+        let signature: [UInt8]
+        let node: String?
+        let speaksFor: String
+        if let input = header("Signature-Input") {
+            // RFC 9421: the department is the keyid; the signature covers the method, the target, the content digest
+            // and the role header when one is sent; created gives freshness, nonce single use.
+            guard let signatureField = header("Signature"), let digest = header(RequestSigning.Header.contentDigest) else {
+                throw unauthorized(.missingSignature, "an RFC 9421 request sends Signature-Input, Signature and Content-Digest")
+            }
+            let received: [HTTPMessageSignatures.Received]
+            do { received = try HTTPMessageSignatures.read(signatureInput: input, signature: signatureField) } catch {
+                throw unauthorized(.missingSignature, "\(error)")
+            }
+            guard received.count == 1, let only = received.first else {
+                throw unauthorized(.missingSignature, "send exactly one signature (Signature-Input with one label)")
+            }
+            let parameters = only.parameters
+            guard let keyID = parameters.keyID, !keyID.isEmpty else { throw unauthorized(.unknownDepartment, "the signature names no keyid") }
+            let covered = Set(parameters.components)
+            let target = covered.contains("@target-uri") || covered.contains("@request-target") || covered.isSuperset(of: ["@path", "@query"])
+            guard covered.contains("@method"), target, covered.contains("content-digest"), role == nil || covered.contains("dg-role") else {
+                throw unauthorized(
+                    .missingSignature,
+                    "the signature must cover @method, @target-uri (or @path and @query), content-digest, and dg-role when DG-Role is sent")
+            }
+            let algorithm = HTTPMessageSignatures.algorithm(for: suite)
+            if let alg = parameters.algorithm, alg != algorithm {
+                throw unauthorized(.badSignature, "alg \(alg.prefix(32)) is not this deployment's \(algorithm)")
+            }
+            guard let created = parameters.created, abs(created - now()) <= RequestSigning.freshnessSeconds else {
+                throw unauthorized(.staleRequest, "created must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
+            }
+            if let expires = parameters.expires, expires < now() { throw unauthorized(.staleRequest, "the signature expired") }
+            guard let signedNonce = parameters.nonce, (16...128).contains(signedNonce.utf8.count),
+                signedNonce.utf8.allSatisfy({
+                    $0 < 0x80 && (Character(Unicode.Scalar($0)).isLetter || Character(Unicode.Scalar($0)).isNumber || "+/=_-".utf8.contains($0))
+                })
+            else {
+                throw unauthorized(.invalidNonce, "nonce must be 16 to 128 characters of A-Z, a-z, 0-9, +, /, =, _ and -")
+            }
+            try await checkDigest(digest)
+            let resolved = try await signer(keyID)
+            let scheme = memberTLSCertificate == nil ? "http" : "https"
+            var fields: [(name: String, value: String)] = []
+            for field in request.headers { fields.append((field.name.canonicalName, field.value)) }
+            let message = HTTPMessageSignatures.Message(
+                method: request.method.rawValue, targetURI: "\(scheme)://\(request.head.authority ?? "")\(request.uri.description)", fields: fields)
+            let valid: Bool
+            do { valid = try HTTPMessageSignatures.verify(only, of: message) { resolved.key.isValidSignature($1, for: $0) } } catch {
+                throw unauthorized(.badSignature, "\(error)")
+            }
+            guard valid else { throw unauthorized(.badSignature, "the request signature does not verify with \(keyID.prefix(64))'s registered key") }
+            (department, nonce, signature, node, speaksFor) = (keyID, signedNonce, only.signature, resolved.node, resolved.speaksFor)
+        } else {
+            guard let signedBy = header(RequestSigning.Header.department), let timestamp = header(RequestSigning.Header.timestamp),
+                let signedNonce = header(RequestSigning.Header.nonce), let digest = header(RequestSigning.Header.contentDigest),
+                let signatureText = header(RequestSigning.Header.signature)
+            else {
+                throw unauthorized(
+                    .missingSignature,
+                    "sign the request: RFC 9421 (Signature-Input, Signature, Content-Digest), or DG-Department, DG-Timestamp, DG-Nonce, Content-Digest and DG-Signature (see README, 'Signed requests')"
+                )
+            }
+            try await checkDigest(digest)
+            // Bounded first (1970 to 9999), so the difference below cannot overflow whatever the header holds.
+            guard let seconds = Bounded.unixSeconds.parse(timestamp), abs(seconds - now()) <= RequestSigning.freshnessSeconds else {
+                throw unauthorized(.staleRequest, "DG-Timestamp must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
+            }
+            guard (16...64).contains(signedNonce.count), Hex.decode(signedNonce) != nil else {
+                throw unauthorized(.invalidNonce, "DG-Nonce must be 16 to 64 hex characters")
+            }
+            let resolved = try await signer(signedBy)
+            let message = RequestSigning.signingString(
+                method: request.method.rawValue, target: request.uri.description, department: signedBy, timestamp: timestamp,
+                nonce: signedNonce, contentDigest: digest, role: role
+            )
+            guard let decoded = Data(base64Encoded: signatureText), resolved.key.isValidSignature([UInt8](decoded), for: message) else {
+                throw unauthorized(.badSignature, "the request signature does not verify with \(signedBy)'s registered key")
+            }
+            (department, nonce, signature, node, speaksFor) = (signedBy, signedNonce, [UInt8](decoded), resolved.node, resolved.speaksFor)
         }
         // Mutual TLS: the connection presents the signer's registered certificate — a stolen signing key alone does not
         // make a request, and a member removed by governance is refused from that height.
@@ -111,7 +172,7 @@ struct SignatureAuthenticator: RouterMiddleware {
                     .clientCertificateMismatch, "the connection's TLS client certificate is not the one registered to \(department.prefix(64))")
             }
         }
-        let replayed = unauthorized(.replayedRequest, "this DG-Nonce was already used; sign every request with a new nonce")
+        let replayed = unauthorized(.replayedRequest, "this nonce was already used; sign every request with a new nonce")
         switch await nonces.use("\(department):\(nonce)", now: now()) {
         case .fresh: break
         case .replayed: throw replayed
@@ -127,7 +188,7 @@ struct SignatureAuthenticator: RouterMiddleware {
                 )
             else { throw replayed }
         }
-        context.principal = Principal(department: speaksFor, role: role, node: node, requestDigest: suite.hash([UInt8](signature)))
+        context.principal = Principal(department: speaksFor, role: role, node: node, requestDigest: suite.hash(signature))
         context.body = body
         return try await next(request, context)
     }

@@ -2,6 +2,9 @@
 
 sign KEY.pem METHOD URL BODYFILE KEYID NONCE CREATED: prints {"headers": {...}} with Content-Digest, Signature-Input
 and Signature for an ed25519 signature covering @method, @target-uri, @authority, content-digest.
+send KEY.pem METHOD URL BODYFILE KEYID CLIENT_CERT CLIENT_KEY SERVER_CERT [TAMPER]: signs as `sign` does (a fresh
+nonce, now) and sends the request over mutual TLS; prints the status and the body. TAMPER=body changes the body after
+signing, TAMPER=path the query, TAMPER=replay sends the same signed request twice (the second answer is printed).
 verify KEY.pem METHOD URL BODYFILE HEADERS.json: verifies every signature in the headers (and the digest against the
 body); prints the covered components, exits 1 if verification fails."""
 import datetime
@@ -23,6 +26,27 @@ if mode == "sign":
         covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
     )
     print(json.dumps({"headers": {name: request.headers[name] for name in ("Content-Digest", "Signature-Input", "Signature")}}))
+elif mode == "send":
+    import secrets
+    key_id, client_cert, client_key, server_cert = sys.argv[6:10]
+    tamper = sys.argv[10] if len(sys.argv) > 10 else ""
+    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=MappingKeyResolver(public_keys={}, private_keys={key_id: key}))
+    signer.sign(
+        request, key_id=key_id, nonce=secrets.token_urlsafe(24), body=body,
+        covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
+    )
+    if tamper == "body":
+        request.body = body + b" "
+        request.headers["Content-Length"] = str(len(request.body))
+    if tamper == "path":
+        request.url = request.url + ("&" if "?" in request.url else "?") + "limit=1"
+    session = requests.Session()
+    session.trust_env = False
+    response = session.send(request, cert=(client_cert, client_key), verify=server_cert)
+    if tamper == "replay":
+        response = session.send(request, cert=(client_cert, client_key), verify=server_cert)
+    print(response.status_code)
+    print(response.text)
 else:
     headers = json.load(open(sys.argv[6]))
     for name, value in headers.items():

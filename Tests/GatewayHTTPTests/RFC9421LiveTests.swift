@@ -1,0 +1,51 @@
+import Foundation
+import GatewayDemo
+import GatewaySchema
+import GatewayTestSupport
+import GatewayWire
+import Testing
+
+/// A client nobody here wrote — the PyPI package http-message-signatures — signs requests with RFC 9421 (ed25519,
+/// content-digest) and a live intl node over mutual TLS answers them; a body or target changed after signing is 401.
+@Suite struct RFC9421LiveTests {
+    @Test func aPythonClientsRFC9421RequestsAreAcceptedAndTamperedOnesRefused() async throws {
+        let node = try await TestNode.start("rfc9421", suite: .intl)
+        defer { let running = node.running; Task { try? await running.stop() } }
+        let keys = node.consortium.departmentsFile.deletingLastPathComponent()
+        let work = try TestPaths.temporaryDirectory("rfc9421-live")
+        func send(_ department: String, _ method: String, _ path: String, body: [UInt8] = [], tamper: String = "") async throws -> (
+            status: Int, body: String
+        ) {
+            let bodyFile = work.appendingPathComponent("body-\(UUID().uuidString)")
+            try Data(body).write(to: bodyFile)
+            let result = try await runProcess(
+                TestPaths.python,
+                [
+                    TestPaths.packageRoot.appendingPathComponent("Tests/Oracles/http_signatures.py").path, "send",
+                    keys.appendingPathComponent("\(department)-key.pem").path, method, node.running.baseURL + path, bodyFile.path, department,
+                    keys.appendingPathComponent("\(department)-tls-cert.pem").path, keys.appendingPathComponent("\(department)-tls-key.pem").path,
+                    try #require(node.tlsCertificateFile).path,
+                ] + (tamper.isEmpty ? [] : [tamper]))
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n", maxSplits: 1).map(String.init)
+            return (Int(lines.first ?? "") ?? 0, lines.count > 1 ? lines[1] : "")
+        }
+        let citizens = SyntheticCitizens.generate(count: 2, seed: 21)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let publish = Array(try encoder.encode(API.PublishRequest(records: citizens)))
+        let published = try await send(DemoConsortium.registry, "POST", "/v1/records/citizen", body: publish)
+        #expect(published.status == 201, "\(published.body)")
+        let id = try #require(citizens[0]["citizen_id"]?.stringValue)
+        let read = try await send(DemoConsortium.registry, "GET", "/v1/records/citizen/\(id)?purpose=benefit_eligibility")
+        #expect(read.status == 200 && read.body.contains(id), "\(read.body)")
+        let events = try await send(DemoConsortium.regulator, "GET", "/v1/audit/events?limit=5")
+        #expect(events.status == 200, "\(events.body)")
+        let changedBody = try await send(DemoConsortium.registry, "POST", "/v1/records/citizen", body: publish, tamper: "body")
+        #expect(changedBody.status == 401 && changedBody.body.contains("digest_mismatch"), "\(changedBody.body)")
+        let changedTarget = try await send(DemoConsortium.regulator, "GET", "/v1/audit/events?limit=5", tamper: "path")
+        #expect(changedTarget.status == 401 && changedTarget.body.contains("bad_signature"), "\(changedTarget.body)")
+        let replayed = try await send(DemoConsortium.regulator, "GET", "/v1/audit/events?limit=5", tamper: "replay")
+        #expect(replayed.status == 401 && replayed.body.contains("replayed_request"), "\(replayed.body)")
+    }
+}
