@@ -1,4 +1,6 @@
 import Foundation
+import GatewayClient
+import GatewayCrypto
 import GatewayDemo
 import GatewaySchema
 import GatewayTestSupport
@@ -47,5 +49,44 @@ import Testing
         #expect(changedTarget.status == 401 && changedTarget.body.contains("bad_signature"), "\(changedTarget.body)")
         let replayed = try await send(DemoConsortium.regulator, "GET", "/v1/audit/events?limit=5", tamper: "replay")
         #expect(replayed.status == 401 && replayed.body.contains("replayed_request"), "\(replayed.body)")
+    }
+}
+
+/// The `sm` suite over RFC 9421: `sm2-sm3` (SM2 with the GM/T 0009 ID over SM3 of the signature base), an `sm3=`
+/// content digest, and the role header covered; another algorithm named, a role added unsigned, or a signature
+/// without its content digest is refused.
+@Suite struct RFC9421NationalSuiteTests {
+    @Test func sm2SM3SignaturesAreAcceptedAndWhatTheyDoNotCoverIsRefused() async throws {
+        let node = try await TestNode.start("rfc9421_sm", suite: .sm)
+        defer { let running = node.running; Task { try? await running.stop() } }
+        let suite = node.suite
+        let regulator = node.client(DemoConsortium.regulator)
+        let key = try #require(node.consortium.keys[DemoConsortium.regulator])
+        func send(
+            _ path: String, algorithm: String = "sm2-sm3", role: String? = nil, covered: [String]? = nil, unsignedRole: String? = nil
+        ) async throws -> ClientResponse {
+            let digest = RequestSigning.contentDigest([], suite: suite)
+            var fields: [(name: String, value: String)] = [("Content-Digest", digest)]
+            if let role { fields.append(("DG-Role", role)) }
+            let components = covered ?? (["@method", "@target-uri", "content-digest"] + (role == nil ? [] : ["dg-role"]))
+            let nonce = Hex.encode(SystemRandom().bytes(count: 16))
+            let signed = try HTTPMessageSignatures.sign(
+                HTTPMessageSignatures.Message(method: "GET", targetURI: node.running.baseURL + path, fields: fields),
+                parameters: .init(
+                    components: components, created: Int64(Date().timeIntervalSince1970), nonce: nonce, keyID: DemoConsortium.regulator,
+                    algorithm: algorithm)
+            ) { try key.sign($0) }
+            var headers = fields.map { ($0.name, $0.value) } + [("Signature-Input", signed.signatureInput), ("Signature", signed.signature)]
+            if let unsignedRole { headers.append(("DG-Role", unsignedRole)) }
+            return try await regulator.sendRaw("GET", path, headers: headers)
+        }
+        #expect(try await send("/v1/audit/events?limit=3").status == 200)
+        #expect(try await send("/v1/governance").status == 200)
+        let wrongAlgorithm = try await send("/v1/governance", algorithm: "ed25519")
+        #expect(wrongAlgorithm.status == 401 && wrongAlgorithm.problem?.code == "bad_signature")
+        let roleNotCovered = try await send("/v1/governance", unsignedRole: "auditor")
+        #expect(roleNotCovered.status == 401 && roleNotCovered.problem?.code == "missing_signature")
+        let noDigest = try await send("/v1/governance", covered: ["@method", "@target-uri"])
+        #expect(noDigest.status == 401 && noDigest.problem?.code == "missing_signature")
     }
 }
