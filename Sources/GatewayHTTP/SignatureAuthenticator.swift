@@ -103,7 +103,7 @@ struct SignatureAuthenticator: RouterMiddleware {
             if let expires = parameters.expires, expires < now() { throw unauthorized(.staleRequest, "the signature expired") }
             guard let signedNonce = parameters.nonce, (16...128).contains(signedNonce.utf8.count),
                 signedNonce.utf8.allSatisfy({
-                    $0 < 0x80 && (Character(Unicode.Scalar($0)).isLetter || Character(Unicode.Scalar($0)).isNumber || "+/=_-".utf8.contains($0))
+                    (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || "+/=_-".utf8.contains($0)
                 })
             else {
                 throw unauthorized(.invalidNonce, "nonce must be 16 to 128 characters of A-Z, a-z, 0-9, +, /, =, _ and -")
