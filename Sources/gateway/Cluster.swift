@@ -116,6 +116,10 @@ enum ClusterProcesses {
         var ready: Set<String> = []
         var lastLine: [String: String] = [:]
         var signals = 0
+        /// Output read but not yet ended by a newline, per node: a line can arrive in two reads.
+        var partial: [String: Data] = [:]
+        /// Nodes whose output has ended (their last line is in `lastLine`).
+        var ended: Set<String> = []
     }
 
     static func run(_ layout: ClusterLayout) async throws {
@@ -150,14 +154,29 @@ enum ClusterProcesses {
             let prefix = node.nodeID
             pipe.fileHandleForReading.readabilityHandler = { handle in
                 let data = handle.availableData
-                guard !data.isEmpty else { return }
-                for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-                    progress.lock.withLock {
-                        if line.hasPrefix("READY ") { progress.ready.insert(prefix) }
-                        progress.lastLine[prefix] = String(line)
+                // Whole lines only: the rest waits for the next read (or, at the end of the output, is a line itself).
+                let lines = progress.lock.withLock { () -> [String] in
+                    var buffer = progress.partial[prefix, default: Data()]
+                    buffer.append(data)
+                    var complete: [String] = []
+                    while let newline = buffer.firstIndex(of: 0x0a) {
+                        complete.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+                        buffer.removeSubrange(buffer.startIndex...newline)
                     }
-                    say("[\(prefix)] \(line)")
+                    if data.isEmpty {
+                        handle.readabilityHandler = nil
+                        progress.ended.insert(prefix)
+                        if !buffer.isEmpty { complete.append(String(decoding: buffer, as: UTF8.self)) }
+                        buffer = Data()
+                    }
+                    progress.partial[prefix] = buffer
+                    for line in complete where !line.isEmpty {
+                        if line.hasPrefix("READY ") { progress.ready.insert(prefix) }
+                        progress.lastLine[prefix] = line
+                    }
+                    return complete
                 }
+                for line in lines where !line.isEmpty { say("[\(prefix)] \(line)") }
             }
             try process.run()
             processes.append((node.nodeID, process))
@@ -168,7 +187,10 @@ enum ClusterProcesses {
         while true {
             let ready = progress.lock.withLock { progress.ready }
             if let failed = processes.first(where: { !$0.process.isRunning && !ready.contains($0.id) }) {
-                try await Task.sleep(for: .milliseconds(200))  // the last of its output
+                // Its reason is its last line: wait for the end of its output (bounded: a pipe a child passed on may stay open).
+                for _ in 0..<50 where !progress.lock.withLock({ progress.ended.contains(failed.id) }) {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
                 let reason = progress.lock.withLock { progress.lastLine[failed.id] } ?? "no output"
                 for (_, process) in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
                 while processes.contains(where: \.process.isRunning) { try await Task.sleep(for: .milliseconds(100)) }
