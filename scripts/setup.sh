@@ -41,6 +41,17 @@ if [ "$(as_postgres -c "SELECT 1 FROM pg_roles WHERE rolname = 'datagateway'")" 
     log "creating role datagateway"
     as_postgres -c "CREATE ROLE datagateway LOGIN PASSWORD 'datagateway' CREATEDB"
 fi
+# The suite runs live nodes (each with its pool) beside multi-node clusters: PostgreSQL's default of 100
+# connections ran out. 400 slots; a change needs a restart.
+if [ "$(as_postgres -c "SHOW max_connections")" -lt 400 ]; then
+    log "raising PostgreSQL max_connections to 400 (restart)"
+    as_postgres -c "ALTER SYSTEM SET max_connections = 400"
+    pg_ctlcluster 15 main restart -- -t 900
+    for _ in $(seq 1 60); do
+        pg_isready -q -h 127.0.0.1 -p 5432 && break
+        sleep 0.5
+    done
+fi
 if [ "$(as_postgres -c "SELECT 1 FROM pg_database WHERE datname = 'datagateway'")" != "1" ]; then
     as_postgres -c "CREATE DATABASE datagateway OWNER datagateway"
 fi
