@@ -25,12 +25,16 @@ BODY_MAX = 8 * 1024 * 1024
 
 
 def signed_headers(method, target, body):
+    """RFC 9421 (ed25519) over @method, @target-uri and content-digest, as a department signs."""
+    quoted = lambda text: '"' + text + '"'
     digest = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
-    values = {"DG-Department": department, "DG-Timestamp": str(int(time.time())), "DG-Nonce": os.urandom(16).hex(),
-              "Content-Digest": digest, "Content-Type": "application/json"}
-    lines = ["datagateway-request-v1", method, target, department, values["DG-Timestamp"], values["DG-Nonce"], digest]
-    values["DG-Signature"] = base64.b64encode(key.sign("\n".join(lines).encode())).decode()
-    return values
+    components = ["@method", "@target-uri", "content-digest"]
+    params = "(" + " ".join(quoted(c) for c in components) + ")" + \
+        f";created={int(time.time())};nonce={quoted(os.urandom(16).hex())};keyid={quoted(department)};alg=\"ed25519\""
+    base_lines = [f'"@method": {method}', f'"@target-uri": {base + target}', f'"content-digest": {digest}', f'"@signature-params": {params}']
+    signature = base64.b64encode(key.sign("\n".join(base_lines).encode())).decode()
+    return {"Content-Digest": digest, "Content-Type": "application/json", "Signature-Input": "sig1=" + params,
+            "Signature": f"sig1=:{signature}:"}
 
 
 def fill(prefix, item, suffix):

@@ -8,7 +8,8 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// A department's HTTP client: every request carries a fresh signature (see `RequestSigning`).
+/// A department's HTTP client: every request carries a fresh RFC 9421 signature (see `RequestSigning`); with
+/// `nodeKey` set, every response's node signature is checked too.
 public struct GatewayClient: Sendable {
     public let baseURL: String
     public let department: String
@@ -17,6 +18,9 @@ public struct GatewayClient: Sendable {
     let key: any SigningKey
     let suite: any CryptoSuite
     let http: HTTPClient
+    /// The node's public key: when set, a response whose signature does not verify with it is refused
+    /// (`RequestSigning.ResponseSignatureError`). Responses keep their headers either way (`ClientResponse.verify`).
+    public var nodeKey: (any VerifyingKey)? = nil
     /// Upper bound on a response body the client will read.
     public static let responseBytesMax = 64 * 1024 * 1024
 
@@ -39,8 +43,10 @@ public struct GatewayClient: Sendable {
 
     /// Sends a signed request; `target` is the path with query, e.g. `/v1/audit/events?limit=10`.
     public func send(_ method: String, _ target: String, body: [UInt8] = []) async throws -> ClientResponse {
-        let headers = try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite, role: role)
-        return try await sendRaw(method, target, body: body, headers: headers)
+        let headers = try signedHeaders(method, target, body: body)
+        let response = try await sendRaw(method, target, body: body, headers: headers)
+        if let nodeKey { try response.verify(nodeKey: nodeKey, suite: suite) }
+        return response
     }
 
     /// Sends a request with exactly the given headers (no signing): for tools and tests that craft their own.
@@ -52,6 +58,7 @@ public struct GatewayClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
+        let sent = RequestSigning.requestMessage(method: method, url: baseURL + target, fields: request.headers.map { ($0.name, $0.value) })
         let response: HTTPClientResponse
         let buffer: ByteBuffer
         do {
@@ -65,22 +72,27 @@ public struct GatewayClient: Sendable {
             body: Array(buffer.readableBytesView)
         )
         answer.retryAfter = response.headers.first(name: "Retry-After")
+        answer.fields = response.headers.map { ($0.name, $0.value) }
+        answer.request = sent
         return answer
     }
 
     /// Signs a request and returns its headers without sending it.
-    public func signedHeaders(_ method: String, _ target: String, body: [UInt8], timestamp: Int64? = nil) throws -> [(String, String)] {
-        if let timestamp {
-            return try RequestSigning.sign(
-                method: method, target: target, body: body, department: department, key: key, suite: suite, timestamp: timestamp, role: role
-            )
-        }
-        return try RequestSigning.sign(method: method, target: target, body: body, department: department, key: key, suite: suite, role: role)
+    /// `created` defaults to now, `nonce` to a fresh one; `bindingAuthority: false` leaves the host out of what is
+    /// signed (method, path and query only), so the same request verifies at another address of the node.
+    public func signedHeaders(
+        _ method: String, _ target: String, body: [UInt8], created: Int64? = nil, nonce: String? = nil, bindingAuthority: Bool = true
+    ) throws -> [(String, String)] {
+        try RequestSigning.sign(
+            method: method, url: bindingAuthority ? baseURL + target : target, body: body, keyID: department, key: key, suite: suite,
+            created: created ?? Int64(Date().timeIntervalSince1970), nonce: nonce ?? RequestSigning.newNonce(), role: role)
     }
 
     /// The same client, its requests made in a role within the department.
     public func acting(as role: String?) -> GatewayClient {
-        GatewayClient(baseURL: baseURL, department: department, role: role, key: key, suite: suite, http: http)
+        var client = GatewayClient(baseURL: baseURL, department: department, role: role, key: key, suite: suite, http: http)
+        client.nodeKey = nodeKey
+        return client
     }
 
     /// Sends a signed request with a JSON body.
@@ -123,6 +135,10 @@ public struct ClientResponse: Sendable {
     public let body: [UInt8]
     /// The `Retry-After` header, when the server sent one (a 503 that a short wait cures).
     public var retryAfter: String? = nil
+    /// Every header field of the response, in order (the node's `Signature-Input`, `Signature`, `Content-Digest`…).
+    public var fields: [(name: String, value: String)] = []
+    /// The request this answers, as its signature sees it (for `verify`).
+    public var request: HTTPMessageSignatures.Message? = nil
 
     public init(status: Int, contentType: String, body: [UInt8], retryAfter: String? = nil) {
         self.status = status
@@ -132,6 +148,14 @@ public struct ClientResponse: Sendable {
     }
 
     public var isSuccess: Bool { (200..<300).contains(status) }
+
+    /// Checks the node's RFC 9421 signature on this response (bound to the request it answers); returns the signer's
+    /// keyid (`node:<node-id>`), throws `RequestSigning.ResponseSignatureError` saying what failed.
+    @discardableResult
+    public func verify(nodeKey: any VerifyingKey, suite: any CryptoSuite) throws -> String {
+        guard let request else { throw RequestSigning.ResponseSignatureError("the request this response answers is unknown") }
+        return try RequestSigning.verifyResponse(status: status, fields: fields, body: body, request: request, key: nodeKey, suite: suite)
+    }
 
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(body))

@@ -15,6 +15,12 @@ public enum HTTPMessageSignatures {
         public var status: Int?
         /// Header fields in order; names are matched case-insensitively.
         public var fields: [(name: String, value: String)]
+        /// For a response: the request it answers, whose components a signature covers with `;req` (RFC 9421 §2.4).
+        public var request: Message? {
+            get { associated.first }
+            set { associated = newValue.map { [$0] } ?? [] }
+        }
+        var associated: [Message] = []
 
         public init(method: String, targetURI: String, fields: [(name: String, value: String)]) {
             self.method = method
@@ -22,15 +28,33 @@ public enum HTTPMessageSignatures {
             self.fields = fields
         }
 
-        public init(status: Int, fields: [(name: String, value: String)]) {
+        public init(status: Int, fields: [(name: String, value: String)], request: Message? = nil) {
             self.status = status
             self.fields = fields
+            self.request = request
         }
+    }
+
+    /// A covered component: a derived component (`@method`) or a field name (`content-digest`), lower case, and
+    /// whether it is taken from the request a response answers (`;req`, the one component parameter supported).
+    public struct Component: Sendable, Hashable, ExpressibleByStringLiteral, CustomStringConvertible {
+        public var name: String
+        public var request: Bool
+
+        public init(_ name: String, request: Bool = false) {
+            self.name = name
+            self.request = request
+        }
+
+        public init(stringLiteral name: String) { self.init(name) }
+
+        /// As it appears in a signature base line: `"@method";req`.
+        public var description: String { "\"\(name)\"" + (request ? ";req" : "") }
     }
 
     /// A signature's metadata: what it covers and its parameters, in the order they are serialised.
     public struct Parameters: Sendable, Equatable {
-        public var components: [String]
+        public var components: [Component]
         public var created: Int64?
         public var expires: Int64?
         public var nonce: String?
@@ -39,7 +63,7 @@ public enum HTTPMessageSignatures {
         public var tag: String?
 
         public init(
-            components: [String], created: Int64? = nil, expires: Int64? = nil, nonce: String? = nil, keyID: String? = nil,
+            components: [Component], created: Int64? = nil, expires: Int64? = nil, nonce: String? = nil, keyID: String? = nil,
             algorithm: String? = nil, tag: String? = nil
         ) {
             self.components = components
@@ -84,7 +108,9 @@ public enum HTTPMessageSignatures {
         if let tag = parameters.tag { params["tag"] = .string(tag) }
         var items = BareInnerList()
         for component in parameters.components {
-            items.append(Item(bareItem: BareItem.string(component), parameters: OrderedMap<String, BareItem>()))
+            var itemParameters = OrderedMap<String, BareItem>()
+            if component.request { itemParameters["req"] = .bool(true) }
+            items.append(Item(bareItem: BareItem.string(component.name), parameters: itemParameters))
         }
         let list = InnerList(bareInnerList: items, parameters: params)
         var serializer = StructuredFieldValueSerializer()
@@ -96,16 +122,25 @@ public enum HTTPMessageSignatures {
     }
 
     /// The signature base (RFC 9421 §2.5): one line per covered component, then `"@signature-params": …`.
-    public static func signatureBase(of message: Message, components: [String], signatureParams: String) throws -> [UInt8] {
+    public static func signatureBase(of message: Message, components: [Component], signatureParams: String) throws -> [UInt8] {
         guard components.count <= componentsMax else { throw SignatureError("more than \(componentsMax) covered components") }
         var lines: [String] = []
-        var seen = Set<String>()
+        var seen = Set<Component>()
         for component in components {
-            guard seen.insert(component).inserted else { throw SignatureError("component \"\(component.prefix(64))\" is covered twice") }
-            guard component == component.lowercased(), !component.isEmpty else {
-                throw SignatureError("component names are lower case: \"\(component.prefix(64))\"")
+            guard seen.insert(component).inserted else { throw SignatureError("component \(component.description.prefix(64)) is covered twice") }
+            guard component.name == component.name.lowercased(), !component.name.isEmpty else {
+                throw SignatureError("component names are lower case: \"\(component.name.prefix(64))\"")
             }
-            lines.append("\"\(component)\": \(try value(of: component, in: message))")
+            let source: Message
+            if component.request {
+                guard message.status != nil, let request = message.request else {
+                    throw SignatureError("\(component.description.prefix(64)) names the request a response answers; this message has none")
+                }
+                source = request
+            } else {
+                source = message
+            }
+            lines.append("\(component): \(try value(of: component.name, in: source))")
         }
         lines.append("\"@signature-params\": \(signatureParams)")
         let base = lines.joined(separator: "\n")
@@ -190,12 +225,17 @@ public enum HTTPMessageSignatures {
             else {
                 throw SignatureError("Signature has no byte sequence for label \(label.prefix(64))")
             }
-            var components: [String] = []
+            var components: [Component] = []
             for element in list.bareInnerList {
-                guard case .string(let name) = element.rfc9651BareItem, element.rfc9651Parameters.count == 0 else {
-                    throw SignatureError("covered components are plain strings (no parameters are supported)")
+                guard case .string(let name) = element.rfc9651BareItem else { throw SignatureError("covered components are strings") }
+                var component = Component(name)
+                for (parameter, value) in element.rfc9651Parameters {
+                    guard parameter == "req", case .bool(true) = value, !component.request else {
+                        throw SignatureError("component parameter \(parameter.prefix(32)) is not supported (only req)")
+                    }
+                    component.request = true
                 }
-                components.append(name)
+                components.append(component)
             }
             guard components.count <= componentsMax else { throw SignatureError("more than \(componentsMax) covered components") }
             var parameters = Parameters(components: components)

@@ -30,10 +30,12 @@ package enum GatewayServer {
         package var readiness: @Sendable () async -> API.Readiness
         /// Unix seconds, for request freshness.
         package var now: @Sendable () -> Int64
-        /// A member node's key and department, for node-to-node requests (`DG-Department: node:<id>`).
+        /// A member node's key and department, for node-to-node requests (`keyid="node:<id>"`).
         package var member: @Sendable (String) async -> (key: any VerifyingKey, department: String)? = { _ in nil }
         /// Over HTTPS, a member node's registered TLS certificate now; nil serves plain HTTP without client certificates.
         package var memberTLSCertificate: (@Sendable (String) async -> String?)? = nil
+        /// The node's key and key id (`node:<node-id>`) that sign every response (nil: responses go unsigned).
+        package var responseSigning: (key: any SigningKey, keyID: String)? = nil
         /// The node's metrics and how to read its gauges (nil: no /metrics).
         package var metrics: (registry: NodeMetrics, snapshot: @Sendable () async -> NodeMetrics.Snapshot)? = nil
 
@@ -64,10 +66,11 @@ package enum GatewayServer {
             member = { await node.chain.member($0) }
             if node.configuration.tls != nil { memberTLSCertificate = { await node.chain.memberTLSCertificate($0) } }
             metrics = (node.metrics, { await node.metricsSnapshot() })
+            responseSigning = (node.signingKey, "node:\(node.configuration.nodeID)")
         }
     }
 
-    /// The routes: problem+json errors outermost; health and readiness unsigned; under /v1 the starting gate, the
+    /// The routes: metrics outermost, then the response signature, then problem+json errors; health and readiness unsigned; under /v1 the starting gate, the
     /// signature check, then the resource controllers.
     package static func makeRouter(_ parts: Parts) -> Router<GatewayContext> {
         let router = Router(context: GatewayContext.self)
@@ -80,6 +83,10 @@ package enum GatewayServer {
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(bytes: body)))
             }
+        }
+        if let signing = parts.responseSigning {
+            router.middlewares.add(
+                ResponseSigner(key: signing.key, keyID: signing.keyID, suite: parts.suite, tls: parts.memberTLSCertificate != nil))
         }
         router.middlewares.add(ProblemMiddleware())
         router.get("v1/health") { _, _ in try jsonResponse(await parts.health()) }

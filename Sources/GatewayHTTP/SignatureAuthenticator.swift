@@ -8,8 +8,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Verifies the request signature (see `RequestSigning`) before anything else happens: body size limit, content
-/// digest, freshness, single-use nonce, known department, valid signature. On success the verified principal and
+/// Verifies the RFC 9421 request signature (see `RequestSigning`) before anything else happens: body size limit,
+/// coverage, content digest, freshness, single-use nonce, known department or member node, valid signature. On success the verified principal and
 /// the signed body bytes are put in the context; on failure the request ends with 401 and nothing is stored.
 struct SignatureAuthenticator: RouterMiddleware {
     typealias Context = GatewayContext
@@ -21,7 +21,7 @@ struct SignatureAuthenticator: RouterMiddleware {
     /// The durable record of used nonces (the in-memory cache answers repeats within this process first).
     let durableNonces: RequestNonceStore?
     let now: @Sendable () -> Int64
-    /// Member nodes' keys, for node-to-node requests (`DG-Department: node:<node-id>`).
+    /// Member nodes' keys, for node-to-node requests (`keyid="node:<node-id>"`).
     let member: @Sendable (String) async -> (key: any VerifyingKey, department: String)?
     /// Over HTTPS: a member node's registered TLS certificate now (nil when it has none or is no longer a member).
     /// nil when the node serves plain HTTP, where no client certificate is asked for.
@@ -66,89 +66,52 @@ struct SignatureAuthenticator: RouterMiddleware {
             }
             return (registered, nil, department)
         }
-        let department: String
-        let nonce: String
-        let signature: [UInt8]
-        let node: String?
-        let speaksFor: String
-        if let input = header("Signature-Input") {
-            // RFC 9421: the department is the keyid; the signature covers the method, the target, the content digest
-            // and the role header when one is sent; created gives freshness, nonce single use.
-            guard let signatureField = header("Signature"), let digest = header(RequestSigning.Header.contentDigest) else {
-                throw unauthorized(.missingSignature, "an RFC 9421 request sends Signature-Input, Signature and Content-Digest")
-            }
-            let received: [HTTPMessageSignatures.Received]
-            do { received = try HTTPMessageSignatures.read(signatureInput: input, signature: signatureField) } catch {
-                throw unauthorized(.missingSignature, "\(error)")
-            }
-            guard received.count == 1, let only = received.first else {
-                throw unauthorized(.missingSignature, "send exactly one signature (Signature-Input with one label)")
-            }
-            let parameters = only.parameters
-            guard let keyID = parameters.keyID, !keyID.isEmpty else { throw unauthorized(.unknownDepartment, "the signature names no keyid") }
-            let covered = Set(parameters.components)
-            let target = covered.contains("@target-uri") || covered.contains("@request-target") || covered.isSuperset(of: ["@path", "@query"])
-            guard covered.contains("@method"), target, covered.contains("content-digest"), role == nil || covered.contains("dg-role") else {
-                throw unauthorized(
-                    .missingSignature,
-                    "the signature must cover @method, @target-uri (or @path and @query), content-digest, and dg-role when DG-Role is sent")
-            }
-            let algorithm = HTTPMessageSignatures.algorithm(for: suite)
-            if let alg = parameters.algorithm, alg != algorithm {
-                throw unauthorized(.badSignature, "alg \(alg.prefix(32)) is not this deployment's \(algorithm)")
-            }
-            guard let created = parameters.created, abs(created - now()) <= RequestSigning.freshnessSeconds else {
-                throw unauthorized(.staleRequest, "created must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
-            }
-            if let expires = parameters.expires, expires < now() { throw unauthorized(.staleRequest, "the signature expired") }
-            guard let signedNonce = parameters.nonce, (16...128).contains(signedNonce.utf8.count),
-                signedNonce.utf8.allSatisfy({
-                    (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || "+/=_-".utf8.contains($0)
-                })
-            else {
-                throw unauthorized(.invalidNonce, "nonce must be 16 to 128 characters of A-Z, a-z, 0-9, +, /, =, _ and -")
-            }
-            try await checkDigest(digest)
-            let resolved = try await signer(keyID)
-            let scheme = memberTLSCertificate == nil ? "http" : "https"
-            var fields: [(name: String, value: String)] = []
-            for field in request.headers { fields.append((field.name.canonicalName, field.value)) }
-            let message = HTTPMessageSignatures.Message(
-                method: request.method.rawValue, targetURI: "\(scheme)://\(request.head.authority ?? "")\(request.uri.description)", fields: fields)
-            let valid: Bool
-            do { valid = try HTTPMessageSignatures.verify(only, of: message) { resolved.key.isValidSignature($1, for: $0) } } catch {
-                throw unauthorized(.badSignature, "\(error)")
-            }
-            guard valid else { throw unauthorized(.badSignature, "the request signature does not verify with \(keyID.prefix(64))'s registered key") }
-            (department, nonce, signature, node, speaksFor) = (keyID, signedNonce, only.signature, resolved.node, resolved.speaksFor)
-        } else {
-            guard let signedBy = header(RequestSigning.Header.department), let timestamp = header(RequestSigning.Header.timestamp),
-                let signedNonce = header(RequestSigning.Header.nonce), let digest = header(RequestSigning.Header.contentDigest),
-                let signatureText = header(RequestSigning.Header.signature)
-            else {
-                throw unauthorized(
-                    .missingSignature,
-                    "sign the request: RFC 9421 (Signature-Input, Signature, Content-Digest), or DG-Department, DG-Timestamp, DG-Nonce, Content-Digest and DG-Signature (see README, 'Signed requests')"
-                )
-            }
-            try await checkDigest(digest)
-            // Bounded first (1970 to 9999), so the difference below cannot overflow whatever the header holds.
-            guard let seconds = Bounded.unixSeconds.parse(timestamp), abs(seconds - now()) <= RequestSigning.freshnessSeconds else {
-                throw unauthorized(.staleRequest, "DG-Timestamp must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
-            }
-            guard (16...64).contains(signedNonce.count), Hex.decode(signedNonce) != nil else {
-                throw unauthorized(.invalidNonce, "DG-Nonce must be 16 to 64 hex characters")
-            }
-            let resolved = try await signer(signedBy)
-            let message = RequestSigning.signingString(
-                method: request.method.rawValue, target: request.uri.description, department: signedBy, timestamp: timestamp,
-                nonce: signedNonce, contentDigest: digest, role: role
-            )
-            guard let decoded = Data(base64Encoded: signatureText), resolved.key.isValidSignature([UInt8](decoded), for: message) else {
-                throw unauthorized(.badSignature, "the request signature does not verify with \(signedBy)'s registered key")
-            }
-            (department, nonce, signature, node, speaksFor) = (signedBy, signedNonce, [UInt8](decoded), resolved.node, resolved.speaksFor)
+        // RFC 9421 (see `RequestSigning`): the department is the keyid; the signature covers the method, the target, the
+        // content digest and the role header when one is sent; created gives freshness, nonce single use.
+        guard let input = header(RequestSigning.Header.signatureInput), let signatureField = header(RequestSigning.Header.signature),
+            let digest = header(RequestSigning.Header.contentDigest)
+        else {
+            throw unauthorized(
+                .missingSignature, "sign the request (RFC 9421): send Signature-Input, Signature and Content-Digest (see README, 'Signed requests')")
         }
+        let received: [HTTPMessageSignatures.Received]
+        do { received = try HTTPMessageSignatures.read(signatureInput: input, signature: signatureField) } catch {
+            throw unauthorized(.missingSignature, "\(error)")
+        }
+        guard received.count == 1, let only = received.first else {
+            throw unauthorized(.missingSignature, "send exactly one signature (Signature-Input with one label)")
+        }
+        let parameters = only.parameters
+        guard let department = parameters.keyID, !department.isEmpty else { throw unauthorized(.unknownDepartment, "the signature names no keyid") }
+        let covered = Set(parameters.components)
+        let target = covered.contains("@target-uri") || covered.contains("@request-target") || covered.isSuperset(of: ["@path", "@query"])
+        guard covered.contains("@method"), target, covered.contains("content-digest"), role == nil || covered.contains("dg-role") else {
+            throw unauthorized(
+                .missingSignature,
+                "the signature must cover @method, @target-uri (or @path and @query), content-digest, and dg-role when DG-Role is sent")
+        }
+        let algorithm = HTTPMessageSignatures.algorithm(for: suite)
+        if let alg = parameters.algorithm, alg != algorithm {
+            throw unauthorized(.badSignature, "alg \(alg.prefix(32)) is not this deployment's \(algorithm)")
+        }
+        guard let created = parameters.created, abs(created - now()) <= RequestSigning.freshnessSeconds else {
+            throw unauthorized(.staleRequest, "created must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
+        }
+        if let expires = parameters.expires, expires < now() { throw unauthorized(.staleRequest, "the signature expired") }
+        guard let nonce = parameters.nonce, RequestSigning.isValidNonce(nonce) else {
+            throw unauthorized(.invalidNonce, "nonce must be 16 to 128 characters of A-Z, a-z, 0-9, +, /, =, _ and -")
+        }
+        try await checkDigest(digest)
+        let resolved = try await signer(department)
+        let message = HTTPMessageSignatures.Message(
+            method: request.method.rawValue, targetURI: Self.targetURI(of: request, tls: memberTLSCertificate != nil),
+            fields: request.headers.map { ($0.name.canonicalName, $0.value) })
+        let valid: Bool
+        do { valid = try HTTPMessageSignatures.verify(only, of: message) { resolved.key.isValidSignature($1, for: $0) } } catch {
+            throw unauthorized(.badSignature, "\(error)")
+        }
+        guard valid else { throw unauthorized(.badSignature, "the request signature does not verify with \(department.prefix(64))'s registered key") }
+        let (signature, node, speaksFor) = (only.signature, resolved.node, resolved.speaksFor)
         // Mutual TLS: the connection presents the signer's registered certificate — a stolen signing key alone does not
         // make a request, and a member removed by governance is refused from that height.
         if let memberTLSCertificate {
@@ -191,5 +154,10 @@ struct SignatureAuthenticator: RouterMiddleware {
         context.principal = Principal(department: speaksFor, role: role, node: node, requestDigest: suite.hash(signature))
         context.body = body
         return try await next(request, context)
+    }
+
+    /// The request's target URI as signatures see it: the scheme the node serves, the Host, and the target as sent.
+    static func targetURI(of request: Request, tls: Bool) -> String {
+        "\(tls ? "https" : "http")://\(request.head.authority ?? "")\(request.uri.description)"
     }
 }

@@ -26,6 +26,8 @@ package struct Node: Sendable {
     let randomness: RandomnessPoolService?
     /// Operational metrics (`GET /metrics`).
     package let metrics: NodeMetrics
+    /// The node's key: it signs blocks, votes, node-to-node requests and every HTTP response.
+    package let signingKey: any SigningKey
 
     /// Loads everything the node needs and fails early, with a message that says what to fix.
     package static func assemble(_ configuration: NodeConfiguration, logger: Logger, progress: (String) -> Void = { _ in }) throws -> Node {
@@ -78,7 +80,7 @@ package struct Node: Sendable {
             configuration: configuration, suite: suite, database: database, chain: chain, exchange: exchange, governance: governance,
             departments: departments,
             genesis: secrets.genesis, logger: logger, aggregation: secrets.aggregation, randomness: pool.map { RandomnessPoolService($0) },
-            metrics: metrics
+            metrics: metrics, signingKey: secrets.signingKey
         )
     }
 

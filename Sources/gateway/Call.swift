@@ -15,8 +15,9 @@ struct Call: AsyncParsableCommand {
               gateway call --cluster ./cluster --node node-1 --department regulator GET /v1/audit/events/<event-id>/proof
             or against any node: --url https://host:port --department <id> --key <id>-key.pem --suite sm \
             --server-certificate <node>/tls-cert.pem --client-certificate <id>-tls-cert.pem --client-key <id>-tls-key.pem. \
-            The body (a file, or - for standard input) is sent as JSON; the request carries DG-Department, DG-Timestamp, \
-            DG-Nonce, Content-Digest (sm3= or sha-256=, as the suite says) and DG-Signature (README, "Signed requests"). \
+            The body (a file, or - for standard input) is sent as JSON; the request carries an RFC 9421 signature \
+            (Signature-Input, Signature; keyid the department) and Content-Digest (sm3= or sha-256=, as the suite says) \
+            (README, "Signed requests and responses"). \
             The answer's body goes to standard output, its status to standard error; the exit code is 0 for 2xx, 1 otherwise.
             """)
 

@@ -97,7 +97,11 @@ import Testing
                 "@signature-params": \(params)
                 """)
         // A covered field that is absent, a component twice, an upper-case name: errors.
-        for components in [["content-digest"], ["@method", "@method"], ["@Method"], ["@status"], ["@nonsense"]] {
+        // A request component (;req) in a request: an error too.
+        let cases: [[HTTPMessageSignatures.Component]] = [
+            ["content-digest"], ["@method", "@method"], ["@Method"], ["@status"], ["@nonsense"], [.init("@method", request: true)],
+        ]
+        for components in cases {
             #expect(throws: HTTPMessageSignatures.SignatureError.self) {
                 try HTTPMessageSignatures.signatureBase(of: message, components: components, signatureParams: params)
             }

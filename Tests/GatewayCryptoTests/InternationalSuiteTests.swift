@@ -77,40 +77,107 @@ import Testing
     @Test(arguments: SuiteName.allCases) func requestSignaturesVerifyOnlyForTheExactRequest(name: SuiteName) throws {
         let suite = try name.makeSuite()
         let key = suite.generateSigningKey()
-        let headers = Dictionary(
-            uniqueKeysWithValues: try RequestSigning.sign(
-                method: "POST", target: "/v1/requests", body: [1, 2], department: "housing", key: key, suite: suite, timestamp: 100, nonce: "00ff"
-            ))
-        #expect(headers["Content-Digest"] == RequestSigning.contentDigest([1, 2], suite: suite))
-        let message = RequestSigning.signingString(
-            method: "POST", target: "/v1/requests", department: "housing", timestamp: "100", nonce: "00ff", contentDigest: headers["Content-Digest"]!
-        )
-        let signature = [UInt8](Data(base64Encoded: headers["DG-Signature"]!)!)
-        #expect(key.publicKey.isValidSignature(signature, for: message))
-        let other = RequestSigning.signingString(
-            method: "POST", target: "/v1/requests?x", department: "housing", timestamp: "100", nonce: "00ff",
-            contentDigest: headers["Content-Digest"]!
-        )
-        #expect(!key.publicKey.isValidSignature(signature, for: other))
-        // A role is one more signed line; without it the string is unchanged, so the role cannot be added or stripped.
-        let withRole = Dictionary(
-            uniqueKeysWithValues: try RequestSigning.sign(
-                method: "POST", target: "/v1/requests", body: [1, 2], department: "housing", key: key, suite: suite, timestamp: 100, nonce: "00ff",
-                role: "caseworker"
-            ))
-        #expect(withRole["DG-Role"] == "caseworker" && headers["DG-Role"] == nil)
-        let roleMessage = RequestSigning.signingString(
-            method: "POST", target: "/v1/requests", department: "housing", timestamp: "100", nonce: "00ff",
-            contentDigest: headers["Content-Digest"]!, role: "caseworker"
-        )
-        #expect(roleMessage == message + Array("\ncaseworker".utf8))
-        let roleSignature = [UInt8](Data(base64Encoded: withRole["DG-Signature"]!)!)
-        #expect(key.publicKey.isValidSignature(roleSignature, for: roleMessage))
-        #expect(!key.publicKey.isValidSignature(roleSignature, for: message))
-        #expect(!key.publicKey.isValidSignature(signature, for: roleMessage))
+        let url = "https://node-1.example:8443/v1/requests"
+        func received(_ headers: [(String, String)]) throws -> (fields: [(name: String, value: String)], signature: HTTPMessageSignatures.Received) {
+            let fields = headers.map { (name: $0.0, value: $0.1) }
+            let input = try #require(fields.first { $0.name == "Signature-Input" }?.value)
+            let signature = try #require(fields.first { $0.name == "Signature" }?.value)
+            return (fields, try #require(try HTTPMessageSignatures.read(signatureInput: input, signature: signature).first))
+        }
+        func verifies(_ headers: [(String, String)], method: String = "POST", url: String = url, fields: [(name: String, value: String)]? = nil)
+            throws -> Bool
+        {
+            let (signedFields, signature) = try received(headers)
+            let message = RequestSigning.requestMessage(method: method, url: url, fields: fields ?? signedFields)
+            return try HTTPMessageSignatures.verify(signature, of: message) { key.publicKey.isValidSignature($1, for: $0) }
+        }
+        let headers = try RequestSigning.sign(
+            method: "POST", url: url, body: [1, 2], keyID: "housing", key: key, suite: suite, created: 100, nonce: "00ff00ff00ff00ff")
+        #expect(headers.first { $0.0 == "Content-Digest" }?.1 == RequestSigning.contentDigest([1, 2], suite: suite))
+        let parameters = try received(headers).signature.parameters
+        #expect(parameters.keyID == "housing" && parameters.created == 100 && parameters.nonce == "00ff00ff00ff00ff")
+        #expect(parameters.algorithm == HTTPMessageSignatures.algorithm(for: suite))
+        #expect(parameters.components == ["@method", "@authority", "@path", "@query", "content-digest"])
+        #expect(try verifies(headers))
+        // Another method, query, path or host does not verify.
+        #expect(try !verifies(headers, method: "GET"))
+        #expect(try !verifies(headers, url: url + "?x"))
+        #expect(try !verifies(headers, url: "https://node-1.example:8443/v1/grants"))
+        #expect(try !verifies(headers, url: "https://node-2.example:8443/v1/requests"))
+        // The digest is covered: another body's digest does not verify.
+        let otherDigest = try received(headers).fields.map {
+            $0.name == "Content-Digest" ? (name: $0.name, value: RequestSigning.contentDigest([3], suite: suite)) : $0
+        }
+        #expect(try !verifies(headers, fields: otherDigest))
+        // A role is covered when sent: changing it breaks the signature; without one, dg-role is not covered.
+        let withRole = try RequestSigning.sign(
+            method: "POST", url: url, body: [1, 2], keyID: "housing", key: key, suite: suite, created: 100, nonce: "00ff00ff00ff00ff",
+            role: "caseworker")
+        #expect(withRole.first { $0.0 == "DG-Role" }?.1 == "caseworker" && !headers.contains { $0.0 == "DG-Role" })
+        #expect(try received(withRole).signature.parameters.components.contains("dg-role"))
+        #expect(try verifies(withRole))
+        let otherRole = try received(withRole).fields.map { $0.name == "DG-Role" ? (name: $0.name, value: "chief") : $0 }
+        #expect(try !verifies(withRole, fields: otherRole))
+        // A bare target (no host) covers method, path and query.
+        let bare = try RequestSigning.sign(method: "GET", url: "/v1/grants?limit=1", body: [], keyID: "housing", key: key, suite: suite)
+        #expect(try received(bare).signature.parameters.components == ["@method", "@path", "@query", "content-digest"])
+        #expect(try verifies(bare, method: "GET", url: "/v1/grants?limit=1"))
+        #expect(try !verifies(bare, method: "GET", url: "/v1/grants?limit=2"))
+        #expect(
+            RequestSigning.isValidNonce(RequestSigning.newNonce()) && !RequestSigning.isValidNonce("short")
+                && !RequestSigning.isValidNonce(String(repeating: "a", count: 129)))
         #expect(
             RequestSigning.isValidRole("case-worker_2") && !RequestSigning.isValidRole("") && !RequestSigning.isValidRole("Chief")
                 && !RequestSigning.isValidRole("a\nb") && !RequestSigning.isValidRole(String(repeating: "a", count: 65)))
+    }
+
+    @Test(arguments: SuiteName.allCases) func responseSignaturesBindTheAnswerToItsRequest(name: SuiteName) throws {
+        let suite = try name.makeSuite()
+        let nodeKey = suite.generateSigningKey()
+        let url = "https://node-1.example:8443/v1/records/citizen/C1?purpose=audit"
+        let requestHeaders = try RequestSigning.sign(
+            method: "GET", url: url, body: [], keyID: "housing", key: suite.generateSigningKey(), suite: suite, nonce: "0123456789abcdef")
+        let request = RequestSigning.requestMessage(method: "GET", url: url, fields: requestHeaders.map { (name: $0.0, value: $0.1) })
+        let body = Array(#"{"records":[]}"#.utf8)
+        let fields: [(name: String, value: String)] = [("Content-Type", "application/json")]
+        let signed = try RequestSigning.signResponse(
+            status: 200, fields: fields, body: body, request: request, keyID: "node:node-1", key: nodeKey, suite: suite)
+        let response = fields + signed.map { (name: $0.0, value: $0.1) }
+        #expect(
+            try RequestSigning.verifyResponse(status: 200, fields: response, body: body, request: request, key: nodeKey.publicKey, suite: suite)
+                == "node:node-1")
+        func refused(
+            status: Int = 200, fields: [(name: String, value: String)] = response, body: [UInt8] = body,
+            request: HTTPMessageSignatures.Message = request, key: any VerifyingKey = nodeKey.publicKey
+        ) -> Bool {
+            (try? RequestSigning.verifyResponse(status: status, fields: fields, body: body, request: request, key: key, suite: suite)) == nil
+        }
+        // Another status, body, content type, signer, or the same answer presented for another request: refused.
+        #expect(refused(status: 404))
+        #expect(refused(body: Array(#"{"records":[1]}"#.utf8)))
+        #expect(refused(fields: response.map { $0.name == "Content-Type" ? (name: $0.name, value: "text/plain") : $0 }))
+        #expect(refused(key: suite.generateSigningKey().publicKey))
+        #expect(refused(request: RequestSigning.requestMessage(method: "GET", url: url + "&x=1", fields: request.fields)))
+        let otherNonce = try RequestSigning.sign(
+            method: "GET", url: url, body: [], keyID: "housing", key: suite.generateSigningKey(), suite: suite, nonce: "fedcba9876543210")
+        #expect(refused(request: RequestSigning.requestMessage(method: "GET", url: url, fields: otherNonce.map { (name: $0.0, value: $0.1) })))
+        #expect(refused(fields: fields))
+        // A hostile request (a Signature-Input no signature base can hold, a target no URI parser takes) still gets a
+        // signed answer: the parts it lacks in signable form are not covered, by signer and verifier alike.
+        let hostile = HTTPMessageSignatures.Message(
+            method: "GET", targetURI: "https://node-1.example:8443/v1/%ZZ/\u{e9}", fields: [("Signature-Input", "sig1=\u{e9}\u{e8}")])
+        let answer = try RequestSigning.signResponse(
+            status: 401, fields: fields, body: body, request: hostile, keyID: "node:node-1", key: nodeKey, suite: suite)
+        let covered = try HTTPMessageSignatures.read(
+            signatureInput: try #require(answer.first { $0.0 == "Signature-Input" }?.1),
+            signature: try #require(answer.first { $0.0 == "Signature" }?.1)
+        ).first?.parameters.components
+        #expect(Array((covered ?? []).prefix(4)) == ["@status", "content-digest", "content-type", .init("@method", request: true)])
+        #expect(covered?.contains(.init("signature-input", request: true)) == false)
+        #expect(
+            try RequestSigning.verifyResponse(
+                status: 401, fields: fields + answer.map { (name: $0.0, value: $0.1) }, body: body, request: hostile, key: nodeKey.publicKey,
+                suite: suite) == "node:node-1")
     }
 }
 

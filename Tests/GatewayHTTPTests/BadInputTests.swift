@@ -65,7 +65,7 @@ import Testing
         let impostor = try node.client(DemoConsortium.registry, key: node.suite.generateSigningKey())
         expectProblem(try await impostor.send("POST", target, body: body), 401, "bad_signature")
 
-        let stale = try registry.signedHeaders("POST", target, body: body, timestamp: Int64(Date().timeIntervalSince1970) - 3_600)
+        let stale = try registry.signedHeaders("POST", target, body: body, created: Int64(Date().timeIntervalSince1970) - 3_600)
         expectProblem(try await registry.sendRaw("POST", target, body: body, headers: stale), 401, "stale_request")
 
         // The body is changed after signing: the digest no longer matches.

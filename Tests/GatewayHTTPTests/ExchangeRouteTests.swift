@@ -282,11 +282,12 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             let malformed = try await social.acting(as: "Chief Officer").send("POST", "/v1/requests", json: request)
             #expect(malformed.status == 401 && malformed.problem?.code == "invalid_role")
 
-            // The role is signed: adding one to a request signed without it, or stripping it, breaks the signature.
+            // The role is signed: adding one to a request signed without it is refused (the signature must cover
+            // dg-role), and stripping it breaks the signature.
             let body = Array(try JSONEncoder().encode(request))
             let plain = try social.signedHeaders("POST", "/v1/requests", body: body)
             let added = try await social.sendRaw("POST", "/v1/requests", body: body, headers: plain + [("DG-Role", "caseworker")])
-            #expect(added.status == 401 && added.problem?.code == "bad_signature")
+            #expect(added.status == 401 && added.problem?.code == "missing_signature")
             let withRole = try social.acting(as: "caseworker").signedHeaders("POST", "/v1/requests", body: body)
             #expect(withRole.contains { $0.0 == "DG-Role" })
             let stripped = try await social.sendRaw("POST", "/v1/requests", body: body, headers: withRole.filter { $0.0 != "DG-Role" })

@@ -38,15 +38,15 @@ struct Harness {
         application = Application(router: GatewayServer.makeRouter(parts))
     }
 
-    /// Headers of a request signed by `department` (or as told: another timestamp, nonce, role or key).
+    /// Headers of a request signed by `department` (or as told: another created time, nonce, role or key).
     func signed(
         _ method: String, _ target: String, body: [UInt8] = [], as department: String, role: String? = nil,
-        timestamp: Int64 = Int64(Date().timeIntervalSince1970), nonce: String = Hex.encode(SystemRandom().bytes(count: 16)),
+        created: Int64 = Int64(Date().timeIntervalSince1970), nonce: String = Hex.encode(SystemRandom().bytes(count: 16)),
         key: (any SigningKey)? = nil
     ) throws -> HTTPFields {
         let pairs = try RequestSigning.sign(
-            method: method, target: target, body: body, department: department, key: key ?? fixture.keys[department]!,
-            suite: fixture.suite, timestamp: timestamp, nonce: nonce, role: role
+            method: method, url: target, body: body, keyID: department, key: key ?? fixture.keys[department]!,
+            suite: fixture.suite, created: created, nonce: nonce, role: role
         )
         return Self.fields(pairs, json: !body.isEmpty)
     }
@@ -93,7 +93,7 @@ struct Harness {
 
         func signedHeaders(_ method: String, _ target: String, body: [UInt8]) throws -> [(String, String)] {
             try RequestSigning.sign(
-                method: method, target: target, body: body, department: department, key: session.harness.fixture.keys[department]!,
+                method: method, url: target, body: body, keyID: department, key: session.harness.fixture.keys[department]!,
                 suite: session.harness.fixture.suite, role: role
             )
         }

@@ -35,8 +35,8 @@ import Testing
         let reused = Hex.encode(SystemRandom().bytes(count: 16))
         var cases: [(String, HTTPFields, ProblemCode)] = [
             ("unsigned", [:], .missingSignature),
-            ("stale", try harness.signed("GET", target, as: F.housing, timestamp: now - 3_600), .staleRequest),
-            ("future", try harness.signed("GET", target, as: F.housing, timestamp: now + 3_600), .staleRequest),
+            ("stale", try harness.signed("GET", target, as: F.housing, created: now - 3_600), .staleRequest),
+            ("future", try harness.signed("GET", target, as: F.housing, created: now + 3_600), .staleRequest),
             ("short nonce", try harness.signed("GET", target, as: F.housing, nonce: "abc"), .invalidNonce),
             ("bad role", try harness.signed("GET", target, as: F.housing, role: "Not A Role!"), .invalidRole),
             ("unknown department", try harness.signed("GET", target, as: "ghosts", key: harness.fixture.keys[F.housing]), .unknownDepartment),

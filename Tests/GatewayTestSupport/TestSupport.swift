@@ -186,10 +186,14 @@ package struct TestNode: Sendable {
     /// Environment for a Python oracle: where the node's pinned certificate is (it uses the departments' TLS files).
     package var oracleEnvironment: [String: String] { tlsCertificateFile.map { ["DG_TLS_SERVER_CERT": $0.path] } ?? [:] }
 
-    /// A department's client: over HTTPS with its client certificate when the node serves TLS.
+    /// A department's client: over HTTPS with its client certificate when the node serves TLS. It checks the node's
+    /// signature on every response it gets through `send` (a response that does not verify is an error).
     package func client(_ department: String) -> GatewayClient {
         // The demo consortium's departments all exist; a test that names another fails here, loudly.
-        try! consortium.client(department, baseURL: running.baseURL, suite: suite, nodeCertificate: running.node.configuration.tls?.certificatePEM)
+        var client = try! consortium.client(
+            department, baseURL: running.baseURL, suite: suite, nodeCertificate: running.node.configuration.tls?.certificatePEM)
+        client.nodeKey = running.node.signingKey.publicKey
+        return client
     }
 
     /// A client of this node over HTTPS that signs as `department` with `key` (default: its own) and presents any TLS

@@ -3,12 +3,13 @@ operation in Schemas/openapi.yaml, one slot at a time, to a live node, and requi
 problem (or answered 2xx where the value happens to be acceptable) — never a 5xx, never a dropped connection — and
 the node to answer /v1/health after every operation.
 
-The class of value that once stopped a node: numbers at and past the limits of Int64 and UInt64 (DG-Timestamp
+The class of value that once stopped a node: numbers at and past the limits of Int64 and UInt64 (a request time of
 -9223372036854775000, ?from=18446744073709551615, a cursor of 2^64 - 1). Around them: signs, exponents, non-ASCII
 digits, huge and empty strings, control characters, nesting, and JSON numbers no integer type holds.
 
-Every request is signed as its department signs it (datagateway-request-v1, Ed25519, SHA-256 Content-Digest) with
-the fuzzed value inside the signed string, so the server must refuse the value itself, not a broken signature.
+Every request is signed as its department signs it (RFC 9421, Ed25519, SHA-256 Content-Digest) with the fuzzed value
+inside what is signed (a covered header, or a parameter of Signature-Input: created, nonce, keyid), so the server must
+refuse the value itself, not a broken signature.
 
 Usage: extreme_fuzz.py SCHEMA BASE_URL KEY_PEM DEPARTMENT SEED SECONDS
 Seeded: the order of cases comes from SEED (printed), so a run replays; SECONDS bounds the run (cases left over are
@@ -24,6 +25,9 @@ import time
 
 import requests
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rfc9421_request  # noqa: E402 — beside this file
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 # Values for text slots (headers, query and path parameters). Numbers at the edges of every integer type, and
@@ -43,7 +47,9 @@ EXTREME_JSON = [
     '"' + "x" * 100000 + '"', "[" * 60 + "]" * 60, '["' + '","'.join(["a"] * 2000) + '"]', '"\\ud800"', '"\\u2028"',
     '"2027-02-30"', '"١٢٣"', "[1,2,3]",
 ]
-SIGNING_HEADERS = ["DG-Timestamp", "DG-Nonce", "DG-Department", "Content-Digest", "DG-Role"]
+# The signed slots: two headers and three RFC 9421 signature parameters (values inside Signature-Input).
+SIGNATURE_PARAMETERS = ["created", "nonce", "keyid"]
+SIGNING_HEADERS = SIGNATURE_PARAMETERS + ["Content-Digest", "DG-Role"]
 # What a slot holds when it is not the one being fuzzed: values that reach the handlers.
 DEFAULTS = {"category": "citizen", "id": "C0000001", "purpose": "benefit_eligibility", "limit": "10", "from": "1"}
 BODY_DEFAULTS = {
@@ -56,19 +62,13 @@ BODY_DEFAULTS = {
 }
 
 
-def sign(key, department, method, target, body, headers_override):
-    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
-    values = {
-        "DG-Department": department, "DG-Timestamp": str(int(time.time())), "DG-Nonce": os.urandom(16).hex(),
-        "Content-Digest": digest,
-    }
-    values.update(headers_override)
-    lines = ["datagateway-request-v1", method, target, values["DG-Department"], values["DG-Timestamp"], values["DG-Nonce"],
-             values["Content-Digest"]]
-    if "DG-Role" in values:
-        lines.append(values["DG-Role"])
-    values["DG-Signature"] = base64.b64encode(key.sign("\n".join(lines).encode("utf-8", "surrogateescape"))).decode()
-    return values
+def sign(key, department, method, url, body, headers_override):
+    """RFC 9421 headers with the fuzzed slot inside what is signed: a header (Content-Digest, DG-Role) or a signature
+    parameter (created, nonce, keyid, written into Signature-Input as it is)."""
+    overrides = {name: value for name, value in headers_override.items() if name in SIGNATURE_PARAMETERS}
+    return rfc9421_request.sign(
+        key, department, method, url, body, digest=headers_override.get("Content-Digest"), role=headers_override.get("DG-Role"),
+        overrides=overrides)
 
 
 def cases(schema):
@@ -163,7 +163,7 @@ def main():
             break
         target, body, headers = request_for(case, value)
         if case["signed"]:
-            headers = sign(key, department, case["method"], target, body, headers)
+            headers = sign(key, department, case["method"], base_url + target, body, headers)
         label = f"{case['method']} {case['path']} {case['slot'][0]}:{case['slot'][1]}={value[:60]!r}"
         try:
             response = session.request(case["method"], base_url + target, data=body, headers=headers, timeout=30)

@@ -5,10 +5,14 @@ and Signature for an ed25519 signature covering @method, @target-uri, @authority
 send KEY.pem METHOD URL BODYFILE KEYID CLIENT_CERT CLIENT_KEY SERVER_CERT [TAMPER]: signs as `sign` does (a fresh
 nonce, now) and sends the request over mutual TLS; prints the status and the body. TAMPER=body changes the body after
 signing, TAMPER=path the query, TAMPER=replay sends the same signed request twice (the second answer is printed).
+With DG_NODE_KEY (the node's public key PEM) set, `send` also verifies the node's RFC 9421 signature on the response,
+requiring it to cover @status, content-digest and the request's @method, @path, @query and signature-input (;req), and
+prints a third line: `SIGNED <keyid>` or `UNSIGNED <reason>`; TAMPER=response changes the response body first.
 verify KEY.pem METHOD URL BODYFILE HEADERS.json: verifies every signature in the headers (and the digest against the
 body); prints the covered components, exits 1 if verification fails."""
 import datetime
 import json
+import os
 import sys
 
 import requests
@@ -47,6 +51,23 @@ elif mode == "send":
         response = session.send(request, cert=(client_cert, client_key), verify=server_cert)
     print(response.status_code)
     print(response.text)
+    node_key_path = os.environ.get("DG_NODE_KEY")
+    if node_key_path:
+        node_key = open(node_key_path, "rb").read()
+        class NodeKey(HTTPSignatureKeyResolver):
+            def resolve_public_key(self, key_id):
+                if not key_id.startswith("node:"):
+                    raise KeyError(key_id)
+                return node_key
+        body = response.content + (b" " if tamper == "response" else b"")
+        verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=NodeKey())
+        try:
+            results = verifier.verify(
+                response, body=body, max_age=datetime.timedelta(minutes=5),
+                require_components=("@status", "content-digest", '"@method";req', '"@path";req', '"@query";req', '"signature-input";req'))
+            print("SIGNED " + results[0].parameters["keyid"])
+        except Exception as error:  # noqa: BLE001 — the oracle reports any refusal
+            print(f"UNSIGNED {type(error).__name__}: {error}")
 else:
     headers = json.load(open(sys.argv[6]))
     for name, value in headers.items():

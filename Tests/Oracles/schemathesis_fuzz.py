@@ -1,8 +1,9 @@
 """Fuzzes a running DataGateway node with schemathesis, the OpenAPI property-based tester.
 
 Every operation of Schemas/openapi.yaml gets generated requests, both schema-valid (positive) and schema-invalid
-(negative) ones. Each request is signed as a department signs it (scheme datagateway-request-v1, Ed25519, SHA-256
-Content-Digest over the exact body bytes), so the fuzzing reaches past authentication into the handlers.
+(negative) ones. Each request is signed as a department signs it (RFC 9421 by the PyPI package
+http-message-signatures, Ed25519, SHA-256 Content-Digest over the exact body bytes), so the fuzzing reaches past
+authentication into the handlers.
 
 Checked on every response (schemathesis' own checks):
   not_a_server_error            no 5xx
@@ -28,8 +29,11 @@ import os
 import sys
 import time
 
+import secrets
+
 import requests
 import schemathesis
+from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
@@ -37,43 +41,47 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import checks as st_checks
 from schemathesis.generation import GenerationMode
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rfc9421_request  # noqa: E402 — beside this file
+
 
 class DepartmentSigner(requests.auth.AuthBase):
-    """Adds the datagateway-request-v1 headers to a prepared request (after schemathesis has serialised its body)."""
+    """Signs a prepared request (after schemathesis has serialised its body) with RFC 9421: by the PyPI package
+    http-message-signatures, a client nobody here wrote, covering @method, @target-uri, content-digest and dg-role."""
 
-    def __init__(self, department, key, keep=None):
+    def __init__(self, department, key_pem, keep=None, no_digest=False):
         self.department = department
-        self.key = key
-        # Signing headers whose generated values are kept (and signed over), so the server judges them: a negative
-        # case's malformed DG-Timestamp, DG-Nonce, DG-Department, Content-Digest or DG-Role.
+        self.key_pem = key_pem
+        self.key = load_pem_private_key(key_pem, password=None)
+        # Signed headers whose generated values are kept (and signed over), so the server judges them: a negative
+        # case's malformed Content-Digest or DG-Role. The package rightly refuses to sign those; our own minimal signer
+        # (rfc9421_request.py) does.
         self.keep = keep or {}
+        # A negative case without the required Content-Digest is signed without one (and refused for lacking it).
+        self.no_digest = no_digest
 
     def __call__(self, request):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        digest = self.keep.get("content-digest", "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":")
-        timestamp = self.keep.get("dg-timestamp", str(int(time.time())))
-        nonce = self.keep.get("dg-nonce", os.urandom(16).hex())
-        department = self.keep.get("dg-department", self.department)
-        role = self.keep.get("dg-role")
-        lines = ["datagateway-request-v1", request.method, request.path_url, department, timestamp, nonce, digest]
-        if role is not None:
-            lines.append(role)
-        signature = self.key.sign("\n".join(lines).encode("utf-8", "surrogateescape"))
         for name in list(request.headers):
-            if name.lower().startswith("dg-") or name.lower() == "content-digest":
+            if name.lower() in SIGNING_HEADERS:
                 del request.headers[name]
-        request.headers.update({
-            "DG-Department": department, "DG-Timestamp": timestamp, "DG-Nonce": nonce,
-            "Content-Digest": digest, "DG-Signature": base64.b64encode(signature).decode(),
-        })
-        if role is not None:
-            request.headers["DG-Role"] = role
+        role = self.keep.get("dg-role")
+        if "content-digest" in self.keep or role is not None or self.no_digest:
+            request.headers.update(rfc9421_request.sign(
+                self.key, self.department, request.method, request.url, body, digest=self.keep.get("content-digest"), role=role,
+                no_digest=self.no_digest))
+            return request
+        signer = HTTPMessageSigner(
+            signature_algorithm=algorithms.ED25519,
+            key_resolver=MappingKeyResolver(public_keys={}, private_keys={self.department: self.key_pem}))
+        signer.sign(request, key_id=self.department, nonce=secrets.token_urlsafe(24), body=body,
+                    covered_component_ids=("@method", "@target-uri", "content-digest"))
         return request
 
 
-SIGNING_HEADERS = ("dg-timestamp", "dg-nonce", "dg-department", "content-digest", "dg-role")
+SIGNING_HEADERS = ("signature-input", "signature", "content-digest", "dg-role")
 
 
 def sendable_header(value):
@@ -161,7 +169,7 @@ def main():
     server_certificate = os.environ.get("DG_TLS_SERVER_CERT")
     for department in departments.split(","):
         with open(os.path.join(keys_dir, f"{department}-key.pem"), "rb") as f:
-            signer = DepartmentSigner(department, load_pem_private_key(f.read(), password=None))
+            signer = DepartmentSigner(department, f.read())
         transport = {}
         if server_certificate:
             transport = {"verify": server_certificate,
@@ -180,16 +188,20 @@ def main():
                     if mode == GenerationMode.POSITIVE:
                         steer(case, data, vocabulary)
                     nonlocal requests_sent
-                    # The security scheme makes DG-Signature a header schemathesis generates; a negative case may leave
-                    # it out, and must then go unsigned (and be refused), not be repaired by the signer.
-                    signed = any(name.lower() == "dg-signature" for name in (case.headers or {}))
+                    # The security scheme makes Signature a header schemathesis generates, and Signature-Input is a
+                    # required one; a negative case may leave either out, and must then go unsigned (and be refused),
+                    # not be repaired by the signer.
+                    generated_names = {name.lower() for name in (case.headers or {})}
+                    signed = {"signature", "signature-input"} <= generated_names
                     auth = signer
                     if mode == GenerationMode.NEGATIVE:
                         # The negative case's own signing headers are signed over as they are, so the server must refuse
                         # the value itself (a 401), not a broken signature.
                         generated = {name.lower(): value for name, value in (case.headers or {}).items()
                                      if name.lower() in SIGNING_HEADERS and isinstance(value, str)}
-                        auth = DepartmentSigner(signer.department, signer.key, generated)
+                        generated = {name: value for name, value in generated.items() if name in ("content-digest", "dg-role")}
+                        auth = DepartmentSigner(signer.department, signer.key_pem, generated,
+                                                no_digest="content-digest" not in generated_names)
                         if not all(sendable_header(value) for value in generated.values()):
                             return  # no HTTP client can send it: nothing for the server to judge
                     try:
