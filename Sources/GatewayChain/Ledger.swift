@@ -170,6 +170,7 @@ public struct Ledger: Sendable {
         case .decryptionShare: _ = try DecryptionShare(decoding: transaction.payload)
         case .decryptionRequest: _ = try DecryptionRequest(decoding: transaction.payload)
         case .decryptionRefusal: _ = try DecryptionRefusal(decoding: transaction.payload)
+        case .recordErasure: _ = try RecordErasure(decoding: transaction.payload)
         }
     }
 

@@ -49,6 +49,44 @@ public struct RecordAnchor: Sendable, Equatable {
     }
 }
 
+/// Payload of a `recordErasure` transaction: the holder destroyed these records (PIPL art. 47, GDPR art. 17). Only
+/// the salted record keys appear, as in their anchors: the chain says that a record anchored earlier was erased, and
+/// when, without saying whose it was.
+public struct RecordErasure: Sendable, Equatable {
+    public let publisher: String
+    public let category: String
+    public let recordKeys: [[UInt8]]
+
+    /// At most this many records per erasure transaction.
+    public static let recordsMax = 1_000
+
+    public init(publisher: String, category: String, recordKeys: [[UInt8]]) {
+        self.publisher = publisher
+        self.category = category
+        self.recordKeys = recordKeys
+    }
+
+    public var encoded: [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write(publisher)
+        writer.write(category)
+        writer.write(recordKeys)
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = CanonicalReader(bytes)
+        publisher = try reader.readString()
+        category = try reader.readString()
+        recordKeys = try reader.readByteList()
+        try reader.expectEnd()
+        guard (1...Self.recordsMax).contains(recordKeys.count) else {
+            throw ChainError(.malformed, "an erasure names 1…\(Self.recordsMax) records")
+        }
+        guard Set(recordKeys).count == recordKeys.count else { throw ChainError(.malformed, "an erasure names a record twice") }
+    }
+}
+
 /// Payload of an `accessLog` transaction: one access decision, allowed or denied.
 public struct AccessEvent: Sendable, Equatable {
     public enum Decision: String, Sendable, Codable { case allow, deny }
@@ -210,7 +248,9 @@ extension Transaction {
         switch kind {
         case .accessLog: return [try AccessEvent(decoding: payload)]
         case .accessLogBatch: return try AccessLogBatch(decoding: payload).events
-        case .recordAnchor, .proposal, .approval, .grant, .revoke, .consent, .decryptionShare, .decryptionRequest, .decryptionRefusal: return []
+        case .recordAnchor, .proposal, .approval, .grant, .revoke, .consent, .decryptionShare, .decryptionRequest, .decryptionRefusal,
+            .recordErasure:
+            return []
         }
     }
 }

@@ -23,6 +23,8 @@ public struct Transaction: Sendable, Equatable {
         case decryptionRequest = 10
         /// A share holder declines a decryption request, with its reason (`DecryptionRefusal`).
         case decryptionRefusal = 11
+        /// The holder erased records (crypto-shredding): their salted keys, never their ids (`RecordErasure`).
+        case recordErasure = 12
     }
 
     public let chainID: String

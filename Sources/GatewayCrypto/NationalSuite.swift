@@ -154,10 +154,12 @@ final class EVPKey: @unchecked Sendable {
 
     static func read(pem: String, isPrivate: Bool) throws -> EVPKey {
         // An error another OpenSSL call left on this thread's queue can make OpenSSL 3.0's decoders give up on a good
-        // key (seen rarely, under load, at a node's start): the queue is cleared first, and a failure is tried once more
-        // on a clear queue before it is believed.
+        // key, and so can decoders fetched concurrently by many threads (seen rarely, under load: a node's start, a test
+        // process running several nodes): the queue is cleared first, and a failure is tried again, after a short and
+        // growing pause, before it is believed.
         var reason = ""
-        for _ in 0..<2 {
+        for attempt in 0..<6 {
+            if attempt > 0 { usleep(useconds_t(1_000 * attempt)) }
             ERR_clear_error()
             if let key = readOnce(pem: pem, isPrivate: isPrivate) {
                 let wrapped = EVPKey(key)

@@ -84,8 +84,20 @@ struct RecordsController {
             let result = try await exchange.reading.request(
                 try context.requirePrincipal(), API.RecordsRequest(category: category, ids: [id], purpose: purpose)
             )
+            if result.records.isEmpty, let erased = result.erased?.first {
+                throw ExchangeError(
+                    .recordErased,
+                    "record \(id) in \(category) was erased by its holder (transaction \(erased.transaction) at height \(erased.height))",
+                    transaction: erased.transaction)
+            }
             guard !result.records.isEmpty else { throw ExchangeError(.notFound, "no record \(id) in \(category)") }
             return try jsonResponse(result)
+        }
+        // Erasure by the holder: crypto-shredding, compensated running sums, an erasure transaction on chain.
+        group.delete("records/:category/:id") { _, context in
+            let category = try pathParameter("category", context)
+            let id = try pathParameter("id", context)
+            return try jsonResponse(try await exchange.erasing.erase(try context.requirePrincipal(), category: category, id: id))
         }
     }
 }

@@ -15,6 +15,7 @@ package struct ProblemError: Error, HTTPResponseError, Sendable {
     package let detail: String
     package var errors: [ExchangeError.FieldError] = []
     package var eventId: String? = nil
+    package var transaction: String? = nil
     /// Sent as `Retry-After` (RFC 9110 §10.2.3) on answers that a short wait cures (`node_starting`, `busy`).
     package var retryAfterSeconds: Int? = nil
 
@@ -28,7 +29,8 @@ package struct ProblemError: Error, HTTPResponseError, Sendable {
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = API.Problem(
-            code: code, status: status.code, title: status.reasonPhrase, detail: detail, errors: errors.isEmpty ? nil : errors, eventId: eventId
+            code: code, status: status.code, title: status.reasonPhrase, detail: detail, errors: errors.isEmpty ? nil : errors, eventId: eventId,
+            transaction: transaction
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -48,6 +50,7 @@ package struct ProblemError: Error, HTTPResponseError, Sendable {
             var problem = ProblemError(error.code, error.message)
             problem.errors = error.fieldErrors
             problem.eventId = error.eventID
+            problem.transaction = error.transaction
             return problem
         case let error as ChainServiceError:
             switch error.code {

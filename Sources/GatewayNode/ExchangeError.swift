@@ -12,12 +12,15 @@ package struct ExchangeError: Error, CustomStringConvertible, Sendable {
     package let fieldErrors: [FieldError]
     /// For `accessDenied`: the access-log event that records the denial.
     package let eventID: String?
+    /// For `recordErased`: the erasure transaction (hex).
+    package var transaction: String? = nil
 
-    package init(_ code: Code, _ message: String, fieldErrors: [FieldError] = [], eventID: String? = nil) {
+    package init(_ code: Code, _ message: String, fieldErrors: [FieldError] = [], eventID: String? = nil, transaction: String? = nil) {
         self.code = code
         self.message = message
         self.fieldErrors = fieldErrors
         self.eventID = eventID
+        self.transaction = transaction
     }
 
     package var description: String { "\(code): \(message)" }

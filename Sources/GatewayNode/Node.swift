@@ -58,6 +58,9 @@ package struct Node: Sendable {
                 [sums = RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt).runningSums(secrets.aggregation.publicKey)]
                 database in
                 try await RecordStore(database: database).backfillRunningSums(sums) { line in logger.notice("\(line)") }
+                // A database restored from a backup may hold records erased since: they go before the node serves.
+                let replayed = try await RecordStore(database: database).replayErasures(sums: sums)
+                if replayed > 0 { logger.notice("applied \(replayed) erasure(s) on chain to records restored from a backup") }
             },
             metrics: metrics
         )

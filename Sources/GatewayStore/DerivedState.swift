@@ -19,8 +19,15 @@ package struct DerivedRows: Sendable {
         package let transactionHash: [UInt8]
     }
 
+    /// A record erased by its holder: its salted key and the erasure transaction.
+    package struct Erasure: Sendable, Equatable {
+        package let recordKey: [UInt8]
+        package let transactionHash: [UInt8]
+    }
+
     package var anchors: [Anchor] = []
     package var events: [(event: AccessEvent, transactionHash: [UInt8])] = []
+    package var erasures: [Erasure] = []
 
     package init() {}
 
@@ -34,6 +41,10 @@ package struct DerivedRows: Sendable {
                 }
             case .accessLog, .accessLogBatch:
                 for event in try transaction.accessEvents() { events.append((event, hashes[index])) }
+            case .recordErasure:
+                for key in try RecordErasure(decoding: transaction.payload).recordKeys {
+                    erasures.append(Erasure(recordKey: key, transactionHash: hashes[index]))
+                }
             case .proposal, .approval, .grant, .revoke, .consent, .decryptionShare, .decryptionRequest, .decryptionRefusal:
                 break  // governance, grants and consents are derived in memory by the ledger as blocks load
             }
@@ -49,6 +60,16 @@ package struct DerivedRows: Sendable {
                 SELECT k, h, \(height), t
                 FROM unnest(\(anchors.map { ByteBuffer($0.recordKey) }), \(anchors.map { ByteBuffer($0.recordHash) }),
                             \(anchors.map { ByteBuffer($0.transactionHash) })) AS x(k, h, t)
+                """,
+                logger: logger
+            )
+        }
+        if !erasures.isEmpty {
+            // One row per erasure transaction and key: a key that two transactions name has two rows (the first counts).
+            try await connection.query(
+                """
+                INSERT INTO erased_records (record_key, height, tx_hash)
+                SELECT k, \(height), t FROM unnest(\(erasures.map { ByteBuffer($0.recordKey) }), \(erasures.map { ByteBuffer($0.transactionHash) })) AS x(k, t)
                 """,
                 logger: logger
             )
@@ -80,11 +101,13 @@ package struct DerivedRows: Sendable {
     package enum Table: String, Sendable, CaseIterable {
         case accessEvents = "access_events"
         case anchoredRecords = "anchored_records"
+        case erasedRecords = "erased_records"
 
         var keySQL: String {
             switch self {
             case .accessEvents: return "event_id"
             case .anchoredRecords: return "encode(record_key, 'hex')"
+            case .erasedRecords: return "encode(record_key, 'hex') || ':' || encode(tx_hash, 'hex')"
             }
         }
 
@@ -99,6 +122,8 @@ package struct DerivedRows: Sendable {
                 ]
             case .anchoredRecords:
                 return ["encode(record_key, 'hex')", "encode(record_hash, 'hex')", "encode(tx_hash, 'hex')"]
+            case .erasedRecords:
+                return ["encode(record_key, 'hex')", "encode(tx_hash, 'hex')"]
             }
         }
 
@@ -124,6 +149,8 @@ package struct DerivedRows: Sendable {
     static func columns(_ anchor: Anchor) -> [String] {
         [Hex.encode(anchor.recordKey), Hex.encode(anchor.recordHash), Hex.encode(anchor.transactionHash)]
     }
+
+    static func columns(_ erasure: Erasure) -> [String] { [Hex.encode(erasure.recordKey), Hex.encode(erasure.transactionHash)] }
 
     /// SHA-256 over `<characters>:<text>` per column, first 8 bytes as a signed big-endian integer. Built as bytes
     /// (a million rows are fingerprinted at every start).
@@ -160,7 +187,9 @@ package struct DerivedRows: Sendable {
         }
         var anchors = Digest()
         for anchor in self.anchors { anchors.add(Self.fingerprint(Self.columns(anchor))) }
-        return [.accessEvents: events, .anchoredRecords: anchors]
+        var erased = Digest()
+        for erasure in erasures { erased.add(Self.fingerprint(Self.columns(erasure))) }
+        return [.accessEvents: events, .anchoredRecords: anchors, .erasedRecords: erased]
     }
 
     /// The keys and fingerprints of this block's rows in a table (for locating a difference).
@@ -172,6 +201,10 @@ package struct DerivedRows: Sendable {
                 uniquingKeysWith: { first, _ in first })
         case .anchoredRecords:
             return Dictionary(anchors.map { (Hex.encode($0.recordKey), Self.fingerprint(Self.columns($0))) }, uniquingKeysWith: { first, _ in first })
+        case .erasedRecords:
+            return Dictionary(
+                erasures.map { (Hex.encode($0.recordKey) + ":" + Hex.encode($0.transactionHash), Self.fingerprint(Self.columns($0))) },
+                uniquingKeysWith: { first, _ in first })
         }
     }
 
@@ -257,6 +290,7 @@ extension ChainStore {
         return try await database.transaction { connection in
             try await connection.query("DELETE FROM access_events", logger: logger)
             try await connection.query("DELETE FROM anchored_records", logger: logger)
+            try await connection.query("DELETE FROM erased_records", logger: logger)
             var next: UInt64 = 1
             var anchors = 0
             var events = 0

@@ -221,5 +221,20 @@ enum Migrations {
                 // has seen the network pass them (ConsensusDriver), then clears the mark.
                 "CREATE TABLE restore_marks (restored_at timestamptz PRIMARY KEY DEFAULT now(), note text NOT NULL)"
             ]),
+        Migration(
+            version: 11,
+            statements: [
+                // Derived from blocks: records their holder erased (salted key, erasure transaction). A read of one
+                // answers 410 Gone naming the transaction; an audit sees the record as erased, not as missing.
+                """
+                CREATE TABLE erased_records (
+                    record_key bytea  NOT NULL,
+                    height     bigint NOT NULL REFERENCES blocks (height),
+                    tx_hash    bytea  NOT NULL,
+                    PRIMARY KEY (record_key, tx_hash)
+                )
+                """,
+                "CREATE INDEX erased_records_by_height ON erased_records (height)",
+            ]),
     ]
 }

@@ -153,6 +153,14 @@ package struct RecordStore: Sendable {
             guard !fresh.isEmpty else {
                 return PublishOutcome(anchorTransactions: anchors, inserted: 0, alreadyPresent: records.count)
             }
+            // A record anchored before but absent now was erased (its erasure may still be on its way to a block): an
+            // erased id is not published again, and a second anchor of its key would not fit the chain's tables.
+            let gone = try await connection.query(
+                "SELECT count(*)::bigint FROM anchored_records WHERE record_key = ANY(\(fresh.map { ByteBuffer($0.recordKey) }))", logger: logger)
+            for try await count in gone.decode(Int64.self) where count > 0 {
+                throw StoreError(
+                    .conflict, "\(count) of these records were erased by their holder; an erased record is not published again under its id")
+            }
             let nonce = try await Self.nextNonce(connection, logger: logger)
             let anchor = try makeAnchor(fresh, nonce)
             let anchorHash = ByteBuffer(anchor.hash)
@@ -217,6 +225,7 @@ package struct RecordStore: Sendable {
                              WHERE a.category = r.category AND a.record_id = r.record_id), '{}')
             FROM records r LEFT JOIN anchored_records ar ON ar.record_key = r.record_key
             WHERE r.category = \(category) AND r.record_id = ANY(\(ids))
+              AND NOT EXISTS (SELECT 1 FROM erased_records e WHERE e.record_key = r.record_key)
             """,
             logger: database.logger
         )
@@ -246,7 +255,7 @@ package struct RecordStore: Sendable {
                    coalesce(ar.record_hash, '\\x'::bytea), ar.record_hash IS NOT NULL, coalesce(ar.height, 0)
             FROM records r JOIN record_aggregates a ON a.category = r.category AND a.record_id = r.record_id
                  LEFT JOIN anchored_records ar ON ar.record_key = r.record_key
-            WHERE r.category = \(category)
+            WHERE r.category = \(category) AND NOT EXISTS (SELECT 1 FROM erased_records e WHERE e.record_key = r.record_key)
             GROUP BY r.record_id, r.record_key, r.record_hash, r.dimensions, r.citizen_key, r.anchor_version, ar.record_hash, ar.height
             HAVING bool_or(a.field = \(field))
             ORDER BY r.record_id

@@ -157,13 +157,45 @@ public enum API {
         }
     }
 
+    /// A requested record its holder erased: the id asked for, and the erasure transaction on chain.
+    public struct ErasedRecord: Codable, Sendable, Equatable {
+        public let id: String
+        public let transaction: String
+        public let height: UInt64
+
+        public init(id: String, transaction: String, height: UInt64) {
+            self.id = id
+            self.transaction = transaction
+            self.height = height
+        }
+    }
+
+    /// The answer to `DELETE /v1/records/{category}/{id}`: the erasure transaction, committed, and the access event
+    /// that logged the decision to erase.
+    public struct ErasureResponse: Codable, Sendable {
+        public let category: String
+        public let id: String
+        public let erasure: Receipt
+        public let event: Receipt
+
+        public init(category: String, id: String, erasure: Receipt, event: Receipt) {
+            self.category = category
+            self.id = id
+            self.erasure = erasure
+            self.event = event
+        }
+    }
+
     public struct RecordsResponse: Codable, Sendable {
         public let decision: String
         public let policies: [String]
         public let fields: [String]
         public let masks: [String: String]
         public let records: [JSONValue]
+        /// Ids with no record here that were never published (erased ones are in `erased`).
         public let missing: [String]
+        /// Requested ids whose records their holder erased, with the erasure transactions (absent when none).
+        public var erased: [ErasedRecord]? = nil
         /// The grant the decision relied on, when a permit read it.
         public let grant: String?
         public let receipt: Receipt

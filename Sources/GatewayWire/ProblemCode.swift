@@ -25,6 +25,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let payloadTooLarge = ProblemCode("payload_too_large", 413)
     public static let notFound = ProblemCode("not_found", 404)
     public static let methodNotAllowed = ProblemCode("method_not_allowed", 405)
+    /// The record was erased by its holder (410 Gone); `transaction` names the erasure transaction on chain.
+    public static let recordErased = ProblemCode("record_erased", 410)
     public static let unknownCategory = ProblemCode("unknown_category", 404)
     public static let unknownField = ProblemCode("unknown_field", 422)
     /// The declared purpose is not in the policy bundle's purpose hierarchy.
@@ -91,7 +93,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
 
     /// Every code, in the order the catalogue lists them.
     public static let all: [ProblemCode] = [
-        .malformedJSON, .invalidRequest, .payloadTooLarge, .notFound, .methodNotAllowed, .unknownCategory, .unknownField, .unknownPurpose,
+        .malformedJSON, .invalidRequest, .payloadTooLarge, .notFound, .methodNotAllowed, .recordErased, .unknownCategory, .unknownField,
+        .unknownPurpose,
         .unknownRole, .unknownGrantee, .invalidRecord, .invalidDate, .missingSignature, .digestMismatch, .staleRequest, .invalidNonce,
         .invalidRole, .unknownDepartment, .badSignature, .clientCertificateRequired, .clientCertificateMismatch, .replayedRequest, .accessDenied,
         .notDataHolder, .conflict, .recordConflict,
@@ -117,6 +120,8 @@ extension API {
         public let errors: [FieldError]?
         /// For `access_denied`: the access-log event that records the denial.
         public let eventId: String?
+        /// For `record_erased`: the erasure transaction (hex hash) on chain.
+        public let transaction: String?
 
         public struct FieldError: Codable, Sendable, Equatable {
             /// JSON Pointer into the request body.
@@ -129,7 +134,10 @@ extension API {
             }
         }
 
-        public init(code: ProblemCode, status: Int, title: String, detail: String, errors: [FieldError]? = nil, eventId: String? = nil) {
+        public init(
+            code: ProblemCode, status: Int, title: String, detail: String, errors: [FieldError]? = nil, eventId: String? = nil,
+            transaction: String? = nil
+        ) {
             type = "urn:datagateway:problem:\(code.rawValue)"
             self.title = title
             self.status = status
@@ -137,6 +145,7 @@ extension API {
             self.code = code.rawValue
             self.errors = errors
             self.eventId = eventId
+            self.transaction = transaction
         }
 
         /// The catalogued code (nil: a code this client does not know, from a newer server).

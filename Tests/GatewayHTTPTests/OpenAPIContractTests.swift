@@ -58,6 +58,16 @@ import Testing
         let id = citizens[0]["citizen_id"]!.stringValue!
         record("/v1/records/{category}/{id}", "get", try await registry.send("GET", "/v1/records/citizen/\(id)?purpose=registry_update"))
         record("/v1/records/{category}/{id}", "get", try await registry.send("GET", "/v1/records/citizen/C7777777?purpose=registry_update"))
+        // Erasure of the last citizen: 200, then 410 on a read, a batch listing it as erased, and a second erasure.
+        let erasedID = citizens[citizens.count - 1]["citizen_id"]!.stringValue!
+        record("/v1/records/{category}/{id}", "delete", try await registry.send("DELETE", "/v1/records/citizen/\(erasedID)"))
+        record("/v1/records/{category}/{id}", "delete", try await registry.send("DELETE", "/v1/records/citizen/\(erasedID)"))
+        record("/v1/records/{category}/{id}", "delete", try await registry.send("DELETE", "/v1/records/citizen/C7777777"))
+        record("/v1/records/{category}/{id}", "get", try await registry.send("GET", "/v1/records/citizen/\(erasedID)?purpose=registry_update"))
+        record(
+            "/v1/requests", "post",
+            try await registry.send(
+                "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [id, erasedID], purpose: "registry_update")))
         record(
             "/v1/requests", "post",
             try await node.client(DemoConsortium.socialSecurity).send(

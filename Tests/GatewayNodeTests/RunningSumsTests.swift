@@ -53,6 +53,33 @@ import Testing
         #expect(try await fixture.exchange.aggregates.verifyRunningSums(category: "citizen", field: "monthly_income") == 5)
     }
 
+    @Test func erasingARecordTakesItOutOfTheStatisticAndTheRecomputationAgrees() async throws {
+        let fixture = try F(holder: F.statistics)
+        var expected = try await populate(fixture)
+        // Citizen 2 (taipa, income 1,014) is erased by its holder; citizen 999 is coloane's only member.
+        let erased = try await fixture.exchange.erasing.erase(
+            F.principal(F.registry), category: "citizen", id: F.citizen(2)["citizen_id"]!.stringValue!)
+        #expect(erased.erasure.height >= 1 && erased.event.eventId != nil)
+        expected["taipa", default: 0] -= 1_014
+        let answer = try await fixture.exchange.statistics.statistics(F.principal(F.statistics), Self.across)
+        let byDistrict = Dictionary(uniqueKeysWithValues: answer.groups.map { ($0.key["district"]!.stringValue!, $0) })
+        #expect(byDistrict["taipa"]?.sum == expected["taipa"] && byDistrict["taipa"]?.count == 14 && byDistrict["taipa"]?.cohort == 14)
+        #expect(byDistrict["fatima"]?.sum == expected["fatima"] && byDistrict["fatima"]?.count == 15)
+        // Compensating rows (one per aggregate field) keep the recomputation exact, also for a group left empty.
+        _ = try await fixture.exchange.erasing.erase(F.principal(F.registry), category: "citizen", id: F.citizen(999)["citizen_id"]!.stringValue!)
+        #expect(try await fixture.exchange.aggregates.verifyRunningSums(category: "citizen", field: "monthly_income") == 5)
+        let rows = try await fixture.store.runningSums(category: "citizen", field: "monthly_income")
+        #expect(rows.map(\.records).reduce(0, +) == 29 && rows.filter { $0.records < 0 }.count == 2)
+        // Erasing is the holder's: another department is refused by policy, an unknown id is 404, a second erasure 410.
+        await expectProblem(.accessDenied) {
+            _ = try await fixture.exchange.erasing.erase(F.principal(F.housing), category: "citizen", id: F.citizen(3)["citizen_id"]!.stringValue!)
+        }
+        await expectProblem(.notFound) { _ = try await fixture.exchange.erasing.erase(F.principal(F.registry), category: "citizen", id: "C7654321") }
+        await expectProblem(.recordErased) {
+            _ = try await fixture.exchange.erasing.erase(F.principal(F.registry), category: "citizen", id: F.citizen(2)["citizen_id"]!.stringValue!)
+        }
+    }
+
     @Test func alteredOrMissingRunningSumsAreRefusedAndTheRecomputationFindsThem() async throws {
         let fixture = try F(holder: F.statistics)
         _ = try await populate(fixture)

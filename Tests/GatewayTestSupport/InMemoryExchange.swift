@@ -391,6 +391,53 @@ package actor InMemoryRecordStore: RecordStoring {
         }
     }
 
+    /// Erased record keys, with the erasure transaction and its height (the node's `erased_records`).
+    var erased: [[UInt8]: (hash: [UInt8], height: UInt64)] = [:]
+
+    package func erase(
+        category: String, id: String, holder: String, sums writer: RunningSumsWriter?,
+        makeErasure: @Sendable (_ recordKey: [UInt8], _ nonce: UInt64) throws -> (transaction: Transaction, hash: [UInt8])
+    ) async throws -> ErasureOutcome {
+        guard let record = rows[Self.key(category, id)] else { return .absent(erasure: nil) }
+        guard record.publisher == holder else { return .notHolder(publisher: record.publisher) }
+        rows[Self.key(category, id)] = nil
+        if let writer, !record.aggregates.isEmpty {
+            let others = rows.values.contains {
+                $0.category == category && $0.citizenKey == record.citizenKey && $0.dimensionsJSON == record.dimensionsJSON
+            }
+            var cohort = 0
+            if !others,
+                members.remove(Array(category.utf8) + [0] + Array(record.dimensionsJSON.utf8) + [0] + record.citizenKey) != nil
+            {
+                cohort = -1
+            }
+            for row in writer.compensation(category: category, groupKey: record.dimensionsJSON, aggregates: record.aggregates, cohort: cohort) {
+                sums.append(
+                    RunningSum(
+                        id: Int64(sums.count + 1), category: row.category, field: row.field, groupKey: row.groupKey, ciphertext: row.ciphertext,
+                        records: row.records, cohort: row.cohort, tag: row.tag))
+            }
+        }
+        let (transaction, hash) = try makeErasure(record.recordKey, chain.nextNonce())
+        pendingErasures[hash] = record.recordKey
+        return .erased(transaction: transaction, hash: hash)
+    }
+
+    /// Erasures whose transaction was made but not yet seen committed (the chain commits it when offered).
+    var pendingErasures: [[UInt8]: [UInt8]] = [:]
+
+    package func erasures(recordKeys: [[UInt8]]) async throws -> [[UInt8]: (hash: [UInt8], height: UInt64)] {
+        for (hash, key) in pendingErasures {
+            if let location = try? await chain.awaitCommit(hash, known: true) {
+                erased[key] = erased[key] ?? (hash, location.height)
+                pendingErasures[hash] = nil
+            }
+        }
+        return erased.filter { recordKeys.contains($0.key) }
+    }
+
+    package func vacuumErased() async throws {}
+
     /// Replaces a stored row (what an attacker with database access could do).
     package func tamper(category: String, id: String, _ change: (StoredRecord) -> StoredRecord) {
         guard let record = rows[Self.key(category, id)] else { return }

@@ -267,8 +267,9 @@ package struct Aggregates: Sendable {
         for key in Set(recomputed.keys).union(running.keys).sorted() {
             let truth = recomputed[key]
             let kept = running[key]
+            // A group whose records were all erased has no records and compensated sums of zero records, zero citizens.
             let agrees =
-                truth?.ciphertexts.count == kept?.records && truth?.citizens.count == kept?.cohort
+                (truth?.ciphertexts.count ?? 0) == (kept?.records ?? 0) && (truth?.citizens.count ?? 0) == (kept?.cohort ?? 0)
                 && publicKey.sum(truth?.ciphertexts ?? []) == publicKey.sum((kept?.rows ?? []).map { PaillierCiphertext(serialized: $0.ciphertext) })
             guard agrees else {
                 let row =

@@ -37,6 +37,7 @@ package struct Principal: Sendable {
 package struct ExchangeService: Sendable {
     package let publishing: PublishRecords
     package let reading: ReadRecords
+    package let erasing: EraseRecords
     package let aggregates: Aggregates
     package let statistics: Statistics
     package let grants: Grants
@@ -93,6 +94,9 @@ package struct ExchangeService: Sendable {
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, writer: parts.writer,
             vault: vault, paillier: aggregation.publicKey, encryptor: encryptor, pool: pool
         )
+        erasing = EraseRecords(
+            admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, writer: parts.writer,
+            vault: vault, paillier: aggregation.publicKey)
         reading = ReadRecords(
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
             integrity: checks, vault: vault

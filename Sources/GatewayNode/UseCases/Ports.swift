@@ -68,6 +68,15 @@ package protocol RecordStoring: Sendable {
     func runningSums(category: String, field: String) async throws -> [RunningSum]
     func records(category: String, ids: [String]) async throws -> [StoredRecord]
     func aggregateRows(category: String, field: String) async throws -> [AggregateRow]
+    /// Erases one record held by `holder` and queues its erasure transaction, in one transaction (`RecordStore.erase`).
+    func erase(
+        category: String, id: String, holder: String, sums: RunningSumsWriter?,
+        makeErasure: @Sendable (_ recordKey: [UInt8], _ nonce: UInt64) throws -> (transaction: Transaction, hash: [UInt8])
+    ) async throws -> ErasureOutcome
+    /// The first erasure on chain of each of these record keys.
+    func erasures(recordKeys: [[UInt8]]) async throws -> [[UInt8]: (hash: [UInt8], height: UInt64)]
+    /// Reclaims the space of erased rows.
+    func vacuumErased() async throws
 }
 
 /// The chain's tables as auditors read them (`ChainStore` in a node).

@@ -59,12 +59,22 @@ package struct ReadRecords: Sendable {
             released.append(Self.apply(obligations, to: plaintext, vault: vault))
         }
         let found = Set(stored.map(\.recordID))
+        let absent = ids.enumerated().filter { !found.contains($0.element) }
+        // An absent record its holder erased is named with its erasure transaction, apart from the never published.
+        let erasures = try await store.erasures(recordKeys: absent.map { recordKeys[$0.offset] })
+        let erased = absent.compactMap { entry in
+            erasures[recordKeys[entry.offset]].map { API.ErasedRecord(id: entry.element, transaction: Hex.encode($0.hash), height: $0.height) }
+        }
+        let erasedIDs = Set(erased.map(\.id))
         let fields = category.fields.filter { obligations.fields?.contains($0) ?? true }
-        return API.RecordsResponse(
+        var response = API.RecordsResponse(
             decision: "allow", policies: decision.policies, fields: fields,
             masks: obligations.masks.filter { fields.contains($0.key) }.mapValues(\.description),
-            records: released, missing: ids.filter { !found.contains($0) }, grant: decision.grantID, receipt: permit.receipt
+            records: released, missing: absent.map(\.element).filter { !erasedIDs.contains($0) }, grant: decision.grantID,
+            receipt: permit.receipt
         )
+        if !erased.isEmpty { response.erased = erased }
+        return response
     }
 
     /// Projects to the permitted fields and applies each field's mask.
