@@ -127,10 +127,12 @@ package struct Node: Sendable {
     /// The metrics' values read at a scrape.
     package func metricsSnapshot() async -> NodeMetrics.Snapshot {
         let consensus = await chain.consensusCounts()
-        return NodeMetrics.Snapshot(
+        var snapshot = NodeMetrics.Snapshot(
             height: await chain.height, mempool: consensus.mempool, outbox: (try? await ChainStore(database: database).pendingCount()) ?? 0,
             validatorsReachable: consensus.reachable, validators: consensus.validators, integrityFailures: exchange.integrity.failures,
             ready: await readiness().ready)
+        (snapshot.poolOpen, snapshot.poolMaximum) = (database.pool.open, database.pool.maximum)
+        return snapshot
     }
 
     /// Liveness: the process answers. `status` is `starting` until the chain is loaded and verified (`height` then counts

@@ -47,6 +47,9 @@ package final class NodeMetrics: Sendable {
         package var validators: Int
         package var integrityFailures: Int
         package var ready: Bool
+        /// The database pool: connections open (or being established), and the pool's maximum.
+        package var poolOpen = 0
+        package var poolMaximum = 0
 
         package init(height: UInt64, mempool: Int, outbox: Int, validatorsReachable: Int, validators: Int, integrityFailures: Int, ready: Bool) {
             self.height = height
@@ -69,6 +72,8 @@ package final class NodeMetrics: Sendable {
         gauge("datagateway_validators", Double(snapshot.validators))
         gauge("datagateway_integrity_failures", Double(snapshot.integrityFailures))
         gauge("datagateway_ready", snapshot.ready ? 1 : 0)
+        gauge("datagateway_db_pool_connections", Double(snapshot.poolOpen))
+        gauge("datagateway_db_pool_connections_max", Double(snapshot.poolMaximum))
         return registry.emitToBuffer()
     }
 }

@@ -7,10 +7,15 @@ import PostgresNIO
 package struct Database: Sendable {
     package let client: PostgresClient
     package let logger: Logger
+    /// The pool's connections, open and leased (for `/metrics`).
+    package let pool: PoolGauge
 
     package init(url: String, logger: Logger) throws {
-        self.client = PostgresClient(configuration: try Self.configuration(from: url), backgroundLogger: logger)
+        let configuration = try Self.configuration(from: url)
+        let pool = PoolGauge(maximum: configuration.options.maximumConnections)
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: pool.logger(wrapping: logger))
         self.logger = logger
+        self.pool = pool
     }
 
     /// Parses `postgres://user[:password]@host[:port]/database`.

@@ -8,7 +8,7 @@ import Logging
 struct RebuildDerived: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild-derived",
-        abstract: "Rebuild the tables a node derives from its blocks (access_events, anchored_records) from the blocks themselves.",
+        abstract: "Rebuild the tables a node derives from its blocks (access_events, anchored_records, erased_records) from the blocks themselves.",
         discussion: """
             At start a node proves its derived tables against its blocks; one that differs (a row edited, deleted or added \
             in PostgreSQL) is reported with table, key and height, and its data is refused with 503 derived_state_mismatch. \

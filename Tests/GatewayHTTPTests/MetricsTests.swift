@@ -57,5 +57,8 @@ import Testing
         #expect((value("datagateway_blocks_stored_total") ?? 0) >= 1)
         #expect(value("datagateway_validators") == 1 && value("datagateway_validators_reachable") == 1)
         #expect(value("datagateway_outbox_transactions") != nil && value("datagateway_mempool_transactions") != nil)
+        // The database pool: the node holds connections open, at most the pool's maximum.
+        let open = value("datagateway_db_pool_connections") ?? 0
+        #expect(open >= 1 && open <= (value("datagateway_db_pool_connections_max") ?? 0), "\(open)")
     }
 }
