@@ -143,8 +143,11 @@ let package = Package(
         .executableTarget(
             name: "gateway-chain-bench",
             dependencies: [
-                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore", "GatewayDemo", "GatewayWire", "GatewayTLS",
+                "GatewayNode", "GatewayChain", "GatewayCrypto", "GatewayStore", "GatewayDemo", "GatewayWire", "GatewayTLS", "GatewayClient",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

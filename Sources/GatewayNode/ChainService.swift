@@ -64,6 +64,12 @@ package actor ChainService: Service {
     var inboundTask: Task<Void, Never>?
     var inboundDelivery: AsyncStream<(sender: String, epoch: UInt64, message: ConsensusMessage)>.Continuation?
     var commitContinuation: AsyncStream<Decided>.Continuation?
+    /// Decided blocks not yet stored, in height order: the storing task takes all that wait (up to
+    /// `storeBatchMax`) into one database transaction.
+    var decidedQueue: [Decided] = []
+    /// Department keys set by governance, loaded once each (by PEM).
+    var departmentKeyCache: [String: any VerifyingKey] = [:]
+    static let storeBatchMax = 64
 
     /// A block consensus decided and the ledger accepted, on its way to storage.
     struct Decided {

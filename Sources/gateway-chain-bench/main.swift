@@ -94,6 +94,14 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "tls" {
     try await tlsBench(CommandLine.arguments)
     exit(0)
 }
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "http" {
+    try await httpBench(CommandLine.arguments)
+    exit(0)
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "http-load" {
+    try await httpLoad(CommandLine.arguments)
+    exit(0)
+}
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "build-chain" {
     try await buildChainBench(CommandLine.arguments)
     exit(0)

@@ -10,14 +10,17 @@ import GatewayWire
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
-        abstract: "Use a node's data API as a department: publish, read, request, aggregate, statistics, consent, grants, audit events, proofs.",
+        abstract:
+            "Use a node's data API as a department: publish, read, request, erase, aggregate, statistics, consent, audit events, proofs.",
         discussion: """
             Every subcommand reaches the node the way `gateway call` does: --profile <dir>/client.json (from `gateway \
             init`), or --cluster DIR --node ID, or --url/--department/--key/--suite with the TLS options. Grants are \
             issued, listed and revoked with `gateway grant`; governance with `gateway governance`; any other request \
             with `gateway call`.
             """,
-        subcommands: [Health.self, Publish.self, Read.self, Request.self, Aggregate.self, Statistics.self, Consent.self, Events.self, Proof.self])
+        subcommands: [
+            Health.self, Publish.self, Read.self, Request.self, Erase.self, Aggregate.self, Statistics.self, Consent.self, Events.self, Proof.self,
+        ])
 
     static func send(_ target: Governance.Target, _ method: String, _ path: String, body: [UInt8] = []) async throws {
         let response = try await target.client().send(method, path, body: body)
@@ -100,6 +103,22 @@ struct ClientCommand: AsyncParsableCommand {
             query.queryItems = [URLQueryItem(name: "purpose", value: purpose)]
             try await ClientCommand.send(
                 target, "GET", "/v1/records/\(pathSegment(category))/\(pathSegment(id))?\(query.percentEncodedQuery ?? "")")
+        }
+    }
+
+    struct Erase: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase a record this department holds (PIPL art. 47, GDPR art. 17): its data key destroyed, an erasure on chain.",
+            discussion: """
+                The node deletes the record with its wrapped data key and aggregate ciphertexts, compensates the running \
+                sums, and answers once the erasure transaction (salted record key only) is committed. Later reads get \
+                410 record_erased naming it. Only the department that published the record can erase it.
+                """)
+        @OptionGroup var target: Governance.Target
+        @Argument(help: "The record category.") var category: String
+        @Argument(help: "The record's id.") var id: String
+        func run() async throws {
+            try await ClientCommand.send(target, "DELETE", "/v1/records/\(pathSegment(category))/\(pathSegment(id))")
         }
     }
 

@@ -95,6 +95,12 @@ import Testing
         // A refusal is one line with the problem's code, exit 1.
         let refused = try await gateway(["client", "read", "citizen", "C9999999", "--purpose", "marketing"] + profile, in: elsewhere)
         #expect(refused.status == 1 && refused.stderr.contains("HTTP 403"), "\(refused.stderr)")
+        // The holder erases a record; a read of it is then 410, naming the erasure.
+        let erasedID = try #require(citizens[2]["citizen_id"]?.stringValue)
+        let erased = try await gateway(["client", "erase", "citizen", erasedID] + profile, in: elsewhere)
+        #expect(erased.status == 0 && erased.stdout.contains("\"erasure\""), "\(erased.stderr)")
+        let gone = try await gateway(["client", "read", "citizen", erasedID, "--purpose", "benefit_eligibility"] + profile, in: elsewhere)
+        #expect(gone.status == 1 && gone.stderr.contains("HTTP 410") && gone.stderr.contains("record_erased"), "\(gone.stderr)")
 
         let asRegulator = [
             "--url", "https://127.0.0.1:\(port)", "--department", "regulator", "--key", regulator.path + "-key.pem", "--client-certificate",
