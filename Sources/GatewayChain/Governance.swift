@@ -6,7 +6,14 @@ public struct GovernanceProposal: Sendable, Equatable {
         case addMember(Genesis.Member)
         case removeMember(nodeID: String)
         case approvePolicyBundle(hash: [UInt8])
+        /// A department's request-signing key changes (rotation, or replacing a compromised key): from the height where
+        /// the change is decided, nodes verify the department's signatures with this key (SPKI PEM) and refuse the old.
+        case setDepartmentKey(department: String, publicKey: String)
     }
+
+    /// Longest department id and key PEM a key change may carry.
+    public static let departmentBytesMax = 128
+    public static let publicKeyBytesMax = 4_096
 
     public let proposalID: String
     public let change: Change
@@ -35,6 +42,10 @@ public struct GovernanceProposal: Sendable, Equatable {
         case .approvePolicyBundle(let hash):
             writer.write(UInt8(3))
             writer.write(hash)
+        case .setDepartmentKey(let department, let publicKey):
+            writer.write(UInt8(5))
+            writer.write(department)
+            writer.write(publicKey)
         }
         return writer.bytes
     }
@@ -58,6 +69,14 @@ public struct GovernanceProposal: Sendable, Equatable {
                     nodeID: nodeID, department: department, role: role, publicKey: publicKey, address: address, tlsCertificate: certificate))
         case 2: change = .removeMember(nodeID: try reader.readString())
         case 3: change = .approvePolicyBundle(hash: try reader.readBytes())
+        case 5:
+            let department = try reader.readString()
+            let publicKey = try reader.readString()
+            guard (1...Self.departmentBytesMax).contains(department.utf8.count), (1...Self.publicKeyBytesMax).contains(publicKey.utf8.count) else {
+                throw ChainError(
+                    .malformed, "a key change names a department of 1…\(Self.departmentBytesMax) bytes and a key of 1…\(Self.publicKeyBytesMax)")
+            }
+            change = .setDepartmentKey(department: department, publicKey: publicKey)
         default: throw ChainError(.malformed, "unknown proposal kind")
         }
         try reader.expectEnd()
@@ -89,6 +108,10 @@ public struct GovernanceApproval: Sendable, Equatable {
 public struct GovernanceState: Sendable, Equatable {
     public private(set) var members: [Genesis.Member]
     public private(set) var approvedBundles: [[UInt8]] = []
+    /// Department keys set by governance, in the order decided: the department, its key (SPKI PEM), and the height from
+    /// which it is the one that counts. The last entry of a department wins; a department with none keeps the key its
+    /// nodes' departments files register.
+    public private(set) var departmentKeys: [(department: String, publicKey: String, height: UInt64)] = []
     /// (height from which it applies, validator node ids), one entry per change, starting with genesis at height 1.
     public private(set) var validatorHistory: [(height: UInt64, validators: [String])]
     var pending: [String: (proposal: GovernanceProposal, approvals: Set<String>)] = [:]
@@ -98,6 +121,9 @@ public struct GovernanceState: Sendable, Equatable {
         lhs.members == rhs.members && lhs.approvedBundles == rhs.approvedBundles
             && lhs.validatorHistory.map(\.height) == rhs.validatorHistory.map(\.height)
             && lhs.validatorHistory.map(\.validators) == rhs.validatorHistory.map(\.validators) && lhs.decided == rhs.decided
+            && lhs.departmentKeys.map(\.department) == rhs.departmentKeys.map(\.department)
+            && lhs.departmentKeys.map(\.publicKey) == rhs.departmentKeys.map(\.publicKey)
+            && lhs.departmentKeys.map(\.height) == rhs.departmentKeys.map(\.height)
     }
 
     public init(genesis: Genesis) {
@@ -117,6 +143,11 @@ public struct GovernanceState: Sendable, Equatable {
     /// Proposals waiting for approvals, by proposal id.
     public var pendingProposals: [Pending] {
         pending.keys.sorted().map { Pending(proposal: pending[$0]!.proposal, approvals: pending[$0]!.approvals.sorted()) }
+    }
+
+    /// The key governance set for a department, and the height from which it counts (nil: none was set).
+    public func departmentKey(_ department: String) -> (publicKey: String, height: UInt64)? {
+        departmentKeys.last { $0.department == department }.map { ($0.publicKey, $0.height) }
     }
 
     /// Whether a proposal with this id was decided (it took effect).
@@ -177,6 +208,10 @@ public struct GovernanceState: Sendable, Equatable {
             guard member.role != .validator || validators.count > 1 else { throw ChainError(.invalidTransaction, "cannot remove the last validator") }
         case .approvePolicyBundle(let hash):
             guard !hash.isEmpty, !approvedBundles.contains(hash) else { throw ChainError(.invalidTransaction, "bundle already approved or empty") }
+        case .setDepartmentKey(let department, let publicKey):
+            guard departmentKey(department)?.publicKey != publicKey else {
+                throw ChainError(.invalidTransaction, "\(department)'s key is already this one")
+            }
         }
     }
 
@@ -192,6 +227,7 @@ public struct GovernanceState: Sendable, Equatable {
         case .addMember(let member): members.append(member)
         case .removeMember(let nodeID): members.removeAll { $0.nodeID == nodeID }
         case .approvePolicyBundle(let hash): approvedBundles.append(hash)
+        case .setDepartmentKey(let department, let publicKey): departmentKeys.append((department, publicKey, height))
         }
         let newValidators = validators.map(\.nodeID)
         if newValidators != validatorHistory.last?.validators { validatorHistory.append((height + 1, newValidators)) }

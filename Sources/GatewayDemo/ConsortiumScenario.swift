@@ -34,7 +34,7 @@ package struct ConsortiumScenario: Sendable {
             let statisticsNode = cluster.node(of: DemoConsortium.statistics)
         else { throw DemoFailure(step: "consortium", message: "the demo cluster lacks a department's node") }
         let key = statisticsNode.node.aggregation
-        narrate("6. Silos opened without pooling: four department nodes, one chain, an aggregation key of \(key.summary) shares.")
+        narrate("7. Silos opened without pooling: four department nodes, one chain, an aggregation key of \(key.summary) shares.")
 
         // Social security's own silo.
         var step = "beneficiaries"

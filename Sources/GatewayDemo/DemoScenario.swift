@@ -24,6 +24,8 @@ package struct DemoReport: Sendable {
     package var auditEvents: [API.AuditEvent] = []
     package var scenarioEvents: [(eventID: String, decision: String)] = []
     package var verifiedProofs = 0
+    /// Ids of the records the demo erased (statistics after them no longer count them).
+    package var erased: [String] = []
 }
 
 /// The whole exchange, driven over the real HTTP API as the departments and the regulator would.
@@ -264,9 +266,27 @@ package struct DemoScenario: Sendable {
             )
         }
 
-        // 5. Regulator audit with proofs.
+        // 5. Erasure at a citizen's request.
+        step = "erasure"
+        let erasedID = citizens[7]["citizen_id"]!.stringValue!
+        narrate("5. A citizen asks the civil registry to erase their record (PIPL art. 47, GDPR art. 17).")
+        let erasure = try await registry.send("DELETE", "/v1/records/citizen/\(erasedID)")
+        guard erasure.status == 200 else { throw failure(step, erasure) }
+        let erased = try erasure.decode(API.ErasureResponse.self)
+        report.scenarioEvents.append((erased.event.eventId!, "allow"))
+        report.erased.append(erasedID)
+        narrate(
+            "   erased: its data key destroyed with its row, the running sums compensated, erasure transaction \(erased.erasure.transaction.prefix(12))… in block \(erased.erasure.height) (salted key only)"
+        )
+        let gone = try await registry.send("GET", "/v1/records/citizen/\(erasedID)?purpose=registry_update")
+        guard gone.status == 410, gone.problem?.code == "record_erased", gone.problem?.transaction == erased.erasure.transaction else {
+            throw failure(step, gone)
+        }
+        narrate("   a read of it now: 410 record_erased, naming that transaction")
+
+        // 6. Regulator audit with proofs.
         step = "regulator audit"
-        narrate("5. The regulator lists the access log and verifies each decision's inclusion proof against the genesis.")
+        narrate("6. The regulator lists the access log and verifies each decision's inclusion proof against the genesis.")
         let regulator = try client(DemoConsortium.regulator)
         var events: [API.AuditEvent] = []
         var cursor: String? = nil

@@ -34,6 +34,8 @@ package enum GatewayServer {
         package var member: @Sendable (String) async -> (key: any VerifyingKey, department: String)? = { _ in nil }
         /// Over HTTPS, a member node's registered TLS certificate now; nil serves plain HTTP without client certificates.
         package var memberTLSCertificate: (@Sendable (String) async -> String?)? = nil
+        /// The request-signing key governance set for a department (nil: the departments file's key counts).
+        package var departmentKey: @Sendable (String) async -> (key: (any VerifyingKey)?, height: UInt64)? = { _ in nil }
         /// The node's key and key id (`node:<node-id>`) that sign every response (nil: responses go unsigned).
         package var responseSigning: (key: any SigningKey, keyID: String)? = nil
         /// The node's metrics and how to read its gauges (nil: no /metrics).
@@ -64,6 +66,7 @@ package enum GatewayServer {
                 durableNonces: RequestNonceStore(database: node.database), health: { await node.health() }, readiness: { await node.readiness() }
             )
             member = { await node.chain.member($0) }
+            departmentKey = { await node.chain.departmentKey($0) }
             if node.configuration.tls != nil { memberTLSCertificate = { await node.chain.memberTLSCertificate($0) } }
             metrics = (node.metrics, { await node.metricsSnapshot() })
             responseSigning = (node.signingKey, "node:\(node.configuration.nodeID)")
@@ -101,7 +104,7 @@ package enum GatewayServer {
             middleware: SignatureAuthenticator(
                 departments: parts.departments, suite: parts.suite, bodyBytesMax: parts.bodyBytesMax,
                 nonces: NonceCache(windowSeconds: RequestSigning.freshnessSeconds), durableNonces: parts.durableNonces, now: parts.now,
-                member: parts.member, memberTLSCertificate: parts.memberTLSCertificate
+                member: parts.member, memberTLSCertificate: parts.memberTLSCertificate, departmentKey: parts.departmentKey
             ))
         RecordsController(exchange: parts.exchange).register(on: api)
         RequestsController(exchange: parts.exchange).register(on: api)

@@ -26,6 +26,8 @@ struct SignatureAuthenticator: RouterMiddleware {
     /// Over HTTPS: a member node's registered TLS certificate now (nil when it has none or is no longer a member).
     /// nil when the node serves plain HTTP, where no client certificate is asked for.
     var memberTLSCertificate: (@Sendable (String) async -> String?)? = nil
+    /// The key governance set for a department (nil: the departments file's key counts; a nil key refuses).
+    var departmentKey: @Sendable (String) async -> (key: (any VerifyingKey)?, height: UInt64)? = { _ in nil }
 
     func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         var request = request
@@ -63,6 +65,13 @@ struct SignatureAuthenticator: RouterMiddleware {
             }
             guard let registered = departments.verifyingKey(for: department) else {
                 throw unauthorized(.unknownDepartment, "department '\(department.prefix(64))' is not registered on this node")
+            }
+            // A key set by governance replaces the registered one from the height of the change.
+            if let rotated = await departmentKey(department) {
+                guard let key = rotated.key else {
+                    throw unauthorized(.badSignature, "the key governance set for \(department.prefix(64)) at height \(rotated.height) does not load")
+                }
+                return (key, nil, department)
             }
             return (registered, nil, department)
         }

@@ -84,6 +84,16 @@ extension ChainService {
         ledger.governance.members.first(where: { $0.nodeID == nodeID })?.tlsCertificate
     }
 
+    /// The request-signing key governance set for a department, if it set one: nil when the departments file's key
+    /// counts; `key` nil when the key on chain does not load (the department's requests are then refused).
+    package func departmentKey(_ department: String) -> (key: (any VerifyingKey)?, height: UInt64)? {
+        guard let set = ledger.governance.departmentKey(department) else { return nil }
+        if let cached = departmentKeyCache[set.publicKey] { return (cached, set.height) }
+        let key = try? suite.verifyingKey(pem: set.publicKey)
+        if let key { departmentKeyCache[set.publicKey] = key }
+        return (key, set.height)
+    }
+
     package func member(_ nodeID: String) -> (key: any VerifyingKey, department: String)? {
         guard let member = ledger.governance.members.first(where: { $0.nodeID == nodeID }), let key = try? ledger.memberKey(nodeID) else {
             return nil

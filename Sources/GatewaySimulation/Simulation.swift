@@ -370,7 +370,7 @@ package struct Simulation {
                 switch changes[step] {
                 case .addMember(let member): inForce = truth.members.contains { $0.nodeID == member.nodeID }
                 case .removeMember(let nodeID): inForce = !truth.members.contains { $0.nodeID == nodeID }
-                case .approvePolicyBundle: inForce = true
+                case .approvePolicyBundle, .setDepartmentKey: inForce = true
                 }
                 guard inForce else { break }
                 step += 1

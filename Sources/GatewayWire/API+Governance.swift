@@ -27,19 +27,27 @@ extension API {
         }
     }
 
-    /// One governance change: `addMember` (with `member`), `removeMember` (with `nodeId`) or `approvePolicyBundle`
-    /// (with `bundleHash`, hex).
+    /// One governance change: `addMember` (with `member`), `removeMember` (with `nodeId`), `approvePolicyBundle`
+    /// (with `bundleHash`, hex) or `setDepartmentKey` (with `department` and `publicKey`, SPKI PEM: the department's
+    /// new request-signing key; its old key is refused from the height where the change is decided).
     public struct GovernanceChange: Codable, Sendable, Equatable {
         public let kind: String
         public let member: GovernanceMember?
         public let nodeId: String?
         public let bundleHash: String?
+        public var department: String? = nil
+        public var publicKey: String? = nil
 
-        public init(kind: String, member: GovernanceMember? = nil, nodeId: String? = nil, bundleHash: String? = nil) {
+        public init(
+            kind: String, member: GovernanceMember? = nil, nodeId: String? = nil, bundleHash: String? = nil, department: String? = nil,
+            publicKey: String? = nil
+        ) {
             self.kind = kind
             self.member = member
             self.nodeId = nodeId
             self.bundleHash = bundleHash
+            self.department = department
+            self.publicKey = publicKey
         }
     }
 

@@ -93,7 +93,10 @@ struct Demo: AsyncParsableCommand {
             )
             let report = try await scenario.run { line in say(line) }
             try await ConsortiumScenario(
-                cluster: cluster, registryCitizens: SyntheticCitizens.generate(count: records, seed: seed), seed: seed
+                cluster: cluster,
+                registryCitizens: SyntheticCitizens.generate(count: records, seed: seed).filter {
+                    !report.erased.contains($0["citizen_id"]?.stringValue ?? "")
+                }, seed: seed
             ).run { line in say(line) }
             outcome = .success(report)
         } catch {

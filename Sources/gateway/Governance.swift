@@ -135,7 +135,9 @@ struct Governance: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Propose one change; it counts as the proposing node's approval.",
             discussion: """
-                Exactly one of --add-validator, --add-observer, --remove, --approve-bundle. A new member needs \
+                Exactly one of --add-validator, --add-observer, --remove, --approve-bundle, --set-department-key. A key \
+                change needs --department-key (the department's new public or private key PEM): once decided, nodes \
+                verify that department's requests with the new key and refuse the old one. A new member needs \
                 --member-key (its public or private key PEM), --member-department and --member-address host:port — or, with \
                 --cluster, nothing more: the joining node's entry in cluster.json supplies them.
                 """
@@ -158,6 +160,12 @@ struct Governance: AsyncParsableCommand {
         @Option(help: "Approve the policy bundle with this hash (hex).")
         var approveBundle: String?
 
+        @Option(help: "Change this department's request-signing key (rotation, or replacing a compromised key).")
+        var setDepartmentKey: String?
+
+        @Option(help: "The department's new key for --set-department-key: a PEM file (public key, or private key whose public half is used).")
+        var departmentKey: String?
+
         @Option(help: "The new member's key: a PEM file holding its public key (or its private key, whose public half is used).")
         var memberKey: String?
 
@@ -171,8 +179,11 @@ struct Governance: AsyncParsableCommand {
         var memberCertificate: String?
 
         func validate() throws {
-            guard [addValidator, addObserver, remove, approveBundle].compactMap({ $0 }).count == 1 else {
-                throw ValidationError("give exactly one of --add-validator, --add-observer, --remove, --approve-bundle")
+            guard [addValidator, addObserver, remove, approveBundle, setDepartmentKey].compactMap({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --add-validator, --add-observer, --remove, --approve-bundle, --set-department-key")
+            }
+            if setDepartmentKey != nil, departmentKey == nil {
+                throw ValidationError("--set-department-key needs --department-key FILE (the department's new key, PEM)")
             }
         }
 
@@ -185,16 +196,7 @@ struct Governance: AsyncParsableCommand {
             guard let memberKey, let memberDepartment, let memberAddress else {
                 throw CommandFailure("a new member needs --member-key, --member-department and --member-address")
             }
-            let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: memberKey)), as: UTF8.self)
-            let suite = try (try target.layout()?.suite ?? target.suite).makeSuite()
-            let publicKey: String
-            if let key = try? suite.verifyingKey(pem: text) {
-                publicKey = key.pemRepresentation
-            } else if let key = try? suite.signingKey(pem: text) {
-                publicKey = key.publicKey.pemRepresentation
-            } else {
-                throw CommandFailure("\(memberKey) holds no \(suite.name.rawValue) key in PEM")
-            }
+            let publicKey = try publicKeyPEM(memberKey)
             var certificate: String? = nil
             if let memberCertificate {
                 guard let data = try? Data(contentsOf: URL(fileURLWithPath: memberCertificate)) else {
@@ -206,10 +208,22 @@ struct Governance: AsyncParsableCommand {
                 nodeId: nodeID, department: memberDepartment, role: role, publicKey: publicKey, address: memberAddress, tlsCertificate: certificate)
         }
 
+        /// The public key PEM in a file holding a public key, or a private key (whose public half is used).
+        func publicKeyPEM(_ path: String) throws -> String {
+            let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+            let suite = try (try target.layout()?.suite ?? target.suite).makeSuite()
+            if let key = try? suite.verifyingKey(pem: text) { return key.pemRepresentation }
+            if let key = try? suite.signingKey(pem: text) { return key.publicKey.pemRepresentation }
+            throw CommandFailure("\(path) holds no \(suite.name.rawValue) key in PEM")
+        }
+
         func run() async throws {
             let change: API.GovernanceChange
             let label: String
-            if let node = addValidator {
+            if let department = setDepartmentKey, let departmentKey {
+                change = API.GovernanceChange(kind: "setDepartmentKey", department: department, publicKey: try publicKeyPEM(departmentKey))
+                label = "key-\(department)"
+            } else if let node = addValidator {
                 change = API.GovernanceChange(kind: "addMember", member: try member(node, role: "validator"))
                 label = "add-\(node)"
             } else if let node = addObserver {

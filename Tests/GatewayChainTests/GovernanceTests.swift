@@ -257,9 +257,44 @@ import Testing
         #expect(rejected == 2)
     }
 
+    @Test(arguments: SuiteName.allCases) func aDepartmentsKeyChangesByGovernanceFromTheHeightItIsDecided(name: SuiteName) throws {
+        var chain = try Chain(suite: try name.makeSuite(), validators: 4)
+        let all = ["v0", "v1", "v2", "v3"]
+        func propose(_ id: String, _ key: String) throws -> Transaction {
+            try chain.transaction(
+                .proposal, by: "v0", payload: GovernanceProposal(proposalID: id, change: .setDepartmentKey(department: "d1", publicKey: key)).encoded)
+        }
+        try chain.commit([try propose("rotate-1", "KEY-1")], signers: all)
+        // Pending until ⌈2n/3⌉ = 3 validators approved: no key yet.
+        #expect(chain.ledger.governance.departmentKey("d1") == nil)
+        try chain.commit(
+            [
+                try chain.transaction(.approval, by: "v1", payload: GovernanceApproval(proposalID: "rotate-1").encoded),
+                try chain.transaction(.approval, by: "v2", payload: GovernanceApproval(proposalID: "rotate-1").encoded),
+            ], signers: all)
+        let height = chain.ledger.height
+        #expect(chain.ledger.governance.departmentKey("d1")?.publicKey == "KEY-1" && chain.ledger.governance.departmentKey("d1")?.height == height)
+        #expect(chain.ledger.governance.departmentKey("d0") == nil)
+        // The same key again is refused; a later change wins; replaying the chain derives the same keys.
+        #expect(try chain.commit([try propose("rotate-again", "KEY-1")], signers: all) == 1)
+        try chain.commit([try propose("rotate-2", "KEY-2")], signers: all)
+        try chain.commit(
+            [
+                try chain.transaction(.approval, by: "v1", payload: GovernanceApproval(proposalID: "rotate-2").encoded),
+                try chain.transaction(.approval, by: "v3", payload: GovernanceApproval(proposalID: "rotate-2").encoded),
+            ], signers: all)
+        #expect(chain.ledger.governance.departmentKey("d1")?.publicKey == "KEY-2")
+        var replay = try Ledger(genesis: chain.genesis, suite: chain.suite)
+        for block in chain.blocks { try replay.apply(block) }
+        #expect(replay.governance == chain.ledger.governance)
+    }
+
     @Test func proposalsRoundTripAndGarbageIsRejected() throws {
         let member = Genesis.Member(nodeID: "n", department: "d", role: .observer, publicKey: "pk", address: "a:1")
-        for change in [GovernanceProposal.Change.addMember(member), .removeMember(nodeID: "x"), .approvePolicyBundle(hash: [1, 2])] {
+        for change in [
+            GovernanceProposal.Change.addMember(member), .removeMember(nodeID: "x"), .approvePolicyBundle(hash: [1, 2]),
+            .setDepartmentKey(department: "housing", publicKey: "-----BEGIN PUBLIC KEY-----"),
+        ] {
             let proposal = GovernanceProposal(proposalID: "p", change: change)
             #expect(try GovernanceProposal(decoding: proposal.encoded) == proposal)
         }

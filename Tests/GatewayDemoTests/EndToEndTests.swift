@@ -68,8 +68,9 @@ import Testing
             ])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         for step in [
-            "1. The civil registry publishes", "2. Social security", "3. Housing", "4. The statistics office", "5. The regulator",
-            "6. Silos opened without pooling", "holder civil_registry", "holder social_security", "(3 of 4 needed)", "never decrypted",
+            "1. The civil registry publishes", "2. Social security", "3. Housing", "4. The statistics office", "5. A citizen asks",
+            "410 record_erased", "6. The regulator", "7. Silos opened without pooling", "holder civil_registry", "holder social_security",
+            "(3 of 4 needed)", "never decrypted",
             "budget is on chain", "with its share alone: refused", "Demo complete",
         ] {
             #expect(result.stdout.contains(step), "missing narration: \(step)")

@@ -96,6 +96,8 @@ package struct GovernanceService: Sendable {
         case .addMember(let member): API.GovernanceChange(kind: "addMember", member: Self.member(member))
         case .removeMember(let nodeID): API.GovernanceChange(kind: "removeMember", nodeId: nodeID)
         case .approvePolicyBundle(let hash): API.GovernanceChange(kind: "approvePolicyBundle", bundleHash: Hex.encode(hash))
+        case .setDepartmentKey(let department, let publicKey):
+            API.GovernanceChange(kind: "setDepartmentKey", department: department, publicKey: publicKey)
         }
     }
 
@@ -135,8 +137,18 @@ package struct GovernanceService: Sendable {
                 throw ExchangeError(.invalidRequest, "approvePolicyBundle needs change.bundleHash, a \(suite.digestLength)-byte hex digest")
             }
             return .approvePolicyBundle(hash: hash)
+        case "setDepartmentKey":
+            guard let department = change.department, (1...GovernanceProposal.departmentBytesMax).contains(department.utf8.count),
+                let publicKey = change.publicKey, publicKey.utf8.count <= GovernanceProposal.publicKeyBytesMax
+            else {
+                throw ExchangeError(.invalidRequest, "setDepartmentKey needs change.department and change.publicKey (SPKI PEM)")
+            }
+            guard (try? suite.verifyingKey(pem: publicKey)) != nil else {
+                throw ExchangeError(.invalidRequest, "change.publicKey is not a \(suite.name.rawValue) public key (SPKI PEM)")
+            }
+            return .setDepartmentKey(department: department, publicKey: publicKey)
         default:
-            throw ExchangeError(.invalidRequest, "change.kind must be addMember, removeMember or approvePolicyBundle")
+            throw ExchangeError(.invalidRequest, "change.kind must be addMember, removeMember, approvePolicyBundle or setDepartmentKey")
         }
     }
 }
