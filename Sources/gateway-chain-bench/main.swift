@@ -82,28 +82,13 @@ actor Latencies {
     func reset() { values = [] }
 }
 
-if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "derived" {
-    try await derivedBench(CommandLine.arguments)
-    exit(0)
-}
-if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "statistics" {
-    try await statisticsBench(CommandLine.arguments)
-    exit(0)
-}
-if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "tls" {
-    try await tlsBench(CommandLine.arguments)
-    exit(0)
-}
-if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "http" {
-    try await httpBench(CommandLine.arguments)
-    exit(0)
-}
-if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "http-load" {
-    try await httpLoad(CommandLine.arguments)
-    exit(0)
-}
-if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "build-chain" {
-    try await buildChainBench(CommandLine.arguments)
+// The other benchmarks' sides, by their first argument.
+let subcommands: [String: ([String]) async throws -> Void] = [
+    "derived": derivedBench, "statistics": statisticsBench, "tls": tlsBench, "http": httpBench, "http-load": httpLoad,
+    "build-chain": buildChainBench,
+]
+if CommandLine.arguments.count > 1, let subcommand = subcommands[CommandLine.arguments[1]] {
+    try await subcommand(CommandLine.arguments)
     exit(0)
 }
 
