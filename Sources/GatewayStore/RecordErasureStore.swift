@@ -13,6 +13,9 @@ package enum ErasureOutcome: Sendable {
     case absent(erasure: (hash: [UInt8], height: UInt64)?)
     /// The row was published by another department: only its holder erases it.
     case notHolder(publisher: String)
+    /// The record's anchor is not on chain yet: wait for that transaction, then erase (an erasure never overtakes the
+    /// anchor it erases, so the id's anchored key already refuses a re-publish when the row goes).
+    case anchorPending(transaction: [UInt8])
 }
 
 extension RecordStore {
@@ -28,9 +31,12 @@ extension RecordStore {
         let logger = database.logger
         return try await database.transaction { connection in
             let removed = try await Self.removeRow(category: category, id: id, holder: holder, sums: sums, on: connection, logger: logger)
-            guard case .removed(let recordKey) = removed else {
-                if case .notHolder(let publisher) = removed { return .notHolder(publisher: publisher) }
-                return .absent(erasure: nil)
+            let recordKey: [UInt8]
+            switch removed {
+            case .removed(let key): recordKey = key
+            case .notHolder(let publisher): return .notHolder(publisher: publisher)
+            case .anchorPending(let transaction): return .anchorPending(transaction: transaction)
+            case .absent: return .absent(erasure: nil)
             }
             let nonce = try await Self.nextNonce(connection, logger: logger)
             let erasure = try makeErasure(recordKey, nonce)
@@ -43,6 +49,7 @@ extension RecordStore {
         case removed(recordKey: [UInt8])
         case absent
         case notHolder(publisher: String)
+        case anchorPending(transaction: [UInt8])
     }
 
     /// Deletes a record's row and aggregate ciphertexts and compensates the running sums, on `connection`.
@@ -51,16 +58,20 @@ extension RecordStore {
     ) async throws -> Removal {
         let rows = try await connection.query(
             """
-            SELECT publisher, record_key, citizen_key, dimensions::text FROM records
-            WHERE category = \(category) AND record_id = \(id) FOR UPDATE
+            SELECT r.publisher, r.record_key, r.citizen_key, r.dimensions::text, r.anchor_tx,
+                   EXISTS (SELECT 1 FROM anchored_records a WHERE a.record_key = r.record_key)
+            FROM records r WHERE r.category = \(category) AND r.record_id = \(id) FOR UPDATE OF r
             """,
             logger: logger)
-        var found: (publisher: String, recordKey: [UInt8], citizenKey: [UInt8], dimensions: String)?
-        for try await (publisher, recordKey, citizenKey, dimensions) in rows.decode((String, ByteBuffer, ByteBuffer, String).self) {
-            found = (publisher, recordKey.bytes, citizenKey.bytes, dimensions)
+        var found: (publisher: String, recordKey: [UInt8], citizenKey: [UInt8], dimensions: String, anchor: [UInt8], anchored: Bool)?
+        for try await (publisher, recordKey, citizenKey, dimensions, anchor, anchored) in rows.decode(
+            (String, ByteBuffer, ByteBuffer, String, ByteBuffer, Bool).self)
+        {
+            found = (publisher, recordKey.bytes, citizenKey.bytes, dimensions, anchor.bytes, anchored)
         }
         guard let record = found else { return .absent }
         if let holder, record.publisher != holder { return .notHolder(publisher: record.publisher) }
+        guard record.anchored else { return .anchorPending(transaction: record.anchor) }
         var aggregates: [String: [UInt8]] = [:]
         let stored = try await connection.query(
             "SELECT field, ciphertext FROM record_aggregates WHERE category = \(category) AND record_id = \(id)", logger: logger)

@@ -81,6 +81,40 @@ struct StoreFixture: Sendable {
         }
     }
 
+    /// An erasure never overtakes the anchor it erases: while the record's anchor waits in the outbox, erase says so
+    /// (and the use case waits for that transaction); nothing is deleted, and no erasure is queued.
+    @Test func anErasureWaitsForTheRecordsAnchor() async throws {
+        let f = try StoreFixture(.intl)
+        try await withStore("erase_pending") { database in
+            let records = RecordStore(database: database)
+            let published = try await records.publish([f.record("C1")]) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
+            struct Unexpected: Error {}
+            let outcome = try await records.erase(category: "citizen", id: "C1", holder: "registry", sums: nil) { _, _ in throw Unexpected() }
+            guard case .anchorPending(let transaction) = outcome else {
+                Issue.record("expected anchorPending, got \(outcome)")
+                return
+            }
+            #expect(transaction == published.anchorTransactions.first)
+            #expect(try await records.count() == 1)
+            #expect(try await ChainStore(database: database).pending(limit: 10).count == 1)
+            // Another department is refused before anything else; an unknown id is absent.
+            guard
+                case .notHolder = try await records.erase(
+                    category: "citizen", id: "C1", holder: "housing", sums: nil, makeErasure: { _, _ in throw Unexpected() })
+            else {
+                Issue.record("expected notHolder")
+                return
+            }
+            guard
+                case .absent = try await records.erase(
+                    category: "citizen", id: "C9", holder: "registry", sums: nil, makeErasure: { _, _ in throw Unexpected() })
+            else {
+                Issue.record("expected absent")
+                return
+            }
+        }
+    }
+
     @Test(arguments: SuiteName.allCases) func anIdenticalRepublishIsIdempotent(suite: SuiteName) async throws {
         let f = try StoreFixture(suite)
         try await withStore("idempotent") { database in

@@ -26,12 +26,11 @@ package struct EraseRecords: Sendable {
         let decision = decisions.authorize(principal, action: "erase", category: category.name, purpose: "erasure")
         let permit = try await gate.pass(
             principal, action: "erase", category: category.name, recordKeys: [recordKey], purpose: "erasure", decision: decision)
-        let outcome = try await store.erase(
-            category: category.name, id: id, holder: principal.department, sums: vault.runningSums(paillier)
-        ) { [writer] key, nonce in
-            let erasure = RecordErasure(publisher: principal.department, category: category.name, recordKeys: [key])
-            let transaction = try writer.sign(.recordErasure, payload: erasure.encoded, nonce: nonce, timestampMs: nil)
-            return (transaction, writer.hash(transaction))
+        var outcome = try await erase(category: category.name, id: id, principal: principal)
+        if case .anchorPending(let anchor) = outcome {
+            // Published moments ago: its anchor goes first, then the erasure.
+            _ = try await writer.awaitCommit(anchor, known: false)
+            outcome = try await erase(category: category.name, id: id, principal: principal)
         }
         switch outcome {
         case .absent:
@@ -41,6 +40,8 @@ package struct EraseRecords: Sendable {
             throw ExchangeError(.notFound, "no record \(id) in \(category.name) on this node")
         case .notHolder(let publisher):
             throw ExchangeError(.notDataHolder, "record \(id) was published by \(publisher); only its holder erases it")
+        case .anchorPending:
+            throw ExchangeError(.conflict, "record \(id)'s anchor is not on chain yet; retry the erasure")
         case .erased(let transaction, let hash):
             await writer.offer(transaction)
             let location = try await writer.awaitCommit(hash, known: true)
@@ -49,6 +50,15 @@ package struct EraseRecords: Sendable {
             return API.ErasureResponse(
                 category: category.name, id: id,
                 erasure: API.Receipt(transaction: Hex.encode(hash), height: location.height, index: location.index), event: permit.receipt)
+        }
+    }
+
+    func erase(category: String, id: String, principal: Principal) async throws -> ErasureOutcome {
+        try await store.erase(category: category, id: id, holder: principal.department, sums: vault.runningSums(paillier)) {
+            [writer] key, nonce in
+            let erasure = RecordErasure(publisher: principal.department, category: category, recordKeys: [key])
+            let transaction = try writer.sign(.recordErasure, payload: erasure.encoded, nonce: nonce, timestampMs: nil)
+            return (transaction, writer.hash(transaction))
         }
     }
 
