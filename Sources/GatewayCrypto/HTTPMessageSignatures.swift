@@ -11,7 +11,10 @@ public enum HTTPMessageSignatures {
     public struct Message: Sendable {
         /// Request: method (upper case), target URI (absolute: scheme, authority, path, query). Response: status.
         public var method: String?
-        public var targetURI: String?
+        public var targetURI: String? { didSet { uri = targetURI.flatMap { URLComponents(string: $0) } } }
+        /// The target URI parsed once (the derived components read it; a request's signature and its response's need
+        /// several of them).
+        private(set) var uri: URLComponents?
         public var status: Int?
         /// Header fields in order; names are matched case-insensitively.
         public var fields: [(name: String, value: String)]
@@ -25,6 +28,7 @@ public enum HTTPMessageSignatures {
         public init(method: String, targetURI: String, fields: [(name: String, value: String)]) {
             self.method = method
             self.targetURI = targetURI
+            self.uri = URLComponents(string: targetURI)
             self.fields = fields
         }
 
@@ -152,7 +156,7 @@ public enum HTTPMessageSignatures {
 
     static func value(of component: String, in message: Message) throws -> String {
         if component.hasPrefix("@") {
-            let uri = message.targetURI.flatMap { URLComponents(string: $0) }
+            let uri = message.uri
             switch component {
             case "@method":
                 guard let method = message.method else { break }
