@@ -135,7 +135,7 @@ extension ChainService {
             }
         }
         let setup = try await epochSetup(committed: tail)
-        let (stream, continuation) = AsyncStream.makeStream(of: Decided.self)
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
         commitContinuation = continuation
         let store = self.store
         // A database restored from a backup holds this validator's votes until the network has passed them (see
@@ -170,7 +170,7 @@ extension ChainService {
         // Peers: a solo chain has none (until governance admits one); any other node listens on its address.
         if directory.count > 1 { try await startTransport(driver: driver) }
         commitTask = Task { [weak self] in
-            // Each decision is also queued on the actor; a wake-up finds everything decided since, stored together.
+            // Decisions wait on the actor; a wake-up stores everything decided since, together.
             for await _ in stream { await self?.storeDecided() }
         }
         await driver.start()
@@ -294,9 +294,8 @@ extension ChainService {
             var next = ledger
             let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) })
             ledger = next
-            let decided = Decided(block: committed, consensusBlock: block, applied: applied, commitment: commitment)
-            decidedQueue.append(decided)
-            commitContinuation?.yield(decided)
+            decidedQueue.append(Decided(block: committed, consensusBlock: block, applied: applied, commitment: commitment))
+            commitContinuation?.yield()
             // Only governance admits members: other blocks (nearly all) leave the directory as it is.
             let admitting = transactions.indices.contains { transactions[$0].kind == .proposal || transactions[$0].kind == .approval }
             let known = directory.count

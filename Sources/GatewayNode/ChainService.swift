@@ -63,7 +63,8 @@ package actor ChainService: Service {
     /// Hands peer messages from the transport to the driver, one at a time (see `startTransport`).
     var inboundTask: Task<Void, Never>?
     var inboundDelivery: AsyncStream<(sender: String, epoch: UInt64, message: ConsensusMessage)>.Continuation?
-    var commitContinuation: AsyncStream<Decided>.Continuation?
+    /// Wakes the storing task: one signal per decided block (the blocks themselves wait in `decidedQueue`).
+    var commitContinuation: AsyncStream<Void>.Continuation?
     /// Decided blocks not yet stored, in height order: the storing task takes all that wait (up to
     /// `storeBatchMax`) into one database transaction.
     var decidedQueue: [Decided] = []
