@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // C shims: header glue only.
@@ -76,6 +77,7 @@ let package = Package(
             dependencies: [
                 "GatewayChain", "GatewayCrypto", "GatewayPolicy", "GatewaySchema", "GatewayStore", "GatewayWire", "GatewayFiles", "GatewayPrivacy",
                 "GatewayClient", "GatewayTLS",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

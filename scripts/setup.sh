@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
 
-packages=(postgresql postgresql-contrib postgresql-client systemd libgmp-dev libssl-dev libpq-dev pkg-config libcurl4 openssl python3 python3-venv)
+# chromium and chromium-driver: the citizen's page is tested in a real headless browser (selenium drives it).
+packages=(postgresql postgresql-contrib postgresql-client systemd libgmp-dev libssl-dev libpq-dev pkg-config libcurl4 openssl python3 python3-venv
+    chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

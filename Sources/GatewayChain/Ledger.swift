@@ -114,6 +114,9 @@ public struct Ledger: Sendable {
                     try registry.apply(transaction, department: governance.members.first { $0.nodeID == transaction.submitter }?.department)
                     consents = registry
                 }
+                if transaction.kind == .accessRelease {
+                    try AccessRelease.check(transaction, department: governance.members.first { $0.nodeID == transaction.submitter }?.department)
+                }
                 try state.apply(transaction, height: block.header.height)
                 replayGuard = nonces
                 governance = state
@@ -171,6 +174,7 @@ public struct Ledger: Sendable {
         case .decryptionRequest: _ = try DecryptionRequest(decoding: transaction.payload)
         case .decryptionRefusal: _ = try DecryptionRefusal(decoding: transaction.payload)
         case .recordErasure: _ = try RecordErasure(decoding: transaction.payload)
+        case .accessRelease: _ = try AccessRelease(decoding: transaction.payload)
         }
     }
 
@@ -254,6 +258,9 @@ extension Ledger {
                 if transaction.kind == .consent {
                     var consents = ConsentRegistry()
                     try consents.apply(transaction, department: scratch.members.first { $0.nodeID == transaction.submitter }?.department)
+                }
+                if transaction.kind == .accessRelease {
+                    try AccessRelease.check(transaction, department: scratch.members.first { $0.nodeID == transaction.submitter }?.department)
                 }
                 try attempt.apply(transaction, height: height + 1)
                 if [.decryptionRequest, .decryptionShare, .decryptionRefusal].contains(transaction.kind) {

@@ -114,14 +114,20 @@ public struct AccessEvent: Sendable, Equatable {
     /// For a statistic: the digest of what the holder returned (`DecryptionRequest.Contribution.digest`), so that the
     /// consortium decrypts exactly what this decision allowed (nil: none).
     public let resultDigest: [UInt8]?
+    /// Deferred visibility: for a purpose the policy bundle marks covert, the time (Unix ms) from which the citizens whose
+    /// records these are may see this access (nil: at once). An `accessRelease` transaction of the requester may end
+    /// the deferral earlier; regulators see the event and its deferral from the start.
+    public let discloseAtMs: Int64?
 
     /// The largest ε one statistic may spend (100, in millionths).
     public static let epsilonMicrosMax: Int64 = 100_000_000
+    /// No deferral, whatever a bundle says, outlasts ten years (366-day years) from the access.
+    public static let deferralMsMax: Int64 = 10 * 366 * 86_400_000
 
     public init(
         eventID: String, requester: String, action: String, category: String, recordKeys: [[UInt8]], purpose: String,
         policyBundleHash: [UInt8], decision: Decision, determiningPolicies: [String], requestDigest: [UInt8], timestampMs: Int64,
-        role: String? = nil, grantID: String? = nil, epsilonMicros: Int64? = nil, resultDigest: [UInt8]? = nil
+        role: String? = nil, grantID: String? = nil, epsilonMicros: Int64? = nil, resultDigest: [UInt8]? = nil, discloseAtMs: Int64? = nil
     ) {
         self.eventID = eventID
         self.requester = requester
@@ -138,6 +144,7 @@ public struct AccessEvent: Sendable, Equatable {
         self.grantID = grantID == "" ? nil : grantID
         self.epsilonMicros = epsilonMicros
         self.resultDigest = resultDigest
+        self.discloseAtMs = discloseAtMs
     }
 
     /// The role and the grant follow the original fields, and only when one is present, so events without them
@@ -155,13 +162,15 @@ public struct AccessEvent: Sendable, Equatable {
         writer.write(determiningPolicies)
         writer.write(requestDigest)
         writer.write(timestampMs)
-        if role != nil || grantID != nil || epsilonMicros != nil || resultDigest != nil {
+        let deferred = discloseAtMs != nil
+        if role != nil || grantID != nil || epsilonMicros != nil || resultDigest != nil || deferred {
             writer.write(role ?? "")
             writer.write(grantID ?? "")
         }
-        // ε 0 stands for "none" when only a result digest follows.
-        if epsilonMicros != nil || resultDigest != nil { writer.write(epsilonMicros ?? 0) }
-        if let resultDigest { writer.write(resultDigest) }
+        // ε 0 stands for "none" when something follows it; an empty digest for "none" when the deferral follows.
+        if epsilonMicros != nil || resultDigest != nil || deferred { writer.write(epsilonMicros ?? 0) }
+        if resultDigest != nil || deferred { writer.write(resultDigest ?? []) }
+        if let discloseAtMs { writer.write(discloseAtMs) }
         return writer.bytes
     }
 
@@ -181,6 +190,7 @@ public struct AccessEvent: Sendable, Equatable {
         timestampMs = try reader.readInt64()
         var epsilonMicros: Int64? = nil
         var resultDigest: [UInt8]? = nil
+        var discloseAtMs: Int64? = nil
         if reader.isAtEnd {
             role = nil
             grantID = nil
@@ -195,10 +205,23 @@ public struct AccessEvent: Sendable, Equatable {
                 let epsilon = try reader.readInt64()
                 if !reader.isAtEnd {
                     let digest = try reader.readBytes()
-                    guard (16...64).contains(digest.count) else { throw ChainError(.malformed, "an access event's result digest has 16 to 64 bytes") }
-                    resultDigest = digest
+                    if !digest.isEmpty {
+                        guard (16...64).contains(digest.count) else {
+                            throw ChainError(.malformed, "an access event's result digest has 16 to 64 bytes")
+                        }
+                        resultDigest = digest
+                    }
+                    if !reader.isAtEnd {
+                        let at = try reader.readInt64()
+                        guard at > timestampMs, at - timestampMs <= Self.deferralMsMax else {
+                            throw ChainError(.malformed, "an access event's disclosure time must follow it by at most ten years")
+                        }
+                        discloseAtMs = at
+                    } else if digest.isEmpty {
+                        throw ChainError(.malformed, "an access event's result digest has 16 to 64 bytes")
+                    }
                 }
-                if epsilon != 0 || resultDigest == nil {
+                if epsilon != 0 || (resultDigest == nil && discloseAtMs == nil) {
                     guard (1...Self.epsilonMicrosMax).contains(epsilon) else {
                         throw ChainError(.malformed, "an access event's ε must be 1 to \(Self.epsilonMicrosMax) millionths")
                     }
@@ -208,6 +231,7 @@ public struct AccessEvent: Sendable, Equatable {
         }
         self.epsilonMicros = epsilonMicros
         self.resultDigest = resultDigest
+        self.discloseAtMs = discloseAtMs
         try reader.expectEnd()
     }
 }
@@ -241,6 +265,52 @@ public struct AccessLogBatch: Sendable, Equatable {
     }
 }
 
+/// Payload of an `accessRelease` transaction: the department that made these accesses ends their deferral, so the
+/// citizens concerned see them from this block on. Only event ids and the department appear. A release counts only
+/// when the department's own node submits it, and only for that department's events.
+public struct AccessRelease: Sendable, Equatable {
+    public let department: String
+    public let eventIDs: [String]
+
+    /// At most this many events per release transaction.
+    public static let eventsMax = 1_000
+
+    public init(department: String, eventIDs: [String]) {
+        self.department = department
+        self.eventIDs = eventIDs
+    }
+
+    public var encoded: [UInt8] {
+        var writer = CanonicalWriter()
+        writer.write("datagateway/access-release/v1")
+        writer.write(department)
+        writer.write(eventIDs)
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = CanonicalReader(bytes)
+        guard try reader.readString() == "datagateway/access-release/v1" else { throw ChainError(.malformed, "unknown access release version") }
+        department = try reader.readString()
+        eventIDs = try reader.readStringList()
+        try reader.expectEnd()
+        guard !department.isEmpty, department.utf8.count <= 128 else { throw ChainError(.malformed, "a release names its department") }
+        guard !eventIDs.isEmpty, eventIDs.count <= Self.eventsMax else {
+            throw ChainError(.malformed, "a release names 1…\(Self.eventsMax) events")
+        }
+        guard eventIDs.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 128 }) else { throw ChainError(.malformed, "an event id has 1 to 128 bytes") }
+        guard Set(eventIDs).count == eventIDs.count else { throw ChainError(.malformed, "a release names an event twice") }
+    }
+
+    /// The stateful rule: the submitting node belongs to the department the release speaks for.
+    public static func check(_ transaction: Transaction, department: String?) throws {
+        let release = try AccessRelease(decoding: transaction.payload)
+        guard let department, department == release.department else {
+            throw ChainError(.invalidTransaction, "a release of \(release.department)'s accesses comes from that department's node")
+        }
+    }
+}
+
 extension Transaction {
     /// The access events an access-log transaction records: one for `accessLog`, several for `accessLogBatch`,
     /// none for other kinds.
@@ -249,7 +319,7 @@ extension Transaction {
         case .accessLog: return [try AccessEvent(decoding: payload)]
         case .accessLogBatch: return try AccessLogBatch(decoding: payload).events
         case .recordAnchor, .proposal, .approval, .grant, .revoke, .consent, .decryptionShare, .decryptionRequest, .decryptionRefusal,
-            .recordErasure:
+            .recordErasure, .accessRelease:
             return []
         }
     }

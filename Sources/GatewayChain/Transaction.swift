@@ -25,6 +25,8 @@ public struct Transaction: Sendable, Equatable {
         case decryptionRefusal = 11
         /// The holder erased records (crypto-shredding): their salted keys, never their ids (`RecordErasure`).
         case recordErasure = 12
+        /// A department ends the deferred visibility of accesses it made (`AccessRelease`): event ids only.
+        case accessRelease = 13
     }
 
     public let chainID: String

@@ -111,6 +111,11 @@ package enum GatewayServer {
         AuditController(exchange: parts.exchange).register(on: api)
         GovernanceController(governance: parts.governance).register(on: api)
         StatisticsController(exchange: parts.exchange).register(on: api)
+        CitizensController(exchange: parts.exchange).register(on: api)
+        // Citizens come with a bearer token their department's login obtained, not with a department's signature.
+        let citizen = router.group("v1/citizen").add(middleware: StartingGate(startup: parts.startup))
+        CitizensController(exchange: parts.exchange).registerCitizen(on: citizen)
+        CitizenPage.register(on: router)
         return router
     }
 

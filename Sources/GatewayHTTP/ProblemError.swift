@@ -37,6 +37,8 @@ package struct ProblemError: Error, HTTPResponseError, Sendable {
         let data = try encoder.encode(body)
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        // RFC 6750 §3: a refused bearer token names the scheme and the error.
+        if code == .invalidToken { headers[.wwwAuthenticate] = "Bearer realm=\"datagateway-citizen\", error=\"invalid_token\"" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -169,6 +169,11 @@ package actor ChainService: Service {
         do {
             startup.set(.migrating)
             try await database.migrate()
+            // Derived tables new in this version are filled from the blocks a node already holds, before they are proven.
+            let filled = try await store.completeBackfills(suite: suite) { [logger] line in logger.debug("\(line)") }
+            if !filled.isEmpty {
+                logger.notice("filled derived tables from the stored blocks", metadata: ["tables": "\(filled.map(\.rawValue))"])
+            }
             try await afterMigration?(database)
             try await loadAndVerify()
             startup.set(.connecting)

@@ -26,6 +26,9 @@ package struct RecordVault: Sendable {
         suite.hmac(key: salt, Self.domain("citizen", citizenID))
     }
 
+    /// HMAC(salt, "citizen-token"): the key of the citizens' tokens this node issues (HS256), which only it verifies.
+    package var citizenTokenKey: [UInt8] { suite.hmac(key: salt, Self.domain("citizen-token")) }
+
     /// HMAC(salt, "record-hash" ‖ category ‖ canonical JSON): anchored on chain, re-checked on every read.
     func recordHash(category: String, record: JSONValue) -> [UInt8] {
         suite.hmac(key: salt, Self.domain("record-hash", category) + record.canonicalBytes)

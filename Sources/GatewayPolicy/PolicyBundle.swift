@@ -50,6 +50,40 @@ public struct PolicyBundle: Sendable {
             self.sources = ordered + (schemaText.map { [(Self.schemaFile, $0)] } ?? [])
         }
         purposes = Set(entities.entities.keys.filter { $0.type == "Purpose" }.map(\.id))
+        var covert: [String: Int64] = [:]
+        for uid in entities.entities.keys where uid.type == "Purpose" {
+            guard let attributes = entities[uid]?.attributes else { continue }
+            let fail = { (message: String) in
+                PolicyError(.invalidEntities, "Purpose::\"\(uid.id)\": \(message)", at: SourceLocation(file: Self.entitiesFile, line: 1, column: 1))
+            }
+            switch (attributes["covert"], attributes["max_deferral_days"]) {
+            case (nil, nil), (.bool(false)?, nil): continue
+            case (.bool(true)?, .long(let days)?):
+                guard (1...Self.deferralDaysMax).contains(days) else {
+                    throw fail("max_deferral_days must be 1 to \(Self.deferralDaysMax)")
+                }
+                covert[uid.id] = days
+            case (.bool(true)?, _): throw fail("a covert purpose sets max_deferral_days (a Long, 1 to \(Self.deferralDaysMax))")
+            default: throw fail("covert is a Bool, and max_deferral_days goes with covert: true")
+            }
+        }
+        covertPurposes = covert
+    }
+
+    /// The longest deferral a bundle may set: ten years (the chain refuses longer ones whatever the bundle says).
+    public static let deferralDaysMax: Int64 = 3_650
+
+    /// Purposes the bundle marks covert (`"covert": true` on the Purpose entity), with the longest time in days for
+    /// which an access for them may stay hidden from the citizens concerned (`"max_deferral_days"`).
+    public let covertPurposes: [String: Int64]
+
+    /// The deferral rule for a purpose: the nearest purpose in its chain that is marked covert, and its maximum in
+    /// days (nil: accesses for this purpose are visible to citizens at once).
+    public func deferral(for purpose: String) -> (covertPurpose: String, maxDays: Int64)? {
+        for link in purposeChain(purpose) {
+            if let days = covertPurposes[link] { return (link, days) }
+        }
+        return nil
     }
 
     /// The purpose and its ancestors, nearest first (just the purpose if the bundle has no hierarchy).

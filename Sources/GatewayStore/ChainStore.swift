@@ -359,10 +359,15 @@ package struct ChainStore: Sendable {
         package let timestampMs: Int64
         package let role: String?
         package let grantID: String?
+        /// Deferred visibility: when the citizens concerned may see the access (nil: at once).
+        package let discloseAtMs: Int64?
+        /// The height of the first release of the deferral by the department that made the access (nil: none).
+        package let releasedAtHeight: UInt64?
 
         package init(
             eventID: String, height: UInt64, transactionHash: [UInt8], requester: String, action: String, category: String, purpose: String,
-            decision: String, policies: [String], recordCount: Int, bundleHash: [UInt8], timestampMs: Int64, role: String?, grantID: String?
+            decision: String, policies: [String], recordCount: Int, bundleHash: [UInt8], timestampMs: Int64, role: String?, grantID: String?,
+            discloseAtMs: Int64? = nil, releasedAtHeight: UInt64? = nil
         ) {
             self.eventID = eventID
             self.height = height
@@ -378,19 +383,27 @@ package struct ChainStore: Sendable {
             self.timestampMs = timestampMs
             self.role = role
             self.grantID = grantID
+            self.discloseAtMs = discloseAtMs
+            self.releasedAtHeight = releasedAtHeight
         }
     }
+
+    /// The columns `decodeEvents` reads, from `access_events` as `e`.
+    static let eventColumnsSQL = """
+        e.event_id, e.height, e.tx_hash, e.requester, e.action, e.category, e.purpose, e.decision, e.policies, e.record_count,
+        e.bundle_hash, e.timestamp_ms, e.role, e.grant_id, e.disclose_at_ms,
+        (SELECT min(r.height) FROM released_events r WHERE r.event_id = e.event_id AND r.department = e.requester)
+        """
 
     /// Access events in commit order, after the given (height, event id) cursor.
     package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [AccessEventRow] {
         try await Self.decodeEvents(
             database.client.query(
                 """
-                SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
-                       timestamp_ms, role, grant_id
-                FROM access_events
-                WHERE (height, event_id) > (\(Int64(afterHeight)), \(afterEventID))
-                ORDER BY height, event_id LIMIT \(limit)
+                SELECT \(unescaped: Self.eventColumnsSQL)
+                FROM access_events e
+                WHERE (e.height, e.event_id) > (\(Int64(afterHeight)), \(afterEventID))
+                ORDER BY e.height, e.event_id LIMIT \(limit)
                 """,
                 logger: database.logger
             ))
@@ -400,26 +413,43 @@ package struct ChainStore: Sendable {
         try await Self.decodeEvents(
             database.client.query(
                 """
-                SELECT event_id, height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash,
-                       timestamp_ms, role, grant_id
-                FROM access_events WHERE event_id = \(id)
+                SELECT \(unescaped: Self.eventColumnsSQL) FROM access_events e WHERE e.event_id = \(id)
                 """,
                 logger: database.logger
             )
         ).first
     }
 
+    /// The access events that concern any of these salted record keys, newest first, each once; at most `limit`.
+    package func accessesToRecords(_ recordKeys: [[UInt8]], limit: Int) async throws -> [AccessEventRow] {
+        guard !recordKeys.isEmpty else { return [] }
+        return try await Self.decodeEvents(
+            database.client.query(
+                """
+                SELECT \(unescaped: Self.eventColumnsSQL)
+                FROM access_events e
+                WHERE e.event_id IN (SELECT a.event_id FROM access_records a WHERE a.record_key = ANY(\(recordKeys.map { ByteBuffer($0) })))
+                ORDER BY e.height DESC, e.event_id LIMIT \(limit)
+                """,
+                logger: database.logger
+            ))
+    }
+
     private static func decodeEvents(_ rows: PostgresRowSequence) async throws -> [AccessEventRow] {
         var out: [AccessEventRow] = []
         for try await row in rows.decode(
-            (String, Int64, ByteBuffer, String, String, String, String, String, [String], Int, ByteBuffer, Int64, String, String).self
+            (
+                String, Int64, ByteBuffer, String, String, String, String, String, [String], Int, ByteBuffer, Int64, String, String, Int64?,
+                Int64?
+            ).self
         ) {
             out.append(
                 AccessEventRow(
                     eventID: row.0, height: try StoreError.stored(row.1, .height, column: "access_events.height"), transactionHash: row.2.bytes,
                     requester: row.3, action: row.4, category: row.5,
                     purpose: row.6, decision: row.7, policies: row.8, recordCount: row.9, bundleHash: row.10.bytes, timestampMs: row.11,
-                    role: row.12.isEmpty ? nil : row.12, grantID: row.13.isEmpty ? nil : row.13
+                    role: row.12.isEmpty ? nil : row.12, grantID: row.13.isEmpty ? nil : row.13, discloseAtMs: row.14,
+                    releasedAtHeight: try row.15.map { try StoreError.stored($0, .height, column: "released_events.height") }
                 ))
         }
         return out

@@ -25,9 +25,33 @@ package struct DerivedRows: Sendable {
         package let transactionHash: [UInt8]
     }
 
+    /// An access event's record: the salted key and the event (one row per distinct key of the event).
+    package struct AccessedRecord: Sendable, Equatable {
+        package let recordKey: [UInt8]
+        package let eventID: String
+    }
+
+    /// A department's release of the deferral of one of its accesses.
+    package struct Release: Sendable, Equatable {
+        package let eventID: String
+        package let department: String
+        package let transactionHash: [UInt8]
+    }
+
     package var anchors: [Anchor] = []
     package var events: [(event: AccessEvent, transactionHash: [UInt8])] = []
     package var erasures: [Erasure] = []
+    package var releases: [Release] = []
+
+    /// The records of this block's access events, each key once per event.
+    package var accessedRecords: [AccessedRecord] {
+        var out: [AccessedRecord] = []
+        for (event, _) in events {
+            var seen = Set<[UInt8]>()
+            for key in event.recordKeys where seen.insert(key).inserted { out.append(AccessedRecord(recordKey: key, eventID: event.eventID)) }
+        }
+        return out
+    }
 
     package init() {}
 
@@ -45,15 +69,42 @@ package struct DerivedRows: Sendable {
                 for key in try RecordErasure(decoding: transaction.payload).recordKeys {
                     erasures.append(Erasure(recordKey: key, transactionHash: hashes[index]))
                 }
+            case .accessRelease:
+                let release = try AccessRelease(decoding: transaction.payload)
+                for id in release.eventIDs {
+                    releases.append(Release(eventID: id, department: release.department, transactionHash: hashes[index]))
+                }
             case .proposal, .approval, .grant, .revoke, .consent, .decryptionShare, .decryptionRequest, .decryptionRefusal:
                 break  // governance, grants and consents are derived in memory by the ledger as blocks load
             }
         }
     }
 
-    /// Writes the rows for the block at `height`.
-    func insert(height: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        if !anchors.isEmpty {
+    /// Writes the rows for the block at `height` (`only`: those of these tables).
+    func insert(height: Int64, on connection: PostgresConnection, logger: Logger, only: Set<Table> = Set(Table.allCases)) async throws {
+        if only.contains(.accessRecords) {
+            let accessed = accessedRecords
+            if !accessed.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO access_records (record_key, event_id, height)
+                    SELECT k, e, \(height) FROM unnest(\(accessed.map { ByteBuffer($0.recordKey) }), \(accessed.map(\.eventID))) AS x(k, e)
+                    """,
+                    logger: logger
+                )
+            }
+        }
+        if only.contains(.releasedEvents), !releases.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO released_events (event_id, department, height, tx_hash)
+                SELECT e, d, \(height), t
+                FROM unnest(\(releases.map(\.eventID)), \(releases.map(\.department)), \(releases.map { ByteBuffer($0.transactionHash) })) AS x(e, d, t)
+                """,
+                logger: logger
+            )
+        }
+        if only.contains(.anchoredRecords), !anchors.isEmpty {
             try await connection.query(
                 """
                 INSERT INTO anchored_records (record_key, record_hash, height, tx_hash)
@@ -64,7 +115,7 @@ package struct DerivedRows: Sendable {
                 logger: logger
             )
         }
-        if !erasures.isEmpty {
+        if only.contains(.erasedRecords), !erasures.isEmpty {
             // One row per erasure transaction and key: a key that two transactions name has two rows (the first counts).
             try await connection.query(
                 """
@@ -74,21 +125,22 @@ package struct DerivedRows: Sendable {
                 logger: logger
             )
         }
-        if !events.isEmpty {
+        if only.contains(.accessEvents), !events.isEmpty {
             // One statement for the whole block; each event's policy list travels as a JSON array (unnest cannot take
             // an array of arrays).
             let policies = events.map { "[" + $0.event.determiningPolicies.map { JSONStringLiteral.quote($0) }.joined(separator: ",") + "]" }
             try await connection.query(
                 """
                 INSERT INTO access_events (event_id, height, tx_hash, requester, action, category, purpose, decision, policies,
-                                           record_count, bundle_hash, timestamp_ms, role, grant_id)
-                SELECT e, \(height), t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts, ro, g
+                                           record_count, bundle_hash, timestamp_ms, role, grant_id, disclose_at_ms)
+                SELECT e, \(height), t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts, ro, g, nullif(da, -1)
                 FROM unnest(\(events.map { $0.event.eventID }), \(events.map { ByteBuffer($0.transactionHash) }),
                             \(events.map { $0.event.requester }), \(events.map { $0.event.action }), \(events.map { $0.event.category }),
                             \(events.map { $0.event.purpose }), \(events.map { $0.event.decision.rawValue }), \(policies),
                             \(events.map { $0.event.recordKeys.count }), \(events.map { ByteBuffer($0.event.policyBundleHash) }),
-                            \(events.map { $0.event.timestampMs }), \(events.map { $0.event.role ?? "" }), \(events.map { $0.event.grantID ?? "" }))
-                     AS x(e, t, r, a, c, p, d, j, n, b, ts, ro, g)
+                            \(events.map { $0.event.timestampMs }), \(events.map { $0.event.role ?? "" }), \(events.map { $0.event.grantID ?? "" }),
+                            \(events.map { $0.event.discloseAtMs ?? -1 }))
+                     AS x(e, t, r, a, c, p, d, j, n, b, ts, ro, g, da)
                 """,
                 logger: logger
             )
@@ -102,12 +154,16 @@ package struct DerivedRows: Sendable {
         case accessEvents = "access_events"
         case anchoredRecords = "anchored_records"
         case erasedRecords = "erased_records"
+        case accessRecords = "access_records"
+        case releasedEvents = "released_events"
 
         var keySQL: String {
             switch self {
             case .accessEvents: return "event_id"
             case .anchoredRecords: return "encode(record_key, 'hex')"
             case .erasedRecords: return "encode(record_key, 'hex') || ':' || encode(tx_hash, 'hex')"
+            case .accessRecords: return "encode(record_key, 'hex') || ':' || event_id"
+            case .releasedEvents: return "event_id || ':' || encode(tx_hash, 'hex')"
             }
         }
 
@@ -118,12 +174,16 @@ package struct DerivedRows: Sendable {
                 return [
                     "event_id", "encode(tx_hash, 'hex')", "requester", "action", "category", "purpose", "decision",
                     "array_to_string(policies, chr(30))", "record_count::text", "encode(bundle_hash, 'hex')", "timestamp_ms::text", "role",
-                    "grant_id",
+                    "grant_id", "coalesce(disclose_at_ms::text, '')",
                 ]
             case .anchoredRecords:
                 return ["encode(record_key, 'hex')", "encode(record_hash, 'hex')", "encode(tx_hash, 'hex')"]
             case .erasedRecords:
                 return ["encode(record_key, 'hex')", "encode(tx_hash, 'hex')"]
+            case .accessRecords:
+                return ["encode(record_key, 'hex')", "event_id"]
+            case .releasedEvents:
+                return ["event_id", "department", "encode(tx_hash, 'hex')"]
             }
         }
 
@@ -142,9 +202,13 @@ package struct DerivedRows: Sendable {
         [
             event.eventID, transactionHex, event.requester, event.action, event.category, event.purpose, event.decision.rawValue,
             event.determiningPolicies.joined(separator: "\u{1E}"), String(event.recordKeys.count), Hex.encode(event.policyBundleHash),
-            String(event.timestampMs), event.role ?? "", event.grantID ?? "",
+            String(event.timestampMs), event.role ?? "", event.grantID ?? "", event.discloseAtMs.map { String($0) } ?? "",
         ]
     }
+
+    static func columns(_ accessed: AccessedRecord) -> [String] { [Hex.encode(accessed.recordKey), accessed.eventID] }
+
+    static func columns(_ release: Release) -> [String] { [release.eventID, release.department, Hex.encode(release.transactionHash)] }
 
     static func columns(_ anchor: Anchor) -> [String] {
         [Hex.encode(anchor.recordKey), Hex.encode(anchor.recordHash), Hex.encode(anchor.transactionHash)]
@@ -189,7 +253,11 @@ package struct DerivedRows: Sendable {
         for anchor in self.anchors { anchors.add(Self.fingerprint(Self.columns(anchor))) }
         var erased = Digest()
         for erasure in erasures { erased.add(Self.fingerprint(Self.columns(erasure))) }
-        return [.accessEvents: events, .anchoredRecords: anchors, .erasedRecords: erased]
+        var accessed = Digest()
+        for record in accessedRecords { accessed.add(Self.fingerprint(Self.columns(record))) }
+        var released = Digest()
+        for release in releases { released.add(Self.fingerprint(Self.columns(release))) }
+        return [.accessEvents: events, .anchoredRecords: anchors, .erasedRecords: erased, .accessRecords: accessed, .releasedEvents: released]
     }
 
     /// The keys and fingerprints of this block's rows in a table (for locating a difference).
@@ -204,6 +272,14 @@ package struct DerivedRows: Sendable {
         case .erasedRecords:
             return Dictionary(
                 erasures.map { (Hex.encode($0.recordKey) + ":" + Hex.encode($0.transactionHash), Self.fingerprint(Self.columns($0))) },
+                uniquingKeysWith: { first, _ in first })
+        case .accessRecords:
+            return Dictionary(
+                accessedRecords.map { (Hex.encode($0.recordKey) + ":" + $0.eventID, Self.fingerprint(Self.columns($0))) },
+                uniquingKeysWith: { first, _ in first })
+        case .releasedEvents:
+            return Dictionary(
+                releases.map { ($0.eventID + ":" + Hex.encode($0.transactionHash), Self.fingerprint(Self.columns($0))) },
                 uniquingKeysWith: { first, _ in first })
         }
     }
@@ -281,6 +357,41 @@ extension ChainStore {
         return problems
     }
 
+    /// Fills the derived tables a migration added to a database that already held blocks (listed in
+    /// `derived_backfills`) from the stored blocks, each in one database transaction with the removal of its mark.
+    /// Returns the tables filled.
+    package func completeBackfills(suite: any CryptoSuite, progress: @Sendable (String) -> Void = { _ in }) async throws -> [DerivedRows.Table] {
+        let logger = database.logger
+        var pending: [DerivedRows.Table] = []
+        for try await name in try await database.client.query("SELECT table_name FROM derived_backfills ORDER BY table_name", logger: logger)
+            .decode(String.self)
+        {
+            guard let table = DerivedRows.Table(rawValue: name) else {
+                throw StoreError(.corrupt, "derived_backfills names \(name), which is not a derived table this version knows")
+            }
+            pending.append(table)
+        }
+        for table in pending {
+            try await database.transaction { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table.rawValue)"), logger: logger)
+                var next: UInt64 = 1
+                while true {
+                    let page = try await self.storedBlocks(from: next, limit: 256, on: connection)
+                    guard let last = page.last else { break }
+                    for stored in page {
+                        let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
+                        let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
+                        try await rows.insert(height: Int64(stored.block.header.height), on: connection, logger: logger, only: [table])
+                    }
+                    next = last.block.header.height + 1
+                    progress("filled \(table.rawValue) from the blocks up to height \(last.block.header.height)")
+                }
+                try await connection.query("DELETE FROM derived_backfills WHERE table_name = \(table.rawValue)", logger: logger)
+            }
+        }
+        return pending
+    }
+
     /// Deletes every derived row and writes them again from the stored blocks (one database transaction), after the
     /// blocks themselves were verified by the caller. Returns the rows written per table.
     package func rebuildDerived(
@@ -291,6 +402,9 @@ extension ChainStore {
             try await connection.query("DELETE FROM access_events", logger: logger)
             try await connection.query("DELETE FROM anchored_records", logger: logger)
             try await connection.query("DELETE FROM erased_records", logger: logger)
+            try await connection.query("DELETE FROM access_records", logger: logger)
+            try await connection.query("DELETE FROM released_events", logger: logger)
+            try await connection.query("DELETE FROM derived_backfills", logger: logger)
             var next: UInt64 = 1
             var anchors = 0
             var events = 0

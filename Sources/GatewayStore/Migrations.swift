@@ -236,5 +236,37 @@ enum Migrations {
                 """,
                 "CREATE INDEX erased_records_by_height ON erased_records (height)",
             ]),
+        Migration(
+            version: 12,
+            statements: [
+                // Deferred visibility: when the citizens concerned may see an access (NULL: at once).
+                "ALTER TABLE access_events ADD COLUMN disclose_at_ms bigint",
+                // Derived from blocks: which access events concern which salted record key, so a citizen's accesses
+                // are found by their records' keys without reading the whole log.
+                """
+                CREATE TABLE access_records (
+                    record_key bytea  NOT NULL,
+                    event_id   text   NOT NULL,
+                    height     bigint NOT NULL REFERENCES blocks (height),
+                    PRIMARY KEY (record_key, event_id)
+                )
+                """,
+                "CREATE INDEX access_records_by_height ON access_records (height)",
+                // Derived from blocks: a department's release of the deferral of accesses it made.
+                """
+                CREATE TABLE released_events (
+                    event_id   text   NOT NULL,
+                    department text   NOT NULL,
+                    height     bigint NOT NULL REFERENCES blocks (height),
+                    tx_hash    bytea  NOT NULL,
+                    PRIMARY KEY (event_id, tx_hash)
+                )
+                """,
+                "CREATE INDEX released_events_by_height ON released_events (height)",
+                // Derived tables added to a node that already holds blocks are filled from them once, at the next
+                // start, before the derived state is proven (ChainStore.completeBackfills).
+                "CREATE TABLE derived_backfills (table_name text PRIMARY KEY)",
+                "INSERT INTO derived_backfills (table_name) SELECT 'access_records' WHERE EXISTS (SELECT 1 FROM blocks)",
+            ]),
     ]
 }

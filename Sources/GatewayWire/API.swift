@@ -44,10 +44,27 @@ public enum API {
         public let category: String
         public let ids: [String]
         public let purpose: String
-        public init(category: String, ids: [String], purpose: String) {
+        /// For a purpose the policy bundle marks covert: when the citizens concerned may see this access (RFC 3339), at
+        /// most the bundle's maximum after it (absent: that maximum). Refused for other purposes.
+        public var discloseAfter: String? = nil
+        public init(category: String, ids: [String], purpose: String, discloseAfter: String? = nil) {
             self.category = category
             self.ids = ids
             self.purpose = purpose
+            self.discloseAfter = discloseAfter
+        }
+    }
+
+    /// When the citizens concerned may see a deferred access.
+    public struct Disclosure: Codable, Sendable, Equatable {
+        /// Unix ms from which the access is shown to the citizens concerned.
+        public let discloseAtMs: Int64
+        /// The height of the release transaction that ended the deferral early (absent: none).
+        public let releasedAtHeight: UInt64?
+
+        public init(discloseAtMs: Int64, releasedAtHeight: UInt64? = nil) {
+            self.discloseAtMs = discloseAtMs
+            self.releasedAtHeight = releasedAtHeight
         }
     }
 
@@ -316,12 +333,16 @@ public enum API {
         public let role: String?
         /// The grant recorded on chain that the decision relied on (absent: none).
         public let grant: String?
+        /// Deferred visibility (a covert purpose): when the citizens concerned may see the access, and the height of its
+        /// release by the department that made it, if released (absent: not deferred).
+        public var disclosure: Disclosure? = nil
 
         public init(
             eventId: String, height: UInt64, transaction: String, requester: String, action: String, category: String, purpose: String,
             decision: String, policies: [String], recordCount: Int, policyBundle: String, timestampMs: Int64, role: String? = nil,
-            grant: String? = nil
+            grant: String? = nil, disclosure: Disclosure? = nil
         ) {
+            self.disclosure = disclosure
             self.eventId = eventId
             self.height = height
             self.transaction = transaction

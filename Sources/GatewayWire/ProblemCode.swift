@@ -47,6 +47,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let invalidRole = ProblemCode("invalid_role", 401)
     public static let unknownDepartment = ProblemCode("unknown_department", 401)
     public static let badSignature = ProblemCode("bad_signature", 401)
+    /// A citizen's bearer token is missing, malformed, expired, or not this node's.
+    public static let invalidToken = ProblemCode("invalid_token", 401)
     /// Over HTTPS a department's or node's request must come on a connection that presents its registered TLS client
     /// certificate (mutual TLS); this one presented none, or the caller has none registered.
     public static let clientCertificateRequired = ProblemCode("client_certificate_required", 401)
@@ -58,6 +60,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let accessDenied = ProblemCode("access_denied", 403)
     /// Grants are issued and revoked by the data holder, on its own node.
     public static let notDataHolder = ProblemCode("not_data_holder", 403)
+    /// The request is one a department makes at its own department's node only (citizen tokens, releases).
+    public static let notOwnNode = ProblemCode("not_own_node", 403)
     /// A concurrent request changed the same data (the ledger skipped a step, a unique key was taken): retry.
     public static let conflict = ProblemCode("conflict", 409)
     public static let recordConflict = ProblemCode("record_conflict", 409)
@@ -96,8 +100,9 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
         .malformedJSON, .invalidRequest, .payloadTooLarge, .notFound, .methodNotAllowed, .recordErased, .unknownCategory, .unknownField,
         .unknownPurpose,
         .unknownRole, .unknownGrantee, .invalidRecord, .invalidDate, .missingSignature, .digestMismatch, .staleRequest, .invalidNonce,
-        .invalidRole, .unknownDepartment, .badSignature, .clientCertificateRequired, .clientCertificateMismatch, .replayedRequest, .accessDenied,
-        .notDataHolder, .conflict, .recordConflict,
+        .invalidRole, .unknownDepartment, .badSignature, .invalidToken, .clientCertificateRequired, .clientCertificateMismatch, .replayedRequest,
+        .accessDenied,
+        .notDataHolder, .notOwnNode, .conflict, .recordConflict,
         .grantRevoked, .privacyBudgetExhausted, .decryptionRefused, .governanceRejected, .busy, .nodeStarting, .decryptionPending, .chainUnavailable,
         .storageUnavailable, .bundleNotApproved,
         .derivedStateMismatch,

@@ -66,6 +66,34 @@ struct Fixture {
         #expect(throws: ChainError.self) { try AccessEvent(decoding: event(role: "r", grant: "g").encoded + [0]) }
     }
 
+    /// The disclosure time of a deferred access is one more trailing field: it round-trips with and without the
+    /// fields before it, must follow the access by at most ten years, and the empty digest that stands for "none"
+    /// before it is refused at the end of an event (each event has one encoding).
+    @Test func deferredAccessesCarryTheirDisclosureTimeWithinTenYears() throws {
+        func event(role: String? = nil, epsilon: Int64? = nil, digest: [UInt8]? = nil, discloseAt: Int64?) -> AccessEvent {
+            AccessEvent(
+                eventID: "e1", requester: "social_security", action: "read", category: "citizen", recordKeys: [[7]],
+                purpose: "fraud_investigation", policyBundleHash: [1], decision: .allow, determiningPolicies: ["p"], requestDigest: [2],
+                timestampMs: 1_000, role: role, epsilonMicros: epsilon, resultDigest: digest, discloseAtMs: discloseAt)
+        }
+        for variant in [
+            event(discloseAt: 1_001), event(role: "fraud_investigator", discloseAt: 5_000), event(epsilon: 7, discloseAt: 9_000),
+            event(digest: [UInt8](repeating: 3, count: 32), discloseAt: 1_000 + AccessEvent.deferralMsMax),
+            event(epsilon: 7, digest: [UInt8](repeating: 3, count: 32), discloseAt: 2_000),
+        ] {
+            let decoded = try AccessEvent(decoding: variant.encoded)
+            #expect(decoded == variant && decoded.discloseAtMs == variant.discloseAtMs)
+        }
+        #expect(event(discloseAt: nil).encoded.count < event(discloseAt: 1_001).encoded.count)
+        for bad in [event(discloseAt: 1_000), event(discloseAt: 999), event(discloseAt: 1_001 + AccessEvent.deferralMsMax)] {
+            #expect(throws: ChainError.self) { try AccessEvent(decoding: bad.encoded) }
+        }
+        // role, grant, ε 0 and an empty digest with nothing after them: not an encoding any event has.
+        var dangling = CanonicalWriter()
+        dangling.write("r"); dangling.write(""); dangling.write(Int64(0)); dangling.write([UInt8]())
+        #expect(throws: ChainError.self) { try AccessEvent(decoding: event(discloseAt: nil).encoded + dangling.bytes) }
+    }
+
     @Test(arguments: SuiteName.allCases) func blocksProposedByTheSoloValidatorApplyInOrder(suite: SuiteName) throws {
         var fixture = try Fixture(suite)
         var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)

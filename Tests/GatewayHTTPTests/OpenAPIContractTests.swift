@@ -162,6 +162,37 @@ import Testing
         let eventID = try page.decode(API.AuditPage.self).events[0].eventId
         record("/v1/audit/events/{id}/proof", "get", try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof"))
         record("/v1/audit/events/{id}/proof", "get", try await regulator.send("GET", "/v1/audit/events/nope/proof"))
+        // Citizens: the registry's login gets a token at its own node; the list, a proof, refusals; a department cannot
+        // ask the node-to-node route; a release of another department's (or no) access is refused.
+        record("/citizen", "get", try await registry.sendRaw("GET", "/citizen", headers: []))
+        let tokenAnswer = try await registry.send("POST", "/v1/citizen/tokens", json: API.CitizenTokenRequest(citizenId: id))
+        record("/v1/citizen/tokens", "post", tokenAnswer)
+        record(
+            "/v1/citizen/tokens", "post",
+            try await node.client(DemoConsortium.housing).send("POST", "/v1/citizen/tokens", json: API.CitizenTokenRequest(citizenId: id)))
+        record(
+            "/v1/citizen/tokens", "post",
+            try await registry.send("POST", "/v1/citizen/tokens", json: API.CitizenTokenRequest(citizenId: id, ttlSeconds: 5)))
+        let bearer = [("Authorization", "Bearer " + (try tokenAnswer.decode(API.CitizenToken.self).token))]
+        let citizenList = try await registry.sendRaw("GET", "/v1/citizen/accesses", headers: bearer)
+        record("/v1/citizen/accesses", "get", citizenList)
+        record("/v1/citizen/accesses", "get", try await registry.sendRaw("GET", "/v1/citizen/accesses", headers: [("Authorization", "Bearer x")]))
+        let citizenEvent = try #require(try citizenList.decode(API.CitizenAccesses.self).accesses.first).eventId
+        record("/v1/citizen/proofs/{id}", "get", try await registry.sendRaw("GET", "/v1/citizen/proofs/\(citizenEvent)", headers: bearer))
+        record("/v1/citizen/proofs/{id}", "get", try await registry.sendRaw("GET", "/v1/citizen/proofs/nope", headers: bearer))
+        record("/v1/citizen/proofs/{id}", "get", try await registry.sendRaw("GET", "/v1/citizen/proofs/nope", headers: []))
+        record(
+            "/v1/node/citizen-accesses", "post",
+            try await registry.send("POST", "/v1/node/citizen-accesses", json: API.CitizenAccessQuery(citizenId: id)))
+        record(
+            "/v1/accesses/releases", "post",
+            try await registry.send("POST", "/v1/accesses/releases", json: API.ReleaseRequest(eventIds: [citizenEvent])))
+        record(
+            "/v1/accesses/releases", "post",
+            try await registry.send("POST", "/v1/accesses/releases", json: API.ReleaseRequest(eventIds: [])))
+        record(
+            "/v1/accesses/releases", "post",
+            try await node.client(DemoConsortium.housing).send("POST", "/v1/accesses/releases", json: API.ReleaseRequest(eventIds: ["x"])))
         record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?from=1&limit=3"))
         record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?limit=0"))
         record("/v1/chain/blocks", "get", try await registry.send("GET", "/v1/chain/blocks"))

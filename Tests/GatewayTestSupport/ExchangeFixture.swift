@@ -61,12 +61,13 @@ package struct ExchangeFixture: Sendable {
     package init(
         suite name: SuiteName = .intl, holder: String = Self.registry, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock(),
         noiseSeed: UInt64 = 14, threshold: Int = 1, shareHolders: Int = 1, silentPeers: Set<String> = [], forgingPeers: Set<String> = [],
-        decryptionTimeoutMs: Int64 = 30_000, statisticsPeers: (any StatisticsPeering)? = nil
+        decryptionTimeoutMs: Int64 = 30_000, statisticsPeers: (any StatisticsPeering)? = nil, citizenPeers: (any CitizenAccessPeering)? = nil,
+        nodeID: String = "node-1"
     ) throws {
         let suite = try name.makeSuite()
         let (scheme, shares) = try Self.dealt.key(threshold: threshold, parties: shareHolders)
         let peers = (1..<shareHolders).map { "node-\($0 + 1)" }
-        let chain = try InMemoryChain(suite: suite, department: holder, clock: clock, peers: peers, aggregation: scheme.parameters)
+        let chain = try InMemoryChain(suite: suite, nodeID: nodeID, department: holder, clock: clock, peers: peers, aggregation: scheme.parameters)
         let store = InMemoryRecordStore(chain: chain)
         var keys: [String: any SigningKey] = [:]
         var listed: [DepartmentDirectory.Department] = []
@@ -79,7 +80,7 @@ package struct ExchangeFixture: Sendable {
             listed.append(.init(id: id, name: id, groups: groups, publicKey: key.publicKey.pemRepresentation))
         }
         let departments = try DepartmentDirectory(departments: listed, suite: suite)
-        let aggregation = ConsortiumKey(scheme: scheme, holders: ["node-1"] + peers, share: shares[0])
+        let aggregation = ConsortiumKey(scheme: scheme, holders: [nodeID] + peers, share: shares[0])
         let logger = Logger(label: "unit", factory: { _ in SwiftLogNoOpLogHandler() })
         let vault = RecordVault(suite: suite, recordKey: SystemRandom().bytes(count: suite.symmetricKeyLength), salt: SystemRandom().bytes(count: 32))
         let bundle = try PolicyBundle.load(from: policies, schemas: TestPaths.schemas)
@@ -89,9 +90,9 @@ package struct ExchangeFixture: Sendable {
             ExchangeService(
                 parts: .init(ledger: chain, writer: chain, accessLog: chain, records: store, auditStore: chain), suite: suite,
                 categories: categories, policies: bundle, departments: departments, vault: vault, aggregation: aggregation,
-                encryptor: PaillierEncryptor(publicKey: scheme.publicKey), pool: nil, nodeID: "node-1",
+                encryptor: PaillierEncryptor(publicKey: scheme.publicKey), pool: nil, nodeID: nodeID,
                 logger: logger, now: clock.reader, noise: NoiseSource(SplitMix64(seed: noiseSeed)), decryptionTimeoutMs: decryptionTimeoutMs,
-                department: holder, peers: statisticsPeers
+                department: holder, peers: statisticsPeers, citizenPeers: citizenPeers
             )
         }
         exchange = assemble(noiseSeed)
@@ -103,7 +104,7 @@ package struct ExchangeFixture: Sendable {
         for (offset, peer) in peers.enumerated() where !silentPeers.contains(peer) {
             let share =
                 forgingPeers.contains(peer) ? ThresholdPaillier.KeyShare(index: offset + 2, secret: "\(987_654_321 + offset)") : shares[offset + 1]
-            let key = ConsortiumKey(scheme: scheme, holders: ["node-1"] + peers, share: share)
+            let key = ConsortiumKey(scheme: scheme, holders: [nodeID] + peers, share: share)
             chain.addDuty(
                 DecryptionDuty(
                     key: key, share: share, nodeID: peer, suite: suite, ledger: chain, writer: PeerWriter(chain: chain, peer: peer), audit: chain,
@@ -113,7 +114,7 @@ package struct ExchangeFixture: Sendable {
         self.store = store
         self.keys = keys
         self.departments = departments
-        governance = GovernanceService(chain: chain, submitter: chain, suite: suite, nodeID: "node-1", department: holder)
+        governance = GovernanceService(chain: chain, submitter: chain, suite: suite, nodeID: nodeID, department: holder)
         self.clock = clock
         self.suite = suite
         self.vault = vault

@@ -48,6 +48,8 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
     var locations: [[UInt8]: TransactionLocation] = [:]
     /// Access events in commit order, as the access-log tables would hold them.
     package private(set) var events: [(event: AccessEvent, height: UInt64, hash: [UInt8])] = []
+    /// Releases of deferred accesses: event id → the releasing department and height (the first release).
+    var releases: [String: (department: String, height: UInt64)] = [:]
     /// Faults a test declares on derived tables (what `ChainService` finds when a table differs from the blocks).
     package var derivedFaults: [DerivedRows.Table: String] = [:]
     /// When set, the next access-log write fails with it (the chain unavailable): nothing may be released then.
@@ -129,6 +131,11 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
             if let reason = applied.skipped[index] { throw ChainServiceError(.skipped, reason) }
             locations[hash] = location
             for event in try transaction.accessEvents() { events.append((event, block.header.height, hash)) }
+            if transaction.kind == .accessRelease {
+                // The ledger executed it: the submitter is the named department's node.
+                let release = try AccessRelease(decoding: transaction.payload)
+                for id in release.eventIDs where releases[id] == nil { releases[id] = (release.department, block.header.height) }
+            }
             out.append(location)
         }
         for waiter in heightWaiters where waiter.height < ledger.height { waiter.continuation.resume() }
@@ -281,24 +288,32 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
     package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow] {
         let rows = events.filter { $0.height > afterHeight || ($0.height == afterHeight && $0.event.eventID > afterEventID) }
             .sorted { ($0.height, $0.event.eventID) < ($1.height, $1.event.eventID) }
-        return rows.prefix(limit).map(Self.row)
+        return rows.prefix(limit).map(row)
     }
 
     package func accessEvent(id: String) async throws -> ChainStore.AccessEventRow? {
-        events.first { $0.event.eventID == id }.map(Self.row)
+        events.first { $0.event.eventID == id }.map(row)
+    }
+
+    package func accessesToRecords(_ recordKeys: [[UInt8]], limit: Int) async throws -> [ChainStore.AccessEventRow] {
+        let wanted = Set(recordKeys)
+        let rows = events.filter { $0.event.recordKeys.contains(where: wanted.contains) }
+            .sorted { ($0.height, $0.event.eventID) > ($1.height, $1.event.eventID) }
+        return rows.prefix(limit).map(row)
     }
 
     package func blocks(from height: UInt64, limit: Int) async throws -> [Block] {
         Array(blocks.dropFirst(Int(min(height, UInt64(blocks.count + 1))) - 1).prefix(limit))
     }
 
-    static func row(_ entry: (event: AccessEvent, height: UInt64, hash: [UInt8])) -> ChainStore.AccessEventRow {
+    func row(_ entry: (event: AccessEvent, height: UInt64, hash: [UInt8])) -> ChainStore.AccessEventRow {
         let event = entry.event
+        let release = releases[event.eventID].flatMap { $0.department == event.requester ? $0.height : nil }
         return ChainStore.AccessEventRow(
             eventID: event.eventID, height: entry.height, transactionHash: entry.hash, requester: event.requester, action: event.action,
             category: event.category, purpose: event.purpose, decision: event.decision.rawValue, policies: event.determiningPolicies,
             recordCount: event.recordKeys.count, bundleHash: event.policyBundleHash, timestampMs: event.timestampMs, role: event.role,
-            grantID: event.grantID
+            grantID: event.grantID, discloseAtMs: event.discloseAtMs, releasedAtHeight: release
         )
     }
 }

@@ -64,7 +64,7 @@ package struct Audit: Sendable {
             eventId: row.eventID, height: row.height, transaction: Hex.encode(row.transactionHash), requester: row.requester,
             action: row.action, category: row.category, purpose: row.purpose, decision: row.decision, policies: row.policies,
             recordCount: row.recordCount, policyBundle: Hex.encode(row.bundleHash), timestampMs: row.timestampMs, role: row.role,
-            grant: row.grantID
+            grant: row.grantID, disclosure: row.discloseAtMs.map { API.Disclosure(discloseAtMs: $0, releasedAtHeight: row.releasedAtHeight) }
         )
     }
 }

@@ -43,6 +43,10 @@ package struct ExchangeService: Sendable {
     package let grants: Grants
     package let consents: Consents
     package let audit: Audit
+    /// Citizens' view of who used their data, their tokens, and departments' releases of deferred accesses.
+    package let citizens: CitizenAccesses
+    package let citizenTokens: CitizenTokens
+    package let releases: Releases
     /// This node's duty as a holder of a share of the consortium key (nil when it holds none).
     package let decryptionDuty: DecryptionDuty?
     package let approval: BundleApproval
@@ -75,7 +79,7 @@ package struct ExchangeService: Sendable {
         parts: Parts, suite: any CryptoSuite, categories: [String: RecordCategory], policies: PolicyBundle, departments: DepartmentDirectory,
         vault: RecordVault, aggregation: ConsortiumKey, encryptor: PaillierEncryptor, pool: RandomnessPool?, nodeID: String,
         logger: Logger, now: @escaping @Sendable () -> Int64, noise: NoiseSource = NoiseSource(), decryptionTimeoutMs: Int64 = 30_000,
-        department: String = "", peers: (any StatisticsPeering)? = nil
+        department: String = "", peers: (any StatisticsPeering)? = nil, citizenPeers: (any CitizenAccessPeering)? = nil
     ) {
         let categories = Categories(categories)
         let bundleHash = suite.hash(policies.canonicalBytes)
@@ -85,7 +89,9 @@ package struct ExchangeService: Sendable {
         )
         let approval = BundleApproval(policyBundleHash: bundleHash, ledger: parts.ledger, writer: parts.writer, nodeID: nodeID, logger: logger)
         let admission = Admission(approval: approval, decisions: decisions)
-        let gate = AccessGate(log: parts.accessLog, policyBundleHash: bundleHash, now: now)
+        let gate = AccessGate(
+            log: parts.accessLog, policyBundleHash: bundleHash, now: now,
+            deferralMaxMs: { policies.deferral(for: $0).map { $0.maxDays * 86_400_000 } })
         let integrity = IntegrityCounter()
         let checks = RecordIntegrity(vault: vault, counter: integrity, logger: logger)
         self.approval = approval
@@ -122,6 +128,11 @@ package struct ExchangeService: Sendable {
         )
         consents = Consents(admission: admission, decisions: decisions, gate: gate, ledger: parts.ledger, writer: parts.writer, vault: vault)
         audit = Audit(admission: admission, decisions: decisions, gate: gate, ledger: parts.ledger, store: parts.auditStore)
+        citizens = CitizenAccesses(
+            categories: categories, vault: vault, store: parts.auditStore, ledger: parts.ledger, policies: policies,
+            peers: citizenPeers ?? NoCitizenAccessPeers(), nodeID: nodeID, now: now)
+        citizenTokens = CitizenTokens(key: vault.citizenTokenKey, nodeID: nodeID, department: department, now: now)
+        releases = Releases(store: parts.auditStore, writer: parts.writer, department: department)
     }
 
     /// A node's rooms: its chain service, submitter, access-log batcher and PostgreSQL stores.
@@ -136,14 +147,14 @@ package struct ExchangeService: Sendable {
             records: RecordStore(database: database),
             auditStore: ChainStore(database: database)
         )
+        let peers = PeerClient(
+            nodeID: nodeID, key: secrets.signingKey, suite: suite, addresses: peerAPIs, tls: tls,
+            memberCertificate: { await chain.memberTLSCertificate($0) })
         self.init(
             parts: parts, suite: suite, categories: categories, policies: policies, departments: departments,
             vault: RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt), aggregation: secrets.aggregation,
             encryptor: encryptor, pool: pool, nodeID: nodeID, logger: logger, now: now, decryptionTimeoutMs: decryptionTimeoutMs,
-            department: department,
-            peers: PeerStatisticsClient(
-                nodeID: nodeID, key: secrets.signingKey, suite: suite, addresses: peerAPIs, tls: tls,
-                memberCertificate: { await chain.memberTLSCertificate($0) })
+            department: department, peers: peers, citizenPeers: peers
         )
     }
 

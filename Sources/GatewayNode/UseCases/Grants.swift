@@ -55,14 +55,7 @@ package struct Grants: Sendable {
 
     /// `expiresAt` as Unix milliseconds: an RFC 3339 instant in the future, at most ten years ahead.
     func expiry(_ text: String) throws -> Int64 {
-        let expiresAtMs: Int64
-        switch RFC3339.parse(text) {
-        case .success(let instant): expiresAtMs = instant
-        case .failure(.malformed):
-            throw ExchangeError(.invalidRequest, "expiresAt must be an RFC 3339 date (2027-06-30) or date-time (2027-06-30T12:00:00Z)")
-        case .failure(.impossible(let why)):
-            throw ExchangeError(.invalidDate, "expiresAt names no real instant: \(why)")
-        }
+        let expiresAtMs = try RequestChecks.instant(text, "expiresAt")
         let current = now()
         guard expiresAtMs > current, expiresAtMs - current <= Self.durationMaxMs else {
             throw ExchangeError(.invalidRequest, "expiresAt must be in the future and at most ten years ahead")

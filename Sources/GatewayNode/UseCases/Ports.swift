@@ -83,6 +83,8 @@ package protocol RecordStoring: Sendable {
 package protocol AuditStoring: Sendable {
     func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow]
     func accessEvent(id: String) async throws -> ChainStore.AccessEventRow?
+    /// The access events that name any of these salted record keys, newest first, each once.
+    func accessesToRecords(_ recordKeys: [[UInt8]], limit: Int) async throws -> [ChainStore.AccessEventRow]
     func blocks(from height: UInt64, limit: Int) async throws -> [Block]
 }
 

@@ -31,6 +31,7 @@ package struct ReadRecords: Sendable {
             try RequestChecks.checkIdentifier(id, "ids[\(index)]")
         }
         try decisions.checkKnownPurpose(request.purpose)
+        let discloseAfterMs = try request.discloseAfter.map { try RequestChecks.instant($0, "discloseAfter") }
         // Duplicates removed, first occurrence kept, so the response follows the request's order.
         var seenIDs = Set<String>()
         let ids = request.ids.filter { seenIDs.insert($0).inserted }
@@ -46,7 +47,8 @@ package struct ReadRecords: Sendable {
         }
         let recordKeys = ids.map { vault.recordKey(category: category.name, id: $0) }
         let permit = try await gate.pass(
-            principal, action: "read", category: category.name, recordKeys: recordKeys, purpose: request.purpose, decision: decision
+            principal, action: "read", category: category.name, recordKeys: recordKeys, purpose: request.purpose, decision: decision,
+            discloseAfterMs: discloseAfterMs
         )
         let obligations = try permit.obligations()
 

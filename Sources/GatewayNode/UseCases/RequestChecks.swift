@@ -1,4 +1,5 @@
 import Foundation
+import GatewayPolicy
 import GatewaySchema
 import GatewayWire
 
@@ -33,6 +34,18 @@ enum RequestChecks {
 
     static func checkIdentifier(_ id: String, _ what: String) throws {
         if let problem = identifierProblem(id) { throw ExchangeError(.invalidRequest, "\(what) \(problem)") }
+    }
+
+    /// An instant from a request (`what` names the field): RFC 3339, as Unix ms; a malformed one is 400
+    /// `invalid_request`, an impossible one (2027-02-30) 422 `invalid_date`.
+    static func instant(_ text: String, _ what: String) throws -> Int64 {
+        switch RFC3339.parse(text) {
+        case .success(let instant): return instant
+        case .failure(.malformed):
+            throw ExchangeError(.invalidRequest, "\(what) must be an RFC 3339 date (2027-06-30) or date-time (2027-06-30T12:00:00Z)")
+        case .failure(.impossible(let why)):
+            throw ExchangeError(.invalidDate, "\(what) names no real instant: \(why)")
+        }
     }
 
     static func checkPurpose(_ purpose: String) throws {

@@ -4,10 +4,11 @@ import GatewayCrypto
 import GatewayTLS
 import GatewayWire
 
-/// Node-to-node requests for statistics: signed with this node's key as `node:<node-id>` (the holder verifies it against
-/// the member key on chain), sent to the holder's HTTP API (`--peer-api node-id=URL`). A problem answered by the holder
-/// comes back as the same `ExchangeError`, its event id included.
-package struct PeerStatisticsClient: StatisticsPeering {
+/// Node-to-node requests (statistics contributions, a citizen's accesses): signed with this node's key as
+/// `node:<node-id>` (the other node verifies it against the member key on chain), sent to that node's HTTP API
+/// (`--peer-api node-id=URL`). A problem the other node answers comes back as the same `ExchangeError`, its event id
+/// included.
+package struct PeerClient: StatisticsPeering, CitizenAccessPeering {
     let nodeID: String
     let key: any SigningKey
     let suite: any CryptoSuite
@@ -17,7 +18,17 @@ package struct PeerStatisticsClient: StatisticsPeering {
     var tls: TLSIdentity? = nil
     var memberCertificate: @Sendable (String) async -> String? = { _ in nil }
 
+    package var nodes: [String] { addresses.keys.filter { $0 != nodeID }.sorted() }
+
     package func contribution(from node: String, _ request: API.ContributionRequest) async throws -> API.ContributionResponse {
+        try await post(to: node, "/v1/node/contributions", request)
+    }
+
+    package func accesses(from node: String, _ query: API.CitizenAccessQuery) async throws -> API.CitizenAccessPart {
+        try await post(to: node, "/v1/node/citizen-accesses", query)
+    }
+
+    func post<Body: Encodable & Sendable, Answer: Decodable>(to node: String, _ path: String, _ body: Body) async throws -> Answer {
         guard let address = addresses[node] else {
             throw ExchangeError(
                 .chainUnavailable, "this node does not know \(node)'s API address: start it with --peer-api \(node)=http://host:port")
@@ -35,11 +46,11 @@ package struct PeerStatisticsClient: StatisticsPeering {
         }
         let response: ClientResponse
         do {
-            response = try await client.send("POST", "/v1/node/contributions", json: request)
+            response = try await client.send("POST", path, json: body)
         } catch {
             throw ExchangeError(.chainUnavailable, "cannot reach \(node) at \(address): \(error)")
         }
-        if response.status == 200 { return try response.decode(API.ContributionResponse.self) }
+        if response.status == 200 { return try response.decode(Answer.self) }
         if let problem = response.problem {
             throw ExchangeError(ProblemCode.named(problem.code) ?? .internalError, problem.detail, eventID: problem.eventId)
         }
