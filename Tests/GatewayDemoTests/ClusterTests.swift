@@ -148,6 +148,42 @@ import Testing
             "POST", "/v1/statistics",
             json: API.StatisticsRequest(category: "citizen", field: "monthly_income", groupBy: ["district"], purpose: "official_statistics"))
         #expect(elsewhere.status == 403)
+
+        // A citizen's view across nodes: C0000101's record is on social security's node (node-2), salted with that
+        // node's salt; the citizen signs in at the registry's node (node-1), which asks every other node, signed node to
+        // node. Social security's fraud investigation stays hidden until social security releases it at its own node.
+        let socialNode = try #require(layout.nodes.firstIndex { $0.department == DemoConsortium.socialSecurity })
+        let benefit = try await client(layout, node: socialNode, department: DemoConsortium.socialSecurity).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000101"], purpose: "benefit_eligibility"))
+        #expect(benefit.status == 200, "\(String(decoding: benefit.body, as: UTF8.self))")
+        let covert = try await client(layout, node: socialNode, department: DemoConsortium.socialSecurity).acting(as: "fraud_investigator").send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000101"], purpose: "fraud_investigation"))
+        #expect(covert.status == 200, "\(String(decoding: covert.body, as: UTF8.self))")
+        let covertEvent = try #require(try covert.decode(API.RecordsResponse.self).receipt.eventId)
+        let login = try client(layout, node: 0, department: DemoConsortium.registry)
+        let token = try await login.send("POST", "/v1/citizen/tokens", json: API.CitizenTokenRequest(citizenId: "C0000101"))
+            .decode(API.CitizenToken.self).token
+        func citizenView() async throws -> API.CitizenAccesses {
+            let answer = try await login.sendRaw("GET", "/v1/citizen/accesses", headers: [("Authorization", "Bearer \(token)")])
+            #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
+            return try answer.decode(API.CitizenAccesses.self)
+        }
+        let view = try await citizenView()
+        #expect(
+            view.nodes.map(\.node) == ["node-1", "node-2", "node-3", "node-4"] && view.nodes.allSatisfy { $0.status == "answered" }, "\(view.nodes)")
+        let benefitEvent = try benefit.decode(API.RecordsResponse.self).receipt.eventId
+        #expect(view.accesses.contains { $0.eventId == benefitEvent && $0.node == "node-2" && $0.purpose == "benefit_eligibility" })
+        #expect(view.accesses.contains { $0.action == "publish" && $0.node == "node-2" })
+        #expect(!view.accesses.contains { $0.eventId == covertEvent })
+        let released = try await client(layout, node: socialNode, department: DemoConsortium.socialSecurity).send(
+            "POST", "/v1/accesses/releases", json: API.ReleaseRequest(eventIds: [covertEvent]))
+        #expect(released.status == 201, "\(String(decoding: released.body, as: UTF8.self))")
+        let releaseHeight = try released.decode(API.ReleaseResponse.self).height
+        // node-2 answers for its records once it has stored the release's block.
+        #expect(
+            try await waitUntil(seconds: 60) {
+                try await citizenView().accesses.contains { $0.eventId == covertEvent && $0.disclosure?.releasedAtHeight == releaseHeight }
+            })
         await nodes.stopAll()
 
         let (p, q) = try #require(factors.value)

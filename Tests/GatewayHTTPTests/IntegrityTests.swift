@@ -95,6 +95,10 @@ import Testing
                 "DELETE FROM access_events WHERE event_id = '\(victim.eventId)'",
                 "INSERT INTO access_events SELECT 'forged-event', height, tx_hash, requester, action, category, purpose, decision, policies, record_count, bundle_hash, timestamp_ms, role, grant_id FROM access_events WHERE event_id = '\(deniedEvent)'",
                 "UPDATE anchored_records SET record_hash = sha256(record_hash) WHERE record_key = (SELECT record_key FROM anchored_records ORDER BY record_key LIMIT 1)",
+                // A citizen's list reads access_records: a row taken away hides an access from the citizen; a release
+                // forged into released_events would show a covert one early.
+                "DELETE FROM access_records WHERE event_id = '\(deniedEvent)'",
+                "INSERT INTO released_events SELECT event_id, requester, height, tx_hash FROM access_events WHERE event_id = '\(deniedEvent)'",
             ])
 
         let tampered = try await RunningNode.start(configuration, logger: TestDatabase.logger)
@@ -106,6 +110,8 @@ import Testing
         #expect(has("access_events", victim.eventId, .missing), "\(problems)")
         #expect(has("access_events", "forged-event", .unexpected), "\(problems)")
         #expect(has("anchored_records", nil, .altered), "\(problems)")
+        #expect(problems.contains { $0.table == .accessRecords && $0.key.hasSuffix(":" + deniedEvent) && $0.kind == .missing }, "\(problems)")
+        #expect(problems.contains { $0.table == .releasedEvents && $0.key.hasPrefix(deniedEvent + ":") && $0.kind == .unexpected }, "\(problems)")
         let refusedClient = try node.consortium.client(
             DemoConsortium.regulator, baseURL: tampered.baseURL, suite: node.suite, nodeCertificate: configuration.tls?.certificatePEM)
         let refused = try await refusedClient.send("GET", "/v1/audit/events?limit=10")
@@ -136,6 +142,18 @@ import Testing
         #expect(after.first { $0.eventId == deniedEvent }?.decision == "deny")
         #expect(after.contains { $0.eventId == victim.eventId })
         #expect(!after.contains { $0.eventId == "forged-event" })
+        try await healed.stop()
+
+        // A node upgraded from a version without access_records: the migration marks the table, and the first start
+        // fills it from the stored blocks before the derived state is proven.
+        try await Self.execute(
+            node.databaseURL, ["DELETE FROM access_records", "INSERT INTO derived_backfills (table_name) VALUES ('access_records')"])
+        let upgraded = try await RunningNode.start(configuration, logger: TestDatabase.logger)
+        defer { Task { try? await upgraded.stop() } }
+        #expect(await upgraded.node.chain.derivedStateProblems.isEmpty)
+        let citizen = try await upgraded.node.exchange.citizens.accesses(citizenID: "C0000001")
+        #expect(citizen.accesses.contains { $0.eventId == deniedEvent && $0.decision == "deny" && $0.requester == DemoConsortium.housing })
+        #expect(try await Self.integer(node.databaseURL, "SELECT count(*)::bigint FROM derived_backfills") == 0)
     }
 
     /// Aggregate inputs — a record's dimensions and its Paillier ciphertexts — are part of what is anchored for it. Each
