@@ -15,12 +15,17 @@ package struct ConsortiumScenario: Sendable {
     package let registryCitizens: [JSONValue]
     package let beneficiaries: Int
     package let seed: UInt64
+    /// A citizen of the registry who is also one of social security's beneficiaries (records on both nodes).
+    package let sharedCitizen: String?
 
-    package init(cluster: DemoCluster, registryCitizens: [JSONValue], beneficiaries: Int = 400, seed: UInt64 = 2026) {
+    package init(
+        cluster: DemoCluster, registryCitizens: [JSONValue], beneficiaries: Int = 400, seed: UInt64 = 2026, sharedCitizen: String? = nil
+    ) {
         self.cluster = cluster
         self.registryCitizens = registryCitizens
         self.beneficiaries = beneficiaries
         self.seed = seed
+        self.sharedCitizen = sharedCitizen
     }
 
     func client(_ department: String, at node: RunningNode) throws -> GatewayClient {
@@ -40,7 +45,9 @@ package struct ConsortiumScenario: Sendable {
         var step = "beneficiaries"
         let records = SyntheticCitizens.generate(count: beneficiaries, seed: seed + 1).enumerated().map { index, record -> JSONValue in
             guard case .object(var fields) = record else { return record }
-            fields["citizen_id"] = .string("C" + SyntheticCitizens.pad((index * 7_919 + 5_000_011) % 10_000_000, width: 7))
+            fields["citizen_id"] = .string(
+                index == 0 && sharedCitizen != nil
+                    ? sharedCitizen! : "C" + SyntheticCitizens.pad((index * 7_919 + 5_000_011) % 10_000_000, width: 7))
             return .object(fields)
         }
         let social = try client(DemoConsortium.socialSecurity, at: socialNode)

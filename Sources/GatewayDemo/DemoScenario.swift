@@ -26,6 +26,8 @@ package struct DemoReport: Sendable {
     package var verifiedProofs = 0
     /// Ids of the records the demo erased (statistics after them no longer count them).
     package var erased: [String] = []
+    /// The citizen whose record social security checked in step 2 (the citizen of step 8).
+    package var checkedCitizen = ""
 }
 
 /// The whole exchange, driven over the real HTTP API as the departments and the regulator would.
@@ -90,6 +92,7 @@ package struct DemoScenario: Sendable {
         step = "social security request"
         let target = citizens[42]
         let targetID = target["citizen_id"]!.stringValue!
+        report.checkedCitizen = targetID
         narrate("2. Social security asks for citizen \(targetID) to check benefit eligibility.")
         let social = try await client(DemoConsortium.socialSecurity).send(
             "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: [targetID], purpose: "benefit_eligibility")

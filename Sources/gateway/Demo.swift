@@ -96,8 +96,9 @@ struct Demo: AsyncParsableCommand {
                 cluster: cluster,
                 registryCitizens: SyntheticCitizens.generate(count: records, seed: seed).filter {
                     !report.erased.contains($0["citizen_id"]?.stringValue ?? "")
-                }, seed: seed
+                }, seed: seed, sharedCitizen: report.checkedCitizen
             ).run { line in say(line) }
+            try await CitizenScenario(cluster: cluster, citizenID: report.checkedCitizen).run { line in say(line) }
             outcome = .success(report)
         } catch {
             outcome = .failure(error)

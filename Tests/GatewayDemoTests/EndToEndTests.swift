@@ -71,7 +71,8 @@ import Testing
             "1. The civil registry publishes", "2. Social security", "3. Housing", "4. The statistics office", "5. A citizen asks",
             "410 record_erased", "6. The regulator", "7. Silos opened without pooling", "holder civil_registry", "holder social_security",
             "(3 of 4 needed)", "never decrypted",
-            "budget is on chain", "with its share alone: refused", "Demo complete",
+            "budget is on chain", "with its share alone: refused", "8. Citizen", "hidden from the citizen until", "(covert, released in block",
+            "Demo complete",
         ] {
             #expect(result.stdout.contains(step), "missing narration: \(step)")
         }
