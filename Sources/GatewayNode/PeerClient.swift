@@ -17,6 +17,23 @@ package struct PeerClient: StatisticsPeering, CitizenAccessPeering {
     /// member entry pins now (a removed member is not trusted).
     var tls: TLSIdentity? = nil
     var memberCertificate: @Sendable (String) async -> String? = { _ in nil }
+    /// A member node's signing key on chain: its answers are signed with it (RFC 9421), and an answer that does not
+    /// verify is refused like no answer (nil: answers are not checked).
+    var memberKey: (@Sendable (String) async -> (any VerifyingKey)?)? = nil
+
+    package init(
+        nodeID: String, key: any SigningKey, suite: any CryptoSuite, addresses: [String: String], tls: TLSIdentity? = nil,
+        memberCertificate: @escaping @Sendable (String) async -> String? = { _ in nil },
+        memberKey: (@Sendable (String) async -> (any VerifyingKey)?)? = nil
+    ) {
+        self.nodeID = nodeID
+        self.key = key
+        self.suite = suite
+        self.addresses = addresses
+        self.tls = tls
+        self.memberCertificate = memberCertificate
+        self.memberKey = memberKey
+    }
 
     package var nodes: [String] { addresses.keys.filter { $0 != nodeID }.sorted() }
 
@@ -33,7 +50,7 @@ package struct PeerClient: StatisticsPeering, CitizenAccessPeering {
             throw ExchangeError(
                 .chainUnavailable, "this node does not know \(node)'s API address: start it with --peer-api \(node)=http://host:port")
         }
-        let client: GatewayClient
+        var client: GatewayClient
         if let tls {
             guard let certificate = await memberCertificate(node) else {
                 throw ExchangeError(
@@ -43,6 +60,10 @@ package struct PeerClient: StatisticsPeering, CitizenAccessPeering {
                 baseURL: address, department: "node:\(nodeID)", key: key, suite: suite, tls: ClientTLS(identity: tls, trusting: [certificate]))
         } else {
             client = GatewayClient(baseURL: address, department: "node:\(nodeID)", key: key, suite: suite)
+        }
+        if let memberKey {
+            guard let key = await memberKey(node) else { throw ExchangeError(.chainUnavailable, "\(node) is not a member of the chain") }
+            client.nodeKey = key
         }
         let response: ClientResponse
         do {

@@ -2,6 +2,7 @@ import Foundation
 import GatewayClient
 import GatewayCrypto
 import GatewayDemo
+import GatewayNode
 import GatewaySchema
 import GatewayTestSupport
 import GatewayWire
@@ -56,6 +57,22 @@ import Testing
         let release = try await node.client(DemoConsortium.socialSecurity).send(
             "POST", "/v1/accesses/releases", json: API.ReleaseRequest(eventIds: [covertEvent]))
         #expect(release.status == 403 && release.problem?.code == "not_own_node")
+
+        // Node to node: the part is answered signed with the node key on chain; an answer that does not verify with the
+        // member's key is refused like no answer.
+        let identity = try #require(node.running.node.configuration.tls)
+        func peer(expecting key: any VerifyingKey) -> PeerClient {
+            PeerClient(
+                nodeID: "test-node", key: node.running.node.signingKey, suite: node.suite, addresses: ["test-node": node.running.baseURL],
+                tls: identity, memberCertificate: { _ in identity.certificatePEM }, memberKey: { _ in key })
+        }
+        let part = try await peer(expecting: node.running.node.signingKey.publicKey).accesses(
+            from: "test-node", API.CitizenAccessQuery(citizenId: id))
+        #expect(part.accesses.map(\.eventId) == list.accesses.map(\.eventId))
+        await #expect(throws: ExchangeError.self) {
+            _ = try await peer(expecting: node.suite.generateSigningKey().publicKey).accesses(
+                from: "test-node", API.CitizenAccessQuery(citizenId: id))
+        }
 
         // The page, in chromium: the same rows, the token gone from the address bar, a proof fetched.
         let work = try TestPaths.temporaryDirectory("citizen-page")

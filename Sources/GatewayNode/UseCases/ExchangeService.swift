@@ -149,7 +149,7 @@ package struct ExchangeService: Sendable {
         )
         let peers = PeerClient(
             nodeID: nodeID, key: secrets.signingKey, suite: suite, addresses: peerAPIs, tls: tls,
-            memberCertificate: { await chain.memberTLSCertificate($0) })
+            memberCertificate: { await chain.memberTLSCertificate($0) }, memberKey: { await chain.member($0)?.key })
         self.init(
             parts: parts, suite: suite, categories: categories, policies: policies, departments: departments,
             vault: RecordVault(suite: suite, recordKey: secrets.recordKey, salt: secrets.salt), aggregation: secrets.aggregation,
