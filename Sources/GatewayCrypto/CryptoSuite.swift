@@ -33,6 +33,8 @@ public protocol SigningKey: Sendable {
     /// PKCS#8 PEM ("PRIVATE KEY").
     var pemRepresentation: String { get }
     func sign(_ message: [UInt8]) throws -> [UInt8]
+    /// A signature in the form RFC 9421 defines for this key's algorithm (`publicKey.httpSignatureAlgorithm`).
+    func signHTTP(_ message: [UInt8]) throws -> [UInt8]
 }
 
 public protocol VerifyingKey: Sendable {
@@ -41,6 +43,20 @@ public protocol VerifyingKey: Sendable {
     /// Stable raw bytes identifying the key (used for fingerprints).
     var rawRepresentation: [UInt8] { get }
     func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool
+    /// The RFC 9421 algorithm of this key: `ed25519` and `ecdsa-p256-sha256` from the RFC's registry, `sm2-sm3` (the
+    /// `sm` suite's private algorithm).
+    var httpSignatureAlgorithm: String { get }
+    /// Checks a signature in the form RFC 9421 defines for this key's algorithm.
+    func isValidHTTPSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool
+}
+
+extension SigningKey {
+    /// Ed25519 and SM2 (DER, the private `sm2-sm3`) sign HTTP messages as they sign anything.
+    public func signHTTP(_ message: [UInt8]) throws -> [UInt8] { try sign(message) }
+}
+
+extension VerifyingKey {
+    public func isValidHTTPSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool { isValidSignature(signature, for: message) }
 }
 
 extension SuiteName {

@@ -93,8 +93,12 @@ public enum HTTPMessageSignatures {
         init(_ description: String) { self.description = description }
     }
 
-    /// The algorithm name of a suite's signing keys: `ed25519` (intl; RFC 9421 registry) or `sm2-sm3` (sm; private).
+    /// The algorithm name of a suite's node keys: `ed25519` (intl; RFC 9421 registry) or `sm2-sm3` (sm; private).
     public static func algorithm(for suite: any CryptoSuite) -> String { suite.name == .intl ? "ed25519" : "sm2-sm3" }
+
+    /// The algorithms a suite's department keys may sign with: `ed25519` and `ecdsa-p256-sha256` (intl; RFC 9421
+    /// registry) or `sm2-sm3` (sm).
+    public static func algorithms(for suite: any CryptoSuite) -> [String] { suite.name == .intl ? ["ed25519", "ecdsa-p256-sha256"] : ["sm2-sm3"] }
 
     /// Signatures per message and components per signature accepted (work per request is bounded).
     public static let signaturesMax = 8

@@ -98,6 +98,8 @@ struct Ed25519SigningKey: SigningKey {
 struct Ed25519VerifyingKey: VerifyingKey {
     let key: Curve25519.Signing.PublicKey
 
+    var httpSignatureAlgorithm: String { "ed25519" }
+
     var pemRepresentation: String { PEM.encode(label: "PUBLIC KEY", der: Ed25519DER.spkiPrefix + rawRepresentation) }
     var rawRepresentation: [UInt8] { [UInt8](key.rawRepresentation) }
 
@@ -116,6 +118,11 @@ struct P256SigningKey: SigningKey {
     func sign(_ message: [UInt8]) throws -> [UInt8] {
         [UInt8](try key.signature(for: message).derRepresentation)
     }
+
+    /// RFC 9421 §3.3.4 (`ecdsa-p256-sha256`): r and s, 32 bytes each, concatenated.
+    func signHTTP(_ message: [UInt8]) throws -> [UInt8] {
+        [UInt8](try key.signature(for: message).rawRepresentation)
+    }
 }
 
 struct P256VerifyingKey: VerifyingKey {
@@ -126,6 +133,14 @@ struct P256VerifyingKey: VerifyingKey {
 
     func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         guard let parsed = try? P256.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+        return key.isValidSignature(parsed, for: message)
+    }
+
+    var httpSignatureAlgorithm: String { "ecdsa-p256-sha256" }
+
+    /// RFC 9421 §3.3.4: exactly 64 bytes, r then s.
+    func isValidHTTPSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        guard signature.count == 64, let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
         return key.isValidSignature(parsed, for: message)
     }
 }

@@ -252,6 +252,8 @@ struct SM2SigningKey: SigningKey {
 struct SM2VerifyingKey: VerifyingKey {
     let key: EVPKey
 
+    var httpSignatureAlgorithm: String { "sm2-sm3" }
+
     var pemRepresentation: String { key.pem(isPrivate: false) }
     var rawRepresentation: [UInt8] { key.publicPoint }
 

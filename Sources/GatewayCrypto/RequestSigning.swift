@@ -75,9 +75,9 @@ public enum RequestSigning {
         if let role { fields.append((Header.role, role)) }
         let parameters = HTTPMessageSignatures.Parameters(
             components: requestComponents(url: url, role: role != nil), created: created, nonce: nonce, keyID: keyID,
-            algorithm: HTTPMessageSignatures.algorithm(for: suite))
+            algorithm: key.publicKey.httpSignatureAlgorithm)
         let signed = try HTTPMessageSignatures.sign(requestMessage(method: method, url: url, fields: fields), parameters: parameters) {
-            try key.sign($0)
+            try key.signHTTP($0)
         }
         return fields.map { ($0.name, $0.value) } + [(Header.signatureInput, signed.signatureInput), (Header.signature, signed.signature)]
     }
@@ -105,10 +105,10 @@ public enum RequestSigning {
         let hasContentType = fields.contains { $0.name.lowercased() == "content-type" }
         let parameters = HTTPMessageSignatures.Parameters(
             components: responseComponents(hasContentType: hasContentType, request: request), created: created, keyID: keyID,
-            algorithm: HTTPMessageSignatures.algorithm(for: suite))
+            algorithm: key.publicKey.httpSignatureAlgorithm)
         let signed = try HTTPMessageSignatures.sign(
             HTTPMessageSignatures.Message(status: status, fields: withDigest, request: request), parameters: parameters, label: "dg"
-        ) { try key.sign($0) }
+        ) { try key.signHTTP($0) }
         return [(Header.contentDigest, digest), (Header.signatureInput, signed.signatureInput), (Header.signature, signed.signature)]
     }
 
@@ -140,7 +140,10 @@ public enum RequestSigning {
             throw ResponseSignatureError("the response signature does not cover \(required.map(\.description).joined(separator: " "))")
         }
         let message = HTTPMessageSignatures.Message(status: status, fields: fields, request: request)
-        guard try HTTPMessageSignatures.verify(only, of: message, with: { key.isValidSignature($1, for: $0) }) else {
+        if let alg = only.parameters.algorithm, alg != key.httpSignatureAlgorithm {
+            throw ResponseSignatureError("the response is signed with alg \(alg.prefix(32)), not the node key's \(key.httpSignatureAlgorithm)")
+        }
+        guard try HTTPMessageSignatures.verify(only, of: message, with: { key.isValidHTTPSignature($1, for: $0) }) else {
             throw ResponseSignatureError("the response signature does not verify with \(keyID.prefix(64))'s key")
         }
         return keyID

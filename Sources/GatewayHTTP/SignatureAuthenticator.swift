@@ -99,9 +99,9 @@ struct SignatureAuthenticator: RouterMiddleware {
                 .missingSignature,
                 "the signature must cover @method, @target-uri (or @path and @query), content-digest, and dg-role when DG-Role is sent")
         }
-        let algorithm = HTTPMessageSignatures.algorithm(for: suite)
-        if let alg = parameters.algorithm, alg != algorithm {
-            throw unauthorized(.badSignature, "alg \(alg.prefix(32)) is not this deployment's \(algorithm)")
+        let algorithms = HTTPMessageSignatures.algorithms(for: suite)
+        if let alg = parameters.algorithm, !algorithms.contains(alg) {
+            throw unauthorized(.badSignature, "alg \(alg.prefix(32)) is not one of this deployment's: \(algorithms.joined(separator: ", "))")
         }
         guard let created = parameters.created, abs(created - now()) <= RequestSigning.freshnessSeconds else {
             throw unauthorized(.staleRequest, "created must be Unix seconds within \(RequestSigning.freshnessSeconds) s of the server clock")
@@ -112,11 +112,16 @@ struct SignatureAuthenticator: RouterMiddleware {
         }
         try await checkDigest(digest)
         let resolved = try await signer(department)
+        // The key decides the algorithm (RFC 9421 §3.2: alg, when given, must be the key's).
+        if let alg = parameters.algorithm, alg != resolved.key.httpSignatureAlgorithm {
+            throw unauthorized(
+                .badSignature, "alg \(alg) is not the algorithm of \(department.prefix(64))'s key (\(resolved.key.httpSignatureAlgorithm))")
+        }
         let message = HTTPMessageSignatures.Message(
             method: request.method.rawValue, targetURI: Self.targetURI(of: request, tls: memberTLSCertificate != nil),
             fields: request.headers.map { ($0.name.canonicalName, $0.value) })
         let valid: Bool
-        do { valid = try HTTPMessageSignatures.verify(only, of: message) { resolved.key.isValidSignature($1, for: $0) } } catch {
+        do { valid = try HTTPMessageSignatures.verify(only, of: message) { resolved.key.isValidHTTPSignature($1, for: $0) } } catch {
             throw unauthorized(.badSignature, "\(error)")
         }
         guard valid else { throw unauthorized(.badSignature, "the request signature does not verify with \(department.prefix(64))'s registered key") }

@@ -13,8 +13,12 @@ import Testing
 
     func contentDigest(_ body: [UInt8]) -> String { "sha-256=:\(Data(SHA256.hash(data: body)).base64EncodedString()):" }
 
-    @Test func signaturesFromThePythonClientVerifyAndOursVerifyThere() async throws {
-        let key = suite.generateSigningKey()
+    /// Both algorithms of the RFC's registry the intl suite signs with: ed25519, and ecdsa-p256-sha256 (r and s, 32
+    /// bytes each; our DER-encoding ECDSA signature would not verify there, nor theirs here).
+    @Test(arguments: ["ed25519", "ecdsa-p256-sha256"])
+    func signaturesFromThePythonClientVerifyAndOursVerifyThere(_ algorithm: String) async throws {
+        let key = algorithm == "ed25519" ? suite.generateSigningKey() : suite.generateP256SigningKey()
+        #expect(key.publicKey.httpSignatureAlgorithm == algorithm)
         let dir = try TestPaths.temporaryDirectory("httpsig")
         let privateFile = dir.appendingPathComponent("key.pem")
         let publicFile = dir.appendingPathComponent("pub.pem")
@@ -37,10 +41,14 @@ import Testing
         #expect(received.count == 1)
         let first = try #require(received.first)
         #expect(first.parameters.keyID == "housing" && first.parameters.nonce == "0123456789abcdef0123" && first.parameters.created == 1_800_000_000)
-        #expect(first.parameters.algorithm == "ed25519")
+        #expect(first.parameters.algorithm == algorithm)
         #expect(first.parameters.components == ["@method", "@target-uri", "@authority", "content-digest"])
         let message = HTTPMessageSignatures.Message(method: "POST", targetURI: url, fields: [("Content-Digest", digest)])
-        #expect(try HTTPMessageSignatures.verify(first, of: message) { key.publicKey.isValidSignature($1, for: $0) })
+        #expect(try HTTPMessageSignatures.verify(first, of: message) { key.publicKey.isValidHTTPSignature($1, for: $0) })
+        if algorithm == "ecdsa-p256-sha256" {
+            #expect(first.signature.count == 64, "r ‖ s")
+            #expect(try HTTPMessageSignatures.verify(first, of: message) { key.publicKey.isValidSignature($1, for: $0) } == false)
+        }
         // Every covered part changed breaks it.
         for tampered in [
             HTTPMessageSignatures.Message(method: "PUT", targetURI: url, fields: [("Content-Digest", digest)]),
@@ -49,17 +57,17 @@ import Testing
                 method: "POST", targetURI: "https://other.example:8443/v1/requests?x=1", fields: [("Content-Digest", digest)]),
             HTTPMessageSignatures.Message(method: "POST", targetURI: url, fields: [("Content-Digest", contentDigest(body + [0x20]))]),
         ] {
-            #expect(try HTTPMessageSignatures.verify(first, of: tampered) { key.publicKey.isValidSignature($1, for: $0) } == false)
+            #expect(try HTTPMessageSignatures.verify(first, of: tampered) { key.publicKey.isValidHTTPSignature($1, for: $0) } == false)
         }
 
         // We sign; Python verifies (and checks the digest against the body).
         let parameters = HTTPMessageSignatures.Parameters(
             components: ["@method", "@target-uri", "@authority", "content-digest"], created: Int64(Date().timeIntervalSince1970),
-            nonce: "fedcba98765432100123", keyID: "housing", algorithm: "ed25519")
+            nonce: "fedcba98765432100123", keyID: "housing", algorithm: algorithm)
         let ours = try HTTPMessageSignatures.sign(
             HTTPMessageSignatures.Message(method: "POST", targetURI: url, fields: [("Content-Digest", contentDigest(body))]),
             parameters: parameters
-        ) { try key.sign($0) }
+        ) { try key.signHTTP($0) }
         func pythonVerifies(method: String, url: String, body: URL, headers: [String: String]) async throws -> (Int32, String) {
             let file = dir.appendingPathComponent("headers-\(UUID().uuidString).json")
             try JSONEncoder().encode(headers).write(to: file)

@@ -20,8 +20,11 @@ struct Harness {
     let startup: StartupProgress
     let application: Application<RouterResponder<GatewayContext>>
 
-    init(ready: Bool = true, bodyBytesMax: Int = 1 << 20, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock()) throws {
-        fixture = try F(policies: policies, clock: clock)
+    init(
+        ready: Bool = true, bodyBytesMax: Int = 1 << 20, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock(),
+        departmentKeys: [String: any SigningKey] = [:]
+    ) throws {
+        fixture = try F(policies: policies, clock: clock, departmentKeys: departmentKeys)
         startup = StartupProgress()
         if ready { startup.set(.ready) }
         let (fixture, startup) = (fixture, startup)

@@ -65,6 +65,40 @@ import Testing
         }
     }
 
+    /// In the intl suite a department's key may be Ed25519 or P-256: the key decides the RFC 9421 algorithm
+    /// (`ed25519`, `ecdsa-p256-sha256`); a signature that names another algorithm than its key's, or one of another
+    /// suite, is refused.
+    @Test func aP256DepartmentSignsWithECDSAP256AndTheKeyDecidesTheAlgorithm() async throws {
+        let p256 = InternationalSuite().generateP256SigningKey()
+        let harness = try Harness(departmentKeys: [F.housing: p256])
+        let target = "/v1/grants"
+        let ok = try harness.signed("GET", target, as: F.housing)
+        #expect(ok[HTTPField.Name("Signature-Input")!]?.contains(#"alg="ecdsa-p256-sha256""#) == true)
+        func relabelled(_ fields: HTTPFields, _ alg: String) -> HTTPFields {
+            var fields = fields
+            fields[HTTPField.Name("Signature-Input")!] = fields[HTTPField.Name("Signature-Input")!]!
+                .replacingOccurrences(of: #"alg="ecdsa-p256-sha256""#, with: #"alg="\#(alg)""#)
+            return fields
+        }
+        let cases: [(String, HTTPFields, Int)] = [
+            ("p256", ok, 200),
+            ("labelled ed25519", relabelled(try harness.signed("GET", target, as: F.housing), "ed25519"), 401),
+            ("labelled sm2-sm3", relabelled(try harness.signed("GET", target, as: F.housing), "sm2-sm3"), 401),
+            ("ed25519 department", try harness.signed("GET", target, as: F.registry), 200),
+        ]
+        try await harness.application.test(.router) { client in
+            for (label, headers, status) in cases {
+                try await client.execute(uri: target, method: .get, headers: headers) { response in
+                    #expect(response.status.code == status, "\(label)")
+                    if status == 401 {
+                        let problem = try Self.problem(response)
+                        #expect(problem.code == ProblemCode.badSignature.rawValue, "\(label)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func bodiesAreBoundedParsedStrictlyAndShapeChecked() async throws {
         let harness = try Harness(bodyBytesMax: 4_096)
         try await harness.application.test(.router) { client in

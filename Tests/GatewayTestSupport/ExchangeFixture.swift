@@ -62,7 +62,7 @@ package struct ExchangeFixture: Sendable {
         suite name: SuiteName = .intl, holder: String = Self.registry, policies: URL = TestPaths.policies, clock: ManualClock = ManualClock(),
         noiseSeed: UInt64 = 14, threshold: Int = 1, shareHolders: Int = 1, silentPeers: Set<String> = [], forgingPeers: Set<String> = [],
         decryptionTimeoutMs: Int64 = 30_000, statisticsPeers: (any StatisticsPeering)? = nil, citizenPeers: (any CitizenAccessPeering)? = nil,
-        nodeID: String = "node-1"
+        nodeID: String = "node-1", departmentKeys: [String: any SigningKey] = [:]
     ) throws {
         let suite = try name.makeSuite()
         let (scheme, shares) = try Self.dealt.key(threshold: threshold, parties: shareHolders)
@@ -75,7 +75,7 @@ package struct ExchangeFixture: Sendable {
             (Self.registry, ["government"]), (Self.socialSecurity, ["government"]), (Self.housing, ["government"]),
             (Self.statistics, ["government"]), (Self.regulator, ["regulators"]),
         ] {
-            let key = suite.generateSigningKey()
+            let key = departmentKeys[id] ?? suite.generateSigningKey()
             keys[id] = key
             listed.append(.init(id: id, name: id, groups: groups, publicKey: key.publicKey.pemRepresentation))
         }

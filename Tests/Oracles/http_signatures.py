@@ -1,7 +1,8 @@
 """RFC 9421 with the PyPI package http-message-signatures, a client nobody here wrote.
 
 sign KEY.pem METHOD URL BODYFILE KEYID NONCE CREATED: prints {"headers": {...}} with Content-Digest, Signature-Input
-and Signature for an ed25519 signature covering @method, @target-uri, @authority, content-digest.
+and Signature for a signature covering @method, @target-uri, @authority, content-digest: ed25519, or ecdsa-p256-sha256
+for a P-256 key (the algorithm follows the key, in every mode).
 send KEY.pem METHOD URL BODYFILE KEYID CLIENT_CERT CLIENT_KEY SERVER_CERT [TAMPER]: signs as `sign` does (a fresh
 nonce, now) and sends the request over mutual TLS; prints the status and the body. TAMPER=body changes the body after
 signing, TAMPER=path the query, TAMPER=replay sends the same signed request twice (the second answer is printed).
@@ -20,11 +21,24 @@ from http_message_signatures import HTTPMessageSigner, HTTPMessageVerifier, HTTP
 
 mode, key_path, method, url, body_path = sys.argv[1:6]
 key = open(key_path, "rb").read()
+
+
+def algorithm_of(pem):
+    """The RFC 9421 algorithm of a key, by its type: ecdsa-p256-sha256 for a P-256 key, ed25519 otherwise."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+    try:
+        loaded = load_pem_private_key(pem, password=None)
+    except ValueError:
+        loaded = load_pem_public_key(pem)
+    return algorithms.ECDSA_P256_SHA256 if isinstance(loaded, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) else algorithms.ED25519
+
+
 body = open(body_path, "rb").read()
 request = requests.Request(method, url, data=body or None).prepare()
 if mode == "sign":
     key_id, nonce, created = sys.argv[6], sys.argv[7], int(sys.argv[8])
-    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=MappingKeyResolver(public_keys={}, private_keys={key_id: key}))
+    signer = HTTPMessageSigner(signature_algorithm=algorithm_of(key), key_resolver=MappingKeyResolver(public_keys={}, private_keys={key_id: key}))
     signer.sign(
         request, key_id=key_id, nonce=nonce, created=datetime.datetime.fromtimestamp(created, datetime.timezone.utc), body=body,
         covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
@@ -34,7 +48,7 @@ elif mode == "send":
     import secrets
     key_id, client_cert, client_key, server_cert = sys.argv[6:10]
     tamper = sys.argv[10] if len(sys.argv) > 10 else ""
-    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=MappingKeyResolver(public_keys={}, private_keys={key_id: key}))
+    signer = HTTPMessageSigner(signature_algorithm=algorithm_of(key), key_resolver=MappingKeyResolver(public_keys={}, private_keys={key_id: key}))
     signer.sign(
         request, key_id=key_id, nonce=secrets.token_urlsafe(24), body=body,
         covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
@@ -75,7 +89,7 @@ else:
     class AnyKey(HTTPSignatureKeyResolver):
         def resolve_public_key(self, key_id):
             return key
-    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=AnyKey())
+    verifier = HTTPMessageVerifier(signature_algorithm=algorithm_of(key), key_resolver=AnyKey())
     try:
         results = verifier.verify(request, body=body, max_age=datetime.timedelta(days=3650))
     except Exception as error:  # noqa: BLE001 — the oracle reports any refusal
