@@ -203,12 +203,33 @@ import Testing
     }
 }
 
+extension CitizenAccessTests {
+    /// A node that never answers (its request hangs until cancelled) is listed as unavailable once the home node's wait
+    /// is over; the others' parts are shown.
+    @Test func aNodeThatNeverAnswersIsReportedAndDoesNotHoldTheListBack() async throws {
+        let other = try await socialSecurity(nodeID: "node-2")
+        let home = try F(holder: F.registry, citizenPeers: FixturePeers(parts: ["node-2": other], hanging: ["node-3"]))
+        var citizens = home.exchange.citizens
+        citizens.peerWait = .milliseconds(300)
+        let list = try await citizens.accesses(citizenID: "C0000001")
+        #expect(list.nodes.map(\.status) == ["answered", "answered", "unavailable"])
+        #expect(list.nodes.last?.detail?.contains("no answer within") == true)
+        #expect(list.accesses.contains { $0.node == "node-2" })
+    }
+}
+
 /// Other nodes, as in-memory fixtures answering node-to-node (nil: a node that cannot be reached).
 struct FixturePeers: CitizenAccessPeering {
     let parts: [String: ExchangeFixture?]
-    var nodes: [String] { parts.keys.sorted() }
+    /// Nodes whose requests never complete (until cancelled).
+    var hanging: Set<String> = []
+    var nodes: [String] { (Array(parts.keys) + hanging).sorted() }
 
     func accesses(from node: String, _ query: API.CitizenAccessQuery) async throws -> API.CitizenAccessPart {
+        if hanging.contains(node) {
+            try await Task.sleep(for: .seconds(86_400))
+            throw CancellationError()
+        }
         guard let fixture = parts[node] ?? nil else { throw ExchangeError(.chainUnavailable, "cannot reach \(node)") }
         let principal = Principal(department: "peer", node: "node-1", requestDigest: SystemRandom().bytes(count: 32))
         return try await fixture.exchange.citizens.answer(principal, query)

@@ -37,6 +37,8 @@ package struct CitizenAccesses: Sendable {
 
     /// At most this many accesses per node's answer (the newest).
     package static let perNodeMax = 500
+    /// How long the home node waits for another node's part before it lists that node as unavailable.
+    package var peerWait: Duration = .seconds(10)
 
     /// The citizen's view: this node's part and every other node's, newest first. A node that cannot be reached is
     /// listed as unavailable, with why; the others' accesses are still shown.
@@ -46,15 +48,28 @@ package struct CitizenAccesses: Sendable {
         var answers = [API.NodeAnswer(node: nodeID, status: "answered")]
         var accesses = own.accesses
         var truncated = own.truncated
-        let peers = self.peers
+        let (peers, wait) = (self.peers, peerWait)
         let results = await withTaskGroup(of: PeerResult.self) { group in
             for node in peers.nodes where node != nodeID {
                 group.addTask {
-                    do {
-                        return PeerResult(
-                            node: node, part: try await peers.accesses(from: node, API.CitizenAccessQuery(citizenId: citizenID)), failure: nil)
-                    } catch {
-                        return PeerResult(node: node, part: nil, failure: "\(error)")
+                    // A node that does not answer in time is listed as unavailable; the citizen is not kept waiting.
+                    await withTaskGroup(of: PeerResult.self) { race in
+                        race.addTask {
+                            do {
+                                return PeerResult(
+                                    node: node, part: try await peers.accesses(from: node, API.CitizenAccessQuery(citizenId: citizenID)), failure: nil
+                                )
+                            } catch {
+                                return PeerResult(node: node, part: nil, failure: "\(error)")
+                            }
+                        }
+                        race.addTask {
+                            try? await Task.sleep(for: wait)
+                            return PeerResult(node: node, part: nil, failure: "no answer within \(wait)")
+                        }
+                        let first = await race.next()!
+                        race.cancelAll()
+                        return first
                     }
                 }
             }
