@@ -374,17 +374,8 @@ extension ChainStore {
         for table in pending {
             try await database.transaction { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table.rawValue)"), logger: logger)
-                var next: UInt64 = 1
-                while true {
-                    let page = try await self.storedBlocks(from: next, limit: 256, on: connection)
-                    guard let last = page.last else { break }
-                    for stored in page {
-                        let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
-                        let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
-                        try await rows.insert(height: Int64(stored.block.header.height), on: connection, logger: logger, only: [table])
-                    }
-                    next = last.block.header.height + 1
-                    progress("filled \(table.rawValue) from the blocks up to height \(last.block.header.height)")
+                _ = try await self.writeDerived(suite: suite, only: [table], on: connection) { height in
+                    progress("filled \(table.rawValue) from the blocks up to height \(height)")
                 }
                 try await connection.query("DELETE FROM derived_backfills WHERE table_name = \(table.rawValue)", logger: logger)
             }
@@ -405,23 +396,31 @@ extension ChainStore {
             try await connection.query("DELETE FROM access_records", logger: logger)
             try await connection.query("DELETE FROM released_events", logger: logger)
             try await connection.query("DELETE FROM derived_backfills", logger: logger)
-            var next: UInt64 = 1
-            var anchors = 0
-            var events = 0
-            while true {
-                let page = try await self.storedBlocks(from: next, limit: 256, on: connection)
-                guard let last = page.last else { break }
-                for stored in page {
-                    let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
-                    let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
-                    try await rows.insert(height: Int64(stored.block.header.height), on: connection, logger: logger)
-                    anchors += rows.anchors.count
-                    events += rows.events.count
-                }
-                next = last.block.header.height + 1
-                progress(last.block.header.height)
-            }
-            return (anchors, events)
+            return try await self.writeDerived(suite: suite, only: Set(DerivedRows.Table.allCases), on: connection, progress: progress)
         }
+    }
+
+    /// Writes the rows of `only` that every stored block implies, page by page, inside the caller's transaction.
+    /// Returns the anchors and events written.
+    func writeDerived(
+        suite: any CryptoSuite, only: Set<DerivedRows.Table>, on connection: PostgresConnection, progress: (UInt64) -> Void
+    ) async throws -> (anchors: Int, events: Int) {
+        var next: UInt64 = 1
+        var anchors = 0
+        var events = 0
+        while true {
+            let page = try await storedBlocks(from: next, limit: 256, on: connection)
+            guard let last = page.last else { break }
+            for stored in page {
+                let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
+                let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
+                try await rows.insert(height: Int64(stored.block.header.height), on: connection, logger: database.logger, only: only)
+                anchors += rows.anchors.count
+                events += rows.events.count
+            }
+            next = last.block.header.height + 1
+            progress(last.block.header.height)
+        }
+        return (anchors, events)
     }
 }

@@ -127,6 +127,10 @@ func httpBench(_ arguments: [String]) async throws {
                 format: "run %d: the chain stored %.0f blocks/s at our maximum, commit latency %.1f ms on average", run, blocks / Double(seconds),
                 commitMs))
         let half = try load(node.baseURL, ours, "open:\(Int(max(1, maximum.rps / 2)))")
+        // The floor: 20 requests a second, where no queue forms and the cores are mostly idle.
+        let floor = try load(node.baseURL, ours, "open:20")
+        results["floor_p50_ms", default: []].append(floor.p50Ms)
+        results["floor_p99_ms", default: []].append(floor.p99Ms)
         results["bare_rps", default: []].append(reference.rps)
         results["ours_rps", default: []].append(maximum.rps)
         results["ours_p50_ms_at_max", default: []].append(maximum.p50Ms)
@@ -135,12 +139,13 @@ func httpBench(_ arguments: [String]) async throws {
         results["half_rps", default: []].append(half.rps)
         results["half_p50_ms", default: []].append(half.p50Ms)
         results["half_p99_ms", default: []].append(half.p99Ms)
-        results["errors", default: []].append(Double(reference.errors + maximum.errors + half.errors))
+        results["errors", default: []].append(Double(reference.errors + maximum.errors + half.errors + floor.errors))
         progress(
             String(
                 format: "run %d: bare %.0f req/s; ours %.0f req/s (%.1f%%), p99 %.1f ms at max; at half (%.0f/s offered) p50 %.1f ms, p99 %.1f ms",
                 run, reference.rps, maximum.rps, 100 * maximum.rps / max(1, reference.rps), maximum.p99Ms, half.offered ?? 0, half.p50Ms,
                 half.p99Ms))
+        progress(String(format: "run %d: at 20/s p50 %.1f ms, p99 %.1f ms", run, floor.p50Ms, floor.p99Ms))
     }
     // One request for 100 ids (the records answered, each checked against its anchor), 30 times.
     var manyIDs: [Double] = []

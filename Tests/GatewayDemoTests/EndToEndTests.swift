@@ -421,7 +421,7 @@ final class Lines: @unchecked Sendable {
     @Test func policyTestsRunAndReportFailuresAndUntestedPolicies() async throws {
         let ok = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path])
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(ok.stdout.contains(" 0 failed, 12 of 12 policies covered"), "\(ok.stdout)")
+        #expect(ok.stdout.contains(" 0 failed, 13 of 13 policies covered"), "\(ok.stdout)")
         let data = try Data(contentsOf: TestPaths.policies.appendingPathComponent("tests/demo.json"))
         var root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         var cases = root["cases"] as! [[String: Any]]
