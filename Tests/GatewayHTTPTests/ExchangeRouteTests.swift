@@ -276,7 +276,8 @@ func inDays(_ days: Double) -> String { ISO8601DateFormatter().string(from: Date
             // A role the bundle does not declare for the department, and a malformed one.
             let janitor = try await social.acting(as: "janitor").send("POST", "/v1/requests", json: request)
             #expect(
-                janitor.status == 422 && janitor.problem?.code == "unknown_role" && janitor.problem?.detail.contains("caseworker, fraud_investigator, trainee") == true)
+                janitor.status == 422 && janitor.problem?.code == "unknown_role"
+                    && janitor.problem?.detail.contains("caseworker, fraud_investigator, trainee") == true)
             let housingTrainee = try await s.client(DemoConsortium.housing).acting(as: "trainee").send("POST", "/v1/requests", json: request)
             #expect(housingTrainee.status == 422 && housingTrainee.problem?.code == "unknown_role")
             let malformed = try await social.acting(as: "Chief Officer").send("POST", "/v1/requests", json: request)
