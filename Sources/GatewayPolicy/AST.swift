@@ -59,8 +59,9 @@ public indirect enum Expression: Sendable {
     case method(Expression, String, [Expression])
 }
 
+/// An element of a `like` pattern. Matching is by Unicode scalar, as Cedar matches (no canonical equivalence).
 public enum PatternElement: Sendable, Equatable {
-    case literal(Character)
+    case literal(Unicode.Scalar)
     case wildcard
 }
 

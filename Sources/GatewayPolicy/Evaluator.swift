@@ -55,36 +55,36 @@ struct Evaluator {
             // The common `principal.x`, `resource.x`, `context.x`, without building an intermediate value.
             switch variable {
             case .context:
-                guard let value = request.context[name] else { throw Failure(message: "record has no attribute '\(name)'") }
+                guard let value = Value.member(request.context, name) else { throw Failure(message: "record has no attribute '\(name)'") }
                 return value
             default:
                 let uid = variable == .principal ? request.principal : request.resource
                 guard let entity = variable == .principal ? principalEntity : resourceEntity else {
                     throw Failure(message: "entity \(uid) does not exist")
                 }
-                guard let value = entity.attributes[name] else { throw Failure(message: "\(uid) has no attribute '\(name)'") }
+                guard let value = Value.member(entity.attributes, name) else { throw Failure(message: "\(uid) has no attribute '\(name)'") }
                 return value
             }
         case .attribute(let base, let name):
             switch try evaluate(base) {
             case .record(let members):
-                guard let value = members[name] else { throw Failure(message: "record has no attribute '\(name)'") }
+                guard let value = Value.member(members, name) else { throw Failure(message: "record has no attribute '\(name)'") }
                 return value
             case .entity(let uid):
                 guard let entity = entities[uid] else { throw Failure(message: "entity \(uid) does not exist") }
-                guard let value = entity.attributes[name] else { throw Failure(message: "\(uid) has no attribute '\(name)'") }
+                guard let value = Value.member(entity.attributes, name) else { throw Failure(message: "\(uid) has no attribute '\(name)'") }
                 return value
             case let other:
                 throw Failure(message: "cannot access attribute '\(name)' of a \(other.typeName)")
             }
         case .has(let base, let name):
             switch try evaluate(base) {
-            case .record(let members): return .bool(members[name] != nil)
-            case .entity(let uid): return .bool(entities[uid]?.attributes[name] != nil)
+            case .record(let members): return .bool(Value.member(members, name) != nil)
+            case .entity(let uid): return .bool(entities[uid].flatMap { Value.member($0.attributes, name) } != nil)
             case let other: throw Failure(message: "'has' needs a record or entity, found \(other.typeName)")
             }
         case .like(let base, let pattern):
-            return .bool(Self.wildcardMatch(Array(try string(base)), pattern[...]))
+            return .bool(Self.wildcardMatch(Array(try string(base).unicodeScalars), pattern[...]))
         case .isType(let base, let type, let container):
             let uid = try entity(base)
             guard uid.type == type else { return .bool(false) }
@@ -195,7 +195,7 @@ struct Evaluator {
         return uid
     }
 
-    static func wildcardMatch(_ text: [Character], _ pattern: ArraySlice<PatternElement>) -> Bool {
+    static func wildcardMatch(_ text: [Unicode.Scalar], _ pattern: ArraySlice<PatternElement>) -> Bool {
         // Iterative glob matching with backtracking to the last star: O(n·m) worst case, no recursion.
         var t = 0
         var p = pattern.startIndex

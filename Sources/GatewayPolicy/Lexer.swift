@@ -11,6 +11,10 @@ struct Token: Sendable, Equatable {
     let kind: Kind
     let line: Int
     let column: Int
+    /// For a string: its reading as a `like` pattern (an unescaped `*` is a wildcard, `\*` a literal star).
+    var pattern: [PatternElement]? = nil
+    /// For a string: whether it holds `\*`, an escape of `like` patterns only (any other string with it is an error).
+    var starEscape = false
 }
 
 /// Splits Cedar source into tokens; `//` comments and whitespace are skipped.
@@ -43,13 +47,15 @@ struct Lexer {
             let startColumn = column
             let c = scalars[index]
             if c == "\"" {
-                tokens.append(Token(kind: .string(try readString()), line: startLine, column: startColumn))
-            } else if c.properties.isAlphabetic || c == "_" {
+                let literal = try readString()
+                tokens.append(
+                    Token(
+                        kind: .string(literal.value), line: startLine, column: startColumn, pattern: literal.pattern,
+                        starEscape: literal.starEscape))
+            } else if Self.isIdentifierStart(c) {
                 var name = ""
-                while index < scalars.count,
-                    scalars[index].properties.isAlphabetic || scalars[index] == "_"
-                        || ("0"..."9").contains(scalars[index])
-                {
+                // Cedar identifiers are ASCII: [_a-zA-Z][_a-zA-Z0-9]*.
+                while index < scalars.count, Self.isIdentifierStart(scalars[index]) || ("0"..."9").contains(scalars[index]) {
                     name.unicodeScalars.append(scalars[index])
                     advance()
                 }
@@ -107,35 +113,80 @@ struct Lexer {
         }
     }
 
-    mutating func readString() throws -> String {
+    static func isIdentifierStart(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) || c == "_" }
+
+    /// A string literal, read as Cedar reads it (Rust's escapes): `\n \r \t \0 \\ \" \'`, `\xHH` (two hex digits,
+    /// at most 7F), `\u{H…}` (one to six hex digits, a Unicode scalar value), and `\*` (a literal star, in `like`
+    /// patterns only). Its value, its reading as a pattern, and whether it holds `\*`.
+    mutating func readString() throws -> (value: String, pattern: [PatternElement], starEscape: Bool) {
         let startLine = line
         let startColumn = column
         advance()
-        var out = ""
+        var out = String.UnicodeScalarView()
+        var pattern: [PatternElement] = []
+        var starEscape = false
+        func hexDigit(_ scalar: Unicode.Scalar) -> UInt32? {
+            switch scalar {
+            case "0"..."9": return scalar.value - 48
+            case "a"..."f": return scalar.value - 87
+            case "A"..."F": return scalar.value - 55
+            default: return nil
+            }
+        }
         while index < scalars.count {
             let c = scalars[index]
             if c == "\"" {
                 advance()
-                return out
+                return (String(out), pattern, starEscape)
             }
             if c == "\\" {
+                let escapeLine = line
+                let escapeColumn = column
+                func bad(_ why: String) -> PolicyError { PolicyError(.syntax, why, at: location(escapeLine, escapeColumn)) }
                 advance()
                 guard index < scalars.count else { break }
                 let e = scalars[index]
+                let unescaped: Unicode.Scalar
                 switch e {
-                case "n": out.append("\n")
-                case "r": out.append("\r")
-                case "t": out.append("\t")
-                case "0": out.append("\0")
-                case "\\", "\"", "'": out.unicodeScalars.append(e)
-                case "*": out.append("\\*")  // kept escaped for `like` patterns
+                case "n": unescaped = "\n"
+                case "r": unescaped = "\r"
+                case "t": unescaped = "\t"
+                case "0": unescaped = "\0"
+                case "\\", "\"", "'": unescaped = e
+                case "*":
+                    unescaped = "*"
+                    starEscape = true
+                case "x":
+                    guard index + 2 < scalars.count, let high = hexDigit(scalars[index + 1]), let low = hexDigit(scalars[index + 2]),
+                        high * 16 + low <= 0x7f, let scalar = Unicode.Scalar(high * 16 + low)
+                    else { throw bad("\\x takes two hex digits, at most 7F") }
+                    advance()
+                    advance()
+                    unescaped = scalar
+                case "u":
+                    advance()
+                    guard index < scalars.count, scalars[index] == "{" else { throw bad("\\u takes {…}: one to six hex digits") }
+                    advance()
+                    var value: UInt32 = 0
+                    var digits = 0
+                    while index < scalars.count, let digit = hexDigit(scalars[index]), digits < 6 {
+                        value = value * 16 + digit
+                        digits += 1
+                        advance()
+                    }
+                    guard digits >= 1, index < scalars.count, scalars[index] == "}" else { throw bad("\\u takes {…}: one to six hex digits") }
+                    guard let scalar = Unicode.Scalar(value) else { throw bad("\\u{\(String(value, radix: 16))} is not a Unicode scalar value") }
+                    unescaped = scalar
                 default:
-                    throw PolicyError(.syntax, "unknown escape \\\(e)", at: location(line, column))
+                    throw bad("unknown escape \\\(e)")
                 }
+                out.append(unescaped)
+                pattern.append(.literal(unescaped))
                 advance()
                 continue
             }
-            out.unicodeScalars.append(c)
+            out.append(c)
+            pattern.append(c == "*" ? .wildcard : .literal(c))
             advance()
         }
         throw PolicyError(.syntax, "unterminated string", at: location(startLine, startColumn))

@@ -93,9 +93,31 @@ public struct PolicyParser {
 
     mutating func string() throws -> String {
         guard case .string(let value) = current.kind else { throw error("expected a string, found \(describe(current))") }
+        try checkPlain(current)
         _ = next()
         return value
     }
+
+    /// A string read as a string (not as a `like` pattern) may not hold `\*`, as in Cedar.
+    func checkPlain(_ token: Token) throws {
+        if token.starEscape { throw error("\\* is an escape of like patterns only; write * (or \\\\* for a backslash and a star)", token) }
+    }
+
+    /// Words Cedar reserves: never an attribute name after `.` or `has`, nor an unquoted record key.
+    static let reserved: Set<String> = ["true", "false", "if", "then", "else", "in", "is", "like", "has", "__cedar"]
+
+    /// An unquoted attribute name or record key: an identifier that is not reserved.
+    mutating func attributeName() throws -> String {
+        let token = current
+        let name = try identifier()
+        guard !Self.reserved.contains(name) else {
+            throw error("'\(name)' is reserved in Cedar: write it quoted (\"\(name)\") where a string is allowed", token)
+        }
+        return name
+    }
+
+    /// Methods of the supported subset and how many arguments each takes (Cedar refuses another count when parsing).
+    static let methodArity: [String: Int] = ["contains": 1, "containsAll": 1, "containsAny": 1]
 
     // MARK: Policies
 
@@ -183,6 +205,7 @@ public struct PolicyParser {
         var parts = [try identifier()]
         while accept("::") {
             if case .string(let id) = current.kind {
+                try checkPlain(current)
                 _ = next()
                 return EntityUID(type: parts.joined(separator: "::"), id: id)
             }
@@ -248,14 +271,18 @@ public struct PolicyParser {
         if acceptKeyword("in") { return .binary(.in, lhs, try parseAdd()) }
         if acceptKeyword("has") {
             if case .string(let name) = current.kind {
+                try checkPlain(current)
                 _ = next()
                 return .has(lhs, name)
             }
-            return .has(lhs, try identifier())
+            return .has(lhs, try attributeName())
         }
         if acceptKeyword("like") {
-            let patternToken = current
-            return .like(lhs, Self.pattern(try string(), at: location(patternToken)))
+            guard case .string = current.kind, let pattern = current.pattern else {
+                throw error("expected a pattern string after like, found \(describe(current))")
+            }
+            _ = next()
+            return .like(lhs, pattern)
         }
         if acceptKeyword("is") {
             let type = try parsePath()
@@ -263,25 +290,6 @@ public struct PolicyParser {
             return .isType(lhs, type, in: nil)
         }
         return lhs
-    }
-
-    static func pattern(_ raw: String, at location: SourceLocation) -> [PatternElement] {
-        var out: [PatternElement] = []
-        var escaped = false
-        for character in raw {
-            if escaped {
-                out.append(.literal(character))
-                escaped = false
-            } else if character == "\\" {
-                escaped = true
-            } else if character == "*" {
-                out.append(.wildcard)
-            } else {
-                out.append(.literal(character))
-            }
-        }
-        if escaped { out.append(.literal("\\")) }
-        return out
     }
 
     mutating func parseAdd() throws -> Expression {
@@ -333,6 +341,7 @@ public struct PolicyParser {
         var expression = base
         while true {
             if accept(".") {
+                let nameToken = current
                 let name = try identifier()
                 if accept("(") {
                     var arguments: [Expression] = []
@@ -340,11 +349,17 @@ public struct PolicyParser {
                         repeat { arguments.append(try parseExpression()) } while accept(",")
                     }
                     try expect(")")
-                    guard ["contains", "containsAll", "containsAny"].contains(name) else {
-                        throw PolicyError(.unsupported, "method \(name)() is outside the supported subset", at: location(current))
+                    guard let arity = Self.methodArity[name] else {
+                        throw PolicyError(.unsupported, "method \(name)() is outside the supported subset", at: location(nameToken))
+                    }
+                    guard arguments.count == arity else {
+                        throw error("\(name)() takes \(arity) argument\(arity == 1 ? "" : "s"), not \(arguments.count)", nameToken)
                     }
                     expression = .method(expression, name, arguments)
                 } else {
+                    guard !Self.reserved.contains(name) else {
+                        throw error("'\(name)' is reserved in Cedar: write [\"\(name)\"] to read that attribute", nameToken)
+                    }
                     expression = .attribute(expression, name)
                 }
             } else if check("[") {
@@ -366,6 +381,7 @@ public struct PolicyParser {
             _ = next()
             return .literal(.long(value))
         case .string(let value):
+            try checkPlain(token)
             _ = next()
             return .literal(.string(value))
         case .identifier(let name):
@@ -390,21 +406,40 @@ public struct PolicyParser {
         case .symbol("["):
             _ = next()
             var items: [Expression] = []
-            if !check("]") {
-                repeat { items.append(try parseExpression()) } while accept(",")
+            // Elements separated by commas, one trailing comma allowed after the last ([1, 2,]), as in Cedar.
+            while !check("]") {
+                items.append(try parseExpression())
+                guard accept(",") else { break }
             }
             try expect("]")
             return .set(items)
         case .symbol("{"):
             _ = next()
             var members: [(String, Expression)] = []
-            if !check("}") {
-                repeat {
-                    let key: String
-                    if case .string(let s) = current.kind { _ = next(); key = s } else { key = try identifier() }
-                    try expect(":")
-                    members.append((key, try parseExpression()))
-                } while accept(",")
+            var keys = Set<[UInt8]>()
+            // Members separated by commas, one trailing comma allowed; a key twice is an error, as in Cedar (keys
+            // compare byte for byte).
+            while !check("}") {
+                let keyToken = current
+                let key: String
+                if case .string(let s) = current.kind {
+                    try checkPlain(current)
+                    _ = next()
+                    key = s
+                } else {
+                    key = try attributeName()
+                }
+                guard keys.insert(Array(key.utf8)).inserted else { throw error("duplicate key \"\(key)\" in a record literal", keyToken) }
+                // Records are held in Swift dictionaries, whose string keys compare by canonical equivalence: two keys
+                // that differ only in Unicode normalization would share a slot, where Cedar keeps both. Refused.
+                guard !members.contains(where: { $0.0 == key }) else {
+                    throw PolicyError(
+                        .unsupported, "record keys that differ only in Unicode normalization are outside the supported subset",
+                        at: location(keyToken))
+                }
+                try expect(":")
+                members.append((key, try parseExpression()))
+                guard accept(",") else { break }
             }
             try expect("}")
             return .record(members)

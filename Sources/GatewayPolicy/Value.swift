@@ -16,8 +16,9 @@ public struct EntityUID: Sendable, Hashable, Comparable, CustomStringConvertible
         self.fingerprint = hash
     }
 
+    /// Byte for byte, as Cedar compares: no Unicode canonical equivalence (`"é"` and `"e\u{301}"` are two ids).
     public static func == (lhs: EntityUID, rhs: EntityUID) -> Bool {
-        lhs.fingerprint == rhs.fingerprint && lhs.type == rhs.type && lhs.id == rhs.id
+        lhs.fingerprint == rhs.fingerprint && lhs.type.utf8.elementsEqual(rhs.type.utf8) && lhs.id.utf8.elementsEqual(rhs.id.utf8)
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
@@ -59,16 +60,26 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// Cedar equality: sets compare as sets, records by members; values of different types are unequal.
+    /// Cedar equality: sets compare as sets, records by members; values of different types are unequal. Strings and
+    /// record keys compare as Cedar compares them, scalar for scalar: Swift's `==` on strings would treat canonically
+    /// equivalent ones (`"é"`, `"e\u{301}"`) as equal, and Cedar does not.
     static func equal(_ lhs: Value, _ rhs: Value) -> Bool {
         switch (lhs, rhs) {
+        case (.string(let a), .string(let b)):
+            return a.utf8.elementsEqual(b.utf8)
         case (.set(let a), .set(let b)):
             return a.allSatisfy { x in b.contains { equal(x, $0) } } && b.allSatisfy { y in a.contains { equal(y, $0) } }
         case (.record(let a), .record(let b)):
-            return a.count == b.count && a.allSatisfy { key, value in b[key].map { equal(value, $0) } ?? false }
+            return a.count == b.count && a.allSatisfy { key, value in member(b, key).map { equal(value, $0) } ?? false }
         default:
             return lhs == rhs
         }
+    }
+
+    /// A record's member by exact key (the dictionary finds canonically equivalent keys too; Cedar does not).
+    static func member(_ members: [String: Value], _ key: String) -> Value? {
+        guard let index = members.index(forKey: key), members[index].key.utf8.elementsEqual(key.utf8) else { return nil }
+        return members[index].value
     }
 }
 

@@ -182,7 +182,7 @@ func decide(
             ("permit (principal, action, resource);\nforbid (principal action, resource);", 2, 19),
             ("permit (principal, action, resource) when { context.a == };", 1, 58),
             ("permit (principal, action, resource) when { decimal(\"1.0\") };", 1, 45),
-            ("permit (principal, action, resource) when { context.a.lessThan(1) };", 1, 67),
+            ("permit (principal, action, resource) when { context.a.lessThan(1) };", 1, 55),
             ("permit (principal == Department, action, resource);", 1, 22),
             ("@id(\"x\") @id(\"y\") permit (principal, action, resource);", 1, 11),
             ("permit (principal, action, resource) when { \"unterminated };", 1, 45),
