@@ -8,10 +8,12 @@ import Foundation
 ///                             "resource": "Record::\"r1\"", "context": {"purpose": {"__entity": {…}}}},
 ///                 "entities": [ Cedar entity JSON, added to the bundle's entities.json ],
 ///                 "expect": {"decision": "allow" | "deny", "policies": ["…"],
-///                            "obligations": {"fields": "a,b", "mask": "a:hash", "max_rows": "50", …}}}]}
+///                            "obligations": {"fields": "a,b", "mask": "a:hash", "max_rows": "50", …},
+///                            "errors": ["policy-id", …]}}]}
 ///
 /// `expect.obligations` uses the annotation vocabulary and is compared with the combined obligations of the
-/// determining permits; `policies` and `obligations` are optional.
+/// determining permits; `expect.errors` names the policies expected to report an evaluation error (Cedar skips them);
+/// without it, any evaluation error fails the case. `policies`, `obligations` and `errors` are optional.
 public struct PolicyTestCase: Sendable {
     public let file: String
     public let name: String
@@ -20,6 +22,8 @@ public struct PolicyTestCase: Sendable {
     public let expectedEffect: Decision.Effect?
     public let expectedPolicies: [String]?
     public let expectedObligations: Obligations?
+    /// The policies expected to report an evaluation error (nil: none may).
+    public let expectedErrors: [String]?
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let message: String
@@ -56,6 +60,7 @@ public struct PolicyTestCase: Sendable {
             expectedEffect = nil
             expectedPolicies = nil
             expectedObligations = nil
+            expectedErrors = nil
             return
         }
         guard let expectation = expect as? [String: Any], let decision = expectation["decision"] as? String,
@@ -76,6 +81,12 @@ public struct PolicyTestCase: Sendable {
         } else {
             expectedObligations = nil
         }
+        if let errors = expectation["errors"] {
+            guard let names = errors as? [String] else { throw fail("expect.errors must be an array of policy ids") }
+            expectedErrors = names
+        } else {
+            expectedErrors = nil
+        }
     }
 
     /// Runs the case against a bundle: nil if it passes, else what differed.
@@ -93,8 +104,17 @@ public struct PolicyTestCase: Sendable {
         if let expectedObligations, decision.obligations != expectedObligations {
             problems.append("expected obligations [\(expectedObligations.summary)], got [\(decision.obligations?.summary ?? "none")]")
         }
-        if !decision.errors.isEmpty {
-            problems.append("evaluation errors: " + decision.errors.map { "\($0.policy): \($0.message)" }.joined(separator: "; "))
+        let erring = decision.errors.map(\.policy).sorted()
+        if let expectedErrors {
+            if expectedErrors.sorted() != erring {
+                problems.append(
+                    "expected evaluation errors in \(expectedErrors.sorted()), got \(erring)"
+                        + (decision.errors.isEmpty ? "" : ": " + decision.errors.map { "\($0.policy): \($0.message)" }.joined(separator: "; ")))
+            }
+        } else if !decision.errors.isEmpty {
+            problems.append(
+                "evaluation errors: " + decision.errors.map { "\($0.policy): \($0.message)" }.joined(separator: "; ")
+                    + " (list the policies under expect.errors if the case means them)")
         }
         return (decision, problems.isEmpty ? nil : problems.joined(separator: "; "))
     }

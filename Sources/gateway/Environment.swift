@@ -53,6 +53,11 @@ func pathSegment(_ text: String) -> String {
 
 /// A command that could not do its work (as opposed to a command line that does not parse): printed as one
 /// sentence saying what to do next, without the usage text, and the process exits 1 (usage errors exit 64).
+extension ExitCode {
+    /// The command did its work and the answer is no: a check found problems, a request is denied (see `gateway --help`).
+    static let negative = ExitCode(2)
+}
+
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

@@ -7,8 +7,11 @@ struct Gateway: AsyncParsableCommand {
         commandName: "gateway",
         abstract: "DataGateway: privacy-preserving data exchange between government departments, logged on a consortium chain.",
         discussion: """
-            Exit codes: 0 done; 1 the command could not do its work (a refusal from a node, an unreachable database, a \
-            file it cannot read or write: one sentence on standard error says what to do next); 64 the command line does \
+            Exit codes, for every command: 0 done (a check passed, a request is allowed); 1 the command could not do its \
+            work (a refusal from a node, an unreachable database, a file it cannot read or write: one sentence on \
+            standard error says what to do next); 2 it did its work and the answer is no (`policy check` found errors, \
+            `policy test` a failing case or an untested policy, `policy explain` a denial or an unmet expectation, \
+            `verify-proof` an invalid proof, `simulate` a seed that broke a safety property); 64 the command line does \
             not parse (the usage follows). Output to a closed pipe ends the command quietly with 0.
             """,
         version: "0.16.0 (TLS; gateway init, client, backup and restore)",

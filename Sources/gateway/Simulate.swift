@@ -45,6 +45,6 @@ struct Simulate: ParsableCommand {
             if !report.passed { failures += 1 }
         }
         if count > 1 { say("\(count - failures) of \(count) seeds passed") }
-        if failures > 0 { throw ExitCode(1) }
+        if failures > 0 { throw ExitCode.negative }
     }
 }

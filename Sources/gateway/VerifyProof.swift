@@ -53,7 +53,7 @@ struct VerifyProof: ParsableCommand {
             say(summary)
         } catch {
             say("INVALID: \(error)")
-            throw ExitCode(1)
+            throw ExitCode.negative
         }
     }
 }

@@ -359,15 +359,15 @@ final class Lines: @unchecked Sendable {
         try #"@id("x") @max_rows("many") permit (principal, action, resource);"#.write(
             to: dir.appendingPathComponent("c.cedar"), atomically: true, encoding: .utf8)
         let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
-        #expect(bad.status == 1)
+        #expect(bad.status == 2, "policy errors are a negative answer (2), not a failure to run (1)")
         #expect(bad.stderr.contains("b.cedar:2:"), "\(bad.stderr)")
         #expect(bad.stderr.contains("c.cedar:1:"), "\(bad.stderr)")
         #expect(bad.stderr.contains("2 of 3 policy files have errors"), "\(bad.stderr)")
         // Two files that are fine alone but reuse a policy id fail as a bundle.
         try #"@id("fine") forbid (principal, action, resource);"#.write(to: dir.appendingPathComponent("b.cedar"), atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(at: dir.appendingPathComponent("c.cedar"))
-        let duplicate = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path])
-        #expect(duplicate.status == 1 && duplicate.stderr.contains("duplicate policy id fine"), "\(duplicate.stderr)")
+        let duplicate = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", "none"])
+        #expect(duplicate.status == 2 && duplicate.stderr.contains("duplicate policy id fine"), "\(duplicate.stderr)")
     }
 
     /// The bundle hash is computed one way, whatever the working directory: `policy check` run elsewhere finds the
@@ -405,7 +405,7 @@ final class Lines: @unchecked Sendable {
         """.write(to: dir.appendingPathComponent("a.cedar"), atomically: true, encoding: .utf8)
         let schema = TestPaths.schemas.appendingPathComponent("policies.cedarschema.json").path
         let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "check", "--policies", dir.path, "--schema", schema])
-        #expect(bad.status == 1)
+        #expect(bad.status == 2)
         #expect(bad.stderr.contains("a.cedar:2:8: policy policy0: attribute `age` on entity type `Department` not found"), "\(bad.stderr)")
         #expect(bad.stderr.contains("a.cedar:3:1: policy policy1: unrecognized entity type `Dept`"), "\(bad.stderr)")
         #expect(bad.stderr.contains("schema error(s)"))
@@ -434,10 +434,77 @@ final class Lines: @unchecked Sendable {
         let dir = try TestPaths.temporaryDirectory("policy_test")
         try JSONSerialization.data(withJSONObject: root).write(to: dir.appendingPathComponent("one.json"))
         let bad = try await runProcess(TestPaths.gatewayBinary.path, ["policy", "test", "--policies", TestPaths.policies.path, "--tests", dir.path])
-        #expect(bad.status == 1)
+        #expect(bad.status == 2)
         #expect(
             bad.stderr.contains("FAIL one.json: housing reads a consenting citizen") && bad.stderr.contains("expected obligations"), "\(bad.stderr)")
         #expect(bad.stderr.contains("UNTESTED policy regulators-audit"), "\(bad.stderr)")
+    }
+
+    /// The policy tools for authors and reviewers: a case may expect evaluation errors by policy id; --json reports of
+    /// `policy test` and `policy explain`; `explain` over a whole test file; --quiet; coverage required or not; and the
+    /// schema found beside the policies whatever the working directory.
+    @Test func policyToolsReportAsJSONExpectErrorsAndRunFromAnyDirectory() async throws {
+        let dir = try TestPaths.temporaryDirectory("policy_tools")
+        let policies = dir.appendingPathComponent("Policies")
+        let tests = policies.appendingPathComponent("tests")
+        try FileManager.default.createDirectory(at: tests, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("Schemas"), withIntermediateDirectories: true)
+        try """
+        @id("adults")
+        permit (principal, action, resource) when { context.age >= 18 };
+        @id("nobody")
+        forbid (principal, action, resource) when { context.factor * 4611686018427387904 > 1 };
+        """.write(to: policies.appendingPathComponent("p.cedar"), atomically: true, encoding: .utf8)
+        try
+            #"{"": {"entityTypes": {"User": {}, "R": {}}, "actions": {"read": {"appliesTo": {"principalTypes": ["User"], "resourceTypes": ["R"], "context": {"type": "Record", "attributes": {"age": {"type": "Long"}, "factor": {"type": "Long"}}}}}}}}"#
+            .write(to: dir.appendingPathComponent("Schemas/policies.cedarschema.json"), atomically: true, encoding: .utf8)
+        func request(_ context: [String: Any]) -> [String: Any] {
+            ["principal": #"User::"a""#, "action": #"Action::"read""#, "resource": #"R::"r""#, "context": context]
+        }
+        // With a factor that overflows, the forbid errs (Cedar skips it): a case says so with expect.errors.
+        let cases: [[String: Any]] = [
+            ["name": "an adult reads", "request": request(["age": 30, "factor": 0]), "expect": ["decision": "allow", "policies": ["adults"]]],
+            [
+                "name": "the ban's arithmetic overflows", "request": request(["age": 30, "factor": 5]),
+                "expect": ["decision": "allow", "policies": ["adults"], "errors": ["nobody"]],
+            ],
+            ["name": "a minor", "request": request(["age": 9, "factor": 0]), "expect": ["decision": "deny", "policies": []]],
+        ]
+        try JSONSerialization.data(withJSONObject: ["cases": cases]).write(to: tests.appendingPathComponent("t.json"))
+        // From another working directory: the schema is found beside the policies.
+        let elsewhere = try TestPaths.temporaryDirectory("policy_tools_elsewhere")
+        func gateway(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+            try await runProcess(TestPaths.gatewayBinary.path, arguments, directory: elsewhere)
+        }
+        let quiet = try await gateway(["policy", "test", "--policies", policies.path, "--quiet", "--no-require-coverage"])
+        #expect(quiet.status == 0, "\(quiet.stdout)\(quiet.stderr)")
+        #expect(!quiet.stdout.contains("ok   ") && quiet.stdout.contains("3 passed, 0 failed, 1 of 2 policies covered"), "\(quiet.stdout)")
+        #expect(quiet.stderr.contains("untested policy nobody"))
+        let required = try await gateway(["policy", "test", "--policies", policies.path])
+        #expect(required.status == 2 && required.stderr.contains("UNTESTED policy nobody"), "\(required.stderr)")
+        let report = try await gateway(["policy", "test", "--policies", policies.path, "--json", "--no-require-coverage"])
+        #expect(report.status == 0, "\(report.stderr)")
+        let parsed = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as! [String: Any]
+        #expect(parsed["passed"] as? Int == 3 && parsed["failed"] as? Int == 0 && parsed["untested"] as? [String] == ["nobody"])
+        let second = (parsed["cases"] as! [[String: Any]])[1]
+        #expect((second["errors"] as! [[String: Any]]).first?["policy"] as? String == "nobody" && second["passed"] as? Bool == true)
+        // Without expect.errors the same case fails, and says how to mean it.
+        var unexpected = cases
+        unexpected[1]["expect"] = ["decision": "allow", "policies": ["adults"]]
+        try JSONSerialization.data(withJSONObject: ["cases": unexpected]).write(to: tests.appendingPathComponent("t.json"))
+        let failing = try await gateway(["policy", "test", "--policies", policies.path, "--quiet", "--no-require-coverage"])
+        #expect(failing.status == 2 && failing.stderr.contains("expect.errors"), "\(failing.stderr)")
+        // explain over the whole file, as JSON: one object per case; a denial makes the answer negative (2).
+        let explained = try await gateway([
+            "policy", "explain", "--policies", policies.path, "--request", tests.appendingPathComponent("t.json").path, "--json",
+        ])
+        #expect(explained.status == 2, "\(explained.stderr)")
+        let objects = try JSONSerialization.jsonObject(with: Data(explained.stdout.utf8)) as! [[String: Any]]
+        #expect(objects.map { $0["decision"] as? String } == ["allow", "allow", "deny"])
+        #expect(objects.map { $0["expectationMet"] as? Bool } == [true, false, true])
+        #expect((objects[0]["explanation"] as? [String])?.isEmpty == false)
+        let unreadable = try await gateway(["policy", "test", "--policies", dir.appendingPathComponent("missing").path])
+        #expect(unreadable.status == 1, "a bundle that cannot be used is a failure to run (1)")
     }
 
     /// `gateway policy explain`: a denial names, for each policy in scope, the condition that failed and the part of it
