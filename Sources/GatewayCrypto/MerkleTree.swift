@@ -29,6 +29,33 @@ public struct MerkleTree: Sendable {
         return path
     }
 
+    /// Consistency proof between the tree of the first `oldSize` leaves and the whole tree (PROOF(m, D[n]) of RFC 6962
+    /// §2.1.2; RFC 9162 §2.1.4.1): empty when the sizes are equal.
+    public func consistencyProof(oldSize: Int, leafHashes: [[UInt8]]) -> [[UInt8]] {
+        precondition(oldSize >= 1 && oldSize <= leafHashes.count, "the old size is 1 to the tree size")
+        guard oldSize < leafHashes.count else { return [] }
+        var proof: [[UInt8]] = []
+        subproof(oldSize, leafHashes[...], complete: true, into: &proof)
+        return proof
+    }
+
+    /// SUBPROOF(m, D[n], b): `complete` is b, whether the old tree is this whole subtree's left part seen so far.
+    private func subproof(_ m: Int, _ leaves: ArraySlice<[UInt8]>, complete: Bool, into proof: inout [[UInt8]]) {
+        if m == leaves.count {
+            if !complete { proof.append(subtreeRoot(leaves)) }
+            return
+        }
+        let split = Self.largestPowerOfTwo(below: leaves.count)
+        let mid = leaves.startIndex + split
+        if m <= split {
+            subproof(m, leaves[..<mid], complete: complete, into: &proof)
+            proof.append(subtreeRoot(leaves[mid...]))
+        } else {
+            subproof(m - split, leaves[mid...], complete: false, into: &proof)
+            proof.append(subtreeRoot(leaves[..<mid]))
+        }
+    }
+
     private func subtreeRoot(_ leaves: ArraySlice<[UInt8]>) -> [UInt8] {
         if leaves.count == 1 { return leaves[leaves.startIndex] }
         let split = Self.largestPowerOfTwo(below: leaves.count)

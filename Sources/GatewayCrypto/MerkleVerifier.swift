@@ -37,6 +37,46 @@ public struct MerkleVerifier: Sendable {
         return sn == 0 ? r : nil
     }
 
+    /// Checks an RFC 9162 §2.1.4.2 consistency proof: the tree of `oldSize` leaves with root `oldRoot` is a prefix of
+    /// the tree of `newSize` leaves with root `newRoot`. Refused: an old size of 0 (a proof from the empty tree means
+    /// nothing), a new size below the old, equal sizes with a non-empty proof or different roots, an empty proof
+    /// otherwise, hashes of the wrong length, and a proof of the wrong length for the sizes.
+    public func verifyConsistency(oldSize: UInt64, newSize: UInt64, oldRoot: [UInt8], newRoot: [UInt8], proof: [[UInt8]]) -> Bool {
+        guard oldSize >= 1, newSize >= oldSize else { return false }
+        if oldSize == newSize { return proof.isEmpty && oldRoot.count == newRoot.count && constantTimeEquals(oldRoot, newRoot) }
+        let digestLength = hashFunction([]).count
+        guard !proof.isEmpty, oldRoot.count == digestLength, newRoot.count == digestLength, proof.allSatisfy({ $0.count == digestLength })
+        else { return false }
+        // An old tree that is a complete subtree is its own first node.
+        let path = oldSize & (oldSize - 1) == 0 ? [oldRoot] + proof : proof
+        var fn = oldSize - 1
+        var sn = newSize - 1
+        while fn & 1 == 1 {
+            fn >>= 1
+            sn >>= 1
+        }
+        var fr = path[0]
+        var sr = path[0]
+        for c in path.dropFirst() {
+            if sn == 0 { return false }
+            if fn & 1 == 1 || fn == sn {
+                fr = hashFunction([0x01] + c + fr)
+                sr = hashFunction([0x01] + c + sr)
+                if fn & 1 == 0 {
+                    while fn & 1 == 0 && fn != 0 {
+                        fn >>= 1
+                        sn >>= 1
+                    }
+                }
+            } else {
+                sr = hashFunction([0x01] + sr + c)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        return sn == 0 && constantTimeEquals(fr, oldRoot) && constantTimeEquals(sr, newRoot)
+    }
+
     public func verifyInclusion(leafIndex: UInt64, treeSize: UInt64, leafHash: [UInt8], proof: [[UInt8]], root: [UInt8]) -> Bool {
         guard let computed = rootFromInclusionProof(leafIndex: leafIndex, treeSize: treeSize, leafHash: leafHash, proof: proof)
         else { return false }

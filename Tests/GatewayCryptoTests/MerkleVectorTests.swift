@@ -98,4 +98,60 @@ import Testing
         }
         #expect(negatives > 80)
     }
+
+    struct ConsistencyCase: Decodable {
+        let size1: UInt64
+        let size2: UInt64
+        let root1: String?
+        let root2: String?
+        let proof: [String]?
+        let desc: String
+        let wantErr: Bool
+    }
+
+    /// The 98 consistency cases of the corpus (RFC 9162 §2.1.4.2): the verifier accepts exactly the positive ones.
+    @Test func consistencyProofCorpusAgreesWithWantErr() throws {
+        let root = Self.directory.appendingPathComponent("consistency")
+        let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)!
+            .compactMap { $0 as? URL }.filter { $0.pathExtension == "json" }
+        #expect(files.count >= 90, "expected the 98 consistency cases, found \(files.count)")
+        var negatives = 0
+        for file in files {
+            let c = try JSONDecoder().decode(ConsistencyCase.self, from: Data(contentsOf: file))
+            func bytes(_ b64: String?) -> [UInt8] { b64.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } ?? [] }
+            let ok = verifier.verifyConsistency(
+                oldSize: c.size1, newSize: c.size2, oldRoot: bytes(c.root1), newRoot: bytes(c.root2), proof: (c.proof ?? []).map { bytes($0) })
+            #expect(ok == !c.wantErr, "\(file.deletingLastPathComponent().lastPathComponent)/\(file.lastPathComponent): \(c.desc)")
+            if c.wantErr { negatives += 1 }
+        }
+        #expect(negatives > 80)
+    }
+
+    /// Built proofs verify for every pair of sizes up to 40; a proof does not verify other sizes or another tree.
+    @Test func builtConsistencyProofsVerifyForEveryPairOfSizesUpTo40() {
+        let leafHashes = (0..<40).map { tree.leafHash(Array("leaf \($0)".utf8)) }
+        let roots = (0...40).map { tree.root(leafHashes: Array(leafHashes.prefix($0))) }
+        let forked = leafHashes.enumerated().map { $0.offset == 3 ? tree.leafHash(Array("forged".utf8)) : $0.element }
+        for newSize in 1...40 {
+            for oldSize in 1...newSize {
+                let proof = tree.consistencyProof(oldSize: oldSize, leafHashes: Array(leafHashes.prefix(newSize)))
+                #expect(
+                    verifier.verifyConsistency(
+                        oldSize: UInt64(oldSize), newSize: UInt64(newSize), oldRoot: roots[oldSize], newRoot: roots[newSize], proof: proof),
+                    "\(oldSize) → \(newSize)")
+                guard oldSize < newSize else { continue }
+                #expect(
+                    !verifier.verifyConsistency(
+                        oldSize: UInt64(oldSize), newSize: UInt64(newSize), oldRoot: roots[oldSize], newRoot: roots[newSize - 1], proof: proof))
+                // A split view: the new tree rewrote an old leaf; no proof from the honest old root reaches it.
+                let forkedRoot = tree.root(leafHashes: Array(forked.prefix(newSize)))
+                if oldSize > 3 {
+                    let forkedProof = tree.consistencyProof(oldSize: oldSize, leafHashes: Array(forked.prefix(newSize)))
+                    #expect(
+                        !verifier.verifyConsistency(
+                            oldSize: UInt64(oldSize), newSize: UInt64(newSize), oldRoot: roots[oldSize], newRoot: forkedRoot, proof: forkedProof))
+                }
+            }
+        }
+    }
 }
