@@ -4,6 +4,13 @@ import GatewayCrypto
 import GatewayStore
 import Logging
 
+/// A stored block that cannot be read or does not verify: its height, and why.
+package struct StoredChainFailure: Error, CustomStringConvertible {
+    package let height: UInt64
+    package let reason: String
+    package var description: String { reason }
+}
+
 // Loading and verifying the stored chain at start, and proving the derived tables against it.
 extension ChainService {
     /// Verifies every stored block with the ledger rules, and proves the tables derived from them (`DerivedRows`)
@@ -60,7 +67,11 @@ extension ChainService {
             do {
                 blocks = try await store.storedBlocks(from: next, limit: 64)
             } catch {
-                throw NodeError("stored blocks from height \(next) cannot be read: \(error). The database was altered; restore it from a backup")
+                // Locate the block that cannot be read: one by one from the page's first.
+                var height = next
+                while (try? await store.storedBlocks(from: height, limit: 1)) != nil, height < next + 64 { height += 1 }
+                throw StoredChainFailure(
+                    height: height, reason: "stored block \(height) cannot be read: \(error). The database was altered; restore it from a backup")
             }
             if blocks.isEmpty { break }
             for stored in blocks {
@@ -72,7 +83,9 @@ extension ChainService {
                     let applied = try ledger.apply(stored.block)
                     guard Set(applied.skipped.keys) == stored.skipped else { throw ChainError(.invalidBlock, "skipped transactions differ") }
                 } catch {
-                    throw NodeError("stored block \(stored.block.header.height) failed verification: \(error). The database was altered.")
+                    throw StoredChainFailure(
+                        height: stored.block.header.height,
+                        reason: "stored block \(stored.block.header.height) failed verification: \(error). The database was altered.")
                 }
             }
             pending.append(

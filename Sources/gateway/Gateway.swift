@@ -11,13 +11,13 @@ struct Gateway: AsyncParsableCommand {
             work (a refusal from a node, an unreachable database, a file it cannot read or write: one sentence on \
             standard error says what to do next); 2 it did its work and the answer is no (`policy check` found errors, \
             `policy test` a failing case or an untested policy, `policy explain` a denial or an unmet expectation, \
-            `verify-proof` an invalid proof, `simulate` a seed that broke a safety property); 64 the command line does \
+            `verify-proof` an invalid proof, `audit verify` a problem in a node's history, `simulate` a seed that broke a safety property); 64 the command line does \
             not parse (the usage follows). Output to a closed pipe ends the command quietly with 0.
             """,
         version: "0.16.0 (TLS; gateway init, client, backup and restore)",
         subcommands: [
             Init.self, Serve.self, ClientCommand.self, Demo.self, Cluster.self, Governance.self, GrantCommand.self, PolicyCommand.self, Observe.self,
-            Keys.self, VerifyProof.self,
+            Keys.self, VerifyProof.self, AuditCommand.self,
             Simulate.self, RebuildDerived.self, Call.self, Backup.self, Restore.self,
         ]
     )

@@ -294,3 +294,56 @@ import Testing
         }
     }
 }
+
+/// `gateway audit verify` over a node's database: a clean history is OK (exit 0); each planted problem is reported
+/// with its location (exit 2) — a derived row altered, a record stored without an anchor, a row the chain erased still
+/// stored; and a block altered stops the check at that height.
+@Suite struct AuditVerifyTests {
+    @Test func everyPlantedProblemIsFoundWithItsLocation() async throws {
+        let node = try await TestNode.start("audit_verify", suite: .intl)
+        let registry = node.client(DemoConsortium.registry)
+        let citizens = SyntheticCitizens.generate(count: 12, seed: 5)
+        #expect(try await registry.send("POST", "/v1/records/citizen", json: API.PublishRequest(records: citizens)).status == 201)
+        let read = try await node.client(DemoConsortium.socialSecurity).send(
+            "POST", "/v1/requests", json: API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "benefit_eligibility"))
+        let readEvent = try #require(read.status == 200 ? try read.decode(API.RecordsResponse.self).receipt.eventId : nil)
+        let configuration = node.running.node.configuration
+        try await node.running.stop()
+        func audit() async throws -> (status: Int32, stdout: String, stderr: String) {
+            try await runProcess(
+                TestPaths.gatewayBinary.path,
+                ["audit", "verify", "--database-url", node.databaseURL, "--data-dir", configuration.dataDirectory.path])
+        }
+        let clean = try await audit()
+        #expect(clean.status == 0 && clean.stdout.contains("OK: the history verifies from the genesis"), "\(clean.stdout)\(clean.stderr)")
+        #expect(clean.stdout.contains("12 records checked"), "\(clean.stdout)")
+        #expect(clean.stderr.contains("verified blocks up to"), "progress goes to standard error")
+
+        let victim = try #require(citizens.first?["citizen_id"]?.stringValue)
+        try await IntegrityTests.execute(
+            node.databaseURL,
+            [
+                "UPDATE access_events SET purpose = 'curiosity' WHERE event_id = '\(readEvent)'",
+                // A row the chain never anchored: a copy of a record under another key and anchor transaction.
+                "INSERT INTO records SELECT category, 'C9999999', publisher, sha256(record_key), citizen_key, record_hash, wrapped_key, ciphertext, dimensions, sha256(anchor_tx) FROM records WHERE record_id = '\(victim)'",
+            ])
+        let planted = try await audit()
+        #expect(planted.status == 2, "\(planted.stdout)\(planted.stderr)")
+        #expect(planted.stdout.contains("PROBLEM access_events: row altered — key \(readEvent) at height"), "\(planted.stdout)")
+        #expect(planted.stdout.contains("PROBLEM records: stored without an anchor on chain"), "\(planted.stdout)")
+
+        // A block altered: the check stops there, naming the height.
+        let height = try await IntegrityTests.integer(node.databaseURL, "SELECT min(height) FROM transactions WHERE height > 1")
+        try await IntegrityTests.execute(
+            node.databaseURL,
+            ["UPDATE transactions SET body = set_byte(body, 40, get_byte(body, 40) # 1) WHERE height = \(height) AND tx_index = 0"])
+        let altered = try await audit()
+        #expect(altered.status == 2, "\(altered.stdout)\(altered.stderr)")
+        #expect(altered.stdout.contains("PROBLEM blocks:") && altered.stdout.contains("at height \(height)"), "\(altered.stdout)")
+        #expect(altered.stdout.contains("key block \(height) at height \(height)"), "\(altered.stdout)")
+
+        let unreadable = try await runProcess(
+            TestPaths.gatewayBinary.path, ["audit", "verify", "--database-url", node.databaseURL, "--genesis", "/nonexistent/genesis.json"])
+        #expect(unreadable.status == 1 && unreadable.stderr.contains("--genesis"), "\(unreadable.stderr)")
+    }
+}
