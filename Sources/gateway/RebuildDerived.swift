@@ -8,7 +8,8 @@ import Logging
 struct RebuildDerived: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild-derived",
-        abstract: "Rebuild the tables a node derives from its blocks (access_events, anchored_records, erased_records) from the blocks themselves.",
+        abstract:
+            "Rebuild the tables a node derives from its blocks (access_events, anchored_records, erased_records, access_records, released_events) from the blocks themselves.",
         discussion: """
             At start a node proves its derived tables against its blocks; one that differs (a row edited, deleted or added \
             in PostgreSQL) is reported with table, key and height, and its data is refused with 503 derived_state_mismatch. \
@@ -19,6 +20,22 @@ struct RebuildDerived: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup var database: NodeDatabaseOptions
+
+    func run() async throws {
+        let loaded = try database.loadGenesis()
+        var logger = Logger(label: "rebuild-derived")
+        logger.logLevel = .warning
+        let outcome = try await DerivedStateRepair.rebuild(
+            databaseURL: database.url, genesis: loaded, logger: logger,
+            progress: { note($0) }
+        )
+        say("rebuilt from \(outcome.height) verified blocks: \(outcome.events) access events, \(outcome.anchors) anchored records")
+    }
+}
+
+/// A node's database and genesis, as the commands that read a node's history take them.
+struct NodeDatabaseOptions: ParsableArguments {
     @Option(help: "PostgreSQL URL of the node's database. Env: DATAGATEWAY_DATABASE_URL. Default: \(defaultDatabaseURL).")
     var databaseURL: String?
 
@@ -28,21 +45,15 @@ struct RebuildDerived: AsyncParsableCommand {
     @Option(help: "The genesis file, if not <data-dir>/genesis.json.")
     var genesis: String?
 
-    func run() async throws {
+    var url: String { resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL) }
+
+    func loadGenesis() throws -> Genesis {
         let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
-        let genesisPath = genesis.map { URL(fileURLWithPath: $0) } ?? dataDirectory.appendingPathComponent("genesis.json")
-        let loaded: Genesis
+        let path = genesis.map { URL(fileURLWithPath: $0) } ?? dataDirectory.appendingPathComponent("genesis.json")
         do {
-            loaded = try Genesis.load(from: genesisPath)
+            return try Genesis.load(from: path)
         } catch {
-            throw CommandFailure("cannot read the genesis \(genesisPath.path): \(error); give --data-dir of the node or --genesis")
+            throw CommandFailure("cannot read the genesis \(path.path): \(error); give --data-dir of the node or --genesis")
         }
-        var logger = Logger(label: "rebuild-derived")
-        logger.logLevel = .warning
-        let outcome = try await DerivedStateRepair.rebuild(
-            databaseURL: resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL), genesis: loaded, logger: logger,
-            progress: { note($0) }
-        )
-        say("rebuilt from \(outcome.height) verified blocks: \(outcome.events) access events, \(outcome.anchors) anchored records")
     }
 }
