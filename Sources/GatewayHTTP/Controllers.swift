@@ -145,7 +145,17 @@ struct AuditController {
                 }
                 after = cursor
             }
-            return try jsonResponse(try await exchange.audit.events(try context.requirePrincipal(), after: after, limit: Int(limit)))
+            var query = API.AuditQuery()
+            let parameters = request.uri.queryParameters
+            query.department = parameters.get("department")
+            query.role = parameters.get("role")
+            query.purpose = parameters.get("purpose")
+            query.decision = parameters.get("decision")
+            query.from = parameters.get("from")
+            query.to = parameters.get("to")
+            query.citizen = parameters.get("citizen")
+            return try jsonResponse(
+                try await exchange.audit.events(try context.requirePrincipal(), after: after, limit: Int(limit), query: query))
         }
         group.get("chain/blocks") { request, context in
             let from = try queryInteger("from", request, default: 1, Bounded("from", 1...Bounded.heightMax))

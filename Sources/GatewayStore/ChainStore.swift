@@ -395,6 +395,49 @@ package struct ChainStore: Sendable {
         (SELECT min(r.height) FROM released_events r WHERE r.event_id = e.event_id AND r.department = e.requester)
         """
 
+    /// What an audit query selects (nil: any). Every field is bound as a parameter, never spliced into the SQL.
+    package struct AccessEventFilter: Sendable, Equatable {
+        package var requester: String? = nil
+        package var role: String? = nil
+        package var purpose: String? = nil
+        package var decision: String? = nil
+        package var fromMs: Int64? = nil
+        package var toMs: Int64? = nil
+        /// Events naming any of these salted record keys (a citizen's records at this node).
+        package var recordKeys: [[UInt8]]? = nil
+
+        package init() {}
+        package var isEmpty: Bool { self == AccessEventFilter() }
+    }
+
+    /// Access events in commit order after the (height, event id) cursor that match the filter.
+    package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int, filter: AccessEventFilter) async throws -> [AccessEventRow] {
+        guard !filter.isEmpty else { return try await accessEvents(afterHeight: afterHeight, afterEventID: afterEventID, limit: limit) }
+        var bindings = PostgresBindings()
+        var conditions = ["(e.height, e.event_id) > ($1, $2)"]
+        bindings.append(Int64(afterHeight))
+        bindings.append(afterEventID)
+        func add(_ sql: (String) -> String, _ value: some PostgresEncodable & Sendable) throws {
+            try bindings.append(value)
+            conditions.append(sql("$\(bindings.count)"))
+        }
+        if let requester = filter.requester { try add({ "e.requester = \($0)" }, requester) }
+        if let role = filter.role { try add({ "e.role = \($0)" }, role) }
+        if let purpose = filter.purpose { try add({ "e.purpose = \($0)" }, purpose) }
+        if let decision = filter.decision { try add({ "e.decision = \($0)" }, decision) }
+        if let fromMs = filter.fromMs { try add({ "e.timestamp_ms >= \($0)" }, fromMs) }
+        if let toMs = filter.toMs { try add({ "e.timestamp_ms < \($0)" }, toMs) }
+        if let keys = filter.recordKeys {
+            try add({ "e.event_id IN (SELECT a.event_id FROM access_records a WHERE a.record_key = ANY(\($0)))" }, keys.map { ByteBuffer($0) })
+        }
+        bindings.append(limit)
+        let sql = """
+            SELECT \(Self.eventColumnsSQL) FROM access_events e WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY e.height, e.event_id LIMIT $\(bindings.count)
+            """
+        return try await Self.decodeEvents(database.client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: database.logger))
+    }
+
     /// Access events in commit order, after the given (height, event id) cursor.
     package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [AccessEventRow] {
         try await Self.decodeEvents(

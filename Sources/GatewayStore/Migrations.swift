@@ -268,5 +268,29 @@ enum Migrations {
                 "CREATE TABLE derived_backfills (table_name text PRIMARY KEY)",
                 "INSERT INTO derived_backfills (table_name) SELECT 'access_records' WHERE EXISTS (SELECT 1 FROM blocks)",
             ]),
+        Migration(
+            version: 13,
+            statements: [
+                // Views for analysts (README, "Auditing"): the access log with readable times, its denials, and daily
+                // counts. Times outside what PostgreSQL's timestamp holds read as NULL (a view that errs on one hostile
+                // row would stop every query).
+                """
+                CREATE VIEW audit_accesses AS
+                SELECT e.event_id, e.height, encode(e.tx_hash, 'hex') AS transaction, e.requester AS department,
+                       nullif(e.role, '') AS role, e.action, e.category, e.purpose, e.decision, e.policies, e.record_count,
+                       CASE WHEN e.timestamp_ms BETWEEN 0 AND 253402300799999 THEN to_timestamp(e.timestamp_ms / 1000.0) END AS accessed_at,
+                       CASE WHEN e.disclose_at_ms BETWEEN 0 AND 253402300799999 THEN to_timestamp(e.disclose_at_ms / 1000.0) END AS hidden_until,
+                       (SELECT min(r.height) FROM released_events r WHERE r.event_id = e.event_id AND r.department = e.requester)
+                           AS released_at_height,
+                       encode(e.bundle_hash, 'hex') AS policy_bundle, nullif(e.grant_id, '') AS grant_id
+                FROM access_events e
+                """,
+                "CREATE VIEW audit_denials AS SELECT * FROM audit_accesses WHERE decision = 'deny'",
+                """
+                CREATE VIEW audit_daily AS
+                SELECT date_trunc('day', accessed_at) AS day, department, role, purpose, decision, count(*) AS accesses
+                FROM audit_accesses GROUP BY 1, 2, 3, 4, 5
+                """,
+            ]),
     ]
 }

@@ -393,6 +393,21 @@ public enum API {
         public var text: String { "\(height):\(eventID)" }
     }
 
+    /// What a regulator's query of the access log selects (nil: any). `citizen` selects the accesses to that citizen's
+    /// records held at the node asked (record keys are salted per node).
+    public struct AuditQuery: Sendable, Equatable {
+        public var department: String? = nil
+        public var role: String? = nil
+        public var purpose: String? = nil
+        public var decision: String? = nil
+        /// RFC 3339 instants: from (inclusive), to (exclusive).
+        public var from: String? = nil
+        public var to: String? = nil
+        public var citizen: String? = nil
+
+        public init() {}
+    }
+
     public struct ProofResponse: Codable, Sendable {
         public let eventId: String
         public let height: UInt64

@@ -318,6 +318,17 @@ import Testing
         #expect(clean.status == 0 && clean.stdout.contains("OK: the history verifies from the genesis"), "\(clean.stdout)\(clean.stderr)")
         #expect(clean.stdout.contains("12 records checked"), "\(clean.stdout)")
         #expect(clean.stderr.contains("verified blocks up to"), "progress goes to standard error")
+        // The analysts' views over the same log.
+        let events = try await IntegrityTests.integer(node.databaseURL, "SELECT count(*)::bigint FROM access_events")
+        #expect(
+            try await IntegrityTests.integer(node.databaseURL, "SELECT count(*)::bigint FROM audit_accesses WHERE accessed_at IS NOT NULL") == events)
+        #expect(
+            try await IntegrityTests.integer(
+                node.databaseURL,
+                "SELECT count(*)::bigint FROM audit_accesses WHERE department = 'social_security' AND purpose = 'benefit_eligibility'")
+                == 1)
+        #expect(try await IntegrityTests.integer(node.databaseURL, "SELECT coalesce(sum(accesses), 0)::bigint FROM audit_daily") == events)
+        #expect(try await IntegrityTests.integer(node.databaseURL, "SELECT count(*)::bigint FROM audit_denials") == 0)
 
         let victim = try #require(citizens.first?["citizen_id"]?.stringValue)
         try await IntegrityTests.execute(

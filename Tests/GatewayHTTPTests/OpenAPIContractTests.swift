@@ -159,6 +159,14 @@ import Testing
         let page = try await regulator.send("GET", "/v1/audit/events?limit=200")
         record("/v1/audit/events", "get", page)
         record("/v1/audit/events", "get", try await regulator.send("GET", "/v1/audit/events?limit=0"))
+        let filtered = try await regulator.send(
+            "GET", "/v1/audit/events?department=housing&decision=deny&from=2020-01-01&to=2099-01-01&citizen=\(id)")
+        record("/v1/audit/events", "get", filtered)
+        let housingDenials = try filtered.decode(API.AuditPage.self).events
+        #expect(!housingDenials.isEmpty && housingDenials.allSatisfy { $0.requester == DemoConsortium.housing && $0.decision == "deny" })
+        record("/v1/audit/events", "get", try await regulator.send("GET", "/v1/audit/events?purpose=tenant_screening&role=caseworker"))
+        record("/v1/audit/events", "get", try await regulator.send("GET", "/v1/audit/events?from=yesterday"))
+        record("/v1/audit/events", "get", try await regulator.send("GET", "/v1/audit/events?to=2027-02-30"))
         let eventID = try page.decode(API.AuditPage.self).events[0].eventId
         record("/v1/audit/events/{id}/proof", "get", try await regulator.send("GET", "/v1/audit/events/\(eventID)/proof"))
         record("/v1/audit/events/{id}/proof", "get", try await regulator.send("GET", "/v1/audit/events/nope/proof"))

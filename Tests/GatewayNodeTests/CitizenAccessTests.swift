@@ -235,3 +235,53 @@ struct FixturePeers: CitizenAccessPeering {
         return try await fixture.exchange.citizens.answer(principal, query)
     }
 }
+
+/// Regulators' queries of the access log: by department, role, purpose, decision, time range and citizen; bad values
+/// are refused before anything is logged; a query about a citizen is itself an access the citizen sees.
+@Suite struct AuditQueryTests {
+    typealias F = ExchangeFixture
+
+    @Test func theLogIsQueriedByEachFieldAndACitizensQueryIsVisibleToTheCitizen() async throws {
+        let fixture = try F()
+        _ = try await fixture.exchange.publishing.publish(F.principal(F.registry), category: "citizen", records: [F.citizen(1), F.citizen(2)])
+        let start = fixture.clock.now
+        _ = try await fixture.exchange.reading.request(
+            F.principal(F.socialSecurity), API.RecordsRequest(category: "citizen", ids: ["C0000001"], purpose: "benefit_eligibility"))
+        fixture.clock.advance(byMs: 60_000)
+        _ = try? await fixture.exchange.reading.request(
+            F.principal(F.housing), API.RecordsRequest(category: "citizen", ids: ["C0000002"], purpose: "tenant_screening"))
+        _ = try? await fixture.exchange.reading.request(
+            F.principal(F.socialSecurity, role: "trainee"), API.RecordsRequest(category: "citizen", ids: ["C0000002"], purpose: "benefit_eligibility")
+        )
+        let regulator = F.principal(F.regulator)
+        func query(_ build: (inout API.AuditQuery) -> Void) async throws -> [API.AuditEvent] {
+            var query = API.AuditQuery()
+            build(&query)
+            return try await fixture.exchange.audit.events(regulator, after: nil, limit: 100, query: query).events.filter { $0.action != "audit" }
+        }
+        #expect(try await query { $0.department = F.housing }.map(\.purpose) == ["tenant_screening"])
+        #expect(try await query { $0.role = "trainee" }.map(\.requester) == [F.socialSecurity])
+        #expect(try await query { $0.decision = "deny" }.count == 2)
+        #expect(
+            try await query {
+                $0.purpose = "benefit_eligibility"; $0.decision = "allow"
+            }.count == 1)
+        let instant = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(start + 30_000) / 1_000))
+        #expect(try await query { $0.to = instant }.map(\.action).sorted() == ["publish", "read"])
+        #expect(try await query { $0.from = instant }.count == 2)
+        let citizen = try await query { $0.citizen = "C0000002" }
+        #expect(citizen.count == 3 && citizen.allSatisfy { ["publish", "read"].contains($0.action) }, "\(citizen.map(\.action))")
+        // The regulator's query about citizen 2 is in citizen 2's own list.
+        let list = try await fixture.exchange.citizens.accesses(citizenID: "C0000002")
+        #expect(list.accesses.contains { $0.action == "audit" && $0.requester == F.regulator })
+        #expect(!(try await fixture.exchange.citizens.accesses(citizenID: "C0000001")).accesses.contains { $0.action == "audit" })
+        let before = await fixture.chain.events.count
+        for bad: (inout API.AuditQuery) -> Void in [
+            { $0.decision = "maybe" }, { $0.from = "yesterday" }, { $0.purpose = "Not A Purpose" }, { $0.role = "no role!" },
+            { $0.department = "" }, { $0.citizen = "a\u{0}b" }, { $0.to = "2027-02-30" },
+        ] {
+            await #expect(throws: ExchangeError.self) { _ = try await query(bad) }
+        }
+        #expect(await fixture.chain.events.count == before, "a refused query logs nothing")
+    }
+}

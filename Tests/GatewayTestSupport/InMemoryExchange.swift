@@ -291,6 +291,22 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
         return rows.prefix(limit).map(row)
     }
 
+    package func accessEvents(
+        afterHeight: UInt64, afterEventID: String, limit: Int, filter: ChainStore.AccessEventFilter
+    ) async throws -> [ChainStore.AccessEventRow] {
+        let keys = filter.recordKeys.map(Set.init)
+        let rows = events.filter { $0.height > afterHeight || ($0.height == afterHeight && $0.event.eventID > afterEventID) }
+            .filter { entry in
+                let event = entry.event
+                return (filter.requester.map { $0 == event.requester } ?? true) && (filter.role.map { $0 == event.role } ?? true)
+                    && (filter.purpose.map { $0 == event.purpose } ?? true) && (filter.decision.map { $0 == event.decision.rawValue } ?? true)
+                    && (filter.fromMs.map { event.timestampMs >= $0 } ?? true) && (filter.toMs.map { event.timestampMs < $0 } ?? true)
+                    && (keys.map { wanted in event.recordKeys.contains(where: wanted.contains) } ?? true)
+            }
+            .sorted { ($0.height, $0.event.eventID) < ($1.height, $1.event.eventID) }
+        return rows.prefix(limit).map(row)
+    }
+
     package func accessEvent(id: String) async throws -> ChainStore.AccessEventRow? {
         events.first { $0.event.eventID == id }.map(row)
     }

@@ -11,18 +11,28 @@ package struct Audit: Sendable {
     let gate: AccessGate
     let ledger: any LedgerReading
     let store: any AuditStoring
+    /// For queries by citizen: the node's categories and salted record keys.
+    var categories: Categories? = nil
+    var vault: RecordVault? = nil
 
     package static let pageMax = 1_000
     package static let chainBlocksMax = 256
 
-    package func events(_ principal: Principal, after cursor: API.AuditCursor?, limit: Int) async throws -> API.AuditPage {
+    package func events(
+        _ principal: Principal, after cursor: API.AuditCursor?, limit: Int, query: API.AuditQuery = API.AuditQuery()
+    ) async throws -> API.AuditPage {
         try await admission.admit(principal)
         guard (1...Self.pageMax).contains(limit) else { throw ExchangeError(.invalidRequest, "limit must be 1 to \(Self.pageMax)") }
         let after = cursor ?? API.AuditCursor(height: 0, eventID: "")
         if cursor != nil { try RequestChecks.checkIdentifier(after.eventID, "the event id in after") }
-        let permit = try await passAudit(principal)
+        let filter = try self.filter(query)
+        // A query about one citizen names that citizen's records in its own access event: the citizen sees it.
+        let permit = try await passAudit(principal, recordKeys: filter.recordKeys ?? [])
         if let reason = await ledger.derivedFault(.accessEvents) { throw ExchangeError(.derivedStateMismatch, reason) }
-        let rows = try await store.accessEvents(afterHeight: after.height, afterEventID: after.eventID, limit: limit)
+        if filter.recordKeys != nil, let reason = await ledger.derivedFault(.accessRecords) {
+            throw ExchangeError(.derivedStateMismatch, reason)
+        }
+        let rows = try await store.accessEvents(afterHeight: after.height, afterEventID: after.eventID, limit: limit, filter: filter)
         let next = rows.count == limit ? rows.last.map { API.AuditCursor(height: $0.height, eventID: $0.eventID) } : nil
         return API.AuditPage(events: rows.map(Self.event), next: next?.text, receipt: permit.receipt)
     }
@@ -53,10 +63,42 @@ package struct Audit: Sendable {
     }
 
     /// A regulator's read is logged, allowed or denied, before anything is returned.
-    func passAudit(_ principal: Principal) async throws -> AccessGate.Permit {
+    func passAudit(_ principal: Principal, recordKeys: [[UInt8]] = []) async throws -> AccessGate.Permit {
         try await gate.pass(
-            principal, action: "audit", category: "access_log", purpose: "audit", decision: decisions.authorizeAudit(principal)
+            principal, action: "audit", category: "access_log", recordKeys: recordKeys, purpose: "audit",
+            decision: decisions.authorizeAudit(principal)
         )
+    }
+
+    /// The query's filter, each field checked as a request's fields are (bad input is 400, an impossible date 422).
+    func filter(_ query: API.AuditQuery) throws -> ChainStore.AccessEventFilter {
+        var filter = ChainStore.AccessEventFilter()
+        if let department = query.department {
+            try RequestChecks.checkIdentifier(department, "department")
+            filter.requester = department
+        }
+        if let role = query.role {
+            guard RequestSigning.isValidRole(role) else {
+                throw ExchangeError(.invalidRequest, "role must be 1 to 64 characters of a-z, 0-9, _ and -")
+            }
+            filter.role = role
+        }
+        if let purpose = query.purpose {
+            try RequestChecks.checkPurpose(purpose)
+            filter.purpose = purpose
+        }
+        if let decision = query.decision {
+            guard decision == "allow" || decision == "deny" else { throw ExchangeError(.invalidRequest, "decision must be allow or deny") }
+            filter.decision = decision
+        }
+        if let from = query.from { filter.fromMs = try RequestChecks.instant(from, "from") }
+        if let to = query.to { filter.toMs = try RequestChecks.instant(to, "to") }
+        if let citizen = query.citizen {
+            try RequestChecks.checkIdentifier(citizen, "citizen")
+            guard let categories, let vault else { throw ExchangeError(.invalidRequest, "this node holds no records to query by citizen") }
+            filter.recordKeys = categories.byName.keys.sorted().map { vault.recordKey(category: $0, id: citizen) }
+        }
+        return filter
     }
 
     static func event(_ row: ChainStore.AccessEventRow) -> API.AuditEvent {

@@ -127,7 +127,9 @@ package struct ExchangeService: Sendable {
             writer: parts.writer, nodeID: nodeID, now: now
         )
         consents = Consents(admission: admission, decisions: decisions, gate: gate, ledger: parts.ledger, writer: parts.writer, vault: vault)
-        audit = Audit(admission: admission, decisions: decisions, gate: gate, ledger: parts.ledger, store: parts.auditStore)
+        audit = Audit(
+            admission: admission, decisions: decisions, gate: gate, ledger: parts.ledger, store: parts.auditStore, categories: categories,
+            vault: vault)
         citizens = CitizenAccesses(
             categories: categories, vault: vault, store: parts.auditStore, ledger: parts.ledger, policies: policies,
             peers: citizenPeers ?? NoCitizenAccessPeers(), nodeID: nodeID, now: now)

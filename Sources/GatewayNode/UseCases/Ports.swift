@@ -82,6 +82,10 @@ package protocol RecordStoring: Sendable {
 /// The chain's tables as auditors read them (`ChainStore` in a node).
 package protocol AuditStoring: Sendable {
     func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow]
+    /// The same, only the events that match the filter.
+    func accessEvents(
+        afterHeight: UInt64, afterEventID: String, limit: Int, filter: ChainStore.AccessEventFilter
+    ) async throws -> [ChainStore.AccessEventRow]
     func accessEvent(id: String) async throws -> ChainStore.AccessEventRow?
     /// The access events that name any of these salted record keys, newest first, each once.
     func accessesToRecords(_ recordKeys: [[UInt8]], limit: Int) async throws -> [ChainStore.AccessEventRow]
