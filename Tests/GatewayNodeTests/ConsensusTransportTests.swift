@@ -118,6 +118,13 @@ struct TCPCluster {
             for driver in cluster.drivers { _ = await driver.submit([item]) }
         }
         let done = try await cluster.waitForItems(items, seconds: 30)
+        if !done {
+            // What each replica saw, for a run that fails on a busy machine (once seen in CI: no commit at all in 30 s).
+            for (index, driver) in cluster.drivers.enumerated() {
+                Issue.record(
+                    "replica \(index): \(await driver.stateSummary), mempool \(await driver.mempoolCount), dropped \(await driver.droppedMessages)")
+            }
+        }
         await cluster.stop()
         #expect(done, "not every replica committed every item")
         let chains = cluster.commits.withLockedValue { $0 }
