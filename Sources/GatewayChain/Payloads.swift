@@ -213,7 +213,9 @@ public struct AccessEvent: Sendable, Equatable {
                     }
                     if !reader.isAtEnd {
                         let at = try reader.readInt64()
-                        guard at > timestampMs, at - timestampMs <= Self.deferralMsMax else {
+                        // Both times come from the event's submitter: subtract without trapping.
+                        let (delay, overflow) = at.subtractingReportingOverflow(timestampMs)
+                        guard !overflow, delay > 0, delay <= Self.deferralMsMax else {
                             throw ChainError(.malformed, "an access event's disclosure time must follow it by at most ten years")
                         }
                         discloseAtMs = at

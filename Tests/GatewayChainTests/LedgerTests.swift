@@ -85,6 +85,11 @@ struct Fixture {
             #expect(decoded == variant && decoded.discloseAtMs == variant.discloseAtMs)
         }
         #expect(event(discloseAt: nil).encoded.count < event(discloseAt: 1_001).encoded.count)
+        // Times at the ends of Int64 (a hostile submitter's): refused, never a trap.
+        let extreme = AccessEvent(
+            eventID: "e1", requester: "r", action: "read", category: "citizen", recordKeys: [[7]], purpose: "p", policyBundleHash: [1],
+            decision: .allow, determiningPolicies: [], requestDigest: [2], timestampMs: .min, discloseAtMs: .max)
+        #expect(throws: ChainError.self) { try AccessEvent(decoding: extreme.encoded) }
         for bad in [event(discloseAt: 1_000), event(discloseAt: 999), event(discloseAt: 1_001 + AccessEvent.deferralMsMax)] {
             #expect(throws: ChainError.self) { try AccessEvent(decoding: bad.encoded) }
         }

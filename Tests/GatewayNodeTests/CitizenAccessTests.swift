@@ -2,6 +2,7 @@ import Foundation
 import GatewayChain
 import GatewayCrypto
 import GatewayNode
+import GatewayPolicy
 import GatewayStore
 import GatewayTestSupport
 import GatewayWire
@@ -215,6 +216,19 @@ extension CitizenAccessTests {
         #expect(list.nodes.map(\.status) == ["answered", "answered", "unavailable"])
         #expect(list.nodes.last?.detail?.contains("no answer within") == true)
         #expect(list.accesses.contains { $0.node == "node-2" })
+    }
+}
+
+extension CitizenAccessTests {
+    /// An event's time comes from its submitter: one at the end of Int64 is judged without trapping.
+    @Test func extremeEventTimesAreJudgedWithoutOverflow() throws {
+        let bundle = try PolicyBundle.load(from: TestPaths.policies, schemas: TestPaths.schemas)
+        let row = ChainStore.AccessEventRow(
+            eventID: "e", height: 1, transactionHash: [1], requester: "social_security", action: "read", category: "citizen",
+            purpose: "fraud_investigation", decision: "allow", policies: [], recordCount: 1, bundleHash: [2], timestampMs: .max - 1, role: nil,
+            grantID: nil, discloseAtMs: .max)
+        #expect(!CitizenAccesses.isVisible(row, now: 1_800_000_000_000, policies: bundle))
+        #expect(CitizenAccesses.isVisible(row, now: .max, policies: bundle))
     }
 }
 

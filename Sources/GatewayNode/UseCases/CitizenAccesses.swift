@@ -120,7 +120,10 @@ package struct CitizenAccesses: Sendable {
     /// covert, shortens the deferrals already on chain; none outlasts what the chain recorded).
     package static func isVisible(_ row: ChainStore.AccessEventRow, now: Int64, policies: PolicyBundle) -> Bool {
         guard let discloseAt = row.discloseAtMs, row.releasedAtHeight == nil else { return true }
-        let cap = row.timestampMs + (policies.deferral(for: row.purpose)?.maxDays ?? 0) * 86_400_000
+        // The event's time is its submitter's: add without trapping (a time near the end of Int64 caps at it).
+        let maximum = (policies.deferral(for: row.purpose)?.maxDays ?? 0) * 86_400_000
+        let (sum, overflow) = row.timestampMs.addingReportingOverflow(maximum)
+        let cap = overflow ? Int64.max : sum
         return now >= min(discloseAt, cap)
     }
 

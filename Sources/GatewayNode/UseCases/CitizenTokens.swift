@@ -78,8 +78,14 @@ package struct CitizenTokens: Sendable {
             throw invalid("the token is not one this node issued")
         }
         let nowS = now() / 1_000
-        let issued = Int64(claims.iat.value.timeIntervalSince1970)
-        let expires = Int64(claims.exp.value.timeIntervalSince1970)
+        // Dates decoded from the token's JSON: converted only within ±10^12 s (Int64(_:) traps outside its range).
+        func seconds(_ date: Date) throws -> Int64 {
+            let value = date.timeIntervalSince1970
+            guard value.isFinite, abs(value) <= 1e12 else { throw invalid("the token's times are not ones this node issues") }
+            return Int64(value)
+        }
+        let issued = try seconds(claims.iat.value)
+        let expires = try seconds(claims.exp.value)
         guard claims.iss.value == issuer, claims.aud.value.contains(Self.audience) else { throw invalid("the token is for another node") }
         guard issued <= nowS + Self.skewSeconds, expires > issued, expires - issued <= Int64(Self.ttlSeconds.upperBound) else {
             throw invalid("the token's times are not ones this node issues")
