@@ -82,65 +82,82 @@ package struct DerivedRows: Sendable {
 
     /// Writes the rows for the block at `height` (`only`: those of these tables).
     func insert(height: Int64, on connection: PostgresConnection, logger: Logger, only: Set<Table> = Set(Table.allCases)) async throws {
+        try await Self.insert([(height, self)], on: connection, logger: logger, only: only)
+    }
+
+    /// Writes the rows of several blocks (height and rows each), one statement per table for all of them: storing
+    /// blocks costs statements per batch, not per block.
+    static func insert(
+        _ blocks: [(height: Int64, rows: DerivedRows)], on connection: PostgresConnection, logger: Logger, only: Set<Table> = Set(Table.allCases)
+    ) async throws {
         if only.contains(.accessRecords) {
-            let accessed = accessedRecords
+            let accessed = blocks.flatMap { block in block.rows.accessedRecords.map { (block.height, $0) } }
             if !accessed.isEmpty {
                 try await connection.query(
                     """
                     INSERT INTO access_records (record_key, event_id, height)
-                    SELECT k, e, \(height) FROM unnest(\(accessed.map { ByteBuffer($0.recordKey) }), \(accessed.map(\.eventID))) AS x(k, e)
+                    SELECT k, e, h
+                    FROM unnest(\(accessed.map { ByteBuffer($0.1.recordKey) }), \(accessed.map(\.1.eventID)), \(accessed.map(\.0))) AS x(k, e, h)
                     """,
                     logger: logger
                 )
             }
         }
+        let releases = blocks.flatMap { block in block.rows.releases.map { (block.height, $0) } }
         if only.contains(.releasedEvents), !releases.isEmpty {
             try await connection.query(
                 """
                 INSERT INTO released_events (event_id, department, height, tx_hash)
-                SELECT e, d, \(height), t
-                FROM unnest(\(releases.map(\.eventID)), \(releases.map(\.department)), \(releases.map { ByteBuffer($0.transactionHash) })) AS x(e, d, t)
+                SELECT e, d, h, t
+                FROM unnest(\(releases.map(\.1.eventID)), \(releases.map(\.1.department)), \(releases.map(\.0)),
+                            \(releases.map { ByteBuffer($0.1.transactionHash) })) AS x(e, d, h, t)
                 """,
                 logger: logger
             )
         }
+        let anchors = blocks.flatMap { block in block.rows.anchors.map { (block.height, $0) } }
         if only.contains(.anchoredRecords), !anchors.isEmpty {
             try await connection.query(
                 """
                 INSERT INTO anchored_records (record_key, record_hash, height, tx_hash)
-                SELECT k, h, \(height), t
-                FROM unnest(\(anchors.map { ByteBuffer($0.recordKey) }), \(anchors.map { ByteBuffer($0.recordHash) }),
-                            \(anchors.map { ByteBuffer($0.transactionHash) })) AS x(k, h, t)
+                SELECT k, r, h, t
+                FROM unnest(\(anchors.map { ByteBuffer($0.1.recordKey) }), \(anchors.map { ByteBuffer($0.1.recordHash) }), \(anchors.map(\.0)),
+                            \(anchors.map { ByteBuffer($0.1.transactionHash) })) AS x(k, r, h, t)
                 """,
                 logger: logger
             )
         }
+        let erasures = blocks.flatMap { block in block.rows.erasures.map { (block.height, $0) } }
         if only.contains(.erasedRecords), !erasures.isEmpty {
             // One row per erasure transaction and key: a key that two transactions name has two rows (the first counts).
             try await connection.query(
                 """
                 INSERT INTO erased_records (record_key, height, tx_hash)
-                SELECT k, \(height), t FROM unnest(\(erasures.map { ByteBuffer($0.recordKey) }), \(erasures.map { ByteBuffer($0.transactionHash) })) AS x(k, t)
+                SELECT k, h, t
+                FROM unnest(\(erasures.map { ByteBuffer($0.1.recordKey) }), \(erasures.map(\.0)),
+                            \(erasures.map { ByteBuffer($0.1.transactionHash) })) AS x(k, h, t)
                 """,
                 logger: logger
             )
         }
+        let events = blocks.flatMap { block in block.rows.events.map { (height: block.height, event: $0.event, transactionHash: $0.transactionHash) }
+        }
         if only.contains(.accessEvents), !events.isEmpty {
-            // One statement for the whole block; each event's policy list travels as a JSON array (unnest cannot take
+            // One statement for all the blocks; each event's policy list travels as a JSON array (unnest cannot take
             // an array of arrays).
             let policies = events.map { "[" + $0.event.determiningPolicies.map { JSONStringLiteral.quote($0) }.joined(separator: ",") + "]" }
             try await connection.query(
                 """
                 INSERT INTO access_events (event_id, height, tx_hash, requester, action, category, purpose, decision, policies,
                                            record_count, bundle_hash, timestamp_ms, role, grant_id, disclose_at_ms)
-                SELECT e, \(height), t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts, ro, g, nullif(da, -1)
-                FROM unnest(\(events.map { $0.event.eventID }), \(events.map { ByteBuffer($0.transactionHash) }),
+                SELECT e, h, t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts, ro, g, nullif(da, -1)
+                FROM unnest(\(events.map { $0.event.eventID }), \(events.map(\.height)), \(events.map { ByteBuffer($0.transactionHash) }),
                             \(events.map { $0.event.requester }), \(events.map { $0.event.action }), \(events.map { $0.event.category }),
                             \(events.map { $0.event.purpose }), \(events.map { $0.event.decision.rawValue }), \(policies),
                             \(events.map { $0.event.recordKeys.count }), \(events.map { ByteBuffer($0.event.policyBundleHash) }),
                             \(events.map { $0.event.timestampMs }), \(events.map { $0.event.role ?? "" }), \(events.map { $0.event.grantID ?? "" }),
                             \(events.map { $0.event.discloseAtMs ?? -1 }))
-                     AS x(e, t, r, a, c, p, d, j, n, b, ts, ro, g, da)
+                     AS x(e, h, t, r, a, c, p, d, j, n, b, ts, ro, g, da)
                 """,
                 logger: logger
             )
@@ -411,13 +428,13 @@ extension ChainStore {
         while true {
             let page = try await storedBlocks(from: next, limit: 256, on: connection)
             guard let last = page.last else { break }
-            for stored in page {
+            let blocks = try page.map { stored in
                 let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
-                let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
-                try await rows.insert(height: Int64(stored.block.header.height), on: connection, logger: database.logger, only: only)
-                anchors += rows.anchors.count
-                events += rows.events.count
+                return (Int64(stored.block.header.height), try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped))
             }
+            try await DerivedRows.insert(blocks, on: connection, logger: database.logger, only: only)
+            anchors += blocks.reduce(0) { $0 + $1.1.anchors.count }
+            events += blocks.reduce(0) { $0 + $1.1.events.count }
             next = last.block.header.height + 1
             progress(last.block.header.height)
         }

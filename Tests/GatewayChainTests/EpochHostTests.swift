@@ -64,6 +64,42 @@ import Testing
         #expect(host.receive(.fetch([9, 9]), from: "c", epoch: 0, now: 3_000).fetchFromStorage == [9, 9])
     }
 
+    /// A leader whose commit others learn from its next proposal proposes one (an empty block) right after a commit
+    /// with payload; a lone validator nobody follows has no one to tell, and stores one block fewer per transaction.
+    /// A follower admitted later makes it publish again.
+    @Test func aLoneValidatorProposesNoBlockJustToPublishACommit() {
+        func run(_ host: inout EpochHost<String>, item: String, from now: UInt64) -> (proposed: Int, committed: Int) {
+            _ = host.submit([Array(item.utf8)])
+            var proposed = 0
+            var committed = 0
+            for tick in now..<(now + 5) {
+                for effect in host.tick(now: tick) {
+                    switch effect {
+                    case .commit: committed += 1
+                    case .broadcast(.proposal): proposed += 1
+                    default: break
+                    }
+                }
+            }
+            return (proposed, committed)
+        }
+        var lone = EpochHost(me: "a", setup: Self.setup(epoch: 0, members: ["a"], me: "a"))
+        _ = lone.start(now: 0)
+        #expect(!lone.replica.publishesCommits)
+        // The block with the item and the child whose certificate commits it: two proposals, one commit.
+        let alone = run(&lone, item: "first", from: 1)
+        #expect(alone.proposed == 2 && alone.committed == 1, "\(alone)")
+        lone.addFollowers(["observer"])
+        #expect(lone.replica.publishesCommits)
+        // Now also the block that carries the commit's certificate to the follower.
+        let followed = run(&lone, item: "second", from: 10)
+        #expect(followed.proposed == 3, "\(followed)")
+
+        let watched = EpochHost(me: "a", setup: Self.setup(epoch: 0, members: ["a"], others: ["observer"], me: "a"))
+        #expect(watched.replica.publishesCommits)
+        #expect(EpochHost(me: "a", setup: Self.setup(epoch: 0, members: ["a", "b", "c", "d"], me: "a")).replica.publishesCommits)
+    }
+
     @Test func writesComeFirstAndMessagesOfAnUndurableBatchAreWithheld() throws {
         let commits = Self.commits()
         let first = try #require(commits.first)

@@ -52,8 +52,7 @@ import Testing
         let cut = top - 3
         try await Self.execute(
             node.databaseURL,
-            [
-                "DELETE FROM access_events WHERE height > \(cut)", "DELETE FROM anchored_records WHERE height > \(cut)",
+            DerivedRows.Table.allCases.map { "DELETE FROM \($0.rawValue) WHERE height > \(cut)" } + [
                 "DELETE FROM skipped_transactions WHERE height > \(cut)", "DELETE FROM transactions WHERE height > \(cut)",
                 "DELETE FROM blocks WHERE height > \(cut)",
             ])

@@ -60,6 +60,7 @@ public struct EpochHost<Node: Hashable & Sendable>: Sendable {
         others = setup.others
         replica = setup.replica
         self.epochEnds = epochEnds
+        replica.publishesCommits = !everyone.isEmpty
     }
 
     public var everyone: [Node] { (members + others).filter { $0 != me } }
@@ -77,6 +78,7 @@ public struct EpochHost<Node: Hashable & Sendable>: Sendable {
     /// Nodes governance admitted without changing the validator set (observers): followers from now on.
     public mutating func addFollowers(_ nodes: [Node]) {
         for node in nodes where node != me && !members.contains(node) && !others.contains(node) { others.append(node) }
+        replica.publishesCommits = !everyone.isEmpty
     }
 
     public mutating func start(now: UInt64) -> [ConsensusEffect] { replica.start(now: now) }
@@ -169,6 +171,7 @@ public struct EpochHost<Node: Hashable & Sendable>: Sendable {
         epoch = next.epoch
         members = next.members
         others = next.others
+        replica.publishesCommits = !everyone.isEmpty
         for item in carried { _ = replica.submit(item) }
         return replica.start(now: now)
     }

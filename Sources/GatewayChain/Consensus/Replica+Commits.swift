@@ -64,7 +64,9 @@ extension Replica {
         lastCommitEvidence = evidence
         commit(ordered, lastCertificate: certified.justify, evidence: evidence, effects: &effects)
         pendingCommit = nil
-        if (leader(qc.round + 1, after: qc.blockID) ?? baseLeader(qc.round + 1)) == id, ordered.contains(where: { !$0.payload.isEmpty }) {
+        if publishesCommits, (leader(qc.round + 1, after: qc.blockID) ?? baseLeader(qc.round + 1)) == id,
+            ordered.contains(where: { !$0.payload.isEmpty })
+        {
             publishCommit = true
         }
     }

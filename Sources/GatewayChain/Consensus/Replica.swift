@@ -97,6 +97,9 @@ public struct Replica: Sendable {
     /// Set when a QC this replica formed as the next leader committed blocks with payload: the others learn of that
     /// commit only from the QC, so it must go out in a proposal now, even an empty one, not at the next timeout.
     var publishCommit = false
+    /// Whether any other node learns this replica's commits from its next proposal (which carries the certificate
+    /// that commits). A lone validator nobody follows has no one to tell: it proposes no block just for that.
+    public var publishesCommits = true
     /// Our latest timeout message, re-sent to replicas that are behind; and the round we last answered each of them.
     var lastTimeout: TimeoutVote?
     var answeredRound: [ReplicaID: UInt64] = [:]
