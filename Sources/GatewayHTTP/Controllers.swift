@@ -65,6 +65,13 @@ func queryInteger(_ name: String, _ request: Request, default defaultValue: Int6
     return value
 }
 
+/// A required integer query parameter, parsed within its bounds.
+func queryInteger(_ name: String, _ request: Request, _ bound: Bounded) throws -> Int64 {
+    guard let text = request.uri.queryParameters.get(name) else { throw ExchangeError(.invalidRequest, "query parameter \(name) is required") }
+    guard let value = bound.parse(text) else { throw ExchangeError(.invalidRequest, "query parameter \(bound.requirement)") }
+    return value
+}
+
 struct RecordsController {
     let exchange: ExchangeService
 
@@ -161,6 +168,20 @@ struct AuditController {
             let from = try queryInteger("from", request, default: 1, Bounded("from", 1...Bounded.heightMax))
             let limit = try queryInteger("limit", request, default: 64, .count("limit", max: Audit.chainBlocksMax))
             return try jsonResponse(try await exchange.audit.blocks(try context.requirePrincipal(), from: UInt64(from), limit: Int(limit)))
+        }
+        group.get("audit/log/head") { _, context in
+            try jsonResponse(try await exchange.audit.logHead(try context.requirePrincipal()))
+        }
+        group.get("audit/log/consistency") { request, context in
+            let from = try queryInteger("from", request, Bounded("from", 1...Bounded.heightMax))
+            let to = try queryInteger("to", request, Bounded("to", 1...Bounded.heightMax))
+            return try jsonResponse(try await exchange.audit.logConsistency(try context.requirePrincipal(), from: UInt64(from), to: UInt64(to)))
+        }
+        group.get("audit/log/inclusion") { request, context in
+            let index = try queryInteger("index", request, Bounded("index", 0...Bounded.heightMax))
+            let size = try queryInteger("size", request, Bounded("size", 1...Bounded.heightMax))
+            return try jsonResponse(
+                try await exchange.audit.logInclusion(try context.requirePrincipal(), index: UInt64(index), size: UInt64(size)))
         }
         group.get("audit/events/:id/proof") { _, context in
             let id = try pathParameter("id", context)

@@ -353,6 +353,13 @@ extension ChainService {
     func stored(_ decided: Decided) {
         let block = decided.block
         storedHeight = block.header.height
+        let tree = accessLog.tree
+        for (index, transaction) in block.transactions.enumerated() where decided.applied.skipped[index] == nil {
+            guard transaction.kind == .accessLog || transaction.kind == .accessLogBatch, let events = try? transaction.accessEvents() else {
+                continue
+            }
+            for event in events { accessLog.append(leafHash: AccessLogHead.leafHash(event, tree: tree)) }
+        }
         resumeHeightWaiters()
         lastCommitMs = now()
         metrics?.committed(height: block.header.height, latencyMs: lastCommitMs - block.header.timestampMs)

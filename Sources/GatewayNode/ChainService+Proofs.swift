@@ -49,3 +49,26 @@ extension ChainService {
         )
     }
 }
+
+// The access log as one tree: this node's signed head and consistency proofs between its sizes.
+extension ChainService {
+    /// This node's head of the access log, signed now: the stored height, the log's size and root there.
+    package func accessLogHead() throws -> AccessLogHead {
+        try AccessLogHead(
+            chainID: ledger.genesis.chainID, nodeID: nodeID, size: UInt64(accessLog.count), height: storedHeight,
+            root: accessLog.root(size: accessLog.count), timestampMs: now(), signer: signer)
+    }
+
+    /// The RFC 9162 consistency proof from the log's first `from` events to its first `to` (1 ≤ from ≤ to ≤ size;
+    /// nil outside that).
+    package func accessLogConsistency(from: UInt64, to: UInt64) -> [[UInt8]]? {
+        guard from >= 1, from <= to, to <= UInt64(accessLog.count) else { return nil }
+        return accessLog.consistencyProof(oldSize: Int(from), newSize: Int(to))
+    }
+
+    /// The inclusion proof of event `index` (0-based, log order) in the log's first `size` events, with the leaf hash.
+    package func accessLogInclusion(index: UInt64, size: UInt64) -> (leafHash: [UInt8], proof: [[UInt8]])? {
+        guard index < size, size <= UInt64(accessLog.count) else { return nil }
+        return (accessLog.leafHash(at: Int(index)), accessLog.inclusionProof(index: Int(index), size: Int(size)))
+    }
+}

@@ -21,9 +21,13 @@ extension ChainService {
         var verifying = ledger
         let stored = try await store.height()
         startup.set(.verifying(verified: 0, stored: stored))
-        let expected = try await Self.verifyStoredChain(store: store, ledger: &verifying, suite: suite) { [startup] verified in
+        var log = MerkleLog(tree: MerkleTree(suite: suite))
+        let expected = try await Self.verifyStoredChain(
+            store: store, ledger: &verifying, suite: suite, accessLog: { log.append(leafHash: $0) }
+        ) { [startup] verified in
             startup.set(.verifying(verified: verified, stored: max(stored, verified)))
         }
+        accessLog = log
         ledger = verifying
         storedHeight = ledger.height
         startup.set(.proving)
@@ -49,17 +53,22 @@ extension ChainService {
 
     /// Applies every stored block to `ledger` (which starts at the genesis) and returns, per derived table and height,
     /// the digest of the rows the blocks imply. Throws, naming the height, at the first block that fails.
+    /// `accessLog` hears the leaf hash of every access event, in log order (`AccessLogHead`).
     package static func verifyStoredChain(
-        store: ChainStore, ledger: inout Ledger, suite: any CryptoSuite, progress: @Sendable (UInt64) -> Void = { _ in }
+        store: ChainStore, ledger: inout Ledger, suite: any CryptoSuite, accessLog: ([UInt8]) -> Void = { _ in },
+        progress: @Sendable (UInt64) -> Void = { _ in }
     ) async throws -> [DerivedRows.Table: [UInt64: DerivedRows.Digest]] {
         var next: UInt64 = 1
         var expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]] = [:]
-        // The digests a page of blocks implies are computed on the blocking pool while the ledger verifies the next
-        // page here: the two halves of the work run on two cores.
-        var pending: [Task<[(UInt64, [DerivedRows.Table: DerivedRows.Digest])], any Error>] = []
-        func collect(_ page: Task<[(UInt64, [DerivedRows.Table: DerivedRows.Digest])], any Error>) async throws {
-            for (height, digests) in try await page.value {
-                for (table, digest) in digests where digest.count > 0 { expected[table, default: [:]][height] = digest }
+        let tree = MerkleTree(suite: suite)
+        // The digests a page of blocks implies (and its access-log leaves) are computed on the blocking pool while the
+        // ledger verifies the next page here: the two halves of the work run on two cores.
+        typealias PageDigests = [(height: UInt64, digests: [DerivedRows.Table: DerivedRows.Digest], leaves: [[UInt8]])]
+        var pending: [Task<PageDigests, any Error>] = []
+        func collect(_ page: Task<PageDigests, any Error>) async throws {
+            for entry in try await page.value {
+                for (table, digest) in entry.digests where digest.count > 0 { expected[table, default: [:]][entry.height] = digest }
+                for leaf in entry.leaves { accessLog(leaf) }
             }
         }
         while true {
@@ -93,7 +102,8 @@ extension ChainService {
                     try await HeavyWork.run {
                         try blocks.map { stored in
                             let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
-                            return (stored.block.header.height, try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped).digests)
+                            let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
+                            return (stored.block.header.height, rows.digests, rows.events.map { AccessLogHead.leafHash($0.event, tree: tree) })
                         }
                     }
                 })

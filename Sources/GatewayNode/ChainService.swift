@@ -99,6 +99,9 @@ package actor ChainService: Service {
     var derivedFaults: Set<DerivedRows.Table> = []
     var derivedProblems: [DerivedStateProblem] = []
 
+    /// The access log as one RFC 9162 tree over the stored blocks (`AccessLogHead`): grows as blocks are stored.
+    var accessLog: MerkleLog
+
     /// When the last block was stored (Unix ms; 0 before the first in this process).
     var lastCommitMs: Int64 = 0
 
@@ -148,6 +151,7 @@ package actor ChainService: Service {
         self.now = now
         self.settings = settings
         self.ledger = try Ledger(genesis: genesis, suite: suite)
+        self.accessLog = MerkleLog(tree: MerkleTree(suite: suite))
         if !genesis.members.contains(where: { $0.nodeID == nodeID }), settings.listenAddress == nil {
             throw NodeError(
                 "\(nodeID) is not in the genesis: a node that joins later needs --peer-listen host:port (the address its admission proposal names); "

@@ -1,14 +1,17 @@
 import ArgumentParser
 import Foundation
 import GatewayChain
+import GatewayClient
+import GatewayCrypto
 import GatewayNode
+import GatewayWire
 import Logging
 
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "The regulator's checks of a node's history.",
-        subcommands: [Verify.self]
+        subcommands: [Verify.self, Consistency.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -56,5 +59,191 @@ struct AuditCommand: AsyncParsableCommand {
                 throw ExitCode.negative
             }
         }
+    }
+
+    struct Consistency: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare the access log's signed heads of several nodes, and report a split view.",
+            discussion: """
+                The access log is one append-only RFC 9162 tree over the chain's access events, in commit order (leaf: \
+                the event's canonical encoding). Each node signs its head: chain, node, size, stored height, root, time. \
+                This command fetches the head of every --node (GET /v1/audit/log/head, signed as --department), adds \
+                heads kept from earlier checks (--head), checks each signature against the node's member key (from the \
+                genesis, or --member-key for nodes admitted later), then compares every pair: one size must mean one \
+                root, and the node with the larger log must prove that it extends the smaller (GET \
+                /v1/audit/log/consistency). A pair that fails is a split view: both signed heads are printed as \
+                evidence, and a node at odds with most of the others is named. --save-heads keeps the heads fetched, to \
+                compare later views with this one. Exit status: 0 every pair consistent; 2 a split view or an unusable \
+                head (listed); 1 the command could not run.
+                """
+        )
+
+        @Option(help: "The chain's genesis file (members' keys).")
+        var genesis: String
+
+        @Option(help: "Base URL of a node's HTTP API; repeat for several.")
+        var node: [String] = []
+
+        @Option(help: "A head kept from an earlier check (JSON, as --save-heads writes it); repeat for several.")
+        var head: [String] = []
+
+        @Option(help: "A member admitted after the genesis: NODE-ID=PUBLIC-KEY-PEM-FILE; repeat for several.")
+        var memberKey: [String] = []
+
+        @Option(help: "The department the requests are signed as.")
+        var department: String = "regulator"
+
+        @Option(help: "PEM private key of that department (required with --node).")
+        var key: String?
+
+        @OptionGroup var tls: ClientTLSOptions
+
+        @Option(help: "Write each fetched head to this directory as <node-id>-<size>.json.")
+        var saveHeads: String?
+
+        @Flag(help: "Print the report as JSON.")
+        var json = false
+
+        func validate() throws {
+            guard node.count + head.count >= 2 else {
+                throw ValidationError("give at least two heads to compare: --node URL (repeat) and/or --head FILE")
+            }
+            if !node.isEmpty, key == nil { throw ValidationError("--node needs --key, the PEM private key of --department") }
+        }
+
+        func run() async throws {
+            let genesis = try Genesis.load(from: URL(fileURLWithPath: self.genesis))
+            let suite = try genesis.suite.makeSuite()
+            var keys: [String: any VerifyingKey] = [:]
+            for member in genesis.members {
+                keys[member.nodeID] = try? suite.verifyingKey(pem: member.publicKey)
+            }
+            for entry in memberKey {
+                guard let equals = entry.firstIndex(of: "=") else { throw ValidationError("--member-key takes NODE-ID=PEM-FILE, not \(entry)") }
+                let path = String(entry[entry.index(after: equals)...])
+                guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? suite.verifyingKey(pem: pem) else {
+                    throw CommandFailure("cannot read a \(genesis.suite.rawValue) public key from \(path)")
+                }
+                keys[String(entry[..<equals])] = key
+            }
+            var collected: [LogConsistency.Collected] = []
+            for path in head {
+                guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)),
+                    let body = try? JSONDecoder().decode(API.AccessLogHeadBody.self, from: data), let decoded = body.head
+                else { throw CommandFailure("\(path) is not a saved head (JSON with chainId, nodeId, size, height, root, timestampMs, signature)") }
+                collected.append(.init(source: path, head: decoded, proof: nil))
+            }
+            if !node.isEmpty, let key {
+                let signingKey: any SigningKey
+                do {
+                    signingKey = try suite.signingKey(pem: String(decoding: try Data(contentsOf: URL(fileURLWithPath: key)), as: UTF8.self))
+                } catch {
+                    throw CommandFailure("cannot read a \(genesis.suite.rawValue) private key from \(key): \(error)")
+                }
+                let pinned = genesis.members.compactMap(\.tlsCertificate)
+                for (index, base) in node.enumerated() {
+                    let client =
+                        try tls.clientTLS(for: base, trusting: pinned).map {
+                            try GatewayClient(baseURL: base, department: department, key: signingKey, suite: suite, tls: $0)
+                        } ?? GatewayClient(baseURL: base, department: department, key: signingKey, suite: suite)
+                    note("[\(index + 1)/\(node.count)] asking \(base) for its head")
+                    let response: ClientResponse
+                    do {
+                        response = try await client.send("GET", "/v1/audit/log/head")
+                    } catch {
+                        throw CommandFailure("cannot reach \(base): \(error); check the URL and that the node runs")
+                    }
+                    guard response.status == 200, let body = try? response.decode(API.AccessLogHeadBody.self), let decoded = body.head else {
+                        throw CommandFailure(
+                            "\(base) gave no head: HTTP \(response.status) \(response.problem?.detail ?? String(decoding: response.body.prefix(300), as: UTF8.self))"
+                        )
+                    }
+                    if let directory = saveHeads {
+                        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                        let encoder = JSONEncoder()
+                        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                        try encoder.encode(body).write(
+                            to: URL(fileURLWithPath: directory).appendingPathComponent("\(decoded.nodeID)-\(decoded.size).json"))
+                    }
+                    collected.append(
+                        .init(
+                            source: base, head: decoded,
+                            proof: { from, to in
+                                let answer = try await client.send("GET", "/v1/audit/log/consistency?from=\(from)&to=\(to)")
+                                guard answer.status == 200 else {
+                                    throw NodeError("HTTP \(answer.status): \(answer.problem?.detail ?? "no detail")")
+                                }
+                                let proof = try answer.decode(API.AccessLogConsistency.self)
+                                guard proof.from == from, proof.to == to else { throw NodeError("the proof answers another pair of sizes") }
+                                return try proof.proof.map {
+                                    guard let hash = Hex.decode($0) else { throw NodeError("a proof hash is not hex") }
+                                    return hash
+                                }
+                            }))
+                }
+            }
+            let report = await LogConsistency.check(collected, chainID: genesis.chainID, keys: { keys[$0] }, suite: suite)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                say(String(decoding: try encoder.encode(ConsistencyReport(report)), as: UTF8.self))
+            } else {
+                for entry in report.verified {
+                    let head = entry.head
+                    say("head \(head.nodeID) (\(entry.source)): \(head.size) events at height \(head.height), root \(Hex.encode(head.root))")
+                }
+                for refused in report.refused { say("PROBLEM \(refused.source): \(refused.reason)") }
+                for conflict in report.conflicts {
+                    say("SPLIT VIEW \(conflict.first.head.nodeID) and \(conflict.second.head.nodeID): \(conflict.reason)")
+                    for side in [conflict.first, conflict.second] {
+                        say("  evidence: " + String(decoding: try JSONEncoder.sorted.encode(API.AccessLogHeadBody(side.head)), as: UTF8.self))
+                    }
+                }
+                if !report.splitViewNodes.isEmpty { say("nodes showing a view of their own: \(report.splitViewNodes.joined(separator: ", "))") }
+                say(
+                    report.consistent
+                        ? "OK: \(report.consistentPairs) pair(s) of heads consistent"
+                        : "\(report.conflicts.count) split view(s), \(report.refused.count) unusable head(s)")
+            }
+            if !report.consistent { throw ExitCode.negative }
+        }
+    }
+}
+
+/// The consistency report as JSON: heads, refusals, conflicts with both signed heads, the nodes named.
+struct ConsistencyReport: Encodable {
+    struct Conflict: Encodable {
+        let reason: String
+        let heads: [API.AccessLogHeadBody]
+    }
+    struct Refused: Encodable {
+        let source: String
+        let reason: String
+    }
+    let consistent: Bool
+    let heads: [API.AccessLogHeadBody]
+    let refused: [Refused]
+    let consistentPairs: Int
+    let conflicts: [Conflict]
+    let splitViewNodes: [String]
+
+    init(_ report: LogConsistency.Report) {
+        consistent = report.consistent
+        heads = report.verified.map { API.AccessLogHeadBody($0.head) }
+        refused = report.refused.map { Refused(source: $0.source, reason: $0.reason) }
+        consistentPairs = report.consistentPairs
+        conflicts = report.conflicts.map {
+            Conflict(reason: $0.reason, heads: [API.AccessLogHeadBody($0.first.head), API.AccessLogHeadBody($0.second.head)])
+        }
+        splitViewNodes = report.splitViewNodes
+    }
+}
+
+extension JSONEncoder {
+    /// Compact JSON with sorted keys (evidence lines).
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
     }
 }

@@ -154,4 +154,39 @@ import Testing
             }
         }
     }
+
+    /// The append-only log answers for every past size exactly as a tree built from scratch over that prefix: roots
+    /// (also the RFC 6962 vector roots), inclusion and consistency proofs. Sizes and indices are drawn from a seed.
+    @Test func theAppendOnlyLogAnswersForEveryPastSizeAsATreeBuiltFromScratch() throws {
+        let vectorLeaves = try leaves().map { tree.leafHash($0) }
+        var vectorLog = MerkleLog(tree: tree)
+        for leaf in vectorLeaves { vectorLog.append(leafHash: leaf) }
+        for size in 0...vectorLeaves.count {
+            #expect(vectorLog.root(size: size) == tree.root(leafHashes: Array(vectorLeaves.prefix(size))), "vector root of \(size)")
+        }
+
+        let seed: UInt64 = 6962
+        print("MerkleLog comparison seed \(seed)")
+        var random = SplitMix64(seed: seed)
+        let leafHashes = (0..<300).map { tree.leafHash(Array("leaf \($0)".utf8)) }
+        var log = MerkleLog(tree: tree)
+        for (index, leaf) in leafHashes.enumerated() {
+            log.append(leafHash: leaf)
+            #expect(log.count == index + 1)
+        }
+        #expect(log.root(size: 0) == tree.emptyRoot)
+        for _ in 0..<200 {
+            let newSize = Int(random.next() % 300) + 1
+            let oldSize = Int(random.next() % UInt64(newSize)) + 1
+            let index = Int(random.next() % UInt64(newSize))
+            let prefix = Array(leafHashes.prefix(newSize))
+            #expect(log.root(size: newSize) == tree.root(leafHashes: prefix))
+            #expect(log.consistencyProof(oldSize: oldSize, newSize: newSize) == tree.consistencyProof(oldSize: oldSize, leafHashes: prefix))
+            #expect(log.inclusionProof(index: index, size: newSize) == tree.inclusionProof(index: index, leafHashes: prefix))
+            #expect(
+                verifier.verifyConsistency(
+                    oldSize: UInt64(oldSize), newSize: UInt64(newSize), oldRoot: log.root(size: oldSize), newRoot: log.root(size: newSize),
+                    proof: log.consistencyProof(oldSize: oldSize, newSize: newSize)), "seed \(seed): \(oldSize) → \(newSize)")
+        }
+    }
 }

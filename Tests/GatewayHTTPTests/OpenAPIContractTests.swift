@@ -202,6 +202,13 @@ import Testing
             "/v1/accesses/releases", "post",
             try await node.client(DemoConsortium.housing).send("POST", "/v1/accesses/releases", json: API.ReleaseRequest(eventIds: ["x"])))
         record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?from=1&limit=3"))
+        let logHead = try await regulator.send("GET", "/v1/audit/log/head")
+        record("/v1/audit/log/head", "get", logHead)
+        let logSize = try logHead.decode(API.AccessLogHeadBody.self).size
+        record("/v1/audit/log/consistency", "get", try await regulator.send("GET", "/v1/audit/log/consistency?from=1&to=\(logSize)"))
+        record("/v1/audit/log/consistency", "get", try await regulator.send("GET", "/v1/audit/log/consistency?from=2&to=1"))
+        record("/v1/audit/log/inclusion", "get", try await registry.send("GET", "/v1/audit/log/inclusion?index=0&size=\(logSize)"))
+        record("/v1/audit/log/inclusion", "get", try await registry.send("GET", "/v1/audit/log/inclusion?index=0"))
         record("/v1/chain/blocks", "get", try await regulator.send("GET", "/v1/chain/blocks?limit=0"))
         record("/v1/chain/blocks", "get", try await registry.send("GET", "/v1/chain/blocks"))
         // Governance: the node's own department (the registry runs the test node) proposes; a solo chain decides at once.

@@ -204,6 +204,32 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
     /// An in-memory chain stores what it decides at once: never behind.
     package func catchingUp() -> (stored: UInt64, certified: UInt64)? { nil }
 
+    /// The access log over `events` (commit order), built afresh: tests hold few events.
+    var accessLog: MerkleLog {
+        var log = MerkleLog(tree: MerkleTree(suite: suite))
+        for entry in events { log.append(leafHash: AccessLogHead.leafHash(entry.event, tree: log.tree)) }
+        return log
+    }
+
+    package func accessLogHead() throws -> AccessLogHead {
+        let log = accessLog
+        return try AccessLogHead(
+            chainID: genesis.chainID, nodeID: nodeID, size: UInt64(log.count), height: ledger.height, root: log.root(size: log.count),
+            timestampMs: clock.now, signer: signer)
+    }
+
+    package func accessLogConsistency(from: UInt64, to: UInt64) -> [[UInt8]]? {
+        let log = accessLog
+        guard from >= 1, from <= to, to <= UInt64(log.count) else { return nil }
+        return log.consistencyProof(oldSize: Int(from), newSize: Int(to))
+    }
+
+    package func accessLogInclusion(index: UInt64, size: UInt64) -> (leafHash: [UInt8], proof: [[UInt8]])? {
+        let log = accessLog
+        guard index < size, size <= UInt64(log.count) else { return nil }
+        return (log.leafHash(at: Int(index)), log.inclusionProof(index: Int(index), size: Int(size)))
+    }
+
     package func waitUntilReady() async throws {}
     package func decidedGovernance() async -> (height: UInt64, state: GovernanceState) { (ledger.height, ledger.governance) }
     package func consentedPurposes(_ subjects: [[UInt8]]) async -> [[String]] { subjects.map { ledger.consents.purposes(of: $0) } }

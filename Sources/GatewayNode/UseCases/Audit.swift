@@ -48,6 +48,32 @@ package struct Audit: Sendable {
         return API.ProofResponse(eventId: eventID, height: row.height, proof: proof, receipt: permit.receipt)
     }
 
+    /// This node's signed head of the access log. Heads, consistency and inclusion proofs carry counts and hashes
+    /// only — no event, no personal data — so any authenticated department may ask, and the asking is not logged
+    /// (logging it would be an event per comparison, and a regulator compares often).
+    package func logHead(_ principal: Principal) async throws -> API.AccessLogHeadBody {
+        try await admission.admit(principal)
+        return API.AccessLogHeadBody(try await ledger.accessLogHead())
+    }
+
+    package func logConsistency(_ principal: Principal, from: UInt64, to: UInt64) async throws -> API.AccessLogConsistency {
+        try await admission.admit(principal)
+        guard let proof = await ledger.accessLogConsistency(from: from, to: to) else {
+            let size = try await ledger.accessLogHead().size
+            throw ExchangeError(.invalidRequest, "from and to must satisfy 1 ≤ from ≤ to ≤ \(size), the log's size at this node")
+        }
+        return API.AccessLogConsistency(from: from, to: to, proof: proof.map(Hex.encode))
+    }
+
+    package func logInclusion(_ principal: Principal, index: UInt64, size: UInt64) async throws -> API.AccessLogInclusion {
+        try await admission.admit(principal)
+        guard let found = await ledger.accessLogInclusion(index: index, size: size) else {
+            let current = try await ledger.accessLogHead().size
+            throw ExchangeError(.invalidRequest, "index and size must satisfy index < size ≤ \(current), the log's size at this node")
+        }
+        return API.AccessLogInclusion(index: index, size: size, leafHash: Hex.encode(found.leafHash), proof: found.proof.map(Hex.encode))
+    }
+
     /// Committed blocks from `from` on, for observers (regulators) that verify and keep the chain themselves.
     package func blocks(_ principal: Principal, from: UInt64, limit: Int) async throws -> API.ChainBlocks {
         try await admission.admit(principal)

@@ -33,6 +33,12 @@ package protocol LedgerReading: Sendable {
     func committedTransaction(_ hash: [UInt8]) async throws -> Transaction?
     /// While storage trails the certified chain: how far it is stored, and certified (nil when caught up).
     func catchingUp() async -> (stored: UInt64, certified: UInt64)?
+    /// This node's signed head of the access log (`AccessLogHead`).
+    func accessLogHead() async throws -> AccessLogHead
+    /// The consistency proof between two sizes of the access log (nil unless 1 ≤ from ≤ to ≤ its size).
+    func accessLogConsistency(from: UInt64, to: UInt64) async -> [[UInt8]]?
+    /// An event's leaf hash and inclusion proof in the log's first `size` events (nil unless index < size ≤ its size).
+    func accessLogInclusion(index: UInt64, size: UInt64) async -> (leafHash: [UInt8], proof: [[UInt8]])?
 }
 
 /// How use cases put this node's own transactions on the chain (`TransactionSubmitter` in a node).
