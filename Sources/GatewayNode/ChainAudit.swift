@@ -31,10 +31,16 @@ package enum ChainAudit {
         /// Derived tables a migration added that the node has not filled from its blocks yet (it does at its next
         /// start): not proven.
         package var unfilled: [String] = []
+        /// The access log the verified blocks carry (`AccessLogHead`): its size and root, to compare with the heads
+        /// nodes sign.
+        /// Records decrypted and checked against their anchors (with the node's record key; 0 without it).
+        package var contentsChecked = 0
+        package var logSize = 0
+        package var logRoot: [UInt8] = []
     }
 
     package static func verify(
-        databaseURL: String, genesis: Genesis, logger: Logger, progress: @escaping @Sendable (String) -> Void
+        databaseURL: String, genesis: Genesis, vault: RecordVault? = nil, logger: Logger, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Report {
         let suite = try genesis.suite.makeSuite()
         return try await Database.withDatabase(url: databaseURL, logger: logger) { database in
@@ -45,8 +51,11 @@ package enum ChainAudit {
             var ledger = try Ledger(genesis: genesis, suite: suite)
             let expected: [DerivedRows.Table: [UInt64: DerivedRows.Digest]]
             let top = report.storedHeight
+            var log = MerkleLog(tree: MerkleTree(suite: suite))
             do {
-                expected = try await ChainService.verifyStoredChain(store: store, ledger: &ledger, suite: suite) { height in
+                expected = try await ChainService.verifyStoredChain(
+                    store: store, ledger: &ledger, suite: suite, accessLog: { log.append(leafHash: $0) }
+                ) { height in
                     progress("verified blocks up to \(height) of \(top)")
                 }
             } catch {
@@ -57,6 +66,8 @@ package enum ChainAudit {
                 return report
             }
             report.verifiedHeight = ledger.height
+            report.logSize = log.count
+            report.logRoot = log.root(size: log.count)
             report.accessEvents = expected[.accessEvents]?.values.reduce(0) { $0 + $1.count } ?? 0
             progress("proving the derived tables against \(ledger.height) blocks")
             var pendingFill = Set<String>()
@@ -80,7 +91,40 @@ package enum ChainAudit {
             }
             progress("checking the off-chain records against their anchors and erasures")
             try await checkRecords(database, into: &report)
+            if let vault {
+                progress("decrypting the records and checking each against its anchor")
+                try await checkContents(database, vault: vault, logger: logger, into: &report)
+            }
             return report
+        }
+    }
+
+    /// Every anchored record decrypted with the node's record key and checked as a read checks it (`RecordIntegrity`):
+    /// content against its stored hash, content, dimensions and aggregate ciphertexts against the anchored hash. A
+    /// record without an anchor is `checkRecords`' finding, not repeated here.
+    static func checkContents(_ database: Database, vault: RecordVault, logger: Logger, into report: inout Report) async throws {
+        let integrity = RecordIntegrity(vault: vault, counter: IntegrityCounter(), logger: logger)
+        let records = RecordStore(database: database)
+        var byCategory: [(category: String, ids: [String])] = []
+        for try await (category, id) in try await database.client.query(
+            "SELECT category, record_id FROM records ORDER BY category, record_id", logger: database.logger
+        ).decode((String, String).self) {
+            if byCategory.last?.category == category { byCategory[byCategory.count - 1].ids.append(id) } else { byCategory.append((category, [id])) }
+        }
+        for (category, ids) in byCategory {
+            for start in stride(from: 0, to: ids.count, by: 256) {
+                for record in try await records.records(category: category, ids: Array(ids[start..<min(start + 256, ids.count)]))
+                where record.anchoredHash != nil {
+                    report.contentsChecked += 1
+                    do {
+                        _ = try integrity.verified(record, position: 0)
+                    } catch let error as ExchangeError {
+                        let detail = error.message.replacingOccurrences(of: "ids[0] ", with: "the record ")
+                        report.problems.append(
+                            Problem(area: "records", key: "\(category)/\(Hex.encode(record.recordKey))", height: nil, detail: detail))
+                    }
+                }
+            }
         }
     }
 

@@ -92,6 +92,23 @@ package struct NodeSecrets: Sendable {
         return try encoder.encode(share)
     }
 
+    /// The record key and salt a node's data directory holds, read without creating anything (an audit's view);
+    /// nil if either file is absent.
+    package static func existingVault(in directory: URL, suite: any CryptoSuite) throws -> RecordVault? {
+        func read(_ name: String, count: Int) throws -> [UInt8]? {
+            let url = directory.appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+            guard let bytes = Hex.decode(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+                bytes.count == count
+            else { throw NodeError("\(url.path) must hold \(count) hex-encoded bytes") }
+            return bytes
+        }
+        guard let recordKey = try read("record-key.hex", count: suite.symmetricKeyLength), let salt = try read("salt.hex", count: 32) else {
+            return nil
+        }
+        return RecordVault(suite: suite, recordKey: recordKey, salt: salt)
+    }
+
     static func randomSecret(_ url: URL, count: Int) throws -> [UInt8] {
         let data = try SecretFiles.loadOrCreate(url) { Data(Hex.encode(SystemRandom().bytes(count: count)).utf8) }
         guard let bytes = Hex.decode(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),

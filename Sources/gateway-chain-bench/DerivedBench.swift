@@ -51,33 +51,8 @@ func derivedBench(_ arguments: [String]) async throws {
             try await database.client.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) SET (autovacuum_enabled = false)"))
         }
         let store = ChainStore(database: database)
-        var ledger = try Ledger(genesis: genesis, suite: suite)
-        let bundle = suite.hash(Array("bundle".utf8))
         let buildStart = ContinuousClock.now
-        var written = 0
-        var nonce: UInt64 = 0
-        while written < events {
-            let count = min(AccessLogBatch.eventsMax, events - written)
-            let batch = (0..<count).map { offset -> AccessEvent in
-                let number = written + offset
-                return AccessEvent(
-                    eventID: UUID().uuidString.lowercased(), requester: "social_security", action: "read", category: "citizen",
-                    recordKeys: [suite.hash(Array("record \(number)".utf8))], purpose: "benefit_eligibility", policyBundleHash: bundle,
-                    decision: number % 7 == 0 ? .deny : .allow, determiningPolicies: ["benefit-eligibility"],
-                    requestDigest: suite.hash(Array("request \(number)".utf8)), timestampMs: 1_800_000_000_000 + Int64(number)
-                )
-            }
-            nonce += 1
-            let transaction = try Transaction(
-                chainID: "bench", kind: .accessLogBatch, submitter: "v0", nonce: nonce, timestampMs: 1_800_000_000_000 + Int64(written),
-                payload: AccessLogBatch(events: batch).encoded, signer: key
-            )
-            let block = try ledger.proposeSolo(transactions: [transaction], proposer: "v0", signer: key, timestampMs: Int64(nonce))
-            let applied = try ledger.apply(block)
-            try await store.commit(block, suite: suite, skipped: applied.skipped)
-            written += count
-            if nonce % 32 == 0 { progress("built \(written) of \(events) events") }
-        }
+        let blocks = try await buildAccessEventChain(store: store, genesis: genesis, key: key, suite: suite, events: events)
         let build = milliseconds(ContinuousClock.now - buildStart) / 1_000
         try await database.client.query("VACUUM ANALYZE access_events")
 
@@ -104,7 +79,7 @@ func derivedBench(_ arguments: [String]) async throws {
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let check = zip(verifies, proves).map { $0 + $1 }
         return Report(
-            suite: suiteName.rawValue, events: events, blocks: Int(nonce), build_seconds: build, verify_seconds: median(verifies),
+            suite: suiteName.rawValue, events: events, blocks: blocks, build_seconds: build, verify_seconds: median(verifies),
             prove_seconds: median(proves), check_seconds: median(check), scan_seconds: median(scans), problems: problems
         )
     }
@@ -112,4 +87,36 @@ func derivedBench(_ arguments: [String]) async throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     print(String(decoding: try encoder.encode(report), as: UTF8.self))
+}
+
+/// Builds a solo chain of `events` access events (batches of `AccessLogBatch.eventsMax`, one per block, signed and
+/// committed through the store as a node commits them). Returns the number of blocks.
+func buildAccessEventChain(store: ChainStore, genesis: Genesis, key: any SigningKey, suite: any CryptoSuite, events: Int) async throws -> Int {
+    var ledger = try Ledger(genesis: genesis, suite: suite)
+    let bundle = suite.hash(Array("bundle".utf8))
+    var written = 0
+    var nonce: UInt64 = 0
+    while written < events {
+        let count = min(AccessLogBatch.eventsMax, events - written)
+        let batch = (0..<count).map { offset -> AccessEvent in
+            let number = written + offset
+            return AccessEvent(
+                eventID: UUID().uuidString.lowercased(), requester: "social_security", action: "read", category: "citizen",
+                recordKeys: [suite.hash(Array("record \(number)".utf8))], purpose: "benefit_eligibility", policyBundleHash: bundle,
+                decision: number % 7 == 0 ? .deny : .allow, determiningPolicies: ["benefit-eligibility"],
+                requestDigest: suite.hash(Array("request \(number)".utf8)), timestampMs: 1_800_000_000_000 + Int64(number)
+            )
+        }
+        nonce += 1
+        let transaction = try Transaction(
+            chainID: genesis.chainID, kind: .accessLogBatch, submitter: "v0", nonce: nonce, timestampMs: 1_800_000_000_000 + Int64(written),
+            payload: AccessLogBatch(events: batch).encoded, signer: key
+        )
+        let block = try ledger.proposeSolo(transactions: [transaction], proposer: "v0", signer: key, timestampMs: Int64(nonce))
+        let applied = try ledger.apply(block)
+        try await store.commit(block, suite: suite, skipped: applied.skipped)
+        written += count
+        if nonce % 32 == 0 { progress("built \(written) of \(events) events") }
+    }
+    return Int(nonce)
 }

@@ -85,7 +85,7 @@ actor Latencies {
 // The other benchmarks' sides, by their first argument.
 let subcommands: [String: ([String]) async throws -> Void] = [
     "derived": derivedBench, "statistics": statisticsBench, "tls": tlsBench, "http": httpBench, "http-load": httpLoad,
-    "build-chain": buildChainBench,
+    "build-chain": buildChainBench, "audit": auditBench,
 ]
 if CommandLine.arguments.count > 1, let subcommand = subcommands[CommandLine.arguments[1]] {
     try await subcommand(CommandLine.arguments)

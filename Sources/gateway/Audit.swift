@@ -23,7 +23,10 @@ struct AuditCommand: AsyncParsableCommand {
                 transaction signatures, certificates against the validator set governance put in force), every table \
                 derived from the blocks (access_events, anchored_records, erased_records, access_records, \
                 released_events) against what the blocks imply, and every off-chain record against the chain: its anchor \
-                (or the anchor waiting in the outbox), and no row kept that the chain erased. Progress goes to standard \
+                (or the anchor waiting in the outbox), no row kept that the chain erased, and — with the node's data \
+                directory, whose record key decrypts them — each record's content, dimensions and aggregate ciphertexts \
+                against its anchored hash. It prints the access log's size and root, to compare with the heads nodes sign \
+                (gateway audit consistency). Progress goes to standard \
                 error; the report, one line per problem with its table or area, key and height, to standard output. \
                 Exit status: 0 nothing found; 2 problems found (listed); 1 the database or the genesis cannot be read.
                 """
@@ -33,17 +36,31 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             let loaded = try database.loadGenesis()
+            let vault: RecordVault?
+            do {
+                vault = try NodeSecrets.existingVault(in: database.dataDirectory, suite: try loaded.suite.makeSuite())
+            } catch {
+                throw CommandFailure("\(error); give --data-dir of the node whose database this is")
+            }
             var logger = Logger(label: "audit")
             logger.logLevel = .critical
             let url = database.url
             let report: ChainAudit.Report
             do {
-                report = try await ChainAudit.verify(databaseURL: url, genesis: loaded, logger: logger, progress: { note("  \($0)") })
+                report = try await ChainAudit.verify(
+                    databaseURL: url, genesis: loaded, vault: vault, logger: logger, progress: { note("  \($0)") })
             } catch {
                 throw CommandFailure("cannot audit the database at \(url): \(error); check --database-url")
             }
             say(
                 "blocks: \(report.verifiedHeight) of \(report.storedHeight) verified from the genesis; \(report.accessEvents) access events; \(report.recordsChecked) records checked (\(report.pendingAnchors) awaiting their anchor), \(report.erasedRecognised) erasures recognised"
+            )
+            say(
+                vault == nil
+                    ? "record contents: not checked (no record-key.hex and salt.hex in \(database.dataDirectory.path); give --data-dir of the node)"
+                    : "record contents: \(report.contentsChecked) decrypted and checked against their anchors")
+            say(
+                "access log: \(report.logSize) events, root \(Hex.encode(report.logRoot)) (compare with the heads nodes sign: gateway audit consistency)"
             )
             for table in report.unfilled {
                 say("note: \(table) is not filled from the blocks yet (the node fills it at its next start); not proven")

@@ -47,8 +47,9 @@ struct NodeDatabaseOptions: ParsableArguments {
 
     var url: String { resolve(databaseURL, env: "DATAGATEWAY_DATABASE_URL", default: defaultDatabaseURL) }
 
+    var dataDirectory: URL { URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data")) }
+
     func loadGenesis() throws -> Genesis {
-        let dataDirectory = URL(fileURLWithPath: resolve(dataDir, env: "DATAGATEWAY_DATA_DIR", default: "data"))
         let path = genesis.map { URL(fileURLWithPath: $0) } ?? dataDirectory.appendingPathComponent("genesis.json")
         do {
             return try Genesis.load(from: path)

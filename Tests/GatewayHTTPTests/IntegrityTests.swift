@@ -24,6 +24,13 @@ import Testing
         }
     }
 
+    static func text(_ url: String, _ sql: String) async throws -> String {
+        try await Database.withDatabase(url: url, logger: TestDatabase.logger) { database in
+            for try await value in try await database.client.query(PostgresQuery(unsafeSQL: sql)).decode(String.self) { return value }
+            return ""
+        }
+    }
+
     static func integer(_ url: String, _ sql: String) async throws -> Int {
         try await Database.withDatabase(url: url, logger: TestDatabase.logger) { database in
             for try await value in try await database.client.query(PostgresQuery(unsafeSQL: sql)).decode(Int.self) { return value }
@@ -316,9 +323,11 @@ import Testing
         let clean = try await audit()
         #expect(clean.status == 0 && clean.stdout.contains("OK: the history verifies from the genesis"), "\(clean.stdout)\(clean.stderr)")
         #expect(clean.stdout.contains("12 records checked"), "\(clean.stdout)")
+        #expect(clean.stdout.contains("record contents: 12 decrypted and checked against their anchors"), "\(clean.stdout)")
+        let events = try await IntegrityTests.integer(node.databaseURL, "SELECT count(*)::bigint FROM access_events")
+        #expect(clean.stdout.contains("access log: \(events) events, root "), "\(clean.stdout)")
         #expect(clean.stderr.contains("verified blocks up to"), "progress goes to standard error")
         // The analysts' views over the same log.
-        let events = try await IntegrityTests.integer(node.databaseURL, "SELECT count(*)::bigint FROM access_events")
         #expect(
             try await IntegrityTests.integer(node.databaseURL, "SELECT count(*)::bigint FROM audit_accesses WHERE accessed_at IS NOT NULL") == events)
         #expect(
@@ -330,9 +339,12 @@ import Testing
         #expect(try await IntegrityTests.integer(node.databaseURL, "SELECT count(*)::bigint FROM audit_denials") == 0)
 
         let victim = try #require(citizens.first?["citizen_id"]?.stringValue)
+        let altered = try #require(citizens.last?["citizen_id"]?.stringValue)
         try await IntegrityTests.execute(
             node.databaseURL,
             [
+                // One byte of a record's ciphertext flipped: only decrypting it with the node's record key shows it.
+                "UPDATE records SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1) WHERE record_id = '\(altered)'",
                 "UPDATE access_events SET purpose = 'curiosity' WHERE event_id = '\(readEvent)'",
                 // A row the chain never anchored: a copy of a record under another key and anchor transaction.
                 "INSERT INTO records SELECT category, 'C9999999', publisher, sha256(record_key), citizen_key, record_hash, wrapped_key, ciphertext, dimensions, sha256(anchor_tx) FROM records WHERE record_id = '\(victim)'",
@@ -341,16 +353,30 @@ import Testing
         #expect(planted.status == 2, "\(planted.stdout)\(planted.stderr)")
         #expect(planted.stdout.contains("PROBLEM access_events: row altered — key \(readEvent) at height"), "\(planted.stdout)")
         #expect(planted.stdout.contains("PROBLEM records: stored without an anchor on chain"), "\(planted.stdout)")
+        let alteredKey = try await IntegrityTests.text(
+            node.databaseURL, "SELECT category || '/' || encode(record_key, 'hex') FROM records WHERE record_id = '\(altered)'")
+        #expect(
+            planted.stdout.contains("PROBLEM records: the record (record key") && planted.stdout.contains("fails decryption")
+                && planted.stdout.contains("key \(alteredKey)"), "\(planted.stdout)")
+        // Without the node's data directory the contents cannot be decrypted: said, not silently skipped.
+        let keyless = try await runProcess(
+            TestPaths.gatewayBinary.path,
+            [
+                "audit", "verify", "--database-url", node.databaseURL, "--genesis",
+                configuration.dataDirectory.appendingPathComponent("genesis.json").path, "--data-dir", "/nonexistent",
+            ])
+        #expect(keyless.stdout.contains("record contents: not checked"), "\(keyless.stdout)\(keyless.stderr)")
+        #expect(!keyless.stdout.contains("fails decryption"))
 
         // A block altered: the check stops there, naming the height.
         let height = try await IntegrityTests.integer(node.databaseURL, "SELECT min(height) FROM transactions WHERE height > 1")
         try await IntegrityTests.execute(
             node.databaseURL,
             ["UPDATE transactions SET body = set_byte(body, 40, get_byte(body, 40) # 1) WHERE height = \(height) AND tx_index = 0"])
-        let altered = try await audit()
-        #expect(altered.status == 2, "\(altered.stdout)\(altered.stderr)")
-        #expect(altered.stdout.contains("PROBLEM blocks:") && altered.stdout.contains("at height \(height)"), "\(altered.stdout)")
-        #expect(altered.stdout.contains("key block \(height) at height \(height)"), "\(altered.stdout)")
+        let alteredBlock = try await audit()
+        #expect(alteredBlock.status == 2, "\(alteredBlock.stdout)\(alteredBlock.stderr)")
+        #expect(alteredBlock.stdout.contains("PROBLEM blocks:") && alteredBlock.stdout.contains("at height \(height)"), "\(alteredBlock.stdout)")
+        #expect(alteredBlock.stdout.contains("key block \(height) at height \(height)"), "\(alteredBlock.stdout)")
 
         let unreadable = try await runProcess(
             TestPaths.gatewayBinary.path, ["audit", "verify", "--database-url", node.databaseURL, "--genesis", "/nonexistent/genesis.json"])
