@@ -99,6 +99,7 @@ struct Demo: AsyncParsableCommand {
                 }, seed: seed, sharedCitizen: report.checkedCitizen
             ).run { line in say(line) }
             try await CitizenScenario(cluster: cluster, citizenID: report.checkedCitizen).run { line in say(line) }
+            try await LogHeadsScenario(cluster: cluster).run { line in say(line) }
             outcome = .success(report)
         } catch {
             outcome = .failure(error)
