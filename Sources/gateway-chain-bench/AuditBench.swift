@@ -16,23 +16,10 @@ import PostgresNIO
 /// transactions, read into memory beforehand, hashed once with the suite's hash (the least any verifier must do).
 /// Prints one JSON object.
 func auditBench(_ arguments: [String]) async throws {
-    guard arguments.count == 5, let suiteName = SuiteName(rawValue: arguments[2]), let events = Int(arguments[3]), events > 0 else {
-        FileHandle.standardError.write(Data("usage: gateway-chain-bench audit <sm|intl> <events> <database-url>\n".utf8))
-        exit(2)
-    }
-    let suite = try suiteName.makeSuite()
-    var logger = Logger(label: "audit-bench")
-    logger.logLevel = .critical
-    let key = suite.generateSigningKey()
-    let genesis = Genesis(
-        chainID: "bench", suite: suiteName,
-        members: [.init(nodeID: "v0", department: "d0", role: .validator, publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:1")],
-        createdAtMs: 0
+    let setup = try await EventChainSetup(arguments, bench: "audit", database: "dg_bench_audit")
+    let (suiteName, suite, events, key, genesis, url, logger) = (
+        setup.suiteName, setup.suite, setup.events, setup.key, setup.genesis, setup.url, setup.logger
     )
-    guard var components = URLComponents(string: arguments[4]) else { throw NodeError("bad database URL") }
-    components.path = "/dg_bench_audit"
-    let url = components.string!
-    try await Database.recreate(url: url, logger: logger)
     struct Report: Codable {
         let suite: String
         let events: Int

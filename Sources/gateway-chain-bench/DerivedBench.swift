@@ -16,23 +16,10 @@ import PostgresNIO
 /// same run is a plain scan of the same table (reading every row's columns once): the floor for touching the data.
 /// Prints one JSON object.
 func derivedBench(_ arguments: [String]) async throws {
-    guard arguments.count == 5, let suiteName = SuiteName(rawValue: arguments[2]), let events = Int(arguments[3]), events > 0 else {
-        FileHandle.standardError.write(Data("usage: gateway-chain-bench derived <sm|intl> <events> <database-url>\n".utf8))
-        exit(2)
-    }
-    let suite = try suiteName.makeSuite()
-    var logger = Logger(label: "derived-bench")
-    logger.logLevel = .critical
-    let key = suite.generateSigningKey()
-    let genesis = Genesis(
-        chainID: "bench", suite: suiteName,
-        members: [.init(nodeID: "v0", department: "d0", role: .validator, publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:1")],
-        createdAtMs: 0
+    let setup = try await EventChainSetup(arguments, bench: "derived", database: "dg_bench_derived")
+    let (suiteName, suite, events, key, genesis, url, logger) = (
+        setup.suiteName, setup.suite, setup.events, setup.key, setup.genesis, setup.url, setup.logger
     )
-    guard var components = URLComponents(string: arguments[4]) else { throw NodeError("bad database URL") }
-    components.path = "/dg_bench_derived"
-    try await Database.recreate(url: components.string!, logger: logger)
-    let url = components.string!
     struct Report: Codable {
         let suite: String
         let events: Int
@@ -119,4 +106,39 @@ func buildAccessEventChain(store: ChainStore, genesis: Genesis, key: any Signing
         if nonce % 32 == 0 { progress("built \(written) of \(events) events") }
     }
     return Int(nonce)
+}
+
+/// What bench/derived and bench/audit share: their arguments (`<sm|intl> <events> <database-url>`), a solo genesis
+/// with a fresh key, and a fresh database `name` on the server of the URL given.
+struct EventChainSetup {
+    let suiteName: SuiteName
+    let suite: any CryptoSuite
+    let events: Int
+    let key: any SigningKey
+    let genesis: Genesis
+    let url: String
+    let logger: Logger
+
+    init(_ arguments: [String], bench: String, database name: String) async throws {
+        guard arguments.count == 5, let suiteName = SuiteName(rawValue: arguments[2]), let events = Int(arguments[3]), events > 0 else {
+            FileHandle.standardError.write(Data("usage: gateway-chain-bench \(bench) <sm|intl> <events> <database-url>\n".utf8))
+            exit(2)
+        }
+        self.suiteName = suiteName
+        self.events = events
+        suite = try suiteName.makeSuite()
+        var logger = Logger(label: "\(bench)-bench")
+        logger.logLevel = .critical
+        self.logger = logger
+        key = suite.generateSigningKey()
+        genesis = Genesis(
+            chainID: "bench", suite: suiteName,
+            members: [.init(nodeID: "v0", department: "d0", role: .validator, publicKey: key.publicKey.pemRepresentation, address: "127.0.0.1:1")],
+            createdAtMs: 0
+        )
+        guard var components = URLComponents(string: arguments[4]) else { throw NodeError("bad database URL") }
+        components.path = "/\(name)"
+        url = components.string!
+        try await Database.recreate(url: url, logger: logger)
+    }
 }
