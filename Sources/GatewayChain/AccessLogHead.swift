@@ -4,7 +4,8 @@ import GatewayCrypto
 ///
 /// The log's leaves are the chain's access events in commit order — block by block, transaction by transaction (a
 /// skipped transaction contributes nothing), and within a batch transaction in the batch's order — each leaf's data
-/// being the event's canonical encoding (`AccessEvent.encoded`, the bytes the transaction carries). Leaf and node
+/// being the event's bytes as the transaction carries them (`Transaction.accessEventBytes`: an `accessLog`'s payload,
+/// each entry of an `accessLogBatch`; `AccessEvent.encoded` of the event). Leaf and node
 /// hashes are RFC 6962's with the suite's hash (SM3 or SHA-256). A head says: at stored height `height`, this node's
 /// log holds `size` events with root `root`. The node signs it with its member key, so a head it shows to one party
 /// and a head it shows to another are both evidence of what it said; two heads no consistency proof joins are a split

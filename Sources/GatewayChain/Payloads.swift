@@ -265,6 +265,15 @@ public struct AccessLogBatch: Sendable, Equatable {
         }
         events = try encoded.map { try AccessEvent(decoding: $0) }
     }
+
+    /// Each event's bytes as the batch carries them, in order, without decoding the events (the access log's leaves).
+    public static func eventBytes(decoding bytes: [UInt8]) throws -> [[UInt8]] {
+        var reader = CanonicalReader(bytes)
+        guard try reader.readString() == "datagateway/access-batch/v1" else { throw ChainError(.malformed, "unknown access batch version") }
+        let encoded = try reader.readByteList()
+        try reader.expectEnd()
+        return encoded
+    }
 }
 
 /// Payload of an `accessRelease` transaction: the department that made these accesses ends their deferral, so the
@@ -316,6 +325,18 @@ public struct AccessRelease: Sendable, Equatable {
 extension Transaction {
     /// The access events an access-log transaction records: one for `accessLog`, several for `accessLogBatch`,
     /// none for other kinds.
+    /// The bytes of each access event this transaction carries, in order (the access log's leaf data): the payload of
+    /// an `accessLog`, each entry of an `accessLogBatch`; none for other kinds.
+    public func accessEventBytes() throws -> [[UInt8]] {
+        switch kind {
+        case .accessLog: return [payload]
+        case .accessLogBatch: return try AccessLogBatch.eventBytes(decoding: payload)
+        case .recordAnchor, .proposal, .approval, .grant, .revoke, .consent, .decryptionShare, .decryptionRequest, .decryptionRefusal,
+            .recordErasure, .accessRelease:
+            return []
+        }
+    }
+
     public func accessEvents() throws -> [AccessEvent] {
         switch kind {
         case .accessLog: return [try AccessEvent(decoding: payload)]

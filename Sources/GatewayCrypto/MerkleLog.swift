@@ -27,8 +27,12 @@ public struct MerkleLog: Sendable {
         // Each completed pair makes a node one level up.
         var level = 0
         while levels[level].count / width % 2 == 0 {
+            // The last two hashes lie side by side: left ‖ right, hashed with the node prefix in one buffer.
             let end = levels[level].count
-            let node = tree.nodeHash(Array(levels[level][(end - 2 * width)..<(end - width)]), Array(levels[level][(end - width)...]))
+            var input = [UInt8](repeating: 0x01, count: 1)
+            input.reserveCapacity(1 + 2 * width)
+            input += levels[level][(end - 2 * width)..<end]
+            let node = tree.hashFunction(input)
             if levels.count == level + 1 { levels.append([]) }
             levels[level + 1] += node
             level += 1

@@ -355,10 +355,9 @@ extension ChainService {
         storedHeight = block.header.height
         let tree = accessLog.tree
         for (index, transaction) in block.transactions.enumerated() where decided.applied.skipped[index] == nil {
-            guard transaction.kind == .accessLog || transaction.kind == .accessLogBatch, let events = try? transaction.accessEvents() else {
-                continue
-            }
-            for event in events { accessLog.append(leafHash: AccessLogHead.leafHash(event, tree: tree)) }
+            // A committed transaction's events decode (the ledger skips one that does not).
+            guard let events = try? transaction.accessEventBytes() else { continue }
+            for bytes in events { accessLog.append(leafHash: tree.leafHash(bytes)) }
         }
         resumeHeightWaiters()
         lastCommitMs = now()

@@ -103,7 +103,12 @@ extension ChainService {
                         try blocks.map { stored in
                             let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
                             let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
-                            return (stored.block.header.height, rows.digests, rows.events.map { AccessLogHead.leafHash($0.event, tree: tree) })
+                            var leaves: [[UInt8]] = []
+                            leaves.reserveCapacity(rows.events.count)
+                            for (index, transaction) in stored.block.transactions.enumerated() where !stored.skipped.contains(index) {
+                                for bytes in try transaction.accessEventBytes() { leaves.append(tree.leafHash(bytes)) }
+                            }
+                            return (stored.block.header.height, rows.digests, leaves)
                         }
                     }
                 })

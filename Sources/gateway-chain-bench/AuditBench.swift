@@ -64,8 +64,22 @@ func auditBench(_ arguments: [String]) async throws {
     for round in 1...3 {
         progress("round \(round): audit verify")
         let start = ContinuousClock.now
-        let report = try await ChainAudit.verify(databaseURL: url, genesis: genesis, logger: logger, progress: { _ in })
+        // When each phase began (blocks, derived tables, records), for the breakdown.
+        let phases = PhaseClock()
+        let report = try await ChainAudit.verify(
+            databaseURL: url, genesis: genesis, logger: logger,
+            progress: { line in
+                if line.hasPrefix("proving") { phases.mark("derived") }
+                if line.hasPrefix("checking the off-chain") { phases.mark("records") }
+            })
         audits.append(milliseconds(ContinuousClock.now - start) / 1_000)
+        let marks = phases.marks
+        if let derived = marks["derived"], let records = marks["records"] {
+            progress(
+                String(
+                    format: "round %d: blocks %.2f s, derived tables %.2f s, records %.2f s", round, milliseconds(derived - start) / 1_000,
+                    milliseconds(records - derived) / 1_000, milliseconds(ContinuousClock.now - records) / 1_000))
+        }
         problems = report.problems.count + report.differingHeights.count
         logSize = report.logSize
         progress("round \(round): reference — hashing \(bytes) bytes of history")
@@ -82,4 +96,13 @@ func auditBench(_ arguments: [String]) async throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     print(String(decoding: try encoder.encode(report), as: UTF8.self))
+}
+
+/// Instants named as they happen, from any thread.
+final class PhaseClock: @unchecked Sendable {
+    // Safety: `values` is only touched under `lock`.
+    private let lock = NSLock()
+    private var values: [String: ContinuousClock.Instant] = [:]
+    func mark(_ name: String) { lock.withLock { values[name] = ContinuousClock.now } }
+    var marks: [String: ContinuousClock.Instant] { lock.withLock { values } }
 }
