@@ -264,6 +264,12 @@ public struct AccessLogBatch: Sendable, Equatable {
             throw ChainError(.malformed, "an access batch holds 1…\(Self.eventsMax) events")
         }
         events = try encoded.map { try AccessEvent(decoding: $0) }
+        // An event id names one event: a batch that repeats one would give two events one key in every node's log
+        // tables (and a validator refuses to vote for it, like any malformed payload).
+        var ids = Set<[UInt8]>()
+        for event in events where !ids.insert(Array(event.eventID.utf8)).inserted {
+            throw ChainError(.malformed, "an access batch names event \(event.eventID) twice")
+        }
     }
 
     /// Each event's bytes as the batch carries them, in order, without decoding the events (the access log's leaves).

@@ -386,6 +386,15 @@ struct Fixture {
         #expect(throws: ChainError.self) { try AccessLogBatch(decoding: empty.bytes) }
         for length in 0..<batch.encoded.count { _ = try? AccessLogBatch(decoding: Array(batch.encoded.prefix(length))) }
         #expect(throws: ChainError.self) { try AccessLogBatch(decoding: Array(batch.encoded.dropLast())) }
+        // One event id twice in a batch (a hostile member's, byte for byte or not): malformed, so the ledger refuses
+        // the transaction and validators do not vote for a block carrying it.
+        var repeated = CanonicalWriter()
+        repeated.write("datagateway/access-batch/v1")
+        repeated.write([events[0].encoded, events[1].encoded, events[0].encoded])
+        #expect(throws: ChainError.self) { try AccessLogBatch(decoding: repeated.bytes) }
+        let twice = try Transaction(
+            chainID: "c", kind: .accessLogBatch, submitter: "n", nonce: 2, timestampMs: 0, payload: repeated.bytes, signer: key)
+        #expect(throws: ChainError.self) { try twice.accessEvents() }
     }
 }
 
