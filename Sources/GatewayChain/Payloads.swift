@@ -46,6 +46,8 @@ public struct RecordAnchor: Sendable, Equatable {
         }
         self.entries = entries
         try reader.expectEnd()
+        // A record key is anchored once: two entries would give one key two rows in every node's anchored_records.
+        guard Set(entries.map(\.recordKey)).count == entries.count else { throw ChainError(.malformed, "an anchor names a record twice") }
     }
 }
 

@@ -233,6 +233,10 @@ struct Fixture {
         #expect(try Block.decodeCertificate(block.encodedCertificate) == block.certificate)
         let anchor = RecordAnchor(publisher: "r", category: "citizen", entries: [.init(recordKey: [1], recordHash: [2])])
         #expect(try RecordAnchor(decoding: anchor.encoded) == anchor)
+        // One record key twice in an anchor (a hostile member's): malformed, never two rows of one key in storage.
+        let twice = RecordAnchor(
+            publisher: "r", category: "citizen", entries: [.init(recordKey: [1], recordHash: [2]), .init(recordKey: [1], recordHash: [3])])
+        #expect(throws: ChainError.self) { try RecordAnchor(decoding: twice.encoded) }
     }
 
     @Test(arguments: SuiteName.allCases) func everyTruncationAndRandomCorruptionIsAnErrorNeverACrash(suite: SuiteName) throws {
