@@ -83,7 +83,7 @@ struct AuditCommand: AsyncParsableCommand {
             abstract: "Compare the access log's signed heads of several nodes, and report a split view.",
             discussion: """
                 The access log is one append-only RFC 9162 tree over the chain's access events, in commit order (leaf: \
-                the event's canonical encoding). Each node signs its head: chain, node, size, stored height, root, time. \
+                the event's bytes as its transaction carries them). Each node signs its head: chain, node, size, stored height, root, time. \
                 This command fetches the head of every --node (GET /v1/audit/log/head, signed as --department), adds \
                 heads kept from earlier checks (--head), checks each signature against the node's member key (from the \
                 genesis, or --member-key for nodes admitted later), then compares every pair: one size must mean one \
