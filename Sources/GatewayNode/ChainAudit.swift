@@ -105,16 +105,26 @@ package enum ChainAudit {
     static func checkContents(_ database: Database, vault: RecordVault, logger: Logger, into report: inout Report) async throws {
         let integrity = RecordIntegrity(vault: vault, counter: IntegrityCounter(), logger: logger)
         let records = RecordStore(database: database)
-        var byCategory: [(category: String, ids: [String])] = []
-        for try await (category, id) in try await database.client.query(
-            "SELECT category, record_id FROM records ORDER BY category, record_id", logger: database.logger
-        ).decode((String, String).self) {
-            if byCategory.last?.category == category { byCategory[byCategory.count - 1].ids.append(id) } else { byCategory.append((category, [id])) }
+        var categories: [String] = []
+        for try await category in try await database.client.query(
+            "SELECT DISTINCT category FROM records ORDER BY category", logger: database.logger
+        ).decode(String.self) {
+            categories.append(category)
         }
-        for (category, ids) in byCategory {
-            for start in stride(from: 0, to: ids.count, by: 256) {
-                for record in try await records.records(category: category, ids: Array(ids[start..<min(start + 256, ids.count)]))
-                where record.anchoredHash != nil {
+        // Page by page (256 ids), so that memory does not grow with the number of records.
+        for category in categories {
+            var after = ""
+            while true {
+                var ids: [String] = []
+                for try await id in try await database.client.query(
+                    "SELECT record_id FROM records WHERE category = \(category) AND record_id > \(after) ORDER BY record_id LIMIT 256",
+                    logger: database.logger
+                ).decode(String.self) {
+                    ids.append(id)
+                }
+                guard let last = ids.last else { break }
+                after = last
+                for record in try await records.records(category: category, ids: ids) where record.anchoredHash != nil {
                     report.contentsChecked += 1
                     do {
                         _ = try integrity.verified(record, position: 0)
