@@ -58,4 +58,15 @@ public struct AccessLogHead: Sendable, Equatable {
 
     /// The leaf hash of an access event in the log.
     public static func leafHash(_ event: AccessEvent, tree: MerkleTree) -> [UInt8] { tree.leafHash(event.encoded) }
+
+    /// The log's leaf hashes a committed block adds, in order: the events of its executed transactions (`skipped`
+    /// holds the indices the ledger skipped). Throws only for a transaction whose events do not decode, which the
+    /// ledger would have skipped.
+    public static func leaves(of block: Block, skipped: (Int) -> Bool, tree: MerkleTree) throws -> [[UInt8]] {
+        var leaves: [[UInt8]] = []
+        for (index, transaction) in block.transactions.enumerated() where !skipped(index) {
+            for bytes in try transaction.accessEventBytes() { leaves.append(tree.leafHash(bytes)) }
+        }
+        return leaves
+    }
 }

@@ -353,11 +353,10 @@ extension ChainService {
     func stored(_ decided: Decided) {
         let block = decided.block
         storedHeight = block.header.height
-        let tree = accessLog.tree
-        for (index, transaction) in block.transactions.enumerated() where decided.applied.skipped[index] == nil {
-            // A committed transaction's events decode (the ledger skips one that does not).
-            guard let events = try? transaction.accessEventBytes() else { continue }
-            for bytes in events { accessLog.append(leafHash: tree.leafHash(bytes)) }
+        let skipped = decided.applied.skipped
+        // The ledger skipped any transaction whose events do not decode, so this does not throw.
+        for leaf in (try? AccessLogHead.leaves(of: block, skipped: { skipped[$0] != nil }, tree: accessLog.tree)) ?? [] {
+            accessLog.append(leafHash: leaf)
         }
         resumeHeightWaiters()
         lastCommitMs = now()

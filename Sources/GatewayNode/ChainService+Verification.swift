@@ -103,11 +103,7 @@ extension ChainService {
                         try blocks.map { stored in
                             let hashes = stored.block.transactions.map { $0.hash(suite: suite) }
                             let rows = try DerivedRows(block: stored.block, hashes: hashes, skipped: stored.skipped)
-                            var leaves: [[UInt8]] = []
-                            leaves.reserveCapacity(rows.events.count)
-                            for (index, transaction) in stored.block.transactions.enumerated() where !stored.skipped.contains(index) {
-                                for bytes in try transaction.accessEventBytes() { leaves.append(tree.leafHash(bytes)) }
-                            }
+                            let leaves = try AccessLogHead.leaves(of: stored.block, skipped: stored.skipped.contains, tree: tree)
                             return (stored.block.header.height, rows.digests, leaves)
                         }
                     }
