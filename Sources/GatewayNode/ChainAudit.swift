@@ -146,8 +146,9 @@ package enum ChainAudit {
             SELECT r.category, encode(r.record_key, 'hex'),
                    a.record_key IS NOT NULL,
                    EXISTS (SELECT 1 FROM pending_transactions p WHERE p.tx_hash = r.anchor_tx),
-                   (SELECT min(e.height) FROM erased_records e WHERE e.record_key = r.record_key)
-            FROM records r LEFT JOIN anchored_records a ON a.record_key = r.record_key
+                   (SELECT min(e.height) FROM erased_records e
+                    WHERE e.record_key = r.record_key AND e.submitter = a.submitter)
+            FROM records r LEFT JOIN anchored_records a ON a.record_key = r.record_key AND a.tx_hash = r.anchor_tx
             ORDER BY r.category, r.record_key
             """, logger: database.logger)
         for try await (category, key, anchored, pending, erasedAt) in rows.decode((String, String, Bool, Bool, Int64?).self) {
@@ -170,7 +171,10 @@ package enum ChainAudit {
         }
         // Erasures of this node's records whose rows are gone: recognised as erased, not missing.
         for try await count in try await database.client.query(
-            "SELECT count(DISTINCT record_key)::bigint FROM erased_records", logger: database.logger
+            """
+            SELECT count(DISTINCT e.record_key)::bigint FROM erased_records e
+            WHERE EXISTS (SELECT 1 FROM anchored_records a WHERE a.record_key = e.record_key AND a.submitter = e.submitter)
+            """, logger: database.logger
         )
         .decode(Int64.self) {
             report.erasedRecognised = Int(count)

@@ -340,10 +340,10 @@ package struct ChainStore: Sendable {
         return out
     }
 
-    /// The anchored hash of a record, or nil if it was never anchored.
-    package func anchoredHash(recordKey: [UInt8]) async throws -> [UInt8]? {
+    /// The hash a record's anchor transaction anchored for it, or nil if that transaction anchored no such key.
+    package func anchoredHash(recordKey: [UInt8], transaction: [UInt8]) async throws -> [UInt8]? {
         let rows = try await database.client.query(
-            "SELECT record_hash FROM anchored_records WHERE record_key = \(ByteBuffer(recordKey))",
+            "SELECT record_hash FROM anchored_records WHERE record_key = \(ByteBuffer(recordKey)) AND tx_hash = \(ByteBuffer(transaction))",
             logger: database.logger
         )
         for try await hash in rows.decode(ByteBuffer.self) { return hash.bytes }
@@ -417,13 +417,19 @@ package struct ChainStore: Sendable {
         package var isEmpty: Bool { self == AccessEventFilter() }
     }
 
-    /// Access events in commit order after the (height, event id) cursor that match the filter.
-    package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int, filter: AccessEventFilter) async throws -> [AccessEventRow] {
-        guard !filter.isEmpty else { return try await accessEvents(afterHeight: afterHeight, afterEventID: afterEventID, limit: limit) }
+    /// Access events in commit order after the (height, event id, transaction) cursor that match the filter. An event
+    /// id that two transactions carry (a hostile member's copy) is two rows, ordered by their transactions' hashes.
+    package func accessEvents(
+        afterHeight: UInt64, afterEventID: String, afterTransaction: [UInt8] = [], limit: Int, filter: AccessEventFilter
+    ) async throws -> [AccessEventRow] {
+        guard !filter.isEmpty else {
+            return try await accessEvents(afterHeight: afterHeight, afterEventID: afterEventID, afterTransaction: afterTransaction, limit: limit)
+        }
         var bindings = PostgresBindings()
-        var conditions = ["(e.height, e.event_id) > ($1, $2)"]
+        var conditions = ["(e.height, e.event_id, e.tx_hash) > ($1, $2, $3)"]
         bindings.append(Int64(afterHeight))
         bindings.append(afterEventID)
+        bindings.append(ByteBuffer(afterTransaction))
         func add(_ sql: (String) -> String, _ value: some PostgresEncodable & Sendable) throws {
             try bindings.append(value)
             conditions.append(sql("$\(bindings.count)"))
@@ -435,40 +441,49 @@ package struct ChainStore: Sendable {
         if let fromMs = filter.fromMs { try add({ "e.timestamp_ms >= \($0)" }, fromMs) }
         if let toMs = filter.toMs { try add({ "e.timestamp_ms < \($0)" }, toMs) }
         if let keys = filter.recordKeys {
-            try add({ "e.event_id IN (SELECT a.event_id FROM access_records a WHERE a.record_key = ANY(\($0)))" }, keys.map { ByteBuffer($0) })
+            try add(
+                { "(e.event_id, e.tx_hash) IN (SELECT a.event_id, a.tx_hash FROM access_records a WHERE a.record_key = ANY(\($0)))" },
+                keys.map { ByteBuffer($0) })
         }
         bindings.append(limit)
         let sql = """
             SELECT \(Self.eventColumnsSQL) FROM access_events e WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY e.height, e.event_id LIMIT $\(bindings.count)
+            ORDER BY e.height, e.event_id, e.tx_hash LIMIT $\(bindings.count)
             """
         return try await Self.decodeEvents(database.client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: database.logger))
     }
 
-    /// Access events in commit order, after the given (height, event id) cursor.
-    package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [AccessEventRow] {
+    /// Access events in commit order, after the given (height, event id, transaction) cursor.
+    package func accessEvents(afterHeight: UInt64, afterEventID: String, afterTransaction: [UInt8] = [], limit: Int) async throws -> [AccessEventRow]
+    {
         try await Self.decodeEvents(
             database.client.query(
                 """
                 SELECT \(unescaped: Self.eventColumnsSQL)
                 FROM access_events e
-                WHERE (e.height, e.event_id) > (\(Int64(afterHeight)), \(afterEventID))
-                ORDER BY e.height, e.event_id LIMIT \(limit)
+                WHERE (e.height, e.event_id, e.tx_hash) > (\(Int64(afterHeight)), \(afterEventID), \(ByteBuffer(afterTransaction)))
+                ORDER BY e.height, e.event_id, e.tx_hash LIMIT \(limit)
                 """,
                 logger: database.logger
             ))
     }
 
-    package func accessEvent(id: String) async throws -> AccessEventRow? {
+    /// Every committed access event with this id, in commit order: one, unless a hostile member's node copied the id
+    /// into a transaction of its own (callers pick the row they mean: its requester, its submitter, its transaction).
+    package func accessEvents(id: String) async throws -> [AccessEventRow] {
         try await Self.decodeEvents(
             database.client.query(
                 """
                 SELECT \(unescaped: Self.eventColumnsSQL) FROM access_events e WHERE e.event_id = \(id)
+                ORDER BY e.height, e.tx_hash LIMIT \(Self.sameIDRowsMax)
                 """,
                 logger: database.logger
-            )
-        ).first
+            ))
     }
+
+    /// At most this many rows of one event id are read (each copy costs its submitter a signed transaction, but the
+    /// work per request stays bounded all the same).
+    package static let sameIDRowsMax = 64
 
     /// The access events that concern any of these salted record keys, newest first, each once; at most `limit`.
     package func accessesToRecords(_ recordKeys: [[UInt8]], limit: Int) async throws -> [AccessEventRow] {
@@ -478,8 +493,9 @@ package struct ChainStore: Sendable {
                 """
                 SELECT \(unescaped: Self.eventColumnsSQL)
                 FROM access_events e
-                WHERE e.event_id IN (SELECT a.event_id FROM access_records a WHERE a.record_key = ANY(\(recordKeys.map { ByteBuffer($0) })))
-                ORDER BY e.height DESC, e.event_id LIMIT \(limit)
+                WHERE (e.event_id, e.tx_hash) IN (SELECT a.event_id, a.tx_hash FROM access_records a
+                                                  WHERE a.record_key = ANY(\(recordKeys.map { ByteBuffer($0) })))
+                ORDER BY e.height DESC, e.event_id, e.tx_hash LIMIT \(limit)
                 """,
                 logger: database.logger
             ))

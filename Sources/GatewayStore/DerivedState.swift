@@ -13,22 +13,30 @@ import PostgresNIO
 /// database does the hashing of its side in one grouped query, so a chain of a million events is checked in seconds;
 /// a height whose digests differ is then compared row by row to say which key differs and how.
 package struct DerivedRows: Sendable {
+    /// A record's anchor: one row per anchor transaction and key. A key that two transactions anchor (only a hostile
+    /// member's node would copy another's) has two rows; a holder reads the one its own anchor transaction made.
     package struct Anchor: Sendable, Equatable {
         package let recordKey: [UInt8]
         package let recordHash: [UInt8]
         package let transactionHash: [UInt8]
+        /// The node that submitted the anchor: an erasure counts only from it.
+        package let submitter: String
     }
 
     /// A record erased by its holder: its salted key and the erasure transaction.
     package struct Erasure: Sendable, Equatable {
         package let recordKey: [UInt8]
         package let transactionHash: [UInt8]
+        /// The node that submitted the erasure: it erases only what the same node anchored.
+        package let submitter: String
     }
 
     /// An access event's record: the salted key and the event (one row per distinct key of the event).
     package struct AccessedRecord: Sendable, Equatable {
         package let recordKey: [UInt8]
         package let eventID: String
+        /// The transaction carrying the event: an event id that two transactions carry is two events.
+        package let transactionHash: [UInt8]
     }
 
     /// A department's release of the deferral of one of its accesses.
@@ -46,9 +54,11 @@ package struct DerivedRows: Sendable {
     /// The records of this block's access events, each key once per event.
     package var accessedRecords: [AccessedRecord] {
         var out: [AccessedRecord] = []
-        for (event, _) in events {
+        for (event, hash) in events {
             var seen = Set<[UInt8]>()
-            for key in event.recordKeys where seen.insert(key).inserted { out.append(AccessedRecord(recordKey: key, eventID: event.eventID)) }
+            for key in event.recordKeys where seen.insert(key).inserted {
+                out.append(AccessedRecord(recordKey: key, eventID: event.eventID, transactionHash: hash))
+            }
         }
         return out
     }
@@ -61,13 +71,16 @@ package struct DerivedRows: Sendable {
             switch transaction.kind {
             case .recordAnchor:
                 for entry in try RecordAnchor(decoding: transaction.payload).entries {
-                    anchors.append(Anchor(recordKey: entry.recordKey, recordHash: entry.recordHash, transactionHash: hashes[index]))
+                    anchors.append(
+                        Anchor(
+                            recordKey: entry.recordKey, recordHash: entry.recordHash, transactionHash: hashes[index],
+                            submitter: transaction.submitter))
                 }
             case .accessLog, .accessLogBatch:
                 for event in try transaction.accessEvents() { events.append((event, hashes[index])) }
             case .recordErasure:
                 for key in try RecordErasure(decoding: transaction.payload).recordKeys {
-                    erasures.append(Erasure(recordKey: key, transactionHash: hashes[index]))
+                    erasures.append(Erasure(recordKey: key, transactionHash: hashes[index], submitter: transaction.submitter))
                 }
             case .accessRelease:
                 let release = try AccessRelease(decoding: transaction.payload)
@@ -95,9 +108,10 @@ package struct DerivedRows: Sendable {
             if !accessed.isEmpty {
                 try await connection.query(
                     """
-                    INSERT INTO access_records (record_key, event_id, height)
-                    SELECT k, e, h
-                    FROM unnest(\(accessed.map { ByteBuffer($0.1.recordKey) }), \(accessed.map(\.1.eventID)), \(accessed.map(\.0))) AS x(k, e, h)
+                    INSERT INTO access_records (record_key, event_id, height, tx_hash)
+                    SELECT k, e, h, t
+                    FROM unnest(\(accessed.map { ByteBuffer($0.1.recordKey) }), \(accessed.map(\.1.eventID)), \(accessed.map(\.0)),
+                                \(accessed.map { ByteBuffer($0.1.transactionHash) })) AS x(k, e, h, t)
                     """,
                     logger: logger
                 )
@@ -119,10 +133,10 @@ package struct DerivedRows: Sendable {
         if only.contains(.anchoredRecords), !anchors.isEmpty {
             try await connection.query(
                 """
-                INSERT INTO anchored_records (record_key, record_hash, height, tx_hash)
-                SELECT k, r, h, t
+                INSERT INTO anchored_records (record_key, record_hash, height, tx_hash, submitter)
+                SELECT k, r, h, t, s
                 FROM unnest(\(anchors.map { ByteBuffer($0.1.recordKey) }), \(anchors.map { ByteBuffer($0.1.recordHash) }), \(anchors.map(\.0)),
-                            \(anchors.map { ByteBuffer($0.1.transactionHash) })) AS x(k, r, h, t)
+                            \(anchors.map { ByteBuffer($0.1.transactionHash) }), \(anchors.map(\.1.submitter))) AS x(k, r, h, t, s)
                 """,
                 logger: logger
             )
@@ -132,10 +146,10 @@ package struct DerivedRows: Sendable {
             // One row per erasure transaction and key: a key that two transactions name has two rows (the first counts).
             try await connection.query(
                 """
-                INSERT INTO erased_records (record_key, height, tx_hash)
-                SELECT k, h, t
+                INSERT INTO erased_records (record_key, height, tx_hash, submitter)
+                SELECT k, h, t, s
                 FROM unnest(\(erasures.map { ByteBuffer($0.1.recordKey) }), \(erasures.map(\.0)),
-                            \(erasures.map { ByteBuffer($0.1.transactionHash) })) AS x(k, h, t)
+                            \(erasures.map { ByteBuffer($0.1.transactionHash) }), \(erasures.map(\.1.submitter))) AS x(k, h, t, s)
                 """,
                 logger: logger
             )
@@ -176,10 +190,10 @@ package struct DerivedRows: Sendable {
 
         var keySQL: String {
             switch self {
-            case .accessEvents: return "event_id"
-            case .anchoredRecords: return "encode(record_key, 'hex')"
+            case .accessEvents: return "event_id || ':' || encode(tx_hash, 'hex')"
+            case .anchoredRecords: return "encode(record_key, 'hex') || ':' || encode(tx_hash, 'hex')"
             case .erasedRecords: return "encode(record_key, 'hex') || ':' || encode(tx_hash, 'hex')"
-            case .accessRecords: return "encode(record_key, 'hex') || ':' || event_id"
+            case .accessRecords: return "encode(record_key, 'hex') || ':' || event_id || ':' || encode(tx_hash, 'hex')"
             case .releasedEvents: return "event_id || ':' || encode(tx_hash, 'hex')"
             }
         }
@@ -194,11 +208,11 @@ package struct DerivedRows: Sendable {
                     "grant_id", "coalesce(disclose_at_ms::text, '')",
                 ]
             case .anchoredRecords:
-                return ["encode(record_key, 'hex')", "encode(record_hash, 'hex')", "encode(tx_hash, 'hex')"]
+                return ["encode(record_key, 'hex')", "encode(record_hash, 'hex')", "encode(tx_hash, 'hex')", "submitter"]
             case .erasedRecords:
-                return ["encode(record_key, 'hex')", "encode(tx_hash, 'hex')"]
+                return ["encode(record_key, 'hex')", "encode(tx_hash, 'hex')", "submitter"]
             case .accessRecords:
-                return ["encode(record_key, 'hex')", "event_id"]
+                return ["encode(record_key, 'hex')", "event_id", "encode(tx_hash, 'hex')"]
             case .releasedEvents:
                 return ["event_id", "department", "encode(tx_hash, 'hex')"]
             }
@@ -223,15 +237,19 @@ package struct DerivedRows: Sendable {
         ]
     }
 
-    static func columns(_ accessed: AccessedRecord) -> [String] { [Hex.encode(accessed.recordKey), accessed.eventID] }
+    static func columns(_ accessed: AccessedRecord, transactionHex: String) -> [String] {
+        [Hex.encode(accessed.recordKey), accessed.eventID, transactionHex]
+    }
 
     static func columns(_ release: Release) -> [String] { [release.eventID, release.department, Hex.encode(release.transactionHash)] }
 
     static func columns(_ anchor: Anchor) -> [String] {
-        [Hex.encode(anchor.recordKey), Hex.encode(anchor.recordHash), Hex.encode(anchor.transactionHash)]
+        [Hex.encode(anchor.recordKey), Hex.encode(anchor.recordHash), Hex.encode(anchor.transactionHash), anchor.submitter]
     }
 
-    static func columns(_ erasure: Erasure) -> [String] { [Hex.encode(erasure.recordKey), Hex.encode(erasure.transactionHash)] }
+    static func columns(_ erasure: Erasure) -> [String] {
+        [Hex.encode(erasure.recordKey), Hex.encode(erasure.transactionHash), erasure.submitter]
+    }
 
     /// SHA-256 over `<characters>:<text>` per column, first 8 bytes as a signed big-endian integer. Built as bytes
     /// (a million rows are fingerprinted at every start).
@@ -271,7 +289,10 @@ package struct DerivedRows: Sendable {
         var erased = Digest()
         for erasure in erasures { erased.add(Self.fingerprint(Self.columns(erasure))) }
         var accessed = Digest()
-        for record in accessedRecords { accessed.add(Self.fingerprint(Self.columns(record))) }
+        for record in accessedRecords {
+            let hex = hexes[record.transactionHash] ?? Hex.encode(record.transactionHash)
+            accessed.add(Self.fingerprint(Self.columns(record, transactionHex: hex)))
+        }
         var released = Digest()
         for release in releases { released.add(Self.fingerprint(Self.columns(release))) }
         return [.accessEvents: events, .anchoredRecords: anchors, .erasedRecords: erased, .accessRecords: accessed, .releasedEvents: released]
@@ -282,17 +303,27 @@ package struct DerivedRows: Sendable {
         switch table {
         case .accessEvents:
             return Dictionary(
-                events.map { ($0.event.eventID, Self.fingerprint(Self.columns($0.event, transactionHex: Hex.encode($0.transactionHash)))) },
+                events.map { entry in
+                    let hex = Hex.encode(entry.transactionHash)
+                    return (entry.event.eventID + ":" + hex, Self.fingerprint(Self.columns(entry.event, transactionHex: hex)))
+                },
                 uniquingKeysWith: { first, _ in first })
         case .anchoredRecords:
-            return Dictionary(anchors.map { (Hex.encode($0.recordKey), Self.fingerprint(Self.columns($0))) }, uniquingKeysWith: { first, _ in first })
+            return Dictionary(
+                anchors.map { (Hex.encode($0.recordKey) + ":" + Hex.encode($0.transactionHash), Self.fingerprint(Self.columns($0))) },
+                uniquingKeysWith: { first, _ in first })
         case .erasedRecords:
             return Dictionary(
                 erasures.map { (Hex.encode($0.recordKey) + ":" + Hex.encode($0.transactionHash), Self.fingerprint(Self.columns($0))) },
                 uniquingKeysWith: { first, _ in first })
         case .accessRecords:
             return Dictionary(
-                accessedRecords.map { (Hex.encode($0.recordKey) + ":" + $0.eventID, Self.fingerprint(Self.columns($0))) },
+                accessedRecords.map { record in
+                    let hex = Hex.encode(record.transactionHash)
+                    return (
+                        Hex.encode(record.recordKey) + ":" + record.eventID + ":" + hex, Self.fingerprint(Self.columns(record, transactionHex: hex))
+                    )
+                },
                 uniquingKeysWith: { first, _ in first })
         case .releasedEvents:
             return Dictionary(

@@ -292,5 +292,29 @@ enum Migrations {
                 FROM audit_accesses GROUP BY 1, 2, 3, 4, 5
                 """,
             ]),
+        Migration(
+            version: 14,
+            statements: [
+                // A key the chain may carry in two transactions is a row per transaction, never a conflict: a hostile
+                // member's node that repeats another's event id or record key in a transaction of its own must not stop
+                // every node from storing the block (a primary-key violation there is retried forever). Reads pin the
+                // row they mean: a holder its own anchor transaction, an erasure only from the node that anchored.
+                "ALTER TABLE anchored_records DROP CONSTRAINT anchored_records_pkey",
+                "ALTER TABLE anchored_records ADD COLUMN submitter text NOT NULL DEFAULT ''",
+                "ALTER TABLE anchored_records ADD PRIMARY KEY (record_key, tx_hash)",
+                "ALTER TABLE erased_records ADD COLUMN submitter text NOT NULL DEFAULT ''",
+                "ALTER TABLE access_events DROP CONSTRAINT access_events_pkey",
+                "ALTER TABLE access_events ADD PRIMARY KEY (event_id, tx_hash)",
+                "ALTER TABLE access_records ADD COLUMN tx_hash bytea NOT NULL DEFAULT '\\x'",
+                "ALTER TABLE access_records DROP CONSTRAINT access_records_pkey",
+                "ALTER TABLE access_records ADD PRIMARY KEY (record_key, event_id, tx_hash)",
+                // The new columns are filled from the blocks at the next start, before the derived state is proven.
+                """
+                INSERT INTO derived_backfills (table_name)
+                SELECT t FROM unnest(ARRAY['anchored_records', 'erased_records', 'access_records']) AS t
+                WHERE EXISTS (SELECT 1 FROM blocks)
+                ON CONFLICT DO NOTHING
+                """,
+            ]),
     ]
 }

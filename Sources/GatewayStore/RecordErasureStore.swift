@@ -59,7 +59,7 @@ extension RecordStore {
         let rows = try await connection.query(
             """
             SELECT r.publisher, r.record_key, r.citizen_key, r.dimensions::text, r.anchor_tx,
-                   EXISTS (SELECT 1 FROM anchored_records a WHERE a.record_key = r.record_key)
+                   EXISTS (SELECT 1 FROM anchored_records a WHERE a.record_key = r.record_key AND a.tx_hash = r.anchor_tx)
             FROM records r WHERE r.category = \(category) AND r.record_id = \(id) FOR UPDATE OF r
             """,
             logger: logger)
@@ -121,7 +121,7 @@ extension RecordStore {
         let rows = try await database.client.query(
             """
             SELECT r.category, r.record_id FROM records r
-            WHERE EXISTS (SELECT 1 FROM erased_records e WHERE e.record_key = r.record_key) ORDER BY r.category, r.record_id
+            WHERE \(unescaped: Self.erasedSQL) ORDER BY r.category, r.record_id
             """,
             logger: logger)
         var stale: [(category: String, id: String)] = []
@@ -134,13 +134,16 @@ extension RecordStore {
         return stale.count
     }
 
-    /// The first erasure of each of these record keys that the chain holds (derived `erased_records`).
-    package func erasures(recordKeys: [[UInt8]]) async throws -> [[UInt8]: (hash: [UInt8], height: UInt64)] {
+    /// The first erasure of each of these record keys that the chain holds (derived `erased_records`) submitted by
+    /// `node`, of a key `node` anchored: another member can copy the key from the chain, never erase this node's record.
+    package func erasures(recordKeys: [[UInt8]], by node: String) async throws -> [[UInt8]: (hash: [UInt8], height: UInt64)] {
         guard !recordKeys.isEmpty else { return [:] }
         let rows = try await database.client.query(
             """
-            SELECT DISTINCT ON (record_key) record_key, tx_hash, height FROM erased_records
-            WHERE record_key = ANY(\(recordKeys.map { ByteBuffer($0) })) ORDER BY record_key, height
+            SELECT DISTINCT ON (e.record_key) e.record_key, e.tx_hash, e.height FROM erased_records e
+            WHERE e.record_key = ANY(\(recordKeys.map { ByteBuffer($0) })) AND e.submitter = \(node)
+              AND EXISTS (SELECT 1 FROM anchored_records a WHERE a.record_key = e.record_key AND a.submitter = \(node))
+            ORDER BY e.record_key, e.height, e.tx_hash
             """,
             logger: database.logger)
         var out: [[UInt8]: (hash: [UInt8], height: UInt64)] = [:]

@@ -205,6 +205,14 @@ package struct RecordStore: Sendable {
         }
     }
 
+    /// SQL true when the chain erased the record row `r`: an erasure of its key submitted by the node that submitted
+    /// the row's own anchor transaction (an erasure by any other member, who can read the key on chain, counts for
+    /// nothing).
+    package static let erasedSQL = """
+        EXISTS (SELECT 1 FROM erased_records e JOIN anchored_records ea ON ea.record_key = e.record_key AND ea.submitter = e.submitter
+                WHERE e.record_key = r.record_key AND ea.tx_hash = r.anchor_tx)
+        """
+
     static func nextNonce(_ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
         for try await value in try await connection.query("SELECT nextval('transaction_nonce')", logger: logger).decode(Int64.self) {
             return try StoreError.stored(value, .height, column: "sequence transaction_nonce")
@@ -223,9 +231,9 @@ package struct RecordStore: Sendable {
                              WHERE a.category = r.category AND a.record_id = r.record_id), '{}'),
                    coalesce((SELECT array_agg(a.ciphertext ORDER BY a.field) FROM record_aggregates a
                              WHERE a.category = r.category AND a.record_id = r.record_id), '{}')
-            FROM records r LEFT JOIN anchored_records ar ON ar.record_key = r.record_key
+            FROM records r LEFT JOIN anchored_records ar ON ar.record_key = r.record_key AND ar.tx_hash = r.anchor_tx
             WHERE r.category = \(category) AND r.record_id = ANY(\(ids))
-              AND NOT EXISTS (SELECT 1 FROM erased_records e WHERE e.record_key = r.record_key)
+              AND NOT \(unescaped: Self.erasedSQL)
             """,
             logger: database.logger
         )
@@ -254,8 +262,8 @@ package struct RecordStore: Sendable {
                    array_agg(a.field ORDER BY a.field), array_agg(a.ciphertext ORDER BY a.field),
                    coalesce(ar.record_hash, '\\x'::bytea), ar.record_hash IS NOT NULL, coalesce(ar.height, 0)
             FROM records r JOIN record_aggregates a ON a.category = r.category AND a.record_id = r.record_id
-                 LEFT JOIN anchored_records ar ON ar.record_key = r.record_key
-            WHERE r.category = \(category) AND NOT EXISTS (SELECT 1 FROM erased_records e WHERE e.record_key = r.record_key)
+                 LEFT JOIN anchored_records ar ON ar.record_key = r.record_key AND ar.tx_hash = r.anchor_tx
+            WHERE r.category = \(category) AND NOT \(unescaped: Self.erasedSQL)
             GROUP BY r.record_id, r.record_key, r.record_hash, r.dimensions, r.citizen_key, r.anchor_version, ar.record_hash, ar.height
             HAVING bool_or(a.field = \(field))
             ORDER BY r.record_id

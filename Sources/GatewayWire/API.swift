@@ -374,23 +374,29 @@ public enum API {
     }
 
     /// Where a page of the access log ends: `<height>:<event id>`, returned as `next` and passed back as `after`.
+    /// A position in the access log's commit order: height, event id, and the hash of the transaction carrying the
+    /// event (an event id a member copied into another transaction is another event). Text: `height:txhex:eventID`.
     public struct AuditCursor: Sendable, Equatable {
         public let height: UInt64
         public let eventID: String
+        public let transaction: [UInt8]
 
-        public init(height: UInt64, eventID: String) {
+        public init(height: UInt64, eventID: String, transaction: [UInt8] = []) {
             self.height = height
             self.eventID = eventID
+            self.transaction = transaction
         }
 
         /// Parses a cursor a previous page returned (nil: not one).
         public init?(parsing text: String) {
-            let parts = text.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let height = Bounded.height.parseUnsigned(parts[0]) else { return nil }
-            self.init(height: height, eventID: String(parts[1]))
+            let parts = text.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, let height = Bounded.height.parseUnsigned(parts[0]), parts[1].utf8.count <= 128,
+                let transaction = Hex.decode(String(parts[1]))
+            else { return nil }
+            self.init(height: height, eventID: String(parts[2]), transaction: transaction)
         }
 
-        public var text: String { "\(height):\(eventID)" }
+        public var text: String { "\(height):\(Hex.encode(transaction)):\(eventID)" }
     }
 
     /// What a regulator's query of the access log selects (nil: any). `citizen` selects the accesses to that citizen's

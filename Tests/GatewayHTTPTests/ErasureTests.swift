@@ -87,7 +87,7 @@ import Testing
                 for try await count in found.decode(Int64.self) { #expect(count == 0, "the wrapped key is still in \(name)") }
             }
             // The chain holds the erasure under the salted key only; the derived table names it.
-            let derived = try await RecordStore(database: database).erasures(recordKeys: [recordKey])
+            let derived = try await RecordStore(database: database).erasures(recordKeys: [recordKey], by: node.running.node.configuration.nodeID)
             #expect(derived[recordKey].map { Hex.encode($0.hash) } == receipt.erasure.transaction)
             let blocks = try await ChainStore(database: database).blocks(from: receipt.erasure.height, limit: 1)
             let transaction = try #require(blocks.first?.transactions.first { $0.kind == .recordErasure })

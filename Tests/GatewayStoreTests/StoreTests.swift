@@ -156,12 +156,12 @@ struct StoreFixture: Sendable {
             #expect(try await chain.pending(limit: 100).isEmpty)
             #expect(try await chain.height() == 1)
             #expect(try await chain.location(of: outcome.anchorTransactions[0])?.height == 1)
-            #expect(try await chain.anchoredHash(recordKey: batch[1].recordKey) == batch[1].recordHash)
+            #expect(try await chain.anchoredHash(recordKey: batch[1].recordKey, transaction: outcome.anchorTransactions[0]) == batch[1].recordHash)
             let events = try await chain.accessEvents(afterHeight: 0, afterEventID: "", limit: 10)
             #expect(events.map(\.eventID) == ["e1"] && events[0].decision == "deny")
             #expect(events[0].policies == event.determiningPolicies)
-            #expect(try await chain.accessEvent(id: "e1")?.height == 1)
-            #expect(try await chain.accessEvents(afterHeight: 1, afterEventID: "e1", limit: 10).isEmpty)
+            #expect(try await chain.accessEvents(id: "e1").first?.height == 1)
+            #expect(try await chain.accessEvents(afterHeight: 1, afterEventID: "e1", afterTransaction: events[0].transactionHash, limit: 10).isEmpty)
 
             // A block that repeats the access transaction (a Byzantine proposer's): stored for its Merkle root, skipped
             // by the ledger, no second receipt or event.
@@ -229,7 +229,7 @@ struct StoreFixture: Sendable {
                         """))
             for value in [Int64(-1), Int64.min, (1 << 53) + 1, Int64.max] {
                 try await database.client.query(PostgresQuery(unsafeSQL: "UPDATE access_events SET height = \(value)"))
-                await expectCorrupt("access_events.height") { _ = try await chain.accessEvent(id: "e1") }
+                await expectCorrupt("access_events.height") { _ = try await chain.accessEvents(id: "e1") }
                 try await database.client.query("UPDATE access_events SET height = 1")
                 try await database.client.query(PostgresQuery(unsafeSQL: "UPDATE transactions SET height = \(value)"))
                 await expectCorrupt("transactions.height") { _ = try await chain.location(of: outcome.anchorTransactions[0]) }

@@ -311,17 +311,27 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
 
     // MARK: AuditStoring
 
-    package func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow] {
-        let rows = events.filter { $0.height > afterHeight || ($0.height == afterHeight && $0.event.eventID > afterEventID) }
-            .sorted { ($0.height, $0.event.eventID) < ($1.height, $1.event.eventID) }
-        return rows.prefix(limit).map(row)
+    /// Commit order as `ChainStore` sorts it: height, event id, transaction hash.
+    static func precedes(_ a: (height: UInt64, id: String, hash: [UInt8]), _ b: (height: UInt64, id: String, hash: [UInt8])) -> Bool {
+        if a.height != b.height { return a.height < b.height }
+        if a.id != b.id { return a.id < b.id }
+        return a.hash.lexicographicallyPrecedes(b.hash)
+    }
+
+    package func accessEvents(afterHeight: UInt64, afterEventID: String, afterTransaction: [UInt8], limit: Int) async throws -> [ChainStore
+        .AccessEventRow]
+    {
+        try await accessEvents(
+            afterHeight: afterHeight, afterEventID: afterEventID, afterTransaction: afterTransaction, limit: limit,
+            filter: ChainStore.AccessEventFilter())
     }
 
     package func accessEvents(
-        afterHeight: UInt64, afterEventID: String, limit: Int, filter: ChainStore.AccessEventFilter
+        afterHeight: UInt64, afterEventID: String, afterTransaction: [UInt8], limit: Int, filter: ChainStore.AccessEventFilter
     ) async throws -> [ChainStore.AccessEventRow] {
         let keys = filter.recordKeys.map(Set.init)
-        let rows = events.filter { $0.height > afterHeight || ($0.height == afterHeight && $0.event.eventID > afterEventID) }
+        let cursor = (height: afterHeight, id: afterEventID, hash: afterTransaction)
+        let rows = events.filter { Self.precedes(cursor, ($0.height, $0.event.eventID, $0.hash)) }
             .filter { entry in
                 let event = entry.event
                 return (filter.requester.map { $0 == event.requester } ?? true) && (filter.role.map { $0 == event.role } ?? true)
@@ -329,12 +339,12 @@ package actor InMemoryChain: LedgerReading, ChainWriting, AccessLogging, AuditSt
                     && (filter.fromMs.map { event.timestampMs >= $0 } ?? true) && (filter.toMs.map { event.timestampMs < $0 } ?? true)
                     && (keys.map { wanted in event.recordKeys.contains(where: wanted.contains) } ?? true)
             }
-            .sorted { ($0.height, $0.event.eventID) < ($1.height, $1.event.eventID) }
+            .sorted { Self.precedes(($0.height, $0.event.eventID, $0.hash), ($1.height, $1.event.eventID, $1.hash)) }
         return rows.prefix(limit).map(row)
     }
 
-    package func accessEvent(id: String) async throws -> ChainStore.AccessEventRow? {
-        events.first { $0.event.eventID == id }.map(row)
+    package func accessEvents(id: String) async throws -> [ChainStore.AccessEventRow] {
+        events.filter { $0.event.eventID == id }.map(row)
     }
 
     package func accessesToRecords(_ recordKeys: [[UInt8]], limit: Int) async throws -> [ChainStore.AccessEventRow] {
@@ -483,7 +493,7 @@ package actor InMemoryRecordStore: RecordStoring {
     /// Erasures whose transaction was made but not yet seen committed (the chain commits it when offered).
     var pendingErasures: [[UInt8]: [UInt8]] = [:]
 
-    package func erasures(recordKeys: [[UInt8]]) async throws -> [[UInt8]: (hash: [UInt8], height: UInt64)] {
+    package func erasures(recordKeys: [[UInt8]], by node: String) async throws -> [[UInt8]: (hash: [UInt8], height: UInt64)] {
         for (hash, key) in pendingErasures {
             if let location = try? await chain.awaitCommit(hash, known: true) {
                 erased[key] = erased[key] ?? (hash, location.height)

@@ -32,8 +32,10 @@ package struct Audit: Sendable {
         if filter.recordKeys != nil, let reason = await ledger.derivedFault(.accessRecords) {
             throw ExchangeError(.derivedStateMismatch, reason)
         }
-        let rows = try await store.accessEvents(afterHeight: after.height, afterEventID: after.eventID, limit: limit, filter: filter)
-        let next = rows.count == limit ? rows.last.map { API.AuditCursor(height: $0.height, eventID: $0.eventID) } : nil
+        let rows = try await store.accessEvents(
+            afterHeight: after.height, afterEventID: after.eventID, afterTransaction: after.transaction, limit: limit, filter: filter)
+        let next =
+            rows.count == limit ? rows.last.map { API.AuditCursor(height: $0.height, eventID: $0.eventID, transaction: $0.transactionHash) } : nil
         return API.AuditPage(events: rows.map(Self.event), next: next?.text, receipt: permit.receipt)
     }
 

@@ -148,7 +148,9 @@ package struct CitizenAccesses: Sendable {
         guard let proof = try await ledger.proof(for: row.transactionHash) else { throw unknown }
         let transaction = try Transaction(decoding: Hex.decode(proof.transaction) ?? [])
         for event in try transaction.accessEvents() where event.discloseAtMs != nil && event.eventID != eventID {
-            guard let sibling = try await store.accessEvent(id: event.eventID), Self.isVisible(sibling, now: current, policies: policies) else {
+            guard let sibling = try await store.accessEvents(id: event.eventID).first(where: { $0.transactionHash == row.transactionHash }),
+                Self.isVisible(sibling, now: current, policies: policies)
+            else {
                 throw unknown
             }
         }
@@ -179,7 +181,7 @@ package struct Releases: Sendable {
         guard Set(request.eventIds).count == request.eventIds.count else { throw ExchangeError(.invalidRequest, "eventIds names an event twice") }
         for (index, id) in request.eventIds.enumerated() {
             try RequestChecks.checkIdentifier(id, "eventIds[\(index)]")
-            guard let row = try await store.accessEvent(id: id), row.requester == department else {
+            guard let row = try await store.accessEvents(id: id).first(where: { $0.requester == department }) else {
                 throw ExchangeError(.notFound, "no committed access event \(id) made by \(department)")
             }
             guard row.discloseAtMs != nil else { throw ExchangeError(.conflict, "access event \(id) was not deferred: its citizens see it already") }

@@ -99,11 +99,19 @@ package actor DecryptionDuty {
 
     /// The holder's committed access event allows exactly this contribution.
     func check(_ contribution: DecryptionRequest.Contribution, of query: DecryptionRequest.Query) async -> String? {
-        guard let row = try? await audit.accessEvent(id: contribution.eventID),
-            let transaction = try? await ledger.committedTransaction(row.transactionHash)
-        else { return "its access event \(contribution.eventID) is not on chain" }
-        guard transaction.submitter == contribution.holder else {
-            return "access event \(contribution.eventID) was logged by \(transaction.submitter), not by the holder"
+        // The event the holder logged: a copy of its id in another member's transaction is not it.
+        guard let rows = try? await audit.accessEvents(id: contribution.eventID), !rows.isEmpty else {
+            return "its access event \(contribution.eventID) is not on chain"
+        }
+        var found: Transaction?
+        for row in rows {
+            if let candidate = try? await ledger.committedTransaction(row.transactionHash), candidate.submitter == contribution.holder {
+                found = candidate
+                break
+            }
+        }
+        guard let transaction = found else {
+            return "access event \(contribution.eventID) was not logged by the holder \(contribution.holder)"
         }
         guard let event = (try? transaction.accessEvents())?.first(where: { $0.eventID == contribution.eventID }) else {
             return "access event \(contribution.eventID) is not in its transaction"

@@ -17,6 +17,8 @@ package struct EraseRecords: Sendable {
     let writer: any ChainWriting
     package let vault: RecordVault
     let paillier: PaillierPublicKey
+    /// This node: the submitter of its records' anchors and erasures.
+    let nodeID: String
 
     package func erase(_ principal: Principal, category name: String, id: String) async throws -> API.ErasureResponse {
         try await admission.admit(principal)
@@ -34,7 +36,7 @@ package struct EraseRecords: Sendable {
         }
         switch outcome {
         case .absent:
-            if let erased = try await store.erasures(recordKeys: [recordKey])[recordKey] {
+            if let erased = try await store.erasures(recordKeys: [recordKey], by: nodeID)[recordKey] {
                 throw Self.gone(id: id, category: category.name, erased)
             }
             throw ExchangeError(.notFound, "no record \(id) in \(category.name) on this node")

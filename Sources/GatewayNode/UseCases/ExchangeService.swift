@@ -102,10 +102,10 @@ package struct ExchangeService: Sendable {
         )
         erasing = EraseRecords(
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, writer: parts.writer,
-            vault: vault, paillier: aggregation.publicKey)
+            vault: vault, paillier: aggregation.publicKey, nodeID: nodeID)
         reading = ReadRecords(
             admission: admission, decisions: decisions, gate: gate, categories: categories, store: parts.records, ledger: parts.ledger,
-            integrity: checks, vault: vault
+            integrity: checks, vault: vault, nodeID: nodeID
         )
         // The decryption deadline is real time whatever the use cases' clock says: it bounds a wait for other nodes.
         let waiter = DecryptionWaiter(

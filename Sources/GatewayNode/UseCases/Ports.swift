@@ -79,20 +79,23 @@ package protocol RecordStoring: Sendable {
         category: String, id: String, holder: String, sums: RunningSumsWriter?,
         makeErasure: @Sendable (_ recordKey: [UInt8], _ nonce: UInt64) throws -> (transaction: Transaction, hash: [UInt8])
     ) async throws -> ErasureOutcome
-    /// The first erasure on chain of each of these record keys.
-    func erasures(recordKeys: [[UInt8]]) async throws -> [[UInt8]: (hash: [UInt8], height: UInt64)]
+    /// The first erasure on chain of each of these record keys submitted by `node`, of a key `node` anchored (a copy of
+    /// the key in another member's anchor or erasure is not this node's record).
+    func erasures(recordKeys: [[UInt8]], by node: String) async throws -> [[UInt8]: (hash: [UInt8], height: UInt64)]
     /// Reclaims the space of erased rows.
     func vacuumErased() async throws
 }
 
 /// The chain's tables as auditors read them (`ChainStore` in a node).
 package protocol AuditStoring: Sendable {
-    func accessEvents(afterHeight: UInt64, afterEventID: String, limit: Int) async throws -> [ChainStore.AccessEventRow]
+    /// Access events in commit order after a (height, event id, transaction hash) cursor.
+    func accessEvents(afterHeight: UInt64, afterEventID: String, afterTransaction: [UInt8], limit: Int) async throws -> [ChainStore.AccessEventRow]
     /// The same, only the events that match the filter.
     func accessEvents(
-        afterHeight: UInt64, afterEventID: String, limit: Int, filter: ChainStore.AccessEventFilter
+        afterHeight: UInt64, afterEventID: String, afterTransaction: [UInt8], limit: Int, filter: ChainStore.AccessEventFilter
     ) async throws -> [ChainStore.AccessEventRow]
-    func accessEvent(id: String) async throws -> ChainStore.AccessEventRow?
+    /// Every committed event with this id, in commit order (more than one only when a member copied the id).
+    func accessEvents(id: String) async throws -> [ChainStore.AccessEventRow]
     /// The access events that name any of these salted record keys, newest first, each once.
     func accessesToRecords(_ recordKeys: [[UInt8]], limit: Int) async throws -> [ChainStore.AccessEventRow]
     func blocks(from height: UInt64, limit: Int) async throws -> [Block]
@@ -115,4 +118,9 @@ extension TransactionSubmitter: ChainWriting {
     ) async throws -> (hash: [UInt8], location: TransactionLocation) {
         try await submit(kind, payload: payload, timestampMs: nil, check: check)
     }
+}
+
+extension AuditStoring {
+    /// The first committed event with this id.
+    package func accessEvent(id: String) async throws -> ChainStore.AccessEventRow? { try await accessEvents(id: id).first }
 }

@@ -16,6 +16,8 @@ package struct ReadRecords: Sendable {
     let ledger: any LedgerReading
     let integrity: RecordIntegrity
     let vault: RecordVault
+    /// This node: the submitter of its records' anchors and erasures.
+    let nodeID: String
 
     /// At most this many ids per request.
     package static let idsMax = 1_000
@@ -63,7 +65,7 @@ package struct ReadRecords: Sendable {
         let found = Set(stored.map(\.recordID))
         let absent = ids.enumerated().filter { !found.contains($0.element) }
         // An absent record its holder erased is named with its erasure transaction, apart from the never published.
-        let erasures = try await store.erasures(recordKeys: absent.map { recordKeys[$0.offset] })
+        let erasures = try await store.erasures(recordKeys: absent.map { recordKeys[$0.offset] }, by: nodeID)
         let erased = absent.compactMap { entry in
             erasures[recordKeys[entry.offset]].map { API.ErasedRecord(id: entry.element, transaction: Hex.encode($0.hash), height: $0.height) }
         }
