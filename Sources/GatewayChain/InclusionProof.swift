@@ -119,8 +119,10 @@ public struct ProofVerifier: Sendable {
                 throw ChainError(.invalidProof, "governance steps are not in chain order")
             }
             last = (verified.height, step.leafIndex)
-            // Applied as the ledger applied it (a step the state refuses was skipped there too).
-            try? knowledge.governance.apply(verified.transaction, height: verified.height)
+            // Applied as the ledger applied it: a step the state refuses was skipped there, whole (a throwing
+            // mutation may have changed its copy part-way, so the copy is kept only when it succeeded).
+            var next = knowledge.governance
+            if (try? next.apply(verified.transaction, height: verified.height)) != nil { knowledge.governance = next }
             for member in knowledge.governance.members where knowledge.keys[member.nodeID] == nil {
                 knowledge.keys[member.nodeID] = try? suite.verifyingKey(pem: member.publicKey)
             }

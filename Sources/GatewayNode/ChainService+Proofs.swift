@@ -33,20 +33,12 @@ extension ChainService {
         }
         // The blocks between were committed together with this one and are stored right after it.
         await waitUntilStored(stored.child.height - 1, timeoutMs: 5_000)
-        let between = try await store.headers(from: height + 1, limit: Int(stored.child.height - height - 1))
-        return InclusionProof.Commitment(headers: between + [stored.child], certificate: stored.certificate)
+        return try await store.commitmentEvidence(atHeight: height)
     }
 
     func proof(at location: TransactionLocation) async throws -> InclusionProof? {
-        guard let block = try await store.blocks(from: location.height, limit: 1).first, location.index < block.transactions.count else { return nil }
-        let tree = MerkleTree(suite: suite)
-        let leaves = Block.transactionLeafHashes(block.transactions, tree: tree)
-        let commitment = try await commitment(atHeight: location.height)
-        return InclusionProof(
-            transaction: block.transactions[location.index], leafIndex: location.index,
-            auditPath: tree.inclusionProof(index: location.index, leafHashes: leaves), header: block.header,
-            certificate: block.certificate, commitment: commitment
-        )
+        try await store.inclusionProof(
+            height: location.height, index: location.index, suite: suite, commitment: try await commitment(atHeight: location.height))
     }
 }
 

@@ -4,6 +4,7 @@ import GatewayChain
 import GatewayClient
 import GatewayCrypto
 import GatewayNode
+import GatewayPolicy
 import GatewayWire
 import Logging
 
@@ -11,7 +12,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "The regulator's checks of a node's history.",
-        subcommands: [Verify.self, Consistency.self]
+        subcommands: [Verify.self, Consistency.self, Export.self, VerifyBundle.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -223,6 +224,147 @@ struct AuditCommand: AsyncParsableCommand {
                         : "\(report.conflicts.count) split view(s), \(report.refused.count) unusable head(s)")
             }
             if !report.consistent { throw ExitCode.negative }
+        }
+    }
+}
+
+extension AuditCommand {
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write an evidence bundle: access events with the proofs that they are on the chain.",
+            discussion: """
+                Reads a node's database (nothing is written) and writes one JSON file (format \(EvidenceBundle.formatName), \
+                described in docs/evidence-bundle.md): the genesis, the selected access events each with the inclusion \
+                proof of its transaction (Merkle path, header, certificate, and the evidence that the block is \
+                committed), and every governance transaction up to the highest event, proven the same way, from which \
+                a verifier derives the validator set that had to certify each block. Select by --event (repeat), or by \
+                --department and/or --from/--to (RFC 3339; from inclusive, to exclusive); at most \
+                \(EvidenceBundle.eventsMax) events per bundle. Anyone holding the consortium's genesis checks the bundle \
+                without a node: gateway audit verify-bundle, or the independent tools/verify_bundle.py. A bundle proves \
+                that each event it holds is on the chain; that a selection is complete is shown by the access log's \
+                signed heads (gateway audit consistency), not by the bundle. Exit status: 0 written; 1 it could not be.
+                """
+        )
+
+        @OptionGroup var database: NodeDatabaseOptions
+
+        @Option(help: "An access event to include (its id); repeat for several.")
+        var event: [String] = []
+
+        @Option(help: "Every access event requested by this department.")
+        var department: String?
+
+        @Option(help: "Events at or after this instant (RFC 3339).")
+        var from: String?
+
+        @Option(help: "Events before this instant (RFC 3339).")
+        var to: String?
+
+        @Option(name: [.short, .long], help: "The bundle file to write.")
+        var output: String
+
+        func instant(_ text: String?, _ option: String) throws -> Int64? {
+            guard let text else { return nil }
+            guard case .success(let ms) = RFC3339.parse(text) else {
+                throw ValidationError("--\(option) must be an RFC 3339 date (2027-06-30) or date-time (2027-06-30T12:00:00Z), not \(text)")
+            }
+            return ms
+        }
+
+        func validate() throws {
+            guard !event.isEmpty || department != nil || from != nil || to != nil else {
+                throw ValidationError("select the events: --event ID (repeat), or --department and/or --from/--to")
+            }
+            guard event.isEmpty || (department == nil && from == nil && to == nil) else {
+                throw ValidationError("--event selects by id; it does not combine with --department, --from or --to")
+            }
+            guard event.count <= EvidenceBundle.eventsMax else { throw ValidationError("at most \(EvidenceBundle.eventsMax) --event per bundle") }
+            _ = try instant(from, "from")
+            _ = try instant(to, "to")
+        }
+
+        func run() async throws {
+            let genesis = try database.loadGenesis()
+            let selection = EvidenceBundle.Selection(
+                eventIds: event.isEmpty ? nil : event, department: department, fromMs: try instant(from, "from"), toMs: try instant(to, "to"))
+            var logger = Logger(label: "export")
+            logger.logLevel = .critical
+            let bundle: EvidenceBundle
+            do {
+                bundle = try await EvidenceExport.export(
+                    databaseURL: database.url, genesis: genesis, selection: selection,
+                    exportedAtMs: Int64(Date().timeIntervalSince1970 * 1_000), logger: logger, progress: { note("  \($0)") })
+            } catch let failure as EvidenceExport.Failure {
+                throw CommandFailure("\(failure)")
+            } catch {
+                throw CommandFailure("cannot export from the database at \(database.url): \(error); check --database-url")
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            do {
+                try encoder.encode(bundle).write(to: URL(fileURLWithPath: output), options: .atomic)
+            } catch {
+                throw CommandFailure("cannot write \(output): \(error)")
+            }
+            say("wrote \(output): \(bundle.events.count) events, \(bundle.governance.count) governance steps, chain \(bundle.chainId)")
+        }
+    }
+
+    struct VerifyBundle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-bundle",
+            abstract: "Check an evidence bundle against the consortium's genesis, without a node.",
+            discussion: """
+                Checks every event of a bundle written by gateway audit export: its transaction's signature by the node \
+                that logged it, its Merkle path to the block header, the header's certificate by a quorum of the \
+                validators in force at its height (derived from the genesis and the bundle's proven governance steps, \
+                each checked the same way), the evidence that the block is committed (2-chain: a certified child whose \
+                round follows its parent's), that the transaction carries the event, and that the event is in the \
+                bundle's selection. Give --genesis, the genesis the consortium published: the bundle's own must equal \
+                it (without --genesis the bundle's own is used, and its hash printed to compare). Prints one line per \
+                event (id, height, requester, action, category, purpose, decision, logging node), as \
+                tools/verify_bundle.py does. Exit status: 0 every event verifies; 2 the bundle does not verify (the \
+                first problem is named); 1 the files cannot be read.
+                """
+        )
+
+        @Argument(help: "The bundle file.")
+        var bundle: String
+
+        @Option(help: "The genesis the consortium published (recommended).")
+        var genesis: String?
+
+        func run() async throws {
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: bundle))
+            } catch {
+                throw CommandFailure("cannot read \(bundle): \(error)")
+            }
+            let trusted: Genesis? = try genesis.map { path in
+                do { return try Genesis.load(from: URL(fileURLWithPath: path)) } catch {
+                    throw CommandFailure("cannot read the genesis \(path): \(error)")
+                }
+            }
+            let decoded: EvidenceBundle
+            do {
+                decoded = try JSONDecoder().decode(EvidenceBundle.self, from: data)
+            } catch {
+                say("INVALID: \(bundle) is not an evidence bundle: \(error)")
+                throw ExitCode.negative
+            }
+            do {
+                let verified = try decoded.verify(trusted: trusted)
+                for event in verified { say("event \(event.line)") }
+                if trusted == nil {
+                    let suite = try decoded.genesis.suite.makeSuite()
+                    say("note: checked against the bundle's own genesis, hash \(Hex.encode(decoded.genesis.hash(suite: suite))); give --genesis")
+                }
+                say("OK: \(verified.count) events verified on chain \(decoded.chainId)")
+            } catch let error as ChainError {
+                say("INVALID: \(error.message)")
+                throw ExitCode.negative
+            }
         }
     }
 }
