@@ -111,3 +111,65 @@ package actor ChainObserver {
     }
 
 }
+
+// What the regulator's dashboard shows of the observer's own verified copy.
+extension ChainObserver {
+    /// The state the verified blocks imply, at the observer's height.
+    package struct Snapshot: Sendable {
+        package struct LiveGrant: Sendable, Encodable {
+            package let grantId: String
+            package let grantor: String
+            package let grantee: String
+            package let category: String
+            package let purpose: String
+            package let expiresAtMs: Int64
+        }
+        package struct ConsentCount: Sendable, Encodable {
+            package let purpose: String
+            package let given: Int
+            package let withdrawn: Int
+        }
+        package struct ValidatorSet: Sendable, Encodable {
+            package let fromHeight: UInt64
+            package let epoch: Int
+            package let validators: [String]
+        }
+        package let chainId: String
+        package let suite: String
+        package let height: UInt64
+        package let grants: [LiveGrant]
+        package let consents: [ConsentCount]
+        package let validatorSets: [ValidatorSet]
+        /// Approved policy bundles (hex digests), founding ones first, in the order governance approved them.
+        package let policyBundles: [String]
+        package let members: [String]
+    }
+
+    package func snapshot(nowMs: Int64) -> Snapshot {
+        let grants = ledger.grants.entries.keys.sorted().compactMap { id -> Snapshot.LiveGrant? in
+            guard let entry = ledger.grants.entries[id], !entry.revoked, entry.grant.expiresAtMs > nowMs else { return nil }
+            return .init(
+                grantId: id, grantor: entry.grantor, grantee: entry.grant.grantee, category: entry.grant.category, purpose: entry.grant.purpose,
+                expiresAtMs: entry.grant.expiresAtMs)
+        }
+        var given: [String: Int] = [:]
+        var withdrawn: [String: Int] = [:]
+        for purposes in ledger.consents.subjects.values {
+            for (purpose, consenting) in purposes {
+                if consenting { given[purpose, default: 0] += 1 } else { withdrawn[purpose, default: 0] += 1 }
+            }
+        }
+        let purposes = Set(given.keys).union(withdrawn.keys).sorted()
+        let history = ledger.governance.validatorHistory
+        return Snapshot(
+            chainId: ledger.genesis.chainID, suite: ledger.genesis.suite.rawValue, height: ledger.height, grants: grants,
+            consents: purposes.map { .init(purpose: $0, given: given[$0] ?? 0, withdrawn: withdrawn[$0] ?? 0) },
+            validatorSets: history.enumerated().map { .init(fromHeight: $0.element.height, epoch: $0.offset, validators: $0.element.validators) },
+            policyBundles: ledger.governance.approvedBundles.map(Hex.encode),
+            members: ledger.governance.members.map(\.nodeID))
+    }
+
+    /// The observer's stored chain (its own PostgreSQL), for the dashboard's queries and proofs.
+    package nonisolated var chainStore: ChainStore { store }
+    package nonisolated var cryptoSuite: any CryptoSuite { suite }
+}

@@ -501,7 +501,7 @@ package struct ChainStore: Sendable {
             ))
     }
 
-    private static func decodeEvents(_ rows: PostgresRowSequence) async throws -> [AccessEventRow] {
+    static func decodeEvents(_ rows: PostgresRowSequence) async throws -> [AccessEventRow] {
         var out: [AccessEventRow] = []
         for try await row in rows.decode(
             (
