@@ -13,15 +13,11 @@ enum CitizenPage {
     }
 
     static func page(_ text: String, type: String) -> Response {
-        Response(
-            status: .ok,
-            headers: [
-                .contentType: type, .cacheControl: "no-store",
-                .contentSecurityPolicy:
-                    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-                .init("Referrer-Policy")!: "no-referrer", .init("X-Content-Type-Options")!: "nosniff",
-            ],
-            body: .init(byteBuffer: ByteBuffer(string: text)))
+        StaticPage.response(
+            text, type: type,
+            policy:
+                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
     }
 
     static let html = """
@@ -194,4 +190,17 @@ enum CitizenPage {
         })();
 
         """
+}
+
+/// A page, script or style the gateway serves itself: not cached, not sniffed, no referrer, under `policy`.
+enum StaticPage {
+    static func response(_ text: String, type: String, policy: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: type, .cacheControl: "no-store", .contentSecurityPolicy: policy, .init("Referrer-Policy")!: "no-referrer",
+                .init("X-Content-Type-Options")!: "nosniff",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
 }
