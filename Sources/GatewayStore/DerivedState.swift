@@ -275,31 +275,114 @@ package struct DerivedRows: Sendable {
         return Int64(bitPattern: value)
     }
 
-    /// Count and XOR of fingerprints of this block's rows in each table.
+    /// Count and XOR of fingerprints of this block's rows in each table. The rows of access events and their records
+    /// (a million at a node's start) are fingerprinted by `FingerprintWriter` straight from the events, into one
+    /// reused buffer; the bytes are those `fingerprint(_:)` hashes for the same columns (a test holds the two equal).
     package var digests: [Table: Digest] {
         var events = Digest()
-        var hexes: [[UInt8]: String] = [:]
+        var accessed = Digest()
+        var writer = FingerprintWriter()
+        var lastHash: [UInt8] = []
+        var hex: [UInt8] = []
         for (event, hash) in self.events {
-            let hex = hexes[hash] ?? Hex.encode(hash)
-            hexes[hash] = hex
-            events.add(Self.fingerprint(Self.columns(event, transactionHex: hex)))
+            if hash != lastHash {
+                lastHash = hash
+                hex = Array(Hex.encode(hash).utf8)
+            }
+            events.add(writer.event(event, transactionHex: hex))
+            var seen = Set<[UInt8]>()
+            for key in event.recordKeys where seen.insert(key).inserted {
+                accessed.add(writer.accessedRecord(key: key, eventID: event.eventID, transactionHex: hex))
+            }
         }
         var anchors = Digest()
         for anchor in self.anchors { anchors.add(Self.fingerprint(Self.columns(anchor))) }
         var erased = Digest()
         for erasure in erasures { erased.add(Self.fingerprint(Self.columns(erasure))) }
-        var accessed = Digest()
-        for record in accessedRecords {
-            let hex = hexes[record.transactionHash] ?? Hex.encode(record.transactionHash)
-            accessed.add(Self.fingerprint(Self.columns(record, transactionHex: hex)))
-        }
         var released = Digest()
         for release in releases { released.add(Self.fingerprint(Self.columns(release))) }
         return [.accessEvents: events, .anchoredRecords: anchors, .erasedRecords: erased, .accessRecords: accessed, .releasedEvents: released]
     }
 
+    /// Builds the fingerprint input of a row column by column (`<characters>:<text>` each, as `fingerprint(_:)`), hex
+    /// columns written from their bytes, in one buffer kept across rows.
+    struct FingerprintWriter {
+        var bytes: [UInt8] = []
+        static let digits = Array("0123456789abcdef".utf8)
+
+        init() { bytes.reserveCapacity(512) }
+
+        mutating func count(_ value: Int) {
+            var divisor = 1
+            while divisor <= value / 10 { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
+            bytes.append(UInt8(ascii: ":"))
+        }
+
+        mutating func text(_ value: String) {
+            let utf8 = value.utf8
+            count(utf8.allSatisfy { $0 < 0x80 } ? utf8.count : value.unicodeScalars.count)
+            bytes.append(contentsOf: utf8)
+        }
+
+        /// A column PostgreSQL renders with encode(…, 'hex').
+        mutating func hex(_ value: [UInt8]) {
+            count(value.count * 2)
+            for byte in value {
+                bytes.append(Self.digits[Int(byte >> 4)])
+                bytes.append(Self.digits[Int(byte & 0x0F)])
+            }
+        }
+
+        /// A hex column already rendered (ASCII).
+        mutating func rendered(_ ascii: [UInt8]) {
+            count(ascii.count)
+            bytes.append(contentsOf: ascii)
+        }
+
+        mutating func finish() -> Int64 {
+            let digest = InternationalSuite().hash(bytes)
+            bytes.removeAll(keepingCapacity: true)
+            var value: UInt64 = 0
+            for byte in digest.prefix(8) { value = value << 8 | UInt64(byte) }
+            return Int64(bitPattern: value)
+        }
+
+        /// `Table.accessEvents.columnsSQL`, in order.
+        mutating func event(_ event: AccessEvent, transactionHex: [UInt8]) -> Int64 {
+            text(event.eventID)
+            rendered(transactionHex)
+            text(event.requester)
+            text(event.action)
+            text(event.category)
+            text(event.purpose)
+            text(event.decision.rawValue)
+            text(event.determiningPolicies.joined(separator: "\u{1E}"))
+            text(String(event.recordKeys.count))
+            hex(event.policyBundleHash)
+            text(String(event.timestampMs))
+            text(event.role ?? "")
+            text(event.grantID ?? "")
+            text(event.discloseAtMs.map { String($0) } ?? "")
+            return finish()
+        }
+
+        /// `Table.accessRecords.columnsSQL`, in order.
+        mutating func accessedRecord(key: [UInt8], eventID: String, transactionHex: [UInt8]) -> Int64 {
+            hex(key)
+            text(eventID)
+            rendered(transactionHex)
+            return finish()
+        }
+    }
+
     /// The keys and fingerprints of this block's rows in a table (for locating a difference).
-    func rows(_ table: Table) -> [String: Int64] {
+    package func rows(_ table: Table) -> [String: Int64] {
         switch table {
         case .accessEvents:
             return Dictionary(
