@@ -45,15 +45,7 @@ import Testing
         try await Database.withDatabase(url: url, logger: TestDatabase.logger) { database in
             try await database.migrate()
             // Rows without their blocks: the foreign keys to `blocks` are dropped in this scratch database.
-            try await database.client.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        DO $$ DECLARE r record; BEGIN
-                          FOR r IN SELECT conname, conrelid::regclass AS t FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace LOOP
-                            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
-                          END LOOP;
-                        END $$
-                        """))
+            try await TestDatabase.dropForeignKeys(database)
             try await database.transaction { connection in
                 try await DerivedRows.insert(written, on: connection, logger: TestDatabase.logger, only: [.accessEvents, .accessRecords])
             }

@@ -218,15 +218,7 @@ struct StoreFixture: Sendable {
                 }
             }
             // An insider with the node's own database role: it owns the tables, so it can drop their foreign keys.
-            try await database.client.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        DO $$ DECLARE r record; BEGIN
-                          FOR r IN SELECT conname, conrelid::regclass AS t FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace LOOP
-                            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
-                          END LOOP;
-                        END $$
-                        """))
+            try await TestDatabase.dropForeignKeys(database)
             for value in [Int64(-1), Int64.min, (1 << 53) + 1, Int64.max] {
                 try await database.client.query(PostgresQuery(unsafeSQL: "UPDATE access_events SET height = \(value)"))
                 await expectCorrupt("access_events.height") { _ = try await chain.accessEvents(id: "e1") }

@@ -6,6 +6,7 @@ import GatewayDemo
 import GatewayNode
 import GatewayStore
 import Logging
+import PostgresNIO
 
 /// Where things are, for tests that need files of the repository or the built `gateway` binary.
 package enum TestPaths {
@@ -50,6 +51,20 @@ package enum TestPaths {
 
 /// Fresh PostgreSQL databases for integration tests (a real server: `scripts/test.sh` starts it).
 package enum TestDatabase {
+    /// Drops every foreign key of the database's tables: what an insider with the node's own role could do, and what
+    /// a test needs to write derived rows without their blocks.
+    package static func dropForeignKeys(_ database: Database) async throws {
+        try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    DO $$ DECLARE r record; BEGIN
+                      FOR r IN SELECT conname, conrelid::regclass AS t FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace LOOP
+                        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+                      END LOOP;
+                    END $$
+                    """))
+    }
+
     package static var baseURL: String {
         ProcessInfo.processInfo.environment["DATAGATEWAY_TEST_DATABASE_URL"]
             ?? "postgres://datagateway:datagateway@127.0.0.1:5432/datagateway"
