@@ -13,8 +13,10 @@ package struct Simulation {
     package let seed: UInt64
     /// Validators in the genesis.
     package let replicas: Int
-    /// Ticks of the chaotic phase; the healed phase that follows lasts `healTicks`.
+    /// Ticks of the chaotic phase; then `aimedTicks` in which only the aimed strategy disturbs the network (a chain that
+    /// makes progress is what its attacks need); the healed phase that follows lasts `healTicks`.
     package let ticks: UInt64
+    package var aimedTicks: UInt64
     package let healTicks: UInt64
     package let byzantine: Bool
     /// Nodes that never run (to show that more than f faults stop progress without forking).
@@ -29,6 +31,12 @@ package struct Simulation {
     package static let progressAfterHeal: UInt64 = 3
 
     package let mutation: Mutation?
+    /// A bug planted in every simulated replica (mutation testing of the replica), or nil.
+    package var plantedBug: PlantedBug? = nil
+    /// The aimed Byzantine strategy of the run (by default drawn from the seed: `AdversaryStrategy.forSeed`).
+    package var strategy: AdversaryStrategy
+    /// Whether the observer checks the voting rules too, or only what a broken rule leads to (see `SafetyObserver`).
+    package var ruleChecks = true
 
     package func run() -> SimulationReport {
         var random = SeededGenerator(simulationSeed: seed)
@@ -48,6 +56,10 @@ package struct Simulation {
         configuration.roundTimeoutTicks = 30
         // Forward sync early, so that the runs exercise it (nodes use 32).
         configuration.syncGap = 8
+        configuration.plantedBug = plantedBug
+        var observer = SafetyObserver()
+        observer.ruleChecks = ruleChecks
+        var adversary = Adversary(strategy: strategy, seed: seed)
 
         // The governance plan, from its own stream of the seed: nothing, the spare joins, or it joins and node 1 leaves.
         var planner = SeededGenerator(simulationSeed: seed &+ 0x9E37_79B9_7F4A_7C15)
@@ -55,6 +67,8 @@ package struct Simulation {
         var changes: [GovernanceProposal.Change] = []
         if reconfigure, plan >= 1 { changes.append(.addMember(member(replicas))) }
         if reconfigure, plan == 2, replicas >= 4 { changes.append(.removeMember(nodeID: name(1))) }
+        // The end of the phases the adversary acts in (chaos and aimed); healing starts the tick after.
+        let calm = ticks + aimedTicks
         let governanceStart = UInt64(100 + planner.below(Int(max(1, ticks / 3))))
         var step = 0
         // A long outage, from the same stream: an honest validator goes down early in the healed phase (while the others
@@ -63,7 +77,7 @@ package struct Simulation {
         // validator kept offline by the run: that one already uses the fault the quorum tolerates).
         let outage: (node: Int, from: UInt64, until: UInt64)? =
             (replicas >= 7 || (!byzantine && replicas >= 4)) && offline.isEmpty && death == nil && planner.chance(0.5)
-            ? (2, ticks + 200, ticks + 200 + healTicks / 2) : nil
+            ? (2, calm + 200, calm + 200 + healTicks / 2) : nil
 
         func governanceTransaction(_ kind: Transaction.Kind, _ payload: [UInt8], by submitter: String, nonce: UInt64) -> Transaction {
             Transaction(chainID: genesis.chainID, kind: kind, submitter: submitter, nonce: nonce, timestampMs: 0, payload: payload, signature: [])
@@ -113,6 +127,7 @@ package struct Simulation {
                 committed: Array(disk.committed.suffix(configuration.committedKeep)),
                 pendingBlocks: disk.pending.filter { $0.epoch == epoch && $0.block.height > tip }.map(\.block)
             )
+            observer.enter(epoch: epoch, secrets: members.map { secrets[$0] }, rootID: replica.rootID)
             return (EpochHost<Int>.Setup(epoch: epoch, members: members, others: others, replica: replica), governance)
         }
 
@@ -193,11 +208,97 @@ package struct Simulation {
                 dropped += 1
                 return
             }
+            if now <= calm, byzantineID != nil, from != to {
+                switch adversary.timing(
+                    of: message, from: from, to: to, nodes: nodes, timeoutTicks: configuration.roundTimeoutTicks,
+                    byzantineLeadsAfter: { block in byzantineLeads(block.round + 1, after: block.justify.blockID, epoch: epoch) })
+                {
+                case .usual:
+                    break
+                case .delay(let ticks):
+                    sequence += 1
+                    queue.push(Envelope(at: now + ticks, sequence: sequence, from: from, to: to, epoch: epoch, message: message))
+                    return
+                case .hold(let round, let untilTimedOut):
+                    sequence += 1
+                    adversary.held.append(
+                        (
+                            Envelope(at: now, sequence: sequence, from: from, to: to, epoch: epoch, message: message), round, untilTimedOut,
+                            now + 4 * configuration.roundTimeoutTicks
+                        ))
+                    return
+                }
+            }
             let copies = chaos && random.chance(faults.duplicateRate) ? 2 : 1
             for _ in 0..<copies {
                 sequence += 1
                 let delay = UInt64(1 + (chaos ? random.below(faults.delayMaxTicks) : random.below(3)))
                 queue.push(Envelope(at: now + delay, sequence: sequence, from: from, to: to, epoch: epoch, message: message))
+            }
+        }
+
+        /// Whether the Byzantine replica leads `round` of `epoch` for a proposal extending `anchorID` (as it computes it):
+        /// the round after a failed one is led from the failed block's parent.
+        func byzantineLeads(_ round: UInt64, after anchorID: [UInt8], epoch: UInt64) -> Bool {
+            guard let byzantineID, let host = hosts[byzantineID], host.epoch == epoch, host.replica.isMember else { return false }
+            return host.replica.leaderOf(round, after: anchorID) == host.replica.id
+        }
+
+        /// The aimed strategies' version of the Byzantine replica's proposal (nil: the strategy leaves it to the random lies).
+        func aimedProposal(_ block: ConsensusBlock, of node: Int, at now: UInt64) -> [ConsensusEffect]? {
+            guard let host = hosts[node], now <= calm else { return nil }
+            let id = host.replica.id
+            let honestReplicas = (0..<host.members.count).filter { $0 != id }
+            switch strategy {
+            case .equivocation:
+                // Chosen halves: a random split of the honest replicas, one block each; the Byzantine votes for both; each
+                // part is later shown the other part's block.
+                var order = honestReplicas
+                adversary.random.shuffle(&order)
+                let cut = 1 + adversary.random.below(max(1, order.count - 1))
+                let twin = block.twin("equivocation-\(now)", hash: hash)
+                var out: [ConsensusEffect] = []
+                for (position, to) in order.enumerated() { out.append(.send(to: to, .proposal(position < cut ? block : twin))) }
+                let signature = host.replica.signing.sign(
+                    QuorumCertificate.voteMessage(epoch: host.epoch, blockID: twin.id, round: twin.round, height: twin.height))
+                out.append(.broadcast(.vote(Vote(blockID: twin.id, round: twin.round, height: twin.height, voter: id, signature: signature))))
+                let delay = UInt64(1 + adversary.random.below(Int(configuration.roundTimeoutTicks)))
+                for (position, to) in order.enumerated() where adversary.random.chance(0.7) {
+                    adversary.scheduled.append((now + delay, host.core.node(at: to) ?? to, host.epoch, .proposal(position < cut ? twin : block)))
+                }
+                adversary.aimed += 1
+                return out
+            case .olderCertificateAfterTimeout:
+                // After a TC: a block on a QC two to four certified blocks below the Byzantine's highest (below what was
+                // committed), with a TC in which its own timeout reports that old QC's round.
+                guard let tc = block.timeout else { return nil }
+                // The first QC below its highest whose block it may extend as leader of this round (the leader rule reads the
+                // chain the proposal extends). One below is the aim: the round before was delivered only to its leader, which
+                // committed the block the Byzantine's highest QC certifies; the others, not yet, accept a conflicting block
+                // at that height.
+                var qc = host.replica.safety.highQC
+                var depth = 0
+                while let certified = host.replica.block(qc.blockID), certified.justify.round > 0 {
+                    qc = certified.justify
+                    depth += 1
+                    if host.replica.leaderOf(block.round, after: qc.blockID) == id { break }
+                }
+                guard depth >= 1, qc.round < host.replica.safety.highQC.round, host.replica.leaderOf(block.round, after: qc.blockID) == id,
+                    let lowTC = adversary.timeoutCertificate(
+                        round: tc.round, epoch: host.epoch, quorum: host.replica.configuration.quorum, byzantine: id, lowRound: qc.round,
+                        rootID: host.replica.rootID, signer: host.replica.signing)
+                else { return nil }
+                let older = ConsensusBlock(
+                    chainID: block.chainID, round: block.round, justify: qc, timeout: lowTC, proposer: id, timestampMs: block.timestampMs,
+                    payload: [Array("older-certificate-\(now)".utf8)], hash: hash)
+                adversary.aimed += 1
+                // Its own vote goes to every replica: whichever leads next counts it.
+                let signature = host.replica.signing.sign(
+                    QuorumCertificate.voteMessage(epoch: host.epoch, blockID: older.id, round: older.round, height: older.height))
+                let vote = Vote(blockID: older.id, round: older.round, height: older.height, voter: id, signature: signature)
+                return honestReplicas.map { .send(to: $0, .proposal(older)) } + [.broadcast(.vote(vote))]
+            case .withheldCertificate, .acrossRoundChange, .crashAfterVote:
+                return nil
             }
         }
 
@@ -207,16 +308,25 @@ package struct Simulation {
             let id = host.replica.id
             let n = host.members.count
             let signer = SimulatedSigner(replica: id, secrets: host.members.map { secrets[$0] })
+            // In the aimed phase only the aimed strategy lies (random lies would cost the Byzantine its turns as leader).
+            let lying = now <= ticks || now > calm
             var out: [ConsensusEffect] = []
             for effect in effects {
+                if case .broadcast(.proposal(let block)) = effect {
+                    adversary.proposals[SafetyObserver.Key(epoch: host.epoch, round: block.round)] = block
+                    if let aimed = aimedProposal(block, of: node, at: now) {
+                        out += aimed
+                        continue
+                    }
+                }
                 switch effect {
-                case .broadcast(.proposal(let block)) where random.chance(0.7):
+                case .broadcast(.proposal(let block)) where lying && random.chance(0.7):
                     // Equivocation: a conflicting block for the same round to half of the replicas.
                     let twin = ConsensusBlock(
                         chainID: block.chainID, round: block.round, justify: block.justify, timeout: block.timeout, proposer: id,
                         timestampMs: block.timestampMs, payload: block.payload + [Array("equivocation-\(now)".utf8)], hash: hash)
                     for to in 0..<n where to != id { out.append(.send(to: to, .proposal(to % 2 == 0 ? block : twin))) }
-                case .send(let to, .vote(let vote)) where random.chance(0.5):
+                case .send(let to, .vote(let vote)) where lying && random.chance(0.5):
                     // Votes for a block that does not exist, and a vote forged in another replica's name.
                     let bogus = hash(Array("bogus-\(now)".utf8))
                     out.append(
@@ -239,7 +349,7 @@ package struct Simulation {
                     out.append(effect)
                 }
             }
-            if random.chance(0.05), !replayable.isEmpty {
+            if lying, random.chance(0.05), !replayable.isEmpty {
                 // Replay an old message to someone else, and an invalid block with a forged certificate.
                 let old = replayable[random.below(replayable.count)]
                 out.append(.send(to: random.below(n), old.message))
@@ -262,11 +372,21 @@ package struct Simulation {
         func perform(_ produced: [ConsensusEffect], of node: Int, at now: UInt64, chaos: Bool) {
             guard var host = hosts[node] else { return }
             let effects = honest(node) ? produced : misbehave(produced, of: node, at: now)
+            let replica = host.replica
+            observer.observe(
+                effects, of: node, epoch: host.epoch, honest: honest(node),
+                holds: { id, height in replica.block(id) != nil || height <= replica.committedHeight })
             let (blocks, safety) = EpochHost<Int>.writes(effects)
             if let safety { disks[node].safety = (host.epoch, safety) }
             for block in blocks { disks[node].pending.append((host.epoch, block)) }
             if disks[node].pending.count > 4_096 { disks[node].pending.removeFirst(disks[node].pending.count - 4_096) }
-            for step in host.core.steps(effects) {
+            let steps = host.core.steps(effects)
+            // The direct commit of each batch is its last block (the parent of the evidence's certified child); the
+            // blocks before it are its ancestors, committed with it.
+            func evidenceOf(_ step: EpochHost<Int>.Step?) -> CommitEvidence? {
+                if case .commit(_, _, let evidence, _)? = step { evidence } else { nil }
+            }
+            for (position, step) in steps.enumerated() {
                 switch step {
                 case .commit(let block, var certificate, let evidence, let beyond):
                     disks[node].committed.append(block)
@@ -290,6 +410,11 @@ package struct Simulation {
                     }
                     // Report the first violated property only (mutation testing caught a check overwriting the fork report).
                     if honest(node), violation == nil { check(reported, certificate: certificate, by: node, members: host.members) }
+                    if honest(node) {
+                        let direct = evidenceOf(position + 1 < steps.count ? steps[position + 1] : nil) != evidence
+                        observer.committed(block, epoch: host.epoch, direct: direct)
+                    }
+                    if violation == nil, let found = observer.violation { violation = found }
                     if applyGovernance(block, to: &host.governance, mutated: mutation == .approvalsIgnored) {
                         let end = EpochEnd(evidence: evidence, beyond: beyond)
                         disks[node].epochEnds.append(end)
@@ -306,12 +431,31 @@ package struct Simulation {
                 }
             }
             hosts[node] = host
+            if violation == nil, let found = observer.violation { violation = found }
+            // Crash right after voting for the Byzantine's block; restart at once and be asked to vote for its twin.
+            if strategy == .crashAfterVote, now <= calm, honest(node), byzantineID != nil,
+                let voted = effects.lazy.compactMap({ effect -> ConsensusBlock? in
+                    if case .persistBlock(let block) = effect { block } else { nil }
+                }).last,
+                let proposal = adversary.proposals[SafetyObserver.Key(epoch: host.epoch, round: voted.round)], proposal.id == voted.id,
+                adversary.random.chance(0.6)
+            {
+                hosts[node] = nil
+                crashes += 1
+                adversary.aimed += 1
+                adversary.restarts.append((now + 1, node))
+                adversary.scheduled.append((now + 2, node, host.epoch, .proposal(voted.twin("after-crash-\(now)", hash: hash))))
+            }
         }
 
         /// Delivers one message through the node's EpochHost: what crosses epochs, what the replica sees, what is
         /// served from "storage" (forward sync, fetches of blocks no longer in memory), as a node does from PostgreSQL.
         func deliver(_ envelope: Envelope, at now: UInt64, chaos: Bool) {
             guard var host = hosts[envelope.to] else { return }
+            if envelope.to == byzantineID, case .timeout(let timeout) = envelope.message, timeout.voter != host.replica.id {
+                adversary.timeouts[SafetyObserver.Key(epoch: envelope.epoch, round: timeout.round), default: [:]][timeout.voter] =
+                    (timeout.highQC.round, timeout.signature)
+            }
             let routed = host.core.receive(envelope.message, from: envelope.from, epoch: envelope.epoch, now: now + skews[envelope.to])
             hosts[envelope.to] = host
             for reply in routed.replies {
@@ -395,23 +539,53 @@ package struct Simulation {
             }
         }
 
+        /// The adversary's held and scheduled messages that are due, and the replicas it crashed that restart now. At
+        /// heal everything held is released.
+        func releaseAdversary(at now: UInt64, chaos: Bool) {
+            var kept: [(envelope: Envelope, round: UInt64, untilTimedOut: Bool, until: UInt64)] = []
+            for entry in adversary.held {
+                let target = hosts[entry.envelope.to]
+                let movedOn =
+                    target.map { host in
+                        host.epoch != entry.envelope.epoch || host.replica.round > entry.round
+                            || (entry.untilTimedOut && observer.timedOut(node: entry.envelope.to, epoch: host.epoch, round: entry.round))
+                    } ?? false
+                if now > calm || movedOn || now >= entry.until {
+                    sequence += 1
+                    let e = entry.envelope
+                    queue.push(Envelope(at: now, sequence: sequence, from: e.from, to: e.to, epoch: e.epoch, message: e.message))
+                } else {
+                    kept.append(entry)
+                }
+            }
+            adversary.held = kept
+            let due = adversary.scheduled.filter { $0.at <= now }
+            adversary.scheduled.removeAll { $0.at <= now }
+            for entry in due where byzantineID.map({ hosts[$0] != nil }) ?? false {
+                send(entry.message, epoch: entry.epoch, from: byzantineID!, to: entry.to, at: now, chaos: false)
+            }
+            let restarting = adversary.restarts.filter { $0.at <= now }.map(\.node)
+            adversary.restarts.removeAll { $0.at <= now }
+            for node in restarting where hosts[node] == nil && !down(node, now) { start(node, at: now, chaos: chaos) }
+        }
+
         /// Kept down by the run: offline from the start, or dead by now.
         func down(_ node: Int, _ now: UInt64) -> Bool { offline.contains(node) || (death.map { $0.node == node && now >= $0.tick } ?? false) }
         var heightAtMark: UInt64 = 0
         for node in 0..<nodes where !offline.contains(node) { start(node, at: 0, chaos: true) }
 
-        let total = ticks + healTicks
+        let total = calm + healTicks
         var now: UInt64 = 0
         while now < total && violation == nil {
             now += 1
             let chaos = now <= ticks
-            if now == ticks + 1 {
-                // Heal: reconnect everyone and restart crashed replicas from what they persisted.
+            if now == ticks + 1 || now == calm + 1 {
+                // Calm (the aimed phase), then heal: reconnect everyone and restart crashed replicas from what they persisted.
                 partitionUntil = 0
                 side = Array(repeating: 0, count: nodes)
                 for node in 0..<nodes where hosts[node] == nil && !down(node, now) { start(node, at: now, chaos: false) }
-                heightAtHeal = (0..<nodes).filter(honest).compactMap { hosts[$0]?.replica.committedHeight }.max() ?? 0
             }
+            if now == calm + 1 { heightAtHeal = (0..<nodes).filter(honest).compactMap { hosts[$0]?.replica.committedHeight }.max() ?? 0 }
             if chaos {
                 if now >= partitionUntil && side.contains(1) { side = Array(repeating: 0, count: nodes) }
                 if random.chance(faults.partitionRate) {
@@ -448,6 +622,7 @@ package struct Simulation {
                 for node in 0..<nodes { _ = hosts[node]?.core.submit([item]) }
             }
             if now >= governanceStart, (now - governanceStart) % 150 == 0 { driveGovernance() }
+            releaseAdversary(at: now, chaos: chaos)
             while let envelope = queue.popDue(now) {
                 guard hosts[envelope.to] != nil else { dropped += 1; continue }
                 if mutation == .deafAfterHeal, envelope.to == 0, !chaos { dropped += 1; continue }
@@ -489,6 +664,9 @@ package struct Simulation {
             }
         )
         report.tailCuts = tailCuts
+        report.strategy = strategy
+        report.aimedActions = adversary.aimed
+        report.observerChecks = (observer.votesChecked, observer.certificatesChecked, observer.extensionsChecked)
         report.heightAtMark = heightAtMark
         return report
     }

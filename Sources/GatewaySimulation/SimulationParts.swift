@@ -68,6 +68,10 @@ package struct SimulationReport: Sendable {
     package var tailCuts: Int = 0
     /// The highest committed height at `Simulation.markTick` (0 without one).
     package var heightAtMark: UInt64 = 0
+    /// The aimed strategy, how often it acted, and how often the observer checked its lemmas.
+    package var strategy: AdversaryStrategy = .equivocation
+    package var aimedActions = 0
+    package var observerChecks: (votes: Int, certificates: Int, extensions: Int) = (0, 0, 0)
     /// The validator-set changes governance committed, in order ("node-4 joined at height 37").
     package let reconfigurations: [String]
     /// The first violated property, or nil if safety and liveness held.
@@ -79,8 +83,8 @@ package struct SimulationReport: Sendable {
 
     package var summary: String {
         var lines = [
-            "seed \(seed): \(replicas) nodes, \(ticks) ticks; faults: \(faults)",
-            "committed heights \(committedHeights.map(String.init).joined(separator: " ")) (at heal: \(heightAtHeal)); messages delivered \(messagesDelivered), dropped \(messagesDropped); crashes \(crashes) (\(tailCuts) with a cut chain tail), partitions \(partitions), sync batches \(syncBatches)",
+            "seed \(seed): \(replicas) nodes, \(ticks) ticks; faults: \(faults); strategy: \(strategy.rawValue) (\(aimedActions) aimed actions)",
+            "committed heights \(committedHeights.map(String.init).joined(separator: " ")) (at heal: \(heightAtHeal)); messages delivered \(messagesDelivered), dropped \(messagesDropped); crashes \(crashes) (\(tailCuts) with a cut chain tail), partitions \(partitions), sync batches \(syncBatches); checked \(observerChecks.votes) votes, \(observerChecks.certificates) certificates acted on, \(observerChecks.extensions) certified-after-commit extensions",
         ]
         if !reconfigurations.isEmpty { lines.append("validator set changes: " + reconfigurations.joined(separator: "; ")) }
         lines.append(violation.map { "FAILED (seed \(seed)): \($0)" } ?? "safety and liveness held")
@@ -179,16 +183,20 @@ extension Simulation {
 extension Simulation {
     package init(
         seed: UInt64, replicas: Int = 4, ticks: UInt64 = 2_000, healTicks: UInt64 = 3_000, byzantine: Bool = true,
-        offline: Set<Int> = [], reconfigure: Bool = true, mutation: Mutation? = nil
+        offline: Set<Int> = [], reconfigure: Bool = true, mutation: Mutation? = nil, strategy: AdversaryStrategy? = nil,
+        plantedBug: PlantedBug? = nil
     ) {
         precondition(replicas >= 1)
         self.mutation = mutation
+        self.strategy = strategy ?? AdversaryStrategy.forSeed(seed)
+        self.plantedBug = plantedBug
         self.offline = offline
         self.seed = seed
         self.replicas = replicas
         self.ticks = ticks
         self.healTicks = healTicks
         self.byzantine = byzantine && replicas >= 4
+        aimedTicks = self.byzantine ? 1_500 : 0
         self.reconfigure = reconfigure || mutation == .approvalsIgnored
     }
 }

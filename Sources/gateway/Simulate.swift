@@ -1,5 +1,9 @@
 import ArgumentParser
+import GatewayChain
 import GatewaySimulation
+
+extension AdversaryStrategy: ExpressibleByArgument {}
+extension PlantedBug: ExpressibleByArgument {}
 
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,6 +14,16 @@ struct Simulate: ParsableCommand {
             After --ticks of chaos the network heals and crashed replicas restart; every honest replica must then commit \
             new blocks within --heal-ticks. A failure prints its seed and the first violated property and exits 1. \
             Several seeds: --seed S --count K runs seeds S…S+K−1.
+
+            Each run also uses one aimed Byzantine strategy (by default the seed's: seed mod 5 in the order below, so \
+            five consecutive seeds cover them all): equivocation, withheldCertificate, acrossRoundChange, \
+            olderCertificateAfterTimeout, crashAfterVote.
+
+            --planted-bug switches on one known consensus bug in every simulated replica (mutation testing: the run is \
+            expected to FAIL, naming the property the bug breaks). Bugs: oneChainCommit, quorumOfTwoF, \
+            revoteInSameRound, noLastVotedRoundCheck, commitWithoutConsecutiveRounds, voteIgnoresTimeoutHighQC, \
+            lockOnLowestTimeoutQC, lastVotedRoundNotRestored, highQCRegresses, timeoutCertificateOfTwoF, \
+            voteWithUnknownParent. A node never runs with one.
             """
     )
 
@@ -31,6 +45,18 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Run without the Byzantine replica.")
     var honestOnly = false
 
+    @Option(help: "Aimed Byzantine strategy for every seed (default: the seed's own, seed mod 5).")
+    var strategy: AdversaryStrategy?
+
+    @Option(help: "Plant one known consensus bug in the simulated replicas (see above); the run should fail.")
+    var plantedBug: PlantedBug?
+
+    @Flag(
+        help:
+            "Check outcomes only (a fork, two certified blocks in a round, a certified block not extending a commit), not each honest vote against the voting rules."
+    )
+    var outcomeChecksOnly = false
+
     func validate() throws {
         guard (1...64).contains(validators) else { throw ValidationError("--validators must be 1…64") }
         guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1…1000000") }
@@ -40,7 +66,11 @@ struct Simulate: ParsableCommand {
     func run() throws {
         var failures = 0
         for offset in 0..<UInt64(count) {
-            let report = Simulation(seed: seed &+ offset, replicas: validators, ticks: ticks, healTicks: healTicks, byzantine: !honestOnly).run()
+            var simulation = Simulation(
+                seed: seed &+ offset, replicas: validators, ticks: ticks, healTicks: healTicks, byzantine: !honestOnly, strategy: strategy,
+                plantedBug: plantedBug)
+            simulation.ruleChecks = !outcomeChecksOnly
+            let report = simulation.run()
             say(report.summary)
             if !report.passed { failures += 1 }
         }

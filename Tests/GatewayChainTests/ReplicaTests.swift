@@ -402,3 +402,31 @@ func runCluster(
         #expect(committed.contains(Array("other".utf8)))
     }
 }
+
+/// Leader reputation must not stall: while no QC forms the certified chain (the reputation's evidence) does not change,
+/// so if the only validator it leaves unsuspected is dead, plain rotation must take over after a full rotation of
+/// failed rounds. (Found by the simulator: validators 0–2 suspect after rounds the network made fail, validator 3
+/// Byzantine and silent; every round timed out for the rest of the run.)
+@Suite struct LeaderReputationTests {
+    @Test func aFullRotationOfFailedRoundsFallsBackToRoundRobin() {
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
+        let keys = (0..<4).map { [UInt8($0 + 1)] }
+        let genesis = Replica.genesis(hash: hash)
+        func block(round: UInt64, on parent: ConsensusBlock, parentRound: UInt64) -> ConsensusBlock {
+            ConsensusBlock(
+                chainID: "simulation", round: round,
+                justify: QuorumCertificate(blockID: parent.id, round: parentRound, height: parent.height, signatures: []),
+                timeout: nil, proposer: 3, timestampMs: 0, payload: [], hash: hash)
+        }
+        // Validator 3 proposed every block; the rounds between them failed for 1 (round 5), 0 (round 8) and 2 (round 10).
+        let c = block(round: 6, on: genesis, parentRound: 0)
+        let b = block(round: 9, on: c, parentRound: 6)
+        let a = block(round: 11, on: b, parentRound: 9)
+        let replica = Replica(
+            id: 0, configuration: .init(replicas: 4), signer: TestSigner(replica: 0, keys: keys), hash: hash, pendingBlocks: [c, b, a])
+        // Within a rotation of the anchor's round, reputation skips the three suspects.
+        for round in UInt64(12)...16 { #expect(replica.leaderOf(round, after: a.id) == 3, "round \(round)") }
+        // Beyond it, every validator gets its turn again.
+        #expect((UInt64(17)...UInt64(20)).map { replica.leaderOf($0, after: a.id) } == [1, 2, 3, 0])
+    }
+}

@@ -33,6 +33,17 @@ extension Replica {
             }
             return
         }
+        if configuration.plantedBug == .oneChainCommit, certified.height > committedHeight, blocks[certified.parentID] != nil {
+            var chain: [ConsensusBlock] = []
+            var cursor: ConsensusBlock? = certified
+            while let block = cursor, block.height > committedHeight {
+                chain.append(block)
+                cursor = blocks[block.parentID]
+            }
+            guard cursor?.id == committed.last!.id else { return }
+            commit(chain.reversed(), lastCertificate: qc, evidence: CommitEvidence(child: certified, childQC: qc), effects: &effects)
+            return
+        }
         guard let parent = blocks[certified.parentID] else {
             // Keep the QC until the parent arrives (it may be the only one that commits it, e.g. an epoch's last).
             if certified.height - 1 > committedHeight {
@@ -41,7 +52,8 @@ extension Replica {
             }
             return
         }
-        guard parent.round + 1 == certified.round, parent.height > committedHeight else { return }
+        guard parent.round + 1 == certified.round || configuration.plantedBug == .commitWithoutConsecutiveRounds, parent.height > committedHeight
+        else { return }
         // Collect P and its uncommitted ancestors; all must be present.
         var chain: [ConsensusBlock] = []
         var cursor: ConsensusBlock? = parent

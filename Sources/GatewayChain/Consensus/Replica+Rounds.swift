@@ -5,24 +5,24 @@ extension Replica {
     func validQC(_ qc: QuorumCertificate) -> Bool {
         if qc.round == 0 { return qc.height == rootHeight && qc.signatures.isEmpty && qc.blockID == rootID }
         let message = QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: qc.blockID, round: qc.round, height: qc.height)
-        return distinctValid(qc.signatures.map { ($0.replica, $0.signature, message) })
+        return distinctValid(qc.signatures.map { ($0.replica, $0.signature, message) }, quorum: configuration.quorum)
     }
 
     func validTC(_ tc: TimeoutCertificate) -> Bool {
         distinctValid(
             tc.entries.map {
                 ($0.replica, $0.signature, TimeoutCertificate.timeoutMessage(root: rootID, round: tc.round, highQCRound: $0.highQCRound))
-            })
+            }, quorum: configuration.timeoutQuorum)
     }
 
-    func distinctValid(_ signatures: [(ReplicaID, [UInt8], [UInt8])]) -> Bool {
+    func distinctValid(_ signatures: [(ReplicaID, [UInt8], [UInt8])], quorum: Int) -> Bool {
         var seen = Set<ReplicaID>()
         for (replica, signature, message) in signatures {
             guard (0..<configuration.replicas).contains(replica), seen.insert(replica).inserted,
                 signer.verify(signature, by: replica, for: message)
             else { return false }
         }
-        return seen.count >= configuration.quorum
+        return seen.count >= quorum
     }
 
     /// Structure and certificates of a block, and that its id is the hash of its contents.
@@ -93,10 +93,23 @@ extension Replica {
         }
         process(qc: block.justify, effects: &effects)
         if let tc = block.timeout { process(tc: tc, effects: &effects) }
-        guard isMember, block.round == round, block.round > safety.lastVotedRound else { return }
+        vote(for: block, effects: &effects)
+    }
+
+    /// Votes for a block of the current round if the safety rules allow it. A block whose parent is not held waits
+    /// (the parent was requested when the block was inserted) and is voted for when the parent arrives in time.
+    mutating func vote(for block: ConsensusBlock, effects: inout [ConsensusEffect]) {
+        guard isMember, block.round == round, firstVote(in: block.round) else { return }
         let extendsPrevious = block.round == block.justify.round + 1
-        let extendsAfterTimeout = block.timeout.map { block.round == $0.round + 1 && block.justify.round >= $0.maxHighQCRound } ?? false
+        let extendsAfterTimeout = block.timeout.map { block.round == $0.round + 1 && block.justify.round >= lock(of: $0) } ?? false
         guard extendsPrevious || extendsAfterTimeout else { return }
+        // The chain the vote extends must be one this replica holds: only then could it check the proposer leads the
+        // round (the leader rule reads the parent's chain) and that the block links to what it will commit.
+        guard blocks[block.parentID] != nil || block.height - 1 <= committedHeight || configuration.plantedBug == .voteWithUnknownParent else {
+            awaitingParent = block
+            return
+        }
+        awaitingParent = nil
         safety.lastVotedRound = block.round
         effects.append(.persistBlock(block))
         effects.append(.persist(safety))
@@ -105,6 +118,36 @@ extension Replica {
         let vote = Vote(blockID: block.id, round: block.round, height: block.height, voter: id, signature: signature)
         let next = leader(block.round + 1, after: block.id) ?? baseLeader(block.round + 1)
         if next == id { agenda.append(.ownVote(vote)) } else { effects.append(.send(to: next, .vote(vote))) }
+    }
+
+    /// The proposal waiting for its parent, once the parent has arrived (still in its round).
+    mutating func voteOnceParentArrived(effects: inout [ConsensusEffect]) {
+        guard let block = awaitingParent else { return }
+        guard block.round == round else {
+            awaitingParent = nil
+            return
+        }
+        if blocks[block.parentID] != nil { vote(for: block, effects: &effects) }
+    }
+
+    /// Whether `round` is above the last round this replica voted or timed out in: at most one vote per round, and none
+    /// in a round it gave up on.
+    func firstVote(in round: UInt64) -> Bool {
+        switch configuration.plantedBug {
+        case .revoteInSameRound?: round >= safety.lastVotedRound
+        case .noLastVotedRoundCheck?: true
+        default: round > safety.lastVotedRound
+        }
+    }
+
+    /// The round of QC a block proposed after the timeout certificate `tc` must extend: the highest QC any of its
+    /// 2f + 1 signers reported (at least one honest replica that knows of a commit is among them).
+    func lock(of tc: TimeoutCertificate) -> UInt64 {
+        switch configuration.plantedBug {
+        case .voteIgnoresTimeoutHighQC?: 0
+        case .lockOnLowestTimeoutQC?: tc.entries.map(\.highQCRound).min() ?? 0
+        default: tc.maxHighQCRound
+        }
     }
 
     mutating func onVote(_ vote: Vote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
@@ -166,7 +209,7 @@ extension Replica {
             localTimeout(effects: &effects)
             collected = timeouts[timeout.round] ?? collected
         }
-        if collected.count >= configuration.quorum {
+        if collected.count >= configuration.timeoutQuorum {
             let tc = TimeoutCertificate(
                 round: timeout.round,
                 entries: collected.keys.sorted().map {
@@ -192,7 +235,7 @@ extension Replica {
         if own[id] == nil {
             own[id] = (safety.highQC.round, signature)
             timeouts[round] = own
-            if own.count >= configuration.quorum {
+            if own.count >= configuration.timeoutQuorum {
                 let tc = TimeoutCertificate(
                     round: round,
                     entries: own.keys.sorted().map { .init(replica: $0, highQCRound: own[$0]!.highQCRound, signature: own[$0]!.signature) }
@@ -203,7 +246,7 @@ extension Replica {
     }
 
     mutating func process(qc: QuorumCertificate, effects: inout [ConsensusEffect]) {
-        if qc.round > safety.highQC.round {
+        if qc.round > safety.highQC.round || (configuration.plantedBug == .highQCRegresses && qc.round != safety.highQC.round) {
             safety.highQC = qc
             effects.append(.persist(safety))
         }

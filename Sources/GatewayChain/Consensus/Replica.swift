@@ -49,11 +49,15 @@ public struct Replica: Sendable {
         /// Checks one payload item of a peer's proposal before the replica votes for it (the node: a transaction that
         /// decodes, belongs to this chain and is signed by a member). Stateless; nil accepts any item.
         public var validatePayloadItem: (@Sendable ([UInt8]) -> Bool)?
+        /// A bug planted for mutation testing (the simulator only; see `PlantedBug`). Nil everywhere else.
+        package var plantedBug: PlantedBug?
 
         public init(replicas: Int) { self.replicas = replicas }
 
         public var faults: Int { (replicas - 1) / 3 }
-        public var quorum: Int { replicas - faults }
+        public var quorum: Int { replicas - faults - (plantedBug == .quorumOfTwoF ? 1 : 0) }
+        /// Timeouts that form a TC: the quorum.
+        var timeoutQuorum: Int { quorum - (plantedBug == .timeoutCertificateOfTwoF ? 1 : 0) }
     }
 
     public let id: ReplicaID
@@ -94,6 +98,8 @@ public struct Replica: Sendable {
     var proposedRound: UInt64 = 0
     var timedOutRound: UInt64 = 0
     var pendingCommit: QuorumCertificate?
+    /// The current round's proposal, valid and safe to vote for, but whose parent this replica does not hold yet.
+    package var awaitingParent: ConsensusBlock?
     /// Set when a QC this replica formed as the next leader committed blocks with payload: the others learn of that
     /// commit only from the QC, so it must go out in a proposal now, even an empty one, not at the next timeout.
     var publishCommit = false
@@ -153,6 +159,7 @@ public struct Replica: Sendable {
         self.committed = committed.isEmpty ? [genesis] : Array(committed.suffix(max(1, configuration.committedKeep)))
         let genesisQC = QuorumCertificate(blockID: genesis.id, round: 0, height: rootHeight, signatures: [])
         self.safety = persisted ?? SafetyState(lastVotedRound: 0, highQC: genesisQC)
+        if configuration.plantedBug == .lastVotedRoundNotRestored { safety.lastVotedRound = 0 }
         for block in self.committed { blocks[block.id] = block }
         let tip = self.committed.last!.height
         for block in pendingBlocks where block.height > tip { blocks[block.id] = block }
@@ -183,11 +190,17 @@ public struct Replica: Sendable {
     /// validator from the round-robin one on that is not. Every replica computes it from the same certified chain, so
     /// they agree. A validator that dies is skipped from its first failed round on (whatever it proposed before), and
     /// tried again once that failure leaves the window: one failed round per window instead of two per rotation.
+    /// More than n + 1 rounds after the anchor's, the round-robin leader leads whatever the window says.
     /// Nil when the anchor's window is not all in memory (the caller decides).
     func leader(_ round: UInt64, after anchorID: [UInt8]) -> ReplicaID? {
         let n = configuration.replicas
         let base = baseLeader(round)
         guard n > 1, configuration.leaderReputation else { return base }
+        // Reputation is read from the certified chain, which does not change while no QC forms. After a full rotation of
+        // failed rounds since the anchor, plain rotation decides: otherwise a chain whose only unsuspected validator is
+        // dead or silent would wait for it forever (the simulator found this: three honest validators suspect after
+        // rounds the network made fail, the fourth Byzantine and not proposing).
+        if let anchorRound = anchorID == rootID ? 0 : blocks[anchorID]?.round, round > anchorRound + UInt64(n) + 1 { return base }
         let window = configuration.reputationWindowBlocks > 0 ? configuration.reputationWindowBlocks : min(50 * n, configuration.committedKeep - 64)
         // nil: no evidence yet; true: latest evidence is a failed round; false: latest is a block it proposed.
         var suspect = [Bool?](repeating: nil, count: n)
@@ -348,7 +361,19 @@ public struct Replica: Sendable {
         if safety.highQC.height > committedHeight + configuration.syncGap || (pendingCommit?.height ?? 0) > committedHeight + configuration.syncGap {
             requestSync(from: sender, effects: &effects)
         }
+        // Blocks that arrived (fetched, certified, synced) may be the parent a proposal of this round waits for.
+        voteOnceParentArrived(effects: &effects)
         runAgenda(effects: &effects)
         return effects
     }
+}
+
+// MARK: For the simulator's adversaries and checkers (package only)
+extension Replica {
+    /// A block this replica holds (uncommitted, or committed and still in memory).
+    package func block(_ id: [UInt8]) -> ConsensusBlock? { blocks[id] }
+    /// The leader of `round` for a proposal extending `anchorID`, as this replica computes it.
+    package func leaderOf(_ round: UInt64, after anchorID: [UInt8]) -> ReplicaID { leader(round, after: anchorID) ?? baseLeader(round) }
+    package var highTimeoutCertificate: TimeoutCertificate? { highTC }
+    package var signing: any ConsensusSigner { signer }
 }
