@@ -18,8 +18,8 @@ package enum AdversaryStrategy: String, Sendable, CaseIterable {
     /// The round before the Byzantine's turn is made to fail; the Byzantine then proposes on a QC older than what was
     /// committed, with a TC it assembled from real timeouts and its own lowest-reporting one.
     case olderCertificateAfterTimeout
-    /// An honest replica crashes right after voting for the Byzantine's block and restarts at once; the Byzantine then
-    /// asks it to vote for a twin in the same round.
+    /// Honest replicas crash right after voting for the Byzantine's block and restart at once; the Byzantine then asks
+    /// each to vote for one twin in the same round, and votes for it itself.
     case crashAfterVote
 
     /// The strategy a seed uses by default: they rotate, so any run of consecutive seeds covers them all.

@@ -27,6 +27,12 @@ struct SafetyObserver {
         let round: UInt64
     }
 
+    struct VoteKey: Hashable {
+        let epoch: UInt64
+        let round: UInt64
+        let blockID: [UInt8]
+    }
+
     struct NodeKey: Hashable {
         let node: Int
         let epoch: UInt64
@@ -44,6 +50,8 @@ struct SafetyObserver {
     private var certifiedIn: [Key: [UInt8]] = [:]
     private var certified: [UInt64: [(round: UInt64, blockID: [UInt8])]] = [:]
     private var judged: Set<Key> = []
+    /// Distinct valid voters per block and round.
+    private var voters: [VoteKey: Set<ReplicaID>] = [:]
     /// Direct commits per epoch, in height order (their rounds increase): blocks an honest replica committed by the
     /// 2-chain rule, and blocks *globally direct-committed* (Jolteon, Definition 1: f + 1 honest replicas voted for a
     /// child in the next round), which Lemma 3 protects whether or not any honest replica has committed them yet.
@@ -80,7 +88,9 @@ struct SafetyObserver {
     /// A replica's effects (honest or not): the blocks and certificates they carry; and for an honest one, its votes and
     /// timeouts against the voting rules. `holds` says whether the replica holds a block (by id and height) or has
     /// committed past it, after the step.
-    mutating func observe(_ effects: [ConsensusEffect], of node: Int, epoch: UInt64, honest: Bool, holds: ([UInt8], UInt64) -> Bool) {
+    mutating func observe(
+        _ effects: [ConsensusEffect], of node: Int, replica: ReplicaID, epoch: UInt64, honest: Bool, holds: ([UInt8], UInt64) -> Bool
+    ) {
         for effect in effects {
             switch effect {
             case .send(_, let message), .broadcast(let message):
@@ -101,6 +111,9 @@ struct SafetyObserver {
                     fail("replica \(node) voted in round \(block.round) of epoch \(epoch) after timing out in it")
                 }
                 votes[key] = block.id
+                observe(
+                    vote: Vote(blockID: block.id, round: block.round, height: block.height, voter: replica, signature: []), epoch: epoch,
+                    signed: false)
                 if ruleChecks { actedOn(block, by: node, epoch: epoch, what: "voted for") }
                 if block.justify.round > 0, block.justify.round + 1 == block.round, let info = epochs[epoch] {
                     childVoters[block.id, default: []].insert(node)
@@ -128,7 +141,9 @@ struct SafetyObserver {
         case .certified(let block, let qc):
             see(block, epoch: epoch)
             observe(qc: qc, epoch: epoch)
-        case .vote, .fetch, .transactions, .catchUp, .syncRequest, .syncBlocks:
+        case .vote(let vote):
+            observe(vote: vote, epoch: epoch, signed: true)
+        case .fetch, .transactions, .catchUp, .syncRequest, .syncBlocks:
             break
         }
     }
@@ -170,19 +185,39 @@ struct SafetyObserver {
     mutating func observe(qc: QuorumCertificate, epoch: UInt64) {
         guard qc.round > 0 else { return }
         let key = Key(epoch: epoch, round: qc.round)
+        if certifiedIn[key] == qc.blockID || judged.contains(key) { return }
+        guard let info = epochs[epoch], signers(of: qc, epoch: epoch) >= info.quorum else { return }
+        certify(qc.blockID, round: qc.round, epoch: epoch)
+    }
+
+    /// A vote seen anywhere (sent by any replica, or an honest replica's own, seen as the block it persisted to vote):
+    /// 2f + 1 valid votes for a block certify it, whether or not anyone assembles them into a QC that travels.
+    mutating func observe(vote: Vote, epoch: UInt64, signed: Bool) {
+        guard vote.round > 0, let info = epochs[epoch] else { return }
+        let key = Key(epoch: epoch, round: vote.round)
+        if certifiedIn[key] == vote.blockID || judged.contains(key) { return }
+        if signed {
+            let message = QuorumCertificate.voteMessage(epoch: epoch, blockID: vote.blockID, round: vote.round, height: vote.height)
+            guard info.signer.verify(vote.signature, by: vote.voter, for: message) else { return }
+        }
+        let voteKey = VoteKey(epoch: epoch, round: vote.round, blockID: vote.blockID)
+        voters[voteKey, default: []].insert(vote.voter)
+        if voters[voteKey]!.count >= info.quorum { certify(vote.blockID, round: vote.round, epoch: epoch) }
+    }
+
+    private mutating func certify(_ blockID: [UInt8], round: UInt64, epoch: UInt64) {
+        let key = Key(epoch: epoch, round: round)
         if let known = certifiedIn[key] {
-            if known != qc.blockID, !judged.contains(key), let info = epochs[epoch], signers(of: qc, epoch: epoch) >= info.quorum {
-                judged.insert(key)
-                fail("two different blocks were certified in round \(qc.round) of epoch \(epoch)")
+            if known != blockID, judged.insert(key).inserted {
+                fail("two different blocks were certified in round \(round) of epoch \(epoch)")
             }
             return
         }
-        guard let info = epochs[epoch], signers(of: qc, epoch: epoch) >= info.quorum else { return }
-        certifiedIn[key] = qc.blockID
-        certified[epoch, default: []].append((qc.round, qc.blockID))
+        certifiedIn[key] = blockID
+        certified[epoch, default: []].append((round, blockID))
         // The newest commit of this epoch in an earlier round must be an ancestor.
-        if let commit = committed[epoch]?.last(where: { $0.round < qc.round }) {
-            checkExtends(qc.blockID, round: qc.round, commit: commit, epoch: epoch)
+        if let commit = committed[epoch]?.last(where: { $0.round < round }) {
+            checkExtends(blockID, round: round, commit: commit, epoch: epoch)
         }
     }
 

@@ -269,13 +269,12 @@ package struct Simulation {
                 adversary.aimed += 1
                 return out
             case .olderCertificateAfterTimeout:
-                // After a TC: a block on a QC two to four certified blocks below the Byzantine's highest (below what was
-                // committed), with a TC in which its own timeout reports that old QC's round.
+                // After a TC: a block on an older QC than the Byzantine's highest, with a TC in which its own timeout reports
+                // that old QC's round. The QC is the first below its highest whose block it may extend as leader of this round
+                // (the leader rule reads the chain the proposal extends). One below is the aim: the round before was
+                // delivered only to its leader, which committed the block the Byzantine's highest QC certifies; the others,
+                // not yet, accept a conflicting block at that height.
                 guard let tc = block.timeout else { return nil }
-                // The first QC below its highest whose block it may extend as leader of this round (the leader rule reads the
-                // chain the proposal extends). One below is the aim: the round before was delivered only to its leader, which
-                // committed the block the Byzantine's highest QC certifies; the others, not yet, accept a conflicting block
-                // at that height.
                 var qc = host.replica.safety.highQC
                 var depth = 0
                 while let certified = host.replica.block(qc.blockID), certified.justify.round > 0 {
@@ -363,6 +362,25 @@ package struct Simulation {
                                 chainID: configuration.chainID, round: UInt64(now) + 1, justify: fake, timeout: nil,
                                 proposer: id, timestampMs: Int64(now), payload: [], hash: hash))))
             }
+            if lying, adversary.random.chance(0.03) {
+                // A certificate that counts one signer many times: its own block certified by its own signature, repeated
+                // to a quorum, and a block on it.
+                let high = host.replica.safety.highQC
+                let own = ConsensusBlock(
+                    chainID: configuration.chainID, round: high.round + 1, justify: high, timeout: nil, proposer: id, timestampMs: Int64(now),
+                    payload: [Array("self-certified-\(now)".utf8)], hash: hash)
+                let signature = signer.sign(QuorumCertificate.voteMessage(epoch: host.epoch, blockID: own.id, round: own.round, height: own.height))
+                let repeated = QuorumCertificate(
+                    blockID: own.id, round: own.round, height: own.height,
+                    signatures: Array(repeating: .init(replica: id, signature: signature), count: host.replica.configuration.quorum))
+                out.append(.broadcast(.blocks([own])))
+                out.append(
+                    .broadcast(
+                        .proposal(
+                            ConsensusBlock(
+                                chainID: configuration.chainID, round: own.round + 1, justify: repeated, timeout: nil, proposer: id,
+                                timestampMs: Int64(now), payload: [], hash: hash))))
+            }
             return out
         }
 
@@ -374,7 +392,7 @@ package struct Simulation {
             let effects = honest(node) ? produced : misbehave(produced, of: node, at: now)
             let replica = host.replica
             observer.observe(
-                effects, of: node, epoch: host.epoch, honest: honest(node),
+                effects, of: node, replica: replica.id, epoch: host.epoch, honest: honest(node),
                 holds: { id, height in replica.block(id) != nil || height <= replica.committedHeight })
             let (blocks, safety) = EpochHost<Int>.writes(effects)
             if let safety { disks[node].safety = (host.epoch, safety) }
@@ -438,13 +456,21 @@ package struct Simulation {
                     if case .persistBlock(let block) = effect { block } else { nil }
                 }).last,
                 let proposal = adversary.proposals[SafetyObserver.Key(epoch: host.epoch, round: voted.round)], proposal.id == voted.id,
-                adversary.random.chance(0.6)
+                adversary.random.chance(0.9)
             {
                 hosts[node] = nil
                 crashes += 1
                 adversary.aimed += 1
                 adversary.restarts.append((now + 1, node))
-                adversary.scheduled.append((now + 2, node, host.epoch, .proposal(voted.twin("after-crash-\(now)", hash: hash))))
+                // One twin per round (every restarted voter is asked about the same block), and the Byzantine votes for it.
+                let twin = voted.twin("after-crash-\(voted.round)", hash: hash)
+                adversary.scheduled.append((now + 2, node, host.epoch, .proposal(twin)))
+                if let byzantine = byzantineID.flatMap({ hosts[$0] }), byzantine.epoch == host.epoch {
+                    let signature = byzantine.replica.signing.sign(
+                        QuorumCertificate.voteMessage(epoch: host.epoch, blockID: twin.id, round: twin.round, height: twin.height))
+                    let vote = Vote(blockID: twin.id, round: twin.round, height: twin.height, voter: byzantine.replica.id, signature: signature)
+                    for target in 0..<nodes where target != byzantineID { adversary.scheduled.append((now + 3, target, host.epoch, .vote(vote))) }
+                }
             }
         }
 

@@ -21,6 +21,8 @@ package enum PlantedBug: String, Sendable, CaseIterable {
     case lastVotedRoundNotRestored
     /// The highest-QC update takes any QC it processes, also one older than the highest it holds.
     case highQCRegresses
+    /// Certificates count signatures instead of distinct signers (one signer repeated makes a quorum).
+    case duplicateSignersCounted
     /// A timeout certificate forms (and validates) with 2f timeouts instead of 2f + 1; QCs keep 2f + 1.
     case timeoutCertificateOfTwoF
     /// Vote for a block whose parent the replica does not hold (so it cannot check the block extends a chain it knows).
