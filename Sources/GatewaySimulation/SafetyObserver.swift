@@ -1,16 +1,20 @@
 import GatewayChain
 
-/// The simulator's omniscient view of consensus: every block proposed, every certificate that travels, every vote and
-/// timeout an honest replica signs, and every honest commit — checked against the safety lemmas of Jolteon / DiemBFT v4
-/// with the checker's own arithmetic (its own quorum, its own signature checks), never the replica's.
+/// The simulator's omniscient view of consensus: every block proposed, every certificate and vote that travels, every
+/// vote and timeout an honest replica signs, and every honest commit — checked against the Jolteon safety argument
+/// (numbering of its mechanisation, `formal-jolteon`; see the README) with the checker's own arithmetic (its own quorum,
+/// its own signature checks), never the replica's.
 ///
-/// - *Honest replicas sign at most one vote per round, and none in a round they timed out in* (the voting rule that
-///   quorum intersection rests on).
-/// - *At most one block is certified per round* (Jolteon, Lemma 1: two QCs of 2f + 1 in one round would need an honest
-///   replica to vote twice).
-/// - *A directly committed block is extended by every block certified in a later round* (Lemma 2 and Theorem 1: what
-///   makes a commit final; a certified conflicting block is a fork in the making, caught before any replica commits it).
-/// - *Every certificate an honest replica acts on has 2f + 1 distinct valid signatures* (a QC it votes on or proposes on,
+/// Outcomes:
+/// - *At most one block is certified per round* — by a QC seen anywhere, or by 2f + 1 valid votes seen, assembled or
+///   not (the base case of Lemma 3: quorum intersection with honest replicas voting once per round).
+/// - *Every block certified in a later round extends a directly committed block* (Lemma 3), for blocks an honest
+///   replica committed by the 2-chain rule and for blocks globally direct-committed (Definition 1: f + 1 honest votes
+///   for a child in the next round) before anyone commits them.
+///
+/// Rules (off with `ruleChecks`):
+/// - *Honest replicas sign at most one vote per round, and none in a round they timed out in.*
+/// - *Every certificate an honest replica acts on has 2f + 1 distinct valid signatures* (a QC it votes or proposes on,
 ///   a TC it proposes or votes after).
 /// - *An honest replica votes only for a block whose parent it holds.*
 struct SafetyObserver {
