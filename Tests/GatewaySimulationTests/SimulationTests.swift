@@ -128,20 +128,31 @@ import Testing
 /// the seed budget, each seed with its own aimed strategy. The seed, strategy and property are printed per bug, and the
 /// catching seed must replay to the same report.
 @Suite struct ReplicaMutationTests {
-    /// Seeds tried per bug with four validators. The README lists where each bug is caught (well inside the budget).
-    static let budget = UInt64(1)...UInt64(20)
+    /// Seeds tried per bug: with four validators, and with seven (the range outside testers used). The README lists where
+    /// each bug is caught (well inside the budgets).
+    static let budgetFour = UInt64(1)...UInt64(20)
+    static let budgetSeven = UInt64(500)...UInt64(515)
 
     @Test(arguments: PlantedBug.allCases)
-    func everyPlantedBugIsReportedAsASafetyViolation(bug: PlantedBug) {
-        for seed in Self.budget {
-            let report = Simulation(seed: seed, replicas: 4, plantedBug: bug).run()
+    func everyPlantedBugIsReportedAsASafetyViolationWithFourValidators(bug: PlantedBug) {
+        Self.expectCaught(bug, replicas: 4, seeds: Self.budgetFour)
+    }
+
+    @Test(arguments: PlantedBug.allCases)
+    func everyPlantedBugIsReportedAsASafetyViolationWithSevenValidators(bug: PlantedBug) {
+        Self.expectCaught(bug, replicas: 7, seeds: Self.budgetSeven)
+    }
+
+    static func expectCaught(_ bug: PlantedBug, replicas: Int, seeds: ClosedRange<UInt64>) {
+        for seed in seeds {
+            let report = Simulation(seed: seed, replicas: replicas, plantedBug: bug).run()
             guard let violation = report.violation, violation.hasPrefix("safety") else { continue }
-            print("planted bug \(bug.rawValue): caught at seed \(seed) (n = 4, strategy \(report.strategy.rawValue)): \(violation)")
-            let replay = Simulation(seed: seed, replicas: 4, plantedBug: bug).run()
+            print("planted bug \(bug.rawValue): caught at seed \(seed) (n = \(replicas), strategy \(report.strategy.rawValue)): \(violation)")
+            let replay = Simulation(seed: seed, replicas: replicas, plantedBug: bug).run()
             #expect(replay.violation == violation && replay.committedHeights == report.committedHeights, "seed \(seed) did not replay")
             return
         }
-        Issue.record("planted bug \(bug.rawValue) survived seeds \(Self.budget) with four validators: the simulator does not catch it")
+        Issue.record("planted bug \(bug.rawValue) survived seeds \(seeds) with \(replicas) validators: the simulator does not catch it")
     }
 
     /// The correct replica under each strategy: safe and live, and the strategy really acted (an adversary that never
