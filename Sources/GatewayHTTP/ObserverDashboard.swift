@@ -94,7 +94,14 @@ package enum ObserverDashboard {
                 return problem(400, "invalid_request", "event must name an access event id (1 to 256 bytes)")
             }
             let store = observer.chainStore
-            let transaction = request.uri.queryParameters.get("transaction").flatMap { Hex.decode($0) }
+            // Optional: the hash of the transaction that carries it (a key copied into several transactions has a row each).
+            var transaction: [UInt8]?
+            if let given = request.uri.queryParameters.get("transaction") {
+                guard given.utf8.count == 64, let hash = Hex.decode(String(given)) else {
+                    return problem(400, "invalid_request", "transaction must be a transaction hash (64 hexadecimal digits)")
+                }
+                transaction = hash
+            }
             let rows = try await store.accessEvents(id: String(id))
             guard let row = rows.first(where: { transaction == nil || $0.transactionHash == transaction }),
                 let location = try await store.location(of: row.transactionHash),

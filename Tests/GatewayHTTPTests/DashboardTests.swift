@@ -135,10 +135,14 @@ import Testing
                     """,
                     "http://127.0.0.1:\(port)/api/events?limit=100000", "http://127.0.0.1:\(port)/api/proof?event=no-such-event",
                     "http://127.0.0.1:\(port)/api/summary",
+                    "http://127.0.0.1:\(port)/api/proof?event=e&transaction=zz",
+                    "http://127.0.0.1:\(port)/api/proof?event=e&transaction=" + String(repeating: "ab", count: 33),
                 ])
             let lines = statuses.stdout.split(separator: "\n").map(String.init)
-            #expect(lines.count == 3 && lines[0].hasPrefix("400 ") && lines[0].contains("invalid_request"), "\(statuses.stdout)\(statuses.stderr)")
-            #expect(lines.count == 3 && lines[1].hasPrefix("404 ") && lines[2].hasPrefix("200"), "\(statuses.stdout)")
+            #expect(lines.count == 5 && lines[0].hasPrefix("400 ") && lines[0].contains("invalid_request"), "\(statuses.stdout)\(statuses.stderr)")
+            #expect(lines.count == 5 && lines[1].hasPrefix("404 ") && lines[2].hasPrefix("200"), "\(statuses.stdout)")
+            // A transaction hash that is not 64 hexadecimal digits is refused, not ignored.
+            #expect(lines.count == 5 && lines[3...4].allSatisfy { $0.hasPrefix("400 ") && $0.contains("transaction must be") }, "\(statuses.stdout)")
         }
     }
 }
