@@ -99,7 +99,7 @@ public struct Replica: Sendable {
     var timedOutRound: UInt64 = 0
     var pendingCommit: QuorumCertificate?
     /// The current round's proposal, valid and safe to vote for, but whose parent this replica does not hold yet.
-    package var awaitingParent: ConsensusBlock?
+    var awaitingParent: ConsensusBlock?
     /// Set when a QC this replica formed as the next leader committed blocks with payload: the others learn of that
     /// commit only from the QC, so it must go out in a proposal now, even an empty one, not at the next timeout.
     var publishCommit = false
