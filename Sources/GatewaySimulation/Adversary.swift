@@ -34,7 +34,8 @@ struct Adversary {
     var scheduled: [(at: UInt64, to: Int, epoch: UInt64, message: ConsensusMessage)] = []
     /// Messages held until their recipient moves past `round` (or times out in it, for proposals), or `until`.
     var held: [(envelope: Simulation.Envelope, round: UInt64, untilTimedOut: Bool, until: UInt64)] = []
-    /// Fresh QCs being withheld (by certified block id): the nodes that may see them now.
+    /// What is being withheld, by block id, and the nodes that may see it now: fresh QCs (`withheldCertificate`, by the
+    /// certified block) or a whole proposal from everyone (`olderCertificateAfterTimeout`, by the proposed block).
     var withheld: [[UInt8]: Set<Int>] = [:]
     var decided: Set<[UInt8]> = []
     /// Timeouts the Byzantine replica received, by (epoch, round): the material for TCs of its choosing.
@@ -49,8 +50,8 @@ struct Adversary {
         random = SeededGenerator(simulationSeed: seed &+ 0xAD5E_25A1)
     }
 
-    /// How the network treats one message in the chaotic phase: nil for as usual, or a delay in ticks; `hold` asks to
-    /// keep it until its recipient moves on.
+    /// How the network treats one message while the adversary acts: as usual, delayed by a number of ticks, or held
+    /// until its recipient moves on.
     enum Timing {
         case usual
         case delay(UInt64)
