@@ -2,6 +2,7 @@ import GatewayNode
 import GatewayTLS
 import GatewayWire
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 
@@ -24,12 +25,34 @@ package struct GatewayContext: RequestContext {
         guard let channel, let certificate = try? await channel.nioSSL_peerCertificate().get(), let der = try? certificate.toDERBytes() else {
             return nil
         }
-        return try? TLSIdentity.pin(ofCertificateDER: der)
+        return PeerPins.shared.pin(ofCertificateDER: der)
     }
 
     /// The authenticated principal; routes behind the authenticator can rely on it.
     func requirePrincipal() throws -> Principal {
         guard let principal else { throw ProblemError(.missingSignature, "request is not signed") }
         return principal
+    }
+}
+
+/// Pins of the client certificates seen lately, by their DER bytes: a keep-alive connection presents the same
+/// certificate on every request, and parsing and hashing it each time cost about 1 % of a signed read. Bounded: the
+/// table is emptied when it reaches `capacity` entries, so hostile clients with fresh certificates only cost misses.
+final class PeerPins: Sendable {
+    static let shared = PeerPins(capacity: 256)
+
+    let capacity: Int
+    let pins = NIOLockedValueBox<[[UInt8]: String]>([:])
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func pin(ofCertificateDER der: [UInt8]) -> String? {
+        if let known = pins.withLockedValue({ $0[der] }) { return known }
+        guard let pin = try? TLSIdentity.pin(ofCertificateDER: der) else { return nil }
+        pins.withLockedValue { pins in
+            if pins.count >= capacity { pins.removeAll(keepingCapacity: true) }
+            pins[der] = pin
+        }
+        return pin
     }
 }

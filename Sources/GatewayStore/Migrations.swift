@@ -316,5 +316,13 @@ enum Migrations {
                 ON CONFLICT DO NOTHING
                 """,
             ]),
+        Migration(
+            version: 15,
+            statements: [
+                // A record's aggregate ciphertexts are looked up by (category, record_id) on every read and erasure
+                // (and by the foreign key's cascade): the primary key leads with the field, so without this index each
+                // lookup walked every ciphertext of the category.
+                "CREATE INDEX record_aggregates_by_record ON record_aggregates (category, record_id, field)"
+            ]),
     ]
 }

@@ -221,26 +221,10 @@ package struct RecordStore: Sendable {
     }
 
     /// Records of one category by id, in the order asked (missing ids are skipped), with their aggregate ciphertexts
-    /// and the hash anchored for each: one query for the whole request.
+    /// and the hash anchored for each: one prepared query for the whole request.
     package func records(category: String, ids: [String]) async throws -> [StoredRecord] {
-        let rows = try await database.client.query(
-            """
-            SELECT r.record_id, r.publisher, r.record_key, r.citizen_key, r.record_hash, r.wrapped_key, r.ciphertext, r.dimensions::text,
-                   r.anchor_version, coalesce(ar.record_hash, '\\x'::bytea), ar.record_hash IS NOT NULL,
-                   coalesce((SELECT array_agg(a.field ORDER BY a.field) FROM record_aggregates a
-                             WHERE a.category = r.category AND a.record_id = r.record_id), '{}'),
-                   coalesce((SELECT array_agg(a.ciphertext ORDER BY a.field) FROM record_aggregates a
-                             WHERE a.category = r.category AND a.record_id = r.record_id), '{}')
-            FROM records r LEFT JOIN anchored_records ar ON ar.record_key = r.record_key AND ar.tx_hash = r.anchor_tx
-            WHERE r.category = \(category) AND r.record_id = ANY(\(ids))
-              AND NOT \(unescaped: Self.erasedSQL)
-            """,
-            logger: database.logger
-        )
         var byID: [String: StoredRecord] = [:]
-        for try await row in rows.decode(
-            (String, String, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, String, Int16, ByteBuffer, Bool, [String], [ByteBuffer]).self
-        ) {
+        for try await row in try await database.client.execute(RecordsByID(category: category, ids: ids), logger: database.logger) {
             var record = StoredRecord(
                 category: category, recordID: row.0, publisher: row.1, recordKey: row.2.bytes, citizenKey: row.3.bytes,
                 recordHash: row.4.bytes, wrappedKey: row.5.bytes, ciphertext: row.6.bytes, dimensionsJSON: row.7,
@@ -251,6 +235,45 @@ package struct RecordStore: Sendable {
             byID[row.0] = record
         }
         return ids.compactMap { byID[$0] }
+    }
+
+    /// The read path's query. Prepared once per pooled connection, so a request does not pay for planning it. Each
+    /// record's anchor and aggregate ciphertexts are looked up through an index per record (the `LIMIT 1` keeps the
+    /// planner from hashing the whole anchor table instead): its cost grows with the ids asked, never with the table.
+    package struct RecordsByID: PostgresPreparedStatement {
+        package typealias Row = (
+            String, String, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, String, Int16, ByteBuffer, Bool, [String], [ByteBuffer]
+        )
+
+        package static let sql = """
+            SELECT r.record_id, r.publisher, r.record_key, r.citizen_key, r.record_hash, r.wrapped_key, r.ciphertext, r.dimensions::text,
+                   r.anchor_version, coalesce(ar.record_hash, '\\x'::bytea), ar.record_hash IS NOT NULL,
+                   coalesce(ag.fields, '{}'), coalesce(ag.ciphertexts, '{}')
+            FROM records r
+                 LEFT JOIN LATERAL (SELECT a.record_hash FROM anchored_records a
+                                    WHERE a.record_key = r.record_key AND a.tx_hash = r.anchor_tx LIMIT 1) ar ON true
+                 LEFT JOIN LATERAL (SELECT array_agg(a.field ORDER BY a.field) AS fields, array_agg(a.ciphertext ORDER BY a.field) AS ciphertexts
+                                    FROM record_aggregates a WHERE a.category = r.category AND a.record_id = r.record_id) ag ON true
+            WHERE r.category = $1 AND r.record_id = ANY($2)
+              AND NOT \(RecordStore.erasedSQL)
+            """
+
+        let category: String
+        let ids: [String]
+
+        package init(category: String, ids: [String]) {
+            self.category = category
+            self.ids = ids
+        }
+
+        package func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(category)
+            bindings.append(ids)
+            return bindings
+        }
+
+        package func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
     /// Every record of a category holding a value of one aggregate field: its dimensions, citizen, that ciphertext,

@@ -243,6 +243,57 @@ struct StoreFixture: Sendable {
             try await nonces.purge(nowS: 2_000)
             let rows = try await database.client.query("SELECT count(*) FROM request_nonces")
             for try await count in rows.decode(Int.self) { #expect(count == 1) }
+            // The claim relaxes durability for its own transaction only: the pooled connection it ran on still
+            // commits synchronously afterwards (the guarantee every later write relies on).
+            try await database.client.withConnection { connection in
+                for try await _ in try await connection.execute(
+                    RequestNonceStore.Claim(department: "registry", nonce: "00bb", nowS: 2_000, expiresS: 2_600), logger: TestDatabase.logger)
+                {}
+                for try await setting in try await connection.query("SHOW synchronous_commit", logger: TestDatabase.logger).decode(String.self) {
+                    #expect(setting == "on")
+                }
+            }
+        }
+    }
+
+    /// The read path's cost grows with the ids asked, never with the table: one id read from 2,000 published and
+    /// anchored records touches a few index and heap pages, whether PostgreSQL plans it for the values (the first
+    /// executions) or generically (a prepared statement later). A lookup by a column an index does not lead with, or
+    /// a hash of the whole anchor table, touches every page of it and fails this.
+    @Test func readingOneRecordTouchesFewPagesWhateverTheTableSize() async throws {
+        let f = try StoreFixture(.intl)
+        try await withStore("read_cost") { database in
+            let records = RecordStore(database: database)
+            let chain = ChainStore(database: database)
+            for start in stride(from: 0, to: 2_000, by: 500) {
+                let batch = (start..<start + 500).map { f.record("C\($0)") }
+                _ = try await records.publish(batch) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
+            }
+            var ledger = try Ledger(genesis: f.genesis, suite: f.suite)
+            let pending = try await chain.pending(limit: 100)
+            let block = try ledger.proposeSolo(
+                transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
+            try await chain.commit(block, suite: f.suite)
+            try await database.client.query("ANALYZE records, record_aggregates, anchored_records, erased_records")
+            let read = try await records.records(category: "citizen", ids: ["C1234"])
+            #expect(read.count == 1 && read[0].anchoredHash == f.record("C1234").recordHash && read[0].aggregates.count == 1)
+
+            try await database.client.withConnection { connection in
+                for mode in ["force_custom_plan", "force_generic_plan"] {
+                    try await connection.query(PostgresQuery(unsafeSQL: "SET plan_cache_mode = \(mode)"), logger: TestDatabase.logger)
+                    var bindings = PostgresBindings()
+                    bindings.append("citizen")
+                    bindings.append(["C1234"])
+                    let explain = PostgresQuery(
+                        unsafeSQL: "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + RecordStore.RecordsByID.sql, binds: bindings)
+                    var plan = ""
+                    for try await text in try await connection.query(explain, logger: TestDatabase.logger).decode(String.self) { plan += text }
+                    let json = try JSONSerialization.jsonObject(with: Data(plan.utf8)) as? [[String: Any]]
+                    let top = json?.first?["Plan"] as? [String: Any]
+                    let pages = ((top?["Shared Hit Blocks"] as? Int) ?? -1) + ((top?["Shared Read Blocks"] as? Int) ?? 0)
+                    #expect((1...30).contains(pages), "\(mode): reading one record touched \(pages) pages\n\(plan)")
+                }
+            }
         }
     }
 
