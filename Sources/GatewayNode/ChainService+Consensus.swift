@@ -162,6 +162,7 @@ extension ChainService {
                     logger.error("could not clear the restore mark; votes will be held again after a restart", metadata: ["error": "\(error)"])
                 }
             },
+            executor: executorLoop,
             onCommit: { [weak self] block, certificate, evidence, _ in
                 await self?.decide(block, certificate: certificate, evidence: evidence) ?? false
             }
@@ -169,10 +170,7 @@ extension ChainService {
         self.driver = driver
         // Peers: a solo chain has none (until governance admits one); any other node listens on its address.
         if directory.count > 1 { try await startTransport(driver: driver) }
-        commitTask = Task { [weak self] in
-            // Decisions wait on the actor; a wake-up stores everything decided since, together.
-            for await _ in stream { await self?.storeDecided() }
-        }
+        commitTask = Task { await self.storeWhenDecided(stream) }
         await driver.start()
     }
 
@@ -292,7 +290,9 @@ extension ChainService {
             // The child's certificate was formed in the same epoch as the block's (the replica that committed it).
             let commitment = StoredCommitment(child: evidence.childHeader, certificate: try signatures(evidence.childQC))
             var next = ledger
-            let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) })
+            // The replica verified every signature of the certificates it commits with (each vote of a QC it formed,
+            // each QC it received): the ledger checks their signers and quorum, not the signatures again.
+            let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) }, certificateVerified: true)
             ledger = next
             decidedQueue.append(Decided(block: committed, consensusBlock: block, applied: applied, commitment: commitment))
             commitContinuation?.yield()
@@ -317,6 +317,13 @@ extension ChainService {
             await driver?.stop()
             return false
         }
+    }
+
+    /// Decisions wait on the actor; a wake-up stores everything decided since, together. Isolated to this actor, so
+    /// a wake-up runs on the chain's executor at once instead of queueing behind requests in the shared task pool.
+    /// Ends when the stream does (at shutdown).
+    func storeWhenDecided(_ wakeUps: AsyncStream<Void>) async {
+        for await _ in wakeUps { await storeDecided() }
     }
 
     /// Stores the decided blocks waiting (up to `storeBatchMax`, in height order) with their derived state in one

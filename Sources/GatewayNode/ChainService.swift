@@ -3,6 +3,7 @@ import GatewayCrypto
 import GatewayTLS
 import GatewayStore
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Where a committed transaction sits.
@@ -38,6 +39,9 @@ package struct ConsensusSettings: Sendable {
 /// requests waiting for their transaction are then resumed. A node that is not a validator follows: it verifies and
 /// stores every block without voting, and votes once governance admits it.
 package actor ChainService: Service {
+    /// Runs on the database's chain loop (see `Database.chainLoop`).
+    nonisolated let executorLoop: any EventLoop
+    nonisolated package var unownedExecutor: UnownedSerialExecutor { executorLoop.executor.asUnownedSerialExecutor() }
     let store: ChainStore
     let consensusStore: ConsensusStore
     let database: Database
@@ -142,6 +146,7 @@ package actor ChainService: Service {
         self.afterMigration = afterMigration
         self.metrics = metrics
         self.database = database
+        self.executorLoop = database.chainLoop
         self.store = ChainStore(database: database)
         self.consensusStore = ConsensusStore(database: database)
         self.suite = suite

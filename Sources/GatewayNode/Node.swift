@@ -103,7 +103,7 @@ package struct Node: Sendable {
     /// The background services, in start order: the database pool, the chain, the policy-bundle check, the Paillier
     /// randomness pool.
     package var services: [any Service] {
-        [database.client, chain, BundleCheckService(exchange: exchange)] + (randomness.map { [$0] } ?? [])
+        database.clients + [chain, BundleCheckService(exchange: exchange)] + (randomness.map { [$0] } ?? [])
             + (exchange.decryptionDuty.map { [DecryptionDutyService(duty: $0, chain: chain)] } ?? [])
     }
 

@@ -28,9 +28,11 @@ package struct ChainStore: Sendable {
 
     package init(database: Database) { self.database = database }
 
-    /// Puts a signed transaction into the durable outbox. It will be in a block after the next commit.
+    /// Puts a signed transaction into the durable outbox. It will be in a block after the next commit. On the chain's
+    /// lane, as `nextNonce`: the access log's group commit writes one batch at a time, and every request in a batch
+    /// waits for this write.
     package func enqueue(_ transaction: Transaction, hash: [UInt8]) async throws {
-        try await database.client.withConnection { connection in
+        try await database.chainLane.withConnection { connection in
             try await Self.enqueue(transaction, hash: hash, on: connection, logger: database.logger)
         }
     }
@@ -56,7 +58,7 @@ package struct ChainStore: Sendable {
     }
 
     package func nextNonce() async throws -> UInt64 {
-        try await database.client.withConnection { connection in
+        try await database.chainLane.withConnection { connection in
             try await RecordStore.nextNonce(connection, logger: database.logger)
         }
     }
@@ -113,7 +115,8 @@ package struct ChainStore: Sendable {
 
     /// Stores consecutive blocks in one database transaction (one flush to disk for all of them: the group commit of
     /// a node that decides blocks faster than one durable write each), each exactly as `commit` stores one. Each table
-    /// takes one statement for all the blocks, so a batch costs about what one block costs.
+    /// takes one clause for all the blocks, and the clauses go as one statement: a batch costs about what one block
+    /// costs, in one round trip.
     package func commit(_ blocks: [Committing], suite: any CryptoSuite) async throws {
         guard !blocks.isEmpty else { return }
         let logger = database.logger
@@ -123,7 +126,12 @@ package struct ChainStore: Sendable {
                 entry: entry, hashes: hashes, derived: try DerivedRows(block: entry.block, hashes: hashes, skipped: Set(entry.skipped.keys)),
                 blockHash: entry.block.header.hash(suite: suite))
         }
-        try await database.transaction { connection in try await Self.insert(prepared, on: connection, logger: logger) }
+        // One statement (see `CombinedStatement`): atomic by itself, so no BEGIN and COMMIT round trips around it.
+        do {
+            try await database.chainLane.withConnection { connection in try await Self.insert(prepared, on: connection, logger: logger) }
+        } catch {
+            throw Database.translate(error)
+        }
     }
 
     /// A block ready to store: its transactions' hashes, its derived rows and its hash.
@@ -136,18 +144,18 @@ package struct ChainStore: Sendable {
     }
 
     static func insert(_ prepared: [Prepared], on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
+        var statement = CombinedStatement()
+        statement.add(
             """
             INSERT INTO blocks (height, hash, header, certificate, tx_count, evidence, commitment)
-            SELECT * FROM unnest(\(prepared.map(\.height)), \(prepared.map { ByteBuffer($0.blockHash) }),
-                                 \(prepared.map { ByteBuffer($0.entry.block.header.encoded) }),
-                                 \(prepared.map { ByteBuffer($0.entry.block.encodedCertificate) }),
-                                 \(prepared.map { $0.entry.block.transactions.count }), \(prepared.map { ByteBuffer($0.entry.evidence) }),
-                                 \(prepared.map { ByteBuffer($0.entry.commitment?.encoded ?? []) }))
-            """,
-            logger: logger
-        )
-        // Executed transactions (skipped ones apart), every block's in one statement.
+            SELECT * FROM unnest(\(statement.bind(prepared.map(\.height))), \(statement.bind(prepared.map { ByteBuffer($0.blockHash) })),
+                                 \(statement.bind(prepared.map { ByteBuffer($0.entry.block.header.encoded) })),
+                                 \(statement.bind(prepared.map { ByteBuffer($0.entry.block.encodedCertificate) })),
+                                 \(statement.bind(prepared.map { $0.entry.block.transactions.count })),
+                                 \(statement.bind(prepared.map { ByteBuffer($0.entry.evidence) })),
+                                 \(statement.bind(prepared.map { ByteBuffer($0.entry.commitment?.encoded ?? []) })))
+            """)
+        // Executed transactions (skipped ones apart), every block's in one clause.
         var executed: [(height: Int64, index: Int, hash: [UInt8], transaction: Transaction)] = []
         var skipped: [(height: Int64, index: Int, transaction: Transaction, reason: String)] = []
         for block in prepared {
@@ -160,34 +168,29 @@ package struct ChainStore: Sendable {
             }
         }
         if !executed.isEmpty {
-            try await connection.query(
+            statement.add(
                 """
                 INSERT INTO transactions (tx_hash, height, tx_index, kind, body)
-                SELECT * FROM unnest(\(executed.map { ByteBuffer($0.hash) }), \(executed.map(\.height)), \(executed.map(\.index)),
-                                     \(executed.map { Int16($0.transaction.kind.rawValue) }), \(executed.map { ByteBuffer($0.transaction.encoded) }))
-                """,
-                logger: logger
-            )
+                SELECT * FROM unnest(\(statement.bind(executed.map { ByteBuffer($0.hash) })), \(statement.bind(executed.map(\.height))),
+                                     \(statement.bind(executed.map(\.index))), \(statement.bind(executed.map { Int16($0.transaction.kind.rawValue) })),
+                                     \(statement.bind(executed.map { ByteBuffer($0.transaction.encoded) })))
+                """)
         }
         if !skipped.isEmpty {
-            try await connection.query(
+            statement.add(
                 """
                 INSERT INTO skipped_transactions (height, tx_index, body, reason)
-                SELECT * FROM unnest(\(skipped.map(\.height)), \(skipped.map(\.index)), \(skipped.map { ByteBuffer($0.transaction.encoded) }),
-                                     \(skipped.map(\.reason)))
-                """,
-                logger: logger
-            )
+                SELECT * FROM unnest(\(statement.bind(skipped.map(\.height))), \(statement.bind(skipped.map(\.index))),
+                                     \(statement.bind(skipped.map { ByteBuffer($0.transaction.encoded) })), \(statement.bind(skipped.map(\.reason))))
+                """)
         }
-        try await DerivedRows.insert(prepared.map { ($0.height, $0.derived) }, on: connection, logger: logger)
+        DerivedRows.add(prepared.map { ($0.height, $0.derived) }, to: &statement)
         let allHashes = prepared.flatMap(\.hashes)
         if !allHashes.isEmpty {
-            try await connection.query(
-                "DELETE FROM pending_transactions WHERE tx_hash = ANY(\(allHashes.map { ByteBuffer($0) }))",
-                logger: logger
-            )
+            statement.add("DELETE FROM pending_transactions WHERE tx_hash = ANY(\(statement.bind(allHashes.map { ByteBuffer($0) })))")
         }
-        try await connection.query("DELETE FROM consensus_blocks WHERE height <= \(prepared.map(\.height).max()!)", logger: logger)
+        statement.add("DELETE FROM consensus_blocks WHERE height <= \(statement.bind(prepared.map(\.height).max()!))")
+        try await statement.run(on: connection, logger: logger)
     }
 
     /// Blocks from `height` upwards (inclusive), at most `limit`, with their transactions (executed and skipped, in

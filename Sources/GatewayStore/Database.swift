@@ -1,22 +1,42 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresNIO
 
 /// A connection to the node's PostgreSQL database: configuration from a URL, the client pool, migrations.
 package struct Database: Sendable {
     package let client: PostgresClient
+    /// A pool of its own for the chain's durable steps — the replica's state before it votes, decided blocks — so
+    /// that they never wait behind request queries for a connection. Sharing the request pool, under load each waited
+    /// 30–50 ms for one, and every answer waits for its block.
+    package let chainLane: PostgresClient
+    /// The event loop the chain's lane connections run on; the chain's actors run on it too (their executor), so a
+    /// durable step's round trips wait neither behind request work in the shared task pool nor behind TLS work on
+    /// the server's event loops. One of `chainLoops`, a process-wide group (like NIO's singletons, never shut down).
+    package let chainLoop: any EventLoop
+    package static let chainLoops = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     package let logger: Logger
     /// The pool's connections, open and leased (for `/metrics`).
     package let pool: PoolGauge
+    /// Connections of the chain's lane: the replica's writes, storing blocks, and the outbox.
+    package static let chainLaneConnections = 3
 
     package init(url: String, logger: Logger) throws {
         let configuration = try Self.configuration(from: url)
         let pool = PoolGauge(maximum: configuration.options.maximumConnections)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: pool.logger(wrapping: logger))
+        var lane = configuration
+        lane.options.maximumConnections = Self.chainLaneConnections
+        let loop = Self.chainLoops.next()
+        self.chainLoop = loop
+        self.chainLane = PostgresClient(configuration: lane, eventLoopGroup: loop, backgroundLogger: logger)
         self.logger = logger
         self.pool = pool
     }
+
+    /// Both pools: whoever runs the database runs these (as services, or in `withDatabase`).
+    package var clients: [PostgresClient] { [client, chainLane] }
 
     /// Parses `postgres://user[:password]@host[:port]/database`.
     package static func configuration(from url: String) throws -> PostgresClient.Configuration {
@@ -30,7 +50,9 @@ package struct Database: Sendable {
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: user, password: components.password, database: database, tls: .disable
         )
-        configuration.options.maximumConnections = 16
+        // Requests beyond this queue for a connection instead of each running a database process: on a small machine
+        // (the benchmarks' two cores), 16 busy processes preempted the chain's own writes (30–50 ms a round trip).
+        configuration.options.maximumConnections = max(4, 2 * System.coreCount)
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }
@@ -72,7 +94,7 @@ package struct Database: Sendable {
     package static func withDatabase<T: Sendable>(url: String, logger: Logger, _ body: @Sendable (Database) async throws -> T) async throws -> T {
         let database = try Database(url: url, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.client.run() }
+            for client in database.clients { group.addTask { await client.run() } }
             defer { group.cancelAll() }
             return try await body(database)
         }
@@ -80,9 +102,9 @@ package struct Database: Sendable {
 
     /// Runs `body` in one database transaction: committed if it returns, rolled back if it throws. The body's own
     /// error is rethrown as is (PostgresNIO wraps it), so callers see `StoreError.conflict` and friends directly.
-    package func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    package func transaction<T: Sendable>(onChainLane: Bool = false, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await (onChainLane ? chainLane : client).withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
             if let closureError = error.closureError { throw Self.translate(closureError) }
             if let commitError = error.commitError { throw Self.translate(commitError) }

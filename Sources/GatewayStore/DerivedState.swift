@@ -103,78 +103,75 @@ package struct DerivedRows: Sendable {
     package static func insert(
         _ blocks: [(height: Int64, rows: DerivedRows)], on connection: PostgresConnection, logger: Logger, only: Set<Table> = Set(Table.allCases)
     ) async throws {
-        if only.contains(.accessRecords) {
-            let accessed = blocks.flatMap { block in block.rows.accessedRecords.map { (block.height, $0) } }
-            if !accessed.isEmpty {
-                try await connection.query(
-                    """
-                    INSERT INTO access_records (record_key, event_id, height, tx_hash)
-                    SELECT k, e, h, t
-                    FROM unnest(\(accessed.map { ByteBuffer($0.1.recordKey) }), \(accessed.map(\.1.eventID)), \(accessed.map(\.0)),
-                                \(accessed.map { ByteBuffer($0.1.transactionHash) })) AS x(k, e, h, t)
-                    """,
-                    logger: logger
-                )
-            }
+        var statement = CombinedStatement()
+        add(blocks, to: &statement, only: only)
+        try await statement.run(on: connection, logger: logger)
+    }
+
+    /// The inserts of `insert`, as clauses of a combined statement (one per table with rows).
+    static func add(_ blocks: [(height: Int64, rows: DerivedRows)], to statement: inout CombinedStatement, only: Set<Table> = Set(Table.allCases)) {
+        let accessed = blocks.flatMap { block in block.rows.accessedRecords.map { (block.height, $0) } }
+        if only.contains(.accessRecords), !accessed.isEmpty {
+            statement.add(
+                """
+                INSERT INTO access_records (record_key, event_id, height, tx_hash)
+                SELECT k, e, h, t
+                FROM unnest(\(statement.bind(accessed.map { ByteBuffer($0.1.recordKey) })), \(statement.bind(accessed.map(\.1.eventID))),
+                            \(statement.bind(accessed.map(\.0))), \(statement.bind(accessed.map { ByteBuffer($0.1.transactionHash) }))) AS x(k, e, h, t)
+                """)
         }
         let releases = blocks.flatMap { block in block.rows.releases.map { (block.height, $0) } }
         if only.contains(.releasedEvents), !releases.isEmpty {
-            try await connection.query(
+            statement.add(
                 """
                 INSERT INTO released_events (event_id, department, height, tx_hash)
                 SELECT e, d, h, t
-                FROM unnest(\(releases.map(\.1.eventID)), \(releases.map(\.1.department)), \(releases.map(\.0)),
-                            \(releases.map { ByteBuffer($0.1.transactionHash) })) AS x(e, d, h, t)
-                """,
-                logger: logger
-            )
+                FROM unnest(\(statement.bind(releases.map(\.1.eventID))), \(statement.bind(releases.map(\.1.department))),
+                            \(statement.bind(releases.map(\.0))), \(statement.bind(releases.map { ByteBuffer($0.1.transactionHash) }))) AS x(e, d, h, t)
+                """)
         }
         let anchors = blocks.flatMap { block in block.rows.anchors.map { (block.height, $0) } }
         if only.contains(.anchoredRecords), !anchors.isEmpty {
-            try await connection.query(
+            statement.add(
                 """
                 INSERT INTO anchored_records (record_key, record_hash, height, tx_hash, submitter)
                 SELECT k, r, h, t, s
-                FROM unnest(\(anchors.map { ByteBuffer($0.1.recordKey) }), \(anchors.map { ByteBuffer($0.1.recordHash) }), \(anchors.map(\.0)),
-                            \(anchors.map { ByteBuffer($0.1.transactionHash) }), \(anchors.map(\.1.submitter))) AS x(k, r, h, t, s)
-                """,
-                logger: logger
-            )
+                FROM unnest(\(statement.bind(anchors.map { ByteBuffer($0.1.recordKey) })), \(statement.bind(anchors.map { ByteBuffer($0.1.recordHash) })),
+                            \(statement.bind(anchors.map(\.0))), \(statement.bind(anchors.map { ByteBuffer($0.1.transactionHash) })),
+                            \(statement.bind(anchors.map(\.1.submitter)))) AS x(k, r, h, t, s)
+                """)
         }
         let erasures = blocks.flatMap { block in block.rows.erasures.map { (block.height, $0) } }
         if only.contains(.erasedRecords), !erasures.isEmpty {
             // One row per erasure transaction and key: a key that two transactions name has two rows (the first counts).
-            try await connection.query(
+            statement.add(
                 """
                 INSERT INTO erased_records (record_key, height, tx_hash, submitter)
                 SELECT k, h, t, s
-                FROM unnest(\(erasures.map { ByteBuffer($0.1.recordKey) }), \(erasures.map(\.0)),
-                            \(erasures.map { ByteBuffer($0.1.transactionHash) }), \(erasures.map(\.1.submitter))) AS x(k, h, t, s)
-                """,
-                logger: logger
-            )
+                FROM unnest(\(statement.bind(erasures.map { ByteBuffer($0.1.recordKey) })), \(statement.bind(erasures.map(\.0))),
+                            \(statement.bind(erasures.map { ByteBuffer($0.1.transactionHash) })), \(statement.bind(erasures.map(\.1.submitter)))) AS x(k, h, t, s)
+                """)
         }
         let events = blocks.flatMap { block in block.rows.events.map { (height: block.height, event: $0.event, transactionHash: $0.transactionHash) }
         }
         if only.contains(.accessEvents), !events.isEmpty {
-            // One statement for all the blocks; each event's policy list travels as a JSON array (unnest cannot take
-            // an array of arrays).
+            // Each event's policy list travels as a JSON array (unnest cannot take an array of arrays).
             let policies = events.map { "[" + $0.event.determiningPolicies.map { JSONStringLiteral.quote($0) }.joined(separator: ",") + "]" }
-            try await connection.query(
+            statement.add(
                 """
                 INSERT INTO access_events (event_id, height, tx_hash, requester, action, category, purpose, decision, policies,
                                            record_count, bundle_hash, timestamp_ms, role, grant_id, disclose_at_ms)
                 SELECT e, h, t, r, a, c, p, d, ARRAY(SELECT jsonb_array_elements_text(j::jsonb)), n, b, ts, ro, g, nullif(da, -1)
-                FROM unnest(\(events.map { $0.event.eventID }), \(events.map(\.height)), \(events.map { ByteBuffer($0.transactionHash) }),
-                            \(events.map { $0.event.requester }), \(events.map { $0.event.action }), \(events.map { $0.event.category }),
-                            \(events.map { $0.event.purpose }), \(events.map { $0.event.decision.rawValue }), \(policies),
-                            \(events.map { $0.event.recordKeys.count }), \(events.map { ByteBuffer($0.event.policyBundleHash) }),
-                            \(events.map { $0.event.timestampMs }), \(events.map { $0.event.role ?? "" }), \(events.map { $0.event.grantID ?? "" }),
-                            \(events.map { $0.event.discloseAtMs ?? -1 }))
+                FROM unnest(\(statement.bind(events.map { $0.event.eventID })), \(statement.bind(events.map(\.height))),
+                            \(statement.bind(events.map { ByteBuffer($0.transactionHash) })), \(statement.bind(events.map { $0.event.requester })),
+                            \(statement.bind(events.map { $0.event.action })), \(statement.bind(events.map { $0.event.category })),
+                            \(statement.bind(events.map { $0.event.purpose })), \(statement.bind(events.map { $0.event.decision.rawValue })),
+                            \(statement.bind(policies)), \(statement.bind(events.map { $0.event.recordKeys.count })),
+                            \(statement.bind(events.map { ByteBuffer($0.event.policyBundleHash) })), \(statement.bind(events.map { $0.event.timestampMs })),
+                            \(statement.bind(events.map { $0.event.role ?? "" })), \(statement.bind(events.map { $0.event.grantID ?? "" })),
+                            \(statement.bind(events.map { $0.event.discloseAtMs ?? -1 })))
                      AS x(e, h, t, r, a, c, p, d, j, n, b, ts, ro, g, da)
-                """,
-                logger: logger
-            )
+                """)
         }
     }
 

@@ -185,7 +185,7 @@ let verifyPerSecond = Double(verifications.value) / (milliseconds(ContinuousCloc
 progress("signature verification: \(Int(verifyPerSecond))/s on \(threads) threads")
 
 // One service group per validator, so that one can be stopped alone (the one-validator-down phase).
-let groups = (0..<n).map { ServiceGroup(configuration: .init(services: [databases[$0].client, chains[$0]], logger: logger)) }
+let groups = (0..<n).map { ServiceGroup(configuration: .init(services: databases[$0].clients + [chains[$0]], logger: logger)) }
 let running = groups.map { group in Task { try await group.run() } }
 for chain in chains { try await chain.waitUntilReady() }
 progress("\(n) validator(s) ready")

@@ -179,6 +179,30 @@ struct Fixture {
         }
     }
 
+    /// A certificate whose signatures consensus verified already (`certificateVerified`) is not verified again, but
+    /// the rest of the block is: who signed (validators in force, no outsider, no unknown name), that they are a quorum,
+    /// the transactions, the links. Without the flag a forged signature is refused as before.
+    @Test(arguments: SuiteName.allCases) func aCertificateConsensusVerifiedIsCheckedForSignersAndQuorumOnly(suite: SuiteName) throws {
+        var fixture = try Fixture(suite)
+        var ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)
+        let good = try ledger.proposeSolo(
+            transactions: [try fixture.accessTransaction()], proposer: "v1", signer: fixture.validator, timestampMs: 1)
+        let garbled = Block(
+            header: good.header, transactions: good.transactions,
+            certificate: [CommitSignature(validator: "v1", signature: good.certificate[0].signature.reversed())])
+        #expect(throws: ChainError.self) { try ledger.validate(garbled) }
+        try ledger.validate(garbled, certificateVerified: true)
+        for certificate in [[], [CommitSignature(validator: "outsider", signature: good.certificate[0].signature)]] {
+            #expect(throws: ChainError.self) {
+                try ledger.validate(Block(header: good.header, transactions: good.transactions, certificate: certificate), certificateVerified: true)
+            }
+        }
+        let swapped = Block(header: good.header, transactions: [try fixture.accessTransaction(.deny)], certificate: good.certificate)
+        #expect(throws: ChainError.self) { try ledger.validate(swapped, certificateVerified: true) }
+        _ = try ledger.apply(good, certificateVerified: true)
+        #expect(ledger.height == 1)
+    }
+
     @Test(arguments: SuiteName.allCases) func transactionsFromUnknownSubmittersOrWithBadSignaturesAreRejected(suite: SuiteName) throws {
         var fixture = try Fixture(suite)
         let ledger = try Ledger(genesis: fixture.genesis, suite: fixture.suite)

@@ -183,6 +183,48 @@ struct StoreFixture: Sendable {
         }
     }
 
+    /// Storing blocks is one statement of many clauses: when a late clause fails (here a derived row's key, taken by a
+    /// row an insider wrote), the earlier clauses' rows are not left behind — no block row, no transaction, the
+    /// outbox untouched, no access event.
+    @Test func aFailingClauseLeavesNothingOfTheBlocksStored() async throws {
+        let f = try StoreFixture(.intl)
+        try await withStore("combined_atomic") { database in
+            let records = RecordStore(database: database)
+            let chain = ChainStore(database: database)
+            _ = try await records.publish([f.record("C1")]) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
+            var ledger = try Ledger(genesis: f.genesis, suite: f.suite)
+            let pending = try await chain.pending(limit: 100)
+            let anchor = try Transaction(decoding: pending[0].body)
+            let block = try ledger.proposeSolo(transactions: [anchor], proposer: "n1", signer: f.signer, timestampMs: 10)
+            try await chain.commit(block, suite: f.suite)
+            try ledger.apply(block)
+
+            let next = try Transaction(
+                chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 11,
+                payload: AccessEvent(
+                    eventID: "e2", requester: "social_security", action: "read", category: "citizen", recordKeys: [f.record("C1").recordKey],
+                    purpose: "benefit_eligibility", policyBundleHash: [1], decision: .allow, determiningPolicies: ["p"], requestDigest: [2],
+                    timestampMs: 11
+                ).encoded, signer: f.signer)
+            let nextHash = next.hash(suite: f.suite)
+            try await chain.enqueue(next, hash: nextHash)
+            try await database.client.query(
+                "INSERT INTO access_records (record_key, event_id, height, tx_hash) VALUES (\(ByteBuffer(bytes: f.record("C1").recordKey)), 'e2', 1, \(ByteBuffer(bytes: nextHash)))"
+            )
+            let second = try ledger.proposeSolo(transactions: [next], proposer: "n1", signer: f.signer, timestampMs: 12)
+            await #expect(throws: (any Error).self) { try await chain.commit(second, suite: f.suite) }
+            #expect(try await chain.height() == 1)
+            #expect(try await chain.location(of: nextHash) == nil)
+            #expect(try await chain.pending(limit: 100).count == 1)
+            #expect(try await chain.accessEvents(afterHeight: 0, afterEventID: "", limit: 10).isEmpty)
+            // With the intruding row gone, the same block stores whole.
+            try await database.client.query("DELETE FROM access_records")
+            try await chain.commit(second, suite: f.suite)
+            #expect(try await chain.height() == 2)
+            #expect(try await chain.pending(limit: 100).isEmpty)
+        }
+    }
+
     /// Numbers read back from PostgreSQL go through the same bounds as numbers from the network: a height edited to a
     /// negative value or past 2^53 is a `store_corrupt` error naming the column, never a trapping conversion.
     @Test func storedNumbersOutsideTheirRangeAreCorruptionNotATrap() async throws {

@@ -154,10 +154,12 @@ extension Replica {
     mutating func onVote(_ vote: Vote, from sender: ReplicaID, effects: inout [ConsensusEffect]) {
         // Votes go to the next leader; whoever receives a quorum of valid votes forms a valid QC, so the leader is not
         // re-checked here (a vote may arrive before the block it names, when the leader cannot be computed yet).
+        // Our own vote (from the agenda) was signed here a moment ago: it is not verified again.
         guard sender == vote.voter, vote.round + 1 >= round,
-            signer.verify(
-                vote.signature, by: vote.voter,
-                for: QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: vote.blockID, round: vote.round, height: vote.height))
+            sender == id
+                || signer.verify(
+                    vote.signature, by: vote.voter,
+                    for: QuorumCertificate.voteMessage(epoch: configuration.epoch, blockID: vote.blockID, round: vote.round, height: vote.height))
         else { return }
         var collected = votes[vote.blockID]?.signatures ?? [:]
         guard collected[vote.voter] == nil else { return }

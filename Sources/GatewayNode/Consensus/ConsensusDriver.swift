@@ -1,6 +1,8 @@
 import Foundation
 import GatewayChain
 import Logging
+import NIOCore
+import NIOPosix
 
 /// Where a driver makes its replica's state durable before any vote or timeout leaves the process.
 package protocol ConsensusPersistence: Sendable {
@@ -26,6 +28,9 @@ package typealias EpochSetup = EpochHost<String>.Setup
 /// The replica's clock is wall-clock milliseconds (its timeouts are configured in milliseconds, and a block's
 /// timestamp is its proposer's clock).
 package actor ConsensusDriver {
+    /// The event loop this actor runs on: a node's chain loop (`Database.chainLoop`), shared with its chain service.
+    nonisolated let executorLoop: any EventLoop
+    nonisolated package var unownedExecutor: UnownedSerialExecutor { executorLoop.executor.asUnownedSerialExecutor() }
     package static let tickMs = 10
     /// Peer messages waiting for the replica beyond which new ones are dropped (the protocol tolerates loss; a peer
     /// that floods cannot grow this node's memory). Ticks are never dropped, and never queued twice.
@@ -89,9 +94,11 @@ package actor ConsensusDriver {
         logger: Logger = Logger(label: "consensus"),
         nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)? = nil,
         restored: Bool = false, onRestoredSettled: (@Sendable () async -> Void)? = nil,
+        executor: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(),
         onCommit: @escaping @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     ) {
         self.me = me
+        self.executorLoop = executor
         self.restoredHold = restored ? (UInt64.max, false) : nil
         self.onRestoredSettled = onRestoredSettled
         self.host = EpochHost(me: me, setup: setup, epochEnds: epochEnds)
@@ -125,11 +132,15 @@ package actor ConsensusDriver {
             }
         }
         await enqueue(.start)
-        ticker = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(Self.tickMs))
-                await self?.enqueue(.tick)
-            }
+        ticker = Task { await self.tickUntilStopped() }
+    }
+
+    /// The ticker, isolated to this actor: after each sleep it resumes on the driver's own executor, not behind the
+    /// requests queued in the shared task pool (where a tick waited tens of milliseconds under load). Ends with `stop`.
+    func tickUntilStopped() async {
+        while !Task.isCancelled, !stopped {
+            try? await Task.sleep(for: .milliseconds(Self.tickMs))
+            await enqueue(.tick)
         }
     }
 
