@@ -90,10 +90,10 @@ public struct Ledger: Sendable {
 
     /// Checks every rule for `block` following the current tip and, if all hold, advances the tip and returns which
     /// transactions executed. `verified` holds hashes of transactions whose signatures were already checked (by the
-    /// replica before it voted), so each signature is verified once per node.
+    /// replica before it voted), so each signature is verified once per node. `certificateVerified`: the caller
+    /// checked the certificate's signatures already (the replica verifies every vote of a QC it forms or receives);
+    /// its signers and quorum are still checked here, its signatures not again.
     @discardableResult
-    /// `certificateVerified`: the caller checked the certificate's signatures already (the replica verifies every
-    /// vote of a QC it forms or receives); its signers and quorum are still checked here, its signatures not again.
     public mutating func apply(_ block: Block, verified: (([UInt8]) -> Bool)? = nil, certificateVerified: Bool = false) throws -> Applied {
         try validate(block, verified: verified, certificateVerified: certificateVerified)
         var skipped: [Int: String] = [:]

@@ -47,24 +47,25 @@ package struct ConsensusStore: Sendable {
     /// One statement, so one round trip: on a loaded machine each round trip waits for the scheduler twice (the
     /// database's process, then ours), and the replica sends nothing until this returns.
     package func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
-        guard !blocks.isEmpty || safety != nil else { return }
-        let safeties = safety.map { [ByteBuffer(ConsensusCodec.encode($0))] } ?? []
-        // The row is read: a failure arrives with the rows, and a statement whose rows are never read fails silently.
-        for try await _ in try await database.chainLane.query(
-            """
-            WITH saved_blocks AS (
+        var statement = CombinedStatement()
+        if !blocks.isEmpty {
+            statement.add(
+                """
                 INSERT INTO consensus_blocks (block_id, height, body, epoch)
-                SELECT i, h, b, \(Int64(epoch)) FROM unnest(\(blocks.map { ByteBuffer($0.id) }), \(blocks.map { Int64($0.height) }),
-                                                          \(blocks.map { ByteBuffer(ConsensusCodec.encode($0)) })) AS t(i, h, b)
+                SELECT i, h, b, \(statement.bind(Int64(epoch)))
+                FROM unnest(\(statement.bind(blocks.map { ByteBuffer($0.id) })), \(statement.bind(blocks.map { Int64($0.height) })),
+                            \(statement.bind(blocks.map { ByteBuffer(ConsensusCodec.encode($0)) }))) AS t(i, h, b)
                 ON CONFLICT (block_id) DO NOTHING
-            ), saved_safety AS (
-                INSERT INTO consensus_safety (epoch, state) SELECT \(Int64(epoch)), s FROM unnest(\(safeties)::bytea[]) AS x(s)
+                """)
+        }
+        if let safety {
+            statement.add(
+                """
+                INSERT INTO consensus_safety (epoch, state) VALUES (\(statement.bind(Int64(epoch))), \(statement.bind(ByteBuffer(ConsensusCodec.encode(safety)))))
                 ON CONFLICT (epoch) DO UPDATE SET state = EXCLUDED.state
-            )
-            SELECT 1
-            """,
-            logger: database.logger
-        ) {}
+                """)
+        }
+        try await database.chainLane.withConnection { connection in try await statement.run(on: connection, logger: database.logger) }
     }
 
     /// The blocks `epoch`'s replica persisted above `height`, in (height, id) order, ids recomputed from their contents.

@@ -102,9 +102,9 @@ package struct Database: Sendable {
 
     /// Runs `body` in one database transaction: committed if it returns, rolled back if it throws. The body's own
     /// error is rethrown as is (PostgresNIO wraps it), so callers see `StoreError.conflict` and friends directly.
-    package func transaction<T: Sendable>(onChainLane: Bool = false, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    package func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await (onChainLane ? chainLane : client).withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
             if let closureError = error.closureError { throw Self.translate(closureError) }
             if let commitError = error.commitError { throw Self.translate(commitError) }
