@@ -1,11 +1,62 @@
 import GatewayChain
 import GatewayCrypto
+import NIOConcurrencyHelpers
 
-/// Group commit for the access log: events that arrive while the previous batch is being signed and written to the
-/// outbox share one transaction — one signature, one outbox row, one verification per validator. When the node is
-/// quiet a batch is a single event and waits for nothing; under load batches grow up to `eventsMax`.
-package actor AccessLogBatcher {
+/// Payload a consensus driver takes from this node just before its replica may propose (on each tick): everything
+/// that arrived since the last tick, in as few transactions as possible.
+package protocol PayloadSource: Sendable {
+    /// At most `room` encoded transactions (the mempool's free places), taken now; called on the driver's executor.
+    func take(room: Int) -> [[UInt8]]
+    /// Fails what waited longer than `timeoutMs` without being taken (the chain stopped ticking).
+    func expire(timeoutMs: Int64)
+    /// Fails everything waiting and refuses what comes later (the node is stopping).
+    func close(_ error: any Error)
+}
+
+/// Where a chain service's driver finds its payload source, attached after both exist (the source needs the chain).
+package final class PayloadTap: PayloadSource {
+    let source = NIOLockedValueBox<(any PayloadSource)?>(nil)
+
+    package init() {}
+
+    package func attach(_ source: any PayloadSource) { self.source.withLockedValue { $0 = source } }
+    package func take(room: Int) -> [[UInt8]] { source.withLockedValue { $0 }?.take(room: room) ?? [] }
+    package func expire(timeoutMs: Int64) { source.withLockedValue { $0 }?.expire(timeoutMs: timeoutMs) }
+    package func close(_ error: any Error) { source.withLockedValue { $0 }?.close(error) }
+}
+
+/// The driver's view of this node's payload: what the tap holds, its signatures counted as checked (this node just made
+/// them with the key the ledger holds for it, `ownKeyCurrent`), so the ledger does not verify them again at commit.
+struct OwnPayload: PayloadSource {
+    let tap: PayloadTap
+    let verified: VerifiedTransactions
+    let suite: any CryptoSuite
+    let ownKeyCurrent: Bool
+
+    func take(room: Int) -> [[UInt8]] {
+        let items = tap.take(room: room)
+        if ownKeyCurrent { for item in items { verified.insert(suite.hash(item)) } }
+        return items
+    }
+    func expire(timeoutMs: Int64) { tap.expire(timeoutMs: timeoutMs) }
+    func close(_ error: any Error) { tap.close(error) }
+}
+
+/// Group commit for the access log, paced by the chain: events wait in memory until the replica's next tick takes
+/// them all into one signed transaction (`take`) — one signature, one verification per validator and one mempool
+/// entry per block's worth of events, however many requests arrived meanwhile. Nothing goes to the outbox: no
+/// request is answered before its event is in a committed block, so a crash loses only events whose requests were
+/// never answered. Nonces come from a reserve drawn from the database's sequence in advance (unused ones are simply
+/// skipped; the replay guard needs uniqueness, not contiguity).
+///
+/// Bounded: `log` refuses (`busy`) when the chain's own back-pressure says so or when `queueMax` events already wait
+/// (8,192 by default);
+/// an event not taken within `ChainService.commitTimeoutMs` (no tick: the chain stopped) is failed by `expire`.
+package final class AccessLogBatcher: PayloadSource, Sendable {
     package static let eventsMax = 512
+    /// Nonces drawn from the sequence at a time, and the reserve below which the next draw starts.
+    package static let nonceDraw = 512
+    package static let nonceLow = 128
 
     package struct Receipt: Sendable {
         package let transactionHash: [UInt8]
@@ -17,67 +68,143 @@ package actor AccessLogBatcher {
         }
     }
 
-    let submitter: any OutboxWriting
-    var queue: [(event: AccessEvent, continuation: CheckedContinuation<Receipt, any Error>)] = []
-    var flushing = false
+    struct Waiting {
+        let event: AccessEvent
+        let sinceMs: Int64
+        let continuation: CheckedContinuation<Receipt, any Error>
+    }
 
+    struct State {
+        var queue: [Waiting] = []
+        var nonces: [UInt64] = []
+        var drawing = false
+        var closed: (any Error)?
+    }
+
+    let chain: any AccessLogChain
     let metrics: NodeMetrics?
+    let now: @Sendable () -> Int64
+    let queueMax: Int
+    let state = NIOLockedValueBox(State())
 
-    package init(submitter: any OutboxWriting, metrics: NodeMetrics? = nil) {
-        self.submitter = submitter
+    package init(chain: any AccessLogChain, metrics: NodeMetrics? = nil, queueMax: Int = 8_192, now: @escaping @Sendable () -> Int64) {
+        self.chain = chain
+        self.queueMax = queueMax
         self.metrics = metrics
+        self.now = now
     }
 
     /// Returns once the event is in a committed block; `busy` if too much already waits for the chain.
     package func log(_ event: AccessEvent) async throws -> Receipt {
-        try await submitter.admit()
+        try await chain.admit()
         return try await withCheckedThrowingContinuation { continuation in
-            queue.append((event, continuation))
-            if !flushing {
-                flushing = true
-                Task { await flush() }
+            let refused: (any Error)? = state.withLockedValue { state in
+                if let closed = state.closed { return closed }
+                guard state.queue.count < queueMax else {
+                    return ChainServiceError(.busy, "\(state.queue.count) access events are waiting for the chain; retry shortly")
+                }
+                state.queue.append(Waiting(event: event, sinceMs: now(), continuation: continuation))
+                return nil
             }
+            if let refused { continuation.resume(throwing: refused) } else { drawNoncesIfLow() }
         }
     }
 
-    func flush() async {
-        while !queue.isEmpty {
-            let batch = Array(queue.prefix(Self.eventsMax))
-            queue.removeFirst(batch.count)
+    /// The driver's tick: every waiting event (up to `eventsMax`) in one signed transaction. Nothing while no nonce is
+    /// in reserve (a draw is under way) or the mempool has no room: the events wait for the next tick.
+    package func take(room: Int) -> [[UInt8]] {
+        guard room > 0 else { return [] }
+        let taken: (batch: [Waiting], nonce: UInt64)? = state.withLockedValue { state in
+            guard !state.queue.isEmpty, let nonce = state.nonces.popLast() else { return nil }
+            let batch = Array(state.queue.prefix(Self.eventsMax))
+            state.queue.removeFirst(batch.count)
+            return (batch, nonce)
+        }
+        drawNoncesIfLow()
+        guard let (batch, nonce) = taken else { return [] }
+        let events = batch.map(\.event)
+        let (kind, payload) =
+            events.count == 1 ? (Transaction.Kind.accessLog, events[0].encoded) : (.accessLogBatch, AccessLogBatch(events: events).encoded)
+        let signed: (encoded: [UInt8], hash: [UInt8])
+        do {
+            signed = try chain.signed(kind, payload: payload, nonce: nonce, timestampMs: events.map(\.timestampMs).max()!)
+        } catch {
+            for entry in batch { entry.continuation.resume(throwing: error) }
+            return []
+        }
+        // Wait for the block without holding up the driver; a block that commits first leaves its location behind.
+        Task { [chain, metrics] in
             do {
-                let events = batch.map(\.event)
-                let (kind, payload) =
-                    events.count == 1
-                    ? (Transaction.Kind.accessLog, events[0].encoded) : (.accessLogBatch, AccessLogBatch(events: events).encoded)
-                let hash = try await submitter.enqueue(kind, payload: payload, timestampMs: events.map(\.timestampMs).max()!)
-                // Wait for the block without holding up the next batch.
-                Task { [submitter, metrics] in
-                    do {
-                        let location = try await submitter.awaitCommit(hash, known: true)
-                        for entry in batch { metrics?.decision(entry.event.decision.rawValue) }
-                        for entry in batch { entry.continuation.resume(returning: Receipt(transactionHash: hash, location: location)) }
-                    } catch {
-                        for entry in batch { entry.continuation.resume(throwing: error) }
-                    }
-                }
+                let location = try await chain.awaitCommit(signed.hash, known: true)
+                for entry in batch { metrics?.decision(entry.event.decision.rawValue) }
+                for entry in batch { entry.continuation.resume(returning: Receipt(transactionHash: signed.hash, location: location)) }
             } catch {
                 for entry in batch { entry.continuation.resume(throwing: error) }
             }
         }
-        flushing = false
+        return [signed.encoded]
+    }
+
+    /// Events waiting to be taken.
+    package var waitingCount: Int { state.withLockedValue { $0.queue.count } }
+
+    package func expire(timeoutMs: Int64) {
+        let cutoff = now() - timeoutMs
+        let expired: [Waiting] = state.withLockedValue { state in
+            guard let first = state.queue.first, first.sinceMs <= cutoff else { return [] }
+            let count = state.queue.prefix { $0.sinceMs <= cutoff }.count
+            defer { state.queue.removeFirst(count) }
+            return Array(state.queue.prefix(count))
+        }
+        for entry in expired {
+            entry.continuation.resume(
+                throwing: ChainServiceError(.commitTimedOut, "the access event was not committed in time; too few validators reachable?"))
+        }
+    }
+
+    package func close(_ error: any Error) {
+        let waiting: [Waiting] = state.withLockedValue { state in
+            state.closed = error
+            defer { state.queue = [] }
+            return state.queue
+        }
+        for entry in waiting { entry.continuation.resume(throwing: error) }
+    }
+
+    /// Starts a draw from the nonce sequence when the reserve is low and none is under way. A failed draw is retried by
+    /// the next event or tick.
+    func drawNoncesIfLow() {
+        let start = state.withLockedValue { state in
+            guard state.nonces.count < Self.nonceLow, !state.drawing, state.closed == nil else { return false }
+            state.drawing = true
+            return true
+        }
+        guard start else { return }
+        Task { [chain, state] in
+            let drawn = try? await chain.reserveNonces(Self.nonceDraw)
+            state.withLockedValue { state in
+                // Taken from the end: the lowest first.
+                if let drawn { state.nonces = drawn.sorted(by: >) + state.nonces }
+                state.drawing = false
+            }
+        }
     }
 }
 
-/// What the access log's group commit needs of the chain: admission (back-pressure), a durable outbox write that
-/// offers the transaction, and the wait for its block (`TransactionSubmitter` in a node).
-package protocol OutboxWriting: Sendable {
+/// What the access log's group commit needs of the chain: admission (back-pressure), nonces drawn in advance, a
+/// signature, and the wait for a block (`TransactionSubmitter` in a node).
+package protocol AccessLogChain: Sendable {
     func admit() async throws
-    func enqueue(_ kind: Transaction.Kind, payload: [UInt8], timestampMs: Int64?) async throws -> [UInt8]
+    func reserveNonces(_ count: Int) async throws -> [UInt64]
+    func signed(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64) throws -> (encoded: [UInt8], hash: [UInt8])
     func awaitCommit(_ hash: [UInt8], known: Bool) async throws -> TransactionLocation
 }
 
-extension TransactionSubmitter: OutboxWriting {
-    package func enqueue(_ kind: Transaction.Kind, payload: [UInt8], timestampMs: Int64?) async throws -> [UInt8] {
-        try await enqueue(kind, payload: payload, timestampMs: timestampMs, check: { _ in })
+extension TransactionSubmitter: AccessLogChain {
+    package func reserveNonces(_ count: Int) async throws -> [UInt64] { try await store.reserveNonces(count) }
+
+    package func signed(_ kind: Transaction.Kind, payload: [UInt8], nonce: UInt64, timestampMs: Int64) throws -> (encoded: [UInt8], hash: [UInt8]) {
+        let transaction = try sign(kind, payload: payload, nonce: nonce, timestampMs: timestampMs)
+        return (transaction.encoded, hash(transaction))
     }
 }

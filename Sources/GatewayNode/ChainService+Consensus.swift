@@ -35,6 +35,14 @@ extension ChainService {
 
     var hashFunction: @Sendable ([UInt8]) -> [UInt8] { { [suite] in suite.hash($0) } }
 
+    /// Whether the key the ledger holds for this node verifies what this node signs. The ledger keeps the first key a
+    /// member was admitted with, so once true it stays true; false for a node not admitted yet (checked at start).
+    func ownKeyIsMemberKey() -> Bool {
+        let probe = Array("datagateway own-key probe \(nodeID)".utf8)
+        guard let key = try? ledger.memberKey(nodeID), let signature = try? signer.sign(probe) else { return false }
+        return key.isValidSignature(signature, for: probe)
+    }
+
     /// The replica for the epoch the decided ledger is in: its validators (from governance), its root (the block whose
     /// governance change started the epoch, or the genesis), and what this node persisted in that epoch.
     func epochSetup(committed tail: [ConsensusBlock]) async throws -> EpochSetup {
@@ -162,7 +170,9 @@ extension ChainService {
                     logger.error("could not clear the restore mark; votes will be held again after a restart", metadata: ["error": "\(error)"])
                 }
             },
+            payload: OwnPayload(tap: payloadTap, verified: verified, suite: suite, ownKeyCurrent: ownKeyIsMemberKey()),
             executor: executorLoop,
+            onCommitsDone: { [weak self] in await self?.commitsDone() },
             onCommit: { [weak self] block, certificate, evidence, _ in
                 await self?.decide(block, certificate: certificate, evidence: evidence) ?? false
             }
@@ -295,7 +305,6 @@ extension ChainService {
             let applied = try next.apply(committed, verified: { [verified] in verified.contains($0) }, certificateVerified: true)
             ledger = next
             decidedQueue.append(Decided(block: committed, consensusBlock: block, applied: applied, commitment: commitment))
-            commitContinuation?.yield()
             // Only governance admits members: other blocks (nearly all) leave the directory as it is.
             let admitting = transactions.indices.contains { transactions[$0].kind == .proposal || transactions[$0].kind == .approval }
             let known = directory.count
@@ -317,6 +326,11 @@ extension ChainService {
             await driver?.stop()
             return false
         }
+    }
+
+    /// The driver handed over the commits of one batch: they are stored together (one statement), not block by block.
+    func commitsDone() {
+        if !decidedQueue.isEmpty { commitContinuation?.yield() }
     }
 
     /// Decisions wait on the actor; a wake-up stores everything decided since, together. Isolated to this actor, so

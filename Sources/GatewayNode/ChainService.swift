@@ -60,6 +60,8 @@ package actor ChainService: Service {
     var directory: [String] = []
     /// Transactions whose signatures were checked already (by admission or by the replica), so each is verified once.
     let verified = VerifiedTransactions(capacity: 1 << 17)
+    /// This node's own payload (the access log's group commit), taken by the driver on each tick.
+    package nonisolated let payloadTap = PayloadTap()
 
     var driver: ConsensusDriver?
     var transport: ConsensusTransport?
@@ -232,6 +234,7 @@ package actor ChainService: Service {
         commitContinuation?.finish()
         await commitTask?.value
         failAllWaiters(ChainServiceError(.shuttingDown, "the node is shutting down"))
+        payloadTap.close(ChainServiceError(.shuttingDown, "the node is shutting down"))
         resumeHeightWaiters(everyone: true)
     }
 
@@ -328,6 +331,7 @@ package actor ChainService: Service {
         while !stopping {
             await waitForBell()
             expireWaiters()
+            payloadTap.expire(timeoutMs: Self.commitTimeoutMs)
             try? await probeUnknownWaiters()
             do {
                 try await feed()

@@ -29,8 +29,7 @@ package struct ChainStore: Sendable {
     package init(database: Database) { self.database = database }
 
     /// Puts a signed transaction into the durable outbox. It will be in a block after the next commit. On the chain's
-    /// lane, as `nextNonce`: the access log's group commit writes one batch at a time, and every request in a batch
-    /// waits for this write.
+    /// lane, as `nextNonce`: every writer waiting for its transaction waits for this write too.
     package func enqueue(_ transaction: Transaction, hash: [UInt8]) async throws {
         try await database.chainLane.withConnection { connection in
             try await Self.enqueue(transaction, hash: hash, on: connection, logger: database.logger)
@@ -55,6 +54,21 @@ package struct ChainStore: Sendable {
             """,
             logger: database.logger
         )
+    }
+
+    /// `count` (1…4,096) fresh nonces from the transaction sequence, in one statement: the access log's reserve.
+    package func reserveNonces(_ count: Int) async throws -> [UInt64] {
+        let count = min(max(count, 1), 4_096)
+        return try await database.chainLane.withConnection { connection in
+            var nonces: [UInt64] = []
+            let rows = try await connection.query(
+                "SELECT nextval('transaction_nonce') FROM generate_series(1, \(count))", logger: database.logger)
+            for try await value in rows.decode(Int64.self) {
+                nonces.append(try StoreError.stored(value, .height, column: "sequence transaction_nonce"))
+            }
+            guard nonces.count == count else { throw StoreError(.unavailable, "nonce sequence returned \(nonces.count) of \(count)") }
+            return nonces
+        }
     }
 
     package func nextNonce() async throws -> UInt64 {

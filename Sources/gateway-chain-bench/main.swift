@@ -204,11 +204,13 @@ func submit(_ node: Int, _ transaction: Transaction, _ hash: [UInt8], from start
 }
 
 let batchers = (0..<n).map {
-    AccessLogBatcher(
-        submitter: TransactionSubmitter(
+    let batcher = AccessLogBatcher(
+        chain: TransactionSubmitter(
             chain: chains[$0], store: ChainStore(database: databases[$0]), suite: suite, signer: keys[$0], chainID: "bench", nodeID: "v\($0)",
             now: { Int64(Date().timeIntervalSince1970 * 1_000) }
-        ))
+        ), now: { Int64(Date().timeIntervalSince1970 * 1_000) })
+    chains[$0].payloadTap.attach(batcher)
+    return batcher
 }
 let eventCounter = Locked(0)
 

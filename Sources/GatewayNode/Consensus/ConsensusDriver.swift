@@ -50,11 +50,15 @@ package actor ConsensusDriver {
     var transport: ConsensusTransport?
     let persistence: (any ConsensusPersistence)?
     let onCommit: @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
+    /// After the commits of one batch were handed over (`onCommit`, block by block): they can be stored together.
+    let onCommitsDone: (@Sendable () async -> Void)?
     let nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)?
     /// Answers a peer's fetch for a block the replica no longer holds in memory (older committed blocks).
     let serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])?
     /// Answers a forward-sync request from storage (height, the requester's epoch).
     let serveSync: (@Sendable (UInt64, UInt64) async -> SyncBatch?)?
+    /// This node's own payload, taken on each tick just before the replica may propose (the access log's group commit).
+    let payload: (any PayloadSource)?
     var lastSynced: [String: UInt64] = [:]
     let logger: Logger
     var inbox: [Input] = []
@@ -93,8 +97,8 @@ package actor ConsensusDriver {
         serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])? = nil, serveSync: (@Sendable (UInt64, UInt64) async -> SyncBatch?)? = nil,
         logger: Logger = Logger(label: "consensus"),
         nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)? = nil,
-        restored: Bool = false, onRestoredSettled: (@Sendable () async -> Void)? = nil,
-        executor: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(),
+        restored: Bool = false, onRestoredSettled: (@Sendable () async -> Void)? = nil, payload: (any PayloadSource)? = nil,
+        executor: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(), onCommitsDone: (@Sendable () async -> Void)? = nil,
         onCommit: @escaping @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     ) {
         self.me = me
@@ -108,9 +112,11 @@ package actor ConsensusDriver {
         self.persistence = persistence
         self.serveFetch = serveFetch
         self.serveSync = serveSync
+        self.payload = payload
         self.logger = logger
         self.nextEpoch = nextEpoch
         self.onCommit = onCommit
+        self.onCommitsDone = onCommitsDone
     }
 
     static var now: UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1_000)) }
@@ -227,7 +233,9 @@ package actor ConsensusDriver {
             for input in batch {
                 switch input {
                 case .start: effects += host.start(now: now)
-                case .tick: effects += host.tick(now: now)
+                case .tick:
+                    takePayload()
+                    effects += host.tick(now: now)
                 case .message(let message, let sender, let senderEpoch):
                     if restoredHold != nil, case .proposal(let block) = message, freshProposals.count < 4_096 { freshProposals.insert(block.id) }
                     let routed = host.receive(message, from: sender, epoch: senderEpoch, now: now)
@@ -241,6 +249,13 @@ package actor ConsensusDriver {
             await perform(effects)
         }
         draining = false
+    }
+
+    /// Moves this node's waiting payload into the pool (and to the other validators), as much as the pool has room for.
+    func takePayload() {
+        guard let payload else { return }
+        let items = payload.take(room: host.replica.configuration.mempoolMax - host.replica.mempoolCount)
+        if !items.isEmpty { _ = submit(items) }
     }
 
     /// Ends the restored hold's unknown phase once a certificate formed on a proposal received since the start shows the
@@ -283,10 +298,13 @@ package actor ConsensusDriver {
                 logger.error("could not persist consensus state; withholding this batch's messages", metadata: ["error": "\(error)"])
             }
         }
+        var committed = false
         for step in host.steps(effects, durable: durable) {
             switch step {
             case .commit(let block, let certificate, let evidence, let beyond):
+                committed = true
                 guard await onCommit(block, certificate, evidence, host.epoch) else { continue }
+                await onCommitsDone?()
                 await endEpoch(EpochEnd(evidence: evidence, beyond: beyond))
                 return
             case .send(let message, let nodes):
@@ -294,6 +312,7 @@ package actor ConsensusDriver {
                 transport?.send(message, epoch: host.epoch, to: nodes)
             }
         }
+        if committed { await onCommitsDone?() }
     }
 
     /// The block just committed changed the validator set: record how this epoch ended and start the next one's

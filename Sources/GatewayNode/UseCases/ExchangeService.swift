@@ -144,8 +144,10 @@ package struct ExchangeService: Sendable {
         department: String, peerAPIs: [String: String], decryptionTimeoutMs: Int64, submitter: TransactionSubmitter, logger: Logger,
         now: @escaping @Sendable () -> Int64, tls: TLSIdentity? = nil, metrics: NodeMetrics? = nil
     ) {
+        let accessLog = AccessLogBatcher(chain: submitter, metrics: metrics, now: now)
+        chain.payloadTap.attach(accessLog)
         let parts = Parts(
-            ledger: chain, writer: submitter, accessLog: AccessLogBatcher(submitter: submitter, metrics: metrics),
+            ledger: chain, writer: submitter, accessLog: accessLog,
             records: RecordStore(database: database),
             auditStore: ChainStore(database: database)
         )
