@@ -2,10 +2,11 @@ import GatewayChain
 import GatewayCrypto
 import GatewayStore
 
-/// The one way this node puts a transaction of its own on the chain: sign it with the next nonce, make it durable in
-/// the outbox, offer it to the chain, wait for its block. Every writer — the access log's group commit, record
-/// anchors, consents and grants, governance — goes through it, so back-pressure, durability before offering, and
-/// what "committed" means are decided in one place.
+/// How this node puts a transaction of its own on the chain: sign it with the next nonce, make it durable in the
+/// outbox, offer it to the chain, wait for its block. Record anchors, consents and grants, erasures and governance go
+/// through it, so back-pressure, durability before offering, and what "committed" means are decided in one place. The
+/// access log's group commit uses its admission, signature, nonces and wait, but not the outbox (`AccessLogBatcher`:
+/// no access is acknowledged before its block, so there is nothing to make durable before offering).
 package struct TransactionSubmitter: Sendable {
     let chain: ChainService
     let store: ChainStore
