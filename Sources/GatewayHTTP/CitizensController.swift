@@ -29,12 +29,12 @@ struct CitizensController {
     func registerCitizen(on group: RouterGroup<GatewayContext>) {
         group.get("accesses") { request, _ in
             let citizen = try await citizenID(request)
-            return try noStore(try jsonResponse(try await exchange.citizens.accesses(citizenID: citizen)))
+            return noStore(try jsonResponse(try await exchange.citizens.accesses(citizenID: citizen)))
         }
         group.get("proofs/:id") { request, context in
             _ = try await citizenID(request)
             let id = try pathParameter("id", context)
-            return try noStore(try jsonResponse(try await exchange.citizens.proof(eventID: id)))
+            return noStore(try jsonResponse(try await exchange.citizens.proof(eventID: id)))
         }
     }
 

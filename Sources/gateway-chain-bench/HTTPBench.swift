@@ -32,6 +32,7 @@ func httpBench(_ arguments: [String]) async throws {
         exit(2)
     }
     let work = URL(fileURLWithPath: arguments[5])
+    let connections = Int(ProcessInfo.processInfo.environment["CONNECTIONS"] ?? "") ?? 64
     try? FileManager.default.removeItem(at: work)
     try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
     var logger = Logger(label: "bench-http")
@@ -113,9 +114,9 @@ func httpBench(_ arguments: [String]) async throws {
         return values
     }
     for run in 1...runs {
-        let reference = try load(bareURL, "/bare", "closed:64")
+        let reference = try load(bareURL, "/bare", "closed:\(connections)")
         let before = try await scrape()
-        let maximum = try load(node.baseURL, ours, "closed:64")
+        let maximum = try load(node.baseURL, ours, "closed:\(connections)")
         let after = try await scrape()
         func delta(_ name: String) -> Double { (after[name] ?? 0) - (before[name] ?? 0) }
         let blocks = delta("datagateway_blocks_stored_total")
@@ -167,7 +168,7 @@ func httpBench(_ arguments: [String]) async throws {
     bareTask.cancel()
     try await node.stop()
     var output: [String: Any] = [
-        "cores": ProcessInfo.processInfo.activeProcessorCount, "seconds": seconds, "connections": 64, "suite": suiteName.rawValue,
+        "cores": ProcessInfo.processInfo.activeProcessorCount, "seconds": seconds, "connections": connections, "suite": suiteName.rawValue,
         "records": citizens.count, "rss_mb": memory.current, "rss_peak_mb": memory.peak,
     ]
     for (key, values) in results { output[key] = values }
@@ -259,7 +260,7 @@ func httpLoad(_ arguments: [String]) async throws {
                 let request = one(&random)
                 group.addTask {
                     let ok = ((try? await client.send("GET", request))?.status ?? 0) == 200
-                    await latencies.add(clock.now - at, ok: ok)
+                    await latencies.add(clock.now - at, ok: ok, at: at - started)
                 }
                 scheduled += interval
             }
@@ -268,6 +269,12 @@ func httpLoad(_ arguments: [String]) async throws {
     let elapsed = clock.now - started
     let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     let summary = await latencies.summary()
+    if let path = ProcessInfo.processInfo.environment["HTTP_LOAD_TRACE"] {
+        let lines = await latencies.trace.map {
+            "\($0.0.components.seconds * 1000 + $0.0.components.attoseconds / 1_000_000_000_000_000) \($0.1.components.seconds * 1000 + $0.1.components.attoseconds / 1_000_000_000_000_000)"
+        }
+        try? lines.joined(separator: "\n").write(toFile: path + "-\(Int(amount))", atomically: true, encoding: .utf8)
+    }
     let result = LoadResult(
         rps: Double(summary.completed) / total, offered: mode[0] == "open" ? amount : nil, completed: summary.completed, errors: summary.errors,
         p50Ms: summary.p50, p99Ms: summary.p99)
@@ -280,7 +287,9 @@ actor LatencyBook {
     var milliseconds: [Double] = []
     var errors = 0
 
-    func add(_ duration: Duration, ok: Bool) {
+    var trace: [(Duration, Duration)] = []
+    func add(_ duration: Duration, ok: Bool, at: Duration? = nil) {
+        if let at { trace.append((at, duration)) }
         if !ok { errors += 1 }
         milliseconds.append(Double(duration.components.seconds) * 1_000 + Double(duration.components.attoseconds) / 1e15)
     }

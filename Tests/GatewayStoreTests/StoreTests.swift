@@ -289,12 +289,46 @@ struct StoreFixture: Sendable {
             // commits synchronously afterwards (the guarantee every later write relies on).
             try await database.client.withConnection { connection in
                 for try await _ in try await connection.execute(
-                    RequestNonceStore.Claim(department: "registry", nonce: "00bb", nowS: 2_000, expiresS: 2_600), logger: TestDatabase.logger)
+                    RequestNonceStore.Claims([.init(department: "registry", nonce: "00bb", nowS: 2_000, expiresS: 2_600)]),
+                    logger: TestDatabase.logger)
                 {}
                 for try await setting in try await connection.query("SHOW synchronous_commit", logger: TestDatabase.logger).decode(String.self) {
                     #expect(setting == "on")
                 }
             }
+        }
+    }
+
+    /// Claims arriving together go in groups (one statement each), and grouping changes no answer: of concurrent
+    /// claims of one nonce exactly one wins, whichever group they land in, and every distinct nonce is claimed once.
+    @Test func concurrentNonceClaimsAreGroupedAndEachNonceWinsOnce() async throws {
+        try await withStore("nonce_groups") { database in
+            let nonces = RequestNonceStore(database: database)
+            // 600 claims at once: 300 distinct (department, nonce) pairs over two departments, each claimed twice.
+            let claims = (0..<600).map { index in (department: index % 3 == 0 ? "housing" : "registry", nonce: String(format: "%04x", index % 300)) }
+            let results = try await withThrowingTaskGroup(of: (String, String, Bool).self) { group in
+                for claim in claims {
+                    group.addTask {
+                        (
+                            claim.department, claim.nonce,
+                            try await nonces.claim(department: claim.department, nonce: claim.nonce, nowS: 10, expiresS: 70)
+                        )
+                    }
+                }
+                var all: [(String, String, Bool)] = []
+                for try await result in group { all.append(result) }
+                return all
+            }
+            var wins: [String: Int] = [:]
+            for (department, nonce, won) in results { wins["\(department)/\(nonce)", default: 0] += won ? 1 : 0 }
+            let distinct = Set(claims.map { "\($0.department)/\($0.nonce)" })
+            #expect(Set(wins.keys) == distinct)
+            #expect(wins.values.allSatisfy { $0 == 1 })
+            #expect(nonces.statementsSent < claims.count, "claims that arrived together went in groups")
+            let rows = try await database.client.query("SELECT count(*) FROM request_nonces")
+            for try await count in rows.decode(Int.self) { #expect(count == distinct.count) }
+            // After all of that, the same nonces are refused one by one.
+            #expect(try await !nonces.claim(department: "registry", nonce: "0001", nowS: 11, expiresS: 71))
         }
     }
 

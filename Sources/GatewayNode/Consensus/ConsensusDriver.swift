@@ -142,10 +142,16 @@ package actor ConsensusDriver {
     }
 
     /// The ticker, isolated to this actor: after each sleep it resumes on the driver's own executor, not behind the
-    /// requests queued in the shared task pool (where a tick waited tens of milliseconds under load). Ends with `stop`.
+    /// requests queued in the shared task pool (where a tick waited tens of milliseconds under load). Ticks keep a fixed
+    /// schedule: the time a tick's batch took (the replica's work, the durable write, the commits) counts against the
+    /// wait for the next one, so a tick comes every `tickMs`, not every `tickMs` plus the batch; a batch longer than
+    /// that is followed at once by the next tick (never by a burst of missed ones). Ends with `stop`.
     func tickUntilStopped() async {
+        let clock = ContinuousClock()
+        var next = clock.now
         while !Task.isCancelled, !stopped {
-            try? await Task.sleep(for: .milliseconds(Self.tickMs))
+            next = max(next + .milliseconds(Self.tickMs), clock.now)
+            try? await Task.sleep(until: next, clock: clock)
             await enqueue(.tick)
         }
     }

@@ -48,6 +48,11 @@ package struct ReadRecords: Sendable {
             }
         }
         let recordKeys = ids.map { vault.recordKey(category: category.name, id: $0) }
+        // A permitted read is fetched, decrypted and checked while its access event commits; nothing of it is
+        // released before the permit (and not at all if the permit fails). Not while derived state is known bad.
+        let derivedFault = await ledger.derivedFault(.anchoredRecords)
+        let readAhead = decision.effect == .allow && derivedFault == nil
+        async let early = readAhead ? try await fetch(category: category.name, ids: ids, recordKeys: recordKeys) : nil
         let permit = try await gate.pass(
             principal, action: "read", category: category.name, recordKeys: recordKeys, purpose: request.purpose, decision: decision,
             discloseAfterMs: discloseAfterMs
@@ -55,12 +60,40 @@ package struct ReadRecords: Sendable {
         let obligations = try permit.obligations()
 
         if let reason = await ledger.derivedFault(.anchoredRecords) { throw ExchangeError(.derivedStateMismatch, reason) }
-        let stored = try await store.records(category: category.name, ids: ids)
+        let fetched: Fetched
+        if let ahead = try await early {
+            fetched = ahead
+        } else {
+            fetched = try await fetch(category: category.name, ids: ids, recordKeys: recordKeys)
+        }
+        let released = fetched.plaintexts.map { Self.apply(obligations, to: $0, vault: vault) }
+        let erasedIDs = Set(fetched.erased.map(\.id))
+        let fields = category.fields.filter { obligations.fields?.contains($0) ?? true }
+        var response = API.RecordsResponse(
+            decision: "allow", policies: decision.policies, fields: fields,
+            masks: obligations.masks.filter { fields.contains($0.key) }.mapValues(\.description),
+            records: released, missing: fetched.absent.filter { !erasedIDs.contains($0) }, grant: decision.grantID,
+            receipt: permit.receipt
+        )
+        if !fetched.erased.isEmpty { response.erased = fetched.erased }
+        return response
+    }
+
+    /// The stored records of a request, decrypted and checked against their anchors, in the store's order; the ids
+    /// not found, in the request's order, and which of those their holder erased.
+    struct Fetched: Sendable {
+        var plaintexts: [JSONValue]
+        var absent: [String]
+        var erased: [API.ErasedRecord]
+    }
+
+    func fetch(category: String, ids: [String], recordKeys: [[UInt8]]) async throws -> Fetched {
+        let stored = try await store.records(category: category, ids: ids)
         let positions = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        var released: [JSONValue] = []
+        var plaintexts: [JSONValue] = []
+        plaintexts.reserveCapacity(stored.count)
         for record in stored {
-            let plaintext = try integrity.verified(record, position: positions[record.recordID] ?? 0)
-            released.append(Self.apply(obligations, to: plaintext, vault: vault))
+            plaintexts.append(try integrity.verified(record, position: positions[record.recordID] ?? 0))
         }
         let found = Set(stored.map(\.recordID))
         let absent = ids.enumerated().filter { !found.contains($0.element) }
@@ -69,16 +102,7 @@ package struct ReadRecords: Sendable {
         let erased = absent.compactMap { entry in
             erasures[recordKeys[entry.offset]].map { API.ErasedRecord(id: entry.element, transaction: Hex.encode($0.hash), height: $0.height) }
         }
-        let erasedIDs = Set(erased.map(\.id))
-        let fields = category.fields.filter { obligations.fields?.contains($0) ?? true }
-        var response = API.RecordsResponse(
-            decision: "allow", policies: decision.policies, fields: fields,
-            masks: obligations.masks.filter { fields.contains($0.key) }.mapValues(\.description),
-            records: released, missing: absent.map(\.element).filter { !erasedIDs.contains($0) }, grant: decision.grantID,
-            receipt: permit.receipt
-        )
-        if !erased.isEmpty { response.erased = erased }
-        return response
+        return Fetched(plaintexts: plaintexts, absent: absent.map(\.element), erased: erased)
     }
 
     /// Projects to the permitted fields and applies each field's mask.
