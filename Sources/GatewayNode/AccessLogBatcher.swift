@@ -54,6 +54,8 @@ struct OwnPayload: PayloadSource {
 /// an event not taken within `ChainService.commitTimeoutMs` (no tick: the chain stopped) is failed by `expire`.
 package final class AccessLogBatcher: PayloadSource, Sendable {
     package static let eventsMax = 512
+    /// Transactions one tick takes at most (a backlog beyond that waits for the next tick).
+    package static let transactionsPerTakeMax = 8
     /// Nonces drawn from the sequence at a time, and the reserve below which the next draw starts.
     package static let nonceDraw = 512
     package static let nonceLow = 128
@@ -110,18 +112,28 @@ package final class AccessLogBatcher: PayloadSource, Sendable {
         }
     }
 
-    /// The driver's tick: every waiting event (up to `eventsMax`) in one signed transaction. Nothing while no nonce is
-    /// in reserve (a draw is under way) or the mempool has no room: the events wait for the next tick.
+    /// The driver's tick: the waiting events in signed transactions of up to `eventsMax` events — one transaction
+    /// unless more than `eventsMax` wait, then as many as the waiting events, the mempool's room, the nonces in
+    /// reserve and `transactionsPerTakeMax` allow. Nothing while no nonce is in reserve (a draw is under way) or the
+    /// mempool has no room: the events wait for the next tick.
     package func take(room: Int) -> [[UInt8]] {
         guard room > 0 else { return [] }
-        let taken: (batch: [Waiting], nonce: UInt64)? = state.withLockedValue { state in
-            guard !state.queue.isEmpty, let nonce = state.nonces.popLast() else { return nil }
-            let batch = Array(state.queue.prefix(Self.eventsMax))
-            state.queue.removeFirst(batch.count)
-            return (batch, nonce)
+        let taken: [(batch: [Waiting], nonce: UInt64)] = state.withLockedValue { state in
+            var taken: [(batch: [Waiting], nonce: UInt64)] = []
+            while taken.count < min(room, Self.transactionsPerTakeMax), !state.queue.isEmpty, let nonce = state.nonces.popLast() {
+                let batch = Array(state.queue.prefix(Self.eventsMax))
+                state.queue.removeFirst(batch.count)
+                taken.append((batch, nonce))
+            }
+            return taken
         }
         drawNoncesIfLow()
-        guard let (batch, nonce) = taken else { return [] }
+        return taken.compactMap { sign($0.batch, nonce: $0.nonce) }
+    }
+
+    /// Signs one transaction of the batch's events and answers them once its block commits; nil (and the events
+    /// failed) if it cannot be signed.
+    private func sign(_ batch: [Waiting], nonce: UInt64) -> [UInt8]? {
         let events = batch.map(\.event)
         let (kind, payload) =
             events.count == 1 ? (Transaction.Kind.accessLog, events[0].encoded) : (.accessLogBatch, AccessLogBatch(events: events).encoded)
@@ -130,7 +142,7 @@ package final class AccessLogBatcher: PayloadSource, Sendable {
             signed = try chain.signed(kind, payload: payload, nonce: nonce, timestampMs: events.map(\.timestampMs).max()!)
         } catch {
             for entry in batch { entry.continuation.resume(throwing: error) }
-            return []
+            return nil
         }
         // Wait for the block without holding up the driver; a block that commits first leaves its location behind.
         Task { [chain, metrics] in
@@ -142,7 +154,7 @@ package final class AccessLogBatcher: PayloadSource, Sendable {
                 for entry in batch { entry.continuation.resume(throwing: error) }
             }
         }
-        return [signed.encoded]
+        return signed.encoded
     }
 
     /// Events waiting to be taken.

@@ -86,9 +86,9 @@ import Testing
     }
 
     /// Ticks (as the driver does) until a tick takes something; the nonce reserve may still be on its way.
-    static func tickUntilTaken(_ batcher: AccessLogBatcher) async -> [[UInt8]] {
+    static func tickUntilTaken(_ batcher: AccessLogBatcher, room: Int = 16) async -> [[UInt8]] {
         while true {
-            let taken = batcher.take(room: 16)
+            let taken = batcher.take(room: room)
             if !taken.isEmpty { return taken }
             await Task.yield()
         }
@@ -100,28 +100,35 @@ import Testing
         let count = 700
         let receipts = try await withThrowingTaskGroup(of: (Int, AccessLogBatcher.Receipt).self) { group in
             await Self.logAll(0..<count, batcher, into: &group)
-            // One tick takes one transaction of at most eventsMax events; the next takes the rest.
-            let first = await Self.tickUntilTaken(batcher)
+            // One tick takes transactions of at most eventsMax events, as many as the pool has room for.
+            let first = await Self.tickUntilTaken(batcher, room: 1)
             #expect(first.count == 1)
             #expect(batcher.waitingCount == count - AccessLogBatcher.eventsMax)
             #expect(await Self.tickUntilTaken(batcher).count == 1)
             #expect(batcher.waitingCount == 0)
             #expect(batcher.take(room: 16).isEmpty)
+            // A backlog: one tick takes it in several transactions, at most transactionsPerTakeMax.
+            let backlog = (AccessLogBatcher.transactionsPerTakeMax + 1) * AccessLogBatcher.eventsMax + 100
+            await Self.logAll(count..<count + backlog, batcher, into: &group)
+            #expect(batcher.take(room: 64).count == AccessLogBatcher.transactionsPerTakeMax)
+            #expect(batcher.waitingCount == AccessLogBatcher.eventsMax + 100)
+            #expect(batcher.take(room: 64).count == 2)
             // Later events go into a later tick's transaction.
-            await Self.logAll(count..<count + 3, batcher, into: &group)
+            await Self.logAll(count + backlog..<count + backlog + 3, batcher, into: &group)
             #expect(batcher.take(room: 0).isEmpty, "a full pool takes nothing")
             #expect(await Self.tickUntilTaken(batcher).count == 1)
             var out: [Int: AccessLogBatcher.Receipt] = [:]
             for try await (number, receipt) in group { out[number] = receipt }
             return out
         }
+        let total = count + (AccessLogBatcher.transactionsPerTakeMax + 1) * AccessLogBatcher.eventsMax + 100 + 3
         let transactions = chain.state.withLockedValue { $0.transactions }
-        #expect(transactions.count == 3)
-        #expect(Set(transactions.values.map(\.nonce)).count == 3, "a nonce was used twice")
+        #expect(transactions.count == 2 + AccessLogBatcher.transactionsPerTakeMax + 2 + 1)
+        #expect(Set(transactions.values.map(\.nonce)).count == transactions.count, "a nonce was used twice")
         #expect(transactions.values.allSatisfy { $0.events.count <= AccessLogBatcher.eventsMax })
         let logged = transactions.values.flatMap { $0.events.map(\.eventID) }
-        #expect(logged.count == count + 3 && Set(logged).count == count + 3)
-        #expect(receipts.count == count + 3)
+        #expect(logged.count == total && Set(logged).count == total)
+        #expect(receipts.count == total)
         for (number, receipt) in receipts {
             #expect(transactions[receipt.transactionHash]?.events.contains { $0.eventID == "event-\(number)" } == true)
         }
