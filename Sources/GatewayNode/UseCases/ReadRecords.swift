@@ -5,8 +5,9 @@ import GatewaySchema
 import GatewayStore
 import GatewayWire
 
-/// Reading records: decided record by record (consents, grant), logged, then each record is decrypted, checked
-/// against its anchor and released projected and masked as the permit's obligations say.
+/// Reading records: decided record by record (consents, grant) and logged; each record is decrypted and checked
+/// against its anchor (while the access event commits, when permitted) and released, once the permit is there,
+/// projected and masked as its obligations say.
 package struct ReadRecords: Sendable {
     let admission: Admission
     let decisions: DecisionMaker
