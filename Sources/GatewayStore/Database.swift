@@ -23,6 +23,8 @@ package struct Database: Sendable {
     package let logger: Logger
     /// The pool's connections, open and leased (for `/metrics`).
     package let pool: PoolGauge
+    /// Connections of the request pool.
+    package static let requestConnectionsMax = max(4, 2 * System.coreCount)
     /// Connections of the chain's lane: the replica's writes, storing blocks, and the outbox.
     package static let chainLaneConnections = 3
 
@@ -56,7 +58,7 @@ package struct Database: Sendable {
         )
         // Requests beyond this queue for a connection instead of each running a database process: on a small machine
         // (the benchmarks' two cores), 16 busy processes preempted the chain's own writes (30–50 ms a round trip).
-        configuration.options.maximumConnections = max(4, 2 * System.coreCount)
+        configuration.options.maximumConnections = Self.requestConnectionsMax
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }

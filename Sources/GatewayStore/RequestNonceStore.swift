@@ -10,7 +10,8 @@ import PostgresNIO
 /// Claims are grouped: while one group's statement is in flight, the claims that arrive wait, and when it is done the
 /// first of them sends all of them in one statement (one round trip and one pooled connection for the group, instead
 /// of one each) on its own task. Nothing waits for a group to fill, no task is started for it, and every claim returns
-/// only after its own row is written, so the ordering argument above holds claim by claim.
+/// only after its own row is written, so the ordering argument above holds claim by claim. A sender whose task was
+/// cancelled hands its group to the next of it instead of failing them.
 package final class RequestNonceStore: Sendable {
     let database: Database
     private let state = NIOLockedValueBox(State())
@@ -37,6 +38,8 @@ package final class RequestNonceStore: Sendable {
 
     /// Statements sent so far (each claims one group).
     package var statementsSent: Int { state.withLockedValue { $0.statements } }
+    /// Claims waiting for the statement in flight to finish.
+    package var waitingCount: Int { state.withLockedValue { $0.waiting.count } }
 
     package init(database: Database) { self.database = database }
 
@@ -77,7 +80,12 @@ package final class RequestNonceStore: Sendable {
             for waiting in others { waiting.turn.resume(returning: .answered(claimed.remove(waiting.claim.key) != nil)) }
             return mine
         case .failure(let error):
-            for waiting in others { waiting.turn.resume(throwing: error) }
+            if Task.isCancelled, !others.isEmpty {
+                // This claim's task was cancelled, not theirs: the first of them sends them.
+                Self.handOver(others)
+            } else {
+                for waiting in others { waiting.turn.resume(throwing: error) }
+            }
             throw error
         }
     }

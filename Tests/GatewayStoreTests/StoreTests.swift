@@ -332,6 +332,51 @@ struct StoreFixture: Sendable {
         }
     }
 
+    /// A claim sends its group on its own task, so that task's cancellation (a client gone while the pool was busy)
+    /// must not fail the claims of other requests that waited for it: they are sent again, by the first of them.
+    @Test func aCancelledSenderDoesNotFailTheClaimsItWasToSend() async throws {
+        try await withStore("nonce_cancel") { database in
+            let nonces = RequestNonceStore(database: database)
+            // Every pooled connection held, so the first claim waits for one with its group queued behind it.
+            let (held, holding) = AsyncStream<Void>.makeStream()
+            let (release, releasing) = AsyncStream<Void>.makeStream()
+            let holders = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<Database.requestConnectionsMax {
+                        group.addTask {
+                            try await database.client.withConnection { _ in
+                                holding.yield()
+                                for await _ in release {}
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            var heldCount = 0
+            for await _ in held {
+                heldCount += 1
+                if heldCount == Database.requestConnectionsMax { break }
+            }
+            // The first claim goes at once (and waits for a connection); the next ones queue: when it is done, the
+            // second is told to send the group, and its task was cancelled meanwhile.
+            let first = Task { try await nonces.claim(department: "registry", nonce: "a0", nowS: 10, expiresS: 70) }
+            while nonces.statementsSent == 0 { await Task.yield() }
+            var queued: [Task<Bool, any Error>] = []
+            for index in 1...4 {
+                queued.append(Task { try await nonces.claim(department: "registry", nonce: "a\(index)", nowS: 10, expiresS: 70) })
+                while nonces.waitingCount < index { await Task.yield() }
+            }
+            let sender = queued.removeFirst()
+            sender.cancel()
+            releasing.finish()
+            #expect(try await first.value)
+            await #expect(throws: (any Error).self) { try await sender.value }
+            for other in queued { #expect(try await other.value, "a waiting claim failed with its sender's cancellation") }
+            try await holders.value
+        }
+    }
+
     /// The read path's cost grows with the ids asked, never with the table: one id read from 2,000 published and
     /// anchored records touches a few index and heap pages, whether PostgreSQL plans it for the values (the first
     /// executions) or generically (a prepared statement later). A lookup by a column an index does not lead with, or
