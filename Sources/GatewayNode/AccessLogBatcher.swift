@@ -11,15 +11,34 @@ package protocol PayloadSource: Sendable {
     func expire(timeoutMs: Int64)
     /// Fails everything waiting and refuses what comes later (the node is stopping).
     func close(_ error: any Error)
+    /// Asks to be told (`wake`) when payload starts waiting where none waited, so that an idle driver need not wait
+    /// for its next tick. Optional: a source that never calls it is taken on ticks only.
+    func onWaiting(_ wake: @escaping @Sendable () -> Void)
+    /// Whether payload waits to be taken.
+    var waiting: Bool { get }
+}
+
+extension PayloadSource {
+    package func onWaiting(_ wake: @escaping @Sendable () -> Void) {}
+    package var waiting: Bool { false }
 }
 
 /// Where a chain service's driver finds its payload source, attached after both exist (the source needs the chain).
 package final class PayloadTap: PayloadSource {
     let source = NIOLockedValueBox<(any PayloadSource)?>(nil)
+    let wake = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
 
     package init() {}
 
-    package func attach(_ source: any PayloadSource) { self.source.withLockedValue { $0 = source } }
+    package func attach(_ source: any PayloadSource) {
+        self.source.withLockedValue { $0 = source }
+        if let wake = wake.withLockedValue({ $0 }) { source.onWaiting(wake) }
+    }
+    package func onWaiting(_ wake: @escaping @Sendable () -> Void) {
+        self.wake.withLockedValue { $0 = wake }
+        source.withLockedValue { $0 }?.onWaiting(wake)
+    }
+    package var waiting: Bool { source.withLockedValue { $0 }?.waiting ?? false }
     package func take(room: Int) -> [[UInt8]] { source.withLockedValue { $0 }?.take(room: room) ?? [] }
     package func expire(timeoutMs: Int64) { source.withLockedValue { $0 }?.expire(timeoutMs: timeoutMs) }
     package func close(_ error: any Error) { source.withLockedValue { $0 }?.close(error) }
@@ -40,6 +59,8 @@ struct OwnPayload: PayloadSource {
     }
     func expire(timeoutMs: Int64) { tap.expire(timeoutMs: timeoutMs) }
     func close(_ error: any Error) { tap.close(error) }
+    func onWaiting(_ wake: @escaping @Sendable () -> Void) { tap.onWaiting(wake) }
+    var waiting: Bool { tap.waiting }
 }
 
 /// Group commit for the access log, paced by the chain: events wait in memory until the replica's next tick takes
@@ -78,6 +99,8 @@ package final class AccessLogBatcher: PayloadSource, Sendable {
 
     struct State {
         var queue: [Waiting] = []
+        /// Told when an event arrives to an empty queue (the driver, to take it without waiting for its tick).
+        var wake: (@Sendable () -> Void)?
         var nonces: [UInt64] = []
         var drawing = false
         var closed: (any Error)?
@@ -100,15 +123,16 @@ package final class AccessLogBatcher: PayloadSource, Sendable {
     package func log(_ event: AccessEvent) async throws -> Receipt {
         try await chain.admit()
         return try await withCheckedThrowingContinuation { continuation in
-            let refused: (any Error)? = state.withLockedValue { state in
-                if let closed = state.closed { return closed }
+            let (refused, wake): ((any Error)?, (@Sendable () -> Void)?) = state.withLockedValue { state in
+                if let closed = state.closed { return (closed, nil) }
                 guard state.queue.count < queueMax else {
-                    return ChainServiceError(.busy, "\(state.queue.count) access events are waiting for the chain; retry shortly")
+                    return (ChainServiceError(.busy, "\(state.queue.count) access events are waiting for the chain; retry shortly"), nil)
                 }
                 state.queue.append(Waiting(event: event, sinceMs: now(), continuation: continuation))
-                return nil
+                return (nil, state.queue.count == 1 ? state.wake : nil)
             }
             if let refused { continuation.resume(throwing: refused) } else { drawNoncesIfLow() }
+            wake?()
         }
     }
 
@@ -156,6 +180,9 @@ package final class AccessLogBatcher: PayloadSource, Sendable {
         }
         return signed.encoded
     }
+
+    package func onWaiting(_ wake: @escaping @Sendable () -> Void) { state.withLockedValue { $0.wake = wake } }
+    package var waiting: Bool { state.withLockedValue { !$0.queue.isEmpty } }
 
     /// Events waiting to be taken.
     package var waitingCount: Int { state.withLockedValue { $0.queue.count } }

@@ -156,7 +156,8 @@ extension ChainService {
         }
         if restored { logger.notice("this database was restored from a backup: votes are held until the network shows its round") }
         let driver = ConsensusDriver(
-            me: nodeID, setup: setup, persistence: consensusStore, epochEnds: try await consensusStore.epochEnds(hash: hash),
+            me: nodeID, setup: setup, persistence: StoringPersistence(service: self, consensusStore: consensusStore),
+            epochEnds: try await consensusStore.epochEnds(hash: hash),
             serveFetch: { id in (try? await Self.committedBlocks(endingAt: id, store: store, hash: hash)) ?? [] },
             serveSync: { [weak self] height, epoch in try? await self?.syncBatch(from: height, epoch: epoch) },
             logger: logger,
@@ -178,6 +179,7 @@ extension ChainService {
             }
         )
         self.driver = driver
+        payloadTap.onWaiting { [weak driver] in driver?.poke() }
         // Peers: a solo chain has none (until governance admits one); any other node listens on its address.
         if directory.count > 1 { try await startTransport(driver: driver) }
         commitTask = Task { await self.storeWhenDecided(stream) }
@@ -328,7 +330,8 @@ extension ChainService {
         }
     }
 
-    /// The driver handed over the commits of one batch: they are stored together (one statement), not block by block.
+    /// The driver handed over the commits of one batch: those its durable write did not store (see
+    /// `persistConsensus`) are stored together (one statement), not block by block.
     func commitsDone() {
         if !decidedQueue.isEmpty { commitContinuation?.yield() }
     }
@@ -340,18 +343,52 @@ extension ChainService {
         for await _ in wakeUps { await storeDecided() }
     }
 
-    /// Stores the decided blocks waiting (up to `storeBatchMax`, in height order) with their derived state in one
-    /// database transaction — under load the replica decides blocks faster than one durable write each — then
-    /// resumes the requests waiting for their transactions, block by block.
-    func storeDecided() async {
-        guard !decidedQueue.isEmpty else { return }
+    /// The replica's durable state of one batch (see `ConsensusDriver.perform`), written with the blocks it decided in
+    /// that batch — one statement, one flush to disk for both, instead of the replica's write and then the block's —
+    /// when no other storing is under way (otherwise the storing task keeps them, in order). Resumes the requests
+    /// waiting for those blocks once written. If the write fails, the blocks go back to the front of the queue for the
+    /// storing task (which retries until the database is back) and the error is the replica's.
+    func persistConsensus(_ writes: ConsensusStore.Writes) async throws {
+        guard !storing, !decidedQueue.isEmpty else {
+            try await consensusStore.save(blocks: writes.blocks, safety: writes.safety, epoch: writes.epoch)
+            return
+        }
         let batch = Array(decidedQueue.prefix(Self.storeBatchMax))
         decidedQueue.removeFirst(batch.count)
-        let committing = batch.map {
+        storing = true
+        defer {
+            storing = false
+            // What is left (more than one batch, or this one after a failure) is the storing task's.
+            if !decidedQueue.isEmpty { commitContinuation?.yield() }
+        }
+        do {
+            try await store.commit(Self.committing(batch), suite: suite, consensus: writes)
+        } catch {
+            decidedQueue.insert(contentsOf: batch, at: 0)
+            throw error
+        }
+        for decided in batch { stored(decided) }
+    }
+
+    static func committing(_ batch: [Decided]) -> [ChainStore.Committing] {
+        batch.map {
             ChainStore.Committing(
                 block: $0.block, evidence: ConsensusCodec.encodeEvidence(of: $0.consensusBlock), skipped: $0.applied.skipped,
                 commitment: $0.commitment)
         }
+    }
+
+    /// Stores the decided blocks waiting (up to `storeBatchMax`, in height order) with their derived state in one
+    /// database transaction — under load the replica decides blocks faster than one durable write each — then
+    /// resumes the requests waiting for their transactions, block by block. One storing at a time (this task's or
+    /// the replica's, `persistConsensus`), so that blocks are stored in height order.
+    func storeDecided() async {
+        guard !storing, !decidedQueue.isEmpty else { return }
+        let batch = Array(decidedQueue.prefix(Self.storeBatchMax))
+        decidedQueue.removeFirst(batch.count)
+        let committing = Self.committing(batch)
+        storing = true
+        defer { storing = false }
         var backoffMs = 50
         while true {
             do {
@@ -368,6 +405,8 @@ extension ChainService {
             }
         }
         for decided in batch { stored(decided) }
+        // More waited than one batch holds: the next wake-up stores them.
+        if !decidedQueue.isEmpty { commitContinuation?.yield() }
     }
 
     /// After a decided block is durable: the stored height, the metrics, and the requests waiting for it.
@@ -393,4 +432,19 @@ extension ChainService {
             resume(waiters.committed(hash, at: location), with: .success(location))
         }
     }
+}
+
+/// The driver's persistence in a node: the replica's state of a batch, with the blocks decided in that batch when
+/// nothing else is storing (`ChainService.persistConsensus`: one flush to disk for both).
+struct StoringPersistence: ConsensusPersistence {
+    weak var service: ChainService?
+    let consensusStore: ConsensusStore
+
+    func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
+        let writes = ConsensusStore.Writes(blocks: blocks, safety: safety, epoch: epoch)
+        guard let service else { return try await consensusStore.save(blocks: blocks, safety: safety, epoch: epoch) }
+        try await service.persistConsensus(writes)
+    }
+
+    func save(_ end: EpochEnd, epoch: UInt64) async throws { try await consensusStore.save(end, epoch: epoch) }
 }

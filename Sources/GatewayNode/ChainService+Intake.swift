@@ -73,9 +73,10 @@ extension ChainService {
     }
 
     /// Refuses new work while too many transactions wait for the chain (back-pressure instead of unbounded queues).
-    package func admit() throws {
-        guard waiters.count < settings.backlogMax else {
-            throw ChainServiceError(.busy, "\(waiters.count) transactions are waiting for the chain; retry shortly")
+    package nonisolated func admit() throws {
+        let waiting = published.withLockedValue { $0.waiting }
+        guard waiting < settings.backlogMax else {
+            throw ChainServiceError(.busy, "\(waiting) transactions are waiting for the chain; retry shortly")
         }
     }
 }

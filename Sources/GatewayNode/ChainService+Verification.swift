@@ -49,6 +49,8 @@ extension ChainService {
         }
         derivedFaults = Set(proof.heights.keys)
         derivedProblems = proof.problems
+        let reasons = Dictionary(uniqueKeysWithValues: derivedFaults.map { table in (table, Self.derivedFaultReason(table, proof.problems)) })
+        published.withLockedValue { $0.derivedFaults = reasons }
     }
 
     /// Applies every stored block to `ledger` (which starts at the genesis) and returns, per derived table and height,
@@ -146,9 +148,12 @@ extension ChainService {
     }
 
     /// Why data of a derived table is not served (nil: the table matches the chain).
-    package func derivedFault(_ table: DerivedRows.Table) -> String? {
-        guard derivedFaults.contains(table) else { return nil }
-        let located = derivedProblems.filter { $0.table == table }
+    package nonisolated func derivedFault(_ table: DerivedRows.Table) -> String? {
+        published.withLockedValue { $0.derivedFaults[table] }
+    }
+
+    static func derivedFaultReason(_ table: DerivedRows.Table, _ problems: [DerivedStateProblem]) -> String {
+        let located = problems.filter { $0.table == table }
         let example = located.first.map { " (first: \($0))" } ?? ""
         return
             "table \(table.rawValue) differs from the chain at \(located.count) located row(s)\(example); the operator rebuilds it with `gateway rebuild-derived`"

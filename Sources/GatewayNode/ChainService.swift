@@ -3,6 +3,7 @@ import GatewayCrypto
 import GatewayTLS
 import GatewayStore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 
@@ -53,7 +54,22 @@ package actor ChainService: Service {
     let settings: ConsensusSettings
     /// The ledger state of every block consensus decided (applied in memory, in order, as the replica commits);
     /// storage follows it, and `storedHeight` says how far.
-    var ledger: Ledger
+    var ledger: Ledger { didSet { published.withLockedValue { $0.ledger = ledger } } }
+    /// What requests read of this actor's state, published by it on every change and read without a hop onto it:
+    /// its executor is the chain's loop, which the replica keeps busy under load, and a request made six such hops
+    /// (bundle approval, consents, grants, derived faults, back-pressure, a department's key), each waiting behind a
+    /// tick's signatures and then for the shared task pool again.
+    package nonisolated let published: NIOLockedValueBox<Published>
+    package struct Published: Sendable {
+        /// `ledger`, as of its last change.
+        var ledger: Ledger
+        /// Why each derived table that differs from the chain may not be served (`derivedFault`).
+        var derivedFaults: [DerivedRows.Table: String] = [:]
+        /// Transactions waiting for their block (`waiters.count`): the back-pressure `admit` applies.
+        var waiting = 0
+        /// Department keys set by governance, loaded once each (by PEM).
+        var departmentKeys: [String: any VerifyingKey] = [:]
+    }
     var storedHeight: UInt64 = 0
     /// Every member this node knows of, in the order it learnt of them (genesis first): the transport's directory and
     /// the followers' replica ids. Only grows in a process.
@@ -74,8 +90,8 @@ package actor ChainService: Service {
     /// Decided blocks not yet stored, in height order: the storing task takes all that wait (up to
     /// `storeBatchMax`) into one database transaction.
     var decidedQueue: [Decided] = []
-    /// Department keys set by governance, loaded once each (by PEM).
-    var departmentKeyCache: [String: any VerifyingKey] = [:]
+    /// Decided blocks are being written (by the storing task or with the replica's state): the others wait.
+    var storing = false
     static let storeBatchMax = 64
 
     /// A block consensus decided and the ledger accepted, on its way to storage.
@@ -90,7 +106,9 @@ package actor ChainService: Service {
     var intake: [Transaction] = []
 
     /// Requests waiting for their transaction's block (a pure state machine; this actor resumes what it hands back).
-    var waiters = CommitWaiters<CheckedContinuation<TransactionLocation, any Error>>(recentMax: 65_536, timeoutMs: commitTimeoutMs)
+    var waiters = CommitWaiters<CheckedContinuation<TransactionLocation, any Error>>(recentMax: 65_536, timeoutMs: commitTimeoutMs) {
+        didSet { published.withLockedValue { $0.waiting = waiters.count } }
+    }
 
     struct HeightWaiter {
         let height: UInt64
@@ -157,7 +175,9 @@ package actor ChainService: Service {
         self.logger = logger
         self.now = now
         self.settings = settings
-        self.ledger = try Ledger(genesis: genesis, suite: suite)
+        let ledger = try Ledger(genesis: genesis, suite: suite)
+        self.ledger = ledger
+        self.published = NIOLockedValueBox(Published(ledger: ledger))
         self.accessLog = MerkleLog(tree: MerkleTree(suite: suite))
         if !genesis.members.contains(where: { $0.nodeID == nodeID }), settings.listenAddress == nil {
             throw NodeError(

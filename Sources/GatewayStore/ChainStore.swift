@@ -131,7 +131,10 @@ package struct ChainStore: Sendable {
     /// a node that decides blocks faster than one durable write each), each exactly as `commit` stores one. Each table
     /// takes one clause for all the blocks, and the clauses go as one statement: a batch costs about what one block
     /// costs, in one round trip.
-    package func commit(_ blocks: [Committing], suite: any CryptoSuite) async throws {
+    ///
+    /// `consensus`, when given, is written in the same statement: a replica's durable state and the blocks it decided
+    /// in the same batch cost one flush to disk, not two (see `ChainService.persistConsensus`).
+    package func commit(_ blocks: [Committing], suite: any CryptoSuite, consensus: ConsensusStore.Writes? = nil) async throws {
         guard !blocks.isEmpty else { return }
         let logger = database.logger
         let prepared = try blocks.map { entry in
@@ -142,7 +145,9 @@ package struct ChainStore: Sendable {
         }
         // One statement (see `CombinedStatement`): atomic by itself, so no BEGIN and COMMIT round trips around it.
         do {
-            try await database.chainLane.withConnection { connection in try await Self.insert(prepared, on: connection, logger: logger) }
+            try await database.chainLane.withConnection { connection in
+                try await Self.insert(prepared, consensus: consensus, on: connection, logger: logger)
+            }
         } catch {
             throw Database.translate(error)
         }
@@ -157,8 +162,11 @@ package struct ChainStore: Sendable {
         var height: Int64 { Int64(entry.block.header.height) }
     }
 
-    static func insert(_ prepared: [Prepared], on connection: PostgresConnection, logger: Logger) async throws {
+    static func insert(_ prepared: [Prepared], consensus: ConsensusStore.Writes?, on connection: PostgresConnection, logger: Logger) async throws {
         var statement = CombinedStatement()
+        // The replica's writes first; the clauses of one statement see the same snapshot, so the delete of persisted
+        // consensus blocks at the end does not see (or remove) the blocks this statement persists.
+        if let consensus { ConsensusStore.add(consensus, to: &statement) }
         statement.add(
             """
             INSERT INTO blocks (height, hash, header, certificate, tx_count, evidence, commitment)

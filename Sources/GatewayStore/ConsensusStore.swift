@@ -48,6 +48,28 @@ package struct ConsensusStore: Sendable {
     /// database's process, then ours), and the replica sends nothing until this returns.
     package func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
         var statement = CombinedStatement()
+        Self.add(Writes(blocks: blocks, safety: safety, epoch: epoch), to: &statement)
+        try await database.chainLane.withConnection { connection in
+            try await statement.run(on: connection, logger: database.logger)
+        }
+    }
+
+    /// One batch of a replica's durable state: the blocks it is about to vote for or propose, and its safety state.
+    package struct Writes: Sendable {
+        package let blocks: [ConsensusBlock]
+        package let safety: SafetyState?
+        package let epoch: UInt64
+
+        package init(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) {
+            self.blocks = blocks
+            self.safety = safety
+            self.epoch = epoch
+        }
+    }
+
+    /// The clauses that write `writes` (see `save`), for a statement that may carry more (`ChainStore.commit`).
+    static func add(_ writes: Writes, to statement: inout CombinedStatement) {
+        let (blocks, safety, epoch) = (writes.blocks, writes.safety, writes.epoch)
         if !blocks.isEmpty {
             statement.add(
                 """
@@ -65,7 +87,6 @@ package struct ConsensusStore: Sendable {
                 ON CONFLICT (epoch) DO UPDATE SET state = EXCLUDED.state
                 """)
         }
-        try await database.chainLane.withConnection { connection in try await statement.run(on: connection, logger: database.logger) }
     }
 
     /// The blocks `epoch`'s replica persisted above `height`, in (height, id) order, ids recomputed from their contents.

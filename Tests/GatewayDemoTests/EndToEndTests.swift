@@ -331,7 +331,7 @@ final class Lines: @unchecked Sendable {
         var effects = follower.receive(.syncBlocks(batch), from: 0, now: 1)
         #expect(follower.committedHeight == batch.blocks.last!.height)
         // Batch after batch up to what the node has stored.
-        while follower.committedHeight < (try await chain.height) {
+        while follower.committedHeight < (await chain.height) {
             let next = try #require(try await chain.syncBatch(from: follower.committedHeight + 1, epoch: 0))
             let before = follower.committedHeight
             effects = follower.receive(.syncBlocks(next), from: 0, now: 2)

@@ -225,4 +225,31 @@ import Testing
         await #expect(throws: ChainServiceError.self) { _ = try await batcher.log(Self.event(40)) }
         #expect(batcher.waitingCount == 0)
     }
+
+    /// The driver is woken (`onWaiting`) when an event arrives to an empty queue — once, not per event — so that an
+    /// idle replica takes it without waiting for its next tick; `waiting` says whether anything waits. Through the
+    /// tap, whichever of the wake and the batcher comes first.
+    @Test(arguments: [true, false]) func anEventArrivingToAnEmptyQueueWakesTheDriverOnce(wakeFirst: Bool) async throws {
+        let wakes = NIOLockedValueBox(0)
+        let tap = PayloadTap()
+        let batcher = AccessLogBatcher(chain: FakeChain(), now: Clock().now)
+        if wakeFirst { tap.onWaiting { wakes.withLockedValue { $0 += 1 } } }
+        tap.attach(batcher)
+        if !wakeFirst { tap.onWaiting { wakes.withLockedValue { $0 += 1 } } }
+        #expect(!tap.waiting)
+        try await withThrowingTaskGroup(of: (Int, AccessLogBatcher.Receipt).self) { group in
+            await Self.logAll(0..<1, batcher, into: &group)
+            #expect(wakes.withLockedValue { $0 } == 1 && tap.waiting)
+            await Self.logAll(1..<5, batcher, into: &group)
+            #expect(wakes.withLockedValue { $0 } == 1, "events joining a waiting queue wake nobody")
+            #expect(await Self.tickUntilTaken(batcher).count == 1)
+            #expect(!tap.waiting)
+            await Self.logAll(5..<6, batcher, into: &group)
+            #expect(wakes.withLockedValue { $0 } == 2 && tap.waiting)
+            #expect(await Self.tickUntilTaken(batcher).count == 1)
+            var answered = 0
+            for try await _ in group { answered += 1 }
+            #expect(answered == 6)
+        }
+    }
 }

@@ -364,6 +364,56 @@ struct TCPCluster {
         #expect(await iterator.next() != nil, "the replica did not commit after its write completed")
         await driver.stop()
     }
+    /// A batch's commits are decided before its durable write, so that a node's persistence can store the decided
+    /// blocks in the same write as the replica's state (one flush to disk, `ChainService.persistConsensus`): a solo
+    /// validator's batch that proposes a block and its certifying child commits the block, and that commit is heard
+    /// before the write of the batch (which holds the block and its child).
+    @Test func aBatchsCommitsAreDecidedBeforeItsDurableWrite() async throws {
+        let suite = InternationalSuite()
+        let key = suite.generateSigningKey()
+        let hash: @Sendable ([UInt8]) -> [UInt8] = { suite.hash($0) }
+        let journal = Journal()
+        let (events, heard) = AsyncStream.makeStream(of: Void.self)
+        var configuration = Replica.Configuration(replicas: 1)
+        configuration.roundTimeoutTicks = 200
+        let driver = ConsensusDriver(
+            me: "v0",
+            setup: EpochSetup(
+                epoch: 0, members: ["v0"], others: [],
+                replica: Replica(
+                    id: 0, configuration: configuration, signer: SuiteConsensusSigner(replica: 0, key: key, validators: [key.publicKey]), hash: hash
+                )),
+            persistence: journal,
+            onCommit: { block, _, _, _ in
+                journal.note(.commit(block.height))
+                if !block.payload.isEmpty { heard.yield() }
+                return false
+            }
+        )
+        await driver.start()
+        _ = await driver.submit([Array("first".utf8)])
+        var iterator = events.makeAsyncIterator()
+        _ = await iterator.next()
+        await driver.stop()
+        let entries = journal.entries.withLockedValue { $0 }
+        let commit = try #require(entries.firstIndex { if case .commit(let height) = $0 { height == 1 } else { false } })
+        let write = try #require(entries.firstIndex { if case .save(let heights) = $0 { heights.contains(1) } else { false } })
+        #expect(write > commit, "the write of the batch that committed block 1 comes after the commit: \(entries)")
+        if case .save(let heights) = entries[write] { #expect(heights.contains(2), "its certifying child is in the same write") }
+    }
+}
+
+/// Consensus persistence that only records what it was asked to write, with the commits heard, in order.
+final class Journal: ConsensusPersistence {
+    enum Entry: Sendable, Equatable {
+        case save([UInt64])
+        case commit(UInt64)
+    }
+    let entries = NIOLockedValueBox<[Entry]>([])
+
+    func note(_ entry: Entry) { entries.withLockedValue { $0.append(entry) } }
+    func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws { note(.save(blocks.map(\.height))) }
+    func save(_ end: EpochEnd, epoch: UInt64) async throws {}
 }
 
 /// Consensus persistence whose first write waits until the test releases it (a slow disk, held on purpose).

@@ -185,7 +185,8 @@ struct StoreFixture: Sendable {
 
     /// Storing blocks is one statement of many clauses: when a late clause fails (here a derived row's key, taken by a
     /// row an insider wrote), the earlier clauses' rows are not left behind — no block row, no transaction, the
-    /// outbox untouched, no access event.
+    /// outbox untouched, no access event — nor the replica's state written in the same statement (its safety state
+    /// and the blocks it persists before voting), which is written with the blocks once the statement succeeds.
     @Test func aFailingClauseLeavesNothingOfTheBlocksStored() async throws {
         let f = try StoreFixture(.intl)
         try await withStore("combined_atomic") { database in
@@ -212,16 +213,34 @@ struct StoreFixture: Sendable {
                 "INSERT INTO access_records (record_key, event_id, height, tx_hash) VALUES (\(ByteBuffer(bytes: f.record("C1").recordKey)), 'e2', 1, \(ByteBuffer(bytes: nextHash)))"
             )
             let second = try ledger.proposeSolo(transactions: [next], proposer: "n1", signer: f.signer, timestampMs: 12)
-            await #expect(throws: (any Error).self) { try await chain.commit(second, suite: f.suite) }
+            // The replica's writes of the batch that decided `second`: the blocks it proposed and its safety state.
+            let hash: @Sendable ([UInt8]) -> [UInt8] = { [suite = f.suite] in suite.hash($0) }
+            let key = f.suite.generateSigningKey()
+            var replica = Replica(
+                id: 0, configuration: .init(replicas: 1), signer: SuiteConsensusSigner(replica: 0, key: key, validators: [key.publicKey]), hash: hash)
+            _ = replica.submit([7])
+            let effects = replica.start(now: 0)
+            let (persisted, safety) = EpochHost<String>.writes(effects)
+            #expect(!persisted.isEmpty && safety != nil)
+            let replicaWrites = ConsensusStore.Writes(blocks: persisted, safety: safety, epoch: 0)
+            let consensus = ConsensusStore(database: database)
+            let committing = ChainStore.Committing(block: second)
+            await #expect(throws: (any Error).self) { try await chain.commit([committing], suite: f.suite, consensus: replicaWrites) }
             #expect(try await chain.height() == 1)
             #expect(try await chain.location(of: nextHash) == nil)
             #expect(try await chain.pending(limit: 100).count == 1)
             #expect(try await chain.accessEvents(afterHeight: 0, afterEventID: "", limit: 10).isEmpty)
-            // With the intruding row gone, the same block stores whole.
+            #expect(try await consensus.loadSafety() == nil)
+            #expect(try await consensus.blocks(above: 0, hash: hash).isEmpty)
+            // With the intruding row gone, the same block stores whole, and the replica's state with it.
             try await database.client.query("DELETE FROM access_records")
-            try await chain.commit(second, suite: f.suite)
+            try await chain.commit([committing], suite: f.suite, consensus: replicaWrites)
             #expect(try await chain.height() == 2)
             #expect(try await chain.pending(limit: 100).isEmpty)
+            #expect(try await consensus.loadSafety() == safety)
+            // Blocks 1 and 2 of the replica's own chain: the clause that forgets persisted blocks at or below the stored
+            // height sees the statement's snapshot, not what the statement itself persists.
+            #expect(try await consensus.blocks(above: 0, hash: hash).map(\.id) == persisted.map(\.id))
         }
     }
 
@@ -243,7 +262,7 @@ struct StoreFixture: Sendable {
                 chainID: "store-test", kind: .accessLog, submitter: "n1", nonce: try await chain.nextNonce(), timestampMs: 5, payload: event.encoded,
                 signer: f.signer)
             try await chain.enqueue(access, hash: access.hash(suite: f.suite))
-            var ledger = try Ledger(genesis: f.genesis, suite: f.suite)
+            let ledger = try Ledger(genesis: f.genesis, suite: f.suite)
             let pending = try await chain.pending(limit: 100)
             let block = try ledger.proposeSolo(
                 transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)
@@ -390,7 +409,7 @@ struct StoreFixture: Sendable {
                 let batch = (start..<start + 500).map { f.record("C\($0)") }
                 _ = try await records.publish(batch) { fresh, nonce in try f.anchor(fresh, nonce: nonce) }
             }
-            var ledger = try Ledger(genesis: f.genesis, suite: f.suite)
+            let ledger = try Ledger(genesis: f.genesis, suite: f.suite)
             let pending = try await chain.pending(limit: 100)
             let block = try ledger.proposeSolo(
                 transactions: try pending.map { try Transaction(decoding: $0.body) }, proposer: "n1", signer: f.signer, timestampMs: 10)

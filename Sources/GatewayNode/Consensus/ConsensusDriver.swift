@@ -32,6 +32,11 @@ package actor ConsensusDriver {
     nonisolated let executorLoop: any EventLoop
     nonisolated package var unownedExecutor: UnownedSerialExecutor { executorLoop.executor.asUnownedSerialExecutor() }
     package static let tickMs = 10
+    /// A tick asked for by payload (`poke`) comes no sooner than this after the previous tick: an idle replica takes
+    /// a request's event at once instead of up to `tickMs` later, and a busy one starts its next batch as soon as
+    /// the last is done, while the blocks a second stay bounded (each costs signatures and a durable write).
+    package static let pokeGapMs = 4
+    var lastTick = ContinuousClock.now
     /// Peer messages waiting for the replica beyond which new ones are dropped (the protocol tolerates loss; a peer
     /// that floods cannot grow this node's memory). Ticks are never dropped, and never queued twice.
     package static let inboxMessagesMax = 4_096
@@ -156,6 +161,17 @@ package actor ConsensusDriver {
         }
     }
 
+    /// Payload started waiting (see `PayloadSource.onWaiting`): an early tick, unless a batch is under way (its end
+    /// looks again) or the last tick was less than `pokeGapMs` ago (the next scheduled one takes it).
+    package nonisolated func poke() {
+        Task { await self.pokeTick() }
+    }
+
+    func pokeTick() async {
+        guard !draining, ContinuousClock.now - lastTick >= .milliseconds(Self.pokeGapMs) else { return }
+        await enqueue(.tick)
+    }
+
     /// Stops ticking and ignores everything that arrives afterwards (the node is shutting down).
     package func stop() {
         stopped = true
@@ -240,6 +256,7 @@ package actor ConsensusDriver {
                 switch input {
                 case .start: effects += host.start(now: now)
                 case .tick:
+                    lastTick = .now
                     takePayload()
                     effects += host.tick(now: now)
                 case .message(let message, let sender, let senderEpoch):
@@ -253,6 +270,11 @@ package actor ConsensusDriver {
             }
             await settleRestoredHold()
             await perform(effects)
+            // Payload arrived during the batch: the next one starts now, not at the next scheduled tick.
+            if inbox.isEmpty, !stopped, payload?.waiting ?? false, ContinuousClock.now - lastTick >= .milliseconds(Self.pokeGapMs) {
+                inbox.append(.tick)
+                tickQueued = true
+            }
         }
         draining = false
     }
@@ -292,9 +314,24 @@ package actor ConsensusDriver {
         }
     }
 
-    /// Durability first: blocks and the latest safety state of the batch in one write; only then the messages.
+    /// The batch's commits are decided first (in memory, in order, up to one that ends the epoch); then durability:
+    /// blocks and the latest safety state of the batch in one write — with the blocks just decided, when the
+    /// persistence stores them too (a node's `ChainService`: one flush to disk for both); only then the messages,
+    /// and the rest of what was decided is handed over for storage (`onCommitsDone`).
     func perform(_ effects: [ConsensusEffect]) async {
         let (blocks, safety) = EpochHost<String>.writes(effects)
+        let steps = host.steps(effects, durable: true)
+        var committed = false
+        /// The commit that changed the validator set, if any: the messages after it belong to the old set's replica.
+        var ending: (position: Int, end: EpochEnd)?
+        for (position, step) in steps.enumerated() {
+            guard case .commit(let block, let certificate, let evidence, let beyond) = step else { continue }
+            committed = true
+            if await onCommit(block, certificate, evidence, host.epoch) {
+                ending = (position, EpochEnd(evidence: evidence, beyond: beyond))
+                break
+            }
+        }
         var durable = true
         if let persistence, !blocks.isEmpty || safety != nil {
             do {
@@ -304,21 +341,12 @@ package actor ConsensusDriver {
                 logger.error("could not persist consensus state; withholding this batch's messages", metadata: ["error": "\(error)"])
             }
         }
-        var committed = false
-        for step in host.steps(effects, durable: durable) {
-            switch step {
-            case .commit(let block, let certificate, let evidence, let beyond):
-                committed = true
-                guard await onCommit(block, certificate, evidence, host.epoch) else { continue }
-                await onCommitsDone?()
-                await endEpoch(EpochEnd(evidence: evidence, beyond: beyond))
-                return
-            case .send(let message, let nodes):
-                if heldByRestore(message) { continue }
-                transport?.send(message, epoch: host.epoch, to: nodes)
-            }
+        for step in steps[..<(ending?.position ?? steps.count)] {
+            guard durable, case .send(let message, let nodes) = step, !heldByRestore(message) else { continue }
+            transport?.send(message, epoch: host.epoch, to: nodes)
         }
         if committed { await onCommitsDone?() }
+        if let ending { await endEpoch(ending.end) }
     }
 
     /// The block just committed changed the validator set: record how this epoch ended and start the next one's
