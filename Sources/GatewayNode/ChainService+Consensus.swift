@@ -361,8 +361,13 @@ extension ChainService {
             // What is left (more than one batch, or this one after a failure) is the storing task's.
             if !decidedQueue.isEmpty { commitContinuation?.yield() }
         }
+        // A block stored by this statement need not be persisted for the replica too (a solo validator's batch
+        // proposes and commits a block at once): the chain tables hold it, and a restart reads it from them.
+        let storedIDs = Set(batch.map(\.consensusBlock.id))
+        let replicaWrites = ConsensusStore.Writes(
+            blocks: writes.blocks.filter { !storedIDs.contains($0.id) }, safety: writes.safety, epoch: writes.epoch)
         do {
-            try await store.commit(Self.committing(batch), suite: suite, consensus: writes)
+            try await store.commit(Self.committing(batch), suite: suite, consensus: replicaWrites)
         } catch {
             decidedQueue.insert(contentsOf: batch, at: 0)
             throw error

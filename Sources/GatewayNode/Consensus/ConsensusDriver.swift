@@ -37,6 +37,8 @@ package actor ConsensusDriver {
     /// the last is done, while the blocks a second stay bounded (each costs signatures and a durable write).
     package static let pokeGapMs = 4
     var lastTick = ContinuousClock.now
+    /// A poke waits for `pokeGapMs` after the last tick to pass.
+    var pokeWaiting = false
     /// Peer messages waiting for the replica beyond which new ones are dropped (the protocol tolerates loss; a peer
     /// that floods cannot grow this node's memory). Ticks are never dropped, and never queued twice.
     package static let inboxMessagesMax = 4_096
@@ -161,14 +163,21 @@ package actor ConsensusDriver {
         }
     }
 
-    /// Payload started waiting (see `PayloadSource.onWaiting`): an early tick, unless a batch is under way (its end
-    /// looks again) or the last tick was less than `pokeGapMs` ago (the next scheduled one takes it).
+    /// Payload started waiting (see `PayloadSource.onWaiting`): an early tick — at once, or `pokeGapMs` after the
+    /// last tick if that was more recent — unless a batch is under way (its end looks again) or a tick came meanwhile.
     package nonisolated func poke() {
         Task { await self.pokeTick() }
     }
 
     func pokeTick() async {
-        guard !draining, ContinuousClock.now - lastTick >= .milliseconds(Self.pokeGapMs) else { return }
+        guard !draining, !pokeWaiting else { return }
+        let due = lastTick + .milliseconds(Self.pokeGapMs)
+        if ContinuousClock.now < due {
+            pokeWaiting = true
+            try? await Task.sleep(until: due, clock: .continuous)
+            pokeWaiting = false
+            guard !draining, lastTick + .milliseconds(Self.pokeGapMs) <= due else { return }
+        }
         await enqueue(.tick)
     }
 
@@ -270,10 +279,15 @@ package actor ConsensusDriver {
             }
             await settleRestoredHold()
             await perform(effects)
-            // Payload arrived during the batch: the next one starts now, not at the next scheduled tick.
-            if inbox.isEmpty, !stopped, payload?.waiting ?? false, ContinuousClock.now - lastTick >= .milliseconds(Self.pokeGapMs) {
-                inbox.append(.tick)
-                tickQueued = true
+            // Payload arrived during the batch: the next one starts now (or once `pokeGapMs` passed since the last
+            // tick), not at the next scheduled tick.
+            if inbox.isEmpty, !stopped, payload?.waiting ?? false {
+                if ContinuousClock.now - lastTick >= .milliseconds(Self.pokeGapMs) {
+                    inbox.append(.tick)
+                    tickQueued = true
+                } else {
+                    poke()
+                }
             }
         }
         draining = false
