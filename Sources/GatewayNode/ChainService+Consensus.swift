@@ -343,13 +343,15 @@ extension ChainService {
         for await _ in wakeUps { await storeDecided() }
     }
 
-    /// The replica's durable state of one batch (see `ConsensusDriver.perform`), written with the blocks it decided in
-    /// that batch — one statement, one flush to disk for both, instead of the replica's write and then the block's —
-    /// when no other storing is under way (otherwise the storing task keeps them, in order). Resumes the requests
-    /// waiting for those blocks once written. If the write fails, the blocks go back to the front of the queue for the
-    /// storing task (which retries until the database is back) and the error is the replica's.
+    /// The replica's durable state of one batch (see `ConsensusDriver.perform`). A solo validator's is written with the
+    /// blocks it decided in that batch — one statement, one flush to disk for both, instead of the replica's write and
+    /// then the block's — when no other storing is under way (otherwise the storing task keeps them, in order); the
+    /// requests waiting for those blocks are resumed once written. If the write fails, the blocks go back to the front
+    /// of the queue for the storing task (which retries until the database is back) and the error is the replica's.
+    /// With other validators the replica's write stays apart: its votes wait for it, and must not wait for storage
+    /// (four validators on two cores committed 7,500–7,900 events/s with the writes apart, 5,800–6,500 combined).
     func persistConsensus(_ writes: ConsensusStore.Writes) async throws {
-        guard !storing, !decidedQueue.isEmpty else {
+        guard !storing, !decidedQueue.isEmpty, ledger.governance.validators(atHeight: ledger.height + 1) == [nodeID] else {
             try await consensusStore.save(blocks: writes.blocks, safety: writes.safety, epoch: writes.epoch)
             return
         }
