@@ -329,30 +329,36 @@ struct TCPCluster {
         }
     }
 
-    /// A peer that floods a node while its consensus persistence is slow cannot grow the node's memory: beyond
-    /// `inboxMessagesMax` waiting messages, new ones are dropped (and counted), and once the write completes the
-    /// replica carries on and commits.
-    @Test func theDriversInboxIsBoundedWhileItsPersistenceIsSlow() async throws {
+    /// A lone validator's driver (international suite) with `persistence`, telling `committed` each block it commits.
+    static func soloDriver(
+        persistence: any ConsensusPersistence, committed: @escaping @Sendable (ConsensusBlock) -> Void
+    ) -> ConsensusDriver {
         let suite = InternationalSuite()
         let key = suite.generateSigningKey()
-        let hash: @Sendable ([UInt8]) -> [UInt8] = { suite.hash($0) }
-        let gate = GatedPersistence()
-        let (commits, committed) = AsyncStream.makeStream(of: UInt64.self)
         var configuration = Replica.Configuration(replicas: 1)
         configuration.roundTimeoutTicks = 200
-        let driver = ConsensusDriver(
+        return ConsensusDriver(
             me: "v0",
             setup: EpochSetup(
                 epoch: 0, members: ["v0"], others: [],
                 replica: Replica(
-                    id: 0, configuration: configuration, signer: SuiteConsensusSigner(replica: 0, key: key, validators: [key.publicKey]), hash: hash
-                )),
-            persistence: gate,
+                    id: 0, configuration: configuration, signer: SuiteConsensusSigner(replica: 0, key: key, validators: [key.publicKey]),
+                    hash: { suite.hash($0) })),
+            persistence: persistence,
             onCommit: { block, _, _, _ in
-                committed.yield(block.height)
+                committed(block)
                 return false
             }
         )
+    }
+
+    /// A peer that floods a node while its consensus persistence is slow cannot grow the node's memory: beyond
+    /// `inboxMessagesMax` waiting messages, new ones are dropped (and counted), and once the write completes the
+    /// replica carries on and commits.
+    @Test func theDriversInboxIsBoundedWhileItsPersistenceIsSlow() async throws {
+        let gate = GatedPersistence()
+        let (commits, committed) = AsyncStream.makeStream(of: UInt64.self)
+        let driver = Self.soloDriver(persistence: gate) { block in committed.yield(block.height) }
         await driver.start()
         _ = await driver.submit([Array("first".utf8)])
         await gate.waitUntilAWriteIsHeld()
@@ -364,36 +370,18 @@ struct TCPCluster {
         #expect(await iterator.next() != nil, "the replica did not commit after its write completed")
         await driver.stop()
     }
+
     /// A batch's commits are decided before its durable write, so that a node's persistence can store the decided
     /// blocks in the same write as the replica's state (one flush to disk, `ChainService.persistConsensus`): a solo
     /// validator's batch that proposes a block and its certifying child commits the block, and that commit is heard
     /// before the write of the batch (which holds the block and its child).
     @Test func aBatchsCommitsAreDecidedBeforeItsDurableWrite() async throws {
-        let suite = InternationalSuite()
-        let key = suite.generateSigningKey()
-        let hash: @Sendable ([UInt8]) -> [UInt8] = { suite.hash($0) }
         let journal = Journal()
-        let (events, heard) = AsyncStream.makeStream(of: Void.self)
-        var configuration = Replica.Configuration(replicas: 1)
-        configuration.roundTimeoutTicks = 200
-        let driver = ConsensusDriver(
-            me: "v0",
-            setup: EpochSetup(
-                epoch: 0, members: ["v0"], others: [],
-                replica: Replica(
-                    id: 0, configuration: configuration, signer: SuiteConsensusSigner(replica: 0, key: key, validators: [key.publicKey]), hash: hash
-                )),
-            persistence: journal,
-            onCommit: { block, _, _, _ in
-                journal.note(.commit(block.height))
-                if !block.payload.isEmpty { heard.yield() }
-                return false
-            }
-        )
+        let driver = Self.soloDriver(persistence: journal) { block in journal.note(.commit(block.height)) }
         await driver.start()
         _ = await driver.submit([Array("first".utf8)])
-        var iterator = events.makeAsyncIterator()
-        _ = await iterator.next()
+        // The write that holds block 1 (the journal hears it when the driver makes it).
+        for await heights in journal.saves where heights.contains(1) { break }
         await driver.stop()
         let entries = journal.entries.withLockedValue { $0 }
         let commit = try #require(entries.firstIndex { if case .commit(let height) = $0 { height == 1 } else { false } })
@@ -410,9 +398,14 @@ final class Journal: ConsensusPersistence {
         case commit(UInt64)
     }
     let entries = NIOLockedValueBox<[Entry]>([])
+    /// The heights of each write, as it is made.
+    let (saves, saved) = AsyncStream.makeStream(of: [UInt64].self)
 
     func note(_ entry: Entry) { entries.withLockedValue { $0.append(entry) } }
-    func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws { note(.save(blocks.map(\.height))) }
+    func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
+        note(.save(blocks.map(\.height)))
+        saved.yield(blocks.map(\.height))
+    }
     func save(_ end: EpochEnd, epoch: UInt64) async throws {}
 }
 

@@ -16,8 +16,9 @@ package protocol ConsensusPersistence: Sendable {
 package typealias EpochSetup = EpochHost<String>.Setup
 
 /// Runs one replica for real: peers' messages, submitted payload and a tick every `tickMs` go in, one batch at a
-/// time; each batch's `persist` effects are made durable (one PostgreSQL transaction) before any of its messages
-/// are sent; commits are handed over in order to `onCommit`. The replica's code is the one the simulator runs.
+/// time; each batch's commits are handed over in order to `onCommit` (decided in memory), then its `persist` effects
+/// are made durable (one PostgreSQL transaction, which may store the decided blocks too) before any of its messages
+/// are sent. The replica's code is the one the simulator runs.
 ///
 /// Epochs, as in the simulator: `onCommit` answers whether the block changed the validator set. If it did, the rest
 /// of the old replica's effects are dropped (nothing above the boundary is committed by the old set), how the epoch
