@@ -447,11 +447,11 @@ struct StoringPersistence: ConsensusPersistence {
     weak var service: ChainService?
     let consensusStore: ConsensusStore
 
-    func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
+    nonisolated(nonsending) func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
         let writes = ConsensusStore.Writes(blocks: blocks, safety: safety, epoch: epoch)
         guard let service else { return try await consensusStore.save(blocks: blocks, safety: safety, epoch: epoch) }
         try await service.persistConsensus(writes)
     }
 
-    func save(_ end: EpochEnd, epoch: UInt64) async throws { try await consensusStore.save(end, epoch: epoch) }
+    nonisolated(nonsending) func save(_ end: EpochEnd, epoch: UInt64) async throws { try await consensusStore.save(end, epoch: epoch) }
 }

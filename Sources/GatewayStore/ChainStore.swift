@@ -133,8 +133,10 @@ package struct ChainStore: Sendable {
     /// costs, in one round trip.
     ///
     /// `consensus`, when given, is written in the same statement: a replica's durable state and the blocks it decided
-    /// in the same batch cost one flush to disk, not two (see `ChainService.persistConsensus`).
-    package func commit(_ blocks: [Committing], suite: any CryptoSuite, consensus: ConsensusStore.Writes? = nil) async throws {
+    /// in the same batch cost one flush to disk, not two (see `ChainService.persistConsensus`). Runs on the caller's
+    /// executor (see `ConsensusPersistence`).
+    package nonisolated(nonsending) func commit(_ blocks: [Committing], suite: any CryptoSuite, consensus: ConsensusStore.Writes? = nil) async throws
+    {
         guard !blocks.isEmpty else { return }
         let logger = database.logger
         let prepared = try blocks.map { entry in
@@ -162,7 +164,9 @@ package struct ChainStore: Sendable {
         var height: Int64 { Int64(entry.block.header.height) }
     }
 
-    static func insert(_ prepared: [Prepared], consensus: ConsensusStore.Writes?, on connection: PostgresConnection, logger: Logger) async throws {
+    static nonisolated(nonsending) func insert(
+        _ prepared: [Prepared], consensus: ConsensusStore.Writes?, on connection: PostgresConnection, logger: Logger
+    ) async throws {
         var statement = CombinedStatement()
         // The replica's writes first; the clauses of one statement see the same snapshot, so the delete of persisted
         // consensus blocks at the end does not see (or remove) the blocks this statement persists.

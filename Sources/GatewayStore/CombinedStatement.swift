@@ -1,3 +1,4 @@
+import NIOCore
 import PostgresNIO
 
 /// Several data-modifying statements sent as one: each becomes a `WITH` clause of a single statement, which
@@ -29,8 +30,11 @@ struct CombinedStatement {
 
     /// Runs the statement on `connection` (nothing when no clause was added). The statement's one row is read: a
     /// failure of any clause arrives with the rows, and a statement whose rows are never read fails silently.
-    func run(on connection: PostgresConnection, logger: Logger) async throws {
+    /// Awaited on the caller's executor (the chain's writes: its event loop, where the lane's connections run too),
+    /// not through the shared task pool, where PostgresNIO's async query would resume and hand the result back.
+    nonisolated(nonsending) func run(on connection: PostgresConnection, logger: Logger) async throws {
         guard !isEmpty else { return }
-        for try await _ in try await connection.query(query, logger: logger) {}
+        let result: EventLoopFuture<PostgresQueryResult> = connection.query(query, logger: logger)
+        _ = try await result.get()
     }
 }

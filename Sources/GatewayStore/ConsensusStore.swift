@@ -46,7 +46,7 @@ package struct ConsensusStore: Sendable {
     /// Blocks and the safety state of one epoch in one PostgreSQL transaction (a driver's batch), durable when it returns.
     /// One statement, so one round trip: on a loaded machine each round trip waits for the scheduler twice (the
     /// database's process, then ours), and the replica sends nothing until this returns.
-    package func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
+    package nonisolated(nonsending) func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws {
         var statement = CombinedStatement()
         Self.add(Writes(blocks: blocks, safety: safety, epoch: epoch), to: &statement)
         try await database.chainLane.withConnection { connection in
@@ -101,7 +101,7 @@ package struct ConsensusStore: Sendable {
     }
 
     /// Records how `epoch` ended (idempotent).
-    package func save(_ end: EpochEnd, epoch: UInt64) async throws {
+    package nonisolated(nonsending) func save(_ end: EpochEnd, epoch: UInt64) async throws {
         try await database.client.query(
             """
             INSERT INTO epoch_ends (epoch, body) VALUES (\(Int64(epoch)), \(ByteBuffer(ConsensusCodec.encode(end))))

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayChain
 import GatewayCrypto
 import Testing
@@ -428,5 +429,84 @@ func runCluster(
         for round in UInt64(12)...16 { #expect(replica.leaderOf(round, after: a.id) == 3, "round \(round)") }
         // Beyond it, every validator gets its turn again.
         #expect((UInt64(17)...UInt64(20)).map { replica.leaderOf($0, after: a.id) } == [1, 2, 3, 0])
+    }
+}
+
+/// After each commit the replica drops the blocks at or below the committed height that are not on its committed chain.
+/// It tells the committed ones by position (heights are consecutive) instead of building a set of up to `committedKeep`
+/// ids and rebuilding its block table per commit; the answer must be the set's, for any block.
+@Suite struct CommittedBlockLookupTests {
+    let hash: @Sendable ([UInt8]) -> [UInt8] = { InternationalSuite().hash($0) }
+
+    func chain(from parent: ConsensusBlock, length: Int, tag: String) -> [ConsensusBlock] {
+        var blocks: [ConsensusBlock] = []
+        var justify = QuorumCertificate(blockID: parent.id, round: parent.round, height: parent.height, signatures: [])
+        for index in 0..<length {
+            let block = ConsensusBlock(
+                chainID: parent.chainID, round: justify.round + 1, justify: justify, timeout: nil, proposer: 0, timestampMs: 0,
+                payload: [Array("\(tag)-\(index)".utf8)], hash: hash)
+            blocks.append(block)
+            justify = QuorumCertificate(blockID: block.id, round: block.round, height: block.height, signatures: [])
+        }
+        return blocks
+    }
+
+    @Test func positionalLookupAgreesWithTheSetForChainsForksAndHeightsOutOfRange() {
+        let seed = ProcessInfo.processInfo.environment["DATAGATEWAY_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
+        print("CommittedBlockLookupTests seed \(seed) (replay: DATAGATEWAY_TEST_SEED=\(seed))")
+        var random = SplitMix64(seed: seed)
+        let genesis = Replica.genesis(hash: hash)
+        let whole = chain(from: genesis, length: 64, tag: "main")
+        for _ in 0..<200 {
+            // A window of the committed chain, as `committed` holds it (a suffix of consecutive heights).
+            let start = Int.random(in: 0..<whole.count, using: &random)
+            let end = Int.random(in: start..<whole.count, using: &random)
+            let committed = Array(whole[start...end])
+            // Forks from a random block of the whole chain: same heights, other ids.
+            let forkBase = whole[Int.random(in: 0..<whole.count, using: &random)]
+            let forks = chain(from: forkBase, length: Int.random(in: 1...8, using: &random), tag: "fork-\(start)-\(end)")
+            for block in whole + forks + [genesis] {
+                #expect(
+                    Replica.holds(block, committed: committed) == committed.contains { $0.id == block.id },
+                    "seed \(seed): height \(block.height), window \(start)…\(end)")
+            }
+        }
+        // Not consecutive (never produced by a replica): the lookup falls back to comparing ids.
+        let gapped = [whole[0], whole[2], whole[5]]
+        for block in whole.prefix(8) { #expect(Replica.holds(block, committed: gapped) == gapped.contains { $0.id == block.id }) }
+    }
+
+    @Test func aSoloValidatorKeepsItsCommittedWindowAndNothingMore() {
+        var configuration = Replica.Configuration(replicas: 1)
+        configuration.committedKeep = 100
+        var replica = Replica(id: 0, configuration: configuration, signer: TestSigner(replica: 0, keys: [[1]]), hash: hash)
+        var committed: [[UInt8]] = []
+        func collect(_ effects: [ConsensusEffect]) { for case .commit(let block, _, _) in effects { committed += block.payload } }
+        collect(replica.start(now: 0))
+        var items: [[UInt8]] = []
+        for tick in 1...600 {
+            let item = Array("item-\(tick)".utf8)
+            items.append(item)
+            _ = replica.submit(item)
+            collect(replica.tick(now: UInt64(tick)))
+            // The committed window (at most keep + 64) and the uncommitted blocks above it: never the whole history.
+            #expect(replica.heldBlocks <= configuration.committedKeep + 64 + 4)
+        }
+        for tick in 601...610 { collect(replica.tick(now: UInt64(tick))) }
+        #expect(replica.committedHeight > 300)
+        #expect(Set(committed) == Set(items))
+    }
+}
+
+/// SplitMix64: a seeded generator for the tests of this target (the seed is printed, so a failure can be replayed).
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

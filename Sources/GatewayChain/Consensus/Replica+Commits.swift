@@ -106,9 +106,21 @@ extension Replica {
             recentlyCommittedOrder.removeFirst(forgotten)
         }
         let height = committedHeight
-        let kept = Set(committed.map { PayloadKey($0.id) })
-        blocks.keep(where: { $0.height > height || kept.contains(PayloadKey($0.id)) })
+        let committed = committed
+        blocks.removeAll { $0.height <= height && !Self.holds($0, committed: committed) }
         leaderMemo = nil
+    }
+
+    /// Whether `block` is one of `committed` (the replica's). Those are consecutive heights, so the block at
+    /// `block.height` is looked up by position — no set of the up to `committedKeep` ids built per commit (with the
+    /// table rebuilt, that was the replica's largest cost under load after its signatures).
+    package static func holds(_ block: ConsensusBlock, committed: [ConsensusBlock]) -> Bool {
+        let first = committed[0].height
+        guard committed[committed.count - 1].height - first + 1 == UInt64(committed.count) else {
+            return committed.contains { $0.id == block.id }
+        }
+        guard block.height >= first, block.height - first < UInt64(committed.count) else { return false }
+        return committed[Int(block.height - first)].id == block.id
     }
 
     mutating func requestSync(from peer: ReplicaID, effects: inout [ConsensusEffect]) {
@@ -185,8 +197,9 @@ struct BlockTable: Sendable {
     var count: Int { storage.count }
     var values: Dictionary<PayloadKey, ConsensusBlock>.Values { storage.values }
 
-    /// Keeps only the blocks `predicate` accepts.
-    mutating func keep(where predicate: (ConsensusBlock) -> Bool) {
-        storage = storage.filter { predicate($0.value) }
+    /// Removes the blocks `predicate` accepts, in place (the others are neither copied nor rehashed).
+    mutating func removeAll(where predicate: (ConsensusBlock) -> Bool) {
+        let doomed = storage.compactMap { predicate($0.value) ? $0.key : nil }
+        for key in doomed { storage.removeValue(forKey: key) }
     }
 }

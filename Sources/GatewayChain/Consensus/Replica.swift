@@ -177,6 +177,8 @@ public struct Replica: Sendable {
             + "proposed r\(proposedRound), pending commit \(pendingCommit.map { "r\($0.round)" } ?? "none"), fetching \(requested.count)"
     }
     public var mempoolCount: Int { mempool.count }
+    /// Blocks held in memory (committed ones kept for the leader rule and fetches, and those above the committed height).
+    package var heldBlocks: Int { blocks.count }
     /// The pooled payload, in arrival order: a host hands it to the next epoch's replica.
     public var mempoolItems: [[UInt8]] { mempool }
     /// The round-robin leader of a round, before reputation.

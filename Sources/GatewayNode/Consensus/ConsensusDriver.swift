@@ -5,11 +5,17 @@ import NIOCore
 import NIOPosix
 
 /// Where a driver makes its replica's state durable before any vote or timeout leaves the process.
+///
+/// Its methods, and the driver's `onCommit` and `onCommitsDone`, are `nonisolated(nonsending)`: they run on the
+/// driver's executor (the chain's event loop) and go from there to the chain service's actor, on the same loop. A plain
+/// nonisolated async function would first hop to Swift's shared task pool and back, and under load each hop waited
+/// behind request work: a solo validator's batch made five such hops, about 3 ms of its 8–10 at half of bench/http's
+/// maximum (a batch took 5.4–6 ms without them).
 package protocol ConsensusPersistence: Sendable {
     /// Writes the blocks and the safety state (if any) of one epoch in one durable step.
-    func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws
+    nonisolated(nonsending) func save(blocks: [ConsensusBlock], safety: SafetyState?, epoch: UInt64) async throws
     /// Records how an epoch ended.
-    func save(_ end: EpochEnd, epoch: UInt64) async throws
+    nonisolated(nonsending) func save(_ end: EpochEnd, epoch: UInt64) async throws
 }
 
 /// One epoch's replica and who its replica ids are (the node's `EpochHost` hosts it).
@@ -62,9 +68,9 @@ package actor ConsensusDriver {
     package var epoch: UInt64 { host.epoch }
     var transport: ConsensusTransport?
     let persistence: (any ConsensusPersistence)?
-    let onCommit: @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
+    let onCommit: nonisolated(nonsending) @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     /// After the commits of one batch were handed over (`onCommit`, block by block): they can be stored together.
-    let onCommitsDone: (@Sendable () async -> Void)?
+    let onCommitsDone: (nonisolated(nonsending) @Sendable () async -> Void)?
     let nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)?
     /// Answers a peer's fetch for a block the replica no longer holds in memory (older committed blocks).
     let serveFetch: (@Sendable ([UInt8]) async -> [ConsensusBlock])?
@@ -111,8 +117,9 @@ package actor ConsensusDriver {
         logger: Logger = Logger(label: "consensus"),
         nextEpoch: (@Sendable (_ committed: [ConsensusBlock]) async throws -> EpochSetup)? = nil,
         restored: Bool = false, onRestoredSettled: (@Sendable () async -> Void)? = nil, payload: (any PayloadSource)? = nil,
-        executor: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(), onCommitsDone: (@Sendable () async -> Void)? = nil,
-        onCommit: @escaping @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
+        executor: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(),
+        onCommitsDone: (nonisolated(nonsending) @Sendable () async -> Void)? = nil,
+        onCommit: nonisolated(nonsending) @escaping @Sendable (ConsensusBlock, QuorumCertificate, CommitEvidence, _ epoch: UInt64) async -> Bool
     ) {
         self.me = me
         self.executorLoop = executor
