@@ -155,6 +155,10 @@ extension ChainService {
             restored = false
         }
         if restored { logger.notice("this database was restored from a backup: votes are held until the network shows its round") }
+        // The driver's callbacks reach this actor through `handle`: a closure that mentions `self` (even weakly, even
+        // in its capture list) is not run on its caller's executor — it hops to the shared task pool and back — whatever
+        // its declared type (see `ConsensusPersistence`).
+        let handle = ChainHandle(service: self)
         let driver = ConsensusDriver(
             me: nodeID, setup: setup, persistence: StoringPersistence(service: self, consensusStore: consensusStore),
             epochEnds: try await consensusStore.epochEnds(hash: hash),
@@ -173,9 +177,12 @@ extension ChainService {
             },
             payload: OwnPayload(tap: payloadTap, verified: verified, suite: suite, ownKeyCurrent: ownKeyIsMemberKey()),
             executor: executorLoop,
-            onCommitsDone: { [weak self] in await self?.commitsDone() },
-            onCommit: { [weak self] block, certificate, evidence, _ in
-                await self?.decide(block, certificate: certificate, evidence: evidence) ?? false
+            onCommitsDone: {
+                guard let service = handle.service, service.published.withLockedValue({ $0.decidedWaiting }) else { return }
+                await service.commitsDone()
+            },
+            onCommit: { block, certificate, evidence, _ in
+                await handle.service?.decide(block, certificate: certificate, evidence: evidence) ?? false
             }
         )
         self.driver = driver
@@ -439,6 +446,12 @@ extension ChainService {
             resume(waiters.committed(hash, at: location), with: .success(location))
         }
     }
+}
+
+/// The chain service, weakly, for the driver's callbacks (see `ConsensusPersistence` on why they run on the driver's
+/// executor).
+struct ChainHandle: Sendable {
+    weak var service: ChainService?
 }
 
 /// The driver's persistence in a node: the replica's state of a batch, with the blocks decided in that batch when

@@ -69,6 +69,9 @@ package actor ChainService: Service {
         var waiting = 0
         /// Department keys set by governance, loaded once each (by PEM).
         var departmentKeys: [String: any VerifyingKey] = [:]
+        /// Whether decided blocks wait for storage (`decidedQueue`): the driver hands a batch over only then (a solo
+        /// validator's batch stores its blocks with the replica's state, and the hop onto this actor would be for nothing).
+        var decidedWaiting = false
     }
     var storedHeight: UInt64 = 0
     /// Every member this node knows of, in the order it learnt of them (genesis first): the transport's directory and
@@ -89,7 +92,7 @@ package actor ChainService: Service {
     var commitContinuation: AsyncStream<Void>.Continuation?
     /// Decided blocks not yet stored, in height order: the storing task takes all that wait (up to
     /// `storeBatchMax`) into one database transaction.
-    var decidedQueue: [Decided] = []
+    var decidedQueue: [Decided] = [] { didSet { published.withLockedValue { $0.decidedWaiting = !decidedQueue.isEmpty } } }
     /// Decided blocks are being written (by the storing task or with the replica's state): the others wait.
     var storing = false
     static let storeBatchMax = 64
