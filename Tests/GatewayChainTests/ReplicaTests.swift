@@ -320,20 +320,8 @@ func runCluster(
 
     @Test func aHealthySoloValidatorStillCommitsEveryItem() {
         var replica = solo()
-        var committed: [[UInt8]] = []
-        func collect(_ effects: [ConsensusEffect]) {
-            for case .commit(let block, _, _) in effects { committed += block.payload }
-        }
-        collect(replica.start(now: 0))
-        var items: [[UInt8]] = []
-        for tick in 1...50 {
-            let item = Array("item-\(tick)".utf8)
-            items.append(item)
-            _ = replica.submit(item)
-            collect(replica.tick(now: UInt64(tick)))
-        }
-        for tick in 51...60 { collect(replica.tick(now: UInt64(tick))) }
-        #expect(Set(committed) == Set(items))
+        let run = driveSolo(&replica, items: 50)
+        #expect(Set(run.committed) == Set(run.items))
         #expect(replica.agendaCount == 0)
     }
 }
@@ -480,33 +468,29 @@ func runCluster(
         var configuration = Replica.Configuration(replicas: 1)
         configuration.committedKeep = 100
         var replica = Replica(id: 0, configuration: configuration, signer: TestSigner(replica: 0, keys: [[1]]), hash: hash)
-        var committed: [[UInt8]] = []
-        func collect(_ effects: [ConsensusEffect]) { for case .commit(let block, _, _) in effects { committed += block.payload } }
-        collect(replica.start(now: 0))
-        var items: [[UInt8]] = []
-        for tick in 1...600 {
-            let item = Array("item-\(tick)".utf8)
-            items.append(item)
-            _ = replica.submit(item)
-            collect(replica.tick(now: UInt64(tick)))
+        let run = driveSolo(&replica, items: 600) { replica in
             // The committed window (at most keep + 64) and the uncommitted blocks above it: never the whole history.
             #expect(replica.heldBlocks <= configuration.committedKeep + 64 + 4)
         }
-        for tick in 601...610 { collect(replica.tick(now: UInt64(tick))) }
         #expect(replica.committedHeight > 300)
-        #expect(Set(committed) == Set(items))
+        #expect(Set(run.committed) == Set(run.items))
     }
 }
 
-/// SplitMix64: a seeded generator for the tests of this target (the seed is printed, so a failure can be replayed).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+/// Drives a solo validator: one new item per tick for `items` ticks, then ten idle ticks; `afterEach` looks at the replica
+/// after every tick. Returns the items submitted and the payload committed, in order.
+func driveSolo(_ replica: inout Replica, items count: Int, afterEach: (Replica) -> Void = { _ in }) -> (items: [[UInt8]], committed: [[UInt8]]) {
+    var committed: [[UInt8]] = []
+    func collect(_ effects: [ConsensusEffect]) { for case .commit(let block, _, _) in effects { committed += block.payload } }
+    collect(replica.start(now: 0))
+    var items: [[UInt8]] = []
+    for tick in 1...count {
+        let item = Array("item-\(tick)".utf8)
+        items.append(item)
+        _ = replica.submit(item)
+        collect(replica.tick(now: UInt64(tick)))
+        afterEach(replica)
     }
+    for tick in count + 1...count + 10 { collect(replica.tick(now: UInt64(tick))) }
+    return (items, committed)
 }
